@@ -1,0 +1,3 @@
+module cfdiff
+
+go 1.25
