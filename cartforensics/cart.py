@@ -5,8 +5,8 @@ Every handler has the same shape, ``handler(state, msg, catalog=None) -> CartSta
 - ``state`` is never changed (all values are frozen dataclasses holding tuples), so every point
   of a replay's history can be kept and shared without copying;
 - ``msg`` is the decoded message as a dict with every json key present (docs/model.md);
-- ``catalog`` (sku -> dict of AddItem fields, missing keys = zero values) is only read by
-  AddRequest and SetCartRequest; the other handlers accept and ignore it;
+- ``catalog`` (sku -> dict of AddItem fields, missing keys = zero values, None = all zero) is
+  only read by AddRequest and SetCartRequest; the other handlers accept and ignore it;
 - an error raises :class:`HandlerError` whose ``str()`` is the exact error text, and the caller
   simply keeps the old state.
 
@@ -59,7 +59,7 @@ __all__ = [
 DELIVERY_PRICE = 4900
 DEFAULT_TAX_RATE = 2500
 
-Catalog = Mapping[str, Mapping[str, Any]]
+Catalog = Mapping[str, Mapping[str, Any] | None]
 Msg = Mapping[str, Any]
 
 
@@ -310,7 +310,10 @@ def _add_request(state: CartState, msg: Msg, catalog: Catalog | None) -> CartSta
     new_id = i64(state.last_item_id + 1)
     store_id = msg.get("storeId")
     if catalog is not None and sku in catalog:
-        item = _item_from_fields(new_id, catalog[sku], quantity, store_id)
+        # The catalog's fields, but sku, quantity and storeId from the request;
+        # a None entry (json null) is an empty AddItem.
+        fields = catalog[sku] or {}
+        item = dataclasses.replace(_item_from_fields(new_id, fields, quantity, store_id), sku=sku)
     else:
         item = Item(
             id=new_id,
@@ -341,7 +344,10 @@ def handle_add_item(state: CartState, msg: Msg, catalog: Catalog | None = None) 
 
 
 def handle_add_request(state: CartState, msg: Msg, catalog: Catalog | None = None) -> CartState:
-    """AddRequest: merge by sku only, else add from the catalog, else add an unresolved item."""
+    """AddRequest: merge by sku only, else add from the catalog, else add an unresolved item.
+
+    A catalog item takes the catalog entry's fields but sku, quantity and storeId from the request.
+    """
     return recompute_totals(_add_request(state, msg, catalog))
 
 

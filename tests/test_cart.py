@@ -494,6 +494,23 @@ def test_add_request_catalog_missing_keys_are_zero_values() -> None:
     assert (it.storeId, it.unresolved) == (None, False)
 
 
+def test_add_request_catalog_item_takes_sku_from_request() -> None:
+    catalog: dict[str, Any] = {"A": {"sku": "other", "price": 300}, "B": {"price": 5}, "N": None}
+    s = handle_add_request(empty_cart("c"), add_request(sku="A", quantity=1), catalog)
+    s = handle_add_request(s, add_request(sku="B", quantity=1), catalog)
+    s = handle_add_request(s, add_request(sku="N", quantity=2, storeId="st"), catalog)
+    assert [
+        (it.sku, it.price, it.qty, it.storeId, it.taxRate, it.unresolved) for it in s.items
+    ] == [
+        ("A", 300, 1, None, 2500, False),
+        ("B", 5, 1, None, 2500, False),
+        ("N", 0, 2, "st", 2500, False),  # a null entry is an empty AddItem, not unresolved
+    ]
+    # the next AddRequest for "A" finds the item by the request's sku and merges
+    s = handle_add_request(s, add_request(sku="A", quantity=4), catalog)
+    assert (len(s.items), s.items[0].qty) == (3, 5)
+
+
 def test_add_request_sku_not_in_catalog_is_unresolved() -> None:
     catalog = {"A": {"sku": "A", "price": 300}}
     s = handle_add_request(empty_cart("c"), add_request(sku="B", quantity=1), catalog)
