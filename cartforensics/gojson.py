@@ -1,0 +1,794 @@
+"""Go 1.25 ``encoding/json`` rules, ported to Python: validation, error texts and typed decoding.
+
+Everything Go-version-specific about JSON lives here (and in :mod:`cartforensics.gotime`), so a
+later Go (1.27 moves ``encoding/json`` onto json/v2) can be added as one more rule set.
+
+The decoder follows ``json.Unmarshal``: the whole input is validated first (``checkValid``,
+whose first error wins), then decoded into a *Go type* described by the descriptors below:
+case-insensitive keys (exact match first, then Go's fold), repeated keys decoded in order into
+the same field (Go's merge rules for structs, pointers and slices), unknown keys ignored,
+invalid UTF-8 in strings replaced by U+FFFD byte by byte, type errors saved while decoding goes
+on (the first one is returned), and errors from ``UnmarshalJSON`` methods returned at once.
+
+>>> unmarshal(b'{"Quantity": 2, "sku": "a"}', Struct("messages.AddRequest",
+...     [("quantity", INT32), ("sku", STRING)]))
+({'quantity': 2, 'sku': 'a'}, None)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+GO_VERSION = "1.25"
+MAX_NESTING_DEPTH = 10000
+
+# ---------------------------------------------------------------------------------------------
+# Type descriptors
+
+
+class GoType:
+    """A Go type as ``encoding/json`` sees it; ``name`` is Go's ``reflect.Type.String()``."""
+
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class Scalar(GoType):
+    kind: str
+    name: str
+    bits: int = 0
+    signed: bool = True
+
+    def __repr__(self) -> str:
+        return self.name
+
+
+INT32 = Scalar("int", "int32", 32, True)
+INT64 = Scalar("int", "int64", 64, True)
+UINT32 = Scalar("uint", "uint32", 32, False)
+UINT64 = Scalar("uint", "uint64", 64, False)
+STRING = Scalar("string", "string")
+BOOL = Scalar("bool", "bool")
+
+
+@dataclass(frozen=True, eq=False)
+class Ptr(GoType):
+    elem: GoType
+    kind: str = "ptr"
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "*" + self.elem.name
+
+
+@dataclass(frozen=True, eq=False)
+class Slice(GoType):
+    elem: GoType
+    kind: str = "slice"
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return "[]" + self.elem.name
+
+
+@dataclass(eq=False)
+class Struct(GoType):
+    """A struct; ``name`` is qualified (``messages.AddItem``), ``fields`` are (json key, type)."""
+
+    name: str
+    fields: list[tuple[str, GoType]]
+    kind: str = "struct"
+    by_exact: dict[str, tuple[str, GoType]] = field(init=False, repr=False)
+    by_folded: dict[str, tuple[str, GoType]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.by_exact = {}
+        self.by_folded = {}
+        for key, typ in self.fields:
+            self.by_exact.setdefault(key, (key, typ))
+            self.by_folded.setdefault(fold_name(key), (key, typ))
+
+    @property
+    def short_name(self) -> str:
+        """Go's ``reflect.Type.Name()``: empty for an anonymous struct."""
+        return "" if self.name.startswith("struct ") else self.name.rsplit(".", 1)[-1]
+
+
+@dataclass(frozen=True, eq=False)
+class Unmarshaler(GoType):
+    """A type with an ``UnmarshalJSON`` method: gets the raw bytes of the value (``null`` too).
+
+    ``func(raw, old) -> (new value, error text or None)``.
+    """
+
+    name: str
+    func: Callable[[bytes, Any], tuple[Any, str | None]]
+    kind: str = "unmarshaler"
+
+
+def raw_message_unmarshal(raw: bytes, old: Any) -> tuple[Any, str | None]:
+    """``json.RawMessage``: keeps a copy of the value's bytes (``null`` becomes b"null")."""
+    return bytes(raw), None
+
+
+RAW_MESSAGE = Unmarshaler("json.RawMessage", raw_message_unmarshal)
+
+
+def zero_value(t: GoType) -> Any:
+    """Go's zero value of ``t`` in this module's Python representation."""
+    if t.kind in ("int", "uint"):
+        return 0
+    if t.kind == "string":
+        return ""
+    if t.kind == "bool":
+        return False
+    if t.kind == "struct":
+        return {key: zero_value(ft) for key, ft in t.fields}  # type: ignore[attr-defined]
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Key folding (encoding/json/fold.go): ASCII upper-casing, and for other runes the smallest rune
+# of their Unicode simple-fold orbit. Only two non-ASCII runes fold onto ASCII letters.
+
+_FOLD_TO_ASCII = {"\u017f": "S", "\u212a": "K"}
+
+
+def _fold_rune(ch: str) -> str:
+    if ch in _FOLD_TO_ASCII:
+        return _FOLD_TO_ASCII[ch]
+    candidates = {ch}
+    for variant in (ch.lower(), ch.upper(), ch.casefold()):
+        if len(variant) == 1:
+            candidates.add(variant)
+    return min(candidates)
+
+
+def fold_name(name: str) -> str:
+    """Go's ``foldName``: the key under which a JSON key matches a field case-insensitively."""
+    if name.isascii():
+        return name.upper()
+    return "".join(ch.upper() if ch.isascii() else _fold_rune(ch) for ch in name)
+
+
+# ---------------------------------------------------------------------------------------------
+# Strings: Go's unquote (escapes, surrogate pairs, invalid UTF-8 → U+FFFD per byte)
+
+_SURROGATE_ESCAPES = {cp: "\ufffd" for cp in range(0xDC80, 0xDD00)}
+
+
+def go_utf8(raw: bytes) -> str:
+    """Decode bytes as Go does when it makes a string rune by rune: each bad byte is U+FFFD."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("utf-8", "surrogateescape").translate(_SURROGATE_ESCAPES)
+
+
+_ESCAPES = {
+    ord("b"): "\b", ord("f"): "\f", ord("n"): "\n", ord("r"): "\r", ord("t"): "\t",
+    ord("\\"): "\\", ord("/"): "/", ord('"'): '"',
+}
+
+
+def unquote(token: bytes) -> str:
+    """Go's ``unquoteBytes`` on a validated string token (with its quotes)."""
+    s = token[1:-1]
+    if b"\\" not in s:
+        return go_utf8(s)
+    out: list[str] = []
+    i = 0
+    n = len(s)
+    while i < n:
+        j = s.find(b"\\", i)
+        if j < 0:
+            out.append(go_utf8(s[i:]))
+            break
+        if j > i:
+            out.append(go_utf8(s[i:j]))
+        c = s[j + 1]
+        if c != ord("u"):
+            out.append(_ESCAPES[c])
+            i = j + 2
+            continue
+        r = int(s[j + 2 : j + 6], 16)
+        i = j + 6
+        if 0xD800 <= r < 0xE000:
+            if (
+                r < 0xDC00
+                and s[i : i + 2] == b"\\u"
+                and len(s) >= i + 6
+                and 0xDC00 <= (r2 := int(s[i + 2 : i + 6], 16)) < 0xE000
+            ):
+                out.append(chr(0x10000 + ((r - 0xD800) << 10) + (r2 - 0xDC00)))
+                i += 6
+                continue
+            out.append("\ufffd")
+            continue
+        out.append(chr(r))
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation: a port of encoding/json/scanner.go's state machine, for the exact first error.
+
+
+def _go_quote_char(c: int) -> str:
+    """Go's ``quoteChar``: the byte as a rune, in strconv.Quote's escaping, in single quotes."""
+    if c == 0x27:
+        return "'\\''"
+    if c == 0x22:
+        return "'\"'"
+    ch = chr(c)
+    special = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v",
+               0x5C: "\\\\"}
+    if c in special:
+        return "'" + special[c] + "'"
+    if c < 0x20 or c == 0x7F:
+        return f"'\\x{c:02x}'"
+    if c >= 0x80 and not ch.isprintable():
+        return f"'\\u{c:04x}'"
+    return "'" + ch + "'"
+
+
+class _Scanner:
+    """Go's ``checkValid``; returns None or the SyntaxError text."""
+
+    __slots__ = ("step", "parse_state", "err", "end_top")
+
+    def check(self, data: bytes) -> str | None:
+        self.step = self.begin_value
+        self.parse_state: list[int] = []
+        self.err: str | None = None
+        self.end_top = False
+        for c in data:
+            if self.step(c) == _ERR:
+                return self.err
+        return self.eof()
+
+    def eof(self) -> str | None:
+        if self.err is not None:
+            return self.err
+        if self.end_top:
+            return None
+        self.step(0x20)
+        if self.end_top:
+            return None
+        if self.err is None:
+            self.err = "unexpected end of JSON input"
+        return self.err
+
+    def error(self, c: int, context: str) -> int:
+        self.step = self.state_error
+        self.err = "invalid character " + _go_quote_char(c) + " " + context
+        return _ERR
+
+    def state_error(self, c: int) -> int:
+        return _ERR
+
+    def push(self, c: int, state: int) -> int:
+        self.parse_state.append(state)
+        if len(self.parse_state) <= MAX_NESTING_DEPTH:
+            return _OK
+        return self.error(c, "exceeded max depth")
+
+    def pop(self) -> None:
+        self.parse_state.pop()
+        if not self.parse_state:
+            self.step = self.end_top_state
+            self.end_top = True
+        else:
+            self.step = self.end_value
+
+    def begin_value_or_empty(self, c: int) -> int:
+        if c in _SPACE:
+            return _OK
+        if c == 0x5D:  # ]
+            return self.end_value(c)
+        return self.begin_value(c)
+
+    def begin_value(self, c: int) -> int:
+        if c in _SPACE:
+            return _OK
+        if c == 0x7B:  # {
+            self.step = self.begin_string_or_empty
+            return self.push(c, _OBJ_KEY)
+        if c == 0x5B:  # [
+            self.step = self.begin_value_or_empty
+            return self.push(c, _ARR)
+        if c == 0x22:
+            self.step = self.in_string
+        elif c == 0x2D:  # -
+            self.step = self.neg
+        elif c == 0x30:
+            self.step = self.zero
+        elif c == 0x74:
+            self.step = _literal(self, b"rue", "true")
+        elif c == 0x66:
+            self.step = _literal(self, b"alse", "false")
+        elif c == 0x6E:
+            self.step = _literal(self, b"ull", "null")
+        elif 0x31 <= c <= 0x39:
+            self.step = self.digits
+        else:
+            return self.error(c, "looking for beginning of value")
+        return _OK
+
+    def begin_string_or_empty(self, c: int) -> int:
+        if c in _SPACE:
+            return _OK
+        if c == 0x7D:  # }
+            self.parse_state[-1] = _OBJ_VALUE
+            return self.end_value(c)
+        return self.begin_string(c)
+
+    def begin_string(self, c: int) -> int:
+        if c in _SPACE:
+            return _OK
+        if c == 0x22:
+            self.step = self.in_string
+            return _OK
+        return self.error(c, "looking for beginning of object key string")
+
+    def end_value(self, c: int) -> int:
+        if not self.parse_state:
+            self.step = self.end_top_state
+            self.end_top = True
+            return self.end_top_state(c)
+        if c in _SPACE:
+            self.step = self.end_value
+            return _OK
+        ps = self.parse_state[-1]
+        if ps == _OBJ_KEY:
+            if c == 0x3A:
+                self.parse_state[-1] = _OBJ_VALUE
+                self.step = self.begin_value
+                return _OK
+            return self.error(c, "after object key")
+        if ps == _OBJ_VALUE:
+            if c == 0x2C:
+                self.parse_state[-1] = _OBJ_KEY
+                self.step = self.begin_string
+                return _OK
+            if c == 0x7D:
+                self.pop()
+                return _OK
+            return self.error(c, "after object key:value pair")
+        if c == 0x2C:
+            self.step = self.begin_value
+            return _OK
+        if c == 0x5D:
+            self.pop()
+            return _OK
+        return self.error(c, "after array element")
+
+    def end_top_state(self, c: int) -> int:
+        if c not in _SPACE:
+            self.error(c, "after top-level value")
+        return _OK  # Go returns scanEnd here; the next byte (or eof) reports the error
+
+    def in_string(self, c: int) -> int:
+        if c == 0x22:
+            self.step = self.end_value
+            return _OK
+        if c == 0x5C:
+            self.step = self.in_string_esc
+            return _OK
+        if c < 0x20:
+            return self.error(c, "in string literal")
+        return _OK
+
+    def in_string_esc(self, c: int) -> int:
+        if c in b'bfnrt\\/"':
+            self.step = self.in_string
+            return _OK
+        if c == 0x75:
+            self.step = _hex_escape(self, 4)
+            return _OK
+        return self.error(c, "in string escape code")
+
+    def neg(self, c: int) -> int:
+        if c == 0x30:
+            self.step = self.zero
+            return _OK
+        if 0x31 <= c <= 0x39:
+            self.step = self.digits
+            return _OK
+        return self.error(c, "in numeric literal")
+
+    def digits(self, c: int) -> int:
+        if 0x30 <= c <= 0x39:
+            return _OK
+        return self.zero(c)
+
+    def zero(self, c: int) -> int:
+        if c == 0x2E:
+            self.step = self.dot
+            return _OK
+        if c in (0x65, 0x45):
+            self.step = self.exp
+            return _OK
+        return self.end_value(c)
+
+    def dot(self, c: int) -> int:
+        if 0x30 <= c <= 0x39:
+            self.step = self.dot0
+            return _OK
+        return self.error(c, "after decimal point in numeric literal")
+
+    def dot0(self, c: int) -> int:
+        if 0x30 <= c <= 0x39:
+            return _OK
+        if c in (0x65, 0x45):
+            self.step = self.exp
+            return _OK
+        return self.end_value(c)
+
+    def exp(self, c: int) -> int:
+        if c in (0x2B, 0x2D):
+            self.step = self.exp_sign
+            return _OK
+        return self.exp_sign(c)
+
+    def exp_sign(self, c: int) -> int:
+        if 0x30 <= c <= 0x39:
+            self.step = self.exp0
+            return _OK
+        return self.error(c, "in exponent of numeric literal")
+
+    def exp0(self, c: int) -> int:
+        if 0x30 <= c <= 0x39:
+            return _OK
+        return self.end_value(c)
+
+
+_OK, _ERR = 0, 1
+_OBJ_KEY, _OBJ_VALUE, _ARR = 0, 1, 2
+_SPACE = frozenset(b" \t\r\n")
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def _literal(sc: _Scanner, rest: bytes, word: str) -> Callable[[int], int]:
+    state = {"i": 0}
+
+    def step(c: int) -> int:
+        i = state["i"]
+        if c == rest[i]:
+            if i + 1 == len(rest):
+                sc.step = sc.end_value
+            else:
+                state["i"] = i + 1
+            return _OK
+        return sc.error(c, f"in literal {word} (expecting {chr(rest[i])!r})")
+
+    return step
+
+
+def _hex_escape(sc: _Scanner, count: int) -> Callable[[int], int]:
+    state = {"left": count}
+
+    def step(c: int) -> int:
+        if c in _HEX:
+            state["left"] -= 1
+            if state["left"] == 0:
+                sc.step = sc.in_string
+            return _OK
+        return sc.error(c, "in \\u hexadecimal character escape")
+
+    return step
+
+
+def syntax_error(data: bytes) -> str | None:
+    """Go's ``checkValid``: None when ``data`` is one valid JSON value, else the error text."""
+    if _quick_valid(data):
+        return None
+    return _Scanner().check(data)
+
+
+def _quick_valid(data: bytes) -> bool:
+    """True only when orjson (strict RFC 8259, valid UTF-8, depth ≤ 1024) accepts ``data``.
+
+    Whatever orjson accepts Go's scanner accepts too (Go is laxer: any bytes in strings) as
+    long as the nesting stays within Go's 10,000 levels, which orjson does not limit: only a
+    value with fewer opening brackets than that is judged here. A True settles validity; a
+    False sends the value through the full port.
+    """
+    if data.count(b"[") + data.count(b"{") >= MAX_NESTING_DEPTH:
+        return False
+    try:
+        orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# Decoding over validated bytes
+
+
+class _Immediate(Exception):
+    """An error Go returns at once (from an UnmarshalJSON method)."""
+
+
+class _GoSlice:
+    """A slice being decoded: ``backing`` holds stale elements past ``n`` (Go's SetLen reveals
+    them again when a repeated key decodes a longer array into the same slice)."""
+
+    __slots__ = ("backing", "n")
+
+    def __init__(self) -> None:
+        self.backing: list[Any] = []
+        self.n = 0
+
+
+_WS = re.compile(rb"[ \t\r\n]*")
+_NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_UINT_TEXT = re.compile(r"\+?[0-9]+")
+
+
+class _Decoder:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+        self.saved: str | None = None
+        self.ctx_struct: str | None = None  # Go's errorContext.Struct (None = nil)
+        self.field_stack: list[str] = []
+
+    # -- lexing helpers (input is already valid) --
+    def ws(self) -> None:
+        self.pos = _WS.match(self.data, self.pos).end()  # type: ignore[union-attr]
+
+    def string_end(self, start: int) -> int:
+        data = self.data
+        i = start + 1
+        while True:
+            q = data.index(b'"', i)
+            k = q - 1
+            while data[k] == 0x5C:
+                k -= 1
+            if (q - 1 - k) % 2 == 0:
+                return q + 1
+            i = q + 1
+
+    def skip(self) -> None:
+        """Skip one value iteratively (nesting may be deep)."""
+        data = self.data
+        c = data[self.pos]
+        if c == 0x22:
+            self.pos = self.string_end(self.pos)
+            return
+        if c not in (0x7B, 0x5B):
+            self.pos = self.literal_end(self.pos)
+            return
+        depth = 0
+        i = self.pos
+        while True:
+            c = data[i]
+            if c == 0x22:
+                i = self.string_end(i)
+                continue
+            if c in (0x7B, 0x5B):
+                depth += 1
+            elif c in (0x7D, 0x5D):
+                depth -= 1
+                if depth == 0:
+                    self.pos = i + 1
+                    return
+            i += 1
+
+    def literal_end(self, start: int) -> int:
+        c = self.data[start]
+        if c == 0x74:
+            return start + 4
+        if c == 0x66:
+            return start + 5
+        if c == 0x6E:
+            return start + 4
+        return _NUMBER.match(self.data, start).end()  # type: ignore[union-attr]
+
+    # -- errors --
+    def save_type_error(self, value: str, t: GoType) -> None:
+        if self.saved is not None:
+            return
+        if self.ctx_struct is not None or self.field_stack:
+            self.saved = (
+                f"json: cannot unmarshal {value} into Go struct field "
+                f"{self.ctx_struct or ''}.{'.'.join(self.field_stack)} of type {t.name}"
+            )
+        else:
+            self.saved = f"json: cannot unmarshal {value} into Go value of type {t.name}"
+
+    # -- values --
+    def value(self, t: GoType | None, cur: Any) -> Any:
+        """Decode the value at pos into a Go value of type t holding cur; return the new value."""
+        self.ws()
+        if t is None:
+            self.skip()
+            return cur
+        c = self.data[self.pos]
+        if t.kind == "unmarshaler":
+            start = self.pos
+            self.skip()
+            new, err = t.func(self.data[start : self.pos], cur)  # type: ignore[attr-defined]
+            if err is not None:
+                raise _Immediate(err)
+            return new
+        if c == 0x6E:  # null: pointers and slices become nil, everything else is left alone
+            self.pos += 4
+            if t.kind in ("ptr", "slice"):
+                return None
+            return cur
+        if t.kind == "ptr":
+            inner = t.elem  # type: ignore[attr-defined]
+            if cur is None:
+                cur = zero_value(inner)
+            return self.value(inner, cur)
+        if c == 0x7B:
+            return self.object(t, cur)
+        if c == 0x5B:
+            return self.array(t, cur)
+        end = self.string_end(self.pos) if c == 0x22 else self.literal_end(self.pos)
+        item = self.data[self.pos : end]
+        self.pos = end
+        return self.literal(item, t, cur)
+
+    def literal(self, item: bytes, t: GoType, cur: Any) -> Any:
+        c = item[0]
+        kind = t.kind
+        if c == 0x22:
+            if kind == "string":
+                return unquote(item)
+            self.save_type_error("string", t)
+            return cur
+        if c in (0x74, 0x66):
+            if kind == "bool":
+                return c == 0x74
+            self.save_type_error("bool", t)
+            return cur
+        text = item.decode("ascii")
+        if kind in ("int", "uint"):
+            bits = t.bits  # type: ignore[attr-defined]
+            if kind == "int":
+                ok = _INT_TEXT.fullmatch(text) is not None
+                n = int(text) if ok else 0
+                ok = ok and -(1 << 63) <= n < (1 << 63) and -(1 << (bits - 1)) <= n < (
+                    1 << (bits - 1)
+                )
+            else:
+                ok = _UINT_TEXT.fullmatch(text) is not None
+                n = int(text) if ok else 0
+                ok = ok and 0 <= n < (1 << 64) and n < (1 << bits)
+            if ok:
+                return n
+            self.save_type_error("number " + text, t)
+            return cur
+        self.save_type_error("number", t)
+        return cur
+
+    def object(self, t: GoType, cur: Any) -> Any:
+        if t.kind != "struct":
+            self.save_type_error("object", t)
+            self.skip()
+            return cur
+        st: Struct = t  # type: ignore[assignment]
+        obj = cur if cur is not None else zero_value(st)
+        orig_struct, orig_len = self.ctx_struct, len(self.field_stack)
+        data = self.data
+        self.pos += 1
+        while True:
+            self.ws()
+            if data[self.pos] == 0x7D:
+                self.pos += 1
+                break
+            kstart = self.pos
+            kend = self.string_end(kstart)
+            key = unquote(data[kstart:kend])
+            self.pos = kend
+            self.ws()
+            self.pos += 1  # ':'
+            f = st.by_exact.get(key)
+            if f is None:
+                f = st.by_folded.get(fold_name(key))
+            if f is not None:
+                self.ctx_struct = st.short_name
+                self.field_stack.append(f[0])
+                obj[f[0]] = self.value(f[1], obj[f[0]])
+            else:
+                self.value(None, None)
+            del self.field_stack[orig_len:]
+            self.ctx_struct = orig_struct
+            self.ws()
+            if data[self.pos] == 0x2C:
+                self.pos += 1
+        return obj
+
+    def array(self, t: GoType, cur: Any) -> Any:
+        if t.kind != "slice":
+            self.save_type_error("array", t)
+            self.skip()
+            return cur
+        elem: GoType = t.elem  # type: ignore[attr-defined]
+        sl = cur if isinstance(cur, _GoSlice) else _GoSlice()
+        data = self.data
+        self.pos += 1
+        i = 0
+        while True:
+            self.ws()
+            if data[self.pos] == 0x5D:
+                self.pos += 1
+                break
+            if i >= len(sl.backing):
+                sl.backing.append(zero_value(elem))
+            if i >= sl.n:
+                sl.n = i + 1
+            sl.backing[i] = self.value(elem, sl.backing[i])
+            i += 1
+            self.ws()
+            if data[self.pos] == 0x2C:
+                self.pos += 1
+        if i < sl.n:
+            sl.n = i
+        if i == 0:
+            return _GoSlice()  # Go makes a fresh empty slice: stale elements are gone
+        return sl
+
+
+def _finish(v: Any) -> Any:
+    """Turn decoding-time slices into lists, recursively."""
+    if isinstance(v, _GoSlice):
+        return [_finish(x) for x in v.backing[: v.n]]
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if isinstance(x, (_GoSlice, dict)):
+                v[k] = _finish(x)
+        return v
+    return v
+
+
+def unmarshal(data: bytes, t: GoType, into: Any = None) -> tuple[Any, str | None]:
+    """``json.Unmarshal(data, &v)`` for a v of type ``t`` (holding ``into``, default zero).
+
+    Returns (value, error text or None); on error the value is what Go would have left behind.
+    """
+    err = syntax_error(data)
+    if err is not None:
+        return (zero_value(t) if into is None else into), err
+    dec = _Decoder(data)
+    cur = zero_value(t) if into is None else into
+    try:
+        cur = dec.value(t, cur)
+    except _Immediate as e:
+        return _finish(cur), str(e)
+    return _finish(cur), dec.saved
+
+
+def go_quote(s: str) -> str:
+    """Go's ``%q`` / ``strconv.Quote`` of a valid UTF-8 string."""
+    out = ['"']
+    for ch in s:
+        c = ord(ch)
+        if ch == '"':
+            out.append('\\"')
+        elif ch == "\\":
+            out.append("\\\\")
+        elif c < 0x80:
+            if 0x20 <= c < 0x7F:
+                out.append(ch)
+            else:
+                out.append({7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t",
+                            11: "\\v"}.get(c, f"\\x{c:02x}"))
+        elif ch == "\ufffd" or ch.isprintable():
+            out.append(ch)
+        elif c < 0x10000:
+            out.append(f"\\u{c:04x}")
+        else:
+            out.append(f"\\U{c:08x}")
+    out.append('"')
+    return "".join(out)

@@ -1,0 +1,71 @@
+"""Cut a log into physical lines exactly as the service's ``bufio.Scanner`` sees them.
+
+The seed scans with ``ScanLines``, a 64 KiB initial buffer and a 256 KiB maximum token. A token
+is the bytes before ``\\n`` with one trailing ``\\r`` dropped; a final fragment without ``\\n`` is
+a token too; empty lines are tokens. The first line whose bytes before ``\\n`` (a ``\\r`` counted)
+do not fit the 262,144-byte buffer stops the scanner with ``bufio.ErrTooLong``.
+
+>>> cut = split_lines(b'a\\r\\n\\nlast')
+>>> cut.starts.tolist(), cut.lengths.tolist(), cut.newline.tolist()
+([0, 3, 4], [2, 0, 4], [True, True, False])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MAX_TOKEN_SIZE = 256 * 1024  # the seed's scanner.Buffer(buf, 256*1024)
+INITIAL_BUFFER = 64 * 1024
+
+
+@dataclass(frozen=True)
+class LineCut:
+    """Physical lines of one file: byte ``starts``, ``lengths`` (without the ``\\n``, with any
+    ``\\r``), ``newline`` (ended by ``\\n``) and the index of the line that stops Go's scanner."""
+
+    starts: np.ndarray
+    lengths: np.ndarray
+    newline: np.ndarray
+    too_long_index: int | None
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+
+def split_lines(data: bytes, max_token_size: int | None = MAX_TOKEN_SIZE) -> LineCut:
+    """Split ``data`` into physical lines; ``max_token_size=None`` means no scanner limit."""
+    arr = np.frombuffer(data, dtype=np.uint8)
+    nl = np.flatnonzero(arr == 10)
+    n_full = len(nl)
+    has_tail = (nl[-1] + 1 if n_full else 0) < len(data)
+    n = n_full + (1 if has_tail else 0)
+    starts = np.empty(n, dtype=np.int64)
+    ends = np.empty(n, dtype=np.int64)
+    if n_full:
+        starts[0] = 0
+        starts[1:n_full] = nl[:-1] + 1
+        ends[:n_full] = nl
+    if has_tail:
+        starts[n_full] = nl[-1] + 1 if n_full else 0
+        ends[n_full] = len(data)
+    newline = np.zeros(n, dtype=bool)
+    newline[:n_full] = True
+    lengths = ends - starts
+    too_long = None
+    if max_token_size is not None and n:
+        # A token needs its bytes plus the '\n' in the buffer; an unterminated final line needs
+        # to be found by EOF before the buffer is full: both come to lengths >= max size.
+        over = np.flatnonzero(lengths >= max_token_size)
+        if len(over):
+            too_long = int(over[0])
+    return LineCut(starts, lengths, newline, too_long)
+
+
+def go_token(data: bytes, start: int, length: int) -> bytes:
+    """The token Go's ScanLines hands out for a line: one trailing ``\\r`` dropped."""
+    end = start + length
+    if length and data[end - 1] == 13:
+        end -= 1
+    return data[start:end]
