@@ -1,0 +1,3 @@
+module timeprobe
+
+go 1.25
