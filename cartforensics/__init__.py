@@ -5,6 +5,11 @@
 """
 
 from .events import NoLogsError, find_logs, read_events
+from .registry import Registry, default_registry
+from .replay import Replay, compare, diff_states, dropped_lines, replay
 
 __version__ = "0.1.0"
-__all__ = ["NoLogsError", "find_logs", "read_events", "__version__"]
+__all__ = [
+    "NoLogsError", "Registry", "Replay", "__version__", "compare", "default_registry",
+    "diff_states", "dropped_lines", "find_logs", "read_events", "replay",
+]

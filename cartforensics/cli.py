@@ -1,0 +1,165 @@
+"""The ``cartforensics`` command: each subcommand is one library call.
+
+    cartforensics replay sample_data                 # per-cart table, the headline first
+    cartforensics replay sample_data --format jsonl  # one JSON object per line, then per cart
+    cartforensics state sample_data --cart cart-1002 --line 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import orjson
+
+from . import __version__
+from .events import NoLogsError, read_events
+from .replay import Replay, replay
+
+
+def replay_records(r: Replay) -> Iterator[dict[str, Any]]:
+    """The jsonl contract: one object per physical line, then one per cart (state, metrics)."""
+    oc = r.outcomes
+    types = oc["type"].tolist()
+    errors = oc["error"].tolist()
+    for i, (cid, line, outcome) in enumerate(
+        zip(oc["cart_id"].tolist(), oc["line"].tolist(), oc["outcome"].tolist(), strict=True)
+    ):
+        decoded = outcome not in ("malformed", "too_long", "not_reached")
+        t = types[i] if decoded and isinstance(types[i], str) else None
+        e = errors[i] if isinstance(errors[i], str) else None
+        yield {"cart_id": cid, "line": line, "outcome": outcome, "type": t, "error": e}
+    metrics = r.metrics(by_cart=True)
+    for cid in r.cart_ids:
+        row = metrics.loc[cid]
+        yield {
+            "cart_id": cid,
+            "state": r.final_state(cid),
+            "metrics": {k: int(row[k]) for k in
+                        ("cart_event_log_replay_total", "cart_event_log_replay_failures_total",
+                         "cart_event_log_mutation_errors_total",
+                         "cart_event_log_unknown_types_total")},
+        }
+
+
+def headline(events: Any) -> str | None:
+    """The seed's writer/reader mismatch in one sentence, when the logs show it."""
+    numeric = (events["ts_kind"] == "number") & events["envelope_error"].notna()
+    if not numeric.any():
+        return None
+    n = int(numeric.sum())
+    total = len(events)
+    carts = events.loc[numeric, "cart_id"].nunique()
+    return (
+        f"{n} of {total} lines ({carts} carts) are dropped by the service's reader: "
+        "ts is a JSON number, the reader expects an RFC 3339 string"
+    )
+
+
+def _table(r: Replay, lenient: Replay | None, out: Any) -> None:
+    head = headline(r.events)
+    if head:
+        out.write(head + "\n\n")
+    summary = r.summary()
+    short = {"applied": "applied", "malformed": "malformed", "unknown_type": "unknown",
+             "payload_error": "payload_err", "apply_error": "apply_err", "too_long": "too_long",
+             "not_reached": "not_reached"}
+    summary = summary.rename(columns=short)
+    if lenient is not None:
+        summary["applied_lenient"] = lenient.summary()["applied"]
+    out.write(f"mode: {r.mode}\n")
+    out.write(summary.to_string() + "\n")
+    m = r.metrics()
+    out.write("\nmetrics the service would export for this replay:\n")
+    for k, v in m.items():
+        out.write(f"  {k} {v}\n")
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    events = read_events(args.path, progress=False if args.quiet else None)
+    r = replay(events, mode=args.mode)
+    out = sys.stdout
+    if args.format == "jsonl":
+        buf = out.buffer if hasattr(out, "buffer") else None
+        for rec in replay_records(r):
+            data = orjson.dumps(rec) + b"\n"
+            if buf is not None:
+                buf.write(data)
+            else:
+                out.write(data.decode())
+        return 0
+    lenient = replay(events, mode="lenient") if args.mode == "go" else None
+    _table(r, lenient, out)
+    return 0
+
+
+def _cmd_state(args: argparse.Namespace) -> int:
+    r = replay(args.path, mode=args.mode)
+    if args.cart not in r.cart_ids:
+        raise SystemExit(f"cartforensics: no cart {args.cart!r} in {args.path}")
+    if args.at is not None:
+        state = r.state_at(args.cart, ts=args.at)
+    elif args.line is not None:
+        state = r.state_at(args.cart, line=args.line)
+    else:
+        state = r.final_state(args.cart)
+    sys.stdout.write(orjson.dumps(state, option=orjson.OPT_INDENT_2).decode() + "\n")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cartforensics",
+        description=(
+            "Replay Go shopping-cart event logs (<cartId>.events.log) exactly as the service "
+            "does, and show what it really rebuilt against what the writer meant."
+        ),
+    )
+    p.add_argument("--version", action="version", version=f"cartforensics {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    rp = sub.add_parser(
+        "replay", help="replay logs and summarise outcomes per cart",
+        description="Replay every line; print a per-cart table (default) or JSON lines.",
+    )
+    rp.add_argument("path", nargs="+", help="log files, directories or globs")
+    rp.add_argument("--mode", choices=["go", "lenient"], default="go",
+                    help="go: the service's reader, bugs and all (default); "
+                         "lenient: what the writer meant (numeric ts, long lines)")
+    rp.add_argument("--format", choices=["table", "jsonl"], default="table")
+    rp.add_argument("--quiet", action="store_true", help="no progress bar")
+    rp.set_defaults(func=_cmd_replay)
+
+    sp = sub.add_parser("state", help="print one cart's state JSON at a line or a time")
+    sp.add_argument("path", nargs="+", help="log files, directories or globs")
+    sp.add_argument("--cart", required=True, help="cart id (the file name without .events.log)")
+    at = sp.add_mutually_exclusive_group()
+    at.add_argument("--at", help="a time (RFC 3339, UTC when no offset)")
+    at.add_argument("--line", type=int, help="the state after this many lines")
+    sp.add_argument("--mode", choices=["go", "lenient"], default="go")
+    sp.set_defaults(func=_cmd_state)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script and ``python -m cartforensics``."""
+    args = build_parser().parse_args(argv)
+    if hasattr(args, "path") and len(args.path) == 1:
+        args.path = args.path[0]
+    try:
+        return int(args.func(args))
+    except NoLogsError as e:
+        sys.stderr.write(f"cartforensics: {e}\n")
+        return 2
+    except (ValueError, IndexError, KeyError) as e:
+        sys.stderr.write(f"cartforensics: {e}\n")
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
