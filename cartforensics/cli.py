@@ -16,31 +16,30 @@ import orjson
 
 from . import __version__
 from .events import NoLogsError, read_events
-from .replay import Replay, replay
+from .replay import METRIC_NAMES, Replay, replay
 
 
 def replay_records(r: Replay) -> Iterator[dict[str, Any]]:
-    """The jsonl contract: one object per physical line, then one per cart (state, metrics)."""
+    """The jsonl contract, cart by cart: one object per physical line, then the cart's own
+    object with its final state and the seed's per-cart counters."""
     oc = r.outcomes
     types = oc["type"].tolist()
     errors = oc["error"].tolist()
-    for i, (cid, line, outcome) in enumerate(
-        zip(oc["cart_id"].tolist(), oc["line"].tolist(), oc["outcome"].tolist(), strict=True)
-    ):
-        decoded = outcome not in ("malformed", "too_long", "not_reached")
-        t = types[i] if decoded and isinstance(types[i], str) else None
-        e = errors[i] if isinstance(errors[i], str) else None
-        yield {"cart_id": cid, "line": line, "outcome": outcome, "type": t, "error": e}
+    lines = oc["line"].tolist()
+    outcomes = oc["outcome"].tolist()
     metrics = r.metrics(by_cart=True)
     for cid in r.cart_ids:
+        for i in r.rows_of(cid):
+            outcome = outcomes[i]
+            decoded = outcome not in ("malformed", "too_long", "not_reached")
+            t = types[i] if decoded and isinstance(types[i], str) else None
+            e = errors[i] if isinstance(errors[i], str) else None
+            yield {"cart_id": cid, "line": lines[i], "outcome": outcome, "type": t, "error": e}
         row = metrics.loc[cid]
         yield {
             "cart_id": cid,
             "state": r.final_state(cid),
-            "metrics": {k: int(row[k]) for k in
-                        ("cart_event_log_replay_total", "cart_event_log_replay_failures_total",
-                         "cart_event_log_mutation_errors_total",
-                         "cart_event_log_unknown_types_total")},
+            "metrics": {k: int(row[k]) for k in METRIC_NAMES},
         }
 
 

@@ -103,7 +103,6 @@ def find_logs(source: Source) -> list[LogFile]:
                 raise NoLogsError(f"{text}: the pattern matches no files")
         else:
             raise NoLogsError(f"{text}: no such file or directory")
-        files.sort(key=lambda p: (cart_id_of(p) or p.name, p.name))
         for p in files:
             rp = p.resolve()
             if rp in seen:
@@ -111,6 +110,9 @@ def find_logs(source: Source) -> list[LogFile]:
             seen.add(rp)
             cid = cart_id_of(p)
             found.append(LogFile(p, cid if cid is not None else p.name))
+    # one order whatever the way the files were named: by cart id (bytes, as Go sorts), then
+    # by file name, so that a cart's .log comes before its .log.gz
+    found.sort(key=lambda f: (f.cart_id.encode("utf-8", "surrogateescape"), f.path.name))
     return found
 
 

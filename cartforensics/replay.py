@@ -170,6 +170,10 @@ class Replay:
         """Carts in replay order."""
         return list(self._runs)
 
+    def rows_of(self, cart_id: str) -> list[int]:
+        """Row positions (in ``events`` and ``outcomes``) of a cart's lines, in line order."""
+        return self._run_of(cart_id).rows.tolist()
+
     def _run_of(self, cart_id: str) -> _CartRun:
         try:
             return self._runs[cart_id]

@@ -1,0 +1,270 @@
+"""Differential test: ``replay`` against the Go reference (tests/go/cfdiff ``replay``).
+
+The Go program runs the seed's loop with Go's own encoding/json into protoc-gen-go style message
+structs and docs/model.md's handlers. We compare, in both modes, every line's outcome, decoded
+type and error text, and every cart's final state JSON and metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+from pathlib import Path
+
+from conftest import run_cfdiff
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_events_go import ADVERSARIAL
+
+from cartforensics import read_events, replay
+from cartforensics.cli import replay_records
+
+TS = '"2024-01-02T03:04:05Z"'
+
+
+def _compare(cfdiff: Path, files: list[Path], catalog: dict | None = None,
+             tmp: Path | None = None) -> int:
+    args: list[str] = []
+    cat_obj = None
+    if catalog is not None:
+        assert tmp is not None
+        cat = tmp / "catalog.json"
+        cat.write_text(json.dumps(catalog))
+        args = ["--catalog", str(cat)]
+        cat_obj = catalog
+    events = read_events([str(f) for f in files], progress=False)
+    compared = 0
+    for mode in ("go", "lenient"):
+        go = run_cfdiff(cfdiff, "replay", "--mode", mode, *args, *map(str, files))
+        ours = list(replay_records(replay(events, mode=mode, catalog=cat_obj)))
+        assert len(ours) == len(go), (mode, len(ours), len(go))
+        for a, b in zip(ours, go, strict=True):
+            assert a == b, (mode, a, b)
+            compared += 1
+    return compared
+
+
+def _payload_cases() -> list[bytes]:
+    """Lines whose envelope is fine and whose payload exercises Go's decoding rules."""
+    p = [
+        '{"sku":"a","quantity":1,"price":100}', '{"sku":"a","quantity":"1"}',
+        '{"sku":"a","quantity":1.5}', '{"sku":"a","quantity":1e2}', '{"sku":"a","quantity":-0}',
+        '{"sku":"a","quantity":2147483648}', '{"sku":"a","quantity":-2147483649}',
+        '{"sku":"a","quantity":1,"item_id":-1}', '{"sku":"a","quantity":1,"item_id":4294967296}',
+        '{"sku":"a","quantity":1,"item_id":-0}',
+        '{"sku":"a","quantity":1,"price":9223372036854775807}',
+        '{"sku":"a","quantity":1,"price":9223372036854775808}', '{"sku":"a","quantity":true}',
+        '{"sku":1,"quantity":1}', '{"sku":null,"quantity":1}', '{"SKU":"b","QUANTITY":2}',
+        '{"sku":"a","sku":"b","quantity":1}', '{"sku":"a","Sku":"c","quantity":1}',
+        '{"sku":"a","quantity":1,"quantity":null}', '{"sku":"a","quantity":1,"storeId":null}',
+        '{"sku":"a","quantity":1,"storeId":"s1"}', '{"sku":"a","quantity":1,"storeId":5}',
+        '{"sku":"a","quantity":1,"parentId":7,"outlet":"o"}', '{"sku":"a","quantity":1,"tax":1200}',
+        '{"sku":"a","quantity":1,"tax":-10000,"price":5}', '{"sku":"a","quantity":1,"unknown":[1]}',
+        '{"sku":"a","quantity":1,"price":"100"}', '{"sku":"\\u00e5\\ud83d\\ude00","quantity":1}',
+        '{"sku":"\\ud800","quantity":1}', '{"sku":"a","quantity":1,"orgPrice":200,"price":100}',
+        '{"sku":"a","quantity":0}', "null", "[]", '"x"', "5", "{}", '{"sku":"a","quantity":1} ',
+        '{ "sku" : "spaced" , "quantity" : 1 }', '{"item_\u0131d":1,"sku":"k","quantity":1}',
+        '{"\u017fku":"longs","quantity":1}', '{"s\u212au":"x","quantity":1}',
+        '{"sku":"a","quantity":1,"price":' + "1" * 30 + "}",
+    ]
+    lines = [f'{{"ts":{TS},"type":"AddItem","payload":{x}}}' for x in p]
+    other = {
+        "AddRequest": ['{"sku":"r1","quantity":2}', '{"sku":"r1","quantity":0}',
+                       '{"sku":"cat1","quantity":1,"storeId":"st"}', '{"quantity":1}'],
+        "SetCartRequest": [
+            '{"items":[{"sku":"x","quantity":1},{"sku":"y","quantity":2}]}',
+            '{"items":[{"sku":"x","quantity":1}],"items":[{"quantity":3},{"sku":"z","quantity":1}]}',
+            '{"items":[{"sku":"x","quantity":1},{"sku":"y","quantity":1}],"items":[{"sku":"q",'
+            '"quantity":1}],"items":[{"quantity":2},{"quantity":4}]}',
+            '{"items":[null,{"sku":"n","quantity":1}]}', '{"items":[]}', '{"items":null}',
+            '{"items":[{"sku":"x","quantity":"bad"}]}', '{"items":{"sku":"x"}}',
+            '{"items":[{"sku":"x","quantity":1},null],"items":[{"quantity":1},{"quantity":1}]}',
+            '{"items":[{"sku":"cat1","quantity":1},{"sku":"x","quantity":0}]}',
+        ],
+        "RemoveItem": ['{"Id":1}', '{"id":2}', '{"ID":99}', '{"Id":"1"}', "{}"],
+        "ChangeQuantity": ['{"Id":1,"quantity":5}', '{"Id":1,"quantity":0}',
+                           '{"Id":2,"quantity":-1}', '{"Id":42,"quantity":1}'],
+        "SetDelivery": ['{"provider":"pn"}', '{"provider":"db","items":[3]}',
+                        '{"provider":"x","items":[99]}', '{"provider":"x","items":[3,3]}',
+                        '{"provider":"pp","items":[],"pickupPoint":{"id":"p1","name":"N"}}',
+                        '{"items":[-1]}', '{"items":"x"}', '{"pickupPoint":5}',
+                        '{"pickupPoint":{"id":"a","id":"b","name":null}}',
+                        '{"pickupPoint":{"id":7}}'],
+        "SetPickupPoint": ['{"deliveryId":1,"id":"pp1","city":"Malm\\u00f6"}',
+                           '{"deliveryId":9,"id":"x"}', '{"deliveryId":1,"zip":12345}'],
+        "RemoveDelivery": ['{"id":1}', '{"id":1}', '{"id":2}'],
+        "InitializeCheckout": ['{"orderId":"o1","status":"pending","paymentInProgress":true}',
+                               '{"orderId":"o1","paymentInProgress":"yes"}'],
+        "OrderCreated": ['{"orderId":"o1","status":"paid"}', '{"orderId":5}'],
+        "AddVoucher": ['{"code":"X"}'], "addItem": ['{"sku":"a","quantity":1}'],
+        "": ["{}"],
+    }
+    for t, payloads in other.items():
+        for x in payloads:
+            lines.append(f'{{"ts":{TS},"type":"{t}","payload":{x}}}')
+    lines.append(f'{{"ts":{TS},"type":"AddItem"}}')
+    lines.append(f'{{"ts":{TS},"type":"RemoveItem","payload":null}}')
+    lines.append('{"ts":1700000000.25,"type":"AddItem","payload":{"sku":"f","quantity":1}}')
+    lines.append('{"ts":1e30,"type":"AddItem","payload":{"sku":"g","quantity":1}}')
+    lines.append('{"ts":-5,"type":"AddItem","payload":{"sku":"h","quantity":1}}')
+    lines.append('{"ts":"2024-01-02T05:04:05+02:00","type":"AddItem","payload":{"sku":"i",'
+                 '"quantity":1}}')
+    return [x.encode() for x in lines]
+
+
+CATALOG = {"cat1": {"item_id": 77, "price": 12900, "orgPrice": 15900, "name": "Tr\u00f6ja & m",
+                    "tax": 1200, "brand": "B", "articleType": "shirt", "storeId": "ignored"}}
+
+
+def test_adversarial_lines_replay_like_go(cfdiff: Path, tmp_path: Path) -> None:
+    f1 = tmp_path / "adv.events.log"
+    f1.write_bytes(b"\n".join(ADVERSARIAL) + b"\n")
+    f2 = tmp_path / "payloads.events.log"
+    f2.write_bytes(b"\n".join(_payload_cases()))
+    long_line = b'{"ts":' + TS.encode() + b',"type":"AddItem","payload":{"sku":"big","image":"' \
+        + b"x" * 300_000 + b'","quantity":1}}'
+    f3 = tmp_path / "long.events.log"
+    f3.write_bytes(b"\n".join(_payload_cases()[:5] + [long_line] + _payload_cases()[:5]) + b"\n")
+    n = _compare(cfdiff, [f1, f2, f3])
+    n += _compare(cfdiff, [f2], catalog=CATALOG, tmp=tmp_path)
+    assert n > 2 * (len(ADVERSARIAL) + 2 * len(_payload_cases()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Generated sessions: valid and invalid mutations over many carts.
+
+_SKUS = ["a", "b", "c", "cat1", "d\u00e5", "e&f"]
+
+
+def _val(rng: random.Random, kind: str) -> str:
+    r = rng.random()
+    if r < 0.04:
+        return rng.choice(['"s"', "1.5", "-1", "null", "true", "[]", "{}", "1e2", "99999999999"])
+    if kind == "int":
+        return str(rng.choice([0, 1, 2, 3, rng.randint(-3, 10), rng.randint(1, 10**6)]))
+    if kind == "uint":
+        return str(rng.randint(0, 6))
+    if kind == "big":
+        return str(rng.choice([0, 1999, 12900, rng.randint(-10, 10**7), 2**62]))
+    if kind == "str":
+        return json.dumps(rng.choice(_SKUS))
+    if kind == "bool":
+        return rng.choice(["true", "false"])
+    if kind == "ptrstr":
+        return rng.choice(["null", '"s1"', '"s2"'])
+    if kind == "uints":
+        return json.dumps([rng.randint(0, 6) for _ in range(rng.randint(0, 3))])
+    raise AssertionError(kind)
+
+
+_FIELDS = {
+    "AddItem": [("item_id", "uint"), ("quantity", "int"), ("price", "big"), ("orgPrice", "big"),
+                ("sku", "str"), ("name", "str"), ("tax", "int"), ("storeId", "ptrstr"),
+                ("articleType", "str")],
+    "AddRequest": [("quantity", "int"), ("sku", "str"), ("storeId", "ptrstr")],
+    "RemoveItem": [("Id", "uint")],
+    "ChangeQuantity": [("Id", "uint"), ("quantity", "int")],
+    "SetDelivery": [("provider", "str"), ("items", "uints")],
+    "SetPickupPoint": [("deliveryId", "uint"), ("id", "str"), ("city", "ptrstr")],
+    "RemoveDelivery": [("id", "uint")],
+    "InitializeCheckout": [("orderId", "str"), ("status", "str"), ("paymentInProgress", "bool")],
+    "OrderCreated": [("orderId", "str"), ("status", "str")],
+}
+_WEIGHTS = {"AddItem": 6, "AddRequest": 2, "RemoveItem": 1, "ChangeQuantity": 3,
+            "SetDelivery": 2, "SetPickupPoint": 1, "RemoveDelivery": 1,
+            "InitializeCheckout": 1, "OrderCreated": 1, "SetCartRequest": 1, "AddVoucher": 1}
+
+
+def _payload(rng: random.Random, t: str) -> str:
+    if t == "SetCartRequest":
+        items = ",".join(_payload(rng, "AddRequest") for _ in range(rng.randint(0, 3)))
+        return f'{{"items":[{items}]}}'
+    if t == "AddVoucher":
+        return '{"code":"V1"}'
+    pairs = []
+    for key, kind in _FIELDS[t]:
+        if rng.random() < 0.85:
+            k = key.upper() if rng.random() < 0.03 else key
+            pairs.append(f'"{k}":{_val(rng, kind)}')
+    if rng.random() < 0.05 and pairs:
+        pairs.append(rng.choice(pairs))  # a repeated key
+    rng.shuffle(pairs)
+    return "{" + ",".join(pairs) + "}"
+
+
+def _session(rng: random.Random, n: int) -> bytes:
+    types = list(_WEIGHTS)
+    weights = list(_WEIGHTS.values())
+    t0 = 1_700_000_000 + rng.randint(0, 10**6)
+    out = []
+    for i in range(n):
+        t = rng.choices(types, weights)[0]
+        sec = t0 + i * rng.randint(0, 90) - (3600 if rng.random() < 0.02 else 0)
+        r = rng.random()
+        if r < 0.35:
+            ts = str(sec)
+        elif r < 0.9:
+            ts = f'"{_rfc3339(sec)}"'
+        else:
+            ts = rng.choice(["null", '"bad"', f"{sec}.5", '"2024-01-02T03:04:05.123+01:00"'])
+        line = f'{{"ts":{ts},"type":"{t}","payload":{_payload(rng, t)}}}'
+        if rng.random() < 0.01:
+            line = line[: rng.randint(0, len(line))]  # torn
+        if rng.random() < 0.01:
+            line = line + line  # glued
+        out.append(line.encode())
+    return b"\n".join(out) + (b"\n" if rng.random() < 0.8 else b"")
+
+
+def _rfc3339(sec: int) -> str:
+    import datetime as dt
+
+    return dt.datetime.fromtimestamp(sec, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@settings(max_examples=4, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**32 - 1))
+def test_generated_sessions_replay_like_go(cfdiff: Path, tmp_path_factory, seed: int) -> None:
+    rng = random.Random(seed)
+    d = tmp_path_factory.mktemp("sessions")
+    files = []
+    for c in range(300):
+        f = d / f"c{c:04d}.events.log"
+        f.write_bytes(_session(rng, rng.randint(1, 40)))
+        files.append(f)
+    use_catalog = rng.random() < 0.5
+    n = _compare(cfdiff, files, catalog=CATALOG if use_catalog else None, tmp=d)
+    assert n > 600
+
+
+def test_go_marshalled_logs_replay_like_go(cfdiff: Path, tmp_path: Path) -> None:
+    """Logs written by Go's own json.Marshal of the seed's cartEventRecord (the writer)."""
+    rng = random.Random(7)
+    files = []
+    for c in range(50):
+        records = []
+        for i in range(rng.randint(1, 30)):
+            t = rng.choice([k for k in _WEIGHTS if k != "AddVoucher"])
+            payload = _payload(rng, t)
+            try:
+                json.loads(payload)
+            except ValueError:
+                continue
+            records.append(json.dumps({"ts": 1_700_000_000 + i, "type": t,
+                                       "payload": json.loads(payload)}))
+        proc = subprocess.run([str(cfdiff), "marshal"],
+                              input=("\n".join(records) + "\n").encode(),
+                              capture_output=True, check=True)
+        written = proc.stdout.splitlines()
+        assert len(written) == len(records)
+        f = tmp_path / f"m{c:03d}.events.log"
+        f.write_bytes(b"".join(ln + b"\n" for ln in written if not ln.startswith(b'{"error"')))
+        files.append(f)
+    n = _compare(cfdiff, files)
+    df = read_events([str(f) for f in files], progress=False)
+    # the writer's own bytes: every line's ts is a number, so go mode drops them all
+    assert (df["ts_kind"] == "number").all()
+    assert df["envelope_error"].eq("Time.UnmarshalJSON: input is not a JSON string").all()
+    assert n > 0
