@@ -12,18 +12,18 @@ import os
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-import msgspec
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 from .envelope import NOT_A_STRING, NUMBER_OUT_OF_RANGE, decode_envelope
+from .fastpath import canonical_lines, parse_rfc3339_column, view_array
 from .gojson import go_utf8
 from .gotime import GoTime, unmarshal_time_json
-from .lines import MAX_TOKEN_SIZE, LineCut, go_token, split_lines
+from .lines import MAX_TOKEN_SIZE, split_lines
 
 LOG_SUFFIX = ".events.log"
 GZ_SUFFIX = ".events.log.gz"
@@ -53,13 +53,6 @@ class FileProblem:
 class LogFile:
     path: Path
     cart_id: str
-
-
-@dataclass
-class _Columns:
-    """Column builders for one file."""
-
-    ts_ns: list[int | None] = field(default_factory=list)
 
 
 def cart_id_of(path: Path) -> str | None:
@@ -133,205 +126,153 @@ def read_bytes(log: LogFile) -> tuple[bytes, str | None]:
         return b"", f"cannot read: {e.strerror or e}"
 
 
-# ---------------------------------------------------------------------------------------------
-# Fast path: lines in the writer's own shape, decoded in C by msgspec and then *proven* to be
-# canonical (prefix and exact length), so that Go's result for them is known without the port.
-
-
-class _Canonical(msgspec.Struct):
-    ts: int | str | None
-    type: str
-    payload: msgspec.Raw
-
-
-_DECODER = msgspec.json.Decoder(_Canonical)
-_PREFIX = b'{"ts":'
-
-
-def _canonical_len(env: _Canonical) -> int:
-    ts = env.ts
-    if ts is None:
-        ts_len = 4
-    elif type(ts) is int:
-        ts_len = len(str(ts))
-    else:
-        ts_len = len(ts.encode()) + 2  # type: ignore[union-attr]
-    # {"ts":  ,"type":"  ","payload":  }
-    return 6 + ts_len + 9 + len(env.type.encode()) + 12 + len(env.payload) + 1
-
-
-def _fast_decode(data: bytes, cut: LineCut, rows: np.ndarray) -> list[_Canonical | None]:
-    """msgspec results for the given line indices, None where the line is not canonical."""
-    out: list[_Canonical | None] = [None] * len(rows)
-    if not len(rows):
-        return out
-    tok_len = cut.lengths[rows] - _has_cr(data, cut, rows)
-    arr = np.frombuffer(data, dtype=np.uint8)
-    ok_prefix = tok_len >= 20
-    starts = cut.starts[rows]
-    for k, b in enumerate(_PREFIX):
-        idx = np.minimum(starts + k, len(data) - 1)
-        ok_prefix &= arr[idx] == b
-    if ok_prefix.all():
-        first = int(starts[0])
-        last = int(cut.starts[rows[-1]] + cut.lengths[rows[-1]])
-        try:
-            envs = _DECODER.decode_lines(data[first:last])
-        except (msgspec.DecodeError, ValueError):
-            envs = None
-        if envs is not None and len(envs) == len(rows) and rows[-1] - rows[0] + 1 == len(rows):
-            lens = tok_len.tolist()
-            for k, env in enumerate(envs):
-                if _canonical_len(env) == lens[k]:
-                    out[k] = env
-            return out
-    decode = _DECODER.decode
-    for k in np.flatnonzero(ok_prefix).tolist():
-        r = int(rows[k])
-        tok = go_token(data, int(cut.starts[r]), int(cut.lengths[r]))
-        try:
-            env = decode(tok)
-        except (msgspec.DecodeError, ValueError):
-            continue
-        if _canonical_len(env) == len(tok):
-            out[k] = env
-    return out
-
-
-def _has_cr(data: bytes, cut: LineCut, rows: np.ndarray) -> np.ndarray:
-    arr = np.frombuffer(data, dtype=np.uint8)
-    ends = cut.starts[rows] + cut.lengths[rows] - 1
-    nonempty = cut.lengths[rows] > 0
-    last = arr[np.clip(ends, 0, max(len(data) - 1, 0))] if len(data) else np.zeros(0, np.uint8)
-    return (nonempty & (last == 13)).astype(np.int64)
-
-
-# ---------------------------------------------------------------------------------------------
-
-
+_NAT = np.iinfo(np.int64).min
+_NS_MIN, _NS_MAX = -(1 << 63) + 1, (1 << 63) - 1
+TS_KINDS = ["string", "number", "null", "missing", "invalid"]
+_KIND = {k: i for i, k in enumerate(TS_KINDS)}
 _TIME_CACHE: dict[str, tuple[GoTime | None, str | None]] = {}
 
 
 def _string_time(text: str) -> tuple[GoTime | None, str | None]:
     hit = _TIME_CACHE.get(text)
     if hit is None:
-        hit = unmarshal_time_json(b'"' + text.encode() + b'"')
+        hit = unmarshal_time_json(b'"' + text.encode("utf-8", "surrogatepass") + b'"')
         if len(_TIME_CACHE) > 100_000:
             _TIME_CACHE.clear()
         _TIME_CACHE[text] = hit
     return hit
 
 
-_NS_MIN, _NS_MAX = -(1 << 63) + 1, (1 << 63) - 1
-
-
-def _ns(t: GoTime | None) -> int | None:
+def _ns(t: GoTime | None) -> int:
     if t is None:
-        return None
+        return _NAT
     ns = t.unix_sec * 1_000_000_000 + t.nsec
-    return ns if _NS_MIN <= ns <= _NS_MAX else None
+    return ns if _NS_MIN <= ns <= _NS_MAX else _NAT
 
 
 def _read_one(log: LogFile, data: bytes) -> pa.Table:
-    """Decode every physical line of one file."""
+    """Decode every physical line of one file (writer-shaped lines vectorised, the rest by the
+    Go port line by line)."""
     cut = split_lines(data, MAX_TOKEN_SIZE)
     n = len(cut)
-    rows = np.arange(n)
-    fast = _fast_decode(data, cut, rows)
-    ts_ns: list[int | None] = [None] * n
-    ts_kind: list[str] = ["invalid"] * n
-    types: list[str | None] = [None] * n
-    payloads: list[bytes | None] = [None] * n
-    go_err: list[str | None] = [None] * n
-    len_err: list[str | None] = [None] * n
-    starts = cut.starts.tolist()
-    lengths = cut.lengths.tolist()
-    for i in range(n):
-        env = fast[i]
-        if env is not None:
-            types[i] = env.type
-            payloads[i] = bytes(env.payload)
-            ts = env.ts
-            if ts is None:
-                ts_kind[i] = "null"
-            elif type(ts) is int:
-                ts_kind[i] = "number"
-                go_err[i] = NOT_A_STRING
-                ns = ts * 1_000_000_000
-                if _NS_MIN <= ns <= _NS_MAX:
-                    ts_ns[i] = ns
-                else:
-                    len_err[i] = NUMBER_OUT_OF_RANGE
-                    ts_kind[i] = "invalid"
-            else:
-                t, err = _string_time(ts)  # type: ignore[arg-type]
+    starts, lengths = cut.starts, cut.lengths
+    arr = np.frombuffer(data, dtype=np.uint8)
+    ends = starts + lengths
+    has_cr = np.zeros(n, dtype=bool)
+    if n and len(arr):
+        has_cr = (lengths > 0) & (arr[np.clip(ends - 1, 0, len(arr) - 1)] == 13)
+    tok_len = lengths - has_cr
+    ok, ts_vals, types, p_start, p_len = canonical_lines(data, starts, tok_len)
+
+    ts_ns = np.full(n, _NAT, dtype=np.int64)
+    kind = np.full(n, _KIND["invalid"], dtype=np.int8)
+    go_err = np.full(n, None, dtype=object)
+    len_err = np.full(n, None, dtype=object)
+    p_buf = np.zeros(n, dtype=np.int64)
+    p_valid = ok.copy()
+
+    # canonical lines: ts by its JSON kind
+    canon = np.flatnonzero(ok)
+    if len(canon):
+        first = arr[starts[canon] + 6]  # the ts value's first byte: a digit, '-', '"' or 'n'
+        is_int = (first == 45) | ((first >= 48) & (first <= 57))
+        is_str = first == 34
+        ints_at = canon[is_int]
+        if len(ints_at):
+            secs = np.array(
+                ts_vals if len(ints_at) == n else [ts_vals[i] for i in ints_at.tolist()],
+                dtype=np.int64,
+            )
+            in_range = np.abs(secs) <= _NS_MAX // 1_000_000_000
+            ts_ns[ints_at[in_range]] = secs[in_range] * 1_000_000_000
+            kind[ints_at] = _KIND["number"]
+            kind[ints_at[~in_range]] = _KIND["invalid"]
+            len_err[ints_at[~in_range]] = NUMBER_OUT_OF_RANGE
+            go_err[ints_at] = NOT_A_STRING
+        kind[canon[~is_int & ~is_str]] = _KIND["null"]
+        strs_at = canon[is_str]
+        if len(strs_at):
+            texts = [ts_vals[i] for i in strs_at.tolist()]
+            fast_ok, fast_ns = parse_rfc3339_column(texts)
+            ts_ns[strs_at[fast_ok]] = fast_ns[fast_ok]
+            kind[strs_at[fast_ok]] = _KIND["string"]
+            for j in np.flatnonzero(~fast_ok).tolist():
+                i = int(strs_at[j])
+                t, err = _string_time(texts[j])
                 if err is None:
-                    ts_kind[i] = "string"
+                    kind[i] = _KIND["string"]
                     ts_ns[i] = _ns(t)
                 else:
                     go_err[i] = len_err[i] = err
-            continue
-        tok = go_token(data, starts[i], lengths[i])
+
+    # everything else: the Go port, line by line, in both modes
+    extra: list[bytes] = []
+    extra_len = 0
+    for i in np.flatnonzero(~ok).tolist():
+        s0 = int(starts[i])
+        tok = data[s0 : s0 + int(tok_len[i])]
         lenient = decode_envelope(tok, lenient=True)
         strict = decode_envelope(tok, lenient=False)
         go_err[i] = strict.error
         len_err[i] = lenient.error
-        ts_kind[i] = lenient.ts_kind
+        kind[i] = _KIND[lenient.ts_kind]
         types[i] = lenient.type
-        payloads[i] = lenient.payload
         ts_ns[i] = _ns(lenient.ts)
+        if lenient.payload is not None:
+            p_valid[i] = True
+            p_buf[i] = 1
+            p_start[i] = extra_len
+            p_len[i] = len(lenient.payload)
+            extra.append(lenient.payload)
+            extra_len += len(lenient.payload)
+
     too_long = np.zeros(n, dtype=bool)
     if cut.too_long_index is not None:
         too_long[cut.too_long_index] = True
-    offsets = cut.starts
-    raw_offsets = np.empty(n + 1, dtype=np.int64)
-    raw_offsets[:n] = offsets
-    raw_offsets[n] = (int(offsets[-1]) + int(cut.lengths[-1])) if n else 0
-    # raw holds each line's bytes without its '\n': a zero-copy view when lines are contiguous
-    # is impossible (the '\n's sit between them), so gather once with numpy.
-    arr = np.frombuffer(data, dtype=np.uint8)
-    keep = np.ones(len(data), dtype=bool)
-    nl_pos = (cut.starts + cut.lengths)[cut.newline]
-    keep[nl_pos] = False
-    raw_data = arr[keep].tobytes() if len(nl_pos) else data
-    raw_offs = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(cut.lengths, out=raw_offs[1:])
-    raw = pa.LargeBinaryArray.from_buffers(
-        pa.large_binary(), n, [None, pa.py_buffer(raw_offs), pa.py_buffer(raw_data)]
-    )
-    payload_text = [None if p is None else _text(p) for p in payloads]
+    payload = view_array([data, b"".join(extra)], p_buf, p_start, p_len, p_valid)
+    raw = view_array([data], np.zeros(n, dtype=np.int64), starts, lengths)
     return pa.table(
         {
-            "cart_id": pa.array([log.cart_id] * n, pa.string()),
+            "cart_id": pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(n, dtype=np.int32)), pa.array([log.cart_id], pa.string())
+            ),
             "line": pa.array(np.arange(1, n + 1, dtype=np.int64)),
-            "offset": pa.array(offsets),
-            "length": pa.array(cut.lengths),
+            "offset": pa.array(starts),
+            "length": pa.array(lengths),
             "newline": pa.array(cut.newline),
-            "ts": pa.array(ts_ns, pa.int64()).cast(pa.timestamp("ns", tz="UTC")),
-            "ts_kind": pa.array(ts_kind, pa.string()),
+            "ts": pa.array(ts_ns, pa.int64(), mask=ts_ns == _NAT).cast(
+                pa.timestamp("ns", tz="UTC")
+            ),
+            "ts_kind": pa.DictionaryArray.from_arrays(
+                pa.array(kind), pa.array(TS_KINDS, pa.string())
+            ),
             "type": pa.array(types, pa.string()),
-            "payload": pa.array(payload_text, pa.string()),
+            "payload": _as_text(payload),
             "envelope_error": pa.array(go_err, pa.string()),
             "lenient_error": pa.array(len_err, pa.string()),
             "too_long": pa.array(too_long),
-            "raw": raw,
+            "raw": raw.cast(pa.large_binary()),
         }
     )
 
 
-def _text(p: bytes) -> str:
+def _as_text(payload: pa.Array) -> pa.Array:
+    """Payload bytes as text; invalid UTF-8 (legal inside Go strings) replaced as Go does."""
     try:
-        return p.decode("utf-8")
-    except UnicodeDecodeError:
-        return go_utf8(p)
+        return payload.cast(pa.large_string())
+    except pa.ArrowInvalid:
+        vals = payload.cast(pa.large_binary()).to_pylist()
+        return pa.array([None if v is None else go_utf8(v) for v in vals], pa.large_string())
 
 
 _EMPTY_SCHEMA = pa.schema(
     [
-        ("cart_id", pa.string()), ("line", pa.int64()), ("offset", pa.int64()),
+        ("cart_id", pa.dictionary(pa.int32(), pa.string())), ("line", pa.int64()),
+        ("offset", pa.int64()),
         ("length", pa.int64()), ("newline", pa.bool_()),
-        ("ts", pa.timestamp("ns", tz="UTC")), ("ts_kind", pa.string()), ("type", pa.string()),
-        ("payload", pa.string()), ("envelope_error", pa.string()),
+        ("ts", pa.timestamp("ns", tz="UTC")),
+        ("ts_kind", pa.dictionary(pa.int8(), pa.string())), ("type", pa.string()),
+        ("payload", pa.large_string()), ("envelope_error", pa.string()),
         ("lenient_error", pa.string()), ("too_long", pa.bool_()), ("raw", pa.large_binary()),
     ]
 )
