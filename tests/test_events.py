@@ -1,0 +1,404 @@
+"""``read_events``: sources, the line cut (nothing lost), columns and dtypes.
+
+The Go differential tests (test_events_go.py) check the decoding of single lines against Go; these
+tests check the library's own contract: which files are read and in which order, that every byte
+of every file is accounted for, and what the columns hold.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import tempfile
+import warnings
+import zlib
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from cartforensics import NoLogsError, find_logs, read_events
+
+MAX_TOKEN = 262_144
+NOT_A_STRING = "Time.UnmarshalJSON: input is not a JSON string"
+
+
+def rec(ts: object, type_: str = "AddItem", payload: object | None = None) -> bytes:
+    """One record as the seed's writer marshals it (no spaces)."""
+    if payload is None:
+        payload = {"sku": "s", "quantity": 1}
+    obj = {"ts": ts, "type": type_, "payload": payload}
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def physical_lines(data: bytes) -> list[tuple[bytes, bool]]:
+    """My own cut: (bytes before the newline, ended by a newline) per physical line."""
+    if not data:
+        return []
+    parts = data.split(b"\n")
+    out = [(p, True) for p in parts[:-1]]
+    if parts[-1]:
+        out.append((parts[-1], False))
+    return out
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.name.endswith(".gz"):
+        path.write_bytes(gzip.compress(data))
+    else:
+        path.write_bytes(data)
+    return path
+
+
+SAMPLE = b"\n".join(
+    [
+        rec("2024-01-02T03:04:05Z"),
+        rec(1700000000),
+        b"",
+        b"not json at all",
+        rec(None, "RemoveItem", {"Id": 1}) + b"\r",
+        rec("2024-01-02T03:04:06+02:00", "OrderCreated", {"orderId": "o-1", "status": "x"}),
+    ]
+) + b"\n" + rec("2024-01-02T03:04:07Z")  # a final fragment without its newline
+
+
+# --------------------------------------------------------------------------------- sources
+
+
+def test_single_file(tmp_path: Path) -> None:
+    f = write(tmp_path / "cart-9.events.log", SAMPLE)
+    df = read_events(f)
+    expected = physical_lines(SAMPLE)
+    assert len(df) == len(expected) == 7
+    assert set(df["cart_id"]) == {"cart-9"}
+    assert [bytes(x) for x in df["raw"]] == [p for p, _ in expected]
+    assert df["newline"].tolist() == [nl for _, nl in expected]
+    assert df.attrs["problems"] == []
+
+
+def test_str_and_pathlike_sources_are_the_same(tmp_path: Path) -> None:
+    f = write(tmp_path / "c.events.log", SAMPLE)
+    pd.testing.assert_frame_equal(read_events(f), read_events(str(f)))
+
+
+def test_gz_file_gives_the_same_rows_as_the_plain_file(tmp_path: Path) -> None:
+    plain = read_events(write(tmp_path / "p" / "cart-7.events.log", SAMPLE))
+    gz_path = write(tmp_path / "z" / "cart-7.events.log.gz", SAMPLE)
+    assert gz_path.read_bytes()[:2] == b"\x1f\x8b"  # really compressed on disk
+    gz = read_events(gz_path)
+    assert set(gz["cart_id"]) == {"cart-7"}
+    pd.testing.assert_frame_equal(plain, gz)
+
+
+def test_directory_reads_only_log_files_in_cart_id_order(tmp_path: Path) -> None:
+    d = tmp_path / "logs"
+    carts = ["b", "a", "B", "a-2", "\u00e4", "a.x", "10", "9"]
+    for i, cid in enumerate(carts):
+        suffix = ".events.log.gz" if i % 3 == 0 else ".events.log"
+        write(d / f"{cid}{suffix}", rec("2024-01-01T00:00:00Z") + b"\n" + rec(i) + b"\n")
+    # things that are not logs
+    write(d / "README.md", b"# not a log\n")
+    write(d / "c.events.log.bak", rec(1) + b"\n")
+    write(d / "c.events.logx", rec(1) + b"\n")
+    write(d / "c.events.gz", rec(1) + b"\n")
+    (d / "sub.events.log").mkdir()
+    write(d / "sub.events.log" / "deep.events.log", rec(1) + b"\n")
+
+    df = read_events(d)
+    seen = list(dict.fromkeys(df["cart_id"]))
+    assert seen == sorted(carts, key=lambda s: s.encode("utf-8"))
+    assert len(df) == 2 * len(carts)
+    # each cart's rows are contiguous and numbered from 1
+    for cid, g in df.groupby("cart_id", sort=False):
+        assert g["line"].tolist() == [1, 2], cid
+    assert [f.cart_id for f in find_logs(d)] == seen
+
+
+def test_glob_source(tmp_path: Path) -> None:
+    write(tmp_path / "x.events.log", rec(1) + b"\n")
+    write(tmp_path / "y.events.log", rec(2) + b"\n" + rec(3) + b"\n")
+    write(tmp_path / "y2.events.log.gz", rec(4) + b"\n")
+    df = read_events(str(tmp_path / "*.events.log"))
+    assert df["cart_id"].tolist() == ["x", "y", "y"]
+    df = read_events(str(tmp_path / "y*"))
+    assert df["cart_id"].tolist() == ["y", "y", "y2"]
+
+
+def test_list_source_mixes_files_and_directories(tmp_path: Path) -> None:
+    write(tmp_path / "d" / "m.events.log", rec(1) + b"\n")
+    write(tmp_path / "d" / "k.events.log", rec(1) + b"\n" + rec(2))
+    single = write(tmp_path / "e" / "l.events.log.gz", rec(3) + b"\n")
+    df = read_events([tmp_path / "d", str(single)])
+    assert list(dict.fromkeys(df["cart_id"])) == ["k", "l", "m"]
+    assert df.groupby("cart_id").size().to_dict() == {"k": 2, "l": 1, "m": 1}
+
+
+def test_list_naming_a_file_twice_reads_it_once(tmp_path: Path) -> None:
+    f = write(tmp_path / "q.events.log", rec(1) + b"\n" + rec(2) + b"\n")
+    df = read_events([f, str(f), tmp_path])
+    assert df["line"].tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("name", ["nope.events.log", "nodir", "no*such*.events.log"])
+def test_missing_path_raises_no_logs_error_naming_it(tmp_path: Path, name: str) -> None:
+    missing = tmp_path / name
+    with pytest.raises(NoLogsError) as exc:
+        read_events(missing)
+    assert str(missing) in str(exc.value)
+    assert isinstance(exc.value, FileNotFoundError)
+
+
+def test_missing_path_in_a_list_raises(tmp_path: Path) -> None:
+    ok = write(tmp_path / "a.events.log", rec(1) + b"\n")
+    with pytest.raises(NoLogsError, match="ghost"):
+        read_events([ok, tmp_path / "ghost"])
+
+
+def test_directory_without_logs_raises(tmp_path: Path) -> None:
+    d = tmp_path / "empty-ish"
+    write(d / "notes.txt", b"hello\n")
+    with pytest.raises(NoLogsError) as exc:
+        read_events(d)
+    assert str(d) in str(exc.value)
+
+
+def test_empty_list_raises() -> None:
+    with pytest.raises(NoLogsError):
+        read_events([])
+
+
+def _broken_gz(tmp_path: Path) -> tuple[Path, bytes]:
+    """A .gz cut mid-stream, and the bytes zlib can still recover from it."""
+    lines = b"".join(
+        rec(f"2024-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z", "AddItem",
+            {"sku": f"s{i}", "quantity": 1 + i % 3}) + b"\n"
+        for i in range(3000)
+    )
+    z = gzip.compress(lines)
+    cut = z[: len(z) // 2]
+    path = tmp_path / "broken.events.log.gz"
+    path.write_bytes(cut)
+    recovered = zlib.decompressobj(wbits=31).decompress(cut)
+    assert 0 < len(recovered) < len(lines)
+    assert lines.startswith(recovered)
+    return path, recovered
+
+
+def test_broken_gzip_other_files_are_read_and_the_problem_is_reported(tmp_path: Path) -> None:
+    path, _ = _broken_gz(tmp_path)
+    good = rec("2024-01-01T00:00:00Z") + b"\n" + rec(5) + b"\n"
+    write(tmp_path / "good.events.log", good)
+    write(tmp_path / "zz.events.log.gz", good)
+    with pytest.warns(UserWarning, match="broken.events.log.gz"):
+        df = read_events(tmp_path)
+    problems = df.attrs["problems"]
+    assert len(problems) == 1
+    (p,) = problems
+    assert p["path"].endswith("broken.events.log.gz")
+    assert p["cart_id"] == "broken"
+    assert p["error"]  # a reason is given
+    assert "gzip" in p["error"].lower() or "compressed" in p["error"].lower()
+    for cid in ("good", "zz"):
+        g = df[df["cart_id"] == cid]
+        assert [bytes(x) for x in g["raw"]] == [x for x, _ in physical_lines(good)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG: read_bytes() collects the decompressed data in 1 MiB gzip reads, so a read "
+    "that hits the truncation raises before returning anything: every line decompressed "
+    "before the break is lost (the cart has 0 rows, the problem says 'after 0 bytes')",
+)
+def test_broken_gzip_keeps_the_lines_decoded_before_the_break(tmp_path: Path) -> None:
+    path, recovered = _broken_gz(tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        df = read_events(path)
+    complete = [x for x, nl in physical_lines(recovered) if nl]
+    kept = [bytes(x) for x, nl in zip(df["raw"], df["newline"], strict=True) if nl]
+    assert kept == complete
+    assert len(complete) > 100
+
+
+# ------------------------------------------------------------------- nothing is lost
+
+
+CHUNKS = st.one_of(
+    st.binary(max_size=12),
+    st.sampled_from(
+        [b"\n", b"\r\n", b"\r", b"\r\r\n", b"\x00", b"\xff", b"\xc3", b"\xed\xa0\x80", b"\n\n",
+         b'{"ts":"2024-01-02T03:04:05Z","type":"AddItem","payload":{"sku":"a","quantity":1}}',
+         b'{"ts":1700000000,"type":"RemoveItem","payload":{"Id":1}}', b"{", b"}", b'"', b"null"]
+    ),
+)
+
+
+def _check_rows(df: pd.DataFrame, data: bytes) -> None:
+    expected = physical_lines(data)
+    n = len(expected)
+    assert len(df) == n
+    assert df["line"].tolist() == list(range(1, n + 1))
+    raws = [bytes(x) for x in df["raw"]]
+    newlines = df["newline"].tolist()
+    assert b"".join(r + (b"\n" if nl else b"") for r, nl in zip(raws, newlines, strict=True)) \
+        == data
+    assert raws == [p for p, _ in expected]
+    assert newlines == [nl for _, nl in expected]
+    offsets = df["offset"].tolist()
+    lengths = df["length"].tolist()
+    pos = 0
+    for i in range(n):
+        assert offsets[i] == pos
+        assert lengths[i] == len(raws[i])
+        assert data[offsets[i] : offsets[i] + lengths[i]] == raws[i]
+        pos += lengths[i] + (1 if newlines[i] else 0)
+    assert pos == len(data)
+    first_long = next((i for i, r in enumerate(raws) if len(r) >= MAX_TOKEN), None)
+    expected_flags = [i == first_long for i in range(n)]
+    assert df["too_long"].tolist() == expected_flags
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    chunks=st.lists(CHUNKS, max_size=25),
+    final_newline=st.booleans(),
+    compressed=st.booleans(),
+)
+def test_nothing_is_lost(chunks: list[bytes], final_newline: bool, compressed: bool) -> None:
+    data = b"".join(chunks)
+    if final_newline:
+        data += b"\n"
+    suffix = ".events.log.gz" if compressed else ".events.log"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write(Path(tmp) / f"h{suffix}", data)
+        if not data:
+            df = read_events(path)
+            assert len(df) == 0
+            return
+        df = read_events(path)
+    _check_rows(df, data)
+    assert set(df["cart_id"]) == {"h"}
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    layout=st.lists(
+        st.tuples(st.sampled_from(["short", "long"]), st.integers(-3, 3), st.booleans()),
+        min_size=1, max_size=5,
+    ),
+    final_newline=st.booleans(),
+)
+def test_too_long_only_on_the_first_long_line_of_each_cart(
+    layout: list[tuple[str, int, bool]], final_newline: bool
+) -> None:
+    """Lines around the 256 KiB limit in two carts: each cart flags only its own first line of
+    length >= 262,144 (\\r counted), and no line at all when it has none."""
+    parts = []
+    for kind, delta, cr in layout:
+        size = 20 if kind == "short" else MAX_TOKEN + delta
+        body = (b"x" * (size - 1) + b"\r") if cr else b"y" * size
+        parts.append(body)
+    data = b"\n".join(parts) + (b"\n" if final_newline else b"")
+    other = b"\n".join(reversed(parts)) + b"\n"
+    with tempfile.TemporaryDirectory() as tmp:
+        write(Path(tmp) / "one.events.log", data)
+        write(Path(tmp) / "two.events.log", other)
+        write(Path(tmp) / "three.events.log", b"short\n")
+        df = read_events(tmp)
+    for cid, blob in (("one", data), ("two", other), ("three", b"short\n")):
+        g = df[df["cart_id"] == cid].reset_index(drop=True)
+        _check_rows(g, blob)
+        assert g["too_long"].sum() <= 1
+
+
+# ----------------------------------------------------------------------- columns and dtypes
+
+
+def test_columns_and_dtypes(tmp_path: Path) -> None:
+    df = read_events(write(tmp_path / "c.events.log", SAMPLE))
+    for col in ("cart_id", "line", "offset", "length", "newline", "ts", "ts_kind", "type",
+                "payload", "envelope_error", "lenient_error", "too_long", "raw"):
+        assert col in df.columns, col
+    assert str(df["ts"].dtype) == "datetime64[ns, UTC]"
+    assert df["line"].dtype.kind == "i"
+    assert df["offset"].dtype.kind == "i"
+    assert df["length"].dtype.kind == "i"
+    assert df["newline"].dtype == bool
+    assert df["too_long"].dtype == bool
+    assert all(isinstance(bytes(x), bytes) for x in df["raw"])
+
+
+def test_empty_directory_of_empty_files_keeps_the_dtypes(tmp_path: Path) -> None:
+    write(tmp_path / "e.events.log", b"")
+    df = read_events(tmp_path)
+    assert len(df) == 0
+    assert str(df["ts"].dtype) == "datetime64[ns, UTC]"
+
+
+def test_ts_kind_vocabulary(tmp_path: Path) -> None:
+    lines = [
+        (b'{"ts":"2024-01-02T03:04:05Z","type":"AddItem","payload":{}}', "string"),
+        (b'{"ts":1700000000,"type":"AddItem","payload":{}}', "number"),
+        (b'{"ts":1700000000.5,"type":"AddItem","payload":{}}', "number"),
+        (b'{"ts":null,"type":"AddItem","payload":{}}', "null"),
+        (b'{"type":"AddItem","payload":{}}', "missing"),
+        (b'{ "type" : "AddItem" }', "missing"),
+        (b'{"ts":"yesterday","type":"AddItem","payload":{}}', "invalid"),
+        (b"garbage", "invalid"),
+        (b"", "invalid"),
+        (b'{"ts":true,"type":"AddItem"}', "invalid"),
+    ]
+    df = read_events(write(tmp_path / "k.events.log", b"\n".join(x for x, _ in lines) + b"\n"))
+    assert df["ts_kind"].tolist() == [k for _, k in lines]
+    assert set(df["ts_kind"]) <= {"string", "number", "null", "missing", "invalid"}
+    kinds = df["ts_kind"].tolist()
+    # a readable ts only where the kind says so
+    for kind, ts in zip(kinds, df["ts"], strict=True):
+        assert pd.isna(ts) == (kind in ("null", "missing", "invalid")), (kind, ts)
+    # the fractional number is read exactly
+    assert df["ts"].iloc[2] == pd.Timestamp("2023-11-14T22:13:20.5", tz="UTC")
+
+
+def test_writer_format_line(tmp_path: Path) -> None:
+    line = b'{"ts":1700000000,"type":"AddItem","payload":{"sku":"a","quantity":2}}'
+    df = read_events(write(tmp_path / "w.events.log", line + b"\n"))
+    row = df.iloc[0]
+    assert row["envelope_error"] == NOT_A_STRING
+    assert pd.isna(row["lenient_error"])
+    assert row["ts"] == pd.Timestamp("2023-11-14 22:13:20", tz="UTC")
+    assert row["ts_kind"] == "number"
+    assert row["type"] == "AddItem"
+    assert json.loads(row["payload"]) == {"sku": "a", "quantity": 2}
+    assert bool(row["too_long"]) is False
+    assert bytes(row["raw"]) == line
+
+
+def test_string_ts_line_decodes_in_both_modes(tmp_path: Path) -> None:
+    line = b'{"ts":"2024-02-29T12:00:00.123456789+01:00","type":"OrderCreated","payload":null}'
+    df = read_events(write(tmp_path / "s.events.log", line + b"\r\n"))
+    row = df.iloc[0]
+    assert pd.isna(row["envelope_error"]) and pd.isna(row["lenient_error"])
+    assert row["ts"] == pd.Timestamp("2024-02-29T11:00:00.123456789", tz="UTC")
+    assert row["payload"] == "null"
+    assert bytes(row["raw"]) == line + b"\r"  # raw keeps the \r, length counts it
+    assert row["length"] == len(line) + 1
+
+
+def test_number_out_of_range_is_an_error_in_both_modes(tmp_path: Path) -> None:
+    line = b'{"ts":1e300,"type":"AddItem","payload":{}}'
+    df = read_events(write(tmp_path / "o.events.log", line))
+    row = df.iloc[0]
+    assert row["envelope_error"] == NOT_A_STRING
+    assert isinstance(row["lenient_error"], str) and row["lenient_error"]
+    assert pd.isna(row["ts"])
+
+
+def test_envelope_error_iff_not_decoded(tmp_path: Path) -> None:
+    df = read_events(write(tmp_path / "c.events.log", SAMPLE))
+    # lines 1, 5, 6, 7 are fine in go mode; 2 (numeric ts), 3 (empty), 4 (text) are not
+    assert df["envelope_error"].notna().tolist() == [False, True, True, True, False, False, False]
+    assert df["lenient_error"].notna().tolist() == [False, False, True, True, False, False, False]
+    assert df["type"].tolist()[4:] == ["RemoveItem", "OrderCreated", "AddItem"]
