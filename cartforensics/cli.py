@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -17,6 +18,8 @@ import orjson
 from . import __version__
 from .events import NoLogsError, read_events
 from .replay import METRIC_NAMES, Replay, replay
+
+_COMMAND_MODULES = ("report", "convert", "sample")
 
 
 def replay_records(r: Replay) -> Iterator[dict[str, Any]]:
@@ -140,6 +143,17 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--line", type=int, help="the state after this many lines")
     sp.add_argument("--mode", choices=["go", "lenient"], default="go")
     sp.set_defaults(func=_cmd_state)
+
+    # Other commands live beside the library call they wrap: each module has
+    # ``add_subcommand(subparsers)`` that adds its parser and sets ``func``.
+    for name in _COMMAND_MODULES:
+        try:
+            module = importlib.import_module(f"cartforensics.{name}")
+        except ModuleNotFoundError as e:
+            if e.name != f"cartforensics.{name}":
+                raise
+            continue
+        module.add_subcommand(sub)
     return p
 
 
