@@ -1,0 +1,1043 @@
+"""Convert a directory of cart event logs into a Parquet dataset, and restore the logs from it.
+
+>>> s = convert("logs/", "carts.parquet")                    # doctest: +SKIP
+>>> s = convert("logs/", "carts.parquet", incremental=True)  # doctest: +SKIP
+>>> r = restore("carts.parquet", "logs-again/")              # doctest: +SKIP
+
+The dataset's layout and schema are in :mod:`cartforensics.dataset` and docs/convert.md. In
+short: ``events/`` holds one row per physical line (read_events' columns, the outcome and
+error in both replay modes, the raw bytes), hive-partitioned by the line's UTC date;
+``carts/`` one row per input file; ``manifest.json`` every input file with its hashes.
+
+The work unit is a batch of whole files: :func:`convert_files` is a pure function of the files
+and :class:`ConvertOptions` that returns Arrow tables and manifest entries, so that it maps onto
+a process pool here, and onto Dask or Spark tasks elsewhere. Memory is bounded by a batch
+(a few MB of input per worker; one file is never split), not by the corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gzip
+import hashlib
+import io
+import json
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+import uuid
+import zlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from . import events as _events
+from .dataset import (
+    CARTS_DIR,
+    CARTS_SCHEMA,
+    EVENTS_DIR,
+    EVENTS_SCHEMA,
+    FORMAT,
+    MANIFEST,
+    MODES,
+    NULL_PARTITION,
+    OUTCOMES,
+    PARTITION,
+    SCHEMA_VERSION,
+    DatasetError,
+    read_manifest,
+)
+from .events import NoLogsError, find_logs
+
+__all__ = [
+    "ConvertOptions", "ConvertSummary", "FileTask", "RestoreSummary", "add_subcommand",
+    "convert", "convert_files", "restore",
+]
+
+PACKAGE_VERSION = "0.1.0"  # cartforensics.__version__ (not imported: no cycle through cli)
+BATCH_BYTES = 8 << 20  # input bytes per batch (a gzip file counts 6x its size)
+BATCH_FILES = 2000
+ROW_GROUP_ROWS = 128 * 1024
+_NAT = np.iinfo(np.int64).min
+_DAY_NS = 86_400 * 1_000_000_000
+
+
+# ------------------------------------------------------------------------------------------
+# The pure part: files + options → Arrow tables + manifest entries
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One input file: where it is, its path relative to SRC, its cart id, and its manifest
+    entry from the previous run (``--incremental``; None for a full conversion)."""
+
+    path: str
+    rel: str
+    cart_id: str
+    previous: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Everything besides the files that decides the output (picklable, so that a task can
+    travel to another process or machine)."""
+
+    run: int = 0  # 0 for a full conversion, +1 per incremental run (in fragment names)
+    row_group_rows: int = ROW_GROUP_ROWS
+    compression: str = "zstd"
+    compression_level: int | None = None
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file in a batch."""
+
+    rel: str
+    action: str  # new, unchanged, tail, whole, kept (unreadable now: previous rows kept)
+    reason: str | None
+    entry: dict[str, Any]
+    rows: int  # event rows produced for this file (the new lines only, for a tail)
+
+
+@dataclass
+class BatchResult:
+    events: pa.Table  # EVENTS_SCHEMA rows of this batch, files in task order, lines in order
+    dates: pa.Array  # the partition value of each row (string; null: no readable ts)
+    carts: pa.Table  # CARTS_SCHEMA, one row per file that was (re)converted or grew
+    files: list[FileOutcome]
+
+
+def _sha256(data: bytes | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _decompress(blob: bytes) -> tuple[bytes, str | None]:
+    """gzip → bytes exactly as read_events decompresses (what came out before a break)."""
+    gunzip = getattr(_events, "gunzip_prefix", None)
+    if gunzip is not None:
+        return gunzip(blob)
+    out = bytearray()
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(blob)) as fh:
+            while chunk := fh.read(1 << 20):
+                out += chunk
+    except (OSError, EOFError, zlib.error) as e:
+        return bytes(out), f"broken gzip stream after {len(out)} bytes: {e}"
+    return bytes(out), None
+
+
+def _parse(cart_id: str, data: bytes) -> pa.Table:
+    """read_events' rows (its Arrow types) of one file's decompressed bytes."""
+    public = getattr(_events, "read_events_bytes", None)
+    if public is not None:
+        return public(cart_id, data)
+    return _events._read_one(_events.LogFile(Path(cart_id + _events.LOG_SUFFIX), cart_id), data)
+
+
+def _plan(task: FileTask, blob: bytes, gz: bool) -> tuple[str, str | None, int]:
+    """(action, reason, first line to write) for a readable file, from its previous entry."""
+    prev = task.previous
+    if prev is None:
+        return "new", None, 1
+    sha = _sha256(blob)
+    if prev.get("sha256") == sha:
+        return "unchanged", None, 0
+    conv = int(prev.get("converted_bytes") or 0)
+    if gz:
+        return "whole", "the gzip file changed (a .gz is always reconverted whole)", 1
+    if prev.get("problems"):
+        return "whole", "it had problems when it was last converted", 1
+    if len(blob) < conv:
+        return "whole", f"it shrank from {conv} to {len(blob)} bytes", 1
+    if _sha256(memoryview(blob)[:conv]) != prev.get("sha256"):
+        return "whole", f"its first {conv} bytes (the converted part) changed", 1
+    if prev.get("lines") and not prev.get("newline_at_end", True):
+        return "whole", "its last converted line had no newline and has grown", 1
+    return "tail", None, int(prev.get("lines") or 0) + 1
+
+
+def _unique_groups(tasks: Sequence[FileTask]) -> list[list[int]]:
+    """Task positions cut into runs whose cart ids are distinct (a replay is keyed by cart id,
+    so a cart's .log and .log.gz must not share one)."""
+    groups: list[list[int]] = []
+    seen: set[str] = set()
+    for i, t in enumerate(tasks):
+        if not groups or t.cart_id in seen:
+            groups.append([])
+            seen = set()
+        groups[-1].append(i)
+        seen.add(t.cart_id)
+    return groups
+
+
+def _string_array(values: Any) -> pa.Array:
+    return pa.array(values, type=pa.string(), from_pandas=True)
+
+
+def _replay_columns(df: Any, mode: str) -> tuple[Any, np.ndarray, pa.Array, pa.Array]:
+    """(the Replay, outcome index into OUTCOMES per row, outcome strings, error strings)."""
+    from .replay import replay
+
+    r = replay(df, mode=mode)
+    oc = r.outcomes["outcome"]
+    cats = [str(c) for c in oc.cat.categories]
+    remap = np.array([OUTCOMES.index(c) for c in cats], dtype=np.int8)
+    codes = remap[oc.cat.codes.to_numpy()]
+    outcome = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(OUTCOMES)).cast(
+        pa.string()
+    )
+    return r, codes, outcome, _string_array(r.outcomes["error"])
+
+
+def _final_state(r: Any, cart_id: str, known: set[str]) -> str:
+    import orjson
+
+    from .cart import empty_cart
+
+    state = r.final_state(cart_id) if cart_id in known else r.state_json(empty_cart(cart_id))
+    return orjson.dumps(state).decode()
+
+
+def _ts_stats(ns: np.ndarray) -> list[int | None]:
+    ok = ns[ns != _NAT]
+    if not len(ok):
+        return [None] * 4
+    return [int(ok[0]), int(ok[-1]), int(ok.min()), int(ok.max())]
+
+
+def _us(ns: int | None) -> int | None:
+    return None if ns is None else ns // 1000
+
+
+def _entry(task: FileTask, gz: bool, blob: bytes | None, content: bytes | None,
+           lines: int, problems: list[str], run: int) -> dict[str, Any]:
+    return {
+        "path": task.rel,
+        "cart_id": task.cart_id,
+        "compression": "gzip" if gz else None,
+        "size": None if blob is None else len(blob),
+        "sha256": None if blob is None else _sha256(blob),
+        "content_size": None if content is None else len(content),
+        "content_sha256": None if content is None else (
+            _sha256(content) if gz else _sha256(blob)  # type: ignore[arg-type]
+        ),
+        "converted_bytes": None if blob is None else len(blob),
+        "lines": lines,
+        "newline_at_end": True if not content else content.endswith(b"\n"),
+        "problems": problems,
+        "run": run,
+        "fragments": [],
+    }
+
+
+def convert_files(tasks: Sequence[FileTask], options: ConvertOptions = ConvertOptions()
+                  ) -> BatchResult:
+    """Convert a batch of whole files: a pure function of the files' bytes, their previous
+    manifest entries and ``options`` (nothing else is read, nothing is written).
+
+    Every file is read whole and replayed whole in both modes (a tail's outcomes depend on the
+    state its file's earlier lines built); only the rows of lines not converted before are
+    returned. A file that cannot be read gives a manifest entry with its problem and no rows.
+    """
+    parsed: list[tuple[int, pa.Table, int]] = []  # (task index, rows, first line to keep)
+    outcomes: list[FileOutcome | None] = [None] * len(tasks)
+    sizes: dict[int, tuple[bytes, bytes, list[str]]] = {}
+    for i, task in enumerate(tasks):
+        gz = task.path.endswith(".gz")
+        try:
+            with open(task.path, "rb") as fh:
+                blob = fh.read()
+        except OSError as e:
+            problem = f"cannot read: {e.strerror or e}"
+            if task.previous is not None:  # keep what an earlier run converted
+                entry = dict(task.previous)
+                outcomes[i] = FileOutcome(task.rel, "kept", problem, entry, 0)
+            else:
+                entry = _entry(task, gz, None, None, 0, [problem], options.run)
+                outcomes[i] = FileOutcome(task.rel, "new", problem, entry, 0)
+            continue
+        action, reason, first = _plan(task, blob, gz)
+        if action == "unchanged":
+            outcomes[i] = FileOutcome(task.rel, action, None, dict(task.previous or {}), 0)
+            continue
+        problems: list[str] = []
+        content = blob
+        if gz:
+            content, err = _decompress(blob)
+            if err is not None:
+                problems.append(err)
+        table = _parse(task.cart_id, content)
+        sizes[i] = (blob, content, problems)
+        parsed.append((i, table, first))
+        entry = _entry(task, gz, blob, content, table.num_rows, problems, options.run)
+        outcomes[i] = FileOutcome(task.rel, action, reason, entry, 0)
+
+    event_parts: list[pa.Table] = []
+    date_parts: list[pa.Array] = []
+    cart_rows: list[dict[str, Any]] = []
+    for group in _unique_groups([tasks[i] for i, _, _ in parsed]):
+        members = [parsed[g] for g in group]
+        ev_tables, ev_dates, rows = _convert_group(tasks, members, options)
+        event_parts.extend(ev_tables)
+        date_parts.extend(ev_dates)
+        for (i, _table, _first), (row, kept) in zip(members, rows, strict=True):
+            row["bytes"] = len(sizes[i][1])
+            row["problems"] = "\n".join(sizes[i][2]) or None
+            cart_rows.append(row)
+            outcomes[i].rows = kept  # type: ignore[union-attr]
+    events = (pa.concat_tables(event_parts) if event_parts
+              else EVENTS_SCHEMA.empty_table())
+    dates = (pa.concat_arrays(date_parts) if date_parts else pa.array([], pa.string()))
+    carts = pa.Table.from_pylist(cart_rows, schema=CARTS_SCHEMA)
+    return BatchResult(events, dates, carts, [o for o in outcomes if o is not None])
+
+
+def _convert_group(tasks: Sequence[FileTask], members: list[tuple[int, pa.Table, int]],
+                   options: ConvertOptions
+                   ) -> tuple[list[pa.Table], list[pa.Array], list[tuple[dict[str, Any], int]]]:
+    """Replay files with distinct cart ids together; their event rows and carts rows."""
+    from .events import to_frame
+
+    tables = [t for _, t, _ in members]
+    table = pa.concat_tables(tables)
+    n = table.num_rows
+    counts = [t.num_rows for t in tables]
+    bounds = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    df = to_frame(table)
+    per_mode: dict[str, tuple[np.ndarray, pa.Array, pa.Array]] = {}
+    finals: dict[str, list[str]] = {}
+    for mode in MODES:
+        r, codes, outcome, error = _replay_columns(df, mode)
+        known = set(r.cart_ids)
+        finals[mode] = [_final_state(r, tasks[i].cart_id, known) for i, _, _ in members]
+        per_mode[mode] = (codes, outcome, error)
+        del r
+    del df
+
+    ts_ns = table["ts"].cast(pa.int64()).fill_null(_NAT).to_numpy()
+    ts_null = ts_ns == _NAT
+    source_idx = np.repeat(np.arange(len(members), dtype=np.int32), counts)
+    sources = pa.DictionaryArray.from_arrays(
+        pa.array(source_idx), pa.array([tasks[i].rel for i, _, _ in members], pa.string())
+    ).cast(pa.string())
+    line = table["line"].to_numpy()
+    keep = np.ones(n, dtype=bool)
+    for k, (_i, _t, first) in enumerate(members):
+        if first > 1:
+            seg = slice(bounds[k], bounds[k + 1])
+            keep[seg] = line[seg] >= first
+    ts_us = pa.array(np.floor_divide(ts_ns, 1000), pa.int64(), mask=ts_null).cast(
+        EVENTS_SCHEMA.field("ts").type
+    )
+    out = pa.table(
+        {
+            "source": sources,
+            "cart_id": table["cart_id"].cast(pa.string()),
+            "line": table["line"],
+            "offset": table["offset"],
+            "length": table["length"],
+            "newline": table["newline"],
+            "ts": ts_us,
+            "ts_ns": pa.array(ts_ns, pa.int64(), mask=ts_null),
+            "ts_kind": table["ts_kind"].cast(pa.string()),
+            "type": table["type"].cast(pa.string()),
+            "payload": table["payload"].cast(pa.string()),
+            "envelope_error": table["envelope_error"].cast(pa.string()),
+            "lenient_error": table["lenient_error"].cast(pa.string()),
+            "too_long": table["too_long"],
+            "outcome_go": per_mode["go"][1],
+            "error_go": per_mode["go"][2],
+            "outcome_lenient": per_mode["lenient"][1],
+            "error_lenient": per_mode["lenient"][2],
+            "raw": table["raw"].cast(pa.large_binary()),
+        },
+        schema=EVENTS_SCHEMA,
+    )
+    days = np.floor_divide(ts_ns, _DAY_NS)
+    uniq, inv = np.unique(np.where(ts_null, _NAT, days), return_inverse=True)
+    labels = [None if d == _NAT else str(np.datetime64(int(d), "D")) for d in uniq.tolist()]
+    dates = pa.DictionaryArray.from_arrays(pa.array(inv.astype(np.int32)),
+                                           pa.array(labels, pa.string())).cast(pa.string())
+    if not keep.all():
+        mask = pa.array(keep)
+        out = out.filter(mask)
+        dates = dates.filter(mask)
+
+    rows: list[tuple[dict[str, Any], int]] = []
+    for k, (i, t, _first) in enumerate(members):
+        seg = slice(int(bounds[k]), int(bounds[k + 1]))
+        first_ts, last_ts, min_ts, max_ts = _ts_stats(ts_ns[seg])
+        row: dict[str, Any] = {
+            "source": tasks[i].rel,
+            "cart_id": tasks[i].cart_id,
+            "lines": t.num_rows,
+            "bytes": None,
+            "first_ts": _us(first_ts), "last_ts": _us(last_ts),
+            "min_ts": _us(min_ts), "max_ts": _us(max_ts),
+        }
+        for mode in MODES:
+            c = np.bincount(per_mode[mode][0][seg], minlength=len(OUTCOMES))
+            for j, name in enumerate(OUTCOMES):
+                row[f"{mode}_{name}"] = int(c[j])
+            row[f"state_{mode}"] = finals[mode][k]
+        rows.append((row, int(keep[seg].sum())))
+    return [out], [dates], rows
+
+
+# ------------------------------------------------------------------------------------------
+# Writing a batch's fragments (the worker side)
+
+
+def _fragment_name(run: int, batch: int) -> str:
+    return f"part-{run:04d}-{batch:05d}.parquet"
+
+
+def _write_parquet(table: pa.Table, path: Path, options: ConvertOptions) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    pq.write_table(
+        table, tmp, row_group_size=options.row_group_rows, compression=options.compression,
+        compression_level=options.compression_level, write_statistics=True,
+    )
+    os.replace(tmp, path)
+
+
+def write_batch(result: BatchResult, root: Path, batch: int, options: ConvertOptions
+                ) -> list[FileOutcome]:
+    """Write a batch's rows as ``events/date=D/part-R-B.parquet`` (one per date) and
+    ``carts/part-R-B.parquet``; note the fragments in each file's manifest entry."""
+    name = _fragment_name(options.run, batch)
+    by_source: dict[str, list[str]] = {}
+    ev = result.events
+    if ev.num_rows:
+        dates = result.dates
+        uniq = sorted({d for d in dates.unique().to_pylist()}, key=lambda d: (d is None, d))
+        src_col = ev["source"]
+        for d in uniq:
+            mask = dates.is_null() if d is None else pa.compute.equal(dates, d)
+            mask = mask.fill_null(False)
+            part = ev.filter(mask)
+            rel = f"{EVENTS_DIR}/{PARTITION}={NULL_PARTITION if d is None else d}/{name}"
+            _write_parquet(part, root / rel, options)
+            for s in part["source"].unique().to_pylist():
+                by_source.setdefault(s, []).append(rel)
+        del src_col
+    if result.carts.num_rows:
+        rel = f"{CARTS_DIR}/{name}"
+        _write_parquet(result.carts, root / rel, options)
+        for s in result.carts["source"].to_pylist():
+            by_source.setdefault(s, []).append(rel)
+    for f in result.files:
+        if f.action in ("new", "whole", "tail"):
+            f.entry["fragments"] = by_source.get(f.rel, [])
+    return result.files
+
+
+def _run_batch(tasks: list[FileTask], options: ConvertOptions, root: str, batch: int
+               ) -> list[FileOutcome]:
+    """One task of the pool: convert a batch of files and write its fragments under root."""
+    return write_batch(convert_files(tasks, options), Path(root), batch, options)
+
+
+def _worker_init() -> None:
+    # one process per core already: keep Arrow from starting a thread per core in each
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+
+
+# ------------------------------------------------------------------------------------------
+# The driver: plan, run the batches, patch an incremental dataset, swap it into place
+
+
+@dataclass
+class ConvertSummary:
+    """What one conversion did."""
+
+    dst: str
+    incremental: bool
+    files: int = 0  # input files seen
+    lines: int = 0  # event rows written by this run
+    carts: int = 0  # carts rows in the dataset
+    new: list[str] = field(default_factory=list)
+    appended: list[str] = field(default_factory=list)  # grown files: only their tails
+    reconverted: list[dict[str, str]] = field(default_factory=list)  # path, reason
+    unchanged: int = 0
+    missing: list[str] = field(default_factory=list)  # in the dataset, gone from SRC (kept)
+    problems: list[dict[str, str]] = field(default_factory=list)  # path, error
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """No input file had a problem."""
+        return not self.problems
+
+    def __str__(self) -> str:
+        rate = f", {self.lines / self.seconds:,.0f} lines/s" if self.seconds > 0 else ""
+        out = [f"{'updated' if self.incremental else 'wrote'} {self.dst}: {self.files} files, "
+               f"{self.lines:,} event rows written, {self.carts} carts, "
+               f"{self.seconds:.1f} s{rate}"]
+        if self.incremental:
+            out.append(f"  new files: {len(self.new)}, grown (tails only): "
+                       f"{len(self.appended)}, unchanged: {self.unchanged}, reconverted "
+                       f"whole: {len(self.reconverted)}, gone from the source (kept): "
+                       f"{len(self.missing)}")
+        out += [f"  reconverted {r['path']}: {r['reason']}" for r in self.reconverted]
+        out += [f"  gone from the source, kept in the dataset: {m}" for m in self.missing]
+        out += [f"  note: {n}" for n in self.notes]
+        out += [f"  PROBLEM {p['path']}: {p['error']}" for p in self.problems]
+        return "\n".join(out)
+
+
+def _batches(tasks: list[FileTask]) -> list[list[FileTask]]:
+    """Cut the (sorted) tasks into batches by input size; independent of the worker count,
+    so that the dataset is too."""
+    out: list[list[FileTask]] = []
+    size = 0
+    ids: set[str] = set()
+    for t in tasks:
+        try:
+            est = os.stat(t.path).st_size * (6 if t.path.endswith(".gz") else 1)
+        except OSError:
+            est = 0
+        if not out or size + est > BATCH_BYTES and out[-1] or len(out[-1]) >= BATCH_FILES \
+                or t.cart_id in ids:
+            out.append([])
+            size = 0
+            ids = set()
+        out[-1].append(t)
+        size += est
+        ids.add(t.cart_id)
+    return out
+
+
+def _tmp_sibling(dst: Path, what: str) -> Path:
+    return dst.parent / f".{dst.name}.{what}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _clone(old: Path, new: Path) -> None:
+    """Copy a dataset by hard links (files are only ever replaced, never written in place)."""
+    for dirpath, _dirs, files in os.walk(old):
+        rel = Path(dirpath).relative_to(old)
+        (new / rel).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            if rel == Path(".") and f == MANIFEST:
+                continue
+            try:
+                os.link(Path(dirpath) / f, new / rel / f)
+            except OSError:
+                shutil.copy2(Path(dirpath) / f, new / rel / f)
+
+
+def _drop_rows(root: Path, fragment: str, sources: set[str]) -> bool:
+    """Rewrite a fragment without the rows of ``sources``; False when nothing is left."""
+    path = root / fragment
+    table = pq.read_table(path)
+    keep = pa.compute.invert(pa.compute.is_in(table["source"],
+                                              value_set=pa.array(sorted(sources))))
+    left = table.filter(keep)
+    if left.num_rows == 0:
+        path.unlink()
+        return False
+    meta = pq.ParquetFile(path).metadata
+    rg = meta.row_group(0).num_rows if meta.num_row_groups else ROW_GROUP_ROWS
+    tmp = path.with_name(path.name + ".tmp")
+    codec = meta.row_group(0).column(0).compression.lower() if meta.num_row_groups else "zstd"
+    pq.write_table(left, tmp, row_group_size=max(rg, 1), compression=codec)
+    os.replace(tmp, path)
+    return True
+
+
+def _renameat2_exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False when unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _swap_into_place(tmp: Path, dst: Path) -> None:
+    """Make ``tmp`` the dataset at ``dst``: a plain rename when there is none; an atomic
+    exchange with the old dataset (then removed) when there is one."""
+    if not dst.exists():
+        os.rename(tmp, dst)
+        return
+    if read_manifest(dst) is None:  # someone put something else there meanwhile
+        raise DatasetError(f"{dst}: no longer a cartforensics dataset; left untouched "
+                           f"(the new one is in {tmp})")
+    if _renameat2_exchange(tmp, dst):
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old dataset
+        return
+    old = _tmp_sibling(dst, "old")
+    os.rename(dst, old)
+    os.rename(tmp, dst)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def check_destination(dst: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The manifest of the dataset at ``dst``, None when nothing is there; refuses (raises
+    DatasetError) anything else: we never overwrite what is not ours."""
+    p = Path(dst)
+    if not p.exists() and not p.is_symlink():
+        return None
+    manifest = read_manifest(p) if p.is_dir() else None
+    if manifest is None:
+        kind = "directory" if p.is_dir() else "file"
+        raise DatasetError(
+            f"{p}: exists and is not a cartforensics dataset (a {kind} without our "
+            f"{MANIFEST}); refusing to overwrite it: give a new path, or remove it yourself"
+        )
+    return manifest
+
+
+def _progress_bar(total: int, progress: bool | None):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="file", desc="converting", dynamic_ncols=True,
+                disable=None if progress is None else not progress)
+
+
+def _executor(workers: int) -> ProcessPoolExecutor:
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(["cartforensics.convert"])
+    else:
+        ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+
+
+def _run_all(batches: list[list[FileTask]], options: ConvertOptions, root: Path,
+             workers: int, on_done: Callable[[list[FileOutcome]], None]) -> None:
+    if workers <= 1 or len(batches) <= 1:
+        for b, batch in enumerate(batches):
+            on_done(_run_batch(batch, options, str(root), b))
+        return
+    pool = _executor(min(workers, len(batches)))
+    try:
+        pending: set[Future] = set()
+        todo = iter(enumerate(batches))
+        window = 2 * workers
+        for b, batch in todo:
+            pending.add(pool.submit(_run_batch, batch, options, str(root), b))
+            if len(pending) >= window:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                on_done(fut.result())
+                nxt = next(todo, None)
+                if nxt is not None:
+                    pending.add(pool.submit(_run_batch, nxt[1], options, str(root), nxt[0]))
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+            workers: int | None = None, incremental: bool = False,
+            progress: bool | None = None) -> ConvertSummary:
+    """Convert the logs of directory ``src`` into the Parquet dataset ``dst``.
+
+    ``workers``: processes (default ``os.cpu_count()``; 1 runs in this process).
+    ``incremental``: keep what ``dst`` already holds; convert only new files and the new
+    tails of grown ones (a file whose converted part changed, or that shrank, is reconverted
+    whole and reported). ``progress``: a tqdm bar (None: when stderr is a terminal).
+
+    The dataset is built in a hidden sibling of ``dst`` and renamed into place when complete;
+    an existing ``dst`` is replaced only when it is a cartforensics dataset. Problems with
+    input files (unreadable, a broken gzip stream) are in the summary and the manifest; the
+    other files are converted.
+    """
+    t0 = time.perf_counter()
+    if workers is None:
+        workers = os.cpu_count() or 1
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, not {workers!r}")
+    src_p, dst_p = Path(src), Path(dst)
+    if not src_p.is_dir():
+        raise NoLogsError(f"{src_p}: not a directory (convert takes a directory of logs)")
+    old = check_destination(dst_p)
+    summary = ConvertSummary(str(dst_p), incremental)
+    if incremental and old is not None and old.get("schema_version") != SCHEMA_VERSION:
+        summary.notes.append(
+            f"the dataset has schema version {old.get('schema_version')}, this version writes "
+            f"{SCHEMA_VERSION}: converted everything anew"
+        )
+        old = None
+    if incremental and old is None and not summary.notes:
+        summary.notes.append("no dataset there yet: converted everything")
+    previous = {f["path"]: f for f in (old or {}).get("files", [])} if incremental else {}
+    run = int(old.get("run", 0)) + 1 if incremental and old is not None else 0
+    options = ConvertOptions(run=run)
+
+    logs = find_logs(src_p)
+    tasks = []
+    for log in logs:
+        rel = log.path.relative_to(src_p).as_posix()
+        tasks.append(FileTask(str(log.path), rel, log.cart_id, previous.get(rel)))
+    summary.files = len(tasks)
+    batches = _batches(tasks)
+
+    dst_p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(dst_p, "tmp")
+    results: list[FileOutcome] = []
+    try:
+        if incremental and old is not None:
+            _clone(dst_p, tmp)
+        else:
+            tmp.mkdir()
+        (tmp / EVENTS_DIR).mkdir(exist_ok=True)
+        (tmp / CARTS_DIR).mkdir(exist_ok=True)
+        bar = _progress_bar(len(tasks), progress)
+        started = time.perf_counter()
+
+        def on_done(files: list[FileOutcome]) -> None:
+            results.extend(files)
+            summary.lines += sum(f.rows for f in files)
+            bar.update(len(files))
+            rate = summary.lines / max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix_str(f"{summary.lines:,} lines, {rate:,.0f} lines/s", refresh=False)
+
+        try:
+            _run_all(batches, options, tmp, workers, on_done)
+        finally:
+            bar.close()
+        manifest = _finish(tmp, old, results, previous, options, summary, src_p)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n",
+                                    encoding="utf-8")
+        _swap_into_place(tmp, dst_p)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _finish(root: Path, old: dict[str, Any] | None, results: list[FileOutcome],
+            previous: dict[str, dict[str, Any]], options: ConvertOptions,
+            summary: ConvertSummary, src: Path) -> dict[str, Any]:
+    """Patch the cloned old fragments (drop rows that were reconverted or replaced), and build
+    the manifest."""
+    drop: dict[str, set[str]] = {}
+    entries: dict[str, dict[str, Any]] = {}
+    for f in results:
+        prev = previous.get(f.rel)
+        if f.action in ("whole", "tail") and prev is not None:
+            for frag in prev.get("fragments", []):
+                is_carts = frag.startswith(CARTS_DIR + "/")
+                if f.action == "whole" or is_carts:
+                    drop.setdefault(frag, set()).add(f.rel)
+            if f.action == "tail":
+                f.entry["fragments"] = [
+                    fr for fr in prev.get("fragments", []) if not fr.startswith(CARTS_DIR + "/")
+                ] + f.entry["fragments"]
+        entries[f.rel] = f.entry
+        if f.action == "new" and f.reason is None:
+            summary.new.append(f.rel)
+        elif f.action == "tail":
+            summary.appended.append(f.rel)
+        elif f.action == "whole":
+            summary.reconverted.append({"path": f.rel, "reason": f.reason or ""})
+        elif f.action == "unchanged":
+            summary.unchanged += 1
+        if f.action == "kept":
+            summary.problems.append({"path": f.rel, "error": f"{f.reason} (kept the rows "
+                                     "converted before)"})
+        else:
+            summary.problems += [{"path": f.rel, "error": p} for p in f.entry["problems"]]
+    gone = {frag for frag, srcs in drop.items() if not _drop_rows(root, frag, srcs)}
+    if gone:
+        for e in entries.values():
+            e["fragments"] = [fr for fr in e["fragments"] if fr not in gone]
+    for rel, prev in previous.items():
+        if rel not in entries:
+            summary.missing.append(rel)
+            entries[rel] = prev
+    files = [entries[k] for k in sorted(entries)]
+    summary.carts = sum(1 for e in files if e.get("sha256") is not None)
+    run_record = {
+        "run": options.run,
+        "incremental": options.run > 0,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "files": len(results),
+        "new": len(summary.new),
+        "appended": len(summary.appended),
+        "unchanged": summary.unchanged,
+        "reconverted": summary.reconverted,
+        "missing": summary.missing,
+    }
+    return {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "package_version": PACKAGE_VERSION,
+        "source": str(src.resolve()),
+        "layout": {
+            "events": f"{EVENTS_DIR}/{PARTITION}=YYYY-MM-DD/part-RUN-BATCH.parquet "
+                      f"({PARTITION}={NULL_PARTITION}: no readable ts)",
+            "carts": f"{CARTS_DIR}/part-RUN-BATCH.parquet",
+        },
+        "run": options.run,
+        "runs": ((old or {}).get("runs", []) if options.run > 0 else []) + [run_record],
+        "lines": sum(int(e.get("lines") or 0) for e in files),
+        "files": files,
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# Restore
+
+
+@dataclass
+class RestoreSummary:
+    out: str
+    files: int = 0
+    bytes: int = 0
+    verified: int = 0  # files whose content sha256 equals the manifest's
+    mismatches: list[dict[str, str]] = field(default_factory=list)  # path, reason
+    skipped: list[dict[str, str]] = field(default_factory=list)  # never converted: path, why
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    def __str__(self) -> str:
+        out = [f"restored {self.files} files ({self.bytes:,} bytes) into {self.out}; "
+               f"{self.verified} verified against the manifest's sha256"]
+        out += [f"  skipped {s['path']}: {s['reason']}" for s in self.skipped]
+        out += [f"  MISMATCH {m['path']}: {m['reason']}" for m in self.mismatches]
+        return "\n".join(out)
+
+
+def _safe_rel(rel: str) -> Path:
+    p = Path(rel)
+    if p.is_absolute() or ".." in p.parts or not p.parts:
+        raise DatasetError(f"manifest path {rel!r} is not a plain relative path")
+    return p
+
+
+def restore(dataset: str | os.PathLike[str], out_dir: str | os.PathLike[str]
+            ) -> RestoreSummary:
+    """Write the logs of a converted dataset back into the new directory ``out_dir``, every
+    line at its offset, and check each file's sha256 against the manifest.
+
+    A plain log comes back byte-identical (its sha256 is the manifest's ``sha256``). A
+    ``.gz`` log comes back under the same name, gzip-compressed anew (deterministically:
+    mtime 0, level 6), so its decompressed content is byte-identical (the manifest's
+    ``content_sha256``); the original compressed bytes are not kept. Files that could not be
+    read when converted are skipped and listed.
+    """
+    root = Path(dataset)
+    manifest = read_manifest(root)
+    if manifest is None:
+        raise DatasetError(f"{root}: not a cartforensics dataset (no {MANIFEST} of ours)")
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DatasetError(f"{out}: exists and is not an empty directory; restore writes into "
+                           "a new one")
+    summary = RestoreSummary(str(out))
+    files = manifest.get("files", [])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(out, "tmp")
+    tmp.mkdir()
+    try:
+        targets: dict[str, tuple[Path, dict[str, Any]]] = {}
+        for e in files:
+            if e.get("content_sha256") is None:
+                summary.skipped.append({"path": e["path"], "reason": "; ".join(
+                    e.get("problems") or ["no content was converted"])})
+                continue
+            rel = _safe_rel(e["path"])
+            part = tmp / (str(rel) + ".restoring" if e.get("compression") else rel)
+            part.parent.mkdir(parents=True, exist_ok=True)
+            with open(part, "wb") as fh:
+                fh.truncate(int(e["content_size"]))
+            targets[e["path"]] = (part, e)
+        rows: dict[str, int] = {}
+        written: dict[str, int] = {}
+        for frag in sorted((root / EVENTS_DIR).glob("*/*.parquet")):
+            _restore_fragment(frag, targets, rows, written)
+        for path, (part, e) in targets.items():
+            problems = []
+            if rows.get(path, 0) != int(e.get("lines") or 0):
+                problems.append(f"{rows.get(path, 0)} lines in the dataset, the manifest "
+                                f"says {e.get('lines')}")
+            if written.get(path, 0) != int(e["content_size"]):
+                problems.append(f"{written.get(path, 0)} bytes written of "
+                                f"{e['content_size']}")
+            h = hashlib.sha256()
+            with open(part, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    h.update(chunk)
+            if h.hexdigest() != e["content_sha256"]:
+                problems.append(f"sha256 {h.hexdigest()} differs from the manifest's "
+                                f"{e['content_sha256']}")
+            if problems:
+                summary.mismatches.append({"path": path, "reason": "; ".join(problems)})
+            else:
+                summary.verified += 1
+            if e.get("compression"):
+                final = tmp / _safe_rel(path)
+                with open(part, "rb") as src_fh, open(final, "wb") as raw_fh, \
+                        gzip.GzipFile(filename="", mode="wb", fileobj=raw_fh, mtime=0,
+                                      compresslevel=6) as gz_fh:
+                    shutil.copyfileobj(src_fh, gz_fh, 1 << 20)
+                part.unlink()
+            summary.files += 1
+            summary.bytes += int(e["content_size"])
+        if out.exists():
+            out.rmdir()
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return summary
+
+
+def _restore_fragment(frag: Path, targets: dict[str, tuple[Path, dict[str, Any]]],
+                      rows: dict[str, int], written: dict[str, int]) -> None:
+    """Write every line of one fragment at its offset (contiguous lines in one write)."""
+    table = pq.read_table(frag, columns=["source", "offset", "newline", "raw"])
+    table = table.sort_by([("source", "ascending"), ("offset", "ascending")])
+    sources = table["source"].to_pylist()
+    offsets = table["offset"].to_pylist()
+    newlines = table["newline"].to_pylist()
+    raws = table["raw"].to_pylist()
+    n = len(sources)
+    i = 0
+    while i < n:
+        s = sources[i]
+        j = i
+        while j < n and sources[j] == s:
+            j += 1
+        rows[s] = rows.get(s, 0) + (j - i)
+        target = targets.get(s)
+        if target is not None:
+            fd = os.open(target[0], os.O_WRONLY)
+            try:
+                k = i
+                while k < j:
+                    start = pos = offsets[k]
+                    pieces = []
+                    while k < j and offsets[k] == pos:
+                        pieces.append(raws[k])
+                        pos += len(raws[k])
+                        if newlines[k]:
+                            pieces.append(b"\n")
+                            pos += 1
+                        k += 1
+                    data = b"".join(pieces)
+                    os.pwrite(fd, data, start)
+                    written[s] = written.get(s, 0) + len(data)
+            finally:
+                os.close(fd)
+        i = j
+
+
+# ------------------------------------------------------------------------------------------
+# Command line
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _one_line_errors(parser: argparse.ArgumentParser, name: str) -> None:
+    def error(message: str) -> None:  # argparse's own: usage + message; ours: one line
+        sys.stderr.write(f"cartforensics: {name}: {message} (see cartforensics {name} -h)\n")
+        raise SystemExit(2)
+
+    parser.error = error  # type: ignore[method-assign]
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    try:
+        summary = convert(args.src, args.dst, workers=args.workers,
+                          incremental=args.incremental, progress=False if args.quiet else None)
+    except (NoLogsError, DatasetError, ValueError) as e:
+        sys.stderr.write(f"cartforensics: {e}\n")
+        return 2
+    except OSError as e:
+        sys.stderr.write(f"cartforensics: convert failed, nothing was changed: {e}\n")
+        return 1
+    text = str(summary)
+    sys.stdout.write(text + "\n")
+    if not summary.ok:
+        sys.stderr.write(f"cartforensics: {len(summary.problems)} problem(s) with input files "
+                         "(listed above); the other files were converted\n")
+        return 1
+    return 0
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    try:
+        summary = restore(args.dataset, args.out)
+    except (DatasetError, ValueError) as e:
+        sys.stderr.write(f"cartforensics: {e}\n")
+        return 2
+    except OSError as e:
+        sys.stderr.write(f"cartforensics: restore failed: {e}\n")
+        return 1
+    sys.stdout.write(str(summary) + "\n")
+    if not summary.ok:
+        sys.stderr.write(f"cartforensics: {len(summary.mismatches)} file(s) do not match the "
+                         "manifest\n")
+        return 1
+    return 0
+
+
+def add_subcommand(subparsers: Any) -> None:
+    """``cartforensics convert SRC DST`` and ``cartforensics restore DATASET OUT``."""
+    cp = subparsers.add_parser(
+        "convert", help="convert a log directory into a Parquet dataset",
+        description=(
+            "Convert every <cartId>.events.log(.gz) in SRC into the Parquet dataset DST: "
+            "events/ (one row per physical line, outcomes in both modes, raw bytes; "
+            "partitioned by date), carts/ (one row per file) and manifest.json. DST is "
+            "replaced only when it is a cartforensics dataset. Exit status 1 when an input "
+            "file had a problem (the others are converted), 2 for bad arguments."
+        ),
+    )
+    cp.add_argument("src", metavar="SRC", help="directory of *.events.log / *.events.log.gz")
+    cp.add_argument("dst", metavar="DST", help="dataset directory to write (or update)")
+    cp.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                    help="processes (default: the number of CPUs)")
+    cp.add_argument("--incremental", action="store_true",
+                    help="convert only new files and new tails of grown files")
+    cp.add_argument("--quiet", action="store_true", help="no progress bar")
+    cp.set_defaults(func=_cmd_convert)
+    _one_line_errors(cp, "convert")
+
+    rp = subparsers.add_parser(
+        "restore", help="write the logs back from a dataset, byte for byte",
+        description=(
+            "Write the log files of DATASET back into the new directory OUT and check each "
+            "against the sha256 in the manifest (.gz logs: their decompressed content). "
+            "Exit status 1 on any mismatch."
+        ),
+    )
+    rp.add_argument("dataset", metavar="DATASET", help="a dataset written by convert")
+    rp.add_argument("out", metavar="OUT", help="a new (or empty) directory")
+    rp.set_defaults(func=_cmd_restore)
+    _one_line_errors(rp, "restore")
