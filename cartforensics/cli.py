@@ -55,7 +55,8 @@ def headline(events: Any) -> str | None:
     total = len(events)
     carts = events.loc[numeric, "cart_id"].nunique()
     return (
-        f"{n} of {total} lines ({carts} carts) are dropped by the service's reader: "
+        f"{n} of {total} lines ({carts} {'cart' if carts == 1 else 'carts'}) are dropped by "
+        "the service's reader: "
         "ts is a JSON number, the reader expects an RFC 3339 string"
     )
 
@@ -100,7 +101,10 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 def _cmd_state(args: argparse.Namespace) -> int:
     r = replay(args.path, mode=args.mode)
     if args.cart not in r.cart_ids:
-        raise SystemExit(f"cartforensics: no cart {args.cart!r} in {args.path}")
+        shown = ", ".join(r.cart_ids[:5]) + (" …" if len(r.cart_ids) > 5 else "")
+        sys.stderr.write(f"cartforensics: no cart {args.cart!r} in {args.path} "
+                         f"(carts: {shown})\n")
+        return 2
     if args.at is not None:
         state = r.state_at(args.cart, ts=args.at)
     elif args.line is not None:

@@ -7,13 +7,13 @@
 from __future__ import annotations
 
 import glob as globmod
-import gzip
 import os
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -91,9 +91,12 @@ def find_logs(source: Source) -> list[LogFile]:
         elif path.exists():
             files = [path]
         elif globmod.has_magic(text):
-            files = [Path(p) for p in globmod.glob(text) if Path(p).is_file()]
+            files = [Path(p) for p in globmod.glob(text)
+                     if Path(p).is_file() and cart_id_of(Path(p)) is not None]
             if not files:
-                raise NoLogsError(f"{text}: the pattern matches no files")
+                raise NoLogsError(
+                    f"{text}: the pattern matches no *{LOG_SUFFIX} or *{GZ_SUFFIX} files"
+                )
         else:
             raise NoLogsError(f"{text}: no such file or directory")
         for p in files:
@@ -110,20 +113,40 @@ def find_logs(source: Source) -> list[LogFile]:
 
 
 def read_bytes(log: LogFile) -> tuple[bytes, str | None]:
-    """The file's (decompressed) bytes, and an error text when it could not be read whole."""
+    """The file's (decompressed) bytes, and an error text when it could not be read whole.
+
+    A broken gzip stream keeps every byte decompressed before the break."""
     try:
-        if log.path.name.endswith(".gz"):
-            out = bytearray()
-            try:
-                with gzip.open(log.path, "rb") as fh:
-                    while chunk := fh.read(1 << 20):
-                        out += chunk
-            except (OSError, EOFError, zlib.error) as e:
-                return bytes(out), f"broken gzip stream after {len(out)} bytes: {e}"
-            return bytes(out), None
-        return log.path.read_bytes(), None
+        blob = log.path.read_bytes()
     except OSError as e:
         return b"", f"cannot read: {e.strerror or e}"
+    if not log.path.name.endswith(".gz"):
+        return blob, None
+    return gunzip_prefix(blob)
+
+
+def gunzip_prefix(blob: bytes, chunk: int = 1 << 16) -> tuple[bytes, str | None]:
+    """Decompress gzip (several members allowed); on a broken stream return what came out
+    before the break, with the reason."""
+    out = bytearray()
+    pos = 0
+    while True:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        while pos < len(blob) and not d.eof:
+            piece = blob[pos : pos + chunk]
+            pos += len(piece)
+            try:
+                out += d.decompress(piece)
+            except zlib.error as e:
+                return bytes(out), f"broken gzip stream after {len(out)} bytes: {e}"
+        if not d.eof:
+            return bytes(out), (
+                f"broken gzip stream after {len(out)} bytes: the file ends before the stream does"
+            )
+        rest = d.unused_data + blob[pos:]
+        if not rest.strip(b"\0"):
+            return bytes(out), None
+        blob, pos = rest, 0
 
 
 _NAT = np.iinfo(np.int64).min
@@ -278,8 +301,11 @@ _EMPTY_SCHEMA = pa.schema(
 )
 
 
-def read_events_table(source: Source, progress: bool | None = None) -> tuple[pa.Table, list]:
-    """Like :func:`read_events` but returns a pyarrow Table and the file problems."""
+def read_events_table(
+    source: Source, progress: bool | None = None, with_files: bool = False
+) -> tuple[Any, ...]:
+    """Like :func:`read_events` but returns a pyarrow Table and the file problems (and, with
+    ``with_files``, one record per file read: path, cart_id, bytes, lines)."""
     logs = find_logs(source)
     tables: list[pa.Table] = []
     problems: list[FileProblem] = []
@@ -290,13 +316,27 @@ def read_events_table(source: Source, progress: bool | None = None) -> tuple[pa.
         from tqdm.auto import tqdm
 
         iterator = tqdm(logs, desc="reading logs", unit="file")
+    files: list[dict[str, Any]] = []
+    ids = [log.cart_id for log in logs]
     for log in iterator:
         data, err = read_bytes(log)
         if err is not None:
             problems.append(FileProblem(str(log.path), log.cart_id, err))
             warnings.warn(f"{log.path}: {err}", stacklevel=3)
-        tables.append(_read_one(log, data))
+        table = _read_one(log, data)
+        files.append({"path": str(log.path), "cart_id": log.cart_id, "bytes": len(data),
+                      "lines": table.num_rows})
+        tables.append(table)
+    dup = sorted({c for c in ids if ids.count(c) > 1}) if len(set(ids)) < len(ids) else []
+    for cid in dup:
+        paths = [str(log.path) for log in logs if log.cart_id == cid]
+        msg = (f"cart {cid!r} has {len(paths)} files; their lines are replayed in this "
+               f"order as one log: {', '.join(paths)}")
+        problems.append(FileProblem(paths[0], cid, msg))
+        warnings.warn(msg, stacklevel=3)
     table = pa.concat_tables(tables) if tables else _EMPTY_SCHEMA.empty_table()
+    if with_files:
+        return table, problems, files
     return table, problems
 
 
@@ -318,12 +358,15 @@ def read_events(source: Source, progress: bool | None = None) -> pd.DataFrame:
     read leniently: Unix seconds or RFC 3339), ts_kind (string, number, null, missing,
     invalid), type, payload (raw JSON text), envelope_error (Go's json.Unmarshal error, None
     when the envelope decodes), lenient_error (the same with numeric ts accepted), too_long
-    (Go's scanner stops at this line), raw (the line's exact bytes). Files that could not be
-    read are listed in ``df.attrs["problems"]`` (and warned about); their other lines stay.
+    (Go's scanner stops at this line), raw (the line's exact bytes). Text columns hold a
+    missing value (NaN) where there is none. Files that could not be read whole are listed in
+    ``df.attrs["problems"]`` (and warned about; what was read of them stays), and every file
+    read, empty ones too, in ``df.attrs["files"]``.
 
     >>> df = read_events("sample_data")  # doctest: +SKIP
     """
-    table, problems = read_events_table(source, progress)
+    table, problems, files = read_events_table(source, progress, with_files=True)
     df = to_frame(table)
     df.attrs["problems"] = [p.__dict__ for p in problems]
+    df.attrs["files"] = files
     return df

@@ -34,7 +34,8 @@ METRIC_NAMES = (
     "cart_event_log_mutation_errors_total",
     "cart_event_log_unknown_types_total",
 )
-PROMISED_UNKNOWN = "cart_event_log_unknown_types_total (promised)"
+# what the seed's comments promise (its code never increments the real counter)
+PROMISED_UNKNOWN = "cart_event_log_unknown_types_total_promised"
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,10 @@ class _CartRun:
     """One cart's replay: the state after each line (shared, immutable) and where lines sit."""
 
     cart_id: str
-    rows: np.ndarray  # positions in the events frame, in line order
-    states: tuple[CartState, ...]  # states[i] = state after line i+1
-    ts_ns: np.ndarray  # int64 ns, NaT as min int64
+    rows: np.ndarray  # positions in the events frame, in file order
+    initial: CartState
+    states: tuple[CartState, ...]  # states[i] = state after the cart's (i+1)-th line
+    ts_ns: np.ndarray  # int64 ns; NaT as min int64; readable times beyond ns range clamped
 
 
 def _catalog_from(catalog: Any) -> Mapping[str, Mapping[str, Any]] | None:
@@ -97,15 +99,23 @@ class Replay:
         ts_ns = _ts_ns(ev["ts"])
         registry = self.registry
         catalog = self.catalog
-        # carts in order of first appearance; rows of a cart in line order
-        order = np.lexsort((lines, pd.factorize(cart_ids)[0])) if n else np.zeros(0, int)
-        boundaries = np.flatnonzero(np.r_[True, cart_ids[order][1:] != cart_ids[order][:-1]]) \
-            if n else np.zeros(0, int)
-        bounds = list(boundaries) + [n]
-        for b in range(len(boundaries)):
-            rows = order[bounds[b] : bounds[b + 1]]
-            cid = str(cart_ids[rows[0]])
-            state = empty_cart(cid)
+        # carts in order of first appearance (files with no lines too); a cart's rows in the
+        # order given, which read_events makes file order
+        codes, uniques = pd.factorize(cart_ids) if n else (np.zeros(0, int), [])
+        order = np.argsort(codes, kind="stable")
+        counts = np.bincount(codes, minlength=len(uniques)) if n else np.zeros(0, int)
+        bounds = np.r_[0, np.cumsum(counts)]
+        index = {str(c): b for b, c in enumerate(uniques)}
+        # an empty file is still a cart the service replays (replay_total +1, empty state)
+        files = self.events.attrs.get("files", [])
+        carts = list(dict.fromkeys(
+            [f["cart_id"] for f in files if f["cart_id"] in index or f["lines"] == 0]
+            + list(index)
+        ))
+        for cid in carts:
+            b = index.get(cid)
+            rows = order[bounds[b] : bounds[b + 1]] if b is not None else order[:0]
+            state = initial = empty_cart(cid)
             states: list[CartState] = []
             stop_line: int | None = None
             for r in rows.tolist():
@@ -151,7 +161,9 @@ class Replay:
                                     state = new.with_last_change(r)  # type: ignore[arg-type]
                                     outcome[r] = "applied"
                 states.append(state)
-            self._runs[cid] = _CartRun(cid, rows, tuple(states), ts_ns[rows])
+            self._runs[cid] = _CartRun(
+                cid, rows, initial, tuple(states), self._ts_key(ts_ns[rows], rows)
+            )
         out = pd.DataFrame(
             {
                 "cart_id": ev["cart_id"].to_numpy(),
@@ -163,6 +175,26 @@ class Replay:
             }
         )
         return out
+
+    def _ts_key(self, ts: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """ts for placing lines in time: a readable time outside the ns range (years before
+        1678 or after 2261) is clamped to the range's ends instead of being unreadable."""
+        nat = np.iinfo(np.int64).min
+        missing = np.flatnonzero(ts == nat)
+        if not len(missing):
+            return ts
+        kinds = self.events["ts_kind"].to_numpy()
+        raw = self.events["raw"]
+        ts = ts.copy()
+        for j in missing.tolist():
+            r = int(rows[j])
+            if kinds[r] not in ("string", "number"):
+                continue
+            data = bytes(raw.iloc[r])
+            env = decode_envelope(go_token(data, 0, len(data)), lenient=True)
+            if env.ts is not None:
+                ts[j] = np.iinfo(np.int64).max if env.ts.unix_sec > 0 else nat + 1
+        return ts
 
     # -- states ------------------------------------------------------------------------------
     @property
@@ -201,7 +233,7 @@ class Replay:
     def _state_after(self, cart_id: str, line: int) -> CartState:
         run = self._run_of(cart_id)
         if line <= 0:
-            return empty_cart(cart_id)
+            return run.initial
         if line > len(run.states):
             raise IndexError(f"cart {cart_id!r} has {len(run.states)} lines, not {line}")
         return run.states[line - 1]
@@ -247,7 +279,10 @@ class Replay:
                 "quantity": [sum(i.qty for i in s.items) for s in states],
                 "deliveries": [len(s.deliveries) for s in states],
                 "total_price": [s.totalPrice for s in states],
-                "changed": [i == 0 or states[i] is not states[i - 1] for i in range(len(states))],
+                "changed": [
+                    states[i] is not (states[i - 1] if i else run.initial)
+                    for i in range(len(states))
+                ],
             }
         )
 
@@ -384,8 +419,18 @@ def compare(go: Replay, lenient: Replay) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _check_pair(a: Replay, b: Replay) -> None:
+    same = len(a.outcomes) == len(b.outcomes) and (
+        a.outcomes["cart_id"].to_numpy() == b.outcomes["cart_id"].to_numpy()
+    ).all() and (a.outcomes["line"].to_numpy() == b.outcomes["line"].to_numpy()).all()
+    if not same:
+        raise ValueError("the two replays are not of the same events: replay one DataFrame "
+                         "from read_events in both modes")
+
+
 def dropped_lines(go: Replay, lenient: Replay) -> pd.DataFrame:
     """The lines lenient mode applies and go mode does not, with go's outcome and error."""
+    _check_pair(go, lenient)
     a = go.outcomes
     b = lenient.outcomes
     mask = (b["outcome"] == "applied") & (a["outcome"] != "applied")
