@@ -30,8 +30,9 @@ import sys
 import time
 import uuid
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -61,13 +62,14 @@ from .events import NoLogsError, find_logs
 
 __all__ = [
     "ConvertOptions", "ConvertSummary", "FileTask", "RestoreSummary", "add_subcommand",
-    "convert", "convert_files", "restore",
+    "convert", "convert_files", "iter_convert", "restore",
 ]
 
-PACKAGE_VERSION = "0.1.0"  # cartforensics.__version__ (not imported: no cycle through cli)
 BATCH_BYTES = 8 << 20  # input bytes per batch (a gzip file counts 6x its size)
-BATCH_FILES = 2000
+REPLAY_LINES = 4096  # lines replayed at once (whole files)
+BATCH_FILES = 1000
 ROW_GROUP_ROWS = 128 * 1024
+CARTS_ROW_GROUP_ROWS = 1024  # a carts row holds two state JSONs (kB each)
 _NAT = np.iinfo(np.int64).min
 _DAY_NS = 86_400 * 1_000_000_000
 
@@ -166,20 +168,6 @@ def _plan(task: FileTask, blob: bytes, gz: bool) -> tuple[str, str | None, int]:
     return "tail", None, int(prev.get("lines") or 0) + 1
 
 
-def _unique_groups(tasks: Sequence[FileTask]) -> list[list[int]]:
-    """Task positions cut into runs whose cart ids are distinct (a replay is keyed by cart id,
-    so a cart's .log and .log.gz must not share one)."""
-    groups: list[list[int]] = []
-    seen: set[str] = set()
-    for i, t in enumerate(tasks):
-        if not groups or t.cart_id in seen:
-            groups.append([])
-            seen = set()
-        groups[-1].append(i)
-        seen.add(t.cart_id)
-    return groups
-
-
 def _string_array(values: Any) -> pa.Array:
     return pa.array(values, type=pa.string(), from_pandas=True)
 
@@ -240,19 +228,23 @@ def _entry(task: FileTask, gz: bool, blob: bytes | None, content: bytes | None,
     }
 
 
-def convert_files(tasks: Sequence[FileTask], options: ConvertOptions = ConvertOptions()
-                  ) -> BatchResult:
-    """Convert a batch of whole files: a pure function of the files' bytes, their previous
-    manifest entries and ``options`` (nothing else is read, nothing is written).
+def iter_convert(tasks: Sequence[FileTask], options: ConvertOptions = ConvertOptions()
+                 ) -> Iterator[BatchResult]:
+    """Convert a batch of whole files, in pieces: a pure function of the files' bytes, their
+    previous manifest entries and ``options`` (nothing else is read, nothing is written).
 
-    Every file is read whole and replayed whole in both modes (a tail's outcomes depend on the
-    state its file's earlier lines built); only the rows of lines not converted before are
-    returned. A file that cannot be read gives a manifest entry with its problem and no rows.
+    Files are replayed in groups of whole files (about REPLAY_LINES lines, distinct cart
+    ids: a replay keeps every line's state and is keyed by cart id), one piece per group, so
+    memory is bounded by a group, not by the batch. Every file is read and replayed whole in
+    both modes (a tail's outcomes depend on the state its file's earlier lines built); only
+    the rows of lines not converted before are returned. A file that cannot be read gives a
+    manifest entry with its problem and no rows.
     """
-    parsed: list[tuple[int, pa.Table, int]] = []  # (task index, rows, first line to keep)
-    outcomes: list[FileOutcome | None] = [None] * len(tasks)
-    sizes: dict[int, tuple[bytes, bytes, list[str]]] = {}
-    for i, task in enumerate(tasks):
+    group: list[_Parsed] = []
+    lines = 0
+    seen: set[str] = set()
+    idle: list[FileOutcome] = []  # files that give no rows (unchanged, unreadable)
+    for task in tasks:
         gz = task.path.endswith(".gz")
         try:
             with open(task.path, "rb") as fh:
@@ -260,15 +252,14 @@ def convert_files(tasks: Sequence[FileTask], options: ConvertOptions = ConvertOp
         except OSError as e:
             problem = f"cannot read: {e.strerror or e}"
             if task.previous is not None:  # keep what an earlier run converted
-                entry = dict(task.previous)
-                outcomes[i] = FileOutcome(task.rel, "kept", problem, entry, 0)
+                idle.append(FileOutcome(task.rel, "kept", problem, dict(task.previous), 0))
             else:
                 entry = _entry(task, gz, None, None, 0, [problem], options.run)
-                outcomes[i] = FileOutcome(task.rel, "new", problem, entry, 0)
+                idle.append(FileOutcome(task.rel, "new", problem, entry, 0))
             continue
         action, reason, first = _plan(task, blob, gz)
         if action == "unchanged":
-            outcomes[i] = FileOutcome(task.rel, action, None, dict(task.previous or {}), 0)
+            idle.append(FileOutcome(task.rel, action, None, dict(task.previous or {}), 0))
             continue
         problems: list[str] = []
         content = blob
@@ -277,38 +268,54 @@ def convert_files(tasks: Sequence[FileTask], options: ConvertOptions = ConvertOp
             if err is not None:
                 problems.append(err)
         table = _parse(task.cart_id, content)
-        sizes[i] = (blob, content, problems)
-        parsed.append((i, table, first))
         entry = _entry(task, gz, blob, content, table.num_rows, problems, options.run)
-        outcomes[i] = FileOutcome(task.rel, action, reason, entry, 0)
-
-    event_parts: list[pa.Table] = []
-    date_parts: list[pa.Array] = []
-    cart_rows: list[dict[str, Any]] = []
-    for group in _unique_groups([tasks[i] for i, _, _ in parsed]):
-        members = [parsed[g] for g in group]
-        ev_tables, ev_dates, rows = _convert_group(tasks, members, options)
-        event_parts.extend(ev_tables)
-        date_parts.extend(ev_dates)
-        for (i, _table, _first), (row, kept) in zip(members, rows, strict=True):
-            row["bytes"] = len(sizes[i][1])
-            row["problems"] = "\n".join(sizes[i][2]) or None
-            cart_rows.append(row)
-            outcomes[i].rows = kept  # type: ignore[union-attr]
-    events = (pa.concat_tables(event_parts) if event_parts
-              else EVENTS_SCHEMA.empty_table())
-    dates = (pa.concat_arrays(date_parts) if date_parts else pa.array([], pa.string()))
-    carts = pa.Table.from_pylist(cart_rows, schema=CARTS_SCHEMA)
-    return BatchResult(events, dates, carts, [o for o in outcomes if o is not None])
+        n = table.num_rows
+        if group and (task.cart_id in seen or lines + n > REPLAY_LINES):
+            yield _convert_group(group, options)
+            group, lines, seen = [], 0, set()
+        group.append(_Parsed(task, table, first, len(content), problems,
+                             FileOutcome(task.rel, action, reason, entry, 0)))
+        lines += n
+        seen.add(task.cart_id)
+        del blob, content
+    if group:
+        yield _convert_group(group, options)
+    if idle:
+        yield BatchResult(EVENTS_SCHEMA.empty_table(), pa.array([], pa.string()),
+                          CARTS_SCHEMA.empty_table(), idle)
 
 
-def _convert_group(tasks: Sequence[FileTask], members: list[tuple[int, pa.Table, int]],
-                   options: ConvertOptions
-                   ) -> tuple[list[pa.Table], list[pa.Array], list[tuple[dict[str, Any], int]]]:
+def convert_files(tasks: Sequence[FileTask], options: ConvertOptions = ConvertOptions()
+                  ) -> BatchResult:
+    """:func:`iter_convert` in one piece: (files, options) → (events rows, their date
+    partitions, carts rows, manifest entries). The unit to map over files on Dask or Spark."""
+    pieces = list(iter_convert(tasks, options))
+    if not pieces:
+        return BatchResult(EVENTS_SCHEMA.empty_table(), pa.array([], pa.string()),
+                           CARTS_SCHEMA.empty_table(), [])
+    return BatchResult(
+        pa.concat_tables([p.events for p in pieces]),
+        pa.concat_arrays([p.dates for p in pieces]),
+        pa.concat_tables([p.carts for p in pieces]),
+        [f for p in pieces for f in p.files],
+    )
+
+
+@dataclass
+class _Parsed:
+    task: FileTask
+    table: pa.Table  # read_events' rows of the whole file
+    first: int  # the first line to return (> 1 for a tail)
+    content_size: int
+    problems: list[str]
+    outcome: FileOutcome
+
+
+def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResult:
     """Replay files with distinct cart ids together; their event rows and carts rows."""
     from .events import to_frame
 
-    tables = [t for _, t, _ in members]
+    tables = [m.table for m in members]
     table = pa.concat_tables(tables)
     n = table.num_rows
     counts = [t.num_rows for t in tables]
@@ -319,7 +326,7 @@ def _convert_group(tasks: Sequence[FileTask], members: list[tuple[int, pa.Table,
     for mode in MODES:
         r, codes, outcome, error = _replay_columns(df, mode)
         known = set(r.cart_ids)
-        finals[mode] = [_final_state(r, tasks[i].cart_id, known) for i, _, _ in members]
+        finals[mode] = [_final_state(r, m.task.cart_id, known) for m in members]
         per_mode[mode] = (codes, outcome, error)
         del r
     del df
@@ -328,14 +335,14 @@ def _convert_group(tasks: Sequence[FileTask], members: list[tuple[int, pa.Table,
     ts_null = ts_ns == _NAT
     source_idx = np.repeat(np.arange(len(members), dtype=np.int32), counts)
     sources = pa.DictionaryArray.from_arrays(
-        pa.array(source_idx), pa.array([tasks[i].rel for i, _, _ in members], pa.string())
+        pa.array(source_idx), pa.array([m.task.rel for m in members], pa.string())
     ).cast(pa.string())
     line = table["line"].to_numpy()
     keep = np.ones(n, dtype=bool)
-    for k, (_i, _t, first) in enumerate(members):
-        if first > 1:
+    for k, m in enumerate(members):
+        if m.first > 1:
             seg = slice(bounds[k], bounds[k + 1])
-            keep[seg] = line[seg] >= first
+            keep[seg] = line[seg] >= m.first
     ts_us = pa.array(np.floor_divide(ts_ns, 1000), pa.int64(), mask=ts_null).cast(
         EVENTS_SCHEMA.field("ts").type
     )
@@ -373,15 +380,15 @@ def _convert_group(tasks: Sequence[FileTask], members: list[tuple[int, pa.Table,
         out = out.filter(mask)
         dates = dates.filter(mask)
 
-    rows: list[tuple[dict[str, Any], int]] = []
-    for k, (i, t, _first) in enumerate(members):
+    rows: list[dict[str, Any]] = []
+    for k, m in enumerate(members):
         seg = slice(int(bounds[k]), int(bounds[k + 1]))
         first_ts, last_ts, min_ts, max_ts = _ts_stats(ts_ns[seg])
         row: dict[str, Any] = {
-            "source": tasks[i].rel,
-            "cart_id": tasks[i].cart_id,
-            "lines": t.num_rows,
-            "bytes": None,
+            "source": m.task.rel,
+            "cart_id": m.task.cart_id,
+            "lines": m.table.num_rows,
+            "bytes": m.content_size,
             "first_ts": _us(first_ts), "last_ts": _us(last_ts),
             "min_ts": _us(min_ts), "max_ts": _us(max_ts),
         }
@@ -390,8 +397,11 @@ def _convert_group(tasks: Sequence[FileTask], members: list[tuple[int, pa.Table,
             for j, name in enumerate(OUTCOMES):
                 row[f"{mode}_{name}"] = int(c[j])
             row[f"state_{mode}"] = finals[mode][k]
-        rows.append((row, int(keep[seg].sum())))
-    return [out], [dates], rows
+        row["problems"] = "\n".join(m.problems) or None
+        rows.append(row)
+        m.outcome.rows = int(keep[seg].sum())
+    carts = pa.Table.from_pylist(rows, schema=CARTS_SCHEMA)
+    return BatchResult(out, dates, carts, [m.outcome for m in members])
 
 
 # ------------------------------------------------------------------------------------------
@@ -402,51 +412,92 @@ def _fragment_name(run: int, batch: int) -> str:
     return f"part-{run:04d}-{batch:05d}.parquet"
 
 
-def _write_parquet(table: pa.Table, path: Path, options: ConvertOptions) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    pq.write_table(
-        table, tmp, row_group_size=options.row_group_rows, compression=options.compression,
-        compression_level=options.compression_level, write_statistics=True,
-    )
-    os.replace(tmp, path)
+class _FragmentWriter:
+    """One Parquet file written in row groups of about ``options.row_group_rows`` rows."""
+
+    def __init__(self, path: Path, schema: pa.Schema, options: ConvertOptions,
+                 row_group_rows: int) -> None:
+        self.path = path
+        self.schema = schema
+        self.options = options
+        self.row_group_rows = row_group_rows
+        self.buffer: list[pa.Table] = []
+        self.rows = 0
+        self.writer: pq.ParquetWriter | None = None
+
+    def add(self, table: pa.Table) -> None:
+        self.buffer.append(table)
+        self.rows += table.num_rows
+        if self.rows >= self.row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        if self.writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.writer = pq.ParquetWriter(
+                self.path.with_name(self.path.name + ".tmp"), self.schema,
+                compression=self.options.compression,
+                compression_level=self.options.compression_level,
+            )
+        self.writer.write_table(pa.concat_tables(self.buffer),
+                                row_group_size=self.row_group_rows)
+        self.buffer, self.rows = [], 0
+
+    def close(self) -> None:
+        self._flush()
+        if self.writer is not None:
+            self.writer.close()
+            os.replace(self.path.with_name(self.path.name + ".tmp"), self.path)
 
 
-def write_batch(result: BatchResult, root: Path, batch: int, options: ConvertOptions
-                ) -> list[FileOutcome]:
-    """Write a batch's rows as ``events/date=D/part-R-B.parquet`` (one per date) and
-    ``carts/part-R-B.parquet``; note the fragments in each file's manifest entry."""
+def write_batch(pieces: Iterable[BatchResult], root: Path, batch: int,
+                options: ConvertOptions) -> list[FileOutcome]:
+    """Write a batch's rows as ``events/date=D/part-R-B.parquet`` (one file per date) and
+    ``carts/part-R-B.parquet``, piece by piece; note the fragments in each file's entry."""
     name = _fragment_name(options.run, batch)
+    writers: dict[str, _FragmentWriter] = {}
     by_source: dict[str, list[str]] = {}
-    ev = result.events
-    if ev.num_rows:
-        dates = result.dates
-        uniq = sorted({d for d in dates.unique().to_pylist()}, key=lambda d: (d is None, d))
-        src_col = ev["source"]
-        for d in uniq:
-            mask = dates.is_null() if d is None else pa.compute.equal(dates, d)
-            mask = mask.fill_null(False)
-            part = ev.filter(mask)
-            rel = f"{EVENTS_DIR}/{PARTITION}={NULL_PARTITION if d is None else d}/{name}"
-            _write_parquet(part, root / rel, options)
-            for s in part["source"].unique().to_pylist():
-                by_source.setdefault(s, []).append(rel)
-        del src_col
-    if result.carts.num_rows:
-        rel = f"{CARTS_DIR}/{name}"
-        _write_parquet(result.carts, root / rel, options)
-        for s in result.carts["source"].to_pylist():
-            by_source.setdefault(s, []).append(rel)
-    for f in result.files:
+    files: list[FileOutcome] = []
+
+    def put(rel: str, schema: pa.Schema, table: pa.Table) -> None:
+        w = writers.get(rel)
+        if w is None:
+            rows = options.row_group_rows if schema is EVENTS_SCHEMA else CARTS_ROW_GROUP_ROWS
+            w = writers[rel] = _FragmentWriter(root / rel, schema, options, rows)
+        w.add(table)
+        for s in table["source"].unique().to_pylist():
+            frags = by_source.setdefault(s, [])
+            if rel not in frags:
+                frags.append(rel)
+
+    try:
+        for piece in pieces:
+            files.extend(piece.files)
+            ev, dates = piece.events, piece.dates
+            if ev.num_rows:
+                for d in dates.unique().to_pylist():
+                    mask = (dates.is_null() if d is None
+                            else pa.compute.equal(dates, d).fill_null(False))
+                    label = NULL_PARTITION if d is None else d
+                    put(f"{EVENTS_DIR}/{PARTITION}={label}/{name}", EVENTS_SCHEMA,
+                        ev.filter(mask))
+            if piece.carts.num_rows:
+                put(f"{CARTS_DIR}/{name}", CARTS_SCHEMA, piece.carts)
+    finally:
+        for w in writers.values():
+            w.close()
+    for f in files:
         if f.action in ("new", "whole", "tail"):
-            f.entry["fragments"] = by_source.get(f.rel, [])
-    return result.files
+            f.entry["fragments"] = sorted(by_source.get(f.rel, []))
+    return files
 
 
 def _run_batch(tasks: list[FileTask], options: ConvertOptions, root: str, batch: int
                ) -> list[FileOutcome]:
     """One task of the pool: convert a batch of files and write its fragments under root."""
-    return write_batch(convert_files(tasks, options), Path(root), batch, options)
+    return write_batch(iter_convert(tasks, options), Path(root), batch, options)
 
 
 def _worker_init() -> None:
@@ -641,7 +692,15 @@ def _run_all(batches: list[list[FileTask]], options: ConvertOptions, root: Path,
         while pending:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in done:
-                on_done(fut.result())
+                try:
+                    result = fut.result()
+                except BrokenProcessPool as e:
+                    raise RuntimeError(
+                        "a worker process died (out of memory? killed?). Called from a "
+                        "script: worker processes start fresh, so put the call under "
+                        "`if __name__ == '__main__':`; or pass workers=1"
+                    ) from e
+                on_done(result)
                 nxt = next(todo, None)
                 if nxt is not None:
                     pending.add(pool.submit(_run_batch, nxt[1], options, str(root), nxt[0]))
@@ -734,6 +793,7 @@ def _finish(root: Path, old: dict[str, Any] | None, results: list[FileOutcome],
             summary: ConvertSummary, src: Path) -> dict[str, Any]:
     """Patch the cloned old fragments (drop rows that were reconverted or replaced), and build
     the manifest."""
+    from . import __version__
     drop: dict[str, set[str]] = {}
     entries: dict[str, dict[str, Any]] = {}
     for f in results:
@@ -785,7 +845,7 @@ def _finish(root: Path, old: dict[str, Any] | None, results: list[FileOutcome],
     return {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
-        "package_version": PACKAGE_VERSION,
+        "package_version": __version__,
         "source": str(src.resolve()),
         "layout": {
             "events": f"{EVENTS_DIR}/{PARTITION}=YYYY-MM-DD/part-RUN-BATCH.parquet "

@@ -23,6 +23,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 FORMAT = "cartforensics-dataset"
 SCHEMA_VERSION = 1
@@ -194,16 +195,20 @@ def dataset_table(path: str | os.PathLike[str], carts: Iterable[str] | str | Non
     return table.select(want)
 
 
-def _as_read_events(table: pa.Table) -> pa.Table:
+def _as_read_events(table: pa.Table, cart_ids: list[str]) -> pa.Table:
     """Stored types → read_events' own Arrow types (dictionary cart_id and ts_kind, ts in ns,
-    large_string payload), so that the result equals ``read_events`` of the source logs."""
+    large_string payload), so that the result equals ``read_events`` of the source logs.
+    ``cart_ids``: the cart_id categories (read_events has one per file, empty files too)."""
     cols = {}
     for name in table.column_names:
         col = table[name]
         if name == "cart_id":
-            col = col.dictionary_encode().cast(pa.dictionary(pa.int32(), pa.string()))
+            ids = list(dict.fromkeys(cart_ids + pc.unique(col).to_pylist()))
+            idx = pc.index_in(col, value_set=pa.array(ids, pa.string()))
+            col = pa.DictionaryArray.from_arrays(idx.cast(pa.int32()).combine_chunks(),
+                                                 pa.array(ids, pa.string()))
         elif name == "ts_kind":
-            idx = pa.compute.index_in(col, value_set=pa.array(TS_KINDS))
+            idx = pc.index_in(col, value_set=pa.array(TS_KINDS))
             col = pa.DictionaryArray.from_arrays(
                 idx.cast(pa.int8()).combine_chunks(), pa.array(TS_KINDS, pa.string())
             )
@@ -234,13 +239,17 @@ def open_dataset(path: str | os.PathLike[str], carts: Iterable[str] | str | None
 
     want = list(columns) if columns is not None else list(READ_EVENTS_COLUMNS)
     need = list(dict.fromkeys(want + (["ts_ns"] if "ts" in want else [])))
-    table = _as_read_events(dataset_table(path, carts, start, end, need)).select(want)
-    df = to_frame(table)
     manifest = read_manifest(path) or {}
     wanted = None if carts is None else ({carts} if isinstance(carts, str) else set(carts))
+    # read_events' order of files: cart id (bytes, as Go sorts), then file name
+    files = sorted(manifest.get("files", []),
+                   key=lambda f: (f["cart_id"].encode("utf-8", "surrogateescape"), f["path"]))
+    ids = [f["cart_id"] for f in files if wanted is None or f["cart_id"] in wanted]
+    table = _as_read_events(dataset_table(path, carts, start, end, need), ids).select(want)
+    df = to_frame(table)
     df.attrs["problems"] = [
         {"path": f["path"], "cart_id": f["cart_id"], "error": p}
-        for f in manifest.get("files", [])
+        for f in files
         if wanted is None or f["cart_id"] in wanted
         for p in f.get("problems", [])
     ]
