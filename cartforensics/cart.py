@@ -131,6 +131,8 @@ class Item:
     storeId: str | None = None
     parentId: int | None = None
     unresolved: bool = False
+    # derived, not in the state JSON: max(orgPrice - price, 0) * qty in int64
+    discount: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +166,7 @@ class CartState:
 
     def with_last_change(self, text: str | None) -> CartState:
         """A copy with ``last_change`` set to ``text`` (the lastChange shown in the JSON)."""
-        return dataclasses.replace(self, last_change=text)
+        return _replace(self, last_change=text)
 
 
 Handler = Callable[[CartState, Msg, Catalog | None], CartState]
@@ -178,35 +180,79 @@ def empty_cart(cart_id: str) -> CartState:
 # --------------------------------------------------------------------------- totals
 
 
-def _item_totals(item: Item) -> Item:
+_DESCRIPTORS: dict[type, tuple[tuple[str, Any], ...]] = {}
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    """``dataclasses.replace`` for these frozen slotted values, several times faster: the
+    slots are filled through their descriptors (the class's ``__init__`` is not run)."""
+    cls = type(obj)
+    descs = _DESCRIPTORS.get(cls)
+    if descs is None:
+        descs = tuple((f.name, cls.__dict__[f.name]) for f in dataclasses.fields(cls))
+        _DESCRIPTORS[cls] = descs
+    new = object.__new__(cls)
+    for name, d in descs:
+        d.__set__(new, changes[name] if name in changes else d.__get__(obj, cls))
+    return new
+
+
+def _priced(item: Item) -> Item:
+    """The item with its totalPrice, tax and (hidden) discount computed (int64 math)."""
     total = i64(item.price * item.qty)
     divisor = i64(10000 + item.taxRate)
     tax = 0 if divisor == 0 else go_div(i64(total * item.taxRate), divisor)
-    if total == item.totalPrice and tax == item.tax:
+    discount = i64(max(i64(item.orgPrice - item.price), 0) * item.qty)
+    if total == item.totalPrice and tax == item.tax and discount == item.discount:
         return item
-    return dataclasses.replace(item, totalPrice=total, tax=tax)
+    return _replace(item, totalPrice=total, tax=tax, discount=discount)
+
+
+def _summed(state: CartState, **changes: Any) -> CartState:
+    """Apply ``changes`` and set the cart's totals from its (already priced) items."""
+    items = changes.get("items", state.items)
+    deliveries = changes.get("deliveries", state.deliveries)
+    return _replace(
+        state,
+        totalPrice=i64(sum(it.totalPrice for it in items) + sum(d.price for d in deliveries)),
+        totalTax=i64(sum(it.tax for it in items)),
+        totalDiscount=i64(sum(it.discount for it in items)),
+        **changes,
+    )
+
+
+def _swap_item(state: CartState, index: int, new: Item, **changes: Any) -> CartState:
+    """Replace one (priced) item and move the totals by its difference: int64 sums wrap
+    modulo 2**64, so this equals summing all items again."""
+    old = state.items[index]
+    return _replace(
+        state,
+        items=state.items[:index] + (new,) + state.items[index + 1 :],
+        totalPrice=i64(state.totalPrice - old.totalPrice + new.totalPrice),
+        totalTax=i64(state.totalTax - old.tax + new.tax),
+        totalDiscount=i64(state.totalDiscount - old.discount + new.discount),
+        **changes,
+    )
+
+
+def _push_item(state: CartState, item: Item) -> CartState:
+    """Append a (priced) item and add it to the totals."""
+    return _replace(
+        state,
+        items=state.items + (item,),
+        last_item_id=item.id,
+        totalPrice=i64(state.totalPrice + item.totalPrice),
+        totalTax=i64(state.totalTax + item.tax),
+        totalDiscount=i64(state.totalDiscount + item.discount),
+    )
 
 
 def recompute_totals(state: CartState) -> CartState:
-    """Recompute every item's totalPrice and tax and the cart's three totals (int64 math)."""
-    items = tuple(_item_totals(it) for it in state.items)
-    total_price = 0
-    total_tax = 0
-    total_discount = 0
-    for it in items:
-        total_price = i64(total_price + it.totalPrice)
-        total_tax = i64(total_tax + it.tax)
-        discount = max(i64(it.orgPrice - it.price), 0)
-        total_discount = i64(total_discount + i64(discount * it.qty))
-    for d in state.deliveries:
-        total_price = i64(total_price + d.price)
-    return dataclasses.replace(
-        state,
-        items=items,
-        totalPrice=total_price,
-        totalTax=total_tax,
-        totalDiscount=total_discount,
-    )
+    """Recompute every item's totalPrice and tax and the cart's three totals (int64 math).
+
+    The default handlers keep totals up to date as they go; a handler of one's own that
+    changes items or deliveries can end with this."""
+    return _summed(state, items=tuple(_priced(it) for it in state.items))
 
 
 # --------------------------------------------------------------------------- helpers
@@ -251,12 +297,7 @@ def _item_from_fields(
 
 def _add_qty(state: CartState, index: int, quantity: int) -> CartState:
     item = state.items[index]
-    new = dataclasses.replace(item, qty=i64(item.qty + quantity))
-    return dataclasses.replace(state, items=_replace_at(state.items, index, new))
-
-
-def _append_item(state: CartState, item: Item) -> CartState:
-    return dataclasses.replace(state, items=state.items + (item,), last_item_id=item.id)
+    return _swap_item(state, index, _priced(_replace(item, qty=i64(item.qty + quantity))))
 
 
 def _replace_at(seq: tuple[Any, ...], index: int, value: Any) -> tuple[Any, ...]:
@@ -277,12 +318,12 @@ def _remove_item(state: CartState, item_id: int) -> CartState:
     if index < 0:
         raise HandlerError("item not found")
     deliveries = tuple(
-        dataclasses.replace(d, items=tuple(i for i in d.items if i != item_id))
+        _replace(d, items=tuple(i for i in d.items if i != item_id))
         if item_id in d.items
         else d
         for d in state.deliveries
     )
-    return dataclasses.replace(
+    return _summed(
         state, items=state.items[:index] + state.items[index + 1 :], deliveries=deliveries
     )
 
@@ -313,7 +354,7 @@ def _add_request(state: CartState, msg: Msg, catalog: Catalog | None) -> CartSta
         # The catalog's fields, but sku, quantity and storeId from the request;
         # a None entry (json null) is an empty AddItem.
         fields = catalog[sku] or {}
-        item = dataclasses.replace(_item_from_fields(new_id, fields, quantity, store_id), sku=sku)
+        item = _replace(_item_from_fields(new_id, fields, quantity, store_id), sku=sku)
     else:
         item = Item(
             id=new_id,
@@ -323,7 +364,7 @@ def _add_request(state: CartState, msg: Msg, catalog: Catalog | None) -> CartSta
             storeId=store_id,
             unresolved=True,
         )
-    return _append_item(state, item)
+    return _push_item(state, _priced(item))
 
 
 # --------------------------------------------------------------------------- handlers
@@ -338,9 +379,9 @@ def handle_add_item(state: CartState, msg: Msg, catalog: Catalog | None = None) 
     store_id = msg.get("storeId")
     for i, it in enumerate(state.items):
         if it.sku == sku and it.storeId == store_id:
-            return recompute_totals(_add_qty(state, i, quantity))
+            return _add_qty(state, i, quantity)
     item = _item_from_fields(i64(state.last_item_id + 1), msg, quantity, store_id)
-    return recompute_totals(_append_item(state, item))
+    return _push_item(state, _priced(item))
 
 
 def handle_add_request(state: CartState, msg: Msg, catalog: Catalog | None = None) -> CartState:
@@ -348,22 +389,22 @@ def handle_add_request(state: CartState, msg: Msg, catalog: Catalog | None = Non
 
     A catalog item takes the catalog entry's fields but sku, quantity and storeId from the request.
     """
-    return recompute_totals(_add_request(state, msg, catalog))
+    return _add_request(state, msg, catalog)
 
 
 def handle_set_cart_request(
     state: CartState, msg: Msg, catalog: Catalog | None = None
 ) -> CartState:
     """SetCartRequest: clear the items, then AddRequest each entry; any error fails it all."""
-    new = dataclasses.replace(state, items=())
+    new = _summed(state, items=())
     for entry in msg.get("items") or ():
         new = _add_request(new, entry if entry is not None else {}, catalog)
-    return recompute_totals(new)
+    return new
 
 
 def handle_remove_item(state: CartState, msg: Msg, catalog: Catalog | None = None) -> CartState:
     """RemoveItem: remove the item ``Id`` and its id from every delivery."""
-    return recompute_totals(_remove_item(state, msg.get("Id") or 0))
+    return _remove_item(state, msg.get("Id") or 0)
 
 
 def handle_change_quantity(state: CartState, msg: Msg, catalog: Catalog | None = None) -> CartState:
@@ -374,9 +415,8 @@ def handle_change_quantity(state: CartState, msg: Msg, catalog: Catalog | None =
     if index < 0:
         raise HandlerError("item not found")
     if quantity <= 0:
-        return recompute_totals(_remove_item(state, item_id))
-    new = dataclasses.replace(state.items[index], qty=quantity)
-    return recompute_totals(dataclasses.replace(state, items=_replace_at(state.items, index, new)))
+        return _remove_item(state, item_id)
+    return _swap_item(state, index, _priced(_replace(state.items[index], qty=quantity)))
 
 
 def handle_set_delivery(state: CartState, msg: Msg, catalog: Catalog | None = None) -> CartState:
@@ -402,10 +442,8 @@ def handle_set_delivery(state: CartState, msg: Msg, catalog: Catalog | None = No
         items=ids,
         pickupPoint=_pickup_point(pp) if pp is not None else None,
     )
-    return recompute_totals(
-        dataclasses.replace(
-            state, deliveries=state.deliveries + (delivery,), last_delivery_id=delivery.id
-        )
+    return _summed(
+        state, deliveries=state.deliveries + (delivery,), last_delivery_id=delivery.id
     )
 
 
@@ -416,10 +454,8 @@ def handle_set_pickup_point(
     index = _find(state.deliveries, msg.get("deliveryId") or 0)
     if index < 0:
         raise HandlerError("delivery not found")
-    d = dataclasses.replace(state.deliveries[index], pickupPoint=_pickup_point(msg))
-    return recompute_totals(
-        dataclasses.replace(state, deliveries=_replace_at(state.deliveries, index, d))
-    )
+    d = _replace(state.deliveries[index], pickupPoint=_pickup_point(msg))
+    return _replace(state, deliveries=_replace_at(state.deliveries, index, d))
 
 
 def handle_remove_delivery(state: CartState, msg: Msg, catalog: Catalog | None = None) -> CartState:
@@ -428,18 +464,16 @@ def handle_remove_delivery(state: CartState, msg: Msg, catalog: Catalog | None =
     if index < 0:
         raise HandlerError("delivery not found")
     deliveries = state.deliveries[:index] + state.deliveries[index + 1 :]
-    return recompute_totals(dataclasses.replace(state, deliveries=deliveries))
+    return _summed(state, deliveries=deliveries)
 
 
 def handle_order_created(state: CartState, msg: Msg, catalog: Catalog | None = None) -> CartState:
     """OrderCreated: set orderReference and paymentStatus; paymentInProgress = False."""
-    return recompute_totals(
-        dataclasses.replace(
-            state,
-            orderReference=msg.get("orderId") or "",
-            paymentStatus=msg.get("status") or "",
-            paymentInProgress=False,
-        )
+    return _replace(
+        state,
+        orderReference=msg.get("orderId") or "",
+        paymentStatus=msg.get("status") or "",
+        paymentInProgress=False,
     )
 
 
@@ -447,13 +481,11 @@ def handle_initialize_checkout(
     state: CartState, msg: Msg, catalog: Catalog | None = None
 ) -> CartState:
     """InitializeCheckout: set orderReference, paymentStatus and paymentInProgress."""
-    return recompute_totals(
-        dataclasses.replace(
-            state,
-            orderReference=msg.get("orderId") or "",
-            paymentStatus=msg.get("status") or "",
-            paymentInProgress=bool(msg.get("paymentInProgress")),
-        )
+    return _replace(
+        state,
+        orderReference=msg.get("orderId") or "",
+        paymentStatus=msg.get("status") or "",
+        paymentInProgress=bool(msg.get("paymentInProgress")),
     )
 
 

@@ -36,6 +36,7 @@ from .gojson import (
     Slice,
     Struct,
     unmarshal,
+    zero_value,
 )
 
 _SCALARS: dict[str, GoType] = {
@@ -232,23 +233,25 @@ def _fast_decode(payload: bytes, schema: Struct) -> dict[str, Any] | None:
 
 def _walk_struct(obj: dict, t: Struct, counter: list[int], neg_zero: bool) -> dict[str, Any]:
     counter[0] += len(obj)
-    out: dict[str, Any] = {}
-    fields = t.by_exact
-    for key in obj:
-        if key not in fields:
+    plan = _PLANS.get(id(t))
+    if plan is None or plan[0] is not t:
+        nested = tuple((k, ft) for k, ft in t.fields if ft.kind == "struct")
+        plan = (t, {k: zero_value(ft) for k, ft in t.fields}, dict(t.fields), nested)
+        _PLANS[id(t)] = plan
+    _, zeros, kinds, nested = plan
+    out = dict(zeros)
+    for key, val in obj.items():
+        ft = kinds.get(key)
+        if ft is None:
             raise _NotSimple
-    for key, ft in t.fields:
-        if key in obj:
-            out[key] = _walk(obj[key], ft, counter, neg_zero)
-        else:
-            out[key] = _zero(ft)
+        out[key] = _walk(val, ft, counter, neg_zero)
+    for key, ft in nested:  # zero values of nested structs must not be shared
+        if key not in obj:
+            out[key] = zero_value(ft)
     return out
 
 
-def _zero(t: GoType) -> Any:
-    from .gojson import zero_value
-
-    return zero_value(t)
+_PLANS: dict[int, tuple[Struct, dict[str, Any], dict[str, GoType], tuple]] = {}
 
 
 def _walk(v: Any, t: GoType, counter: list[int], neg_zero: bool) -> Any:
@@ -256,7 +259,7 @@ def _walk(v: Any, t: GoType, counter: list[int], neg_zero: bool) -> Any:
     if v is None:
         if kind in ("ptr", "slice"):
             return None
-        return _zero(t)
+        return zero_value(t)
     if kind == "ptr":
         return _walk(v, t.elem, counter, neg_zero)  # type: ignore[attr-defined]
     if kind == "int" or kind == "uint":
