@@ -150,6 +150,8 @@ def gunzip_prefix(blob: bytes, chunk: int = 1 << 16) -> tuple[bytes, str | None]
 
 
 _NAT = np.iinfo(np.int64).min
+_BATCH_BYTES = 16 << 20  # small files are decoded together, up to this many bytes
+_BATCH_FILES = 4096
 _NS_MIN, _NS_MAX = -(1 << 63) + 1, (1 << 63) - 1
 TS_KINDS = ["string", "number", "null", "missing", "invalid"]
 _KIND = {k: i for i, k in enumerate(TS_KINDS)}
@@ -174,11 +176,34 @@ def _ns(t: GoTime | None) -> int:
 
 
 def _read_one(log: LogFile, data: bytes) -> pa.Table:
-    """Decode every physical line of one file (writer-shaped lines vectorised, the rest by the
-    Go port line by line)."""
-    cut = split_lines(data, MAX_TOKEN_SIZE)
-    n = len(cut)
-    starts, lengths = cut.starts, cut.lengths
+    """Decode every physical line of one file."""
+    return _read_batch([log], [data])
+
+
+def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes]) -> pa.Table:
+    """Decode every physical line of several files at once (writer-shaped lines vectorised
+    over the whole batch, the rest by the Go port line by line): small files cost little."""
+    cuts = [split_lines(d, MAX_TOKEN_SIZE) for d in datas]
+    counts = np.array([len(c) for c in cuts], dtype=np.int64)
+    n = int(counts.sum())
+    data = datas[0] if len(datas) == 1 else b"".join(datas)
+    bases = np.concatenate([[0], np.cumsum([len(d) for d in datas])[:-1]]).astype(np.int64)
+    file_of = np.repeat(np.arange(len(datas), dtype=np.int32), counts)
+    if len(cuts) == 1:
+        offsets, lengths, newline = cuts[0].starts, cuts[0].lengths, cuts[0].newline
+    else:
+        offsets = np.concatenate([c.starts for c in cuts] or [np.zeros(0, np.int64)])
+        lengths = np.concatenate([c.lengths for c in cuts] or [np.zeros(0, np.int64)])
+        newline = np.concatenate([c.newline for c in cuts] or [np.zeros(0, bool)])
+    starts = offsets + bases[file_of] if n else offsets
+    line_no = np.arange(1, n + 1, dtype=np.int64)
+    if len(cuts) > 1 and n:
+        line_no -= np.repeat(np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+    too_long = np.zeros(n, dtype=bool)
+    first_row = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+    for k, c in enumerate(cuts):
+        if c.too_long_index is not None:
+            too_long[first_row[k] + c.too_long_index] = True
     arr = np.frombuffer(data, dtype=np.uint8)
     ends = starts + lengths
     has_cr = np.zeros(n, dtype=bool)
@@ -249,20 +274,21 @@ def _read_one(log: LogFile, data: bytes) -> pa.Table:
             extra.append(lenient.payload)
             extra_len += len(lenient.payload)
 
-    too_long = np.zeros(n, dtype=bool)
-    if cut.too_long_index is not None:
-        too_long[cut.too_long_index] = True
     payload = view_array([data, b"".join(extra)], p_buf, p_start, p_len, p_valid)
     raw = view_array([data], np.zeros(n, dtype=np.int64), starts, lengths)
+    ids = [log.cart_id for log in logs]
+    unique = list(dict.fromkeys(ids))
+    code = np.array([unique.index(c) for c in ids] if len(unique) < len(ids) else
+                    range(len(ids)), dtype=np.int32)
     return pa.table(
         {
             "cart_id": pa.DictionaryArray.from_arrays(
-                pa.array(np.zeros(n, dtype=np.int32)), pa.array([log.cart_id], pa.string())
+                pa.array(code[file_of] if n else file_of), pa.array(unique, pa.string())
             ),
-            "line": pa.array(np.arange(1, n + 1, dtype=np.int64)),
-            "offset": pa.array(starts),
+            "line": pa.array(line_no),
+            "offset": pa.array(offsets),
             "length": pa.array(lengths),
-            "newline": pa.array(cut.newline),
+            "newline": pa.array(newline),
             "ts": pa.array(ts_ns, pa.int64(), mask=ts_ns == _NAT).cast(
                 pa.timestamp("ns", tz="UTC")
             ),
@@ -277,6 +303,11 @@ def _read_one(log: LogFile, data: bytes) -> pa.Table:
             "raw": raw.cast(pa.large_binary()),
         }
     )
+
+
+def _count_lines(data: bytes) -> int:
+    """Physical lines: one per '\n', plus a final fragment without one."""
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
 
 
 def _as_text(payload: pa.Array) -> pa.Array:
@@ -318,15 +349,33 @@ def read_events_table(
         iterator = tqdm(logs, desc="reading logs", unit="file")
     files: list[dict[str, Any]] = []
     ids = [log.cart_id for log in logs]
+    batch: list[LogFile] = []
+    datas: list[bytes] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal size
+        if batch:
+            table = _read_batch(batch, datas)
+            for log, data in zip(batch, datas, strict=True):
+                files.append({"path": str(log.path), "cart_id": log.cart_id,
+                              "bytes": len(data), "lines": _count_lines(data)})
+            tables.append(table)
+        batch.clear()
+        datas.clear()
+        size = 0
+
     for log in iterator:
         data, err = read_bytes(log)
         if err is not None:
             problems.append(FileProblem(str(log.path), log.cart_id, err))
             warnings.warn(f"{log.path}: {err}", stacklevel=3)
-        table = _read_one(log, data)
-        files.append({"path": str(log.path), "cart_id": log.cart_id, "bytes": len(data),
-                      "lines": table.num_rows})
-        tables.append(table)
+        if size + len(data) > _BATCH_BYTES or len(batch) >= _BATCH_FILES:
+            flush()
+        batch.append(log)
+        datas.append(data)
+        size += len(data)
+    flush()
     dup = sorted({c for c in ids if ids.count(c) > 1}) if len(set(ids)) < len(ids) else []
     for cid in dup:
         paths = [str(log.path) for log in logs if log.cart_id == cid]
