@@ -62,7 +62,7 @@ from .events import NoLogsError, find_logs
 
 __all__ = [
     "ConvertOptions", "ConvertSummary", "FileTask", "RestoreSummary", "add_subcommand",
-    "convert", "convert_files", "iter_convert", "restore",
+    "convert", "convert_files", "iter_convert", "plan_batches", "restore", "write_batch",
 ]
 
 BATCH_BYTES = 8 << 20  # input bytes per batch (a gzip file counts 6x its size)
@@ -550,7 +550,7 @@ class ConvertSummary:
         return "\n".join(out)
 
 
-def _batches(tasks: list[FileTask]) -> list[list[FileTask]]:
+def plan_batches(tasks: list[FileTask]) -> list[list[FileTask]]:
     """Cut the (sorted) tasks into batches by input size; independent of the worker count,
     so that the dataset is too."""
     out: list[list[FileTask]] = []
@@ -751,7 +751,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         rel = log.path.relative_to(src_p).as_posix()
         tasks.append(FileTask(str(log.path), rel, log.cart_id, previous.get(rel)))
     summary.files = len(tasks)
-    batches = _batches(tasks)
+    batches = plan_batches(tasks)
 
     dst_p.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(dst_p, "tmp")

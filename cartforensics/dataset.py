@@ -231,7 +231,8 @@ def open_dataset(path: str | os.PathLike[str], carts: Iterable[str] | str | None
     (UTC; a time bound drops lines without a readable ts). ``columns`` picks other stored
     columns too (``outcome_go``, ``error_lenient``, ``source``, ...).
 
-    ``df.attrs["problems"]`` lists the manifest's per-file problems of the carts returned.
+    ``df.attrs["files"]`` and ``df.attrs["problems"]`` list, as read_events does, the files
+    of the carts asked for (paths relative to the converted directory) and their problems.
 
     >>> df = open_dataset("carts.parquet", carts=["cart-1002"])  # doctest: +SKIP
     """
@@ -247,6 +248,11 @@ def open_dataset(path: str | os.PathLike[str], carts: Iterable[str] | str | None
     ids = [f["cart_id"] for f in files if wanted is None or f["cart_id"] in wanted]
     table = _as_read_events(dataset_table(path, carts, start, end, need), ids).select(want)
     df = to_frame(table)
+    df.attrs["files"] = [
+        {"path": f["path"], "cart_id": f["cart_id"], "bytes": f.get("content_size"),
+         "lines": f.get("lines")}
+        for f in files if wanted is None or f["cart_id"] in wanted
+    ]
     df.attrs["problems"] = [
         {"path": f["path"], "cart_id": f["cart_id"], "error": p}
         for f in files

@@ -1,0 +1,264 @@
+"""Benchmark ``cartforensics convert`` against DuckDB's JSON → Parquet COPY on the same files.
+
+Run by hand from the repository root (never collected by pytest):
+
+    python benchmarks/bench_convert.py [--events 1000000] [--workers 2] [--clean]
+
+Generates (once; cached under ``benchmarks/data/convert-…/logs``, git-ignored) a deterministic
+corpus in the exact bytes of the seed's Go writer (``_common.generate_carts``): ``--events``
+events laid out as one file per cart of 100 events (1,000,000 events → 10,000 files). Then, in
+the same run, each in a fresh child process:
+
+- DuckDB: ``COPY (SELECT * FROM read_json(<files>, format='newline_delimited',
+  columns={'ts':'JSON','type':'VARCHAR','payload':'JSON'})) TO … (FORMAT parquet,
+  COMPRESSION zstd)``, with DuckDB's default threads (all cores);
+- ``cartforensics.convert.convert(logs, dst, workers=N)``: every line classified in both replay
+  modes, raw bytes and provenance kept.
+
+Memory is sampled every 0.1 s over the child and all its descendants (the worker processes
+and the forkserver): the peak of the summed RSS (pages shared between processes counted once
+per process: an upper bound) and of the summed PSS (shared pages split between the processes
+that share them: the memory the tree really holds). Targets (issue 5): convert ≤ 2× DuckDB's
+time with 2 workers; peak memory ≤ 500 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (  # noqa: E402  (this folder is not a package)
+    DATA_DIR,
+    DEFAULT_SEED,
+    GENERATOR_VERSION,
+    LOG_SUFFIX,
+    REPO_ROOT,
+    generate_carts,
+    machine_info,
+)
+
+TARGET_TIME_RATIO = 2.0
+TARGET_PEAK_MB = 500.0
+
+
+def ensure_corpus(n_events: int, seed: int) -> tuple[Path, int, int, int]:
+    """(directory, files, lines, bytes) of the cached corpus, generated when missing."""
+    root = DATA_DIR / f"convert-n{n_events}-seed{seed}-v{GENERATOR_VERSION}"
+    logs = root / "logs"
+    done = root / "complete.json"
+    if done.exists():
+        meta = json.loads(done.read_text())
+        return logs, meta["files"], meta["lines"], meta["bytes"]
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".logs-", dir=root))
+    files = lines = size = 0
+    t0 = time.perf_counter()
+    try:
+        for cid, data in generate_carts(n_events, seed):
+            (tmp / f"{cid}{LOG_SUFFIX}").write_bytes(data)
+            files += 1
+            lines += data.count(b"\n")
+            size += len(data)
+        if logs.exists():
+            shutil.rmtree(logs)
+        tmp.rename(logs)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    done.write_text(json.dumps({"files": files, "lines": lines, "bytes": size}))
+    print(f"generated {lines:,} lines in {files:,} files ({size / 1e6:,.1f} MB) in "
+          f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return logs, files, lines, size
+
+
+@dataclass
+class Run:
+    label: str
+    seconds: float = float("nan")
+    peak_rss_mb: float = 0.0  # peak of the summed RSS of the process tree
+    peak_pss_mb: float = 0.0  # peak of the summed PSS of the process tree
+    max_procs: int = 0
+    output_mb: float = 0.0
+    rows: int | None = None
+    error: str | None = None
+
+
+_MARK = "@@BENCH@@"
+
+
+def _tree_memory(proc) -> tuple[float, float, int]:  # proc: psutil.Process
+    import psutil
+
+    rss = pss = 0
+    procs = [proc]
+    try:
+        procs += proc.children(recursive=True)
+    except psutil.Error:
+        pass
+    n = 0
+    for p in procs:
+        try:
+            full = p.memory_full_info()
+        except psutil.Error:
+            continue
+        rss += full.rss
+        pss += getattr(full, "pss", full.rss)
+        n += 1
+    return rss / 1e6, pss / 1e6, n
+
+
+def run_child(label: str, code: str) -> Run:
+    """Run ``code`` (which prints ``_MARK + json`` with seconds and rows) in a fresh Python,
+    sampling the memory of its whole process tree."""
+    import psutil
+
+    run = Run(label)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(REPO_ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])))
+    with tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
+                                stdout=subprocess.PIPE, stderr=err, env=env, cwd=REPO_ROOT)
+        ps = psutil.Process(proc.pid)
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                rss, pss, n = _tree_memory(ps)
+                run.peak_rss_mb = max(run.peak_rss_mb, rss)
+                run.peak_pss_mb = max(run.peak_pss_mb, pss)
+                run.max_procs = max(run.max_procs, n)
+                stop.wait(0.1)
+
+        th = threading.Thread(target=sample, daemon=True)
+        th.start()
+        out, _ = proc.communicate()
+        stop.set()
+        th.join()
+        err.seek(0)
+        stderr = err.read().decode("utf-8", "replace")
+    lines = [ln for ln in out.decode().splitlines() if ln.startswith(_MARK)]
+    if proc.returncode != 0 or not lines:
+        tail = stderr.strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]
+        run.error = tail[0]
+        return run
+    res = json.loads(lines[-1][len(_MARK):])
+    run.seconds, run.rows, run.output_mb = res["seconds"], res["rows"], res["output_mb"]
+    return run
+
+
+def _du_mb(path: Path) -> float:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) / 1e6 \
+        if path.is_dir() else path.stat().st_size / 1e6
+
+
+def duckdb_code(logs: Path, out: Path) -> str:
+    return f"""
+    import json, os, time, duckdb
+    con = duckdb.connect()
+    files = {str(logs / ("*" + LOG_SUFFIX))!r}
+    t0 = time.perf_counter()
+    con.execute(
+        "COPY (SELECT * FROM read_json(?, format='newline_delimited', "
+        "columns={{'ts':'JSON','type':'VARCHAR','payload':'JSON'}})) "
+        "TO '{out}' (FORMAT parquet, COMPRESSION zstd)", [files])
+    seconds = time.perf_counter() - t0
+    rows = con.execute("select count(*) from read_parquet('{out}')").fetchone()[0]
+    print({_MARK!r} + json.dumps({{"seconds": seconds, "rows": rows,
+          "output_mb": os.path.getsize({str(out)!r}) / 1e6}}), flush=True)
+    """
+
+
+def convert_code(logs: Path, out: Path, workers: int) -> str:
+    return f"""
+    import json, time
+    from pathlib import Path
+    if __name__ == "__main__":
+        from cartforensics.convert import convert
+        t0 = time.perf_counter()
+        s = convert({str(logs)!r}, {str(out)!r}, workers={workers}, progress=False)
+        seconds = time.perf_counter() - t0
+        size = sum(p.stat().st_size for p in Path({str(out)!r}).rglob("*") if p.is_file())
+        assert s.ok, s.problems
+        print({_MARK!r} + json.dumps({{"seconds": seconds, "rows": s.lines,
+              "output_mb": size / 1e6}}), flush=True)
+    """
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    ap.add_argument("--clean", action="store_true",
+                    help="delete the generated corpus afterwards (default: keep it cached)")
+    args = ap.parse_args(argv)
+    if args.events < 1 or args.workers < 1:
+        ap.error("--events and --workers must be positive")
+    try:
+        import duckdb  # noqa: F401
+        import psutil  # noqa: F401
+    except ImportError as e:
+        ap.error(f"{e.name} is needed: pip install -e '.[bench]'")
+
+    print("\n".join(machine_info()))
+    logs, files, lines, size = ensure_corpus(args.events, args.seed)
+    work = Path(tempfile.mkdtemp(prefix="bench-convert-", dir=DATA_DIR))
+    runs: list[Run] = []
+    try:
+        print(f"DuckDB COPY on {files:,} files ...", file=sys.stderr, flush=True)
+        runs.append(run_child("duckdb read_json → parquet (zstd)",
+                              duckdb_code(logs, work / "duck.parquet")))
+        print(f"convert, {args.workers} workers ...", file=sys.stderr, flush=True)
+        runs.append(run_child(f"cartforensics convert --workers {args.workers}",
+                              convert_code(logs, work / "dataset", args.workers)))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        if args.clean:
+            shutil.rmtree(logs.parent, ignore_errors=True)
+
+    print()
+    print(f"== convert vs DuckDB: {lines:,} events in {files:,} files, {size / 1e6:,.1f} MB "
+          f"({logs})")
+    head = (f"{'':<38} {'seconds':>8} {'lines/s':>10} {'MB/s':>6} {'output MB':>9} "
+            f"{'peak RSS MB':>11} {'peak PSS MB':>11} {'procs':>5}")
+    print(head)
+    print("-" * len(head))
+    for r in runs:
+        if r.error:
+            print(f"{r.label:<38} FAILED: {r.error}")
+            continue
+        print(f"{r.label:<38} {r.seconds:>8.2f} {lines / r.seconds:>10,.0f} "
+              f"{size / 1e6 / r.seconds:>6.1f} {r.output_mb:>9.1f} {r.peak_rss_mb:>11,.0f} "
+              f"{r.peak_pss_mb:>11,.0f} {r.max_procs:>5}")
+        if r.rows is not None and r.rows != lines:
+            print(f"{'':<38} !! {r.rows:,} rows, expected {lines:,}")
+    if hasattr(os, "getloadavg"):
+        print("load avg after: {:.2f} {:.2f} {:.2f} (other work on the machine skews the "
+              "times)".format(*os.getloadavg()))
+    duck, ours = runs[0], runs[-1]
+    ratio = ours.seconds / duck.seconds
+    print()
+    print(f"  convert time / DuckDB time   {ratio:7.2f}   target <= {TARGET_TIME_RATIO:g}  "
+          f"{'PASS' if ratio <= TARGET_TIME_RATIO else 'MISS'}")
+    for name, value in (("peak RSS (sum over tree)", ours.peak_rss_mb),
+                        ("peak PSS (sum over tree)", ours.peak_pss_mb)):
+        print(f"  convert {name:<20} {value:7.0f}   target <= {TARGET_PEAK_MB:g} MB "
+              f"{'PASS' if value <= TARGET_PEAK_MB else 'MISS'}")
+    print(f"  convert memory / DuckDB memory (PSS) {ours.peak_pss_mb / duck.peak_pss_mb:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
