@@ -111,11 +111,10 @@ def _when(t: pd.Timestamp | None) -> str:
 
 def _obj(values: Any) -> np.ndarray:
     """A column as an object array with None for missing values."""
-    arr = np.asarray(pd.Series(values).astype(object), dtype=object)
-    out = arr.copy()
-    for i, v in enumerate(arr):
-        if not isinstance(v, str):
-            out[i] = None
+    s = pd.Series(values)
+    out = s.to_numpy(dtype=object, na_value=None) if len(s) else np.empty(0, dtype=object)
+    bad = np.fromiter((v is not None and not isinstance(v, str) for v in out), bool, len(out))
+    out[bad] = None
     return out
 
 
@@ -285,10 +284,10 @@ def line_shape(token: bytes) -> tuple[str, str]:
                     return "torn", "garbage after a record"
                 if text[0] != "{":
                     return "torn", "starts mid-record"
-                if e.pos >= len(text) - 1 or e.msg.startswith("Unterminated"):
-                    return "torn", "cut off"
                 if text.find('{"ts"', 1) > 0 or text.find('{"type"', 1) > 0:
                     return "torn", "another record starts inside it"
+                if e.pos >= len(text) - 1 or e.msg.startswith("Unterminated"):
+                    return "torn", "cut off"
                 return "torn", "broken JSON"
             if not isinstance(val, dict):
                 if objs:
@@ -383,9 +382,10 @@ def _too_long(ev: pd.DataFrame, base: pd.DataFrame) -> list[Finding]:
 
     def msg(i: dict[str, Any]) -> str:
         return (
-            f"{_n(n_long, 'line')} over 256 KiB stop the service's reader in "
-            f"{_n(i['carts'], 'cart')}: it also loses the {_n(n_lost, 'line')} after them, and "
-            "counts a failed replay instead of a successful one for each of those carts"
+            f"{_n(n_long, 'line')} over 256 KiB {_v(n_long, 'stops', 'stop')} the service's "
+            f"reader in {_n(i['carts'], 'cart')}: it also loses the {_n(n_lost, 'line')} after "
+            f"{_v(n_long, 'it', 'them')}, and counts a failed replay instead of a successful "
+            f"one for {_v(i['carts'], 'that cart', 'each of those carts')}"
         )
 
     return [_finding(
@@ -585,6 +585,16 @@ def payload_field(error: str, event_type: str | None) -> tuple[str, str, str]:
     return f"{t} ({error})", "", ""
 
 
+def _value_words(v: str) -> str:
+    """Go's description of a JSON value in a type error, as words: ``number 1.5`` → ``the
+    number 1.5``, ``string`` → ``a string``."""
+    if v.startswith("number "):
+        return "the " + v
+    if v in ("array", "object"):
+        return "an " + v
+    return "a " + v if v else "a value"
+
+
 def _payload_errors(base: pd.DataFrame) -> list[Finding]:
     go_o = base["go_outcome"].to_numpy()
     le_o = base["lenient_outcome"].to_numpy()
@@ -605,7 +615,7 @@ def _payload_errors(base: pd.DataFrame) -> list[Finding]:
         seen = int((m & (go_o == "payload_error")).sum())
 
         def msg(i: dict[str, Any]) -> str:
-            got = " or ".join(str(v) for v in vals.index[:2])
+            got = " or ".join(_value_words(str(v)) for v in vals.index[:2])
             want = str(gt.index[0]) if len(gt) else "?"
             hidden = i["n"] - seen
             tail = (f" ({hidden:,} of them hidden behind the numeric-ts rejection)"

@@ -333,3 +333,36 @@ def test_payload_field_parses_go_error_texts() -> None:
     ) == ("AddItem (whole payload)", "array", "messages.AddItem")
     assert payload_field("unexpected end of JSON input", "RemoveItem")[0] == \
         "RemoveItem (payload missing)"
+
+
+def test_findings_match_the_generators_planted_incidents(tmp_path: Path) -> None:
+    """Cross-check with the synthetic service (cartforensics.sample), which plants each
+    incident at known (cart, line) pairs by its own logic: every finding holds exactly them."""
+    sample = pytest.importorskip("cartforensics.sample")
+    m = sample.write_sample(tmp_path / "gen", carts=300, seed=7)
+    ev = read_events(tmp_path / "gen", progress=False)
+    fs = findings(replay(ev), replay(ev, mode="lenient"))
+
+    def lines(kind: str, col: str | None = None, vals: tuple[Any, ...] = (),
+              key: str | None = None) -> set[tuple[str, int]]:
+        out: set[tuple[str, int]] = set()
+        for f in by_kind(fs, kind):
+            if key is not None and f.key != key:
+                continue
+            e = f.evidence if col is None else f.evidence[f.evidence[col].isin(vals)]
+            out |= set(zip(e["cart_id"], e["line"].astype(int), strict=True))
+        return out
+
+    found = {
+        "numeric-ts": lines("numeric_ts"),
+        "unknown-type": lines("unknown_type"),
+        "two-writers": lines("glued") | lines("other_malformed", key="blank line")
+        | lines("torn", "shape", ("another record starts inside it", "starts mid-record")),
+        "crash": lines("no_final_newline"),
+        "long-line": lines("too_long", "role", ("over 256 KiB",)),
+        "clock-step": lines("ts_backwards"),
+        # real divergence: the handler refuses the line in lenient mode too
+        "handler-errors": lines("apply_error", "lenient_outcome", ("apply_error",)),
+    }
+    for incident, pairs in m.planted.items():
+        assert found[incident] == {(c, int(n)) for c, n in pairs}, incident
