@@ -1,0 +1,261 @@
+"""``write_report`` and ``cartforensics report``: the files it writes, the HTML's safety with
+hostile log content, and clear one-line errors for bad arguments."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from cartforensics import read_events
+from cartforensics.cli import headline, main
+from cartforensics.report import CHARTS, ReportError, write_report
+
+ROOT = Path(__file__).resolve().parent.parent
+T0 = 1740823200
+HOSTILE_SKU = "<img src=x onerror=alert(1)>"
+HOSTILE_TYPE = "</script><script>alert(1)</script>"
+HOSTILE_CART = "c&<>\"'x"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+def rec(ts: Any, type_: str, payload: Any) -> bytes:
+    # ensure_ascii and no HTML escaping: the markup reaches the log as raw bytes, as a writer
+    # other than Go's json.Marshal could leave it
+    return json.dumps({"ts": ts, "type": type_, "payload": payload}, separators=(",", ":"),
+                      ensure_ascii=False).encode()
+
+
+def iso(unix: int) -> str:
+    return pd.Timestamp(unix, unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def write_logs(d: Path) -> Path:
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "plain.events.log").write_bytes(b"".join(
+        rec(T0 + 60 * i, "AddItem", {"sku": f"s{i}", "quantity": 1, "price": 100}) + b"\n"
+        for i in range(4)))
+    (d / f"{HOSTILE_CART}.events.log").write_bytes(b"\n".join([
+        rec(T0 + 10, "AddItem", {"sku": HOSTILE_SKU, "quantity": 1}),  # numeric ts
+        rec(iso(T0 + 20), "AddItem", {"sku": HOSTILE_SKU, "quantity": 1, "price": 5}),
+        rec(iso(T0 + 30), HOSTILE_TYPE, {"sku": HOSTILE_SKU}),
+        rec(iso(T0 + 40), "AddItem", {"sku": HOSTILE_SKU, "quantity": HOSTILE_SKU}),
+        rec(iso(T0 + 40), "AddItem", {"sku": HOSTILE_SKU, "quantity": HOSTILE_SKU}),
+        rec(iso(T0 + 50), "ChangeQuantity", {"Id": 1, "quantity": 3}) + b"{" + HOSTILE_SKU.encode(),
+        rec(iso(T0 + 60), "RemoveItem", {"Id": 1}),  # final line, no newline
+    ]))
+    return d
+
+
+class Collect(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.text: list[str] = []
+        self.stack: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+
+    def handle_data(self, data: str) -> None:
+        self.text.append(data)
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    base = tmp_path_factory.mktemp("report")
+    logs = write_logs(base / "logs")
+    out = base / "out"
+    res = write_report(logs, out, progress=False)
+    return {"logs": logs, "out": out, "res": res,
+            "html": (out / "report.html").read_text(encoding="utf-8")}
+
+
+def test_writes_every_file(report: dict[str, Any]) -> None:
+    out = report["out"]
+    names = {p.name for p in out.iterdir()}
+    assert {"report.html", "report.md", "outcomes.parquet"} <= names
+    for name, _ in CHARTS:
+        data = (out / f"{name}.png").read_bytes()
+        assert data.startswith(PNG)
+    assert report["res"].charts == {name: out / f"{name}.png" for name, _ in CHARTS}
+
+
+def test_html_parses_and_holds_its_images(report: dict[str, Any]) -> None:
+    p = Collect()
+    p.feed(report["html"])
+    p.close()
+    imgs = [a for t, a in p.tags if t == "img"]
+    assert len(imgs) == len(CHARTS)
+    for a in imgs:
+        src = a["src"] or ""
+        assert src.startswith("data:image/png;base64,")
+        assert base64.b64decode(src.split(",", 1)[1], validate=True).startswith(PNG)
+    # self-contained: nothing fetched from elsewhere
+    for _, a in p.tags:
+        for k in ("src", "href"):
+            assert not a.get(k) or (a[k] or "").startswith("data:")
+
+
+def test_no_markup_from_log_content(report: dict[str, Any]) -> None:
+    html = report["html"]
+    p = Collect()
+    p.feed(html)
+    tags = {t for t, _ in p.tags}
+    assert "script" not in tags
+    assert tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p",
+                    "div", "b", "table", "thead", "tbody", "tr", "th", "td", "code", "pre",
+                    "details", "summary", "figure", "img", "figcaption", "span"}
+    for _, attrs in p.tags:
+        assert not any(k.startswith("on") for k in attrs)
+    for raw in (HOSTILE_SKU, HOSTILE_TYPE, HOSTILE_CART, "<img src=x", "<script>"):
+        assert raw not in html
+    # the content is there, escaped: a reader sees it as text
+    text = "".join(p.text)
+    assert HOSTILE_TYPE in text and HOSTILE_CART in text and HOSTILE_SKU in text
+    assert "c&amp;&lt;&gt;&quot;&#x27;x" in html
+
+
+def test_markdown_escapes_log_content(report: dict[str, Any]) -> None:
+    md = (report["out"] / "report.md").read_text(encoding="utf-8")
+    for raw in (HOSTILE_SKU, HOSTILE_TYPE, "<script>", "<img"):
+        assert raw not in md
+    assert md.startswith("# cartforensics report")
+    head = headline(read_events(report["logs"]))
+    assert head and head.replace("'", "&#x27;") not in md  # quotes stay readable in Markdown
+    assert head in md
+    for name, _ in CHARTS:
+        assert f"({name}.png)" in md
+
+
+def test_headline_first_in_html_and_summary(report: dict[str, Any]) -> None:
+    res = report["res"]
+    head = headline(read_events(report["logs"]))
+    assert head == "5 of 11 lines (2 carts) are dropped by the service's reader: ts is a JSON " \
+        "number, the reader expects an RFC 3339 string"
+    assert res.headline == head
+    assert res.summary().splitlines()[0] == head
+    assert "Top findings:" in res.summary()
+    escaped = head.replace("'", "&#x27;")
+    assert f'<div class="headline">{escaped}</div>' in report["html"]
+
+
+def test_parquet_holds_both_modes_in_plain_types(report: dict[str, Any]) -> None:
+    t = pq.read_table(report["out"] / "outcomes.parquet")
+    assert t.column_names == ["mode", "cart_id", "line", "ts", "type", "outcome", "error"]
+    for f in t.schema:
+        assert "dictionary" not in str(f.type)
+    df = t.to_pandas()
+    assert df["mode"].value_counts().to_dict() == {"go": 11, "lenient": 11}
+    go = df[df["mode"] == "go"]
+    assert set(go["cart_id"]) == {"plain", HOSTILE_CART}
+    assert (go["outcome"] == "malformed").sum() == 5 + 1  # numeric ts + the glued line
+    assert df["ts"].dt.tz is not None
+
+
+def test_result_numbers(report: dict[str, Any]) -> None:
+    res = report["res"]
+    assert (res.lines, res.carts) == (11, 2)
+    go = res.go.outcomes["outcome"].astype(str)
+    le = res.lenient.outcomes["outcome"].astype(str)
+    assert res.applied_go == int((go == "applied").sum())
+    assert res.applied_lenient == int((le == "applied").sum())
+    assert res.lost == int(((le == "applied") & (go != "applied")).sum())
+    kinds = {f.kind for f in res.findings}
+    assert {"numeric_ts", "unknown_type", "glued", "payload_error", "duplicate",
+            "no_final_newline"} <= kinds
+
+
+# -- command line --------------------------------------------------------------------------
+def test_cli_report(report: dict[str, Any], tmp_path: Path,
+                    capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "rep"
+    assert main(["report", str(report["logs"]), "--out", str(out), "--quiet"]) == 0
+    cap = capsys.readouterr()
+    lines = cap.out.splitlines()
+    assert lines[0] == report["res"].headline
+    assert lines[2] == "Top findings:"
+    assert (out / "report.html").exists()
+    assert cap.err == ""
+
+
+def one_error_line(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("cartforensics:"), err
+    assert "Traceback" not in err
+    return lines[0]
+
+
+def test_cli_missing_src(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["report", str(tmp_path / "nope"), "--out", str(tmp_path / "o")]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "nope" in line
+    assert not (tmp_path / "o").exists()  # nothing created for a run that cannot start
+
+
+def test_cli_out_is_a_file(report: dict[str, Any], tmp_path: Path,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    assert main(["report", str(report["logs"]), "--out", str(f)]) == 2
+    assert "not a directory" in one_error_line(capsys.readouterr().err)
+    assert f.read_text() == "x"
+
+
+def test_cli_out_cannot_be_created(report: dict[str, Any], tmp_path: Path,
+                                   capsys: pytest.CaptureFixture[str]) -> None:
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    assert main(["report", str(report["logs"]), "--out", str(f / "sub")]) == 2
+    assert "cannot create" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only directories")
+def test_cli_out_not_writable(report: dict[str, Any], tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        assert main(["report", str(report["logs"]), "--out", str(ro)]) == 2
+        assert "cannot write" in one_error_line(capsys.readouterr().err)
+    finally:
+        ro.chmod(0o700)
+
+
+def test_cli_src_omitted(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["report", "--out", str(tmp_path / "o")])
+    assert e.value.code == 2
+    assert "SRC" in one_error_line(capsys.readouterr().err)
+
+
+def test_library_errors(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_text("")
+    logs = write_logs(tmp_path / "logs")
+    with pytest.raises(ReportError, match="not a directory"):
+        write_report(logs, f)
+    with pytest.raises(FileNotFoundError):
+        write_report(tmp_path / "missing", tmp_path / "o")
+
+
+def test_cli_subprocess_bad_out_has_no_traceback(report: dict[str, Any], tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_text("")
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-m", "cartforensics", "report", str(report["logs"]),
+                        "--out", str(f)], capture_output=True, text=True, env=env, timeout=120)
+    assert p.returncode == 2
+    one_error_line(p.stderr)
+    assert p.stdout == ""
