@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .cli import headline
 from .gojson import go_quote
 from .replay import Replay
 
@@ -93,6 +92,21 @@ class Finding:
             "examples": [list(e) for e in self.examples],
             "details": self.details,
         }
+
+
+def headline(events: pd.DataFrame) -> str | None:
+    """The seed's writer/reader mismatch in one sentence, when the logs show it: the lines
+    whose ts is a JSON number, which the service's reader rejects. (``cli.headline`` prints the
+    same sentence.)"""
+    numeric = (events["ts_kind"].astype(str) == "number") & events["envelope_error"].notna()
+    if not numeric.any():
+        return None
+    n = int(numeric.sum())
+    carts = events.loc[numeric, "cart_id"].nunique()
+    return (
+        f"{n} of {len(events)} lines ({carts} carts) are dropped by the service's reader: "
+        "ts is a JSON number, the reader expects an RFC 3339 string"
+    )
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -765,6 +779,6 @@ def headline_finding(fs: Sequence[Finding]) -> Finding | None:
 
 
 __all__ = [
-    "KINDS", "KIND_TITLES", "Finding", "findings", "findings_table", "headline_finding",
+    "KINDS", "KIND_TITLES", "Finding", "findings", "findings_table", "headline", "headline_finding",
     "line_shape", "payload_field", "snippet",
 ]

@@ -25,7 +25,6 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import __version__
 from .events import NoLogsError, Source, find_logs, read_events
 from .findings import Finding, findings, findings_table, headline_finding
 from .metrics import metrics, prometheus_text
@@ -423,6 +422,7 @@ def _img(name: str, data: bytes, alt: str) -> str:
 
 
 def _html(ctx: _Context) -> str:
+    from . import __version__  # here, not at import: the package may still be initialising
     res = ctx.result
     fs = ctx.findings
     head = headline_finding(fs)

@@ -21,6 +21,7 @@ from cartforensics.findings import (
     line_shape,
     payload_field,
 )
+from cartforensics.findings import headline as findings_headline
 
 T0 = 1740823200  # 2025-03-01T10:00:00Z
 
@@ -139,7 +140,7 @@ def test_numeric_ts_is_the_headline(corpus: dict[str, Any]) -> None:
     assert f.count == 8 and f.carts == 2
     assert lines_of(f) == planted
     n_lines = len(NUM) + len(MIX) + len(LONG)
-    assert f.message == headline(corpus["events"])
+    assert f.message == headline(corpus["events"]) == findings_headline(corpus["events"])
     assert f.message == (f"8 of {n_lines} lines (2 carts) are dropped by the service's reader: "
                          "ts is a JSON number, the reader expects an RFC 3339 string")
     assert fs[0] is f and headline_finding(fs) is f
@@ -276,6 +277,7 @@ def test_clean_logs_have_no_findings(tmp_path: Path) -> None:
     ev = read_events(tmp_path)
     fs = findings(replay(ev), replay(ev, mode="lenient"))
     assert fs == [] and headline_finding(fs) is None
+    assert findings_headline(ev) is None and headline(ev) is None
     assert findings_table(fs).empty
 
 
