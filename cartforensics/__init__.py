@@ -5,11 +5,16 @@
 """
 
 from .events import NoLogsError, find_logs, read_events
+from .findings import Finding, findings, findings_table
+from .metrics import metrics, prometheus_text, rates
 from .registry import Registry, default_registry
 from .replay import Replay, compare, diff_states, dropped_lines, replay
+from .report import write_report
 
 __version__ = "0.1.0"
 __all__ = [
-    "NoLogsError", "Registry", "Replay", "__version__", "compare", "default_registry",
-    "diff_states", "dropped_lines", "find_logs", "read_events", "replay",
+    "Finding", "NoLogsError", "Registry", "Replay", "__version__", "compare",
+    "default_registry", "diff_states", "dropped_lines", "find_logs", "findings",
+    "findings_table", "metrics", "prometheus_text", "rates", "read_events", "replay",
+    "write_report",
 ]

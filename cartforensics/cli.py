@@ -17,6 +17,7 @@ import orjson
 
 from . import __version__
 from .events import NoLogsError, read_events
+from .findings import headline
 from .replay import METRIC_NAMES, Replay, replay
 
 _COMMAND_MODULES = ("report", "convert", "sample")
@@ -44,21 +45,6 @@ def replay_records(r: Replay) -> Iterator[dict[str, Any]]:
             "state": r.final_state(cid),
             "metrics": {k: int(row[k]) for k in METRIC_NAMES},
         }
-
-
-def headline(events: Any) -> str | None:
-    """The seed's writer/reader mismatch in one sentence, when the logs show it."""
-    numeric = (events["ts_kind"] == "number") & events["envelope_error"].notna()
-    if not numeric.any():
-        return None
-    n = int(numeric.sum())
-    total = len(events)
-    carts = events.loc[numeric, "cart_id"].nunique()
-    return (
-        f"{n} of {total} lines ({carts} {'cart' if carts == 1 else 'carts'}) are dropped by "
-        "the service's reader: "
-        "ts is a JSON number, the reader expects an RFC 3339 string"
-    )
 
 
 def _table(r: Replay, lenient: Replay | None, out: Any) -> None:
