@@ -605,7 +605,7 @@ def _clone(old: Path, new: Path) -> None:
 def _drop_rows(root: Path, fragment: str, sources: set[str]) -> bool:
     """Rewrite a fragment without the rows of ``sources``; False when nothing is left."""
     path = root / fragment
-    table = pq.read_table(path)
+    table = pq.ParquetFile(path).read()
     keep = pa.compute.invert(pa.compute.is_in(table["source"],
                                               value_set=pa.array(sorted(sources))))
     left = table.filter(keep)
@@ -657,7 +657,9 @@ def check_destination(dst: str | os.PathLike[str]) -> dict[str, Any] | None:
     """The manifest of the dataset at ``dst``, None when nothing is there; refuses (raises
     DatasetError) anything else: we never overwrite what is not ours."""
     p = Path(dst)
-    if not p.exists() and not p.is_symlink():
+    if p.is_symlink():
+        raise DatasetError(f"{p}: is a symbolic link; give the directory it points to")
+    if not p.exists():
         return None
     manifest = read_manifest(p) if p.is_dir() else None
     if manifest is None:

@@ -369,6 +369,9 @@ def test_incremental_equals_a_full_conversion(src: Path, dataset: Path, tmp_path
     # referenced fragments exist, and every fragment is referenced
     frags = {fr for f in manifest["files"] for fr in f["fragments"]}
     assert frags == {p.relative_to(dataset).as_posix() for p in dataset.rglob("*.parquet")}
+    for fr in frags:  # rewritten fragments keep the schema
+        if fr.startswith("events/"):
+            assert pq.read_schema(dataset / fr).remove_metadata().equals(EVENTS_SCHEMA)
 
     again = conv.convert(src, dataset, workers=1, incremental=True, progress=False)
     assert again.lines == 0 and again.unchanged == 6 and not again.reconverted
