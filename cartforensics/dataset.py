@@ -195,30 +195,47 @@ def dataset_table(path: str | os.PathLike[str], carts: Iterable[str] | str | Non
     return table.select(want)
 
 
+_READ_EVENTS_TYPES = {  # read_events' Arrow types, when events.py does not say
+    "cart_id": pa.dictionary(pa.int32(), pa.string()),
+    "ts": pa.timestamp("ns", tz="UTC"),
+    "ts_kind": pa.dictionary(pa.int8(), pa.string()),
+    "payload": pa.large_string(),
+}
+
+
+def _read_events_type(name: str, stored: pa.DataType) -> pa.DataType:
+    from . import events
+
+    schema = getattr(events, "_EMPTY_SCHEMA", None)
+    if schema is not None and name in schema.names:
+        return schema.field(name).type
+    return _READ_EVENTS_TYPES.get(name, stored)
+
+
 def _as_read_events(table: pa.Table, cart_ids: list[str]) -> pa.Table:
-    """Stored types → read_events' own Arrow types (dictionary cart_id and ts_kind, ts in ns,
-    large_string payload), so that the result equals ``read_events`` of the source logs.
-    ``cart_ids``: the cart_id categories (read_events has one per file, empty files too)."""
+    """Stored types → read_events' own Arrow types (dictionary-encoded text, ts in ns, ...),
+    so that the result equals ``read_events`` of the source logs. ``cart_ids``: the cart_id
+    categories (read_events has one per file, empty files too); ts_kind's are fixed."""
     cols = {}
     for name in table.column_names:
         col = table[name]
-        if name == "cart_id":
-            ids = list(dict.fromkeys(cart_ids + pc.unique(col).to_pylist()))
-            idx = pc.index_in(col, value_set=pa.array(ids, pa.string()))
-            col = pa.DictionaryArray.from_arrays(idx.cast(pa.int32()).combine_chunks(),
-                                                 pa.array(ids, pa.string()))
-        elif name == "ts_kind":
-            idx = pc.index_in(col, value_set=pa.array(TS_KINDS))
+        target = _read_events_type(name, col.type)
+        if name == "ts" and "ts_ns" in table.column_names:
+            col = table["ts_ns"].cast(target)
+        elif pa.types.is_dictionary(target):
+            if name == "cart_id":
+                values = list(dict.fromkeys(cart_ids + pc.unique(col).to_pylist()))
+            elif name == "ts_kind":
+                values = TS_KINDS + [v for v in pc.unique(col).to_pylist()
+                                     if v is not None and v not in TS_KINDS]
+            else:  # in order of first appearance, as read_events' categories are
+                values = [v for v in pc.unique(col).to_pylist() if v is not None]
+            idx = pc.index_in(col, value_set=pa.array(values, pa.string()))
             col = pa.DictionaryArray.from_arrays(
-                idx.cast(pa.int8()).combine_chunks(), pa.array(TS_KINDS, pa.string())
+                idx.cast(target.index_type).combine_chunks(), pa.array(values, target.value_type)
             )
-        elif name == "ts":
-            if "ts_ns" in table.column_names:
-                col = table["ts_ns"].cast(pa.timestamp("ns", tz="UTC"))
-            else:
-                col = col.cast(pa.timestamp("ns", tz="UTC"), safe=False)
-        elif name == "payload":
-            col = col.cast(pa.large_string())
+        elif target != col.type:
+            col = col.cast(target, safe=False)
         cols[name] = col
     return pa.table(cols)
 

@@ -255,13 +255,23 @@ def _manifest_data(root: Path) -> dict[str, Any]:
     return m
 
 
-def test_same_input_gives_the_same_dataset(src: Path, dataset: Path, tmp_path: Path) -> None:
+def test_same_input_gives_the_same_dataset(src: Path, dataset: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     again = tmp_path / "again"
-    conv.convert(src, again, workers=2, progress=False)  # a process pool this time
+    conv.convert(src, again, workers=1, progress=False)
     assert _files(again) == _files(dataset)
     assert _manifest_data(again) == _manifest_data(dataset)
     conv.convert(src, dataset, workers=1, progress=False)  # replaces our own dataset
     assert _files(dataset) == _files(again)
+    # one batch per file: a real process pool, and the same bytes as in-process
+    monkeypatch.setattr(conv, "BATCH_BYTES", 1)
+    one, two = tmp_path / "one", tmp_path / "two"
+    conv.convert(src, one, workers=1, progress=False)
+    conv.convert(src, two, workers=2, progress=False)
+    assert len({p.name for p in (two / "carts").iterdir()}) == 6
+    assert _files(one) == _files(two)
+    assert _manifest_data(one) == _manifest_data(two)
+    pd.testing.assert_frame_equal(open_dataset(two), open_dataset(dataset))
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
 
 
