@@ -100,7 +100,7 @@ def find_logs(source: Source) -> list[LogFile]:
         else:
             raise NoLogsError(f"{text}: no such file or directory")
         for p in files:
-            rp = p.resolve()
+            rp = Path(os.path.abspath(p))
             if rp in seen:
                 continue
             seen.add(rp)
@@ -295,13 +295,23 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes]) -> pa.Table:
             "ts_kind": pa.DictionaryArray.from_arrays(
                 pa.array(kind), pa.array(TS_KINDS, pa.string())
             ),
-            "type": pa.array(types, pa.string()),
+            "type": _dict_strings(types),
             "payload": _as_text(payload),
-            "envelope_error": pa.array(go_err, pa.string()),
-            "lenient_error": pa.array(len_err, pa.string()),
+            "envelope_error": _dict_strings(go_err),
+            "lenient_error": _dict_strings(len_err),
             "too_long": pa.array(too_long),
             "raw": raw.cast(pa.large_binary()),
         }
+    )
+
+
+def _dict_strings(values: Any) -> pa.DictionaryArray:
+    """Strings that repeat a lot (types, error texts) dictionary-encoded: one copy of each
+    distinct text, a small integer per row (a category column in pandas)."""
+    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
+    codes = codes.astype(np.int32)
+    return pa.DictionaryArray.from_arrays(
+        pa.array(codes, mask=codes < 0), pa.array(list(uniques), pa.string())
     )
 
 
@@ -319,15 +329,14 @@ def _as_text(payload: pa.Array) -> pa.Array:
         return pa.array([None if v is None else go_utf8(v) for v in vals], pa.large_string())
 
 
+_TEXT_CODES = pa.dictionary(pa.int32(), pa.string())
 _EMPTY_SCHEMA = pa.schema(
     [
-        ("cart_id", pa.dictionary(pa.int32(), pa.string())), ("line", pa.int64()),
-        ("offset", pa.int64()),
-        ("length", pa.int64()), ("newline", pa.bool_()),
-        ("ts", pa.timestamp("ns", tz="UTC")),
-        ("ts_kind", pa.dictionary(pa.int8(), pa.string())), ("type", pa.string()),
-        ("payload", pa.large_string()), ("envelope_error", pa.string()),
-        ("lenient_error", pa.string()), ("too_long", pa.bool_()), ("raw", pa.large_binary()),
+        ("cart_id", _TEXT_CODES), ("line", pa.int64()), ("offset", pa.int64()),
+        ("length", pa.int64()), ("newline", pa.bool_()), ("ts", pa.timestamp("ns", tz="UTC")),
+        ("ts_kind", pa.dictionary(pa.int8(), pa.string())), ("type", _TEXT_CODES),
+        ("payload", pa.large_string()), ("envelope_error", _TEXT_CODES),
+        ("lenient_error", _TEXT_CODES), ("too_long", pa.bool_()), ("raw", pa.large_binary()),
     ]
 )
 
