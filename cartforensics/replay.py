@@ -47,6 +47,9 @@ class _CartRun:
     initial: CartState
     states: tuple[CartState, ...]  # states[i] = state after the cart's (i+1)-th line
     ts_ns: np.ndarray  # int64 ns; NaT as min int64; readable times beyond ns range clamped
+    # lastChange is kept beside the states, not in them (one copy fewer per line): the row of
+    # the last applied line at each point, -1 before any
+    last_applied: np.ndarray
 
 
 def _catalog_from(catalog: Any) -> Mapping[str, Mapping[str, Any]] | None:
@@ -117,6 +120,8 @@ class Replay:
             rows = order[bounds[b] : bounds[b + 1]] if b is not None else order[:0]
             state = initial = empty_cart(cid)
             states: list[CartState] = []
+            applied_rows: list[int] = []  # per line: the row of the last applied line, or -1
+            last_applied = -1
             stop_line: int | None = None
             for r in rows.tolist():
                 if stop_line is not None:
@@ -158,11 +163,14 @@ class Replay:
                                         "not a CartState"
                                     )
                                 else:
-                                    state = new.with_last_change(r)  # type: ignore[arg-type]
+                                    state = new
+                                    last_applied = r
                                     outcome[r] = "applied"
                 states.append(state)
+                applied_rows.append(last_applied)
             self._runs[cid] = _CartRun(
-                cid, rows, initial, tuple(states), self._ts_key(ts_ns[rows], rows)
+                cid, rows, initial, tuple(states), self._ts_key(ts_ns[rows], rows),
+                np.asarray(applied_rows, dtype=np.int64),
             )
         out = pd.DataFrame(
             {
@@ -224,24 +232,29 @@ class Replay:
             self._last_change_cache[row] = hit
         return hit
 
-    def state_json(self, state: CartState) -> dict[str, Any]:
-        """SPEC §5's state JSON of one of this replay's states."""
+    def state_json(self, state: CartState, last_row: int | None = None) -> dict[str, Any]:
+        """SPEC §5's state JSON of a state; ``last_row`` is the events row of the last applied
+        line, whose ts is lastChange (None: the state's own ``last_change`` text, if any)."""
         out = state_to_json(state)
-        out["lastChange"] = self._last_change_text(state.last_change)  # type: ignore[arg-type]
+        if last_row is not None:
+            out["lastChange"] = self._last_change_text(last_row if last_row >= 0 else None)
         return out
+
+    def _json_after(self, cart_id: str, line: int) -> dict[str, Any]:
+        run = self._run_of(cart_id)
+        if line <= 0:
+            return self.state_json(run.initial, -1)
+        if line > len(run.states):
+            raise IndexError(f"cart {cart_id!r} has {len(run.states)} lines, not {line}")
+        return self.state_json(run.states[line - 1], int(run.last_applied[line - 1]))
 
     def _state_after(self, cart_id: str, line: int) -> CartState:
         run = self._run_of(cart_id)
-        if line <= 0:
-            return run.initial
-        if line > len(run.states):
-            raise IndexError(f"cart {cart_id!r} has {len(run.states)} lines, not {line}")
-        return run.states[line - 1]
+        return run.initial if line <= 0 else run.states[min(line, len(run.states)) - 1]
 
     def final_state(self, cart_id: str) -> dict[str, Any]:
         """The cart as the replay left it."""
-        run = self._run_of(cart_id)
-        return self.state_json(run.states[-1] if run.states else empty_cart(cart_id))
+        return self._json_after(cart_id, len(self._run_of(cart_id).states))
 
     def line_at(self, cart_id: str, ts: Any) -> int:
         """How many lines of the cart are in the longest prefix whose ts are all ≤ ``ts``
@@ -261,7 +274,7 @@ class Replay:
         if (ts is None) == (line is None):
             raise ValueError("give exactly one of ts= or line=")
         n = self.line_at(cart_id, ts) if line is None else int(line)
-        return self.state_json(self._state_after(cart_id, n))
+        return self._json_after(cart_id, n)
 
     def history(self, cart_id: str) -> pd.DataFrame:
         """One row per line: outcome, error and a summary of the state after it."""

@@ -1,0 +1,142 @@
+"""Benchmark ``cartforensics.replay`` (issue 3), run by hand, never by pytest.
+
+    python benchmarks/bench_replay.py [--events 1000000] [--state-at-events 10000]
+
+1. Full replay of N events over N/100 carts whose ts are RFC 3339 strings (so that go mode
+   applies them), both modes, from an already loaded DataFrame, against the anchor: a bare
+   ``orjson.loads`` loop over the same lines, timed in the same run. Target: <= 3x the anchor.
+2. ``state_at`` on a cart of 10,000 events after the first replay: by line and by time.
+   Target: <= 5 ms.
+
+The data is the writer's own sessions from ``_common.generate_carts`` with each numeric ts
+rewritten as Go's time.Time JSON (RFC 3339, UTC), i.e. the logs after the fix deploy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import _common  # noqa: E402
+
+_TS = re.compile(rb'^\{"ts":(\d+),', re.M)
+
+
+def _rfc3339(match: re.Match[bytes]) -> bytes:
+    sec = int(match.group(1))
+    text = dt.datetime.fromtimestamp(sec, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return b'{"ts":"' + text.encode() + b'",'
+
+
+def ensure_rfc3339(n_events: int, seed: int) -> Path:
+    """One file per cart, ts as RFC 3339 strings; cached under benchmarks/data/."""
+    root = _common.DATA_DIR / f"replay-n{n_events}-seed{seed}-v{_common.GENERATOR_VERSION}"
+    done = root / ".complete"
+    if done.exists():
+        return root
+    root.mkdir(parents=True, exist_ok=True)
+    for cid, data in _common.generate_carts(n_events, seed):
+        (root / f"{cid}.events.log").write_bytes(_TS.sub(_rfc3339, data))
+    done.write_text("ok")
+    return root
+
+
+def one_long_cart(n_events: int, seed: int) -> Path:
+    """One cart of ``n_events`` lines (the sessions of several carts joined, ts rewritten so
+    they keep increasing), for state_at."""
+    root = _common.DATA_DIR / f"longcart-n{n_events}-seed{seed}"
+    path = root / "long.events.log"
+    if path.exists():
+        return path
+    root.mkdir(parents=True, exist_ok=True)
+    chunks = [data for _cid, data in _common.generate_carts(n_events, seed)]
+    path.write_bytes(_TS.sub(_rfc3339, b"".join(chunks)))
+    return path
+
+
+def best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--events", type=int, default=1_000_000)
+    ap.add_argument("--state-at-events", type=int, default=10_000)
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each replay (best reported)")
+    ap.add_argument("--seed", type=int, default=_common.DEFAULT_SEED)
+    args = ap.parse_args()
+
+    import orjson
+
+    import cartforensics as cf
+
+    for line in _common.machine_info():
+        print(line)
+    root = ensure_rfc3339(args.events, args.seed)
+    t0 = time.perf_counter()
+    events = cf.read_events(root, progress=False)
+    print(f"data: {len(events):,} lines in {events['cart_id'].nunique():,} carts "
+          f"(read_events {time.perf_counter() - t0:.1f} s, not part of the timings)")
+    lines = [bytes(x) for x in events["raw"]]
+
+    def anchor() -> None:
+        loads = orjson.loads
+        for line in lines:
+            loads(line)
+
+    t_anchor = best(anchor, 3)
+    rows = [("orjson.loads loop (anchor)", t_anchor)]
+    for mode in ("go", "lenient"):
+        t = best(lambda mode=mode: cf.replay(events, mode=mode), args.repeat)
+        rows.append((f"replay mode={mode}", t))
+    print(f"\n{'what':32} {'seconds':>9} {'lines/s':>12} {'x anchor':>9}")
+    for label, t in rows:
+        print(f"{label:32} {t:9.2f} {len(lines) / t:12,.0f} {t / t_anchor:9.1f}")
+    for label, t in rows[1:]:
+        ratio = t / t_anchor
+        verdict = "PASS" if ratio <= 3 else "MISS"
+        print(f"  {label} / anchor = {ratio:.1f}   target <= 3   {verdict}")
+
+    path = one_long_cart(args.state_at_events, args.seed)
+    r = cf.replay(path)
+    cid = r.cart_ids[0]
+    n = len(r.history(cid))
+    import random
+
+    rng = random.Random(1)
+    ts = r.outcomes["ts"].dropna()
+    by_line, by_time = [], []
+    for _ in range(200):
+        k = rng.randint(1, n)
+        t0 = time.perf_counter()
+        r.state_at(cid, line=k)
+        by_line.append(time.perf_counter() - t0)
+        when = ts.iloc[rng.randrange(len(ts))]
+        t0 = time.perf_counter()
+        r.state_at(cid, ts=when)
+        by_time.append(time.perf_counter() - t0)
+    print(f"\nstate_at on one cart of {n:,} lines (200 random points each):")
+    for label, xs in (("line=", by_line), ("ts=", by_time)):
+        med = statistics.median(xs) * 1000
+        p95 = sorted(xs)[int(len(xs) * 0.95)] * 1000
+        verdict = "PASS" if p95 <= 5 else "MISS"
+        print(f"  state_at({label}) median {med:.2f} ms, p95 {p95:.2f} ms   target <= 5 ms  "
+              f"{verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
