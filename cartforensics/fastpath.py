@@ -53,15 +53,9 @@ def canonical_lines(
     last = len(arr) - 1
     for k, b in enumerate(_PREFIX):
         prefix_ok &= arr[np.minimum(starts + k, last)] == b
-    envs = _decode_all(data, starts, tok_len, prefix_ok)
-    if envs is None:
+    idx, o_ts, o_type, o_plen = _decode_fields(data, starts, tok_len, prefix_ok)
+    if not len(idx):
         return ok, ts, types, p_start, p_len
-    idx, objs = envs
-    if not objs:
-        return ok, ts, types, p_start, p_len
-    o_ts = [e.ts for e in objs]
-    o_type = [e.type for e in objs]
-    o_plen = np.fromiter(map(len, [e.payload for e in objs]), dtype=np.int64, count=len(objs))
     first = arr[np.minimum(starts[idx] + 6, last)]  # the first byte of the ts value
     ts_len = _ts_text_len(o_ts, (first == 45) | ((first >= 48) & (first <= 57)))
     type_len = _utf8_len(o_type)
@@ -79,37 +73,56 @@ def canonical_lines(
     return ok, ts, types, p_start, p_len
 
 
-def _decode_all(
+_CHUNK = 1 << 16  # lines decoded per msgspec call: bounds the short-lived objects
+
+
+def _decode_fields(
     data: bytes, starts: np.ndarray, tok_len: np.ndarray, prefix_ok: np.ndarray
-) -> tuple[np.ndarray, list[Any]] | None:
-    """Decode the prefixed lines: all at once when the whole file qualifies, else line by line."""
-    idx = np.flatnonzero(prefix_ok)
-    if not len(idx):
-        return idx, []
-    if len(idx) == len(starts):
-        first = int(starts[0])
-        end = int(starts[-1] + tok_len[-1])
-        try:
-            objs = _DECODER.decode_lines(memoryview(data)[first:end])
-        except (msgspec.DecodeError, ValueError):
-            objs = None
-        # one object per line: every line starts with '{"ts":' so none is empty, and a line
-        # holding two objects would make one line too many
-        if objs is not None and len(objs) == len(idx):
-            return idx, objs
-    decode = _DECODER.decode
-    keep: list[int] = []
-    objs = []
+) -> tuple[np.ndarray, list[Any], list[str], np.ndarray]:
+    """msgspec-decode the prefixed lines, keeping only (row, ts, type, payload length): the
+    decoded objects of a chunk are dropped before the next chunk is decoded."""
+    idx_all = np.flatnonzero(prefix_ok)
+    rows: list[np.ndarray] = []
+    o_ts: list[Any] = []
+    o_type: list[str] = []
+    o_plen: list[np.ndarray] = []
     mv = memoryview(data)
-    for i in idx.tolist():
-        s = int(starts[i])
-        try:
-            obj = decode(mv[s : s + int(tok_len[i])])
-        except (msgspec.DecodeError, ValueError):
-            continue
-        keep.append(i)
-        objs.append(obj)
-    return np.asarray(keep, dtype=np.int64), objs
+    for a in range(0, len(idx_all), _CHUNK):
+        idx = idx_all[a : a + _CHUNK]
+        objs = None
+        if idx[-1] - idx[0] + 1 == len(idx):  # consecutive lines: one call for all of them
+            first = int(starts[idx[0]])
+            end = int(starts[idx[-1]] + tok_len[idx[-1]])
+            try:
+                objs = _DECODER.decode_lines(mv[first:end])
+            except (msgspec.DecodeError, ValueError):
+                objs = None
+            # one object per line: every line starts with '{"ts":' so none is empty, and a
+            # line holding two objects would make one object too many
+            if objs is not None and len(objs) != len(idx):
+                objs = None
+        if objs is None:
+            keep: list[int] = []
+            objs = []
+            decode = _DECODER.decode
+            for i in idx.tolist():
+                s = int(starts[i])
+                try:
+                    obj = decode(mv[s : s + int(tok_len[i])])
+                except (msgspec.DecodeError, ValueError):
+                    continue
+                keep.append(i)
+                objs.append(obj)
+            idx = np.asarray(keep, dtype=np.int64)
+        rows.append(idx)
+        o_ts.extend([e.ts for e in objs])
+        o_type.extend([e.type for e in objs])
+        o_plen.append(np.fromiter(map(len, [e.payload for e in objs]), dtype=np.int64,
+                                  count=len(objs)))
+        del objs
+    if not rows:
+        return np.zeros(0, np.int64), [], [], np.zeros(0, np.int64)
+    return np.concatenate(rows), o_ts, o_type, np.concatenate(o_plen)
 
 
 def _ts_text_len(values: list[Any], looks_int: np.ndarray) -> np.ndarray:

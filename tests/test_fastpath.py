@@ -87,3 +87,22 @@ def test_view_array_slices_several_buffers() -> None:
     import pyarrow as pa
 
     assert arr.cast(pa.large_binary()).to_pylist() == [a[:15], b"YZ", b"", None]
+
+
+def test_chunked_decoding_gives_the_same_result(monkeypatch) -> None:
+    """msgspec decodes in chunks of lines; results must not depend on where chunks end."""
+    import cartforensics.fastpath as fp
+
+    lines = [b'{"ts":1,"type":"A","payload":{}}', b"garbage", b'{"ts":"x","type":"B","payload":1}',
+             b'{"ts":null,"type":"C","payload":[1]}', b'{"ts":2,"type":"A","payload":{}}{}'] * 7
+    data = b"\n".join(lines) + b"\n"
+    lens = np.array([len(x) for x in lines], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lens + 1)[:-1]]).astype(np.int64)
+    whole = canonical_lines(data, starts, lens)
+    for chunk in (1, 2, 3, 5, 64):
+        monkeypatch.setattr(fp, "_CHUNK", chunk)
+        got = canonical_lines(data, starts, lens)
+        assert got[0].tolist() == whole[0].tolist()
+        assert got[1] == whole[1] and got[2] == whole[2]
+        assert got[3].tolist() == whole[3].tolist() and got[4].tolist() == whole[4].tolist()
+    assert whole[0].tolist() == [True, False, True, True, False] * 7
