@@ -141,15 +141,7 @@ def _decompress(blob: bytes) -> tuple[bytes, str | None]:
 def _parse(items: Sequence[tuple[str, bytes]]) -> pa.Table:
     """read_events' rows (its Arrow types) of several files' decompressed bytes, file after
     file, as read_events cuts and decodes them."""
-    public = getattr(_events, "read_events_bytes", None)
-    if public is not None:
-        return public(items)
-    logs = [_events.LogFile(Path(cid + _events.LOG_SUFFIX), cid) for cid, _ in items]
-    batch = getattr(_events, "_read_batch", None)
-    if batch is not None:
-        return batch(logs, [data for _, data in items])
-    return pa.concat_tables([_events._read_one(log, data)
-                             for log, (_, data) in zip(logs, items, strict=True)])
+    return _events.read_events_bytes(items)
 
 
 def _count_lines(data: bytes) -> int:

@@ -206,7 +206,7 @@ _READ_EVENTS_TYPES = {  # read_events' Arrow types, when events.py does not say
 def _read_events_type(name: str, stored: pa.DataType) -> pa.DataType:
     from . import events
 
-    schema = getattr(events, "_EMPTY_SCHEMA", None)
+    schema = events.EVENTS_SCHEMA
     if schema is not None and name in schema.names:
         return schema.field(name).type
     return _READ_EVENTS_TYPES.get(name, stored)

@@ -175,6 +175,17 @@ def _ns(t: GoTime | None) -> int:
     return ns if _NS_MIN <= ns <= _NS_MAX else _NAT
 
 
+def read_events_bytes(items: Sequence[tuple[str, bytes]]) -> pa.Table:
+    """read_events' rows (as Arrow) for files whose decompressed bytes the caller already
+    holds, given as (cart id, bytes), file after file.
+
+    >>> read_events_bytes([("c1", b'{"ts":1,"type":"AddItem","payload":{}}\n')]).num_rows
+    1
+    """
+    logs = [LogFile(Path(cid + LOG_SUFFIX), cid) for cid, _ in items]
+    return _read_batch(logs, [data for _, data in items])
+
+
 def _read_one(log: LogFile, data: bytes) -> pa.Table:
     """Decode every physical line of one file."""
     return _read_batch([log], [data])
@@ -330,7 +341,7 @@ def _as_text(payload: pa.Array) -> pa.Array:
 
 
 _TEXT_CODES = pa.dictionary(pa.int32(), pa.string())
-_EMPTY_SCHEMA = pa.schema(
+EVENTS_SCHEMA = pa.schema(
     [
         ("cart_id", _TEXT_CODES), ("line", pa.int64()), ("offset", pa.int64()),
         ("length", pa.int64()), ("newline", pa.bool_()), ("ts", pa.timestamp("ns", tz="UTC")),
@@ -392,7 +403,7 @@ def read_events_table(
                f"order as one log: {', '.join(paths)}")
         problems.append(FileProblem(paths[0], cid, msg))
         warnings.warn(msg, stacklevel=3)
-    table = pa.concat_tables(tables) if tables else _EMPTY_SCHEMA.empty_table()
+    table = pa.concat_tables(tables) if tables else EVENTS_SCHEMA.empty_table()
     if with_files:
         return table, problems, files
     return table, problems
@@ -407,7 +418,10 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
     return df
 
 
-def read_events(source: Source, progress: bool | None = None) -> pd.DataFrame:
+def read_events(
+    source: Source, progress: bool | None = None, *, carts: Any = None, start: Any = None,
+    end: Any = None,
+) -> pd.DataFrame:
     """Read cart event logs into one row per physical line, exactly as the service's reader
     cuts and decodes them.
 
@@ -421,8 +435,18 @@ def read_events(source: Source, progress: bool | None = None) -> pd.DataFrame:
     ``df.attrs["problems"]`` (and warned about; what was read of them stays), and every file
     read, empty ones too, in ``df.attrs["files"]``.
 
+    ``source`` may also be a dataset written by ``cartforensics convert``; then ``carts``,
+    ``start`` and ``end`` filter it inside the Parquet scan.
+
     >>> df = read_events("sample_data")  # doctest: +SKIP
     """
+    from .dataset import is_dataset, open_dataset  # lazy: dataset imports this module
+
+    if is_dataset(source):
+        return open_dataset(source, carts=carts, start=start, end=end)
+    if carts is not None or start is not None or end is not None:
+        raise ValueError("carts=, start= and end= filter a converted dataset (see "
+                         "cartforensics.convert); filter the DataFrame of log files instead")
     table, problems, files = read_events_table(source, progress, with_files=True)
     df = to_frame(table)
     df.attrs["problems"] = [p.__dict__ for p in problems]

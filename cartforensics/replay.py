@@ -85,6 +85,9 @@ class Replay:
         self.catalog = _catalog_from(catalog)
         self._runs: dict[str, _CartRun] = {}
         self._last_change_cache: dict[int, str] = {}
+        # pandas deep-copies attrs on every column access: take the columns needed later once
+        self._raw = events["raw"]
+        self._kinds = events["ts_kind"].to_numpy()
         self.outcomes = self._run()
 
     # -- the engine --------------------------------------------------------------------------
@@ -191,8 +194,8 @@ class Replay:
         missing = np.flatnonzero(ts == nat)
         if not len(missing):
             return ts
-        kinds = self.events["ts_kind"].to_numpy()
-        raw = self.events["raw"]
+        kinds = self._kinds
+        raw = self._raw
         ts = ts.copy()
         for j in missing.tolist():
             r = int(rows[j])
@@ -225,7 +228,7 @@ class Replay:
             return None
         hit = self._last_change_cache.get(row)
         if hit is None:
-            raw = self.events["raw"].iloc[row]
+            raw = self._raw.iloc[row]
             token = go_token(bytes(raw), 0, len(raw))
             env = decode_envelope(token, lenient=self.mode == "lenient")
             hit = env.ts.rfc3339nano() if env.ts is not None else ZERO_TIME_TEXT

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib
 import json
 import shutil
 from pathlib import Path
@@ -17,7 +18,6 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 import pytest
 
-from cartforensics import convert as conv
 from cartforensics import read_events, replay
 from cartforensics.cli import main
 from cartforensics.dataset import (
@@ -29,6 +29,9 @@ from cartforensics.dataset import (
     open_dataset,
     read_manifest,
 )
+
+# the module, not the function of the same name the package exports
+conv = importlib.import_module("cartforensics.convert")
 
 
 def rec(ts: Any, type_: str, payload: Any) -> bytes:
