@@ -1,0 +1,496 @@
+"""The widgets' Python side: set values, press buttons, and check what they show and hold.
+
+No browser here (tests/test_browser.py runs them in a real JupyterLab): the widgets are built,
+driven through their traits, buttons (``Button.click()`` calls the click handlers) and methods,
+and the HTML they would show is checked as text.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import ipywidgets as widgets
+import numpy as np
+import pandas as pd
+import pytest
+
+from cartforensics import read_events, replay
+from cartforensics.widgets import FleetDashboard, TimelineScrubber, escape_bytes, pretty_line
+
+HOSTILE_SKU = "<img src=x onerror=alert(1)>"
+HOSTILE_NAME = "<script>alert(2)</script>"
+HOSTILE_TYPE = "<b>Evil</b>"
+HOSTILE_CART = "c<i>1"  # a file name: no slash
+
+
+def rec(ts: Any, type_: str, payload: Any) -> bytes:
+    return json.dumps({"ts": ts, "type": type_, "payload": payload},
+                      separators=(",", ":")).encode()
+
+
+def write(d: Path, cart: str, lines: list[bytes]) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{cart}.events.log").write_bytes(b"\n".join(lines) + b"\n")
+
+
+def add_item(ts: Any, item_id: int, sku: str, name: str, price: int, qty: int = 1,
+             org: int | None = None, tax: int = 2500, **extra: Any) -> bytes:
+    return rec(ts, "AddItem", {"item_id": item_id, "quantity": qty, "price": price,
+                               "orgPrice": org or price, "sku": sku, "name": name, "tax": tax,
+                               **extra})
+
+
+def write_fleet(d: Path) -> Path:
+    """Four carts shaped like the project's first hand-made sample: the writer's numeric ts
+    (dropped by the service), a session after the fix with a stale ChangeQuantity, a session
+    across the deploy with an unknown type, a glued line and no final newline, and a gzip."""
+    d.mkdir(parents=True, exist_ok=True)
+    write(d, "cart-1001", [  # 2025-10-28, numeric ts: go drops every line
+        add_item(1761680531, 10234, "10234", "Moccamaster KBG Select", 229900, org=269900),
+        add_item(1761680590, 10871, "10871", "Kaffefilter 1x4", 3900),
+        add_item(1761680644, 31002, "31002", "Kärlek & kaffe", 24900, tax=600),
+        rec(1761680700, "ChangeQuantity", {"Id": 2, "quantity": 3}),
+        rec(1761680802, "SetDelivery", {"provider": "postnord"}),
+        rec(1761680900, "InitializeCheckout", {"orderId": "HB-104233", "status": "init",
+                                               "paymentInProgress": True}),
+        rec(1761681000, "OrderCreated", {"orderId": "HB-104233",
+                                         "status": "checkout_complete"}),
+    ])
+    write(d, "cart-1002", [  # 2025-11-03, RFC 3339 ts: read; line 6 is stale
+        add_item("2025-11-03T09:15:02Z", 40411, "40411", "Ullpläd Åre", 89900, org=119900),
+        add_item("2025-11-03T09:15:40Z", 40877, "40877", "Doftljus Skog & Mossa", 19900,
+                 qty=2, storeId="114"),
+        add_item("2025-11-03T09:16:18Z", 52090, "52090", "Dragbil i trä", 14900, org=17900),
+        rec("2025-11-03T09:16:55Z", "ChangeQuantity", {"Id": 1, "quantity": 2}),
+        rec("2025-11-03T09:17:05Z", "RemoveItem", {"Id": 2}),
+        rec("2025-11-03T09:17:06Z", "ChangeQuantity", {"Id": 2, "quantity": 1}),
+        rec("2025-11-03T09:18:40Z", "SetDelivery", {"provider": "instabox", "items": [1, 3]}),
+        rec("2025-11-03T09:20:11Z", "InitializeCheckout",
+            {"orderId": "HB-104871", "status": "checkout_incomplete", "paymentInProgress": True}),
+        rec("2025-11-03T09:21:47Z", "OrderCreated",
+            {"orderId": "HB-104871", "status": "checkout_complete"}),
+    ])
+    glued = (rec(1761984194, "ChangeQuantity", {"Id": 2, "quantity": 3})
+             + rec("2025-11-01T08:03:14Z", "ChangeQuantity", {"Id": 3, "quantity": 2}))
+    (d / "cart-1003.events.log").write_bytes(b"\n".join([  # 2025-11-01, across the deploy
+        add_item(1761983468, 61520, "61520", "Gjutjärnsgryta 4 l", 34900),
+        add_item(1761983560, 61988, "61988", "Grytlapp Ängsblom", 12900, org=15900),
+        rec(1761983702, "ChangeQuantity", {"Id": 1, "quantity": 2}),
+        add_item("2025-11-01T08:02:37Z", 70312, "70312", "Salt & peppar", 4500, tax=1200),
+        rec("2025-11-01T08:02:59Z", "AddVoucher", {"code": "HÖSTREA", "amount": 5000}),
+        glued,
+        rec("2025-11-01T08:04:30Z", "SetDelivery", {"provider": "budbee", "items": [1, 2, 3]}),
+        rec("2025-11-01T08:05:12Z", "InitializeCheckout",
+            {"orderId": "HB-104517", "status": "checkout_incomplete", "paymentInProgress": True}),
+    ]))  # no final newline
+    with gzip.open(d / "cart-1004.events.log.gz", "wb") as fh:  # 2025-10-30, numeric ts
+        fh.write(b"\n".join([
+            add_item(1761826244, 80104, "80104", "Vägglampa Öland", 59900),
+            add_item(1761826323, 80177, "80177", "LED-lampa E14 & dimbar", 7900, qty=2,
+                     org=9900),
+            rec(1761826469, "RemoveItem", {"Id": 1}),
+            rec(1761826501, "ChangeQuantity", {"Id": 2, "quantity": 4}),
+        ]) + b"\n")
+    return d
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    ev = read_events(write_fleet(tmp_path_factory.mktemp("fleet")))
+    return replay(ev), replay(ev, mode="lenient")
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    d = tmp_path_factory.mktemp("hostile")
+    write(d, "evil", [
+        rec("2025-01-01T10:00:00Z", "AddItem",
+            {"quantity": 1, "price": 1000, "sku": HOSTILE_SKU, "name": HOSTILE_NAME}),
+        rec("2025-01-01T10:01:00Z", HOSTILE_TYPE, {"x": "<u>y</u>"}),
+        b'{"ts":"2025-01-01T10:02:00Z","type":"AddItem"<img src=x onerror=alert(3)>\xff\x01',
+        rec(1735725780, "ChangeQuantity", {"Id": 1, "quantity": 3}),
+        rec("2025-01-01T10:04:00Z", "ChangeQuantity", {"Id": 1, "quantity": 2}),
+    ])
+    write(d, HOSTILE_CART, [rec("2025-01-01T11:00:00Z", "AddItem",
+                                {"quantity": 1, "sku": "ok", "storeId": "<svg onload=x>"})])
+    ev = read_events(d)
+    return replay(ev), replay(ev, mode="lenient")
+
+
+def all_html(w: widgets.Widget) -> str:
+    """Every HTML widget's value under ``w``, joined."""
+    out = []
+    stack = [w]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, widgets.HTML):
+            out.append(x.value)
+        stack.extend(getattr(x, "children", ()))
+    return "\n".join(out)
+
+
+def outside_css(text: str) -> str:
+    return re.sub(r"<style>.*?</style>", "", text, flags=re.S)
+
+
+def tags(text: str) -> set[str]:
+    """Tag names used in HTML text."""
+    return {m.lower() for m in re.findall(r"<\s*/?\s*([a-zA-Z][a-zA-Z0-9]*)", text)}
+
+
+SAFE_TAGS = {"div", "span", "b", "h4", "table", "thead", "tbody", "tr", "th", "td", "s", "ul",
+             "li", "style"}
+
+
+# -- the scrubber ------------------------------------------------------------------------------
+def test_slider_max_is_the_line_count_and_problem_carts_come_first(sample):
+    go, le = sample
+    s = TimelineScrubber(go, lenient=le)
+    assert s.lines and s.cart_id == "cart-1001"  # every line dropped by the service
+    values = [v for _, v in s.cart_select.options]
+    assert values == ["cart-1001", "cart-1003", "cart-1004", "cart-1002"]
+    for cid in go.cart_ids:
+        s.cart_select.value = cid
+        n = len(go.rows_of(cid))
+        assert s.cart_id == cid
+        assert s.slider.max == n == s.lines == s.play.max == s.line_input.max
+        assert s.slider.min == 0
+        assert s.position == n  # opens on the cart as the replay left it
+        assert s.state() == go.final_state(cid)
+        assert s.state("lenient") == le.final_state(cid)
+
+
+def test_cart_filter_narrows_the_picker_without_switching_carts(sample):
+    go, le = sample
+    s = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
+    s.cart_filter.value = "1003"
+    assert [v for _, v in s.cart_select.options] == ["cart-1003"]
+    assert s.cart_id == "cart-1002"
+    assert "1 of 4 carts" in s.cart_count.value
+    s.cart_select.value = "cart-1003"
+    assert s.cart_id == "cart-1003"
+    s.cart_filter.value = ""
+    assert s.cart_select.value == "cart-1003" and len(s.cart_select.options) == 4
+
+
+def test_steps_buttons_and_line_box_move_together(sample):
+    go, le = sample
+    s = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
+    assert s.forward_button.disabled  # at the end
+    s.back_button.click()
+    assert s.position == 8 and s.line_input.value == 8
+    assert "Line 8 of 9" in s.line_html.value and "InitializeCheckout" in s.line_html.value
+    s.line_input.value = 2
+    assert s.position == 2 and s.slider.value == 2
+    s.forward_button.click()
+    assert s.position == 3
+    s.slider.value = 0
+    assert s.back_button.disabled and "before line 1" in s.line_html.value
+    assert s.state() == go.state_at("cart-1002", line=0)
+    s.step(-5)
+    assert s.position == 0
+    s.step(100)
+    assert s.position == 9
+
+
+def test_state_and_diff_at_every_position_match_the_replay(sample):
+    go, le = sample
+    s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
+    for p in range(s.lines + 1):
+        s.slider.value = p
+        for m, r in (("go", go), ("lenient", le)):
+            assert s.state(m) == r.state_at("cart-1003", line=p)
+            if p:
+                assert s.diff(m) == r.diff("cart-1003", p - 1, p)
+            else:
+                assert s.diff(m) is None
+
+
+def test_diff_is_highlighted(sample):
+    go, le = sample
+    s = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
+    s.seek(line=4)  # ChangeQuantity item 1 -> 2
+    html = s.go_html.value
+    assert 'class="cfw-num cfw-chg"' in html and "<s>1</s>2" in html
+    assert "item 1: qty 1 → 2" in html
+    s.seek(line=5)  # RemoveItem 2: the removed row stays, struck through
+    assert 'class="cfw-del"' in s.go_html.value
+    assert "−</span> item 2: 40877 Doftljus Skog &amp; Mossa" in s.go_html.value
+    s.seek(line=1)
+    assert 'class="cfw-add"' in s.go_html.value
+    s.seek(line=6)  # apply_error: nothing changes, the error is shown
+    assert "no change from the previous position" in s.go_html.value
+    assert "item not found" in s.go_html.value and "item not found" in s.line_html.value
+
+
+def test_go_and_lenient_side_by_side(sample):
+    go, le = sample
+    s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
+    assert len(s.state("go")["items"]) == 1 and len(s.state("lenient")["items"]) == 3
+    assert "differs from what the writer meant" in s.compare_html.value
+    assert "1 vs 3 items" in s.compare_html.value
+    assert "what the service rebuilt" in s.go_html.value
+    assert "what the writer meant" in s.lenient_html.value
+    s.seek(line=1)  # numeric ts: dropped by the service, applied as the writer meant
+    assert "malformed" in s.line_html.value and "applied" in s.line_html.value
+    assert "Time.UnmarshalJSON: input is not a JSON string" in s.line_html.value
+    assert "ts written as a JSON number" in s.line_html.value
+    s2 = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
+    assert "is the cart the writer meant" in s2.compare_html.value
+
+
+def test_next_and_previous_problem(sample):
+    go, le = sample
+    s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
+    oc = go.outcomes[go.outcomes["cart_id"] == "cart-1003"]
+    expected = [k + 1 for k, o in enumerate(oc["outcome"].astype(str)) if o != "applied"]
+    assert s.problem_lines() == expected == [1, 2, 3, 5, 6, 7]
+    s.slider.value = 0
+    seen = []
+    while True:
+        before = s.position
+        s.next_problem_button.click()
+        if s.position == before:
+            break
+        seen.append(s.position)
+    assert seen == expected
+    assert "no problem line after this one" in s.status.value
+    s.prev_problem_button.click()
+    assert s.position == 6
+    s.seek(line=4)
+    assert s.prev_problem() == 3
+    assert s.next_problem() == 5
+    s2 = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
+    s2.slider.value = 0
+    assert s2.next_problem() == 6
+    assert s2.problem_lines("lenient") == [6]
+
+
+def _without(events: pd.DataFrame, rows: list[int]) -> pd.DataFrame:
+    keep = np.ones(len(events), dtype=bool)
+    keep[rows] = False
+    return events[keep]
+
+
+def test_skipping_a_line_replays_the_cart_without_it(sample):
+    go, le = sample
+    cid = "cart-1002"
+    s = TimelineScrubber(go, cart_id=cid, lenient=le)
+    row = go.rows_of(cid)[4]  # line 5: RemoveItem 2, so line 6 (ChangeQuantity 2) now applies
+    s.seek(line=5)
+    s.skip_button.value = True  # the toggle button
+    assert s.skipped == [5]
+    assert "skipped" in s.line_html.value and "switched off" in s.line_html.value
+    assert "Skipped: line 5" in s.skip_html.value and not s.reset_button.disabled
+    for m in ("go", "lenient"):
+        ref = replay(_without(go.events, [row]), mode=m)
+        for p in range(s.lines + 1):
+            expected = ref.state_at(cid, line=p - 1 if p >= 5 else p)
+            assert s.state(m, position=p) == expected, (m, p)
+        assert s.history(m).equals(ref.history(cid))
+    s.seek(line=6)
+    assert "apply_error" not in s.line_html.value and "item not found" not in s.line_html.value
+    assert s.problem_lines() == []
+    # a second skip, through the method
+    s.toggle_skip(1)
+    assert s.skipped == [1, 5]
+    ref = replay(_without(go.events, [row, go.rows_of(cid)[0]]))
+    assert s.state() == ref.state_at(cid, line=4)
+    s.reset_button.click()
+    assert s.skipped == [] and s.reset_button.disabled
+    assert s.state() == go.state_at(cid, line=6)
+    assert s.problem_lines() == [6]
+
+
+def test_skipping_every_line_leaves_the_empty_cart(sample):
+    go, le = sample
+    s = TimelineScrubber(go, cart_id="cart-1004", lenient=le)
+    for k in range(1, 5):
+        s.toggle_skip(k)
+    assert s.state("lenient")["items"] == [] and s.state("lenient")["lastChange"] is None
+    assert s.history("lenient").empty
+    s.toggle_skip(2)
+    assert s.skipped == [1, 3, 4]
+    assert [(i["id"], i["sku"], i["qty"]) for i in s.state("lenient")["items"]] == [
+        (1, "80177", 2)]
+
+
+def test_seek_by_time_lands_on_spec_6_line(sample):
+    go, le = sample
+    s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
+    # lines 1-5 are at or before 08:03, line 6 has no readable ts and goes with line 5,
+    # line 7 is at 08:04:30
+    s.time_input.value = "2025-11-01T08:03:00Z"
+    assert s.position == 6 == go.line_at("cart-1003", "2025-11-01T08:03:00Z")
+    assert "SPEC §6" in s.status.value
+    assert s.state() == go.state_at("cart-1003", ts="2025-11-01T08:03:00Z")
+    for when in ("2025-11-01T07:00:00Z", "2025-11-01 07:55:02", "2025-11-01T08:04:30+00:00",
+                 "2025-11-02"):
+        assert s.seek(ts=when) == go.line_at("cart-1003", when)
+    assert s.seek(ts="2025-11-01T07:00:00Z") == 0
+    s.time_input.value = "not a time"
+    assert "not a time" in s.status.value and s.position == 0
+    s.time_input.value = "2025-11-01T08:02:40Z"
+    s.seek_button.click()
+    assert s.position == 4
+
+
+def test_exports_equal_history_and_state(sample):
+    go, le = sample
+    s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
+    s.seek(line=4)
+    pd.testing.assert_frame_equal(s.history(), go.history("cart-1003"))
+    pd.testing.assert_frame_equal(s.history("lenient"), le.history("cart-1003"))
+    doc = json.loads(s.to_json())
+    assert doc["cart_id"] == "cart-1003" and doc["position"] == 4 and doc["skipped"] == []
+    assert doc["go"]["state"] == go.state_at("cart-1003", line=4)
+    assert doc["lenient"]["state"] == le.state_at("cart-1003", line=4)
+    assert doc["go"]["outcome"] == "applied"
+    hist = pd.DataFrame(doc["go"]["history"])
+    ref = go.history("cart-1003")
+    assert hist["line"].tolist() == ref["line"].tolist()
+    assert hist["outcome"].tolist() == ref["outcome"].astype(str).tolist()
+    assert hist["total_price"].tolist() == ref["total_price"].tolist()
+    assert s.export_output.outputs == ()
+    s.export_button.click()
+    (out,) = s.export_output.outputs
+    assert json.loads(out["data"]["text/plain"]) == {
+        "go": go.state_at("cart-1003", line=4), "lenient": le.state_at("cart-1003", line=4)}
+    body = out["data"]["text/html"]
+    assert "Salt &amp; peppar" in body and "History (go mode, 8 lines)" in body
+
+
+def test_hostile_log_content_is_escaped_everywhere(hostile):
+    go, le = hostile
+    s = TimelineScrubber(go, cart_id="evil", lenient=le)
+    seen = []
+    for p in range(s.lines + 1):
+        s.slider.value = p
+        s.export_button.click()
+        page = all_html(s) + s.export_output.outputs[0]["data"]["text/html"]
+        seen.append(page)
+        assert tags(outside_css(page)) <= SAFE_TAGS, p
+        assert "<img" not in page and "<script" not in page and "<svg" not in page
+    s.seek(line=1)
+    assert "&lt;img src=x onerror=alert(1)&gt;" in s.go_html.value
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in s.go_html.value
+    assert "&lt;img src=x onerror=alert(1)&gt;" in s.line_html.value
+    s.seek(line=2)  # unknown type: in the line, its type and Go's error text
+    assert "unknown mutation type: &quot;&lt;b&gt;Evil&lt;/b&gt;&quot;" in s.line_html.value
+    assert "&lt;u&gt;y&lt;/u&gt;" in s.line_html.value
+    s.seek(line=3)  # not JSON: the raw bytes, escaped, the bad bytes marked
+    assert "raw bytes" in s.line_html.value
+    assert "&lt;img src=x onerror=alert(3)&gt;" in s.line_html.value
+    assert '<span class="cfw-esc">\\xff</span><span class="cfw-esc">\\x01</span>' in \
+        s.line_html.value
+    # a hostile cart id: in the picker (plain-text labels) and in the title
+    s.cart_id = HOSTILE_CART
+    assert "c&lt;i&gt;1" in s.title_html.value
+    assert "&lt;svg onload=x&gt;" in s.go_html.value
+    assert any(v == HOSTILE_CART for _, v in s.cart_select.options)
+
+
+def test_pretty_line_and_escape_bytes():
+    kind, text = pretty_line(b'{"ts":"x","payload":{"sku":"a\\u003cb"}}')
+    assert kind == "json" and '"sku": "a&lt;b"' in text and "\n" in text
+    kind, text = pretty_line(b'{"n":[1e400,-0.50,12345678901234567890],"e":{},"l":[]}')
+    assert kind == "json"  # numbers as written, never rounded or turned into inf
+    assert text == ('{\n  "n": [\n    1e400,\n    -0.50,\n    12345678901234567890\n  ],\n'
+                    '  "e": {},\n  "l": []\n}')
+    assert pretty_line(b'{"a":1,"a":2}')[0] == "raw"  # Go decodes both keys
+    assert pretty_line(b'{"a":NaN}')[0] == "raw"
+    assert pretty_line(b'{"a":1}{"b":2}')[0] == "raw"
+    assert pretty_line(b'{"a":"\xff"}')[0] == "raw"
+    kind, text = pretty_line(b'{"a":"\\ud800 \\u202e"}')  # lone surrogate, bidi override
+    assert kind == "json" and "\\ud800" in text and "\\u202e" in text
+    assert "\ud800" not in text and "\u202e" not in text
+    kind, text = pretty_line(b'{"a":"' + b"x" * 100 + b'"}', limit=20)
+    assert kind == "raw" and "88 more bytes not shown" in text
+    assert escape_bytes(b"a\\xffb") == "a\\xffb"  # a literal backslash stays text
+    assert escape_bytes(b"\xff") == '<span class="cfw-esc">\\xff</span>'
+    assert escape_bytes("é<".encode()) == "é&lt;"
+
+
+def test_only_the_rows_that_fit_are_rendered(tmp_path):
+    lines = [rec(f"2025-01-01T10:{k // 60:02d}:{k % 60:02d}Z", "AddItem",
+                 {"quantity": 1, "sku": f"s{k}"}) for k in range(120)]
+    write(tmp_path, "big", lines)
+    go = replay(read_events(tmp_path))
+    s = TimelineScrubber(go, max_rows=10)
+    html = s.go_html.value
+    assert html.count("<tr") < 40
+    assert "more unchanged rows not shown" in html
+    assert "s119" in html  # the row the last line added is shown though it is far down
+    assert len(s.state()["items"]) == 120
+
+
+def test_a_lenient_replay_alone_is_enough(sample):
+    go, le = sample
+    s = TimelineScrubber(le, cart_id="cart-1001")
+    assert s.go.mode == "go" and s.lenient is le
+    assert s.state("go") == go.final_state("cart-1001")
+    with pytest.raises(ValueError):
+        TimelineScrubber(go, lenient=go)
+    with pytest.raises(KeyError):
+        TimelineScrubber(go, cart_id="nope", lenient=le)
+
+
+# -- the dashboard -----------------------------------------------------------------------------
+def test_dashboard_filters_redraw_and_open_a_cart(sample, hostile):
+    go, le = sample
+    d = FleetDashboard(go, lenient=le)
+    assert d.redraws == 1
+    for img in (d.rates_image, d.mix_image):
+        assert img.value[:8] == b"\x89PNG\r\n\x1a\n"
+    assert d.mask().all()
+    assert "<b>28</b> of 28 lines" in d.summary_html.value
+    worst = d.worst_carts()
+    assert worst.index.tolist() == ["cart-1001", "cart-1003", "cart-1004", "cart-1002"]
+    assert worst.loc["cart-1003"].tolist() == [8, 6, 2, 4]
+    assert [v for _, v in d.cart_select.options] == worst.index.tolist()
+    before = d.rates_image.value
+
+    d.outcome_filter.value = ("apply_error",)
+    assert d.redraws == 2 and d.rates_image.value != before
+    assert d.mask().sum() == 2
+    assert d.worst_carts().index.tolist() == ["cart-1003", "cart-1002"]  # 1003 lost its line
+    assert "<b>2</b> of 28 lines" in d.summary_html.value
+
+    d.reset_button.click()
+    assert d.mask().all() and d.redraws == 3
+
+    # dates: 2025-10-28 … 2025-11-03, one option a day; with a type too
+    labels = [lab for lab, _ in d.date_range.options]
+    assert labels[0] == "2025-10-28" and labels[-1] == "2025-11-03"
+    k = labels.index("2025-11-01")
+    d.date_range.index = (k, k)
+    assert set(go.outcomes["cart_id"][d.mask()].astype(str)) == {"cart-1003"}
+    assert d.mask().sum() == 7  # the glued line has no readable ts
+    d.type_filter.value = ("AddItem",)
+    assert go.outcomes["type"][d.mask()].tolist() == ["AddItem"] * 3
+    assert d.redraws == 5
+
+    d.mode.value = "lenient"  # the outcome filter now offers lenient mode's outcomes
+    assert [v for _, v in d.outcome_filter.options] == ["applied", "malformed",
+                                                        "unknown_type", "apply_error"]
+    assert d.worst_carts()["problems_lenient"].tolist() == [0]
+    assert "most problem lines in lenient mode" in d.worst_html.value
+    d.reset_filters()
+    assert d.worst_carts().index[0] == "cart-1003"  # most problems as the writer meant
+
+    d.cart_select.value = "cart-1002"
+    assert isinstance(d.scrubber, TimelineScrubber) and d.scrubber.cart_id == "cart-1002"
+    assert d.scrubber_box.children == (d.scrubber,)
+    d.cart_select.value = "cart-1004"
+    assert d.scrubber.cart_id == "cart-1004"
+
+    h = FleetDashboard(hostile[0], lenient=hostile[1])
+    page = all_html(h)
+    assert "c&lt;i&gt;1" in page and "<i>" not in outside_css(page)
+    assert any(v == "<b>Evil</b>" for _, v in h.type_filter.options)
+    h.cart_select.value = "evil"
+    assert "<img" not in all_html(h)
