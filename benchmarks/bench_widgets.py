@@ -1,0 +1,146 @@
+"""Benchmark the TimelineScrubber's step latency (issue 7), run by hand, never by pytest.
+
+    python benchmarks/bench_widgets.py [--lines 10000] [--steps 2000] [--jumps 500]
+
+One cart of ``--lines`` lines (the writer's own sessions from ``_common.generate_carts``, all
+in one file, so one cart id; the first half with the writer's numeric ts, the second half
+rewritten as RFC 3339 strings as after the fix deploy, so that both modes apply lines and the
+two sides differ). Then, with both replays done once up front:
+
+- open: building the scrubber on the cart (cart list, per-cart outcome columns, histories);
+- step: ``step(+1)`` from line 0 for ``--steps`` lines, then ``step(-1)`` back: the slider
+  moves, the observer redraws the line panel, both states with their diff, and the
+  go/lenient banner (everything a step shows);
+- jump: ``--jumps`` random positions set on the slider (a drag or a seek);
+- next problem: ``next_problem()`` across the cart;
+- skip: switching one line off (both modes replayed without it) and back on.
+
+A step in JupyterLab also sends the changed HTML to the browser; its size is printed
+(``payload``). Target: a step well under 100 ms (issue 7).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import re
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import _common  # noqa: E402
+
+TARGET_MS = 100.0
+_TS = re.compile(rb'^\{"ts":(\d+),', re.M)
+
+
+def _rfc3339(match: re.Match[bytes]) -> bytes:
+    text = dt.datetime.fromtimestamp(int(match.group(1)), dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return b'{"ts":"' + text.encode() + b'",'
+
+
+def write_cart(n_lines: int, seed: int, out: Path) -> Path:
+    data = b"".join(blob for _cid, blob in _common.generate_carts(n_lines, seed))
+    lines = data.splitlines(keepends=True)
+    half = len(lines) // 2
+    tail = _TS.sub(_rfc3339, b"".join(lines[half:]))
+    path = out / "bench-cart.events.log"
+    path.write_bytes(b"".join(lines[:half]) + tail)
+    return path
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t) * 1000
+
+
+def summary(label: str, ms: list[float]) -> tuple[str, float, float, float, float, int]:
+    ms = sorted(ms)
+    p95 = ms[min(len(ms) - 1, int(round(0.95 * (len(ms) - 1))))]
+    return label, statistics.median(ms), p95, ms[-1], statistics.fmean(ms), len(ms)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lines", type=int, default=10_000)
+    ap.add_argument("--steps", type=int, default=2_000)
+    ap.add_argument("--jumps", type=int, default=500)
+    ap.add_argument("--seed", type=int, default=_common.DEFAULT_SEED)
+    args = ap.parse_args()
+
+    import cartforensics as cf
+    from cartforensics.widgets import TimelineScrubber
+
+    for line in _common.machine_info():
+        print(line)
+    with tempfile.TemporaryDirectory(prefix="bench-widgets-") as tmp:
+        path = write_cart(args.lines, args.seed, Path(tmp))
+        t = time.perf_counter()
+        events = cf.read_events(path)
+        go = cf.replay(events)
+        lenient = cf.replay(events, mode="lenient")
+        setup = time.perf_counter() - t
+    cid = go.cart_ids[0]
+    n = len(go.rows_of(cid))
+    oc = go.outcomes["outcome"].astype(str).value_counts().to_dict()
+    lo = lenient.outcomes["outcome"].astype(str).value_counts().to_dict()
+    final = lenient.final_state(cid)
+    print(f"\ncart {cid}: {n:,} lines; go {oc}; lenient {lo}")
+    print(f"lenient final state: {len(final['items'])} items, "
+          f"{len(final['deliveries'])} deliveries")
+    print(f"setup (read_events + both replays, not part of a step): {setup:.2f} s\n")
+
+    s: TimelineScrubber | None = None
+
+    def build() -> None:
+        nonlocal s
+        s = TimelineScrubber(go, cart_id=cid, lenient=lenient)
+
+    open_ms = timed(build)
+    assert s is not None and s.lines == n
+    s.seek(line=0)
+    steps = min(args.steps, n)
+    fwd = [timed(lambda: s.step(1)) for _ in range(steps)]
+    back = [timed(lambda: s.step(-1)) for _ in range(steps)]
+    rng = random.Random(args.seed)
+    targets = [rng.randint(0, n) for _ in range(args.jumps)]
+    jumps = [timed(lambda p=p: s.seek(line=p)) for p in targets]
+    s.seek(line=0)
+    problems = []
+    while True:
+        before = s.position
+        problems.append(timed(s.next_problem))
+        if s.position == before or len(problems) >= 500:
+            break
+    s.seek(line=n // 2)
+    payload = sum(len(w.value) for w in (s.line_html, s.go_html, s.lenient_html,
+                                         s.compare_html))
+    skip_on = timed(lambda: s.toggle_skip(n // 4))
+    skip_off = timed(lambda: s.toggle_skip(n // 4))
+
+    rows = [summary("step +1", fwd), summary("step -1", back), summary("jump (random)", jumps),
+            summary("next problem", problems)]
+    print(f"open the cart: {open_ms:.1f} ms")
+    print(f"{'what':<16} {'median ms':>10} {'p95 ms':>8} {'max ms':>8} {'mean ms':>8} "
+          f"{'runs':>6}")
+    for label, med, p95, mx, mean, k in rows:
+        print(f"{label:<16} {med:>10.2f} {p95:>8.2f} {mx:>8.2f} {mean:>8.2f} {k:>6,}")
+    print(f"HTML sent to the browser per step (at line {n // 2:,}): {payload / 1024:.1f} KiB")
+    print(f"skip a line (both modes replayed without it): {skip_on:.0f} ms; "
+          f"back on: {skip_off:.0f} ms")
+    worst = max(r[2] for r in rows)
+    verdict = "PASS" if worst < TARGET_MS else "MISS"
+    print(f"\nstep p95 {worst:.2f} ms against the {TARGET_MS:.0f} ms target: {verdict}")
+    return 0 if verdict == "PASS" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
