@@ -18,5 +18,13 @@ __all__ = [
     "Finding", "NoLogsError", "Registry", "Replay", "__version__", "compare", "convert",
     "default_registry", "diff_states", "dropped_lines", "find_logs", "findings",
     "findings_table", "metrics", "open_dataset", "prometheus_text", "rates", "read_events",
-    "replay", "restore", "write_report",
+    "replay", "restore", "write_report", "TimelineScrubber", "FleetDashboard",
 ]
+
+
+def __getattr__(name: str):  # the widgets load ipywidgets and matplotlib: only when asked
+    if name in ("TimelineScrubber", "FleetDashboard"):
+        from . import widgets
+
+        return getattr(widgets, name)
+    raise AttributeError(f"module 'cartforensics' has no attribute {name!r}")
