@@ -229,3 +229,18 @@ def test_generated_lines_agree_with_go(cfdiff: Path, tmp_path_factory, objs, see
     f = d / "gen.events.log"
     _write_cases(f, [ln for ln in lines if len(ln) < 50_000], b"\n", rng.random() < 0.5)
     assert _compare(cfdiff, [f]) > 0
+
+
+def test_key_folding_runes_are_gos(cfdiff: Path) -> None:
+    """The non-ASCII runes that encoding/json folds onto ASCII letters are exactly ours."""
+    import subprocess
+
+    out = subprocess.run([str(cfdiff), "fold"], capture_output=True, check=True, text=True)
+    go = {chr(int(h, 16)): letter for h, letter in (ln.split() for ln in out.stdout.splitlines())}
+    from cartforensics.gojson import _FOLD_TO_ASCII, fold_name
+
+    assert go == _FOLD_TO_ASCII
+    for ch, letter in go.items():
+        assert fold_name(ch) == letter
+    # and the others that lower/upper-case tricks would fold are left alone, as Go leaves them
+    assert fold_name("\u0130") != "I" and fold_name("\u0131") != "I"

@@ -268,3 +268,21 @@ def test_go_marshalled_logs_replay_like_go(cfdiff: Path, tmp_path: Path) -> None
     assert (df["ts_kind"] == "number").all()
     assert df["envelope_error"].eq("Time.UnmarshalJSON: input is not a JSON string").all()
     assert n > 0
+
+
+def test_folded_keys_reach_the_state_like_go(cfdiff: Path, tmp_path: Path) -> None:
+    """Keys that Go folds (or does not) onto a field, each alone in a cart so the final state
+    shows the field: long s and Kelvin sign fold, dotless and dotted i do not."""
+    keys = {"longs": '"\u017fku":"x"', "kelvin": '"s\u212au":"y"', "dotless": '"item_\u0131d":7',
+            "dotted": '"item_\u0130d":8', "upper": '"ITEM_ID":9', "mixed": '"Item_Id":10'}
+    files = []
+    for name, pair in keys.items():
+        f = tmp_path / f"{name}.events.log"
+        f.write_text(f'{{"ts":{TS},"type":"AddItem","payload":{{"quantity":1,{pair}}}}}\n',
+                     encoding="utf-8")
+        files.append(f)
+    assert _compare(cfdiff, files) > 0
+    r = replay(read_events([str(f) for f in files], progress=False))
+    assert r.final_state("dotless")["items"][0]["itemId"] == 0
+    assert r.final_state("upper")["items"][0]["itemId"] == 9
+    assert r.final_state("longs")["items"][0]["sku"] == "x"
