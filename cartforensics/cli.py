@@ -85,7 +85,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_state(args: argparse.Namespace) -> int:
-    r = replay(args.path, mode=args.mode)
+    r = replay(read_events(args.path, progress=False), mode=args.mode)
     if args.cart not in r.cart_ids:
         shown = ", ".join(r.cart_ids[:5]) + (" …" if len(r.cart_ids) > 5 else "")
         sys.stderr.write(f"cartforensics: no cart {args.cart!r} in {args.path} "
