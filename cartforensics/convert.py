@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import events as _events
+from .cliargs import one_line_errors, positive_int
 from .dataset import (
     CARTS_DIR,
     CARTS_SCHEMA,
@@ -1019,24 +1020,6 @@ def _restore_fragment(frag: Path, targets: dict[str, tuple[Path, dict[str, Any]]
 # Command line
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def _one_line_errors(parser: argparse.ArgumentParser, name: str) -> None:
-    def error(message: str) -> None:  # argparse's own: usage + message; ours: one line
-        sys.stderr.write(f"cartforensics: {name}: {message} (see cartforensics {name} -h)\n")
-        raise SystemExit(2)
-
-    parser.error = error  # type: ignore[method-assign]
-
-
 def _cmd_convert(args: argparse.Namespace) -> int:
     try:
         summary = convert(args.src, args.dst, workers=args.workers,
@@ -1087,13 +1070,13 @@ def add_subcommand(subparsers: Any) -> None:
     )
     cp.add_argument("src", metavar="SRC", help="directory of *.events.log / *.events.log.gz")
     cp.add_argument("dst", metavar="DST", help="dataset directory to write (or update)")
-    cp.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+    cp.add_argument("--workers", type=positive_int, default=None, metavar="N",
                     help="processes (default: the number of CPUs)")
     cp.add_argument("--incremental", action="store_true",
                     help="convert only new files and new tails of grown files")
     cp.add_argument("--quiet", action="store_true", help="no progress bar")
     cp.set_defaults(func=_cmd_convert)
-    _one_line_errors(cp, "convert")
+    one_line_errors(cp, "convert")
 
     rp = subparsers.add_parser(
         "restore", help="write the logs back from a dataset, byte for byte",
@@ -1106,4 +1089,4 @@ def add_subcommand(subparsers: Any) -> None:
     rp.add_argument("dataset", metavar="DATASET", help="a dataset written by convert")
     rp.add_argument("out", metavar="OUT", help="a new (or empty) directory")
     rp.set_defaults(func=_cmd_restore)
-    _one_line_errors(rp, "restore")
+    one_line_errors(rp, "restore")

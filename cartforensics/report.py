@@ -16,7 +16,7 @@ import io
 import os
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from .cliargs import one_line_errors
 from .events import NoLogsError, Source, find_logs, read_events
 from .findings import Finding, findings, findings_table, headline_finding
 from .metrics import metrics, prometheus_text
@@ -610,15 +611,6 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _fail(parser: argparse.ArgumentParser) -> Callable[[str], None]:
-    def error(message: str) -> None:
-        sys.stderr.write(f"cartforensics: report: {message} (usage: cartforensics report SRC "
-                         "--out DIR [--quiet])\n")
-        raise SystemExit(2)
-
-    return error
-
-
 def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``cartforensics report SRC --out DIR [--quiet]`` to the CLI."""
     p = subparsers.add_parser(
@@ -637,7 +629,7 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--freq", default=None,
                    help="time window of the charts, e.g. 1h or 1D (default: from the span)")
-    p.error = _fail(p)  # type: ignore[method-assign]
+    one_line_errors(p, "report")
     p.set_defaults(func=_cmd_report)
     return p
 

@@ -87,6 +87,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
+from .cliargs import positive_int
 from .gojson import GoType, Struct
 from .registry import DEFAULT_SCHEMAS, message
 
@@ -1466,16 +1467,6 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     return 0
 
 
-def _positive(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"{text} is not a positive integer")
-    return v
-
-
 def _seed(text: str) -> int:
     try:
         v = int(text)
@@ -1499,8 +1490,8 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("out", metavar="OUT",
                    help="a new or empty directory, or a previous sample to overwrite")
     size = p.add_mutually_exclusive_group()
-    size.add_argument("--carts", type=_positive, default=300, help="number of carts (300)")
-    size.add_argument("--events", type=_positive, default=None,
+    size.add_argument("--carts", type=positive_int, default=300, help="number of carts (300)")
+    size.add_argument("--events", type=positive_int, default=None,
                       help="write exactly this many lines instead (carts as needed)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
     p.add_argument("--incident", action="append", choices=ALL_INCIDENTS, metavar="NAME",
@@ -1509,9 +1500,9 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-incidents", action="store_true", help="plant nothing")
     p.add_argument("--start", default=DEFAULT_START.strftime("%Y-%m-%d"),
                    help="first day of the window, UTC (2025-10-27)")
-    p.add_argument("--days", type=_positive, default=DEFAULT_DAYS,
+    p.add_argument("--days", type=positive_int, default=DEFAULT_DAYS,
                    help=f"length of the window in days ({DEFAULT_DAYS})")
-    p.add_argument("--visits", type=_positive, default=1,
+    p.add_argument("--visits", type=positive_int, default=1,
                    help="visits per cart (1); more make long-lived carts: fewer, longer files")
     p.set_defaults(func=_cmd_sample)
     return p
