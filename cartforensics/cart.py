@@ -180,32 +180,49 @@ def empty_cart(cart_id: str) -> CartState:
 # --------------------------------------------------------------------------- totals
 
 
-_DESCRIPTORS: dict[type, tuple[tuple[str, Any], ...]] = {}
+_REPLACERS: dict[type, Callable[..., Any]] = {}
+
+
+def _replacer(cls: type) -> Callable[..., Any]:
+    """A copy-with-changes function written for ``cls``: each slot is filled through its
+    descriptor, with no per-field loop (the class's ``__init__`` is not run)."""
+    names = [f.name for f in dataclasses.fields(cls)]
+    env: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    lines = ["def replace(obj, ch):", "    new = _new(_cls)"]
+    for i, name in enumerate(names):
+        d = cls.__dict__[name]
+        env[f"_s{i}"] = d.__set__
+        env[f"_g{i}"] = d.__get__
+        lines.append(f"    _s{i}(new, ch[{name!r}] if {name!r} in ch else _g{i}(obj))")
+    lines.append("    return new")
+    exec("\n".join(lines), env)  # noqa: S102 - generated from the dataclass's own fields
+    return env["replace"]
 
 
 def _replace(obj: Any, **changes: Any) -> Any:
-    """``dataclasses.replace`` for these frozen slotted values, several times faster: the
-    slots are filled through their descriptors (the class's ``__init__`` is not run)."""
+    """``dataclasses.replace`` for these frozen slotted values, several times faster."""
     cls = type(obj)
-    descs = _DESCRIPTORS.get(cls)
-    if descs is None:
-        descs = tuple((f.name, cls.__dict__[f.name]) for f in dataclasses.fields(cls))
-        _DESCRIPTORS[cls] = descs
-    new = object.__new__(cls)
-    for name, d in descs:
-        d.__set__(new, changes[name] if name in changes else d.__get__(obj, cls))
-    return new
+    fn = _REPLACERS.get(cls)
+    if fn is None:
+        fn = _REPLACERS[cls] = _replacer(cls)
+    return fn(obj, changes)
 
 
-def _priced(item: Item) -> Item:
-    """The item with its totalPrice, tax and (hidden) discount computed (int64 math)."""
-    total = i64(item.price * item.qty)
-    divisor = i64(10000 + item.taxRate)
-    tax = 0 if divisor == 0 else go_div(i64(total * item.taxRate), divisor)
-    discount = i64(max(i64(item.orgPrice - item.price), 0) * item.qty)
-    if total == item.totalPrice and tax == item.tax and discount == item.discount:
+def _priced(item: Item, **changes: Any) -> Item:
+    """The item with ``changes`` applied and its totalPrice, tax and (hidden) discount
+    computed (int64 math), in one copy."""
+    price = changes.get("price", item.price)
+    qty = changes.get("qty", item.qty)
+    rate = changes.get("taxRate", item.taxRate)
+    org = changes.get("orgPrice", item.orgPrice)
+    total = i64(price * qty)
+    divisor = i64(10000 + rate)
+    tax = 0 if divisor == 0 else go_div(i64(total * rate), divisor)
+    discount = i64(max(i64(org - price), 0) * qty)
+    if not changes and total == item.totalPrice and tax == item.tax \
+            and discount == item.discount:
         return item
-    return _replace(item, totalPrice=total, tax=tax, discount=discount)
+    return _replace(item, totalPrice=total, tax=tax, discount=discount, **changes)
 
 
 def _summed(state: CartState, **changes: Any) -> CartState:
@@ -297,7 +314,7 @@ def _item_from_fields(
 
 def _add_qty(state: CartState, index: int, quantity: int) -> CartState:
     item = state.items[index]
-    return _swap_item(state, index, _priced(_replace(item, qty=i64(item.qty + quantity))))
+    return _swap_item(state, index, _priced(item, qty=i64(item.qty + quantity)))
 
 
 def _replace_at(seq: tuple[Any, ...], index: int, value: Any) -> tuple[Any, ...]:
@@ -416,7 +433,7 @@ def handle_change_quantity(state: CartState, msg: Msg, catalog: Catalog | None =
         raise HandlerError("item not found")
     if quantity <= 0:
         return _remove_item(state, item_id)
-    return _swap_item(state, index, _priced(_replace(state.items[index], qty=quantity)))
+    return _swap_item(state, index, _priced(state.items[index], qty=quantity))
 
 
 def handle_set_delivery(state: CartState, msg: Msg, catalog: Catalog | None = None) -> CartState:

@@ -235,20 +235,51 @@ def _walk_struct(obj: dict, t: Struct, counter: list[int], neg_zero: bool) -> di
     counter[0] += len(obj)
     plan = _PLANS.get(id(t))
     if plan is None or plan[0] is not t:
-        nested = tuple((k, ft) for k, ft in t.fields if ft.kind == "struct")
-        plan = (t, {k: zero_value(ft) for k, ft in t.fields}, dict(t.fields), nested)
+        plan = _plan(t)
         _PLANS[id(t)] = plan
-    _, zeros, kinds, nested = plan
+    _, zeros, checks, nested = plan
     out = dict(zeros)
     for key, val in obj.items():
-        ft = kinds.get(key)
-        if ft is None:
+        check = checks.get(key)
+        if check is None:
             raise _NotSimple
-        out[key] = _walk(val, ft, counter, neg_zero)
+        code, lo, hi, ft = check
+        tv = type(val)
+        if code == 0:  # string
+            if tv is not str:
+                raise _NotSimple
+        elif code == 1:  # integer in [lo, hi)
+            if tv is not int or not lo <= val < hi or (val == 0 and lo == 0 and neg_zero):
+                raise _NotSimple
+        elif code == 2:  # bool
+            if tv is not bool:
+                raise _NotSimple
+        else:
+            val = _walk(val, ft, counter, neg_zero)
+        out[key] = val
     for key, ft in nested:  # zero values of nested structs must not be shared
         if key not in obj:
             out[key] = zero_value(ft)
     return out
+
+
+def _plan(t: Struct) -> tuple[Struct, dict[str, Any], dict[str, tuple], tuple]:
+    """Per struct: zero values, a check per field (scalars inline, the rest by _walk), and
+    the nested structs that need a fresh zero value each time."""
+    checks: dict[str, tuple] = {}
+    for key, ft in t.fields:
+        if ft.kind == "string":
+            checks[key] = (0, 0, 0, ft)
+        elif ft.kind in ("int", "uint"):
+            bits = ft.bits  # type: ignore[attr-defined]
+            lo, hi = (-(1 << (bits - 1)), 1 << (bits - 1)) if ft.kind == "int" else (0, 1 << bits)
+            checks[key] = (1, lo, hi, ft)
+        elif ft.kind == "bool":
+            checks[key] = (2, 0, 0, ft)
+        else:
+            checks[key] = (3, 0, 0, ft)
+    nested = tuple((k, ft) for k, ft in t.fields if ft.kind == "struct")
+    return t, {k: zero_value(ft) for k, ft in t.fields}, checks, nested
 
 
 _PLANS: dict[int, tuple[Struct, dict[str, Any], dict[str, GoType], tuple]] = {}

@@ -85,14 +85,18 @@ class Replay:
         self.catalog = _catalog_from(catalog)
         self._runs: dict[str, _CartRun] = {}
         self._last_change_cache: dict[int, str] = {}
-        # pandas deep-copies attrs on every column access: take the columns needed later once
-        self._raw = events["raw"]
-        self._kinds = events["ts_kind"].to_numpy()
+        # pandas deep-copies attrs on every column access: work on a view without them
+        self._files = list(events.attrs.get("files", []))
+        plain = events.copy(deep=False)
+        plain.attrs = {}
+        self._plain = plain
+        self._raw = plain["raw"]
+        self._kinds = plain["ts_kind"].to_numpy()
         self.outcomes = self._run()
 
     # -- the engine --------------------------------------------------------------------------
     def _run(self) -> pd.DataFrame:
-        ev = self.events
+        ev = self._plain
         n = len(ev)
         outcome = np.empty(n, dtype=object)
         error: list[str | None] = [None] * n
@@ -113,7 +117,7 @@ class Replay:
         bounds = np.r_[0, np.cumsum(counts)]
         index = {str(c): b for b, c in enumerate(uniques)}
         # an empty file is still a cart the service replays (replay_total +1, empty state)
-        files = self.events.attrs.get("files", [])
+        files = self._files
         carts = list(dict.fromkeys(
             [f["cart_id"] for f in files if f["cart_id"] in index or f["lines"] == 0]
             + list(index)
