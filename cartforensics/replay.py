@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -92,7 +93,15 @@ class Replay:
         self._plain = plain
         self._raw = plain["raw"]
         self._kinds = plain["ts_kind"].to_numpy()
-        self.outcomes = self._run()
+        # the run makes millions of small acyclic objects (states are kept): the cyclic
+        # collector would scan them again and again for nothing, so it waits until the end
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self.outcomes = self._run()
+        finally:
+            if collecting:
+                gc.enable()
 
     # -- the engine --------------------------------------------------------------------------
     def _run(self) -> pd.DataFrame:
