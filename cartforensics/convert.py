@@ -21,7 +21,6 @@ import argparse
 import ctypes
 import gzip
 import hashlib
-import io
 import json
 import multiprocessing
 import os
@@ -29,7 +28,6 @@ import shutil
 import sys
 import time
 import uuid
-import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -122,32 +120,6 @@ class BatchResult:
 
 def _sha256(data: bytes | memoryview) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _decompress(blob: bytes) -> tuple[bytes, str | None]:
-    """gzip → bytes exactly as read_events decompresses (what came out before a break)."""
-    gunzip = getattr(_events, "gunzip_prefix", None)
-    if gunzip is not None:
-        return gunzip(blob)
-    out = bytearray()
-    try:
-        with gzip.GzipFile(fileobj=io.BytesIO(blob)) as fh:
-            while chunk := fh.read(1 << 20):
-                out += chunk
-    except (OSError, EOFError, zlib.error) as e:
-        return bytes(out), f"broken gzip stream after {len(out)} bytes: {e}"
-    return bytes(out), None
-
-
-def _parse(items: Sequence[tuple[str, bytes]]) -> pa.Table:
-    """read_events' rows (its Arrow types) of several files' decompressed bytes, file after
-    file, as read_events cuts and decodes them."""
-    return _events.read_events_bytes(items)
-
-
-def _count_lines(data: bytes) -> int:
-    """Physical lines as Go's scanner cuts them: one per '\n', plus a final fragment."""
-    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
 
 
 def _plan(task: FileTask, blob: bytes, gz: bool) -> tuple[str, str | None, int]:
@@ -268,10 +240,10 @@ def iter_convert(tasks: Sequence[FileTask], options: ConvertOptions = ConvertOpt
         problems: list[str] = []
         content = blob
         if gz:
-            content, err = _decompress(blob)
+            content, err = _events.gunzip_prefix(blob)
             if err is not None:
                 problems.append(err)
-        n = _count_lines(content)
+        n = _events.count_lines(content)
         entry = _entry(task, gz, blob, content, n, problems, options.run)
         if group and (task.cart_id in seen or lines + n > REPLAY_LINES):
             yield _convert_group(group, options)
@@ -319,7 +291,7 @@ def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResu
     """Replay files with distinct cart ids together; their event rows and carts rows."""
     from .events import to_frame
 
-    table = _parse([(m.task.cart_id, m.content) for m in members])
+    table = _events.read_events_bytes([(m.task.cart_id, m.content) for m in members])
     n = table.num_rows
     counts = [m.lines for m in members]
     if sum(counts) != n:  # never: both count Go's lines

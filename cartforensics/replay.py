@@ -264,10 +264,6 @@ class Replay:
             raise IndexError(f"cart {cart_id!r} has {len(run.states)} lines, not {line}")
         return self.state_json(run.states[line - 1], int(run.last_applied[line - 1]))
 
-    def _state_after(self, cart_id: str, line: int) -> CartState:
-        run = self._run_of(cart_id)
-        return run.initial if line <= 0 else run.states[min(line, len(run.states)) - 1]
-
     def final_state(self, cart_id: str) -> dict[str, Any]:
         """The cart as the replay left it."""
         return self._json_after(cart_id, len(self._run_of(cart_id).states))
