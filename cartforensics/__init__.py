@@ -10,6 +10,7 @@ from .events import NoLogsError, find_logs, read_events
 from .findings import Finding, findings, findings_table
 from .metrics import metrics, prometheus_text, rates
 from .registry import Registry, default_registry
+from .repair import RepairError, RepairResult, repair
 from .replay import Replay, compare, diff_states, dropped_lines, replay
 from .report import write_report
 
@@ -18,7 +19,8 @@ __all__ = [
     "Finding", "NoLogsError", "Registry", "Replay", "__version__", "compare", "convert",
     "default_registry", "diff_states", "dropped_lines", "find_logs", "findings",
     "findings_table", "metrics", "open_dataset", "prometheus_text", "rates", "read_events",
-    "replay", "restore", "write_report", "TimelineScrubber", "FleetDashboard",
+    "RepairError", "RepairResult", "repair", "replay", "restore", "write_report",
+    "TimelineScrubber", "FleetDashboard",
 ]
 
 

@@ -20,7 +20,7 @@ from .events import NoLogsError, read_events
 from .findings import headline
 from .replay import METRIC_NAMES, Replay, replay
 
-_COMMAND_MODULES = ("report", "convert", "sample")
+_COMMAND_MODULES = ("report", "convert", "sample", "repair")
 
 
 def replay_records(r: Replay) -> Iterator[dict[str, Any]]:
