@@ -52,6 +52,7 @@ import pandas as pd
 from .envelope import number_to_time
 from .events import GZ_SUFFIX, LOG_SUFFIX, NoLogsError, find_logs, read_events
 from .gojson import fold_name, unquote
+from .gotime import GoTime
 from .lines import MAX_TOKEN_SIZE
 from .replay import Replay, replay
 
@@ -81,6 +82,7 @@ _TOKENS = re.compile(_STRING + rb"|[\[\]{}:,]", re.DOTALL)
 _NUMBER = re.compile(rb"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _WS = b" \t\r\n"
 _TS_FOLD = fold_name("ts")
+_INT = re.compile(rb"-?(?:0|[1-9][0-9]*)")
 
 
 def _is_ts_key(key: bytes) -> bool:
@@ -132,7 +134,11 @@ def ts_text(number: bytes) -> tuple[str | None, str | None]:
     >>> ts_text(b"1700000000.5")
     ('2023-11-14T22:13:20.5Z', None)
     """
-    t, err = number_to_time(number)
+    if _INT.fullmatch(number) and len(number) < 12:  # the writer's own: whole seconds
+        t: GoTime | None = GoTime(int(number), 0, None)
+        err = None
+    else:
+        t, err = number_to_time(number)
     if err is not None or t is None:
         return None, err or "not a number"
     text = t.rfc3339nano()
@@ -585,16 +591,19 @@ def _build(src: Path, logs: list[Any], tmp: Path, go_version: str, kw: dict[str,
                              "sha256": digest, "gzip": log.path.name.endswith(GZ_SUFFIX)})
     events = read_events([str(log.path) for log in logs], progress=progress, **kw)
     lenient = replay(events, mode="lenient", **kw)
-    cols = {c: events[c].tolist() for c in ("raw", "line", "newline", "envelope_error",
-                                            "lenient_error")}
+    attrs = events.attrs
+    plain = events.copy(deep=False)
+    plain.attrs = {}  # pandas deep-copies attrs (a record per file) on every column access
+    cols = {c: plain[c].tolist() for c in ("raw", "line", "newline", "envelope_error",
+                                           "lenient_error")}
     outcome = [str(x) for x in lenient.outcomes["outcome"].tolist()]
     files_of: dict[str, list[dict[str, Any]]] = {}
-    for f in events.attrs.get("files", []):
+    for f in attrs.get("files", []):
         files_of.setdefault(f["cart_id"], []).append(f)
     problems_of: dict[str, list[str]] = {}
-    for p in events.attrs.get("problems", []):
+    for p in attrs.get("problems", []):
         problems_of.setdefault(p["cart_id"], []).append(p["error"])
-    unreadable = {p["cart_id"] for p in events.attrs.get("problems", [])
+    unreadable = {p["cart_id"] for p in attrs.get("problems", [])
                   if str(p["error"]).startswith("cannot read")}
     cart_ids = list(dict.fromkeys([log.cart_id for log in logs]))
     iterator: Iterable[str] = cart_ids
@@ -605,8 +614,9 @@ def _build(src: Path, logs: list[Any], tmp: Path, go_version: str, kw: dict[str,
 
         iterator = tqdm(cart_ids, desc="repairing", unit="cart")
     results: dict[str, CartRepair] = {}
+    replayed = set(lenient.cart_ids)
     for cid in iterator:
-        rows = lenient.rows_of(cid) if cid in lenient.cart_ids else []
+        rows = lenient.rows_of(cid) if cid in replayed else []
         cr = _repair_cart(cid, rows, cols, outcome, files_of.get(cid, []),
                           problems_of.get(cid, []))
         if cid in unreadable:
@@ -683,6 +693,7 @@ def _verify(tmp: Path, results: dict[str, CartRepair], lenient: Replay,
     long_carts = [c for c in written if results[c].too_long]
     if long_carts:  # the claim for a service fix: with a larger maxLine, OUT is right
         ev = events[events["cart_id"].isin(long_carts)].copy()
+        ev.attrs = {}
         ev["too_long"] = False
         unlimited = _states(replay(ev, mode="go", **kw), long_carts)
     for cid in written:

@@ -25,7 +25,12 @@ from cartforensics.cli import main
 from cartforensics.gojson import unquote
 from cartforensics.lines import MAX_TOKEN_SIZE
 from cartforensics.repair import (
-    REJECTED_DIR, RepairError, numeric_ts_spans, rewrite_ts, shorter_encoding, ts_text,
+    REJECTED_DIR,
+    RepairError,
+    numeric_ts_spans,
+    rewrite_ts,
+    shorter_encoding,
+    ts_text,
 )
 from cartforensics.sample import write_sample
 
