@@ -436,7 +436,10 @@ def _check_paths(src: Path, out: Path, force: bool) -> str:
     if _inside(real_src, real_out):
         raise RepairError(f"SRC {src} is inside OUT {out}: replacing OUT would remove the "
                           "source; choose another OUT")
-    if not out.exists() and not out.is_symlink():
+    if out.is_symlink():
+        raise RepairError(f"OUT {out} is a symbolic link: give the directory it points to, or "
+                          "a new one")
+    if not out.exists():
         return "new"
     if not out.is_dir():
         raise RepairError(f"OUT {out} exists and is not a directory: choose a new directory")

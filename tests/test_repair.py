@@ -22,6 +22,7 @@ from test_events_go import ADVERSARIAL, _mutate
 
 import cartforensics as cf
 from cartforensics.cli import main
+from cartforensics.events import gunzip_prefix
 from cartforensics.gojson import unquote
 from cartforensics.lines import MAX_TOKEN_SIZE
 from cartforensics.repair import (
@@ -70,7 +71,7 @@ def plain_sources(src: Path, tmp: Path) -> dict[str, Path]:
         if log.path.name.endswith(".gz"):
             tmp.mkdir(exist_ok=True)
             p = tmp / f"{log.cart_id}.events.log"
-            p.write_bytes(gzip.decompress(log.path.read_bytes()))
+            p.write_bytes(gunzip_prefix(log.path.read_bytes())[0])
             out[log.cart_id] = p
         else:
             out[log.cart_id] = log.path
@@ -230,6 +231,8 @@ def hostile_corpus(d: Path) -> None:
     for name, blob in cases.items():
         (d / f"{name}.events.log").write_bytes(blob)
     (d / "gz.events.log.gz").write_bytes(gzip.compress(w + b"\n" + s + b"\n" + s[:10]))
+    broken = gzip.compress(w + b"\n" + (add("q", ts=TS + 1) + b"\n") * 400)
+    (d / "gz-broken.events.log.gz").write_bytes(broken[: len(broken) // 2])
     (d / "README.md").write_text("not a log")
 
 
@@ -238,7 +241,8 @@ def test_hostile_input_never_verifies_wrong(cfdiff: Path, tmp_path: Path) -> Non
     hostile_corpus(src)
     before = digests(src)
     out = tmp_path / "out"
-    result = cf.repair(src, out, progress=False)
+    with pytest.warns(UserWarning, match="broken gzip stream"):
+        result = cf.repair(src, out, progress=False)
     assert digests(src) == before
     counts = check_with_go(cfdiff, src, out, tmp_path)
     carts = result.report["carts"]
@@ -250,6 +254,8 @@ def test_hostile_input_never_verifies_wrong(cfdiff: Path, tmp_path: Path) -> Non
                  "limit-cr", "long-unknown", "long-malformed", "gz"):
         assert status[name] == "repaired", (name, carts[name])
     assert status["limit-under"] == "unchanged" and status["empty"] == "unchanged"
+    assert status["gz-broken"] == "unrepairable"
+    assert carts["gz-broken"]["reason"].startswith("broken gzip stream after ")
     acts = {c: [x["action"] for x in r["changes"]] for c, r in carts.items()}
     assert "shortened" in acts["limit-escape"] and "shortened" in acts["limit-spaces"]
     assert "shortened" in acts["limit-cr"]
@@ -264,7 +270,22 @@ def test_hostile_input_never_verifies_wrong(cfdiff: Path, tmp_path: Path) -> Non
     for p in out.glob("*.events.log"):
         longest = max((len(x) for x in p.read_bytes().split(b"\n")), default=0)
         assert longest < MAX_TOKEN_SIZE or p.name == "long-applied.events.log"
-    assert counts["unrepairable"] == 1
+    assert counts["unrepairable"] == 2
+
+
+def test_a_cart_in_two_files_becomes_one_log(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "c.events.log").write_bytes(add("a") + b"\n" + add("b", ts=TS + 1))
+    (src / "c.events.log.gz").write_bytes(gzip.compress(b"\n" + add("c", ts=TS + 2) + b"\n"))
+    with pytest.warns(UserWarning, match="has 2 files"):
+        r = cf.repair(src, tmp_path / "out", progress=False)
+    rec = r.report["carts"]["c"]
+    assert rec["status"] == "repaired" and rec["verified"] is True
+    assert rec["files"] == ["c.events.log", "c.events.log.gz"]
+    assert {ch.get("file") for ch in rec["changes"]} == {"c.events.log", "c.events.log.gz"}
+    got = cf.replay(str(tmp_path / "out"), mode="go").final_state("c")
+    assert [i["sku"] for i in got["items"]] == ["a", "b", "c"]
 
 
 def test_mutation_fuzz_never_verifies_wrong(cfdiff: Path, tmp_path: Path) -> None:
@@ -396,6 +417,10 @@ def test_refusals_raise_and_exit_2(tmp_path: Path, capsys) -> None:
     with pytest.raises(RepairError, match="did not write"):
         cf.repair(src, outer, force=True, progress=False)
     assert (outer / "notes.txt").read_text() == "analyst notes"
+    link = tmp_path / "link"
+    link.symlink_to(outer)
+    with pytest.raises(RepairError, match="symbolic link"):
+        cf.repair(src, link, force=True, progress=False)
     for v in ("1.2x", "2.0.0", 125):
         with pytest.raises(RepairError, match="go_version"):
             cf.repair(src, tmp_path / "v", go_version=v, progress=False)  # type: ignore[arg-type]
