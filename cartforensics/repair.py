@@ -484,7 +484,12 @@ def _install(tmp: Path, out: Path, state: str) -> None:
         return
     old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
     os.replace(out, old / "x")
-    os.replace(tmp, out)
+    try:
+        os.replace(tmp, out)
+    except OSError:
+        os.replace(old / "x", out)  # put the previous output back
+        shutil.rmtree(old, ignore_errors=True)
+        raise
     shutil.rmtree(old)
 
 
