@@ -497,17 +497,18 @@ def _install(tmp: Path, out: Path, state: str) -> None:
 # The toolchain option
 
 
-def _toolchain(go_version: Any) -> dict[str, str]:
-    """Validate ``go_version``; the keyword to pass to read_events/replay where they take it."""
+def _toolchain(go_version: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """Validate ``go_version``; the keywords to pass to read_events and to replay, each only
+    where the function takes it (the toolchain option is being added to them)."""
     if not isinstance(go_version, str) or not re.fullmatch(r"1\.[0-9]{1,3}", go_version):
         raise RepairError(f"go_version must be a Go release such as '1.25', not {go_version!r}")
-    takes = all("go_version" in inspect.signature(f).parameters for f in (read_events, replay))
-    if takes:
-        return {"go_version": go_version}
-    if go_version != DEFAULT_GO_VERSION:
+    read_kw, replay_kw = ({"go_version": go_version}
+                          if "go_version" in inspect.signature(f).parameters else {}
+                          for f in (read_events, replay))
+    if not read_kw and not replay_kw and go_version != DEFAULT_GO_VERSION:
         raise RepairError(f"go_version {go_version!r}: this build models Go "
                           f"{DEFAULT_GO_VERSION}'s reader only")
-    return {}
+    return read_kw, replay_kw
 
 
 # =============================================================================================
@@ -585,7 +586,8 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def _build(src: Path, logs: list[Any], tmp: Path, go_version: str, kw: dict[str, str],
+def _build(src: Path, logs: list[Any], tmp: Path, go_version: str,
+           kw: tuple[dict[str, str], dict[str, str]],
            progress: bool | None) -> tuple[dict[str, Any], pd.DataFrame]:
     from . import __version__  # the package's: imported here, the package imports this module
 
@@ -597,8 +599,8 @@ def _build(src: Path, logs: list[Any], tmp: Path, go_version: str, kw: dict[str,
             digest = None
         source_files.append({"path": os.path.abspath(log.path), "cart_id": log.cart_id,
                              "sha256": digest, "gzip": log.path.name.endswith(GZ_SUFFIX)})
-    events = read_events([str(log.path) for log in logs], progress=progress, **kw)
-    lenient = replay(events, mode="lenient", **kw)
+    events = read_events([str(log.path) for log in logs], progress=progress, **kw[0])
+    lenient = replay(events, mode="lenient", **kw[1])
     attrs = events.attrs
     plain = events.copy(deep=False)
     plain.attrs = {}  # pandas deep-copies attrs (a record per file) on every column access
@@ -660,7 +662,7 @@ def _build(src: Path, logs: list[Any], tmp: Path, go_version: str, kw: dict[str,
             f"encoding/json, time and bufio.Scanner with maxLine {MAX_TOKEN_SIZE:,}) rebuilds "
             "the carts a lenient replay of SRC rebuilds (numeric ts read as Unix seconds, no "
             "line limit)"),
-        "gz": "a .gz log is written back as a plain <cartId>.events.log (the service reads "
+        "gz": "A .gz log is written back as a plain <cartId>.events.log (the service reads "
               "only those)",
         "carts_total": len(results),
         "counts": counts,
@@ -687,14 +689,14 @@ def _states(r: Replay, carts: Iterable[str]) -> dict[str, dict[str, Any]]:
 
 
 def _verify(tmp: Path, results: dict[str, CartRepair], lenient: Replay,
-            kw: dict[str, str]) -> None:
+            kw: tuple[dict[str, str], dict[str, str]]) -> None:
     """Replay OUT in go mode; compare with lenient on SRC cart by cart; mark what differs."""
     written = [c for c, cr in results.items() if cr.write]
     if not written:
         return
     events = read_events([str(tmp / f"{c}{LOG_SUFFIX}") for c in written], progress=False,
-                         **kw)
-    go = replay(events, mode="go", **kw)
+                         **kw[0])
+    go = replay(events, mode="go", **kw[1])
     want = _states(lenient, written)
     got = _states(go, written)
     unlimited: dict[str, dict[str, Any]] = {}
@@ -703,7 +705,7 @@ def _verify(tmp: Path, results: dict[str, CartRepair], lenient: Replay,
         ev = events[events["cart_id"].isin(long_carts)].copy()
         ev.attrs = {}
         ev["too_long"] = False
-        unlimited = _states(replay(ev, mode="go", **kw), long_carts)
+        unlimited = _states(replay(ev, mode="go", **kw[1]), long_carts)
     for cid in written:
         cr = results[cid]
         a = got.get(cid)
@@ -752,7 +754,7 @@ def _md(text: Any) -> str:
     """Untrusted text (cart ids, reasons quoting log content) for Markdown: escaped."""
     s = str(text)
     for a, b in (("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ("|", "&#124;"), ("`", "&#96;"),
-                 ("*", "&#42;"), ("_", "&#95;"), ("[", "&#91;"), ("]", "&#93;")):
+                 ("*", "&#42;"), ("[", "&#91;"), ("]", "&#93;")):
         s = s.replace(a, b)
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in s)
 
@@ -796,7 +798,7 @@ def _write_reports(tmp: Path, report: dict[str, Any]) -> None:
     md = [
         "# Repair",
         "",
-        f"Source `{_md(report['source'])}`, {report['carts_total']:,} carts, written "
+        f"Source {_md(report['source'])}, {report['carts_total']:,} carts, written "
         f"{report['created']} by cartforensics {report['version']}.",
         "",
         f"**verified: {report['verified']:,} of {report['carts_total']:,} carts rebuild as the "
@@ -806,7 +808,7 @@ def _write_reports(tmp: Path, report: dict[str, Any]) -> None:
         "|---|---:|",
         *[f"| {s} | {c[s]:,} |" for s in STATUSES],
         "",
-        "| change | lines |",
+        "| change | count |",
         "|---|---:|",
         *[f"| {_md(k)} | {v:,} |" for k, v in report["actions"].items()],
         "",
