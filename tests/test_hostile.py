@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cfdiff
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import cartforensics as cf
 from cartforensics.cli import main as cli_main
@@ -234,3 +236,72 @@ def test_state_json_escapes_line_separators_as_go(tmp_path, capsys) -> None:
     assert cli_main(["state", str(tmp_path), "--cart", "c"]) == 0
     out = capsys.readouterr().out
     assert "\u2028" not in out and "\\u2028" in out
+
+
+def test_lenient_takes_every_int64_of_seconds(tmp_path) -> None:
+    lines = [
+        '{"ts":99999999999,"type":"AddItem","payload":{"sku":"far","quantity":1}}',
+        '{"ts":9223372036854775807,"type":"AddItem","payload":{"sku":"max","quantity":1}}',
+        '{"ts":9223372036854775808,"type":"AddItem","payload":{"sku":"past","quantity":1}}',
+        '{"ts":-9223372036854775808.5,"type":"AddItem","payload":{"sku":"min","quantity":1}}',
+        '{"ts":1e-50,"type":"AddItem","payload":{"sku":"tiny","quantity":1}}',
+    ]
+    (tmp_path / "c.events.log").write_text("".join(x + "\n" for x in lines))
+    ev = cf.read_events(tmp_path)
+    # the last but one floors to -2**63 - 1 seconds: past int64
+    assert ev["ts_kind"].astype(str).tolist() == ["number", "number", "invalid", "invalid",
+                                                  "number"]
+    assert ev["ts"].isna().tolist() == [True, True, True, True, False]  # beyond pandas: NaT
+    r = cf.replay(ev, mode="lenient")
+    assert r.outcomes["outcome"].astype(str).tolist() == [
+        "applied", "applied", "malformed", "malformed", "applied"]
+    assert r.outcomes["error"].tolist()[2:4] == ["ts: number out of range"] * 2
+    assert r.state_at("c", line=1)["lastChange"] == "5138-11-16T09:46:39Z"
+    assert r.state_at("c", line=2)["lastChange"] == "292277026596-12-04T15:30:07Z"
+    assert r.final_state("c")["lastChange"] == "1970-01-01T00:00:00Z"
+
+
+def _corpus_from_bytes(d: Path, blobs: list[bytes]) -> None:
+    d.mkdir(parents=True, exist_ok=True)
+    for k, blob in enumerate(blobs):
+        (d / f"c{k}.events.log").write_bytes(blob)
+
+
+_LINEISH = st.one_of(
+    st.binary(max_size=60),
+    st.sampled_from([OK.encode(), b"{", b"[" * 10_001, b"{\"ts\":1}", b"\xff\xfe", b"null",
+                     b'{"ts":"2024-03-01T12:00:00Z","type":"AddItem","payload":' + b"[" * 9_999
+                     + b"]" * 9_999 + b"}"]),
+)
+_FILE = st.lists(_LINEISH, max_size=6).map(lambda xs: b"\n".join(xs)) | st.binary(max_size=200)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@given(blobs=st.lists(_FILE, min_size=1, max_size=3))
+def test_any_bytes_read_and_replay_without_exception(tmp_path_factory, blobs) -> None:
+    d = tmp_path_factory.mktemp("anybytes")
+    _corpus_from_bytes(d, blobs)
+    ev = cf.read_events(d)
+    physical = sum(b.count(b"\n") + (0 if b.endswith(b"\n") or not b else 1) for b in blobs)
+    assert len(ev) == physical
+    for mode in ("go", "lenient"):
+        r = cf.replay(ev, mode=mode)
+        assert len(r.outcomes) == physical
+        for cid in r.cart_ids:
+            r.final_state(cid)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@given(blobs=st.lists(_FILE, min_size=1, max_size=3))
+def test_any_bytes_report_and_convert_round_trip(tmp_path_factory, blobs) -> None:
+    root = tmp_path_factory.mktemp("anybytes")
+    d = root / "logs"
+    _corpus_from_bytes(d, blobs)
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    cf.write_report(d, root / "report", progress=False)
+    assert (root / "report" / "report.html").exists()
+    cf.convert(d, root / "ds", workers=1, progress=False)
+    cf.restore(root / "ds", root / "back")
+    for name, data in before.items():
+        assert (root / "back" / name).read_bytes() == data
+    assert before == {p.name: p.read_bytes() for p in d.iterdir()}  # the source is untouched
