@@ -206,6 +206,9 @@ def hostile_corpus(d: Path) -> None:
         "adversarial": b"\n".join(x for x in ADVERSARIAL if len(x) < 50_000) + b"\n",
         "empty": b"",
         "only-newlines": b"\n\n\n",
+        # lenient reads any int64 seconds; Go's MarshalJSON writes only years 0-9999
+        "year-10000": w + b"\n" + add("far", ts=10**12) + b"\n" + s + b"\n",
+        "year-10000-unknown": line(10**12, "AddVoucher", {}) + b"\n" + w + b"\n",
     }
     # lines at and over the scanner limit
     # one byte too long after the ts rewrite (+12 bytes): fits once its escape is shortened
@@ -255,6 +258,9 @@ def test_hostile_input_never_verifies_wrong(cfdiff: Path, tmp_path: Path) -> Non
         assert status[name] == "repaired", (name, carts[name])
     assert status["limit-under"] == "unchanged" and status["empty"] == "unchanged"
     assert status["gz-broken"] == "unrepairable"
+    assert status["year-10000"] == "unrepairable"
+    assert "years 0 to 9999" in carts["year-10000"]["reason"]
+    assert status["year-10000-unknown"] == "repaired"  # skipped either way: kept as it was
     assert carts["gz-broken"]["reason"].startswith("broken gzip stream after ")
     acts = {c: [x["action"] for x in r["changes"]] for c, r in carts.items()}
     assert "shortened" in acts["limit-escape"] and "shortened" in acts["limit-spaces"]
@@ -270,7 +276,7 @@ def test_hostile_input_never_verifies_wrong(cfdiff: Path, tmp_path: Path) -> Non
     for p in out.glob("*.events.log"):
         longest = max((len(x) for x in p.read_bytes().split(b"\n")), default=0)
         assert longest < MAX_TOKEN_SIZE or p.name == "long-applied.events.log"
-    assert counts["unrepairable"] == 2
+    assert counts["unrepairable"] == 3
 
 
 def test_a_cart_in_two_files_becomes_one_log(tmp_path: Path) -> None:
@@ -358,6 +364,10 @@ def test_rewrite_ts_writes_gos_marshal_text() -> None:
     assert ts_text(b"0")[0] == "1970-01-01T00:00:00Z"
     assert ts_text(b"-1e-9")[0] == "1969-12-31T23:59:59.999999999Z"
     assert ts_text(b"1e300")[0] is None
+    assert ts_text(b"253402300799")[0] == "9999-12-31T23:59:59Z"
+    assert ts_text(b"253402300800")[0] is None  # year 10000
+    assert ts_text(b"-62167219200")[0] == "0000-01-01T00:00:00Z"
+    assert ts_text(b"-62167219201")[0] is None  # year -1
 
 
 @given(st.text(max_size=30))
