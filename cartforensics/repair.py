@@ -274,6 +274,7 @@ class CartRepair:
     too_long: list[tuple[int, int]] = field(default_factory=list)  # (line, bytes in OUT)
     problems: list[str] = field(default_factory=list)
     write: bool = True
+    unfixable: bool = False  # a line lenient applies that no rewrite lets the reader apply
 
     def record(self) -> dict[str, Any]:
         rec: dict[str, Any] = {
@@ -336,6 +337,7 @@ def _repair_cart(cid: str, rows: list[int], cols: dict[str, list[Any]], outcome:
             if err is not None:
                 change("kept_unrepaired", err, {})
                 if oc == "applied":
+                    cr.unfixable = True
                     cr.status = "unrepairable"
                     cr.reason = cr.reason or f"line {line}: {err}"
             elif edits:
@@ -636,7 +638,7 @@ def _build(src: Path, logs: list[Any], tmp: Path, go_version: str,
         elif any(p.startswith("broken gzip") for p in cr.problems):
             cr.status = "unrepairable"
             cr.reason = (f"{cr.problems[0]}: what follows cannot be read; OUT holds the "
-                         "readable part, repaired")
+                         "readable part, repaired" + (f"; {cr.reason}" if cr.reason else ""))
         results[cid] = cr
         if cr.write:
             (tmp / f"{cid}{LOG_SUFFIX}").write_bytes(cr.out_bytes)
@@ -711,7 +713,7 @@ def _verify(tmp: Path, results: dict[str, CartRepair], lenient: Replay,
         a = got.get(cid)
         b = want.get(cid)
         cr.verified = a == b
-        if cr.too_long:
+        if cr.too_long and not cr.unfixable:
             if unlimited.get(cid) == b:
                 cr.reason = f"{cr.reason}; with that maxLine OUT rebuilds as the writer meant " \
                             "(checked)"

@@ -209,6 +209,8 @@ def hostile_corpus(d: Path) -> None:
         # lenient reads any int64 seconds; Go's MarshalJSON writes only years 0-9999
         "year-10000": w + b"\n" + add("far", ts=10**12) + b"\n" + s + b"\n",
         "year-10000-unknown": line(10**12, "AddVoucher", {}) + b"\n" + w + b"\n",
+        "year-and-long": add("far", ts=10**12) + b"\n" + add("B", image="y" * MAX_TOKEN_SIZE)
+                         + b"\n",
     }
     # lines at and over the scanner limit
     # one byte too long after the ts rewrite (+12 bytes): fits once its escape is shortened
@@ -261,6 +263,9 @@ def test_hostile_input_never_verifies_wrong(cfdiff: Path, tmp_path: Path) -> Non
     assert status["year-10000"] == "unrepairable"
     assert "years 0 to 9999" in carts["year-10000"]["reason"]
     assert status["year-10000-unknown"] == "repaired"  # skipped either way: kept as it was
+    assert status["year-and-long"] == "unrepairable"
+    assert "years 0 to 9999" in carts["year-and-long"]["reason"]
+    assert not (out / "unverified").exists()  # nothing failed verification
     assert carts["gz-broken"]["reason"].startswith("broken gzip stream after ")
     acts = {c: [x["action"] for x in r["changes"]] for c, r in carts.items()}
     assert "shortened" in acts["limit-escape"] and "shortened" in acts["limit-spaces"]
@@ -275,8 +280,9 @@ def test_hostile_input_never_verifies_wrong(cfdiff: Path, tmp_path: Path) -> Non
     # every line of OUT the reader reaches is shorter than the limit, except the kept long one
     for p in out.glob("*.events.log"):
         longest = max((len(x) for x in p.read_bytes().split(b"\n")), default=0)
-        assert longest < MAX_TOKEN_SIZE or p.name == "long-applied.events.log"
-    assert counts["unrepairable"] == 3
+        assert longest < MAX_TOKEN_SIZE or p.name in ("long-applied.events.log",
+                                                      "year-and-long.events.log")
+    assert counts["unrepairable"] == 4
 
 
 def test_a_cart_in_two_files_becomes_one_log(tmp_path: Path) -> None:
