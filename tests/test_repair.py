@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import importlib
 import json
 import os
 import random
@@ -467,3 +468,24 @@ def test_single_file_source_and_subprocess_cli(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "verified: 1 of 1 carts rebuild as the writer meant" in proc.stdout
     assert (tmp_path / "o" / "c1.events.log").read_bytes().startswith(b'{"ts":"2025-10-27T')
+
+
+def test_a_cart_that_does_not_verify_is_marked_not_repaired(tmp_path: Path, monkeypatch,
+                                                           capsys) -> None:
+    """A wrong rewrite (here: the ts off by one second, as a bug would make it) is caught by
+    the replay: the cart is unrepairable, its attempt is set aside, OUT keeps the source."""
+    rp = importlib.import_module("cartforensics.repair")  # cf.repair is the function
+    src = small_src(tmp_path)
+    (src / "c2.events.log").write_bytes(add("b", ts="2024-01-02T03:04:05Z") + b"\n")
+    real = rp.ts_text
+    monkeypatch.setattr(rp, "ts_text", lambda n: real(str(int(n) + 1).encode()))
+    r = cf.repair(src, tmp_path / "out", progress=False)
+    rec = r.report["carts"]["c1"]
+    assert rec["status"] == "unrepairable" and rec["verified"] is False
+    assert rec["reason"].startswith("verification failed") and "lastChange" in rec["reason"]
+    assert (tmp_path / "out" / "c1.events.log").read_bytes() == (src / "c1.events.log").read_bytes()
+    assert b'"ts":"' in (tmp_path / "out" / "unverified" / "c1.events.log").read_bytes()
+    assert r.report["carts"]["c2"]["status"] == "unchanged"
+    assert "verified: 1 of 2 carts" in r.summary()
+    assert main(["repair", str(src), str(tmp_path / "out2"), "--quiet"]) == 1
+    assert "verification failed" in capsys.readouterr().out
