@@ -229,6 +229,20 @@ def hostile_corpus(d: Path) -> None:
     assert len(under) == MAX_TOKEN_SIZE - 1
     cases["limit-under"] = under + b"\n" + s + b"\n"
     cases["limit-cr"] = under + b"\r\n" + add("after") + b"\n"
+    # far over the limit in escapes only (\u00e9, a surrogate pair, \u003c, \/): fits when each
+    # escape takes its shortest form; Go must decode the same name
+    name = ("\u00e9\U0001f600<&/\u2028" * 20_000)
+    esc = json.dumps({"ts": TS, "type": "AddItem", "payload": {"sku": "E", "quantity": 1,
+                                                               "name": name}},
+                     separators=(",", ":"), ensure_ascii=True).replace("/", "\\/").encode()
+    assert len(esc) > MAX_TOKEN_SIZE * 2
+    cases["long-escapes"] = esc + b"\n" + add("after", ts=TS + 3) + b"\n"
+    # a SetCartRequest spread out with spaces: compaction inside nested arrays and objects
+    items = [{"sku": f"s{k}", "quantity": k % 3 + 1} for k in range(400)]
+    spread = json.dumps({"ts": TS, "type": "SetCartRequest", "payload": {"items": items}},
+                        separators=("\t" * 300 + ", ", " :  " + " " * 300)).encode()
+    assert len(spread) > MAX_TOKEN_SIZE
+    cases["long-spread"] = spread + b"\n" + add("after", ts=TS + 3) + b"\n"
     # really too long: applied (unrepairable), unknown type (moved aside), malformed (dropped)
     big = "y" * (MAX_TOKEN_SIZE + 100)
     cases["long-applied"] = add("B", image=big) + b"\n" + add("after", ts=TS + 3) + b"\n"
@@ -257,7 +271,8 @@ def test_hostile_input_never_verifies_wrong(cfdiff: Path, tmp_path: Path) -> Non
     assert "maxLine >= " in carts["long-applied"]["reason"]
     for name in ("blank", "crlf", "crlf-final", "bom", "utf8", "dupkeys", "glued", "torn-final",
                  "final-no-nl", "unknown", "outofrange", "limit-escape", "limit-spaces",
-                 "limit-cr", "long-unknown", "long-malformed", "gz"):
+                 "limit-cr", "long-unknown", "long-malformed", "gz", "long-escapes",
+                 "long-spread"):
         assert status[name] == "repaired", (name, carts[name])
     assert status["limit-under"] == "unchanged" and status["empty"] == "unchanged"
     assert status["gz-broken"] == "unrepairable"
@@ -271,6 +286,7 @@ def test_hostile_input_never_verifies_wrong(cfdiff: Path, tmp_path: Path) -> Non
     acts = {c: [x["action"] for x in r["changes"]] for c, r in carts.items()}
     assert "shortened" in acts["limit-escape"] and "shortened" in acts["limit-spaces"]
     assert "shortened" in acts["limit-cr"]
+    assert "shortened" in acts["long-escapes"] and "shortened" in acts["long-spread"]
     assert "dropped_too_long" in acts["long-unknown"]
     assert acts["unknown"] == ["ts_rfc3339", "ts_rfc3339"]  # the unknown type stays
     assert b"AddVoucher" in (out / "unknown.events.log").read_bytes()
