@@ -49,6 +49,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
+from .cliargs import one_line_errors
 from .envelope import number_to_time
 from .events import GZ_SUFFIX, LOG_SUFFIX, NoLogsError, find_logs, read_events
 from .gojson import fold_name, unquote
@@ -875,4 +876,5 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
                    help="replace OUT when it holds a previous repair output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_repair)
+    one_line_errors(p, "repair")
     return p

@@ -307,6 +307,7 @@ def test_a_cart_in_two_files_becomes_one_log(tmp_path: Path) -> None:
     src.mkdir()
     (src / "c.events.log").write_bytes(add("a") + b"\n" + add("b", ts=TS + 1))
     (src / "c.events.log.gz").write_bytes(gzip.compress(b"\n" + add("c", ts=TS + 2) + b"\n"))
+    before = digests(src)
     with pytest.warns(UserWarning, match="has 2 files"):
         r = cf.repair(src, tmp_path / "out", progress=False)
     rec = r.report["carts"]["c"]
@@ -315,6 +316,7 @@ def test_a_cart_in_two_files_becomes_one_log(tmp_path: Path) -> None:
     assert {ch.get("file") for ch in rec["changes"]} == {"c.events.log", "c.events.log.gz"}
     got = cf.replay(str(tmp_path / "out"), mode="go").final_state("c")
     assert [i["sku"] for i in got["items"]] == ["a", "b", "c"]
+    assert digests(src) == before
 
 
 def test_mutation_fuzz_never_verifies_wrong(cfdiff: Path, tmp_path: Path) -> None:
@@ -459,6 +461,12 @@ def test_refusals_raise_and_exit_2(tmp_path: Path, capsys) -> None:
             cf.repair(src, tmp_path / "v", go_version=v, progress=False)  # type: ignore[arg-type]
     assert main(["repair", str(src), str(tmp_path / "v"), "--go-version", "banana"]) == 2
     assert main(["repair", str(tmp_path / "nope"), str(tmp_path / "v")]) == 2
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(["repair", str(src)])  # OUT missing: argparse, one line
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cartforensics: repair: ") and err.count("\n") == 1
     assert not (tmp_path / "v").exists()
     assert digests(src) == before
 
@@ -494,6 +502,7 @@ def test_a_cart_that_does_not_verify_is_marked_not_repaired(tmp_path: Path, monk
     src = small_src(tmp_path)
     (src / "c2.events.log").write_bytes(add("b", ts="2024-01-02T03:04:05Z") + b"\n")
     real = rp.ts_text
+    before = digests(src)
     monkeypatch.setattr(rp, "ts_text", lambda n: real(str(int(n) + 1).encode()))
     r = cf.repair(src, tmp_path / "out", progress=False)
     rec = r.report["carts"]["c1"]
@@ -505,3 +514,4 @@ def test_a_cart_that_does_not_verify_is_marked_not_repaired(tmp_path: Path, monk
     assert "verified: 1 of 2 carts" in r.summary()
     assert main(["repair", str(src), str(tmp_path / "out2"), "--quiet"]) == 1
     assert "verification failed" in capsys.readouterr().out
+    assert digests(src) == before
