@@ -313,6 +313,8 @@ def _repair_cart(cid: str, rows: list[int], cols: dict[str, list[Any]], outcome:
         raw = bytes(raws[r])
         line = int(line_nos[r])
         source += raw + (b"\n" if newline[r] else b"")
+        if merged and not newline[r] and k + 1 < len(rows):
+            source += b"\n"  # one log from two files: the next file's first line is its own
         changes: list[dict[str, Any]] = []
         where = {"file": file_of[k]} if merged and k < len(file_of) else {}
 
