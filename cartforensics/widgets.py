@@ -844,14 +844,14 @@ class TimelineScrubber(widgets.VBox):
                 "state": self._state(m, p),
                 "history": json.loads(h.to_json(orient="records")),
             }
-        return marshal(doc, indent=True).decode()
+        return marshal(doc, indent=True, escape_html=False).decode()
 
     def export(self) -> None:
         """Put the current state JSON (both modes) and the go history into the output area."""
         self._need_cart()
         p = self.position
         states = {m: self._state(m, p) for m in MODES}
-        text = marshal(states, indent=True).decode()
+        text = marshal(states, indent=True, escape_html=False).decode()
         hist = self.history("go")
         table = hist.to_html(max_rows=40, escape=True, border=0)
         body = (f'<div class="cfw"><h4>State at position {p} of {_e(self._cart)}</h4>'

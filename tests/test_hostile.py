@@ -236,6 +236,10 @@ def test_state_json_escapes_line_separators_as_go(tmp_path, capsys) -> None:
     assert cli_main(["state", str(tmp_path), "--cart", "c"]) == 0
     out = capsys.readouterr().out
     assert "\u2028" not in out and "\\u2028" in out
+    go = cf.replay(tmp_path)
+    text = cf.TimelineScrubber(go, cart_id="c").to_json()  # the widget's export
+    assert "\u2028" not in text and "\u2029" not in text and "<&>" in text
+    assert json.loads(text)["go"]["state"]["items"][0]["sku"] == "a\u2028b\u2029c<&>"
 
 
 def test_lenient_takes_every_int64_of_seconds(tmp_path) -> None:
