@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pandas as pd
 
@@ -92,6 +93,25 @@ def _is_ts_key(key: bytes) -> bool:
     return fold_name(unquote(key)) == _TS_FOLD
 
 
+# the writer's own shape: {"ts":<int>,"type":"<plain>","payload":<one JSON value>}
+_WRITER = re.compile(rb'\{"ts":(-?(?:0|[1-9][0-9]*)),"type":"[^"\\]*","payload":(.*)\}',
+                     re.DOTALL)
+
+
+def _writer_ts_span(token: bytes) -> tuple[int, int] | None:
+    """The ts span of a line in the writer's exact shape, else None. The payload part must be
+    exactly one JSON value (msgspec, strict JSON, rejects trailing text), so that no other
+    top-level key can hide after it."""
+    m = _WRITER.fullmatch(token)
+    if m is None:
+        return None
+    try:
+        msgspec.json.decode(m.group(2))
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    return m.span(1)
+
+
 def numeric_ts_spans(token: bytes) -> list[tuple[int, int]]:
     """Byte spans of every top-level ``ts`` value that is a JSON number, in order (Go decodes a
     repeated key once per occurrence; keys match case-insensitively, Go-style).
@@ -99,6 +119,9 @@ def numeric_ts_spans(token: bytes) -> list[tuple[int, int]]:
     >>> numeric_ts_spans(b'{"ts":1700000000,"type":"A","payload":{"ts":5}}')
     [(6, 16)]
     """
+    fast = _writer_ts_span(token)
+    if fast is not None:
+        return [fast]
     spans: list[tuple[int, int]] = []
     depth = 0
     expect_key = False

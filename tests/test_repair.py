@@ -383,6 +383,10 @@ def test_any_bytes_are_repaired_unchanged_or_unrepairable(tmp_path_factory, cart
 def test_numeric_ts_spans_follow_gos_key_rules() -> None:
     tok = b'{"ts":1,"TS":2,"t\xc5\xbf":3,"t\\u0073":4,"tss":5,"payload":{"ts":6},"ts":"x"}'
     assert [tok[a:b] for a, b in numeric_ts_spans(tok)] == [b"1", b"2", b"3", b"4"]
+    # the writer's shape takes a short cut; a second top-level ts after the payload does not
+    glued = b'{"ts":1,"type":"A","payload":{"a":1},"ts":2,"b":{"c":3}}'
+    assert [glued[a:b] for a, b in numeric_ts_spans(glued)] == [b"1", b"2"]
+    assert numeric_ts_spans(b'{"ts":1,"type":"A","payload":{"ts":9}}') == [(6, 7)]
     assert numeric_ts_spans(b"null") == [] and numeric_ts_spans(b'{"ts" :\t-0.5e1}') == [(8, 14)]
 
 
