@@ -523,3 +523,16 @@ def test_a_cart_that_does_not_verify_is_marked_not_repaired(tmp_path: Path, monk
     assert main(["repair", str(src), str(tmp_path / "out2"), "--quiet"]) == 1
     assert "verification failed" in capsys.readouterr().out
     assert digests(src) == before
+
+
+def test_untrusted_names_and_reasons_are_escaped(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    name = "x|*[y] <b>\n\x1b[31m"
+    (src / f"{name}.events.log").write_bytes(add("a") + b"\n" + add("b", ts=10**12) + b"\n")
+    r = cf.repair(src, tmp_path / "out", progress=False)
+    assert r.report["carts"][name]["status"] == "unrepairable"
+    text = r.summary()
+    assert "\x1b" not in text and "x|*[y] <b>\\n\\x1b[31m:" in text
+    md = (tmp_path / "out" / "REPAIR.md").read_text()
+    assert "<b>" not in md and "\x1b" not in md and "&lt;b&gt;" in md
