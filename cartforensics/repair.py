@@ -582,7 +582,7 @@ def repair(src: str | os.PathLike[str], out: str | os.PathLike[str],
 
     >>> r = repair("sample_data", "repaired")        # doctest: +SKIP
     >>> r.counts                                      # doctest: +SKIP
-    {'repaired': 296, 'unchanged': 2, 'unrepairable': 2}
+    {'repaired': 165, 'unchanged': 133, 'unrepairable': 2}
     """
     began = time.perf_counter()
     kw = _toolchain(go_version)
