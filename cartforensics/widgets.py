@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .cart import empty_cart, state_to_json
+from .escaping import char_escape, visible
 from .plots import OUTCOME_COLORS, OUTCOME_LABELS, pick_freq, plot_outcome_mix, plot_rates
 from .replay import OUTCOMES, Replay, diff_states
 from .replay import replay as run_replay
@@ -59,29 +60,8 @@ def _e(v: Any) -> str:
     return html.escape(_visible(v if isinstance(v, str) else str(v)), quote=True)
 
 
-def _visible(text: str, keep_newlines: bool = False) -> str:
-    """Characters that do not print (controls, bidi overrides, zero-width, lone surrogates,
-    bytes decoded with surrogateescape) written as ``\\xNN`` / ``\\uNNNN`` escapes."""
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        if ch.isprintable() or (keep_newlines and ch == "\n"):
-            out.append(ch)
-        else:
-            out.append(_char_escape(ch))
-    return "".join(out)
-
-
-def _char_escape(ch: str) -> str:
-    o = ord(ch)
-    if 0xDC80 <= o <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
-        return f"\\x{o - 0xDC00:02x}"
-    if o < 0x100:
-        return {"\t": "\\t", "\r": "\\r", "\n": "\\n"}.get(ch, f"\\x{o:02x}")
-    if o < 0x10000:
-        return f"\\u{o:04x}"
-    return f"\\U{o:08x}"
+_visible = visible  # the shared helpers of cartforensics.escaping
+_char_escape = char_escape
 
 
 def _mark_escapes(text: str, keep_newlines: bool = False) -> str:
