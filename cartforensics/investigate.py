@@ -82,7 +82,8 @@ def _changed_keys(old: Any, new: Any, key: Key, out: list[Key]) -> None:
 
 class BlameIndex:
     """For one cart of one replay: at which positions each field of the state changed, built
-    in one pass over the lines the replay applied. :meth:`at` answers for any position.
+    in one pass over the lines the replay applied (as far as asked: a blame after line 10
+    reads the first 10 lines only). :meth:`at` answers for any position.
 
     Positions count the cart's lines (0 = the empty cart, p = after the p-th line), as
     :meth:`Replay.state_at` does with ``line=``.
@@ -94,24 +95,35 @@ class BlameIndex:
         rows = np.asarray(replay.rows_of(cart_id), dtype=np.int64)
         oc = replay.outcomes
         self.lines = oc["line"].to_numpy()[rows].astype(np.int64)
-        self.ts = oc["ts"].iloc[rows].reset_index(drop=True)
-        self.types = [v if isinstance(v, str) else None for v in oc["type"].to_numpy()[rows]]
+        self.ts = (pd.to_datetime(oc["ts"].iloc[rows], utc=True).dt.tz_convert(None)
+                   .to_numpy().astype("datetime64[ns]"))
+        self.types = np.array([v if isinstance(v, str) else None
+                               for v in oc["type"].to_numpy()[rows]], dtype=object)
         applied = oc["outcome"].astype(str).to_numpy()[rows] == "applied"
         # an error, an unknown type or a line never reached leaves the state as it was: only
         # applied lines can change a field
-        self.applied = np.flatnonzero(applied) + 1
+        self.applied = (np.flatnonzero(applied) + 1).tolist()
         self.changes: dict[Key, list[int]] = {}
-        prev = replay.state_at(cart_id, line=0)
-        for p in self.applied.tolist():
-            state = replay.state_at(cart_id, line=p)
-            out: list[Key] = []
-            _changed_keys(prev, state, (), out)
-            for k in out:
-                self.changes.setdefault(k, []).append(p)
-            prev = state
+        self._done = 0  # how many of the applied lines are read
+        self._prev: Any = None
 
     def __len__(self) -> int:
         return len(self.lines)
+
+    def _extend(self, position: int) -> None:
+        """Read the applied lines up to ``position`` (once each)."""
+        if self._prev is None:
+            self._prev = self.replay.state_at(self.cart_id, line=0)
+        applied = self.applied
+        while self._done < len(applied) and applied[self._done] <= position:
+            p = applied[self._done]
+            state = self.replay.state_at(self.cart_id, line=p)
+            out: list[Key] = []
+            _changed_keys(self._prev, state, (), out)
+            for k in out:
+                self.changes.setdefault(k, []).append(p)
+            self._prev = state
+            self._done += 1
 
     def position_of(self, line: int) -> int:
         """The position after the cart's line numbered ``line`` (its ``line`` column)."""
@@ -120,41 +132,56 @@ class BlameIndex:
     def last_change(self, key: Key, position: int) -> int:
         """The position (1 …) of the line that last changed the field ``key`` at or before
         ``position``, or 0 when it still has its empty-cart value."""
+        self._extend(position)
         hits = self.changes.get(key)
         if not hits:
             return 0
         k = bisect.bisect_right(hits, position)
         return hits[k - 1] if k else 0
 
+    def entries(self, position: int, state: dict[str, Any] | None = None
+                ) -> tuple[list[str], list[Any], np.ndarray]:
+        """``(paths, values, positions)`` of every leaf of the state after ``position``
+        lines: ``positions[k]`` is where leaf k last changed (0: never)."""
+        n = len(self.lines)
+        if not 0 <= position <= n:
+            raise IndexError(f"cart {self.cart_id!r} has {n} lines, not position {position}")
+        self._extend(position)
+        if state is None:
+            state = self.replay.state_at(self.cart_id, line=position)
+        paths, values, where = [], [], []
+        changes = self.changes
+        for key, path, value in _leaves(state):
+            paths.append(path)
+            values.append(value)
+            hits = changes.get(key)
+            if hits:
+                k = bisect.bisect_right(hits, position)
+                where.append(hits[k - 1] if k else 0)
+            else:
+                where.append(0)
+        return paths, values, np.asarray(where, dtype=np.int64)
+
     def at(self, position: int, state: dict[str, Any] | None = None) -> pd.DataFrame:
         """The blame after ``position`` lines: one row per leaf field of the state JSON
         (``path``, ``value``) and the ``line``, ``ts`` and ``type`` of the line that last
         changed it (missing while the field has its empty-cart value). ``state``: the state
         JSON at that position when the caller already holds it."""
-        n = len(self.lines)
-        if not 0 <= position <= n:
-            raise IndexError(f"cart {self.cart_id!r} has {n} lines, not position {position}")
-        if state is None:
-            state = self.replay.state_at(self.cart_id, line=position)
-        paths, values, lines, ts, types = [], [], [], [], []
-        for key, path, value in _leaves(state):
-            p = self.last_change(key, position)
-            paths.append(path)
-            values.append(value)
-            if p:
-                lines.append(int(self.lines[p - 1]))
-                ts.append(self.ts.iloc[p - 1])
-                types.append(self.types[p - 1])
-            else:
-                lines.append(None)
-                ts.append(pd.NaT)
-                types.append(None)
+        paths, values, where = self.entries(position, state)
+        known = where > 0
+        at = np.where(known, where - 1, 0)
+        lines = pd.array(self.lines[at] if len(self.lines) else np.zeros(len(at), np.int64),
+                         dtype="Int64")
+        lines[~known] = pd.NA
+        ts = (self.ts[at] if len(self.ts) else np.full(len(at), np.datetime64("NaT"), "M8[ns]"))
+        ts = np.where(known, ts, np.datetime64("NaT"))
+        types = [t if k else None for t, k in zip(
+            self.types[at] if len(self.types) else [None] * len(at), known, strict=True)]
         out = pd.DataFrame({
             "path": np.array(paths, dtype=object),
             "value": _objects(values),
-            "line": pd.array(lines, dtype="Int64"),
-            "ts": pd.to_datetime(pd.Series(ts, dtype=object), utc=True)
-            if ts else pd.Series([], dtype="datetime64[ns, UTC]"),
+            "line": lines,
+            "ts": pd.to_datetime(pd.Series(ts, dtype="datetime64[ns]"), utc=True),
             "type": pd.array(types, dtype="str") if types else pd.array([], dtype="str"),
         })
         out.attrs.update(cart_id=self.cart_id, position=position, mode=self.replay.mode)
