@@ -23,7 +23,7 @@ import pandas as pd
 if TYPE_CHECKING:
     from .replay import Replay
 
-__all__ = ["BlameIndex", "blame", "blame_index", "context", "first_parting"]
+__all__ = ["BlameIndex", "blame", "blame_index", "context", "first_parting", "leaves"]
 
 BLAME_COLUMNS = ["path", "value", "line", "ts", "type"]
 CONTEXT_COLUMNS = ["cart_id", "line", "ts", "offset", "type", "outcome", "error"]
@@ -44,15 +44,15 @@ def _ident(k: int, v: Any) -> tuple[str, Any]:
     return ("@", k)
 
 
-def _leaves(value: Any, key: Key = (), path: str = "") -> Iterator[tuple[Key, str, Any]]:
+def leaves(value: Any, key: Key = (), path: str = "") -> Iterator[tuple[Key, str, Any]]:
     """``(key, path, value)`` of every leaf: scalars, and lists or objects that are empty.
     ``path`` reads ``items[0].qty``; ``key`` names the same field by ids (``items#3.qty``)."""
     if isinstance(value, dict) and value:
         for k, v in value.items():
-            yield from _leaves(v, (*key, k), f"{path}.{k}" if path else str(k))
+            yield from leaves(v, (*key, k), f"{path}.{k}" if path else str(k))
     elif isinstance(value, list) and value:
         for k, v in enumerate(value):
-            yield from _leaves(v, (*key, _ident(k, v)), f"{path}[{k}]")
+            yield from leaves(v, (*key, _ident(k, v)), f"{path}[{k}]")
     else:
         yield key, path, value
 
@@ -74,7 +74,7 @@ def _changed_keys(old: Any, new: Any, key: Key, out: list[Key]) -> None:
             ident = _ident(k, v)
             _changed_keys(before.get(ident, _ABSENT), v, (*key, ident), out)
     else:
-        out.extend(k for k, _p, _v in _leaves(new, key))
+        out.extend(k for k, _p, _v in leaves(new, key))
 
 
 # -- blame ------------------------------------------------------------------------------------
@@ -151,7 +151,7 @@ class BlameIndex:
             state = self.replay.state_at(self.cart_id, line=position)
         paths, values, where = [], [], []
         changes = self.changes
-        for key, path, value in _leaves(state):
+        for key, path, value in leaves(state):
             paths.append(path)
             values.append(value)
             hits = changes.get(key)
