@@ -44,7 +44,8 @@ from .plots import OUTCOME_COLORS, OUTCOME_LABELS, pick_freq, plot_outcome_mix, 
 from .replay import OUTCOMES, Replay, diff_states
 from .replay import replay as run_replay
 
-__all__ = ["FleetDashboard", "TimelineScrubber", "escape_bytes", "pretty_line"]
+__all__ = ["FleetDashboard", "TimelineScrubber", "escape_bytes", "pretty_line", "strip_bins",
+           "strip_cursor_html", "strip_edges", "strip_html"]
 
 MODES = ("go", "lenient")
 MODE_TITLES = {
