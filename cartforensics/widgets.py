@@ -854,8 +854,9 @@ class TimelineScrubber(widgets.VBox):
         self.status = widgets.HTML()
         self.line_html = widgets.HTML(layout=lay(width="100%"))
         self.compare_html = widgets.HTML(layout=lay(width="100%"))
-        self.go_html = widgets.HTML(layout=lay(flex="1 1 0", min_width="0"))
-        self.lenient_html = widgets.HTML(layout=lay(flex="1 1 0", min_width="0"))
+        # each in its side's column (with its blame below): full width, its own height
+        self.go_html = widgets.HTML(layout=lay(width="100%", min_width="0"))
+        self.lenient_html = widgets.HTML(layout=lay(width="100%", min_width="0"))
         self.go_html.add_class("cf-go-state")
         self.lenient_html.add_class("cf-lenient-state")
         self.line_html.add_class("cf-line")
