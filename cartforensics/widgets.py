@@ -571,6 +571,7 @@ def _cart_table(go: Replay, lenient: Replay) -> pd.DataFrame:
 STRIP_MARKS = 500  # most marks drawn per row: a longer cart is binned
 BLAME_AUTO_LINES = 2000  # blame is read at once for carts up to this many lines
 CONTEXT_ROWS = 200  # rows of the context table shown
+BLAME_ROWS = 400  # fields listed in each blame (the cart's own first; scrubber.blame() has all)
 NOTE_COLOR = "#7B3294"
 # what a bin of several lines shows: its most telling outcome (trouble before success)
 _STRIP_PRIORITY = ("too_long", "malformed", "unknown_type", "payload_error", "apply_error",
@@ -710,6 +711,10 @@ def _value_text(v: Any) -> str:
     if isinstance(v, (list, dict)):
         return json.dumps(v)
     return str(v)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
 
 
 def _offset_text(td: pd.Timedelta) -> str:
@@ -1315,14 +1320,20 @@ class TimelineScrubber(widgets.VBox):
                     self._busy = False
             return
         got = {m: self._blame_entries(m, p, states[m]) for m in MODES}
-        seen = {m: {path: (_value_text(v), q) for path, v, q in zip(*got[m], strict=True)}
+        # the cart's own fields first, then items and deliveries, BLAME_ROWS at most
+        shown = {m: sorted(range(len(got[m][0])), key=lambda k, m=m: (
+            "[" in got[m][0][k] or "." in got[m][0][k], k))[:BLAME_ROWS] for m in MODES}
+        seen = {m: {got[m][0][k]: (got[m][1][k], got[m][2][k]) for k in shown[m]}
                 for m in MODES}
         for m in MODES:
             other = seen["lenient" if m == "go" else "go"]
+            paths, values, where = got[m]
             opts = []
-            for k, (path, v, q) in enumerate(zip(*got[m], strict=True)):
-                mine = (_value_text(v), q)
-                mark = "  " if other.get(path) == mine else "≠ "
+            for k in shown[m]:
+                path, v, q = paths[k], values[k], where[k]
+                theirs = other.get(path)
+                same = theirs is not None and theirs[1] == q and _same_value(theirs[0], v)
+                mark = "  " if same else "≠ "
                 if q:
                     k_ = q - 1
                     src = f"line {self._file_lines[k_]:,} {self._types[k_] or ''}".rstrip()
@@ -1330,7 +1341,10 @@ class TimelineScrubber(widgets.VBox):
                     src = "empty-cart value"
                 opts.append((_label_text(f"{mark}{path} = {_value_text(v)}", 70)
                              + f"  ← {_label_text(src, 40)}", k))
-            self._blame_rows[m] = got[m][2]
+            if len(paths) > len(shown[m]):
+                opts.append((f"… {len(paths) - len(shown[m]):,} more fields: "
+                             "scrubber.blame() lists them all", -1))
+            self._blame_rows[m] = where
             self._busy = True
             try:
                 self.blame_selects[m].options = opts

@@ -718,3 +718,18 @@ def test_context_table_opens_the_other_cart(tmp_path):
     assert s.cart_id == "cart-y" and s.line == 2 and s.position == 2
     s.seek(line=0)
     assert "the start is not a line" in s.context_html.value
+
+
+def test_blame_lists_the_carts_own_fields_first_and_at_most_blame_rows(sample, monkeypatch):
+    import cartforensics.widgets as w
+
+    go, le = sample
+    monkeypatch.setattr(w, "BLAME_ROWS", 5)
+    s = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
+    labels = [lab for lab, _ in s.blame_selects["go"].options]
+    assert len(labels) == 6 and labels[-1].startswith("… ")
+    assert f"{len(go.blame('cart-1002')) - 5:,} more fields" in labels[-1]
+    assert [lab.split(" = ")[0].strip() for lab in labels[:5]] == [
+        "id", "totalPrice", "totalTax", "totalDiscount", "processing"]
+    s.blame_selects["go"].value = -1  # the "more" row goes nowhere
+    assert s.position == 9
