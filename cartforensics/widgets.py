@@ -37,6 +37,7 @@ import pandas as pd
 
 from .cart import empty_cart, state_to_json
 from .escaping import char_escape, visible
+from .gojson import marshal
 from .investigate import blame_index
 from .investigate import leaves as _investigate_leaves
 from .notes import STANDARD_TAGS, Notes, NotesError
@@ -1046,14 +1047,14 @@ class TimelineScrubber(widgets.VBox):
                 "state": self._state(m, p),
                 "history": json.loads(h.to_json(orient="records")),
             }
-        return json.dumps(doc, ensure_ascii=False, indent=1)
+        return marshal(doc, indent=True, escape_html=False).decode()
 
     def export(self) -> None:
         """Put the current state JSON (both modes) and the go history into the output area."""
         self._need_cart()
         p = self.position
         states = {m: self._state(m, p) for m in MODES}
-        text = json.dumps(states, ensure_ascii=False, indent=2)
+        text = marshal(states, indent=True, escape_html=False).decode()
         hist = self.history("go")
         table = hist.to_html(max_rows=40, escape=True, border=0)
         body = (f'<div class="cfw"><h4>State at position {p} of {_e(self._cart)}</h4>'
