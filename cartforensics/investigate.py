@@ -215,7 +215,9 @@ def blame(replay: Replay, cart_id: str, line: int | None = None) -> pd.DataFrame
     ``deliveries[1].provider``, ``totalPrice``), ``value``, and the ``line``, ``ts`` and
     ``type`` of the line that last changed the field, missing where it still has its
     empty-cart value. Items and deliveries are followed by id: removing one never blames
-    the fields of the others.
+    the fields of the others. A field is blamed on the line that last gave it a new value
+    (a line that writes the value it already has does not take the blame); ``lastChange``
+    goes to the last applied line whose ts text differs from the one before.
 
     >>> go.blame("cart-1002", line=5)                               # doctest: +SKIP
     """

@@ -1733,10 +1733,13 @@ class FleetDashboard(widgets.VBox):
     worst carts, and the chosen cart opened in a :class:`TimelineScrubber` below.
 
     ``replay``: a go-mode :class:`~cartforensics.replay.Replay`; ``lenient``: the lenient one
-    of the same events (replayed when not given); ``top``: rows of the worst-carts table.
+    of the same events (replayed when not given); ``top``: rows of the worst-carts table;
+    ``notes``: the notes (or notes file) the scrubber below writes to.
     """
 
-    def __init__(self, replay: Replay, lenient: Replay | None = None, *, top: int = 15):
+    def __init__(self, replay: Replay, lenient: Replay | None = None, *, top: int = 15,
+                 notes: Notes | str | os.PathLike[str] | None = None):
+        self.notes = notes if isinstance(notes, Notes) else Notes(notes)
         self.go, self.lenient = _pair(replay, lenient)
         self.replays = {"go": self.go, "lenient": self.lenient}
         self.top = top
@@ -1903,7 +1906,8 @@ class FleetDashboard(widgets.VBox):
     def open_cart(self, cart_id: str) -> TimelineScrubber:
         """Open ``cart_id`` in the scrubber below the table (created the first time)."""
         if self.scrubber is None:
-            self.scrubber = TimelineScrubber(self.go, cart_id=cart_id, lenient=self.lenient)
+            self.scrubber = TimelineScrubber(self.go, cart_id=cart_id, lenient=self.lenient,
+                                             notes=self.notes)
             self.scrubber_box.children = (self.scrubber,)
         else:
             self.scrubber.cart_id = cart_id

@@ -733,3 +733,12 @@ def test_blame_lists_the_carts_own_fields_first_and_at_most_blame_rows(sample, m
         "id", "totalPrice", "totalTax", "totalDiscount", "processing"]
     s.blame_selects["go"].value = -1  # the "more" row goes nowhere
     assert s.position == 9
+
+
+def test_dashboard_scrubber_writes_to_the_dashboards_notes(sample, tmp_path):
+    go, le = sample
+    d = FleetDashboard(go, lenient=le, notes=tmp_path / "n.json")
+    s = d.open_cart("cart-1002")
+    assert s.notes is d.notes
+    s.add_note("from the dashboard", line=3)
+    assert [(n["cart_id"], n["line"]) for n in Notes(tmp_path / "n.json")] == [("cart-1002", 3)]
