@@ -267,7 +267,8 @@ def context(replay: Replay, cart_id: str, line: int, minutes: float = 5) -> pd.D
     """The lines of the other carts whose ts lies within ``minutes`` before or after the ts
     of the cart's line ``line`` (its number in the file), with their outcome and error in
     this replay's mode, ordered by time (then cart and line). ``offset`` is each line's ts
-    minus the line's own.
+    minus the line's own. Times are the lines' ts as written (``outcomes["ts"]``, where a
+    numeric ts is read as Unix seconds), so both modes place a line at the same time.
 
     A line with no readable ts is placed at the ts of the nearest line before it that has
     one (after it, when none before), as SPEC §6 places such lines; when the cart has no
