@@ -11,6 +11,7 @@ from .findings import Finding, findings, findings_table
 from .metrics import metrics, prometheus_text, rates
 from .notes import Notes, NotesError
 from .registry import Registry, default_registry
+from .repair import RepairError, RepairResult, repair
 from .replay import Replay, compare, diff_states, dropped_lines, replay
 from .report import write_report
 
@@ -20,7 +21,8 @@ __all__ = [
     "compare", "convert",
     "default_registry", "diff_states", "dropped_lines", "find_logs", "findings",
     "findings_table", "metrics", "open_dataset", "prometheus_text", "rates", "read_events",
-    "replay", "restore", "write_report", "TimelineScrubber", "FleetDashboard",
+    "RepairError", "RepairResult", "repair", "replay", "restore", "write_report",
+    "TimelineScrubber", "FleetDashboard",
 ]
 
 
