@@ -1,4 +1,5 @@
-"""Differential test: ``read_events`` against the seed's reader loop run by a real Go 1.25.
+"""Differential test: ``read_events`` against the seed's reader loop run by a real Go, under
+each toolchain (``go_ref``: Go 1.25 and Go 1.27, the Python side told the matching go_version).
 
 Every case is written to a file, Go's ``bufio.Scanner`` + ``json.Unmarshal(line, &raw)`` reads
 it (tests/go/cfdiff ``envelope``), and we assert agreement line by line: the cut, whether the
@@ -12,12 +13,13 @@ import random
 from pathlib import Path
 
 import pandas as pd
-from conftest import run_cfdiff
+from conftest import GoRef, run_cfdiff
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cartforensics import read_events
 from cartforensics.envelope import decode_envelope
+from cartforensics.goversion import semantics
 from cartforensics.gojson import go_utf8
 from cartforensics.lines import MAX_TOKEN_SIZE
 
@@ -73,10 +75,14 @@ def _write_cases(path: Path, lines: list[bytes], sep: bytes = b"\n", final: bool
     path.write_bytes(sep.join(lines) + (sep if final else b""))
 
 
-def _compare(cfdiff: Path, files: list[Path]) -> int:
+COMPARED: dict[str, int] = {}  # lines compared per toolchain (printed at the end of a run)
+
+
+def _compare(ref: GoRef, files: list[Path]) -> int:
     """Run Go and ours over the files; assert agreement; return the number of lines compared."""
-    go = run_cfdiff(cfdiff, "envelope", *map(str, files))
-    df = read_events([str(f) for f in files], progress=False)
+    go = run_cfdiff(ref, "envelope", *map(str, files))
+    sem = semantics(ref.go_version)
+    df = read_events([str(f) for f in files], progress=False, go_version=sem)
     compared = 0
     by_file: dict[str, list[dict]] = {}
     ends: dict[str, dict] = {}
@@ -108,7 +114,7 @@ def _compare(cfdiff: Path, files: list[Path]) -> int:
             ours_err = row["envelope_error"]
             ours_err = None if pd.isna(ours_err) else ours_err
             assert ours_err == rec["error"], ctx
-            env = decode_envelope(token)
+            env = decode_envelope(token, sem=sem)
             assert env.error == rec["error"], ctx
             if rec["ok"]:
                 assert env.type == rec["type"], ctx
@@ -128,10 +134,11 @@ def _compare(cfdiff: Path, files: list[Path]) -> int:
                     if not pd.isna(row["ts"]):
                         assert row["ts"].value == env.ts.unix_ns(), ctx
             compared += 1
+    COMPARED[ref.id] = COMPARED.get(ref.id, 0) + compared
     return compared
 
 
-def test_adversarial_lines_agree_with_go(cfdiff: Path, tmp_path: Path) -> None:
+def test_adversarial_lines_agree_with_go(go_ref: GoRef, tmp_path: Path) -> None:
     files = []
     for i, sep in enumerate([b"\n", b"\r\n"]):
         for final in (True, False):
@@ -150,10 +157,10 @@ def test_adversarial_lines_agree_with_go(cfdiff: Path, tmp_path: Path) -> None:
         f = tmp_path / f"{name}.events.log"
         f.write_bytes(blob)
         files.append(f)
-    assert _compare(cfdiff, files) > 4 * len(ADVERSARIAL)
+    assert _compare(go_ref, files) > 4 * len(ADVERSARIAL)
 
 
-def test_scanner_boundary_agrees_with_go(cfdiff: Path, tmp_path: Path) -> None:
+def test_scanner_boundary_agrees_with_go(go_ref: GoRef, tmp_path: Path) -> None:
     """Lines just below, at and above 256 KiB, LF and CRLF, with and without a final newline,
     at the start of a file and after other lines (so the buffer has already moved)."""
     files = []
@@ -173,7 +180,7 @@ def test_scanner_boundary_agrees_with_go(cfdiff: Path, tmp_path: Path) -> None:
                     f = tmp_path / name
                     f.write_bytes(blob)
                     files.append(f)
-    assert _compare(cfdiff, files) > 0
+    assert _compare(go_ref, files) > 0
     df = read_events([str(f) for f in files], progress=False)
     # the rule: bytes before '\n' (a '\r' included) >= 262,144 stops the scanner
     assert (df["too_long"] == (df["length"] >= MAX_TOKEN_SIZE)).all()
@@ -221,21 +228,21 @@ def _objects(draw: st.DrawFn) -> bytes:
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(objs=st.lists(_objects(), min_size=20, max_size=60), seed=st.integers(0, 2**32 - 1))
-def test_generated_lines_agree_with_go(cfdiff: Path, tmp_path_factory, objs, seed) -> None:
+def test_generated_lines_agree_with_go(go_ref: GoRef, tmp_path_factory, objs, seed) -> None:
     rng = random.Random(seed)
     lines = list(objs)
     lines += [_mutate(rng, rng.choice(ADVERSARIAL[:2] + objs)) for _ in range(60)]
     d = tmp_path_factory.mktemp("gen")
     f = d / "gen.events.log"
     _write_cases(f, [ln for ln in lines if len(ln) < 50_000], b"\n", rng.random() < 0.5)
-    assert _compare(cfdiff, [f]) > 0
+    assert _compare(go_ref, [f]) > 0
 
 
-def test_key_folding_runes_are_gos(cfdiff: Path) -> None:
+def test_key_folding_runes_are_gos(go_ref: GoRef) -> None:
     """The non-ASCII runes that encoding/json folds onto ASCII letters are exactly ours."""
     import subprocess
 
-    out = subprocess.run([str(cfdiff), "fold"], capture_output=True, check=True, text=True)
+    out = subprocess.run([str(go_ref.binary), "fold"], capture_output=True, check=True, text=True)
     go = {chr(int(h, 16)): letter for h, letter in (ln.split() for ln in out.stdout.splitlines())}
     from cartforensics.gojson import _FOLD_TO_ASCII, fold_name
 
