@@ -63,7 +63,12 @@ def number_to_time(text: bytes) -> tuple[GoTime | None, str | None]:
             ctx.Emax = 999_999
             ctx.Emin = -999_999
             value = Decimal(text.decode("ascii"))
-            if abs(value.adjusted()) > 40:
+            if value.is_zero():
+                return GoTime(0, 0, None), None
+            if value.adjusted() < -40:  # 0 < |value * 1e9| < 1: floor gives 0 or -1 ns
+                return GoTime(-1 if value < 0 else 0, 999_999_999 if value < 0 else 0,
+                              None), None
+            if value.adjusted() > 40:
                 return None, NUMBER_OUT_OF_RANGE
             ns = int((value * 1_000_000_000).to_integral_value(rounding="ROUND_FLOOR"))
     except (InvalidOperation, ValueError):

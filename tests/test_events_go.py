@@ -19,8 +19,8 @@ from hypothesis import strategies as st
 
 from cartforensics import read_events
 from cartforensics.envelope import decode_envelope
-from cartforensics.goversion import semantics
 from cartforensics.gojson import go_utf8
+from cartforensics.goversion import semantics
 from cartforensics.lines import MAX_TOKEN_SIZE
 
 W = b'{"ts":1700000000,"type":"AddItem","payload":{"sku":"a","quantity":1}}'
@@ -68,6 +68,35 @@ ADVERSARIAL: list[bytes] = [
     b'{"ts":"2024-01-02T03:04:05Z","type":"AddItem","payload":{"image":"' + b"x" * 70000 + b'"}}',
     "{\"type\":\"\u2028\u2029\",\"ts\":\"2024-01-02T03:04:05Z\"}".encode(),
     b'{"type":"\\u003cscript\\u003e","payload":{"sku":"<img src=x onerror=alert(1)>"}}',
+]
+
+# Lines where json v1 and v2 part ways (Go 1.25 vs 1.27): truncations at every kind of token,
+# escapes near the end, stray runes, mismatched brackets, escaped and duplicated ts values,
+# errors of several kinds in one line (v1 stops at a ts error, v2 keeps the first error).
+TOOLCHAIN_CASES: list[bytes] = [
+    b'nul', b'tru', b'fals', b'1.', b'1e', b'1e+', b'-', b'"abc', b'"\\', b'"\\u12', b'"\\u12"',
+    b'{"a":"\\u12"}', b'{"a":"\\u"}', b'{"a":"\\uD800"}', b'"\xe2\x82', b'{"a":"\xe2\x82',
+    b'{"a":"\xe2\x82"}', b'{"a":"\\`"}', b'{"a":"\\ "}', b'{"a":"\\\xff"}', b'{"a":"\\\xc3\xa9"}',
+    b'{"a":"\\u00"}', b'{"a":"\\u0', b'{"a":"\\uzzzz"}', b'{"a":"\\u 12 "}', b'\xc3\xa9',
+    b'\xe2\x80\xa8', b'\x7f', b'`', b"'", b'\\', b'\x00', b'\t', b']', b'}', b',', b':', b', ',
+    b': 1', b'{"a":1]', b'[1}', b'{]', b'[}', b'{"a"', b'{"a":', b'{"a":1', b'{"a":1,', b'[1,',
+    b'[', b'{',
+    b'{"ts":"2024\\u002d01-02T03:04:05Z","type":"AddItem","payload":{"sku":"e","quantity":1}}',
+    b'{"ts":"2024-01-02T03:04:05\\u002B01:00","type":"AddItem","payload":{"sku":"f","quantity":1}}',
+    b'{"ts":"2024-01-02T03:04:05\\/","type":"X"}',
+    b'{"ts":"\\"2024-01-02T03:04:05Z\\"","type":"X"}', b'{"ts":"2024-01-02T03:04:05Z\\u0000"}',
+    b'{"ts":"2024-01-02T03:04:05\\ud800Z"}', b'{"ts":"bad","type":5}', b'{"type":5,"ts":"bad"}',
+    b'{"ts":"bad","ts":1}', b'{"ts":1,"ts":"bad"}', b'{"ts":"bad","ts":"2024-01-02T03:04:05Z"}',
+    b'{"ts":null,"ts":"\\u0032024-01-02T03:04:05Z","type":"X"}',
+    b'{"TS":"2024-01-02T03:04:05\\u005A","type":"X"}', b'{"ts":1.5e400}',
+    b'{"ts":"x","payload":[1,2}', b'{"type":{"a":[1,{"b":2}]},"ts":5}', b'{"ts":[1,"x"],"type":7}',
+    b'{"Type":7}', b'{"TYPE":[1]}', b'{"ts":"2024-01-02T03:04:05.000000000Z","type":"X"}',
+    b'{"ts":"2024-01-02T03:04:05.Z"}',
+    b'{"ts":"\\u0032\\u0030\\u0032\\u0034-01-02T03:04:05Z","type":"AddItem","payload":{"sku":"g","quantity":1}}',
+    b'{"ts":"2024-01-02T03:04:05\\u005a","type":"Add\\u0049tem","payload":{"sku":"h","quantity":2}}',
+    b'{"ts":"2024-01-02T03:04:05\\u005a","type":"AddItem","payload":{"sku":1}}',
+    b'{"ts":"2024-01-02T03:04:05\\u005a","ts":null,"type":"AddItem","payload":{"sku":"i","quantity":1}}',
+    b'{"ts":1e999}', b'{"ts":-1e-999}', b'{"ts":"\xef\xbb\xbf2024-01-02T03:04:05Z"}',
 ]
 
 
@@ -143,7 +172,7 @@ def test_adversarial_lines_agree_with_go(go_ref: GoRef, tmp_path: Path) -> None:
     for i, sep in enumerate([b"\n", b"\r\n"]):
         for final in (True, False):
             f = tmp_path / f"adv{i}{int(final)}.events.log"
-            _write_cases(f, ADVERSARIAL, sep, final)
+            _write_cases(f, ADVERSARIAL + TOOLCHAIN_CASES, sep, final)
             files.append(f)
     # blank lines, lone CRs, a CR in the middle, a file of only newlines, an empty file
     extra = {

@@ -15,7 +15,7 @@ from pathlib import Path
 from conftest import GoRef, run_cfdiff
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_events_go import ADVERSARIAL
+from test_events_go import ADVERSARIAL, TOOLCHAIN_CASES
 
 from cartforensics import read_events, replay
 from cartforensics.cli import replay_records
@@ -50,6 +50,39 @@ def _compare(ref: GoRef, files: list[Path], catalog: dict | None = None,
             compared += 1
     COMPARED[ref.id] = COMPARED.get(ref.id, 0) + compared
     return compared
+
+
+TOOLCHAIN_PAYLOADS: dict[str, list[str]] = {
+    'AddItem': [
+        '{"SKU":1}', '{"Sku":1,"quantity":"2"}', '{"sſu":5}', '{"a/b":1,"sku":[1]}',
+        '{"sku":{"x":1}}', '{"quantity":1,"storeId":{}}', '{"quantity":1,"parentId":-5}',
+        '{"quantity":1,"parentId":"7"}', '{"quantity":1,"price":1.0}',
+        '{"quantity":1,"price":-9223372036854775809}', '{"quantity":true,"sku":5}',
+        '{"quantity":1e400}', '{"quantity":-1e-400}', '{"quantity":"x","price":"y"}',
+        '{"QUANTITY":[1,2]}', '{"quantity":1,"outlet":7}', '{"quantity":1,"item_id":1.5}',
+        '{"quantity":1,"item_id":"1"}', '{"quantity":1, "sku":"\\ud800"}', '{"sk\\u0075":7}',
+        '{"sku~x":1,"sku":2}',
+    ],
+    'SetCartRequest': [
+        '{"items":[{"sku":"x","quantity":1},{"sku":"y","quantity":"2"}]}', '{"items":[1]}',
+        '{"items":[{"Quantity":"1"}]}', '{"ITEMS":[{},{},{"sku":5}]}', '{"items":[[1]]}',
+        '{"items":"x"}', '{"items":[{"storeId":5}]}', '{"items":[null,{"quantity":true}]}',
+    ],
+    'SetDelivery': [
+        '{"items":[1,"2"]}', '{"items":[1,-2,3]}', '{"items":[1.5]}', '{"Items":[null,true]}',
+        '{"pickupPoint":{"name":5}}', '{"pickupPoint":{"Name":5}}', '{"pickupPoint":[1]}',
+        '{"provider":[]}', '{"items":[4294967296]}', '{"pickupPoint":{"id":{}}}',
+    ],
+    'RemoveItem': [
+        '{"Id":-1}', '{"id":"x"}', '{"ID":[1]}', '{"iD":1.5}',
+    ],
+    'ChangeQuantity': [
+        '{"Id":1,"quantity":2147483648}', '{"Id":1,"Quantity":"1"}',
+    ],
+    'InitializeCheckout': [
+        '{"paymentInProgress":1}', '{"PaymentInProgress":"true"}', '{"orderId":true}',
+    ],
+}
 
 
 def _payload_cases() -> list[bytes]:
@@ -110,6 +143,12 @@ def _payload_cases() -> list[bytes]:
     for t, payloads in other.items():
         for x in payloads:
             lines.append(f'{{"ts":{TS},"type":"{t}","payload":{x}}}')
+    # payload type errors whose texts differ between json v1 and v2 (field paths from the
+    # root, keys as written, element indices), each also torn (a v2 syntax error text)
+    for t, payloads in TOOLCHAIN_PAYLOADS.items():
+        for x in payloads:
+            lines.append(f'{{"ts":{TS},"type":"{t}","payload":{x}}}')
+            lines.append(f'{{"ts":{TS},"type":"{t}","payload":{x[:-1]}')
     lines.append(f'{{"ts":{TS},"type":"AddItem"}}')
     lines.append(f'{{"ts":{TS},"type":"RemoveItem","payload":null}}')
     lines.append('{"ts":1700000000.25,"type":"AddItem","payload":{"sku":"f","quantity":1}}')
@@ -126,7 +165,7 @@ CATALOG = {"cat1": {"item_id": 77, "price": 12900, "orgPrice": 15900, "name": "T
 
 def test_adversarial_lines_replay_like_go(go_ref: GoRef, tmp_path: Path) -> None:
     f1 = tmp_path / "adv.events.log"
-    f1.write_bytes(b"\n".join(ADVERSARIAL) + b"\n")
+    f1.write_bytes(b"\n".join(ADVERSARIAL + TOOLCHAIN_CASES) + b"\n")
     f2 = tmp_path / "payloads.events.log"
     f2.write_bytes(b"\n".join(_payload_cases()))
     long_line = b'{"ts":' + TS.encode() + b',"type":"AddItem","payload":{"sku":"big","image":"' \
