@@ -3,6 +3,7 @@
     cartforensics replay sample_data                 # per-cart table, the headline first
     cartforensics replay sample_data --format jsonl  # one JSON object per line, then per cart
     cartforensics state sample_data --cart cart-1002 --line 3
+    cartforensics replay sample_data --go-version 1.27  # as a service built with Go 1.27
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from typing import Any
 import orjson
 
 from . import __version__
+from .cliargs import one_line_errors
 from .events import NoLogsError, read_events
 from .findings import headline
+from .goversion import DEFAULT_GO_VERSION, semantics
 from .replay import METRIC_NAMES, Replay, replay
 
 _COMMAND_MODULES = ("report", "convert", "sample")
@@ -47,6 +50,23 @@ def replay_records(r: Replay) -> Iterator[dict[str, Any]]:
         }
 
 
+def go_version_arg(text: str) -> str:
+    """argparse type of ``--go-version``: a go_version :func:`semantics` accepts."""
+    try:
+        return semantics(text).spec
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
+def add_go_version_option(p: argparse.ArgumentParser) -> None:
+    """``--go-version`` on a subcommand that decodes logs."""
+    p.add_argument("--go-version", type=go_version_arg, default=DEFAULT_GO_VERSION,
+                   metavar="VERSION",
+                   help="the Go that built the service: 1.25 (default), 1.26, 1.27; "
+                        "+jsonv2 / +nojsonv2 as GOEXPERIMENT sets it (1.27 decodes JSON "
+                        "with json v2: escaped ts values are unescaped, error texts differ)")
+
+
 def _table(r: Replay, lenient: Replay | None, out: Any) -> None:
     head = headline(r.events)
     if head:
@@ -58,7 +78,7 @@ def _table(r: Replay, lenient: Replay | None, out: Any) -> None:
     summary = summary.rename(columns=short)
     if lenient is not None:
         summary["applied_lenient"] = lenient.summary()["applied"]
-    out.write(f"mode: {r.mode}\n")
+    out.write(f"mode: {r.mode}, replayed as {r.semantics.label}\n")
     out.write(summary.to_string() + "\n")
     m = r.metrics()
     out.write("\nmetrics the service would export for this replay:\n")
@@ -67,7 +87,8 @@ def _table(r: Replay, lenient: Replay | None, out: Any) -> None:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    events = read_events(args.path, progress=False if args.quiet else None)
+    events = read_events(args.path, progress=False if args.quiet else None,
+                         go_version=args.go_version)
     r = replay(events, mode=args.mode)
     out = sys.stdout
     if args.format == "jsonl":
@@ -85,7 +106,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_state(args: argparse.Namespace) -> int:
-    r = replay(read_events(args.path, progress=False), mode=args.mode)
+    r = replay(read_events(args.path, progress=False, go_version=args.go_version),
+               mode=args.mode)
     if args.cart not in r.cart_ids:
         shown = ", ".join(r.cart_ids[:5]) + (" …" if len(r.cart_ids) > 5 else "")
         sys.stderr.write(f"cartforensics: no cart {args.cart!r} in {args.path} "
@@ -123,7 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "lenient: what the writer meant (numeric ts, long lines)")
     rp.add_argument("--format", choices=["table", "jsonl"], default="table")
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_go_version_option(rp)
     rp.set_defaults(func=_cmd_replay)
+    one_line_errors(rp, "replay")
 
     sp = sub.add_parser("state", help="print one cart's state JSON at a line or a time")
     sp.add_argument("path", nargs="+", help="log files, directories or globs")
@@ -132,7 +156,9 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--at", help="a time (RFC 3339, UTC when no offset)")
     at.add_argument("--line", type=int, help="the state after this many lines")
     sp.add_argument("--mode", choices=["go", "lenient"], default="go")
+    add_go_version_option(sp)
     sp.set_defaults(func=_cmd_state)
+    one_line_errors(sp, "state")
 
     # Other commands live beside the library call they wrap: each module has
     # ``add_subcommand(subparsers)`` that adds its parser and sets ``func``.

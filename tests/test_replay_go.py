@@ -12,13 +12,14 @@ import random
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import GoRef, run_cfdiff
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_events_go import ADVERSARIAL, TOOLCHAIN_CASES
 
 from cartforensics import read_events, replay
-from cartforensics.cli import replay_records
+from cartforensics.cli import main, replay_records
 from cartforensics.envelope import numeric_ts_error
 from cartforensics.goversion import semantics
 
@@ -332,3 +333,21 @@ def test_folded_keys_reach_the_state_like_go(go_ref: GoRef, tmp_path: Path) -> N
     assert r.final_state("dotless")["items"][0]["itemId"] == 0
     assert r.final_state("upper")["items"][0]["itemId"] == 9
     assert r.final_state("longs")["items"][0]["sku"] == "x"
+
+
+def test_cli_jsonl_agrees_with_go(go_ref: GoRef, tmp_path: Path,
+                                  capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """``cartforensics replay DIR --go-version V --format jsonl`` (both modes) is cfdiff's
+    output, record for record, for the toolchain V names."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    (d / "adv.events.log").write_bytes(b"\n".join(ADVERSARIAL + TOOLCHAIN_CASES) + b"\n")
+    (d / "payloads.events.log").write_bytes(b"\n".join(_payload_cases()))
+    files = sorted(d.iterdir())
+    for mode in ("go", "lenient"):
+        assert main(["replay", str(d), "--go-version", go_ref.go_version, "--mode", mode,
+                     "--format", "jsonl", "--quiet"]) == 0
+        ours = [json.loads(x) for x in capsysbinary.readouterr().out.splitlines()]
+        go = run_cfdiff(go_ref, "replay", "--mode", mode, *map(str, files))
+        assert ours == go, mode
+        COMPARED[go_ref.id] = COMPARED.get(go_ref.id, 0) + len(go)
