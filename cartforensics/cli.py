@@ -17,10 +17,9 @@ from typing import Any
 import orjson
 
 from . import __version__
-from .cliargs import one_line_errors
+from .cliargs import add_go_version_option, one_line_errors
 from .events import NoLogsError, read_events
 from .findings import headline
-from .goversion import DEFAULT_GO_VERSION, semantics
 from .replay import METRIC_NAMES, Replay, replay
 
 _COMMAND_MODULES = ("report", "convert", "sample")
@@ -48,23 +47,6 @@ def replay_records(r: Replay) -> Iterator[dict[str, Any]]:
             "state": r.final_state(cid),
             "metrics": {k: int(row[k]) for k in METRIC_NAMES},
         }
-
-
-def go_version_arg(text: str) -> str:
-    """argparse type of ``--go-version``: a go_version :func:`semantics` accepts."""
-    try:
-        return semantics(text).spec
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-
-
-def add_go_version_option(p: argparse.ArgumentParser) -> None:
-    """``--go-version`` on a subcommand that decodes logs."""
-    p.add_argument("--go-version", type=go_version_arg, default=DEFAULT_GO_VERSION,
-                   metavar="VERSION",
-                   help="the Go that built the service: 1.25 (default), 1.26, 1.27; "
-                        "+jsonv2 / +nojsonv2 as GOEXPERIMENT sets it (1.27 decodes JSON "
-                        "with json v2: escaped ts values are unescaped, error texts differ)")
 
 
 def _table(r: Replay, lenient: Replay | None, out: Any) -> None:
