@@ -97,6 +97,10 @@ TOOLCHAIN_CASES: list[bytes] = [
     b'{"ts":"2024-01-02T03:04:05\\u005a","type":"AddItem","payload":{"sku":1}}',
     b'{"ts":"2024-01-02T03:04:05\\u005a","ts":null,"type":"AddItem","payload":{"sku":"i","quantity":1}}',
     b'{"ts":1e999}', b'{"ts":-1e-999}', b'{"ts":"\xef\xbb\xbf2024-01-02T03:04:05Z"}',
+    b'{"type":5,"ts":1e400}', b'{"ts":1e400,"type":5}', b'{"ts":[],"ts":1e400}',
+    '{"ts":"2024-01-02T03:04:05Z","type":"AddItem","payload":{"\u017fku":5}}'.encode(),
+    b'{"ts":"2024-01-02T03:04:05Z","type":"AddItem","payload":{"sk\\u0075":5}}',
+    b'{"ts":"2024-01-02T03:04:05Z","type":"SetDelivery","payload":{"pickupPoint":{"ID":[1]}}}',
 ]
 
 
