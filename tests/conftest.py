@@ -23,6 +23,7 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -145,3 +146,18 @@ def run_cfdiff(binary: Path | GoRef, *args: str, stdin: bytes | None = None) -> 
         env=dict(os.environ, TZ="UTC"),
     )
     return [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """How much the differential tests compared, per toolchain (lines for the envelope test,
+    line and cart records for the replay test)."""
+    import sys
+
+    rows = []
+    for name, what in (("test_events_go", "envelope lines"),
+                       ("test_replay_go", "replay records")):
+        counts = getattr(sys.modules.get(name), "COMPARED", {})
+        for tc, n in sorted(counts.items()):
+            rows.append(f"{tc}: {n:,} {what}")
+    if rows:
+        terminalreporter.write_line("differential inputs compared: " + "; ".join(rows))
