@@ -532,7 +532,7 @@ _V2_PHRASES = (
 _V2_WS = frozenset(b" \t\r\n")
 
 
-def _first_rune(b: bytes) -> tuple[str | None, int]:
+def _decode_rune(b: bytes) -> tuple[str | None, int]:
     """Go's ``utf8.DecodeRune``: (the rune, its width) or (None, 1) for an invalid byte."""
     for w in (1, 2, 3, 4):
         try:
@@ -564,19 +564,19 @@ def go_quote_rune(ch: str) -> str:
     return f"'\\U{c:08x}'"
 
 
-def _v2_quote_first(b: bytes) -> str:
+def _quote_rune(b: bytes) -> str:
     """jsonwire's ``QuoteRune`` of the first rune of ``b`` (an invalid byte as '\\xff')."""
-    ch, _ = _first_rune(b)
+    ch, _ = _decode_rune(b)
     if ch is None:
         return f"'\\x{b[0]:x}'"
     return go_quote_rune(ch)
 
 
-def _v2_invalid_text(label: str, what: bytes, where: str) -> str:
+def _invalid_text_error(label: str, what: bytes, where: str) -> str:
     """jsonwire's ``InvalidTextError.Error()``."""
     text = go_utf8(what)
     if len(text) == 1:
-        shown = _v2_quote_first(what)
+        shown = _quote_rune(what)
     elif any(ch in "`\ufffd" or ch.isspace() or not ch.isprintable() for ch in text):
         shown = go_quote_bytes(what)
     else:
@@ -584,11 +584,13 @@ def _v2_invalid_text(label: str, what: bytes, where: str) -> str:
     return ("invalid " + label + " " + shown + " " + where).rstrip(" ")
 
 
-def _v2_char_error(data: bytes, pos: int, where: str) -> str:
-    return "invalid character " + _v2_quote_first(data[pos:]) + " " + where
+def _new_invalid_character_error(data: bytes, pos: int, where: str) -> str:
+    """jsonwire's ``NewInvalidCharacterError`` of the rune at ``pos``."""
+    return "invalid character " + _quote_rune(data[pos:]) + " " + where
 
 
-def _v1_phrases(msg: str) -> str:
+def _transform_syntactic_error(msg: str) -> str:
+    """The text v2_scanner.go's ``transformSyntacticError`` gives a v1 caller."""
     i = msg.find(" (expecting")
     if i >= 0 and " in literal" not in msg:
         msg = msg[:i]
@@ -601,14 +603,15 @@ class _V2Error(Exception):
     pass
 
 
-def _v2_ws(data: bytes, i: int) -> int:
+def _consume_whitespace(data: bytes, i: int) -> int:
+    """jsonwire's ``ConsumeWhitespace``: where the next non-space byte is."""
     n = len(data)
     while i < n and data[i] in _V2_WS:
         i += 1
     return i
 
 
-def _v2_string(data: bytes, i: int) -> int:
+def _consume_string(data: bytes, i: int) -> int:
     """jsonwire's ``ConsumeStringResumable`` with invalid UTF-8 allowed; data[i] is '"'."""
     n = len(data)
     i += 1
@@ -629,27 +632,28 @@ def _v2_string(data: bytes, i: int) -> int:
                 continue
             if e == 0x75:  # u
                 if n < i + 6:
-                    if _escaped_utf16_prefix(data[i:]):
+                    if _has_escaped_utf16_prefix(data[i:]):
                         raise _V2Error(_UNEXPECTED_END)
-                    raise _V2Error(_v2_invalid_text("escape sequence", data[i:], "in string"))
+                    raise _V2Error(_invalid_text_error("escape sequence", data[i:], "in string"))
                 if not all(h in _HEX for h in data[i + 2 : i + 6]):
                     raise _V2Error(
-                        _v2_invalid_text("escape sequence", data[i : i + 6], "in string"))
+                        _invalid_text_error("escape sequence", data[i : i + 6], "in string"))
                 i += 6
                 continue
-            raise _V2Error(_v2_invalid_text("escape sequence", data[i : i + 2], "in string"))
+            raise _V2Error(_invalid_text_error("escape sequence", data[i : i + 2], "in string"))
         if c < 0x20:
-            raise _V2Error(_v2_char_error(data, i, "in string (expecting non-control character)"))
-        ch, w = _first_rune(data[i : i + 4])
+            raise _V2Error(_new_invalid_character_error(
+                data, i, "in string (expecting non-control character)"))
+        ch, w = _decode_rune(data[i : i + 4])
         if ch is not None:
             i += w
             continue
-        if _truncated_rune(data[i:]):
+        if _not_full_rune(data[i:]):
             raise _V2Error(_UNEXPECTED_END)
         i += 1
 
 
-def _truncated_rune(b: bytes) -> bool:
+def _not_full_rune(b: bytes) -> bool:
     """Not ``utf8.FullRune``: the bytes start a valid encoding that the input cuts short."""
     c = b[0]
     need = 2 if 0xC2 <= c <= 0xDF else 3 if 0xE0 <= c <= 0xEF else 4 if 0xF0 <= c <= 0xF4 else 0
@@ -662,7 +666,7 @@ def _truncated_rune(b: bytes) -> bool:
     return False
 
 
-def _escaped_utf16_prefix(b: bytes) -> bool:
+def _has_escaped_utf16_prefix(b: bytes) -> bool:
     """jsonwire's ``hasEscapedUTF16Prefix(b, false)``."""
     for k, c in enumerate(b):
         if k == 0 and c != 0x5C or k == 1 and c != 0x75:
@@ -672,7 +676,7 @@ def _escaped_utf16_prefix(b: bytes) -> bool:
     return True
 
 
-def _v2_number(data: bytes, i: int) -> int:
+def _consume_number(data: bytes, i: int) -> int:
     """jsonwire's ``ConsumeNumber``."""
     n = len(data)
     if i < n and data[i] == 0x2D:
@@ -686,13 +690,13 @@ def _v2_number(data: bytes, i: int) -> int:
         while i < n and 0x30 <= data[i] <= 0x39:
             i += 1
     else:
-        raise _V2Error(_v2_char_error(data, i, "in number (expecting digit)"))
+        raise _V2Error(_new_invalid_character_error(data, i, "in number (expecting digit)"))
     if i < n and data[i] == 0x2E:
         i += 1
         if i >= n:
             raise _V2Error(_UNEXPECTED_END)
         if not 0x30 <= data[i] <= 0x39:
-            raise _V2Error(_v2_char_error(data, i, "in number (expecting digit)"))
+            raise _V2Error(_new_invalid_character_error(data, i, "in number (expecting digit)"))
         while i < n and 0x30 <= data[i] <= 0x39:
             i += 1
     if i < n and data[i] in (0x65, 0x45):
@@ -702,27 +706,30 @@ def _v2_number(data: bytes, i: int) -> int:
         if i >= n:
             raise _V2Error(_UNEXPECTED_END)
         if not 0x30 <= data[i] <= 0x39:
-            raise _V2Error(_v2_char_error(data, i, "in number (expecting digit)"))
+            raise _V2Error(_new_invalid_character_error(data, i, "in number (expecting digit)"))
         while i < n and 0x30 <= data[i] <= 0x39:
             i += 1
     return i
 
 
-def _v2_literal(data: bytes, i: int, lit: bytes) -> int:
+def _consume_literal(data: bytes, i: int, lit: bytes) -> int:
     """jsonwire's ``ConsumeLiteral``."""
     word = lit.decode()
     for k in range(len(lit)):
         if i + k >= len(data):
             raise _V2Error(_UNEXPECTED_END)
         if data[i + k] != lit[k]:
-            raise _V2Error(_v2_char_error(
+            raise _V2Error(_new_invalid_character_error(
                 data, i + k, f"in literal {word} (expecting {go_quote_rune(chr(lit[k]))})"))
     return i + len(lit)
 
 
-def _v2_check(data: bytes) -> None:
+def _check_next_value(data: bytes) -> None:
+    """jsontext's ``CheckNextValue(last=true)`` over the whole input: one value (its
+    ``consumeValue``, ``consumeObject`` and ``consumeArray``, iteratively), then only
+    whitespace (``checkEOF``); raises :class:`_V2Error` with jsonwire's text."""
     n = len(data)
-    i = _v2_ws(data, 0)
+    i = _consume_whitespace(data, 0)
     if i >= n:
         raise _V2Error(_UNEXPECTED_END)
     stack: list[int] = []  # 0 object, 1 array
@@ -732,7 +739,7 @@ def _v2_check(data: bytes) -> None:
         if c == 0x7B or c == 0x5B:
             if len(stack) == MAX_NESTING_DEPTH:
                 raise _V2Error("exceeded max depth")
-            i = _v2_ws(data, i + 1)
+            i = _consume_whitespace(data, i + 1)
             if i >= n:
                 raise _V2Error(_UNEXPECTED_END)
             if data[i] == (0x7D if c == 0x7B else 0x5D):
@@ -740,43 +747,44 @@ def _v2_check(data: bytes) -> None:
             else:
                 stack.append(0 if c == 0x7B else 1)
                 if c == 0x7B:
-                    i = _v2_member_name(data, i)
+                    i = _consume_object_name(data, i)
                 continue
         elif c == 0x22:
-            i = _v2_string(data, i)
+            i = _consume_string(data, i)
         elif c == 0x6E:
-            i = _v2_literal(data, i, b"null")
+            i = _consume_literal(data, i, b"null")
         elif c == 0x74:
-            i = _v2_literal(data, i, b"true")
+            i = _consume_literal(data, i, b"true")
         elif c == 0x66:
-            i = _v2_literal(data, i, b"false")
+            i = _consume_literal(data, i, b"false")
         elif c == 0x2D or 0x30 <= c <= 0x39:
-            i = _v2_number(data, i)
+            i = _consume_number(data, i)
         else:
-            raise _V2Error(_v2_char_error(data, i, "at start of value"))
+            raise _V2Error(_new_invalid_character_error(data, i, "at start of value"))
         # after a value: close containers as far as they end here
         while True:
             if not stack:
-                i = _v2_ws(data, i)
+                i = _consume_whitespace(data, i)
                 if i < n:
-                    raise _V2Error(_v2_char_error(data, i, "after top-level value"))
+                    raise _V2Error(_new_invalid_character_error(data, i, "after top-level value"))
                 return
-            i = _v2_ws(data, i)
+            i = _consume_whitespace(data, i)
             if i >= n:
                 raise _V2Error(_UNEXPECTED_END)
             c = data[i]
             if stack[-1] == 0:
                 if c == 0x2C:
-                    i = _v2_member_name(data, _v2_ws(data, i + 1))
+                    i = _consume_object_name(data, _consume_whitespace(data, i + 1))
                     break
                 if c == 0x7D:
                     stack.pop()
                     i += 1
                     continue
                 raise _V2Error(
-                    _v2_char_error(data, i, "after object value (expecting ',' or '}')"))
+                    _new_invalid_character_error(
+                        data, i, "after object value (expecting ',' or '}')"))
             if c == 0x2C:
-                i = _v2_ws(data, i + 1)
+                i = _consume_whitespace(data, i + 1)
                 if i >= n:
                     raise _V2Error(_UNEXPECTED_END)
                 break
@@ -784,23 +792,24 @@ def _v2_check(data: bytes) -> None:
                 stack.pop()
                 i += 1
                 continue
-            raise _V2Error(_v2_char_error(data, i, "after array element (expecting ',' or ']')"))
+            raise _V2Error(_new_invalid_character_error(
+                data, i, "after array element (expecting ',' or ']')"))
 
 
-def _v2_member_name(data: bytes, i: int) -> int:
+def _consume_object_name(data: bytes, i: int) -> int:
     """An object member's name and colon at i (whitespace skipped); returns where the value
     starts (whitespace skipped, inside the input)."""
     n = len(data)
     if i >= n:
         raise _V2Error(_UNEXPECTED_END)
     if data[i] != 0x22:
-        raise _V2Error(_v2_char_error(data, i, "at start of string (expecting '\"')"))
-    i = _v2_ws(data, _v2_string(data, i))
+        raise _V2Error(_new_invalid_character_error(data, i, "at start of string (expecting '\"')"))
+    i = _consume_whitespace(data, _consume_string(data, i))
     if i >= n:
         raise _V2Error(_UNEXPECTED_END)
     if data[i] != 0x3A:
-        raise _V2Error(_v2_char_error(data, i, "after object name (expecting ':')"))
-    i = _v2_ws(data, i + 1)
+        raise _V2Error(_new_invalid_character_error(data, i, "after object name (expecting ':')"))
+    i = _consume_whitespace(data, i + 1)
     if i >= n:
         raise _V2Error(_UNEXPECTED_END)
     return i
@@ -809,9 +818,9 @@ def _v2_member_name(data: bytes, i: int) -> int:
 def syntax_error_v2(data: bytes) -> str | None:
     """json v2's ``checkValid`` as Go ≥ 1.27's ``json.Unmarshal`` reports it."""
     try:
-        _v2_check(data)
+        _check_next_value(data)
     except _V2Error as e:
-        return _v1_phrases(str(e))
+        return _transform_syntactic_error(str(e))
     return None
 
 
@@ -927,7 +936,7 @@ class _Decoder:
         if self.saved is not None:
             return
         if self.v2_paths:
-            self.saved = self.v2_type_error(value, t)
+            self.saved = self.transform_unmarshal_error(value, t)
             return
         if self.ctx_struct is not None or self.field_stack:
             self.saved = (
@@ -937,7 +946,7 @@ class _Decoder:
         else:
             self.saved = f"json: cannot unmarshal {value} into Go value of type {t.name}"
 
-    def v2_type_error(self, value: str, t: GoType) -> str:
+    def transform_unmarshal_error(self, value: str, t: GoType) -> str:
         """v2_inject.go's ``transformUnmarshalError`` + ``UnmarshalTypeError.Error()``: the
         root type's name and the JSON Pointer turned into a dotted path; "Go struct field" is
         left out when the last step is an array index."""
