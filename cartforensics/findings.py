@@ -143,6 +143,11 @@ def _check_pair(go: Replay, lenient: Replay) -> None:
             f"findings(go, lenient) needs a go-mode and a lenient-mode replay, got "
             f"{go.mode!r} and {lenient.mode!r}"
         )
+    if go.semantics != lenient.semantics:
+        raise ValueError(
+            f"the two replays are of different toolchains ({go.semantics.label} and "
+            f"{lenient.semantics.label}): replay both with the same go_version"
+        )
     a, b = go.outcomes, lenient.outcomes
     same = len(a) == len(b) and bool(
         (a["line"].to_numpy() == b["line"].to_numpy()).all()
