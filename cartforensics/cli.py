@@ -3,6 +3,7 @@
     cartforensics replay sample_data                 # per-cart table, the headline first
     cartforensics replay sample_data --format jsonl  # one JSON object per line, then per cart
     cartforensics state sample_data --cart cart-1002 --line 3
+    cartforensics replay sample_data --go-version 1.27  # as a service built with Go 1.27
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from . import __version__
+from .cliargs import add_go_version_option, one_line_errors
 from .events import NoLogsError, read_events
 from .findings import headline
 from .gojson import marshal
@@ -57,7 +59,7 @@ def _table(r: Replay, lenient: Replay | None, out: Any) -> None:
     summary = summary.rename(columns=short)
     if lenient is not None:
         summary["applied_lenient"] = lenient.summary()["applied"]
-    out.write(f"mode: {r.mode}\n")
+    out.write(f"mode: {r.mode}, replayed as {r.semantics.label}\n")
     out.write(summary.to_string() + "\n")
     m = r.metrics()
     out.write("\nmetrics the service would export for this replay:\n")
@@ -66,7 +68,8 @@ def _table(r: Replay, lenient: Replay | None, out: Any) -> None:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    events = read_events(args.path, progress=False if args.quiet else None)
+    events = read_events(args.path, progress=False if args.quiet else None,
+                         go_version=args.go_version)
     r = replay(events, mode=args.mode)
     out = sys.stdout
     if args.format == "jsonl":
@@ -84,7 +87,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_state(args: argparse.Namespace) -> int:
-    r = replay(read_events(args.path, progress=False), mode=args.mode)
+    r = replay(read_events(args.path, progress=False, go_version=args.go_version),
+               mode=args.mode)
     if args.cart not in r.cart_ids:
         shown = ", ".join(r.cart_ids[:5]) + (" …" if len(r.cart_ids) > 5 else "")
         sys.stderr.write(f"cartforensics: no cart {args.cart!r} in {args.path} "
@@ -122,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
                          "lenient: what the writer meant (numeric ts, long lines)")
     rp.add_argument("--format", choices=["table", "jsonl"], default="table")
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_go_version_option(rp)
     rp.set_defaults(func=_cmd_replay)
+    one_line_errors(rp, "replay")
 
     sp = sub.add_parser("state", help="print one cart's state JSON at a line or a time")
     sp.add_argument("path", nargs="+", help="log files, directories or globs")
@@ -131,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     at.add_argument("--at", help="a time (RFC 3339, UTC when no offset)")
     at.add_argument("--line", type=int, help="the state after this many lines")
     sp.add_argument("--mode", choices=["go", "lenient"], default="go")
+    add_go_version_option(sp)
     sp.set_defaults(func=_cmd_state)
+    one_line_errors(sp, "state")
 
     # Other commands live beside the library call they wrap: each module has
     # ``add_subcommand(subparsers)`` that adds its parser and sets ``func``.

@@ -41,7 +41,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from . import events as _events
-from .cliargs import one_line_errors, positive_int
+from .cliargs import add_go_version_option, one_line_errors, positive_int
 from .dataset import (
     CARTS_DIR,
     CARTS_SCHEMA,
@@ -59,6 +59,7 @@ from .dataset import (
 )
 from .events import NoLogsError, find_logs
 from .gojson import marshal
+from .goversion import semantics
 
 __all__ = [
     "ConvertOptions", "ConvertSummary", "FileTask", "RestoreSummary", "add_subcommand",
@@ -98,6 +99,7 @@ class ConvertOptions:
     row_group_rows: int = ROW_GROUP_ROWS
     compression: str = "zstd"
     compression_level: int | None = None
+    go_version: str = "1.25"  # the toolchain the envelopes are decoded and replayed as
 
 
 @dataclass
@@ -149,11 +151,12 @@ def _string_array(values: Any) -> pa.Array:
     return pa.array(values, type=pa.string(), from_pandas=True)
 
 
-def _replay_columns(df: Any, mode: str) -> tuple[Any, np.ndarray, pa.Array, pa.Array]:
+def _replay_columns(df: Any, mode: str, go_version: str = "1.25"
+                    ) -> tuple[Any, np.ndarray, pa.Array, pa.Array]:
     """(the Replay, outcome index into OUTCOMES per row, outcome strings, error strings)."""
     from .replay import replay
 
-    r = replay(df, mode=mode)
+    r = replay(df, mode=mode, go_version=go_version)
     oc = r.outcomes["outcome"]
     cats = [str(c) for c in oc.cat.categories]
     remap = np.array([OUTCOMES.index(c) for c in cats], dtype=np.int8)
@@ -290,7 +293,8 @@ def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResu
     """Replay files with distinct cart ids together; their event rows and carts rows."""
     from .events import to_frame
 
-    table = _events.read_events_bytes([(m.task.cart_id, m.content) for m in members])
+    table = _events.read_events_bytes([(m.task.cart_id, m.content) for m in members],
+                                      go_version=options.go_version)
     n = table.num_rows
     counts = [m.lines for m in members]
     if sum(counts) != n:  # never: both count Go's lines
@@ -300,7 +304,7 @@ def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResu
     per_mode: dict[str, tuple[np.ndarray, pa.Array, pa.Array]] = {}
     finals: dict[str, list[str]] = {}
     for mode in MODES:
-        r, codes, outcome, error = _replay_columns(df, mode)
+        r, codes, outcome, error = _replay_columns(df, mode, options.go_version)
         known = set(r.cart_ids)
         finals[mode] = [_final_state(r, m.task.cart_id, known) for m in members]
         per_mode[mode] = (codes, outcome, error)
@@ -688,13 +692,16 @@ def _run_all(batches: list[list[FileTask]], options: ConvertOptions, root: Path,
 
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             workers: int | None = None, incremental: bool = False,
-            progress: bool | None = None) -> ConvertSummary:
+            progress: bool | None = None, go_version: str | None = None) -> ConvertSummary:
     """Convert the logs of directory ``src`` into the Parquet dataset ``dst``.
 
     ``workers``: processes (default ``os.cpu_count()``; 1 runs in this process).
     ``incremental``: keep what ``dst`` already holds; convert only new files and the new
     tails of grown ones (a file whose converted part changed, or that shrank, is reconverted
     whole and reported). ``progress``: a tqdm bar (None: when stderr is a terminal).
+    ``go_version``: the toolchain the envelopes are decoded and replayed as (``"1.25"``
+    default, ``"1.27"``, ...; see :mod:`cartforensics.goversion`), kept in the manifest; an
+    incremental run as another toolchain converts everything anew.
 
     The dataset is built in a hidden sibling of ``dst`` and renamed into place when complete;
     an existing ``dst`` is replaced only when it is a cartforensics dataset. Problems with
@@ -709,8 +716,15 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     src_p, dst_p = Path(src), Path(dst)
     if not src_p.is_dir():
         raise NoLogsError(f"{src_p}: not a directory (convert takes a directory of logs)")
+    sem = semantics(go_version)
     old = check_destination(dst_p)
     summary = ConvertSummary(str(dst_p), incremental)
+    if incremental and old is not None and semantics(old.get("go_version")) != sem:
+        summary.notes.append(
+            f"the dataset was converted as {semantics(old.get('go_version')).label}, this run "
+            f"is {sem.label}: converted everything anew"
+        )
+        old = None
     if incremental and old is not None and old.get("schema_version") != SCHEMA_VERSION:
         summary.notes.append(
             f"the dataset has schema version {old.get('schema_version')}, this version writes "
@@ -721,7 +735,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         summary.notes.append("no dataset there yet: converted everything")
     previous = {f["path"]: f for f in (old or {}).get("files", [])} if incremental else {}
     run = int(old.get("run", 0)) + 1 if incremental and old is not None else 0
-    options = ConvertOptions(run=run)
+    options = ConvertOptions(run=run, go_version=sem.spec)
 
     logs = find_logs(src_p)
     tasks = []
@@ -823,6 +837,7 @@ def _finish(root: Path, old: dict[str, Any] | None, results: list[FileOutcome],
     return {
         "format": FORMAT,
         "schema_version": SCHEMA_VERSION,
+        "go_version": options.go_version,
         "package_version": __version__,
         "source": str(src.resolve()),
         "layout": {
@@ -994,7 +1009,8 @@ def _restore_fragment(frag: Path, targets: dict[str, tuple[Path, dict[str, Any]]
 def _cmd_convert(args: argparse.Namespace) -> int:
     try:
         summary = convert(args.src, args.dst, workers=args.workers,
-                          incremental=args.incremental, progress=False if args.quiet else None)
+                          incremental=args.incremental, progress=False if args.quiet else None,
+                          go_version=args.go_version)
     except (NoLogsError, DatasetError, ValueError) as e:
         sys.stderr.write(f"cartforensics: {e}\n")
         return 2
@@ -1046,6 +1062,7 @@ def add_subcommand(subparsers: Any) -> None:
     cp.add_argument("--incremental", action="store_true",
                     help="convert only new files and new tails of grown files")
     cp.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_go_version_option(cp)
     cp.set_defaults(func=_cmd_convert)
     one_line_errors(cp, "convert")
 

@@ -276,4 +276,6 @@ def open_dataset(path: str | os.PathLike[str], carts: Iterable[str] | str | None
         if wanted is None or f["cart_id"] in wanted
         for p in f.get("problems", [])
     ]
+    # the toolchain whose encoding/json decoded the stored envelopes (older datasets: 1.25)
+    df.attrs["go_version"] = manifest.get("go_version", "1.25")
     return df

@@ -2,7 +2,10 @@
 
 ``raw`` is ``struct { Timestamp time.Time "ts"; Type string "type"; Payload json.RawMessage
 "payload" }``. In ``go`` mode a JSON number in ``ts`` is an error (the seed's real bug); in
-``lenient`` mode it is read as Unix seconds, which is what the writer meant.
+``lenient`` mode it is read as Unix seconds, which is what the writer meant. ``sem`` is the
+toolchain (:mod:`cartforensics.goversion`): under json v2 (Go ≥ 1.27) ``time.Time`` is decoded
+by json itself, so an escaped ``ts`` string is unescaped before parsing; lenient mode's own
+``ts`` type keeps handing the raw bytes to ``Time.UnmarshalJSON``.
 
 >>> env = decode_envelope(b'{"ts":1700000000,"type":"AddItem","payload":{}}')
 >>> env.error
@@ -17,10 +20,13 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
-from .gojson import RAW_MESSAGE, STRING, Struct, Unmarshaler, unmarshal
+from .gojson import RAW_MESSAGE, STRING, GoType, Struct, TextUnmarshaler, Unmarshaler, unmarshal
 from .gotime import GoTime, unmarshal_time_json
+from .goversion import DEFAULT, GoSemantics
 
 NOT_A_STRING = "Time.UnmarshalJSON: input is not a JSON string"
+#: json v2's error for a JSON number in the seed's ``ts`` (Go ≥ 1.27)
+NOT_A_STRING_V2 = "json: cannot unmarshal number into Go struct field .ts of type time.Time"
 NUMBER_OUT_OF_RANGE = "ts: number out of range"
 _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 
@@ -87,16 +93,39 @@ def _lenient_time(raw: bytes, old: Any) -> tuple[Any, str | None]:
     return _go_time(raw, old)
 
 
-def _envelope_type(time_type: Unmarshaler) -> Struct:
+def _text_time(text: bytes, old: Any) -> tuple[Any, str | None]:
+    """json v2's time.Time: ``time.Time.UnmarshalText`` of the unescaped string."""
+    t, err = unmarshal_time_json(b'"' + text + b'"')
+    if err is not None:
+        return old, err
+    return (t, "string"), None
+
+
+def _envelope_type(time_type: GoType, raw_message: str = "json.RawMessage") -> Struct:
     return Struct(
         'struct { Timestamp time.Time "json:\\"ts\\""; Type string "json:\\"type\\""; '
-        'Payload json.RawMessage "json:\\"payload\\"" }',
+        f'Payload {raw_message} "json:\\"payload\\"" }}',
         [("ts", time_type), ("type", STRING), ("payload", RAW_MESSAGE)],
     )
 
 
 GO_ENVELOPE = _envelope_type(Unmarshaler("time.Time", _go_time))
 LENIENT_ENVELOPE = _envelope_type(Unmarshaler("time.Time", _lenient_time))
+_V2 = "jsontext.Value"
+GO_ENVELOPE_V2 = _envelope_type(TextUnmarshaler("time.Time", _text_time), _V2)
+LENIENT_ENVELOPE_V2 = _envelope_type(Unmarshaler("time.Time", _lenient_time), _V2)
+
+
+def envelope_type(lenient: bool, sem: GoSemantics = DEFAULT) -> Struct:
+    """The Go type the envelope is decoded into, for a mode and a toolchain."""
+    if sem.unescapes_time:
+        return LENIENT_ENVELOPE_V2 if lenient else GO_ENVELOPE_V2
+    return LENIENT_ENVELOPE if lenient else GO_ENVELOPE
+
+
+def numeric_ts_error(sem: GoSemantics = DEFAULT) -> str:
+    """go mode's error for a JSON number in ``ts`` (the writer's own lines)."""
+    return NOT_A_STRING_V2 if sem.unescapes_time else NOT_A_STRING
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +139,9 @@ class Envelope:
     error: str | None
 
 
-def decode_envelope(token: bytes, lenient: bool = False) -> Envelope:
-    """Decode one scanner token; never raises for any input bytes."""
-    value, err = unmarshal(token, LENIENT_ENVELOPE if lenient else GO_ENVELOPE)
+def decode_envelope(token: bytes, lenient: bool = False, sem: GoSemantics = DEFAULT) -> Envelope:
+    """Decode one scanner token as the toolchain ``sem`` does; never raises for any input."""
+    value, err = unmarshal(token, envelope_type(lenient, sem), sem=sem)
     if err is not None:
         return Envelope(None, "invalid", None, None, err)
     ts_pair = value["ts"]

@@ -19,10 +19,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .envelope import NOT_A_STRING, NUMBER_OUT_OF_RANGE, decode_envelope
+from .envelope import NUMBER_OUT_OF_RANGE, decode_envelope, numeric_ts_error
 from .fastpath import canonical_lines, parse_rfc3339_column, view_array
 from .gojson import go_utf8
 from .gotime import GoTime, unmarshal_time_json
+from .goversion import GoSemantics, semantics
 from .lines import MAX_TOKEN_SIZE, split_lines
 
 LOG_SUFFIX = ".events.log"
@@ -189,7 +190,8 @@ def _ns(t: GoTime | None) -> int:
     return ns if _NS_MIN <= ns <= _NS_MAX else _NAT
 
 
-def read_events_bytes(items: Sequence[tuple[str, bytes]]) -> pa.Table:
+def read_events_bytes(items: Sequence[tuple[str, bytes]],
+                      go_version: str | GoSemantics | None = None) -> pa.Table:
     """read_events' rows (as Arrow) for files whose decompressed bytes the caller already
     holds, given as (cart id, bytes), file after file.
 
@@ -197,17 +199,20 @@ def read_events_bytes(items: Sequence[tuple[str, bytes]]) -> pa.Table:
     1
     """
     logs = [LogFile(Path(cid + LOG_SUFFIX), cid) for cid, _ in items]
-    return _read_batch(logs, [data for _, data in items])
+    return _read_batch(logs, [data for _, data in items], semantics(go_version))
 
 
-def _read_one(log: LogFile, data: bytes) -> pa.Table:
+def _read_one(log: LogFile, data: bytes, sem: GoSemantics | None = None) -> pa.Table:
     """Decode every physical line of one file."""
-    return _read_batch([log], [data])
+    return _read_batch([log], [data], semantics(sem))
 
 
-def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes]) -> pa.Table:
+def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes],
+                sem: GoSemantics | None = None) -> pa.Table:
     """Decode every physical line of several files at once (writer-shaped lines vectorised
-    over the whole batch, the rest by the Go port line by line): small files cost little."""
+    over the whole batch, the rest by the Go port line by line): small files cost little.
+    ``sem``: the toolchain whose encoding/json decodes the envelopes (default Go 1.25)."""
+    sem = semantics(sem)
     cuts = [split_lines(d, MAX_TOKEN_SIZE) for d in datas]
     counts = np.array([len(c) for c in cuts], dtype=np.int64)
     n = int(counts.sum())
@@ -261,7 +266,7 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes]) -> pa.Table:
             kind[ints_at] = _KIND["number"]
             kind[ints_at[~fits]] = _KIND["invalid"]
             len_err[ints_at[~fits]] = NUMBER_OUT_OF_RANGE
-            go_err[ints_at] = NOT_A_STRING
+            go_err[ints_at] = numeric_ts_error(sem)
         kind[canon[~is_int & ~is_str]] = _KIND["null"]
         strs_at = canon[is_str]
         if len(strs_at):
@@ -284,20 +289,23 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes]) -> pa.Table:
     for i in np.flatnonzero(~ok).tolist():
         s0 = int(starts[i])
         tok = data[s0 : s0 + int(tok_len[i])]
-        lenient = decode_envelope(tok, lenient=True)
-        strict = decode_envelope(tok, lenient=False)
+        lenient = decode_envelope(tok, lenient=True, sem=sem)
+        strict = decode_envelope(tok, lenient=False, sem=sem)
         go_err[i] = strict.error
         len_err[i] = lenient.error
-        kind[i] = _KIND[lenient.ts_kind]
-        types[i] = lenient.type
-        ts_ns[i] = _ns(lenient.ts)
-        if lenient.payload is not None:
+        # the row's ts, type and payload: lenient's reading, or go mode's where only go mode
+        # decodes the line (json v2 unescapes a ts that lenient's own ts type does not)
+        env = strict if lenient.error is not None and strict.error is None else lenient
+        kind[i] = _KIND[env.ts_kind]
+        types[i] = env.type
+        ts_ns[i] = _ns(env.ts)
+        if env.payload is not None:
             p_valid[i] = True
             p_buf[i] = 1
             p_start[i] = extra_len
-            p_len[i] = len(lenient.payload)
-            extra.append(lenient.payload)
-            extra_len += len(lenient.payload)
+            p_len[i] = len(env.payload)
+            extra.append(env.payload)
+            extra_len += len(env.payload)
 
     payload = view_array([data, b"".join(extra)], p_buf, p_start, p_len, p_valid)
     raw = view_array([data], np.zeros(n, dtype=np.int64), starts, lengths)
@@ -367,10 +375,12 @@ EVENTS_SCHEMA = pa.schema(
 
 
 def read_events_table(
-    source: Source, progress: bool | None = None, with_files: bool = False
+    source: Source, progress: bool | None = None, with_files: bool = False,
+    go_version: str | GoSemantics | None = None,
 ) -> tuple[Any, ...]:
     """Like :func:`read_events` but returns a pyarrow Table and the file problems (and, with
     ``with_files``, one record per file read: path, cart_id, bytes, lines)."""
+    sem = semantics(go_version)
     logs = find_logs(source)
     tables: list[pa.Table] = []
     problems: list[FileProblem] = []
@@ -390,7 +400,7 @@ def read_events_table(
     def flush() -> None:
         nonlocal size
         if batch:
-            table = _read_batch(batch, datas)
+            table = _read_batch(batch, datas, sem)
             for log, data in zip(batch, datas, strict=True):
                 files.append({"path": str(log.path), "cart_id": log.cart_id,
                               "bytes": len(data), "lines": count_lines(data)})
@@ -434,7 +444,7 @@ def to_frame(table: pa.Table) -> pd.DataFrame:
 
 def read_events(
     source: Source, progress: bool | None = None, *, carts: Any = None, start: Any = None,
-    end: Any = None,
+    end: Any = None, go_version: str | GoSemantics | None = None,
 ) -> pd.DataFrame:
     """Read cart event logs into one row per physical line, exactly as the service's reader
     cuts and decodes them.
@@ -449,20 +459,36 @@ def read_events(
     ``df.attrs["problems"]`` (and warned about; what was read of them stays), and every file
     read, empty ones too, in ``df.attrs["files"]``.
 
+    ``go_version``: the toolchain that built the service, whose encoding/json decodes the
+    envelopes: ``"1.25"`` (default), ``"1.26"``, ``"1.27"``, or with a ``GOEXPERIMENT``-style
+    override (``"1.27+nojsonv2"``, ``"1.26+jsonv2"``); see :mod:`cartforensics.goversion`.
+    Go ≥ 1.27 unescapes an escaped ``ts`` before parsing it, and many error texts differ.
+    It is kept in ``df.attrs["go_version"]`` (replay reads it from there).
+
     ``source`` may also be a dataset written by ``cartforensics convert``; then ``carts``,
-    ``start`` and ``end`` filter it inside the Parquet scan.
+    ``start`` and ``end`` filter it inside the Parquet scan (its envelopes were decoded with
+    the go_version it was converted with).
 
     >>> df = read_events("sample_data")  # doctest: +SKIP
     """
     from .dataset import is_dataset, open_dataset  # lazy: dataset imports this module
 
+    sem = semantics(go_version)
     if is_dataset(source):
-        return open_dataset(source, carts=carts, start=start, end=end)
+        df = open_dataset(source, carts=carts, start=start, end=end)
+        stored = semantics(df.attrs.get("go_version"))
+        if go_version is not None and stored != sem:
+            raise ValueError(
+                f"{os.fspath(source)} was converted as {stored.label}; convert the logs again "
+                f"with go_version={sem.spec!r} to read them as {sem.label}")
+        return df
     if carts is not None or start is not None or end is not None:
         raise ValueError("carts=, start= and end= filter a converted dataset (see "
                          "cartforensics.convert); filter the DataFrame of log files instead")
-    table, problems, files = read_events_table(source, progress, with_files=True)
+    table, problems, files = read_events_table(source, progress, with_files=True,
+                                               go_version=sem)
     df = to_frame(table)
+    df.attrs["go_version"] = sem.spec
     df.attrs["problems"] = [p.__dict__ for p in problems]
     df.attrs["files"] = files
     return df

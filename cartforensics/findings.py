@@ -19,15 +19,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from .envelope import decode_envelope
 from .gojson import go_quote
-from .replay import Replay
+from .goversion import other_json
+from .lines import go_token
+from .replay import Replay, replay
 
 # in the order a tie in lines affected is broken
 KINDS = (
     "numeric_ts", "too_long", "unknown_type", "glued", "torn", "no_final_newline",
     "apply_error", "payload_error", "other_malformed", "ts_backwards", "duplicate",
-    "file_problem",
+    "file_problem", "toolchain",
 )
 KIND_TITLES = {
     "numeric_ts": "numeric ts rejected by the reader",
@@ -42,6 +46,7 @@ KIND_TITLES = {
     "ts_backwards": "timestamp going backwards",
     "duplicate": "duplicated line",
     "file_problem": "file not readable whole",
+    "toolchain": "outcome depends on the Go toolchain",
 }
 EVIDENCE_COLUMNS = [
     "cart_id", "line", "ts", "type", "go_outcome", "go_error", "lenient_outcome",
@@ -137,6 +142,11 @@ def _check_pair(go: Replay, lenient: Replay) -> None:
         raise ValueError(
             f"findings(go, lenient) needs a go-mode and a lenient-mode replay, got "
             f"{go.mode!r} and {lenient.mode!r}"
+        )
+    if go.semantics != lenient.semantics:
+        raise ValueError(
+            f"the two replays are of different toolchains ({go.semantics.label} and "
+            f"{lenient.semantics.label}): replay both with the same go_version"
         )
     a, b = go.outcomes, lenient.outcomes
     same = len(a) == len(b) and bool(
@@ -350,7 +360,9 @@ def findings(go: Replay, lenient: Replay) -> list[Finding]:
     mid-write), ``apply_error`` (one per handler error text), ``payload_error`` (one per
     payload field), ``other_malformed`` (any other line the reader rejects, by error),
     ``ts_backwards``, ``duplicate`` (a line repeating an earlier line of its cart byte for
-    byte) and ``file_problem`` (a file that could not be read whole).
+    byte), ``file_problem`` (a file that could not be read whole) and ``toolchain`` (lines
+    whose go-mode outcome depends on the Go that built the service: see
+    :func:`toolchain_lines`).
     """
     _check_pair(go, lenient)
     ev = go.events
@@ -366,6 +378,7 @@ def findings(go: Replay, lenient: Replay) -> list[Finding]:
     out += _ts_backwards(base)
     out += _duplicates(ev, base)
     out += _file_problems(ev)
+    out += _toolchain(go, base)
     order = {k: i for i, k in enumerate(KINDS)}
     out.sort(key=lambda f: (-f.count, order.get(f.kind, len(order)), str(f.key)))
     return out
@@ -782,3 +795,143 @@ __all__ = [
     "KINDS", "KIND_TITLES", "Finding", "findings", "findings_table", "headline", "headline_finding",
     "line_shape", "payload_field", "snippet",
 ]
+
+
+# -- the toolchain finding -----------------------------------------------------------------
+def toolchain_lines(go: Replay) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The lines whose go-mode outcome would differ under the other side of the json v1/v2
+    line (Go ≤ 1.26 against Go ≥ 1.27; see :mod:`cartforensics.goversion`), and their carts.
+
+    Only lines holding a backslash can differ (json v2 unescapes a ts string, v1 does not), so
+    only those envelopes are decoded again, and only the carts holding one that flips are
+    replayed again, under the other toolchain. Returns (lines: cart_id, line, row,
+    escaped_ts (the envelope itself decodes under one toolchain only; False: the line changes
+    outcome because of an earlier one), outcome here and there, the error there; carts:
+    cart_id, lines that differ, totalPrice here and there).
+
+    >>> lines, carts = toolchain_lines(replay("sample_data"))  # doctest: +SKIP
+    """
+    other = other_json(go.semantics)
+    tag = other.spec
+    empty_lines = pd.DataFrame(columns=["cart_id", "line", "row", "escaped_ts", "outcome",
+                                        "outcome_" + tag, "error_" + tag])
+    empty_carts = pd.DataFrame(columns=["cart_id", "lines", "total", "total_" + tag])
+    ev = go.events.copy(deep=False)
+    ev.attrs = {}  # pandas deep-copies attrs on every column access
+    if not len(ev):
+        return empty_lines, empty_carts
+    raw = pa.array(ev["raw"].array)  # Arrow-backed bytes: no copy into Python objects
+    cart_of = ev["cart_id"].astype(str).to_numpy(dtype=object)
+    has_bs = pc.fill_null(pc.match_substring(raw, "\\"), False).to_numpy(zero_copy_only=False)
+    lenient = go.mode == "lenient"
+    flips: set[str] = set()
+    flipped_rows: set[int] = set()
+    for r in np.flatnonzero(has_bs).tolist():
+        data = raw[r].as_py()
+        tok = go_token(data, 0, len(data))
+        here = decode_envelope(tok, lenient, go.semantics).error is None
+        there = decode_envelope(tok, lenient, other).error is None
+        if here != there:
+            flips.add(cart_of[r])
+            flipped_rows.add(r)
+    if not flips:
+        return empty_lines, empty_carts
+    from .events import read_events_bytes, to_frame
+
+    carts = [c for c in go.cart_ids if c in flips]
+    items: list[tuple[str, bytes]] = []
+    rows: list[int] = []
+    newline = ev["newline"].to_numpy(dtype=bool)
+    line_no = ev["line"].to_numpy()
+    for cid in carts:
+        cart_rows = go.rows_of(cid)
+        rows += cart_rows
+        parts: list[bytes] = []
+        for r in cart_rows:  # a cart's files one after another: each starts at line 1
+            if line_no[r] == 1 and parts:
+                items.append((cid, b"".join(parts)))
+                parts = []
+            parts.append(raw[r].as_py() + (b"\n" if newline[r] else b""))
+        items.append((cid, b"".join(parts)))
+    again = replay(to_frame(read_events_bytes(items, go_version=other)), mode=go.mode,
+                   catalog=go.catalog, registry=go.registry, go_version=other)
+    here_oc = go.outcomes["outcome"].astype(str).to_numpy(dtype=object)[rows]
+    there = again.outcomes
+    there_oc = there["outcome"].astype(str).to_numpy(dtype=object)
+    there_err = _obj(there["error"])
+    differs = here_oc != there_oc
+    lines = pd.DataFrame({
+        "cart_id": cart_of[rows], "line": line_no[rows],
+        "row": rows, "escaped_ts": [r in flipped_rows for r in rows], "outcome": here_oc,
+        "outcome_" + tag: there_oc, "error_" + tag: there_err,
+    })[differs].reset_index(drop=True)
+    per_cart = lines.groupby("cart_id", sort=False).size()
+    cart_rows_out = []
+    for cid in carts:
+        cart_rows_out.append({
+            "cart_id": cid, "lines": int(per_cart.get(cid, 0)),
+            "total": go.final_state(cid)["totalPrice"],
+            "total_" + tag: again.final_state(cid)["totalPrice"],
+        })
+    return lines, pd.DataFrame(cart_rows_out)
+
+
+def _toolchain(go: Replay, base: pd.DataFrame) -> list[Finding]:
+    lines, carts = toolchain_lines(go)
+    if not len(lines):
+        return []
+    here, there = go.semantics, other_json(go.semantics)
+    tag = there.spec
+    mask = np.zeros(len(base), dtype=bool)
+    mask[lines["row"].to_numpy(dtype=np.int64)] = True
+    order = np.argsort(lines["row"].to_numpy())
+    direct = lines["escaped_ts"].to_numpy(dtype=bool)
+    v2_oc = (lines["outcome"] if here.json_v2 else lines["outcome_" + tag]).to_numpy()
+    v1_oc = (lines["outcome_" + tag] if here.json_v2 else lines["outcome"]).to_numpy()
+    n_direct = int(direct.sum())
+    # the usual direction: json v2 reads the escaped ts, json v1 rejects the line
+    usual = bool(((v1_oc[direct] == "malformed") & (v2_oc[direct] != "malformed")).all())
+    k_v2 = int((v2_oc[direct] == "applied").sum())
+    stake = (carts["total_" + tag] - carts["total"]).abs()
+    changed = int((stake != 0).sum())
+    money = int(stake.sum())
+    n_carts = int((carts["lines"] > 0).sum())
+
+    def msg(i: dict[str, Any]) -> str:
+        d = n_direct
+        if usual:
+            applies = "applies" if k_v2 == d else "decodes"
+            head = (f"{_n(d, 'line')} in {_n(n_carts, 'cart')} {_v(d, 'has', 'have')} an "
+                    f"escaped ts: Go ≥ 1.27 {applies} {_v(d, 'it', 'them')}, Go ≤ 1.26 drops "
+                    f"{_v(d, 'it', 'them')}")
+        else:
+            head = (f"{_n(d, 'line')} in {_n(n_carts, 'cart')} {_v(d, 'decodes', 'decode')} "
+                    "under one of Go ≤ 1.26 and Go ≥ 1.27 only")
+        more = i["n"] - d
+        if more:
+            head += (f"; {_n(more, 'more line')} of {_v(n_carts, 'that cart', 'those carts')} "
+                     f"{_v(more, 'changes', 'change')} outcome with them")
+        return (f"{head} (this report replays as {here.label}). At stake: "
+                f"{_n(changed, 'cart')} whose total differs, {money:,} in all.")
+
+    cart_of = dict(zip(carts["cart_id"], zip(carts["total"], carts["total_" + tag],
+                                             strict=True), strict=True))
+    ev_cart = lines["cart_id"].to_numpy()[order]
+    extra = {
+        "escaped_ts": direct[order],
+        "outcome_" + tag: lines["outcome_" + tag].to_numpy(dtype=object)[order],
+        "error_" + tag: lines["error_" + tag].to_numpy(dtype=object)[order],
+        "cart_total": np.array([cart_of[c][0] for c in ev_cart], dtype=object),
+        "cart_total_" + tag: np.array([cart_of[c][1] for c in ev_cart], dtype=object),
+    }
+    details = {
+        "replayed_as": here.spec, "other": tag, "lines": int(len(lines)), "carts": n_carts,
+        "escaped_ts_lines": n_direct, "applied_by_json_v2": k_v2, "carts_with_other_total": changed,
+        "total_difference": money,
+        "per_cart": [
+            {"cart_id": r["cart_id"], "lines": int(r["lines"]), "total": int(r["total"]),
+             "total_other": int(r["total_" + tag])}
+            for r in carts.to_dict("records")
+        ],
+    }
+    return [_finding("toolchain", base, mask, msg, extra=extra, details=details)]

@@ -1,7 +1,8 @@
-"""Go 1.25 ``encoding/json`` rules, ported to Python: validation, error texts and typed decoding.
+"""Go's ``encoding/json`` rules, ported to Python: validation, error texts and typed decoding.
 
-Everything Go-version-specific about JSON lives here (and in :mod:`cartforensics.gotime`), so a
-later Go (1.27 moves ``encoding/json`` onto json/v2) can be added as one more rule set.
+Two implementations: json v1 (Go ≤ 1.26) and ``encoding/json`` running on json v2 with the v1
+options (Go ≥ 1.27). Which one applies is a :class:`~cartforensics.goversion.GoSemantics`
+(passed as ``sem``; default Go 1.25); the rules that differ are named there.
 
 The decoder follows ``json.Unmarshal``: the whole input is validated first (``checkValid``,
 whose first error wins), then decoded into a *Go type* described by the descriptors below:
@@ -24,7 +25,9 @@ from typing import Any
 
 import orjson
 
-GO_VERSION = "1.25"
+from .goversion import DEFAULT, GoSemantics
+
+GO_VERSION = DEFAULT.go_version
 MAX_NESTING_DEPTH = 10000
 
 # ---------------------------------------------------------------------------------------------
@@ -110,6 +113,20 @@ class Unmarshaler(GoType):
     name: str
     func: Callable[[bytes, Any], tuple[Any, str | None]]
     kind: str = "unmarshaler"
+
+
+@dataclass(frozen=True, eq=False)
+class TextUnmarshaler(GoType):
+    """A type decoded from the *unescaped* text of a JSON string (json v2's own ``time.Time``
+    arshaler): ``null`` leaves the value alone, any other JSON kind is a type error.
+
+    ``func(text, old) -> (new value, error text or None)``; ``text`` is the string's bytes
+    after unescaping, invalid UTF-8 replaced by U+FFFD.
+    """
+
+    name: str
+    func: Callable[[bytes, Any], tuple[Any, str | None]]
+    kind: str = "text"
 
 
 def raw_message_unmarshal(raw: bytes, old: Any) -> tuple[Any, str | None]:
@@ -487,11 +504,324 @@ def _hex_escape(sc: _Scanner, count: int) -> Callable[[int], int]:
     return step
 
 
-def syntax_error(data: bytes) -> str | None:
-    """Go's ``checkValid``: None when ``data`` is one valid JSON value, else the error text."""
+def syntax_error(data: bytes, sem: GoSemantics = DEFAULT) -> str | None:
+    """Go's ``checkValid``: None when ``data`` is one valid JSON value, else the error text.
+
+    Both json implementations accept exactly the same inputs; the texts differ."""
     if _quick_valid(data):
         return None
+    if sem.json_v2:
+        return syntax_error_v2(data)
     return _Scanner().check(data)
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation, json v2: jsontext's consumeValue/consumeObject/consumeArray (the decoder's
+# CheckNextValue and checkEOF) with jsonwire's error texts, as v2_scanner.go's
+# transformSyntacticError hands them to v1 callers: " (expecting ...)" cut off (except for
+# literals) and v2's phrases replaced by v1's.
+
+_UNEXPECTED_END = "unexpected end of JSON input"
+_V2_PHRASES = (
+    ("object name", "object key"),
+    ("at start of value", "looking for beginning of value"),
+    ("at start of string", "looking for beginning of object key string"),
+    ("after object value", "after object key:value pair"),
+    ("in number", "in numeric literal"),
+)
+_V2_WS = frozenset(b" \t\r\n")
+
+
+def _decode_rune(b: bytes) -> tuple[str | None, int]:
+    """Go's ``utf8.DecodeRune``: (the rune, its width) or (None, 1) for an invalid byte."""
+    for w in (1, 2, 3, 4):
+        try:
+            ch = b[:w].decode("utf-8")
+        except UnicodeDecodeError as e:
+            if e.reason == "unexpected end of data" and w < len(b) and w < 4:
+                continue
+            return None, 1
+        return ch, w
+    return None, 1
+
+
+def go_quote_rune(ch: str) -> str:
+    """Go's ``strconv.QuoteRune``."""
+    c = ord(ch)
+    if ch == "'":
+        return "'\\''"
+    if ch == "\\":
+        return "'\\\\'"
+    if c < 0x80:
+        if 0x20 <= c < 0x7F:
+            return "'" + ch + "'"
+        special = {7: "\\a", 8: "\\b", 12: "\\f", 10: "\\n", 13: "\\r", 9: "\\t", 11: "\\v"}
+        return "'" + special.get(c, f"\\x{c:02x}") + "'"
+    if ch.isprintable():
+        return "'" + ch + "'"
+    if c < 0x10000:
+        return f"'\\u{c:04x}'"
+    return f"'\\U{c:08x}'"
+
+
+def _quote_rune(b: bytes) -> str:
+    """jsonwire's ``QuoteRune`` of the first rune of ``b`` (an invalid byte as '\\xff')."""
+    ch, _ = _decode_rune(b)
+    if ch is None:
+        return f"'\\x{b[0]:x}'"
+    return go_quote_rune(ch)
+
+
+def _invalid_text_error(label: str, what: bytes, where: str) -> str:
+    """jsonwire's ``InvalidTextError.Error()``."""
+    text = go_utf8(what)
+    if len(text) == 1:
+        shown = _quote_rune(what)
+    elif any(ch in "`\ufffd" or ch.isspace() or not ch.isprintable() for ch in text):
+        shown = go_quote_bytes(what)
+    else:
+        shown = "`" + text + "`"
+    return ("invalid " + label + " " + shown + " " + where).rstrip(" ")
+
+
+def _new_invalid_character_error(data: bytes, pos: int, where: str) -> str:
+    """jsonwire's ``NewInvalidCharacterError`` of the rune at ``pos``."""
+    return "invalid character " + _quote_rune(data[pos:]) + " " + where
+
+
+def _transform_syntactic_error(msg: str) -> str:
+    """The text v2_scanner.go's ``transformSyntacticError`` gives a v1 caller."""
+    i = msg.find(" (expecting")
+    if i >= 0 and " in literal" not in msg:
+        msg = msg[:i]
+    for a, b in _V2_PHRASES:
+        msg = msg.replace(a, b)
+    return msg
+
+
+class _V2Error(Exception):
+    pass
+
+
+def _consume_whitespace(data: bytes, i: int) -> int:
+    """jsonwire's ``ConsumeWhitespace``: where the next non-space byte is."""
+    n = len(data)
+    while i < n and data[i] in _V2_WS:
+        i += 1
+    return i
+
+
+def _consume_string(data: bytes, i: int) -> int:
+    """jsonwire's ``ConsumeStringResumable`` with invalid UTF-8 allowed; data[i] is '"'."""
+    n = len(data)
+    i += 1
+    while True:
+        while i < n and 0x20 <= data[i] < 0x80 and data[i] != 0x5C and data[i] != 0x22:
+            i += 1
+        if i >= n:
+            raise _V2Error(_UNEXPECTED_END)
+        c = data[i]
+        if c == 0x22:
+            return i + 1
+        if c == 0x5C:
+            if n < i + 2:
+                raise _V2Error(_UNEXPECTED_END)
+            e = data[i + 1]
+            if e in b'/"\\bfnrt':
+                i += 2
+                continue
+            if e == 0x75:  # u
+                if n < i + 6:
+                    if _has_escaped_utf16_prefix(data[i:]):
+                        raise _V2Error(_UNEXPECTED_END)
+                    raise _V2Error(_invalid_text_error("escape sequence", data[i:], "in string"))
+                if not all(h in _HEX for h in data[i + 2 : i + 6]):
+                    raise _V2Error(
+                        _invalid_text_error("escape sequence", data[i : i + 6], "in string"))
+                i += 6
+                continue
+            raise _V2Error(_invalid_text_error("escape sequence", data[i : i + 2], "in string"))
+        if c < 0x20:
+            raise _V2Error(_new_invalid_character_error(
+                data, i, "in string (expecting non-control character)"))
+        ch, w = _decode_rune(data[i : i + 4])
+        if ch is not None:
+            i += w
+            continue
+        if _not_full_rune(data[i:]):
+            raise _V2Error(_UNEXPECTED_END)
+        i += 1
+
+
+def _not_full_rune(b: bytes) -> bool:
+    """Not ``utf8.FullRune``: the bytes start a valid encoding that the input cuts short."""
+    c = b[0]
+    need = 2 if 0xC2 <= c <= 0xDF else 3 if 0xE0 <= c <= 0xEF else 4 if 0xF0 <= c <= 0xF4 else 0
+    if need == 0 or len(b) >= need:
+        return False
+    try:
+        b.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return e.reason == "unexpected end of data"
+    return False
+
+
+def _has_escaped_utf16_prefix(b: bytes) -> bool:
+    """jsonwire's ``hasEscapedUTF16Prefix(b, false)``."""
+    for k, c in enumerate(b):
+        if k == 0 and c != 0x5C or k == 1 and c != 0x75:
+            return False
+        if 2 <= k < 6 and c not in _HEX:
+            return False
+    return True
+
+
+def _consume_number(data: bytes, i: int) -> int:
+    """jsonwire's ``ConsumeNumber``."""
+    n = len(data)
+    if i < n and data[i] == 0x2D:
+        i += 1
+    if i >= n:
+        raise _V2Error(_UNEXPECTED_END)
+    if data[i] == 0x30:
+        i += 1
+    elif 0x31 <= data[i] <= 0x39:
+        i += 1
+        while i < n and 0x30 <= data[i] <= 0x39:
+            i += 1
+    else:
+        raise _V2Error(_new_invalid_character_error(data, i, "in number (expecting digit)"))
+    if i < n and data[i] == 0x2E:
+        i += 1
+        if i >= n:
+            raise _V2Error(_UNEXPECTED_END)
+        if not 0x30 <= data[i] <= 0x39:
+            raise _V2Error(_new_invalid_character_error(data, i, "in number (expecting digit)"))
+        while i < n and 0x30 <= data[i] <= 0x39:
+            i += 1
+    if i < n and data[i] in (0x65, 0x45):
+        i += 1
+        if i < n and data[i] in (0x2B, 0x2D):
+            i += 1
+        if i >= n:
+            raise _V2Error(_UNEXPECTED_END)
+        if not 0x30 <= data[i] <= 0x39:
+            raise _V2Error(_new_invalid_character_error(data, i, "in number (expecting digit)"))
+        while i < n and 0x30 <= data[i] <= 0x39:
+            i += 1
+    return i
+
+
+def _consume_literal(data: bytes, i: int, lit: bytes) -> int:
+    """jsonwire's ``ConsumeLiteral``."""
+    word = lit.decode()
+    for k in range(len(lit)):
+        if i + k >= len(data):
+            raise _V2Error(_UNEXPECTED_END)
+        if data[i + k] != lit[k]:
+            raise _V2Error(_new_invalid_character_error(
+                data, i + k, f"in literal {word} (expecting {go_quote_rune(chr(lit[k]))})"))
+    return i + len(lit)
+
+
+def _check_next_value(data: bytes) -> None:
+    """jsontext's ``CheckNextValue(last=true)`` over the whole input: one value (its
+    ``consumeValue``, ``consumeObject`` and ``consumeArray``, iteratively), then only
+    whitespace (``checkEOF``); raises :class:`_V2Error` with jsonwire's text."""
+    n = len(data)
+    i = _consume_whitespace(data, 0)
+    if i >= n:
+        raise _V2Error(_UNEXPECTED_END)
+    stack: list[int] = []  # 0 object, 1 array
+    while True:
+        # a value starts at i (whitespace skipped, i < n)
+        c = data[i]
+        if c == 0x7B or c == 0x5B:
+            if len(stack) == MAX_NESTING_DEPTH:
+                raise _V2Error("exceeded max depth")
+            i = _consume_whitespace(data, i + 1)
+            if i >= n:
+                raise _V2Error(_UNEXPECTED_END)
+            if data[i] == (0x7D if c == 0x7B else 0x5D):
+                i += 1
+            else:
+                stack.append(0 if c == 0x7B else 1)
+                if c == 0x7B:
+                    i = _consume_object_name(data, i)
+                continue
+        elif c == 0x22:
+            i = _consume_string(data, i)
+        elif c == 0x6E:
+            i = _consume_literal(data, i, b"null")
+        elif c == 0x74:
+            i = _consume_literal(data, i, b"true")
+        elif c == 0x66:
+            i = _consume_literal(data, i, b"false")
+        elif c == 0x2D or 0x30 <= c <= 0x39:
+            i = _consume_number(data, i)
+        else:
+            raise _V2Error(_new_invalid_character_error(data, i, "at start of value"))
+        # after a value: close containers as far as they end here
+        while True:
+            if not stack:
+                i = _consume_whitespace(data, i)
+                if i < n:
+                    raise _V2Error(_new_invalid_character_error(data, i, "after top-level value"))
+                return
+            i = _consume_whitespace(data, i)
+            if i >= n:
+                raise _V2Error(_UNEXPECTED_END)
+            c = data[i]
+            if stack[-1] == 0:
+                if c == 0x2C:
+                    i = _consume_object_name(data, _consume_whitespace(data, i + 1))
+                    break
+                if c == 0x7D:
+                    stack.pop()
+                    i += 1
+                    continue
+                raise _V2Error(
+                    _new_invalid_character_error(
+                        data, i, "after object value (expecting ',' or '}')"))
+            if c == 0x2C:
+                i = _consume_whitespace(data, i + 1)
+                if i >= n:
+                    raise _V2Error(_UNEXPECTED_END)
+                break
+            if c == 0x5D:
+                stack.pop()
+                i += 1
+                continue
+            raise _V2Error(_new_invalid_character_error(
+                data, i, "after array element (expecting ',' or ']')"))
+
+
+def _consume_object_name(data: bytes, i: int) -> int:
+    """An object member's name and colon at i (whitespace skipped); returns where the value
+    starts (whitespace skipped, inside the input)."""
+    n = len(data)
+    if i >= n:
+        raise _V2Error(_UNEXPECTED_END)
+    if data[i] != 0x22:
+        raise _V2Error(_new_invalid_character_error(data, i, "at start of string (expecting '\"')"))
+    i = _consume_whitespace(data, _consume_string(data, i))
+    if i >= n:
+        raise _V2Error(_UNEXPECTED_END)
+    if data[i] != 0x3A:
+        raise _V2Error(_new_invalid_character_error(data, i, "after object name (expecting ':')"))
+    i = _consume_whitespace(data, i + 1)
+    if i >= n:
+        raise _V2Error(_UNEXPECTED_END)
+    return i
+
+
+def syntax_error_v2(data: bytes) -> str | None:
+    """json v2's ``checkValid`` as Go ≥ 1.27's ``json.Unmarshal`` reports it."""
+    try:
+        _check_next_value(data)
+    except _V2Error as e:
+        return _transform_syntactic_error(str(e))
+    return None
 
 
 def _quick_valid(data: bytes) -> bool:
@@ -537,12 +867,17 @@ _UINT_TEXT = re.compile(r"\+?[0-9]+")
 
 
 class _Decoder:
-    def __init__(self, data: bytes) -> None:
+    def __init__(self, data: bytes, sem: GoSemantics = DEFAULT, root_name: str = "") -> None:
         self.data = data
         self.pos = 0
         self.saved: str | None = None
         self.ctx_struct: str | None = None  # Go's errorContext.Struct (None = nil)
         self.field_stack: list[str] = []
+        # json v2: the JSON Pointer of the value being decoded (keys as written, indices)
+        self.v2_paths = sem.root_field_paths
+        self.method_errors_stop = sem.method_errors_stop
+        self.ptr: list[str] = []
+        self.root_name = root_name
 
     # -- lexing helpers (input is already valid) --
     def ws(self) -> None:
@@ -600,6 +935,9 @@ class _Decoder:
     def save_type_error(self, value: str, t: GoType) -> None:
         if self.saved is not None:
             return
+        if self.v2_paths:
+            self.saved = self.transform_unmarshal_error(value, t)
+            return
         if self.ctx_struct is not None or self.field_stack:
             self.saved = (
                 f"json: cannot unmarshal {value} into Go struct field "
@@ -607,6 +945,26 @@ class _Decoder:
             )
         else:
             self.saved = f"json: cannot unmarshal {value} into Go value of type {t.name}"
+
+    def transform_unmarshal_error(self, value: str, t: GoType) -> str:
+        """v2_inject.go's ``transformUnmarshalError`` + ``UnmarshalTypeError.Error()``: the
+        root type's name and the JSON Pointer turned into a dotted path; "Go struct field" is
+        left out when the last step is an array index."""
+        if not self.ptr:
+            return f"json: cannot unmarshal {value} into Go value of type {t.name}"
+        field = ".".join(self.ptr)
+        last = self.ptr[-1]
+        into = "" if last and last.strip("0123456789") == "" else "Go struct field "
+        return (f"json: cannot unmarshal {value} into {into}{self.root_name}.{field} "
+                f"of type {t.name}")
+
+    def method_error(self, err: str) -> None:
+        """An ``UnmarshalJSON`` (or time parsing) error: v1 stops; v2 keeps the first error
+        of any kind and goes on decoding."""
+        if self.method_errors_stop:
+            raise _Immediate(err)
+        if self.saved is None:
+            self.saved = err
 
     # -- values --
     def value(self, t: GoType | None, cur: Any) -> Any:
@@ -621,7 +979,25 @@ class _Decoder:
             self.skip()
             new, err = t.func(self.data[start : self.pos], cur)  # type: ignore[attr-defined]
             if err is not None:
-                raise _Immediate(err)
+                self.method_error(err)
+            return new
+        if t.kind == "text":
+            if c == 0x6E:
+                self.pos += 4
+                return cur
+            if c != 0x22:
+                kind = "object" if c == 0x7B else "array" if c == 0x5B else (
+                    "bool" if c in (0x74, 0x66) else "number")
+                self.skip()
+                self.save_type_error(kind, t)
+                return cur
+            end = self.string_end(self.pos)
+            text = unquote(self.data[self.pos : end]).encode("utf-8", "surrogatepass")
+            self.pos = end
+            new, err = t.func(text, cur)  # type: ignore[attr-defined]
+            if err is not None:
+                self.method_error(err)
+                return cur
             return new
         if c == 0x6E:  # null: pointers and slices become nil, everything else is left alone
             self.pos += 4
@@ -702,7 +1078,12 @@ class _Decoder:
             if f is not None:
                 self.ctx_struct = st.short_name
                 self.field_stack.append(f[0])
-                obj[f[0]] = self.value(f[1], obj[f[0]])
+                if self.v2_paths:
+                    self.ptr.append(key.replace("~", "~0").replace("/", "~1"))
+                    obj[f[0]] = self.value(f[1], obj[f[0]])
+                    self.ptr.pop()
+                else:
+                    obj[f[0]] = self.value(f[1], obj[f[0]])
             else:
                 self.value(None, None)
             del self.field_stack[orig_len:]
@@ -731,7 +1112,12 @@ class _Decoder:
                 sl.backing.append(zero_value(elem))
             if i >= sl.n:
                 sl.n = i + 1
-            sl.backing[i] = self.value(elem, sl.backing[i])
+            if self.v2_paths:
+                self.ptr.append(str(i))
+                sl.backing[i] = self.value(elem, sl.backing[i])
+                self.ptr.pop()
+            else:
+                sl.backing[i] = self.value(elem, sl.backing[i])
             i += 1
             self.ws()
             if data[self.pos] == 0x2C:
@@ -755,15 +1141,28 @@ def _finish(v: Any) -> Any:
     return v
 
 
-def unmarshal(data: bytes, t: GoType, into: Any = None) -> tuple[Any, str | None]:
-    """``json.Unmarshal(data, &v)`` for a v of type ``t`` (holding ``into``, default zero).
+def _type_name(t: GoType) -> str:
+    """Go's ``reflect.Type.Name()`` of the value Unmarshal gets a pointer to."""
+    if t.kind == "ptr":
+        t = t.elem  # type: ignore[attr-defined]
+    if isinstance(t, Struct):
+        return t.short_name
+    if isinstance(t, Scalar):
+        return t.name
+    return ""
+
+
+def unmarshal(data: bytes, t: GoType, into: Any = None,
+              sem: GoSemantics = DEFAULT) -> tuple[Any, str | None]:
+    """``json.Unmarshal(data, &v)`` for a v of type ``t`` (holding ``into``, default zero),
+    as the toolchain ``sem`` does it.
 
     Returns (value, error text or None); on error the value is what Go would have left behind.
     """
-    err = syntax_error(data)
+    err = syntax_error(data, sem)
     if err is not None:
         return (zero_value(t) if into is None else into), err
-    dec = _Decoder(data)
+    dec = _Decoder(data, sem, _type_name(t))
     cur = zero_value(t) if into is None else into
     try:
         cur = dec.value(t, cur)
@@ -819,3 +1218,23 @@ def go_quote(s: str) -> str:
             out.append(f"\\U{c:08x}")
     out.append('"')
     return "".join(out)
+
+
+def go_quote_bytes(b: bytes) -> str:
+    """Go's ``strconv.Quote`` of a string that may hold invalid UTF-8 (each bad byte ``\\xHH``)."""
+    text = b.decode("utf-8", "surrogateescape")
+    if not any(0xDC80 <= ord(ch) <= 0xDCFF for ch in text):
+        return go_quote(text)
+    parts = []
+    run: list[str] = []
+    for ch in text:
+        if 0xDC80 <= ord(ch) <= 0xDCFF:
+            if run:
+                parts.append(go_quote("".join(run))[1:-1])
+                run = []
+            parts.append(f"\\x{ord(ch) - 0xDC00:02x}")
+        else:
+            run.append(ch)
+    if run:
+        parts.append(go_quote("".join(run))[1:-1])
+    return '"' + "".join(parts) + '"'

@@ -38,6 +38,7 @@ from .gojson import (
     unmarshal,
     zero_value,
 )
+from .goversion import DEFAULT, GoSemantics
 
 _SCALARS: dict[str, GoType] = {
     "int32": INT32, "int64": INT64, "uint32": UINT32, "uint64": UINT64, "string": STRING,
@@ -123,14 +124,16 @@ class MutationType:
     schema: Struct
     handler: Handler
 
-    def decode(self, payload: bytes | None) -> tuple[dict[str, Any] | None, str | None]:
-        """``json.Unmarshal(raw.Payload, instance)``: (message, None) or (None, error text)."""
+    def decode(self, payload: bytes | None, sem: GoSemantics = DEFAULT
+               ) -> tuple[dict[str, Any] | None, str | None]:
+        """``json.Unmarshal(raw.Payload, instance)`` as the toolchain ``sem`` does it:
+        (message, None) or (None, error text)."""
         if payload is None:
             return None, "unexpected end of JSON input"
         msg = _fast_decode(payload, self.schema)
         if msg is not None:
             return msg, None
-        value, err = unmarshal(payload, self.schema)
+        value, err = unmarshal(payload, self.schema, sem=sem)
         return (None, err) if err is not None else (value, None)
 
 

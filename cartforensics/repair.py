@@ -34,7 +34,6 @@ import ctypes
 import ctypes.util
 import datetime as dt
 import hashlib
-import inspect
 import os
 import re
 import shutil
@@ -55,6 +54,7 @@ from .envelope import number_to_time
 from .events import GZ_SUFFIX, LOG_SUFFIX, NoLogsError, find_logs, read_events
 from .gojson import fold_name, unquote
 from .gotime import GoTime
+from .goversion import semantics
 from .lines import MAX_TOKEN_SIZE
 from .replay import Replay, replay
 
@@ -526,17 +526,14 @@ def _install(tmp: Path, out: Path, state: str) -> None:
 
 
 def _toolchain(go_version: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """Validate ``go_version``; the keywords to pass to read_events and to replay, each only
-    where the function takes it (the toolchain option is being added to them)."""
-    if not isinstance(go_version, str) or not re.fullmatch(r"1\.[0-9]{1,3}", go_version):
-        raise RepairError(f"go_version must be a Go release such as '1.25', not {go_version!r}")
-    read_kw, replay_kw = ({"go_version": go_version}
-                          if "go_version" in inspect.signature(f).parameters else {}
-                          for f in (read_events, replay))
-    if not read_kw and not replay_kw and go_version != DEFAULT_GO_VERSION:
-        raise RepairError(f"go_version {go_version!r}: this build models Go "
-                          f"{DEFAULT_GO_VERSION}'s reader only")
-    return read_kw, replay_kw
+    """Validate ``go_version`` (:func:`cartforensics.goversion.semantics`); the keywords to pass
+    to read_events and to replay."""
+    try:
+        semantics(go_version)
+    except (TypeError, ValueError) as err:
+        raise RepairError(str(err)) from None
+    kw = {"go_version": go_version}
+    return kw, kw
 
 
 # =============================================================================================

@@ -20,6 +20,7 @@ from .envelope import decode_envelope
 from .events import Source, read_events
 from .gojson import go_quote
 from .gotime import ZERO_TIME_TEXT
+from .goversion import GoSemantics, semantics
 from .lines import go_token
 from .registry import Registry, default_registry
 
@@ -79,9 +80,12 @@ def _is_missing(v: Any) -> bool:
 class Replay:
     """The result of :func:`replay`: outcomes per line, states per line, metrics."""
 
-    def __init__(self, events: pd.DataFrame, mode: Mode, registry: Registry, catalog: Any):
+    def __init__(self, events: pd.DataFrame, mode: Mode, registry: Registry, catalog: Any,
+                 sem: GoSemantics | None = None):
         self.events = events
         self.mode: Mode = mode
+        #: the toolchain replayed as (:mod:`cartforensics.goversion`)
+        self.semantics: GoSemantics = semantics(sem)
         self.registry = registry
         self.catalog = _catalog_from(catalog)
         self._runs: dict[str, _CartRun] = {}
@@ -118,6 +122,7 @@ class Replay:
         ts_ns = _ts_ns(ev["ts"])
         registry = self.registry
         catalog = self.catalog
+        sem = self.semantics
         # carts in order of first appearance (files with no lines too); a cart's rows in the
         # order given, which read_events makes file order
         codes, uniques = pd.factorize(cart_ids) if n else (np.zeros(0, int), [])
@@ -158,7 +163,8 @@ class Replay:
                         error[r] = f"unknown mutation type: {go_quote(t or '')}"
                     else:
                         p = payloads[r]
-                        msg, perr = mt.decode(None if not isinstance(p, str) else p.encode())
+                        msg, perr = mt.decode(None if not isinstance(p, str) else p.encode(),
+                                              sem)
                         if perr is not None:
                             outcome[r] = "payload_error"
                             error[r] = perr
@@ -215,7 +221,8 @@ class Replay:
             if kinds[r] not in ("string", "number"):
                 continue
             data = bytes(raw.iloc[r])
-            env = decode_envelope(go_token(data, 0, len(data)), lenient=True)
+            env = decode_envelope(go_token(data, 0, len(data)), lenient=True,
+                                  sem=self.semantics)
             if env.ts is not None:
                 ts[j] = np.iinfo(np.int64).max if env.ts.unix_sec > 0 else nat + 1
         return ts
@@ -243,7 +250,7 @@ class Replay:
         if hit is None:
             raw = self._raw.iloc[row]
             token = go_token(bytes(raw), 0, len(raw))
-            env = decode_envelope(token, lenient=self.mode == "lenient")
+            env = decode_envelope(token, lenient=self.mode == "lenient", sem=self.semantics)
             hit = env.ts.rfc3339nano() if env.ts is not None else ZERO_TIME_TEXT
             self._last_change_cache[row] = hit
         return hit
@@ -412,22 +419,38 @@ def replay(
     mode: Mode = "go",
     catalog: Any = None,
     registry: Registry | None = None,
+    go_version: str | GoSemantics | None = None,
 ) -> Replay:
     """Replay logs (anything :func:`read_events` takes, or its DataFrame) in ``"go"`` mode (the
     seed's reader, bugs and all) or ``"lenient"`` mode (numeric ts and long lines accepted).
+
+    ``go_version``: the toolchain that built the service (``"1.25"`` default, ``"1.26"``,
+    ``"1.27"``, ``"1.27+nojsonv2"``, ...; see :mod:`cartforensics.goversion`). A DataFrame
+    from ``read_events`` carries the one it was read with; asking for another one is an error
+    (read the logs again with that go_version).
 
     >>> r = replay("sample_data")                  # doctest: +SKIP
     >>> r.metrics()                                # doctest: +SKIP
     """
     if mode not in ("go", "lenient"):
         raise ValueError(f"mode must be 'go' or 'lenient', not {mode!r}")
-    events = source if isinstance(source, pd.DataFrame) else read_events(source)
+    if isinstance(source, pd.DataFrame):
+        events = source
+        read_as = source.attrs.get("go_version")
+        sem = semantics(go_version if go_version is not None else read_as)
+        if read_as is not None and semantics(read_as) != sem:
+            raise ValueError(
+                f"these events were read as {semantics(read_as).label}: read them again with "
+                f"read_events(..., go_version={sem.spec!r}) to replay as {sem.label}")
+    else:
+        sem = semantics(go_version)
+        events = read_events(source, go_version=sem)
     missing = {"cart_id", "line", "ts", "type", "payload", "envelope_error", "lenient_error",
                "too_long", "raw"} - set(events.columns)
     if missing:
         raise ValueError(f"not a read_events DataFrame: missing columns {sorted(missing)}")
     events = events.reset_index(drop=True)
-    return Replay(events, mode, registry or default_registry(), catalog)
+    return Replay(events, mode, registry or default_registry(), catalog, sem)
 
 
 def compare(go: Replay, lenient: Replay) -> pd.DataFrame:

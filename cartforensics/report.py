@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .cliargs import one_line_errors
+from .cliargs import add_go_version_option, one_line_errors
 from .events import NoLogsError, Source, find_logs, read_events
 from .findings import Finding, findings, findings_table, headline_finding
 from .metrics import metrics, prometheus_text
@@ -106,6 +106,7 @@ class ReportResult:
             f"{self.applied_go:,}, the writer meant {self.applied_lenient:,} to apply "
             f"({self.lost:,} lost in {self.carts_losing:,} carts)."
         )
+        out.append(f"Replayed as {self.go.semantics.label}.")
         out.append(f"Report: {self.html}  (also report.md, outcomes.parquet, "
                    f"{len(self.charts)} charts in {self.out_dir})")
         return "\n".join(out)
@@ -197,6 +198,7 @@ def write_report(
     progress: bool | None = None,
     freq: str | None = None,
     notes: Notes | str | os.PathLike[str] | None = None,
+    go_version: str | None = None,
 ) -> ReportResult:
     """Replay ``src`` (anything :func:`read_events` takes) in ``go`` and ``lenient`` mode and
     write into ``out_dir``: ``report.html`` (self-contained, charts embedded as PNG, every
@@ -204,7 +206,10 @@ def write_report(
     (one row per line and mode: mode, cart_id, line, ts, type, outcome, error).
 
     ``progress``: a progress bar on stderr; None shows one for large inputs only. ``freq``:
-    the time window of the charts (default: chosen from the time span). ``notes``: a
+    the time window of the charts (default: chosen from the time span). ``go_version``: the
+    Go that built the service (``"1.25"`` default, ``"1.27"``, ...; see
+    :mod:`cartforensics.goversion`); the header names it, and a finding lists the lines whose
+    outcome the other side of the json v1/v2 line would change. ``notes``: a
     :class:`~cartforensics.notes.Notes` or the path of a notes file: the report gets an
     "Analyst notes" section (each note with its line's outcomes, raw line and finding).
     Raises :class:`ReportError` for an unusable ``out_dir`` and
@@ -231,7 +236,7 @@ def write_report(
 
     try:
         step(0)
-        events = read_events(src, progress=progress)
+        events = read_events(src, progress=progress, go_version=go_version)
         bar.update()
         step(1)
         go = replay(events, mode="go")
@@ -442,7 +447,8 @@ def _html(ctx: _Context) -> str:
     parts: list[str] = []
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts.append(f"<h1>cartforensics report</h1><p class=\"sub\">{esc(_src_text(ctx.src))}: "
-                 f"{res.carts:,} carts, {res.lines:,} lines, generated {esc(now)} by "
+                 f"{res.carts:,} carts, {res.lines:,} lines, replayed as "
+                 f"{esc(ctx.go.semantics.label)}, generated {esc(now)} by "
                  f"cartforensics {esc(__version__)}</p>")
     if head is not None:
         parts.append(f'<div class="headline">{esc(head.message)}</div>')
@@ -532,7 +538,8 @@ def _html(ctx: _Context) -> str:
     parts.append("<pre>" + esc(
         "import cartforensics as cf\n"
         "from cartforensics.findings import findings, findings_table\n"
-        f"events = cf.read_events({_src_text(ctx.src)!r})\n"
+        f"events = cf.read_events({_src_text(ctx.src)!r}, "
+        f"go_version={ctx.go.semantics.spec!r})\n"
         "go = cf.replay(events, mode=\"go\")\n"
         "lenient = cf.replay(events, mode=\"lenient\")\n"
         "fs = findings(go, lenient)\n"
@@ -572,7 +579,8 @@ def _markdown(ctx: _Context) -> str:
     res = ctx.result
     fs = ctx.findings
     head = headline_finding(fs)
-    out = [f"# cartforensics report: {_md(_src_text(ctx.src))}", ""]
+    out = [f"# cartforensics report: {_md(_src_text(ctx.src))}", "",
+           f"Replayed as {_md(ctx.go.semantics.label)}.", ""]
     out.append(f"**{_md(head.message) if head else 'No problems found.'}**")
     out.append("")
     out.append(f"{res.carts:,} carts, {res.lines:,} lines. The service applied "
@@ -615,7 +623,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
         src = src[0]
     try:
         res = write_report(src, args.out, progress=False if args.quiet else None,
-                           freq=args.freq, notes=args.notes)
+                           freq=args.freq, notes=args.notes,
+                           go_version=args.go_version)
     except (ReportError, NoLogsError) as e:
         sys.stderr.write(f"cartforensics: {e}\n")
         return 2
@@ -648,6 +657,7 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--notes", default=None, metavar="NOTES.json",
                    help="an analyst's notes file (cartforensics.Notes): adds an 'Analyst "
                         "notes' section")
+    add_go_version_option(p)
     one_line_errors(p, "report")
     p.set_defaults(func=_cmd_report)
     return p

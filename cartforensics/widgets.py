@@ -316,7 +316,7 @@ class _Side:
             return
         kept = rows[~skipped]
         sub = run_replay(rp.events.iloc[kept], mode=rp.mode, catalog=rp.catalog,
-                         registry=rp.registry)
+                         registry=rp.registry, go_version=rp.semantics)
         self.sub = sub
         self.counts = np.r_[0, np.cumsum(~skipped)]
         self.has_cart = cart_id in sub.cart_ids
@@ -532,11 +532,12 @@ def _pair(rp: Replay, lenient: Replay | None) -> tuple[Replay, Replay]:
     if rp.mode == "lenient":
         if lenient is not None and lenient is not rp:
             raise ValueError("the first replay is in lenient mode: pass the go-mode one first")
-        go = run_replay(rp.events, mode="go", catalog=rp.catalog, registry=rp.registry)
+        go = run_replay(rp.events, mode="go", catalog=rp.catalog, registry=rp.registry,
+                        go_version=rp.semantics)
         return go, rp
     if lenient is None:
         lenient = run_replay(rp.events, mode="lenient", catalog=rp.catalog,
-                             registry=rp.registry)
+                             registry=rp.registry, go_version=rp.semantics)
     if lenient.mode != "lenient":
         raise ValueError(f"lenient= must be a lenient-mode replay, not {lenient.mode!r}")
     a, b = rp.outcomes, lenient.outcomes

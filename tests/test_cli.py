@@ -267,3 +267,29 @@ def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
         main(["state", "x", "--cart", "c", "--line", "1", "--at", "2024-01-01"])
     assert e.value.code == 2
     capsys.readouterr()
+
+
+def test_go_version_changes_an_escaped_ts_line(tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """--go-version 1.27 reads an escaped ts as Go 1.27 does (applied); the default, 1.25,
+    drops it; the table says which toolchain it replayed as."""
+    f = tmp_path / "e.events.log"
+    f.write_bytes(b'{"ts":"2024-01-01T00:00:00\\u005a","type":"AddItem","payload":'
+                  b'{"sku":"x","quantity":1,"price":7}}\n')
+    outcomes = {}
+    for version in ("1.25", "1.27", "1.27+nojsonv2"):
+        assert main(["replay", str(f), "--format", "jsonl", "--go-version", version]) == 0
+        outcomes[version] = json.loads(capsys.readouterr().out.splitlines()[0])["outcome"]
+    assert outcomes == {"1.25": "malformed", "1.27": "applied", "1.27+nojsonv2": "malformed"}
+    assert main(["state", str(f), "--cart", "e", "--go-version", "go1.27.3"]) == 0
+    assert json.loads(capsys.readouterr().out)["totalPrice"] == 7
+    assert main(["replay", str(f), "--go-version", "1.27"]) == 0
+    assert "replayed as Go 1.27 (encoding/json on json v2)" in capsys.readouterr().out
+
+
+def test_bad_go_version_is_one_line_exit_2(tmp_path: Path) -> None:
+    p = run("replay", str(tmp_path), "--go-version", "1.30")
+    assert p.returncode == 2
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cartforensics: replay: argument --go-version")
+    assert "'1.25', '1.26', '1.27'" in lines[0]

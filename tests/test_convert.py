@@ -456,3 +456,33 @@ def test_restore_needs_a_dataset(src: Path, tmp_path: Path) -> None:
     with pytest.raises(DatasetError):
         conv.restore(src, tmp_path / "out")
     shutil.rmtree(tmp_path / "out", ignore_errors=True)
+
+
+def test_convert_as_go_1_27_keeps_its_toolchain(tmp_path: Path) -> None:
+    """go_version reaches the stored outcomes and the manifest; reading the dataset as another
+    toolchain is refused; an incremental run as another toolchain converts everything anew."""
+    src = tmp_path / "logs"
+    src.mkdir()
+    (src / "e.events.log").write_bytes(
+        b'{"ts":"2024-01-01T00:00:00\\u005a","type":"AddItem","payload":{"sku":"x","quantity":1}}\n'
+        b'{"ts":1704067200,"type":"RemoveItem","payload":{"Id":1}}\n')
+    dst = tmp_path / "ds"
+    conv.convert(src, dst, workers=1, progress=False, go_version="1.27")
+    manifest = json.loads((dst / "manifest.json").read_text())
+    assert manifest["go_version"] == "1.27"
+    df = read_events(str(dst), go_version="1.27")
+    assert df.attrs["go_version"] == "1.27"
+    from cartforensics.dataset import open_dataset
+
+    cols = ["line", "outcome_go", "envelope_error"]
+    stored = open_dataset(dst, columns=cols)
+    assert stored["outcome_go"].tolist() == ["applied", "malformed"]
+    assert stored["envelope_error"].tolist()[1] == (
+        "json: cannot unmarshal number into Go struct field .ts of type time.Time")
+    assert replay(df).final_state("e")["items"][0]["sku"] == "x"
+    with pytest.raises(ValueError, match="converted as Go 1.27 .* go_version='1.25'"):
+        read_events(str(dst), go_version="1.25")
+    summary = conv.convert(src, dst, workers=1, progress=False, incremental=True)
+    assert any("converted as Go 1.27" in n for n in summary.notes)
+    assert json.loads((dst / "manifest.json").read_text())["go_version"] == "1.25"
+    assert open_dataset(dst, columns=cols)["outcome_go"].tolist() == ["malformed", "malformed"]

@@ -1,4 +1,5 @@
-"""Differential test: ``read_events`` against the seed's reader loop run by a real Go 1.25.
+"""Differential test: ``read_events`` against the seed's reader loop run by a real Go, under
+each toolchain (``go_ref``: Go 1.25 and Go 1.27, the Python side told the matching go_version).
 
 Every case is written to a file, Go's ``bufio.Scanner`` + ``json.Unmarshal(line, &raw)`` reads
 it (tests/go/cfdiff ``envelope``), and we assert agreement line by line: the cut, whether the
@@ -12,13 +13,14 @@ import random
 from pathlib import Path
 
 import pandas as pd
-from conftest import run_cfdiff
+from conftest import GoRef, run_cfdiff
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cartforensics import read_events
 from cartforensics.envelope import decode_envelope
 from cartforensics.gojson import go_utf8
+from cartforensics.goversion import semantics
 from cartforensics.lines import MAX_TOKEN_SIZE
 
 W = b'{"ts":1700000000,"type":"AddItem","payload":{"sku":"a","quantity":1}}'
@@ -68,15 +70,52 @@ ADVERSARIAL: list[bytes] = [
     b'{"type":"\\u003cscript\\u003e","payload":{"sku":"<img src=x onerror=alert(1)>"}}',
 ]
 
+# Lines where json v1 and v2 part ways (Go 1.25 vs 1.27): truncations at every kind of token,
+# escapes near the end, stray runes, mismatched brackets, escaped and duplicated ts values,
+# errors of several kinds in one line (v1 stops at a ts error, v2 keeps the first error).
+TOOLCHAIN_CASES: list[bytes] = [
+    b'nul', b'tru', b'fals', b'1.', b'1e', b'1e+', b'-', b'"abc', b'"\\', b'"\\u12', b'"\\u12"',
+    b'{"a":"\\u12"}', b'{"a":"\\u"}', b'{"a":"\\uD800"}', b'"\xe2\x82', b'{"a":"\xe2\x82',
+    b'{"a":"\xe2\x82"}', b'{"a":"\\`"}', b'{"a":"\\ "}', b'{"a":"\\\xff"}', b'{"a":"\\\xc3\xa9"}',
+    b'{"a":"\\u00"}', b'{"a":"\\u0', b'{"a":"\\uzzzz"}', b'{"a":"\\u 12 "}', b'\xc3\xa9',
+    b'\xe2\x80\xa8', b'\x7f', b'`', b"'", b'\\', b'\x00', b'\t', b']', b'}', b',', b':', b', ',
+    b': 1', b'{"a":1]', b'[1}', b'{]', b'[}', b'{"a"', b'{"a":', b'{"a":1', b'{"a":1,', b'[1,',
+    b'[', b'{',
+    b'{"ts":"2024\\u002d01-02T03:04:05Z","type":"AddItem","payload":{"sku":"e","quantity":1}}',
+    b'{"ts":"2024-01-02T03:04:05\\u002B01:00","type":"AddItem","payload":{"sku":"f","quantity":1}}',
+    b'{"ts":"2024-01-02T03:04:05\\/","type":"X"}',
+    b'{"ts":"\\"2024-01-02T03:04:05Z\\"","type":"X"}', b'{"ts":"2024-01-02T03:04:05Z\\u0000"}',
+    b'{"ts":"2024-01-02T03:04:05\\ud800Z"}', b'{"ts":"bad","type":5}', b'{"type":5,"ts":"bad"}',
+    b'{"ts":"bad","ts":1}', b'{"ts":1,"ts":"bad"}', b'{"ts":"bad","ts":"2024-01-02T03:04:05Z"}',
+    b'{"ts":null,"ts":"\\u0032024-01-02T03:04:05Z","type":"X"}',
+    b'{"TS":"2024-01-02T03:04:05\\u005A","type":"X"}', b'{"ts":1.5e400}',
+    b'{"ts":"x","payload":[1,2}', b'{"type":{"a":[1,{"b":2}]},"ts":5}', b'{"ts":[1,"x"],"type":7}',
+    b'{"Type":7}', b'{"TYPE":[1]}', b'{"ts":"2024-01-02T03:04:05.000000000Z","type":"X"}',
+    b'{"ts":"2024-01-02T03:04:05.Z"}',
+    b'{"ts":"\\u0032\\u0030\\u0032\\u0034-01-02T03:04:05Z","type":"AddItem","payload":{"sku":"g","quantity":1}}',
+    b'{"ts":"2024-01-02T03:04:05\\u005a","type":"Add\\u0049tem","payload":{"sku":"h","quantity":2}}',
+    b'{"ts":"2024-01-02T03:04:05\\u005a","type":"AddItem","payload":{"sku":1}}',
+    b'{"ts":"2024-01-02T03:04:05\\u005a","ts":null,"type":"AddItem","payload":{"sku":"i","quantity":1}}',
+    b'{"ts":1e999}', b'{"ts":-1e-999}', b'{"ts":"\xef\xbb\xbf2024-01-02T03:04:05Z"}',
+    b'{"type":5,"ts":1e400}', b'{"ts":1e400,"type":5}', b'{"ts":[],"ts":1e400}',
+    '{"ts":"2024-01-02T03:04:05Z","type":"AddItem","payload":{"\u017fku":5}}'.encode(),
+    b'{"ts":"2024-01-02T03:04:05Z","type":"AddItem","payload":{"sk\\u0075":5}}',
+    b'{"ts":"2024-01-02T03:04:05Z","type":"SetDelivery","payload":{"pickupPoint":{"ID":[1]}}}',
+]
+
 
 def _write_cases(path: Path, lines: list[bytes], sep: bytes = b"\n", final: bool = True) -> None:
     path.write_bytes(sep.join(lines) + (sep if final else b""))
 
 
-def _compare(cfdiff: Path, files: list[Path]) -> int:
+COMPARED: dict[str, int] = {}  # lines compared per toolchain (printed at the end of a run)
+
+
+def _compare(ref: GoRef, files: list[Path]) -> int:
     """Run Go and ours over the files; assert agreement; return the number of lines compared."""
-    go = run_cfdiff(cfdiff, "envelope", *map(str, files))
-    df = read_events([str(f) for f in files], progress=False)
+    go = run_cfdiff(ref, "envelope", *map(str, files))
+    sem = semantics(ref.go_version)
+    df = read_events([str(f) for f in files], progress=False, go_version=sem)
     compared = 0
     by_file: dict[str, list[dict]] = {}
     ends: dict[str, dict] = {}
@@ -108,7 +147,7 @@ def _compare(cfdiff: Path, files: list[Path]) -> int:
             ours_err = row["envelope_error"]
             ours_err = None if pd.isna(ours_err) else ours_err
             assert ours_err == rec["error"], ctx
-            env = decode_envelope(token)
+            env = decode_envelope(token, sem=sem)
             assert env.error == rec["error"], ctx
             if rec["ok"]:
                 assert env.type == rec["type"], ctx
@@ -128,15 +167,16 @@ def _compare(cfdiff: Path, files: list[Path]) -> int:
                     if not pd.isna(row["ts"]):
                         assert row["ts"].value == env.ts.unix_ns(), ctx
             compared += 1
+    COMPARED[ref.id] = COMPARED.get(ref.id, 0) + compared
     return compared
 
 
-def test_adversarial_lines_agree_with_go(cfdiff: Path, tmp_path: Path) -> None:
+def test_adversarial_lines_agree_with_go(go_ref: GoRef, tmp_path: Path) -> None:
     files = []
     for i, sep in enumerate([b"\n", b"\r\n"]):
         for final in (True, False):
             f = tmp_path / f"adv{i}{int(final)}.events.log"
-            _write_cases(f, ADVERSARIAL, sep, final)
+            _write_cases(f, ADVERSARIAL + TOOLCHAIN_CASES, sep, final)
             files.append(f)
     # blank lines, lone CRs, a CR in the middle, a file of only newlines, an empty file
     extra = {
@@ -150,10 +190,10 @@ def test_adversarial_lines_agree_with_go(cfdiff: Path, tmp_path: Path) -> None:
         f = tmp_path / f"{name}.events.log"
         f.write_bytes(blob)
         files.append(f)
-    assert _compare(cfdiff, files) > 4 * len(ADVERSARIAL)
+    assert _compare(go_ref, files) > 4 * len(ADVERSARIAL)
 
 
-def test_scanner_boundary_agrees_with_go(cfdiff: Path, tmp_path: Path) -> None:
+def test_scanner_boundary_agrees_with_go(go_ref: GoRef, tmp_path: Path) -> None:
     """Lines just below, at and above 256 KiB, LF and CRLF, with and without a final newline,
     at the start of a file and after other lines (so the buffer has already moved)."""
     files = []
@@ -173,7 +213,7 @@ def test_scanner_boundary_agrees_with_go(cfdiff: Path, tmp_path: Path) -> None:
                     f = tmp_path / name
                     f.write_bytes(blob)
                     files.append(f)
-    assert _compare(cfdiff, files) > 0
+    assert _compare(go_ref, files) > 0
     df = read_events([str(f) for f in files], progress=False)
     # the rule: bytes before '\n' (a '\r' included) >= 262,144 stops the scanner
     assert (df["too_long"] == (df["length"] >= MAX_TOKEN_SIZE)).all()
@@ -221,21 +261,21 @@ def _objects(draw: st.DrawFn) -> bytes:
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(objs=st.lists(_objects(), min_size=20, max_size=60), seed=st.integers(0, 2**32 - 1))
-def test_generated_lines_agree_with_go(cfdiff: Path, tmp_path_factory, objs, seed) -> None:
+def test_generated_lines_agree_with_go(go_ref: GoRef, tmp_path_factory, objs, seed) -> None:
     rng = random.Random(seed)
     lines = list(objs)
     lines += [_mutate(rng, rng.choice(ADVERSARIAL[:2] + objs)) for _ in range(60)]
     d = tmp_path_factory.mktemp("gen")
     f = d / "gen.events.log"
     _write_cases(f, [ln for ln in lines if len(ln) < 50_000], b"\n", rng.random() < 0.5)
-    assert _compare(cfdiff, [f]) > 0
+    assert _compare(go_ref, [f]) > 0
 
 
-def test_key_folding_runes_are_gos(cfdiff: Path) -> None:
+def test_key_folding_runes_are_gos(go_ref: GoRef) -> None:
     """The non-ASCII runes that encoding/json folds onto ASCII letters are exactly ours."""
     import subprocess
 
-    out = subprocess.run([str(cfdiff), "fold"], capture_output=True, check=True, text=True)
+    out = subprocess.run([str(go_ref.binary), "fold"], capture_output=True, check=True, text=True)
     go = {chr(int(h, 16)): letter for h, letter in (ln.split() for ln in out.stdout.splitlines())}
     from cartforensics.gojson import _FOLD_TO_ASCII, fold_name
 

@@ -368,3 +368,12 @@ def test_findings_match_the_generators_planted_incidents(tmp_path: Path) -> None
     }
     for incident, pairs in m.planted.items():
         assert found[incident] == {(c, int(n)) for c, n in pairs}, incident
+
+
+def test_findings_refuse_replays_of_two_toolchains(tmp_path) -> None:
+    f = tmp_path / "c.events.log"
+    f.write_bytes(b'{"ts":"2024-01-02T03:04:05Z","type":"RemoveItem","payload":{"Id":1}}\n')
+    ev = read_events(str(f))
+    ev.attrs = {}
+    with pytest.raises(ValueError, match="different toolchains"):
+        findings(replay(ev, go_version="1.25"), replay(ev, mode="lenient", go_version="1.27"))

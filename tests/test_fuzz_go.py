@@ -18,7 +18,7 @@ import re
 import time
 from pathlib import Path
 
-from conftest import run_cfdiff
+from conftest import GoRef, run_cfdiff
 
 from cartforensics import read_events, replay
 from cartforensics.cli import replay_records
@@ -134,13 +134,14 @@ def make_batch(seed: int, carts: list[list[bytes]], d: Path) -> list[Path]:
     return files
 
 
-def compare(cfdiff: Path, files: list[Path]) -> tuple[int, int, list[str]]:
-    """Replay ``files`` in both modes on both sides; (lines, carts, mismatching cart ids)."""
-    events = read_events([str(f) for f in files], progress=False)
+def compare(ref: GoRef, files: list[Path]) -> tuple[int, int, list[str]]:
+    """Replay ``files`` in both modes on both sides, as the toolchain of ``ref``; (lines,
+    carts, mismatching cart ids)."""
+    events = read_events([str(f) for f in files], progress=False, go_version=ref.go_version)
     lines = carts = 0
     bad: set[str] = set()
     for mode in ("go", "lenient"):
-        want = run_cfdiff(cfdiff, "replay", "--mode", mode, *map(str, files))
+        want = run_cfdiff(ref, "replay", "--mode", mode, *map(str, files))
         got = list(replay_records(replay(events, mode=mode)))
         assert len(got) == len(want), (mode, len(got), len(want))
         for a, b in zip(got, want, strict=True):
@@ -171,7 +172,7 @@ def _tally(lines: int, carts: int, seconds: float) -> None:
     TALLY.write_text(json.dumps(old, indent=1) + "\n")
 
 
-def test_mutation_fuzz_agrees_with_go(cfdiff: Path, tmp_path: Path) -> None:
+def test_mutation_fuzz_agrees_with_go(go_ref: GoRef, tmp_path: Path) -> None:
     carts = base_lines()
     extra = float(os.environ.get("CARTFORENSICS_FUZZ_SECONDS", "0") or 0)
     t0 = time.monotonic()
@@ -183,7 +184,7 @@ def test_mutation_fuzz_agrees_with_go(cfdiff: Path, tmp_path: Path) -> None:
         seed = seeds[s] if s < len(seeds) else 1_000 + s + int(t0)
         d = tmp_path / f"seed{seed}"
         files = make_batch(seed, carts, d)
-        lines, n_carts, bad = compare(cfdiff, files)
+        lines, n_carts, bad = compare(go_ref, files)
         total_lines += lines
         total_carts += n_carts
         for cid in bad:
@@ -202,12 +203,12 @@ def _cases() -> list[dict]:
     return [json.loads(x) for x in CASES.read_text().splitlines() if x.strip()]
 
 
-def test_fuzz_regression_cases_agree_with_go(cfdiff: Path, tmp_path: Path) -> None:
+def test_fuzz_regression_cases_agree_with_go(go_ref: GoRef, tmp_path: Path) -> None:
     assert _cases(), f"{CASES} lost its cases"
     files = []
     for k, case in enumerate(_cases()):
         p = tmp_path / f"case{k:04d}.events.log"
         p.write_bytes(base64.b64decode(case["b64"]))
         files.append(p)
-    _, _, bad = compare(cfdiff, files)
+    _, _, bad = compare(go_ref, files)
     assert not bad

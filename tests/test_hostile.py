@@ -196,7 +196,7 @@ def test_cli_commands_stand(corpus, tmp_path, capsys, limit) -> None:
     assert sum(1 for x in lines if "outcome" in x) == sum(len(v) for v in EXPECTED.values())
 
 
-def test_cli_jsonl_agrees_with_go(corpus, cfdiff, tmp_path, capsys) -> None:
+def test_cli_jsonl_agrees_with_go(corpus, go_ref, tmp_path, capsys) -> None:
     d, _ = corpus
     plain = tmp_path / "plain"
     plain.mkdir()
@@ -204,8 +204,9 @@ def test_cli_jsonl_agrees_with_go(corpus, cfdiff, tmp_path, capsys) -> None:
         data = gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
         (plain / p.name.removesuffix(".gz")).write_bytes(data)
     for mode in ("go", "lenient"):
-        want = run_cfdiff(cfdiff, "replay", "--mode", mode, *map(str, sorted(plain.iterdir())))
-        assert cli_main(["replay", str(d), "--mode", mode, "--format", "jsonl"]) == 0
+        want = run_cfdiff(go_ref, "replay", "--mode", mode, *map(str, sorted(plain.iterdir())))
+        assert cli_main(["replay", str(d), "--mode", mode, "--format", "jsonl",
+                         "--go-version", go_ref.go_version]) == 0
         got = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
         assert got == want
 

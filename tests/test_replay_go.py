@@ -12,18 +12,24 @@ import random
 import subprocess
 from pathlib import Path
 
-from conftest import run_cfdiff
+import pytest
+from conftest import GoRef, run_cfdiff
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_events_go import ADVERSARIAL
+from test_events_go import ADVERSARIAL, TOOLCHAIN_CASES
 
 from cartforensics import read_events, replay
-from cartforensics.cli import replay_records
+from cartforensics.cli import main, replay_records
+from cartforensics.envelope import numeric_ts_error
+from cartforensics.goversion import semantics
 
 TS = '"2024-01-02T03:04:05Z"'
 
 
-def _compare(cfdiff: Path, files: list[Path], catalog: dict | None = None,
+COMPARED: dict[str, int] = {}  # records compared per toolchain
+
+
+def _compare(ref: GoRef, files: list[Path], catalog: dict | None = None,
              tmp: Path | None = None) -> int:
     args: list[str] = []
     cat_obj = None
@@ -33,16 +39,51 @@ def _compare(cfdiff: Path, files: list[Path], catalog: dict | None = None,
         cat.write_text(json.dumps(catalog))
         args = ["--catalog", str(cat)]
         cat_obj = catalog
-    events = read_events([str(f) for f in files], progress=False)
+    events = read_events([str(f) for f in files], progress=False, go_version=ref.go_version)
     compared = 0
     for mode in ("go", "lenient"):
-        go = run_cfdiff(cfdiff, "replay", "--mode", mode, *args, *map(str, files))
-        ours = list(replay_records(replay(events, mode=mode, catalog=cat_obj)))
+        go = run_cfdiff(ref, "replay", "--mode", mode, *args, *map(str, files))
+        ours = list(replay_records(replay(events, mode=mode, catalog=cat_obj,
+                                          go_version=ref.go_version)))
         assert len(ours) == len(go), (mode, len(ours), len(go))
         for a, b in zip(ours, go, strict=True):
             assert a == b, (mode, a, b)
             compared += 1
+    COMPARED[ref.id] = COMPARED.get(ref.id, 0) + compared
     return compared
+
+
+TOOLCHAIN_PAYLOADS: dict[str, list[str]] = {
+    'AddItem': [
+        '{"SKU":1}', '{"Sku":1,"quantity":"2"}', '{"sſu":5}', '{"a/b":1,"sku":[1]}',
+        '{"sku":{"x":1}}', '{"quantity":1,"storeId":{}}', '{"quantity":1,"parentId":-5}',
+        '{"quantity":1,"parentId":"7"}', '{"quantity":1,"price":1.0}',
+        '{"quantity":1,"price":-9223372036854775809}', '{"quantity":true,"sku":5}',
+        '{"quantity":1e400}', '{"quantity":-1e-400}', '{"quantity":"x","price":"y"}',
+        '{"QUANTITY":[1,2]}', '{"quantity":1,"outlet":7}', '{"quantity":1,"item_id":1.5}',
+        '{"quantity":1,"item_id":"1"}', '{"quantity":1, "sku":"\\ud800"}', '{"sk\\u0075":7}',
+        '{"sku~x":1,"sku":2}',
+    ],
+    'SetCartRequest': [
+        '{"items":[{"sku":"x","quantity":1},{"sku":"y","quantity":"2"}]}', '{"items":[1]}',
+        '{"items":[{"Quantity":"1"}]}', '{"ITEMS":[{},{},{"sku":5}]}', '{"items":[[1]]}',
+        '{"items":"x"}', '{"items":[{"storeId":5}]}', '{"items":[null,{"quantity":true}]}',
+    ],
+    'SetDelivery': [
+        '{"items":[1,"2"]}', '{"items":[1,-2,3]}', '{"items":[1.5]}', '{"Items":[null,true]}',
+        '{"pickupPoint":{"name":5}}', '{"pickupPoint":{"Name":5}}', '{"pickupPoint":[1]}',
+        '{"provider":[]}', '{"items":[4294967296]}', '{"pickupPoint":{"id":{}}}',
+    ],
+    'RemoveItem': [
+        '{"Id":-1}', '{"id":"x"}', '{"ID":[1]}', '{"iD":1.5}',
+    ],
+    'ChangeQuantity': [
+        '{"Id":1,"quantity":2147483648}', '{"Id":1,"Quantity":"1"}',
+    ],
+    'InitializeCheckout': [
+        '{"paymentInProgress":1}', '{"PaymentInProgress":"true"}', '{"orderId":true}',
+    ],
+}
 
 
 def _payload_cases() -> list[bytes]:
@@ -103,6 +144,12 @@ def _payload_cases() -> list[bytes]:
     for t, payloads in other.items():
         for x in payloads:
             lines.append(f'{{"ts":{TS},"type":"{t}","payload":{x}}}')
+    # payload type errors whose texts differ between json v1 and v2 (field paths from the
+    # root, keys as written, element indices), each also torn (a v2 syntax error text)
+    for t, payloads in TOOLCHAIN_PAYLOADS.items():
+        for x in payloads:
+            lines.append(f'{{"ts":{TS},"type":"{t}","payload":{x}}}')
+            lines.append(f'{{"ts":{TS},"type":"{t}","payload":{x[:-1]}')
     lines.append(f'{{"ts":{TS},"type":"AddItem"}}')
     lines.append(f'{{"ts":{TS},"type":"RemoveItem","payload":null}}')
     lines.append('{"ts":1700000000.25,"type":"AddItem","payload":{"sku":"f","quantity":1}}')
@@ -117,17 +164,17 @@ CATALOG = {"cat1": {"item_id": 77, "price": 12900, "orgPrice": 15900, "name": "T
                     "tax": 1200, "brand": "B", "articleType": "shirt", "storeId": "ignored"}}
 
 
-def test_adversarial_lines_replay_like_go(cfdiff: Path, tmp_path: Path) -> None:
+def test_adversarial_lines_replay_like_go(go_ref: GoRef, tmp_path: Path) -> None:
     f1 = tmp_path / "adv.events.log"
-    f1.write_bytes(b"\n".join(ADVERSARIAL) + b"\n")
+    f1.write_bytes(b"\n".join(ADVERSARIAL + TOOLCHAIN_CASES) + b"\n")
     f2 = tmp_path / "payloads.events.log"
     f2.write_bytes(b"\n".join(_payload_cases()))
     long_line = b'{"ts":' + TS.encode() + b',"type":"AddItem","payload":{"sku":"big","image":"' \
         + b"x" * 300_000 + b'","quantity":1}}'
     f3 = tmp_path / "long.events.log"
     f3.write_bytes(b"\n".join(_payload_cases()[:5] + [long_line] + _payload_cases()[:5]) + b"\n")
-    n = _compare(cfdiff, [f1, f2, f3])
-    n += _compare(cfdiff, [f2], catalog=CATALOG, tmp=tmp_path)
+    n = _compare(go_ref, [f1, f2, f3])
+    n += _compare(go_ref, [f2], catalog=CATALOG, tmp=tmp_path)
     assert n > 2 * (len(ADVERSARIAL) + 2 * len(_payload_cases()))
 
 
@@ -226,7 +273,7 @@ def _rfc3339(sec: int) -> str:
 @settings(max_examples=4, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1))
-def test_generated_sessions_replay_like_go(cfdiff: Path, tmp_path_factory, seed: int) -> None:
+def test_generated_sessions_replay_like_go(go_ref: GoRef, tmp_path_factory, seed: int) -> None:
     rng = random.Random(seed)
     d = tmp_path_factory.mktemp("sessions")
     files = []
@@ -235,11 +282,11 @@ def test_generated_sessions_replay_like_go(cfdiff: Path, tmp_path_factory, seed:
         f.write_bytes(_session(rng, rng.randint(1, 40)))
         files.append(f)
     use_catalog = rng.random() < 0.5
-    n = _compare(cfdiff, files, catalog=CATALOG if use_catalog else None, tmp=d)
+    n = _compare(go_ref, files, catalog=CATALOG if use_catalog else None, tmp=d)
     assert n > 600
 
 
-def test_go_marshalled_logs_replay_like_go(cfdiff: Path, tmp_path: Path) -> None:
+def test_go_marshalled_logs_replay_like_go(go_ref: GoRef, tmp_path: Path) -> None:
     """Logs written by Go's own json.Marshal of the seed's cartEventRecord (the writer)."""
     rng = random.Random(7)
     files = []
@@ -254,7 +301,7 @@ def test_go_marshalled_logs_replay_like_go(cfdiff: Path, tmp_path: Path) -> None
                 continue
             records.append(json.dumps({"ts": 1_700_000_000 + i, "type": t,
                                        "payload": json.loads(payload)}))
-        proc = subprocess.run([str(cfdiff), "marshal"],
+        proc = subprocess.run([str(go_ref.binary), "marshal"],
                               input=("\n".join(records) + "\n").encode(),
                               capture_output=True, check=True)
         written = proc.stdout.splitlines()
@@ -262,15 +309,15 @@ def test_go_marshalled_logs_replay_like_go(cfdiff: Path, tmp_path: Path) -> None
         f = tmp_path / f"m{c:03d}.events.log"
         f.write_bytes(b"".join(ln + b"\n" for ln in written if not ln.startswith(b'{"error"')))
         files.append(f)
-    n = _compare(cfdiff, files)
-    df = read_events([str(f) for f in files], progress=False)
+    n = _compare(go_ref, files)
+    df = read_events([str(f) for f in files], progress=False, go_version=go_ref.go_version)
     # the writer's own bytes: every line's ts is a number, so go mode drops them all
     assert (df["ts_kind"] == "number").all()
-    assert df["envelope_error"].eq("Time.UnmarshalJSON: input is not a JSON string").all()
+    assert df["envelope_error"].eq(numeric_ts_error(semantics(go_ref.go_version))).all()
     assert n > 0
 
 
-def test_folded_keys_reach_the_state_like_go(cfdiff: Path, tmp_path: Path) -> None:
+def test_folded_keys_reach_the_state_like_go(go_ref: GoRef, tmp_path: Path) -> None:
     """Keys that Go folds (or does not) onto a field, each alone in a cart so the final state
     shows the field: long s and Kelvin sign fold, dotless and dotted i do not."""
     keys = {"longs": '"\u017fku":"x"', "kelvin": '"s\u212au":"y"', "dotless": '"item_\u0131d":7',
@@ -281,8 +328,26 @@ def test_folded_keys_reach_the_state_like_go(cfdiff: Path, tmp_path: Path) -> No
         f.write_text(f'{{"ts":{TS},"type":"AddItem","payload":{{"quantity":1,{pair}}}}}\n',
                      encoding="utf-8")
         files.append(f)
-    assert _compare(cfdiff, files) > 0
+    assert _compare(go_ref, files) > 0
     r = replay(read_events([str(f) for f in files], progress=False))
     assert r.final_state("dotless")["items"][0]["itemId"] == 0
     assert r.final_state("upper")["items"][0]["itemId"] == 9
     assert r.final_state("longs")["items"][0]["sku"] == "x"
+
+
+def test_cli_jsonl_agrees_with_go(go_ref: GoRef, tmp_path: Path,
+                                  capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """``cartforensics replay DIR --go-version V --format jsonl`` (both modes) is cfdiff's
+    output, record for record, for the toolchain V names."""
+    d = tmp_path / "logs"
+    d.mkdir()
+    (d / "adv.events.log").write_bytes(b"\n".join(ADVERSARIAL + TOOLCHAIN_CASES) + b"\n")
+    (d / "payloads.events.log").write_bytes(b"\n".join(_payload_cases()))
+    files = sorted(d.iterdir())
+    for mode in ("go", "lenient"):
+        assert main(["replay", str(d), "--go-version", go_ref.go_version, "--mode", mode,
+                     "--format", "jsonl", "--quiet"]) == 0
+        ours = [json.loads(x) for x in capsysbinary.readouterr().out.splitlines()]
+        go = run_cfdiff(go_ref, "replay", "--mode", mode, *map(str, files))
+        assert ours == go, mode
+        COMPARED[go_ref.id] = COMPARED.get(go_ref.id, 0) + len(go)

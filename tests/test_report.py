@@ -261,6 +261,43 @@ def test_cli_subprocess_bad_out_has_no_traceback(report: dict[str, Any], tmp_pat
     assert p.stdout == ""
 
 
+@pytest.mark.parametrize("go_version", ["1.25", "1.27"])
+def test_report_names_its_toolchain_and_the_lines_that_depend_on_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], go_version: str) -> None:
+    """The header says which Go the report replayed as, and a finding lists the lines whose
+    outcome the other side of the json v1/v2 line would change, with carts and money."""
+    logs = write_logs(tmp_path / "logs")
+    (logs / "esc.events.log").write_bytes(b"\n".join([
+        rec(iso(T0), "AddItem", {"sku": "a", "quantity": 1, "price": 100}),
+        rec(iso(T0 + 5), "AddItem", {"sku": "b", "quantity": 2, "price": 700}).replace(
+            b'Z",', b'\\u005a",'),  # Go >= 1.27 applies it, Go <= 1.26 drops it
+        rec(iso(T0 + 9), "ChangeQuantity", {"Id": 2, "quantity": 3}),  # item 2 only under 1.27
+    ]) + b"\n")
+    out = tmp_path / "out"
+    assert main(["report", str(logs), "--out", str(out), "--quiet",
+                 "--go-version", go_version]) == 0
+    printed = capsys.readouterr().out
+    label = {"1.25": "Go 1.25 (encoding/json v1)",
+             "1.27": "Go 1.27 (encoding/json on json v2)"}[go_version]
+    assert f"Replayed as {label}." in printed
+    html = (out / "report.html").read_text(encoding="utf-8")
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert f"replayed as {label}" in html and f"Replayed as {label}." in md
+    res = write_report(logs, tmp_path / "lib", progress=False, go_version=go_version)
+    (tc,) = [f for f in res.findings if f.kind == "toolchain"]
+    assert tc.message.startswith(
+        "1 line in 1 cart has an escaped ts: Go ≥ 1.27 applies it, Go ≤ 1.26 drops it; 1 more "
+        "line of that cart changes outcome with them")
+    assert "At stake: 1 cart whose total differs, 2,100 in all." in tc.message
+    assert tc.evidence["line"].tolist() == [2, 3]
+    assert tc.evidence["escaped_ts"].tolist() == [True, False]
+    other = "1.27" if go_version == "1.25" else "1.25"
+    assert tc.details["other"] == other
+    totals = {"1.25": 100, "1.27": 100 + 3 * 700}
+    assert tc.details["per_cart"] == [{"cart_id": "esc", "lines": 2, "total": totals[go_version],
+                                       "total_other": totals[other]}]
+    assert res.go.final_state("esc")["totalPrice"] == totals[go_version]
+    assert tc.title in html
 # -- analyst notes -------------------------------------------------------------------------
 HOSTILE_NOTE = "<script>alert('note')</script> | `x` *y* \u202e[z](javascript:1)"
 

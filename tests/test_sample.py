@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import run_cfdiff
+from conftest import GoRef, run_cfdiff
 
 from cartforensics import read_events, replay
 from cartforensics.cli import headline, main, replay_records
@@ -89,7 +89,7 @@ def _marshal_input(line: bytes) -> tuple[bytes, bytes]:
     return line, line + b"\n"
 
 
-def test_corpus_lines_are_go_marshal_bytes(cfdiff: Path, corpus) -> None:
+def test_corpus_lines_are_go_marshal_bytes(go_ref: GoRef, corpus) -> None:
     """Every whole record of a corpus with all incidents on, AddVoucher aside (cfdiff's registry
     has the seed's ten types only), comes back from Go's json.Marshal byte for byte: key order,
     omitempty, HTML escaping, U+2028, UTF-8 (the 280 KB inline image included)."""
@@ -107,7 +107,7 @@ def test_corpus_lines_are_go_marshal_bytes(cfdiff: Path, corpus) -> None:
     assert set(types) == {"AddItem", "AddRequest", "SetCartRequest", "RemoveItem",
                           "ChangeQuantity", "SetDelivery", "SetPickupPoint", "RemoveDelivery",
                           "InitializeCheckout", "OrderCreated"}, types
-    proc = subprocess.run([str(cfdiff), "marshal"], input=b"\n".join(inputs) + b"\n",
+    proc = subprocess.run([str(go_ref.binary), "marshal"], input=b"\n".join(inputs) + b"\n",
                           capture_output=True, check=True)
     got = proc.stdout.splitlines(keepends=True)
     assert len(got) == len(expected)
@@ -167,7 +167,7 @@ def _random_messages(rng: random.Random) -> list[tuple[str, dict]]:
     return out
 
 
-def test_encoder_matches_go_marshal_on_tricky_messages(cfdiff: Path) -> None:
+def test_encoder_matches_go_marshal_on_tricky_messages(go_ref: GoRef) -> None:
     rng = random.Random(20251103)
     msgs = _random_messages(rng)
     inputs, ours = [], []
@@ -175,7 +175,7 @@ def test_encoder_matches_go_marshal_on_tricky_messages(cfdiff: Path) -> None:
         ts = rng.choice([0, 1761680531, -1, 2**63 - 1, -(2**63), k])
         inputs.append(json.dumps({"ts": ts, "type": typ, "payload": msg}).encode())
         ours.append(encode_event(ts, typ, msg))
-    proc = subprocess.run([str(cfdiff), "marshal"], input=b"\n".join(inputs) + b"\n",
+    proc = subprocess.run([str(go_ref.binary), "marshal"], input=b"\n".join(inputs) + b"\n",
                           capture_output=True, check=True)
     got = proc.stdout.splitlines(keepends=True)
     assert len(got) == len(ours)
@@ -183,7 +183,7 @@ def test_encoder_matches_go_marshal_on_tricky_messages(cfdiff: Path) -> None:
         assert g == o, (typ, msg)
 
 
-def test_string_ts_is_what_go_time_writes(cfdiff: Path, corpus, tmp_path: Path) -> None:
+def test_string_ts_is_what_go_time_writes(go_ref: GoRef, corpus, tmp_path: Path) -> None:
     """Go parses each string ts and formats it back (time.RFC3339Nano, as MarshalJSON writes it)
     to the same text; and the formatter agrees with Go on edge cases."""
     _, _, ev, _, _ = corpus
@@ -194,7 +194,7 @@ def test_string_ts_is_what_go_time_writes(cfdiff: Path, corpus, tmp_path: Path) 
     lines += [encode_event(rfc3339nano(ns), "RemoveItem", {"Id": 1})[:-1] for ns in edge]
     f = tmp_path / "ts.events.log"
     f.write_bytes(b"\n".join(lines) + b"\n")
-    go = [r for r in run_cfdiff(cfdiff, "envelope", str(f)) if "end" not in r]
+    go = [r for r in run_cfdiff(go_ref, "envelope", str(f)) if "end" not in r]
     assert len(go) == len(lines)
     for g, line in zip(go, lines, strict=True):
         assert g["ok"], g
@@ -219,13 +219,13 @@ def test_add_voucher_bytes() -> None:
         encode_message(schema_of("RemoveItem"), {"Id": -1})
 
 
-def test_committed_corpus_replays_in_python_as_in_go(cfdiff: Path) -> None:
+def test_committed_corpus_replays_in_python_as_in_go(go_ref: GoRef) -> None:
     """The README's figures come from the Python replay; Go agrees on every line and cart."""
     files = sorted(SAMPLE_DATA.glob("*.events.log"))
     assert files
-    ev = read_events([str(f) for f in files], progress=False)
+    ev = read_events([str(f) for f in files], progress=False, go_version=go_ref.go_version)
     for mode in ("go", "lenient"):
-        go = run_cfdiff(cfdiff, "replay", "--mode", mode, *map(str, files))
+        go = run_cfdiff(go_ref, "replay", "--mode", mode, *map(str, files))
         ours = list(replay_records(replay(ev, mode=mode)))
         assert len(ours) == len(go)
         for a, b in zip(ours, go, strict=True):

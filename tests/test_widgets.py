@@ -528,6 +528,22 @@ def test_dashboard_filters_redraw_and_open_a_cart(sample, hostile):
     assert "<img" not in all_html(h)
 
 
+def test_widgets_replay_again_as_the_same_toolchain(tmp_path: Path) -> None:
+    """The lenient replay a widget makes (and its skip-a-line replays) use the toolchain of the
+    replay it was given, even when the frame has lost its go_version."""
+    from cartforensics import read_events, replay
+    from cartforensics.widgets import _pair
+
+    f = tmp_path / "e.events.log"
+    f.write_bytes(b'{"ts":"2024-01-01T00:00:00\\u005a","type":"AddItem","payload":'
+                  b'{"sku":"x","quantity":1,"price":7}}\n')
+    events = read_events(str(f), go_version="1.27")
+    events.attrs = {}
+    go = replay(events, go_version="1.27")
+    assert go.final_state("e")["totalPrice"] == 7
+    again, lenient = _pair(replay(events, mode="lenient", go_version="1.27"), None)
+    assert again.semantics == go.semantics and lenient.semantics == go.semantics
+    assert again.final_state("e")["totalPrice"] == 7
 # -- the workbench: strip, notes, blame, context ----------------------------------------------
 HOSTILE_NOTE = "<img src=x onerror=alert(9)> \u202e & done"
 MODES_ = ("go", "lenient")
