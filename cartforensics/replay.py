@@ -16,18 +16,21 @@ import numpy as np
 import pandas as pd
 
 from .cart import CartState, HandlerError, empty_cart, state_to_json
+from .engine import Engine, core
+from .engine import resolve as resolve_engine
 from .envelope import decode_envelope
 from .events import Source, read_events
 from .gojson import go_quote
 from .gotime import ZERO_TIME_TEXT
 from .lines import go_token
-from .registry import Registry, default_registry
+from .registry import MutationType, Registry, default_registry
 
 Mode = Literal["go", "lenient"]
 OUTCOMES = (
     "applied", "malformed", "unknown_type", "payload_error", "apply_error", "too_long",
     "not_reached",
 )
+APPLIED, MALFORMED, UNKNOWN_TYPE, PAYLOAD_ERROR, APPLY_ERROR, TOO_LONG, NOT_REACHED = range(7)
 TOO_LONG_ERROR = "scanner error: bufio.Scanner: token too long"
 METRIC_NAMES = (
     "cart_event_log_replay_total",
@@ -39,18 +42,19 @@ METRIC_NAMES = (
 PROMISED_UNKNOWN = "cart_event_log_unknown_types_total_promised"
 
 
+CHECKPOINT_EVERY = 64  # a cart's state is kept after every 64th line; points between are rebuilt
+
+
 @dataclass(frozen=True)
 class _CartRun:
-    """One cart's replay: the state after each line (shared, immutable) and where lines sit."""
+    """One cart's replay: where its lines sit, and states at checkpoints (no state per line)."""
 
     cart_id: str
     rows: np.ndarray  # positions in the events frame, in file order
-    initial: CartState
-    states: tuple[CartState, ...]  # states[i] = state after the cart's (i+1)-th line
     ts_ns: np.ndarray  # int64 ns; NaT as min int64; readable times beyond ns range clamped
-    # lastChange is kept beside the states, not in them (one copy fewer per line): the row of
-    # the last applied line at each point, -1 before any
-    last_applied: np.ndarray
+    engine: Engine  # the core that replayed this cart (and rebuilds its points)
+    checkpoints: tuple[CartState, ...]  # [j] = the state after (j+1)*CHECKPOINT_EVERY lines
+    final: CartState
 
 
 def _catalog_from(catalog: Any) -> Mapping[str, Mapping[str, Any]] | None:
@@ -79,9 +83,13 @@ def _is_missing(v: Any) -> bool:
 class Replay:
     """The result of :func:`replay`: outcomes per line, states per line, metrics."""
 
-    def __init__(self, events: pd.DataFrame, mode: Mode, registry: Registry, catalog: Any):
+    def __init__(self, events: pd.DataFrame, mode: Mode, registry: Registry, catalog: Any,
+                 engine: str | None = None):
         self.events = events
         self.mode: Mode = mode
+        #: the core asked for: "compiled" (a cart it cannot replay exactly runs on the
+        #: reference, see ``carts_on_reference``) or "reference"
+        self.engine: Engine = resolve_engine(engine)
         self.registry = registry
         self.catalog = _catalog_from(catalog)
         self._runs: dict[str, _CartRun] = {}
@@ -107,22 +115,28 @@ class Replay:
     def _run(self) -> pd.DataFrame:
         ev = self._plain
         n = len(ev)
-        outcome = np.empty(n, dtype=object)
-        error: list[str | None] = [None] * n
+        self._codes = codes = np.zeros(n, dtype=np.int8)
+        self._errors = errors = [None] * n
+        self._last_applied = np.full(n, -1, dtype=np.int64)  # per row: last applied row
+        self._changed = np.zeros(n, dtype=np.uint8)  # per row: the line changed the state
         err_col = ev["envelope_error" if self.mode == "go" else "lenient_error"].tolist()
         types = ev["type"].tolist()
         payloads = ev["payload"].tolist()
         too_long = ev["too_long"].to_numpy() if self.mode == "go" else np.zeros(n, dtype=bool)
-        lines = ev["line"].to_numpy()
+        too_long = np.ascontiguousarray(too_long, dtype=bool).view(np.uint8)
+        lines = np.ascontiguousarray(ev["line"].to_numpy(), dtype=np.int64)
         cart_ids = ev["cart_id"].to_numpy()
         ts_ns = _ts_ns(ev["ts"])
-        registry = self.registry
-        catalog = self.catalog
+        compiled = self.engine == "compiled"
+        kinds = core.default_kinds(self.registry) if compiled else {}
+        self._type_kinds = kinds
+        columns = (types, payloads, err_col, too_long, lines)
+        self.carts_on_reference: list[str] = []
         # carts in order of first appearance (files with no lines too); a cart's rows in the
         # order given, which read_events makes file order
-        codes, uniques = pd.factorize(cart_ids) if n else (np.zeros(0, int), [])
-        order = np.argsort(codes, kind="stable")
-        counts = np.bincount(codes, minlength=len(uniques)) if n else np.zeros(0, int)
+        codes_f, uniques = pd.factorize(cart_ids) if n else (np.zeros(0, int), [])
+        order = np.argsort(codes_f, kind="stable")
+        counts = np.bincount(codes_f, minlength=len(uniques)) if n else np.zeros(0, int)
         bounds = np.r_[0, np.cumsum(counts)]
         index = {str(c): b for b, c in enumerate(uniques)}
         # an empty file is still a cart the service replays (replay_total +1, empty state)
@@ -134,71 +148,105 @@ class Replay:
         for cid in carts:
             b = index.get(cid)
             rows = order[bounds[b] : bounds[b + 1]] if b is not None else order[:0]
-            state = initial = empty_cart(cid)
-            states: list[CartState] = []
-            applied_rows: list[int] = []  # per line: the row of the last applied line, or -1
-            last_applied = -1
-            stop_line: int | None = None
-            for r in rows.tolist():
-                if stop_line is not None:
-                    outcome[r] = "not_reached"
-                    error[r] = f"not reached: the scanner stopped at line {stop_line}"
-                elif too_long[r]:
-                    outcome[r] = "too_long"
-                    error[r] = TOO_LONG_ERROR
-                    stop_line = int(lines[r])
-                elif err_col[r] is not None and not _is_na_str(err_col[r]):
-                    outcome[r] = "malformed"
-                    error[r] = err_col[r]
-                else:
-                    t = types[r]
-                    mt = registry.get(t if isinstance(t, str) else None)
-                    if mt is None:
-                        outcome[r] = "unknown_type"
-                        error[r] = f"unknown mutation type: {go_quote(t or '')}"
-                    else:
-                        p = payloads[r]
-                        msg, perr = mt.decode(None if not isinstance(p, str) else p.encode())
-                        if perr is not None:
-                            outcome[r] = "payload_error"
-                            error[r] = perr
-                        else:
-                            try:
-                                new = mt.handler(state, msg, catalog)
-                            except HandlerError as e:
-                                outcome[r] = "apply_error"
-                                error[r] = str(e)
-                            except Exception as e:  # a user's handler: report, never crash
-                                outcome[r] = "apply_error"
-                                error[r] = f"{type(e).__name__}: {e}"
-                            else:
-                                if not isinstance(new, CartState):
-                                    outcome[r] = "apply_error"
-                                    error[r] = (
-                                        f"handler for {t} returned {type(new).__name__}, "
-                                        "not a CartState"
-                                    )
-                                else:
-                                    state = new
-                                    last_applied = r
-                                    outcome[r] = "applied"
-                states.append(state)
-                applied_rows.append(last_applied)
+            row_list = rows.tolist()
+            engine: Engine = "reference"
+            if compiled:
+                try:
+                    checkpoints, final = core.run_cart(
+                        cid, row_list, types, payloads, err_col, too_long, lines, kinds,
+                        self.registry, self.catalog, codes, errors, self._last_applied,
+                        self._changed, CHECKPOINT_EVERY,
+                    )
+                    engine = "compiled"
+                except Exception:  # noqa: BLE001 - anything unmodelled: the reference decides
+                    self.carts_on_reference.append(cid)
+            if engine == "reference":
+                checkpoints, final = self._reference_cart(cid, row_list, columns)
             self._runs[cid] = _CartRun(
-                cid, rows, initial, tuple(states), self._ts_key(ts_ns[rows], rows),
-                np.asarray(applied_rows, dtype=np.int64),
+                cid, rows, self._ts_key(ts_ns[rows], rows), engine, tuple(checkpoints), final
             )
         out = pd.DataFrame(
             {
                 "cart_id": ev["cart_id"].to_numpy(),
-                "line": lines,
+                "line": ev["line"].to_numpy(),
                 "ts": ev["ts"].array,
                 "type": ev["type"].array,
-                "outcome": pd.Categorical(outcome, categories=OUTCOMES),
-                "error": pd.array(error, dtype="str") if n else pd.array([], dtype="str"),
+                "outcome": pd.Categorical.from_codes(codes, categories=OUTCOMES),
+                "error": pd.array(errors, dtype="str") if n else pd.array([], dtype="str"),
             }
         )
         return out
+
+    def _reference_cart(
+        self, cid: str, rows: list[int], columns: tuple
+    ) -> tuple[list[CartState], CartState]:
+        """The pure-Python core: one cart's lines through the registry's decoders and
+        handlers, exactly as the service's loop; fills the per-row arrays and returns the
+        checkpoint states and the final state."""
+        types, payloads, err_col, too_long, lines = columns
+        registry = self.registry
+        catalog = self.catalog
+        outcome = self._codes
+        error = self._errors
+        state = empty_cart(cid)
+        checkpoints: list[CartState] = []
+        last_applied = -1
+        stop_line: int | None = None
+        for pos, r in enumerate(rows, 1):
+            self._changed[r] = 0
+            if stop_line is not None:
+                outcome[r] = NOT_REACHED
+                error[r] = f"not reached: the scanner stopped at line {stop_line}"
+            elif too_long[r]:
+                outcome[r] = TOO_LONG
+                error[r] = TOO_LONG_ERROR
+                stop_line = int(lines[r])
+            elif err_col[r] is not None and not _is_na_str(err_col[r]):
+                outcome[r] = MALFORMED
+                error[r] = err_col[r]
+            else:
+                t = types[r]
+                mt = registry.get(t if isinstance(t, str) else None)
+                if mt is None:
+                    outcome[r] = UNKNOWN_TYPE
+                    error[r] = f"unknown mutation type: {go_quote(t or '')}"
+                else:
+                    code, text, new = _apply_reference(mt, state, payloads[r], catalog)
+                    outcome[r] = code
+                    error[r] = text
+                    if code == APPLIED:
+                        self._changed[r] = new is not state
+                        state = new
+                        last_applied = r
+            self._last_applied[r] = last_applied
+            if pos % CHECKPOINT_EVERY == 0:
+                checkpoints.append(state)
+        return checkpoints, state
+
+    def _advance(self, run: _CartRun, state: CartState, start: int, stop: int) -> CartState:
+        """The state after the cart's lines ``start..stop-1`` (0-based), from ``state``, the
+        state before line ``start``: only applied lines change a state, so only they are
+        decoded and applied again."""
+        rows = run.rows[start:stop]
+        rows = rows[self._codes[rows] == APPLIED]
+        if not len(rows):
+            return state
+        types = self._plain["type"].iloc[rows].tolist()
+        payloads = self._plain["payload"].iloc[rows].tolist()
+        if run.engine == "compiled":
+            return core.advance(state, types, payloads, self._type_kinds, self.registry,
+                                self.catalog)
+        for t, p in zip(types, payloads, strict=True):
+            _code, _text, state = _apply_reference(self.registry[t], state, p, self.catalog)
+        return state
+
+    def _state_after(self, run: _CartRun, line: int) -> CartState:
+        """The state after the cart's first ``line`` lines (0 <= line <= its lines)."""
+        if line >= len(run.rows):
+            return run.final
+        j = line // CHECKPOINT_EVERY
+        base = run.checkpoints[j - 1] if j else empty_cart(run.cart_id)
+        return self._advance(run, base, j * CHECKPOINT_EVERY, line)
 
     def _ts_key(self, ts: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """ts for placing lines in time: a readable time outside the ns range (years before
@@ -259,14 +307,15 @@ class Replay:
     def _json_after(self, cart_id: str, line: int) -> dict[str, Any]:
         run = self._run_of(cart_id)
         if line <= 0:
-            return self.state_json(run.initial, -1)
-        if line > len(run.states):
-            raise IndexError(f"cart {cart_id!r} has {len(run.states)} lines, not {line}")
-        return self.state_json(run.states[line - 1], int(run.last_applied[line - 1]))
+            return self.state_json(empty_cart(cart_id), -1)
+        if line > len(run.rows):
+            raise IndexError(f"cart {cart_id!r} has {len(run.rows)} lines, not {line}")
+        state = self._state_after(run, line)
+        return self.state_json(state, int(self._last_applied[run.rows[line - 1]]))
 
     def final_state(self, cart_id: str) -> dict[str, Any]:
         """The cart as the replay left it."""
-        return self._json_after(cart_id, len(self._run_of(cart_id).states))
+        return self._json_after(cart_id, len(self._run_of(cart_id).rows))
 
     def line_at(self, cart_id: str, ts: Any) -> int:
         """How many lines of the cart are in the longest prefix whose ts are all ≤ ``ts``
@@ -292,7 +341,26 @@ class Replay:
         """One row per line: outcome, error and a summary of the state after it."""
         run = self._run_of(cart_id)
         oc = self.outcomes.iloc[run.rows]
-        states = run.states
+        codes = np.ascontiguousarray(self._codes[run.rows])
+        types = self._plain["type"].iloc[run.rows].tolist()
+        payloads = self._plain["payload"].iloc[run.rows].tolist()
+        if run.engine == "compiled":
+            n_items, qty, n_del, total = core.summaries(
+                empty_cart(cart_id), types, payloads, codes, self._type_kinds, self.registry,
+                self.catalog,
+            )
+        else:
+            n_items, qty, n_del, total = [], [], [], []
+            state = empty_cart(cart_id)
+            for pos in range(len(run.rows)):
+                if codes[pos] == APPLIED:
+                    mt = self.registry[types[pos]]
+                    _code, _text, state = _apply_reference(mt, state, payloads[pos],
+                                                           self.catalog)
+                n_items.append(len(state.items))
+                qty.append(sum(i.qty for i in state.items))
+                n_del.append(len(state.deliveries))
+                total.append(state.totalPrice)
         return pd.DataFrame(
             {
                 "line": oc["line"].to_numpy(),
@@ -300,14 +368,11 @@ class Replay:
                 "type": oc["type"].array,
                 "outcome": oc["outcome"].array,
                 "error": oc["error"].array,
-                "items": [len(s.items) for s in states],
-                "quantity": [sum(i.qty for i in s.items) for s in states],
-                "deliveries": [len(s.deliveries) for s in states],
-                "total_price": [s.totalPrice for s in states],
-                "changed": [
-                    states[i] is not (states[i - 1] if i else run.initial)
-                    for i in range(len(states))
-                ],
+                "items": np.asarray(n_items, dtype=np.int64) if n_items else [],
+                "quantity": qty,
+                "deliveries": np.asarray(n_del, dtype=np.int64) if n_del else [],
+                "total_price": np.asarray(total, dtype=np.int64) if total else [],
+                "changed": self._changed[run.rows].astype(bool).tolist(),
             }
         )
 
@@ -352,14 +417,32 @@ class Replay:
         oc = self.outcomes
         counts = pd.crosstab(oc["cart_id"], oc["outcome"]).reindex(columns=OUTCOMES, fill_value=0)
         counts = counts.reindex(self.cart_ids, fill_value=0)
-        finals = [self._runs[c].states[-1] if self._runs[c].states else empty_cart(c)
-                  for c in counts.index]
+        finals = [self._runs[c].final for c in counts.index]
         counts.insert(0, "lines", counts.sum(axis=1))
         counts["items"] = [len(s.items) for s in finals]
         counts["total_price"] = [s.totalPrice for s in finals]
         counts.index.name = "cart_id"
         counts.columns.name = None
         return counts
+
+
+def _apply_reference(
+    mt: MutationType, state: CartState, payload: Any, catalog: Any
+) -> tuple[int, str | None, CartState]:
+    """One line on the reference core: (outcome code, error text, state after it)."""
+    msg, perr = mt.decode(None if not isinstance(payload, str) else payload.encode())
+    if perr is not None:
+        return PAYLOAD_ERROR, perr, state
+    try:
+        new = mt.handler(state, msg, catalog)
+    except HandlerError as e:
+        return APPLY_ERROR, str(e), state
+    except Exception as e:  # a user's handler: report, never crash
+        return APPLY_ERROR, f"{type(e).__name__}: {e}", state
+    if not isinstance(new, CartState):
+        text = f"handler for {mt.name} returned {type(new).__name__}, not a CartState"
+        return APPLY_ERROR, text, state
+    return APPLIED, None, new
 
 
 def _ts_ns(ts: pd.Series) -> np.ndarray:
@@ -398,9 +481,12 @@ def replay(
     mode: Mode = "go",
     catalog: Any = None,
     registry: Registry | None = None,
+    engine: str | None = None,
 ) -> Replay:
     """Replay logs (anything :func:`read_events` takes, or its DataFrame) in ``"go"`` mode (the
     seed's reader, bugs and all) or ``"lenient"`` mode (numeric ts and long lines accepted).
+    ``engine``: ``"compiled"`` (the default when built) or ``"reference"`` (pure Python); both
+    give identical results (docs/performance.md).
 
     >>> r = replay("sample_data")                  # doctest: +SKIP
     >>> r.metrics()                                # doctest: +SKIP
@@ -413,7 +499,7 @@ def replay(
     if missing:
         raise ValueError(f"not a read_events DataFrame: missing columns {sorted(missing)}")
     events = events.reset_index(drop=True)
-    return Replay(events, mode, registry or default_registry(), catalog)
+    return Replay(events, mode, registry or default_registry(), catalog, engine)
 
 
 def compare(go: Replay, lenient: Replay) -> pd.DataFrame:
