@@ -11,6 +11,8 @@ exception anywhere) raises :class:`Fallback`, and the caller replays that whole 
 reference core.
 """
 
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.long cimport PyLong_AsLongLongAndOverflow
 from libc.stdint cimport INT64_MAX, INT64_MIN, int64_t, uint64_t
 
 import orjson
@@ -111,6 +113,38 @@ cdef class CItem:
         self.discount = wmul(d if d > 0 else 0, self.qty)
 
 
+cdef CItem _clone_item(CItem a):
+    cdef CItem it = CItem.__new__(CItem)
+    it.id = a.id
+    it.itemId = a.itemId
+    it.price = a.price
+    it.orgPrice = a.orgPrice
+    it.qty = a.qty
+    it.totalPrice = a.totalPrice
+    it.tax = a.tax
+    it.taxRate = a.taxRate
+    it.stock = a.stock
+    it.discount = a.discount
+    it.sku = a.sku
+    it.name = a.name
+    it.image = a.image
+    it.type = a.type
+    it.brand = a.brand
+    it.category = a.category
+    it.category2 = a.category2
+    it.category3 = a.category3
+    it.category4 = a.category4
+    it.category5 = a.category5
+    it.disclaimer = a.disclaimer
+    it.sellerId = a.sellerId
+    it.sellerName = a.sellerName
+    it.outlet = a.outlet
+    it.storeId = a.storeId
+    it.parentId = a.parentId
+    it.unresolved = a.unresolved
+    return it
+
+
 cdef CItem _blank_item(int64_t ident):
     cdef CItem it = CItem.__new__(CItem)
     it.id = ident
@@ -163,6 +197,36 @@ cdef class CCart:
         self.totalPrice = wadd(wsub(self.totalPrice, tp), it.totalPrice)
         self.totalTax = wadd(wsub(self.totalTax, tt), it.tax)
         self.totalDiscount = wadd(wsub(self.totalDiscount, td), it.discount)
+
+
+cpdef CCart clone(CCart a):
+    """An independent copy (a checkpoint): items and deliveries copied, their immutable
+    values shared."""
+    cdef CCart c = CCart.__new__(CCart)
+    cdef CItem it
+    cdef CDelivery d, e
+    c.id = a.id
+    c.items = [_clone_item(it) for it in a.items]
+    c.deliveries = []
+    for d in a.deliveries:
+        e = CDelivery.__new__(CDelivery)
+        e.id = d.id
+        e.price = d.price
+        e.provider = d.provider
+        e.items = d.items
+        e.pickupPoint = d.pickupPoint
+        c.deliveries.append(e)
+    c.totalPrice = a.totalPrice
+    c.totalTax = a.totalTax
+    c.totalDiscount = a.totalDiscount
+    c.last_item_id = a.last_item_id
+    c.last_delivery_id = a.last_delivery_id
+    c.processing = a.processing
+    c.paymentInProgress = a.paymentInProgress
+    c.orderReference = a.orderReference
+    c.paymentStatus = a.paymentStatus
+    c.last_change = a.last_change
+    return c
 
 
 cdef int64_t _as_i64(object v) except? -1:
@@ -594,10 +658,18 @@ cdef dict _PICKUP_KINDS = _kinds_of(DEFAULT_SCHEMAS["SetDelivery"].fields[2][1].
 cdef dict _ADDREQ_KINDS = _KINDS[T_ADD_REQUEST]
 
 
-cdef inline bint _u32(object v, bint neg_zero):
+cdef inline bint _int_in(object v, long long lo, long long hi) except -1:
+    """v is a Python int (not a bool) in [lo, hi]."""
+    cdef int overflow = 0
+    cdef long long x
     if type(v) is not int:
         return False
-    if not (0 <= v < 4294967296):
+    x = PyLong_AsLongLongAndOverflow(v, &overflow)
+    return overflow == 0 and lo <= x <= hi
+
+
+cdef inline bint _u32(object v, bint neg_zero) except -1:
+    if not _int_in(v, 0, 4294967295):
         return False
     return not (neg_zero and v == 0)
 
@@ -616,13 +688,13 @@ cdef Py_ssize_t _check(dict obj, dict kinds, bint neg_zero) except? -2:
             if tv is not str:
                 return -1
         elif k == K_I32:
-            if tv is not int or not (-2147483648 <= v < 2147483648):
+            if not _int_in(v, -2147483648, 2147483647):
                 return -1
         elif k == K_U32:
             if not _u32(v, neg_zero):
                 return -1
         elif k == K_I64:
-            if tv is not int or not (I64_MIN <= v <= I64_MAX):
+            if not _int_in(v, I64_MIN, I64_MAX):
                 return -1
         elif k == K_BOOL:
             if tv is not bool:
@@ -666,13 +738,20 @@ cdef Py_ssize_t _check(dict obj, dict kinds, bint neg_zero) except? -2:
     return n
 
 
-cdef Py_ssize_t _count_keys(str text):
+cdef Py_ssize_t _count_keys(bytes text, bint* neg_zero):
     """How many keys a valid JSON text has: strings followed (after optional whitespace) by a
-    colon, escapes honoured."""
-    cdef Py_ssize_t n = 0
-    cdef Py_UCS4 ch
+    colon, escapes honoured; ``neg_zero``: the text has "-0" anywhere (as
+    ``b"-0" in text``)."""
+    cdef Py_ssize_t n = 0, i, size = PyBytes_GET_SIZE(text)
+    cdef const unsigned char* p = <const unsigned char*>PyBytes_AS_STRING(text)
+    cdef unsigned char ch, prev = 0
     cdef bint in_str = False, esc = False, after_str = False
-    for ch in text:
+    neg_zero[0] = False
+    for i in range(size):
+        ch = p[i]
+        if ch == 0x30 and prev == 0x2D:
+            neg_zero[0] = True
+        prev = ch
         if in_str:
             if esc:
                 esc = False
@@ -692,7 +771,7 @@ cdef Py_ssize_t _count_keys(str text):
     return n
 
 
-cdef object fast_decode(str payload, int kind):
+cdef object fast_decode(bytes payload, int kind):
     """The message as orjson parses it when that is provably what Go decodes (absent keys are
     zero values, read with .get), else None: every key a field of the type, every value of
     the field's kind and range, and no key repeated (orjson keeps the last of repeated keys,
@@ -703,8 +782,10 @@ cdef object fast_decode(str payload, int kind):
         return None
     if type(obj) is not dict:
         return None
-    cdef Py_ssize_t n = _check(obj, _KINDS[kind], '-0' in payload)
-    if n < 0 or _count_keys(payload) != n:
+    cdef bint neg_zero
+    cdef Py_ssize_t keys = _count_keys(payload, &neg_zero)
+    cdef Py_ssize_t n = _check(obj, _KINDS[kind], neg_zero)
+    if n < 0 or keys != n:
         return None
     return obj
 
@@ -724,13 +805,13 @@ def default_kinds(registry):
 
 
 cdef object _decode(object payload, int kind, object registry, object t):
-    """(msg, None) or (None, error text)."""
-    if type(payload) is not str:
+    """(msg, None) or (None, error text) for a payload's UTF-8 bytes (None: no payload)."""
+    if payload is None:
         return None, "unexpected end of JSON input"
-    msg = fast_decode(<str>payload, kind)
+    msg = fast_decode(<bytes>payload, kind)
     if msg is not None:
         return msg, None
-    msg, err = registry[t].decode((<str>payload).encode())
+    msg, err = registry[t].decode(payload)
     if err is not None:
         return None, err
     if type(msg) is not dict:
@@ -740,14 +821,36 @@ cdef object _decode(object payload, int kind, object registry, object t):
 
 # ------------------------------------------------------------------------------ the loop
 
-def run_cart(object cart_id, list rows, list types, list payloads, list err_col,
+cdef inline object _payload_at(const unsigned char[:] data, const int64_t[:] offsets,
+                               const unsigned char[:] valid, Py_ssize_t r):
+    cdef int64_t a
+    cdef int64_t b
+    if not valid[r]:
+        return None
+    a = offsets[r]
+    b = offsets[r + 1]
+    if b == a:
+        return b""
+    return PyBytes_FromStringAndSize(<const char*>&data[a], b - a)
+
+
+cdef inline object _as_bytes(object p):
+    return p.encode() if type(p) is str else None
+
+
+def run_cart(object cart_id, list rows, list types, object payloads, list err_col,
              const unsigned char[:] too_long, const int64_t[:] lines, dict kinds,
              object registry, object catalog, signed char[:] codes, list errors,
              int64_t[:] last_applied, unsigned char[:] changed, int every):
     """Replay one cart's rows; fill codes/errors/last_applied/changed at those rows and return
-    (checkpoints, final CartState): checkpoints[j] is the state after (j+1)*every lines.
-    Raises Fallback when a line needs the reference core."""
+    (checkpoints, final): checkpoints[j] is the cart after (j+1)*every lines, as a CCart
+    snapshot (to_state() makes it a CartState).
+    Raises Fallback when a line needs the reference core. ``payloads``: (UTF-8 data,
+    offsets, valid) of an Arrow string column, one entry per row."""
     cdef CCart c = empty(cart_id)
+    cdef const unsigned char[:] p_data = payloads[0]
+    cdef const int64_t[:] p_off = payloads[1]
+    cdef const unsigned char[:] p_valid = payloads[2]
     cdef Py_ssize_t r, pos = 0
     cdef long long last = -1, stop_line = -1
     cdef int kind, err
@@ -775,7 +878,7 @@ def run_cart(object cart_id, list rows, list types, list payloads, list err_col,
                 kind = kk
                 if kind < 0:
                     raise Fallback("a type the core does not model")
-                msg, perr = _decode(payloads[r], kind, registry, t)
+                msg, perr = _decode(_payload_at(p_data, p_off, p_valid, r), kind, registry, t)
                 if perr is not None:
                     codes[r] = PAYLOAD_ERROR
                     errors[r] = perr
@@ -791,26 +894,27 @@ def run_cart(object cart_id, list rows, list types, list payloads, list err_col,
         last_applied[r] = last
         pos += 1
         if pos % every == 0:
-            checkpoints.append(to_state(c))
-    return checkpoints, to_state(c)
+            checkpoints.append(clone(c))
+    return checkpoints, c
 
 
-def advance(object state, list types, list payloads, dict kinds, object registry,
+def advance(CCart snapshot, list types, list payloads, dict kinds, object registry,
             object catalog):
-    """The state after also applying these lines (all known to be applied) to ``state``."""
-    cdef CCart c = from_state(state)
+    """The CartState after also applying these lines (all known to be applied) to a
+    snapshot (left unchanged)."""
+    cdef CCart c = clone(snapshot)
     cdef int kind
     for t, p in zip(types, payloads):
         kind = kinds[t]
-        msg, perr = _decode(p, kind, registry, t)
+        msg, perr = _decode(_as_bytes(p), kind, registry, t)
         apply(c, kind, msg, catalog)
     return to_state(c)
 
 
-def summaries(object state, list types, list payloads, const signed char[:] codes,
+def summaries(object cart_id, list types, list payloads, const signed char[:] codes,
               dict kinds, object registry, object catalog):
     """After each line: (items, quantity, deliveries, total_price) lists, for history()."""
-    cdef CCart c = from_state(state)
+    cdef CCart c = empty(cart_id)
     cdef CItem it
     cdef Py_ssize_t i, n = len(types)
     cdef int kind
@@ -819,7 +923,7 @@ def summaries(object state, list types, list payloads, const signed char[:] code
         if codes[i] == APPLIED:
             t = types[i]
             kind = kinds[t]
-            msg, perr = _decode(payloads[i], kind, registry, t)
+            msg, perr = _decode(_as_bytes(payloads[i]), kind, registry, t)
             apply(c, kind, msg, catalog)
         n_items.append(len(c.items))
         q = 0
@@ -833,20 +937,21 @@ def summaries(object state, list types, list payloads, const signed char[:] code
 
 def decode_payload(object payload, object type_name, object registry):
     """(msg, error) for one payload of a default type, as the core decodes it (tests)."""
-    return _decode(payload, TYPE_NAMES.index(type_name), registry, type_name)
+    return _decode(_as_bytes(payload), TYPE_NAMES.index(type_name), registry, type_name)
 
 
 def fast_only(list payloads, list kinds):
     """How many payloads the orjson route proves (benchmarks/profiling)."""
     cdef Py_ssize_t ok = 0
     for p, k in zip(payloads, kinds):
-        if fast_decode(p, k) is not None:
+        if fast_decode(p.encode(), k) is not None:
             ok += 1
     return ok
 
 
 def count_keys_only(list payloads):
     cdef Py_ssize_t n = 0
+    cdef bint neg_zero
     for p in payloads:
-        n += _count_keys(p)
+        n += _count_keys(p.encode(), &neg_zero)
     return n

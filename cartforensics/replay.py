@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .cart import CartState, HandlerError, empty_cart, state_to_json
 from .engine import Engine, core
@@ -53,8 +54,11 @@ class _CartRun:
     rows: np.ndarray  # positions in the events frame, in file order
     ts_ns: np.ndarray  # int64 ns; NaT as min int64; readable times beyond ns range clamped
     engine: Engine  # the core that replayed this cart (and rebuilds its points)
-    checkpoints: tuple[CartState, ...]  # [j] = the state after (j+1)*CHECKPOINT_EVERY lines
-    final: CartState
+    # [j] = the cart after (j+1)*CHECKPOINT_EVERY lines, and after its last line: CartState
+    # values on the reference core, the compiled core's own mutable snapshots on it (never
+    # changed once stored; ``_state`` turns one into a CartState)
+    checkpoints: tuple[Any, ...]
+    final: Any
 
 
 def _catalog_from(catalog: Any) -> Mapping[str, Mapping[str, Any]] | None:
@@ -119,18 +123,25 @@ class Replay:
         self._errors = errors = [None] * n
         self._last_applied = np.full(n, -1, dtype=np.int64)  # per row: last applied row
         self._changed = np.zeros(n, dtype=np.uint8)  # per row: the line changed the state
+        compiled = self.engine == "compiled"
+        payload_buffers = None
+        if compiled:
+            try:
+                payload_buffers = _utf8_buffers(ev["payload"])
+            except (pa.ArrowException, TypeError, ValueError):  # not a string column
+                compiled = False
         err_col = ev["envelope_error" if self.mode == "go" else "lenient_error"].tolist()
         types = ev["type"].tolist()
-        payloads = ev["payload"].tolist()
+        payloads = ev["payload"].tolist() if not compiled else None
         too_long = ev["too_long"].to_numpy() if self.mode == "go" else np.zeros(n, dtype=bool)
         too_long = np.ascontiguousarray(too_long, dtype=bool).view(np.uint8)
         lines = np.ascontiguousarray(ev["line"].to_numpy(), dtype=np.int64)
         cart_ids = ev["cart_id"].to_numpy()
         ts_ns = _ts_ns(ev["ts"])
-        compiled = self.engine == "compiled"
         kinds = core.default_kinds(self.registry) if compiled else {}
         self._type_kinds = kinds
         columns = (types, payloads, err_col, too_long, lines)
+        #: carts the compiled engine handed to the reference core (docs/performance.md)
         self.carts_on_reference: list[str] = []
         # carts in order of first appearance (files with no lines too); a cart's rows in the
         # order given, which read_events makes file order
@@ -150,10 +161,12 @@ class Replay:
             rows = order[bounds[b] : bounds[b + 1]] if b is not None else order[:0]
             row_list = rows.tolist()
             engine: Engine = "reference"
+            if self.engine == "compiled" and not compiled:
+                self.carts_on_reference.append(cid)
             if compiled:
                 try:
                     checkpoints, final = core.run_cart(
-                        cid, row_list, types, payloads, err_col, too_long, lines, kinds,
+                        cid, row_list, types, payload_buffers, err_col, too_long, lines, kinds,
                         self.registry, self.catalog, codes, errors, self._last_applied,
                         self._changed, CHECKPOINT_EVERY,
                     )
@@ -161,6 +174,9 @@ class Replay:
                 except Exception:  # noqa: BLE001 - anything unmodelled: the reference decides
                     self.carts_on_reference.append(cid)
             if engine == "reference":
+                if payloads is None:  # a fallback cart on the compiled engine: its own rows
+                    payloads = ev["payload"].tolist()
+                    columns = (types, payloads, err_col, too_long, lines)
                 checkpoints, final = self._reference_cart(cid, row_list, columns)
             self._runs[cid] = _CartRun(
                 cid, rows, self._ts_key(ts_ns[rows], rows), engine, tuple(checkpoints), final
@@ -230,20 +246,26 @@ class Replay:
         rows = run.rows[start:stop]
         rows = rows[self._codes[rows] == APPLIED]
         if not len(rows):
-            return state
+            return self._state(run, state)
         types = self._plain["type"].iloc[rows].tolist()
         payloads = self._plain["payload"].iloc[rows].tolist()
         if run.engine == "compiled":
+            if isinstance(state, CartState):
+                state = core.from_state(state)
             return core.advance(state, types, payloads, self._type_kinds, self.registry,
                                 self.catalog)
         for t, p in zip(types, payloads, strict=True):
             _code, _text, state = _apply_reference(self.registry[t], state, p, self.catalog)
         return state
 
+    @staticmethod
+    def _state(run: _CartRun, snapshot: Any) -> CartState:
+        return snapshot if isinstance(snapshot, CartState) else core.to_state(snapshot)
+
     def _state_after(self, run: _CartRun, line: int) -> CartState:
         """The state after the cart's first ``line`` lines (0 <= line <= its lines)."""
         if line >= len(run.rows):
-            return run.final
+            return self._state(run, run.final)
         j = line // CHECKPOINT_EVERY
         base = run.checkpoints[j - 1] if j else empty_cart(run.cart_id)
         return self._advance(run, base, j * CHECKPOINT_EVERY, line)
@@ -346,7 +368,7 @@ class Replay:
         payloads = self._plain["payload"].iloc[run.rows].tolist()
         if run.engine == "compiled":
             n_items, qty, n_del, total = core.summaries(
-                empty_cart(cart_id), types, payloads, codes, self._type_kinds, self.registry,
+                cart_id, types, payloads, codes, self._type_kinds, self.registry,
                 self.catalog,
             )
         else:
@@ -443,6 +465,26 @@ def _apply_reference(
         text = f"handler for {mt.name} returned {type(new).__name__}, not a CartState"
         return APPLY_ERROR, text, state
     return APPLIED, None, new
+
+
+def _utf8_buffers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(UTF-8 bytes, int64 offsets, valid as uint8) of a string column, without a Python
+    str per row: the compiled core reads payloads straight from the Arrow buffers."""
+    arr = pa.chunked_array(pa.array(col.array, from_pandas=True)
+                           if not hasattr(col.array, "__arrow_array__")
+                           else col.array.__arrow_array__()).combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        raise TypeError("payload is not a string column")
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
+    n = len(arr)
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(1, np.uint8)
+    valid = np.ascontiguousarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if not n:
+        offsets = np.zeros(1, dtype=np.int64)
+    return data, np.ascontiguousarray(offsets), valid.view(np.uint8)
 
 
 def _ts_ns(ts: pd.Series) -> np.ndarray:
