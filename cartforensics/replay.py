@@ -100,8 +100,7 @@ class Replay:
         self._last_change_cache: dict[int, str] = {}
         # pandas deep-copies attrs on every column access: work on a view without them
         self._files = list(events.attrs.get("files", []))
-        plain = events.copy(deep=False)
-        plain.attrs = {}
+        plain = _without_attrs(events)
         self._plain = plain
         self._raw = plain["raw"]
         self._kinds = plain["ts_kind"].to_numpy()
@@ -137,7 +136,7 @@ class Replay:
         too_long = np.ascontiguousarray(too_long, dtype=bool).view(np.uint8)
         lines = np.ascontiguousarray(ev["line"].to_numpy(), dtype=np.int64)
         cart_ids = ev["cart_id"].to_numpy()
-        ts_ns = _ts_ns(ev["ts"])
+        ts_key = self._ts_key(_ts_ns(ev["ts"]), np.arange(n))
         kinds = core.default_kinds(self.registry) if compiled else {}
         self._type_kinds = kinds
         columns = (types, payloads, err_col, too_long, lines)
@@ -179,7 +178,7 @@ class Replay:
                     columns = (types, payloads, err_col, too_long, lines)
                 checkpoints, final = self._reference_cart(cid, row_list, columns)
             self._runs[cid] = _CartRun(
-                cid, rows, self._ts_key(ts_ns[rows], rows), engine, tuple(checkpoints), final
+                cid, rows, ts_key[rows], engine, tuple(checkpoints), final
             )
         out = pd.DataFrame(
             {
@@ -467,6 +466,17 @@ def _apply_reference(
     return APPLIED, None, new
 
 
+def _without_attrs(df: pd.DataFrame) -> pd.DataFrame:
+    """A shallow view of ``df`` without ``attrs`` (pandas deep-copies attrs, here the list of
+    files, on every copy and column access)."""
+    try:
+        out = pd.DataFrame._from_mgr(df._mgr.copy(deep=False), axes=df._mgr.axes)
+    except Exception:  # noqa: BLE001 - a pandas without it: the documented way
+        out = df.copy(deep=False)
+    out.attrs = {}
+    return out
+
+
 def _utf8_buffers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(UTF-8 bytes, int64 offsets, valid as uint8) of a string column, without a Python
     str per row: the compiled core reads payloads straight from the Arrow buffers."""
@@ -540,7 +550,9 @@ def replay(
                "too_long", "raw"} - set(events.columns)
     if missing:
         raise ValueError(f"not a read_events DataFrame: missing columns {sorted(missing)}")
-    events = events.reset_index(drop=True)
+    index = events.index
+    if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+        events = events.reset_index(drop=True)
     return Replay(events, mode, registry or default_registry(), catalog, engine)
 
 
