@@ -50,6 +50,8 @@ TYPE_NAMES = (
     "RemoveDelivery", "SetCartRequest", "OrderCreated", "InitializeCheckout",
 )
 cdef enum:
+    KIND_UNMODELLED_C = -1
+    KIND_UNKNOWN_C = -2
     T_ADD_REQUEST = 0
     T_ADD_ITEM = 1
     T_REMOVE_ITEM = 2
@@ -332,6 +334,21 @@ cpdef CCart empty(object cart_id):
 
 # ------------------------------------------------------------------------------ handlers
 
+# equal strings of items (names, brands, categories, ...) are shared across lines and carts:
+# one object per distinct text instead of one per line that carried it (memory)
+cdef dict _pool = {}
+
+
+cdef inline object _i(object s):
+    if s is None:
+        return s
+    r = _pool.get(s)
+    if r is None:
+        _pool[s] = s
+        return s
+    return r
+
+
 cdef inline int64_t _int(dict msg, str key) except? -1:
     v = msg.get(key)
     if v is None:
@@ -436,10 +453,10 @@ cdef int _add_request(CCart c, dict msg, object catalog) except -1:
         it.storeId = store_id
     else:
         it = _blank_item(new_id)
-        it.sku = sku
+        it.sku = _i(sku)
         it.qty = quantity
         it.taxRate = DEFAULT_TAX_RATE
-        it.storeId = store_id
+        it.storeId = _i(store_id)
         it.unresolved = True
     it.price_it()
     c.push(it)
@@ -460,27 +477,27 @@ cdef int _add_item(CCart c, dict msg) except -1:
             return 0
     it = _blank_item(wadd(c.last_item_id, 1))
     it.itemId = _int(msg, "item_id")
-    it.sku = sku
-    it.name = _str(msg, "name")
-    it.image = _str(msg, "image")
+    it.sku = _i(sku)
+    it.name = _i(_str(msg, "name"))
+    it.image = _i(_str(msg, "image"))
     it.price = _int(msg, "price")
     it.orgPrice = _int(msg, "orgPrice")
     it.qty = quantity
     tax = _int(msg, "tax")
     it.taxRate = tax if tax != 0 else DEFAULT_TAX_RATE
     it.stock = _int(msg, "stock")
-    it.type = _str(msg, "articleType")
-    it.brand = _str(msg, "brand")
-    it.category = _str(msg, "category")
-    it.category2 = _str(msg, "category2")
-    it.category3 = _str(msg, "category3")
-    it.category4 = _str(msg, "category4")
-    it.category5 = _str(msg, "category5")
-    it.disclaimer = _str(msg, "disclaimer")
-    it.sellerId = _str(msg, "sellerId")
-    it.sellerName = _str(msg, "sellerName")
-    it.outlet = msg.get("outlet")
-    it.storeId = store_id
+    it.type = _i(_str(msg, "articleType"))
+    it.brand = _i(_str(msg, "brand"))
+    it.category = _i(_str(msg, "category"))
+    it.category2 = _i(_str(msg, "category2"))
+    it.category3 = _i(_str(msg, "category3"))
+    it.category4 = _i(_str(msg, "category4"))
+    it.category5 = _i(_str(msg, "category5"))
+    it.disclaimer = _i(_str(msg, "disclaimer"))
+    it.sellerId = _i(_str(msg, "sellerId"))
+    it.sellerName = _i(_str(msg, "sellerName"))
+    it.outlet = _i(msg.get("outlet"))
+    it.storeId = _i(store_id)
     it.parentId = msg.get("parentId")
     it.price_it()
     c.push(it)
@@ -790,18 +807,21 @@ cdef object fast_decode(bytes payload, int kind):
     return obj
 
 
-def default_kinds(registry):
-    """type name -> kind for the registry's types; -1 for a type the core does not model
-    (its schema or handler is not the default one)."""
-    out = {}
-    for name in registry:
-        mt = registry[name]
-        if name in TYPE_NAMES and mt.schema is DEFAULT_SCHEMAS[name] \
-                and mt.handler is DEFAULT_HANDLERS[name]:
-            out[name] = TYPE_NAMES.index(name)
-        else:
-            out[name] = -1
-    return out
+KIND_UNMODELLED = -1
+KIND_UNKNOWN = -2
+
+
+def kind_of(registry, name):
+    """The core's kind for a ``type`` value: the default type's index, KIND_UNMODELLED for a
+    registered type whose schema or handler is not the default one, KIND_UNKNOWN for one not
+    in the registry (or not a string)."""
+    if type(name) is not str or name not in registry:
+        return KIND_UNKNOWN
+    mt = registry[name]
+    if name in TYPE_NAMES and mt.schema is DEFAULT_SCHEMAS[name] \
+            and mt.handler is DEFAULT_HANDLERS[name]:
+        return TYPE_NAMES.index(name)
+    return KIND_UNMODELLED
 
 
 cdef object _decode(object payload, int kind, object registry, object t):
@@ -838,15 +858,19 @@ cdef inline object _as_bytes(object p):
     return p.encode() if type(p) is str else None
 
 
-def run_cart(object cart_id, list rows, list types, object payloads, list err_col,
-             const unsigned char[:] too_long, const int64_t[:] lines, dict kinds,
-             object registry, object catalog, signed char[:] codes, list errors,
-             int64_t[:] last_applied, unsigned char[:] changed, int every):
+def run_cart(object cart_id, list rows, const signed char[:] row_kind, list types,
+             object payloads, list err_col, const unsigned char[:] too_long,
+             const int64_t[:] lines, object registry, object catalog, signed char[:] codes,
+             list errors, int64_t[:] last_applied, unsigned char[:] changed, int every,
+             dict pool):
     """Replay one cart's rows; fill codes/errors/last_applied/changed at those rows and return
     (checkpoints, final): checkpoints[j] is the cart after (j+1)*every lines, as a CCart
-    snapshot (to_state() makes it a CartState).
-    Raises Fallback when a line needs the reference core. ``payloads``: (UTF-8 data,
-    offsets, valid) of an Arrow string column, one entry per row."""
+    snapshot (to_state() makes it a CartState). ``row_kind``: per row, the default type's
+    kind, KIND_UNMODELLED (a registered type the core does not model) or KIND_UNKNOWN (not in
+    the registry); ``payloads``: (UTF-8 data, offsets, valid) of an Arrow string column;
+    ``pool``: shared strings. Raises Fallback when a line needs the reference core."""
+    global _pool
+    _pool = pool
     cdef CCart c = empty(cart_id)
     cdef const unsigned char[:] p_data = payloads[0]
     cdef const int64_t[:] p_off = payloads[1]
@@ -869,16 +893,16 @@ def run_cart(object cart_id, list rows, list types, object payloads, list err_co
             codes[r] = MALFORMED
             errors[r] = err_col[r]
         else:
-            t = types[r]
-            kk = kinds.get(t) if type(t) is str else None
-            if kk is None:
+            kind = row_kind[r]
+            if kind == KIND_UNKNOWN_C:
+                t = types[r]
                 codes[r] = UNKNOWN_TYPE
                 errors[r] = f"unknown mutation type: {go_quote(t or '')}"
+            elif kind == KIND_UNMODELLED_C:
+                raise Fallback("a type the core does not model")
             else:
-                kind = kk
-                if kind < 0:
-                    raise Fallback("a type the core does not model")
-                msg, perr = _decode(_payload_at(p_data, p_off, p_valid, r), kind, registry, t)
+                msg, perr = _decode(_payload_at(p_data, p_off, p_valid, r), kind, registry,
+                                    TYPE_NAMES[kind])
                 if perr is not None:
                     codes[r] = PAYLOAD_ERROR
                     errors[r] = perr
@@ -898,32 +922,46 @@ def run_cart(object cart_id, list rows, list types, object payloads, list err_co
     return checkpoints, c
 
 
-def advance(CCart snapshot, list types, list payloads, dict kinds, object registry,
-            object catalog):
-    """The CartState after also applying these lines (all known to be applied) to a
-    snapshot (left unchanged)."""
-    cdef CCart c = clone(snapshot)
+def advance(object snapshot, list rows, const signed char[:] row_kind, object payloads,
+            object registry, object catalog, dict pool):
+    """The CartState after also applying ``rows`` (all known to be applied) to a snapshot
+    (a CCart, left unchanged, or a CartState)."""
+    global _pool
+    _pool = pool
+    cdef CCart c = clone(snapshot) if type(snapshot) is CCart else from_state(snapshot)
+    cdef const unsigned char[:] p_data = payloads[0]
+    cdef const int64_t[:] p_off = payloads[1]
+    cdef const unsigned char[:] p_valid = payloads[2]
+    cdef Py_ssize_t r
     cdef int kind
-    for t, p in zip(types, payloads):
-        kind = kinds[t]
-        msg, perr = _decode(_as_bytes(p), kind, registry, t)
+    for ro in rows:
+        r = ro
+        kind = row_kind[r]
+        msg, perr = _decode(_payload_at(p_data, p_off, p_valid, r), kind, registry,
+                            TYPE_NAMES[kind])
         apply(c, kind, msg, catalog)
     return to_state(c)
 
 
-def summaries(object cart_id, list types, list payloads, const signed char[:] codes,
-              dict kinds, object registry, object catalog):
-    """After each line: (items, quantity, deliveries, total_price) lists, for history()."""
+def summaries(object cart_id, list rows, const signed char[:] row_kind, object payloads,
+              const signed char[:] codes, object registry, object catalog, dict pool):
+    """After each of the cart's rows: (items, quantity, deliveries, total_price) lists."""
+    global _pool
+    _pool = pool
     cdef CCart c = empty(cart_id)
+    cdef const unsigned char[:] p_data = payloads[0]
+    cdef const int64_t[:] p_off = payloads[1]
+    cdef const unsigned char[:] p_valid = payloads[2]
     cdef CItem it
-    cdef Py_ssize_t i, n = len(types)
+    cdef Py_ssize_t r
     cdef int kind
     n_items, qty, n_del, total = [], [], [], []
-    for i in range(n):
-        if codes[i] == APPLIED:
-            t = types[i]
-            kind = kinds[t]
-            msg, perr = _decode(_as_bytes(payloads[i]), kind, registry, t)
+    for ro in rows:
+        r = ro
+        if codes[r] == APPLIED:
+            kind = row_kind[r]
+            msg, perr = _decode(_payload_at(p_data, p_off, p_valid, r), kind, registry,
+                                TYPE_NAMES[kind])
             apply(c, kind, msg, catalog)
         n_items.append(len(c.items))
         q = 0

@@ -103,7 +103,7 @@ class Replay:
         plain = _without_attrs(events)
         self._plain = plain
         self._raw = plain["raw"]
-        self._kinds = plain["ts_kind"].to_numpy()
+        self._kinds = plain["ts_kind"].array
         # the run makes millions of small acyclic objects (states are kept): the cyclic
         # collector would scan them again and again for nothing, so it waits until the end
         collecting = gc.isenabled()
@@ -137,8 +137,9 @@ class Replay:
         lines = np.ascontiguousarray(ev["line"].to_numpy(), dtype=np.int64)
         cart_ids = ev["cart_id"].to_numpy()
         ts_key = self._ts_key(_ts_ns(ev["ts"]), np.arange(n))
-        kinds = core.default_kinds(self.registry) if compiled else {}
-        self._type_kinds = kinds
+        self._payload_buffers = payload_buffers  # views on the events' Arrow buffers
+        self._row_kind = _row_kinds(ev["type"], self.registry) if compiled else None
+        self._pool: dict[str, str] = {}
         columns = (types, payloads, err_col, too_long, lines)
         #: carts the compiled engine handed to the reference core (docs/performance.md)
         self.carts_on_reference: list[str] = []
@@ -165,9 +166,9 @@ class Replay:
             if compiled:
                 try:
                     checkpoints, final = core.run_cart(
-                        cid, row_list, types, payload_buffers, err_col, too_long, lines, kinds,
-                        self.registry, self.catalog, codes, errors, self._last_applied,
-                        self._changed, CHECKPOINT_EVERY,
+                        cid, row_list, self._row_kind, types, payload_buffers, err_col,
+                        too_long, lines, self.registry, self.catalog, codes, errors,
+                        self._last_applied, self._changed, CHECKPOINT_EVERY, self._pool,
                     )
                     engine = "compiled"
                 except Exception:  # noqa: BLE001 - anything unmodelled: the reference decides
@@ -180,6 +181,7 @@ class Replay:
             self._runs[cid] = _CartRun(
                 cid, rows, ts_key[rows], engine, tuple(checkpoints), final
             )
+        del self._errors  # in the outcomes frame from here on
         out = pd.DataFrame(
             {
                 "cart_id": ev["cart_id"].to_numpy(),
@@ -246,13 +248,11 @@ class Replay:
         rows = rows[self._codes[rows] == APPLIED]
         if not len(rows):
             return self._state(run, state)
+        if run.engine == "compiled":
+            return core.advance(state, rows.tolist(), self._row_kind, self._payload_buffers,
+                                self.registry, self.catalog, self._pool)
         types = self._plain["type"].iloc[rows].tolist()
         payloads = self._plain["payload"].iloc[rows].tolist()
-        if run.engine == "compiled":
-            if isinstance(state, CartState):
-                state = core.from_state(state)
-            return core.advance(state, types, payloads, self._type_kinds, self.registry,
-                                self.catalog)
         for t, p in zip(types, payloads, strict=True):
             _code, _text, state = _apply_reference(self.registry[t], state, p, self.catalog)
         return state
@@ -363,14 +363,14 @@ class Replay:
         run = self._run_of(cart_id)
         oc = self.outcomes.iloc[run.rows]
         codes = np.ascontiguousarray(self._codes[run.rows])
-        types = self._plain["type"].iloc[run.rows].tolist()
-        payloads = self._plain["payload"].iloc[run.rows].tolist()
         if run.engine == "compiled":
             n_items, qty, n_del, total = core.summaries(
-                cart_id, types, payloads, codes, self._type_kinds, self.registry,
-                self.catalog,
+                cart_id, run.rows.tolist(), self._row_kind, self._payload_buffers,
+                self._codes, self.registry, self.catalog, self._pool,
             )
         else:
+            types = self._plain["type"].iloc[run.rows].tolist()
+            payloads = self._plain["payload"].iloc[run.rows].tolist()
             n_items, qty, n_del, total = [], [], [], []
             state = empty_cart(cart_id)
             for pos in range(len(run.rows)):
@@ -464,6 +464,14 @@ def _apply_reference(
         text = f"handler for {mt.name} returned {type(new).__name__}, not a CartState"
         return APPLY_ERROR, text, state
     return APPLIED, None, new
+
+
+def _row_kinds(types: pd.Series, registry: Registry) -> np.ndarray:
+    """Per row, the compiled core's kind of its ``type`` (core.kind_of), as int8."""
+    codes, uniques = pd.factorize(types, use_na_sentinel=True)
+    table = np.array([core.kind_of(registry, u) for u in uniques] + [core.KIND_UNKNOWN],
+                     dtype=np.int8)
+    return np.ascontiguousarray(table[codes])  # code -1 (a missing type) takes the last
 
 
 def _without_attrs(df: pd.DataFrame) -> pd.DataFrame:
