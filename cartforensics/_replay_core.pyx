@@ -864,8 +864,9 @@ def run_cart(object cart_id, list rows, const signed char[:] row_kind, list type
              list errors, int64_t[:] last_applied, unsigned char[:] changed, int every,
              dict pool):
     """Replay one cart's rows; fill codes/errors/last_applied/changed at those rows and return
-    (checkpoints, final): checkpoints[j] is the cart after (j+1)*every lines, as a CCart
-    snapshot (to_state() makes it a CartState). ``row_kind``: per row, the default type's
+    (checkpoint_lines, checkpoints, final): checkpoints[j] is the cart after its first
+    checkpoint_lines[j] lines, as a CCart snapshot (to_state() makes it a CartState); see
+    ``checkpoint_due`` for where they are taken. ``row_kind``: per row, the default type's
     kind, KIND_UNMODELLED (a registered type the core does not model) or KIND_UNKNOWN (not in
     the registry); ``payloads``: (UTF-8 data, offsets, valid) of an Arrow string column;
     ``pool``: shared strings. Raises Fallback when a line needs the reference core."""
@@ -875,10 +876,10 @@ def run_cart(object cart_id, list rows, const signed char[:] row_kind, list type
     cdef const unsigned char[:] p_data = payloads[0]
     cdef const int64_t[:] p_off = payloads[1]
     cdef const unsigned char[:] p_valid = payloads[2]
-    cdef Py_ssize_t r, pos = 0
+    cdef Py_ssize_t r, pos = 0, last_cp = 0, n_rows = len(rows)
     cdef long long last = -1, stop_line = -1
     cdef int kind, err
-    cdef list checkpoints = []
+    cdef list checkpoints = [], cp_lines = []
     for ro in rows:
         r = ro
         changed[r] = 0
@@ -917,9 +918,21 @@ def run_cart(object cart_id, list rows, const signed char[:] row_kind, list type
                         last = r
         last_applied[r] = last
         pos += 1
-        if pos % every == 0:
+        if checkpoint_due(pos - last_cp, n_rows - pos, len(c.items), every):
             checkpoints.append(clone(c))
-    return checkpoints, c
+            cp_lines.append(pos)
+            last_cp = pos
+    return cp_lines, checkpoints, c
+
+
+cpdef bint checkpoint_due(Py_ssize_t since, Py_ssize_t left, Py_ssize_t items, int every):
+    """Whether to keep a snapshot after this line: ``since`` lines after the last one (or the
+    start), ``left`` lines before the end (the final state is always kept), ``items`` in the
+    cart. The gap grows with the cart (a snapshot copies every item) so that snapshots cost
+    a bounded number of bytes per line (about one item's size), and a point is never more
+    than 2 * max(every, items) lines from a kept state."""
+    cdef Py_ssize_t gap = every if every > items else items
+    return since >= gap and left >= gap
 
 
 def advance(object snapshot, list rows, const signed char[:] row_kind, object payloads,

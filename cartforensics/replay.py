@@ -43,7 +43,9 @@ METRIC_NAMES = (
 PROMISED_UNKNOWN = "cart_event_log_unknown_types_total_promised"
 
 
-CHECKPOINT_EVERY = 64  # a cart's state is kept after every 64th line; points between are rebuilt
+# a cart's state is kept every CHECKPOINT_EVERY lines at least (more apart in carts with many
+# items: see _replay_core.checkpoint_due) and after its last line; points between are rebuilt
+CHECKPOINT_EVERY = 64
 
 
 @dataclass(frozen=True)
@@ -54,9 +56,10 @@ class _CartRun:
     rows: np.ndarray  # positions in the events frame, in file order
     ts_ns: np.ndarray  # int64 ns; NaT as min int64; readable times beyond ns range clamped
     engine: Engine  # the core that replayed this cart (and rebuilds its points)
-    # [j] = the cart after (j+1)*CHECKPOINT_EVERY lines, and after its last line: CartState
-    # values on the reference core, the compiled core's own mutable snapshots on it (never
-    # changed once stored; ``_state`` turns one into a CartState)
+    # checkpoints[j] = the cart after its first checkpoint_lines[j] lines; final = after its
+    # last line: CartState values on the reference core, the compiled core's own snapshots on
+    # it (never changed once stored; ``_state`` turns one into a CartState)
+    checkpoint_lines: np.ndarray
     checkpoints: tuple[Any, ...]
     final: Any
 
@@ -165,7 +168,7 @@ class Replay:
                 self.carts_on_reference.append(cid)
             if compiled:
                 try:
-                    checkpoints, final = core.run_cart(
+                    cp_lines, checkpoints, final = core.run_cart(
                         cid, row_list, self._row_kind, types, payload_buffers, err_col,
                         too_long, lines, self.registry, self.catalog, codes, errors,
                         self._last_applied, self._changed, CHECKPOINT_EVERY, self._pool,
@@ -177,9 +180,10 @@ class Replay:
                 if payloads is None:  # a fallback cart on the compiled engine: its own rows
                     payloads = ev["payload"].tolist()
                     columns = (types, payloads, err_col, too_long, lines)
-                checkpoints, final = self._reference_cart(cid, row_list, columns)
+                cp_lines, checkpoints, final = self._reference_cart(cid, row_list, columns)
             self._runs[cid] = _CartRun(
-                cid, rows, ts_key[rows], engine, tuple(checkpoints), final
+                cid, rows, ts_key[rows], engine, np.asarray(cp_lines, dtype=np.int64),
+                tuple(checkpoints), final,
             )
         del self._errors  # in the outcomes frame from here on
         out = pd.DataFrame(
@@ -196,7 +200,7 @@ class Replay:
 
     def _reference_cart(
         self, cid: str, rows: list[int], columns: tuple
-    ) -> tuple[list[CartState], CartState]:
+    ) -> tuple[list[int], list[CartState], CartState]:
         """The pure-Python core: one cart's lines through the registry's decoders and
         handlers, exactly as the service's loop; fills the per-row arrays and returns the
         checkpoint states and the final state."""
@@ -207,6 +211,7 @@ class Replay:
         error = self._errors
         state = empty_cart(cid)
         checkpoints: list[CartState] = []
+        cp_lines: list[int] = []
         last_applied = -1
         stop_line: int | None = None
         for pos, r in enumerate(rows, 1):
@@ -236,9 +241,11 @@ class Replay:
                         state = new
                         last_applied = r
             self._last_applied[r] = last_applied
-            if pos % CHECKPOINT_EVERY == 0:
+            since = pos - (cp_lines[-1] if cp_lines else 0)
+            if since >= CHECKPOINT_EVERY:  # states share their items: cheap to keep
                 checkpoints.append(state)
-        return checkpoints, state
+                cp_lines.append(pos)
+        return cp_lines, checkpoints, state
 
     def _advance(self, run: _CartRun, state: CartState, start: int, stop: int) -> CartState:
         """The state after the cart's lines ``start..stop-1`` (0-based), from ``state``, the
@@ -265,9 +272,10 @@ class Replay:
         """The state after the cart's first ``line`` lines (0 <= line <= its lines)."""
         if line >= len(run.rows):
             return self._state(run, run.final)
-        j = line // CHECKPOINT_EVERY
-        base = run.checkpoints[j - 1] if j else empty_cart(run.cart_id)
-        return self._advance(run, base, j * CHECKPOINT_EVERY, line)
+        j = int(np.searchsorted(run.checkpoint_lines, line, side="right")) - 1
+        if j < 0:
+            return self._advance(run, empty_cart(run.cart_id), 0, line)
+        return self._advance(run, run.checkpoints[j], int(run.checkpoint_lines[j]), line)
 
     def _ts_key(self, ts: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """ts for placing lines in time: a readable time outside the ns range (years before
