@@ -88,7 +88,8 @@ def _is_missing(v: Any) -> bool:
 
 
 class Replay:
-    """The result of :func:`replay`: outcomes per line, states per line, metrics."""
+    """The result of :func:`replay`: outcomes per line, states at any line (rebuilt from
+    checkpoints), metrics. ``engine`` says which core ran it (docs/performance.md)."""
 
     def __init__(self, events: pd.DataFrame, mode: Mode, registry: Registry, catalog: Any,
                  engine: str | None = None):
