@@ -956,6 +956,26 @@ def advance(object snapshot, list rows, const signed char[:] row_kind, object pa
     return to_state(c)
 
 
+cdef object _qty_sum(CCart c):
+    """Σ qty as Python's unbounded sum (history's "quantity" is not wrapped): in C while no
+    overflow is possible (every |qty| < 2**40, fewer than 2**22 items), else in Python ints."""
+    cdef CItem it
+    cdef int64_t q = 0
+    cdef bint small = len(c.items) < (1 << 22)
+    if small:
+        for it in c.items:
+            if it.qty >= (1LL << 40) or it.qty <= -(1LL << 40):
+                small = False
+                break
+            q += it.qty
+    if small:
+        return q
+    total = 0
+    for it in c.items:
+        total += it.qty
+    return total
+
+
 def summaries(object cart_id, list rows, const signed char[:] row_kind, object payloads,
               const signed char[:] codes, object registry, object catalog, dict pool):
     """After each of the cart's rows: (items, quantity, deliveries, total_price) lists."""
@@ -977,10 +997,7 @@ def summaries(object cart_id, list rows, const signed char[:] row_kind, object p
                                 TYPE_NAMES[kind])
             apply(c, kind, msg, catalog)
         n_items.append(len(c.items))
-        q = 0
-        for it in c.items:
-            q += it.qty
-        qty.append(q)
+        qty.append(_qty_sum(c))
         n_del.append(len(c.deliveries))
         total.append(c.totalPrice)
     return n_items, qty, n_del, total

@@ -334,3 +334,16 @@ def test_version_names_the_core() -> None:
                          capture_output=True, text=True, check=True,
                          cwd=Path(__file__).resolve().parents[1]).stdout
     assert "replay core: " + engine_info()["engine"] in out
+
+
+@needs_core
+def test_history_quantity_is_not_wrapped(tmp_path) -> None:
+    """history's quantity is Python's sum of the items' int64 qty: past 2**40 the core sums in
+    Python ints, as the reference does."""
+    line = (b'{"ts":"2024-01-01T00:00:00Z","type":"AddItem","payload":{"quantity":2147483647,'
+            b'"sku":"a"}}')
+    ev = _events(tmp_path, [[line] * 600])
+    r = _assert_same(ev, "go")
+    q = r.history("cart-0")["quantity"].tolist()
+    assert q[-1] == 600 * (2**31 - 1)
+    assert max(q) > 2**40
