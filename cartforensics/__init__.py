@@ -12,6 +12,7 @@ from .findings import Finding, findings, findings_table
 from .metrics import metrics, prometheus_text, rates
 from .notes import Notes, NotesError
 from .registry import Registry, default_registry
+from .repair import RepairError, RepairResult, repair
 from .replay import Replay, compare, diff_states, dropped_lines, replay
 from .report import write_report
 
@@ -21,7 +22,8 @@ __all__ = [
     "compare", "convert",
     "default_registry", "diff_states", "dropped_lines", "engine_info", "find_logs", "findings",
     "findings_table", "metrics", "open_dataset", "prometheus_text", "rates", "read_events",
-    "replay", "restore", "write_report", "TimelineScrubber", "FleetDashboard",
+    "RepairError", "RepairResult", "repair", "replay", "restore", "write_report",
+    "TimelineScrubber", "FleetDashboard",
 ]
 
 
