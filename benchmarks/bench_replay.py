@@ -1,12 +1,18 @@
 """Benchmark ``cartforensics.replay`` (issue 3), run by hand, never by pytest.
 
     python benchmarks/bench_replay.py [--events 1000000] [--state-at-events 10000]
+                                      [--engines compiled,reference]
 
 1. Full replay of N events over N/100 carts whose ts are RFC 3339 strings (so that go mode
-   applies them), both modes, from an already loaded DataFrame, against the anchor: a bare
-   ``orjson.loads`` loop over the same lines, timed in the same run. Target: <= 3x the anchor.
-2. ``state_at`` on a cart of 10,000 events after the first replay: by line and by time.
+   applies them), both modes, each core (``engine=``), from an already loaded DataFrame,
+   against the anchor: a bare ``orjson.loads`` loop over the same lines, timed in the same
+   run. Target: <= 3x the anchor.
+2. Bytes the replay keeps per line (tracemalloc: what a live Replay holds beyond its events
+   frame) on the first ``--memory-events`` lines. Target: <= 200 B/line.
+3. ``state_at`` on a cart of 10,000 events after the first replay: by line and by time.
    Target: <= 5 ms.
+4. Skip a line: the cart replayed without one of its lines (what the scrubber's skip does,
+   both modes). Target: <= 50 ms.
 
 The data is the writer's own sessions from ``_common.generate_carts`` with each numeric ts
 rewritten as Go's time.Time JSON (RFC 3339, UTC), i.e. the logs after the fix deploy.
@@ -77,6 +83,9 @@ def main() -> int:
     ap.add_argument("--state-at-events", type=int, default=10_000)
     ap.add_argument("--repeat", type=int, default=1, help="runs of each replay (best reported)")
     ap.add_argument("--seed", type=int, default=_common.DEFAULT_SEED)
+    ap.add_argument("--engines", default="compiled,reference",
+                    help="comma-separated cores to time (compiled, reference)")
+    ap.add_argument("--memory-events", type=int, default=100_000)
     args = ap.parse_args()
 
     import orjson
@@ -85,6 +94,8 @@ def main() -> int:
 
     for line in _common.machine_info():
         print(line)
+    print(cf.engine_info())
+    engines = [e.strip() for e in args.engines.split(",") if e.strip()]
     root = ensure_rfc3339(args.events, args.seed)
     t0 = time.perf_counter()
     events = cf.read_events(root, progress=False)
@@ -99,9 +110,11 @@ def main() -> int:
 
     t_anchor = best(anchor, 3)
     rows = [("orjson.loads loop (anchor)", t_anchor)]
-    for mode in ("go", "lenient"):
-        t = best(lambda mode=mode: cf.replay(events, mode=mode), args.repeat)
-        rows.append((f"replay mode={mode}", t))
+    for engine in engines:
+        for mode in ("go", "lenient"):
+            t = best(lambda mode=mode, engine=engine: cf.replay(events, mode=mode,
+                                                                engine=engine), args.repeat)
+            rows.append((f"replay {engine} mode={mode}", t))
     print(f"\n{'what':32} {'seconds':>9} {'lines/s':>12} {'x anchor':>9}")
     for label, t in rows:
         print(f"{label:32} {t:9.2f} {len(lines) / t:12,.0f} {t / t_anchor:9.1f}")
@@ -109,6 +122,25 @@ def main() -> int:
         ratio = t / t_anchor
         verdict = "PASS" if ratio <= 3 else "MISS"
         print(f"  {label} / anchor = {ratio:.1f}   target <= 3   {verdict}")
+
+    import gc
+    import tracemalloc
+
+    sub = events.iloc[: args.memory_events].reset_index(drop=True)
+    sub.attrs = events.attrs
+    print(f"\nbytes kept per line (tracemalloc, first {len(sub):,} lines, mode=go):")
+    for engine in engines:
+        gc.collect()
+        tracemalloc.start()
+        before = tracemalloc.get_traced_memory()[0]
+        kept = cf.replay(sub, mode="go", engine=engine)
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        per_line = (after - before) / len(sub)
+        verdict = "PASS" if per_line <= 200 else "MISS"
+        print(f"  {engine:10} {per_line:8.0f} B/line   target <= 200  {verdict}")
+        del kept
 
     path = one_long_cart(args.state_at_events, args.seed)
     r = cf.replay(path)
@@ -135,6 +167,20 @@ def main() -> int:
         verdict = "PASS" if p95 <= 5 else "MISS"
         print(f"  state_at({label}) median {med:.2f} ms, p95 {p95:.2f} ms   target <= 5 ms  "
               f"{verdict}")
+
+    long_ev = r.events
+    print(f"\nskip a line (the cart of {n:,} lines replayed without one, as the scrubber does):")
+    for engine in engines:
+        for mode in ("go", "lenient"):
+            times = []
+            for k in (n // 4, n // 2, 3 * n // 4):
+                kept = [i for i in range(n) if i != k]
+                t0 = time.perf_counter()
+                cf.replay(long_ev.iloc[kept], mode=mode, engine=engine).history(cid)
+                times.append(time.perf_counter() - t0)
+            med = statistics.median(times) * 1000
+            verdict = "PASS" if med <= 50 else "MISS"
+            print(f"  {engine:10} mode={mode:8} median {med:7.1f} ms   target <= 50 ms  {verdict}")
     return 0
 
 

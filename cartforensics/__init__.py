@@ -6,6 +6,7 @@
 
 from .convert import convert, restore
 from .dataset import open_dataset
+from .engine import engine_info
 from .events import NoLogsError, find_logs, read_events
 from .findings import Finding, findings, findings_table
 from .metrics import metrics, prometheus_text, rates
@@ -19,7 +20,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Finding", "NoLogsError", "Notes", "NotesError", "Registry", "Replay", "__version__",
     "compare", "convert",
-    "default_registry", "diff_states", "dropped_lines", "find_logs", "findings",
+    "default_registry", "diff_states", "dropped_lines", "engine_info", "find_logs", "findings",
     "findings_table", "metrics", "open_dataset", "prometheus_text", "rates", "read_events",
     "RepairError", "RepairResult", "repair", "replay", "restore", "write_report",
     "TimelineScrubber", "FleetDashboard",

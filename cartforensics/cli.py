@@ -16,6 +16,7 @@ from typing import Any
 
 from . import __version__
 from .cliargs import add_go_version_option, one_line_errors
+from .engine import engine_text
 from .events import NoLogsError, read_events
 from .findings import headline
 from .gojson import marshal
@@ -112,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
             "does, and show what it really rebuilt against what the writer meant."
         ),
     )
-    p.add_argument("--version", action="version", version=f"cartforensics {__version__}")
+    p.add_argument("--version", action="version",
+                   version=f"cartforensics {__version__}\n{engine_text()}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 

@@ -14,21 +14,25 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from .cart import CartState, HandlerError, empty_cart, state_to_json
+from .engine import Engine, core
+from .engine import resolve as resolve_engine
 from .envelope import decode_envelope
 from .events import Source, read_events
 from .gojson import go_quote
 from .gotime import ZERO_TIME_TEXT
 from .goversion import GoSemantics, semantics
 from .lines import go_token
-from .registry import Registry, default_registry
+from .registry import MutationType, Registry, default_registry
 
 Mode = Literal["go", "lenient"]
 OUTCOMES = (
     "applied", "malformed", "unknown_type", "payload_error", "apply_error", "too_long",
     "not_reached",
 )
+APPLIED, MALFORMED, UNKNOWN_TYPE, PAYLOAD_ERROR, APPLY_ERROR, TOO_LONG, NOT_REACHED = range(7)
 TOO_LONG_ERROR = "scanner error: bufio.Scanner: token too long"
 METRIC_NAMES = (
     "cart_event_log_replay_total",
@@ -40,18 +44,25 @@ METRIC_NAMES = (
 PROMISED_UNKNOWN = "cart_event_log_unknown_types_total_promised"
 
 
+# a cart's state is kept every CHECKPOINT_EVERY lines at least (more apart in carts with many
+# items: see _replay_core.checkpoint_due) and after its last line; points between are rebuilt
+CHECKPOINT_EVERY = 64
+
+
 @dataclass(frozen=True)
 class _CartRun:
-    """One cart's replay: the state after each line (shared, immutable) and where lines sit."""
+    """One cart's replay: where its lines sit, and states at checkpoints (no state per line)."""
 
     cart_id: str
     rows: np.ndarray  # positions in the events frame, in file order
-    initial: CartState
-    states: tuple[CartState, ...]  # states[i] = state after the cart's (i+1)-th line
     ts_ns: np.ndarray  # int64 ns; NaT as min int64; readable times beyond ns range clamped
-    # lastChange is kept beside the states, not in them (one copy fewer per line): the row of
-    # the last applied line at each point, -1 before any
-    last_applied: np.ndarray
+    engine: Engine  # the core that replayed this cart (and rebuilds its points)
+    # checkpoints[j] = the cart after its first checkpoint_lines[j] lines; final = after its
+    # last line: CartState values on the reference core, the compiled core's own snapshots on
+    # it (never changed once stored; ``_state`` turns one into a CartState)
+    checkpoint_lines: np.ndarray
+    checkpoints: tuple[Any, ...]
+    final: Any
 
 
 def _catalog_from(catalog: Any) -> Mapping[str, Mapping[str, Any]] | None:
@@ -78,25 +89,32 @@ def _is_missing(v: Any) -> bool:
 
 
 class Replay:
-    """The result of :func:`replay`: outcomes per line, states per line, metrics."""
+    """The result of :func:`replay`: outcomes per line, states at any line (rebuilt from
+    checkpoints), metrics. ``engine`` says which core ran it (docs/performance.md)."""
 
     def __init__(self, events: pd.DataFrame, mode: Mode, registry: Registry, catalog: Any,
-                 sem: GoSemantics | None = None):
+                 sem: GoSemantics | None = None, engine: str | None = None):
         self.events = events
         self.mode: Mode = mode
         #: the toolchain replayed as (:mod:`cartforensics.goversion`)
         self.semantics: GoSemantics = semantics(sem)
+        #: the core asked for: "compiled" (a cart it cannot replay exactly runs on the
+        #: reference, see ``carts_on_reference``) or "reference"
+        self.engine: Engine = resolve_engine(engine)
         self.registry = registry
+        # what the compiled core decodes payloads with (registry[t].decode(payload)): the
+        # registry itself for the default toolchain, else its decoders bound to this one
+        self._decoders: Any = (registry if self.semantics == semantics(None)
+                               else _ToolchainDecoders(registry, self.semantics))
         self.catalog = _catalog_from(catalog)
         self._runs: dict[str, _CartRun] = {}
         self._last_change_cache: dict[int, str] = {}
         # pandas deep-copies attrs on every column access: work on a view without them
         self._files = list(events.attrs.get("files", []))
-        plain = events.copy(deep=False)
-        plain.attrs = {}
+        plain = _without_attrs(events)
         self._plain = plain
         self._raw = plain["raw"]
-        self._kinds = plain["ts_kind"].to_numpy()
+        self._kinds = plain["ts_kind"].array
         # the run makes millions of small acyclic objects (states are kept): the cyclic
         # collector would scan them again and again for nothing, so it waits until the end
         collecting = gc.isenabled()
@@ -111,23 +129,36 @@ class Replay:
     def _run(self) -> pd.DataFrame:
         ev = self._plain
         n = len(ev)
-        outcome = np.empty(n, dtype=object)
-        error: list[str | None] = [None] * n
+        self._codes = codes = np.zeros(n, dtype=np.int8)
+        self._errors = errors = [None] * n
+        self._last_applied = np.full(n, -1, dtype=np.int64)  # per row: last applied row
+        self._changed = np.zeros(n, dtype=np.uint8)  # per row: the line changed the state
+        compiled = self.engine == "compiled"
+        payload_buffers = None
+        if compiled:
+            try:
+                payload_buffers = _utf8_buffers(ev["payload"])
+            except (pa.ArrowException, TypeError, ValueError):  # not a string column
+                compiled = False
         err_col = ev["envelope_error" if self.mode == "go" else "lenient_error"].tolist()
         types = ev["type"].tolist()
-        payloads = ev["payload"].tolist()
+        payloads = ev["payload"].tolist() if not compiled else None
         too_long = ev["too_long"].to_numpy() if self.mode == "go" else np.zeros(n, dtype=bool)
-        lines = ev["line"].to_numpy()
+        too_long = np.ascontiguousarray(too_long, dtype=bool).view(np.uint8)
+        lines = np.ascontiguousarray(ev["line"].to_numpy(), dtype=np.int64)
         cart_ids = ev["cart_id"].to_numpy()
-        ts_ns = _ts_ns(ev["ts"])
-        registry = self.registry
-        catalog = self.catalog
-        sem = self.semantics
+        ts_key = self._ts_key(_ts_ns(ev["ts"]), np.arange(n))
+        self._payload_buffers = payload_buffers  # views on the events' Arrow buffers
+        self._row_kind = _row_kinds(ev["type"], self.registry) if compiled else None
+        self._pool: dict[str, str] = {}
+        columns = (types, payloads, err_col, too_long, lines)
+        #: carts the compiled engine handed to the reference core (docs/performance.md)
+        self.carts_on_reference: list[str] = []
         # carts in order of first appearance (files with no lines too); a cart's rows in the
         # order given, which read_events makes file order
-        codes, uniques = pd.factorize(cart_ids) if n else (np.zeros(0, int), [])
-        order = np.argsort(codes, kind="stable")
-        counts = np.bincount(codes, minlength=len(uniques)) if n else np.zeros(0, int)
+        codes_f, uniques = pd.factorize(cart_ids) if n else (np.zeros(0, int), [])
+        order = np.argsort(codes_f, kind="stable")
+        counts = np.bincount(codes_f, minlength=len(uniques)) if n else np.zeros(0, int)
         bounds = np.r_[0, np.cumsum(counts)]
         index = {str(c): b for b, c in enumerate(uniques)}
         # an empty file is still a cart the service replays (replay_total +1, empty state)
@@ -139,72 +170,122 @@ class Replay:
         for cid in carts:
             b = index.get(cid)
             rows = order[bounds[b] : bounds[b + 1]] if b is not None else order[:0]
-            state = initial = empty_cart(cid)
-            states: list[CartState] = []
-            applied_rows: list[int] = []  # per line: the row of the last applied line, or -1
-            last_applied = -1
-            stop_line: int | None = None
-            for r in rows.tolist():
-                if stop_line is not None:
-                    outcome[r] = "not_reached"
-                    error[r] = f"not reached: the scanner stopped at line {stop_line}"
-                elif too_long[r]:
-                    outcome[r] = "too_long"
-                    error[r] = TOO_LONG_ERROR
-                    stop_line = int(lines[r])
-                elif err_col[r] is not None and not _is_na_str(err_col[r]):
-                    outcome[r] = "malformed"
-                    error[r] = err_col[r]
-                else:
-                    t = types[r]
-                    mt = registry.get(t if isinstance(t, str) else None)
-                    if mt is None:
-                        outcome[r] = "unknown_type"
-                        error[r] = f"unknown mutation type: {go_quote(t or '')}"
-                    else:
-                        p = payloads[r]
-                        msg, perr = mt.decode(None if not isinstance(p, str) else p.encode(),
-                                              sem)
-                        if perr is not None:
-                            outcome[r] = "payload_error"
-                            error[r] = perr
-                        else:
-                            try:
-                                new = mt.handler(state, msg, catalog)
-                            except HandlerError as e:
-                                outcome[r] = "apply_error"
-                                error[r] = str(e)
-                            except Exception as e:  # a user's handler: report, never crash
-                                outcome[r] = "apply_error"
-                                error[r] = f"{type(e).__name__}: {e}"
-                            else:
-                                if not isinstance(new, CartState):
-                                    outcome[r] = "apply_error"
-                                    error[r] = (
-                                        f"handler for {t} returned {type(new).__name__}, "
-                                        "not a CartState"
-                                    )
-                                else:
-                                    state = new
-                                    last_applied = r
-                                    outcome[r] = "applied"
-                states.append(state)
-                applied_rows.append(last_applied)
+            row_list = rows.tolist()
+            engine: Engine = "reference"
+            if self.engine == "compiled" and not compiled:
+                self.carts_on_reference.append(cid)
+            if compiled:
+                try:
+                    cp_lines, checkpoints, final = core.run_cart(
+                        cid, row_list, self._row_kind, types, payload_buffers, err_col,
+                        too_long, lines, self._decoders, self.catalog, codes, errors,
+                        self._last_applied, self._changed, CHECKPOINT_EVERY, self._pool,
+                    )
+                    engine = "compiled"
+                except Exception:  # noqa: BLE001 - anything unmodelled: the reference decides
+                    self.carts_on_reference.append(cid)
+            if engine == "reference":
+                if payloads is None:  # a fallback cart on the compiled engine: its own rows
+                    payloads = ev["payload"].tolist()
+                    columns = (types, payloads, err_col, too_long, lines)
+                cp_lines, checkpoints, final = self._reference_cart(cid, row_list, columns)
             self._runs[cid] = _CartRun(
-                cid, rows, initial, tuple(states), self._ts_key(ts_ns[rows], rows),
-                np.asarray(applied_rows, dtype=np.int64),
+                cid, rows, ts_key[rows], engine, np.asarray(cp_lines, dtype=np.int64),
+                tuple(checkpoints), final,
             )
+        del self._errors  # in the outcomes frame from here on
         out = pd.DataFrame(
             {
                 "cart_id": ev["cart_id"].to_numpy(),
-                "line": lines,
+                "line": ev["line"].to_numpy(),
                 "ts": ev["ts"].array,
                 "type": ev["type"].array,
-                "outcome": pd.Categorical(outcome, categories=OUTCOMES),
-                "error": pd.array(error, dtype="str") if n else pd.array([], dtype="str"),
+                "outcome": pd.Categorical.from_codes(codes, categories=OUTCOMES),
+                "error": pd.array(errors, dtype="str") if n else pd.array([], dtype="str"),
             }
         )
         return out
+
+    def _reference_cart(
+        self, cid: str, rows: list[int], columns: tuple
+    ) -> tuple[list[int], list[CartState], CartState]:
+        """The pure-Python core: one cart's lines through the registry's decoders and
+        handlers, exactly as the service's loop; fills the per-row arrays and returns the
+        checkpoint states and the final state."""
+        types, payloads, err_col, too_long, lines = columns
+        registry = self.registry
+        catalog = self.catalog
+        outcome = self._codes
+        error = self._errors
+        state = empty_cart(cid)
+        checkpoints: list[CartState] = []
+        cp_lines: list[int] = []
+        last_applied = -1
+        stop_line: int | None = None
+        for pos, r in enumerate(rows, 1):
+            self._changed[r] = 0
+            if stop_line is not None:
+                outcome[r] = NOT_REACHED
+                error[r] = f"not reached: the scanner stopped at line {stop_line}"
+            elif too_long[r]:
+                outcome[r] = TOO_LONG
+                error[r] = TOO_LONG_ERROR
+                stop_line = int(lines[r])
+            elif err_col[r] is not None and not _is_na_str(err_col[r]):
+                outcome[r] = MALFORMED
+                error[r] = err_col[r]
+            else:
+                t = types[r]
+                mt = registry.get(t if isinstance(t, str) else None)
+                if mt is None:
+                    outcome[r] = UNKNOWN_TYPE
+                    error[r] = f"unknown mutation type: {go_quote(t or '')}"
+                else:
+                    code, text, new = _apply_reference(mt, state, payloads[r], catalog,
+                                                      self.semantics)
+                    outcome[r] = code
+                    error[r] = text
+                    if code == APPLIED:
+                        self._changed[r] = new is not state
+                        state = new
+                        last_applied = r
+            self._last_applied[r] = last_applied
+            since = pos - (cp_lines[-1] if cp_lines else 0)
+            if since >= CHECKPOINT_EVERY:  # states share their items: cheap to keep
+                checkpoints.append(state)
+                cp_lines.append(pos)
+        return cp_lines, checkpoints, state
+
+    def _advance(self, run: _CartRun, state: CartState, start: int, stop: int) -> CartState:
+        """The state after the cart's lines ``start..stop-1`` (0-based), from ``state``, the
+        state before line ``start``: only applied lines change a state, so only they are
+        decoded and applied again."""
+        rows = run.rows[start:stop]
+        rows = rows[self._codes[rows] == APPLIED]
+        if not len(rows):
+            return self._state(run, state)
+        if run.engine == "compiled":
+            return core.advance(state, rows.tolist(), self._row_kind, self._payload_buffers,
+                                self._decoders, self.catalog, self._pool)
+        types = self._plain["type"].iloc[rows].tolist()
+        payloads = self._plain["payload"].iloc[rows].tolist()
+        for t, p in zip(types, payloads, strict=True):
+            _code, _text, state = _apply_reference(self.registry[t], state, p, self.catalog,
+                                                   self.semantics)
+        return state
+
+    @staticmethod
+    def _state(run: _CartRun, snapshot: Any) -> CartState:
+        return snapshot if isinstance(snapshot, CartState) else core.to_state(snapshot)
+
+    def _state_after(self, run: _CartRun, line: int) -> CartState:
+        """The state after the cart's first ``line`` lines (0 <= line <= its lines)."""
+        if line >= len(run.rows):
+            return self._state(run, run.final)
+        j = int(np.searchsorted(run.checkpoint_lines, line, side="right")) - 1
+        if j < 0:
+            return self._advance(run, empty_cart(run.cart_id), 0, line)
+        return self._advance(run, run.checkpoints[j], int(run.checkpoint_lines[j]), line)
 
     def _ts_key(self, ts: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """ts for placing lines in time: a readable time outside the ns range (years before
@@ -266,14 +347,15 @@ class Replay:
     def _json_after(self, cart_id: str, line: int) -> dict[str, Any]:
         run = self._run_of(cart_id)
         if line <= 0:
-            return self.state_json(run.initial, -1)
-        if line > len(run.states):
-            raise IndexError(f"cart {cart_id!r} has {len(run.states)} lines, not {line}")
-        return self.state_json(run.states[line - 1], int(run.last_applied[line - 1]))
+            return self.state_json(empty_cart(cart_id), -1)
+        if line > len(run.rows):
+            raise IndexError(f"cart {cart_id!r} has {len(run.rows)} lines, not {line}")
+        state = self._state_after(run, line)
+        return self.state_json(state, int(self._last_applied[run.rows[line - 1]]))
 
     def final_state(self, cart_id: str) -> dict[str, Any]:
         """The cart as the replay left it."""
-        return self._json_after(cart_id, len(self._run_of(cart_id).states))
+        return self._json_after(cart_id, len(self._run_of(cart_id).rows))
 
     def line_at(self, cart_id: str, ts: Any) -> int:
         """How many lines of the cart are in the longest prefix whose ts are all ≤ ``ts``
@@ -299,7 +381,26 @@ class Replay:
         """One row per line: outcome, error and a summary of the state after it."""
         run = self._run_of(cart_id)
         oc = self.outcomes.iloc[run.rows]
-        states = run.states
+        codes = np.ascontiguousarray(self._codes[run.rows])
+        if run.engine == "compiled":
+            n_items, qty, n_del, total = core.summaries(
+                cart_id, run.rows.tolist(), self._row_kind, self._payload_buffers,
+                self._codes, self._decoders, self.catalog, self._pool,
+            )
+        else:
+            types = self._plain["type"].iloc[run.rows].tolist()
+            payloads = self._plain["payload"].iloc[run.rows].tolist()
+            n_items, qty, n_del, total = [], [], [], []
+            state = empty_cart(cart_id)
+            for pos in range(len(run.rows)):
+                if codes[pos] == APPLIED:
+                    mt = self.registry[types[pos]]
+                    _code, _text, state = _apply_reference(mt, state, payloads[pos],
+                                                           self.catalog, self.semantics)
+                n_items.append(len(state.items))
+                qty.append(sum(i.qty for i in state.items))
+                n_del.append(len(state.deliveries))
+                total.append(state.totalPrice)
         return pd.DataFrame(
             {
                 "line": oc["line"].to_numpy(),
@@ -307,14 +408,11 @@ class Replay:
                 "type": oc["type"].array,
                 "outcome": oc["outcome"].array,
                 "error": oc["error"].array,
-                "items": [len(s.items) for s in states],
-                "quantity": [sum(i.qty for i in s.items) for s in states],
-                "deliveries": [len(s.deliveries) for s in states],
-                "total_price": [s.totalPrice for s in states],
-                "changed": [
-                    states[i] is not (states[i - 1] if i else run.initial)
-                    for i in range(len(states))
-                ],
+                "items": np.asarray(n_items, dtype=np.int64) if n_items else [],
+                "quantity": qty,
+                "deliveries": np.asarray(n_del, dtype=np.int64) if n_del else [],
+                "total_price": np.asarray(total, dtype=np.int64) if total else [],
+                "changed": self._changed[run.rows].astype(bool).tolist(),
             }
         )
 
@@ -359,8 +457,7 @@ class Replay:
         oc = self.outcomes
         counts = pd.crosstab(oc["cart_id"], oc["outcome"]).reindex(columns=OUTCOMES, fill_value=0)
         counts = counts.reindex(self.cart_ids, fill_value=0)
-        finals = [self._runs[c].states[-1] if self._runs[c].states else empty_cart(c)
-                  for c in counts.index]
+        finals = [self._runs[c].final for c in counts.index]
         counts.insert(0, "lines", counts.sum(axis=1))
         counts["items"] = [len(s.items) for s in finals]
         counts["total_price"] = [s.totalPrice for s in finals]
@@ -381,6 +478,83 @@ class Replay:
         from .investigate import context
 
         return context(self, cart_id, line, minutes)
+
+
+class _ToolchainDecoders:
+    """``registry[t].decode(payload)`` as toolchain ``sem`` decodes (for the compiled core)."""
+
+    def __init__(self, registry: Registry, sem: GoSemantics) -> None:
+        self._registry, self._sem = registry, sem
+
+    def __getitem__(self, name: str) -> _BoundDecoder:
+        return _BoundDecoder(self._registry[name], self._sem)
+
+
+@dataclass(frozen=True)
+class _BoundDecoder:
+    mt: MutationType
+    sem: GoSemantics
+
+    def decode(self, payload: bytes | None) -> tuple[Any, str | None]:
+        return self.mt.decode(payload, self.sem)
+
+
+def _apply_reference(
+    mt: MutationType, state: CartState, payload: Any, catalog: Any, sem: GoSemantics
+) -> tuple[int, str | None, CartState]:
+    """One line on the reference core: (outcome code, error text, state after it)."""
+    msg, perr = mt.decode(None if not isinstance(payload, str) else payload.encode(), sem)
+    if perr is not None:
+        return PAYLOAD_ERROR, perr, state
+    try:
+        new = mt.handler(state, msg, catalog)
+    except HandlerError as e:
+        return APPLY_ERROR, str(e), state
+    except Exception as e:  # a user's handler: report, never crash
+        return APPLY_ERROR, f"{type(e).__name__}: {e}", state
+    if not isinstance(new, CartState):
+        text = f"handler for {mt.name} returned {type(new).__name__}, not a CartState"
+        return APPLY_ERROR, text, state
+    return APPLIED, None, new
+
+
+def _row_kinds(types: pd.Series, registry: Registry) -> np.ndarray:
+    """Per row, the compiled core's kind of its ``type`` (core.kind_of), as int8."""
+    codes, uniques = pd.factorize(types, use_na_sentinel=True)
+    table = np.array([core.kind_of(registry, u) for u in uniques] + [core.KIND_UNKNOWN],
+                     dtype=np.int8)
+    return np.ascontiguousarray(table[codes])  # code -1 (a missing type) takes the last
+
+
+def _without_attrs(df: pd.DataFrame) -> pd.DataFrame:
+    """A shallow view of ``df`` without ``attrs`` (pandas deep-copies attrs, here the list of
+    files, on every copy and column access)."""
+    try:
+        out = pd.DataFrame._from_mgr(df._mgr.copy(deep=False), axes=df._mgr.axes)
+    except Exception:  # noqa: BLE001 - a pandas without it: the documented way
+        out = df.copy(deep=False)
+    out.attrs = {}
+    return out
+
+
+def _utf8_buffers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(UTF-8 bytes, int64 offsets, valid as uint8) of a string column, without a Python
+    str per row: the compiled core reads payloads straight from the Arrow buffers."""
+    arr = pa.chunked_array(pa.array(col.array, from_pandas=True)
+                           if not hasattr(col.array, "__arrow_array__")
+                           else col.array.__arrow_array__()).combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        raise TypeError("payload is not a string column")
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
+    n = len(arr)
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(1, np.uint8)
+    valid = np.ascontiguousarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if not n:
+        offsets = np.zeros(1, dtype=np.int64)
+    return data, np.ascontiguousarray(offsets), valid.view(np.uint8)
 
 
 def _ts_ns(ts: pd.Series) -> np.ndarray:
@@ -420,9 +594,12 @@ def replay(
     catalog: Any = None,
     registry: Registry | None = None,
     go_version: str | GoSemantics | None = None,
+    engine: str | None = None,
 ) -> Replay:
     """Replay logs (anything :func:`read_events` takes, or its DataFrame) in ``"go"`` mode (the
     seed's reader, bugs and all) or ``"lenient"`` mode (numeric ts and long lines accepted).
+    ``engine``: ``"compiled"`` (the default when built) or ``"reference"`` (pure Python); both
+    give identical results (docs/performance.md).
 
     ``go_version``: the toolchain that built the service (``"1.25"`` default, ``"1.26"``,
     ``"1.27"``, ``"1.27+nojsonv2"``, ...; see :mod:`cartforensics.goversion`). A DataFrame
@@ -449,8 +626,10 @@ def replay(
                "too_long", "raw"} - set(events.columns)
     if missing:
         raise ValueError(f"not a read_events DataFrame: missing columns {sorted(missing)}")
-    events = events.reset_index(drop=True)
-    return Replay(events, mode, registry or default_registry(), catalog, sem)
+    index = events.index
+    if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+        events = events.reset_index(drop=True)
+    return Replay(events, mode, registry or default_registry(), catalog, sem, engine)
 
 
 def compare(go: Replay, lenient: Replay) -> pd.DataFrame:

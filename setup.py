@@ -1,0 +1,15 @@
+"""Builds the compiled replay core (cartforensics/_replay_core.pyx) with Cython.
+
+Everything else is in pyproject.toml. The extension is optional: when it cannot be compiled
+the install still succeeds and the package runs on the pure-Python reference core (it warns
+once; ``cartforensics --version`` and ``cf.engine_info()`` say which core runs).
+"""
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+extensions = [
+    Extension("cartforensics._replay_core", ["cartforensics/_replay_core.pyx"], optional=True),
+]
+
+setup(ext_modules=cythonize(extensions, language_level=3, quiet=True))
