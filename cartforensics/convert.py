@@ -1106,12 +1106,23 @@ def _restore_fragment(frag: Path, targets: dict[str, tuple[Path, dict[str, Any]]
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
+    progress = False if args.quiet else None
     try:
-        summary = convert(args.src, args.dst, workers=args.workers,
-                          incremental=args.incremental, progress=False if args.quiet else None)
+        if args.scheduler is not None:
+            from .cluster import dask_executor
+
+            with dask_executor(args.scheduler) as executor:
+                summary = convert(args.src, args.dst, incremental=args.incremental,
+                                  progress=progress, executor=executor)
+        else:
+            summary = convert(args.src, args.dst, workers=args.workers,
+                              incremental=args.incremental, progress=progress)
     except (NoLogsError, DatasetError, ValueError) as e:
         sys.stderr.write(f"cartforensics: {e}\n")
         return 2
+    except ConvertError as e:
+        sys.stderr.write(f"cartforensics: convert failed, nothing was changed: {e}\n")
+        return 1
     except OSError as e:
         sys.stderr.write(f"cartforensics: convert failed, nothing was changed: {e}\n")
         return 1
@@ -1155,8 +1166,13 @@ def add_subcommand(subparsers: Any) -> None:
     )
     cp.add_argument("src", metavar="SRC", help="directory of *.events.log / *.events.log.gz")
     cp.add_argument("dst", metavar="DST", help="dataset directory to write (or update)")
-    cp.add_argument("--workers", type=positive_int, default=None, metavar="N",
-                    help="processes (default: the number of CPUs)")
+    where = cp.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                       help="processes (default: the number of CPUs)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run the batches on a Dask cluster: tcp://HOST:PORT, or local:N "
+                            "to start N local worker processes (needs cartforensics[dask]; "
+                            "the workers must see SRC and DST: docs/scale.md)")
     cp.add_argument("--incremental", action="store_true",
                     help="convert only new files and new tails of grown files")
     cp.add_argument("--quiet", action="store_true", help="no progress bar")
