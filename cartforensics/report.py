@@ -26,6 +26,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .cliargs import one_line_errors
+from .dataset import is_dataset, read_manifest
 from .events import NoLogsError, Source, find_logs, read_events
 from .findings import Finding, findings, findings_table, headline_finding
 from .metrics import metrics, prometheus_text
@@ -187,6 +188,11 @@ def _large(source: Source) -> bool:
     return size > LARGE_INPUT_BYTES
 
 
+def _large_dataset(path: Source) -> bool:
+    manifest = read_manifest(path) or {}  # type: ignore[arg-type]
+    return int(manifest.get("lines") or 0) > 200_000
+
+
 # -- the report ----------------------------------------------------------------------------
 def write_report(
     src: Source,
@@ -205,10 +211,12 @@ def write_report(
     :class:`~cartforensics.events.NoLogsError` when ``src`` holds no logs.
     """
     out = Path(out_dir)
-    find_logs(src)  # fail on a missing source before touching the output directory
+    from_dataset = is_dataset(src)  # a converted dataset: its stored outcomes, no replay
+    if not from_dataset:
+        find_logs(src)  # fail on a missing source before touching the output directory
     _check_out_dir(out)
     if progress is None:
-        progress = _large(src)
+        progress = _large_dataset(src) if from_dataset else _large(src)
     from tqdm.auto import tqdm
 
     steps = ["reading logs", "replaying (go)", "replaying (lenient)", "findings", "charts",
@@ -221,14 +229,20 @@ def write_report(
 
     try:
         step(0)
-        events = read_events(src, progress=progress)
-        bar.update()
-        step(1)
-        go = replay(events, mode="go")
-        bar.update()
-        step(2)
-        lenient = replay(events, mode="lenient")
-        bar.update()
+        if from_dataset:
+            from .fleet import stored_replays
+
+            events, go, lenient = stored_replays(src)  # type: ignore[arg-type]
+            bar.update(3)
+        else:
+            events = read_events(src, progress=progress)
+            bar.update()
+            step(1)
+            go = replay(events, mode="go")
+            bar.update()
+            step(2)
+            lenient = replay(events, mode="lenient")
+            bar.update()
         step(3)
         fs = findings(go, lenient)
         m = metrics(go, source=src)
