@@ -166,8 +166,11 @@ def stored_replays(path: str | os.PathLike[str]
         {"path": f["path"], "cart_id": f["cart_id"], "bytes": f.get("content_size"),
          "lines": f.get("lines")} for f in files
     ]
+    # problems name the file where it was converted from, as a report from the logs does
+    where = manifest.get("source")
     events.attrs["problems"] = [
-        {"path": f["path"], "cart_id": f["cart_id"], "error": p}
+        {"path": os.path.join(where, f["path"]) if where else f["path"],
+         "cart_id": f["cart_id"], "error": p}
         for f in files for p in f.get("problems", [])
     ]
     # carts in replay order: files with lines (or empty) in file order, as replay() does
@@ -217,7 +220,7 @@ class FleetSummary:
     partitions: int
 
 
-_RATE_COLUMNS = ["ts", "type", "outcome_go", "outcome_lenient", "newline", "length",
+_RATE_COLUMNS = ["ts", "ts_ns", "type", "outcome_go", "outcome_lenient", "newline", "length",
                  "cart_id"]
 
 
@@ -241,7 +244,7 @@ def _count_fragment(path: str, freq_us: int) -> dict[str, Any]:
     per_cart = pa.table({
         "cart_id": t["cart_id"], "appends": nl.cast(pa.int64()),
         "bytes": pc.if_else(nl, pc.add(length, 1), 0),
-        "lost": lost.cast(pa.int64()), "ts": ts_us,
+        "lost": lost.cast(pa.int64()), "ts": t["ts_ns"],
     }).group_by("cart_id").aggregate([("appends", "sum"), ("bytes", "sum"), ("lost", "sum"),
                                       ("ts", "max")])
     return {"rows": n, "rates": g, "carts": per_cart}
@@ -286,7 +289,7 @@ def fleet_summary(path: str | os.PathLike[str], freq: str = "1h",
                        "ts_max": "max"})
     carts = carts.join(writer, how="left").rename(columns={
         "appends_sum": "appends", "bytes_sum": "bytes_written", "lost_sum": "lost",
-        "ts_max": "last_ts_us"})
+        "ts_max": "last_ts_ns"})
     for c in ("appends", "bytes_written", "lost"):
         carts[c] = carts[c].fillna(0).astype("int64")
 
@@ -303,8 +306,8 @@ def fleet_summary(path: str | os.PathLike[str], freq: str = "1h",
         "cart_event_log_files_existing": sum(
             1 for f in manifest.get("files", []) if f["path"].endswith(".events.log")),
     }
-    last = carts["last_ts_us"].max()
-    values["cart_event_log_last_append_unix"] = 0.0 if pd.isna(last) else float(last) / 1e6
+    last = carts["last_ts_ns"].max()
+    values["cart_event_log_last_append_unix"] = 0.0 if pd.isna(last) else float(last) / 1e9
     rows = []
     for name in (*READER_METRICS, PROMISED_UNKNOWN_METRIC, *WRITER_METRICS):
         typ, help_text = (("counter", PROMISED_UNKNOWN_HELP) if name == PROMISED_UNKNOWN_METRIC
@@ -319,7 +322,7 @@ def fleet_summary(path: str | os.PathLike[str], freq: str = "1h",
                      {"lost_count": "sum", "lost_sum": "sum"}).reset_index()
     rates = rates.rename(columns={"lost_count": "lines", "lost_sum": "lost"})
     rates["window"] = pd.to_datetime(rates["window"], unit="us", utc=True)
-    return FleetSummary(carts.drop(columns=["last_ts_us"]), metrics,
+    return FleetSummary(carts.drop(columns=["last_ts_ns"]), metrics,
                         rates.sort_values(["window", "type", "outcome"], ignore_index=True),
                         lines, len(frags))
 

@@ -199,6 +199,20 @@ def test_worker_killed_mid_run_never_leaves_a_partial_dataset(
         assert not [p for p in dst.rglob("*") if conv.TMP_MARK in p.name]
 
 
+def test_fleet_summary_on_the_cluster_equals_local(local: Path, cluster: Any) -> None:
+    import pandas as pd
+
+    from cartforensics.fleet import fleet_summary
+
+    _lc, client = cluster
+    here = fleet_summary(local, freq="1D")
+    there = fleet_summary(local, freq="1D", executor=client.get_executor())
+    assert here.partitions == there.partitions > 1 and here.lines == there.lines
+    pd.testing.assert_frame_equal(here.carts, there.carts)
+    pd.testing.assert_frame_equal(here.metrics, there.metrics)
+    pd.testing.assert_frame_equal(here.rates, there.rates)
+
+
 def test_cli_scheduler_local(tmp_path: Path) -> None:
     from cartforensics.cli import main
 
@@ -245,3 +259,47 @@ def test_fragment_temporaries_are_per_attempt(tmp_path: Path) -> None:
     b.close()
     assert _sha(tmp_path / "f.parquet") == first
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]
+
+
+# -- report from a dataset ---------------------------------------------------------------------
+
+
+def test_report_from_dataset_equals_report_from_logs(tmp_path: Path) -> None:
+    import re
+
+    import pandas as pd
+
+    from cartforensics.cli import main
+    from cartforensics.report import write_report
+
+    src = tmp_path / "logs"
+    write_sample(src, carts=150)
+    add_hostile(src)
+    ds = tmp_path / "ds.parquet"
+    conv.convert(src, ds, workers=1, progress=False)
+    a = write_report(src, tmp_path / "from-logs", progress=False)
+    b = write_report(ds, tmp_path / "from-dataset", progress=False)
+    assert a.headline is not None and a.headline == b.headline
+    assert len(a.findings) == len(b.findings) >= 8
+    kinds = {f.kind for f in a.findings}
+    assert {"numeric_ts", "too_long", "duplicate", "glued", "no_final_newline",
+            "file_problem"} <= kinds
+    for fa, fb in zip(a.findings, b.findings, strict=True):
+        assert fa.to_dict() == fb.to_dict()
+        pd.testing.assert_frame_equal(fa.evidence, fb.evidence)
+    pd.testing.assert_frame_equal(a.metrics, b.metrics)
+    for k in ("lines", "carts", "applied_go", "applied_lenient", "lost", "carts_losing"):
+        assert getattr(a, k) == getattr(b, k), k
+    pd.testing.assert_frame_equal(pd.read_parquet(a.parquet), pd.read_parquet(b.parquet))
+    for name, path in a.charts.items():
+        assert path.read_bytes() == b.charts[name].read_bytes(), name
+
+    def page(p: Path) -> str:  # the source's name aside (a problem names the log file)
+        text = p.read_text(encoding="utf-8").replace(str(ds), "SRC").replace(str(src), "SRC")
+        return re.sub(r"generated [^<]* by", "", text)
+
+    assert page(a.html) == page(b.html)
+    assert page(a.markdown) == page(b.markdown)
+    # the command takes a dataset too
+    assert main(["report", str(ds), "--out", str(tmp_path / "cli"), "--quiet"]) == 0
+    assert page(tmp_path / "cli" / "report.md") == page(b.markdown)
