@@ -269,7 +269,6 @@ def test_report_from_dataset_equals_report_from_logs(tmp_path: Path) -> None:
 
     import pandas as pd
 
-    from cartforensics.cli import main
     from cartforensics.report import write_report
 
     src = tmp_path / "logs"
@@ -300,6 +299,16 @@ def test_report_from_dataset_equals_report_from_logs(tmp_path: Path) -> None:
 
     assert page(a.html) == page(b.html)
     assert page(a.markdown) == page(b.markdown)
-    # the command takes a dataset too
-    assert main(["report", str(ds), "--out", str(tmp_path / "cli"), "--quiet"]) == 0
-    assert page(tmp_path / "cli" / "report.md") == page(b.markdown)
+
+
+def test_cli_report_takes_a_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from cartforensics.cli import main
+
+    src = tmp_path / "logs"
+    src.mkdir()
+    add_hostile(src)
+    conv.convert(src, tmp_path / "ds", workers=1, progress=False)
+    assert main(["report", str(tmp_path / "ds"), "--out", str(tmp_path / "rep"), "-q"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("1 of 11 lines (1 carts) are dropped by the service's reader")
+    assert (tmp_path / "rep" / "report.html").exists()
