@@ -426,7 +426,9 @@ class _FragmentWriter:
         if not self.buffer:
             return
         if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # not parents=True: a task that outlives its conversion (the driver gave up and
+            # removed the temporary dataset) must fail, not create the dataset's folder again
+            self.path.parent.mkdir(exist_ok=True)
             self.writer = pq.ParquetWriter(
                 self._tmp, self.schema,
                 compression=self.options.compression,
