@@ -13,11 +13,10 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-import orjson
-
 from . import __version__
 from .events import NoLogsError, read_events
 from .findings import headline
+from .gojson import marshal
 from .replay import METRIC_NAMES, Replay, replay
 
 _COMMAND_MODULES = ("report", "convert", "sample")
@@ -73,7 +72,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     if args.format == "jsonl":
         buf = out.buffer if hasattr(out, "buffer") else None
         for rec in replay_records(r):
-            data = orjson.dumps(rec) + b"\n"
+            data = marshal(rec) + b"\n"
             if buf is not None:
                 buf.write(data)
             else:
@@ -97,7 +96,7 @@ def _cmd_state(args: argparse.Namespace) -> int:
         state = r.state_at(args.cart, line=args.line)
     else:
         state = r.final_state(args.cart)
-    sys.stdout.write(orjson.dumps(state, option=orjson.OPT_INDENT_2).decode() + "\n")
+    sys.stdout.write(marshal(state, indent=True).decode() + "\n")
     return 0
 
 

@@ -66,6 +66,7 @@ from .dataset import (
     read_manifest,
 )
 from .events import NoLogsError, find_logs
+from .gojson import marshal
 
 __all__ = [
     "ConvertError", "ConvertOptions", "ConvertSummary", "FileTask", "RestoreSummary",
@@ -174,12 +175,10 @@ def _replay_columns(df: Any, mode: str) -> tuple[Any, np.ndarray, pa.Array, pa.A
 
 
 def _final_state(r: Any, cart_id: str, known: set[str]) -> str:
-    import orjson
-
     from .cart import empty_cart
 
     state = r.final_state(cart_id) if cart_id in known else r.state_json(empty_cart(cart_id))
-    return orjson.dumps(state).decode()
+    return marshal(state).decode()
 
 
 def _ts_stats(ns: np.ndarray) -> list[int | None]:

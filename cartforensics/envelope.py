@@ -50,21 +50,31 @@ def _go_time(raw: bytes, old: Any) -> tuple[Any, str | None]:
 
 
 def number_to_time(text: bytes) -> tuple[GoTime | None, str | None]:
-    """Lenient: a JSON number as Unix seconds, exactly: ns = floor(value * 1e9) within int64."""
+    """Lenient: a JSON number as Unix seconds, as ``time.Unix(sec, nsec)`` takes them: any
+    ``sec`` that fits int64, the fraction floored to the nanosecond (exact, no float).
+
+    >>> number_to_time(b"1.5")
+    (GoTime(unix_sec=1, nsec=500000000, offset=None), None)
+    """
     try:
         with localcontext() as ctx:
             ctx.prec = 2000
             ctx.Emax = 999_999
             ctx.Emin = -999_999
             value = Decimal(text.decode("ascii"))
-            if abs(value.adjusted()) > 40:
+            if value.is_zero():
+                return GoTime(0, 0, None), None
+            if value.adjusted() > 40:  # far past int64 seconds
                 return None, NUMBER_OUT_OF_RANGE
-            ns = int((value * 1_000_000_000).to_integral_value(rounding="ROUND_FLOOR"))
+            if value.adjusted() < -40:  # 0 < |value| < 1e-40: floors to 0 or to -1 ns
+                ns = -1 if value < 0 else 0
+            else:
+                ns = int((value * 1_000_000_000).to_integral_value(rounding="ROUND_FLOOR"))
     except (InvalidOperation, ValueError):
         return None, NUMBER_OUT_OF_RANGE
-    if not _INT64_MIN <= ns <= _INT64_MAX:
-        return None, NUMBER_OUT_OF_RANGE
     sec, nsec = divmod(ns, 1_000_000_000)
+    if not _INT64_MIN <= sec <= _INT64_MAX:
+        return None, NUMBER_OUT_OF_RANGE
     return GoTime(sec, nsec, None), None
 
 

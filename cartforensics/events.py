@@ -168,6 +168,20 @@ def _string_time(text: str) -> tuple[GoTime | None, str | None]:
     return hit
 
 
+_SECS_MAX = _NS_MAX // 1_000_000_000  # the seconds whose nanoseconds pandas can hold
+
+
+def _int64_column(values: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Integers as int64 and which of them fit int64 (msgspec decodes up to uint64, and
+    more); the ones that do not are 0 in the first array."""
+    try:
+        return np.array(values, dtype=np.int64), np.ones(len(values), dtype=bool)
+    except OverflowError:
+        fits = np.array([-(1 << 63) <= v < (1 << 63) for v in values], dtype=bool)
+        kept = [v if f else 0 for v, f in zip(values, fits.tolist(), strict=True)]
+        return np.array(kept, dtype=np.int64), fits
+
+
 def _ns(t: GoTime | None) -> int:
     if t is None:
         return _NAT
@@ -238,15 +252,15 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes]) -> pa.Table:
         is_str = first == 34
         ints_at = canon[is_int]
         if len(ints_at):
-            secs = np.array(
-                ts_vals if len(ints_at) == n else [ts_vals[i] for i in ints_at.tolist()],
-                dtype=np.int64,
+            secs, fits = _int64_column(
+                ts_vals if len(ints_at) == n else [ts_vals[i] for i in ints_at.tolist()]
             )
-            in_range = np.abs(secs) <= _NS_MAX // 1_000_000_000
-            ts_ns[ints_at[in_range]] = secs[in_range] * 1_000_000_000
+            # every int64 of seconds is a time (time.Unix takes any); pandas holds fewer
+            in_ns = fits & (secs >= -_SECS_MAX) & (secs <= _SECS_MAX)
+            ts_ns[ints_at[in_ns]] = secs[in_ns] * 1_000_000_000
             kind[ints_at] = _KIND["number"]
-            kind[ints_at[~in_range]] = _KIND["invalid"]
-            len_err[ints_at[~in_range]] = NUMBER_OUT_OF_RANGE
+            kind[ints_at[~fits]] = _KIND["invalid"]
+            len_err[ints_at[~fits]] = NUMBER_OUT_OF_RANGE
             go_err[ints_at] = NOT_A_STRING
         kind[canon[~is_int & ~is_str]] = _KIND["null"]
         strs_at = canon[is_str]

@@ -74,6 +74,10 @@ def canonical_lines(
 
 
 _CHUNK = 1 << 16  # lines decoded per msgspec call: bounds the short-lived objects
+# msgspec recurses in C within Python's recursion limit: a line nested deeper than that limit
+# allows raises RecursionError. Such a line is simply not proven canonical here and goes to the
+# Go port, whose scanner and decoder are iterative past the envelope's fixed depth.
+_NOT_DECODED = (msgspec.DecodeError, ValueError, RecursionError)
 
 
 def _decode_fields(
@@ -95,7 +99,7 @@ def _decode_fields(
             end = int(starts[idx[-1]] + tok_len[idx[-1]])
             try:
                 objs = _DECODER.decode_lines(mv[first:end])
-            except (msgspec.DecodeError, ValueError):
+            except _NOT_DECODED:
                 objs = None
             # one object per line: every line starts with '{"ts":' so none is empty, and a
             # line holding two objects would make one object too many
@@ -109,7 +113,7 @@ def _decode_fields(
                 s = int(starts[i])
                 try:
                     obj = decode(mv[s : s + int(tok_len[i])])
-                except (msgspec.DecodeError, ValueError):
+                except _NOT_DECODED:
                     continue
                 keep.append(i)
                 objs.append(obj)

@@ -92,6 +92,10 @@ def _civil_from_days(days: int) -> tuple[int, int, int]:
     return year, month, day
 
 
+# Go's unixToInternal + internalToAbsolute: Unix seconds to seconds since the absolute epoch
+_UNIX_TO_ABSOLUTE = 9_223_372_028_715_321_600
+
+
 def _append_int(x: int, width: int) -> str:
     """Go's ``appendInt``: optional '-', then |x| zero-padded to ``width`` digits."""
     if x < 0:
@@ -123,7 +127,10 @@ class GoTime:
     def rfc3339nano(self) -> str:
         """Exactly Go's ``t.Format(time.RFC3339Nano)`` (``appendFormatRFC3339``)."""
         offset = self.offset or 0
-        days, secs = divmod(self.unix_sec + offset, _SECS_PER_DAY)
+        # Go formats from uint64 seconds since its absolute epoch (year -292277022399): a time
+        # within ~8e9 s of the int64 minimum wraps around to the far future there
+        wall = (self.unix_sec + offset + _UNIX_TO_ABSOLUTE) % (1 << 64) - _UNIX_TO_ABSOLUTE
+        days, secs = divmod(wall, _SECS_PER_DAY)
         year, month, day = _civil_from_days(days)
         hour, rem = divmod(secs, 3600)
         minute, sec = divmod(rem, 60)

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from .cart import empty_cart, state_to_json
+from .gojson import marshal
 from .plots import OUTCOME_COLORS, OUTCOME_LABELS, pick_freq, plot_outcome_mix, plot_rates
 from .replay import OUTCOMES, Replay, diff_states
 from .replay import replay as run_replay
@@ -843,14 +844,14 @@ class TimelineScrubber(widgets.VBox):
                 "state": self._state(m, p),
                 "history": json.loads(h.to_json(orient="records")),
             }
-        return json.dumps(doc, ensure_ascii=False, indent=1)
+        return marshal(doc, indent=True, escape_html=False).decode()
 
     def export(self) -> None:
         """Put the current state JSON (both modes) and the go history into the output area."""
         self._need_cart()
         p = self.position
         states = {m: self._state(m, p) for m in MODES}
-        text = json.dumps(states, ensure_ascii=False, indent=2)
+        text = marshal(states, indent=True, escape_html=False).decode()
         hist = self.history("go")
         table = hist.to_html(max_rows=40, escape=True, border=0)
         body = (f'<div class="cfw"><h4>State at position {p} of {_e(self._cart)}</h4>'
