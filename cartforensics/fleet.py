@@ -285,8 +285,8 @@ def fleet_summary(path: str | os.PathLike[str], freq: str = "1h",
     lines = sum(p["rows"] for p in parts)
 
     # per cart: the carts table holds the outcome counts; the fragments the writer side
-    ct = carts_table(root).to_pandas()
     count_cols = [f"{m}_{o}" for m in MODES for o in OUTCOMES]
+    ct = _carts_columns(root, ["cart_id", "lines", "bytes", "min_ts", "max_ts", *count_cols])
     carts = ct.groupby("cart_id", sort=False).agg(
         lines=("lines", "sum"), bytes=("bytes", "sum"), first_ts=("min_ts", "min"),
         last_ts=("max_ts", "max"), **{c: (c, "sum") for c in count_cols})
@@ -331,6 +331,18 @@ def fleet_summary(path: str | os.PathLike[str], freq: str = "1h",
     return FleetSummary(carts.drop(columns=["last_ts_ns"]), metrics,
                         rates.sort_values(["window", "type", "outcome"], ignore_index=True),
                         lines, len(frags))
+
+
+def _carts_columns(root: Path, columns: list[str]) -> pd.DataFrame:
+    """Some columns of ``carts/`` (not the states: kB per cart), in carts_table's order."""
+    import pyarrow.dataset as ds
+
+    from .dataset import CARTS_SCHEMA
+
+    files = sorted(str(p) for p in (root / "carts").glob("*.parquet"))
+    t = ds.dataset(files, schema=CARTS_SCHEMA, format="parquet").to_table(
+        columns=list(dict.fromkeys(["source", *columns])))
+    return t.sort_by([("cart_id", "ascending"), ("source", "ascending")]).to_pandas()
 
 
 def _combine(tables: Sequence[pa.Table], keys: str | list[str],
