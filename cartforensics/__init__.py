@@ -8,6 +8,7 @@ from .convert import convert, restore
 from .dataset import open_dataset
 from .events import NoLogsError, find_logs, read_events
 from .findings import Finding, findings, findings_table
+from .fleet import fleet_summary
 from .metrics import metrics, prometheus_text, rates
 from .registry import Registry, default_registry
 from .replay import Replay, compare, diff_states, dropped_lines, replay
@@ -17,7 +18,8 @@ __version__ = "0.1.0"
 __all__ = [
     "Finding", "NoLogsError", "Registry", "Replay", "__version__", "compare", "convert",
     "default_registry", "diff_states", "dropped_lines", "find_logs", "findings",
-    "findings_table", "metrics", "open_dataset", "prometheus_text", "rates", "read_events",
+    "findings_table", "fleet_summary", "metrics", "open_dataset", "prometheus_text", "rates",
+    "read_events",
     "replay", "restore", "write_report", "TimelineScrubber", "FleetDashboard",
 ]
 
