@@ -13,7 +13,11 @@ two sides differ). Then, with both replays done once up front:
   go/lenient banner (everything a step shows);
 - jump: ``--jumps`` random positions set on the slider (a drag or a seek);
 - next problem: ``next_problem()`` across the cart;
-- skip: switching one line off (both modes replayed without it) and back on.
+- skip: switching one line off (both modes replayed without it) and back on;
+- strip (issue 15): the timeline strip redrawn whole (both modes' binned marks and the noted
+  lines: what a skip or a new note redraws) and its cursor (what a step redraws), target
+  ≤ 50 ms per step; then the blame read for the cart (the "show blame" button) and steps
+  with the blame shown beside both states.
 
 A step in JupyterLab also sends the changed HTML to the browser; its size is printed
 (``payload``). Target: a step well under 100 ms (issue 7).
@@ -38,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import _common  # noqa: E402
 
 TARGET_MS = 100.0
+STRIP_TARGET_MS = 50.0
 _TS = re.compile(rb'^\{"ts":(\d+),', re.M)
 
 
@@ -77,7 +82,7 @@ def main() -> int:
     args = ap.parse_args()
 
     import cartforensics as cf
-    from cartforensics.widgets import TimelineScrubber
+    from cartforensics.widgets import TimelineScrubber, strip_cursor_html, strip_html
 
     for line in _common.machine_info():
         print(line)
@@ -139,7 +144,38 @@ def main() -> int:
     worst = max(r[2] for r in rows)
     verdict = "PASS" if worst < TARGET_MS else "MISS"
     print(f"\nstep p95 {worst:.2f} ms against the {TARGET_MS:.0f} ms target: {verdict}")
-    return 0 if verdict == "PASS" else 1
+
+    # the timeline strip: redrawn whole with 50 noted lines, and its cursor alone
+    outs = {m: s._sides[m].outcome for m in ("go", "lenient")}
+    noted = {q: f"note {q}" for q in range(1, n + 1, max(n // 50, 1))}
+    full = [timed(lambda: strip_html(outs, noted)) for _ in range(200)]
+    cursor = [timed(lambda p=p: strip_cursor_html(p, n)) for p in targets[:200]]
+    strip_bytes = len(strip_html(outs, noted))
+    s.seek(line=0)
+    with_strip = [timed(lambda: s.step(1)) for _ in range(min(200, n))]
+    srows = [summary("strip, whole", full), summary("strip cursor", cursor),
+             summary("step (all)", with_strip)]
+    print(f"\n{'strip':<16} {'median ms':>10} {'p95 ms':>8} {'max ms':>8} {'mean ms':>8} "
+          f"{'runs':>6}")
+    for label, med, p95, mx, mean, k in srows:
+        print(f"{label:<16} {med:>10.2f} {p95:>8.2f} {mx:>8.2f} {mean:>8.2f} {k:>6,}")
+    print(f"strip HTML (whole): {strip_bytes / 1024:.1f} KiB; cursor: "
+          f"{len(strip_cursor_html(n // 2, n))} bytes")
+    strip_worst = srows[0][2] + srows[1][2]  # a step that redraws the whole strip, at p95
+    strip_verdict = "PASS" if strip_worst <= STRIP_TARGET_MS else "MISS"
+    print(f"strip redraw p95 (whole + cursor) {strip_worst:.2f} ms against the "
+          f"{STRIP_TARGET_MS:.0f} ms target: {strip_verdict}")
+
+    # blame: read once for the cart (both modes), then shown beside the states on each step
+    s.seek(line=0)
+    blame_ms = timed(lambda: (s.blame_button.click(), s.seek(line=n)))  # reads every line
+    s.seek(line=n // 2)
+    with_blame = [timed(lambda: s.step(1)) for _ in range(min(100, n // 4))]
+    b = summary("step + blame", with_blame)
+    print(f"\nblame read for the whole cart (both modes, {n:,} lines, then drawn at the "
+          f"end): {blame_ms / 1000:.2f} s")
+    print(f"step with blame shown: median {b[1]:.2f} ms, p95 {b[2]:.2f} ms, max {b[3]:.2f} ms")
+    return 0 if verdict == "PASS" and strip_verdict == "PASS" else 1
 
 
 if __name__ == "__main__":

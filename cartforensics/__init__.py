@@ -10,13 +10,15 @@ from .events import NoLogsError, find_logs, read_events
 from .findings import Finding, findings, findings_table
 from .fleet import fleet_summary
 from .metrics import metrics, prometheus_text, rates
+from .notes import Notes, NotesError
 from .registry import Registry, default_registry
 from .replay import Replay, compare, diff_states, dropped_lines, replay
 from .report import write_report
 
 __version__ = "0.1.0"
 __all__ = [
-    "Finding", "NoLogsError", "Registry", "Replay", "__version__", "compare", "convert",
+    "Finding", "NoLogsError", "Notes", "NotesError", "Registry", "Replay", "__version__",
+    "compare", "convert",
     "default_registry", "diff_states", "dropped_lines", "find_logs", "findings",
     "findings_table", "fleet_summary", "metrics", "open_dataset", "prometheus_text", "rates",
     "read_events",

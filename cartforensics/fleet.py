@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,10 +104,12 @@ def _digests(raw: pa.Array) -> pa.Array:
                     pa.binary(16))
 
 
-def _scan(path: str | os.PathLike[str]) -> pa.Table:
+def _scan(path: str | os.PathLike[str],
+          lines: Iterable[tuple[str, int]] | None = None) -> pa.Table:
     """Every line's report columns, ``raw`` kept only where a finding shows it (lenient
-    malformed, no final newline), a digest of it everywhere; read one fragment's row group at
-    a time, on this thread (the dataset scanner's read-ahead holds several times more)."""
+    malformed, no final newline) and on ``lines`` ((cart_id, line) pairs: noted lines), a
+    digest of it everywhere; read one fragment's row group at a time, on this thread (the
+    dataset scanner's read-ahead holds several times more)."""
     import pyarrow.parquet as pq
 
     dset = events_dataset(path)  # checks that it is a dataset
@@ -116,6 +118,9 @@ def _scan(path: str | os.PathLike[str]) -> pa.Table:
     fields = [dset.schema.field(c) for c in cols if c != "raw"]
     schema = pa.schema(fields + [pa.field("raw", pa.large_binary()),
                                  pa.field(DIGEST_COLUMN, pa.binary(16))])
+    pairs = sorted(set(lines or ()))
+    noted_carts = pa.array(sorted({c for c, _ in pairs}), pa.string())
+    noted_lines = pa.array(sorted({int(n) for _, n in pairs}), pa.int64())
     parts = []
     for frag in sorted(Path(path).glob("events/*/*.parquet")):
         pf = pq.ParquetFile(frag)
@@ -126,6 +131,10 @@ def _scan(path: str | os.PathLike[str]) -> pa.Table:
                         pc.is_valid(batch.column("lenient_error"))),
                 pc.invert(batch.column("newline")),
             ).fill_null(False)
+            if pairs:  # a superset of the pairs: a few more lines' bytes, never fewer
+                keep = pc.or_(keep, pc.and_(
+                    pc.is_in(batch.column("cart_id"), value_set=noted_carts),
+                    pc.is_in(batch.column("line"), value_set=noted_lines)).fill_null(False))
             # take, not if_else: if_else would keep every line's bytes in its data buffer
             mask = np.invert(keep.to_numpy(zero_copy_only=False))
             kept = pc.take(raw, pa.array(np.arange(len(raw)), mask=mask))
@@ -144,11 +153,13 @@ def _files(manifest: dict[str, Any]) -> list[dict[str, Any]]:
                   key=lambda f: (f["cart_id"].encode("utf-8", "surrogateescape"), f["path"]))
 
 
-def stored_replays(path: str | os.PathLike[str]
+def stored_replays(path: str | os.PathLike[str],
+                   lines: Iterable[tuple[str, int]] | None = None,
                    ) -> tuple[pd.DataFrame, StoredReplay, StoredReplay]:
     """(events, go, lenient) from a converted dataset, without replaying: ``events`` has
     read_events' columns but ``payload`` (``raw`` only where a finding shows a line's bytes,
     else missing; ``raw_digest`` for every line), ``go``/``lenient`` the stored outcomes.
+    ``lines``: (cart_id, line) pairs whose bytes are wanted too (an analyst's noted lines).
 
     The same lines, outcomes and errors as ``read_events`` + ``replay`` of the logs, except
     for a cart with two files (a ``.log`` and a ``.log.gz``): the conversion replays each file
@@ -158,7 +169,7 @@ def stored_replays(path: str | os.PathLike[str]
     if manifest is None:
         raise DatasetError(f"{root}: not a cartforensics dataset (no manifest.json of ours)")
     files = _files(manifest)
-    table = _scan(root)
+    table = _scan(root, lines)
     ids = [f["cart_id"] for f in files]
     sources = table["source"]
     outcome_cols = {c: table[c] for c in _OUTCOME_COLUMNS}

@@ -361,6 +361,20 @@ class Replay:
         counts.columns.name = None
         return counts
 
+    # -- the investigation (cartforensics.investigate, through the public API above) --------
+    def blame(self, cart_id: str, line: int | None = None) -> pd.DataFrame:
+        """One row per leaf field of the state after line ``line`` (default: the final
+        state): ``path``, ``value`` and the ``line``, ``ts``, ``type`` that last changed it."""
+        from .investigate import blame
+
+        return blame(self, cart_id, line)
+
+    def context(self, cart_id: str, line: int, minutes: float = 5) -> pd.DataFrame:
+        """The other carts' lines within ``minutes`` of that line's ts, ordered by time."""
+        from .investigate import context
+
+        return context(self, cart_id, line, minutes)
+
 
 def _ts_ns(ts: pd.Series) -> np.ndarray:
     """Nanoseconds since the epoch, NaT as the minimum int64."""

@@ -30,6 +30,8 @@ from .dataset import is_dataset, read_manifest
 from .events import NoLogsError, Source, find_logs, read_events
 from .findings import Finding, findings, findings_table, headline_finding
 from .metrics import metrics, prometheus_text
+from .notes import Notes, NotesError
+from .notes_report import load_notes, notes_html, notes_markdown
 from .plots import (
     OUTCOME_COLORS,
     OUTCOME_LABELS,
@@ -80,6 +82,7 @@ class ReportResult:
     carts_losing: int
     go: Replay = field(repr=False)
     lenient: Replay = field(repr=False)
+    notes: Notes | None = field(default=None, repr=False)  # the analyst's notes, if given
 
     def summary(self, top: int = TOP_FINDINGS) -> str:
         """The terminal summary: the headline finding first, then the top findings."""
@@ -199,6 +202,7 @@ def write_report(
     out_dir: str | os.PathLike[str],
     progress: bool | None = None,
     freq: str | None = None,
+    notes: Notes | str | os.PathLike[str] | None = None,
 ) -> ReportResult:
     """Replay ``src`` (anything :func:`read_events` takes) in ``go`` and ``lenient`` mode and
     write into ``out_dir``: ``report.html`` (self-contained, charts embedded as PNG, every
@@ -206,7 +210,9 @@ def write_report(
     (one row per line and mode: mode, cart_id, line, ts, type, outcome, error).
 
     ``progress``: a progress bar on stderr; None shows one for large inputs only. ``freq``:
-    the time window of the charts (default: chosen from the time span).
+    the time window of the charts (default: chosen from the time span). ``notes``: a
+    :class:`~cartforensics.notes.Notes` or the path of a notes file: the report gets an
+    "Analyst notes" section (each note with its line's outcomes, raw line and finding).
     Raises :class:`ReportError` for an unusable ``out_dir`` and
     :class:`~cartforensics.events.NoLogsError` when ``src`` holds no logs.
     """
@@ -214,6 +220,10 @@ def write_report(
     from_dataset = is_dataset(src)  # a converted dataset: its stored outcomes, no replay
     if not from_dataset:
         find_logs(src)  # fail on a missing source before touching the output directory
+    try:
+        notes = load_notes(notes)
+    except NotesError as e:
+        raise ReportError(str(e)) from None
     _check_out_dir(out)
     if progress is None:
         progress = _large_dataset(src) if from_dataset else _large(src)
@@ -232,7 +242,8 @@ def write_report(
         if from_dataset:
             from .fleet import stored_replays
 
-            events, go, lenient = stored_replays(src)  # type: ignore[arg-type]
+            noted = [(n["cart_id"], n["line"]) for n in notes] if notes is not None else None
+            events, go, lenient = stored_replays(src, noted)  # type: ignore[arg-type]
             bar.update(3)
         else:
             events = read_events(src, progress=progress)
@@ -266,8 +277,9 @@ def write_report(
             path.write_bytes(data)
             charts[name] = path
         result = _result(out, events, go, lenient, fs, m, charts)
+        result.notes = notes
         ctx = _Context(src=src, events=events, go=go, lenient=lenient, findings=fs, metrics=m,
-                       prom=prom, pngs=pngs, result=result, freq=freq)
+                       prom=prom, pngs=pngs, result=result, freq=freq, notes=notes)
         result.html.write_text(_html(ctx), encoding="utf-8")
         result.markdown.write_text(_markdown(ctx), encoding="utf-8")
         outcomes_frame(go, lenient).to_parquet(result.parquet, index=False)
@@ -342,6 +354,7 @@ class _Context:
     pngs: dict[str, bytes]
     result: ReportResult
     freq: str
+    notes: Notes | None = None
 
 
 def _src_text(src: Source) -> str:
@@ -490,6 +503,8 @@ def _html(ctx: _Context) -> str:
             )
     else:
         parts.append("<p>None.</p>")
+    if ctx.notes is not None:
+        parts.append(notes_html(ctx.notes, ctx.go, ctx.lenient, fs, _table, esc))
 
     # charts
     parts.append("<h2>Charts</h2>")
@@ -592,6 +607,8 @@ def _markdown(ctx: _Context) -> str:
         out.append(_md_table(view))
     else:
         out.append("None.")
+    if ctx.notes is not None:
+        out += notes_markdown(ctx.notes, ctx.go, ctx.lenient, fs, _md_table)
     out += ["", "## Charts", ""]
     for name, caption in CHARTS:
         out.append(f"![{caption}]({name}.png)")
@@ -613,7 +630,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         src = src[0]
     try:
         res = write_report(src, args.out, progress=False if args.quiet else None,
-                           freq=args.freq)
+                           freq=args.freq, notes=args.notes)
     except (ReportError, NoLogsError) as e:
         sys.stderr.write(f"cartforensics: {e}\n")
         return 2
@@ -643,6 +660,9 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--freq", default=None,
                    help="time window of the charts, e.g. 1h or 1D (default: from the span)")
+    p.add_argument("--notes", default=None, metavar="NOTES.json",
+                   help="an analyst's notes file (cartforensics.Notes): adds an 'Analyst "
+                        "notes' section")
     one_line_errors(p, "report")
     p.set_defaults(func=_cmd_report)
     return p

@@ -25,6 +25,7 @@ from __future__ import annotations
 import html
 import io
 import json
+import os
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
@@ -35,12 +36,17 @@ import numpy as np
 import pandas as pd
 
 from .cart import empty_cart, state_to_json
+from .escaping import char_escape, visible
 from .gojson import marshal
+from .investigate import blame_index
+from .investigate import leaves as _investigate_leaves
+from .notes import STANDARD_TAGS, Notes, NotesError
 from .plots import OUTCOME_COLORS, OUTCOME_LABELS, pick_freq, plot_outcome_mix, plot_rates
 from .replay import OUTCOMES, Replay, diff_states
 from .replay import replay as run_replay
 
-__all__ = ["FleetDashboard", "TimelineScrubber", "escape_bytes", "pretty_line"]
+__all__ = ["FleetDashboard", "TimelineScrubber", "escape_bytes", "pretty_line", "strip_bins",
+           "strip_cursor_html", "strip_edges", "strip_html"]
 
 MODES = ("go", "lenient")
 MODE_TITLES = {
@@ -60,29 +66,8 @@ def _e(v: Any) -> str:
     return html.escape(_visible(v if isinstance(v, str) else str(v)), quote=True)
 
 
-def _visible(text: str, keep_newlines: bool = False) -> str:
-    """Characters that do not print (controls, bidi overrides, zero-width, lone surrogates,
-    bytes decoded with surrogateescape) written as ``\\xNN`` / ``\\uNNNN`` escapes."""
-    if text.isprintable():
-        return text
-    out = []
-    for ch in text:
-        if ch.isprintable() or (keep_newlines and ch == "\n"):
-            out.append(ch)
-        else:
-            out.append(_char_escape(ch))
-    return "".join(out)
-
-
-def _char_escape(ch: str) -> str:
-    o = ord(ch)
-    if 0xDC80 <= o <= 0xDCFF:  # a byte that was not UTF-8 (surrogateescape)
-        return f"\\x{o - 0xDC00:02x}"
-    if o < 0x100:
-        return {"\t": "\\t", "\r": "\\r", "\n": "\\n"}.get(ch, f"\\x{o:02x}")
-    if o < 0x10000:
-        return f"\\u{o:04x}"
-    return f"\\U{o:08x}"
+_visible = visible  # the shared helpers of cartforensics.escaping
+_char_escape = char_escape
 
 
 def _mark_escapes(text: str, keep_newlines: bool = False) -> str:
@@ -582,6 +567,201 @@ def _cart_table(go: Replay, lenient: Replay) -> pd.DataFrame:
     return t
 
 
+# -- the workbench: the timeline strip, notes, blame, context ---------------------------------
+
+STRIP_MARKS = 500  # most marks drawn per row: a longer cart is binned
+BLAME_AUTO_LINES = 2000  # blame is read at once for carts up to this many lines
+CONTEXT_ROWS = 200  # rows of the context table shown
+BLAME_ROWS = 400  # fields listed in each blame (the cart's own first; scrubber.blame() has all)
+NOTE_COLOR = "#7B3294"
+# what a bin of several lines shows: its most telling outcome (trouble before success)
+_STRIP_PRIORITY = ("too_long", "malformed", "unknown_type", "payload_error", "apply_error",
+                   "not_reached", SKIPPED, "applied")
+_STRIP_KINDS = (*OUTCOMES, SKIPPED)
+_STRIP_COLORS = {**OUTCOME_COLORS, SKIPPED: "#dddddd"}
+
+
+def strip_edges(n: int, marks: int = STRIP_MARKS) -> np.ndarray:
+    """Bin edges over ``n`` lines (positions 0 … n): one bin per line up to ``marks`` lines,
+    else ``marks`` bins of (nearly) equal size."""
+    if n <= marks:
+        return np.arange(n + 1, dtype=np.int64)
+    return np.unique(np.linspace(0, n, marks + 1).round().astype(np.int64))
+
+
+def strip_bins(outcomes: Sequence[str], marks: int = STRIP_MARKS
+               ) -> list[tuple[int, int, str, dict[str, int]]]:
+    """The marks of one strip row: ``(first line, last line, outcome shown, counts)`` per
+    bin (lines 1-based). A bin of several lines shows the most telling outcome it holds:
+    any failure before a skipped line before an applied one."""
+    n = len(outcomes)
+    if not n:
+        return []
+    code = {k: i for i, k in enumerate(_STRIP_KINDS)}
+    codes = np.fromiter((code.get(o, 0) for o in outcomes), dtype=np.int64, count=n)
+    edges = strip_edges(n, marks)
+    hot = np.zeros((n, len(_STRIP_KINDS)), dtype=np.int64)
+    hot[np.arange(n), codes] = 1
+    counts = np.add.reduceat(hot, edges[:-1], axis=0)
+    order = [code[k] for k in _STRIP_PRIORITY]
+    out = []
+    for b in range(len(edges) - 1):
+        row = counts[b]
+        shown = next(_STRIP_KINDS[i] for i in order if row[i])
+        out.append((int(edges[b]) + 1, int(edges[b + 1]), shown,
+                    {_STRIP_KINDS[i]: int(row[i]) for i in range(len(_STRIP_KINDS)) if row[i]}))
+    return out
+
+
+def _bin_title(first: int, last: int, counts: Mapping[str, int]) -> str:
+    where = f"line {first:,}" if first == last else f"lines {first:,}–{last:,}"
+    mix = ", ".join(f"{OUTCOME_LABELS.get(k, k)} {v:,}" for k, v in counts.items())
+    return f"{where}: {mix}"
+
+
+def _strip_svg(bins: Sequence[tuple[int, int, str, Mapping[str, int]]], cls: str) -> str:
+    """One row of marks; neighbouring bins of one colour are drawn as one rectangle."""
+    nb = max(len(bins), 1)
+    rects = []
+    k = 0
+    while k < len(bins):
+        j = k
+        while j + 1 < len(bins) and bins[j + 1][2] == bins[k][2]:
+            j += 1
+        total: Counter[str] = Counter()
+        for b in bins[k:j + 1]:
+            total.update(b[3])
+        title = _bin_title(bins[k][0], bins[j][1], total)
+        rects.append(f'<rect x="{k}" width="{j - k + 1}" height="1" '
+                     f'fill="{_STRIP_COLORS.get(bins[k][2], "#999999")}" '
+                     f'data-outcome="{_e(bins[k][2])}"><title>{_e(title)}</title></rect>')
+        k = j + 1
+    return (f'<svg class="{cls}" viewBox="0 0 {nb} 1" preserveAspectRatio="none" '
+            f'height="12">{"".join(rects)}</svg>')
+
+
+def strip_html(outcomes: Mapping[str, Sequence[str]], noted: Mapping[int, str] | None = None,
+               marks: int = STRIP_MARKS) -> str:
+    """The timeline strip of one cart: a row of marks per mode (``outcomes``: mode -> the
+    outcome of every line, in line order) coloured with the report's palette, and a row
+    marking the noted lines (``noted``: position -> the note's text, shown as a tooltip)."""
+    n = max((len(v) for v in outcomes.values()), default=0)
+    edges = strip_edges(n, marks)
+    nb = max(len(edges) - 1, 1)
+    marks_ = []
+    for pos, text in sorted((noted or {}).items()):
+        if not 1 <= pos <= n:
+            continue
+        b = int(np.searchsorted(edges, pos - 1, side="right")) - 1
+        marks_.append(f'<rect x="{b}" width="1" height="1" fill="{NOTE_COLOR}" '
+                      f'data-line="{pos}"><title>{_e(f"line {pos:,}: {text}")}</title></rect>')
+    rows = [('<span class="cfw-strip-label">notes</span>'
+             f'<svg class="cfw-strip-notes" viewBox="0 0 {nb} 1" preserveAspectRatio="none" '
+             f'height="7">{"".join(marks_)}</svg>')]
+    for mode, outs in outcomes.items():
+        rows.append(f'<span class="cfw-strip-label">{_e(mode)}</span>'
+                    + _strip_svg(strip_bins(outs, marks), f"cfw-strip-{_e(mode)}"))
+    binned = (f"{n:,} lines in {nb:,} marks of ~{n / nb:,.0f} lines; a mark shows the "
+              "most telling outcome it holds" if n > marks else f"{n:,} lines, one mark each")
+    return (f'<div class="cfw"><div class="cfw-strip">{"".join(rows)}</div>'
+            f'<div class="cfw-sub cfw-strip-note">{_e(binned)}</div></div>')
+
+
+def strip_cursor_html(position: int, n: int, marks: int = STRIP_MARKS) -> str:
+    """The current position under the strip: the mark of the line just replayed."""
+    edges = strip_edges(n, marks)
+    nb = max(len(edges) - 1, 1)
+    if position <= 0 or n == 0:
+        x, w = 0.0, nb / 150
+    else:
+        x, w = float(np.searchsorted(edges, position - 1, side="right") - 1), 1.0
+    w = max(w, nb / 150)
+    where = "start" if position <= 0 else f"line {position:,}"
+    return (f'<div class="cfw cfw-strip"><span class="cfw-strip-label">{_e(where)}</span>'
+            f'<svg class="cfw-strip-cursor" viewBox="0 0 {nb} 1" preserveAspectRatio="none" '
+            f'height="6"><rect x="{x:g}" width="{w:g}" height="1" fill="#111111"/></svg></div>')
+
+
+def _notes_html(notes: Sequence[Mapping[str, Any]], where: str) -> str:
+    """The notes on the line shown, escaped."""
+    if not notes:
+        return f'<div class="cfw cfw-note">no note on {_e(where)}</div>'
+    out = []
+    for n in notes:
+        tags = "".join(f'<span class="cfw-tag">{_e(t)}</span>' for t in n.get("tags", []))
+        who = " · ".join(_e(v) for v in (n.get("author"), n.get("created")) if v)
+        out.append(f'<div class="cfw-noted">{tags}<div class="cfw-note-text">'
+                   f'{_mark_escapes(str(n.get("note", "")), keep_newlines=True)}</div>'
+                   f'<div class="cfw-sub">{who}</div></div>')
+    return f'<div class="cfw"><div class="cfw-sub">notes on {_e(where)}</div>{"".join(out)}</div>'
+
+
+def _note_label(n: Mapping[str, Any]) -> str:
+    tags = ", ".join(n.get("tags", []))
+    text = " ".join(str(n.get("note", "")).split())
+    return _label_text(f"{n['cart_id']} · line {n['line']} · {tags or 'no tag'} · {text}", 90)
+
+
+def _value_text(v: Any) -> str:
+    if isinstance(v, str):
+        return json.dumps(v, ensure_ascii=False)
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (list, dict)):
+        return json.dumps(v)
+    return str(v)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    return type(a) is type(b) and a == b
+
+
+def _offset_text(td: pd.Timedelta) -> str:
+    s = int(td.total_seconds())
+    sign = "-" if s < 0 else "+"
+    s = abs(s)
+    return f"{sign}{s // 60}m{s % 60:02d}s"
+
+
+def _context_html(ctx: pd.DataFrame, lenient_outcome: Sequence[str], limit: int) -> str:
+    if ctx.empty:
+        why = ctx.attrs.get("reason", "")
+        return ('<div class="cfw cfw-note">no line of another cart in this window'
+                + (f" ({_e(why)})" if "no line" in why else "") + "</div>")
+    rows = []
+    for (_, r), lo in zip(ctx.head(limit).iterrows(), lenient_outcome, strict=False):
+        rows.append(f"<tr><td>{_e(_when(r['ts']))}</td><td>{_e(_offset_text(r['offset']))}</td>"
+                    f"<td>{_e(r['cart_id'])}</td><td class=\"cfw-num\">{int(r['line']):,}</td>"
+                    f"<td>{_e(r['type']) if r['type'] is not None else '–'}</td>"
+                    f"<td>{_badge(r['outcome'])}</td><td>{_badge(lo)}</td></tr>")
+    more = (f'<div class="cfw-note">… {len(ctx) - limit:,} more lines in the window not '
+            "shown</div>" if len(ctx) > limit else "")
+    return ('<div class="cfw"><table class="cfw-context"><thead><tr><th>ts</th><th>offset</th>'
+            '<th>cart</th><th class="cfw-num">line</th><th>type</th><th>go</th><th>lenient</th>'
+            f"</tr></thead><tbody>{''.join(rows)}</tbody></table>{more}</div>")
+
+
+_WORKBENCH_CSS = """
+<style>
+.cfw-strip{display:grid;grid-template-columns:64px 1fr;align-items:center;gap:2px 6px;
+ margin:2px 0}
+.cfw-strip svg{display:block;width:100%;border-radius:2px}
+.cfw-strip svg.cfw-strip-go,.cfw-strip svg.cfw-strip-lenient{background:#eee}
+.cfw-strip-label{font-size:11px;color:var(--jp-ui-font-color2,#666);text-align:right;
+ white-space:nowrap;overflow:hidden}
+.cfw-strip-note{margin-left:70px;font-size:11px}
+.cfw-tag{display:inline-block;padding:0 6px;margin-right:4px;border-radius:8px;font-size:11px;
+ background:#efe3f5;color:#4a1f5e;border:1px solid #d5b8e3}
+.cfw-noted{border-left:3px solid #7B3294;padding:2px 8px;margin:4px 0}
+.cfw-note-text{white-space:pre-wrap;word-break:break-word}
+.cf-scrubber .cf-blame select{font-family:var(--jp-code-font-family,monospace);font-size:11px}
+.cfw table.cfw-context td{max-width:260px}
+</style>
+"""
+
+
 # -- the scrubber -----------------------------------------------------------------------------
 
 
@@ -594,13 +774,25 @@ class TimelineScrubber(widgets.VBox):
     the most problem lines). Position ``p`` (the slider, 0 … lines) shows the cart after its
     first ``p`` lines; 0 is the empty cart before line 1.
 
+    The investigation: ``notes`` (a :class:`~cartforensics.notes.Notes`, or the path of its
+    JSON file; default: notes kept in memory) gets a note box and tag buttons for the line
+    shown, the line's notes, and a list of every note to jump to; a timeline strip above the
+    slider marks every line's outcome in both modes, the noted lines and the position; each
+    mode's blame (:meth:`Replay.blame`) sits under its state, and choosing a field jumps to
+    the line that set it; a collapsible table holds the other carts' lines around this
+    line's time (:meth:`Replay.context`), each opening that cart at that line.
+
     Python side: :attr:`cart_id` (settable), :attr:`position`, :meth:`seek`, :meth:`step`,
     :meth:`next_problem`, :meth:`prev_problem`, :meth:`toggle_skip`, :meth:`reset_skips`,
-    :meth:`state`, :meth:`diff`, :meth:`history`, :meth:`to_json`, :meth:`export`.
+    :meth:`state`, :meth:`diff`, :meth:`history`, :meth:`to_json`, :meth:`export`,
+    :meth:`add_note`, :meth:`next_note`, :meth:`prev_note`, :meth:`blame`,
+    :meth:`context`, :meth:`open_line`.
     """
 
     def __init__(self, replay: Replay, cart_id: str | None = None,
-                 lenient: Replay | None = None, *, max_rows: int = 60):
+                 lenient: Replay | None = None, *, max_rows: int = 60,
+                 notes: Notes | str | os.PathLike[str] | None = None):
+        self.notes = notes if isinstance(notes, Notes) else Notes(notes)
         self.go, self.lenient = _pair(replay, lenient)
         self.replays = {"go": self.go, "lenient": self.lenient}
         self.max_rows = max_rows
@@ -616,9 +808,12 @@ class TimelineScrubber(widgets.VBox):
             ["problems_go", "lost", "_id"], ascending=[False, False, True], kind="stable")
         self._carts = order.drop(columns="_id")
         self.renders = 0  # how many times the view was drawn (for tests and benchmarks)
+        self._blame_on = False
+        self._blame_rows: dict[str, list[int]] = {"go": [], "lenient": []}
+        self._kept = np.zeros(0, dtype=np.int64)
 
         lay = widgets.Layout
-        self.style_html = widgets.HTML(_CSS)
+        self.style_html = widgets.HTML(_CSS + _WORKBENCH_CSS)
         self.title_html = widgets.HTML()
         self.cart_filter = widgets.Text(placeholder="filter carts by id…",
                                         continuous_update=True, layout=lay(width="260px"))
@@ -665,12 +860,14 @@ class TimelineScrubber(widgets.VBox):
         self.status = widgets.HTML()
         self.line_html = widgets.HTML(layout=lay(width="100%"))
         self.compare_html = widgets.HTML(layout=lay(width="100%"))
-        self.go_html = widgets.HTML(layout=lay(flex="1 1 0", min_width="0"))
-        self.lenient_html = widgets.HTML(layout=lay(flex="1 1 0", min_width="0"))
+        # each in its side's column (with its blame below): full width, its own height
+        self.go_html = widgets.HTML(layout=lay(width="100%", min_width="0"))
+        self.lenient_html = widgets.HTML(layout=lay(width="100%", min_width="0"))
         self.go_html.add_class("cf-go-state")
         self.lenient_html.add_class("cf-lenient-state")
         self.line_html.add_class("cf-line")
         self.export_output = widgets.Output(layout=lay(width="100%"))
+        self._build_workbench()
 
         self.cart_filter.observe(self._on_filter, names="value")
         self.cart_select.observe(self._on_select, names="value")
@@ -691,6 +888,8 @@ class TimelineScrubber(widgets.VBox):
             row([self.cart_filter, self.cart_count],
                 layout=lay(align_items="center")),
             self.cart_select,
+            self.strip_html,
+            self.strip_cursor,
             row([self.play, self.prev_problem_button, self.back_button, self.slider,
                  self.forward_button, self.next_problem_button],
                 layout=lay(align_items="center", width="100%")),
@@ -699,8 +898,11 @@ class TimelineScrubber(widgets.VBox):
                 layout=lay(align_items="center", flex_flow="row wrap")),
             self.skip_html,
         ])
-        sides = row([self.go_html, self.lenient_html], layout=lay(width="100%",
-                                                                  grid_gap="10px"))
+        sides = row([widgets.VBox([self.go_html, self.blame_boxes["go"]],
+                                  layout=lay(flex="1 1 0", min_width="0")),
+                     widgets.VBox([self.lenient_html, self.blame_boxes["lenient"]],
+                                  layout=lay(flex="1 1 0", min_width="0"))],
+                    layout=lay(width="100%", grid_gap="10px"))
         legend = widgets.HTML(
             '<div class="cfw cfw-sub">Highlights against the previous position: '
             '<span class="cfw-legend cfw-add">added</span> '
@@ -708,7 +910,8 @@ class TimelineScrubber(widgets.VBox):
             '<span class="cfw-legend cfw-chg"><s>old</s> new</span>. Money in major units '
             "(the logs hold minor units: öre); the exported state JSON holds every field.</div>")
         super().__init__([self.style_html, self.title_html, controls, self.status,
-                          self.line_html, self.compare_html, sides, legend,
+                          self.line_html, self.notes_box, self.compare_html,
+                          self.parting_box, sides, legend, self.context_box,
                           self.export_output], layout=lay(width="100%"))
         self.add_class("cf-scrubber")
         self._fill_cart_options("")
@@ -865,6 +1068,418 @@ class TimelineScrubber(widgets.VBox):
             "metadata": {},
         },)
 
+    # -- the investigation: notes, blame, context --------------------------------------------
+    @property
+    def line(self) -> int | None:
+        """The number (in the cart's file) of the line shown; None at the start."""
+        p = self.position
+        return int(self._file_lines[p - 1]) if p and self._cart is not None else None
+
+    def position_of(self, line: int) -> int:
+        """The position that shows the cart's line numbered ``line``."""
+        self._need_cart()
+        try:
+            return self._file_lines.index(int(line)) + 1
+        except ValueError:
+            raise IndexError(f"cart {self._cart!r} has no line {line}") from None
+
+    def open_line(self, cart_id: str, line: int) -> int:
+        """Open ``cart_id`` (if it is not the one shown) at its line ``line``."""
+        if cart_id != self._cart:
+            self.cart_id = cart_id
+        return self.seek(line=self.position_of(line))
+
+    def add_note(self, note: str = "", tags: Sequence[str] | str = (),
+                 line: int | None = None) -> dict[str, Any]:
+        """Write a note on the line shown (or on the cart's line ``line``) into
+        :attr:`notes`. Returns the note."""
+        self._need_cart()
+        if line is None:
+            line = self.line
+            if line is None:
+                raise ValueError("the start is not a line: step to a line to note it")
+        entry = self.notes.add(self._cart, int(line), note, tags=tags)  # type: ignore[arg-type]
+        self._notes_changed()
+        return entry
+
+    def notes_here(self) -> list[dict[str, Any]]:
+        """The notes on the line shown."""
+        line = self.line
+        return self.notes.on(self._cart, line) if line is not None else []  # type: ignore[arg-type]
+
+    def noted_positions(self) -> list[int]:
+        """Positions of the cart's noted lines that the cart holds, ascending."""
+        self._need_cart()
+        where = {ln: k + 1 for k, ln in enumerate(self._file_lines)}
+        return sorted(where[ln] for ln in self.notes.lines(self._cart) if ln in where)  # type: ignore[arg-type]
+
+    def next_note(self) -> int:
+        """Jump to the next noted line of the cart (stays put when there is none)."""
+        later = [q for q in self.noted_positions() if q > self.position]
+        if later:
+            self.slider.value = later[0]
+        else:
+            self._say("no noted line after this one")
+        return self.position
+
+    def prev_note(self) -> int:
+        """Jump to the previous noted line of the cart."""
+        earlier = [q for q in self.noted_positions() if q < self.position]
+        if earlier:
+            self.slider.value = earlier[-1]
+        else:
+            self._say("no noted line before this one")
+        return self.position
+
+    def blame(self, mode: str = "go") -> pd.DataFrame:
+        """:meth:`Replay.blame` at the position shown, in ``mode``; with lines skipped, that of
+        the replay without them."""
+        self._need_cart()
+        paths, values, where = self._blame_entries(mode, self.position)
+        out = pd.DataFrame({"path": paths, "value": pd.Series(values, dtype=object),
+                            "position": where})
+        lines = np.asarray(self._file_lines + [0])
+        out["line"] = pd.array([int(lines[q - 1]) if q else None for q in where],
+                               dtype="Int64")
+        out["ts"] = [self._ts[q - 1] if q else pd.NaT for q in where]
+        out["type"] = [self._types[q - 1] if q else None for q in where]
+        return out.drop(columns="position")[["path", "value", "line", "ts", "type"]]
+
+    def context(self, minutes: float | None = None) -> pd.DataFrame:
+        """:meth:`Replay.context` of the line shown (go mode), with ``lenient_outcome``."""
+        self._need_cart()
+        line = self.line
+        if line is None:
+            raise ValueError("the start is not a line: step to a line")
+        ctx = self.go.context(self._cart, line,  # type: ignore[arg-type]
+                              minutes=self.context_minutes.value if minutes is None else minutes)
+        lo = self.lenient.outcomes["outcome"].astype(str).to_numpy()
+        ctx["lenient_outcome"] = lo[ctx.index.to_numpy()] if len(ctx) else []
+        return ctx
+
+    def _build_workbench(self) -> None:
+        lay = widgets.Layout
+        self.strip_html = widgets.HTML(layout=lay(width="100%"))
+        self.strip_html.add_class("cf-strip")
+        self.strip_cursor = widgets.HTML(layout=lay(width="100%"))
+        self.strip_cursor.add_class("cf-strip-cursor")
+        # notes
+        self.note_text = widgets.Textarea(placeholder="a note on this line (what it shows, "
+                                          "what to check)…", rows=2,
+                                          layout=lay(width="420px"))
+        self.note_text.add_class("cf-note-text")
+        self.tag_buttons: dict[str, widgets.ToggleButton] = {}
+        for tag in STANDARD_TAGS:
+            b = widgets.ToggleButton(value=False, description=tag, layout=lay(width="auto"),
+                                     tooltip=f"tag the note '{tag}'")
+            b.add_class("cf-tag-" + tag.replace(" ", "-"))
+            self.tag_buttons[tag] = b
+        self.note_tags = widgets.Text(placeholder="more tags, comma separated",
+                                      layout=lay(width="220px"))
+        self.note_tags.add_class("cf-note-tags")
+        self.note_save = widgets.Button(description="add note", icon="sticky-note",
+                                        tooltip="write the note into the notes file",
+                                        layout=lay(width="110px"))
+        self.note_save.add_class("cf-note-save")
+        self.prev_note_button = widgets.Button(description="note", icon="step-backward",
+                                               tooltip="previous noted line of this cart",
+                                               layout=lay(width="80px"))
+        self.prev_note_button.add_class("cf-prev-note")
+        self.next_note_button = widgets.Button(description="note", icon="step-forward",
+                                               tooltip="next noted line of this cart",
+                                               layout=lay(width="80px"))
+        self.next_note_button.add_class("cf-next-note")
+        self.line_notes_html = widgets.HTML(layout=lay(width="100%"))
+        self.line_notes_html.add_class("cf-line-notes")
+        self.notes_select = widgets.Select(options=[], rows=4, layout=lay(width="560px"))
+        self.notes_select.add_class("cf-notes-list")
+        self.delete_note_button = widgets.Button(description="delete", icon="trash",
+                                                 tooltip="delete the note chosen in the list",
+                                                 layout=lay(width="90px"))
+        self.delete_note_button.add_class("cf-delete-note")
+        self.notes_where = widgets.HTML()
+        self.note_save.on_click(lambda _b: self._on_note_save())
+        self.prev_note_button.on_click(lambda _b: self.prev_note())
+        self.next_note_button.on_click(lambda _b: self.next_note())
+        self.delete_note_button.on_click(lambda _b: self._on_note_delete())
+        self.notes_select.observe(self._on_note_pick, names="value")
+        row = widgets.HBox
+        self.notes_box = widgets.VBox([
+            row([self.note_text, widgets.VBox([
+                row(list(self.tag_buttons.values()), layout=lay(flex_flow="row wrap")),
+                row([self.note_tags, self.note_save])])],
+                layout=lay(align_items="flex-start", flex_flow="row wrap", grid_gap="6px")),
+            self.line_notes_html,
+            row([self.notes_select, widgets.VBox([self.prev_note_button,
+                                                  self.next_note_button,
+                                                  self.delete_note_button])],
+                layout=lay(align_items="flex-start", grid_gap="6px")),
+            self.notes_where,
+        ], layout=lay(width="100%", border="1px solid #e0d0ea", padding="4px 8px",
+                      margin="4px 0"))
+        self.notes_box.add_class("cf-notes")
+        # where the modes part
+        self.parting_html = widgets.HTML()
+        self.parting_button = widgets.Button(description="where they part", icon="code-fork",
+                                             tooltip="the first line one mode applies and the "
+                                             "other does not", layout=lay(width="150px"))
+        self.parting_button.add_class("cf-parting")
+        self.parting_button.on_click(lambda _b: self._on_parting())
+        self.parting_box = widgets.HBox([self.parting_button, self.parting_html],
+                                        layout=lay(align_items="center"))
+        # blame under each state
+        self.blame_selects: dict[str, widgets.Select] = {}
+        self.blame_boxes: dict[str, widgets.VBox] = {}
+        self.blame_button = widgets.Button(description="show blame", icon="search",
+                                           tooltip="read every applied line of this cart to "
+                                           "tell which line set each field",
+                                           layout=lay(width="130px"))
+        self.blame_button.add_class("cf-blame-on")
+        self.blame_button.on_click(lambda _b: self._on_blame_on())
+        for m in MODES:
+            sel = widgets.Select(options=[], rows=8, layout=lay(width="100%"))
+            sel.observe(lambda ch, m=m: self._on_blame_pick(m, ch), names="value")
+            self.blame_selects[m] = sel
+            head = widgets.HTML(f'<div class="cfw cfw-sub">blame ({_e(m)}): which line set '
+                                "each field; choose one to go to that line (≠: the other "
+                                "mode's differs)</div>")
+            box = widgets.VBox([head, sel], layout=lay(width="100%"))
+            box.add_class("cf-blame")
+            box.add_class(f"cf-blame-{m}")
+            self.blame_boxes[m] = box
+        self.blame_boxes["go"].children = (*self.blame_boxes["go"].children, self.blame_button)
+        # context
+        self.context_minutes = widgets.BoundedFloatText(value=5, min=0.1, max=1440, step=1,
+                                                        description="± minutes",
+                                                        layout=lay(width="180px"))
+        self.context_html = widgets.HTML(layout=lay(width="100%"))
+        self.context_select = widgets.Select(options=[], rows=6, layout=lay(width="100%"))
+        self.context_select.add_class("cf-context-list")
+        self.context_minutes.observe(lambda _c: self._render_context(), names="value")
+        self.context_select.observe(self._on_context_pick, names="value")
+        inner = widgets.VBox([self.context_minutes, self.context_html,
+                              widgets.HTML('<div class="cfw cfw-sub">open a line of another '
+                                           "cart:</div>"), self.context_select])
+        self.context_box = widgets.Accordion(children=[inner], selected_index=None,
+                                             layout=lay(width="100%"))
+        self.context_box.set_title(0, "Context: the other carts' lines around this line's time")
+        self.context_box.add_class("cf-context")
+        self.context_box.observe(lambda _c: self._render_context(), names="selected_index")
+        self._fill_notes_list()
+
+    def _draw_strip(self) -> None:
+        """The strip's marks (on opening a cart, a skip, a note); the cursor moves alone."""
+        if self._cart is None:
+            return
+        where = {ln: k + 1 for k, ln in enumerate(self._file_lines)}
+        noted: dict[int, str] = {}
+        for n in self.notes.of_cart(self._cart):
+            q = where.get(n["line"])
+            if q is not None:
+                noted.setdefault(q, n["note"] or ", ".join(n["tags"]))
+        self.strip_html.value = strip_html(
+            {m: self._sides[m].outcome for m in MODES}, noted)
+
+    def _render_workbench(self, p: int, states: Mapping[str, Mapping[str, Any]]) -> None:
+        self.strip_cursor.value = strip_cursor_html(p, self.lines)
+        line = self.line
+        where = f"line {line:,}" if line is not None else "the start"
+        self.line_notes_html.value = _notes_html(self.notes_here(), where)
+        for w in (self.note_save, self.note_text, *self.tag_buttons.values(), self.note_tags):
+            w.disabled = line is None
+        self._render_blame(p, states)
+        self._render_parting()
+        self._render_context()
+
+    def _blame_entries(self, mode: str, p: int, state: Mapping[str, Any] | None = None
+                       ) -> tuple[list[str], list[Any], list[int]]:
+        """Blame at position ``p`` of the view (skips applied): paths, values, and the view
+        position of the line that last changed each (0: never)."""
+        side = self._sides[mode]
+        if side.sub is None:
+            idx = blame_index(self.replays[mode], self._cart)  # type: ignore[arg-type]
+            paths, values, where = idx.entries(p, dict(state) if state else None)
+            return paths, values, where.tolist()
+        if not side.has_cart:
+            leaves = list(_investigate_leaves(state_to_json(empty_cart(self._cart))))
+            return [x[1] for x in leaves], [x[2] for x in leaves], [0] * len(leaves)
+        idx = blame_index(side.sub, self._cart)  # type: ignore[arg-type]
+        paths, values, where = idx.entries(int(side.counts[p]),
+                                           dict(state) if state else None)
+        kept = self._kept
+        return paths, values, [int(kept[c - 1]) if c else 0 for c in where.tolist()]
+
+    def _render_blame(self, p: int, states: Mapping[str, Mapping[str, Any]]) -> None:
+        self.blame_button.layout.display = "none" if self._blame_on else None
+        if not self._blame_on:
+            for m in MODES:
+                self._busy = True
+                try:
+                    self.blame_selects[m].options = [
+                        (f"blame not read yet: {self.lines:,} lines (press show blame)", -1)]
+                finally:
+                    self._busy = False
+            return
+        got = {m: self._blame_entries(m, p, states[m]) for m in MODES}
+        # the cart's own fields first, then items and deliveries, BLAME_ROWS at most
+        shown = {m: sorted(range(len(got[m][0])), key=lambda k, m=m: (
+            "[" in got[m][0][k] or "." in got[m][0][k], k))[:BLAME_ROWS] for m in MODES}
+        seen = {m: {got[m][0][k]: (got[m][1][k], got[m][2][k]) for k in shown[m]}
+                for m in MODES}
+        for m in MODES:
+            other = seen["lenient" if m == "go" else "go"]
+            paths, values, where = got[m]
+            opts = []
+            for k in shown[m]:
+                path, v, q = paths[k], values[k], where[k]
+                theirs = other.get(path)
+                same = theirs is not None and theirs[1] == q and _same_value(theirs[0], v)
+                mark = "  " if same else "≠ "
+                if q:
+                    k_ = q - 1
+                    src = f"line {self._file_lines[k_]:,} {self._types[k_] or ''}".rstrip()
+                else:
+                    src = "empty-cart value"
+                opts.append((_label_text(f"{mark}{path} = {_value_text(v)}", 70)
+                             + f"  ← {_label_text(src, 40)}", k))
+            if len(paths) > len(shown[m]):
+                opts.append((f"… {len(paths) - len(shown[m]):,} more fields: "
+                             "scrubber.blame() lists them all", -1))
+            self._blame_rows[m] = where
+            self._busy = True
+            try:
+                self.blame_selects[m].options = opts
+                self.blame_selects[m].value = None
+            finally:
+                self._busy = False
+
+    def _parting(self) -> int | None:
+        a = [o == "applied" for o in self._sides["go"].outcome]
+        b = [o == "applied" for o in self._sides["lenient"].outcome]
+        return next((k + 1 for k, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), None)
+
+    def _render_parting(self) -> None:
+        q = self._parting()
+        self.parting_button.disabled = q is None
+        if q is None:
+            self.parting_html.value = ('<div class="cfw cfw-sub">go and lenient apply the same '
+                                       "lines of this cart: they never part</div>")
+            return
+        here = " (here)" if q == self.position else ""
+        self.parting_html.value = (
+            f'<div class="cfw cfw-sub">go and lenient part at <b>line '
+            f"{self._file_lines[q - 1]:,}</b>{_e(here)}: the first line one mode applies and "
+            "the other does not; every field blamed on a later line may differ</div>")
+
+    def _render_context(self) -> None:
+        if self._cart is None or self.context_box.selected_index is None:
+            return
+        line = self.line
+        if line is None:
+            self.context_html.value = ('<div class="cfw cfw-note">the start is not a line: '
+                                       "step to a line to see what happened around it</div>")
+            opts: list[tuple[str, Any]] = []
+        else:
+            ctx = self.context()
+            center = ctx.attrs.get("center")
+            head = (f'<div class="cfw cfw-sub">{len(ctx):,} lines of other carts within ± '
+                    f"{self.context_minutes.value:g} min of {_e(_when(center))} "
+                    f"({_e(ctx.attrs.get('reason', ''))})</div>" if center is not None else "")
+            self.context_html.value = head + _context_html(
+                ctx, ctx["lenient_outcome"].tolist(), CONTEXT_ROWS)
+            opts = [(_label_text(f"{_when(r['ts'])} ({_offset_text(r['offset'])}) · "
+                                 f"{r['cart_id']} line {r['line']} · {r['type'] or '–'} · go "
+                                 f"{r['outcome']} · lenient {r['lenient_outcome']}", 110),
+                     (str(r["cart_id"]), int(r["line"])))
+                    for _, r in ctx.head(CONTEXT_ROWS).iterrows()]
+        self._busy = True
+        try:
+            self.context_select.options = opts
+            self.context_select.value = None
+        finally:
+            self._busy = False
+
+    def _fill_notes_list(self) -> None:
+        notes = list(self.notes)
+        self._busy = True
+        try:
+            self.notes_select.options = [(_note_label(n), n["id"]) for n in notes]
+            self.notes_select.value = None
+        finally:
+            self._busy = False
+        where = (f"notes file {self.notes.path}" if self.notes.path is not None
+                 else "notes kept in memory only: TimelineScrubber(..., notes='notes.json') "
+                      "keeps them in a file")
+        self.notes_where.value = (f'<div class="cfw cfw-sub">{len(notes):,} notes · '
+                                  f"{_e(where)}</div>")
+
+    def _notes_changed(self) -> None:
+        self._fill_notes_list()
+        self._draw_strip()
+        if self._cart is not None:
+            line = self.line
+            self.line_notes_html.value = _notes_html(
+                self.notes_here(), f"line {line:,}" if line is not None else "the start")
+
+    def _on_note_save(self) -> None:
+        tags = [t for t, b in self.tag_buttons.items() if b.value]
+        tags += [t for t in self.note_tags.value.split(",") if t.strip()]
+        try:
+            self.add_note(self.note_text.value, tags)
+        except (NotesError, ValueError, OSError) as e:
+            self._say(f"note not saved: {e}")
+            return
+        self.note_text.value = ""
+        self.note_tags.value = ""
+        for b in self.tag_buttons.values():
+            b.value = False
+        self._say(f"note saved on line {self.line:,}")
+
+    def _on_note_delete(self) -> None:
+        note_id = self.notes_select.value
+        if note_id is None:
+            self._say("choose a note in the list to delete it")
+            return
+        try:
+            self.notes.remove(note_id)
+        except (KeyError, OSError) as e:
+            self._say(f"note not deleted: {e}")
+            return
+        self._notes_changed()
+
+    def _on_note_pick(self, change: Mapping[str, Any]) -> None:
+        if self._busy or change["new"] is None:
+            return
+        try:
+            n = self.notes.get(change["new"])
+            self.open_line(n["cart_id"], n["line"])
+        except (KeyError, IndexError):
+            self._say("that note's line is not in these logs (the note is kept)")
+
+    def _on_blame_pick(self, mode: str, change: Mapping[str, Any]) -> None:
+        if self._busy or change["new"] is None or change["new"] < 0:
+            return
+        q = self._blame_rows[mode][change["new"]]
+        if q:
+            self.seek(line=q)
+        else:
+            self._say("that field still has its empty-cart value: no line set it")
+
+    def _on_blame_on(self) -> None:
+        self._blame_on = True
+        self._render()
+
+    def _on_parting(self) -> None:
+        q = self._parting()
+        if q is not None:
+            self.seek(line=q)
+
+    def _on_context_pick(self, change: Mapping[str, Any]) -> None:
+        if self._busy or change["new"] is None:
+            return
+        cart, line = change["new"]
+        self.open_line(cart, line)
+
     # -- internals -----------------------------------------------------------------------------
     def _need_cart(self) -> None:
         if self._cart is None:
@@ -917,6 +1532,7 @@ class TimelineScrubber(widgets.VBox):
         self._ts_kind = ev["ts_kind"].astype(str).to_numpy()[rows].tolist()
         self._types = [_str_or_none(v) for v in ev["type"].to_numpy()[rows]]
         self._newline = ev["newline"].to_numpy()[rows].tolist()
+        self._blame_on = len(rows) <= BLAME_AUTO_LINES
         self._set_skips(np.zeros(len(rows), dtype=bool), render=False)
         n = len(rows)
         self._busy = True
@@ -959,6 +1575,8 @@ class TimelineScrubber(widgets.VBox):
             f"{_e(', '.join(map(str, sk)))}. Both modes replayed without "
             f"{'them' if len(sk) != 1 else 'it'}.</div>" if sk else "")
         self.reset_button.disabled = not sk
+        self._kept = np.flatnonzero(~skipped) + 1
+        self._draw_strip()
         if render:
             self._render()
 
@@ -1034,6 +1652,7 @@ class TimelineScrubber(widgets.VBox):
                                   side.outcome[p - 1] if p else None,
                                   side.error[p - 1] if p else None, self.max_rows)
         self.compare_html.value = _compare_html(states["go"], states["lenient"], p)
+        self._render_workbench(p, states)
 
     def _line_html(self, p: int) -> str:
         n = self.lines
@@ -1114,10 +1733,13 @@ class FleetDashboard(widgets.VBox):
     worst carts, and the chosen cart opened in a :class:`TimelineScrubber` below.
 
     ``replay``: a go-mode :class:`~cartforensics.replay.Replay`; ``lenient``: the lenient one
-    of the same events (replayed when not given); ``top``: rows of the worst-carts table.
+    of the same events (replayed when not given); ``top``: rows of the worst-carts table;
+    ``notes``: the notes (or notes file) the scrubber below writes to.
     """
 
-    def __init__(self, replay: Replay, lenient: Replay | None = None, *, top: int = 15):
+    def __init__(self, replay: Replay, lenient: Replay | None = None, *, top: int = 15,
+                 notes: Notes | str | os.PathLike[str] | None = None):
+        self.notes = notes if isinstance(notes, Notes) else Notes(notes)
         self.go, self.lenient = _pair(replay, lenient)
         self.replays = {"go": self.go, "lenient": self.lenient}
         self.top = top
@@ -1284,7 +1906,8 @@ class FleetDashboard(widgets.VBox):
     def open_cart(self, cart_id: str) -> TimelineScrubber:
         """Open ``cart_id`` in the scrubber below the table (created the first time)."""
         if self.scrubber is None:
-            self.scrubber = TimelineScrubber(self.go, cart_id=cart_id, lenient=self.lenient)
+            self.scrubber = TimelineScrubber(self.go, cart_id=cart_id, lenient=self.lenient,
+                                             notes=self.notes)
             self.scrubber_box.children = (self.scrubber,)
         else:
             self.scrubber.cart_id = cart_id

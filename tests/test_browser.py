@@ -3,8 +3,11 @@
 Starts ``jupyter lab`` on 127.0.0.1 (random token, free port, a temporary root), writes a
 notebook that builds a TimelineScrubber over a small log holding a hostile sku, runs it, and
 checks in the browser that the scrubber renders, that a step changes the state shown, and that
-the hostile text shows as text (no ``<img src=x>`` element, no alert). A screenshot goes to
-``test-artifacts/`` (git-ignored).
+the hostile text shows as text (no ``<img src=x>`` element, no alert). Then the investigation:
+the timeline strip is visible, a (hostile) note added through the widget is listed and found
+in the notes file read again from disk, and choosing a field in the blame jumps to its line.
+Screenshots go to ``test-artifacts/`` (git-ignored): ``browser_workbench.png`` is the scrubber
+with its notes and blame.
 
 Needs Debian's Chromium at /usr/bin/chromium and the ``playwright`` Python package (never
 ``playwright install``: no browser download). Skipped without them, except in CI (``CI=true``
@@ -26,6 +29,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 HOSTILE_SKU = "<img src=x onerror=alert(1)>"
 HOSTILE_NAME = "<script>alert(2)</script>"
+HOSTILE_NOTE = "<img src=x onerror=alert(7)> the writer's numeric ts & <b>why</b>"
 
 NOTEBOOK_CELLS = [
     # a small log in the writer's format, a hostile sku on line 2
@@ -54,7 +58,7 @@ lines = [
 ]
 (logs / "cart-7.events.log").write_text("\\n".join(lines) + "\\n")''',
     '''events = cf.read_events(logs)
-scrubber = TimelineScrubber(cf.replay(events), cart_id="cart-7")
+scrubber = TimelineScrubber(cf.replay(events), cart_id="cart-7", notes="notes.json")
 scrubber.seek(line=1)
 scrubber''',
 ]
@@ -150,6 +154,7 @@ def test_scrubber_in_jupyterlab(playwright_api, tmp_path):
                 scrubber.scroll_into_view_if_needed()
                 page.screenshot(path=str(shot), full_page=True)
                 scrubber.screenshot(path=str(ARTIFACTS / "browser_scrubber_widget.png"))
+                _workbench(page, root, dialogs)
             except BaseException:
                 page.screenshot(path=str(ARTIFACTS / "browser_failure.png"), full_page=True)
                 print("---- jupyter lab log (tail) ----\n" + lab.log())
@@ -158,6 +163,74 @@ def test_scrubber_in_jupyterlab(playwright_api, tmp_path):
             browser.close()
     assert shot.exists() and shot.stat().st_size > 10_000
     assert time.monotonic() - started < 120
+
+
+def _workbench(page, root: Path, dialogs: list[str]) -> None:
+    """The investigation on line 3: the strip, a hostile note written through the widget and
+    found in the notes file, blame choosing a field, and a screenshot of it all."""
+    from cartforensics import Notes
+
+    scrubber = page.locator(".cf-scrubber")
+    # the timeline strip above the slider: both modes' marks, the cursor
+    for sel in (".cf-strip svg.cfw-strip-go", ".cf-strip svg.cfw-strip-lenient",
+                ".cf-strip-cursor svg.cfw-strip-cursor"):
+        assert page.locator(f".cf-scrubber {sel}").first.is_visible(), sel
+    assert page.locator(".cf-scrubber .cfw-strip-go rect").count() >= 3  # runs of outcomes
+    assert "line 3" in page.locator(".cf-scrubber .cf-strip-cursor").inner_text()
+
+    # a note on line 3, tagged, through the widget
+    page.locator(".cf-scrubber .cf-note-text textarea").fill(HOSTILE_NOTE)
+    page.locator(".cf-scrubber button.cf-tag-evidence").click()
+    page.locator(".cf-scrubber .cf-note-tags input").fill("ts, <i>clock</i>")
+    page.wait_for_timeout(300)  # the text reaches the kernel before the click
+    page.locator(".cf-scrubber button.cf-note-save").click()
+    notes = page.locator(".cf-scrubber .cf-line-notes")
+    page.wait_for_function(
+        "s => document.querySelector('.cf-scrubber .cf-line-notes').innerText.includes(s)",
+        arg=HOSTILE_NOTE, timeout=20_000)
+    assert "notes on line 3" in notes.inner_text()
+    assert "<i>clock</i>" in notes.inner_text()  # a hostile tag, as text
+    listed = page.locator(".cf-scrubber .cf-notes-list select")
+    # (ipywidgets' Select shows spaces as no-break spaces)
+    assert "cart-7 · line 3 · evidence, ts, <i>clock</i>" in listed.inner_text().replace(
+        "\xa0", " ")
+    assert page.locator(".cf-scrubber .cfw-strip-notes rect").count() == 1
+    # the notes file, read again from disk, holds it
+    saved = list(Notes(root / "notes.json"))
+    assert [(n["cart_id"], n["line"], n["note"], n["tags"]) for n in saved] == [
+        ("cart-7", 3, HOSTILE_NOTE, ["evidence", "ts", "<i>clock</i>"])]
+    # hostile text is text
+    assert page.locator(".cf-scrubber img").count() == 0
+    for sel in (".cf-line-notes i", ".cf-line-notes b", ".cf-strip i", ".cf-strip b"):
+        assert page.locator(f".cf-scrubber {sel}").count() == 0, sel  # (icons are <i> too)
+
+    # blame: choosing items[0].qty (set by line 1: line 3 is dropped in go mode) jumps there
+    blame = page.locator(".cf-scrubber .cf-blame-go select")
+    blame.wait_for(state="visible")
+    labels = [t.replace("\xa0", " ") for t in
+              blame.evaluate("s => [...s.options].map(o => o.textContent)")]
+    k = next((i for i, t in enumerate(labels) if "items[0].qty" in t), None)
+    assert k is not None, labels
+    # go kept line 1's quantity; lenient applied line 3's: the two blames differ (≠)
+    assert labels[k].startswith("≠ items[0].qty = 1") and "line 1 AddItem" in labels[k]
+    blame.select_option(index=k)
+    page.wait_for_function(
+        "() => document.querySelector('.cf-scrubber .cf-line')"
+        ".innerText.includes('Line 1 of 6')", timeout=20_000)
+    # back to the note, for the picture: notes, blame and the strip together
+    page.locator(".cf-scrubber button.cf-next-note").click()
+    page.wait_for_function(
+        "() => document.querySelector('.cf-scrubber .cf-line')"
+        ".innerText.includes('Line 3 of 6')", timeout=20_000)
+    page.locator(".cf-scrubber .cf-blame-lenient select").wait_for(state="visible")
+    page.wait_for_timeout(300)
+    assert dialogs == []
+    # tall enough that JupyterLab's notebook panel holds the whole scrubber, blame included
+    page.set_viewport_size({"width": 1400, "height": 2900})
+    page.wait_for_timeout(500)
+    scrubber.scroll_into_view_if_needed()
+    scrubber.screenshot(path=str(ARTIFACTS / "browser_workbench.png"))
+    assert (ARTIFACTS / "browser_workbench.png").stat().st_size > 10_000
 
 
 def _run_all(page, timeout: float = 90.0) -> None:

@@ -259,3 +259,74 @@ def test_cli_subprocess_bad_out_has_no_traceback(report: dict[str, Any], tmp_pat
     assert p.returncode == 2
     one_error_line(p.stderr)
     assert p.stdout == ""
+
+
+# -- analyst notes -------------------------------------------------------------------------
+HOSTILE_NOTE = "<script>alert('note')</script> | `x` *y* \u202e[z](javascript:1)"
+
+
+def test_cli_report_carries_hostile_notes_escaped(report: dict[str, Any], tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    from cartforensics import Notes
+
+    notes_path = tmp_path / "notes.json"
+    notes = Notes(notes_path)
+    notes.add("plain", 2, HOSTILE_NOTE, tags=["root cause", "<b>tag</b>"])
+    notes.add(HOSTILE_CART, 3, "unknown type here", tags=["evidence"])
+    notes.add("plain", 99, "a line the logs no longer hold")
+    notes.add("gone-cart", 1, "a cart rotated away")
+    out = tmp_path / "rep"
+    assert main(["report", str(report["logs"]), "--out", str(out), "--quiet",
+                 "--notes", str(notes_path)]) == 0
+    assert capsys.readouterr().err == ""
+    html = (out / "report.html").read_text(encoding="utf-8")
+    section = html[html.index("<h2>Analyst notes</h2>"):html.index("<h2>Charts</h2>")]
+    for raw in ("<script>", "<b>tag</b>", "\u202e", HOSTILE_SKU):
+        assert raw not in section
+    p = Collect()
+    p.feed(section)
+    text = "".join(p.text)
+    assert {t for t, _ in p.tags} <= {"h2", "h3", "p", "table", "thead", "tbody", "tr", "th",
+                                      "td", "code"}
+    visible_note = HOSTILE_NOTE.replace("\u202e", "\\u202e")
+    assert visible_note in text and "<b>tag</b>" in text
+    rows = [r for r in section.split("<tr>")[1:]]
+    hostile_row = next(r for r in rows if "alert(&#x27;note&#x27;)" in r)
+    cells = Collect()
+    cells.feed(hostile_row)
+    texts = [t for t in cells.text]
+    assert texts[:2] == ["plain", "2"]  # cart and line
+    assert "malformed" in texts and "applied" in texts  # numeric ts: go drops, lenient applies
+    assert any(t.startswith("#") and "numeric ts" in t for t in texts)  # its finding
+    assert any('"sku":"s1"' in t for t in texts)  # the raw line
+    unknown_row = next(r for r in rows if "unknown type here" in r)
+    assert "unknown_type" in unknown_row and "unknown event type" in unknown_row
+    assert "Notes on lines these logs do not hold (2)" in section
+    assert "plain has 4 lines: line 99 is not in these logs" in section
+    assert "no cart gone-cart in these logs" in section
+
+    md = (out / "report.md").read_text(encoding="utf-8")
+    md_section = md[md.index("## Analyst notes"):md.index("## Charts")]
+    for raw in ("<script>", "<b>", "`x`", "*y*", "[z]", "\u202e"):
+        assert raw not in md_section
+    assert "&lt;script&gt;alert(&#x27;note&#x27;)&lt;/script&gt;" in md_section or \
+        "&lt;script&gt;alert('note')&lt;/script&gt;" in md_section
+    row = next(ln for ln in md_section.splitlines() if "note&#x27;)" in ln or "note')" in ln)
+    cells_md = [c.strip() for c in row.strip("|").split("|")]
+    assert cells_md[:2] == ["plain", "2"] and len(cells_md) == 8  # no pipe broke the row
+    assert "a cart rotated away" in md_section
+
+
+def test_report_notes_errors(report: dict[str, Any], tmp_path: Path,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "nope.json"
+    assert main(["report", str(report["logs"]), "--out", str(tmp_path / "o"),
+                 "--notes", str(missing)]) == 2
+    assert "no such notes file" in one_error_line(capsys.readouterr().err)
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    assert main(["report", str(report["logs"]), "--out", str(tmp_path / "o"),
+                 "--notes", str(bad)]) == 2
+    assert "not JSON" in one_error_line(capsys.readouterr().err)
+    with pytest.raises(ReportError):
+        write_report(report["logs"], tmp_path / "o2", notes=42)  # type: ignore[arg-type]

@@ -269,6 +269,7 @@ def test_report_from_dataset_equals_report_from_logs(tmp_path: Path) -> None:
 
     import pandas as pd
 
+    from cartforensics.notes import Notes
     from cartforensics.report import write_report
 
     src = tmp_path / "logs"
@@ -276,9 +277,14 @@ def test_report_from_dataset_equals_report_from_logs(tmp_path: Path) -> None:
     add_hostile(src)
     ds = tmp_path / "ds.parquet"
     conv.convert(src, ds, workers=1, progress=False)
+    notes = Notes(tmp_path / "notes.json")  # on an applied line too: its bytes are shown
+    notes.add("cart-1001", 1, "<b>first</b> line", tags=["check"])
+    notes.add("hostile-1", 3, "NUL bytes")
+    notes.add("hostile-1", 99, "a line the logs do not have")
     with pytest.warns(UserWarning, match="broken gzip stream"):  # read_events says so
-        a = write_report(src, tmp_path / "from-logs", progress=False)
-    b = write_report(ds, tmp_path / "from-dataset", progress=False)
+        a = write_report(src, tmp_path / "from-logs", progress=False, notes=notes)
+    b = write_report(ds, tmp_path / "from-dataset", progress=False, notes=notes)
+    assert "&lt;b&gt;first&lt;/b&gt; line" in b.html.read_text(encoding="utf-8")
     assert a.headline is not None and a.headline == b.headline
     assert len(a.findings) == len(b.findings) >= 8
     kinds = {f.kind for f in a.findings}

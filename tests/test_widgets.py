@@ -18,8 +18,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cartforensics import read_events, replay
-from cartforensics.widgets import FleetDashboard, TimelineScrubber, escape_bytes, pretty_line
+from cartforensics import Notes, read_events, replay
+from cartforensics.plots import OUTCOME_COLORS
+from cartforensics.replay import OUTCOMES
+from cartforensics.widgets import (
+    STRIP_MARKS,
+    FleetDashboard,
+    TimelineScrubber,
+    escape_bytes,
+    pretty_line,
+    strip_bins,
+    strip_cursor_html,
+    strip_html,
+)
 
 HOSTILE_SKU = "<img src=x onerror=alert(1)>"
 HOSTILE_NAME = "<script>alert(2)</script>"
@@ -142,8 +153,25 @@ def tags(text: str) -> set[str]:
     return {m.lower() for m in re.findall(r"<\s*/?\s*([a-zA-Z][a-zA-Z0-9]*)", text)}
 
 
+def attribute_names(text: str) -> set[str]:
+    """Attribute names used in HTML text (parsed, so escaped text in values is no name)."""
+    from html.parser import HTMLParser
+
+    names: set[str] = set()
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            names.update(k for k, _ in attrs)
+
+    p = P()
+    p.feed(text)
+    p.close()
+    return names
+
+
 SAFE_TAGS = {"div", "span", "b", "h4", "table", "thead", "tbody", "tr", "th", "td", "s", "ul",
              "li", "style"}
+STRIP_TAGS = {"svg", "rect", "title"}  # the timeline strip's marks and their tooltips
 
 
 # -- the scrubber ------------------------------------------------------------------------------
@@ -373,8 +401,12 @@ def test_hostile_log_content_is_escaped_everywhere(hostile):
         s.export_button.click()
         page = all_html(s) + s.export_output.outputs[0]["data"]["text/html"]
         seen.append(page)
-        assert tags(outside_css(page)) <= SAFE_TAGS, p
-        assert "<img" not in page and "<script" not in page and "<svg" not in page
+        assert tags(outside_css(page)) <= SAFE_TAGS | STRIP_TAGS, p
+        assert "<img" not in page and "<script" not in page
+        # the only SVG is the timeline strip's own, and no tag carries an event handler
+        assert re.findall(r"<svg\b[^>]*", page) and all(
+            t.startswith('<svg class="cfw-strip-') for t in re.findall(r"<svg\b[^>]*", page))
+        assert not {a for a in attribute_names(outside_css(page)) if a.startswith("on")}
     s.seek(line=1)
     assert "&lt;img src=x onerror=alert(1)&gt;" in s.go_html.value
     assert "&lt;script&gt;alert(2)&lt;/script&gt;" in s.go_html.value
@@ -494,3 +526,219 @@ def test_dashboard_filters_redraw_and_open_a_cart(sample, hostile):
     assert any(v == "<b>Evil</b>" for _, v in h.type_filter.options)
     h.cart_select.value = "evil"
     assert "<img" not in all_html(h)
+
+
+# -- the workbench: strip, notes, blame, context ----------------------------------------------
+HOSTILE_NOTE = "<img src=x onerror=alert(9)> \u202e & done"
+MODES_ = ("go", "lenient")
+
+
+def strip_rects(html_text: str, row: str) -> list[tuple[int, int, str, str]]:
+    """(x, width, fill, outcome) of every mark of one strip row."""
+    svg = re.search(rf'<svg class="cfw-strip-{row}"[^>]*>(.*?)</svg>', html_text).group(1)
+    return [(int(x), int(w), f, o) for x, w, f, o in re.findall(
+        r'<rect x="(\d+)" width="(\d+)" height="1" fill="([^"]+)" data-outcome="([^"]+)"', svg)]
+
+
+def test_strip_colours_every_outcome_with_the_report_palette():
+    outs = list(OUTCOMES)
+    bins = strip_bins(outs)
+    assert [(b[0], b[1], b[2]) for b in bins] == [(k + 1, k + 1, o) for k, o in enumerate(outs)]
+    html_text = strip_html({"go": outs, "lenient": ["applied"] * len(outs)})
+    rects = strip_rects(html_text, "go")
+    assert [(x, f, o) for x, _w, f, o in rects] == [
+        (k, OUTCOME_COLORS[o], o) for k, o in enumerate(outs)]
+    # a run of one outcome is one mark spanning its lines
+    assert strip_rects(html_text, "lenient") == [(0, len(outs), OUTCOME_COLORS["applied"],
+                                                  "applied")]
+    assert "one mark each" in html_text
+
+
+def test_strip_bins_a_long_cart_and_keeps_the_trouble_visible():
+    n = 10_000
+    outs = ["applied"] * n
+    outs[4_321] = "malformed"  # line 4,322
+    outs[9_000:9_010] = ["skipped"] * 10
+    bins = strip_bins(outs)
+    assert len(bins) == STRIP_MARKS
+    assert bins[0][0] == 1 and bins[-1][1] == n
+    assert all(b[0] == a[1] + 1 for a, b in zip(bins, bins[1:], strict=False))  # contiguous
+    assert sum(sum(b[3].values()) for b in bins) == n
+    bad = [b for b in bins if b[2] == "malformed"]
+    assert len(bad) == 1 and bad[0][0] <= 4_322 <= bad[0][1]
+    assert bad[0][3] == {"applied": bad[0][1] - bad[0][0], "malformed": 1}
+    assert {b[2] for b in bins} == {"applied", "malformed", "skipped"}
+    html_text = strip_html({"go": outs}, noted={4_322: "here <b>"})
+    assert "10,000 lines in 500 marks" in html_text
+    assert 'data-line="4322"' in html_text and "here &lt;b&gt;" in html_text
+    cursor = strip_cursor_html(4_322, n)
+    x = float(re.search(r'<rect x="([\d.]+)"', cursor).group(1))
+    assert bad[0][0] <= x * n / STRIP_MARKS + 1 <= bad[0][1] + 1
+
+
+def test_scrubber_strip_follows_outcomes_skips_and_position(sample):
+    go, le = sample
+    s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
+    go_marks = strip_rects(s.strip_html.value, "go")
+    want = go.outcomes["outcome"].astype(str).to_numpy()[go.rows_of("cart-1003")]
+    drawn = [o for x, w, _f, o in go_marks for _ in range(w)]
+    assert drawn == want.tolist()
+    s.seek(line=5)
+    assert '<rect x="4" width="1"' in s.strip_cursor.value and "line 5" in s.strip_cursor.value
+    s.toggle_skip(2)
+    drawn = [o for x, w, _f, o in strip_rects(s.strip_html.value, "lenient") for _ in range(w)]
+    assert drawn[1] == "skipped"
+
+
+def test_notes_through_the_widget(sample, tmp_path):
+    go, le = sample
+    path = tmp_path / "notes.json"
+    s = TimelineScrubber(go, cart_id="cart-1002", lenient=le, notes=path)
+    s.seek(line=0)
+    assert s.note_save.disabled  # the start is no line
+    s.seek(line=6)
+    s.note_text.value = HOSTILE_NOTE
+    s.tag_buttons["evidence"].value = True
+    s.tag_buttons["question"].value = True
+    s.note_tags.value = "stale id, <i>mine</i>"
+    s.note_save.click()
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    assert [(n["cart_id"], n["line"], n["note"], n["tags"]) for n in saved] == [
+        ("cart-1002", 6, HOSTILE_NOTE, ["evidence", "question", "stale id", "<i>mine</i>"])]
+    assert s.note_text.value == "" and not s.tag_buttons["evidence"].value  # box cleared
+    shown = s.line_notes_html.value
+    assert "&lt;img src=x onerror=alert(9)&gt;" in shown and "<img" not in shown
+    assert '<span class="cfw-esc">\\u202e</span>' in shown and "&amp; done" in shown
+    assert "&lt;i&gt;mine&lt;/i&gt;" in shown
+    assert 'data-line="6"' in s.strip_html.value and "<img" not in s.strip_html.value
+    assert [v for _, v in s.notes_select.options] == [saved[0]["id"]]
+    # a second note elsewhere, then jump note to note
+    s.add_note("the delivery", tags=["root cause"], line=7)
+    s.seek(line=1)
+    assert s.next_note() == 6 and s.next_note() == 7 and s.next_note() == 7
+    assert s.prev_note() == 6 and s.prev_note() == 6
+    # the list opens a note's cart at its line
+    s.cart_id = "cart-1001"
+    s.notes_select.value = saved[0]["id"]
+    assert s.cart_id == "cart-1002" and s.position == 6
+    # another Notes on the same file sees both; a note on a line the cart lacks is kept
+    other = Notes(path)
+    assert [n["line"] for n in other] == [6, 7]
+    other.add("cart-1002", 40, "past the end")
+    s.notes.reload()
+    s._notes_changed()
+    assert len(s.notes_select.options) == 3 and 'data-line="40"' not in s.strip_html.value
+    s.notes_select.value = s.notes_select.options[-1][1]
+    assert "not in these logs" in s.status.value and s.position == 6
+    # delete
+    s.notes_select.value = saved[0]["id"]
+    s.delete_note_button.click()
+    assert [n["line"] for n in Notes(path)] == [7, 40]
+
+
+def test_blame_beside_the_state_jumps_to_the_line(sample):
+    go, le = sample
+    s = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
+    got = s.blame()
+    want = go.blame("cart-1002")
+    assert got["path"].tolist() == want["path"].tolist()
+    assert got["line"].tolist() == want["line"].tolist()
+    opts = s.blame_selects["go"].options
+    qty = next(v for label, v in opts if label.strip().startswith("items[0].qty = 2"))
+    label = next(label for label, v in opts if v == qty)
+    assert "line 4 ChangeQuantity" in label
+    s.blame_selects["go"].value = qty
+    assert s.position == 4
+    # with line 4 skipped, the quantity is line 1's again
+    s.seek(line=9)
+    s.toggle_skip(4)
+    b = s.blame()
+    assert b.loc[b["path"] == "items[0].qty", "line"].item() == 1
+    assert b.loc[b["path"] == "items[0].qty", "value"].item() == 1
+    # an empty-cart field says so and does not move
+    s.reset_skips()
+    ident = next(v for label, v in s.blame_selects["go"].options if "id = " in label
+                 and "items" not in label)
+    s.blame_selects["go"].value = ident
+    assert s.position == 9 and "empty-cart value" in s.status.value
+
+
+def test_go_and_lenient_blame_and_where_they_part(sample):
+    go, le = sample
+    s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
+    labels = {m: [lab for lab, _ in s.blame_selects[m].options] for m in MODES_}
+    assert any(lab.startswith("≠ items[2].sku") for lab in labels["lenient"])
+    assert any(lab.startswith("  id = ") for lab in labels["go"])  # the same in both
+    assert "part at <b>line 1</b>" in s.parting_html.value
+    s.seek(line=5)
+    s.parting_button.click()
+    assert s.position == 1
+    same = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
+    assert same.parting_button.disabled and "never part" in same.parting_html.value
+
+
+def test_blame_waits_for_a_press_on_long_carts(sample, monkeypatch):
+    import cartforensics.widgets as w
+
+    go, le = sample
+    monkeypatch.setattr(w, "BLAME_AUTO_LINES", 3)
+    s = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
+    assert "not read yet" in s.blame_selects["go"].options[0][0]
+    s.blame_selects["go"].value = -1
+    assert s.position == 9
+    s.blame_button.click()
+    assert len(s.blame_selects["go"].options) == len(go.blame("cart-1002"))
+
+
+def test_context_table_opens_the_other_cart(tmp_path):
+    write(tmp_path, "cart-x", [rec(f"2025-11-01T08:0{k}:00Z", "AddItem",
+                                   {"quantity": 1, "sku": f"x{k}"}) for k in range(3)])
+    write(tmp_path, "cart-y", [
+        rec("2025-11-01T08:00:30Z", "AddItem", {"quantity": 1, "sku": "y"}),
+        rec("2025-11-01T08:03:00Z", "Bogus", {}),
+        rec("2025-11-01T09:00:00Z", "RemoveItem", {"Id": 7}),
+    ])
+    ev = read_events(tmp_path)
+    go, le = replay(ev), replay(ev, mode="lenient")
+    s = TimelineScrubber(go, cart_id="cart-x", lenient=le)
+    s.seek(line=2)  # 08:01
+    assert s.context_select.options == ()  # collapsed: not computed
+    s.context_box.selected_index = 0
+    assert s.context_minutes.value == 5
+    assert [v for _, v in s.context_select.options] == [("cart-y", 1), ("cart-y", 2)]
+    s.context_minutes.value = 1
+    assert [v for _, v in s.context_select.options] == [("cart-y", 1)]
+    assert "1 lines of other carts within ± 1 min" in s.context_html.value
+    s.context_minutes.value = 120
+    labels = [lab for lab, _ in s.context_select.options]
+    assert len(labels) == 3 and "go unknown_type" in labels[1]
+    assert "go apply_error" in labels[2] and "(+59m00s)" in labels[2]
+    assert "handler error" in s.context_html.value  # the outcome badges, both modes
+    s.context_select.value = ("cart-y", 2)
+    assert s.cart_id == "cart-y" and s.line == 2 and s.position == 2
+    s.seek(line=0)
+    assert "the start is not a line" in s.context_html.value
+
+
+def test_blame_lists_the_carts_own_fields_first_and_at_most_blame_rows(sample, monkeypatch):
+    import cartforensics.widgets as w
+
+    go, le = sample
+    monkeypatch.setattr(w, "BLAME_ROWS", 5)
+    s = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
+    labels = [lab for lab, _ in s.blame_selects["go"].options]
+    assert len(labels) == 6 and labels[-1].startswith("… ")
+    assert f"{len(go.blame('cart-1002')) - 5:,} more fields" in labels[-1]
+    assert [lab.split(" = ")[0].strip() for lab in labels[:5]] == [
+        "id", "totalPrice", "totalTax", "totalDiscount", "processing"]
+    s.blame_selects["go"].value = -1  # the "more" row goes nowhere
+    assert s.position == 9
+
+
+def test_dashboard_scrubber_writes_to_the_dashboards_notes(sample, tmp_path):
+    go, le = sample
+    d = FleetDashboard(go, lenient=le, notes=tmp_path / "n.json")
+    s = d.open_cart("cart-1002")
+    assert s.notes is d.notes
+    s.add_note("from the dashboard", line=3)
+    assert [(n["cart_id"], n["line"]) for n in Notes(tmp_path / "n.json")] == [("cart-1002", 3)]
