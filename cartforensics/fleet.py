@@ -47,7 +47,8 @@ from .dataset import (
 )
 from .events import to_frame
 
-__all__ = ["DIGEST_COLUMN", "FleetSummary", "StoredReplay", "fleet_summary", "stored_replays"]
+__all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetSummary", "StoredReplay", "fleet_summary",
+           "stored_replays"]
 
 DIGEST_COLUMN = "raw_digest"  # blake2b-128 of a line's bytes: equal digests, equal lines
 # read_events' columns a report reads (payload never: the outcomes are stored)
@@ -228,13 +229,18 @@ class FleetSummary:
     """What :func:`fleet_summary` counted: ``carts`` (one row per cart: lines, bytes, first
     and last ts, lines per outcome in each mode, lost = applied in lenient mode but not by the
     service), ``metrics`` (the seed's, as :func:`~cartforensics.metrics.metrics` gives them),
-    ``rates`` (lines per window, type and outcome, go mode), ``partitions`` (fragments read)."""
+    ``rates`` (lines per window, type and outcome, go mode), ``partitions`` (fragments read),
+    ``findings`` (the kinds in PARTITIONED_KINDS, one row per kind and key: lines, carts, first
+    and last seen) and their ``evidence`` (the first lines of each, as the report shows them);
+    the other kinds need ``write_report`` for now."""
 
     carts: pd.DataFrame
     metrics: pd.DataFrame
     rates: pd.DataFrame
     lines: int
     partitions: int
+    findings: pd.DataFrame | None = None  # PARTITIONED_KINDS: kind, key, lines, carts, ...
+    evidence: dict[tuple[str, str], pd.DataFrame] | None = None  # (kind, key) -> first lines
 
 
 _RATE_COLUMNS = ["ts", "ts_ns", "type", "outcome_go", "outcome_lenient", "newline", "length",
@@ -264,7 +270,55 @@ def _count_fragment(path: str, freq_us: int) -> dict[str, Any]:
         "lost": lost.cast(pa.int64()), "ts": t["ts_ns"],
     }).group_by("cart_id").aggregate([("appends", "sum"), ("bytes", "sum"), ("lost", "sum"),
                                       ("ts", "max")])
-    return {"rows": n, "rates": g, "carts": per_cart}
+    return {"rows": n, "rates": g, "carts": per_cart, "findings": _finding_rows(path)}
+
+
+# the kinds of finding a partition can count alone (the others need a cart's earlier lines, or
+# the lines' bytes: glued/torn, ts_backwards, duplicates; file problems are in the manifest)
+PARTITIONED_KINDS = ("numeric_ts", "too_long", "unknown_type", "apply_error",
+                     "no_final_newline")
+_FINDING_COLUMNS = ["cart_id", "source", "line", "ts_ns", "type", "ts_kind", "envelope_error",
+                    "too_long", "newline", "outcome_go", "error_go", "outcome_lenient",
+                    "error_lenient"]
+EVIDENCE_ROWS = 20  # per finding, as report.EVIDENCE_ROWS (not imported: it loads matplotlib)
+_EVIDENCE = ["cart_id", "source", "line", "ts", "type", "outcome_go", "error_go",
+             "outcome_lenient", "error_lenient"]
+
+
+def _finding_rows(path: str) -> dict[str, pd.DataFrame]:
+    """One partition's findings: lines, first and last ts per (kind, key, cart), and the first
+    EVIDENCE_ROWS lines per (kind, key) in read_events' order."""
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(path, columns=_FINDING_COLUMNS)
+    t = t.append_column("ts", t["ts_ns"].cast(pa.timestamp("ns", tz="UTC")))  # exact ts
+    go, le = t["outcome_go"], t["outcome_lenient"]
+    none = pa.nulls(t.num_rows, pa.string())
+    kinds = [
+        ("numeric_ts", pc.and_(pc.equal(t["ts_kind"], "number"),
+                               pc.is_valid(t["envelope_error"])), none),
+        ("too_long", pc.or_(t["too_long"], pc.equal(go, "not_reached")), none),
+        ("unknown_type", pc.equal(le, "unknown_type"), pc.fill_null(t["type"], "")),
+        ("apply_error", pc.or_(pc.equal(go, "apply_error"), pc.equal(le, "apply_error")),
+         pc.if_else(pc.equal(go, "apply_error"), t["error_go"], t["error_lenient"])),
+        ("no_final_newline", pc.invert(t["newline"]), none),
+    ]
+    pieces = []
+    for kind, mask, key in kinds:
+        mask = pc.fill_null(mask, False)
+        sub = t.select(_EVIDENCE).filter(mask)
+        if sub.num_rows:
+            sub = sub.append_column("kind", pa.array([kind] * sub.num_rows, pa.string()))
+            pieces.append(sub.append_column("key", key.filter(mask).cast(pa.string())))
+    if not pieces:
+        return {"groups": pd.DataFrame(), "evidence": pd.DataFrame()}
+    rows = pa.concat_tables(pieces).to_pandas()
+    rows["key"] = rows["key"].astype(object).where(rows["key"].notna(), "")
+    groups = rows.groupby(["kind", "key", "cart_id"], sort=False).agg(
+        lines=("line", "size"), first=("ts", "min"), last=("ts", "max")).reset_index()
+    rows = rows.sort_values(["cart_id", "source", "line"], kind="stable")
+    evidence = rows.groupby(["kind", "key"], sort=False).head(EVIDENCE_ROWS)
+    return {"groups": groups, "evidence": evidence}
 
 
 def fleet_summary(path: str | os.PathLike[str], freq: str = "1h",
@@ -339,9 +393,29 @@ def fleet_summary(path: str | os.PathLike[str], freq: str = "1h",
                      {"lost_count": "sum", "lost_sum": "sum"}).reset_index()
     rates = rates.rename(columns={"lost_count": "lines", "lost_sum": "lost"})
     rates["window"] = pd.to_datetime(rates["window"], unit="us", utc=True)
+    found, evidence = _combine_findings([p["findings"] for p in parts])
     return FleetSummary(carts.drop(columns=["last_ts_ns"]), metrics,
                         rates.sort_values(["window", "type", "outcome"], ignore_index=True),
-                        lines, len(frags))
+                        lines, len(frags), found, evidence)
+
+
+def _combine_findings(parts: Sequence[dict[str, pd.DataFrame]]
+                      ) -> tuple[pd.DataFrame, dict[tuple[str, str], pd.DataFrame]]:
+    groups = [p["groups"] for p in parts if len(p["groups"])]
+    cols = ["kind", "key", "lines", "carts", "first_seen", "last_seen"]
+    if not groups:
+        return pd.DataFrame(columns=cols), {}
+    g = pd.concat(groups, ignore_index=True).groupby(["kind", "key"], sort=False).agg(
+        lines=("lines", "sum"), carts=("cart_id", "nunique"), first_seen=("first", "min"),
+        last_seen=("last", "max")).reset_index()
+    g = g.sort_values(["lines", "kind", "key"], ascending=[False, True, True],
+                      ignore_index=True)
+    ev = pd.concat([p["evidence"] for p in parts if len(p["evidence"])], ignore_index=True)
+    ev = ev.sort_values(["cart_id", "source", "line"], kind="stable")
+    evidence = {(str(k), str(key)): e.head(EVIDENCE_ROWS).drop(columns=["kind", "key"])
+                .reset_index(drop=True) for (k, key), e in ev.groupby(["kind", "key"],
+                                                                      sort=False)}
+    return g[cols], evidence
 
 
 def _carts_columns(root: Path, columns: list[str]) -> pd.DataFrame:

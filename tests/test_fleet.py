@@ -87,3 +87,32 @@ def test_not_a_dataset(tmp_path: Path) -> None:
         fleet_summary(tmp_path)
     with pytest.raises(DatasetError, match="not a cartforensics dataset"):
         stored_replays(tmp_path)
+
+
+def test_fleet_summary_findings_per_partition_equal_findings(corpus, replays) -> None:
+    from cartforensics.findings import findings
+    from cartforensics.fleet import EVIDENCE_ROWS, PARTITIONED_KINDS
+    from cartforensics.report import EVIDENCE_ROWS as SHOWN
+
+    assert EVIDENCE_ROWS == SHOWN
+
+    ev, go, le = replays
+    s = fleet_summary(corpus[1])
+    want = [f for f in findings(go, le) if f.kind in PARTITIONED_KINDS
+            and not (f.key or "").startswith("(")]  # not the "(n other ...)" groups
+    assert len(want) >= 4 and s.findings is not None and s.evidence is not None
+    got = s.findings.set_index(["kind", "key"])
+    for f in want:
+        row = got.loc[(f.kind, f.key or "")]
+        assert (int(row["lines"]), int(row["carts"])) == (f.count, f.carts), f.title
+        assert row["first_seen"] == f.first_seen and row["last_seen"] == f.last_seen, f.title
+        e = s.evidence[(f.kind, f.key or "")]
+        assert len(e) == min(f.count, EVIDENCE_ROWS)
+        head = f.evidence.head(EVIDENCE_ROWS)
+        assert e["cart_id"].tolist() == head["cart_id"].tolist(), f.title
+        assert e["line"].tolist() == head["line"].tolist(), f.title
+        assert e["error_go"].fillna("").tolist() == pd.Series(head["go_error"]).fillna(
+            "").tolist(), f.title
+    every = [f for f in findings(go, le) if f.kind in PARTITIONED_KINDS]
+    if not any((f.key or "").startswith("(") for f in every):  # no kind had > 10 keys
+        assert set(got.index) == {(f.kind, f.key or "") for f in every}

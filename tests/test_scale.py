@@ -211,6 +211,11 @@ def test_fleet_summary_on_the_cluster_equals_local(local: Path, cluster: Any) ->
     pd.testing.assert_frame_equal(here.carts, there.carts)
     pd.testing.assert_frame_equal(here.metrics, there.metrics)
     pd.testing.assert_frame_equal(here.rates, there.rates)
+    pd.testing.assert_frame_equal(here.findings, there.findings)
+    assert here.evidence is not None and there.evidence is not None
+    assert here.evidence.keys() == there.evidence.keys()
+    for k, e in here.evidence.items():
+        pd.testing.assert_frame_equal(e, there.evidence[k])
 
 
 def test_cli_scheduler_local(tmp_path: Path) -> None:
