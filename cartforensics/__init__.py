@@ -12,6 +12,7 @@ from .fleet import fleet_summary
 from .metrics import metrics, prometheus_text, rates
 from .notes import Notes, NotesError
 from .registry import Registry, default_registry
+from .repair import RepairError, RepairResult, repair
 from .replay import Replay, compare, diff_states, dropped_lines, replay
 from .report import write_report
 
@@ -21,8 +22,8 @@ __all__ = [
     "compare", "convert",
     "default_registry", "diff_states", "dropped_lines", "find_logs", "findings",
     "findings_table", "fleet_summary", "metrics", "open_dataset", "prometheus_text", "rates",
-    "read_events",
-    "replay", "restore", "write_report", "TimelineScrubber", "FleetDashboard",
+    "read_events", "RepairError", "RepairResult", "repair", "replay", "restore", "write_report",
+    "TimelineScrubber", "FleetDashboard",
 ]
 
 

@@ -19,7 +19,7 @@ from .findings import headline
 from .gojson import marshal
 from .replay import METRIC_NAMES, Replay, replay
 
-_COMMAND_MODULES = ("report", "convert", "sample")
+_COMMAND_MODULES = ("report", "convert", "sample", "repair")
 
 
 def replay_records(r: Replay) -> Iterator[dict[str, Any]]:
