@@ -9,6 +9,7 @@ from .dataset import open_dataset
 from .engine import engine_info
 from .events import NoLogsError, find_logs, read_events
 from .findings import Finding, findings, findings_table
+from .fleet import fleet_summary
 from .metrics import metrics, prometheus_text, rates
 from .notes import Notes, NotesError
 from .registry import Registry, default_registry
@@ -21,8 +22,8 @@ __all__ = [
     "Finding", "NoLogsError", "Notes", "NotesError", "Registry", "Replay", "__version__",
     "compare", "convert",
     "default_registry", "diff_states", "dropped_lines", "engine_info", "find_logs", "findings",
-    "findings_table", "metrics", "open_dataset", "prometheus_text", "rates", "read_events",
-    "RepairError", "RepairResult", "repair", "replay", "restore", "write_report",
+    "findings_table", "fleet_summary", "metrics", "open_dataset", "prometheus_text", "rates",
+    "read_events", "RepairError", "RepairResult", "repair", "replay", "restore", "write_report",
     "TimelineScrubber", "FleetDashboard",
 ]
 

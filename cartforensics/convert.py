@@ -29,8 +29,16 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,8 +70,9 @@ from .gojson import marshal
 from .goversion import semantics
 
 __all__ = [
-    "ConvertOptions", "ConvertSummary", "FileTask", "RestoreSummary", "add_subcommand",
-    "convert", "convert_files", "iter_convert", "plan_batches", "restore", "write_batch",
+    "ConvertError", "ConvertOptions", "ConvertSummary", "FileTask", "RestoreSummary",
+    "add_subcommand", "convert", "convert_files", "iter_convert", "plan_batches", "restore",
+    "write_batch",
 ]
 
 BATCH_BYTES = 8 << 20  # input bytes per batch (a gzip file counts 6x its size)
@@ -71,6 +80,7 @@ REPLAY_LINES = 4096  # lines replayed at once (whole files)
 BATCH_FILES = 1000
 ROW_GROUP_ROWS = 128 * 1024
 CARTS_ROW_GROUP_ROWS = 1024  # a carts row holds two state JSONs (kB each)
+TMP_MARK = ".tmp-"  # a fragment being written: <name>.tmp-<attempt>, renamed when complete
 _NAT = np.iinfo(np.int64).min
 _DAY_NS = 86_400 * 1_000_000_000
 
@@ -404,6 +414,10 @@ class _FragmentWriter:
         self.buffer: list[pa.Table] = []
         self.rows = 0
         self.writer: pq.ParquetWriter | None = None
+        # unique per attempt: two attempts of one task (a retry while the first is still
+        # running on a dying worker) never write the same temporary file; both write the same
+        # bytes under the final name, which os.replace puts in place whole
+        self._tmp = path.with_name(f"{path.name}{TMP_MARK}{uuid.uuid4().hex[:12]}")
 
     def add(self, table: pa.Table) -> None:
         self.buffer.append(table)
@@ -415,9 +429,11 @@ class _FragmentWriter:
         if not self.buffer:
             return
         if self.writer is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # not parents=True: a task that outlives its conversion (the driver gave up and
+            # removed the temporary dataset) must fail, not create the dataset's folder again
+            self.path.parent.mkdir(exist_ok=True)
             self.writer = pq.ParquetWriter(
-                self.path.with_name(self.path.name + ".tmp"), self.schema,
+                self._tmp, self.schema,
                 compression=self.options.compression,
                 compression_level=self.options.compression_level,
             )
@@ -429,7 +445,7 @@ class _FragmentWriter:
         self._flush()
         if self.writer is not None:
             self.writer.close()
-            os.replace(self.path.with_name(self.path.name + ".tmp"), self.path)
+            os.replace(self._tmp, self.path)
 
 
 def write_batch(pieces: Iterable[BatchResult], root: Path, batch: int,
@@ -646,7 +662,40 @@ def _progress_bar(total: int, progress: bool | None):
                 disable=None if progress is None else not progress)
 
 
-def _executor(workers: int) -> ProcessPoolExecutor:
+POOLS = ("process", "thread")
+DEFAULT_POOL = "process"  # measured in docs/convert.md: the replay holds the GIL
+
+
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """While worker processes start: hide the main module's file and spec from
+    multiprocessing, so that a worker does not run the calling script again.
+
+    A 'spawn' or 'forkserver' child re-runs ``__main__`` (as ``__mp_main__``) before it takes
+    work; a plain script that calls :func:`convert` at top level, with no
+    ``if __name__ == "__main__":``, would call convert again in every worker, which fails
+    (``RuntimeError`` while bootstrapping) and breaks the pool. The workers here run only
+    :func:`_run_batch` of this module on this module's dataclasses: they never need
+    ``__main__``."""
+    main = sys.modules.get("__main__")
+    saved: dict[str, Any] = {}
+    if main is not None:
+        for attr in ("__file__", "__spec__"):
+            if attr in vars(main):
+                saved[attr] = vars(main)[attr]
+        if "__file__" in saved:
+            del main.__file__
+        if "__spec__" in saved:
+            main.__spec__ = None
+    try:
+        yield
+    finally:
+        if main is not None:
+            for attr, value in saved.items():
+                setattr(main, attr, value)
+
+
+def _process_pool(workers: int) -> ProcessPoolExecutor:
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
@@ -656,19 +705,66 @@ def _executor(workers: int) -> ProcessPoolExecutor:
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
 
 
+def _executor_width(executor: Executor) -> int:
+    """How many tasks an executor runs at once, as far as it says (for the in-flight window)."""
+    client = getattr(executor, "_client", None)  # dask.distributed's ClientExecutor
+    if client is not None:
+        try:
+            return max(1, sum(client.nthreads().values()))
+        except Exception:  # noqa: BLE001 - a scheduler we cannot ask: assume a small one
+            return os.cpu_count() or 1
+    return int(getattr(executor, "_max_workers", 0) or os.cpu_count() or 1)
+
+
+def _describe_failure(e: BaseException) -> str:
+    name = type(e).__name__
+    if isinstance(e, BrokenProcessPool):
+        return ("a worker process died (out of memory? killed?); nothing was written to the "
+                "destination; retry, or pass workers=1")
+    if name == "KilledWorker":  # dask: the task's workers died more times than allowed
+        return (f"a batch's workers died repeatedly on the cluster ({e}); nothing was written "
+                "to the destination")
+    return f"a batch failed on a worker: {name}: {e}"
+
+
+class ConvertError(RuntimeError):
+    """A batch could not be converted (a worker died, a task failed); the destination was left
+    as it was."""
+
+
 def _run_all(batches: list[list[FileTask]], options: ConvertOptions, root: Path,
-             workers: int, on_done: Callable[[list[FileOutcome]], None]) -> None:
-    if workers <= 1 or len(batches) <= 1:
+             workers: int, on_done: Callable[[list[FileOutcome]], None],
+             executor: Executor | None = None, pool: str = DEFAULT_POOL) -> None:
+    """Run every batch (``_run_batch``: it writes its own fragments under ``root``) and pass
+    each batch's manifest entries to ``on_done`` in the order they finish. ``executor``: any
+    ``concurrent.futures.Executor`` (a Dask ``client.get_executor()`` too); else a pool of
+    ``workers`` processes or threads (``pool``), or this thread for ``workers=1``."""
+    if executor is None and (workers <= 1 or len(batches) <= 1):
         for b, batch in enumerate(batches):
             on_done(_run_batch(batch, options, str(root), b))
         return
-    pool = _executor(min(workers, len(batches)))
+    own = executor is None
+    if own:
+        n = min(workers, len(batches))
+        if pool == "thread":
+            run: Executor = ThreadPoolExecutor(max_workers=n, thread_name_prefix="convert")
+        else:
+            run = _process_pool(n)
+        window = 2 * n
+    else:
+        run = executor  # type: ignore[assignment]
+        window = 2 * _executor_width(run)
+    hide = _main_module_hidden if own and pool == "process" else nullcontext
+
+    def submit(b: int, batch: list[FileTask]) -> Future:
+        with hide():
+            return run.submit(_run_batch, batch, options, str(root), b)
+
+    pending: set[Future] = set()
     try:
-        pending: set[Future] = set()
         todo = iter(enumerate(batches))
-        window = 2 * workers
         for b, batch in todo:
-            pending.add(pool.submit(_run_batch, batch, options, str(root), b))
+            pending.add(submit(b, batch))
             if len(pending) >= window:
                 break
         while pending:
@@ -676,26 +772,39 @@ def _run_all(batches: list[list[FileTask]], options: ConvertOptions, root: Path,
             for fut in done:
                 try:
                     result = fut.result()
-                except BrokenProcessPool as e:
-                    raise RuntimeError(
-                        "a worker process died (out of memory? killed?). Called from a "
-                        "script: worker processes start fresh, so put the call under "
-                        "`if __name__ == '__main__':`; or pass workers=1"
-                    ) from e
+                except Exception as e:
+                    raise ConvertError(_describe_failure(e)) from e
                 on_done(result)
                 nxt = next(todo, None)
                 if nxt is not None:
-                    pending.add(pool.submit(_run_batch, nxt[1], options, str(root), nxt[0]))
+                    pending.add(submit(*nxt))
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        for fut in pending:
+            fut.cancel()
+        if own:
+            run.shutdown(wait=True, cancel_futures=True)
+        elif pending:  # a foreign executor: wait for what already runs (it writes under root)
+            wait(pending)
+
+
+def _remove_temporaries(root: Path) -> None:
+    """Fragments an attempt left half-written (a worker that died mid-write)."""
+    for p in root.rglob(f"*{TMP_MARK}*"):
+        p.unlink(missing_ok=True)
 
 
 def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             workers: int | None = None, incremental: bool = False,
-            progress: bool | None = None, go_version: str | None = None) -> ConvertSummary:
+            progress: bool | None = None, go_version: str | None = None, *,
+            executor: Executor | None = None, pool: str = DEFAULT_POOL) -> ConvertSummary:
     """Convert the logs of directory ``src`` into the Parquet dataset ``dst``.
 
-    ``workers``: processes (default ``os.cpu_count()``; 1 runs in this process).
+    ``workers``: how many batches run at once (default ``os.cpu_count()``; 1 runs in this
+    process). ``pool``: ``"process"`` (default; safe from a plain script without a
+    ``__main__`` guard) or ``"thread"``. ``executor``: run the batches on any
+    ``concurrent.futures.Executor`` instead, e.g. a Dask cluster's
+    ``client.get_executor()`` (the workers must see ``src`` and ``dst``'s directory: a shared
+    file system); ``workers`` is then ignored.
     ``incremental``: keep what ``dst`` already holds; convert only new files and the new
     tails of grown ones (a file whose converted part changed, or that shrank, is reconverted
     whole and reported). ``progress``: a tqdm bar (None: when stderr is a terminal).
@@ -713,12 +822,17 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         workers = os.cpu_count() or 1
     if not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be a positive integer, not {workers!r}")
-    src_p, dst_p = Path(src), Path(dst)
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {', '.join(POOLS)}, not {pool!r}")
+    if executor is not None and not isinstance(executor, Executor):
+        raise ValueError(f"executor must be a concurrent.futures.Executor (for Dask: "
+                         f"client.get_executor()), not {type(executor).__name__}")
+    src_p, dst_p = Path(src).absolute(), Path(dst).absolute()  # workers may run elsewhere
     if not src_p.is_dir():
         raise NoLogsError(f"{src_p}: not a directory (convert takes a directory of logs)")
     sem = semantics(go_version)
     old = check_destination(dst_p)
-    summary = ConvertSummary(str(dst_p), incremental)
+    summary = ConvertSummary(str(Path(dst)), incremental)
     if incremental and old is not None and semantics(old.get("go_version")) != sem:
         summary.notes.append(
             f"the dataset was converted as {semantics(old.get('go_version')).label}, this run "
@@ -766,9 +880,10 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             bar.set_postfix_str(f"{summary.lines:,} lines, {rate:,.0f} lines/s", refresh=False)
 
         try:
-            _run_all(batches, options, tmp, workers, on_done)
+            _run_all(batches, options, tmp, workers, on_done, executor, pool)
         finally:
             bar.close()
+        _remove_temporaries(tmp)
         manifest = _finish(tmp, old, results, previous, options, summary, src_p)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n",
                                     encoding="utf-8")
@@ -1007,13 +1122,25 @@ def _restore_fragment(frag: Path, targets: dict[str, tuple[Path, dict[str, Any]]
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
+    progress = False if args.quiet else None
     try:
-        summary = convert(args.src, args.dst, workers=args.workers,
-                          incremental=args.incremental, progress=False if args.quiet else None,
-                          go_version=args.go_version)
+        if args.scheduler is not None:
+            from .cluster import dask_executor
+
+            with dask_executor(args.scheduler) as executor:
+                summary = convert(args.src, args.dst, incremental=args.incremental,
+                                  progress=progress, go_version=args.go_version,
+                                  executor=executor)
+        else:
+            summary = convert(args.src, args.dst, workers=args.workers,
+                              incremental=args.incremental, progress=progress,
+                              go_version=args.go_version)
     except (NoLogsError, DatasetError, ValueError) as e:
         sys.stderr.write(f"cartforensics: {e}\n")
         return 2
+    except ConvertError as e:
+        sys.stderr.write(f"cartforensics: convert failed, nothing was changed: {e}\n")
+        return 1
     except OSError as e:
         sys.stderr.write(f"cartforensics: convert failed, nothing was changed: {e}\n")
         return 1
@@ -1057,8 +1184,13 @@ def add_subcommand(subparsers: Any) -> None:
     )
     cp.add_argument("src", metavar="SRC", help="directory of *.events.log / *.events.log.gz")
     cp.add_argument("dst", metavar="DST", help="dataset directory to write (or update)")
-    cp.add_argument("--workers", type=positive_int, default=None, metavar="N",
-                    help="processes (default: the number of CPUs)")
+    where = cp.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                       help="processes (default: the number of CPUs)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run the batches on a Dask cluster: tcp://HOST:PORT, or local:N "
+                            "to start N local worker processes (needs cartforensics[dask]; "
+                            "the workers must see SRC and DST: docs/scale.md)")
     cp.add_argument("--incremental", action="store_true",
                     help="convert only new files and new tails of grown files")
     cp.add_argument("--quiet", action="store_true", help="no progress bar")

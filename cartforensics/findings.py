@@ -710,7 +710,9 @@ def _duplicates(ev: pd.DataFrame, base: pd.DataFrame) -> list[Finding]:
     n = len(ev)
     if n < 2:
         return []
-    arr = ev["raw"].array
+    # a dataset read for a report (fleet.stored_replays) keeps a digest of each line instead
+    # of its bytes: equal digests, equal lines
+    arr = ev["raw_digest" if "raw_digest" in ev.columns else "raw"].array
     if hasattr(arr, "_pa_array"):
         enc = arr._pa_array.combine_chunks().dictionary_encode()
         ids = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
@@ -839,6 +841,9 @@ def toolchain_lines(go: Replay) -> tuple[pd.DataFrame, pd.DataFrame]:
     from .events import read_events_bytes, to_frame
 
     carts = [c for c in go.cart_ids if c in flips]
+    load_raw = getattr(go, "load_raw", None)
+    if load_raw is not None:  # a dataset's stored replay holds few lines' bytes: these carts'
+        raw = load_raw(carts, raw)
     items: list[tuple[str, bytes]] = []
     rows: list[int] = []
     newline = ev["newline"].to_numpy(dtype=bool)

@@ -26,8 +26,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from .cliargs import add_go_version_option, one_line_errors
+from .dataset import is_dataset, read_manifest
 from .events import NoLogsError, Source, find_logs, read_events
 from .findings import Finding, findings, findings_table, headline_finding
+from .goversion import semantics
 from .metrics import metrics, prometheus_text
 from .notes import Notes, NotesError
 from .notes_report import load_notes, notes_html, notes_markdown
@@ -191,6 +193,11 @@ def _large(source: Source) -> bool:
     return size > LARGE_INPUT_BYTES
 
 
+def _large_dataset(path: Source) -> bool:
+    manifest = read_manifest(path) or {}  # type: ignore[arg-type]
+    return int(manifest.get("lines") or 0) > 200_000
+
+
 # -- the report ----------------------------------------------------------------------------
 def write_report(
     src: Source,
@@ -216,14 +223,22 @@ def write_report(
     :class:`~cartforensics.events.NoLogsError` when ``src`` holds no logs.
     """
     out = Path(out_dir)
-    find_logs(src)  # fail on a missing source before touching the output directory
+    from_dataset = is_dataset(src)  # a converted dataset: its stored outcomes, no replay
+    if not from_dataset:
+        find_logs(src)  # fail on a missing source before touching the output directory
+    elif go_version is not None:  # its outcomes are of the toolchain it was converted as
+        stored = semantics((read_manifest(Path(src)) or {}).get("go_version"))
+        if semantics(go_version) != stored:
+            raise ReportError(
+                f"{src} was converted as {stored.label}: report from the logs, or convert "
+                f"them again with go_version={semantics(go_version).spec!r}")
     try:
         notes = load_notes(notes)
     except NotesError as e:
         raise ReportError(str(e)) from None
     _check_out_dir(out)
     if progress is None:
-        progress = _large(src)
+        progress = _large_dataset(src) if from_dataset else _large(src)
     from tqdm.auto import tqdm
 
     steps = ["reading logs", "replaying (go)", "replaying (lenient)", "findings", "charts",
@@ -236,14 +251,21 @@ def write_report(
 
     try:
         step(0)
-        events = read_events(src, progress=progress, go_version=go_version)
-        bar.update()
-        step(1)
-        go = replay(events, mode="go")
-        bar.update()
-        step(2)
-        lenient = replay(events, mode="lenient")
-        bar.update()
+        if from_dataset:
+            from .fleet import stored_replays
+
+            noted = [(n["cart_id"], n["line"]) for n in notes] if notes is not None else None
+            events, go, lenient = stored_replays(src, noted)  # type: ignore[arg-type]
+            bar.update(3)
+        else:
+            events = read_events(src, progress=progress, go_version=go_version)
+            bar.update()
+            step(1)
+            go = replay(events, mode="go")
+            bar.update()
+            step(2)
+            lenient = replay(events, mode="lenient")
+            bar.update()
         step(3)
         fs = findings(go, lenient)
         m = metrics(go, source=src)

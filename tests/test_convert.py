@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import importlib
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -486,3 +487,42 @@ def test_convert_as_go_1_27_keeps_its_toolchain(tmp_path: Path) -> None:
     assert any("converted as Go 1.27" in n for n in summary.notes)
     assert json.loads((dst / "manifest.json").read_text())["go_version"] == "1.25"
     assert open_dataset(dst, columns=cols)["outcome_go"].tolist() == ["malformed", "malformed"]
+# -- a plain script (no __main__ guard) -------------------------------------------------------
+
+PLAIN_SCRIPT = """\
+import sys
+import cartforensics as cf
+import cartforensics.convert
+
+cartforensics.convert.BATCH_FILES = 50  # several batches: the pool really starts two workers
+summary = cf.convert(sys.argv[1], sys.argv[2], workers=2, progress=False)
+print("LINES", summary.lines, "FILES", summary.files)
+"""
+
+
+@pytest.mark.parametrize("pool", ["process", "thread"])
+def test_convert_from_a_plain_script_without_main_guard(tmp_path: Path, pool: str) -> None:
+    """Worker processes must not run the calling script again (spawn/forkserver would)."""
+    import subprocess
+    import sys
+
+    from cartforensics.sample import write_sample
+
+    src = tmp_path / "logs"
+    write_sample(src, carts=300)
+    script = tmp_path / "plain.py"
+    script.write_text(PLAIN_SCRIPT.replace("progress=False", f"progress=False, pool={pool!r}"))
+    saved = conv.BATCH_FILES
+    try:  # the script's batches
+        conv.BATCH_FILES = 50
+        expected = conv.convert(src, tmp_path / "ref", workers=1, progress=False)
+    finally:
+        conv.BATCH_FILES = saved
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    proc = subprocess.run([sys.executable, str(script), str(src), str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=300, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert f"LINES {expected.lines} FILES 300" in proc.stdout
+    assert "worker process died" not in proc.stderr
+    got = dataset_table(tmp_path / "out").combine_chunks()
+    assert got.equals(dataset_table(tmp_path / "ref").combine_chunks())

@@ -1,0 +1,144 @@
+"""Fleet answers from a converted dataset (cartforensics.fleet): the stored replays and the
+per-partition counts agree with replaying the logs."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from cartforensics import read_events, replay
+from cartforensics.convert import convert
+from cartforensics.dataset import DatasetError
+from cartforensics.fleet import fleet_summary, stored_replays
+from cartforensics.metrics import metrics, rates
+from cartforensics.replay import OUTCOMES
+from cartforensics.sample import write_sample
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("fleet")
+    write_sample(d / "logs", carts=120)
+    convert(d / "logs", d / "ds", workers=1, progress=False)
+    return d / "logs", d / "ds"
+
+
+@pytest.fixture(scope="module")
+def replays(corpus: tuple[Path, Path]):
+    ev = read_events(corpus[0], progress=False)
+    return ev, replay(ev, mode="go"), replay(ev, mode="lenient")
+
+
+def test_stored_replays_equal_the_replays_of_the_logs(corpus, replays) -> None:
+    ev, go, le = replays
+    events, sgo, sle = stored_replays(corpus[1])
+    assert "payload" not in events.columns
+    for r, s in ((go, sgo), (le, sle)):
+        assert s.mode == r.mode and s.cart_ids == r.cart_ids
+        pd.testing.assert_frame_equal(s.outcomes, r.outcomes)
+        for cid in r.cart_ids[:20]:
+            assert s.final_state(cid) == r.final_state(cid)
+            assert s.rows_of(cid) == r.rows_of(cid)
+        pd.testing.assert_frame_equal(s.summary(), r.summary().reindex(
+            columns=list(OUTCOMES)).astype("int64"), check_names=False)
+    # raw is kept only where a finding shows it; the digest tells equal lines everywhere
+    kept = events["raw"].notna().to_numpy()
+    assert 0 < kept.sum() < len(events)
+    assert (events["raw"][kept].tolist() == ev["raw"][kept].tolist())
+
+
+def test_fleet_summary_counts_what_the_logs_replay_counts(corpus, replays) -> None:
+    ev, go, le = replays
+    s = fleet_summary(corpus[1], freq="1D")
+    assert s.lines == len(ev) and s.partitions >= 1
+    m = metrics(go, source=corpus[0])
+    assert s.metrics["value"].tolist() == m["value"].tolist()
+    assert list(s.metrics.index) == list(m.index)
+    counts = go.summary().reindex(columns=list(OUTCOMES)).astype("int64")
+    got = s.carts[[f"go_{o}" for o in OUTCOMES]].reindex(counts.index)
+    assert (got.to_numpy() == counts.to_numpy()).all()
+    lost = ((le.outcomes["outcome"] == "applied") & (go.outcomes["outcome"] != "applied"))
+    per_cart = lost.groupby(go.outcomes["cart_id"].astype(str)).sum()
+    assert s.carts["lost"].reindex(per_cart.index).tolist() == per_cart.tolist()
+    # lines per window and type: rates() of the replay, summed over outcomes
+    r = rates(go, freq="1D", by="type")
+    want = r.set_index(["window", "type"])["lines"]
+    have = s.rates.groupby(["window", "type"])["lines"].sum()
+    have = have[have.index.get_level_values("type") != "(none)"]
+    want = want[want.index.get_level_values("type") != "(none)"]
+    assert np.array_equal(have.reindex(want.index).to_numpy(), want.to_numpy())
+
+
+def test_fleet_summary_on_an_executor_equals_in_process(corpus) -> None:
+    a = fleet_summary(corpus[1])
+    with ThreadPoolExecutor(2) as ex:
+        b = fleet_summary(corpus[1], executor=ex)
+    pd.testing.assert_frame_equal(a.carts, b.carts)
+    pd.testing.assert_frame_equal(a.metrics, b.metrics)
+    pd.testing.assert_frame_equal(a.rates, b.rates)
+
+
+def test_not_a_dataset(tmp_path: Path) -> None:
+    with pytest.raises(DatasetError, match="not a cartforensics dataset"):
+        fleet_summary(tmp_path)
+    with pytest.raises(DatasetError, match="not a cartforensics dataset"):
+        stored_replays(tmp_path)
+
+
+def test_fleet_summary_findings_per_partition_equal_findings(corpus, replays) -> None:
+    from cartforensics.findings import findings
+    from cartforensics.fleet import EVIDENCE_ROWS, PARTITIONED_KINDS
+    from cartforensics.report import EVIDENCE_ROWS as SHOWN
+
+    assert EVIDENCE_ROWS == SHOWN
+
+    ev, go, le = replays
+    s = fleet_summary(corpus[1])
+    want = [f for f in findings(go, le) if f.kind in PARTITIONED_KINDS
+            and not (f.key or "").startswith("(")]  # not the "(n other ...)" groups
+    assert len(want) >= 4 and s.findings is not None and s.evidence is not None
+    got = s.findings.set_index(["kind", "key"])
+    for f in want:
+        row = got.loc[(f.kind, f.key or "")]
+        assert (int(row["lines"]), int(row["carts"])) == (f.count, f.carts), f.title
+        assert row["first_seen"] == f.first_seen and row["last_seen"] == f.last_seen, f.title
+        e = s.evidence[(f.kind, f.key or "")]
+        assert len(e) == min(f.count, EVIDENCE_ROWS)
+        head = f.evidence.head(EVIDENCE_ROWS)
+        assert e["cart_id"].tolist() == head["cart_id"].tolist(), f.title
+        assert e["line"].tolist() == head["line"].tolist(), f.title
+        assert e["error_go"].fillna("").tolist() == pd.Series(head["go_error"]).fillna(
+            "").tolist(), f.title
+    every = [f for f in findings(go, le) if f.kind in PARTITIONED_KINDS]
+    if not any((f.key or "").startswith("(") for f in every):  # no kind had > 10 keys
+        assert set(got.index) == {(f.kind, f.key or "") for f in every}
+
+
+def test_toolchain_finding_from_a_dataset_equals_the_logs(tmp_path: Path) -> None:
+    """A dataset converted as Go 1.27 keeps its toolchain: the report's toolchain finding (lines
+    whose outcome the other side of the json v1/v2 line changes) is the one the logs give, and
+    asking for another toolchain is refused."""
+    from cartforensics.findings import findings
+    from cartforensics.report import ReportError, write_report
+
+    logs = tmp_path / "logs"
+    write_sample(logs, carts=40)
+    esc = (b'{"ts":"2025-11-03T08:00:00\\u005a","type":"AddItem","payload":{"sku":"e1",'
+           b'"quantity":1,"price":700}}\n')
+    with (logs / "cart-1001.events.log").open("ab") as fh:
+        fh.write(esc)
+    convert(logs, tmp_path / "ds", workers=1, progress=False, go_version="1.27")
+    ev = read_events(logs, progress=False, go_version="1.27")
+    want = [f for f in findings(replay(ev, mode="go"), replay(ev, mode="lenient"))
+            if f.kind == "toolchain"]
+    _, sgo, sle = stored_replays(tmp_path / "ds")
+    assert sgo.semantics.spec == "1.27"
+    got = [f for f in findings(sgo, sle) if f.kind == "toolchain"]
+    assert len(want) == 1 and [f.message for f in got] == [f.message for f in want]
+    assert got[0].evidence.equals(want[0].evidence)
+    with pytest.raises(ReportError, match="converted as Go 1.27"):
+        write_report(tmp_path / "ds", tmp_path / "r", progress=False, go_version="1.25")
