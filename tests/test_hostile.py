@@ -181,6 +181,21 @@ def test_convert_and_restore_round_trip(corpus, tmp_path, limit) -> None:
 
 
 @pytest.mark.parametrize("limit", LIMITS)
+def test_repair_and_dataset_answers_stand(corpus, tmp_path, limit) -> None:
+    d, _ = corpus
+    before = {p.name: p.read_bytes() for p in d.iterdir()}
+    with recursion_limit(limit):
+        result = cf.repair(d, tmp_path / "repaired", progress=False)
+        cf.convert(d, tmp_path / "ds", workers=1, progress=False)
+        summary = cf.fleet_summary(tmp_path / "ds")
+        cf.write_report(tmp_path / "ds", tmp_path / "report", progress=False)
+    assert before == {p.name: p.read_bytes() for p in d.iterdir()}
+    assert set(result.carts["status"]) <= {"repaired", "unchanged", "unrepairable"}
+    assert summary.lines == sum(len(v) for v in EXPECTED.values())
+    assert "exceeded max depth" in (tmp_path / "report" / "report.html").read_text()
+
+
+@pytest.mark.parametrize("limit", LIMITS)
 def test_cli_commands_stand(corpus, tmp_path, capsys, limit) -> None:
     d, _ = corpus
     with recursion_limit(limit):
@@ -192,6 +207,9 @@ def test_cli_commands_stand(corpus, tmp_path, capsys, limit) -> None:
         assert cli_main(["report", str(d), "--out", str(tmp_path / "r")]) == 0
         assert cli_main(["convert", str(d), str(tmp_path / "ds"), "--workers", "1"]) == 0
         assert cli_main(["restore", str(tmp_path / "ds"), str(tmp_path / "back")]) == 0
+        assert cli_main(["report", str(tmp_path / "ds"), "--out", str(tmp_path / "rd")]) == 0
+        assert cli_main(["repair", str(d), str(tmp_path / "fixed")]) == 0
+        assert cli_main(["replay", str(d), "--go-version", "1.27", "--format", "jsonl"]) == 0
     lines = [json.loads(x) for x in jsonl.splitlines()]
     assert sum(1 for x in lines if "outcome" in x) == sum(len(v) for v in EXPECTED.values())
 
