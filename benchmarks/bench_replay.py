@@ -6,7 +6,9 @@
 1. Full replay of N events over N/100 carts whose ts are RFC 3339 strings (so that go mode
    applies them), both modes, each core (``engine=``), from an already loaded DataFrame,
    against the anchor: a bare ``orjson.loads`` loop over the same lines, timed in the same
-   run. Target: <= 3x the anchor.
+   run. Target: <= 3x the anchor. Second anchor: the Go service's own replay of the same files
+   (``cfdiff replay --quiet``: the seed's reader loop and the handlers, built by the ``go`` on
+   PATH, output suppressed), best of 3. Target: <= 1.0x Go.
 2. Bytes the replay keeps per line (tracemalloc: what a live Replay holds beyond its events
    frame) on the first ``--memory-events`` lines. Target: <= 200 B/line.
 3. ``state_at`` on a cart of 10,000 events after the first replay: by line and by time.
@@ -68,6 +70,31 @@ def one_long_cart(n_events: int, seed: int) -> Path:
     return path
 
 
+def go_replay_seconds(root: Path, mode: str, repeat: int = 3) -> float | None:
+    """The Go anchor: cfdiff's replay of every file in ``root`` with no output, best of
+    ``repeat`` runs (its own timer: process start and argument parsing left out); None
+    without a Go toolchain."""
+    import json
+    import os
+    import shutil
+    import subprocess
+
+    go = shutil.which("go")
+    if go is None:
+        return None
+    binary = _common.DATA_DIR / "cfdiff-bench"
+    src = Path(__file__).resolve().parents[1] / "tests" / "go" / "cfdiff"
+    env = dict(os.environ, CGO_ENABLED="0", GOTOOLCHAIN="local")
+    subprocess.run([go, "build", "-o", str(binary), "."], cwd=src, check=True, env=env)
+    files = sorted(str(p) for p in root.glob("*.events.log"))
+    times = []
+    for _ in range(repeat):
+        out = subprocess.run([str(binary), "replay", "--quiet", "--mode", mode, *files],
+                             check=True, capture_output=True, text=True).stdout
+        times.append(json.loads(out)["seconds"])
+    return min(times)
+
+
 def best(fn, repeat: int) -> float:
     times = []
     for _ in range(repeat):
@@ -122,6 +149,18 @@ def main() -> int:
         ratio = t / t_anchor
         verdict = "PASS" if ratio <= 3 else "MISS"
         print(f"  {label} / anchor = {ratio:.1f}   target <= 3   {verdict}")
+    t_go = {mode: go_replay_seconds(root, mode) for mode in ("go", "lenient")}
+    if t_go["go"] is None:
+        print("  (no go on PATH: the Go anchor is not measured)")
+    else:
+        for mode in ("go", "lenient"):
+            print(f"Go service's replay (cfdiff --quiet) mode={mode:8} {t_go[mode]:9.2f} s "
+                  f"{len(lines) / t_go[mode]:12,.0f} lines/s")
+        for label, t in rows[1:]:
+            mode = label.rsplit("=", 1)[1]
+            ratio = t / t_go[mode]  # type: ignore[operator]
+            verdict = "PASS" if ratio <= 1.0 else "MISS"
+            print(f"  {label} / Go = {ratio:.2f}   target <= 1.0   {verdict}")
 
     import gc
     import tracemalloc

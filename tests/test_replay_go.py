@@ -351,3 +351,14 @@ def test_cli_jsonl_agrees_with_go(go_ref: GoRef, tmp_path: Path,
         go = run_cfdiff(go_ref, "replay", "--mode", mode, *map(str, files))
         assert ours == go, mode
         COMPARED[go_ref.id] = COMPARED.get(go_ref.id, 0) + len(go)
+
+
+def test_quiet_replay_times_the_same_lines(go_ref: GoRef) -> None:
+    """``cfdiff replay --quiet`` (the benchmarks' Go anchor) replays every physical line and
+    prints only its timing."""
+    files = sorted(str(p) for p in (Path(__file__).parents[1] / "sample_data").glob("*.log"))
+    for mode in ("go", "lenient"):
+        (timing,) = run_cfdiff(go_ref, "replay", "--quiet", "--mode", mode, *files)
+        assert timing["carts"] == len(files)
+        assert timing["lines"] == len(read_events(files, progress=False))
+        assert timing["seconds"] > 0

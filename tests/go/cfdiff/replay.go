@@ -47,6 +47,7 @@ func runReplay(out *bufio.Writer, args []string) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	mode := fs.String("mode", "go", "go or lenient")
 	catalogPath := fs.String("catalog", "", "catalog JSON: {sku: AddItem-shaped object}")
+	quiet := fs.Bool("quiet", false, "print nothing per line or cart, only the run's timing")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -72,12 +73,28 @@ func runReplay(out *bufio.Writer, args []string) error {
 	}
 	sort.SliceStable(carts, func(i, j int) bool { return carts[i].id < carts[j].id })
 
+	start := time.Now()
+	lines := 0
 	for _, cf := range carts {
-		if err := replayCartFile(out, cf, lenient, catalog); err != nil {
+		n, err := replayCartFile(out, cf, lenient, catalog, *quiet)
+		if err != nil {
 			return err
 		}
+		lines += n
+	}
+	if *quiet {
+		return writeJSONLine(out, replayTiming{Carts: len(carts), Lines: lines,
+			Seconds: time.Since(start).Seconds()})
 	}
 	return nil
+}
+
+// replayTiming is what `replay --quiet` prints: the benchmarks' Go anchor
+// (the seed's reader loop and the handlers over the files, no output).
+type replayTiming struct {
+	Carts   int     `json:"carts"`
+	Lines   int     `json:"lines"`
+	Seconds float64 `json:"seconds"`
 }
 
 // seedEnvelopeType is the type of the seed's anonymous envelope struct.
@@ -114,15 +131,22 @@ func decodeEnvelope(line []byte, lenient bool) (time.Time, string, json.RawMessa
 	return raw.Timestamp, raw.Type, raw.Payload, err
 }
 
-func replayCartFile(out *bufio.Writer, cf cartFile, lenient bool, catalog map[string]*messages.AddItem) error {
+// replayCartFile replays one cart's file and returns its physical lines
+// (quiet: without printing anything).
+func replayCartFile(out *bufio.Writer, cf cartFile, lenient bool, catalog map[string]*messages.AddItem, quiet bool) (int, error) {
 	data, err := os.ReadFile(cf.path)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	cart := newCart(cf.id)
 	var metrics replayMetrics
+	physical := 0
 
 	emit := func(line int, outcome string, typ *string, msg *string) error {
+		physical++
+		if quiet {
+			return nil
+		}
 		return writeJSONLine(out, replayLine{CartID: cf.id, Line: line, Outcome: outcome, Type: typ, Error: msg})
 	}
 
@@ -143,7 +167,7 @@ func replayCartFile(out *bufio.Writer, cf cartFile, lenient bool, catalog map[st
 		// Track consumed bytes: the token ends at the next '\n' (or EOF).
 		if i := bytes.IndexByte(data[pos:], '\n'); i >= 0 {
 			if want := bytes.TrimSuffix(data[pos:pos+i], []byte("\r")); !bytes.Equal(want, line) {
-				return fmt.Errorf("%s: internal error: token %d does not match the file bytes", cf.path, n)
+				return 0, fmt.Errorf("%s: internal error: token %d does not match the file bytes", cf.path, n)
 			}
 			pos += i + 1
 		} else {
@@ -154,7 +178,7 @@ func replayCartFile(out *bufio.Writer, cf cartFile, lenient bool, catalog map[st
 		if err != nil {
 			metrics.ReplayFailuresTotal++
 			if err := emit(n, "malformed", nil, strPtr(err.Error())); err != nil {
-				return err
+				return 0, err
 			}
 			continue
 		}
@@ -162,27 +186,27 @@ func replayCartFile(out *bufio.Writer, cf cartFile, lenient bool, catalog map[st
 		if !ok {
 			metrics.ReplayFailuresTotal++
 			if err := emit(n, "unknown_type", strPtr(typ), strPtr(fmt.Sprintf("unknown mutation type: %q", typ))); err != nil {
-				return err
+				return 0, err
 			}
 			continue
 		}
 		if err := json.Unmarshal(payload, instance); err != nil {
 			metrics.MutationErrorsTotal++
 			if err := emit(n, "payload_error", strPtr(typ), strPtr(err.Error())); err != nil {
-				return err
+				return 0, err
 			}
 			continue
 		}
 		if applyErr := cart.apply(instance, catalog); applyErr != nil {
 			metrics.MutationErrorsTotal++
 			if err := emit(n, "apply_error", strPtr(typ), strPtr(applyErr.Error())); err != nil {
-				return err
+				return 0, err
 			}
 			continue
 		}
 		cart.setLastChange(ts)
 		if err := emit(n, "applied", strPtr(typ), nil); err != nil {
-			return err
+			return 0, err
 		}
 	}
 	if serr := scanner.Err(); serr != nil {
@@ -193,19 +217,22 @@ func replayCartFile(out *bufio.Writer, cf cartFile, lenient bool, catalog map[st
 		}
 		stopped := n + 1
 		if err := emit(stopped, "too_long", nil, strPtr(fmt.Errorf("scanner error: %w", serr).Error())); err != nil {
-			return err
+			return 0, err
 		}
 		rest := countLines(data[pos:])
 		for k := 1; k < rest; k++ {
 			msg := fmt.Sprintf("not reached: the scanner stopped at line %d", stopped)
 			if err := emit(stopped+k, "not_reached", nil, &msg); err != nil {
-				return err
+				return 0, err
 			}
 		}
 	} else {
 		metrics.ReplayTotal++
 	}
-	return writeJSONLine(out, replayCart{CartID: cf.id, State: cart, Metrics: metrics})
+	if quiet {
+		return physical, nil
+	}
+	return physical, writeJSONLine(out, replayCart{CartID: cf.id, State: cart, Metrics: metrics})
 }
 
 // countLines counts physical lines: one per '\n', plus a final non-empty
