@@ -3,25 +3,14 @@ around a line's time), through Replay.blame / Replay.context."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+from test_widgets import rec, write
 
 from cartforensics import read_events, replay
 from cartforensics.investigate import first_parting
-
-
-def rec(ts: Any, type_: str, payload: Any) -> bytes:
-    return json.dumps({"ts": ts, "type": type_, "payload": payload},
-                      separators=(",", ":")).encode()
-
-
-def write(d: Path, cart: str, lines: list[bytes]) -> None:
-    d.mkdir(parents=True, exist_ok=True)
-    (d / f"{cart}.events.log").write_bytes(b"\n".join(lines) + b"\n")
 
 
 def add(ts: Any, sku: str, price: int, qty: int = 1) -> bytes:
