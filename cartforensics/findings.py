@@ -22,6 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .envelope import decode_envelope
+from .fastpath import canonical_lines
 from .gojson import go_quote
 from .goversion import other_json
 from .lines import go_token
@@ -828,7 +829,7 @@ def toolchain_lines(go: Replay) -> tuple[pd.DataFrame, pd.DataFrame]:
     lenient = go.mode == "lenient"
     flips: set[str] = set()
     flipped_rows: set[int] = set()
-    for r in np.flatnonzero(has_bs).tolist():
+    for r in _maybe_escaped_ts(raw, np.flatnonzero(has_bs)).tolist():
         data = raw[r].as_py()
         tok = go_token(data, 0, len(data))
         here = decode_envelope(tok, lenient, go.semantics).error is None
@@ -879,6 +880,20 @@ def toolchain_lines(go: Replay) -> tuple[pd.DataFrame, pd.DataFrame]:
             "total_" + tag: again.final_state(cid)["totalPrice"],
         })
     return lines, pd.DataFrame(cart_rows_out)
+
+
+def _maybe_escaped_ts(raw: pa.Array, rows: np.ndarray) -> np.ndarray:
+    """The ``rows`` (lines with a backslash) whose envelope may decode under one toolchain
+    only: all but the lines in the writer's own shape, which the fast path proves to hold a ts
+    without escapes (a number, a plain string or null: read alike by json v1 and v2; the
+    writer's ``\\u003c`` escapes elsewhere in the line change nothing)."""
+    if not len(rows):
+        return rows
+    tokens = [go_token(b, 0, len(b)) for b in raw.take(pa.array(rows)).to_pylist()]
+    lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
+    starts = np.r_[0, np.cumsum(lengths + 1)[:-1]].astype(np.int64)
+    canonical = canonical_lines(b"\n".join(tokens) + b"\n", starts, lengths)[0]
+    return rows[~canonical]
 
 
 def _toolchain(go: Replay, base: pd.DataFrame) -> list[Finding]:

@@ -377,3 +377,23 @@ def test_findings_refuse_replays_of_two_toolchains(tmp_path) -> None:
     ev.attrs = {}
     with pytest.raises(ValueError, match="different toolchains"):
         findings(replay(ev, go_version="1.25"), replay(ev, mode="lenient", go_version="1.27"))
+
+
+def test_toolchain_check_skips_only_writer_shaped_lines() -> None:
+    """Only lines the fast path proves writer-shaped (their ts holds no escape) skip the
+    double envelope decode of the toolchain finding; every other line with a backslash,
+    an escaped ts behind a repeated key included, is decoded under both toolchains."""
+    import numpy as np
+    import pyarrow as pa
+
+    from cartforensics.findings import _maybe_escaped_ts
+
+    lines = [
+        b'{"ts":1700000000,"type":"AddItem","payload":{"name":"Salt \\u0026 peppar"}}',
+        b'{"ts":"2024-01-01T00:00:00Z","type":"AddItem","payload":{"sku":"\\u003c"}}\r',
+        b'{"ts":"2024\\u002d01-01T00:00:00Z","type":"AddItem","payload":{}}',
+        b'{"ts":1,"type":"AddItem","payload":{},"ts":"2024\\u002d01-01T00:00:00Z"}',
+        b'{"TS":"2024-01-01T00:00:00\\u005a","type":"AddItem","payload":{}}',
+    ]
+    rows = np.arange(len(lines))
+    assert _maybe_escaped_ts(pa.array(lines, pa.large_binary()), rows).tolist() == [2, 3, 4]
