@@ -81,10 +81,11 @@ def main() -> int:
     now = rows[0]
     if now.ok:
         per_m = now.seconds * 1e6 / ds.lines
+        rss_1m = now.peak_rss_mb * 1e6 / ds.lines  # linear: pessimistic (imports are fixed)
         print(f"\nreport: {per_m:.1f} s per 1M events (target <= 10 s: "
-              f"{'PASS' if per_m <= 10 else 'MISS'}), peak {now.peak_rss_mb:,.0f} MB "
-              f"(target <= 2,000 MB at 1M: "
-              f"{'PASS' if now.peak_rss_mb * 1e6 / ds.lines <= 2000 else 'MISS'})")
+              f"{'PASS' if per_m <= 10 else 'MISS'}), peak {now.peak_rss_mb:,.0f} MB, "
+              f"{rss_1m:,.0f} MB scaled linearly to 1M (target <= 2,000 MB: "
+              f"{'PASS' if rss_1m <= 2000 else 'MISS'})")
     return 0
 
 

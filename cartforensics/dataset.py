@@ -253,7 +253,7 @@ def open_dataset(path: str | os.PathLike[str], carts: Iterable[str] | str | None
 
     >>> df = open_dataset("carts.parquet", carts=["cart-1002"])  # doctest: +SKIP
     """
-    from .events import to_frame
+    from .events import SharedList, to_frame
 
     want = list(columns) if columns is not None else list(READ_EVENTS_COLUMNS)
     need = list(dict.fromkeys(want + (["ts_ns"] if "ts" in want else [])))
@@ -265,17 +265,17 @@ def open_dataset(path: str | os.PathLike[str], carts: Iterable[str] | str | None
     ids = [f["cart_id"] for f in files if wanted is None or f["cart_id"] in wanted]
     table = _as_read_events(dataset_table(path, carts, start, end, need), ids).select(want)
     df = to_frame(table)
-    df.attrs["files"] = [
+    df.attrs["files"] = SharedList(
         {"path": f["path"], "cart_id": f["cart_id"], "bytes": f.get("content_size"),
          "lines": f.get("lines")}
         for f in files if wanted is None or f["cart_id"] in wanted
-    ]
-    df.attrs["problems"] = [
+    )
+    df.attrs["problems"] = SharedList(
         {"path": f["path"], "cart_id": f["cart_id"], "error": p}
         for f in files
         if wanted is None or f["cart_id"] in wanted
         for p in f.get("problems", [])
-    ]
+    )
     # the toolchain whose encoding/json decoded the stored envelopes (older datasets: 1.25)
     df.attrs["go_version"] = manifest.get("go_version", "1.25")
     return df

@@ -37,6 +37,20 @@ COLUMNS = [
 Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 
 
+class SharedList(list):
+    """A list that copies of a DataFrame share instead of copying: pandas deep-copies ``attrs``
+    on nearly every operation, and a fleet's file list (one dict per file) copied on each
+    column access cost seconds per report. Read it; do not change it in place.
+
+    >>> import copy; files = SharedList([{"path": "a.events.log"}])
+    >>> copy.deepcopy(files) is files
+    True
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SharedList:
+        return self
+
+
 class NoLogsError(FileNotFoundError):
     """A path given to ``read_events`` does not exist or holds no ``*.events.log`` files."""
 
@@ -489,6 +503,6 @@ def read_events(
                                                go_version=sem)
     df = to_frame(table)
     df.attrs["go_version"] = sem.spec
-    df.attrs["problems"] = [p.__dict__ for p in problems]
-    df.attrs["files"] = files
+    df.attrs["problems"] = SharedList(p.__dict__ for p in problems)
+    df.attrs["files"] = SharedList(files)
     return df

@@ -46,7 +46,7 @@ from .dataset import (
     open_dataset,
     read_manifest,
 )
-from .events import to_frame
+from .events import SharedList, to_frame
 from .goversion import GoSemantics, semantics
 
 __all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetSummary", "StoredReplay", "fleet_summary",
@@ -202,17 +202,17 @@ def stored_replays(path: str | os.PathLike[str],
     events[DIGEST_COLUMN] = pd.array(table[DIGEST_COLUMN].combine_chunks(),
                                      dtype=pd.ArrowDtype(pa.binary(16)))
     del table
-    events.attrs["files"] = [
+    events.attrs["files"] = SharedList(
         {"path": f["path"], "cart_id": f["cart_id"], "bytes": f.get("content_size"),
          "lines": f.get("lines")} for f in files
-    ]
+    )
     # problems name the file where it was converted from, as a report from the logs does
     where = manifest.get("source")
-    events.attrs["problems"] = [
+    events.attrs["problems"] = SharedList(
         {"path": os.path.join(where, f["path"]) if where else f["path"],
          "cart_id": f["cart_id"], "error": p}
         for f in files for p in f.get("problems", [])
-    ]
+    )
     # carts in replay order: files with lines (or empty) in file order, as replay() does
     present = pd.unique(events["cart_id"].astype(str).to_numpy()).tolist()
     seen = set(present)

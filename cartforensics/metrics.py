@@ -299,7 +299,8 @@ def rates(replay: Replay, freq: str = "1h", by: str | None = None) -> pd.DataFra
     outcome = oc["outcome"].astype(str).to_numpy()
     ts = oc["ts"]
     has = ts.notna().to_numpy()
-    frame = pd.DataFrame({"window": ts.to_numpy()[has] if len(ts) else ts.to_numpy()})
+    # the extension array keeps the datetimes vectorised (to_numpy() would box every one)
+    frame = pd.DataFrame({"window": ts.array[has] if len(ts) else ts.array})
     frame["window"] = pd.to_datetime(frame["window"], utc=True)
     for o in OUTCOMES:
         frame[o] = (outcome[has] == o).astype(np.int64)

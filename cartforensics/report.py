@@ -317,7 +317,7 @@ def outcomes_frame(go: Replay, lenient: Replay) -> pd.DataFrame:
             "mode": r.mode,
             "cart_id": oc["cart_id"].astype(str).to_numpy(dtype=object),
             "line": oc["line"].to_numpy(dtype=np.int64),
-            "ts": pd.to_datetime(oc["ts"], utc=True).to_numpy(),
+            "ts": pd.to_datetime(oc["ts"], utc=True).array,  # not to_numpy(): no boxing
             "type": _plain(oc["type"]),
             "outcome": oc["outcome"].astype(str).to_numpy(dtype=object),
             "error": _plain(oc["error"]),

@@ -396,3 +396,13 @@ def test_envelope_error_iff_not_decoded(tmp_path: Path) -> None:
     assert df["envelope_error"].notna().tolist() == [False, True, True, True, False, False, False]
     assert df["lenient_error"].notna().tolist() == [False, False, True, True, False, False, False]
     assert df["type"].tolist()[4:] == ["RemoveItem", "OrderCreated", "AddItem"]
+
+
+def test_the_file_list_is_shared_by_copies_not_copied(tmp_path) -> None:
+    """pandas deep-copies attrs on nearly every operation; the files and problems lists are
+    shared instead (a fleet's list of files copied per column access cost seconds)."""
+    (tmp_path / "a.events.log").write_bytes(b'{"ts":1,"type":"AddItem","payload":{}}\n')
+    df = read_events(tmp_path, progress=False)
+    assert df["line"].attrs["files"] is df.attrs["files"]
+    assert df.iloc[:1].attrs["problems"] is df.attrs["problems"]
+    assert df.attrs["files"][0]["cart_id"] == "a"
