@@ -209,7 +209,7 @@ def read_events_bytes(items: Sequence[tuple[str, bytes]],
     """read_events' rows (as Arrow) for files whose decompressed bytes the caller already
     holds, given as (cart id, bytes), file after file.
 
-    >>> read_events_bytes([("c1", b'{"ts":1,"type":"AddItem","payload":{}}\n')]).num_rows
+    >>> read_events_bytes([("c1", b'{"ts":1,"type":"AddItem","payload":{}}\\n')]).num_rows
     1
     """
     logs = [LogFile(Path(cid + LOG_SUFFIX), cid) for cid, _ in items]

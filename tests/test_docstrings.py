@@ -1,0 +1,35 @@
+"""The examples in the package's docstrings run and print what they say (the ones marked
+``+SKIP`` need a corpus and are documentation only)."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import cartforensics
+
+
+def _with_examples() -> list[str]:
+    names = []
+    for m in pkgutil.iter_modules(cartforensics.__path__, "cartforensics."):
+        module = importlib.import_module(m.name)
+        if any(t.examples for t in doctest.DocTestFinder().find(module)):
+            names.append(m.name)
+    return sorted(names)
+
+
+MODULES = _with_examples()
+
+
+def test_the_package_has_examples() -> None:
+    assert {"cartforensics.gojson", "cartforensics.envelope", "cartforensics.events"} <= set(
+        MODULES)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name: str) -> None:
+    result = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0
