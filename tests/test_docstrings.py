@@ -15,6 +15,8 @@ import cartforensics
 def _with_examples() -> list[str]:
     names = []
     for m in pkgutil.iter_modules(cartforensics.__path__, "cartforensics."):
+        if m.name.endswith("__main__"):  # importing it runs the command line
+            continue
         module = importlib.import_module(m.name)
         if any(t.examples for t in doctest.DocTestFinder().find(module)):
             names.append(m.name)
