@@ -532,7 +532,7 @@ def test_widgets_replay_again_as_the_same_toolchain(tmp_path: Path) -> None:
     """The lenient replay a widget makes (and its skip-a-line replays) use the toolchain of the
     replay it was given, even when the frame has lost its go_version."""
     from cartforensics import read_events, replay
-    from cartforensics.widgets import _pair
+    from cartforensics.widgets.common import _pair
 
     f = tmp_path / "e.events.log"
     f.write_bytes(b'{"ts":"2024-01-01T00:00:00\\u005a","type":"AddItem","payload":'
@@ -694,7 +694,7 @@ def test_go_and_lenient_blame_and_where_they_part(sample):
 
 
 def test_blame_waits_for_a_press_on_long_carts(sample, monkeypatch):
-    import cartforensics.widgets as w
+    import cartforensics.widgets.scrubber as w
 
     go, le = sample
     monkeypatch.setattr(w, "BLAME_AUTO_LINES", 3)
@@ -737,7 +737,7 @@ def test_context_table_opens_the_other_cart(tmp_path):
 
 
 def test_blame_lists_the_carts_own_fields_first_and_at_most_blame_rows(sample, monkeypatch):
-    import cartforensics.widgets as w
+    import cartforensics.widgets.scrubber as w
 
     go, le = sample
     monkeypatch.setattr(w, "BLAME_ROWS", 5)
