@@ -186,6 +186,14 @@ _WORKBENCH_CSS = """
 # -- the scrubber -----------------------------------------------------------------------------
 
 
+def _button(text: str, tip: str, cls: str, width: str, icon: str = "") -> widgets.Button:
+    """A button with its tooltip, width and CSS class (the browser test finds it by class)."""
+    b = widgets.Button(description=text, tooltip=tip, icon=icon,
+                       layout=widgets.Layout(width=width))
+    b.add_class(cls)
+    return b
+
+
 class TimelineScrubber(widgets.VBox):
     """Step through one cart's lines in both modes, side by side.
 
@@ -248,36 +256,30 @@ class TimelineScrubber(widgets.VBox):
                                         layout=lay(flex="1 1 auto", min_width="240px"))
         widgets.jslink((self.play, "value"), (self.slider, "value"))
 
-        def button(text: str, tip: str, cls: str, width: str, icon: str = "") -> widgets.Button:
-            b = widgets.Button(description=text, tooltip=tip, icon=icon,
-                               layout=lay(width=width))
-            b.add_class(cls)
-            return b
-
-        self.prev_problem_button = button("problem", "previous line the service did not "
-                                          "apply", "cf-prev-problem", "96px", "step-backward")
-        self.back_button = button("", "step back one line", "cf-step-back", "40px",
-                                  "chevron-left")
-        self.forward_button = button("", "step forward one line", "cf-step-forward", "40px",
-                                     "chevron-right")
-        self.next_problem_button = button("problem", "next line the service did not apply",
-                                          "cf-next-problem", "96px", "step-forward")
+        self.prev_problem_button = _button("problem", "previous line the service did not "
+                                           "apply", "cf-prev-problem", "96px", "step-backward")
+        self.back_button = _button("", "step back one line", "cf-step-back", "40px",
+                                   "chevron-left")
+        self.forward_button = _button("", "step forward one line", "cf-step-forward", "40px",
+                                      "chevron-right")
+        self.next_problem_button = _button("problem", "next line the service did not apply",
+                                           "cf-next-problem", "96px", "step-forward")
         self.line_input = widgets.BoundedIntText(min=0, max=0, value=0, description="line",
                                                  layout=lay(width="150px"))
         self.time_input = widgets.Text(placeholder="2025-11-01T08:03:00Z", description="time",
                                        continuous_update=False, layout=lay(width="290px"))
-        self.seek_button = button("seek", "go to the state at this time (SPEC §6)", "cf-seek",
-                                  "60px")
+        self.seek_button = _button("seek", "go to the state at this time (SPEC §6)", "cf-seek",
+                                   "60px")
         self.skip_button = widgets.ToggleButton(
             value=False, description="skip this line", icon="ban",
             tooltip="replay the cart as if this line had never been written",
             layout=lay(width="140px"))
         self.skip_button.add_class("cf-skip")
-        self.reset_button = button("reset skips", "replay every line again", "cf-reset",
-                                   "110px")
+        self.reset_button = _button("reset skips", "replay every line again", "cf-reset",
+                                    "110px")
         self.skip_html = widgets.HTML()
-        self.export_button = button("export", "state JSON and history into the output below",
-                                    "cf-export", "80px")
+        self.export_button = _button("export", "state JSON and history into the output below",
+                                     "cf-export", "80px")
         self.status = widgets.HTML()
         self.line_html = widgets.HTML(layout=lay(width="100%"))
         self.compare_html = widgets.HTML(layout=lay(width="100%"))
@@ -598,26 +600,18 @@ class TimelineScrubber(widgets.VBox):
         self.note_tags = widgets.Text(placeholder="more tags, comma separated",
                                       layout=lay(width="220px"))
         self.note_tags.add_class("cf-note-tags")
-        self.note_save = widgets.Button(description="add note", icon="sticky-note",
-                                        tooltip="write the note into the notes file",
-                                        layout=lay(width="110px"))
-        self.note_save.add_class("cf-note-save")
-        self.prev_note_button = widgets.Button(description="note", icon="step-backward",
-                                               tooltip="previous noted line of this cart",
-                                               layout=lay(width="80px"))
-        self.prev_note_button.add_class("cf-prev-note")
-        self.next_note_button = widgets.Button(description="note", icon="step-forward",
-                                               tooltip="next noted line of this cart",
-                                               layout=lay(width="80px"))
-        self.next_note_button.add_class("cf-next-note")
+        self.note_save = _button("add note", "write the note into the notes file",
+                                 "cf-note-save", "110px", "sticky-note")
+        self.prev_note_button = _button("note", "previous noted line of this cart",
+                                        "cf-prev-note", "80px", "step-backward")
+        self.next_note_button = _button("note", "next noted line of this cart",
+                                        "cf-next-note", "80px", "step-forward")
         self.line_notes_html = widgets.HTML(layout=lay(width="100%"))
         self.line_notes_html.add_class("cf-line-notes")
         self.notes_select = widgets.Select(options=[], rows=4, layout=lay(width="560px"))
         self.notes_select.add_class("cf-notes-list")
-        self.delete_note_button = widgets.Button(description="delete", icon="trash",
-                                                 tooltip="delete the note chosen in the list",
-                                                 layout=lay(width="90px"))
-        self.delete_note_button.add_class("cf-delete-note")
+        self.delete_note_button = _button("delete", "delete the note chosen in the list",
+                                          "cf-delete-note", "90px", "trash")
         self.notes_where = widgets.HTML()
         self.note_save.on_click(lambda _b: self._on_note_save())
         self.prev_note_button.on_click(lambda _b: self.prev_note())
@@ -641,21 +635,18 @@ class TimelineScrubber(widgets.VBox):
         self.notes_box.add_class("cf-notes")
         # where the modes part
         self.parting_html = widgets.HTML()
-        self.parting_button = widgets.Button(description="where they part", icon="code-fork",
-                                             tooltip="the first line one mode applies and the "
-                                             "other does not", layout=lay(width="150px"))
-        self.parting_button.add_class("cf-parting")
+        self.parting_button = _button("where they part", "the first line one mode applies "
+                                      "and the other does not", "cf-parting", "150px",
+                                      "code-fork")
         self.parting_button.on_click(lambda _b: self._on_parting())
         self.parting_box = widgets.HBox([self.parting_button, self.parting_html],
                                         layout=lay(align_items="center"))
         # blame under each state
         self.blame_selects: dict[str, widgets.Select] = {}
         self.blame_boxes: dict[str, widgets.VBox] = {}
-        self.blame_button = widgets.Button(description="show blame", icon="search",
-                                           tooltip="read every applied line of this cart to "
-                                           "tell which line set each field",
-                                           layout=lay(width="130px"))
-        self.blame_button.add_class("cf-blame-on")
+        self.blame_button = _button("show blame", "read every applied line of this cart to "
+                                    "tell which line set each field", "cf-blame-on", "130px",
+                                    "search")
         self.blame_button.on_click(lambda _b: self._on_blame_on())
         for m in MODES:
             sel = widgets.Select(options=[], rows=8, layout=lay(width="100%"))
