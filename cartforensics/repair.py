@@ -525,15 +525,13 @@ def _install(tmp: Path, out: Path, state: str) -> None:
 # The toolchain option
 
 
-def _toolchain(go_version: Any) -> tuple[dict[str, str], dict[str, str]]:
-    """Validate ``go_version`` (:func:`cartforensics.goversion.semantics`); the keywords to pass
-    to read_events and to replay."""
+def _check_toolchain(go_version: Any) -> None:
+    """A RepairError unless ``go_version`` is one :func:`cartforensics.goversion.semantics`
+    knows."""
     try:
         semantics(go_version)
     except (TypeError, ValueError) as err:
         raise RepairError(str(err)) from None
-    kw = {"go_version": go_version}
-    return kw, kw
 
 
 # =============================================================================================
@@ -582,7 +580,7 @@ def repair(src: str | os.PathLike[str], out: str | os.PathLike[str],
     {'repaired': 165, 'unchanged': 133, 'unrepairable': 2}
     """
     began = time.perf_counter()
-    kw = _toolchain(go_version)
+    _check_toolchain(go_version)
     src_p = Path(src)
     out_p = Path(out)
     state = _check_paths(src_p, out_p, force)
@@ -590,7 +588,7 @@ def repair(src: str | os.PathLike[str], out: str | os.PathLike[str],
     out_p.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_p.name}.repair-", dir=out_p.parent))
     try:
-        report, table = _build(src_p, logs, tmp, go_version, kw, progress)
+        report, table = _build(src_p, logs, tmp, go_version, progress)
         report["seconds"] = round(time.perf_counter() - began, 3)
         _write_reports(tmp, report)
         umask = os.umask(0)
@@ -612,7 +610,6 @@ def _file_digest(path: Path) -> str:
 
 
 def _build(src: Path, logs: list[Any], tmp: Path, go_version: str,
-           kw: tuple[dict[str, str], dict[str, str]],
            progress: bool | None) -> tuple[dict[str, Any], pd.DataFrame]:
     from . import __version__  # the package's: imported here, the package imports this module
 
@@ -624,8 +621,9 @@ def _build(src: Path, logs: list[Any], tmp: Path, go_version: str,
             digest = None
         source_files.append({"path": os.path.abspath(log.path), "cart_id": log.cart_id,
                              "sha256": digest, "gzip": log.path.name.endswith(GZ_SUFFIX)})
-    events = read_events([str(log.path) for log in logs], progress=progress, **kw[0])
-    lenient = replay(events, mode="lenient", **kw[1])
+    events = read_events([str(log.path) for log in logs], progress=progress,
+                         go_version=go_version)
+    lenient = replay(events, mode="lenient", go_version=go_version)
     attrs = events.attrs
     plain = events.copy(deep=False)
     plain.attrs = {}  # pandas deep-copies attrs (a record per file) on every column access
@@ -668,7 +666,7 @@ def _build(src: Path, logs: list[Any], tmp: Path, go_version: str,
         if cr.rejected:
             (tmp / REJECTED_DIR).mkdir(exist_ok=True)
             (tmp / REJECTED_DIR / f"{cid}{REJECTED_SUFFIX}").write_bytes(cr.rejected)
-    _verify(tmp, results, lenient, kw)
+    _verify(tmp, results, lenient, go_version)
     counts = {s: sum(1 for c in results.values() if c.status == s) for s in STATUSES}
     verified = sum(1 for c in results.values() if c.status in ("repaired", "unchanged"))
     actions: dict[str, int] = {}
@@ -714,14 +712,14 @@ def _states(r: Replay, carts: Iterable[str]) -> dict[str, dict[str, Any]]:
 
 
 def _verify(tmp: Path, results: dict[str, CartRepair], lenient: Replay,
-            kw: tuple[dict[str, str], dict[str, str]]) -> None:
+            go_version: str) -> None:
     """Replay OUT in go mode; compare with lenient on SRC cart by cart; mark what differs."""
     written = [c for c, cr in results.items() if cr.write]
     if not written:
         return
     events = read_events([str(tmp / f"{c}{LOG_SUFFIX}") for c in written], progress=False,
-                         **kw[0])
-    go = replay(events, mode="go", **kw[1])
+                         go_version=go_version)
+    go = replay(events, mode="go", go_version=go_version)
     want = _states(lenient, written)
     got = _states(go, written)
     unlimited: dict[str, dict[str, Any]] = {}
@@ -730,7 +728,7 @@ def _verify(tmp: Path, results: dict[str, CartRepair], lenient: Replay,
         ev = events[events["cart_id"].isin(long_carts)].copy()
         ev.attrs = {}
         ev["too_long"] = False
-        unlimited = _states(replay(ev, mode="go", **kw[1]), long_carts)
+        unlimited = _states(replay(ev, mode="go", go_version=go_version), long_carts)
     for cid in written:
         cr = results[cid]
         a = got.get(cid)
