@@ -705,19 +705,22 @@ def build_findings(parts: dict[tuple[str, Any], FindingPart], total_lines: int,
         if not got:
             continue
         if kind not in _GROUPED:
-            out += [_BUILD[kind](p, total_lines, sem) for p in got]
+            for p in got:
+                out.append(_BUILD[kind](p, total_lines, sem))
+                out[-1].part_keys = [p.key]  # type: ignore[attr-defined]
             continue
         got.sort(key=lambda p: (-p.n, str(p.key)))
         top, rest = got[:MAX_GROUPS], got[MAX_GROUPS:]
         for p in top:
             out.append(_BUILD[kind](p, total_lines, sem))
+            out[-1].part_keys = [p.key]  # type: ignore[attr-defined]
         if rest:
             merged = rest[0]
-            for p in sorted(rest[1:], key=lambda q: int(q.evidence["row"].iloc[0])
-                            if len(q.evidence) else 0):
+            for p in rest[1:]:
                 merged = merged.merge(p)
             merged.key = f"({len(rest)} other {_GROUPED[kind]})"
             out.append(_BUILD[kind](merged, total_lines, sem))
+            out[-1].part_keys = [p.key for p in rest]  # type: ignore[attr-defined]
     order = {k: i for i, k in enumerate(KINDS)}
     out.sort(key=lambda f: (-f.count, order.get(f.kind, len(order)), str(f.key)))
     return out
