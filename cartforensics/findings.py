@@ -363,7 +363,13 @@ def toolchain_lines(go: Replay) -> tuple[pd.DataFrame, pd.DataFrame]:
         return empty_lines, empty_carts
     raw = pa.array(ev["raw"].array)  # Arrow-backed bytes: no copy into Python objects
     cart_of = ev["cart_id"].astype(str).to_numpy(dtype=object)
-    has_bs = pc.fill_null(pc.match_substring(raw, "\\"), False).to_numpy(zero_copy_only=False)
+    # the writer's own escapes (json.Marshal's \u003c, \u003e, \u0026) never flip a line:
+    # in a ts they fail to parse under both toolchains, elsewhere both unescape them alike
+    bare = raw
+    for esc in ("\\u003c", "\\u003e", "\\u0026"):
+        bare = pc.replace_substring(bare, esc, "")
+    has_bs = pc.fill_null(pc.match_substring(bare, "\\"), False).to_numpy(zero_copy_only=False)
+    del bare
     lenient = go.mode == "lenient"
     flips: set[str] = set()
     flipped_rows: set[int] = set()
@@ -543,9 +549,7 @@ class _Chunk:
         ev = go.events
         self.go, self.lenient, self.ev = go, lenient, ev
         self.n = len(ev)
-        codes, uniq = pd.factorize(ev["cart_id"].astype(str), sort=False)
-        self.cart = codes.astype(np.int64)
-        self.cart_names = np.asarray(uniq, dtype=object)
+        self.cart, self.cart_names = _cart_codes(ev["cart_id"])
         ts = pd.to_datetime(ev["ts"], utc=True)
         self.ts = ts.reset_index(drop=True)
         self.ts_ns = self.ts.dt.as_unit("ns").array.asi8 if len(ts) else np.zeros(0, np.int64)
@@ -576,6 +580,15 @@ class _Chunk:
             "lenient_outcome": b["outcome"].iloc[rows].astype(str).to_numpy(dtype=object),
             "lenient_error": self.at(b["error"], rows),
         }).assign(ts=lambda d: pd.to_datetime(d["ts"], utc=True))
+
+
+def _cart_codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """(code per row, name per code) of a cart_id column (categorical: its own codes)."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        return (col.cat.codes.to_numpy().astype(np.int64),
+                np.asarray([str(c) for c in col.cat.categories], dtype=object))
+    codes, uniq = pd.factorize(col.astype(str), sort=False)
+    return codes.astype(np.int64), np.asarray(uniq, dtype=object)
 
 
 def _text_columns(ev: pd.DataFrame) -> pd.DataFrame:
@@ -676,10 +689,19 @@ def finding_parts(go: Replay, lenient: Replay, limit: int | None = EVIDENCE_KEPT
             parts[(part.kind, part.key)] = part
     problems = list(go.events.attrs.get("problems") or [])
     if problems:
+        # read_events lists the files' problems first, then its notes on carts of several
+        # files: kept apart, so that chunks of carts list them in the same order
+        notes = [p for p in problems if _is_multi_file_note(p)]
+        reads = [p for p in problems if not _is_multi_file_note(p)]
         parts[("file_problem", None)] = FindingPart(
             "file_problem", None, len(problems), {}, None, None, {}, {}, {}, {},
-            {"problems": problems}, pd.DataFrame(), limit)
+            {"problems": reads, "notes": notes}, pd.DataFrame(), limit)
     return parts
+
+
+def _is_multi_file_note(p: dict[str, Any]) -> bool:
+    err = str(p.get("error", ""))
+    return err.startswith(f"cart {p.get('cart_id')!r} has ") and " files; their lines " in err
 
 
 def combine_parts(parts: Sequence[dict[tuple[str, Any], FindingPart]]
@@ -1075,15 +1097,18 @@ def _duplicates(ch: _Chunk) -> list[_Spec]:
     if blank.any():  # whitespace-only lines are not records
         ids = ids.copy()
         ids[blank] = -1
-    key = pd.DataFrame({"c": cart, "r": ids})
-    dup = key.duplicated(keep="first").to_numpy() & (ids >= 0)
+    combined = cart * (int(ids.max()) + 2) + (ids + 1)  # one int per (cart, line bytes)
+    codes, uniq = pd.factorize(combined, sort=False)
+    first = np.full(len(uniq), len(codes), dtype=np.int64)
+    np.minimum.at(first, codes, np.arange(len(codes)))
+    first_row = first[codes]
+    dup = (first_row != np.arange(len(codes))) & (ids >= 0)
     idx = np.flatnonzero(dup)
     if not len(idx):
         return []
     prev_same = np.r_[False, (cart[1:] == cart[:-1]) & (ids[1:] == ids[:-1])]
     consecutive = dup & prev_same
-    line = pd.Series(ev["line"].to_numpy(dtype=np.int64))
-    first_line = line.groupby([cart, ids], sort=False).transform("first").to_numpy()
+    first_line = ev["line"].to_numpy(dtype=np.int64)[first_row]
     return [_Spec("duplicate", idx,
                   extra={"repeats_line": first_line, "consecutive": consecutive},
                   sums={"consecutive": consecutive[idx],
@@ -1109,7 +1134,7 @@ def _build_duplicate(p: FindingPart, total: int, sem: Any) -> Finding:
 
 
 def _build_file_problem(p: FindingPart, total: int, sem: Any) -> Finding:
-    df = pd.DataFrame(p.lists["problems"])
+    df = pd.DataFrame(p.lists["problems"] + p.lists.get("notes", []))
     carts = df["cart_id"].nunique() if "cart_id" in df else len(df)
     first = str(df["error"].iloc[0]) if "error" in df else ""
     msg = (f"{_n(len(df), 'file')} could not be read whole ({first}"

@@ -196,16 +196,32 @@ def _by_cart(replay: Replay, source: Source | None) -> tuple[pd.DataFrame, pd.Da
 def metric_values(replay: Replay, source: Source | None = None) -> dict[str, Any]:
     """The metrics' values (name -> value) of :func:`metrics`; the values of disjoint sets of
     carts add up (:func:`combine_metric_values`)."""
-    reader, writer = _by_cart(replay, source)
-    values: dict[str, Any] = {k: int(reader[k].sum()) for k in reader.columns}
-    for k in WRITER_METRICS:
-        if k == "cart_event_log_last_append_unix":
-            last = writer[k].max()
-            values[k] = 0.0 if pd.isna(last) else float(last)
-        else:
-            values[k] = int(writer[k].sum())
-    if _log_files(replay.events, source) is None:
-        values["cart_event_log_files_existing"] = len(writer.index)
+    ev = replay.events
+    outcome = replay.outcomes["outcome"]
+    per = outcome.value_counts()
+    count = {o: int(per.get(o, 0)) for o in OUTCOMES}
+    cart = replay.outcomes["cart_id"]
+    long_carts = set(pd.unique(cart[(outcome == "too_long").to_numpy()].astype(str)))
+    files = _log_files(ev, source)
+    carts = set(replay.cart_ids) | set(pd.unique(cart.astype(str)))
+    carts |= {c for c, _ in files or []}
+    nl = ev["newline"].to_numpy(dtype=bool)
+    length = ev["length"].to_numpy(dtype=np.int64)
+    ts = pd.to_datetime(ev["ts"], utc=True)
+    last = ts.max() if len(ts) else pd.NaT
+    values: dict[str, Any] = {
+        "cart_event_log_replay_total": len(carts) - len(long_carts),
+        "cart_event_log_replay_failures_total": sum(count[o] for o in FAILURE_OUTCOMES),
+        "cart_event_log_mutation_errors_total": sum(count[o] for o in MUTATION_ERROR_OUTCOMES),
+        "cart_event_log_unknown_types_total": 0,
+        PROMISED_UNKNOWN_METRIC: count["unknown_type"],
+        "cart_event_log_appends_total": int(nl.sum()),
+        "cart_event_log_bytes_written_total": int((length[nl] + 1).sum()),
+        "cart_event_log_files_existing": len(carts) if files is None else
+        sum(1 for _, name in files if name.endswith(LOG_SUFFIX)),
+        "cart_event_log_last_append_unix":
+            0.0 if pd.isna(last) else float(last.as_unit("ns").value) / 1e9,
+    }
     return values
 
 

@@ -245,30 +245,35 @@ def summarize_chunk(events: pd.DataFrame, go: Any, lenient: Any, index: int,
     outcomes.parquet go to ``tmp_dir`` (None: not written)."""
     ev = events
     n = len(ev)
-    go_oc = go.outcomes["outcome"].astype(str).to_numpy()
-    le_oc = lenient.outcomes["outcome"].astype(str).to_numpy()
-    lost = (le_oc == "applied") & (go_oc != "applied")
-    cart = go.outcomes["cart_id"].astype(str).to_numpy()
+    go_c = _outcome_codes(go.outcomes["outcome"])
+    le_c = _outcome_codes(lenient.outcomes["outcome"])
+    applied = OUTCOMES.index("applied")
+    lost = (le_c == applied) & (go_c != applied)
+    cart, cart_names = _cart_codes(ev["cart_id"])
     ts = pd.to_datetime(ev["ts"], utc=True)
     ts_ns = ts.dt.as_unit("ns").array.asi8 if n else np.zeros(0, np.int64)
     has = ts_ns != _NAT
     base = _base_ns(freq, ts_ns)
+    names = np.asarray(OUTCOMES, dtype=object)
     # outcome counts per window and type (go mode): the three time charts
-    typ = go.outcomes["type"].astype(object).to_numpy()
-    typ = np.array([t if isinstance(t, str) else "(none)" for t in typ], dtype=object) \
-        if n else typ
-    counts = pd.DataFrame({"window": (ts_ns[has] // base) * base, "type": typ[has],
-                           "outcome": go_oc[has]})
-    counts = counts.groupby(["window", "type", "outcome"], sort=True).size() \
-        .rename("lines").reset_index()
-    no_ts = {o: int(k) for o in OUTCOMES if (k := int((go_oc[~has] == o).sum()))}
-    lost_by_cart = pd.DataFrame({"cart": cart[lost], "outcome": go_oc[lost]}) \
-        .groupby(["cart", "outcome"], sort=False).size().rename("lines").reset_index()
-    unk = le_oc == "unknown_type"
-    ut = lenient.outcomes["type"].astype(object).to_numpy()[unk]
-    unknown = pd.DataFrame({"type": [t if isinstance(t, str) else "" for t in ut],
-                            "cart": cart[unk]}).groupby("type").agg(
-        lines=("cart", "size"), carts=("cart", "nunique")).reset_index()
+    t_codes, t_names = _type_codes(go.outcomes["type"], "(none)")
+    g = pd.DataFrame({"window": (ts_ns[has] // base) * base, "type": t_codes[has],
+                      "outcome": go_c[has]}).groupby(["window", "type", "outcome"]).size()
+    counts = g.rename("lines").reset_index()
+    counts["type"] = t_names[counts["type"].to_numpy()]
+    counts["outcome"] = names[counts["outcome"].to_numpy()]
+    counts = counts.sort_values(["window", "type", "outcome"], ignore_index=True)
+    no_ts = {o: k for j, o in enumerate(OUTCOMES) if (k := int((go_c[~has] == j).sum()))}
+    lc = pd.DataFrame({"cart": cart[lost], "outcome": go_c[lost]}).groupby(
+        ["cart", "outcome"]).size().rename("lines").reset_index()
+    lost_by_cart = pd.DataFrame({"cart": cart_names[lc["cart"].to_numpy()],
+                                 "outcome": names[lc["outcome"].to_numpy()],
+                                 "lines": lc["lines"].to_numpy(dtype=np.int64)})
+    unk = le_c == OUTCOMES.index("unknown_type")
+    u_codes, u_names = _type_codes(lenient.outcomes["type"], "")
+    uk = pd.DataFrame({"type": u_names[u_codes[unk]], "cart": cart[unk]})
+    unknown = uk.groupby("type").agg(lines=("cart", "size"), carts=("cart", "nunique")) \
+        .reset_index()
     outcomes: dict[str, str] = {}
     if tmp_dir is not None:
         for r in (go, lenient):
@@ -278,39 +283,75 @@ def summarize_chunk(events: pd.DataFrame, go: Any, lenient: Any, index: int,
     ok = ts_ns[has]
     return ChunkResult(
         index=index, lines=n, carts=len(go.cart_ids),
-        applied_go=int((go_oc == "applied").sum()),
-        applied_lenient=int((le_oc == "applied").sum()), lost=int(lost.sum()),
-        carts_losing=int(len(pd.unique(cart[lost]))),
+        applied_go=int((go_c == applied).sum()),
+        applied_lenient=int((le_c == applied).sum()), lost=int(lost.sum()),
+        carts_losing=int(len(np.unique(cart[lost]))),
         parts=finding_parts(go, lenient, limit=EVIDENCE_KEPT),
         metrics=metric_values(go), ts_min=int(ok.min()) if len(ok) else None,
         ts_max=int(ok.max()) if len(ok) else None, counts=counts, no_ts=no_ts,
         lost_by_cart=lost_by_cart, unknown=unknown,
-        per_cart=per_cart_table(go, lenient, lost, cart, go_oc, le_oc),
+        per_cart=per_cart_table(go, lenient, lost, cart, cart_names, go_c == applied,
+                                le_c == applied),
         outcomes=outcomes, semantics=go.semantics.spec)
 
 
 def per_cart_table(go: Any, lenient: Any, lost: np.ndarray, cart: np.ndarray,
-                   go_oc: np.ndarray, le_oc: np.ndarray, top: int = TOP_CARTS
-                   ) -> pd.DataFrame:
-    """Carts that lost lines (most first, ``top`` of them) with the value they lost."""
-    frame = pd.DataFrame({"cart_id": cart, "lost": lost, "applied_go": go_oc == "applied",
-                          "applied_lenient": le_oc == "applied"})
-    g = frame.groupby("cart_id", sort=False).agg(
-        lines=("lost", "size"), applied_go=("applied_go", "sum"),
-        applied_lenient=("applied_lenient", "sum"), lost=("lost", "sum"))
-    g = g[g["lost"] > 0].sort_values("lost", ascending=False, kind="stable").head(top)
+                   cart_names: np.ndarray, applied_go: np.ndarray, applied_lenient: np.ndarray,
+                   top: int = TOP_CARTS) -> pd.DataFrame:
+    """Carts that lost lines (most first, ties in the order the carts come, ``top`` of them)
+    with the value they lost."""
+    k = len(cart_names)
+    lines = np.bincount(cart, minlength=k)
+    n_lost = np.bincount(cart, weights=lost, minlength=k).astype(np.int64)
+    first = np.full(k, len(cart), dtype=np.int64)
+    np.minimum.at(first, cart, np.arange(len(cart)))
+    losing = np.flatnonzero(n_lost > 0)
+    losing = losing[np.lexsort((first[losing], -n_lost[losing]))][:top]
+    a_go = np.bincount(cart, weights=applied_go, minlength=k).astype(np.int64)
+    a_le = np.bincount(cart, weights=applied_lenient, minlength=k).astype(np.int64)
     rows = []
-    for cid, r in g.iterrows():
-        a = go.final_state(str(cid))
-        b = lenient.final_state(str(cid))
+    for c in losing.tolist():
+        cid = str(cart_names[c])
+        a = go.final_state(cid)
+        b = lenient.final_state(cid)
         rows.append({
-            "cart_id": cid, "lines": int(r["lines"]), "applied_go": int(r["applied_go"]),
-            "applied_lenient": int(r["applied_lenient"]), "lost": int(r["lost"]),
+            "cart_id": cid, "lines": int(lines[c]), "applied_go": int(a_go[c]),
+            "applied_lenient": int(a_le[c]), "lost": int(n_lost[c]),
             "items_go": len(a["items"]), "items_lenient": len(b["items"]),
             "total_go": a["totalPrice"], "total_lenient": b["totalPrice"],
             "order_lenient": b.get("orderReference") or "",
         })
     return pd.DataFrame(rows)
+
+
+def _outcome_codes(s: pd.Series) -> np.ndarray:
+    """Each line's outcome as its index in OUTCOMES."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        remap = np.array([OUTCOMES.index(c) if c in OUTCOMES else -1
+                          for c in s.cat.categories] + [-1], dtype=np.int64)
+        return remap[s.cat.codes.to_numpy()]
+    return pd.Categorical(s.astype(str), categories=OUTCOMES).codes.astype(np.int64)
+
+
+def _cart_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    from .findings import _cart_codes as codes
+
+    return codes(s)
+
+
+def _type_codes(s: pd.Series, missing: str) -> tuple[np.ndarray, np.ndarray]:
+    """(code per line, name per code) of a type column; ``missing`` names a line without a
+    type (the last code)."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = [c if isinstance(c, str) else missing for c in s.cat.categories]
+        codes = s.cat.codes.to_numpy().astype(np.int64)
+    else:
+        codes, uniq = pd.factorize(s, sort=False, use_na_sentinel=True)
+        cats = [c if isinstance(c, str) else missing for c in uniq]
+        codes = codes.astype(np.int64)
+    names = np.asarray([*cats, missing], dtype=object)
+    codes = np.where(codes < 0, len(cats), codes)
+    return codes, names
 
 
 def read_chunk(chunk: Chunk, go_version: Any = None,
