@@ -81,6 +81,21 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return d
 
 
+FILES_PER_CHUNK = {"sample": 50, "hostile": 4}  # the sample has 300 files, the hostile 80
+
+
+@pytest.fixture(scope="module")
+def small_chunks(hostile: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """Each corpus reported in small chunks: (logs, combined, results)."""
+    out = {}
+    for src, logs in (("sample", SAMPLE), ("hostile", hostile)):
+        chunks = plan_logs(logs, chunk_files=FILES_PER_CHUNK[src], chunk_bytes=1)
+        assert len(chunks) >= 6
+        combined, results = run(chunks, tmp_path_factory.mktemp(f"small-{src}"))
+        out[src] = (logs, chunks, combined, results)
+    return out
+
+
 def run(chunks: list[Any], tmp: Path, workers: int = 1) -> tuple[Any, list[Any]]:
     tmp.mkdir(parents=True, exist_ok=True)
     with warnings.catch_warnings():
@@ -105,22 +120,21 @@ def same_combined(a: Any, b: Any) -> None:
 
 
 @pytest.mark.parametrize("src", ["sample", "hostile"])
-def test_three_files_per_chunk_equal_one_chunk(src: str, hostile: Path, tmp_path: Path) -> None:
-    logs = SAMPLE if src == "sample" else hostile
-    small = plan_logs(logs, chunk_files=3, chunk_bytes=1)
+def test_small_chunks_equal_one_chunk(src: str, small_chunks: dict[str, Any],
+                                      tmp_path: Path) -> None:
+    logs, small, a, ra = small_chunks[src]
     whole = plan_logs(logs, chunk_files=10**9, chunk_bytes=1 << 40)
-    assert len(whole) == 1 and len(small) > 20
+    assert len(whole) == 1
     for c in small:  # a cart is never cut: its .log and .log.gz are in one chunk
         ids = {cf.events.cart_id_of(Path(p)) for p in c.paths}
         for other in small:
             if other is not c:
                 assert not ids & {cf.events.cart_id_of(Path(p)) for p in other.paths}
-    a, ra = run(small, tmp_path / "a")
     b, rb = run(whole, tmp_path / "b")
     same_combined(a, b)
     from cartforensics.report_chunks import write_outcomes
 
-    write_outcomes(ra, tmp_path / "a.parquet")
+    write_outcomes(ra, tmp_path / "a.parquet")  # (removes the chunks' parts)
     write_outcomes(rb, tmp_path / "b.parquet")
     ta, tb = pd.read_parquet(tmp_path / "a.parquet"), pd.read_parquet(tmp_path / "b.parquet")
     pd.testing.assert_frame_equal(ta, tb)
@@ -140,10 +154,9 @@ def test_three_files_per_chunk_equal_one_chunk(src: str, hostile: Path, tmp_path
 
 
 @pytest.mark.parametrize("src", ["sample", "hostile"])
-def test_chunked_findings_equal_findings_of_the_whole_replay(src: str, hostile: Path,
-                                                             tmp_path: Path) -> None:
-    logs = SAMPLE if src == "sample" else hostile
-    a, _ = run(plan_logs(logs, chunk_files=3, chunk_bytes=1), tmp_path)
+def test_chunked_findings_equal_findings_of_the_whole_replay(
+        src: str, small_chunks: dict[str, Any]) -> None:
+    logs, _, a, _ = small_chunks[src]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ev = cf.read_events(logs)

@@ -280,6 +280,13 @@ def test_report_from_dataset_equals_report_from_logs(tmp_path: Path) -> None:
     src = tmp_path / "logs"
     write_sample(src, carts=150)
     add_hostile(src)
+    add = rec("2025-10-28T10:00:05Z", "AddItem", {"sku": "d", "quantity": 1, "price": 5})
+    (src / "hostile-5.events.log").write_bytes(b"".join([  # the kinds a cart's lines decide
+        add + b"\n", add + b"\n",  # a duplicate
+        rec("2025-10-28T09:00:00Z", "AddItem", {"sku": "e", "quantity": 1}) + b"\n",  # clock
+        rec("2025-10-28T10:00:06Z", "AddItem", {"sku": "q", "quantity": "2"}) + b"\n",
+        add + add + b"\n", add[:30] + b"\n",  # glued, torn
+    ]))
     ds = tmp_path / "ds.parquet"
     conv.convert(src, ds, workers=1, progress=False)
     notes = Notes(tmp_path / "notes.json")  # on an applied line too: its bytes are shown
@@ -293,8 +300,8 @@ def test_report_from_dataset_equals_report_from_logs(tmp_path: Path) -> None:
     assert a.headline is not None and a.headline == b.headline
     assert len(a.findings) == len(b.findings) >= 8
     kinds = {f.kind for f in a.findings}
-    assert {"numeric_ts", "too_long", "duplicate", "glued", "no_final_newline",
-            "file_problem"} <= kinds
+    assert {"numeric_ts", "too_long", "duplicate", "glued", "torn", "ts_backwards",
+            "payload_error", "no_final_newline", "file_problem"} <= kinds
     for fa, fb in zip(a.findings, b.findings, strict=True):
         assert fa.to_dict() == fb.to_dict()
         pd.testing.assert_frame_equal(fa.evidence, fb.evidence)
