@@ -1086,14 +1086,24 @@ def _duplicates(ch: _Chunk) -> list[_Spec]:
         return []
     # a dataset read for a report (fleet.stored_replays) keeps a digest of each line instead
     # of its bytes: equal digests, equal lines
-    arr = ev["raw_digest" if "raw_digest" in ev.columns else "raw"].array
-    if hasattr(arr, "_pa_array"):
-        enc = arr._pa_array.combine_chunks().dictionary_encode()
-        ids = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
-    else:
-        ids = pd.factorize(pd.Series([bytes(x) for x in ev["raw"]], dtype=object))[0]
     cart = ch.cart
-    blank = (ev["length"].to_numpy() == 0)
+    length = ev["length"].to_numpy(dtype=np.int64)
+    # only lines whose cart holds another line of their length can repeat one: hash those
+    same_len = pd.Series(cart * (int(length.max()) + 2) + length).duplicated(keep=False) \
+        .to_numpy()
+    cand = np.flatnonzero(same_len)
+    ids = np.arange(ch.n, dtype=np.int64) + ch.n  # unique: no line repeats another
+    if len(cand):
+        arr = ev["raw_digest" if "raw_digest" in ev.columns else "raw"].array
+        if hasattr(arr, "_pa_array"):
+            some = arr._pa_array.take(pa.array(cand, pa.int64())).combine_chunks()
+            enc = some.dictionary_encode()
+            ids[cand] = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
+        else:
+            col = ev["raw_digest" if "raw_digest" in ev.columns else "raw"]
+            ids[cand] = pd.factorize(pd.Series([bytes(col.iloc[int(r)]) for r in cand],
+                                               dtype=object))[0]
+    blank = (length == 0)
     if blank.any():  # whitespace-only lines are not records
         ids = ids.copy()
         ids[blank] = -1

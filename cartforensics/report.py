@@ -206,8 +206,7 @@ def _check_out_dir(out_dir: Path) -> None:
         raise ReportError(f"--out {out_dir}: cannot write there: {e.strerror or e}") from None
 
 
-def _large(source: Source) -> bool:
-    logs = find_logs(source)
+def _large(logs: list[Any]) -> bool:
     if len(logs) > LARGE_INPUT_FILES:
         return True
     size = 0
@@ -262,12 +261,12 @@ def write_report(
     Raises :class:`ReportError` for an unusable ``out_dir`` and
     :class:`~cartforensics.events.NoLogsError` when ``src`` holds no logs.
     """
-    from .report_chunks import combine, plan_dataset, plan_logs, run_chunks, write_outcomes
+    from .report_chunks import OutcomesWriter, combine, plan_dataset, plan_logs, run_chunks
 
     out = Path(out_dir)
     from_dataset = is_dataset(src)  # a converted dataset: its stored outcomes, no replay
     if not from_dataset:
-        find_logs(src)  # fail on a missing source before touching the output directory
+        logs = find_logs(src)  # fail on a missing source before touching the output directory
         sem = semantics(go_version)
     else:  # its outcomes are of the toolchain it was converted as
         sem = semantics((read_manifest(Path(src)) or {}).get("go_version"))
@@ -284,18 +283,23 @@ def write_report(
         raise ReportError(str(e)) from None
     _check_out_dir(out)
     if progress is None:
-        progress = _large_dataset(src) if from_dataset else _large(src)
+        progress = _large_dataset(src) if from_dataset else _large(logs)
     from tqdm.auto import tqdm
 
     chunks = plan_dataset(src, chunk_lines) if from_dataset else \
-        plan_logs(src, chunk_bytes, chunk_files)  # type: ignore[arg-type]
+        plan_logs(logs, chunk_bytes, chunk_files)
     bar = tqdm(total=len(chunks) + 1, desc="report: chunks", unit="chunk",
                disable=not progress, file=sys.stderr, leave=False)
     tmp = tempfile.mkdtemp(prefix=".cartforensics-parts-", dir=out)
     try:
-        results = run_chunks(chunks, tmp, freq, None if from_dataset else sem,
-                             executor=executor, workers=workers,
-                             on_done=lambda _r: bar.update())
+        writer = OutcomesWriter(result_parquet := out / "outcomes.parquet")
+        try:
+            results = run_chunks(chunks, tmp, freq, None if from_dataset else sem,
+                                 executor=executor, workers=workers,
+                                 on_done=lambda r: (bar.update(), writer.add(r)))
+            writer.close()
+        finally:
+            writer.abort()
         bar.set_description("report: writing")
         comb = combine(results, freq, sem)
         fs = comb.findings
@@ -316,7 +320,7 @@ def write_report(
         head = headline_finding(fs)
         result = ReportResult(
             out_dir=out, html=out / "report.html", markdown=out / "report.md",
-            parquet=out / "outcomes.parquet", charts=charts,
+            parquet=result_parquet, charts=charts,
             headline=head.message if head is not None and head.is_headline else None,
             findings=fs, metrics=comb.metrics, lines=comb.lines, carts=comb.carts,
             applied_go=comb.applied_go, applied_lenient=comb.applied_lenient,
@@ -329,7 +333,6 @@ def write_report(
                        notes=notes, noted=noted)
         result.html.write_text(_html(ctx), encoding="utf-8")
         result.markdown.write_text(_markdown(ctx), encoding="utf-8")
-        write_outcomes(results, result.parquet)
         bar.update()
     finally:
         bar.close()

@@ -46,7 +46,7 @@ from .metrics import combine_metric_values, metric_values, metrics_frame, rates_
 from .replay import OUTCOMES
 
 __all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "Chunk", "ChunkResult", "Combined",
-           "combine", "plan_dataset", "plan_logs", "read_chunk", "run_chunks",
+           "OutcomesWriter", "combine", "plan_dataset", "plan_logs", "read_chunk", "run_chunks",
            "summarize_chunk", "write_outcomes"]
 
 CHUNK_BYTES = 16 << 20  # of log input per chunk (about 90,000 writer-format lines)
@@ -105,11 +105,12 @@ class ChunkResult:
 # -- planning ------------------------------------------------------------------------------
 def plan_logs(src: Any, chunk_bytes: int = CHUNK_BYTES, chunk_files: int = CHUNK_FILES
               ) -> list[Chunk]:
-    """Cut the logs of ``src`` (what read_events takes) into chunks of whole carts, in
-    read_events' order (cart id, then file name)."""
-    from .events import find_logs
+    """Cut the logs of ``src`` (what read_events takes, or find_logs' list) into chunks of
+    whole carts, in read_events' order (cart id, then file name)."""
+    from .events import LogFile, find_logs
 
-    logs = find_logs(src)
+    logs = src if isinstance(src, list) and all(isinstance(x, LogFile) for x in src) \
+        and src else find_logs(src)
     chunks: list[Chunk] = []
     cur: list[str] = []
     size = 0
@@ -565,24 +566,70 @@ def _wide(counts: pd.DataFrame) -> pd.DataFrame:
     return g[["window", "type", *OUTCOMES]]
 
 
-def write_outcomes(results: Sequence[ChunkResult], path: str | os.PathLike[str]) -> None:
-    """outcomes.parquet from the chunks' parts: every go row, then every lenient row, in
-    chunk order (the rows and order of stacking both whole replays), one chunk in memory."""
+def _outcomes_schema() -> pa.Schema:
     meta = pa.Schema.from_pandas(pd.DataFrame({
         "mode": pd.Series([], dtype="str"), "cart_id": pd.Series([], dtype="str"),
         "line": pd.Series([], dtype="int64"),
         "ts": pd.Series([], dtype="datetime64[ns, UTC]"), "type": pd.Series([], dtype="str"),
         "outcome": pd.Series([], dtype="str"), "error": pd.Series([], dtype="str"),
     }), preserve_index=False).metadata
-    schema = OUTCOMES_SCHEMA.with_metadata(meta)
-    with pq.ParquetWriter(os.fspath(path), schema) as w:
-        for mode in ("go", "lenient"):
-            for r in results:
-                part = r.outcomes.get(mode)
-                if part is None:
-                    continue
-                t = pq.read_table(part)
-                if t.num_rows:
-                    w.write_table(t.cast(schema))
-                del t
-                os.unlink(part)
+    return OUTCOMES_SCHEMA.with_metadata(meta)
+
+
+class OutcomesWriter:
+    """outcomes.parquet from the chunks' parts as they finish: every go row, then every
+    lenient row, in chunk order (the rows and order of stacking both whole replays). The go
+    parts are copied while later chunks still run; one chunk's rows in memory at a time."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self.schema = _outcomes_schema()
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self.path, self.schema)
+        self._waiting: dict[int, ChunkResult] = {}
+        self._next = 0
+        self._lenient: list[str] = []
+
+    def _copy(self, part: str | None) -> None:
+        if part is None or self._writer is None:
+            return
+        t = pq.read_table(part)
+        if t.num_rows:
+            self._writer.write_table(t.cast(self.schema))
+        del t
+        os.unlink(part)
+
+    def add(self, r: ChunkResult) -> None:
+        """A finished chunk (in any order)."""
+        self._waiting[r.index] = r
+        while self._next in self._waiting:
+            done = self._waiting.pop(self._next)
+            self._copy(done.outcomes.get("go"))
+            if "lenient" in done.outcomes:
+                self._lenient.append(done.outcomes["lenient"])
+            self._next += 1
+
+    def close(self) -> None:
+        """Append the lenient rows and finish the file."""
+        for part in self._lenient:
+            self._copy(part)
+        self._lenient = []
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def abort(self) -> None:
+        """After a failure: close the file (what it holds is incomplete)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def write_outcomes(results: Sequence[ChunkResult], path: str | os.PathLike[str]) -> None:
+    """outcomes.parquet from the chunks' parts (see :class:`OutcomesWriter`)."""
+    w = OutcomesWriter(path)
+    try:
+        for r in results:
+            w.add(r)
+        w.close()
+    finally:
+        w.abort()
