@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .cliargs import add_go_version_option, one_line_errors
+from .cliargs import add_go_version_option, one_line_errors, positive_int
 from .dataset import is_dataset, read_manifest
 from .events import NoLogsError, Source, find_logs, read_events
 from .findings import Finding, findings_table, headline_finding
@@ -274,6 +274,8 @@ def write_report(
             raise ReportError(
                 f"{src} was converted as {sem.label}: report from the logs, or convert "
                 f"them again with go_version={semantics(go_version).spec!r}")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ReportError(f"workers must be a positive number of processes, not {workers!r}")
     if executor is not None and not isinstance(executor, Executor):
         raise ReportError(f"executor must be a concurrent.futures.Executor (for Dask: "
                           f"client.get_executor()), not {type(executor).__name__}")
@@ -687,10 +689,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if isinstance(src, list) and len(src) == 1:
         src = src[0]
     try:
-        res = write_report(src, args.out, progress=False if args.quiet else None,
-                           freq=args.freq, notes=args.notes,
-                           go_version=args.go_version)
-    except (ReportError, NoLogsError) as e:
+        opts = dict(progress=False if args.quiet else None, freq=args.freq, notes=args.notes,
+                    go_version=args.go_version)
+        if args.scheduler is not None:
+            from .cluster import dask_executor
+
+            with dask_executor(args.scheduler) as executor:
+                res = write_report(src, args.out, executor=executor, **opts)  # type: ignore
+        else:
+            res = write_report(src, args.out, workers=args.workers, **opts)  # type: ignore
+    except (ReportError, NoLogsError, ValueError) as e:
         sys.stderr.write(f"cartforensics: {e}\n")
         return 2
     except OSError as e:
@@ -722,6 +730,12 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--notes", default=None, metavar="NOTES.json",
                    help="an analyst's notes file (cartforensics.Notes): adds an 'Analyst "
                         "notes' section")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                       help="worker processes for the chunks of carts (default: one per core)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run the chunks on a Dask cluster: tcp://HOST:PORT, or local:N "
+                            "(needs the dask extra; the workers must see SRC and --out)")
     add_go_version_option(p)
     one_line_errors(p, "report")
     p.set_defaults(func=_cmd_report)

@@ -204,3 +204,20 @@ def test_dataset_in_small_chunks_equals_one_chunk(hostile: Path, tmp_path: Path,
     a, _ = run(small, tmp_path / "a")
     b, _ = run(whole, tmp_path / "b")
     same_combined(a, b)
+
+
+def test_cli_report_on_workers_and_bad_workers(hostile: Path, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from cartforensics.cli import main
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert main(["report", str(hostile), "--out", str(tmp_path / "r"), "-q",
+                     "--workers", "2"]) == 0
+    assert capsys.readouterr().out.startswith("132 of 378 lines (45 carts) are dropped")
+    with pytest.raises(SystemExit) as e:
+        main(["report", str(hostile), "--out", str(tmp_path / "r2"), "--workers", "0"])
+    assert e.value.code == 2
+    assert "cartforensics: " in capsys.readouterr().err
+    with pytest.raises(cf.report.ReportError, match="workers must be"):
+        write_report(hostile, tmp_path / "r3", workers=0)
