@@ -177,10 +177,11 @@ def _replay_columns(df: Any, mode: str, go_version: str = "1.25"
     return r, codes, outcome, _string_array(r.outcomes["error"])
 
 
-def _final_state(r: Any, cart_id: str, known: set[str]) -> str:
+def _final_state(r: Any, cart_id: str, known: set[str], line: int) -> str:
     from .cart import empty_cart
 
-    state = r.final_state(cart_id) if cart_id in known else r.state_json(empty_cart(cart_id))
+    state = (r.state_at(cart_id, line=line) if cart_id in known
+             else r.state_json(empty_cart(cart_id)))
     return marshal(state).decode()
 
 
@@ -221,19 +222,26 @@ def iter_convert(tasks: Sequence[FileTask], options: ConvertOptions = ConvertOpt
     """Convert a batch of whole files, in pieces: a pure function of the files' bytes, their
     previous manifest entries and ``options`` (nothing else is read, nothing is written).
 
-    Files are replayed in groups of whole files (about REPLAY_LINES lines, distinct cart
-    ids: a replay keeps every line's state and is keyed by cart id), one piece per group, so
-    memory is bounded by a group, not by the batch. Every file is read and replayed whole in
-    both modes (a tail's outcomes depend on the state its file's earlier lines built); only
-    the rows of lines not converted before are returned. A file that cannot be read gives a
-    manifest entry with its problem and no rows.
+    Files are replayed in groups of whole carts (about REPLAY_LINES lines; a cart's files,
+    ``x.events.log`` then ``x.events.log.gz``, are one log, as in :func:`read_events`), one
+    piece per group, so memory is bounded by a group, not by the batch. Every file is read
+    and replayed whole in both modes (a tail's outcomes depend on the state its file's
+    earlier lines built); only the rows of lines not converted before are returned. A file
+    that cannot be read gives a manifest entry with its problem and no rows.
     """
     group: list[_Parsed] = []
     lines = 0
     seen: set[str] = set()
     idle: list[FileOutcome] = []  # files that give no rows (unchanged, unreadable)
+    # a cart with several files (x.events.log, then x.events.log.gz: read_events' order) is
+    # one log, as read_events replays it: once one of its files changed, the later ones are
+    # replayed again after it, and the earlier unchanged ones are replayed as their context
+    cart_changed: str | None = None  # the cart id whose earlier file changed
+    context: list[tuple[FileTask, bytes]] = []  # the current cart's unchanged files so far
     for task in tasks:
         gz = task.path.endswith(".gz")
+        if context and context[0][0].cart_id != task.cart_id:
+            context = []
         try:
             with open(task.path, "rb") as fh:
                 blob = fh.read()
@@ -246,9 +254,26 @@ def iter_convert(tasks: Sequence[FileTask], options: ConvertOptions = ConvertOpt
                 idle.append(FileOutcome(task.rel, "new", problem, entry, 0))
             continue
         action, reason, first = _plan(task, blob, gz)
+        if action == "unchanged" and cart_changed == task.cart_id:
+            action, reason, first = ("whole", "an earlier file of its cart changed (a cart's "
+                                     "files are replayed as one log)", 1)
         if action == "unchanged":
             idle.append(FileOutcome(task.rel, action, None, dict(task.previous or {}), 0))
+            context.append((task, blob))
             continue
+        if cart_changed != task.cart_id:
+            cart_changed = task.cart_id
+            for before, before_blob in context:  # replayed again, no rows written
+                content, _err = (_events.gunzip_prefix(before_blob)
+                                 if before.path.endswith(".gz") else (before_blob, None))
+                n = _events.count_lines(content)
+                if group and task.cart_id not in seen and lines + n > REPLAY_LINES:
+                    yield _convert_group(group, options)
+                    group, lines, seen = [], 0, set()
+                group.append(_Parsed(before, content, n, n + 1, len(content), [], None))
+                lines += n
+                seen.add(task.cart_id)
+            context = []
         problems: list[str] = []
         content = blob
         if gz:
@@ -257,7 +282,7 @@ def iter_convert(tasks: Sequence[FileTask], options: ConvertOptions = ConvertOpt
                 problems.append(err)
         n = _events.count_lines(content)
         entry = _entry(task, gz, blob, content, n, problems, options.run)
-        if group and (task.cart_id in seen or lines + n > REPLAY_LINES):
+        if group and task.cart_id not in seen and lines + n > REPLAY_LINES:
             yield _convert_group(group, options)
             group, lines, seen = [], 0, set()
         group.append(_Parsed(task, content, n, first, len(content), problems,
@@ -296,7 +321,7 @@ class _Parsed:
     first: int  # the first line to return (> 1 for a tail)
     content_size: int
     problems: list[str]
-    outcome: FileOutcome
+    outcome: FileOutcome | None  # None: replayed only as its cart's earlier lines
 
 
 def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResult:
@@ -310,13 +335,19 @@ def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResu
     if sum(counts) != n:  # never: both count Go's lines
         raise AssertionError(f"{n} rows decoded, {sum(counts)} lines counted")
     bounds = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    # a file's state: its cart's after the file's last line (a cart's files are one log)
+    upto: list[int] = []
+    for k, m in enumerate(members):
+        same = k > 0 and members[k - 1].task.cart_id == m.task.cart_id
+        upto.append((upto[-1] if same else 0) + m.lines)
     df = to_frame(table)
     per_mode: dict[str, tuple[np.ndarray, pa.Array, pa.Array]] = {}
     finals: dict[str, list[str]] = {}
     for mode in MODES:
         r, codes, outcome, error = _replay_columns(df, mode, options.go_version)
         known = set(r.cart_ids)
-        finals[mode] = [_final_state(r, m.task.cart_id, known) for m in members]
+        finals[mode] = [_final_state(r, m.task.cart_id, known, upto[k])
+                        for k, m in enumerate(members)]
         per_mode[mode] = (codes, outcome, error)
         del r
     del df
@@ -372,6 +403,8 @@ def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResu
 
     rows: list[dict[str, Any]] = []
     for k, m in enumerate(members):
+        if m.outcome is None:  # an unchanged earlier file of a cart: replayed, not written
+            continue
         seg = slice(int(bounds[k]), int(bounds[k + 1]))
         first_ts, last_ts, min_ts, max_ts = _ts_stats(ts_ns[seg])
         row: dict[str, Any] = {
@@ -391,7 +424,7 @@ def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResu
         rows.append(row)
         m.outcome.rows = int(keep[seg].sum())
     carts = pa.Table.from_pylist(rows, schema=CARTS_SCHEMA)
-    return BatchResult(out, dates, carts, [m.outcome for m in members])
+    return BatchResult(out, dates, carts, [m.outcome for m in members if m.outcome is not None])
 
 
 # ------------------------------------------------------------------------------------------
@@ -547,8 +580,8 @@ class ConvertSummary:
 
 
 def plan_batches(tasks: list[FileTask]) -> list[list[FileTask]]:
-    """Cut the (sorted) tasks into batches by input size; independent of the worker count,
-    so that the dataset is too."""
+    """Cut the (sorted) tasks into batches by input size, a cart's files in one batch;
+    independent of the worker count, so that the dataset is too."""
     out: list[list[FileTask]] = []
     size = 0
     ids: set[str] = set()
@@ -557,8 +590,8 @@ def plan_batches(tasks: list[FileTask]) -> list[list[FileTask]]:
             est = os.stat(t.path).st_size * (6 if t.path.endswith(".gz") else 1)
         except OSError:
             est = 0
-        if not out or size + est > BATCH_BYTES and out[-1] or len(out[-1]) >= BATCH_FILES \
-                or t.cart_id in ids:
+        if not out or (size + est > BATCH_BYTES and out[-1] or len(out[-1]) >= BATCH_FILES) \
+                and t.cart_id not in ids:
             out.append([])
             size = 0
             ids = set()

@@ -127,6 +127,21 @@ def find_logs(source: Source) -> list[LogFile]:
     return found
 
 
+def several_files(files: Sequence[tuple[str, str]]) -> list[FileProblem]:
+    """A problem for each cart with more than one file, from (path, cart_id) pairs in
+    read_events' order: its files' lines are replayed in that order as one log.
+
+    >>> several_files([("a.events.log", "a"), ("a.events.log.gz", "a")])[0].error[:17]
+    "cart 'a' has 2 fi"
+    """
+    by_cart: dict[str, list[str]] = {}
+    for path, cid in files:
+        by_cart.setdefault(cid, []).append(path)
+    return [FileProblem(paths[0], cid, f"cart {cid!r} has {len(paths)} files; their lines "
+                        f"are replayed in this order as one log: {', '.join(paths)}")
+            for cid, paths in sorted(by_cart.items()) if len(paths) > 1]
+
+
 def read_bytes(log: LogFile) -> tuple[bytes, str | None]:
     """The file's (decompressed) bytes, and an error text when it could not be read whole.
 
@@ -406,7 +421,6 @@ def read_events_table(
 
         iterator = tqdm(logs, desc="reading logs", unit="file")
     files: list[dict[str, Any]] = []
-    ids = [log.cart_id for log in logs]
     batch: list[LogFile] = []
     datas: list[bytes] = []
     size = 0
@@ -434,13 +448,9 @@ def read_events_table(
         datas.append(data)
         size += len(data)
     flush()
-    dup = sorted({c for c in ids if ids.count(c) > 1}) if len(set(ids)) < len(ids) else []
-    for cid in dup:
-        paths = [str(log.path) for log in logs if log.cart_id == cid]
-        msg = (f"cart {cid!r} has {len(paths)} files; their lines are replayed in this "
-               f"order as one log: {', '.join(paths)}")
-        problems.append(FileProblem(paths[0], cid, msg))
-        warnings.warn(msg, stacklevel=3)
+    for problem in several_files([(str(log.path), log.cart_id) for log in logs]):
+        problems.append(problem)
+        warnings.warn(problem.error, stacklevel=3)
     table = pa.concat_tables(tables) if tables else EVENTS_SCHEMA.empty_table()
     if with_files:
         return table, problems, files

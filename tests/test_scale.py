@@ -280,6 +280,10 @@ def test_report_from_dataset_equals_report_from_logs(tmp_path: Path) -> None:
     src = tmp_path / "logs"
     write_sample(src, carts=150)
     add_hostile(src)
+    # a cart with a .log and a .log.gz: one log from the logs and in the dataset
+    (src / "cart-1001.events.log.gz").write_bytes(gzip.compress(
+        rec("2031-01-01T00:00:00Z", "ChangeQuantity", {"Id": 1, "quantity": 9}) + b"\n"
+        + rec("2031-01-01T00:00:01Z", "RemoveItem", {"Id": 999}) + b"\n"))
     ds = tmp_path / "ds.parquet"
     conv.convert(src, ds, workers=1, progress=False)
     notes = Notes(tmp_path / "notes.json")  # on an applied line too: its bytes are shown
@@ -299,6 +303,8 @@ def test_report_from_dataset_equals_report_from_logs(tmp_path: Path) -> None:
         assert fa.to_dict() == fb.to_dict()
         pd.testing.assert_frame_equal(fa.evidence, fb.evidence)
     pd.testing.assert_frame_equal(a.metrics, b.metrics)
+    split = pd.read_parquet(b.parquet).query("cart_id == 'cart-1001' and mode == 'lenient'")
+    assert split["outcome"].tolist()[-2:] == ["applied", "apply_error"]
     for k in ("lines", "carts", "applied_go", "applied_lenient", "lost", "carts_losing"):
         assert getattr(a, k) == getattr(b, k), k
     pd.testing.assert_frame_equal(pd.read_parquet(a.parquet), pd.read_parquet(b.parquet))
