@@ -439,7 +439,7 @@ class _FragmentWriter:
     """One Parquet file written in row groups of about ``options.row_group_rows`` rows."""
 
     def __init__(self, path: Path, schema: pa.Schema, options: ConvertOptions,
-                 row_group_rows: int) -> None:
+                 row_group_rows: int, scratch: Path | None = None) -> None:
         self.path = path
         self.schema = schema
         self.options = options
@@ -449,8 +449,15 @@ class _FragmentWriter:
         self.writer: pq.ParquetWriter | None = None
         # unique per attempt: two attempts of one task (a retry while the first is still
         # running on a dying worker) never write the same temporary file; both write the same
-        # bytes under the final name, which os.replace puts in place whole
-        self._tmp = path.with_name(f"{path.name}{TMP_MARK}{uuid.uuid4().hex[:12]}")
+        # bytes under the final name, which os.replace puts in place whole. In ``scratch``
+        # (a directory beside the dataset being built, never inside it) when given: an attempt
+        # that outlives the conversion then writes into a directory that is gone, or was
+        # removed, and never leaves a file in the committed dataset
+        name = f"{path.name}{TMP_MARK}{uuid.uuid4().hex[:12]}"
+        if scratch is not None:
+            flat = "~".join(path.parts[-3:])  # events/date=D/part-R-B.parquet: unique in a run
+            name = f"{flat}{TMP_MARK}{uuid.uuid4().hex[:12]}"
+        self._tmp = (scratch / name) if scratch is not None else path.with_name(name)
 
     def add(self, table: pa.Table) -> None:
         self.buffer.append(table)
@@ -482,9 +489,11 @@ class _FragmentWriter:
 
 
 def write_batch(pieces: Iterable[BatchResult], root: Path, batch: int,
-                options: ConvertOptions) -> list[FileOutcome]:
+                options: ConvertOptions, scratch: Path | None = None) -> list[FileOutcome]:
     """Write a batch's rows as ``events/date=D/part-R-B.parquet`` (one file per date) and
-    ``carts/part-R-B.parquet``, piece by piece; note the fragments in each file's entry."""
+    ``carts/part-R-B.parquet``, piece by piece; note the fragments in each file's entry.
+    ``scratch``: where the fragments are written before they are renamed into ``root``
+    (default: beside them)."""
     name = _fragment_name(options.run, batch)
     writers: dict[str, _FragmentWriter] = {}
     by_source: dict[str, list[str]] = {}
@@ -494,7 +503,7 @@ def write_batch(pieces: Iterable[BatchResult], root: Path, batch: int,
         w = writers.get(rel)
         if w is None:
             rows = options.row_group_rows if schema is EVENTS_SCHEMA else CARTS_ROW_GROUP_ROWS
-            w = writers[rel] = _FragmentWriter(root / rel, schema, options, rows)
+            w = writers[rel] = _FragmentWriter(root / rel, schema, options, rows, scratch)
         w.add(table)
         for s in table["source"].unique().to_pylist():
             frags = by_source.setdefault(s, [])
@@ -523,10 +532,12 @@ def write_batch(pieces: Iterable[BatchResult], root: Path, batch: int,
     return files
 
 
-def _run_batch(tasks: list[FileTask], options: ConvertOptions, root: str, batch: int
-               ) -> list[FileOutcome]:
-    """One task of the pool: convert a batch of files and write its fragments under root."""
-    return write_batch(iter_convert(tasks, options), Path(root), batch, options)
+def _run_batch(tasks: list[FileTask], options: ConvertOptions, root: str, batch: int,
+               scratch: str | None = None) -> list[FileOutcome]:
+    """One task of the pool: convert a batch of files and write its fragments under root
+    (through ``scratch``)."""
+    return write_batch(iter_convert(tasks, options), Path(root), batch, options,
+                       Path(scratch) if scratch is not None else None)
 
 
 def _worker_init() -> None:
@@ -767,14 +778,16 @@ class ConvertError(RuntimeError):
 
 def _run_all(batches: list[list[FileTask]], options: ConvertOptions, root: Path,
              workers: int, on_done: Callable[[list[FileOutcome]], None],
-             executor: Executor | None = None, pool: str = DEFAULT_POOL) -> None:
+             executor: Executor | None = None, pool: str = DEFAULT_POOL,
+             scratch: Path | None = None) -> None:
     """Run every batch (``_run_batch``: it writes its own fragments under ``root``) and pass
     each batch's manifest entries to ``on_done`` in the order they finish. ``executor``: any
     ``concurrent.futures.Executor`` (a Dask ``client.get_executor()`` too); else a pool of
     ``workers`` processes or threads (``pool``), or this thread for ``workers=1``."""
+    where = str(scratch) if scratch is not None else None
     if executor is None and (workers <= 1 or len(batches) <= 1):
         for b, batch in enumerate(batches):
-            on_done(_run_batch(batch, options, str(root), b))
+            on_done(_run_batch(batch, options, str(root), b, where))
         return
     own = executor is None
     if own:
@@ -791,7 +804,7 @@ def _run_all(batches: list[list[FileTask]], options: ConvertOptions, root: Path,
 
     def submit(b: int, batch: list[FileTask]) -> Future:
         with hide():
-            return run.submit(_run_batch, batch, options, str(root), b)
+            return run.submit(_run_batch, batch, options, str(root), b, where)
 
     pending: set[Future] = set()
     try:
@@ -894,8 +907,10 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
 
     dst_p.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(dst_p, "tmp")
+    scratch = _tmp_sibling(dst_p, "attempts")  # fragments being written, outside tmp
     results: list[FileOutcome] = []
     try:
+        scratch.mkdir()
         if incremental and old is not None:
             _clone(dst_p, tmp)
         else:
@@ -913,10 +928,11 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             bar.set_postfix_str(f"{summary.lines:,} lines, {rate:,.0f} lines/s", refresh=False)
 
         try:
-            _run_all(batches, options, tmp, workers, on_done, executor, pool)
+            _run_all(batches, options, tmp, workers, on_done, executor, pool, scratch)
         finally:
             bar.close()
         _remove_temporaries(tmp)
+        shutil.rmtree(scratch, ignore_errors=True)  # a late attempt now writes nowhere
         manifest = _finish(tmp, old, results, previous, options, summary, src_p)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n",
                                     encoding="utf-8")
@@ -924,6 +940,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     summary.seconds = time.perf_counter() - t0
     return summary
 

@@ -266,6 +266,51 @@ def test_fragment_temporaries_are_per_attempt(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]
 
 
+@pytest.mark.parametrize("when", ["open", "not yet open"])
+def test_an_attempt_that_outlives_its_conversion_leaves_nothing_in_dst(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+    """A worker cut off from the scheduler keeps running after its batch was given to another
+    and the dataset was committed: its late writes must not land in DST."""
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "logs"
+    src.mkdir()
+    add_hostile(src)
+    late: list[conv._FragmentWriter] = []
+    real = conv._FragmentWriter.__init__
+
+    def spy(self: conv._FragmentWriter, *args: Any, **kwargs: Any) -> None:
+        real(self, *args, **kwargs)
+        if not late:  # the zombie: another attempt at the first fragment, the same paths
+            twin = object.__new__(conv._FragmentWriter)
+            real(twin, *args, **kwargs)
+            late.append(twin)
+
+    cleanup = conv._remove_temporaries
+
+    def then_the_zombie_opens(root: Path) -> None:  # the last moment before the commit
+        cleanup(root)
+        if when == "open":
+            (twin,) = late
+            twin.path.parent.mkdir(exist_ok=True)
+            twin.writer = pq.ParquetWriter(twin._tmp, twin.schema)
+
+    monkeypatch.setattr(conv._FragmentWriter, "__init__", spy)
+    monkeypatch.setattr(conv, "_remove_temporaries", then_the_zombie_opens)
+    dst = tmp_path / "dst"
+    conv.convert(src, dst, workers=1, progress=False)
+    (zombie,) = late
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(OSError):  # writes, then renames into a dataset that is gone
+        zombie.add(zombie.schema.empty_table())
+        zombie._flush()
+        zombie.close()
+    after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert after == before
+    assert not [p for p in dst.rglob("*") if conv.TMP_MARK in p.name]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
+
+
 # -- report from a dataset ---------------------------------------------------------------------
 
 
