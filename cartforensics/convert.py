@@ -98,6 +98,7 @@ class FileTask:
     rel: str
     cart_id: str
     previous: dict[str, Any] | None = None
+    path_bytes: str | None = None  # hex of the name's bytes when they are not UTF-8
 
 
 @dataclass(frozen=True)
@@ -200,6 +201,7 @@ def _entry(task: FileTask, gz: bool, blob: bytes | None, content: bytes | None,
            lines: int, problems: list[str], run: int) -> dict[str, Any]:
     return {
         "path": task.rel,
+        **({"path_bytes": task.path_bytes} if task.path_bytes else {}),
         "cart_id": task.cart_id,
         "compression": "gzip" if gz else None,
         "size": None if blob is None else len(blob),
@@ -900,8 +902,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     logs = find_logs(src_p)
     tasks = []
     for log in logs:
-        rel = log.path.relative_to(src_p).as_posix()
-        tasks.append(FileTask(str(log.path), rel, log.cart_id, previous.get(rel)))
+        rel, name_bytes = text_name(log.path.relative_to(src_p).as_posix())
+        tasks.append(FileTask(str(log.path), rel, log.cart_id, previous.get(rel), name_bytes))
     summary.files = len(tasks)
     batches = plan_batches(tasks)
 
@@ -1043,6 +1045,23 @@ class RestoreSummary:
         return "\n".join(out)
 
 
+def text_name(rel: str) -> tuple[str, str | None]:
+    """(the name as text, the hex of its bytes when it is not UTF-8): a name of bytes the
+    file system gave keeps them as ``\\xNN`` in the dataset, and exactly in ``path_bytes``.
+
+    >>> text_name("a.events.log")
+    ('a.events.log', None)
+    """
+    text = _events.name_text(rel)
+    return text, (None if text == rel else os.fsencode(rel).hex())
+
+
+def disk_name(entry: dict[str, Any]) -> str:
+    """A manifest entry's file name on disk (its exact bytes when they are not UTF-8)."""
+    raw = entry.get("path_bytes")
+    return os.fsdecode(bytes.fromhex(raw)) if raw else entry["path"]
+
+
 def _safe_rel(rel: str) -> Path:
     p = Path(rel)
     if p.is_absolute() or ".." in p.parts or not p.parts:
@@ -1081,7 +1100,7 @@ def restore(dataset: str | os.PathLike[str], out_dir: str | os.PathLike[str]
                 summary.skipped.append({"path": e["path"], "reason": "; ".join(
                     e.get("problems") or ["no content was converted"])})
                 continue
-            rel = _safe_rel(e["path"])
+            rel = _safe_rel(disk_name(e))
             part = tmp / (str(rel) + ".restoring" if e.get("compression") else rel)
             part.parent.mkdir(parents=True, exist_ok=True)
             with open(part, "wb") as fh:
@@ -1111,7 +1130,7 @@ def restore(dataset: str | os.PathLike[str], out_dir: str | os.PathLike[str]
             else:
                 summary.verified += 1
             if e.get("compression"):
-                final = tmp / _safe_rel(path)
+                final = tmp / _safe_rel(disk_name(e))
                 with open(part, "rb") as src_fh, open(final, "wb") as raw_fh, \
                         gzip.GzipFile(filename="", mode="wb", fileobj=raw_fh, mtime=0,
                                       compresslevel=6) as gz_fh:

@@ -70,9 +70,28 @@ class LogFile:
     cart_id: str
 
 
+def name_text(name: str) -> str:
+    """A file name as text: bytes the file system gave that are not UTF-8 (surrogateescape)
+    become ``\\xNN``; any other name is itself.
+
+    >>> name_text(os.fsdecode(b"caf\\xe9.events.log"))
+    'caf\\\\xe9.events.log'
+    """
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def cart_id_of(path: Path) -> str | None:
-    """``abc.events.log`` and ``abc.events.log.gz`` → ``abc``; anything else → None."""
-    name = path.name
+    """``abc.events.log`` and ``abc.events.log.gz`` → ``abc``; anything else → None. A name
+    that is not UTF-8 keeps its other bytes as ``\\xNN`` (``caf\\xe9``): an id is text.
+
+    >>> cart_id_of(Path("cart-1.events.log.gz"))
+    'cart-1'
+    """
+    name = name_text(path.name)
     if name.endswith(GZ_SUFFIX):
         return name[: -len(GZ_SUFFIX)]
     if name.endswith(LOG_SUFFIX):
