@@ -21,7 +21,6 @@ import argparse
 import ctypes
 import gzip
 import hashlib
-import json
 import multiprocessing
 import os
 import shutil
@@ -45,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -936,8 +936,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         _remove_temporaries(tmp)
         shutil.rmtree(scratch, ignore_errors=True)  # a late attempt now writes nowhere
         manifest = _finish(tmp, old, results, previous, options, summary, src_p)
-        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n",
-                                    encoding="utf-8")
+        # orjson: the stdlib's indenting encoder is pure Python, ~0.14 ms per file entry
+        (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
         _swap_into_place(tmp, dst_p)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -1007,7 +1007,7 @@ def _finish(root: Path, old: dict[str, Any] | None, results: list[FileOutcome],
         "schema_version": SCHEMA_VERSION,
         "go_version": options.go_version,
         "package_version": __version__,
-        "source": str(src.resolve()),
+        "source": _events.name_text(str(src.resolve())),
         "layout": {
             "events": f"{EVENTS_DIR}/{PARTITION}=YYYY-MM-DD/part-RUN-BATCH.parquet "
                       f"({PARTITION}={NULL_PARTITION}: no readable ts)",
