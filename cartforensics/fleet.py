@@ -184,6 +184,7 @@ def stored_replays(path: str | os.PathLike[str],
                    fragments: Sequence[str | os.PathLike[str]] | None = None,
                    carts: Iterable[str] | None = None,
                    cart_fragments: Sequence[str] | None = None,
+                   manifest: dict[str, Any] | None = None,
                    ) -> tuple[pd.DataFrame, StoredReplay, StoredReplay]:
     """(events, go, lenient) from a converted dataset, without replaying: ``events`` has
     read_events' columns but ``payload`` (``raw`` only where a finding shows a line's bytes,
@@ -197,9 +198,12 @@ def stored_replays(path: str | os.PathLike[str],
     lines of those fragments, and the files of those carts (empty ones too); the fragments
     must hold every line of the carts they hold (a report's chunks, see
     :mod:`cartforensics.report_chunks`); ``cart_fragments``: the ``carts/`` fragments that
-    hold those carts' rows (default: all)."""
+    hold those carts' rows (default: all); ``manifest``: the dataset's manifest (or the part
+    of it these carts need: their ``files`` entries, ``go_version``, ``source``), when read
+    already."""
     root = Path(path)
-    manifest = read_manifest(root)
+    if manifest is None:
+        manifest = read_manifest(root)
     if manifest is None:
         raise DatasetError(f"{root}: not a cartforensics dataset (no manifest.json of ours)")
     files = _files(manifest)

@@ -373,7 +373,10 @@ def _noted(notes: Notes, src: Source, chunks: list[Any], fs: list[Finding],
         chunk = Chunk(0, root=hit[0].root,
                       fragments=sorted({f for c in hit for f in c.fragments}),
                       carts=[x for c in hit for x in c.carts],
-                      cart_fragments=sorted({f for c in hit for f in c.cart_fragments}))
+                      cart_fragments=sorted({f for c in hit for f in c.cart_fragments}),
+                      manifest=None if hit[0].manifest is None else dict(
+                          hit[0].manifest, files=[f for c in hit for f in
+                                                  (c.manifest or {}).get("files", [])]))
     else:
         paths = [os.fspath(log.path) for log in find_logs(src) if log.cart_id in wanted]
         if not paths:

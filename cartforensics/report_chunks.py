@@ -18,6 +18,7 @@ a Dask ``client.get_executor()``: the workers must see the logs and the output d
 
 from __future__ import annotations
 
+import gc
 import math
 import multiprocessing
 import os
@@ -51,7 +52,8 @@ __all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "Chunk", "ChunkResult", 
 
 CHUNK_BYTES = 16 << 20  # of log input per chunk (about 90,000 writer-format lines)
 CHUNK_FILES = 1000
-CHUNK_LINES = 100_000  # of a converted dataset per chunk (a few fragments)
+CHUNK_LINES = 50_000  # of a converted dataset per chunk (a few fragments)
+TASKS_PER_WORKER = 8  # chunks a worker process runs before a fresh one takes over
 TOP_CARTS = 30  # the report's per-cart table (report.TOP_CARTS)
 _DAY = 86_400 * 10**9
 _NESTED = {"1min": 60 * 10**9, "5min": 300 * 10**9, "15min": 900 * 10**9,
@@ -75,6 +77,7 @@ class Chunk:
     fragments: list[str] = field(default_factory=list)
     carts: list[str] = field(default_factory=list)
     cart_fragments: list[str] = field(default_factory=list)
+    manifest: dict[str, Any] | None = None  # the part of the manifest these carts need
 
 
 @dataclass
@@ -173,8 +176,10 @@ def plan_dataset(root: str | os.PathLike[str], chunk_lines: int = CHUNK_LINES) -
         for src in pq.read_table(cf, columns=["source"])["source"].to_pylist():
             carts_files[src] = str(cf)
     by_cart: dict[str, list[str]] = {}
+    by_entry: dict[str, list[dict[str, Any]]] = {}
     for f in files:
         by_cart.setdefault(f["cart_id"], []).append(f["path"])
+        by_entry.setdefault(f["cart_id"], []).append(f)
     chunks = []
     starts = [0] + [g[0] for g in groups[1:]]
     ends = starts[1:] + [len(cart_names)]
@@ -183,11 +188,26 @@ def plan_dataset(root: str | os.PathLike[str], chunk_lines: int = CHUNK_LINES) -
         cfrags = sorted({carts_files[p] for c in carts for p in by_cart.get(c, [])
                          if p in carts_files})
         chunks.append(Chunk(k, root=str(base), fragments=groups[k][3] if groups else [],
-                            carts=carts, cart_fragments=cfrags))
+                            carts=carts, cart_fragments=cfrags,
+                            manifest=_part_of(manifest, by_entry, carts)))
     if not chunks:
         chunks.append(Chunk(0, root=str(base), carts=cart_names,
-                            cart_fragments=sorted(set(carts_files.values()))))
+                            cart_fragments=sorted(set(carts_files.values())),
+                            manifest=_part_of(manifest, by_entry, cart_names)))
     return chunks
+
+
+_ENTRY_KEYS = ("path", "cart_id", "content_size", "lines", "problems")
+
+
+def _part_of(manifest: dict[str, Any], by_entry: dict[str, list[dict[str, Any]]],
+             carts: list[str]) -> dict[str, Any]:
+    """What stored_replays reads of the manifest, for ``carts`` only (a worker never parses
+    the whole manifest: a fleet's is large)."""
+    return {"format": manifest.get("format"), "go_version": manifest.get("go_version"),
+            "source": manifest.get("source"),
+            "files": [{k: f[k] for k in _ENTRY_KEYS if k in f}
+                      for c in carts for f in by_entry.get(c, [])]}
 
 
 # -- one chunk -----------------------------------------------------------------------------
@@ -363,7 +383,8 @@ def read_chunk(chunk: Chunk, go_version: Any = None,
         from .fleet import stored_replays
 
         return stored_replays(chunk.root, lines, fragments=chunk.fragments,
-                              carts=chunk.carts, cart_fragments=chunk.cart_fragments)
+                              carts=chunk.carts, cart_fragments=chunk.cart_fragments,
+                              manifest=chunk.manifest)
     from .events import read_events
     from .replay import replay
 
@@ -381,6 +402,9 @@ def run_chunk(chunk: Chunk, tmp_dir: str | None, freq: str | None = None,
         events, go, lenient = read_chunk(chunk, go_version)
     result = summarize_chunk(events, go, lenient, chunk.index, tmp_dir, freq)
     result.warnings = [(str(w.message), w.category.__name__) for w in caught]
+    del events, go, lenient
+    gc.collect()
+    pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages
     return result
 
 
@@ -392,7 +416,10 @@ def _pool(workers: int) -> ProcessPoolExecutor:
         ctx.set_forkserver_preload(["cartforensics.report_chunks"])
     else:
         ctx = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+    # a fresh worker (forked from the preloaded server: cheap) every few chunks, so that what
+    # the allocators keep after a chunk never piles up
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
+                               max_tasks_per_child=TASKS_PER_WORKER)
 
 
 def default_workers(chunks: Sequence[Chunk]) -> int:
