@@ -1023,3 +1023,83 @@ def count_keys_only(list payloads):
     for p in payloads:
         n += _count_keys(p.encode(), &neg_zero)
     return n
+
+
+# ------------------------------------------------------------------------------ replay from a state
+
+def run_from(object snapshot, object cart_id, list rows, const signed char[:] kinds,
+             list types, object payloads, list errs, const unsigned char[:] too_long,
+             const int64_t[:] lines, object registry, object catalog, signed char[:] codes,
+             list errors, int64_t[:] last_applied, unsigned char[:] changed,
+             long long stop_line, long long last, Py_ssize_t done, Py_ssize_t total,
+             int every, dict pool):
+    """Replay a cart's ``rows`` (events rows, in order) on from ``snapshot`` (a CCart, left
+    unchanged, a CartState, or None for the empty cart), as ``run_cart`` does from the
+    start: what the service does with those lines when the cart is in that state.
+
+    Unlike ``run_cart``, every per-line input and output is indexed by the position ``j`` in
+    ``rows`` (``kinds``, ``types``, ``errs``, ``too_long``, ``lines``; ``codes``, ``errors``,
+    ``last_applied``, ``changed``); only the payload buffers are indexed by the events row.
+    ``stop_line``: the too-long line that already stopped the scanner (-1: none);
+    ``last``: the row of the last applied line so far (-1: none); ``done``: how many lines
+    of the cart come before ``rows`` and ``total`` how many lines it has in all (for the
+    checkpoint spacing). Returns (checkpoint_lines, checkpoints, final) with checkpoint
+    lines counted from the cart's first line. Raises Fallback as run_cart does."""
+    global _pool
+    _pool = pool
+    cdef CCart c
+    if snapshot is None:
+        c = empty(cart_id)
+    elif type(snapshot) is CCart:
+        c = clone(snapshot)
+    else:
+        c = from_state(snapshot)
+    cdef const unsigned char[:] p_data = payloads[0]
+    cdef const int64_t[:] p_off = payloads[1]
+    cdef const unsigned char[:] p_valid = payloads[2]
+    cdef Py_ssize_t j, r, pos = done, last_cp = done, n_rows = len(rows)
+    cdef int kind, err
+    cdef list checkpoints = [], cp_lines = []
+    for j in range(n_rows):
+        r = rows[j]
+        changed[j] = 0
+        if stop_line >= 0:
+            codes[j] = NOT_REACHED
+            errors[j] = f"not reached: the scanner stopped at line {stop_line}"
+        elif too_long[j]:
+            codes[j] = TOO_LONG
+            errors[j] = TOO_LONG_ERROR
+            stop_line = lines[j]
+        elif type(errs[j]) is str:
+            codes[j] = MALFORMED
+            errors[j] = errs[j]
+        else:
+            kind = kinds[j]
+            if kind == KIND_UNKNOWN_C:
+                t = types[j]
+                codes[j] = UNKNOWN_TYPE
+                errors[j] = f"unknown mutation type: {go_quote(t or '')}"
+            elif kind == KIND_UNMODELLED_C:
+                raise Fallback("a type the core does not model")
+            else:
+                msg, perr = _decode(_payload_at(p_data, p_off, p_valid, r), kind, registry,
+                                    TYPE_NAMES[kind])
+                if perr is not None:
+                    codes[j] = PAYLOAD_ERROR
+                    errors[j] = perr
+                else:
+                    err = apply(c, kind, msg, catalog)
+                    if err:
+                        codes[j] = APPLY_ERROR
+                        errors[j] = _ERRORS[err]
+                    else:
+                        codes[j] = APPLIED
+                        changed[j] = 1
+                        last = r
+        last_applied[j] = last
+        pos += 1
+        if checkpoint_due(pos - last_cp, total - pos, len(c.items), every):
+            checkpoints.append(clone(c))
+            cp_lines.append(pos)
+            last_cp = pos
+    return cp_lines, checkpoints, c

@@ -17,8 +17,7 @@ from ..gojson import marshal
 from ..investigate import blame_index
 from ..investigate import leaves as _investigate_leaves
 from ..notes import STANDARD_TAGS, Notes, NotesError
-from ..replay import Replay, diff_states
-from ..replay import replay as run_replay
+from ..replay import OUTCOMES, Replay, ReplayWithout, diff_states
 from .common import (
     _CSS,
     _FIELD_LABELS,
@@ -49,39 +48,35 @@ BLAME_ROWS = 400  # fields listed in each blame (the cart's own first; scrubber.
 
 class _Side:
     """One mode's view of the current cart: outcomes per position and states, with the
-    analyst's skipped lines left out (the cart replayed without them)."""
+    analyst's skipped lines left out (:meth:`Replay.without`: the cart replayed without
+    them, only from the first skipped line on)."""
 
     def __init__(self, rp: Replay, cart_id: str, rows: np.ndarray, skipped: np.ndarray):
         self.replay = rp
         self.cart_id = cart_id
         n = len(rows)
-        oc = rp.outcomes
         if not skipped.any():
-            self.sub: Replay | None = None
+            self.sub: ReplayWithout | None = None
             self.counts = np.arange(n + 1)
-            hist = rp.history(cart_id)
-            self.outcome = oc["outcome"].astype(str).to_numpy()[rows].tolist()
-            self.error = [_str_or_none(v) for v in oc["error"].to_numpy()[rows]]
+            self.outcome = [OUTCOMES[c] for c in rp.outcome_codes(cart_id).tolist()]
+            self.error = [_str_or_none(v) for v in rp.outcomes["error"].iloc[rows].tolist()]
             # an applied line moves lastChange even where the state object stays the same
             self.changed = [False, *(c or o == "applied" for c, o in
-                                     zip(hist["changed"].tolist(), self.outcome, strict=True))]
+                                     zip(rp.changed(cart_id).tolist(), self.outcome,
+                                         strict=True))]
             self.has_cart = True
             return
-        kept = rows[~skipped]
-        sub = run_replay(rp.events.iloc[kept], mode=rp.mode, catalog=rp.catalog,
-                         registry=rp.registry, go_version=rp.semantics)
+        sub = rp.without(cart_id, np.flatnonzero(skipped) + 1)
         self.sub = sub
         self.counts = np.r_[0, np.cumsum(~skipped)]
-        self.has_cart = cart_id in sub.cart_ids
+        self.has_cart = sub.has_cart
         self.outcome = [SKIPPED] * n
-        self.error = [None] * n
+        self.error: list[str | None] = [None] * n
         self.changed = [False] * (n + 1)
         if self.has_cart:
-            sub_rows = sub.rows_of(cart_id)
-            so = sub.outcomes
-            s_out = so["outcome"].astype(str).to_numpy()[sub_rows].tolist()
-            s_err = [_str_or_none(v) for v in so["error"].to_numpy()[sub_rows]]
-            s_chg = sub.history(cart_id)["changed"].tolist()
+            s_out = [OUTCOMES[c] for c in sub.outcome_codes(cart_id).tolist()]
+            s_err = sub.errors(cart_id)
+            s_chg = sub.changed(cart_id).tolist()
             for j, pos in enumerate(np.flatnonzero(~skipped).tolist()):
                 self.outcome[pos] = s_out[j]
                 self.error[pos] = s_err[j]
