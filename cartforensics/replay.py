@@ -434,7 +434,13 @@ class Replay:
         >>> w.state_at("cart-1001", line=2) == r.state_at("cart-1001", line=2)  # doctest: +SKIP
         True
         """
-        return ReplayWithout(self, cart_id, lines)
+        collecting = gc.isenabled()  # as in __init__: many small acyclic objects, no cycles
+        gc.disable()
+        try:
+            return ReplayWithout(self, cart_id, lines)
+        finally:
+            if collecting:
+                gc.enable()
 
     def _cart_columns(self, cart_id: str) -> dict[str, Any]:
         """The per-line inputs of a cart's replay (what ``_run`` reads), in line order; the
