@@ -260,7 +260,7 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes],
     if n and len(arr):
         has_cr = (lengths > 0) & (arr[np.clip(ends - 1, 0, len(arr) - 1)] == 13)
     tok_len = lengths - has_cr
-    pool = _pool() if n >= SPLIT_LINES else None
+    pool = _pool() if n >= SPLIT_LINES and PARTS > 1 else None
     # the raw column needs only the cut: built (its copy runs without the GIL) meanwhile
     raw_job = (pool.submit(_raw_column, data, starts, lengths) if pool is not None else None)
     ok, ts_vals, types, p_start, p_len = _canonical_in_parts(data, starts, tok_len, pool)
@@ -361,13 +361,16 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes],
     )
 
 
-# A batch of at least this many lines is decoded in PARTS runs of consecutive lines at once,
-# in threads (numpy, the Arrow copies and the file's bytes are shared; msgspec holds the
-# GIL, so what overlaps is the rest). The lines are cut once, over the whole file, before:
-# which lines exist, which one is too long and which come after it never depend on the parts.
-# (CARTFORENSICS_READ_SPLIT_LINES=2 makes every batch take the split: the tests use it)
+# A batch of at least SPLIT_LINES lines can be decoded in PARTS runs of consecutive lines at
+# once, in threads (numpy, the Arrow copies and the file's bytes are shared), while its raw
+# column is copied. The lines are cut once, over the whole file, before: which lines exist,
+# which one is too long and which come after it never depend on the parts. msgspec holds the
+# GIL, so only the numpy and Arrow work overlaps: measured on the shared 2-core machine it
+# gained nothing and cost ~10% more peak memory (docs/performance.md), so it is off by default
+# (PARTS = 1); CARTFORENSICS_READ_PARTS=2 turns it on, CARTFORENSICS_READ_SPLIT_LINES=2 makes
+# every batch of 2 lines or more take it (the tests run the Go differential tests so).
 SPLIT_LINES = int(os.environ.get("CARTFORENSICS_READ_SPLIT_LINES", "") or 100_000)
-PARTS = 2
+PARTS = int(os.environ.get("CARTFORENSICS_READ_PARTS", "") or 1)
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 
