@@ -1103,3 +1103,52 @@ def run_from(object snapshot, object cart_id, list rows, const signed char[:] ki
             cp_lines.append(pos)
             last_cp = pos
     return cp_lines, checkpoints, c
+
+
+cdef inline bint _same_obj(object a, object b):
+    return type(a) is type(b) and a == b
+
+
+def same_cart(CCart a, CCart b):
+    """Whether two carts are the same in everything a later line can see or the state JSON
+    shows (values and their types): then every later line does the same to both."""
+    cdef CItem x, y
+    cdef CDelivery d, e
+    cdef Py_ssize_t k
+    if (a.totalPrice != b.totalPrice or a.totalTax != b.totalTax
+            or a.totalDiscount != b.totalDiscount or a.last_item_id != b.last_item_id
+            or a.last_delivery_id != b.last_delivery_id or a.processing != b.processing
+            or a.paymentInProgress != b.paymentInProgress
+            or len(a.items) != len(b.items) or len(a.deliveries) != len(b.deliveries)):
+        return False
+    if not (_same_obj(a.id, b.id) and _same_obj(a.orderReference, b.orderReference)
+            and _same_obj(a.paymentStatus, b.paymentStatus)
+            and _same_obj(a.last_change, b.last_change)):
+        return False
+    for k in range(len(a.items)):
+        x = a.items[k]
+        y = b.items[k]
+        if (x.id != y.id or x.itemId != y.itemId or x.price != y.price
+                or x.orgPrice != y.orgPrice or x.qty != y.qty or x.totalPrice != y.totalPrice
+                or x.tax != y.tax or x.taxRate != y.taxRate or x.stock != y.stock
+                or x.discount != y.discount or x.unresolved != y.unresolved):
+            return False
+        if not (_same_obj(x.sku, y.sku) and _same_obj(x.name, y.name)
+                and _same_obj(x.image, y.image) and _same_obj(x.type, y.type)
+                and _same_obj(x.brand, y.brand) and _same_obj(x.category, y.category)
+                and _same_obj(x.category2, y.category2) and _same_obj(x.category3, y.category3)
+                and _same_obj(x.category4, y.category4) and _same_obj(x.category5, y.category5)
+                and _same_obj(x.disclaimer, y.disclaimer)
+                and _same_obj(x.sellerId, y.sellerId) and _same_obj(x.sellerName, y.sellerName)
+                and _same_obj(x.outlet, y.outlet) and _same_obj(x.storeId, y.storeId)
+                and _same_obj(x.parentId, y.parentId)):
+            return False
+    for k in range(len(a.deliveries)):
+        d = a.deliveries[k]
+        e = b.deliveries[k]
+        if d.id != e.id or d.price != e.price:
+            return False
+        if not (_same_obj(d.provider, e.provider) and _same_obj(d.items, e.items)
+                and _same_obj(d.pickupPoint, e.pickupPoint)):
+            return False
+    return True

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -684,34 +685,70 @@ class ReplayWithout:
         errors: list[str | None] = [
             v if isinstance(v, str) else None
             for v in replay.outcomes["error"].iloc[head].tolist()] + [None] * (m - first)
+        self._codes, self._errors = codes, errors
+        self._last_applied, self._changed = last_applied, changed
         start = replay._snapshot_after(run, first)
         engine: Engine = run.engine
         cp_lines: list[int] = [first]
         checkpoints: list[Any] = [start]
         final = start
-        rows = self._rows[first:]
-        if len(rows):
-            stop = np.flatnonzero(codes[:first] == TOO_LONG)
-            stop_line = int(replay._cart_columns(cart_id)["lines"][stop[0]]) if len(stop) \
-                else None
-            last = int(last_applied[first - 1]) if first else -1
-            at = kept_at[first:]
-            out = None
-            if engine == "compiled":
-                out = self._compiled_tail(rows, at, start, stop_line, last, first, m)
+        #: kept lines after which this cart is again the replay's own cart (same state,
+        #: same scanner): every later line does what it did in the replay (None: never)
+        self.converged_at: int | None = None
+        self._converged_from = 0  # the replay's line count at that point
+        cols = replay._cart_columns(cart_id)
+        lines_of = cols["lines"]
+        stop = np.flatnonzero(codes[:first] == TOO_LONG)
+        stop_line = int(lines_of[stop[0]]) if len(stop) else None
+        last = int(last_applied[first - 1]) if first else -1
+        # the replay's own checkpoints after the last line left out: where the two carts can
+        # be compared (then the kept lines between are line for line the replay's)
+        n_skipped = len(self.skipped)
+        ends = [(k, int(q)) for k, q in enumerate(run.checkpoint_lines.tolist())
+                if self.skipped and q >= self.skipped[-1] and q - n_skipped >= first]
+        done = first
+        state = start
+        for k, q in [*ends, (None, n)]:
+            stop_c = m if k is None else q - n_skipped
+            if stop_c > done:
+                seg = slice(done, stop_c)
+                out = None
+                if engine == "compiled":
+                    out = self._compiled_tail(self._rows[seg], kept_at[seg], state, stop_line,
+                                              last, done, m)
+                    if out is None:
+                        engine = "reference"
                 if out is None:
-                    engine = "reference"
-            if out is None:
-                state = (empty_cart(cart_id) if start is None
-                         else Replay._state(run, start))
-                out = replay._reference_from(cart_id, state, rows, at, stop_line, last, first)
-            t_codes, t_errors, t_last, t_changed, t_cp, t_states, final = out
-            codes[first:] = t_codes
-            errors[first:] = t_errors
-            last_applied[first:] = t_last
-            changed[first:] = t_changed
-            cp_lines += list(t_cp)
-            checkpoints += list(t_states)
+                    ref = empty_cart(cart_id) if state is None else Replay._state(run, state)
+                    out = replay._reference_from(cart_id, ref, self._rows[seg], kept_at[seg],
+                                                 stop_line, last, done)
+                t_codes, t_errors, t_last, t_changed, t_cp, t_states, state = out
+                codes[seg] = t_codes
+                errors[seg] = t_errors
+                last_applied[seg] = t_last
+                changed[seg] = t_changed
+                cp_lines += list(t_cp)
+                checkpoints += list(t_states)
+                if stop_line is None:
+                    hit = np.flatnonzero(t_codes == TOO_LONG)
+                    if len(hit):
+                        stop_line = int(lines_of[kept_at[done + int(hit[0])]])
+                last = int(last_applied[stop_c - 1])
+                done = stop_c
+                if k is not None and (not cp_lines or cp_lines[-1] != done):
+                    cp_lines.append(done)
+                    checkpoints.append(state)
+            final = state
+            if k is None:
+                break
+            theirs = np.flatnonzero(replay._codes[run.rows[:q]] == TOO_LONG)
+            their_stop = int(lines_of[theirs[0]]) if len(theirs) else None
+            if their_stop == stop_line and _same_cart(state, run.checkpoints[k]):
+                self._converge(run, done, q, last)
+                codes, errors, last_applied, changed = (
+                    self._codes, self._errors, self._last_applied, self._changed)
+                final = None
+                break
         self._codes = codes
         self._errors = errors
         self._last_applied = last_applied
@@ -722,6 +759,22 @@ class ReplayWithout:
         self._checkpoints = checkpoints
         self._final = final
         self._outcomes: pd.DataFrame | None = None
+
+    def _converge(self, run: _CartRun, done: int, q: int, last: int) -> None:
+        """The kept lines after the first ``done`` are the replay's own lines after its first
+        ``q`` (the carts are the same there): their outcomes are the replay's; lastChange is
+        the replay's from its next applied line on, this cart's until then."""
+        rp = self.replay
+        rows = self._rows[done:]
+        self.converged_at = done
+        self._converged_from = q
+        self._codes[done:] = rp._codes[rows]
+        self._changed[done:] = rp._changed[rows]
+        self._errors[done:] = [v if isinstance(v, str) else None
+                               for v in rp.outcomes["error"].iloc[rows].tolist()]
+        theirs = rp._last_applied[rows]
+        before = int(rp._last_applied[run.rows[q - 1]]) if q else -1
+        self._last_applied[done:] = np.where(theirs != before, theirs, last)
 
     def _compiled_tail(self, rows: np.ndarray, at: np.ndarray, start: Any,
                        stop_line: int | None, last: int, first: int, total: int) -> Any:
@@ -819,6 +872,10 @@ class ReplayWithout:
             raise IndexError(f"cart {cart_id!r} has {m} lines, not {c}")
         if c <= self._first:
             return rp._json_after(cart_id, c)
+        if self.converged_at is not None and c > self.converged_at:
+            # the replay's own state after the same lines (kept[c - 1] of them)
+            state = rp._state_after(rp._run_of(cart_id), int(self.kept[c - 1]))
+            return rp.state_json(state, int(self._last_applied[c - 1]))
         if c == m and self._final is not None:
             state = self._final
             state = state if isinstance(state, CartState) else core.to_state(state)
@@ -925,6 +982,29 @@ def _ts_ns(ts: pd.Series) -> np.ndarray:
 
 def _is_na_str(v: Any) -> bool:
     return not isinstance(v, str)
+
+
+def _same_cart(a: Any, b: Any) -> bool:
+    """Two carts (the compiled core's snapshots or CartStates) that are the same in every
+    value and its type: every later line does the same to both."""
+    if a is None or b is None:
+        return a is b
+    if not isinstance(a, CartState) and not isinstance(b, CartState):
+        return bool(core.same_cart(a, b))
+    a = a if isinstance(a, CartState) else core.to_state(a)
+    b = b if isinstance(b, CartState) else core.to_state(b)
+    return _same_value(a, b)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+    if dataclasses.is_dataclass(a):
+        return all(_same_value(getattr(a, f.name), getattr(b, f.name))
+                   for f in dataclasses.fields(a))
+    return bool(a == b)
 
 
 def _line_at(tsv: np.ndarray, ts: Any) -> int:
