@@ -1032,7 +1032,7 @@ def run_from(object snapshot, object cart_id, list rows, const signed char[:] ki
              const int64_t[:] lines, object registry, object catalog, signed char[:] codes,
              list errors, int64_t[:] last_applied, unsigned char[:] changed,
              long long stop_line, long long last, Py_ssize_t done, Py_ssize_t total,
-             int every, dict pool):
+             int every, dict pool, list decoded=None):
     """Replay a cart's ``rows`` (events rows, in order) on from ``snapshot`` (a CCart, left
     unchanged, a CartState, or None for the empty cart), as ``run_cart`` does from the
     start: what the service does with those lines when the cart is in that state.
@@ -1043,8 +1043,10 @@ def run_from(object snapshot, object cart_id, list rows, const signed char[:] ki
     ``stop_line``: the too-long line that already stopped the scanner (-1: none);
     ``last``: the row of the last applied line so far (-1: none); ``done``: how many lines
     of the cart come before ``rows`` and ``total`` how many lines it has in all (for the
-    checkpoint spacing). Returns (checkpoint_lines, checkpoints, final) with checkpoint
-    lines counted from the cart's first line. Raises Fallback as run_cart does."""
+    checkpoint spacing); ``decoded``: per position, the (msg, error) its payload decodes to,
+    or None where not known yet (filled in; the messages are only read, never changed).
+    Returns (checkpoint_lines, checkpoints, final) with checkpoint lines counted from the
+    cart's first line. Raises Fallback as run_cart does."""
     global _pool
     _pool = pool
     cdef CCart c
@@ -1082,8 +1084,13 @@ def run_from(object snapshot, object cart_id, list rows, const signed char[:] ki
             elif kind == KIND_UNMODELLED_C:
                 raise Fallback("a type the core does not model")
             else:
-                msg, perr = _decode(_payload_at(p_data, p_off, p_valid, r), kind, registry,
+                known = decoded[j] if decoded is not None else None
+                if known is None:
+                    known = _decode(_payload_at(p_data, p_off, p_valid, r), kind, registry,
                                     TYPE_NAMES[kind])
+                    if decoded is not None:
+                        decoded[j] = known
+                msg, perr = known
                 if perr is not None:
                     codes[j] = PAYLOAD_ERROR
                     errors[j] = perr
