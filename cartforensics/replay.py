@@ -687,7 +687,7 @@ class ReplayWithout:
         first = int(np.argmax(skip)) if len(skip) and skip.any() else n
         self._first = first  # lines before the first one left out: the replay's own
         m = len(kept_at)
-        self.has_cart = m > 0 or any(f["cart_id"] == cart_id and f["lines"] == 0
+        self.has_cart = m > 0 or any(f["cart_id"] == cart_id and f.get("lines") == 0
                                      for f in replay._files)
         head = run.rows[:first]
         codes = np.empty(m, dtype=np.int8)
