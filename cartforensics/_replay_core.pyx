@@ -1023,3 +1023,139 @@ def count_keys_only(list payloads):
     for p in payloads:
         n += _count_keys(p.encode(), &neg_zero)
     return n
+
+
+# ------------------------------------------------------------------------------ replay from a state
+
+def run_from(object snapshot, object cart_id, list rows, const signed char[:] kinds,
+             list types, object payloads, list errs, const unsigned char[:] too_long,
+             const int64_t[:] lines, object registry, object catalog, signed char[:] codes,
+             list errors, int64_t[:] last_applied, unsigned char[:] changed,
+             long long stop_line, long long last, Py_ssize_t done, Py_ssize_t total,
+             int every, dict pool, list decoded=None):
+    """Replay a cart's ``rows`` (events rows, in order) on from ``snapshot`` (a CCart, left
+    unchanged, a CartState, or None for the empty cart), as ``run_cart`` does from the
+    start: what the service does with those lines when the cart is in that state.
+
+    Unlike ``run_cart``, every per-line input and output is indexed by the position ``j`` in
+    ``rows`` (``kinds``, ``types``, ``errs``, ``too_long``, ``lines``; ``codes``, ``errors``,
+    ``last_applied``, ``changed``); only the payload buffers are indexed by the events row.
+    ``stop_line``: the too-long line that already stopped the scanner (-1: none);
+    ``last``: the row of the last applied line so far (-1: none); ``done``: how many lines
+    of the cart come before ``rows`` and ``total`` how many lines it has in all (for the
+    checkpoint spacing); ``decoded``: per position, the (msg, error) its payload decodes to,
+    or None where not known yet (filled in; the messages are only read, never changed).
+    Returns (checkpoint_lines, checkpoints, final) with checkpoint lines counted from the
+    cart's first line. Raises Fallback as run_cart does."""
+    global _pool
+    _pool = pool
+    cdef CCart c
+    if snapshot is None:
+        c = empty(cart_id)
+    elif type(snapshot) is CCart:
+        c = clone(snapshot)
+    else:
+        c = from_state(snapshot)
+    cdef const unsigned char[:] p_data = payloads[0]
+    cdef const int64_t[:] p_off = payloads[1]
+    cdef const unsigned char[:] p_valid = payloads[2]
+    cdef Py_ssize_t j, r, pos = done, last_cp = done, n_rows = len(rows)
+    cdef int kind, err
+    cdef list checkpoints = [], cp_lines = []
+    for j in range(n_rows):
+        r = rows[j]
+        changed[j] = 0
+        if stop_line >= 0:
+            codes[j] = NOT_REACHED
+            errors[j] = f"not reached: the scanner stopped at line {stop_line}"
+        elif too_long[j]:
+            codes[j] = TOO_LONG
+            errors[j] = TOO_LONG_ERROR
+            stop_line = lines[j]
+        elif type(errs[j]) is str:
+            codes[j] = MALFORMED
+            errors[j] = errs[j]
+        else:
+            kind = kinds[j]
+            if kind == KIND_UNKNOWN_C:
+                t = types[j]
+                codes[j] = UNKNOWN_TYPE
+                errors[j] = f"unknown mutation type: {go_quote(t or '')}"
+            elif kind == KIND_UNMODELLED_C:
+                raise Fallback("a type the core does not model")
+            else:
+                known = decoded[j] if decoded is not None else None
+                if known is None:
+                    known = _decode(_payload_at(p_data, p_off, p_valid, r), kind, registry,
+                                    TYPE_NAMES[kind])
+                    if decoded is not None:
+                        decoded[j] = known
+                msg, perr = known
+                if perr is not None:
+                    codes[j] = PAYLOAD_ERROR
+                    errors[j] = perr
+                else:
+                    err = apply(c, kind, msg, catalog)
+                    if err:
+                        codes[j] = APPLY_ERROR
+                        errors[j] = _ERRORS[err]
+                    else:
+                        codes[j] = APPLIED
+                        changed[j] = 1
+                        last = r
+        last_applied[j] = last
+        pos += 1
+        if checkpoint_due(pos - last_cp, total - pos, len(c.items), every):
+            checkpoints.append(clone(c))
+            cp_lines.append(pos)
+            last_cp = pos
+    return cp_lines, checkpoints, c
+
+
+cdef inline bint _same_obj(object a, object b):
+    return type(a) is type(b) and a == b
+
+
+def same_cart(CCart a, CCart b):
+    """Whether two carts are the same in everything a later line can see or the state JSON
+    shows (values and their types): then every later line does the same to both."""
+    cdef CItem x, y
+    cdef CDelivery d, e
+    cdef Py_ssize_t k
+    if (a.totalPrice != b.totalPrice or a.totalTax != b.totalTax
+            or a.totalDiscount != b.totalDiscount or a.last_item_id != b.last_item_id
+            or a.last_delivery_id != b.last_delivery_id or a.processing != b.processing
+            or a.paymentInProgress != b.paymentInProgress
+            or len(a.items) != len(b.items) or len(a.deliveries) != len(b.deliveries)):
+        return False
+    if not (_same_obj(a.id, b.id) and _same_obj(a.orderReference, b.orderReference)
+            and _same_obj(a.paymentStatus, b.paymentStatus)
+            and _same_obj(a.last_change, b.last_change)):
+        return False
+    for k in range(len(a.items)):
+        x = a.items[k]
+        y = b.items[k]
+        if (x.id != y.id or x.itemId != y.itemId or x.price != y.price
+                or x.orgPrice != y.orgPrice or x.qty != y.qty or x.totalPrice != y.totalPrice
+                or x.tax != y.tax or x.taxRate != y.taxRate or x.stock != y.stock
+                or x.discount != y.discount or x.unresolved != y.unresolved):
+            return False
+        if not (_same_obj(x.sku, y.sku) and _same_obj(x.name, y.name)
+                and _same_obj(x.image, y.image) and _same_obj(x.type, y.type)
+                and _same_obj(x.brand, y.brand) and _same_obj(x.category, y.category)
+                and _same_obj(x.category2, y.category2) and _same_obj(x.category3, y.category3)
+                and _same_obj(x.category4, y.category4) and _same_obj(x.category5, y.category5)
+                and _same_obj(x.disclaimer, y.disclaimer)
+                and _same_obj(x.sellerId, y.sellerId) and _same_obj(x.sellerName, y.sellerName)
+                and _same_obj(x.outlet, y.outlet) and _same_obj(x.storeId, y.storeId)
+                and _same_obj(x.parentId, y.parentId)):
+            return False
+    for k in range(len(a.deliveries)):
+        d = a.deliveries[k]
+        e = b.deliveries[k]
+        if d.id != e.id or d.price != e.price:
+            return False
+        if not (_same_obj(d.provider, e.provider) and _same_obj(d.items, e.items)
+                and _same_obj(d.pickupPoint, e.pickupPoint)):
+            return False
+    return True
