@@ -47,11 +47,12 @@ def _emit(seconds: str, rows: str) -> str:
 
 
 def report_code(src: Path, out: Path, workers: int | None = None) -> str:
+    extra = "" if workers is None else f", workers={workers!r}"  # older revisions: no workers=
     return f"""
     import json, time
     import cartforensics as cf
     t0 = time.perf_counter()
-    r = cf.write_report({str(src)!r}, {str(out)!r}, progress=False, workers={workers!r})
+    r = cf.write_report({str(src)!r}, {str(out)!r}, progress=False{extra})
     {_emit("time.perf_counter() - t0", "r.lines")}
     """
 
