@@ -199,6 +199,29 @@ def test_worker_killed_mid_run_never_leaves_a_partial_dataset(
         assert not [p for p in dst.rglob("*") if conv.TMP_MARK in p.name]
 
 
+def test_report_on_the_cluster_equals_local(local: Path, cluster: Any, tmp_path: Path) -> None:
+    """write_report's chunks of carts on the Dask workers (executor=): the same report."""
+    import re
+
+    import pandas as pd
+
+    from cartforensics.report import write_report
+
+    _lc, client = cluster
+    here = write_report(local, tmp_path / "here", progress=False, chunk_lines=20_000)
+    there = write_report(local, tmp_path / "there", progress=False, chunk_lines=20_000,
+                         executor=client.get_executor())
+
+    def page(p: Path) -> str:
+        return re.sub(r"generated [^<]* by", "", p.read_text(encoding="utf-8"))
+
+    assert page(here.html) == page(there.html) and page(here.markdown) == page(there.markdown)
+    for fa, fb in zip(here.findings, there.findings, strict=True):
+        assert fa.to_dict() == fb.to_dict()
+    pd.testing.assert_frame_equal(pd.read_parquet(here.parquet), pd.read_parquet(there.parquet))
+    assert here.lines == there.lines > 0
+
+
 def test_fleet_summary_on_the_cluster_equals_local(local: Path, cluster: Any) -> None:
     import pandas as pd
 
