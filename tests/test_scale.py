@@ -208,8 +208,8 @@ def test_report_on_the_cluster_equals_local(local: Path, cluster: Any, tmp_path:
     from cartforensics.report import write_report
 
     _lc, client = cluster
-    here = write_report(local, tmp_path / "here", progress=False, chunk_lines=20_000)
-    there = write_report(local, tmp_path / "there", progress=False, chunk_lines=20_000,
+    here = write_report(local, tmp_path / "here", progress=False, chunk_lines=1_000)
+    there = write_report(local, tmp_path / "there", progress=False, chunk_lines=1_000,
                          executor=client.get_executor())
 
     def page(p: Path) -> str:
