@@ -1804,6 +1804,8 @@ cdef class Replayer:
     cdef object decoders
     cdef tuple _keep
     cdef MsgC msg
+    #: payloads the scanner could not prove (decoded by the reference decoder, with the GIL)
+    cdef readonly Py_ssize_t slow_decodes
 
     def __init__(self, payloads, const signed char[::1] row_kind,
                  const unsigned char[::1] has_error, const unsigned char[::1] too_long,
@@ -1857,6 +1859,7 @@ cdef class Replayer:
 
     cdef int decode_slow(self, Py_ssize_t r, int kind) except -3 with gil:
         cdef int64_t a, b
+        self.slow_decodes += 1
         if self.p_valid[r]:
             a = self.p_off[r]
             b = self.p_off[r + 1]

@@ -260,8 +260,8 @@ class Replay:
             texts.extend(values)
             index[rows] = base + np.arange(len(values))
             index[rows[[v is None for v in values]]] = -1
-        if not texts:
-            return pd.array([None] * n, dtype="str")
+        if not texts:  # (a list of None would be converted one by one)
+            return pd.array(pa.nulls(n, type=pa.large_string()), dtype="str")
         dictionary = pa.array(texts, type=pa.large_string())
         arr = pa.DictionaryArray.from_arrays(pa.array(index, mask=index < 0), dictionary)
         return pd.array(arr.cast(pa.large_string()), dtype="str")
