@@ -1620,7 +1620,7 @@ cdef int64_t _as_i64(object v) except? -1:
     return <int64_t>v
 
 
-cdef int32_t _opt_str(Pool pool, object v) except R_NOMEM:
+cdef int32_t _opt_str(Pool pool, object v) except -2:
     return -1 if v is None else pool.intern_str(v)
 
 
@@ -1788,7 +1788,8 @@ cdef class Replayer:
     ``pool.payload_errors``, a not-reached line's too-long line number), ``last_applied``
     (the row of the cart's last applied line so far, -1 none) and ``changed``."""
     cdef const unsigned char* p_data
-    cdef const int64_t* p_off
+    cdef const int64_t* p_start
+    cdef const int64_t* p_end
     cdef const unsigned char* p_valid
     cdef const signed char* row_kind
     cdef const unsigned char* has_error
@@ -1800,6 +1801,7 @@ cdef class Replayer:
     cdef unsigned char* changed
     cdef Py_ssize_t n_rows
     cdef int every
+    cdef bint runnable
     cdef readonly Pool pool
     cdef object decoders
     cdef tuple _keep
@@ -1807,34 +1809,65 @@ cdef class Replayer:
     #: payloads the scanner could not prove (decoded by the reference decoder, with the GIL)
     cdef readonly Py_ssize_t slow_decodes
 
-    def __init__(self, payloads, const signed char[::1] row_kind,
-                 const unsigned char[::1] has_error, const unsigned char[::1] too_long,
-                 const int64_t[::1] lines, decoders, Pool pool, signed char[::1] codes,
-                 int64_t[::1] error_ids, int64_t[::1] last_applied,
-                 unsigned char[::1] changed, int every=64):
+    def __init__(self, payloads, row_kind, has_error, too_long, lines, decoders, Pool pool,
+                 codes, error_ids, last_applied, changed, int every=64):
+        """``payloads``: (data, offsets, valid) of an Arrow string column, or (data, starts,
+        ends, valid) per row. The per-row inputs and outputs other than ``row_kind`` may be
+        None when only ``advance`` is used (``summaries`` also needs ``codes``)."""
         cdef const unsigned char[::1] data = payloads[0]
-        cdef const int64_t[::1] off = payloads[1]
-        cdef const unsigned char[::1] valid = payloads[2]
-        n = row_kind.shape[0]
-        if not (has_error.shape[0] == too_long.shape[0] == lines.shape[0] == codes.shape[0]
-                == error_ids.shape[0] == last_applied.shape[0] == changed.shape[0]
-                == valid.shape[0] == n) or off.shape[0] != n + 1:
-            raise ValueError("the per-row arrays do not have one element per row")
+        cdef const int64_t[::1] start, end
+        cdef const unsigned char[::1] valid = payloads[len(payloads) - 1]
+        cdef const signed char[::1] kinds = row_kind
+        cdef const unsigned char[::1] he, tl
+        cdef const int64_t[::1] ln
+        cdef signed char[::1] co
+        cdef int64_t[::1] ei, la
+        cdef unsigned char[::1] ch
+        n = kinds.shape[0]
+        if len(payloads) == 3:
+            offsets = payloads[1]
+            start = offsets[: len(offsets) - 1]
+            end = offsets[1:]
+        else:
+            start = payloads[1]
+            end = payloads[2]
+        if start.shape[0] != n or end.shape[0] != n or valid.shape[0] != n:
+            raise ValueError("the payload buffers do not have one element per row")
         self._keep = (payloads, row_kind, has_error, too_long, lines, codes, error_ids,
-                      last_applied, changed, data, off, valid)
+                      last_applied, changed, data, start, end, valid, kinds)
         self.n_rows = n
         self.p_data = &data[0] if data.shape[0] else <const unsigned char*>_NOTHING
-        self.p_off = &off[0]
+        self.runnable = all(x is not None for x in (has_error, too_long, lines, codes,
+                                                    error_ids, last_applied, changed))
+        for x in (has_error, too_long, lines, codes, error_ids, last_applied, changed):
+            if x is not None and len(x) != n:
+                raise ValueError("the per-row arrays do not have one element per row")
         if n:
+            self.p_start = &start[0]
+            self.p_end = &end[0]
             self.p_valid = &valid[0]
-            self.row_kind = &row_kind[0]
-            self.has_error = &has_error[0]
-            self.too_long = &too_long[0]
-            self.lines = &lines[0]
-            self.codes = &codes[0]
-            self.error_ids = &error_ids[0]
-            self.last_applied = &last_applied[0]
-            self.changed = &changed[0]
+            self.row_kind = &kinds[0]
+            if has_error is not None:
+                he = has_error
+                self.has_error = &he[0]
+            if too_long is not None:
+                tl = too_long
+                self.too_long = &tl[0]
+            if lines is not None:
+                ln = lines
+                self.lines = &ln[0]
+            if codes is not None:
+                co = codes
+                self.codes = &co[0]
+            if error_ids is not None:
+                ei = error_ids
+                self.error_ids = &ei[0]
+            if last_applied is not None:
+                la = last_applied
+                self.last_applied = &la[0]
+            if changed is not None:
+                ch = changed
+                self.changed = &ch[0]
         self.every = every
         self.pool = pool
         self.decoders = decoders
@@ -1847,8 +1880,8 @@ cdef class Replayer:
         cdef int64_t a, b
         cdef int rc
         if self.p_valid[r]:
-            a = self.p_off[r]
-            b = self.p_off[r + 1]
+            a = self.p_start[r]
+            b = self.p_end[r]
             rc = scan_payload(self.pool.c, self.p_data + a, b - a, kind, &self.msg)
             if rc == 1:
                 return 1
@@ -1861,8 +1894,8 @@ cdef class Replayer:
         cdef int64_t a, b
         self.slow_decodes += 1
         if self.p_valid[r]:
-            a = self.p_off[r]
-            b = self.p_off[r + 1]
+            a = self.p_start[r]
+            b = self.p_end[r]
             payload = PyBytes_FromStringAndSize(<const char*>self.p_data + a, b - a)
         else:
             payload = None
@@ -1871,7 +1904,9 @@ cdef class Replayer:
         else:
             msg, err = self.decoders[TYPE_NAMES[kind]].decode(payload)
         if err is not None:
-            self.error_ids[r] = self.pool.payload_error(err)
+            ident = self.pool.payload_error(err)
+            if self.error_ids != NULL:
+                self.error_ids[r] = ident
             return 0
         if type(msg) is not dict:
             raise Fallback("decoded message is not a dict")
@@ -1892,10 +1927,13 @@ cdef class Replayer:
         return rc
 
     # -- a cart ------------------------------------------------------------------------------
-    cdef int run_rows(self, CartC* c, const int64_t* rows, Py_ssize_t n, CartC*** cps,
-                      int64_t** cp_pos, Py_ssize_t* n_cps) except -3 nogil:
-        cdef Py_ssize_t j, r, pos, last_cp = 0, cap = 0, cap_pos = 0
-        cdef int64_t last = -1, stop_line = -1
+    cdef int run_rows(self, CartC* c, const int64_t* rows, Py_ssize_t n, const int64_t* row_ids,
+                      int64_t stop_line, int64_t last, Py_ssize_t done, Py_ssize_t total,
+                      CartC*** cps, int64_t** cp_pos, Py_ssize_t* n_cps) except -3 nogil:
+        """The loop: ``rows`` index every per-row array; ``row_ids`` (NULL: the rows
+        themselves) is what last_applied records; ``done`` lines of the cart come before
+        these, ``total`` in all (checkpoint spacing); ``stop_line``/``last`` carry on."""
+        cdef Py_ssize_t j, r, pos, last_cp = done, cap = 0, cap_pos = 0
         cdef int kind, rc
         cdef CartC* snap
         for j in range(n):
@@ -1930,10 +1968,10 @@ cdef class Replayer:
                     else:
                         self.codes[r] = APPLIED
                         self.changed[r] = 1
-                        last = r
+                        last = row_ids[j] if row_ids != NULL else r
             self.last_applied[r] = last
-            pos = j + 1
-            if _due(pos - last_cp, n - pos, c.n_items, self.every):
+            pos = done + j + 1
+            if _due(pos - last_cp, total - pos, c.n_items, self.every):
                 snap = cart_clone(c)
                 if snap == NULL or grow(<void**>cps, &cap, n_cps[0] + 1, sizeof(CartC*)) < 0 \
                         or grow(<void**>cp_pos, &cap_pos, n_cps[0] + 1, sizeof(int64_t)) < 0:
@@ -1952,17 +1990,57 @@ cdef class Replayer:
         checkpoint_lines[j] lines (a :class:`CCart`); see ``checkpoint_due``. The GIL is
         released but for payloads the scanner cannot prove. Raises Fallback when a line
         needs the reference core."""
-        cdef CartC* c = cart_new()
+        return self._run(None, cart_id, rows, None, -1, -1, 0, rows.shape[0])
+
+    def run_from(self, object snapshot, object cart_id, const int64_t[::1] rows,
+                 row_ids=None, long long stop_line=-1, long long last=-1,
+                 Py_ssize_t done=0, Py_ssize_t total=-1):
+        """As ``run``, on from ``snapshot`` (a CCart, left unchanged, a CartState, or None
+        for the empty cart): ``done`` lines of the cart came before ``rows``, ``total`` it
+        has in all (default: done + these), ``stop_line`` the too-long line that already
+        stopped the scanner (-1: none), ``last`` the row of the last applied line so far;
+        ``row_ids``: what last_applied records per row (default: the rows)."""
+        return self._run(snapshot, cart_id, rows, row_ids, stop_line, last, done,
+                         done + rows.shape[0] if total < 0 else total)
+
+    cdef object _run(self, object snapshot, object cart_id, const int64_t[::1] rows,
+                     object row_ids, int64_t stop_line, int64_t last, Py_ssize_t done,
+                     Py_ssize_t total):
+        cdef CartC* c
+        cdef CCart w
         cdef CartC** cps = NULL
         cdef int64_t* cp_pos = NULL
         cdef Py_ssize_t n_cps = 0, j, n = rows.shape[0]
         cdef const int64_t* rp = &rows[0] if n else NULL
+        cdef const int64_t[::1] ids
+        cdef const int64_t* idp = NULL
         cdef bint ok = False
+        if not self.runnable:
+            raise ValueError("this Replayer was made without the per-row arrays run needs")
+        for j in range(n):
+            if rows[j] < 0 or rows[j] >= self.n_rows:
+                raise IndexError("row out of range")
+        if row_ids is not None:
+            ids = row_ids
+            if ids.shape[0] != n:
+                raise ValueError("row_ids must have one element per row")
+            idp = &ids[0] if n else NULL
+        if snapshot is None:
+            c = cart_new()
+        elif type(snapshot) is CCart:
+            if (<CCart>snapshot).pool is not self.pool:
+                raise ValueError("the snapshot is of another replay")
+            c = cart_clone((<CCart>snapshot).c)
+        else:
+            w = from_state(snapshot, self.pool)
+            c = w.c
+            w.c = NULL
         if c == NULL:
             raise MemoryError()
         try:
             with nogil:
-                self.run_rows(c, rp, n, &cps, &cp_pos, &n_cps)
+                self.run_rows(c, rp, n, idp, stop_line, last, done, total, &cps, &cp_pos,
+                              &n_cps)
             ok = True
         finally:
             if not ok:
@@ -1995,6 +2073,8 @@ cdef class Replayer:
         if w.pool is not self.pool:
             raise ValueError("the snapshot is of another replay")
         for j in range(n):
+            if rows[j] < 0 or rows[j] >= self.n_rows:
+                raise IndexError("row out of range")
             kind = self.row_kind[rows[j]]
             if kind < 0 or kind >= N_TYPES:
                 raise Fallback("a type the core does not model")
@@ -2009,9 +2089,13 @@ cdef class Replayer:
         cdef CartC* c = w.c
         cdef Py_ssize_t j, r, n = rows.shape[0]
         cdef int kind
+        if self.codes == NULL and n:
+            raise ValueError("summaries needs the codes")
         n_items, qty, n_del, total = [], [], [], []
         for j in range(n):
             r = rows[j]
+            if r < 0 or r >= self.n_rows:
+                raise IndexError("row out of range")
             if self.codes[r] == APPLIED:
                 kind = self.row_kind[r]
                 if self.decode(r, kind):
@@ -2057,6 +2141,27 @@ def _has_error(err_col):
     return np.fromiter((type(x) is str for x in err_col), dtype=np.uint8, count=len(err_col))
 
 
+def _fill_errors(list errors, positions, codes, error_ids, Pool pool, list errs, list types):
+    """errors[k] = the text of each position k's outcome (codes/error_ids as Replayer.run
+    fills them; errs/types: the envelope errors and types by position)."""
+    for k in positions:
+        code = codes[k]
+        if code == APPLIED:
+            errors[k] = None
+        elif code == MALFORMED:
+            errors[k] = errs[k]
+        elif code == UNKNOWN_TYPE:
+            errors[k] = f"unknown mutation type: {go_quote(types[k] or '')}"
+        elif code == PAYLOAD_ERROR:
+            errors[k] = pool.perr_texts[error_ids[k]]
+        elif code == APPLY_ERROR:
+            errors[k] = ERROR_TEXTS[error_ids[k]]
+        elif code == TOO_LONG:
+            errors[k] = TOO_LONG_ERROR
+        else:
+            errors[k] = f"not reached: the scanner stopped at line {error_ids[k]}"
+
+
 def run_cart(object cart_id, list rows, const signed char[:] row_kind, list types,
              object payloads, list err_col, const unsigned char[:] too_long,
              const int64_t[:] lines, object registry, object catalog, signed char[:] codes,
@@ -2083,34 +2188,105 @@ def run_cart(object cart_id, list rows, const signed char[:] row_kind, list type
     codes_a[rows_a] = work_codes[rows_a]
     la[rows_a] = work_la[rows_a]
     ch[rows_a] = work_ch[rows_a]
-    for r in rows:
-        code = work_codes[r]
-        if code == APPLIED:
-            errors[r] = None
-        elif code == MALFORMED:
-            errors[r] = err_col[r]
-        elif code == UNKNOWN_TYPE:
-            errors[r] = f"unknown mutation type: {go_quote(types[r] or '')}"
-        elif code == PAYLOAD_ERROR:
-            errors[r] = p.perr_texts[error_ids[r]]
-        elif code == APPLY_ERROR:
-            errors[r] = ERROR_TEXTS[error_ids[r]]
-        elif code == TOO_LONG:
-            errors[r] = TOO_LONG_ERROR
-        else:
-            errors[r] = f"not reached: the scanner stopped at line {error_ids[r]}"
+    _fill_errors(errors, rows, work_codes, error_ids, p, err_col, types)
     return out
 
 
-def _replayer_for(rows, row_kind, payloads, registry, catalog, pool, codes=None):
+def run_from(object snapshot, object cart_id, list rows, const signed char[:] kinds,
+             list types, object payloads, list errs, const unsigned char[:] too_long,
+             const int64_t[:] lines, object registry, object catalog, signed char[:] codes,
+             list errors, int64_t[:] last_applied, unsigned char[:] changed,
+             long long stop_line, long long last, Py_ssize_t done, Py_ssize_t total,
+             int every, object pool):
+    """Replay a cart's ``rows`` (events rows, in order) on from ``snapshot`` (a CCart, left
+    unchanged, a CartState, or None for the empty cart), as ``run_cart`` does from the
+    start. Every per-line input and output is indexed by the position ``j`` in ``rows``
+    (``kinds``, ``types``, ``errs``, ``too_long``, ``lines``; ``codes``, ``errors``,
+    ``last_applied``, ``changed``); only the payload buffers (data, offsets, valid) are
+    indexed by the events row. ``stop_line``: the too-long line that already stopped the
+    scanner (-1: none); ``last``: the row of the last applied line so far (-1: none);
+    ``done``: how many lines of the cart come before ``rows``, ``total`` how many it has
+    (checkpoint spacing). Returns (checkpoint_lines, checkpoints, final), checkpoint lines
+    counted from the cart's first line. Raises Fallback as run_cart does."""
     import numpy as np
-    n = len(row_kind)
-    z8 = np.zeros(n, dtype=np.uint8)
-    return Replayer(payloads, np.ascontiguousarray(row_kind), z8, z8,
-                    np.zeros(n, dtype=np.int64), registry, _pool_of(pool, catalog),
-                    np.ascontiguousarray(codes if codes is not None else np.zeros(n, np.int8)),
-                    np.zeros(n, dtype=np.int64), np.zeros(n, dtype=np.int64),
-                    np.zeros(n, dtype=np.uint8))
+    n = len(rows)
+    rows_a = np.asarray(rows, dtype=np.int64)
+    data, offsets, valid = payloads
+    offsets = np.asarray(offsets)
+    sub = (data, np.ascontiguousarray(offsets[rows_a]),
+           np.ascontiguousarray(offsets[rows_a + 1]),
+           np.ascontiguousarray(np.asarray(valid)[rows_a]))
+    p = (<CCart>snapshot).pool if type(snapshot) is CCart else _pool_of(pool, catalog)
+    error_ids = np.zeros(n, dtype=np.int64)
+    work_codes = np.zeros(n, dtype=np.int8)
+    work_la = np.full(n, -1, dtype=np.int64)
+    work_ch = np.zeros(n, dtype=np.uint8)
+    rp = Replayer(sub, np.ascontiguousarray(kinds), _has_error(errs),
+                  np.ascontiguousarray(too_long), np.ascontiguousarray(lines), registry, p,
+                  work_codes, error_ids, work_la, work_ch, every)
+    out = rp.run_from(snapshot, cart_id, np.arange(n, dtype=np.int64), rows_a, stop_line,
+                      last, done, total)
+    np.asarray(codes)[:n] = work_codes
+    np.asarray(last_applied)[:n] = work_la
+    np.asarray(changed)[:n] = work_ch
+    _fill_errors(errors, range(n), work_codes, error_ids, p, errs, types)
+    return out
+
+
+cdef inline bint _same_obj(object a, object b):
+    return type(a) is type(b) and a == b
+
+
+cdef bint _same_items(const ItemC* x, const ItemC* y) noexcept nogil:
+    cdef int k
+    if (x.id != y.id or x.itemId != y.itemId or x.price != y.price
+            or x.orgPrice != y.orgPrice or x.qty != y.qty or x.totalPrice != y.totalPrice
+            or x.tax != y.tax or x.taxRate != y.taxRate or x.stock != y.stock
+            or x.discount != y.discount or x.unresolved != y.unresolved
+            or x.has_parent != y.has_parent or (x.has_parent and x.parentId != y.parentId)):
+        return False
+    for k in range(N_ITEM_STRS):
+        if x.s[k] != y.s[k]:
+            return False
+    return True
+
+
+def same_cart(CCart a, CCart b):
+    """Whether two carts are the same in everything a later line can see or the state JSON
+    shows: then every later line does the same to both."""
+    cdef CartC* x = a.c
+    cdef CartC* y = b.c
+    cdef Py_ssize_t i, j
+    cdef DelivC* d
+    cdef DelivC* e
+    if not (_same_obj(a.id, b.id) and _same_obj(a.last_change, b.last_change)):
+        return False
+    if a.pool is not b.pool:  # strings are ids of different pools: compare the states
+        return to_state(a) == to_state(b)
+    if (x.totalPrice != y.totalPrice or x.totalTax != y.totalTax
+            or x.totalDiscount != y.totalDiscount or x.last_item_id != y.last_item_id
+            or x.last_delivery_id != y.last_delivery_id or x.processing != y.processing
+            or x.paymentInProgress != y.paymentInProgress
+            or x.orderReference != y.orderReference or x.paymentStatus != y.paymentStatus
+            or x.n_items != y.n_items or x.n_dels != y.n_dels):
+        return False
+    for i in range(x.n_items):
+        if not _same_items(&x.items[i], &y.items[i]):
+            return False
+    for i in range(x.n_dels):
+        d = &x.dels[i]
+        e = &y.dels[i]
+        if (d.id != e.id or d.price != e.price or d.provider != e.provider
+                or d.n_items != e.n_items or d.has_pp != e.has_pp):
+            return False
+        for j in range(d.n_items):
+            if d.items[j] != e.items[j]:
+                return False
+        if d.has_pp:
+            for j in range(6):
+                if d.pp[j] != e.pp[j]:
+                    return False
+    return True
 
 
 def advance(object snapshot, list rows, const signed char[:] row_kind, object payloads,
@@ -2120,7 +2296,8 @@ def advance(object snapshot, list rows, const signed char[:] row_kind, object pa
     import numpy as np
     if type(snapshot) is CCart:
         pool = (<CCart>snapshot).pool
-    rp = _replayer_for(rows, row_kind, payloads, registry, catalog, pool)
+    rp = Replayer(payloads, np.ascontiguousarray(row_kind), None, None, None, registry,
+                  _pool_of(pool, catalog), None, None, None, None)
     return rp.advance(snapshot, np.asarray(rows, dtype=np.int64))
 
 
@@ -2128,7 +2305,8 @@ def summaries(object cart_id, list rows, const signed char[:] row_kind, object p
               const signed char[:] codes, object registry, object catalog, object pool):
     """After each of the cart's rows: (items, quantity, deliveries, total_price) lists."""
     import numpy as np
-    rp = _replayer_for(rows, row_kind, payloads, registry, catalog, pool, np.asarray(codes))
+    rp = Replayer(payloads, np.ascontiguousarray(row_kind), None, None, None, registry,
+                  _pool_of(pool, catalog), np.ascontiguousarray(codes), None, None, None)
     return rp.summaries(cart_id, np.asarray(rows, dtype=np.int64))
 
 

@@ -648,3 +648,42 @@ def test_scanner_targeted_lines_replay_like_go(go_ref, tmp_path_factory, carts) 
     assert cf.engine_info()["engine"] == "compiled"
     assert _compare(go_ref, files) > 0
     assert _compare(go_ref, files, catalog={"a": {"price": 100, "name": "A"}}, tmp=root) > 0
+
+
+@needs_core
+@pytest.mark.parametrize("catalog", [None, CATALOG])
+def test_run_from_a_kept_state_continues_the_replay(catalog) -> None:
+    """core.run_from (skip-a-line's entry point) from the state after k lines gives the
+    replay's own outcomes, errors, last applied rows and final state; states survive a
+    round trip through CartState; same_cart sees equal carts as equal."""
+    import numpy as np
+
+    r = cf.replay(SAMPLE, catalog=catalog)
+    plain = r._plain
+    for cid in r.cart_ids:
+        rows = r.rows_of(cid)
+        n = len(rows)
+        final = r._runs[cid].final
+        assert core.to_state(core.from_state(core.to_state(final), r._pool)) == \
+            core.to_state(final)
+        too_long = np.ascontiguousarray(plain["too_long"].to_numpy()[rows]).view(np.uint8)
+        if too_long.any():
+            continue
+        k = n // 2
+        codes, la = np.zeros(n, np.int8), np.zeros(n, np.int64)
+        changed, errors = np.zeros(n, np.uint8), [None] * n
+        state = r._state_after(r._runs[cid], k)
+        last = int(r._last_applied[rows[k - 1]]) if k else -1
+        cps, snaps, out = core.run_from(
+            core.from_state(state, r._pool), cid, rows[k:],
+            np.ascontiguousarray(r._row_kind[rows[k:]]), plain["type"].iloc[rows[k:]].tolist(),
+            r._payload_buffers, plain["envelope_error"].iloc[rows[k:]].tolist(), too_long[k:],
+            np.ascontiguousarray(plain["line"].to_numpy()[rows[k:]]), r._decoders, r.catalog,
+            codes, errors, la, changed, -1, last, k, n, CHECKPOINT_EVERY, r._pool)
+        m = n - k
+        assert (codes[:m] == r._codes[rows[k:]]).all(), cid
+        assert (la[:m] == r._last_applied[rows[k:]]).all(), cid
+        want = r.outcomes["error"].iloc[rows[k:]].tolist()
+        assert errors[:m] == [x if isinstance(x, str) else None for x in want], cid
+        assert core.same_cart(out, final) and core.to_state(out) == core.to_state(final)
+        assert all(k < p <= n for p in cps) and len(snaps) == len(cps)
