@@ -101,6 +101,29 @@ def _text_time(text: bytes, old: Any) -> tuple[Any, str | None]:
     return (t, "string"), None
 
 
+def decode_ts_value(value: bytes, lenient: bool = False, sem: GoSemantics = DEFAULT
+                    ) -> tuple[GoTime | None, str] | None:
+    """(ts, ts_kind) of an envelope whose only ``ts`` key holds ``value`` (a JSON string
+    without escapes, or a number), as :func:`decode_envelope` gives them for a line that
+    decodes; None where that line would not (the whole line must then be decoded).
+
+    >>> decode_ts_value(b'"2025-01-01T00:00:00Z"')[1]
+    'string'
+    """
+    if value[:1] == b'"':
+        if b"\\" in value:
+            return None
+        if sem.unescapes_time and not lenient:
+            pair, err = _text_time(value[1:-1], None)
+        else:
+            pair, err = _go_time(value, None)
+    elif lenient:
+        pair, err = _lenient_time(value, None)
+    else:
+        return None  # a number: go mode's envelope fails
+    return None if err is not None else pair
+
+
 def _envelope_type(time_type: GoType, raw_message: str = "json.RawMessage") -> Struct:
     return Struct(
         'struct { Timestamp time.Time "json:\\"ts\\""; Type string "json:\\"type\\""; '

@@ -70,9 +70,28 @@ class LogFile:
     cart_id: str
 
 
+def name_text(name: str) -> str:
+    """A file name as text: bytes the file system gave that are not UTF-8 (surrogateescape)
+    become ``\\xNN``; any other name is itself.
+
+    >>> name_text(os.fsdecode(b"caf\\xe9.events.log"))
+    'caf\\\\xe9.events.log'
+    """
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def cart_id_of(path: Path) -> str | None:
-    """``abc.events.log`` and ``abc.events.log.gz`` → ``abc``; anything else → None."""
-    name = path.name
+    """``abc.events.log`` and ``abc.events.log.gz`` → ``abc``; anything else → None. A name
+    that is not UTF-8 keeps its other bytes as ``\\xNN`` (``caf\\xe9``): an id is text.
+
+    >>> cart_id_of(Path("cart-1.events.log.gz"))
+    'cart-1'
+    """
+    name = name_text(path.name)
     if name.endswith(GZ_SUFFIX):
         return name[: -len(GZ_SUFFIX)]
     if name.endswith(LOG_SUFFIX):
@@ -125,6 +144,21 @@ def find_logs(source: Source) -> list[LogFile]:
     # by file name, so that a cart's .log comes before its .log.gz
     found.sort(key=lambda f: (f.cart_id.encode("utf-8", "surrogateescape"), f.path.name))
     return found
+
+
+def several_files(files: Sequence[tuple[str, str]]) -> list[FileProblem]:
+    """A problem for each cart with more than one file, from (path, cart_id) pairs in
+    read_events' order: its files' lines are replayed in that order as one log.
+
+    >>> several_files([("a.events.log", "a"), ("a.events.log.gz", "a")])[0].error[:17]
+    "cart 'a' has 2 fi"
+    """
+    by_cart: dict[str, list[str]] = {}
+    for path, cid in files:
+        by_cart.setdefault(cid, []).append(path)
+    return [FileProblem(paths[0], cid, f"cart {cid!r} has {len(paths)} files; their lines "
+                        f"are replayed in this order as one log: {', '.join(paths)}")
+            for cid, paths in sorted(by_cart.items()) if len(paths) > 1]
 
 
 def read_bytes(log: LogFile) -> tuple[bytes, str | None]:
@@ -406,7 +440,6 @@ def read_events_table(
 
         iterator = tqdm(logs, desc="reading logs", unit="file")
     files: list[dict[str, Any]] = []
-    ids = [log.cart_id for log in logs]
     batch: list[LogFile] = []
     datas: list[bytes] = []
     size = 0
@@ -434,13 +467,9 @@ def read_events_table(
         datas.append(data)
         size += len(data)
     flush()
-    dup = sorted({c for c in ids if ids.count(c) > 1}) if len(set(ids)) < len(ids) else []
-    for cid in dup:
-        paths = [str(log.path) for log in logs if log.cart_id == cid]
-        msg = (f"cart {cid!r} has {len(paths)} files; their lines are replayed in this "
-               f"order as one log: {', '.join(paths)}")
-        problems.append(FileProblem(paths[0], cid, msg))
-        warnings.warn(msg, stacklevel=3)
+    for problem in several_files([(str(log.path), log.cart_id) for log in logs]):
+        problems.append(problem)
+        warnings.warn(problem.error, stacklevel=3)
     table = pa.concat_tables(tables) if tables else EVENTS_SCHEMA.empty_table()
     if with_files:
         return table, problems, files

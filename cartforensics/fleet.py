@@ -46,7 +46,7 @@ from .dataset import (
     open_dataset,
     read_manifest,
 )
-from .events import SharedList, to_frame
+from .events import SharedList, several_files, to_frame
 from .goversion import GoSemantics, semantics
 
 __all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetSummary", "StoredReplay", "fleet_summary",
@@ -184,9 +184,8 @@ def stored_replays(path: str | os.PathLike[str],
     else missing; ``raw_digest`` for every line), ``go``/``lenient`` the stored outcomes.
     ``lines``: (cart_id, line) pairs whose bytes are wanted too (an analyst's noted lines).
 
-    The same lines, outcomes and errors as ``read_events`` + ``replay`` of the logs, except
-    for a cart with two files (a ``.log`` and a ``.log.gz``): the conversion replays each file
-    on its own, the logs' replay runs them as one log."""
+    The same lines, outcomes and errors as ``read_events`` + ``replay`` of the logs (a cart
+    with a ``.log`` and a ``.log.gz`` is one log in both)."""
     root = Path(path)
     manifest = read_manifest(root)
     if manifest is None:
@@ -208,10 +207,14 @@ def stored_replays(path: str | os.PathLike[str],
     )
     # problems name the file where it was converted from, as a report from the logs does
     where = manifest.get("source")
+    def named(rel: str) -> str:
+        return os.path.join(where, rel) if where else rel
+
+    several = several_files([(named(f["path"]), f["cart_id"]) for f in files])
     events.attrs["problems"] = SharedList(
-        {"path": os.path.join(where, f["path"]) if where else f["path"],
-         "cart_id": f["cart_id"], "error": p}
-        for f in files for p in f.get("problems", [])
+        [{"path": named(f["path"]), "cart_id": f["cart_id"], "error": p}
+         for f in files for p in f.get("problems", [])]
+        + [{"path": p.path, "cart_id": p.cart_id, "error": p.error} for p in several]
     )
     # carts in replay order: files with lines (or empty) in file order, as replay() does
     present = pd.unique(events["cart_id"].astype(str).to_numpy()).tolist()

@@ -51,7 +51,7 @@ import pandas as pd
 
 from .cliargs import one_line_errors
 from .envelope import number_to_time
-from .events import GZ_SUFFIX, LOG_SUFFIX, NoLogsError, find_logs, read_events
+from .events import GZ_SUFFIX, LOG_SUFFIX, NoLogsError, find_logs, name_text, read_events
 from .gojson import fold_name, unquote
 from .gotime import GoTime
 from .goversion import semantics
@@ -292,6 +292,7 @@ class CartRepair:
     rejected: bytes = b""
     source_bytes: bytes = b""
     files: list[str] = field(default_factory=list)
+    stem: str = ""  # its file name on disk without the suffix ("" : the cart id)
     lines_in: int = 0
     lines_out: int = 0
     verified: bool | None = None
@@ -317,7 +318,8 @@ class CartRepair:
 def _repair_cart(cid: str, rows: list[int], cols: dict[str, list[Any]], outcome: list[str],
                  files: list[dict[str, Any]], problems: list[str]) -> CartRepair:
     """Rewrite one cart's lines; ``rows`` are its rows in the events frame, in file order."""
-    cr = CartRepair(cid, files=[Path(f["path"]).name for f in files], problems=problems)
+    cr = CartRepair(cid, files=[name_text(Path(f["path"]).name) for f in files],
+                    problems=problems, stem=_stem(Path(files[0]["path"]).name) if files else "")
     raws = cols["raw"]
     line_nos = cols["line"]
     newline = cols["newline"]
@@ -325,7 +327,7 @@ def _repair_cart(cid: str, rows: list[int], cols: dict[str, list[Any]], outcome:
     # which source file each row comes from (a cart with several files is read as one log)
     file_of: list[str] = []
     for f in files:
-        file_of += [Path(f["path"]).name] * int(f["lines"])
+        file_of += [name_text(Path(f["path"]).name)] * int(f["lines"])
     merged = len(files) > 1
     out = bytearray()
     rejected = bytearray()
@@ -601,6 +603,14 @@ def repair(src: str | os.PathLike[str], out: str | os.PathLike[str],
     return RepairResult(out_p, report, table)
 
 
+def _stem(name: str) -> str:
+    """A log's file name without .events.log(.gz), its bytes as the file system has them."""
+    for suffix in (GZ_SUFFIX, LOG_SUFFIX):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
 def _file_digest(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -619,7 +629,7 @@ def _build(src: Path, logs: list[Any], tmp: Path, go_version: str,
             digest: str | None = _file_digest(log.path)
         except OSError:
             digest = None
-        source_files.append({"path": os.path.abspath(log.path), "cart_id": log.cart_id,
+        source_files.append({"path": name_text(os.path.abspath(log.path)), "cart_id": log.cart_id,
                              "sha256": digest, "gzip": log.path.name.endswith(GZ_SUFFIX)})
     events = read_events([str(log.path) for log in logs], progress=progress,
                          go_version=go_version)
@@ -662,10 +672,10 @@ def _build(src: Path, logs: list[Any], tmp: Path, go_version: str,
                          "readable part, repaired" + (f"; {cr.reason}" if cr.reason else ""))
         results[cid] = cr
         if cr.write:
-            (tmp / f"{cid}{LOG_SUFFIX}").write_bytes(cr.out_bytes)
+            (tmp / f"{cr.stem or cid}{LOG_SUFFIX}").write_bytes(cr.out_bytes)
         if cr.rejected:
             (tmp / REJECTED_DIR).mkdir(exist_ok=True)
-            (tmp / REJECTED_DIR / f"{cid}{REJECTED_SUFFIX}").write_bytes(cr.rejected)
+            (tmp / REJECTED_DIR / f"{cr.stem or cid}{REJECTED_SUFFIX}").write_bytes(cr.rejected)
     _verify(tmp, results, lenient, go_version)
     counts = {s: sum(1 for c in results.values() if c.status == s) for s in STATUSES}
     verified = sum(1 for c in results.values() if c.status in ("repaired", "unchanged"))
@@ -717,7 +727,8 @@ def _verify(tmp: Path, results: dict[str, CartRepair], lenient: Replay,
     written = [c for c, cr in results.items() if cr.write]
     if not written:
         return
-    events = read_events([str(tmp / f"{c}{LOG_SUFFIX}") for c in written], progress=False,
+    events = read_events([str(tmp / f"{results[c].stem or c}{LOG_SUFFIX}") for c in written],
+                         progress=False,
                          go_version=go_version)
     go = replay(events, mode="go", go_version=go_version)
     want = _states(lenient, written)
@@ -759,8 +770,8 @@ def _mark_mismatch(tmp: Path, cr: CartRepair, why: str) -> None:
     """A cart the replay does not confirm: its attempt goes to unverified/, the source bytes
     take its place in OUT (the service then rebuilds it as it did from SRC)."""
     (tmp / UNVERIFIED_DIR).mkdir(exist_ok=True)
-    (tmp / UNVERIFIED_DIR / f"{cr.cart_id}{LOG_SUFFIX}").write_bytes(cr.out_bytes)
-    (tmp / f"{cr.cart_id}{LOG_SUFFIX}").write_bytes(cr.source_bytes)
+    (tmp / UNVERIFIED_DIR / f"{cr.stem or cr.cart_id}{LOG_SUFFIX}").write_bytes(cr.out_bytes)
+    (tmp / f"{cr.stem or cr.cart_id}{LOG_SUFFIX}").write_bytes(cr.source_bytes)
     cr.out_bytes = cr.source_bytes
     cr.status = "unrepairable"
     cr.verified = False

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -19,7 +20,7 @@ import pyarrow as pa
 from .cart import CartState, HandlerError, empty_cart, state_to_json
 from .engine import Engine, core
 from .engine import resolve as resolve_engine
-from .envelope import decode_envelope
+from .envelope import decode_envelope, decode_ts_value
 from .events import Source, read_events
 from .gojson import go_quote
 from .gotime import ZERO_TIME_TEXT
@@ -109,6 +110,7 @@ class Replay:
         self.catalog = _catalog_from(catalog)
         self._runs: dict[str, _CartRun] = {}
         self._last_change_cache: dict[int, str] = {}
+        self._payload_array: Any = None  # the payload column, fetched once (lastChange)
         # pandas deep-copies attrs on every column access: work on a view without them
         self._files = list(events.attrs.get("files", []))
         plain = _without_attrs(events)
@@ -388,10 +390,19 @@ class Replay:
             return None
         hit = self._last_change_cache.get(row)
         if hit is None:
-            raw = self._raw.iloc[row]
+            if self._payload_array is None:
+                self._payload_array = self._plain["payload"].array
+            raw = self._raw.array[row]  # .array: no index lookup (a lastChange per cart)
             token = go_token(bytes(raw), 0, len(raw))
-            env = decode_envelope(token, lenient=self.mode == "lenient", sem=self.semantics)
-            hit = env.ts.rfc3339nano() if env.ts is not None else ZERO_TIME_TEXT
+            lenient = self.mode == "lenient"
+            value = _writer_ts(token, self._payload_array[row])
+            pair = (None if value is None
+                    else decode_ts_value(value, lenient=lenient, sem=self.semantics))
+            if pair is None:
+                ts = decode_envelope(token, lenient=lenient, sem=self.semantics).ts
+            else:
+                ts = pair[0]
+            hit = ts.rfc3339nano() if ts is not None else ZERO_TIME_TEXT
             self._last_change_cache[row] = hit
         return hit
 
@@ -535,6 +546,26 @@ class Replay:
         from .investigate import context
 
         return context(self, cart_id, line, minutes)
+
+
+_WRITER_HEAD = re.compile(rb'\{"ts":("[^"\\]*"|-?[0-9]+),"type":"[^"\\]*","payload":')
+
+
+def _writer_ts(token: bytes, payload: Any) -> bytes | None:
+    """The ``ts`` value of a line in the writer's exact shape (``ts``, ``type``, ``payload`` and
+    nothing else, no spaces, no escapes before the payload), else None. For a line that
+    decodes, Go's envelope takes its ts from that key alone, so decoding the value alone gives
+    the same ts at a fraction of the cost (lastChange of every cart).
+
+    >>> _writer_ts(b'{"ts":"2025-01-01T00:00:00Z","type":"X","payload":{}}', "{}")
+    b'"2025-01-01T00:00:00Z"'
+    """
+    m = _WRITER_HEAD.match(token)
+    if m is None or not isinstance(payload, str) or not token.endswith(b"}"):
+        return None
+    if token[m.end():-1] != payload.encode("utf-8", "surrogatepass"):
+        return None
+    return m.group(1)
 
 
 class _ToolchainDecoders:

@@ -72,7 +72,7 @@ def write_hostile(d: Path) -> Path:
     (d / "zipped.events.log.gz").write_bytes(
         gzip.compress(add("2024-02-01T00:00:00Z", "z") + b"\n" + add(1706745600, "y") + b"\n")
     )
-    # one cart, two files: each is its own unit (and must not be replayed as one)
+    # one cart, two files: one log (the .log's lines, then the .gz's), as read_events
     (d / "dup.events.log").write_bytes(add("2024-03-01T00:00:00Z", "d1") + b"\n")
     (d / "dup.events.log.gz").write_bytes(gzip.compress(
         rec("2024-03-02T00:00:00Z", "ChangeQuantity", {"Id": 1, "quantity": 3}) + b"\n"))
@@ -145,28 +145,39 @@ def test_outcomes_and_carts_are_replays(src: Path, dataset: Path) -> None:
     rows = dataset_table(dataset).to_pandas()
     carts = carts_table(dataset).to_pandas().set_index("source")
     assert sorted(carts.index) == sorted(rows["source"].unique().tolist() + ["empty.events.log"])
-    for source, part in rows.groupby("source"):
-        ev = read_events(src / source, progress=False)
+    # a cart's files (dup.events.log, then dup.events.log.gz) are one log, as read_events has it
+    for cid, part in rows.groupby("cart_id"):
+        sources = sorted(part["source"].unique())
+        ev = read_events([src / s for s in sources], progress=False)
         ev.attrs.clear()
-        part = part.sort_values("line")
+        part = part.sort_values(["source", "line"])
         for mode in ("go", "lenient"):
             r = replay(ev, mode=mode)
             assert part[f"outcome_{mode}"].tolist() == r.outcomes["outcome"].astype(str).tolist()
             want = [e if isinstance(e, str) else None for e in r.outcomes["error"]]
             got = [e if isinstance(e, str) else None for e in part[f"error_{mode}"]]
             assert got == want
-            cid = ev["cart_id"].iloc[0]
-            assert json.loads(carts.loc[source, f"state_{mode}"]) == r.final_state(cid)
-            counts = r.outcomes["outcome"].astype(str).value_counts()
-            assert carts.loc[source, f"{mode}_applied"] == counts.get("applied", 0)
-        assert carts.loc[source, "lines"] == len(ev)
+            upto = 0
+            for source in sources:  # each file: its cart's state after the file's last line
+                mine = (part["source"] == source).to_numpy()
+                upto += int(mine.sum())
+                state = r.state_at(cid, line=upto)
+                assert json.loads(carts.loc[source, f"state_{mode}"]) == state
+                counts = pd.Series(part.loc[mine, f"outcome_{mode}"]).value_counts()
+                assert carts.loc[source, f"{mode}_applied"] == counts.get("applied", 0)
+            assert upto == len(ev)
+        assert carts.loc[sources, "lines"].sum() == len(ev)
     hostile = rows[rows["source"] == "hostile.events.log"].set_index("line")
     assert hostile.loc[10, "outcome_go"] == "too_long"
     assert hostile.loc[11, "outcome_go"] == "not_reached"
     assert hostile.loc[10, "outcome_lenient"] == "applied"
-    # the .gz's ChangeQuantity has no item 1 in its own file: replayed apart from dup.events.log
+    # the .gz's ChangeQuantity changes item 1, which dup.events.log added: one log
     assert rows.loc[rows["source"] == "dup.events.log.gz", "outcome_lenient"].tolist() == [
-        "apply_error"]
+        "applied"]
+    both = json.loads(carts.loc["dup.events.log.gz", "state_lenient"])
+    assert [i["qty"] for i in both["items"]] == [3]
+    assert [i["qty"] for i in json.loads(carts.loc["dup.events.log", "state_lenient"])[
+        "items"]] == [1]
     empty = carts.loc["empty.events.log"]
     assert empty["lines"] == 0 and json.loads(empty["state_go"])["items"] == []
 
@@ -267,12 +278,13 @@ def test_same_input_gives_the_same_dataset(src: Path, dataset: Path, tmp_path: P
     assert _manifest_data(again) == _manifest_data(dataset)
     conv.convert(src, dataset, workers=1, progress=False)  # replaces our own dataset
     assert _files(dataset) == _files(again)
-    # one batch per file: a real process pool, and the same bytes as in-process
+    # one batch per cart (dup's two files stay together): a real process pool, and the same
+    # bytes as in-process
     monkeypatch.setattr(conv, "BATCH_BYTES", 1)
     one, two = tmp_path / "one", tmp_path / "two"
     conv.convert(src, one, workers=1, progress=False)
     conv.convert(src, two, workers=2, progress=False)
-    assert len({p.name for p in (two / "carts").iterdir()}) == 6
+    assert len({p.name for p in (two / "carts").iterdir()}) == 5
     assert _files(one) == _files(two)
     assert _manifest_data(one) == _manifest_data(two)
     pd.testing.assert_frame_equal(open_dataset(two), open_dataset(dataset))
@@ -349,6 +361,33 @@ def _rows(ds: Path) -> pd.DataFrame:
     return t.sort_values(["source", "line"]).reset_index(drop=True)
 
 
+@pytest.mark.parametrize("change", ["gz changed", "log grew", "nothing"])
+def test_incremental_replays_a_carts_files_as_one_log(src: Path, dataset: Path,
+                                                      tmp_path: Path, change: str) -> None:
+    if change == "gz changed":  # dup.events.log unchanged: replayed again, not rewritten
+        (src / "dup.events.log.gz").write_bytes(gzip.compress(
+            rec("2024-03-03T00:00:00Z", "ChangeQuantity", {"Id": 1, "quantity": 9}) + b"\n"
+            + rec("2024-03-04T00:00:00Z", "RemoveItem", {"Id": 2}) + b"\n"))
+    elif change == "log grew":  # a tail of dup.events.log: the .gz's outcomes change with it
+        with open(src / "dup.events.log", "ab") as fh:
+            fh.write(rec(1709251300, "RemoveItem", {"Id": 1}) + b"\n")
+    s = conv.convert(src, dataset, workers=1, incremental=True, progress=False)
+    assert s.ok
+    want_lines = {"gz changed": 2, "log grew": 1 + 1, "nothing": 0}[change]
+    assert s.lines == want_lines
+    full = tmp_path / "full"
+    conv.convert(src, full, workers=1, progress=False)
+    pd.testing.assert_frame_equal(_rows(dataset), _rows(full))
+    got = carts_table(dataset).to_pandas().set_index("source").sort_index()
+    want = carts_table(full).to_pandas().set_index("source").sort_index()
+    pd.testing.assert_frame_equal(got, want)
+    ev = read_events([src / "dup.events.log", src / "dup.events.log.gz"], progress=False)
+    r = replay(ev, mode="lenient")
+    assert json.loads(got.loc["dup.events.log.gz", "state_lenient"]) == r.final_state("dup")
+    dup = _rows(dataset).query("cart_id == 'dup'")
+    assert dup["outcome_lenient"].tolist() == r.outcomes["outcome"].astype(str).tolist()
+
+
 def test_incremental_equals_a_full_conversion(src: Path, dataset: Path, tmp_path: Path) -> None:
     with open(src / "writer.events.log", "ab") as fh:  # grows: a tail whose outcome needs the
         fh.write(rec(1700000020, "ChangeQuantity", {"Id": 2, "quantity": 7}) + b"\n")  # prefix
@@ -362,10 +401,12 @@ def test_incremental_equals_a_full_conversion(src: Path, dataset: Path, tmp_path
     s = conv.convert(src, dataset, workers=1, incremental=True, progress=False)
     assert s.ok
     assert s.new == ["fresh.events.log"] and s.appended == ["writer.events.log"]
-    assert {r["path"] for r in s.reconverted} == {
-        "hostile.events.log", "dup.events.log", "zipped.events.log.gz"}
-    assert s.missing == ["empty.events.log"] and s.unchanged == 1  # dup.events.log.gz
-    assert s.lines == 1 + 13 + 1 + 2 + 1  # only the new rows of the tail were written
+    reasons = {r["path"]: r["reason"] for r in s.reconverted}
+    assert set(reasons) == {"hostile.events.log", "dup.events.log", "dup.events.log.gz",
+                            "zipped.events.log.gz"}
+    assert "an earlier file of its cart changed" in reasons["dup.events.log.gz"]  # unchanged
+    assert s.missing == ["empty.events.log"] and s.unchanged == 0
+    assert s.lines == 1 + 13 + 1 + 2 + 1 + 1  # only the new rows of the tail were written
 
     full = tmp_path / "full"
     conv.convert(src, full, workers=1, progress=False)

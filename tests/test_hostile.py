@@ -328,3 +328,42 @@ def test_any_bytes_report_and_convert_round_trip(tmp_path_factory, blobs) -> Non
     for name, data in before.items():
         assert (root / "back" / name).read_bytes() == data
     assert before == {p.name: p.read_bytes() for p in d.iterdir()}  # the source is untouched
+
+
+# -- file names that are not UTF-8 ----------------------------------------------------------
+
+
+def test_file_names_that_are_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A log whose name's bytes are not UTF-8 is a cart like any other: its id keeps those
+    bytes as \\xNN; convert/restore and repair write the exact name back."""
+    import os
+
+    src = tmp_path / "logs"
+    src.mkdir()
+    line = b'{"ts":"2025-01-01T00:00:00Z","type":"AddItem","payload":{"sku":"a","quantity":1}}\n'
+    odd = os.fsdecode(b"caf\xe9.events.log")
+    (src / odd).write_bytes(line)
+    (src / "ok.events.log").write_bytes(line)
+    ev = cf.read_events(src, progress=False)
+    assert sorted(set(ev["cart_id"])) == ["caf\\xe9", "ok"]
+    r = cf.replay(ev)
+    assert r.final_state("caf\\xe9")["items"][0]["sku"] == "a"
+    rep = cf.write_report(src, tmp_path / "rep", progress=False)
+    assert rep.lines == 2 and rep.carts == 2 and rep.html.exists()
+    s = cf.convert(src, tmp_path / "ds", progress=False)
+    assert s.ok and s.lines == 2
+    from cartforensics.dataset import read_manifest
+
+    entry = {f["path"]: f for f in read_manifest(tmp_path / "ds")["files"]}
+    assert entry["caf\\xe9.events.log"]["path_bytes"] == b"caf\xe9.events.log".hex()
+    back = cf.restore(tmp_path / "ds", tmp_path / "back")
+    assert back.ok and back.verified == 2
+    assert sorted(os.listdir(os.fsencode(tmp_path / "back"))) == [b"caf\xe9.events.log",
+                                                                  b"ok.events.log"]
+    fixed = cf.repair(src, tmp_path / "fixed")
+    assert (tmp_path / "fixed" / odd).read_bytes() == line
+    assert fixed.report["carts"]["caf\\xe9"]["status"] == "unchanged"
+    for argv in (["replay", str(src)], ["state", str(src), "--cart", "caf\\xe9"],
+                 ["report", str(src), "--out", str(tmp_path / "rep2"), "-q"]):
+        assert cli_main(argv) == 0, argv
+    assert "caf\\\\xe9" in capsys.readouterr().out

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import json
+import re
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -720,3 +721,42 @@ def test_a_cart_in_two_files_is_replayed_in_read_order(tmp_path: Path) -> None:
     order = [json.loads(p)["sku"] for p in ev["payload"]]
     r = replay(ev)
     assert [s for s, _ in skus(r.final_state("two"))] == order
+
+
+# -- lastChange from the ts alone ------------------------------------------------------------
+
+_TS_TOKENS = st.one_of(
+    st.sampled_from(['"2025-01-01T00:00:00Z"', '"2025-01-01T01:00:00.123456789+01:00"',
+                     '"2025-1-01T00:00:00Z"', '"bad"', '""', "1700000000", "-1", "0",
+                     "9223372036854775807", '"2025-01-01T00:00:00\\u005a"', "null", "1.5",
+                     '"9999-12-31T23:59:59.999999999-23:59"']),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1).map(str),
+)
+_TAILS = st.sampled_from(["", ',"TS":"2030-01-01T00:00:00Z"', ',"ts":1', ' ', ',"Ts":null'])
+
+
+@settings(max_examples=300, deadline=None)
+@given(ts=_TS_TOKENS, tail=_TAILS, payload=st.sampled_from(['{}', '{"sku":"a"}', '[1]', 'null']),
+       lenient=st.booleans(), go=st.sampled_from(["1.25", "1.27"]))
+def test_ts_only_envelope_gives_the_whole_lines_ts(ts: str, tail: str, payload: str,
+                                                   lenient: bool, go: str) -> None:
+    """lastChange decodes ``{"ts":…}`` instead of the whole line only where the line is in
+    the writer's exact shape; wherever the whole line decodes, both give the same ts."""
+    from cartforensics.envelope import decode_envelope, decode_ts_value
+    from cartforensics.goversion import semantics
+    from cartforensics.replay import _writer_ts
+
+    line = f'{{"ts":{ts},"type":"AddItem","payload":{payload}{tail}}}'.encode()
+    value = _writer_ts(line, payload)
+    sem = semantics(go)
+    whole = decode_envelope(line, lenient=lenient, sem=sem)
+    if tail:
+        assert value is None  # another key (or a space): the whole line decides
+    elif whole.error is None:
+        if re.fullmatch(r'"[^"\\]*"|-?[0-9]+', ts):  # the writer's shapes take the shortcut
+            assert value == ts.encode()
+        pair = None if value is None else decode_ts_value(value, lenient=lenient, sem=sem)
+        if pair is not None:
+            assert pair == (whole.ts, whole.ts_kind)
+        elif value is not None:  # the shortcut declined: only where the value holds an escape
+            assert "\\" in ts

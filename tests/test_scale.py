@@ -266,6 +266,51 @@ def test_fragment_temporaries_are_per_attempt(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.parquet"]
 
 
+@pytest.mark.parametrize("when", ["open", "not yet open"])
+def test_an_attempt_that_outlives_its_conversion_leaves_nothing_in_dst(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, when: str) -> None:
+    """A worker cut off from the scheduler keeps running after its batch was given to another
+    and the dataset was committed: its late writes must not land in DST."""
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "logs"
+    src.mkdir()
+    add_hostile(src)
+    late: list[conv._FragmentWriter] = []
+    real = conv._FragmentWriter.__init__
+
+    def spy(self: conv._FragmentWriter, *args: Any, **kwargs: Any) -> None:
+        real(self, *args, **kwargs)
+        if not late:  # the zombie: another attempt at the first fragment, the same paths
+            twin = object.__new__(conv._FragmentWriter)
+            real(twin, *args, **kwargs)
+            late.append(twin)
+
+    cleanup = conv._remove_temporaries
+
+    def then_the_zombie_opens(root: Path) -> None:  # the last moment before the commit
+        cleanup(root)
+        if when == "open":
+            (twin,) = late
+            twin.path.parent.mkdir(exist_ok=True)
+            twin.writer = pq.ParquetWriter(twin._tmp, twin.schema)
+
+    monkeypatch.setattr(conv._FragmentWriter, "__init__", spy)
+    monkeypatch.setattr(conv, "_remove_temporaries", then_the_zombie_opens)
+    dst = tmp_path / "dst"
+    conv.convert(src, dst, workers=1, progress=False)
+    (zombie,) = late
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(OSError):  # writes, then renames into a dataset that is gone
+        zombie.add(zombie.schema.empty_table())
+        zombie._flush()
+        zombie.close()
+    after = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    assert after == before
+    assert not [p for p in dst.rglob("*") if conv.TMP_MARK in p.name]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no leftovers
+
+
 # -- report from a dataset ---------------------------------------------------------------------
 
 
@@ -280,6 +325,10 @@ def test_report_from_dataset_equals_report_from_logs(tmp_path: Path) -> None:
     src = tmp_path / "logs"
     write_sample(src, carts=150)
     add_hostile(src)
+    # a cart with a .log and a .log.gz: one log from the logs and in the dataset
+    (src / "cart-1001.events.log.gz").write_bytes(gzip.compress(
+        rec("2031-01-01T00:00:00Z", "ChangeQuantity", {"Id": 1, "quantity": 9}) + b"\n"
+        + rec("2031-01-01T00:00:01Z", "RemoveItem", {"Id": 999}) + b"\n"))
     ds = tmp_path / "ds.parquet"
     conv.convert(src, ds, workers=1, progress=False)
     notes = Notes(tmp_path / "notes.json")  # on an applied line too: its bytes are shown
@@ -299,6 +348,8 @@ def test_report_from_dataset_equals_report_from_logs(tmp_path: Path) -> None:
         assert fa.to_dict() == fb.to_dict()
         pd.testing.assert_frame_equal(fa.evidence, fb.evidence)
     pd.testing.assert_frame_equal(a.metrics, b.metrics)
+    split = pd.read_parquet(b.parquet).query("cart_id == 'cart-1001' and mode == 'lenient'")
+    assert split["outcome"].tolist()[-2:] == ["applied", "apply_error"]
     for k in ("lines", "carts", "applied_go", "applied_lenient", "lost", "carts_losing"):
         assert getattr(a, k) == getattr(b, k), k
     pd.testing.assert_frame_equal(pd.read_parquet(a.parquet), pd.read_parquet(b.parquet))
