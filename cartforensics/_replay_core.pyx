@@ -2136,6 +2136,20 @@ def _pool_of(pool, catalog):
     return pool if type(pool) is Pool else Pool(catalog)
 
 
+def _in_pool(snapshot, pool, catalog):
+    """(snapshot, pool) for the compatibility functions: the pool given (a Pool), else the
+    snapshot's own when it was made for this catalog, else a new one for the catalog; a
+    CCart of another pool is carried over (its strings interned again)."""
+    if type(pool) is not Pool:
+        if type(snapshot) is CCart and (<CCart>snapshot).pool.catalog is catalog:
+            pool = (<CCart>snapshot).pool
+        else:
+            pool = Pool(catalog)
+    if type(snapshot) is CCart and (<CCart>snapshot).pool is not pool:
+        snapshot = from_state(to_state(snapshot), pool)
+    return snapshot, pool
+
+
 def _has_error(err_col):
     import numpy as np
     return np.fromiter((type(x) is str for x in err_col), dtype=np.uint8, count=len(err_col))
@@ -2216,7 +2230,7 @@ def run_from(object snapshot, object cart_id, list rows, const signed char[:] ki
     sub = (data, np.ascontiguousarray(offsets[rows_a]),
            np.ascontiguousarray(offsets[rows_a + 1]),
            np.ascontiguousarray(np.asarray(valid)[rows_a]))
-    p = (<CCart>snapshot).pool if type(snapshot) is CCart else _pool_of(pool, catalog)
+    snapshot, p = _in_pool(snapshot, pool, catalog)
     error_ids = np.zeros(n, dtype=np.int64)
     work_codes = np.zeros(n, dtype=np.int8)
     work_la = np.full(n, -1, dtype=np.int64)
@@ -2294,10 +2308,9 @@ def advance(object snapshot, list rows, const signed char[:] row_kind, object pa
     """The CartState after also applying ``rows`` (all known to be applied) to a snapshot
     (a CCart, left unchanged, or a CartState)."""
     import numpy as np
-    if type(snapshot) is CCart:
-        pool = (<CCart>snapshot).pool
+    snapshot, pool = _in_pool(snapshot, pool, catalog)
     rp = Replayer(payloads, np.ascontiguousarray(row_kind), None, None, None, registry,
-                  _pool_of(pool, catalog), None, None, None, None)
+                  pool, None, None, None, None)
     return rp.advance(snapshot, np.asarray(rows, dtype=np.int64))
 
 

@@ -687,3 +687,31 @@ def test_run_from_a_kept_state_continues_the_replay(catalog) -> None:
         assert errors[:m] == [x if isinstance(x, str) else None for x in want], cid
         assert core.same_cart(out, final) and core.to_state(out) == core.to_state(final)
         assert all(k < p <= n for p in cps) and len(snaps) == len(cps)
+
+
+@needs_core
+def test_run_from_an_empty_cart_of_its_own_pool_keeps_the_catalog() -> None:
+    """A caller of the first core's interface passes core.empty(cid) (a cart of a new pool)
+    and whatever its replay keeps as the pool: the catalog still decides new items."""
+    import numpy as np
+
+    r = cf.replay(SAMPLE, catalog=CATALOG)
+    plain = r._plain
+    for cid in r.cart_ids[:40]:
+        rows = r.rows_of(cid)
+        n = len(rows)
+        too_long = np.ascontiguousarray(plain["too_long"].to_numpy()[rows]).view(np.uint8)
+        for pool in ({}, r._pool):
+            codes, la = np.zeros(n, np.int8), np.zeros(n, np.int64)
+            changed, errors = np.zeros(n, np.uint8), [None] * n
+            _cps, _snaps, out = core.run_from(
+                core.empty(cid), cid, rows, np.ascontiguousarray(r._row_kind[rows]),
+                plain["type"].iloc[rows].tolist(), r._payload_buffers,
+                plain["envelope_error"].iloc[rows].tolist(), too_long,
+                np.ascontiguousarray(plain["line"].to_numpy()[rows]), r._decoders, r.catalog,
+                codes, errors, la, changed, -1, -1, 0, n, CHECKPOINT_EVERY, pool)
+            assert core.to_state(out) == core.to_state(r._runs[cid].final), cid
+            applied = [x for x in rows if r._codes[x] == 0]
+            assert core.advance(core.empty(cid), applied, r._row_kind, r._payload_buffers,
+                                r._decoders, r.catalog, pool) == \
+                core.to_state(r._runs[cid].final), cid
