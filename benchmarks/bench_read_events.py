@@ -68,6 +68,10 @@ def _snippets(ds: Dataset) -> dict[str, tuple[str, str]]:
                 pa_setup, f"result = pj.read_json({p!r}, parse_options=OPTS)"),
             "pandas.read_json(lines=True)": (
                 pd_setup, f"result = pd.read_json({p!r}, lines=True)"),
+            # the same read with the file's lines decoded in two parts in threads
+            "cartforensics.read_events (2 parts)": (
+                re_setup + "\nimport cartforensics.events as E\nE.PARTS = 2",
+                f"result = read_events({p!r})"),
         }
     files = _FILES.format(path=p)
     return {
@@ -107,12 +111,16 @@ def run_layout(ds: Dataset, repeat: int, skip_pandas: bool) -> None:
             rows.append(measure(label, setup, stmt, 1))
         else:
             rows.append(measure(label, setup, stmt, repeat))
+    by_label = {m.label: m for m in rows}
     ours, anchor = rows[0], rows[1]
-    pandas = rows[2] if len(rows) > 2 else None
+    pandas = by_label.get("pandas.read_json(lines=True)")
+    two_parts = by_label.get("cartforensics.read_events (2 parts)")
     nan = float("nan")
     ratios = [
         Ratio("read_events time / pyarrow time", ours.seconds / anchor.seconds,
               TARGET_VS_PYARROW),
+        *([Ratio("read_events (2 parts) / pyarrow time", two_parts.seconds / anchor.seconds,
+                 TARGET_VS_PYARROW)] if two_parts is not None else []),
         Ratio("pandas time / read_events time",
               pandas.seconds / ours.seconds if pandas else nan, TARGET_PANDAS_VS_US),
         Ratio("read_events RSS / pyarrow RSS",

@@ -14,12 +14,13 @@ from .metrics import metrics, prometheus_text, rates
 from .notes import Notes, NotesError
 from .registry import Registry, default_registry
 from .repair import RepairError, RepairResult, repair
-from .replay import Replay, compare, diff_states, dropped_lines, replay
+from .replay import Replay, ReplayWithout, compare, diff_states, dropped_lines, replay
 from .report import write_report
 
 __version__ = "0.1.0"
 __all__ = [
-    "Finding", "NoLogsError", "Notes", "NotesError", "Registry", "Replay", "__version__",
+    "Finding", "NoLogsError", "Notes", "NotesError", "Registry", "Replay", "ReplayWithout",
+    "__version__",
     "compare", "convert",
     "default_registry", "diff_states", "dropped_lines", "engine_info", "find_logs", "findings",
     "findings_table", "fleet_summary", "metrics", "open_dataset", "prometheus_text", "rates",

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import glob as globmod
 import os
+import threading
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -256,12 +258,16 @@ def _read_one(log: LogFile, data: bytes, sem: GoSemantics | None = None) -> pa.T
 
 
 def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes],
-                sem: GoSemantics | None = None) -> pa.Table:
+                sem: GoSemantics | None = None, line_counts: list[int] | None = None
+                ) -> pa.Table:
     """Decode every physical line of several files at once (writer-shaped lines vectorised
     over the whole batch, the rest by the Go port line by line): small files cost little.
-    ``sem``: the toolchain whose encoding/json decodes the envelopes (default Go 1.25)."""
+    ``sem``: the toolchain whose encoding/json decodes the envelopes (default Go 1.25);
+    ``line_counts``: if given, each file's number of lines is appended to it."""
     sem = semantics(sem)
     cuts = [split_lines(d, MAX_TOKEN_SIZE) for d in datas]
+    if line_counts is not None:
+        line_counts.extend(len(c) for c in cuts)
     counts = np.array([len(c) for c in cuts], dtype=np.int64)
     n = int(counts.sum())
     data = datas[0] if len(datas) == 1 else b"".join(datas)
@@ -288,7 +294,10 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes],
     if n and len(arr):
         has_cr = (lengths > 0) & (arr[np.clip(ends - 1, 0, len(arr) - 1)] == 13)
     tok_len = lengths - has_cr
-    ok, ts_vals, types, p_start, p_len = canonical_lines(data, starts, tok_len)
+    pool = _pool() if n >= SPLIT_LINES and PARTS > 1 else None
+    # the raw column needs only the cut: built (its copy runs without the GIL) meanwhile
+    raw_job = (pool.submit(_raw_column, data, starts, lengths) if pool is not None else None)
+    ok, ts_vals, types, p_start, p_len = _canonical_in_parts(data, starts, tok_len, pool)
 
     ts_ns = np.full(n, _NAT, dtype=np.int64)
     kind = np.full(n, _KIND["invalid"], dtype=np.int8)
@@ -356,7 +365,7 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes],
             extra_len += len(env.payload)
 
     payload = view_array([data, b"".join(extra)], p_buf, p_start, p_len, p_valid)
-    raw = view_array([data], np.zeros(n, dtype=np.int64), starts, lengths)
+    raw = raw_job.result() if raw_job is not None else _raw_column(data, starts, lengths)
     ids = [log.cart_id for log in logs]
     unique = list(dict.fromkeys(ids))
     code = np.array([unique.index(c) for c in ids] if len(unique) < len(ids) else
@@ -381,9 +390,62 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes],
             "envelope_error": _dict_strings(go_err),
             "lenient_error": _dict_strings(len_err),
             "too_long": pa.array(too_long),
-            "raw": raw.cast(pa.large_binary()),
+            "raw": raw,
         }
     )
+
+
+# A batch of at least SPLIT_LINES lines can be decoded in PARTS runs of consecutive lines at
+# once, in threads (numpy, the Arrow copies and the file's bytes are shared), while its raw
+# column is copied. The lines are cut once, over the whole file, before: which lines exist,
+# which one is too long and which come after it never depend on the parts. msgspec holds the
+# GIL, so only the numpy and Arrow work overlaps: measured on the shared 2-core machine it
+# gained nothing and cost ~10% more peak memory (docs/performance.md), so it is off by default
+# (PARTS = 1); CARTFORENSICS_READ_PARTS=2 turns it on, CARTFORENSICS_READ_SPLIT_LINES=2 makes
+# every batch of 2 lines or more take it (the tests run the Go differential tests so).
+SPLIT_LINES = int(os.environ.get("CARTFORENSICS_READ_SPLIT_LINES", "") or 100_000)
+PARTS = int(os.environ.get("CARTFORENSICS_READ_PARTS", "") or 1)
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor | None:
+    """The shared threads that decode the parts of a big batch (None on one core)."""
+    global _POOL
+    if PARTS < 2 or (os.cpu_count() or 1) < 2:
+        return None
+    with _POOL_LOCK:
+        if _POOL is None:
+            _POOL = ThreadPoolExecutor(max_workers=PARTS + 1,
+                                       thread_name_prefix="cartforensics-read")
+    return _POOL
+
+
+def _canonical_in_parts(data: bytes, starts: np.ndarray, tok_len: np.ndarray,
+                        pool: ThreadPoolExecutor | None) -> tuple[Any, ...]:
+    """``canonical_lines`` over every line, in PARTS runs of consecutive lines decoded at once
+    on ``pool`` (None: in one run), joined back in line order."""
+    n = len(starts)
+    if pool is None or n < 2 * PARTS:
+        return canonical_lines(data, starts, tok_len)
+    bounds = np.linspace(0, n, PARTS + 1).round().astype(np.int64).tolist()
+    jobs = [pool.submit(canonical_lines, data, starts[a:b], tok_len[a:b])
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    parts = [j.result() for j in jobs]
+    ts: list[Any] = []
+    types: list[str | None] = []
+    for part in parts:
+        ts.extend(part[1])
+        types.extend(part[2])
+    return (np.concatenate([p[0] for p in parts]), ts, types,
+            np.concatenate([p[3] for p in parts]), np.concatenate([p[4] for p in parts]))
+
+
+def _raw_column(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """Every line's exact bytes (without its newline) as one large_binary array."""
+    n = len(starts)
+    return view_array([data], np.zeros(n, dtype=np.int64), starts, lengths).cast(
+        pa.large_binary())
 
 
 def _dict_strings(values: Any) -> pa.DictionaryArray:
@@ -447,10 +509,11 @@ def read_events_table(
     def flush() -> None:
         nonlocal size
         if batch:
-            table = _read_batch(batch, datas, sem)
-            for log, data in zip(batch, datas, strict=True):
+            counts: list[int] = []
+            table = _read_batch(batch, datas, sem, counts)
+            for log, data, lines in zip(batch, datas, counts, strict=True):
                 files.append({"path": str(log.path), "cart_id": log.cart_id,
-                              "bytes": len(data), "lines": count_lines(data)})
+                              "bytes": len(data), "lines": lines})
             tables.append(table)
         batch.clear()
         datas.clear()

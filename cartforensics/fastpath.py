@@ -17,6 +17,7 @@ payload is kept raw. Every other line goes through the full port (:mod:`cartfore
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import msgspec
@@ -24,13 +25,23 @@ import numpy as np
 import pyarrow as pa
 
 
-class _Canonical(msgspec.Struct):
+class _Canonical(msgspec.Struct, gc=False):  # no cycles possible: not tracked by the GC
     ts: int | str | None
     type: str
     payload: msgspec.Raw
 
 
 _DECODER = msgspec.json.Decoder(_Canonical)
+_LOCAL = threading.local()
+
+
+def _decoder() -> msgspec.json.Decoder:
+    """This thread's decoder (read_events decodes the halves of a big file in two threads)."""
+    dec = getattr(_LOCAL, "decoder", None)
+    if dec is None:
+        dec = _LOCAL.decoder = (_DECODER if threading.current_thread() is threading.main_thread()
+                                else msgspec.json.Decoder(_Canonical))
+    return dec
 _PREFIX = np.frombuffer(b'{"ts":', dtype=np.uint8)
 _FIXED = 6 + 9 + 12 + 1  # {"ts":  ,"type":"  ","payload":  }
 
@@ -91,6 +102,7 @@ def _decode_fields(
     o_type: list[str] = []
     o_plen: list[np.ndarray] = []
     mv = memoryview(data)
+    dec = _decoder()
     for a in range(0, len(idx_all), _CHUNK):
         idx = idx_all[a : a + _CHUNK]
         objs = None
@@ -98,7 +110,7 @@ def _decode_fields(
             first = int(starts[idx[0]])
             end = int(starts[idx[-1]] + tok_len[idx[-1]])
             try:
-                objs = _DECODER.decode_lines(mv[first:end])
+                objs = dec.decode_lines(mv[first:end])
             except _NOT_DECODED:
                 objs = None
             # one object per line: every line starts with '{"ts":' so none is empty, and a
@@ -108,7 +120,7 @@ def _decode_fields(
         if objs is None:
             keep: list[int] = []
             objs = []
-            decode = _DECODER.decode
+            decode = dec.decode
             for i in idx.tolist():
                 s = int(starts[i])
                 try:

@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import re
 from collections.abc import Mapping
@@ -48,6 +49,9 @@ PROMISED_UNKNOWN = "cart_event_log_unknown_types_total_promised"
 # a cart's state is kept every CHECKPOINT_EVERY lines at least (more apart in carts with many
 # items: see _replay_core.checkpoint_due) and after its last line; points between are rebuilt
 CHECKPOINT_EVERY = 64
+# Replay.without keeps the decoded payloads of the last cart it replayed (a scrubber skips
+# line after line in one cart: ~40% of a long tail's cost), for carts of up to this many lines
+DECODED_CACHE_LINES = 50_000
 
 
 @dataclass(frozen=True)
@@ -430,15 +434,7 @@ class Replay:
     def line_at(self, cart_id: str, ts: Any) -> int:
         """How many lines of the cart are in the longest prefix whose ts are all ≤ ``ts``
         (a line with no readable ts goes with the line before it)."""
-        run = self._run_of(cart_id)
-        t = pd.Timestamp(ts)
-        if t.tzinfo is None:
-            t = t.tz_localize("UTC")
-        limit = t.value
-        tsv = run.ts_ns
-        readable = tsv != np.iinfo(np.int64).min
-        later = np.flatnonzero(readable & (tsv > limit))
-        return int(later[0]) if len(later) else len(tsv)
+        return _line_at(self._run_of(cart_id).ts_ns, ts)
 
     def state_at(self, cart_id: str, ts: Any = None, line: int | None = None) -> dict[str, Any]:
         """The state after ``line`` lines (exact), or at time ``ts`` (SPEC §6)."""
@@ -451,37 +447,194 @@ class Replay:
         """One row per line: outcome, error and a summary of the state after it."""
         run = self._run_of(cart_id)
         oc = self.outcomes.iloc[run.rows]
-        codes = np.ascontiguousarray(self._codes[run.rows])
-        if run.engine == "compiled":
-            n_items, qty, n_del, total = self._replayer.summaries(cart_id, run.rows)
-        else:
-            types = self._plain["type"].iloc[run.rows].tolist()
-            payloads = self._plain["payload"].iloc[run.rows].tolist()
-            n_items, qty, n_del, total = [], [], [], []
+        summaries = self._summaries(cart_id, run.engine, run.rows, self._codes[run.rows])
+        return _history_frame(oc, summaries, self._changed[run.rows])
+
+    def _summaries(self, cart_id: str, engine: Engine, rows: np.ndarray, codes: np.ndarray
+                   ) -> tuple[list[int], list[int], list[int], list[int]]:
+        """(items, quantity, deliveries, total_price) after each of ``rows`` (a cart's
+        lines, in order, from the empty cart) whose outcomes are ``codes``."""
+        if engine == "compiled":
+            by_row = self._codes
+            if not np.array_equal(by_row[rows], codes):
+                by_row = by_row.copy()
+                by_row[rows] = codes
+            return core.summaries(cart_id, rows.tolist(), self._row_kind,
+                                  self._payload_buffers, by_row, self._decoders,
+                                  self.catalog, self._pool)
+        types = self._plain["type"].iloc[rows].tolist()
+        payloads = self._plain["payload"].iloc[rows].tolist()
+        n_items: list[int] = []
+        qty: list[int] = []
+        n_del: list[int] = []
+        total: list[int] = []
+        state = empty_cart(cart_id)
+        for pos in range(len(rows)):
+            if codes[pos] == APPLIED:
+                mt = self.registry[types[pos]]
+                _code, _text, state = _apply_reference(mt, state, payloads[pos],
+                                                       self.catalog, self.semantics)
+            n_items.append(len(state.items))
+            qty.append(sum(i.qty for i in state.items))
+            n_del.append(len(state.deliveries))
+            total.append(state.totalPrice)
+        return n_items, qty, n_del, total
+
+    def changed(self, cart_id: str) -> np.ndarray:
+        """Per line of the cart (in line order): whether it changed the state, as
+        :meth:`history`'s ``changed`` column, without rebuilding any state.
+
+        >>> r.changed("cart-1001")[:3]                 # doctest: +SKIP
+        array([ True,  True, False])
+        """
+        return self._changed[self._run_of(cart_id).rows].astype(bool)
+
+    def outcome_codes(self, cart_id: str) -> np.ndarray:
+        """Per line of the cart: its outcome as an index into :data:`OUTCOMES` (int8), as
+        ``outcomes["outcome"]`` has it, without touching the outcomes frame."""
+        return self._codes[self._run_of(cart_id).rows].copy()
+
+    def without(self, cart_id: str, lines: Any) -> ReplayWithout:
+        """The cart replayed as if the lines at positions ``lines`` (1 … its lines, as
+        :meth:`state_at`'s ``line=`` counts them) had never been written: the same as
+        replaying the events without those rows, but only the lines from the first one left
+        out are replayed again, from the state this replay kept before it (docs/model.md,
+        docs/performance.md). The result answers like a replay of that one cart.
+
+        >>> r = replay("sample_data")                            # doctest: +SKIP
+        >>> w = r.without("cart-1001", [3])                      # doctest: +SKIP
+        >>> w.outcomes["outcome"].tolist()[:3]                   # doctest: +SKIP
+        ['applied', 'applied', 'applied']
+        >>> w.state_at("cart-1001", line=2) == r.state_at("cart-1001", line=2)  # doctest: +SKIP
+        True
+        """
+        collecting = gc.isenabled()  # as in __init__: many small acyclic objects, no cycles
+        gc.disable()
+        try:
+            return ReplayWithout(self, cart_id, lines)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _cart_columns(self, cart_id: str) -> dict[str, Any]:
+        """The per-line inputs of a cart's replay (what ``_run`` reads), in line order; the
+        last few carts asked for are kept (the scrubber asks again on every skip)."""
+        cache: dict[str, dict[str, Any]] = self.__dict__.setdefault("_columns_cache", {})
+        hit = cache.get(cart_id)
+        if hit is not None:
+            return hit
+        run = self._run_of(cart_id)
+        rows = run.rows
+        ev = self._plain
+        err = ev["envelope_error" if self.mode == "go" else "lenient_error"].iloc[rows]
+        too_long = (ev["too_long"].to_numpy()[rows] if self.mode == "go"
+                    else np.zeros(len(rows), dtype=bool))
+        hit = {
+            "types": ev["type"].iloc[rows].tolist(),
+            "errs": err.tolist(),
+            "too_long": np.ascontiguousarray(too_long, dtype=bool).view(np.uint8),
+            "lines": np.ascontiguousarray(ev["line"].to_numpy()[rows], dtype=np.int64),
+            "kinds": (np.ascontiguousarray(self._row_kind[rows])
+                      if self._row_kind is not None else None),
+            "payloads": None,  # str per line: only for the reference core, when asked
+        }
+        if len(cache) >= 4:
+            cache.pop(next(iter(cache)))
+        cache[cart_id] = hit
+        return hit
+
+    def _payload_texts(self, cart_id: str) -> list[Any]:
+        cols = self._cart_columns(cart_id)
+        if cols["payloads"] is None:
+            cols["payloads"] = self._plain["payload"].iloc[self._run_of(cart_id).rows].tolist()
+        return cols["payloads"]
+
+    def _snapshot_after(self, run: _CartRun, line: int) -> Any:
+        """The state after the cart's first ``line`` lines as the core that replayed it holds
+        it (a kept snapshot itself when one sits there; None for the empty cart)."""
+        if line <= 0:
+            return None
+        if line >= len(run.rows):
+            return run.final
+        j = int(np.searchsorted(run.checkpoint_lines, line, side="right")) - 1
+        if j >= 0 and int(run.checkpoint_lines[j]) == line:
+            return run.checkpoints[j]
+        return self._state_after(run, line)
+
+    def _apply_applied(self, engine: Engine, state: Any, rows: np.ndarray, cart_id: str
+                       ) -> CartState:
+        """``state`` (a snapshot of ``engine``'s, or None: the empty cart) after also
+        applying ``rows``, events rows every one of which is known to apply."""
+        if engine == "compiled":
+            if state is None:
+                state = core.empty(cart_id, self._pool)
+            if not len(rows):
+                return core.to_state(state) if not isinstance(state, CartState) else state
+            return core.advance(state, rows.tolist(), self._row_kind, self._payload_buffers,
+                                self._decoders, self.catalog, self._pool)
+        if state is None:
             state = empty_cart(cart_id)
-            for pos in range(len(run.rows)):
-                if codes[pos] == APPLIED:
-                    mt = self.registry[types[pos]]
-                    _code, _text, state = _apply_reference(mt, state, payloads[pos],
-                                                           self.catalog, self.semantics)
-                n_items.append(len(state.items))
-                qty.append(sum(i.qty for i in state.items))
-                n_del.append(len(state.deliveries))
-                total.append(state.totalPrice)
-        return pd.DataFrame(
-            {
-                "line": oc["line"].to_numpy(),
-                "ts": oc["ts"].array,
-                "type": oc["type"].array,
-                "outcome": oc["outcome"].array,
-                "error": oc["error"].array,
-                "items": np.asarray(n_items, dtype=np.int64) if n_items else [],
-                "quantity": qty,
-                "deliveries": np.asarray(n_del, dtype=np.int64) if n_del else [],
-                "total_price": np.asarray(total, dtype=np.int64) if total else [],
-                "changed": self._changed[run.rows].astype(bool).tolist(),
-            }
-        )
+        if not isinstance(state, CartState):
+            state = core.to_state(state)
+        types = self._plain["type"].iloc[rows].tolist()
+        payloads = self._plain["payload"].iloc[rows].tolist()
+        for t, p in zip(types, payloads, strict=True):
+            _code, _text, state = _apply_reference(self.registry[t], state, p, self.catalog,
+                                                   self.semantics)
+        return state
+
+    def _reference_from(self, cart_id: str, state: CartState, rows: np.ndarray,
+                        at: np.ndarray, stop_line: int | None, last: int, done: int
+                        ) -> tuple[np.ndarray, list[str | None], np.ndarray, np.ndarray,
+                                   list[int], list[CartState], CartState]:
+        """The reference core's loop (``_reference_cart``) over ``rows`` from ``state``: the
+        cart's lines at positions ``at`` (0-based, in line order), ``done`` lines before them;
+        outputs per position in ``rows``: codes, errors, last applied row, changed, and the
+        checkpoints (lines counted from the cart's first line) and the final state."""
+        registry, catalog, sem = self.registry, self.catalog, self.semantics
+        cols = self._cart_columns(cart_id)
+        payloads = self._payload_texts(cart_id)
+        types, errs, too_long, lines = cols["types"], cols["errs"], cols["too_long"], cols["lines"]
+        m = len(rows)
+        codes = np.zeros(m, dtype=np.int8)
+        errors: list[str | None] = [None] * m
+        last_applied = np.full(m, -1, dtype=np.int64)
+        changed = np.zeros(m, dtype=np.uint8)
+        checkpoints: list[CartState] = []
+        cp_lines: list[int] = []
+        last_cp = done
+        for j, (r, k) in enumerate(zip(rows.tolist(), at.tolist(), strict=True)):
+            if stop_line is not None:
+                codes[j] = NOT_REACHED
+                errors[j] = f"not reached: the scanner stopped at line {stop_line}"
+            elif too_long[k]:
+                codes[j] = TOO_LONG
+                errors[j] = TOO_LONG_ERROR
+                stop_line = int(lines[k])
+            elif errs[k] is not None and not _is_na_str(errs[k]):
+                codes[j] = MALFORMED
+                errors[j] = errs[k]
+            else:
+                t = types[k]
+                mt = registry.get(t if isinstance(t, str) else None)
+                if mt is None:
+                    codes[j] = UNKNOWN_TYPE
+                    errors[j] = f"unknown mutation type: {go_quote(t or '')}"
+                else:
+                    code, text, new = _apply_reference(mt, state, payloads[k], catalog, sem)
+                    codes[j] = code
+                    errors[j] = text
+                    if code == APPLIED:
+                        changed[j] = new is not state
+                        state = new
+                        last = r
+            last_applied[j] = last
+            pos = done + j + 1
+            if pos - last_cp >= CHECKPOINT_EVERY:
+                checkpoints.append(state)
+                cp_lines.append(pos)
+                last_cp = pos
+        return codes, errors, last_applied, changed, cp_lines, checkpoints, state
 
     def diff(self, cart_id: str, a: Any, b: Any) -> dict[str, Any]:
         """What changed between two points (line numbers as int, times otherwise)."""
@@ -546,6 +699,286 @@ class Replay:
         from .investigate import context
 
         return context(self, cart_id, line, minutes)
+
+
+class ReplayWithout:
+    """One cart of a :class:`Replay` replayed as if some of its lines had never been written
+    (made by :meth:`Replay.without`). It answers for that cart exactly as
+    ``replay(events without those rows)`` would: ``outcomes`` (the kept lines, in order),
+    ``cart_ids``, ``rows_of``, ``state_at`` (``line=`` counts the kept lines; ``ts=``),
+    ``final_state``, ``history``, ``changed``, ``outcome_codes``, ``errors``. The lines
+    before the first one left out are the replay's own; from there on they were replayed
+    again, from the state the replay kept (its checkpoints), and new checkpoints rebuild any
+    state after that on demand.
+
+    ``kept[c - 1]`` is the position in the whole cart of the c-th kept line; ``skipped``
+    lists the positions left out.
+
+    >>> w = r.without("cart-1001", [2, 5])                           # doctest: +SKIP
+    >>> w.skipped, len(w.kept)                                       # doctest: +SKIP
+    ([2, 5], 10)
+    """
+
+    def __init__(self, replay: Replay, cart_id: str, lines: Any) -> None:
+        run = replay._run_of(cart_id)
+        n = len(run.rows)
+        positions = np.asarray(lines if not isinstance(lines, (set, frozenset))
+                               else sorted(lines)).ravel()
+        if len(positions) and not (np.issubdtype(positions.dtype, np.integer)
+                                   and not np.issubdtype(positions.dtype, np.bool_)):
+            raise ValueError(f"lines must be line positions (1 … {n}), not {lines!r}")
+        positions = positions.astype(np.int64)
+        if len(positions) and (positions.min() < 1 or positions.max() > n):
+            raise IndexError(f"cart {cart_id!r} has lines 1 … {n}: cannot leave out "
+                             f"{positions[(positions < 1) | (positions > n)][0]}")
+        skip = np.zeros(n, dtype=bool)
+        skip[positions - 1] = True
+        self.replay = replay
+        self.cart_id = cart_id
+        self.mode: Mode = replay.mode
+        self.semantics = replay.semantics
+        #: the positions (1 …) left out, ascending
+        self.skipped: list[int] = (np.flatnonzero(skip) + 1).tolist()
+        kept_at = np.flatnonzero(~skip)
+        #: the position in the whole cart of each kept line (1 …)
+        self.kept: np.ndarray = kept_at + 1
+        self._rows = run.rows[kept_at]
+        self._ts = run.ts_ns[kept_at]
+        first = int(np.argmax(skip)) if len(skip) and skip.any() else n
+        self._first = first  # lines before the first one left out: the replay's own
+        m = len(kept_at)
+        self.has_cart = m > 0 or any(f["cart_id"] == cart_id and f.get("lines") == 0
+                                     for f in replay._files)
+        head = run.rows[:first]
+        codes = np.empty(m, dtype=np.int8)
+        codes[:first] = replay._codes[head]
+        last_applied = np.empty(m, dtype=np.int64)
+        last_applied[:first] = replay._last_applied[head]
+        changed = np.empty(m, dtype=np.uint8)
+        changed[:first] = replay._changed[head]
+        errors: list[str | None] = [
+            v if isinstance(v, str) else None
+            for v in replay.outcomes["error"].iloc[head].tolist()] + [None] * (m - first)
+        self._codes, self._errors = codes, errors
+        self._last_applied, self._changed = last_applied, changed
+        start = replay._snapshot_after(run, first)
+        engine: Engine = run.engine
+        cp_lines: list[int] = [first]
+        checkpoints: list[Any] = [start]
+        final = start
+        #: kept lines after which this cart is again the replay's own cart (same state,
+        #: same scanner): every later line does what it did in the replay (None: never)
+        self.converged_at: int | None = None
+        self._converged_from = 0  # the replay's line count at that point
+        cols = replay._cart_columns(cart_id)
+        lines_of = cols["lines"]
+        stop = np.flatnonzero(codes[:first] == TOO_LONG)
+        stop_line = int(lines_of[stop[0]]) if len(stop) else None
+        last = int(last_applied[first - 1]) if first else -1
+        # the replay's own checkpoints after the last line left out: where the two carts can
+        # be compared (then the kept lines between are line for line the replay's)
+        n_skipped = len(self.skipped)
+        ends = [(k, int(q)) for k, q in enumerate(run.checkpoint_lines.tolist())
+                if self.skipped and q >= self.skipped[-1] and q - n_skipped >= first]
+        done = first
+        state = start
+        for k, q in [*ends, (None, n)]:
+            stop_c = m if k is None else q - n_skipped
+            if stop_c > done:
+                seg = slice(done, stop_c)
+                out = None
+                if engine == "compiled":
+                    out = self._compiled_tail(self._rows[seg], kept_at[seg], state, stop_line,
+                                              last, done, m)
+                    if out is None:
+                        engine = "reference"
+                if out is None:
+                    ref = empty_cart(cart_id) if state is None else Replay._state(run, state)
+                    out = replay._reference_from(cart_id, ref, self._rows[seg], kept_at[seg],
+                                                 stop_line, last, done)
+                t_codes, t_errors, t_last, t_changed, t_cp, t_states, state = out
+                codes[seg] = t_codes
+                errors[seg] = t_errors
+                last_applied[seg] = t_last
+                changed[seg] = t_changed
+                cp_lines += list(t_cp)
+                checkpoints += list(t_states)
+                if stop_line is None:
+                    hit = np.flatnonzero(t_codes == TOO_LONG)
+                    if len(hit):
+                        stop_line = int(lines_of[kept_at[done + int(hit[0])]])
+                last = int(last_applied[stop_c - 1])
+                done = stop_c
+                if k is not None and (not cp_lines or cp_lines[-1] != done):
+                    cp_lines.append(done)
+                    checkpoints.append(state)
+            final = state
+            if k is None:
+                break
+            theirs = np.flatnonzero(replay._codes[run.rows[:q]] == TOO_LONG)
+            their_stop = int(lines_of[theirs[0]]) if len(theirs) else None
+            if their_stop == stop_line and _same_cart(state, run.checkpoints[k]):
+                self._converge(run, done, q, last)
+                codes, errors, last_applied, changed = (
+                    self._codes, self._errors, self._last_applied, self._changed)
+                final = None
+                break
+        self._codes = codes
+        self._errors = errors
+        self._last_applied = last_applied
+        self._changed = changed
+        #: the core that replayed the lines after the first one left out
+        self.engine: Engine = engine
+        self._cp_lines = np.asarray(cp_lines, dtype=np.int64)
+        self._checkpoints = checkpoints
+        self._final = final
+        self._outcomes: pd.DataFrame | None = None
+
+    def _converge(self, run: _CartRun, done: int, q: int, last: int) -> None:
+        """The kept lines after the first ``done`` are the replay's own lines after its first
+        ``q`` (the carts are the same there): their outcomes are the replay's; lastChange is
+        the replay's from its next applied line on, this cart's until then."""
+        rp = self.replay
+        rows = self._rows[done:]
+        self.converged_at = done
+        self._converged_from = q
+        self._codes[done:] = rp._codes[rows]
+        self._changed[done:] = rp._changed[rows]
+        self._errors[done:] = [v if isinstance(v, str) else None
+                               for v in rp.outcomes["error"].iloc[rows].tolist()]
+        theirs = rp._last_applied[rows]
+        before = int(rp._last_applied[run.rows[q - 1]]) if q else -1
+        self._last_applied[done:] = np.where(theirs != before, theirs, last)
+
+    def _compiled_tail(self, rows: np.ndarray, at: np.ndarray, start: Any,
+                       stop_line: int | None, last: int, first: int, total: int) -> Any:
+        """The compiled core's replay of the kept lines ``rows`` (cart positions ``at``)
+        from ``start``; None when the core hands them to the reference."""
+        rp = self.replay
+        cols = rp._cart_columns(self.cart_id)
+        m = len(rows)
+        codes = np.zeros(m, dtype=np.int8)
+        errors: list[str | None] = [None] * m
+        last_applied = np.full(m, -1, dtype=np.int64)
+        changed = np.zeros(m, dtype=np.uint8)
+        types, errs = cols["types"], cols["errs"]
+        at_list = at.tolist()
+        cache = cols.get("decoded")
+        if cache is None and len(cols["types"]) <= DECODED_CACHE_LINES:
+            for other in rp.__dict__.get("_columns_cache", {}).values():
+                other.pop("decoded", None)  # one cart's messages at a time
+            cache = cols["decoded"] = [None] * len(cols["types"])
+        decoded = [cache[k] for k in at_list] if cache is not None else None
+        try:
+            cp, states, final = core.run_from(
+                start, self.cart_id, rows.tolist(), np.ascontiguousarray(cols["kinds"][at]),
+                [types[k] for k in at_list], rp._payload_buffers, [errs[k] for k in at_list],
+                np.ascontiguousarray(cols["too_long"][at]),
+                np.ascontiguousarray(cols["lines"][at]), rp._decoders, rp.catalog, codes,
+                errors, last_applied, changed, -1 if stop_line is None else stop_line, last,
+                first, total, CHECKPOINT_EVERY, rp._pool, decoded,
+            )
+        except Exception:  # noqa: BLE001 - anything unmodelled: the reference decides
+            return None
+        if cache is not None:
+            for k, d in zip(at_list, decoded, strict=True):  # type: ignore[arg-type]
+                cache[k] = d
+        return codes, errors, last_applied, changed, cp, states, final
+
+    # -- what a replay of the cart answers -----------------------------------------------------
+    def _check(self, cart_id: str) -> None:
+        if cart_id != self.cart_id or not self.has_cart:
+            raise KeyError(f"no cart {cart_id!r} in this replay")
+
+    @property
+    def cart_ids(self) -> list[str]:
+        """The cart, or nothing when every line of it is left out (and no file of it is
+        empty), as a replay of the remaining events would list it."""
+        return [self.cart_id] if self.has_cart else []
+
+    def rows_of(self, cart_id: str) -> list[int]:
+        """Rows of ``outcomes`` of the cart's kept lines: all of them, in order."""
+        self._check(cart_id)
+        return list(range(len(self._rows)))
+
+    @property
+    def outcomes(self) -> pd.DataFrame:
+        """One row per kept line, as :attr:`Replay.outcomes` (cart_id, line, ts, type,
+        outcome, error)."""
+        if self._outcomes is None:
+            oc = self.replay.outcomes
+            rows = self._rows
+            errors = self._errors
+            self._outcomes = pd.DataFrame({
+                "cart_id": oc["cart_id"].to_numpy()[rows],
+                "line": oc["line"].to_numpy()[rows],
+                "ts": oc["ts"].array[rows],
+                "type": oc["type"].array[rows],
+                "outcome": pd.Categorical.from_codes(self._codes, categories=OUTCOMES),
+                "error": (pd.array(errors, dtype="str") if len(errors)
+                          else pd.array([], dtype="str")),
+            })
+        return self._outcomes
+
+    def outcome_codes(self, cart_id: str) -> np.ndarray:
+        """Per kept line: its outcome as an index into :data:`OUTCOMES` (int8)."""
+        self._check(cart_id)
+        return self._codes.copy()
+
+    def errors(self, cart_id: str) -> list[str | None]:
+        """Per kept line: its error text, or None."""
+        self._check(cart_id)
+        return list(self._errors)
+
+    def changed(self, cart_id: str) -> np.ndarray:
+        """Per kept line: whether it changed the state (:meth:`history`'s ``changed``)."""
+        self._check(cart_id)
+        return self._changed.astype(bool)
+
+    def line_at(self, cart_id: str, ts: Any) -> int:
+        """As :meth:`Replay.line_at`, over the kept lines."""
+        self._check(cart_id)
+        return _line_at(self._ts, ts)
+
+    def state_at(self, cart_id: str, ts: Any = None, line: int | None = None
+                 ) -> dict[str, Any]:
+        """The state after ``line`` kept lines (exact), or at time ``ts``."""
+        self._check(cart_id)
+        if (ts is None) == (line is None):
+            raise ValueError("give exactly one of ts= or line=")
+        c = self.line_at(cart_id, ts) if line is None else int(line)
+        rp = self.replay
+        if c <= 0:
+            return rp.state_json(empty_cart(cart_id), -1)
+        m = len(self._rows)
+        if c > m:
+            raise IndexError(f"cart {cart_id!r} has {m} lines, not {c}")
+        if c <= self._first:
+            return rp._json_after(cart_id, c)
+        if self.converged_at is not None and c > self.converged_at:
+            # the replay's own state after the same lines (kept[c - 1] of them)
+            state = rp._state_after(rp._run_of(cart_id), int(self.kept[c - 1]))
+            return rp.state_json(state, int(self._last_applied[c - 1]))
+        if c == m and self._final is not None:
+            state = self._final
+            state = state if isinstance(state, CartState) else core.to_state(state)
+        else:
+            j = int(np.searchsorted(self._cp_lines, c, side="right")) - 1
+            a = int(self._cp_lines[j])
+            rows = self._rows[a:c][self._codes[a:c] == APPLIED]
+            state = rp._apply_applied(self.engine, self._checkpoints[j], rows, cart_id)
+        return rp.state_json(state, int(self._last_applied[c - 1]))
+
+    def final_state(self, cart_id: str) -> dict[str, Any]:
+        """The cart after its last kept line."""
+        self._check(cart_id)
+        return self.state_at(cart_id, line=len(self._rows))
+
+    def history(self, cart_id: str) -> pd.DataFrame:
+        """As :meth:`Replay.history`: one row per kept line."""
+        self._check(cart_id)
+        summaries = self.replay._summaries(cart_id, self.engine, self._rows, self._codes)
+        return _history_frame(self.outcomes, summaries, self._changed)
 
 
 _WRITER_HEAD = re.compile(rb'\{"ts":("[^"\\]*"|-?[0-9]+),"type":"[^"\\]*","payload":')
@@ -678,6 +1111,62 @@ def _ts_ns(ts: pd.Series) -> np.ndarray:
 
 def _is_na_str(v: Any) -> bool:
     return not isinstance(v, str)
+
+
+def _same_cart(a: Any, b: Any) -> bool:
+    """Two carts (the compiled core's snapshots or CartStates) that are the same in every
+    value and its type: every later line does the same to both."""
+    if a is None or b is None:
+        return a is b
+    if not isinstance(a, CartState) and not isinstance(b, CartState):
+        return bool(core.same_cart(a, b))
+    a = a if isinstance(a, CartState) else core.to_state(a)
+    b = b if isinstance(b, CartState) else core.to_state(b)
+    return _same_value(a, b)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+    if dataclasses.is_dataclass(a):
+        return all(_same_value(getattr(a, f.name), getattr(b, f.name))
+                   for f in dataclasses.fields(a))
+    return bool(a == b)
+
+
+def _line_at(tsv: np.ndarray, ts: Any) -> int:
+    """How many of the lines with times ``tsv`` (ns, NaT as min int64) are in the longest
+    prefix whose ts are all <= ``ts`` (a line with no readable ts goes with the one before)."""
+    t = pd.Timestamp(ts)
+    if t.tzinfo is None:
+        t = t.tz_localize("UTC")
+    limit = t.value
+    readable = tsv != np.iinfo(np.int64).min
+    later = np.flatnonzero(readable & (tsv > limit))
+    return int(later[0]) if len(later) else len(tsv)
+
+
+def _history_frame(oc: pd.DataFrame, summaries: tuple[list[int], ...],
+                   changed: np.ndarray) -> pd.DataFrame:
+    """:meth:`Replay.history`'s frame from a cart's outcomes rows (line, ts, type, outcome,
+    error), the state summaries after each line and the changed flags."""
+    n_items, qty, n_del, total = summaries
+    return pd.DataFrame(
+        {
+            "line": oc["line"].to_numpy(),
+            "ts": oc["ts"].array,
+            "type": oc["type"].array,
+            "outcome": oc["outcome"].array,
+            "error": oc["error"].array,
+            "items": np.asarray(n_items, dtype=np.int64) if n_items else [],
+            "quantity": qty,
+            "deliveries": np.asarray(n_del, dtype=np.int64) if n_del else [],
+            "total_price": np.asarray(total, dtype=np.int64) if total else [],
+            "changed": changed.astype(bool).tolist(),
+        }
+    )
 
 
 def diff_states(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:

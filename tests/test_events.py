@@ -406,3 +406,86 @@ def test_the_file_list_is_shared_by_copies_not_copied(tmp_path) -> None:
     assert df["line"].attrs["files"] is df.attrs["files"]
     assert df.iloc[:1].attrs["problems"] is df.attrs["problems"]
     assert df.attrs["files"][0]["cart_id"] == "a"
+
+
+# ------------------------------------------------------- a big file decoded in parts at once
+
+
+def _read_in_parts(monkeypatch: pytest.MonkeyPatch, source: Path, parts: int) -> pd.DataFrame:
+    """read_events with every batch of 2 lines or more decoded in ``parts`` parts (1: the
+    single-thread read)."""
+    import cartforensics.events as events_module
+
+    monkeypatch.setattr(events_module, "SPLIT_LINES", 2 if parts > 1 else 10**12)
+    monkeypatch.setattr(events_module, "PARTS", max(parts, 1))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return read_events(source, progress=False)
+
+
+def _big_lines() -> list[bytes]:
+    near = MAX_TOKEN - 1  # fits: the longest line the scanner still hands out
+    return [
+        rec("2024-01-02T03:04:05Z"),
+        rec(1700000000, "RemoveItem", {"Id": 1}) + b"\r",
+        b"x" * (near - 1) + b"\r",                                    # near the limit, CRLF
+        rec("2024-01-02T03:04:06Z", "AddItem", {"name": "y" * (near - 100)})[:near],
+        b"not json",
+        b"",
+        b"z" * MAX_TOKEN,                                              # too long: stops Go
+        rec("2024-01-02T03:04:07Z", "OrderCreated", {"orderId": "o", "status": "s"}),
+        b'{"ts":"2024-01-02T03:04:08Z","type":"AddItem","payload":{"sku":"\\u0041"}}',
+        b"w" * (MAX_TOKEN + 5),                                        # too long again
+        rec(None, "ChangeQuantity", {"Id": 1, "quantity": 2}) + b"\r",
+        rec("2024-01-02T03:04:09+02:00"),
+    ]
+
+
+@pytest.mark.parametrize("parts", [2, 3, 7])
+@pytest.mark.parametrize("final_newline", [True, False])
+@pytest.mark.parametrize("suffix", [".events.log", ".events.log.gz"])
+def test_a_file_read_in_parts_equals_the_single_thread_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, parts: int, final_newline: bool,
+    suffix: str,
+) -> None:
+    """The same frame, dtypes, line numbers, attrs and error texts whether a file's lines are
+    decoded in one run or in parts at once: lines near the 262,144-byte limit, a too-long
+    line in each half, CRLF, hostile lines, no final newline, gz; and a directory of such
+    files batched together."""
+    lines = _big_lines()
+    data = b"\n".join(lines) + (b"\n" if final_newline else b"")
+    write(tmp_path / "one" / f"big{suffix}", data)
+    write(tmp_path / "many" / f"a{suffix}", data)
+    write(tmp_path / "many" / "b.events.log", b"\n".join(reversed(lines)))
+    write(tmp_path / "many" / "c.events.log", b"")
+    for source in (tmp_path / "one", tmp_path / "many"):
+        single = _read_in_parts(monkeypatch, source, 1)
+        split = _read_in_parts(monkeypatch, source, parts)
+        assert split.equals(single)
+        assert list(split.dtypes) == list(single.dtypes)
+        assert split.attrs == single.attrs
+        assert split["too_long"].sum() == single["too_long"].sum() == (
+            2 if source.name == "many" else 1)
+        if source.name == "one":
+            _check_rows(split, data)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(chunks=st.lists(CHUNKS, min_size=2, max_size=30), final_newline=st.booleans(),
+       parts=st.integers(2, 5))
+def test_parts_equal_one_run_on_any_bytes(chunks: list[bytes], final_newline: bool,
+                                          parts: int) -> None:
+    import cartforensics.events as events_module
+
+    data = b"".join(chunks) + (b"\n" if final_newline else b"")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write(Path(tmp) / "h.events.log", data)
+        old = events_module.SPLIT_LINES, events_module.PARTS
+        try:
+            events_module.SPLIT_LINES, events_module.PARTS = 10**12, 1
+            single = read_events(path)
+            events_module.SPLIT_LINES, events_module.PARTS = 2, parts
+            split = read_events(path)
+        finally:
+            events_module.SPLIT_LINES, events_module.PARTS = old
+    assert split.equals(single) and split.attrs == single.attrs

@@ -17,8 +17,7 @@ from ..gojson import marshal
 from ..investigate import blame_index
 from ..investigate import leaves as _investigate_leaves
 from ..notes import STANDARD_TAGS, Notes, NotesError
-from ..replay import Replay, diff_states
-from ..replay import replay as run_replay
+from ..replay import OUTCOMES, Replay, ReplayWithout, diff_states
 from .common import (
     _CSS,
     _FIELD_LABELS,
@@ -42,6 +41,10 @@ from .common import (
 )
 from .strip import strip_cursor_html, strip_html
 
+# an outcome code per position: OUTCOMES' indices, and one more for a line switched off
+SKIPPED_CODE = len(OUTCOMES)
+APPLIED_CODE = OUTCOMES.index("applied")
+_OUTCOME_NAMES = np.array([*OUTCOMES, SKIPPED], dtype=object)
 BLAME_AUTO_LINES = 2000  # blame is read at once for carts up to this many lines
 CONTEXT_ROWS = 200  # rows of the context table shown
 BLAME_ROWS = 400  # fields listed in each blame (the cart's own first; scrubber.blame() has all)
@@ -49,43 +52,45 @@ BLAME_ROWS = 400  # fields listed in each blame (the cart's own first; scrubber.
 
 class _Side:
     """One mode's view of the current cart: outcomes per position and states, with the
-    analyst's skipped lines left out (the cart replayed without them)."""
+    analyst's skipped lines left out (:meth:`Replay.without`: the cart replayed without
+    them, only from the first skipped line on)."""
 
     def __init__(self, rp: Replay, cart_id: str, rows: np.ndarray, skipped: np.ndarray):
         self.replay = rp
         self.cart_id = cart_id
         n = len(rows)
-        oc = rp.outcomes
+        #: per position: the outcome's index in OUTCOMES, or SKIPPED_CODE
+        self.codes = np.full(n, SKIPPED_CODE, dtype=np.int8)
+        errors = np.full(n, None, dtype=object)
+        changed = np.zeros(n + 1, dtype=bool)
         if not skipped.any():
-            self.sub: Replay | None = None
+            self.sub: ReplayWithout | None = None
             self.counts = np.arange(n + 1)
-            hist = rp.history(cart_id)
-            self.outcome = oc["outcome"].astype(str).to_numpy()[rows].tolist()
-            self.error = [_str_or_none(v) for v in oc["error"].to_numpy()[rows]]
-            # an applied line moves lastChange even where the state object stays the same
-            self.changed = [False, *(c or o == "applied" for c, o in
-                                     zip(hist["changed"].tolist(), self.outcome, strict=True))]
             self.has_cart = True
-            return
-        kept = rows[~skipped]
-        sub = run_replay(rp.events.iloc[kept], mode=rp.mode, catalog=rp.catalog,
-                         registry=rp.registry, go_version=rp.semantics)
-        self.sub = sub
-        self.counts = np.r_[0, np.cumsum(~skipped)]
-        self.has_cart = cart_id in sub.cart_ids
-        self.outcome = [SKIPPED] * n
-        self.error = [None] * n
-        self.changed = [False] * (n + 1)
-        if self.has_cart:
-            sub_rows = sub.rows_of(cart_id)
-            so = sub.outcomes
-            s_out = so["outcome"].astype(str).to_numpy()[sub_rows].tolist()
-            s_err = [_str_or_none(v) for v in so["error"].to_numpy()[sub_rows]]
-            s_chg = sub.history(cart_id)["changed"].tolist()
-            for j, pos in enumerate(np.flatnonzero(~skipped).tolist()):
-                self.outcome[pos] = s_out[j]
-                self.error[pos] = s_err[j]
-                self.changed[pos + 1] = s_chg[j] or s_out[j] == "applied"
+            kept = np.arange(n)
+            codes = rp.outcome_codes(cart_id)
+            errors[:] = [_str_or_none(v) for v in rp.outcomes["error"].iloc[rows].tolist()]
+            flags = rp.changed(cart_id)
+        else:
+            sub = rp.without(cart_id, np.flatnonzero(skipped) + 1)
+            self.sub = sub
+            self.counts = np.r_[0, np.cumsum(~skipped)]
+            self.has_cart = sub.has_cart
+            kept = np.flatnonzero(~skipped)
+            if self.has_cart:
+                codes = sub.outcome_codes(cart_id)
+                errors[kept] = sub.errors(cart_id) if len(kept) else []
+                flags = sub.changed(cart_id)
+            else:
+                kept = kept[:0]
+                codes = np.zeros(0, dtype=np.int8)
+                flags = np.zeros(0, dtype=bool)
+        self.codes[kept] = codes
+        # an applied line moves lastChange even where the state object stays the same
+        changed[kept + 1] = flags | (codes == APPLIED_CODE)
+        self.outcome: list[str] = _OUTCOME_NAMES[self.codes].tolist()
+        self.error: list[str | None] = errors.tolist()
+        self.changed: list[bool] = changed.tolist()
 
     def state(self, p: int) -> dict[str, Any]:
         if self.sub is None:
@@ -977,8 +982,8 @@ class TimelineScrubber(widgets.VBox):
         self._sides = {m: _Side(self.replays[m], self._cart, self._rows, skipped)  # type: ignore[arg-type]
                        for m in MODES}
         self._problems = {
-            m: np.array([k + 1 for k, o in enumerate(side.outcome)
-                         if o not in ("applied", SKIPPED)], dtype=np.int64)
+            m: (np.flatnonzero((side.codes != APPLIED_CODE) & (side.codes != SKIPPED_CODE))
+                + 1).astype(np.int64)
             for m, side in self._sides.items()}
         self._cache.clear()
         sk = self.skipped

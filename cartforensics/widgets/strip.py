@@ -42,19 +42,20 @@ def strip_bins(outcomes: Sequence[str], marks: int = STRIP_MARKS
     if not n:
         return []
     code = {k: i for i, k in enumerate(_STRIP_KINDS)}
-    codes = np.fromiter((code.get(o, 0) for o in outcomes), dtype=np.int64, count=n)
+    get = code.get
+    codes = np.fromiter((get(o, 0) for o in outcomes), dtype=np.int64, count=n)
     edges = strip_edges(n, marks)
-    hot = np.zeros((n, len(_STRIP_KINDS)), dtype=np.int64)
-    hot[np.arange(n), codes] = 1
-    counts = np.add.reduceat(hot, edges[:-1], axis=0)
-    order = [code[k] for k in _STRIP_PRIORITY]
-    out = []
-    for b in range(len(edges) - 1):
-        row = counts[b]
-        shown = next(_STRIP_KINDS[i] for i in order if row[i])
-        out.append((int(edges[b]) + 1, int(edges[b + 1]), shown,
-                    {_STRIP_KINDS[i]: int(row[i]) for i in range(len(_STRIP_KINDS)) if row[i]}))
-    return out
+    nb = len(edges) - 1
+    kinds = len(_STRIP_KINDS)
+    bin_of = np.repeat(np.arange(nb, dtype=np.int64), np.diff(edges))
+    counts = np.bincount(bin_of * kinds + codes, minlength=nb * kinds).reshape(nb, kinds)
+    order = np.array([code[k] for k in _STRIP_PRIORITY], dtype=np.int64)
+    shown = order[np.argmax(counts[:, order] > 0, axis=1)].tolist()
+    firsts = (edges[:-1] + 1).tolist()
+    lasts = edges[1:].tolist()
+    return [(first, last, _STRIP_KINDS[sh],
+             {_STRIP_KINDS[i]: c for i, c in enumerate(row) if c})
+            for first, last, sh, row in zip(firsts, lasts, shown, counts.tolist(), strict=True)]
 
 
 def _bin_title(first: int, last: int, counts: Mapping[str, int]) -> str:
