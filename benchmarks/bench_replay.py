@@ -20,6 +20,11 @@
    same run, what the scrubber did before (the events without the line replayed whole, then
    its history), and the scrubber's own ``toggle_skip`` (both modes) end to end.
    Target: <= 50 ms. ``--only skip`` runs this part alone.
+5. Threads: the corpus split in two halves by cart, replayed one after the other and then in
+   two threads at once (the compiled core releases the GIL over a cart's lines): the
+   speed-up says how much of the replay runs without the GIL (2 cores: at most 2x).
+6. ``--profile``: where the compiled replay's time goes (CPU seconds per section: the
+   Arrow buffers, row kinds, the scanner alone, the C loop, the outcomes frame).
 
 The data is the writer's own sessions from ``_common.generate_carts`` with each numeric ts
 rewritten as Go's time.Time JSON (RFC 3339, UTC), i.e. the logs after the fix deploy.
@@ -109,6 +114,116 @@ def best(fn, repeat: int) -> float:
     return min(times)
 
 
+def _halves(events):
+    """The events split in two by cart (each with its own files list), for the threads run."""
+    ids = events["cart_id"].astype(str)
+    carts = sorted(set(ids))
+    first = set(carts[: len(carts) // 2])
+    mask = ids.isin(first).to_numpy()
+    out = []
+    for m, want in ((mask, True), (~mask, False)):
+        part = events[m].reset_index(drop=True)
+        part.attrs = {**events.attrs, "files": [f for f in events.attrs.get("files", [])
+                                                if (f["cart_id"] in first) == want]}
+        out.append(part)
+    return out
+
+
+def threads_speedup(events, repeat: int = 3) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    import cartforensics as cf
+
+    parts = _halves(events)
+
+    def sequential() -> None:
+        for p in parts:
+            cf.replay(p, engine="compiled")
+
+    def threaded() -> None:
+        with ThreadPoolExecutor(2) as ex:
+            list(ex.map(lambda p: cf.replay(p, engine="compiled"), parts))
+
+    t_seq = best(sequential, repeat)
+    t_thr = best(threaded, repeat)
+    print(f"\nthreads: two halves of the corpus (compiled, go): one after the other "
+          f"{t_seq:.2f} s, in two threads {t_thr:.2f} s: speed-up {t_seq / t_thr:.2f}x "
+          "(2 cores: at most 2x)")
+
+
+def profile(events) -> None:
+    """CPU seconds of each part of a compiled replay, measured part by part."""
+    import importlib
+
+    import numpy as np
+    import pandas as pd
+
+    import cartforensics as cf
+    from cartforensics.engine import core
+
+    rp = importlib.import_module("cartforensics.replay")
+    clock = time.process_time
+
+    def cpu(fn, repeat: int = 3):
+        times, out = [], None
+        for _ in range(repeat):
+            t0 = clock()
+            out = fn()
+            times.append(clock() - t0)
+        return min(times), out
+
+    plain = rp._without_attrs(events)
+    n = len(plain)
+    rows = []
+    t, bufs = cpu(lambda: rp._utf8_buffers(plain["payload"]))
+    rows.append(("payload Arrow buffers", t))
+    t, kinds = cpu(lambda: rp._row_kinds(plain["type"], cf.default_registry()))
+    rows.append(("row kinds (per distinct type)", t))
+    t, has_error = cpu(lambda: rp._is_text(plain["envelope_error"]))
+    rows.append(("envelope error flags (per category)", t))
+    t, _ = cpu(lambda: rp._ts_ns(plain["ts"]))
+    rows.append(("ts as ns", t))
+
+    def order():
+        codes, uniques = pd.factorize(plain["cart_id"])
+        o = np.ascontiguousarray(np.argsort(codes, kind="stable"), dtype=np.int64)
+        return o, np.r_[0, np.cumsum(np.bincount(codes))].tolist(), uniques
+
+    t, (o, bounds, uniques) = cpu(order)
+    rows.append(("carts: factorize, order", t))
+    t_scan, _ = cpu(lambda: core.scan_only(bufs, kinds))
+    lines = np.ascontiguousarray(plain["line"].to_numpy(), dtype=np.int64)
+
+    def loop():
+        pool = core.Pool(None)
+        rp_ = core.Replayer(bufs, kinds, has_error, np.zeros(n, np.uint8), lines,
+                            cf.default_registry(), pool, np.zeros(n, np.int8),
+                            np.zeros(n, np.int64), np.full(n, -1, np.int64),
+                            np.zeros(n, np.uint8), rp.CHECKPOINT_EVERY)
+        for i in range(len(uniques)):
+            rp_.run(uniques[i], o[bounds[i] : bounds[i + 1]])
+        return rp_.slow_decodes
+
+    t, slow = cpu(loop)
+    rows.append(("the C loop, GIL released (scan + handlers + checkpoints)", t))
+    rows.append(("  of which the scanner alone over every payload", -t_scan))
+    r = cf.replay(events, engine="compiled")
+    r._errors = {}
+    t, _ = cpu(lambda: pd.DataFrame({
+        "cart_id": rp._as_str_column(plain["cart_id"]), "line": plain["line"].to_numpy(),
+        "ts": plain["ts"].array, "type": plain["type"].array,
+        "outcome": pd.Categorical.from_codes(r._codes, categories=rp.OUTCOMES),
+        "error": r._error_column(plain["envelope_error"])}))
+    rows.append(("outcomes frame (cart_id, error from codes)", t))
+    t_all, _ = cpu(lambda: cf.replay(events, engine="compiled"))
+    print(f"\nprofile (CPU s, best of 3, go mode; {slow:,} of {n:,} payloads needed the "
+          "reference decoder):")
+    for label, t in rows:
+        print(f"  {label:58} {abs(t):7.3f}")
+    print(f"  {'sum of the parts':58} {sum(t for _, t in rows if t > 0):7.3f}")
+    print(f"  {'replay() as a whole':58} {t_all:7.3f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--events", type=int, default=1_000_000)
@@ -118,6 +233,8 @@ def main() -> int:
     ap.add_argument("--engines", default="compiled,reference",
                     help="comma-separated cores to time (compiled, reference)")
     ap.add_argument("--memory-events", type=int, default=100_000)
+    ap.add_argument("--profile", action="store_true",
+                    help="also print where the compiled replay's time goes")
     ap.add_argument("--only", choices=["all", "skip"], default="all",
                     help="skip: only the skip-a-line measurement (no full replays)")
     ap.add_argument("--skip-samples", type=int, default=30,
@@ -176,6 +293,11 @@ def main() -> int:
             ratio = t / t_go[mode]  # type: ignore[operator]
             verdict = "PASS" if ratio <= 1.0 else "MISS"
             print(f"  {label} / Go = {ratio:.2f}   target <= 1.0   {verdict}")
+
+    if "compiled" in engines:
+        threads_speedup(events)
+        if args.profile:
+            profile(events)
 
     import gc
     import tracemalloc

@@ -709,7 +709,7 @@ def _progress_bar(total: int, progress: bool | None):
 
 
 POOLS = ("process", "thread")
-DEFAULT_POOL = "process"  # measured in docs/convert.md: the replay holds the GIL
+DEFAULT_POOL = "thread"  # the compiled replay core releases the GIL: docs/performance.md
 
 
 @contextmanager
@@ -848,9 +848,10 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     """Convert the logs of directory ``src`` into the Parquet dataset ``dst``.
 
     ``workers``: how many batches run at once (default ``os.cpu_count()``; 1 runs in this
-    process). ``pool``: ``"process"`` (default; safe from a plain script without a
-    ``__main__`` guard) or ``"thread"``. ``executor``: run the batches on any
-    ``concurrent.futures.Executor`` instead, e.g. a Dask cluster's
+    process). ``pool``: ``"thread"`` (default: the compiled replay core releases the GIL) or
+    ``"process"`` (also safe from a plain script without a ``__main__`` guard).
+    ``executor``: run the batches on any ``concurrent.futures.Executor`` instead, e.g. a Dask
+    cluster's
     ``client.get_executor()`` (the workers must see ``src`` and ``dst``'s directory: a shared
     file system); ``workers`` is then ignored.
     ``incremental``: keep what ``dst`` already holds; convert only new files and the new

@@ -25,6 +25,10 @@ except ImportError as exc:  # not built (no compiler at install time) or broken
     _WHY = f"{type(exc).__name__}: {exc}"
 else:
     _WHY = ""
+    if not hasattr(core, "Replayer"):  # a build of an older .pyx: its interface is gone
+        core = None
+        _WHY = ("the built cartforensics._replay_core is older than its source: rebuild it "
+                "(python setup.py build_ext --inplace, or pip install -e .)")
 
 _warned = False
 

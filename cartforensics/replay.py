@@ -136,7 +136,10 @@ class Replay:
         ev = self._plain
         n = len(ev)
         self._codes = codes = np.zeros(n, dtype=np.int8)
-        self._errors = errors = [None] * n
+        # per row, what the compiled core says of its error (see core.Replayer); the texts of
+        # rows replayed on the reference core are in _errors
+        self._error_ids = np.zeros(n, dtype=np.int64)
+        self._errors: dict[int, str | None] = {}
         self._last_applied = np.full(n, -1, dtype=np.int64)  # per row: last applied row
         self._changed = np.zeros(n, dtype=np.uint8)  # per row: the line changed the state
         compiled = self.engine == "compiled"
@@ -146,26 +149,31 @@ class Replay:
                 payload_buffers = _utf8_buffers(ev["payload"])
             except (pa.ArrowException, TypeError, ValueError):  # not a string column
                 compiled = False
-        err_col = ev["envelope_error" if self.mode == "go" else "lenient_error"].tolist()
-        types = ev["type"].tolist()
-        payloads = ev["payload"].tolist() if not compiled else None
+        err_series = ev["envelope_error" if self.mode == "go" else "lenient_error"]
         too_long = ev["too_long"].to_numpy() if self.mode == "go" else np.zeros(n, dtype=bool)
         too_long = np.ascontiguousarray(too_long, dtype=bool).view(np.uint8)
         lines = np.ascontiguousarray(ev["line"].to_numpy(), dtype=np.int64)
-        cart_ids = ev["cart_id"].to_numpy()
+        cart_ids = ev["cart_id"]
         ts_key = self._ts_key(_ts_ns(ev["ts"]), np.arange(n))
         self._payload_buffers = payload_buffers  # views on the events' Arrow buffers
         self._row_kind = _row_kinds(ev["type"], self.registry) if compiled else None
-        self._pool: dict[str, str] = {}
-        columns = (types, payloads, err_col, too_long, lines)
+        self._pool = core.Pool(self.catalog) if compiled else None
+        self._replayer = None
+        if compiled:
+            self._replayer = core.Replayer(
+                payload_buffers, self._row_kind, _is_text(err_series), too_long, lines,
+                self._decoders, self._pool, codes, self._error_ids, self._last_applied,
+                self._changed, CHECKPOINT_EVERY,
+            )
+        columns: tuple | None = None  # the reference core's columns, made when first needed
         #: carts the compiled engine handed to the reference core (docs/performance.md)
         self.carts_on_reference: list[str] = []
         # carts in order of first appearance (files with no lines too); a cart's rows in the
         # order given, which read_events makes file order
-        codes_f, uniques = pd.factorize(cart_ids) if n else (np.zeros(0, int), [])
-        order = np.argsort(codes_f, kind="stable")
+        codes_f, uniques = pd.factorize(cart_ids) if n else (np.zeros(0, np.intp), [])
+        order = np.ascontiguousarray(np.argsort(codes_f, kind="stable"), dtype=np.int64)
         counts = np.bincount(codes_f, minlength=len(uniques)) if n else np.zeros(0, int)
-        bounds = np.r_[0, np.cumsum(counts)]
+        bounds = np.r_[0, np.cumsum(counts)].tolist()
         index = {str(c): b for b, c in enumerate(uniques)}
         # an empty file is still a cart the service replays (replay_total +1, empty state)
         files = self._files
@@ -173,44 +181,96 @@ class Replay:
             [f["cart_id"] for f in files if f["cart_id"] in index or f["lines"] == 0]
             + list(index)
         ))
+        replayer = self._replayer
         for cid in carts:
             b = index.get(cid)
             rows = order[bounds[b] : bounds[b + 1]] if b is not None else order[:0]
-            row_list = rows.tolist()
             engine: Engine = "reference"
             if self.engine == "compiled" and not compiled:
                 self.carts_on_reference.append(cid)
-            if compiled:
+            if replayer is not None:
                 try:
-                    cp_lines, checkpoints, final = core.run_cart(
-                        cid, row_list, self._row_kind, types, payload_buffers, err_col,
-                        too_long, lines, self._decoders, self.catalog, codes, errors,
-                        self._last_applied, self._changed, CHECKPOINT_EVERY, self._pool,
-                    )
+                    cp_lines, checkpoints, final = replayer.run(cid, rows)
                     engine = "compiled"
                 except Exception:  # noqa: BLE001 - anything unmodelled: the reference decides
                     self.carts_on_reference.append(cid)
             if engine == "reference":
-                if payloads is None:  # a fallback cart on the compiled engine: its own rows
-                    payloads = ev["payload"].tolist()
-                    columns = (types, payloads, err_col, too_long, lines)
-                cp_lines, checkpoints, final = self._reference_cart(cid, row_list, columns)
+                if columns is None:
+                    columns = (ev["type"].tolist(), ev["payload"].tolist(), err_series.tolist(),
+                               too_long, lines)
+                cp_lines, checkpoints, final = self._reference_cart(cid, rows.tolist(), columns)
             self._runs[cid] = _CartRun(
                 cid, rows, ts_key[rows], engine, np.asarray(cp_lines, dtype=np.int64),
                 tuple(checkpoints), final,
             )
-        del self._errors  # in the outcomes frame from here on
         out = pd.DataFrame(
             {
-                "cart_id": ev["cart_id"].to_numpy(),
+                "cart_id": _as_str_column(cart_ids),
                 "line": ev["line"].to_numpy(),
                 "ts": ev["ts"].array,
                 "type": ev["type"].array,
                 "outcome": pd.Categorical.from_codes(codes, categories=OUTCOMES),
-                "error": pd.array(errors, dtype="str") if n else pd.array([], dtype="str"),
+                "error": self._error_column(err_series),
             }
         )
+        del self._errors  # in the outcomes frame from here on
         return out
+
+    def _error_column(self, err_series: pd.Series) -> Any:
+        """The ``error`` column: each distinct text made once (the compiled core gives codes),
+        as a dictionary array decoded to the column's string type."""
+        n = len(self._codes)
+        if not n:
+            return pd.array([], dtype="str")
+        codes = self._codes
+        ids = self._error_ids
+        index = np.full(n, -1, dtype=np.int64)
+        texts: list[str] = []
+
+        def put(mask: np.ndarray, table: list, where: np.ndarray) -> None:
+            base = len(texts)
+            texts.extend(table)
+            index[mask] = base + where
+
+        on_ref = np.zeros(n, dtype=bool)
+        if self._errors:
+            on_ref[np.fromiter(self._errors, dtype=np.int64, count=len(self._errors))] = True
+        core_rows = ~on_ref
+        m = core_rows & (codes == APPLY_ERROR)
+        if m.any():
+            put(m, list(core.ERROR_TEXTS[1:]), ids[m] - 1)
+        m = core_rows & (codes == PAYLOAD_ERROR)
+        if m.any():
+            put(m, list(self._pool.payload_errors[1:]), ids[m] - 1)
+        m = core_rows & (codes == TOO_LONG)
+        if m.any():
+            put(m, [TOO_LONG_ERROR], np.zeros(int(m.sum()), dtype=np.int64))
+        m = core_rows & (codes == NOT_REACHED)
+        if m.any():
+            stops, where = np.unique(ids[m], return_inverse=True)
+            put(m, [f"not reached: the scanner stopped at line {s}" for s in stops.tolist()],
+                where)
+        m = core_rows & (codes == MALFORMED)
+        if m.any():
+            values = err_series.iloc[np.flatnonzero(m)].tolist()
+            put(m, values, np.arange(len(values)))
+        m = core_rows & (codes == UNKNOWN_TYPE)
+        if m.any():
+            types = self._plain["type"].iloc[np.flatnonzero(m)].tolist()
+            where, uniq = pd.factorize(pd.Series(types, dtype=object), use_na_sentinel=False)
+            put(m, [f"unknown mutation type: {go_quote(t or '')}" for t in uniq], where)
+        if self._errors:
+            rows = np.fromiter(self._errors, dtype=np.int64, count=len(self._errors))
+            values = list(self._errors.values())
+            base = len(texts)
+            texts.extend(values)
+            index[rows] = base + np.arange(len(values))
+            index[rows[[v is None for v in values]]] = -1
+        if not texts:  # (a list of None would be converted one by one)
+            return pd.array(pa.nulls(n, type=pa.large_string()), dtype="str")
+        dictionary = pa.array(texts, type=pa.large_string())
+        arr = pa.DictionaryArray.from_arrays(pa.array(index, mask=index < 0), dictionary)
+        return pd.array(arr.cast(pa.large_string()), dtype="str")
 
     def _reference_cart(
         self, cid: str, rows: list[int], columns: tuple
@@ -271,8 +331,7 @@ class Replay:
         if not len(rows):
             return self._state(run, state)
         if run.engine == "compiled":
-            return core.advance(state, rows.tolist(), self._row_kind, self._payload_buffers,
-                                self._decoders, self.catalog, self._pool)
+            return self._replayer.advance(state, rows)
         types = self._plain["type"].iloc[rows].tolist()
         payloads = self._plain["payload"].iloc[rows].tolist()
         for t, p in zip(types, payloads, strict=True):
@@ -508,7 +567,7 @@ class Replay:
         applying ``rows``, events rows every one of which is known to apply."""
         if engine == "compiled":
             if state is None:
-                state = core.empty(cart_id)
+                state = core.empty(cart_id, self._pool)
             if not len(rows):
                 return core.to_state(state) if not isinstance(state, CartState) else state
             return core.advance(state, rows.tolist(), self._row_kind, self._payload_buffers,
@@ -620,7 +679,8 @@ class Replay:
         counts = counts.reindex(self.cart_ids, fill_value=0)
         finals = [self._runs[c].final for c in counts.index]
         counts.insert(0, "lines", counts.sum(axis=1))
-        counts["items"] = [len(s.items) for s in finals]
+        counts["items"] = [len(s.items) if isinstance(s, CartState) else s.n_items
+                           for s in finals]
         counts["total_price"] = [s.totalPrice for s in finals]
         counts.index.name = "cart_id"
         counts.columns.name = None
@@ -1016,6 +1076,32 @@ def _utf8_buffers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if not n:
         offsets = np.zeros(1, dtype=np.int64)
     return data, np.ascontiguousarray(offsets), valid.view(np.uint8)
+
+
+def _is_text(col: pd.Series) -> np.ndarray:
+    """Per row, as uint8: the value is a ``str`` (an envelope error text), as the reference
+    core tests it; from the categories' codes when the column is categorical."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = col.cat.categories
+        is_str = np.array([isinstance(c, str) for c in cats] + [False], dtype=bool)
+        out = is_str[np.asarray(col.cat.codes.to_numpy(), dtype=np.intp)]  # -1: the last
+    else:
+        out = np.fromiter((isinstance(x, str) for x in col.tolist()), dtype=bool,
+                          count=len(col))
+    return np.ascontiguousarray(out, dtype=bool).view(np.uint8)
+
+
+def _as_str_column(col: pd.Series) -> Any:
+    """``col.to_numpy()`` as the outcomes frame stores it (pandas' ``str`` column), made from
+    the categories and codes when every category is a ``str`` (no ``str`` per row)."""
+    if isinstance(col.dtype, pd.CategoricalDtype) and len(col):
+        cats = col.cat.categories
+        codes = np.asarray(col.cat.codes.to_numpy())
+        if (codes >= 0).all() and all(type(c) is str for c in cats):
+            dictionary = pa.array(list(cats), type=pa.large_string())
+            arr = pa.DictionaryArray.from_arrays(pa.array(codes), dictionary)
+            return pd.array(arr.cast(pa.large_string()), dtype="str")
+    return col.to_numpy()
 
 
 def _ts_ns(ts: pd.Series) -> np.ndarray:

@@ -19,6 +19,7 @@ import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_replay_go import _compare
 
 import cartforensics as cf
 from cartforensics.cart import HandlerError
@@ -347,3 +348,370 @@ def test_history_quantity_is_not_wrapped(tmp_path) -> None:
     q = r.history("cart-0")["quantity"].tolist()
     assert q[-1] == 600 * (2**31 - 1)
     assert max(q) > 2**40
+
+
+# ------------------------------------------------------------------------------------------
+# The payload scanner: whatever it accepts must be exactly what Go's json.Unmarshal builds
+# (the reference decoder, gojson, under both toolchains; and real Go below); whatever it does
+# not accept goes to the reference decoder, so decode_payload always equals registry.decode.
+
+FIELDS = {name: [(k, ft) for k, ft in schema.fields]
+          for name, schema in cf.registry.DEFAULT_SCHEMAS.items()}
+GOOD_WS = st.sampled_from(["", "", "", " ", "\t", "\n", "\r\n", " \t "])
+WS = st.one_of(GOOD_WS, GOOD_WS, GOOD_WS, st.sampled_from(["\u00a0", "\x0b", "\x0c"]))
+INT_EDGES = [0, 1, -1, 7, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**32 - 1, 2**32,
+             2**63 - 1, 2**63, -(2**63), -(2**63) - 1, 2**64 - 1, 2**64, 10**20]
+NUMBER_TEXTS = ["-0", "0", "01", "-01", "00", "1.0", "1e2", "1E+2", "1e-2", "-0.0", "0e0",
+                "1.5", "-", "+1", "1.", ".5", "1e", "9" * 25, "-" + "9" * 19, "2147483647",
+                "4294967295", "18446744073709551615", "-9223372036854775808"]
+SIMPLE_ESCAPES = ['\\"', "\\\\", "\\/", "\\b", "\\f", "\\n", "\\r", "\\t"]
+INVALID_UTF8 = [b"\xff", b"\xfe", b"\xc3", b"\xe2\x82", b"\xed\xa0\x80", b"\xed\xbf\xbf",
+                b"\xf4\x90\x80\x80", b"\xc0\xaf", b"\xe0\x80\xaf", b"\xf0\x9f\x98", b"\x80",
+                b"\xf5\x80\x80\x80", b"\xef\xbf\xbd"]
+BAD_IN_STRING = [b"\x00", b"\x1f", b"\t", b"\n", b"\\x", b"\\u12G4", b"\\U0041", b"\\u12", b"\\"]
+
+
+def _hex_escape(c: int, upper: bool) -> bytes:
+    text = f"\\u{c:04X}" if upper else f"\\u{c:04x}"
+    return text.encode()
+
+
+@st.composite
+def string_piece(draw, clean: bool = False) -> bytes:
+    kind = draw(st.integers(0, 11))
+    if clean and kind == 8:
+        kind = 4
+    if kind <= 2:
+        return draw(st.text(st.characters(blacklist_categories=("Cs",),
+                                          blacklist_characters='"\\'), max_size=6)
+                    .map(lambda s: "".join(ch for ch in s if ch >= " ").encode()))
+    if kind == 3:
+        return draw(st.sampled_from(SIMPLE_ESCAPES)).encode()
+    if kind == 4:
+        return _hex_escape(draw(st.integers(0, 0xFFFF)), draw(st.booleans()))
+    if kind == 5:  # a surrogate pair, maybe broken
+        hi = draw(st.integers(0xD800, 0xDBFF))
+        lo = draw(st.sampled_from([draw(st.integers(0xDC00, 0xDFFF)), 0x41, 0xD800, 0xDBFF]))
+        return _hex_escape(hi, draw(st.booleans())) + _hex_escape(lo, draw(st.booleans()))
+    if kind == 6:  # a lone half
+        return _hex_escape(draw(st.sampled_from([0xD800, 0xDBFF, 0xDC00, 0xDFFF])), False)
+    if kind == 7:
+        return draw(st.sampled_from(INVALID_UTF8))
+    if kind == 8:
+        return draw(st.sampled_from(BAD_IN_STRING))
+    if kind == 9:
+        return draw(st.sampled_from(["<>&", "\u2028", "é", "😀", "Skärmskydd 55\\\""])).encode()
+    if kind == 10:  # a high half at the very end, or followed by a simple escape
+        return _hex_escape(0xD83D, False) + draw(st.sampled_from([b"", b"\\n", b"x"]))
+    return b"x" * draw(st.sampled_from([0, 1, 300, 70_000]))  # huge strings
+
+
+@st.composite
+def json_string(draw, clean: bool = False) -> bytes:
+    return b'"' + b"".join(draw(st.lists(string_piece(clean), max_size=5))) + b'"'
+
+
+@st.composite
+def json_number(draw) -> bytes:
+    k = draw(st.integers(0, 3))
+    if k == 0:
+        n = draw(st.sampled_from(INT_EDGES))
+        return str(draw(st.sampled_from([n, -n, n - 1, n + 1]))).encode()
+    if k == 1:
+        return str(draw(st.integers(-(2**70), 2**70))).encode()
+    return draw(st.sampled_from(NUMBER_TEXTS)).encode()
+
+
+@st.composite
+def any_value(draw, depth: int = 0) -> bytes:
+    k = draw(st.integers(0, 7 if depth < 2 else 4))
+    if k == 0:
+        return draw(json_string())
+    if k == 1:
+        return draw(json_number())
+    if k == 2:
+        return draw(st.sampled_from([b"null", b"true", b"false", b"nul", b"True", b"nulll"]))
+    if k == 3:
+        return b"[]"
+    if k == 4:
+        return b"{}"
+    if k == 5:
+        items = draw(st.lists(any_value(depth + 1), max_size=3))
+        return b"[" + b",".join(items) + b"]"
+    entries = draw(st.lists(st.tuples(json_string(), any_value(depth + 1)), max_size=3))
+    return b"{" + b",".join(k + b":" + v for k, v in entries) + b"}"
+
+
+@st.composite
+def json_int(draw, ft, clean: bool) -> bytes:
+    if not clean:
+        return draw(json_number())
+    bits = ft.bits
+    lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if ft.kind == "int" else (0, 2**bits - 1)
+    return str(draw(st.one_of(st.sampled_from([lo, hi, 0]), st.integers(lo, hi)))).encode()
+
+
+@st.composite
+def value_for(draw, ft, clean: bool = False) -> bytes:
+    """Mostly a value of the field's kind, sometimes any other (``clean``: always)."""
+    if not clean and draw(st.integers(0, 5)) == 0:
+        return draw(any_value())
+    kind = ft.kind
+    if kind == "ptr":
+        if draw(st.integers(0, 3)) == 0:
+            return b"null"
+        ft = ft.elem
+        kind = ft.kind
+    w = draw(GOOD_WS if clean else WS).encode()
+    if kind == "string":
+        return draw(json_string(clean))
+    if kind in ("int", "uint"):
+        return draw(json_int(ft, clean))
+    if kind == "bool":
+        return draw(st.sampled_from([b"true", b"false"]))
+    if kind == "struct":
+        return draw(json_object(ft.fields, clean))
+    if kind == "slice":
+        if draw(st.integers(0, 4)) == 0:
+            return b"null"
+        elem = value_for(ft.elem, clean)
+        if not clean or ft.elem.kind == "ptr":
+            elem = st.one_of(elem, st.just(b"null"))
+        elems = draw(st.lists(elem, max_size=4))
+        return b"[" + w + (w + b"," + w).join(elems) + w + b"]"
+    return draw(any_value())
+
+
+def _key_variant(draw, key: str) -> bytes:
+    k = draw(st.integers(0, 9))
+    if k == 0:
+        return ('"' + key.upper() + '"').encode()
+    if k == 1:
+        return ('"' + key[:1].swapcase() + key[1:] + '"').encode()
+    if k == 2:
+        return b'"' + _hex_escape(ord(key[0]), False) + key[1:].encode() + b'"'
+    if k == 3:
+        return ('"' + key.replace("s", "\u017f").replace("k", "\u212a") + '"').encode()
+    return ('"' + key + '"').encode()
+
+
+@st.composite
+def json_object(draw, fields, clean: bool = False) -> bytes:
+    """An object of these fields; ``clean``: exact keys, no repeats, values of the fields'
+    kinds and ranges (what the scanner must accept), else anything near that."""
+    keys = [k for k, _ in fields]
+    types = dict(fields)
+    ws = GOOD_WS if clean else WS
+    if clean:
+        chosen = draw(st.lists(st.sampled_from(keys), max_size=len(keys), unique=True))
+    else:
+        chosen = draw(st.lists(st.sampled_from(keys), max_size=len(keys) + 2))  # may repeat
+    parts = []
+    for key in chosen:
+        name = ('"' + key + '"').encode() if clean else _key_variant(draw, key)
+        parts.append(name + draw(ws).encode() + b":" + draw(ws).encode()
+                     + draw(value_for(types[key], clean)))
+    if not clean and draw(st.integers(0, 6)) == 0:  # an unknown key, maybe nested deep
+        parts.insert(draw(st.integers(0, len(parts))),
+                     draw(st.sampled_from([b'"extra"', b'"sku2"', b'""'])) + b":"
+                     + draw(any_value()))
+    w = draw(ws).encode()
+    return w + b"{" + w + (w + b"," + w).join(parts) + w + b"}" + draw(ws).encode()
+
+
+@st.composite
+def scanner_payload(draw, type_name: str | None = None) -> tuple[str, bytes]:
+    t = type_name or draw(st.sampled_from(TYPES))
+    clean = draw(st.booleans())
+    text = draw(json_object(FIELDS[t], clean))
+    if clean:
+        return t, text
+    damage = draw(st.integers(0, 12))
+    if damage == 0 and text:
+        text = text[: draw(st.integers(0, len(text) - 1))]
+    elif damage == 1:
+        text += draw(st.sampled_from([b"x", b"}", b",{}", b" {}", b"\x00"]))
+    elif damage == 2:
+        text = draw(any_value())
+    return t, text
+
+
+SCAN_SETTINGS = settings(max_examples=400, deadline=None,
+                         suppress_health_check=[HealthCheck.too_slow,
+                                                HealthCheck.data_too_large])
+
+
+@needs_core
+@SCAN_SETTINGS
+@given(case=scanner_payload())
+def test_what_the_scanner_accepts_is_what_go_decodes(case) -> None:
+    from cartforensics import gojson
+    from cartforensics.goversion import semantics
+
+    t, text = case
+    schema = cf.registry.DEFAULT_SCHEMAS[t]
+    scanned = core.scan(text, t)
+    if scanned is not None:
+        for sem in (semantics("1.25"), semantics("1.27")):
+            value, err = gojson.unmarshal(text, schema, sem=sem)
+            assert err is None, (t, text, err)
+            assert scanned == value, (t, text)
+    reg = cf.default_registry()
+    assert core.decode_payload(text, t, reg) == reg[t].decode(text)
+
+
+@needs_core
+@settings(max_examples=200, deadline=None)
+@given(t=st.sampled_from(TYPES), data=st.data())
+def test_the_scanner_proves_every_writer_shaped_payload(t, data) -> None:
+    """What the writer writes (json.Marshal: struct order, Go's escapes of <>&) never needs
+    the reference decoder."""
+    msg = data.draw(payload(t))
+    text = orjson.dumps(msg).replace(b"<", b"\\u003c").replace(b">", b"\\u003e") \
+        .replace(b"&", b"\\u0026")
+    scanned = core.scan(text, t)
+    assert scanned is not None, text
+    assert (scanned, None) == cf.default_registry()[t].decode(text)
+
+
+@needs_core
+def test_the_scanner_decodes_strings_as_go() -> None:
+    """Go's unquote, byte for byte (each also checked against gojson above)."""
+    cases = {
+        b'"\\u00e9\\u00E9"': "éé",
+        b'"\\ud83d\\ude00"': "😀",                  # a surrogate pair is one rune
+        b'"\\ud83dx"': "\ufffdx",                   # a lone high half
+        b'"\\ude00\\ud83d"': "\ufffd\ufffd",        # halves in the wrong order
+        b'"\\ud83d\\u0041"': "\ufffdA",             # a high half, then not a low one
+        b'"\\ud83d\\ud83d\\ude00"': "\ufffd😀",     # the second high half pairs
+        b'"\xff\xe2\x82x"': "\ufffd\ufffd\ufffdx",  # invalid UTF-8: one U+FFFD per byte
+        b'"\xed\xa0\x80"': "\ufffd" * 3,            # an encoded surrogate is invalid
+        b'"\\"\\\\\\/\\b\\f\\n\\r\\t"': '"\\/\b\f\n\r\t',
+        b'"\\u0000"': "\x00",
+    }
+    for text, want in cases.items():
+        got = core.scan(b'{"quantity":1,"sku":' + text + b"}", "AddItem")
+        assert got is not None and got["sku"] == want, (text, got)
+    for bad in (b'"\\x"', b'"\x01"', b'"\\u12G4"', b'"abc'):
+        assert core.scan(b'{"sku":' + bad + b"}", "AddItem") is None, bad
+
+
+@needs_core
+def test_the_scanner_leaves_what_it_cannot_prove_to_the_reference() -> None:
+    reg = cf.default_registry()
+    for t, text in [
+        ("AddItem", b'{"quantity":1,"quantity":2}'),       # repeated: Go keeps the last
+        ("AddItem", b'{"SKU":"a"}'),                       # case-folded key
+        ("AddItem", b'{"\\u0073ku":"a"}'),                 # an escaped key
+        ("AddItem", b'{"sku":"a","x":{"y":[1,{"z":2}]}}'),  # an unknown key, nested
+        ("AddItem", b'{"quantity":1.0}'), ("AddItem", b'{"quantity":1e0}'),
+        ("AddItem", b'{"quantity":2147483648}'), ("AddItem", b'{"price":9223372036854775808}'),
+        ("RemoveItem", b'{"Id":-0}'), ("RemoveItem", b'{"Id":-1}'),
+        ("RemoveItem", b'{"Id":4294967296}'), ("AddItem", b'{"sku":null}'),
+        ("AddItem", b'{"quantity":01}'), ("AddItem", b"{}x"), ("AddItem", b"null"),
+        ("SetDelivery", b'{"items":[1,null]}'), ("AddItem", b'{"sku":"a"\x0b}'),
+    ]:
+        assert core.scan(text, t) is None, text
+        assert core.decode_payload(text, t, reg) == reg[t].decode(text)
+    # and what it proves at the edges
+    assert core.scan(b'{"quantity":-0,"price":-9223372036854775808,"item_id":4294967295}',
+                     "AddItem")["price"] == -(2**63)
+    assert core.scan(b' \t\r\n{ "Id" :\n4294967295 } \n', "RemoveItem") == {"Id": 2**32 - 1}
+
+
+@st.composite
+def scanner_line(draw) -> bytes:
+    t, text = draw(scanner_payload())
+    text = text.replace(b"\n", b" ")  # a raw newline would end the log line
+    if draw(st.integers(0, 2)) == 0:  # carts with items, so that handlers have work
+        t = "AddItem"
+        text = b'{"sku":"' + draw(st.sampled_from([b"a", b"b", b"\\u0061"])) + b'","quantity":' \
+            + draw(st.sampled_from([b"1", b"2", b"-0", b"2147483647"])) + b"}"
+    return b'{"ts":"2024-01-02T03:04:05Z","type":"' + t.encode() + b'","payload":' + text + b"}"
+
+
+@needs_core
+@settings(max_examples=6, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
+@given(carts=st.lists(st.lists(scanner_line(), min_size=1, max_size=40), min_size=1,
+                      max_size=4))
+def test_scanner_targeted_lines_replay_like_go(go_ref, tmp_path_factory, carts) -> None:
+    """Real Go (cfdiff, both toolchains) on lines aimed at the scanner: every line's outcome
+    and error text, every cart's state, lastChange and metrics, compiled core."""
+    root = tmp_path_factory.mktemp("scan")
+    files = []
+    for i, lines in enumerate(carts):
+        f = root / f"cart-{i}.events.log"
+        f.write_bytes(b"".join(x + b"\n" for x in lines))
+        files.append(f)
+    assert cf.engine_info()["engine"] == "compiled"
+    assert _compare(go_ref, files) > 0
+    assert _compare(go_ref, files, catalog={"a": {"price": 100, "name": "A"}}, tmp=root) > 0
+
+
+@needs_core
+@pytest.mark.parametrize("catalog", [None, CATALOG])
+def test_run_from_a_kept_state_continues_the_replay(catalog) -> None:
+    """core.run_from (skip-a-line's entry point) from the state after k lines gives the
+    replay's own outcomes, errors, last applied rows and final state; states survive a
+    round trip through CartState; same_cart sees equal carts as equal."""
+    import numpy as np
+
+    r = cf.replay(SAMPLE, catalog=catalog)
+    plain = r._plain
+    for cid in r.cart_ids:
+        rows = r.rows_of(cid)
+        n = len(rows)
+        final = r._runs[cid].final
+        assert core.to_state(core.from_state(core.to_state(final), r._pool)) == \
+            core.to_state(final)
+        too_long = np.ascontiguousarray(plain["too_long"].to_numpy()[rows]).view(np.uint8)
+        if too_long.any():
+            continue
+        k = n // 2
+        codes, la = np.zeros(n, np.int8), np.zeros(n, np.int64)
+        changed, errors = np.zeros(n, np.uint8), [None] * n
+        state = r._state_after(r._runs[cid], k)
+        last = int(r._last_applied[rows[k - 1]]) if k else -1
+        cps, snaps, out = core.run_from(
+            core.from_state(state, r._pool), cid, rows[k:],
+            np.ascontiguousarray(r._row_kind[rows[k:]]), plain["type"].iloc[rows[k:]].tolist(),
+            r._payload_buffers, plain["envelope_error"].iloc[rows[k:]].tolist(), too_long[k:],
+            np.ascontiguousarray(plain["line"].to_numpy()[rows[k:]]), r._decoders, r.catalog,
+            codes, errors, la, changed, -1, last, k, n, CHECKPOINT_EVERY, r._pool)
+        m = n - k
+        assert (codes[:m] == r._codes[rows[k:]]).all(), cid
+        assert (la[:m] == r._last_applied[rows[k:]]).all(), cid
+        want = r.outcomes["error"].iloc[rows[k:]].tolist()
+        assert errors[:m] == [x if isinstance(x, str) else None for x in want], cid
+        assert core.same_cart(out, final) and core.to_state(out) == core.to_state(final)
+        assert all(k < p <= n for p in cps) and len(snaps) == len(cps)
+
+
+@needs_core
+def test_run_from_an_empty_cart_of_its_own_pool_keeps_the_catalog() -> None:
+    """A caller of the first core's interface passes core.empty(cid) (a cart of a new pool)
+    and whatever its replay keeps as the pool: the catalog still decides new items."""
+    import numpy as np
+
+    r = cf.replay(SAMPLE, catalog=CATALOG)
+    plain = r._plain
+    for cid in r.cart_ids[:40]:
+        rows = r.rows_of(cid)
+        n = len(rows)
+        too_long = np.ascontiguousarray(plain["too_long"].to_numpy()[rows]).view(np.uint8)
+        for pool in ({}, r._pool):
+            codes, la = np.zeros(n, np.int8), np.zeros(n, np.int64)
+            changed, errors = np.zeros(n, np.uint8), [None] * n
+            _cps, _snaps, out = core.run_from(
+                core.empty(cid), cid, rows, np.ascontiguousarray(r._row_kind[rows]),
+                plain["type"].iloc[rows].tolist(), r._payload_buffers,
+                plain["envelope_error"].iloc[rows].tolist(), too_long,
+                np.ascontiguousarray(plain["line"].to_numpy()[rows]), r._decoders, r.catalog,
+                codes, errors, la, changed, -1, -1, 0, n, CHECKPOINT_EVERY, pool)
+            assert core.to_state(out) == core.to_state(r._runs[cid].final), cid
+            applied = [x for x in rows if r._codes[x] == 0]
+            assert core.advance(core.empty(cid), applied, r._row_kind, r._payload_buffers,
+                                r._decoders, r.catalog, pool) == \
+                core.to_state(r._runs[cid].final), cid
