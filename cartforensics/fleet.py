@@ -126,7 +126,8 @@ def _digests(raw: pa.Array) -> pa.Array:
 
 
 def _scan(path: str | os.PathLike[str],
-          lines: Iterable[tuple[str, int]] | None = None) -> pa.Table:
+          lines: Iterable[tuple[str, int]] | None = None,
+          fragments: Sequence[str | os.PathLike[str]] | None = None) -> pa.Table:
     """Every line's report columns, ``raw`` kept only where a finding shows it (lenient
     malformed, no final newline) and on ``lines`` ((cart_id, line) pairs: noted lines), a
     digest of it everywhere; read one fragment's row group at a time, on this thread (the
@@ -143,7 +144,9 @@ def _scan(path: str | os.PathLike[str],
     noted_carts = pa.array(sorted({c for c, _ in pairs}), pa.string())
     noted_lines = pa.array(sorted({int(n) for _, n in pairs}), pa.int64())
     parts = []
-    for frag in sorted(Path(path).glob("events/*/*.parquet")):
+    frags = sorted(Path(path).glob("events/*/*.parquet")) if fragments is None else \
+        [Path(f) for f in fragments]
+    for frag in frags:
         pf = pq.ParquetFile(frag)
         for batch in pf.iter_batches(batch_size=16 * 1024, columns=cols, use_threads=False):
             raw = batch.column("raw")
@@ -177,7 +180,11 @@ def _files(manifest: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def stored_replays(path: str | os.PathLike[str],
-                   lines: Iterable[tuple[str, int]] | None = None,
+                   lines: Iterable[tuple[str, int]] | None = None, *,
+                   fragments: Sequence[str | os.PathLike[str]] | None = None,
+                   carts: Iterable[str] | None = None,
+                   cart_fragments: Sequence[str] | None = None,
+                   manifest: dict[str, Any] | None = None,
                    ) -> tuple[pd.DataFrame, StoredReplay, StoredReplay]:
     """(events, go, lenient) from a converted dataset, without replaying: ``events`` has
     read_events' columns but ``payload`` (``raw`` only where a finding shows a line's bytes,
@@ -185,13 +192,25 @@ def stored_replays(path: str | os.PathLike[str],
     ``lines``: (cart_id, line) pairs whose bytes are wanted too (an analyst's noted lines).
 
     The same lines, outcomes and errors as ``read_events`` + ``replay`` of the logs (a cart
-    with a ``.log`` and a ``.log.gz`` is one log in both)."""
+    with a ``.log`` and a ``.log.gz`` is one log in both).
+
+    ``fragments`` (event fragments' paths) and ``carts`` (ids) read a part of the dataset: the
+    lines of those fragments, and the files of those carts (empty ones too); the fragments
+    must hold every line of the carts they hold (a report's chunks, see
+    :mod:`cartforensics.report_chunks`); ``cart_fragments``: the ``carts/`` fragments that
+    hold those carts' rows (default: all); ``manifest``: the dataset's manifest (or the part
+    of it these carts need: their ``files`` entries, ``go_version``, ``source``), when read
+    already."""
     root = Path(path)
-    manifest = read_manifest(root)
+    if manifest is None:
+        manifest = read_manifest(root)
     if manifest is None:
         raise DatasetError(f"{root}: not a cartforensics dataset (no manifest.json of ours)")
     files = _files(manifest)
-    table = _scan(root, lines)
+    if carts is not None:
+        wanted = set(carts)
+        files = [f for f in files if f["cart_id"] in wanted]
+    table = _scan(root, lines, fragments)
     ids = [f["cart_id"] for f in files]
     sources = table["source"]
     outcome_cols = {c: table[c] for c in _OUTCOME_COLUMNS}
@@ -222,7 +241,8 @@ def stored_replays(path: str | os.PathLike[str],
     cart_ids = list(dict.fromkeys(
         [f["cart_id"] for f in files if f["cart_id"] in seen or not f.get("lines")]
         + present))
-    carts = carts_table(root).to_pandas()
+    carts = carts_table(root).to_pandas() if carts is None else \
+        _cart_states(root, [f["path"] for f in files], cart_fragments)
     # a cart's final state: its last file's (in read_events' order)
     order = {f["path"]: k for k, f in enumerate(files)}
     carts["_order"] = carts["source"].map(order)
@@ -442,6 +462,21 @@ def _combine_findings(parts: Sequence[dict[str, pd.DataFrame]]
                 .reset_index(drop=True) for (k, key), e in ev.groupby(["kind", "key"],
                                                                       sort=False)}
     return g[cols], evidence
+
+
+def _cart_states(root: Path, sources: list[str],
+                 fragments: Sequence[str] | None = None) -> pd.DataFrame:
+    """carts/ rows (with the states) of the files ``sources`` only, read from ``fragments``
+    (default: every carts/ fragment)."""
+    import pyarrow.dataset as ds
+
+    from .dataset import CARTS_SCHEMA
+
+    files = sorted(str(p) for p in (root / "carts").glob("*.parquet")) if fragments is None \
+        else sorted(str(f) for f in fragments)
+    t = ds.dataset(files, schema=CARTS_SCHEMA, format="parquet").to_table(
+        filter=ds.field("source").isin(sources))
+    return t.sort_by([("cart_id", "ascending"), ("source", "ascending")]).to_pandas()
 
 
 def _carts_columns(root: Path, columns: list[str]) -> pd.DataFrame:

@@ -170,6 +170,18 @@ def metrics(
 
     ``by_cart=True``: one row per cart, one column per metric instead.
     """
+    if by_cart:
+        reader, writer = _by_cart(replay, source)
+        out = reader.join(writer, how="outer")
+        out = out.reindex(list(dict.fromkeys([*reader.index, *writer.index])))
+        out.index.name = "cart_id"
+        ints = [c for c in out.columns if c != "cart_event_log_last_append_unix"]
+        out[ints] = out[ints].fillna(0).astype("int64")
+        return out
+    return metrics_frame(metric_values(replay, source), replay.mode)
+
+
+def _by_cart(replay: Replay, source: Source | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     reader = _reader_by_cart(replay)
     files = _log_files(replay.events, source)
     missing = [c for c in dict.fromkeys(c for c, _ in files or []) if c not in reader.index]
@@ -178,22 +190,58 @@ def metrics(
         extra["cart_event_log_replay_total"] = 1
         reader = pd.concat([reader, extra])
     writer = _writer_by_cart(replay.events, list(reader.index), source)
-    if by_cart:
-        out = reader.join(writer, how="outer")
-        out = out.reindex(list(dict.fromkeys([*reader.index, *writer.index])))
-        out.index.name = "cart_id"
-        ints = [c for c in out.columns if c != "cart_event_log_last_append_unix"]
-        out[ints] = out[ints].fillna(0).astype("int64")
-        return out
-    values: dict[str, Any] = {k: int(reader[k].sum()) for k in reader.columns}
-    for k in WRITER_METRICS:
-        if k == "cart_event_log_last_append_unix":
-            last = writer[k].max()
-            values[k] = 0.0 if pd.isna(last) else float(last)
-        else:
-            values[k] = int(writer[k].sum())
-    if _log_files(replay.events, source) is None:
-        values["cart_event_log_files_existing"] = len(writer.index)
+    return reader, writer
+
+
+def metric_values(replay: Replay, source: Source | None = None) -> dict[str, Any]:
+    """The metrics' values (name -> value) of :func:`metrics`; the values of disjoint sets of
+    carts add up (:func:`combine_metric_values`)."""
+    ev = replay.events
+    outcome = replay.outcomes["outcome"]
+    per = outcome.value_counts()
+    count = {o: int(per.get(o, 0)) for o in OUTCOMES}
+    cart = replay.outcomes["cart_id"]
+    long_carts = set(pd.unique(cart[(outcome == "too_long").to_numpy()].astype(str)))
+    files = _log_files(ev, source)
+    carts = set(replay.cart_ids) | set(pd.unique(cart.astype(str)))
+    carts |= {c for c, _ in files or []}
+    nl = ev["newline"].to_numpy(dtype=bool)
+    length = ev["length"].to_numpy(dtype=np.int64)
+    ts = pd.to_datetime(ev["ts"], utc=True)
+    last = ts.max() if len(ts) else pd.NaT
+    values: dict[str, Any] = {
+        "cart_event_log_replay_total": len(carts) - len(long_carts),
+        "cart_event_log_replay_failures_total": sum(count[o] for o in FAILURE_OUTCOMES),
+        "cart_event_log_mutation_errors_total": sum(count[o] for o in MUTATION_ERROR_OUTCOMES),
+        "cart_event_log_unknown_types_total": 0,
+        PROMISED_UNKNOWN_METRIC: count["unknown_type"],
+        "cart_event_log_appends_total": int(nl.sum()),
+        "cart_event_log_bytes_written_total": int((length[nl] + 1).sum()),
+        "cart_event_log_files_existing": len(carts) if files is None else
+        sum(1 for _, name in files if name.endswith(LOG_SUFFIX)),
+        "cart_event_log_last_append_unix":
+            0.0 if pd.isna(last) else float(last.as_unit("ns").value) / 1e9,
+    }
+    return values
+
+
+def combine_metric_values(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The values of disjoint sets of carts as one: counters add, the last append is the
+    largest."""
+    out: dict[str, Any] = {}
+    for p in parts:
+        for k, v in p.items():
+            if k not in out:
+                out[k] = v
+            elif k == "cart_event_log_last_append_unix":
+                out[k] = max(out[k], v)
+            else:
+                out[k] = out[k] + v
+    return out
+
+
+def metrics_frame(values: dict[str, Any], mode: str = "go") -> pd.DataFrame:
+    """:func:`metrics`' table from its values."""
     rows = []
     for name in (*READER_METRICS, PROMISED_UNKNOWN_METRIC, *WRITER_METRICS):
         if name == PROMISED_UNKNOWN_METRIC:
@@ -211,7 +259,7 @@ def metrics(
         })
     out = pd.DataFrame(rows).set_index("metric")
     out["value"] = pd.Series([r["value"] for r in rows], index=out.index, dtype=object)
-    out.attrs["mode"] = replay.mode
+    out.attrs["mode"] = mode
     return out
 
 
@@ -309,6 +357,16 @@ def rates(replay: Replay, freq: str = "1h", by: str | None = None) -> pd.DataFra
         frame["type"] = frame["type"].where(frame["type"].map(_is_str), "(none)").astype(str)
     elif key == "cart_id":
         frame["cart_id"] = oc["cart_id"].astype(str).to_numpy()[has]
+    no_ts = ~has
+    no_ts_outcomes = {o: int(n) for o in OUTCOMES if (n := (outcome[no_ts] == o).sum())}
+    return rates_from_counts(frame, freq, key, replay.mode, no_ts_outcomes)
+
+
+def rates_from_counts(frame: pd.DataFrame, freq: str, key: str | None, mode: str,
+                      no_ts_outcomes: dict[str, int]) -> pd.DataFrame:
+    """:func:`rates` from lines counted per outcome: ``frame`` has ``window`` (a time the
+    counted lines share their window with), ``key`` (``type`` or ``cart_id``, or None) and
+    one count column per outcome; rows of the same window and key add up."""
     if key is None:
         if len(frame):
             g = frame.set_index("window")[list(OUTCOMES)].resample(freq).sum()
@@ -327,13 +385,10 @@ def rates(replay: Replay, freq: str = "1h", by: str | None = None) -> pd.DataFra
     out["failure_rate"] = out[list(FAILURE_OUTCOMES)].sum(axis=1) / lines
     out["unknown_type_rate"] = out["unknown_type"] / lines
     out["mutation_error_rate"] = out[list(MUTATION_ERROR_OUTCOMES)].sum(axis=1) / lines
-    no_ts = ~has
     out.attrs["freq"] = freq
-    out.attrs["mode"] = replay.mode
-    out.attrs["no_ts"] = int(no_ts.sum())
-    out.attrs["no_ts_outcomes"] = {
-        o: int(n) for o in OUTCOMES if (n := (outcome[no_ts] == o).sum())
-    }
+    out.attrs["mode"] = mode
+    out.attrs["no_ts"] = int(sum(no_ts_outcomes.values()))
+    out.attrs["no_ts_outcomes"] = dict(no_ts_outcomes)
     return out
 
 
@@ -343,5 +398,6 @@ def _is_str(v: Any) -> bool:
 
 __all__ = [
     "FAILURE_OUTCOMES", "MUTATION_ERROR_OUTCOMES", "PROMISED_UNKNOWN_METRIC", "READER_METRICS",
-    "SEED_METRICS", "WRITER_METRICS", "go_float", "metrics", "prometheus_text", "rates",
+    "SEED_METRICS", "WRITER_METRICS", "combine_metric_values", "go_float", "metric_values",
+    "metrics", "metrics_frame", "prometheus_text", "rates", "rates_from_counts",
 ]

@@ -130,8 +130,9 @@ def _plural(k: int, word: str) -> str:
     return f"{k:,} {word}{'' if k == 1 else 's'}"
 
 
-def _mode_words(r: Replay) -> str:
-    return "as the service read them (go mode)" if r.mode == "go" else \
+def _mode_words(r: Replay | str) -> str:
+    mode = r if isinstance(r, str) else r.mode
+    return "as the service read them (go mode)" if mode == "go" else \
         "as the writer meant them (lenient mode)"
 
 
@@ -148,10 +149,15 @@ def plot_outcome_mix(
 ) -> Figure:
     """Lines per outcome per time window, stacked (bars, or areas when there are many
     windows)."""
-    fig, ax = _fig_ax(ax, (10, 4.2))
     freq = freq or pick_freq(replay.outcomes["ts"])
-    title = f"Outcome of every line over time, {_mode_words(replay)}"
-    r = rates(replay, freq=freq)
+    return outcome_mix_figure(rates(replay, freq=freq), freq, replay.mode, ax)
+
+
+def outcome_mix_figure(r: pd.DataFrame, freq: str, mode: str, ax: Axes | None = None
+                       ) -> Figure:
+    """:func:`plot_outcome_mix` from :func:`~cartforensics.metrics.rates`' table."""
+    fig, ax = _fig_ax(ax, (10, 4.2))
+    title = f"Outcome of every line over time, {_mode_words(mode)}"
     if r.empty or r["lines"].sum() == 0:
         _empty(ax, title, "no line has a readable ts")
         return fig
@@ -197,10 +203,16 @@ def plot_rates(
     """Failure rate ((malformed + unknown_type + too_long) / lines), unknown-type rate and
     mutation-error rate per window, with the first-seen times of the ``mark`` largest
     findings drawn as dotted lines."""
-    fig, ax = _fig_ax(ax, (10, 4.2))
     freq = freq or pick_freq(replay.outcomes["ts"])
-    title = f"Failure rates per {freq_words(freq)}, {_mode_words(replay)}"
-    r = rates(replay, freq=freq)
+    return rates_figure(rates(replay, freq=freq), freq, replay.mode, findings, ax, mark)
+
+
+def rates_figure(r: pd.DataFrame, freq: str, mode: str,
+                 findings: Sequence[Finding] | None = None, ax: Axes | None = None,
+                 mark: int = 6) -> Figure:
+    """:func:`plot_rates` from :func:`~cartforensics.metrics.rates`' table."""
+    fig, ax = _fig_ax(ax, (10, 4.2))
+    title = f"Failure rates per {freq_words(freq)}, {_mode_words(mode)}"
     if r.empty or r["lines"].sum() == 0:
         _empty(ax, title, "no line has a readable ts")
         return fig
@@ -270,10 +282,16 @@ def plot_failures_heatmap(
 ) -> Figure:
     """Failed lines (malformed + unknown_type + too_long) per event type per window, for the
     ``top`` types with the most failures."""
-    fig, ax = _fig_ax(ax, (10, 4.6))
     freq = freq or pick_freq(replay.outcomes["ts"])
-    title = f"Failed lines per event type per {freq_words(freq)}, {_mode_words(replay)}"
-    r = rates(replay, freq=freq, by="type")
+    return failures_heatmap_figure(rates(replay, freq=freq, by="type"), freq, replay.mode,
+                                   top, ax)
+
+
+def failures_heatmap_figure(r: pd.DataFrame, freq: str, mode: str, top: int = 15,
+                            ax: Axes | None = None) -> Figure:
+    """:func:`plot_failures_heatmap` from ``rates(..., by="type")``' table."""
+    fig, ax = _fig_ax(ax, (10, 4.6))
+    title = f"Failed lines per event type per {freq_words(freq)}, {_mode_words(mode)}"
     if r.empty:
         _empty(ax, title, "no line has a readable ts")
         return fig
@@ -344,13 +362,20 @@ def plot_lines_lost(
     mask = ((b["outcome"].astype(str) == "applied") & (a["outcome"].astype(str) != "applied"))
     lost = pd.DataFrame({"cart": a.loc[mask, "cart_id"].astype(str).to_numpy(),
                          "outcome": a.loc[mask, "outcome"].astype(str).to_numpy()})
-    n_carts = lost["cart"].nunique()
+    table = pd.crosstab(lost["cart"], lost["outcome"]) if len(lost) else None
+    return lines_lost_figure(table, top, ax)
+
+
+def lines_lost_figure(table: pd.DataFrame | None, top: int = 15, ax: Axes | None = None
+                      ) -> Figure:
+    """:func:`plot_lines_lost` from the lost lines per cart (index, sorted) and go outcome
+    (columns); None or empty: no line lost."""
+    n_carts = 0 if table is None else len(table)
     fig, ax = _fig_ax(ax, (10, max(2.6, 0.32 * min(top, max(n_carts, 1)) + 1.4)))
     title = "Lines lost per cart: applied as the writer meant them, not by the service"
-    if lost.empty:
+    if table is None or table.empty:
         _empty(ax, title, "the service lost no line lenient mode applies")
         return fig
-    table = pd.crosstab(lost["cart"], lost["outcome"])
     table = table.reindex(columns=[o for o in OUTCOMES if o in table.columns])
     in_all = table.sum()  # per outcome, over every cart, for the legend
     table["_total"] = table.sum(axis=1)
@@ -393,13 +418,19 @@ def plot_unknown_types(replay: Replay, top: int = 10, ax: Axes | None = None) ->
     sel = pd.DataFrame({"type": oc.loc[m, "type"].astype(object).to_numpy(),
                         "cart": oc.loc[m, "cart_id"].astype(str).to_numpy()})
     sel["type"] = [t if isinstance(t, str) else "" for t in sel["type"]]
-    n_types = sel["type"].nunique()
+    g = sel.groupby("type").agg(lines=("cart", "size"), carts=("cart", "nunique"))
+    return unknown_types_figure(g, replay.mode, top, ax)
+
+
+def unknown_types_figure(g: pd.DataFrame, mode: str, top: int = 10, ax: Axes | None = None
+                         ) -> Figure:
+    """:func:`plot_unknown_types` from lines and carts per unknown type (index sorted)."""
+    n_types = len(g)
     fig, ax = _fig_ax(ax, (8, max(2.4, 0.34 * min(top, max(n_types, 1)) + 1.4)))
-    title = f"Unknown event types, {_mode_words(replay)}"
-    if sel.empty:
+    title = f"Unknown event types, {_mode_words(mode)}"
+    if g.empty:
         _empty(ax, title, "no unknown event types")
         return fig
-    g = sel.groupby("type").agg(lines=("cart", "size"), carts=("cart", "nunique"))
     g = g.sort_values(["lines", "carts"], ascending=False).head(top)
     y = np.arange(len(g))
     ax.barh(y, g["lines"], color=OUTCOME_COLORS["unknown_type"], height=0.7)
@@ -422,6 +453,8 @@ def plot_unknown_types(replay: Replay, top: int = 10, ax: Axes | None = None) ->
 
 
 __all__ = [
-    "OUTCOME_COLORS", "OUTCOME_LABELS", "mpl_text", "pick_freq", "plot_failures_heatmap",
-    "plot_lines_lost", "plot_outcome_mix", "plot_rates", "plot_unknown_types",
+    "OUTCOME_COLORS", "OUTCOME_LABELS", "failures_heatmap_figure", "lines_lost_figure",
+    "mpl_text", "outcome_mix_figure", "pick_freq", "plot_failures_heatmap", "plot_lines_lost",
+    "plot_outcome_mix", "plot_rates", "plot_unknown_types", "rates_figure",
+    "unknown_types_figure",
 ]

@@ -14,9 +14,11 @@ import datetime as dt
 import html
 import io
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,25 +27,25 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .cliargs import add_go_version_option, one_line_errors
+from .cliargs import add_go_version_option, one_line_errors, positive_int
 from .dataset import is_dataset, read_manifest
 from .events import NoLogsError, Source, find_logs, read_events
-from .findings import Finding, findings, findings_table, headline_finding
-from .goversion import semantics
-from .metrics import metrics, prometheus_text
+from .findings import Finding, findings_table, headline_finding
+from .goversion import GoSemantics, semantics
+from .metrics import prometheus_text
 from .notes import Notes, NotesError
 from .notes_report import load_notes, notes_html, notes_markdown
 from .plots import (
     OUTCOME_COLORS,
     OUTCOME_LABELS,
-    pick_freq,
-    plot_failures_heatmap,
-    plot_lines_lost,
-    plot_outcome_mix,
-    plot_rates,
-    plot_unknown_types,
+    failures_heatmap_figure,
+    lines_lost_figure,
+    outcome_mix_figure,
+    rates_figure,
+    unknown_types_figure,
 )
 from .replay import OUTCOMES, Replay, replay
+from .report_chunks import CHUNK_BYTES, CHUNK_FILES, CHUNK_LINES
 
 CHARTS = (
     ("outcome_mix", "Outcome of every line over time"),
@@ -81,9 +83,33 @@ class ReportResult:
     applied_lenient: int
     lost: int
     carts_losing: int
-    go: Replay = field(repr=False)
-    lenient: Replay = field(repr=False)
+    semantics: GoSemantics = field(repr=False)  # the toolchain replayed as
     notes: Notes | None = field(default=None, repr=False)  # the analyst's notes, if given
+    source: Any = field(default=None, repr=False)
+    _replays: tuple[Any, Any] | None = field(default=None, repr=False)
+
+    def _load(self) -> tuple[Any, Any]:
+        if self._replays is None:
+            if is_dataset(self.source):
+                from .fleet import stored_replays
+
+                _, go, lenient = stored_replays(self.source)
+            else:
+                ev = read_events(self.source, progress=False, go_version=self.semantics)
+                go, lenient = replay(ev, mode="go"), replay(ev, mode="lenient")
+            self._replays = (go, lenient)
+        return self._replays
+
+    @property
+    def go(self) -> Replay:
+        """The source replayed in go mode. The report itself never holds every line: this
+        reads and replays the whole source again, on first use."""
+        return self._load()[0]
+
+    @property
+    def lenient(self) -> Replay:
+        """The source replayed in lenient mode (read again on first use, as :attr:`go`)."""
+        return self._load()[1]
 
     def summary(self, top: int = TOP_FINDINGS) -> str:
         """The terminal summary: the headline finding first, then the top findings."""
@@ -108,7 +134,7 @@ class ReportResult:
             f"{self.applied_go:,}, the writer meant {self.applied_lenient:,} to apply "
             f"({self.lost:,} lost in {self.carts_losing:,} carts)."
         )
-        out.append(f"Replayed as {self.go.semantics.label}.")
+        out.append(f"Replayed as {self.semantics.label}.")
         out.append(f"Report: {self.html}  (also report.md, outcomes.parquet, "
                    f"{len(self.charts)} charts in {self.out_dir})")
         return "\n".join(out)
@@ -180,8 +206,7 @@ def _check_out_dir(out_dir: Path) -> None:
         raise ReportError(f"--out {out_dir}: cannot write there: {e.strerror or e}") from None
 
 
-def _large(source: Source) -> bool:
-    logs = find_logs(source)
+def _large(logs: list[Any]) -> bool:
     if len(logs) > LARGE_INPUT_FILES:
         return True
     size = 0
@@ -206,6 +231,12 @@ def write_report(
     freq: str | None = None,
     notes: Notes | str | os.PathLike[str] | None = None,
     go_version: str | None = None,
+    *,
+    executor: Executor | None = None,
+    workers: int | None = None,
+    chunk_files: int = CHUNK_FILES,
+    chunk_bytes: int = CHUNK_BYTES,
+    chunk_lines: int = CHUNK_LINES,
 ) -> ReportResult:
     """Replay ``src`` (anything :func:`read_events` takes) in ``go`` and ``lenient`` mode and
     write into ``out_dir``: ``report.html`` (self-contained, charts embedded as PNG, every
@@ -219,86 +250,154 @@ def write_report(
     outcome the other side of the json v1/v2 line would change. ``notes``: a
     :class:`~cartforensics.notes.Notes` or the path of a notes file: the report gets an
     "Analyst notes" section (each note with its line's outcomes, raw line and finding).
+
+    The work runs in chunks of whole carts (:mod:`cartforensics.report_chunks`): at most
+    ``chunk_files`` files / ``chunk_bytes`` bytes of logs, or about ``chunk_lines`` lines of a
+    converted dataset, each read, replayed and reduced to small aggregates, so memory is a few
+    chunks', not the fleet's. ``workers``: processes (default: one per core when there is
+    more than one chunk for logs; one, this process, for a dataset: it stays under 1 GB);
+    ``executor``: any ``concurrent.futures.Executor`` instead (a Dask
+    ``client.get_executor()``: its workers must see ``src`` and ``out_dir``).
+
     Raises :class:`ReportError` for an unusable ``out_dir`` and
     :class:`~cartforensics.events.NoLogsError` when ``src`` holds no logs.
     """
+    from .report_chunks import OutcomesWriter, combine, plan_dataset, plan_logs, run_chunks
+
     out = Path(out_dir)
     from_dataset = is_dataset(src)  # a converted dataset: its stored outcomes, no replay
     if not from_dataset:
-        find_logs(src)  # fail on a missing source before touching the output directory
-    elif go_version is not None:  # its outcomes are of the toolchain it was converted as
-        stored = semantics((read_manifest(Path(src)) or {}).get("go_version"))
-        if semantics(go_version) != stored:
+        logs = find_logs(src)  # fail on a missing source before touching the output directory
+        sem = semantics(go_version)
+    else:  # its outcomes are of the toolchain it was converted as
+        sem = semantics((read_manifest(Path(src)) or {}).get("go_version"))
+        if go_version is not None and semantics(go_version) != sem:
             raise ReportError(
-                f"{src} was converted as {stored.label}: report from the logs, or convert "
+                f"{src} was converted as {sem.label}: report from the logs, or convert "
                 f"them again with go_version={semantics(go_version).spec!r}")
+    if workers is not None and (not isinstance(workers, int) or workers < 1):
+        raise ReportError(f"workers must be a positive number of processes, not {workers!r}")
+    if executor is not None and not isinstance(executor, Executor):
+        raise ReportError(f"executor must be a concurrent.futures.Executor (for Dask: "
+                          f"client.get_executor()), not {type(executor).__name__}")
     try:
         notes = load_notes(notes)
     except NotesError as e:
         raise ReportError(str(e)) from None
     _check_out_dir(out)
     if progress is None:
-        progress = _large_dataset(src) if from_dataset else _large(src)
+        progress = _large_dataset(src) if from_dataset else _large(logs)
     from tqdm.auto import tqdm
 
-    steps = ["reading logs", "replaying (go)", "replaying (lenient)", "findings", "charts",
-             "writing"]
-    bar = tqdm(total=len(steps), desc="report", unit="step", disable=not progress,
-               file=sys.stderr, leave=False)
-
-    def step(k: int) -> None:
-        bar.set_description(f"report: {steps[k]}")
-
+    chunks = plan_dataset(src, chunk_lines) if from_dataset else \
+        plan_logs(logs, chunk_bytes, chunk_files)
+    bar = tqdm(total=len(chunks) + 1, desc="report: chunks", unit="chunk",
+               disable=not progress, file=sys.stderr, leave=False)
+    tmp = tempfile.mkdtemp(prefix=".cartforensics-parts-", dir=out)
     try:
-        step(0)
-        if from_dataset:
-            from .fleet import stored_replays
-
-            noted = [(n["cart_id"], n["line"]) for n in notes] if notes is not None else None
-            events, go, lenient = stored_replays(src, noted)  # type: ignore[arg-type]
-            bar.update(3)
-        else:
-            events = read_events(src, progress=progress, go_version=go_version)
-            bar.update()
-            step(1)
-            go = replay(events, mode="go")
-            bar.update()
-            step(2)
-            lenient = replay(events, mode="lenient")
-            bar.update()
-        step(3)
-        fs = findings(go, lenient)
-        m = metrics(go, source=src)
-        prom = prometheus_text(m)
-        bar.update()
-        step(4)
-        freq = freq or pick_freq(events["ts"])
+        writer = OutcomesWriter(result_parquet := out / "outcomes.parquet")
+        try:
+            if workers is None and from_dataset:  # measured: one process keeps a 10M-event
+                workers = 1  # dataset's report under 1 GB; two took 1.4 GB, no faster here
+            results = run_chunks(chunks, tmp, freq, None if from_dataset else sem,
+                                 executor=executor, workers=workers,
+                                 on_done=lambda r: (bar.update(), writer.add(r)))
+            writer.close()
+        finally:
+            writer.abort()
+        bar.set_description("report: writing")
+        comb = combine(results, freq, sem)
+        fs = comb.findings
+        prom = prometheus_text(comb.metrics)
         figs = {
-            "outcome_mix": plot_outcome_mix(go, freq=freq),
-            "failure_rates": plot_rates(go, fs, freq=freq),
-            "failures_by_type": plot_failures_heatmap(go, freq=freq),
-            "lines_lost": plot_lines_lost(go, lenient),
-            "unknown_types": plot_unknown_types(lenient),
+            "outcome_mix": outcome_mix_figure(comb.rates, comb.freq, "go"),
+            "failure_rates": rates_figure(comb.rates, comb.freq, "go", fs),
+            "failures_by_type": failures_heatmap_figure(comb.rates_by_type, comb.freq, "go"),
+            "lines_lost": lines_lost_figure(comb.lost_table),
+            "unknown_types": unknown_types_figure(comb.unknown, "lenient"),
         }
         pngs = {name: _png(fig) for name, fig in figs.items()}
-        bar.update()
-        step(5)
         charts = {}
         for name, data in pngs.items():
             path = out / f"{name}.png"
             path.write_bytes(data)
             charts[name] = path
-        result = _result(out, events, go, lenient, fs, m, charts)
-        result.notes = notes
-        ctx = _Context(src=src, events=events, go=go, lenient=lenient, findings=fs, metrics=m,
-                       prom=prom, pngs=pngs, result=result, freq=freq, notes=notes)
+        head = headline_finding(fs)
+        result = ReportResult(
+            out_dir=out, html=out / "report.html", markdown=out / "report.md",
+            parquet=result_parquet, charts=charts,
+            headline=head.message if head is not None and head.is_headline else None,
+            findings=fs, metrics=comb.metrics, lines=comb.lines, carts=comb.carts,
+            applied_go=comb.applied_go, applied_lenient=comb.applied_lenient,
+            lost=comb.lost, carts_losing=comb.carts_losing, semantics=sem, notes=notes,
+            source=src)
+        noted = _noted(notes, src, chunks, fs, from_dataset, sem) if notes is not None \
+            else None
+        ctx = _Context(src=src, findings=fs, metrics=comb.metrics, prom=prom, pngs=pngs,
+                       result=result, freq=comb.freq, semantics=sem, per_cart=comb.per_cart,
+                       notes=notes, noted=noted)
         result.html.write_text(_html(ctx), encoding="utf-8")
         result.markdown.write_text(_markdown(ctx), encoding="utf-8")
-        outcomes_frame(go, lenient).to_parquet(result.parquet, index=False)
         bar.update()
     finally:
         bar.close()
+        shutil.rmtree(tmp, ignore_errors=True)
     return result
+
+
+class _NoCarts:
+    """The notes' replay stand-in when none of the noted carts is in the source."""
+
+    cart_ids: list[str] = []
+    outcomes = pd.DataFrame({"line": pd.Series([], dtype="int64"),
+                             "outcome": pd.Series([], dtype=str)})
+    events = pd.DataFrame({"raw": pd.Series([], dtype=object)})
+
+    def rows_of(self, cart_id: str) -> list[int]:
+        return []
+
+
+def _noted(notes: Notes, src: Source, chunks: list[Any], fs: list[Finding],
+           from_dataset: bool, sem: GoSemantics) -> tuple[Any, Any, list[Any]]:
+    """(go, lenient, findings) for the notes section: the noted carts read and replayed again
+    (only they), and per finding the evidence of those carts' lines (every line, not the few
+    the report keeps)."""
+    from types import SimpleNamespace
+
+    from .findings import finding_parts
+    from .report_chunks import Chunk, read_chunk
+
+    wanted = {n["cart_id"] for n in notes}
+    pairs = [(n["cart_id"], n["line"]) for n in notes]
+    if from_dataset:
+        hit = [c for c in chunks if wanted & set(c.carts)]
+        if not hit:
+            return _NoCarts(), _NoCarts(), []
+        chunk = Chunk(0, root=hit[0].root,
+                      fragments=sorted({f for c in hit for f in c.fragments}),
+                      carts=[x for c in hit for x in c.carts],
+                      cart_fragments=sorted({f for c in hit for f in c.cart_fragments}),
+                      manifest=None if hit[0].manifest is None else dict(
+                          hit[0].manifest, files=[f for c in hit for f in
+                                                  (c.manifest or {}).get("files", [])]))
+    else:
+        paths = [os.fspath(log.path) for log in find_logs(src) if log.cart_id in wanted]
+        if not paths:
+            return _NoCarts(), _NoCarts(), []
+        chunk = Chunk(0, paths=paths)
+    import warnings
+
+    with warnings.catch_warnings():  # the report's own reading said it already
+        warnings.simplefilter("ignore")
+        _, go, lenient = read_chunk(chunk, None if from_dataset else sem, lines=pairs)
+    parts = finding_parts(go, lenient, limit=None)
+    proxies = []
+    for f in fs:
+        evs = [parts[(f.kind, k)].evidence for k in getattr(f, "part_keys", [f.key])
+               if (f.kind, k) in parts]
+        ev = pd.concat(evs, ignore_index=True) if evs else pd.DataFrame()
+        proxies.append(SimpleNamespace(title=f.title, evidence=ev))
+    return go, lenient, proxies
 
 
 def _png(fig: Figure) -> bytes:
@@ -331,74 +430,25 @@ def _plain(s: pd.Series) -> np.ndarray:
     return np.array([v if isinstance(v, str) else None for v in s.astype(object)], dtype=object)
 
 
-def _lost_mask(go: Replay, lenient: Replay) -> np.ndarray:
-    a = go.outcomes["outcome"].astype(str).to_numpy()
-    b = lenient.outcomes["outcome"].astype(str).to_numpy()
-    return (b == "applied") & (a != "applied")
-
-
-def _result(out: Path, events: pd.DataFrame, go: Replay, lenient: Replay, fs: list[Finding],
-            m: pd.DataFrame, charts: dict[str, Path]) -> ReportResult:
-    lost = _lost_mask(go, lenient)
-    head = headline_finding(fs)
-    return ReportResult(
-        out_dir=out, html=out / "report.html", markdown=out / "report.md",
-        parquet=out / "outcomes.parquet", charts=charts,
-        headline=head.message if head is not None and head.is_headline else None,
-        findings=fs, metrics=m, lines=len(events), carts=len(go.cart_ids),
-        applied_go=int((go.outcomes["outcome"].astype(str) == "applied").sum()),
-        applied_lenient=int((lenient.outcomes["outcome"].astype(str) == "applied").sum()),
-        lost=int(lost.sum()),
-        carts_losing=int(go.outcomes.loc[lost, "cart_id"].astype(str).nunique()),
-        go=go, lenient=lenient,
-    )
-
-
 @dataclass
 class _Context:
     src: Source
-    events: pd.DataFrame
-    go: Replay
-    lenient: Replay
     findings: list[Finding]
     metrics: pd.DataFrame
     prom: str
     pngs: dict[str, bytes]
     result: ReportResult
     freq: str
+    semantics: GoSemantics
+    per_cart: pd.DataFrame
     notes: Notes | None = None
+    noted: tuple[Any, Any, list[Any]] | None = None  # go, lenient, findings for the notes
 
 
 def _src_text(src: Source) -> str:
     if isinstance(src, (str, os.PathLike)):
         return os.fspath(src)
     return ", ".join(os.fspath(s) for s in src)
-
-
-def _per_cart(ctx: _Context) -> pd.DataFrame:
-    """Carts that lost lines (most first, TOP_CARTS of them) with the value they lost."""
-    go, le = ctx.go, ctx.lenient
-    oc_go = go.outcomes["outcome"].astype(str).to_numpy()
-    oc_le = le.outcomes["outcome"].astype(str).to_numpy()
-    cart = go.outcomes["cart_id"].astype(str).to_numpy()
-    frame = pd.DataFrame({"cart_id": cart, "lost": _lost_mask(go, le),
-                          "applied_go": oc_go == "applied", "applied_lenient": oc_le == "applied"})
-    g = frame.groupby("cart_id", sort=False).agg(
-        lines=("lost", "size"), applied_go=("applied_go", "sum"),
-        applied_lenient=("applied_lenient", "sum"), lost=("lost", "sum"))
-    g = g[g["lost"] > 0].sort_values("lost", ascending=False, kind="stable").head(TOP_CARTS)
-    rows = []
-    for cid, r in g.iterrows():
-        a = go.final_state(str(cid))
-        b = le.final_state(str(cid))
-        rows.append({
-            "cart_id": cid, "lines": int(r["lines"]), "applied_go": int(r["applied_go"]),
-            "applied_lenient": int(r["applied_lenient"]), "lost": int(r["lost"]),
-            "items_go": len(a["items"]), "items_lenient": len(b["items"]),
-            "total_go": a["totalPrice"], "total_lenient": b["totalPrice"],
-            "order_lenient": b.get("orderReference") or "",
-        })
-    return pd.DataFrame(rows)
 
 
 # -- HTML ----------------------------------------------------------------------------------
@@ -470,7 +520,7 @@ def _html(ctx: _Context) -> str:
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts.append(f"<h1>cartforensics report</h1><p class=\"sub\">{esc(_src_text(ctx.src))}: "
                  f"{res.carts:,} carts, {res.lines:,} lines, replayed as "
-                 f"{esc(ctx.go.semantics.label)}, generated {esc(now)} by "
+                 f"{esc(ctx.semantics.label)}, generated {esc(now)} by "
                  f"cartforensics {esc(__version__)}</p>")
     if head is not None:
         parts.append(f'<div class="headline">{esc(head.message)}</div>')
@@ -504,8 +554,7 @@ def _html(ctx: _Context) -> str:
         parts.append("<h3>The lines behind each finding</h3>")
         for k, f in enumerate(fs, 1):
             ev = _evidence_view(f)
-            more = f" (first {len(ev)} of {len(f.evidence):,})" if len(f.evidence) > len(ev) \
-                else ""
+            more = f" (first {len(ev)} of {f.count:,})" if f.count > len(ev) else ""
             parts.append(
                 f"<details><summary>{k}. {esc(f.title)}: {esc(f.count)} "
                 f"line{'s' if f.count != 1 else ''}{esc(more)}</summary>"
@@ -517,7 +566,8 @@ def _html(ctx: _Context) -> str:
     else:
         parts.append("<p>None.</p>")
     if ctx.notes is not None:
-        parts.append(notes_html(ctx.notes, ctx.go, ctx.lenient, fs, _table, esc))
+        go, le, nfs = ctx.noted  # type: ignore[misc]
+        parts.append(notes_html(ctx.notes, go, le, nfs, _table, esc))
 
     # charts
     parts.append("<h2>Charts</h2>")
@@ -532,7 +582,7 @@ def _html(ctx: _Context) -> str:
 
     # per cart
     parts.append("<h2>Carts that lost lines</h2>")
-    pc = _per_cart(ctx)
+    pc = ctx.per_cart
     if pc.empty:
         parts.append("<p>None: the service applied every line lenient mode applies.</p>")
     else:
@@ -561,7 +611,7 @@ def _html(ctx: _Context) -> str:
         "import cartforensics as cf\n"
         "from cartforensics.findings import findings, findings_table\n"
         f"events = cf.read_events({_src_text(ctx.src)!r}, "
-        f"go_version={ctx.go.semantics.spec!r})\n"
+        f"go_version={ctx.semantics.spec!r})\n"
         "go = cf.replay(events, mode=\"go\")\n"
         "lenient = cf.replay(events, mode=\"lenient\")\n"
         "fs = findings(go, lenient)\n"
@@ -602,7 +652,7 @@ def _markdown(ctx: _Context) -> str:
     fs = ctx.findings
     head = headline_finding(fs)
     out = [f"# cartforensics report: {_md(_src_text(ctx.src))}", "",
-           f"Replayed as {_md(ctx.go.semantics.label)}.", ""]
+           f"Replayed as {_md(ctx.semantics.label)}.", ""]
     out.append(f"**{_md(head.message) if head else 'No problems found.'}**")
     out.append("")
     out.append(f"{res.carts:,} carts, {res.lines:,} lines. The service applied "
@@ -623,7 +673,8 @@ def _markdown(ctx: _Context) -> str:
     else:
         out.append("None.")
     if ctx.notes is not None:
-        out += notes_markdown(ctx.notes, ctx.go, ctx.lenient, fs, _md_table)
+        go, le, nfs = ctx.noted  # type: ignore[misc]
+        out += notes_markdown(ctx.notes, go, le, nfs, _md_table)
     out += ["", "## Charts", ""]
     for name, caption in CHARTS:
         out.append(f"![{caption}]({name}.png)")
@@ -644,10 +695,16 @@ def _cmd_report(args: argparse.Namespace) -> int:
     if isinstance(src, list) and len(src) == 1:
         src = src[0]
     try:
-        res = write_report(src, args.out, progress=False if args.quiet else None,
-                           freq=args.freq, notes=args.notes,
-                           go_version=args.go_version)
-    except (ReportError, NoLogsError) as e:
+        opts = dict(progress=False if args.quiet else None, freq=args.freq, notes=args.notes,
+                    go_version=args.go_version)
+        if args.scheduler is not None:
+            from .cluster import dask_executor
+
+            with dask_executor(args.scheduler) as executor:
+                res = write_report(src, args.out, executor=executor, **opts)  # type: ignore
+        else:
+            res = write_report(src, args.out, workers=args.workers, **opts)  # type: ignore
+    except (ReportError, NoLogsError, ValueError) as e:
         sys.stderr.write(f"cartforensics: {e}\n")
         return 2
     except OSError as e:
@@ -679,6 +736,12 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--notes", default=None, metavar="NOTES.json",
                    help="an analyst's notes file (cartforensics.Notes): adds an 'Analyst "
                         "notes' section")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                       help="worker processes for the chunks of carts (default: one per core)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run the chunks on a Dask cluster: tcp://HOST:PORT, or local:N "
+                            "(needs the dask extra; the workers must see SRC and --out)")
     add_go_version_option(p)
     one_line_errors(p, "report")
     p.set_defaults(func=_cmd_report)

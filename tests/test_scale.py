@@ -199,6 +199,29 @@ def test_worker_killed_mid_run_never_leaves_a_partial_dataset(
         assert not [p for p in dst.rglob("*") if conv.TMP_MARK in p.name]
 
 
+def test_report_on_the_cluster_equals_local(local: Path, cluster: Any, tmp_path: Path) -> None:
+    """write_report's chunks of carts on the Dask workers (executor=): the same report."""
+    import re
+
+    import pandas as pd
+
+    from cartforensics.report import write_report
+
+    _lc, client = cluster
+    here = write_report(local, tmp_path / "here", progress=False, chunk_lines=1_000)
+    there = write_report(local, tmp_path / "there", progress=False, chunk_lines=1_000,
+                         executor=client.get_executor())
+
+    def page(p: Path) -> str:
+        return re.sub(r"generated [^<]* by", "", p.read_text(encoding="utf-8"))
+
+    assert page(here.html) == page(there.html) and page(here.markdown) == page(there.markdown)
+    for fa, fb in zip(here.findings, there.findings, strict=True):
+        assert fa.to_dict() == fb.to_dict()
+    pd.testing.assert_frame_equal(pd.read_parquet(here.parquet), pd.read_parquet(there.parquet))
+    assert here.lines == there.lines > 0
+
+
 def test_fleet_summary_on_the_cluster_equals_local(local: Path, cluster: Any) -> None:
     import pandas as pd
 
@@ -325,6 +348,13 @@ def test_report_from_dataset_equals_report_from_logs(tmp_path: Path) -> None:
     src = tmp_path / "logs"
     write_sample(src, carts=150)
     add_hostile(src)
+    add = rec("2025-10-28T10:00:05Z", "AddItem", {"sku": "d", "quantity": 1, "price": 5})
+    (src / "hostile-5.events.log").write_bytes(b"".join([  # the kinds a cart's lines decide
+        add + b"\n", add + b"\n",  # a duplicate
+        rec("2025-10-28T09:00:00Z", "AddItem", {"sku": "e", "quantity": 1}) + b"\n",  # clock
+        rec("2025-10-28T10:00:06Z", "AddItem", {"sku": "q", "quantity": "2"}) + b"\n",
+        add + add + b"\n", add[:30] + b"\n",  # glued, torn
+    ]))
     # a cart with a .log and a .log.gz: one log from the logs and in the dataset
     (src / "cart-1001.events.log.gz").write_bytes(gzip.compress(
         rec("2031-01-01T00:00:00Z", "ChangeQuantity", {"Id": 1, "quantity": 9}) + b"\n"
@@ -342,8 +372,8 @@ def test_report_from_dataset_equals_report_from_logs(tmp_path: Path) -> None:
     assert a.headline is not None and a.headline == b.headline
     assert len(a.findings) == len(b.findings) >= 8
     kinds = {f.kind for f in a.findings}
-    assert {"numeric_ts", "too_long", "duplicate", "glued", "no_final_newline",
-            "file_problem"} <= kinds
+    assert {"numeric_ts", "too_long", "duplicate", "glued", "torn", "ts_backwards",
+            "payload_error", "no_final_newline", "file_problem"} <= kinds
     for fa, fb in zip(a.findings, b.findings, strict=True):
         assert fa.to_dict() == fb.to_dict()
         pd.testing.assert_frame_equal(fa.evidence, fb.evidence)
