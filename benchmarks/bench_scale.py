@@ -188,14 +188,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {label} time / DuckDB time  {r.seconds / duck.seconds:7.1f}")
     rep, base = by.get("report DATASET"), by.get("baseline: the report's imports")
     if rep is not None and base is not None:
-        per_line = (rep.peak_rss_mb - base.peak_rss_mb) * 1e6 / lines
-        projected = base.peak_rss_mb + per_line * TARGET_EVENTS / 1e6
-        verdict = "PASS" if projected < TARGET_REPORT_RSS_MB else "MISS"
-        print(f"  report DATASET peak RSS {rep.peak_rss_mb:,.0f} MB = imports "
-              f"{base.peak_rss_mb:,.0f} MB + {per_line:,.0f} B/line; "
-              f"at {TARGET_EVENTS:,} events about {projected:,.0f} MB (target < "
-              f"{TARGET_REPORT_RSS_MB:g} MB: {verdict}"
-              f", projected linearly, not measured, when --events is smaller)")
+        # the report reads a dataset in chunks of whole carts (~50,000 lines): its memory is
+        # a chunk's, not the fleet's, so a small corpus says nothing of 10M events; that is
+        # measured, not projected, by bench_report.py --dataset-events 10000000
+        verdict = "PASS" if rep.peak_rss_mb < TARGET_REPORT_RSS_MB else "MISS"
+        print(f"  report DATASET peak RSS {rep.peak_rss_mb:,.0f} MB (imports alone "
+              f"{base.peak_rss_mb:,.0f} MB) at {lines:,} events (target < "
+              f"{TARGET_REPORT_RSS_MB:g} MB at {TARGET_EVENTS:,}: {verdict} here; measure "
+              f"10M with bench_report.py --dataset-events {TARGET_EVENTS})")
     one, two = by.get("convert, LocalCluster 1 worker"), by.get("convert, LocalCluster 2 workers")
     if one and two:
         print(f"  LocalCluster 2 workers / 1 worker speed-up  {one.seconds / two.seconds:5.2f}")
