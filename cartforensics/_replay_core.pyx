@@ -2211,12 +2211,10 @@ def run_from(object snapshot, object cart_id, list rows, const signed char[:] ki
              const int64_t[:] lines, object registry, object catalog, signed char[:] codes,
              list errors, int64_t[:] last_applied, unsigned char[:] changed,
              long long stop_line, long long last, Py_ssize_t done, Py_ssize_t total,
-             int every, object pool, list decoded=None):
+             int every, object pool):
     """Replay a cart's ``rows`` (events rows, in order) on from ``snapshot`` (a CCart, left
     unchanged, a CartState, or None for the empty cart), as ``run_cart`` does from the
-    start. ``decoded`` (the first core's cache of decoded messages) is accepted and left
-    as it is: the scanner decodes a payload faster than a cache could hand it back.
-    Every per-line input and output is indexed by the position ``j`` in ``rows``
+    start. Every per-line input and output is indexed by the position ``j`` in ``rows``
     (``kinds``, ``types``, ``errs``, ``too_long``, ``lines``; ``codes``, ``errors``,
     ``last_applied``, ``changed``); only the payload buffers (data, offsets, valid) are
     indexed by the events row. ``stop_line``: the too-long line that already stopped the

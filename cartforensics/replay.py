@@ -49,9 +49,6 @@ PROMISED_UNKNOWN = "cart_event_log_unknown_types_total_promised"
 # a cart's state is kept every CHECKPOINT_EVERY lines at least (more apart in carts with many
 # items: see _replay_core.checkpoint_due) and after its last line; points between are rebuilt
 CHECKPOINT_EVERY = 64
-# Replay.without keeps the decoded payloads of the last cart it replayed (a scrubber skips
-# line after line in one cart: ~40% of a long tail's cost), for carts of up to this many lines
-DECODED_CACHE_LINES = 50_000
 
 
 @dataclass(frozen=True)
@@ -863,12 +860,6 @@ class ReplayWithout:
         changed = np.zeros(m, dtype=np.uint8)
         types, errs = cols["types"], cols["errs"]
         at_list = at.tolist()
-        cache = cols.get("decoded")
-        if cache is None and len(cols["types"]) <= DECODED_CACHE_LINES:
-            for other in rp.__dict__.get("_columns_cache", {}).values():
-                other.pop("decoded", None)  # one cart's messages at a time
-            cache = cols["decoded"] = [None] * len(cols["types"])
-        decoded = [cache[k] for k in at_list] if cache is not None else None
         try:
             cp, states, final = core.run_from(
                 start, self.cart_id, rows.tolist(), np.ascontiguousarray(cols["kinds"][at]),
@@ -876,13 +867,10 @@ class ReplayWithout:
                 np.ascontiguousarray(cols["too_long"][at]),
                 np.ascontiguousarray(cols["lines"][at]), rp._decoders, rp.catalog, codes,
                 errors, last_applied, changed, -1 if stop_line is None else stop_line, last,
-                first, total, CHECKPOINT_EVERY, rp._pool, decoded,
+                first, total, CHECKPOINT_EVERY, rp._pool,
             )
         except Exception:  # noqa: BLE001 - anything unmodelled: the reference decides
             return None
-        if cache is not None:
-            for k, d in zip(at_list, decoded, strict=True):  # type: ignore[arg-type]
-                cache[k] = d
         return codes, errors, last_applied, changed, cp, states, final
 
     # -- what a replay of the cart answers -----------------------------------------------------
