@@ -286,32 +286,15 @@ class Replay:
         last_applied = -1
         stop_line: int | None = None
         for pos, r in enumerate(rows, 1):
-            self._changed[r] = 0
-            if stop_line is not None:
-                outcome[r] = NOT_REACHED
-                error[r] = f"not reached: the scanner stopped at line {stop_line}"
-            elif too_long[r]:
-                outcome[r] = TOO_LONG
-                error[r] = TOO_LONG_ERROR
-                stop_line = int(lines[r])
-            elif err_col[r] is not None and not _is_na_str(err_col[r]):
-                outcome[r] = MALFORMED
-                error[r] = err_col[r]
-            else:
-                t = types[r]
-                mt = registry.get(t if isinstance(t, str) else None)
-                if mt is None:
-                    outcome[r] = UNKNOWN_TYPE
-                    error[r] = f"unknown mutation type: {go_quote(t or '')}"
-                else:
-                    code, text, new = _apply_reference(mt, state, payloads[r], catalog,
-                                                      self.semantics)
-                    outcome[r] = code
-                    error[r] = text
-                    if code == APPLIED:
-                        self._changed[r] = new is not state
-                        state = new
-                        last_applied = r
+            code, text, new, stop_line = _reference_line(
+                registry, catalog, self.semantics, state, stop_line, too_long[r], lines[r],
+                err_col[r], types[r], payloads[r])
+            outcome[r] = code
+            error[r] = text
+            self._changed[r] = new is not state
+            if code == APPLIED:
+                state = new
+                last_applied = r
             self._last_applied[r] = last_applied
             since = pos - (cp_lines[-1] if cp_lines else 0)
             if since >= CHECKPOINT_EVERY:  # states share their items: cheap to keep
@@ -329,6 +312,10 @@ class Replay:
             return self._state(run, state)
         if run.engine == "compiled":
             return self._replayer.advance(state, rows)
+        return self._apply_reference_rows(state, rows)
+
+    def _apply_reference_rows(self, state: CartState, rows: np.ndarray) -> CartState:
+        """``state`` after the events ``rows`` on the reference core, each known to apply."""
         types = self._plain["type"].iloc[rows].tolist()
         payloads = self._plain["payload"].iloc[rows].tolist()
         for t, p in zip(types, payloads, strict=True):
@@ -573,12 +560,7 @@ class Replay:
             state = empty_cart(cart_id)
         if not isinstance(state, CartState):
             state = core.to_state(state)
-        types = self._plain["type"].iloc[rows].tolist()
-        payloads = self._plain["payload"].iloc[rows].tolist()
-        for t, p in zip(types, payloads, strict=True):
-            _code, _text, state = _apply_reference(self.registry[t], state, p, self.catalog,
-                                                   self.semantics)
-        return state
+        return self._apply_reference_rows(state, rows)
 
     def _reference_from(self, cart_id: str, state: CartState, rows: np.ndarray,
                         at: np.ndarray, stop_line: int | None, last: int, done: int
@@ -601,30 +583,15 @@ class Replay:
         cp_lines: list[int] = []
         last_cp = done
         for j, (r, k) in enumerate(zip(rows.tolist(), at.tolist(), strict=True)):
-            if stop_line is not None:
-                codes[j] = NOT_REACHED
-                errors[j] = f"not reached: the scanner stopped at line {stop_line}"
-            elif too_long[k]:
-                codes[j] = TOO_LONG
-                errors[j] = TOO_LONG_ERROR
-                stop_line = int(lines[k])
-            elif errs[k] is not None and not _is_na_str(errs[k]):
-                codes[j] = MALFORMED
-                errors[j] = errs[k]
-            else:
-                t = types[k]
-                mt = registry.get(t if isinstance(t, str) else None)
-                if mt is None:
-                    codes[j] = UNKNOWN_TYPE
-                    errors[j] = f"unknown mutation type: {go_quote(t or '')}"
-                else:
-                    code, text, new = _apply_reference(mt, state, payloads[k], catalog, sem)
-                    codes[j] = code
-                    errors[j] = text
-                    if code == APPLIED:
-                        changed[j] = new is not state
-                        state = new
-                        last = r
+            code, text, new, stop_line = _reference_line(
+                registry, catalog, sem, state, stop_line, too_long[k], lines[k], errs[k],
+                types[k], payloads[k])
+            codes[j] = code
+            errors[j] = text
+            changed[j] = new is not state
+            if code == APPLIED:
+                state = new
+                last = r
             last_applied[j] = last
             pos = done + j + 1
             if pos - last_cp >= CHECKPOINT_EVERY:
@@ -1006,6 +973,26 @@ class _BoundDecoder:
 
     def decode(self, payload: bytes | None) -> tuple[Any, str | None]:
         return self.mt.decode(payload, self.sem)
+
+
+def _reference_line(registry: Registry, catalog: Any, sem: GoSemantics, state: CartState,
+                    stop_line: int | None, too_long: Any, line: Any, err: Any, type_: Any,
+                    payload: Any) -> tuple[int, str | None, CartState, int | None]:
+    """One line through the service's loop on the reference core: (outcome code, error text,
+    the state after it, the too-long line that stopped the scanner, if one did). The state
+    is ``state`` itself unless the line applied."""
+    if stop_line is not None:
+        return NOT_REACHED, f"not reached: the scanner stopped at line {stop_line}", state, \
+            stop_line
+    if too_long:
+        return TOO_LONG, TOO_LONG_ERROR, state, int(line)
+    if err is not None and not _is_na_str(err):
+        return MALFORMED, err, state, None
+    mt = registry.get(type_ if isinstance(type_, str) else None)
+    if mt is None:
+        return UNKNOWN_TYPE, f"unknown mutation type: {go_quote(type_ or '')}", state, None
+    code, text, new = _apply_reference(mt, state, payload, catalog, sem)
+    return code, text, (new if code == APPLIED else state), None
 
 
 def _apply_reference(
