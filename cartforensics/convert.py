@@ -741,14 +741,21 @@ def _main_module_hidden() -> Iterator[None]:
                 setattr(main, attr, value)
 
 
-def _process_pool(workers: int) -> ProcessPoolExecutor:
+def process_pool(workers: int, preload: str, **kwargs: Any) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes forked from a server that imported ``preload`` once
+    (forkserver: safe with threads, cheap per worker; spawn where there is none); ``kwargs``
+    go to ProcessPoolExecutor."""
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["cartforensics.convert"])
+        ctx.set_forkserver_preload([preload])
     else:
         ctx = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, **kwargs)
+
+
+def _process_pool(workers: int) -> ProcessPoolExecutor:
+    return process_pool(workers, "cartforensics.convert", initializer=_worker_init)
 
 
 def _executor_width(executor: Executor) -> int:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import gc
 import math
-import multiprocessing
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
@@ -410,16 +409,12 @@ def run_chunk(chunk: Chunk, tmp_dir: str | None, freq: str | None = None,
 
 # -- running -------------------------------------------------------------------------------
 def _pool(workers: int) -> ProcessPoolExecutor:
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" in methods:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["cartforensics.report_chunks"])
-    else:
-        ctx = multiprocessing.get_context("spawn")
+    from .convert import process_pool
+
     # a fresh worker (forked from the preloaded server: cheap) every few chunks, so that what
     # the allocators keep after a chunk never piles up
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx,
-                               max_tasks_per_child=TASKS_PER_WORKER)
+    return process_pool(workers, "cartforensics.report_chunks",
+                        max_tasks_per_child=TASKS_PER_WORKER)
 
 
 def default_workers(chunks: Sequence[Chunk]) -> int:
