@@ -33,17 +33,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _common  # noqa: E402
 import bench_convert  # noqa: E402
-from bench_convert import _MARK, Run, run_child  # noqa: E402
+from bench_convert import Run, run_child  # noqa: E402
+from bench_scale import _emit  # noqa: E402
+from bench_scale import duckdb_counts as duckdb_dataset_code  # noqa: E402 (the same counts)
 
 TARGET_SECONDS_1M = 10.0
 TARGET_RSS_1M_MB = 2000.0
 TARGET_DATASET_RSS_MB = 1000.0
 BASE_EVENTS = 100_000  # converted once, then copied
-
-
-def _emit(seconds: str, rows: str) -> str:
-    return (f"print({_MARK!r} + json.dumps({{'seconds': {seconds}, 'rows': {rows}, "
-            f"'output_mb': 0.0}}), flush=True)")
 
 
 def report_code(src: Path, out: Path, workers: int | None = None) -> str:
@@ -67,23 +64,6 @@ def duckdb_logs_code(glob: str) -> str:
                    "columns={{'ts': 'BIGINT', 'type': 'VARCHAR', 'payload': 'JSON'}}, "
                    "ignore_errors=true)) group by all").fetchall()
     {_emit("time.perf_counter() - t0", "sum(r[2] for r in rows)")}
-    """
-
-
-def duckdb_dataset_code(ds: Path) -> str:
-    files = str(ds / "events" / "*" / "*.parquet")
-    return f"""
-    import json, time, duckdb
-    con = duckdb.connect()
-    t0 = time.perf_counter()
-    src = "read_parquet('{files}', hive_partitioning=true)"
-    by_outcome = con.execute(f"select outcome_go, count(*) from {{src}} group by 1").fetchall()
-    lost = con.execute(f"select count(*) from {{src}} where outcome_lenient = 'applied' and "
-                       "outcome_go <> 'applied'").fetchone()
-    carts = con.execute(f"select cart_id, count(*), sum(newline::int), "
-                        "sum(case when newline then length + 1 else 0 end), max(ts_ns) "
-                        f"from {{src}} group by 1").fetchall()
-    {_emit("time.perf_counter() - t0", "sum(n for _, n in by_outcome)")}
     """
 
 
