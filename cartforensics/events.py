@@ -93,11 +93,20 @@ def cart_id_of(path: Path) -> str | None:
     >>> cart_id_of(Path("cart-1.events.log.gz"))
     'cart-1'
     """
-    name = name_text(path.name)
-    if name.endswith(GZ_SUFFIX):
-        return name[: -len(GZ_SUFFIX)]
-    if name.endswith(LOG_SUFFIX):
-        return name[: -len(LOG_SUFFIX)]
+    stem = log_stem(path.name)
+    return None if stem is None else name_text(stem)
+
+
+def log_stem(name: str) -> str | None:
+    """A log file's name without ``.events.log`` / ``.events.log.gz``, as the file system
+    gave it (bytes that are not UTF-8 kept as they are); None for any other name.
+
+    >>> log_stem("cart-1.events.log")
+    'cart-1'
+    """
+    for suffix in (GZ_SUFFIX, LOG_SUFFIX):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
     return None
 
 

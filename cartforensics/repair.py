@@ -51,7 +51,7 @@ import pandas as pd
 
 from .cliargs import one_line_errors
 from .envelope import number_to_time
-from .events import GZ_SUFFIX, LOG_SUFFIX, NoLogsError, find_logs, name_text, read_events
+from .events import GZ_SUFFIX, LOG_SUFFIX, NoLogsError, find_logs, log_stem, name_text, read_events
 from .gojson import fold_name, unquote
 from .gotime import GoTime
 from .goversion import semantics
@@ -319,7 +319,8 @@ def _repair_cart(cid: str, rows: list[int], cols: dict[str, list[Any]], outcome:
                  files: list[dict[str, Any]], problems: list[str]) -> CartRepair:
     """Rewrite one cart's lines; ``rows`` are its rows in the events frame, in file order."""
     cr = CartRepair(cid, files=[name_text(Path(f["path"]).name) for f in files],
-                    problems=problems, stem=_stem(Path(files[0]["path"]).name) if files else "")
+                    problems=problems,
+                    stem=(log_stem(Path(files[0]["path"]).name) or "") if files else "")
     raws = cols["raw"]
     line_nos = cols["line"]
     newline = cols["newline"]
@@ -601,14 +602,6 @@ def repair(src: str | os.PathLike[str], out: str | os.PathLike[str],
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return RepairResult(out_p, report, table)
-
-
-def _stem(name: str) -> str:
-    """A log's file name without .events.log(.gz), its bytes as the file system has them."""
-    for suffix in (GZ_SUFFIX, LOG_SUFFIX):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def _file_digest(path: Path) -> str:
