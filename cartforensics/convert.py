@@ -263,40 +263,41 @@ def iter_convert(tasks: Sequence[FileTask], options: ConvertOptions = ConvertOpt
             idle.append(FileOutcome(task.rel, action, None, dict(task.previous or {}), 0))
             context.append((task, blob))
             continue
+        members: list[_Parsed] = []
         if cart_changed != task.cart_id:
             cart_changed = task.cart_id
             for before, before_blob in context:  # replayed again, no rows written
-                content, _err = (_events.gunzip_prefix(before_blob)
-                                 if before.path.endswith(".gz") else (before_blob, None))
+                content, _problems = _content(before, before_blob)
                 n = _events.count_lines(content)
-                if group and task.cart_id not in seen and lines + n > REPLAY_LINES:
-                    yield _convert_group(group, options)
-                    group, lines, seen = [], 0, set()
-                group.append(_Parsed(before, content, n, n + 1, len(content), [], None))
-                lines += n
-                seen.add(task.cart_id)
+                members.append(_Parsed(before, content, n, n + 1, len(content), [], None))
             context = []
-        problems: list[str] = []
-        content = blob
-        if gz:
-            content, err = _events.gunzip_prefix(blob)
-            if err is not None:
-                problems.append(err)
+        content, problems = _content(task, blob)
         n = _events.count_lines(content)
         entry = _entry(task, gz, blob, content, n, problems, options.run)
-        if group and task.cart_id not in seen and lines + n > REPLAY_LINES:
-            yield _convert_group(group, options)
-            group, lines, seen = [], 0, set()
-        group.append(_Parsed(task, content, n, first, len(content), problems,
-                             FileOutcome(task.rel, action, reason, entry, 0)))
-        lines += n
-        seen.add(task.cart_id)
+        members.append(_Parsed(task, content, n, first, len(content), problems,
+                               FileOutcome(task.rel, action, reason, entry, 0)))
         del blob, content
+        for m in members:  # a cart's files never straddle two groups
+            if group and m.task.cart_id not in seen and lines + m.lines > REPLAY_LINES:
+                yield _convert_group(group, options)
+                group, lines, seen = [], 0, set()
+            group.append(m)
+            lines += m.lines
+            seen.add(m.task.cart_id)
+        del members
     if group:
         yield _convert_group(group, options)
     if idle:
         yield BatchResult(EVENTS_SCHEMA.empty_table(), pa.array([], pa.string()),
                           CARTS_SCHEMA.empty_table(), idle)
+
+
+def _content(task: FileTask, blob: bytes) -> tuple[bytes, list[str]]:
+    """A file's log bytes (a .gz decompressed as far as its stream goes) and the problem."""
+    if not task.path.endswith(".gz"):
+        return blob, []
+    content, err = _events.gunzip_prefix(blob)
+    return content, [] if err is None else [err]
 
 
 def convert_files(tasks: Sequence[FileTask], options: ConvertOptions = ConvertOptions()
