@@ -1,6 +1,7 @@
 """Benchmark the TimelineScrubber's step latency (issue 7), run by hand, never by pytest.
 
     python benchmarks/bench_widgets.py [--lines 10000] [--steps 2000] [--jumps 500]
+    python benchmarks/bench_widgets.py --only skip [--samples 40] [--against REV] [--profile]
 
 One cart of ``--lines`` lines (the writer's own sessions from ``_common.generate_carts``, all
 in one file, so one cart id; the first half with the writer's numeric ts, the second half
@@ -21,15 +22,28 @@ two sides differ). Then, with both replays done once up front:
 
 A step in JupyterLab also sends the changed HTML to the browser; its size is printed
 (``payload``). Target: a step well under 100 ms (issue 7).
+
+``--only skip`` (issue 11): ``toggle_skip`` end to end (both modes replayed without the line,
+the strip, both sides and the rest of the view redrawn), switched on and then back off, at
+``--samples`` lines each: a random line while it is shown (what the "skip this line" button
+does), one of the first 100 lines while it is shown (a skip that never rejoins the replay
+replays the whole rest of the cart), and a random line while the view shows the cart's end.
+Target: <= 50 ms. ``--against REV`` runs the same measurement on the package as of git
+revision ``REV`` (``git archive``, with this worktree's compiled core) in a child process,
+interleaved with this code's run, so that both figures come from one run on one load;
+``--profile`` prints a cProfile of this code's toggles instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import random
 import re
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,6 +57,7 @@ import _common  # noqa: E402
 
 TARGET_MS = 100.0
 STRIP_TARGET_MS = 50.0
+SKIP_TARGET_MS = 50.0
 _TS = re.compile(rb'^\{"ts":(\d+),', re.M)
 
 
@@ -73,13 +88,153 @@ def summary(label: str, ms: list[float]) -> tuple[str, float, float, float, floa
     return label, statistics.median(ms), p95, ms[-1], statistics.fmean(ms), len(ms)
 
 
+def skip_positions(n: int, samples: int, seed: int) -> dict[str, list[tuple[int, int]]]:
+    """(position shown, line toggled) per kind of skip (see the module docstring)."""
+    rng = random.Random(seed)
+    edge = min(100, n)
+    shown = [rng.randint(1, n) for _ in range(samples)]
+    start = [rng.randint(1, edge) for _ in range(samples)]
+    at_end = [rng.randint(1, n) for _ in range(samples)]
+    return {"random line": [(k, k) for k in shown],
+            "first 100": [(k, k) for k in start],
+            "at the end": [(n, k) for k in at_end]}
+
+
+def skip_timings(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
+    """``toggle_skip`` on and back off, in ms, per kind (the code imported as cartforensics)."""
+    import cartforensics as cf
+    from cartforensics.widgets import TimelineScrubber
+
+    if args.code_root and not Path(cf.__file__).resolve().is_relative_to(
+            Path(args.code_root).resolve()):
+        raise SystemExit(f"cartforensics imported from {cf.__file__}, not {args.code_root}")
+    if cf.engine_info()["engine"] != "compiled":
+        raise SystemExit(f"the compiled core is not running: {cf.engine_info()}")
+    with tempfile.TemporaryDirectory(prefix="bench-widgets-") as tmp:
+        path = write_cart(args.lines, args.seed, Path(tmp))
+        events = cf.read_events(path)
+        go = cf.replay(events)
+        lenient = cf.replay(events, mode="lenient")
+    cid = go.cart_ids[0]
+    s = TimelineScrubber(go, cart_id=cid, lenient=lenient)
+    out: dict[str, dict[str, list[float]]] = {}
+    prof = None
+    if args.profile:
+        import cProfile
+
+        prof = cProfile.Profile()
+    for label, pairs in skip_positions(s.lines, args.samples, args.seed).items():
+        on, off = [], []
+        for p, k in pairs:
+            s.seek(line=p)
+            if prof is not None:
+                prof.enable()
+            on.append(timed(lambda k=k: s.toggle_skip(k)))
+            off.append(timed(lambda k=k: s.toggle_skip(k)))
+            if prof is not None:
+                prof.disable()
+        out[label] = {"on": on, "off": off}
+    if prof is not None:
+        import pstats
+
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(40)
+    return out
+
+
+def _revision_tree(rev: str) -> Path:
+    """The package as of ``rev`` in a temporary directory, with this tree's compiled core."""
+    import io
+    import tarfile
+
+    root = Path(__file__).resolve().parents[1]
+    tar = subprocess.run(["git", "archive", "--format=tar", rev, "cartforensics"], cwd=root,
+                         capture_output=True, check=True).stdout
+    dest = Path(tempfile.mkdtemp(prefix="bench-widgets-rev-"))
+    with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
+        tf.extractall(dest, filter="data")
+    for so in (root / "cartforensics").glob("_replay_core*.so"):
+        shutil.copy2(so, dest / "cartforensics" / so.name)
+    return dest
+
+
+def _child_timings(code_root: Path, args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
+    import json
+
+    env = dict(os.environ, PYTHONPATH=str(code_root))
+    cmd = [sys.executable, __file__, "--only", "skip", "--json", "--code-root", str(code_root),
+           "--lines", str(args.lines), "--samples", str(args.samples), "--seed", str(args.seed)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True,
+                          cwd=tempfile.gettempdir())
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def skip_main(args: argparse.Namespace) -> int:
+    """``--only skip``: the scrubber's skip end to end (and against ``--against REV``)."""
+    import json
+
+    if args.json:
+        print(json.dumps(skip_timings(args)))
+        return 0
+    for line in _common.machine_info():
+        print(line)
+    runs: dict[str, list[dict[str, dict[str, list[float]]]]] = {}
+    here = Path(__file__).resolve().parents[1]
+    if args.against:
+        old = _revision_tree(args.against)
+        runs[f"at {args.against}"] = []
+        runs["this code"] = []
+        try:
+            for _round in range(2):  # interleaved: both see the same load
+                runs[f"at {args.against}"].append(_child_timings(old, args))
+                runs["this code"].append(_child_timings(here, args))
+        finally:
+            shutil.rmtree(old, ignore_errors=True)
+    elif args.profile:
+        skip_timings(args)
+        return 0
+    else:
+        runs["this code"] = [skip_timings(args)]
+    print(f"\nscrubber.toggle_skip end to end on one cart of {args.lines:,} lines "
+          f"({args.samples} lines per kind, on then off; ms)")
+    print(f"{'code':<16} {'kind':<12} {'toggle':<4} {'median':>8} {'p95':>8} {'max':>8} "
+          f"{'runs':>5}")
+    worst = 0.0
+    for who, got in runs.items():
+        for label in got[0]:
+            for way in ("on", "off"):
+                ms = [x for g in got for x in g[label][way]]
+                _l, med, p95, mx, _mean, k = summary(label, ms)
+                if who == "this code":
+                    worst = max(worst, p95)
+                print(f"{who:<16} {label:<12} {way:<4} {med:>8.1f} {p95:>8.1f} {mx:>8.1f} "
+                      f"{k:>5}")
+    verdict = "PASS" if worst <= SKIP_TARGET_MS else "MISS"
+    print(f"\nthis code's worst p95 {worst:.1f} ms against the {SKIP_TARGET_MS:.0f} ms "
+          f"target: {verdict}")
+    return 0 if verdict == "PASS" else 1
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--lines", type=int, default=10_000)
     ap.add_argument("--steps", type=int, default=2_000)
     ap.add_argument("--jumps", type=int, default=500)
     ap.add_argument("--seed", type=int, default=_common.DEFAULT_SEED)
+    ap.add_argument("--only", choices=["all", "skip"], default="all",
+                    help="skip: only toggle_skip end to end (issue 11)")
+    ap.add_argument("--samples", type=int, default=40,
+                    help="--only skip: lines toggled per kind of skip")
+    ap.add_argument("--against", metavar="REV",
+                    help="--only skip: also measure the package as of git revision REV")
+    ap.add_argument("--profile", action="store_true",
+                    help="--only skip: print a cProfile of this code's toggles")
+    ap.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--code-root", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.code_root:  # a child measuring one revision: import the package from there
+        sys.path.insert(0, args.code_root)
+    if args.only == "skip":
+        return skip_main(args)
 
     import cartforensics as cf
     from cartforensics.widgets import TimelineScrubber, strip_cursor_html, strip_html
