@@ -39,7 +39,7 @@ from .common import (
     _when,
     pretty_line,
 )
-from .strip import strip_cursor_html, strip_html
+from .strip import strip_cursor_html, strip_frame_html, strip_row_html
 
 # an outcome code per position: OUTCOMES' indices, and one more for a line switched off
 SKIPPED_CODE = len(OUTCOMES)
@@ -48,12 +48,15 @@ _OUTCOME_NAMES = np.array([*OUTCOMES, SKIPPED], dtype=object)
 BLAME_AUTO_LINES = 2000  # blame is read at once for carts up to this many lines
 CONTEXT_ROWS = 200  # rows of the context table shown
 BLAME_ROWS = 400  # fields listed in each blame (the cart's own first; scrubber.blame() has all)
+STATES_KEPT = 16  # states kept per side (the positions last shown and their neighbours)
 
 
 class _Side:
     """One mode's view of the current cart: outcomes per position and states, with the
     analyst's skipped lines left out (:meth:`Replay.without`: the cart replayed without
-    them, only from the first skipped line on)."""
+    them, only from the first skipped line on). What is derived from it (problem lines, the
+    strip's row, states shown) is kept with it: the side without skips is kept for the
+    cart, so that switching the last skip off again redraws from what was kept."""
 
     def __init__(self, rp: Replay, cart_id: str, rows: np.ndarray, skipped: np.ndarray):
         self.replay = rp
@@ -91,6 +94,21 @@ class _Side:
         self.outcome: list[str] = _OUTCOME_NAMES[self.codes].tolist()
         self.error: list[str | None] = errors.tolist()
         self.changed: list[bool] = changed.tolist()
+        #: positions whose line was not applied (skipped lines left out)
+        self.problems: np.ndarray = (np.flatnonzero(
+            (self.codes != APPLIED_CODE) & (self.codes != SKIPPED_CODE)) + 1).astype(np.int64)
+        #: per position - 1: whether the line was applied
+        self.applied: np.ndarray = self.codes == APPLIED_CODE
+        #: the states last asked for, by position (at most STATES_KEPT)
+        self.states: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._strip_rows: dict[str, str] = {}
+
+    def strip_row(self, mode: str) -> str:
+        """This side's row of the timeline strip (drawn once per side)."""
+        row = self._strip_rows.get(mode)
+        if row is None:
+            row = self._strip_rows[mode] = strip_row_html(mode, self.codes)
+        return row
 
     def state(self, p: int) -> dict[str, Any]:
         if self.sub is None:
@@ -235,8 +253,10 @@ class TimelineScrubber(widgets.VBox):
         self._rows = np.zeros(0, dtype=np.int64)
         self._skipped = np.zeros(0, dtype=bool)
         self._sides: dict[str, _Side] = {}
+        self._base_sides: dict[str, _Side] | None = None  # the cart's sides without skips
         self._problems: dict[str, np.ndarray] = {}
-        self._cache: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+        self._parting_at: int | None = None
+        self._position_of_line: dict[int, int] = {}
         carts = _cart_table(self.go, self.lenient)
         order = carts.assign(_id=carts.index).sort_values(
             ["problems_go", "lost", "_id"], ascending=[False, False, True], kind="stable")
@@ -538,7 +558,7 @@ class TimelineScrubber(widgets.VBox):
     def noted_positions(self) -> list[int]:
         """Positions of the cart's noted lines that the cart holds, ascending."""
         self._need_cart()
-        where = {ln: k + 1 for k, ln in enumerate(self._file_lines)}
+        where = self._position_of_line
         return sorted(where[ln] for ln in self.notes.lines(self._cart) if ln in where)  # type: ignore[arg-type]
 
     def next_note(self) -> int:
@@ -688,14 +708,14 @@ class TimelineScrubber(widgets.VBox):
         """The strip's marks (on opening a cart, a skip, a note); the cursor moves alone."""
         if self._cart is None:
             return
-        where = {ln: k + 1 for k, ln in enumerate(self._file_lines)}
+        where = self._position_of_line
         noted: dict[int, str] = {}
         for n in self.notes.of_cart(self._cart):
             q = where.get(n["line"])
             if q is not None:
                 noted.setdefault(q, n["note"] or ", ".join(n["tags"]))
-        self.strip_html.value = strip_html(
-            {m: self._sides[m].outcome for m in MODES}, noted)
+        self.strip_html.value = strip_frame_html(
+            self.lines, [self._sides[m].strip_row(m) for m in MODES], noted)
 
     def _render_workbench(self, p: int, states: Mapping[str, Mapping[str, Any]]) -> None:
         self.strip_cursor.value = strip_cursor_html(p, self.lines)
@@ -771,9 +791,13 @@ class TimelineScrubber(widgets.VBox):
                 self._busy = False
 
     def _parting(self) -> int | None:
-        a = [o == "applied" for o in self._sides["go"].outcome]
-        b = [o == "applied" for o in self._sides["lenient"].outcome]
-        return next((k + 1 for k, (x, y) in enumerate(zip(a, b, strict=True)) if x != y), None)
+        return self._parting_at
+
+    @staticmethod
+    def _first_parting(sides: Mapping[str, _Side]) -> int | None:
+        """The first position one mode applies and the other does not (None: none)."""
+        apart = np.flatnonzero(sides["go"].applied != sides["lenient"].applied)
+        return int(apart[0]) + 1 if len(apart) else None
 
     def _render_parting(self) -> None:
         q = self._parting()
@@ -949,6 +973,8 @@ class TimelineScrubber(widgets.VBox):
         self._ts_kind = ev["ts_kind"].astype(str).to_numpy()[rows].tolist()
         self._types = [_str_or_none(v) for v in ev["type"].to_numpy()[rows]]
         self._newline = ev["newline"].to_numpy()[rows].tolist()
+        self._position_of_line = {ln: k + 1 for k, ln in enumerate(self._file_lines)}
+        self._base_sides = None
         self._blame_on = len(rows) <= BLAME_AUTO_LINES
         self._set_skips(np.zeros(len(rows), dtype=bool), render=False)
         n = len(rows)
@@ -979,13 +1005,14 @@ class TimelineScrubber(widgets.VBox):
 
     def _set_skips(self, skipped: np.ndarray, render: bool = True) -> None:
         self._skipped = skipped
-        self._sides = {m: _Side(self.replays[m], self._cart, self._rows, skipped)  # type: ignore[arg-type]
-                       for m in MODES}
-        self._problems = {
-            m: (np.flatnonzero((side.codes != APPLIED_CODE) & (side.codes != SKIPPED_CODE))
-                + 1).astype(np.int64)
-            for m, side in self._sides.items()}
-        self._cache.clear()
+        if skipped.any():
+            self._sides = self._new_sides(skipped)
+        else:
+            if self._base_sides is None:
+                self._base_sides = self._new_sides(skipped)
+            self._sides = self._base_sides
+        self._problems = {m: side.problems for m, side in self._sides.items()}
+        self._parting_at = self._first_parting(self._sides)
         sk = self.skipped
         self.skip_html.value = (
             f'<div class="cfw cfw-skipline">Skipped: line{"s" if len(sk) != 1 else ""} '
@@ -997,16 +1024,21 @@ class TimelineScrubber(widgets.VBox):
         if render:
             self._render()
 
+    def _new_sides(self, skipped: np.ndarray) -> dict[str, _Side]:
+        return {m: _Side(self.replays[m], self._cart, self._rows, skipped)  # type: ignore[arg-type]
+                for m in MODES}
+
     def _state(self, mode: str, p: int) -> dict[str, Any]:
-        key = (mode, p)
-        hit = self._cache.get(key)
+        side = self._sides[mode]
+        kept = side.states
+        hit = kept.get(p)
         if hit is not None:
-            self._cache.move_to_end(key)
+            kept.move_to_end(p)
             return hit
-        s = self._sides[mode].state(p)
-        self._cache[key] = s
-        if len(self._cache) > 16:
-            self._cache.popitem(last=False)
+        s = side.state(p)
+        kept[p] = s
+        if len(kept) > STATES_KEPT:
+            kept.popitem(last=False)
         return s
 
     def _diff(self, mode: str, p: int) -> dict[str, Any] | None:
