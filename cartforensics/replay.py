@@ -521,7 +521,11 @@ class Replay:
             "kinds": (np.ascontiguousarray(self._row_kind[rows])
                       if self._row_kind is not None else None),
             "payloads": None,  # str per line: only for the reference core, when asked
+            # the replay's error text per line (None: no error), as an object array
+            "errors": np.empty(len(rows), dtype=object),
         }
+        hit["errors"][:] = [v if isinstance(v, str) else None
+                            for v in self.outcomes["error"].iloc[rows].tolist()]
         if len(cache) >= 4:
             cache.pop(next(iter(cache)))
         cache[cart_id] = hit
@@ -720,9 +724,8 @@ class ReplayWithout:
         last_applied[:first] = replay._last_applied[head]
         changed = np.empty(m, dtype=np.uint8)
         changed[:first] = replay._changed[head]
-        errors: list[str | None] = [
-            v if isinstance(v, str) else None
-            for v in replay.outcomes["error"].iloc[head].tolist()] + [None] * (m - first)
+        cols = replay._cart_columns(cart_id)
+        errors: list[str | None] = cols["errors"][:first].tolist() + [None] * (m - first)
         self._codes, self._errors = codes, errors
         self._last_applied, self._changed = last_applied, changed
         start = replay._snapshot_after(run, first)
@@ -734,7 +737,6 @@ class ReplayWithout:
         #: same scanner): every later line does what it did in the replay (None: never)
         self.converged_at: int | None = None
         self._converged_from = 0  # the replay's line count at that point
-        cols = replay._cart_columns(cart_id)
         lines_of = cols["lines"]
         stop = np.flatnonzero(codes[:first] == TOO_LONG)
         stop_line = int(lines_of[stop[0]]) if len(stop) else None
@@ -744,6 +746,13 @@ class ReplayWithout:
         n_skipped = len(self.skipped)
         ends = [(k, int(q)) for k, q in enumerate(run.checkpoint_lines.tolist())
                 if self.skipped and q >= self.skipped[-1] and q - n_skipped >= first]
+        # compared at the 1st, 2nd, 4th, 8th ... of them: a skip that rejoins mostly does so
+        # at the first, and one that never does (an item added: every later id moves) then
+        # runs its tail in a few long pieces instead of one per checkpoint. Carts that are
+        # the same at one checkpoint are the same at every later one, so a later comparison
+        # finds the same rejoined cart, only a few lines later.
+        ends = [e for i, e in enumerate(ends) if not (i + 1) & i]
+        their_too_long = np.flatnonzero(replay._codes[run.rows] == TOO_LONG)
         done = first
         state = start
         for k, q in [*ends, (None, n)]:
@@ -779,8 +788,8 @@ class ReplayWithout:
             final = state
             if k is None:
                 break
-            theirs = np.flatnonzero(replay._codes[run.rows[:q]] == TOO_LONG)
-            their_stop = int(lines_of[theirs[0]]) if len(theirs) else None
+            their_stop = (int(lines_of[their_too_long[0]])
+                          if len(their_too_long) and their_too_long[0] < q else None)
             if their_stop == stop_line and _same_cart(state, run.checkpoints[k]):
                 self._converge(run, done, q, last)
                 codes, errors, last_applied, changed = (
@@ -808,8 +817,8 @@ class ReplayWithout:
         self._converged_from = q
         self._codes[done:] = rp._codes[rows]
         self._changed[done:] = rp._changed[rows]
-        self._errors[done:] = [v if isinstance(v, str) else None
-                               for v in rp.outcomes["error"].iloc[rows].tolist()]
+        self._errors[done:] = rp._cart_columns(self.cart_id)["errors"][
+            self.kept[done:] - 1].tolist()
         theirs = rp._last_applied[rows]
         before = int(rp._last_applied[run.rows[q - 1]]) if q else -1
         self._last_applied[done:] = np.where(theirs != before, theirs, last)

@@ -309,26 +309,48 @@ _FIELD_LABELS = {
 _CELL_LIMITS = {"name": 30, "sku": 28, "provider": 18, "pickupPoint": 30}
 
 
+# A cell's HTML when it shows no change is a function of the field, its kind, the limit and
+# the value alone: kept here for values of the scalar JSON types, keyed with the value's type
+# (so that 1 and True never share a cell), text up to _KEY_TEXT_MAX characters. Bounded:
+# cleared when full.
+_CELL_HTML: dict[tuple[str, bool, int, type, Any], str] = {}
+_CELL_HTML_MAX = 50_000
+_KEY_TEXT_MAX = 512
+_SCALAR_TYPES = frozenset({int, str, bool, type(None)})
+
+
 def _cell(field: str, value: Any, numeric: bool, change: tuple[Any, Any] | None,
           limit: int | None = None) -> str:
     limit = limit or _CELL_LIMITS.get(field, 24)
+    key = None
+    if change is None and type(value) in _SCALAR_TYPES and (
+            type(value) is not str or len(value) <= _KEY_TEXT_MAX):
+        key = (field, numeric, limit, type(value), value)
+        hit = _CELL_HTML.get(key)
+        if hit is not None:
+            return hit
     text = _fmt(field, value)
     full = _e(text)
-    shown = _e(text if len(text) <= limit else text[: limit - 1] + "…")
+    shown = full if len(text) <= limit else _e(text[: limit - 1] + "…")
     cls = ["cfw-num"] if numeric else []
     inner = shown
     if change is not None:
         cls.append("cfw-chg")
         inner = f"<s>{_e(_fmt(field, change[0]))}</s>{shown}"
     c = f' class="{" ".join(cls)}"' if cls else ""
-    return f'<td{c} title="{full}">{inner}</td>'
+    out = f'<td{c} title="{full}">{inner}</td>'
+    if key is not None:
+        if len(_CELL_HTML) >= _CELL_HTML_MAX:
+            _CELL_HTML.clear()
+        _CELL_HTML[key] = out
+    return out
 
 
 # The HTML of a table row that is neither added nor changed is a function of the columns,
 # the extra cell and the row's values alone: rows are kept here, keyed by exactly those (the
 # values by their repr, taken only when each is of a plain JSON type, so that 1, True, 1.0
-# and "1" never share a key), and a redraw reuses the rows that did not change (a step or a
-# skip redraws both sides: ~60 rows each). Bounded: cleared when full.
+# and "1" never share a key, and only for short rows), and a redraw reuses the rows that did
+# not change (a step or a skip redraws both sides: ~60 rows each). Bounded: cleared when full.
 _ROW_HTML: dict[tuple[int, str | None, str], str] = {}
 _ROW_HTML_MAX = 20_000
 _COLUMN_SETS: dict[tuple[tuple[str, str, bool], ...], int] = {}
@@ -361,11 +383,13 @@ def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, 
         if ident not in added and ident not in changed:
             values = [r.get(k) for k in keys]
             if all(type(v) in plain for v in values):
-                key = (cols_id, extra_html, repr(values))
-                hit = cache.get(key)
-                if hit is not None:
-                    body.append(hit)
-                    continue
+                text = repr(values)
+                if len(text) + len(extra_html or "") <= 4 * _KEY_TEXT_MAX:
+                    key = (cols_id, extra_html, text)
+                    hit = cache.get(key)
+                    if hit is not None:
+                        body.append(hit)
+                        continue
         fields = changed.get(ident, {})
         cls = ' class="cfw-add"' if ident in added else ""
         cells = "".join(_cell(k, r.get(k), num, fields.get(k)) for k, _, num in columns)

@@ -64,15 +64,15 @@ class _Side:
         n = len(rows)
         #: per position: the outcome's index in OUTCOMES, or SKIPPED_CODE
         self.codes = np.full(n, SKIPPED_CODE, dtype=np.int8)
-        errors = np.full(n, None, dtype=object)
         changed = np.zeros(n + 1, dtype=bool)
+        self._skipped = skipped
         if not skipped.any():
             self.sub: ReplayWithout | None = None
             self.counts = np.arange(n + 1)
             self.has_cart = True
             kept = np.arange(n)
             codes = rp.outcome_codes(cart_id)
-            errors[:] = [_str_or_none(v) for v in rp.outcomes["error"].iloc[rows].tolist()]
+            errors = [_str_or_none(v) for v in rp.outcomes["error"].iloc[rows].tolist()]
             flags = rp.changed(cart_id)
         else:
             sub = rp.without(cart_id, np.flatnonzero(skipped) + 1)
@@ -82,18 +82,19 @@ class _Side:
             kept = np.flatnonzero(~skipped)
             if self.has_cart:
                 codes = sub.outcome_codes(cart_id)
-                errors[kept] = sub.errors(cart_id) if len(kept) else []
+                errors = sub.errors(cart_id)
                 flags = sub.changed(cart_id)
             else:
                 kept = kept[:0]
                 codes = np.zeros(0, dtype=np.int8)
+                errors = []
                 flags = np.zeros(0, dtype=bool)
         self.codes[kept] = codes
+        self._errors: list[str | None] = errors  # per kept line
         # an applied line moves lastChange even where the state object stays the same
         changed[kept + 1] = flags | (codes == APPLIED_CODE)
-        self.outcome: list[str] = _OUTCOME_NAMES[self.codes].tolist()
-        self.error: list[str | None] = errors.tolist()
-        self.changed: list[bool] = changed.tolist()
+        #: per position: whether the line that leads to it changed the cart (0: False)
+        self.changed: np.ndarray = changed
         #: positions whose line was not applied (skipped lines left out)
         self.problems: np.ndarray = (np.flatnonzero(
             (self.codes != APPLIED_CODE) & (self.codes != SKIPPED_CODE)) + 1).astype(np.int64)
@@ -102,6 +103,26 @@ class _Side:
         #: the states last asked for, by position (at most STATES_KEPT)
         self.states: OrderedDict[int, dict[str, Any]] = OrderedDict()
         self._strip_rows: dict[str, str] = {}
+
+    def outcome_at(self, k: int) -> str:
+        """The outcome of the cart's line ``k + 1`` (``skipped`` for a line switched off)."""
+        return _OUTCOME_NAMES[self.codes[k]]
+
+    def error_at(self, k: int) -> str | None:
+        """The error text of the cart's line ``k + 1`` (None: none, or switched off)."""
+        if self._skipped[k]:
+            return None
+        return self._errors[int(self.counts[k + 1]) - 1]
+
+    @property
+    def outcome(self) -> list[str]:
+        """:meth:`outcome_at` of every line."""
+        return _OUTCOME_NAMES[self.codes].tolist()
+
+    @property
+    def error(self) -> list[str | None]:
+        """:meth:`error_at` of every line."""
+        return [self.error_at(k) for k in range(len(self.codes))]
 
     def strip_row(self, mode: str) -> str:
         """This side's row of the timeline strip (drawn once per side)."""
@@ -490,8 +511,8 @@ class TimelineScrubber(widgets.VBox):
             h = self.history(m).copy()
             h["ts"] = [None if pd.isna(t) else pd.Timestamp(t).isoformat() for t in h["ts"]]
             doc[m] = {
-                "outcome": side.outcome[p - 1] if p else None,
-                "error": side.error[p - 1] if p else None,
+                "outcome": side.outcome_at(p - 1) if p else None,
+                "error": side.error_at(p - 1) if p else None,
                 "state": self._state(m, p),
                 "history": json.loads(h.to_json(orient="records")),
             }
@@ -1098,8 +1119,8 @@ class TimelineScrubber(widgets.VBox):
         for m, w in (("go", self.go_html), ("lenient", self.lenient_html)):
             side = self._sides[m]
             w.value = _state_html(m, states[m], self._diff(m, p),
-                                  side.outcome[p - 1] if p else None,
-                                  side.error[p - 1] if p else None, self.max_rows)
+                                  side.outcome_at(p - 1) if p else None,
+                                  side.error_at(p - 1) if p else None, self.max_rows)
         self.compare_html.value = _compare_html(states["go"], states["lenient"], p)
         self._render_workbench(p, states)
 
@@ -1118,8 +1139,8 @@ class TimelineScrubber(widgets.VBox):
         ts_note = {"number": "ts written as a JSON number", "string": "ts an RFC 3339 string",
                    "null": "ts null", "missing": "no ts", "invalid": "ts unreadable"}
         type_text = self._types[k]
-        go_o, le_o = self._sides["go"].outcome[k], self._sides["lenient"].outcome[k]
-        go_e, le_e = self._sides["go"].error[k], self._sides["lenient"].error[k]
+        go_o, le_o = self._sides["go"].outcome_at(k), self._sides["lenient"].outcome_at(k)
+        go_e, le_e = self._sides["go"].error_at(k), self._sides["lenient"].error_at(k)
         size = f"{len(raw):,} bytes" + ("" if self._newline[k] else ", no trailing \\n")
         parts = [
             f'<div class="cfw"><div class="cfw-meta"><b>{where}</b>',
