@@ -834,12 +834,15 @@ class ReplayWithout:
         errors: list[str | None] = [None] * m
         last_applied = np.full(m, -1, dtype=np.int64)
         changed = np.zeros(m, dtype=np.uint8)
-        types, errs = cols["types"], cols["errs"]
-        at_list = at.tolist()
+        if "types_array" not in cols:  # the same objects, to be taken many at a time
+            for name in ("types", "errs"):
+                cols[name + "_array"] = np.empty(len(cols[name]), dtype=object)
+                cols[name + "_array"][:] = cols[name]
         try:
             cp, states, final = core.run_from(
                 start, self.cart_id, rows.tolist(), np.ascontiguousarray(cols["kinds"][at]),
-                [types[k] for k in at_list], rp._payload_buffers, [errs[k] for k in at_list],
+                cols["types_array"][at].tolist(), rp._payload_buffers,
+                cols["errs_array"][at].tolist(),
                 np.ascontiguousarray(cols["too_long"][at]),
                 np.ascontiguousarray(cols["lines"][at]), rp._decoders, rp.catalog, codes,
                 errors, last_applied, changed, -1 if stop_line is None else stop_line, last,

@@ -1051,6 +1051,16 @@ class TimelineScrubber(widgets.VBox):
 
     def _state(self, mode: str, p: int) -> dict[str, Any]:
         side = self._sides[mode]
+        if side.sub is not None and side.has_cart and self._base_sides is not None:
+            # before the first line switched off, and right after it, the cart is the one
+            # without skips at that point (as Replay.without answers): take it from there
+            first = side.sub.skipped[0]
+            if p <= first:
+                return self._state_of(self._base_sides[mode], min(p, first - 1))
+        return self._state_of(side, p)
+
+    @staticmethod
+    def _state_of(side: _Side, p: int) -> dict[str, Any]:
         kept = side.states
         hit = kept.get(p)
         if hit is not None:
