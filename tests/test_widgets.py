@@ -758,3 +758,101 @@ def test_dashboard_scrubber_writes_to_the_dashboards_notes(sample, tmp_path):
     assert s.notes is d.notes
     s.add_note("from the dashboard", line=3)
     assert [(n["cart_id"], n["line"]) for n in Notes(tmp_path / "n.json")] == [("cart-1002", 3)]
+
+
+# -- a skip redraws only what changed (issue 11), and shows exactly what a fresh draw shows ---
+
+
+def _view(s: TimelineScrubber) -> dict[str, Any]:
+    """Everything the scrubber shows that a skip can change."""
+    return {"html": all_html(s), "json": s.to_json(), "skipped": s.skipped,
+            "problems": (s.problem_lines("go"), s.problem_lines("lenient")),
+            "skip": (s.skip_button.value, s.skip_button.disabled, s.reset_button.disabled),
+            "parting": (s.parting_html.value, s.parting_button.disabled)}
+
+
+def _strip_svg_reference(outcomes: list[str], cls: str) -> str:
+    """One strip row drawn the plain way (bins, then runs of one colour with their summed
+    counts in the order they first occur), as the strip was drawn before it used codes."""
+    from collections import Counter
+
+    from cartforensics.plots import OUTCOME_LABELS
+    from cartforensics.widgets.strip import _STRIP_COLORS
+
+    bins = strip_bins(outcomes)
+    rects, k = [], 0
+    while k < len(bins):
+        j = k
+        while j + 1 < len(bins) and bins[j + 1][2] == bins[k][2]:
+            j += 1
+        total: Counter[str] = Counter()
+        for b in bins[k:j + 1]:
+            total.update(b[3])
+        first, last = bins[k][0], bins[j][1]
+        where = f"line {first:,}" if first == last else f"lines {first:,}–{last:,}"
+        mix = ", ".join(f"{OUTCOME_LABELS.get(o, o)} {v:,}" for o, v in total.items())
+        rects.append(f'<rect x="{k}" width="{j - k + 1}" height="1" '
+                     f'fill="{_STRIP_COLORS.get(bins[k][2], "#999999")}" '
+                     f'data-outcome="{bins[k][2]}"><title>{where}: {mix}</title></rect>')
+        k = j + 1
+    return (f'<svg class="{cls}" viewBox="0 0 {max(len(bins), 1)} 1" '
+            f'preserveAspectRatio="none" height="12">{"".join(rects)}</svg>')
+
+
+@pytest.mark.parametrize("n", [0, 1, 7, 500, 501, 4_999, 10_000])
+def test_strip_rows_from_codes_match_the_plain_drawing(n):
+    rng = np.random.default_rng(n)
+    kinds = [*OUTCOMES, "skipped"]
+    outs = ["applied" if rng.random() < 0.9 else kinds[rng.integers(len(kinds))]
+            for _ in range(n)]
+    html_text = strip_html({"go": outs})
+    svg = re.search(r'<svg class="cfw-strip-go".*?</svg>', html_text).group(0)
+    assert svg == _strip_svg_reference(outs, "cfw-strip-go")
+
+
+def test_a_cell_or_row_kept_for_reuse_never_stands_for_another_value():
+    from cartforensics.widgets.common import _cell, _table
+
+    # 1, True, "1" and 1.0 print differently: the kept cells and rows tell them apart
+    cells = {repr(v): _cell("qty", v, True, None) for v in (1, True, "1", 1.0, None, "")}
+    assert cells["1"] != cells["True"] and cells["True"] != cells["'1'"]
+    assert "yes" in cells["True"] and ">1<" in cells["1"] and "1.0" in cells["1.0"]
+    assert _cell("qty", 1, True, None) == cells["1"]  # and the same value, the same cell
+    assert _cell("qty", 1, True, (2, 1)) != cells["1"]  # a change is drawn, never reused
+    cols = [("id", "id", True), ("qty", "qty", True), ("name", "name", False)]
+    one = _table([{"id": 1, "qty": 1, "name": "<b>x</b>"}], cols, None, 10)
+    same = _table([{"id": 1, "qty": True, "name": "<b>x</b>"}], cols, None, 10)
+    assert one != same and "yes" in same and "&lt;b&gt;x&lt;/b&gt;" in one
+    added = _table([{"id": 1, "qty": 1, "name": "<b>x</b>"}], cols,
+                   {"added": [{"id": 1}], "changed": {}, "removed": []}, 10)
+    assert 'class="cfw-add"' in added and 'class="cfw-add"' not in one
+    # a long name is cut the same way whether or not its cell is kept
+    long = "ü" * 2_000
+    a, b = (_table([{"id": 2, "qty": 1, "name": long}], cols, None, 10) for _ in range(2))
+    assert a == b and "ü" * 29 + "…" in a
+
+
+def test_a_skip_switched_on_and_off_shows_exactly_a_fresh_view(sample, hostile):
+    """Toggling a line shows what a scrubber opened on the same skips shows, and switching
+    it off again shows the view from before, at every line of the cart."""
+    for (go, le), cid in ((sample, "cart-1003"), (sample, "cart-1002"), (hostile, "evil")):
+        s = TimelineScrubber(go, cart_id=cid, lenient=le)
+        for p in range(1, s.lines + 1):
+            s.seek(line=p)
+            before = _view(s)
+            s.skip_button.value = True
+            on = _view(s)
+            fresh = TimelineScrubber(go, cart_id=cid, lenient=le)
+            fresh.toggle_skip(p)
+            fresh.seek(line=p)
+            assert on == _view(fresh), (cid, p)
+            s.toggle_skip(p)
+            assert _view(s) == before, (cid, p)
+        s.seek(line=s.lines)
+        s.toggle_skip(1)
+        s.toggle_skip(s.lines)
+        fresh = TimelineScrubber(go, cart_id=cid, lenient=le)
+        fresh.toggle_skip(s.lines)
+        fresh.toggle_skip(1)
+        fresh.seek(line=s.lines)
+        assert _view(s) == _view(fresh), cid
