@@ -5,7 +5,8 @@ notebook that builds a TimelineScrubber over a small log holding a hostile sku, 
 checks in the browser that the scrubber renders, that a step changes the state shown, and that
 the hostile text shows as text (no ``<img src=x>`` element, no alert). Then the investigation:
 the timeline strip is visible, a (hostile) note added through the widget is listed and found
-in the notes file read again from disk, and choosing a field in the blame jumps to its line.
+in the notes file read again from disk, choosing a field in the blame jumps to its line, and
+"skip this line" switches the line off and on again.
 Screenshots go to ``test-artifacts/`` (git-ignored): ``browser_workbench.png`` is the scrubber
 with its notes and blame.
 
@@ -231,6 +232,32 @@ def _workbench(page, root: Path, dialogs: list[str]) -> None:
     scrubber.scroll_into_view_if_needed()
     scrubber.screenshot(path=str(ARTIFACTS / "browser_workbench.png"))
     assert (ARTIFACTS / "browser_workbench.png").stat().st_size > 10_000
+    _skip_a_line(page, dialogs)
+
+
+def _skip_a_line(page, dialogs: list[str]) -> None:
+    """On line 3, "skip this line" switches it off (the line says so, both strips mark it
+    skipped) and a second press switches it on again (the view as before)."""
+    line = page.locator(".cf-scrubber .cf-line")
+    assert "Line 3 of 6" in line.inner_text()
+    go_before = page.locator(".cf-scrubber .cf-go-state").inner_text()
+    skip = page.locator(".cf-scrubber button.cf-skip")
+    skip.click()
+    page.wait_for_function(
+        "() => document.querySelector('.cf-scrubber .cf-line').innerText"
+        ".includes('this line is switched off')", timeout=20_000)
+    assert "Skipped: line 3." in page.locator(".cf-scrubber").inner_text()
+    for row in ("go", "lenient"):
+        assert page.locator(f".cf-scrubber .cfw-strip-{row} rect[data-outcome='skipped']"
+                            ).count() == 1, row
+    skip.click()
+    page.wait_for_function(
+        "() => !document.querySelector('.cf-scrubber .cf-line').innerText"
+        ".includes('this line is switched off')", timeout=20_000)
+    assert "Skipped: line" not in page.locator(".cf-scrubber").inner_text()
+    assert page.locator(".cf-scrubber rect[data-outcome='skipped']").count() == 0
+    assert page.locator(".cf-scrubber .cf-go-state").inner_text() == go_before
+    assert page.locator(".cf-scrubber img").count() == 0 and dialogs == []
 
 
 def _run_all(page, timeout: float = 90.0) -> None:
