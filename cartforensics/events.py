@@ -291,8 +291,9 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
     over the whole batch, the rest by the Go port line by line): small files cost little.
     ``sem``: the toolchain whose encoding/json decodes the envelopes (default Go 1.25);
     ``line_counts``: if given, each file's number of lines is appended to it; ``owned``:
-    the buffers are this call's to overwrite (then the raw column is the batch's own bytes,
-    its lines packed in place, instead of a copy of them)."""
+    a single buffer is this call's to overwrite. The raw column is then the batch's own
+    bytes with its lines packed in place (several files are joined into a new buffer, which
+    is always packed), instead of a copy of them."""
     sem = semantics(sem)
     cuts = [split_lines(d, MAX_TOKEN_SIZE) for d in datas]
     if line_counts is not None:
@@ -301,9 +302,10 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
     n = int(counts.sum())
     if len(datas) == 1:
         data = datas[0]
-    else:
-        data = bytearray().join(datas) if owned else b"".join(datas)
-    in_place = owned and isinstance(data, bytearray) and compaction_available()
+        in_place = owned and isinstance(data, bytearray) and compaction_available()
+    else:  # joined into a buffer of this call's own
+        data = bytearray().join(datas)
+        in_place = compaction_available()
     bases = np.concatenate([[0], np.cumsum([len(d) for d in datas])[:-1]]).astype(np.int64)
     file_of = np.repeat(np.arange(len(datas), dtype=np.int32), counts)
     if len(cuts) == 1:
