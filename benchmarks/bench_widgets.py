@@ -152,7 +152,7 @@ def _revision_tree(rev: str) -> Path:
     dest = Path(tempfile.mkdtemp(prefix="bench-widgets-rev-"))
     with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
         tf.extractall(dest, filter="data")
-    for so in (root / "cartforensics").glob("_replay_core*.so"):
+    for so in (root / "cartforensics").glob("_*core*.so"):
         shutil.copy2(so, dest / "cartforensics" / so.name)
     return dest
 
