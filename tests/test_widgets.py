@@ -833,8 +833,9 @@ def test_a_cell_or_row_kept_for_reuse_never_stands_for_another_value():
 
 
 def test_a_skip_switched_on_and_off_shows_exactly_a_fresh_view(sample, hostile):
-    """Toggling a line shows what a scrubber opened on the same skips shows, and switching
-    it off again shows the view from before, at every line of the cart."""
+    """Toggling a line shows what a scrubber opened on the same skips shows, switching it
+    off again shows the view from before, and on again the same as the first time, at every
+    line of the cart."""
     for (go, le), cid in ((sample, "cart-1003"), (sample, "cart-1002"), (hostile, "evil")):
         s = TimelineScrubber(go, cart_id=cid, lenient=le)
         for p in range(1, s.lines + 1):
@@ -848,6 +849,10 @@ def test_a_skip_switched_on_and_off_shows_exactly_a_fresh_view(sample, hostile):
             assert on == _view(fresh), (cid, p)
             s.toggle_skip(p)
             assert _view(s) == before, (cid, p)
+            if p % 2:  # and on again: the kept sides show the same as the first time
+                s.toggle_skip(p)
+                assert _view(s) == on, (cid, p)
+                s.toggle_skip(p)
         s.seek(line=s.lines)
         s.toggle_skip(1)
         s.toggle_skip(s.lines)

@@ -49,6 +49,7 @@ BLAME_AUTO_LINES = 2000  # blame is read at once for carts up to this many lines
 CONTEXT_ROWS = 200  # rows of the context table shown
 BLAME_ROWS = 400  # fields listed in each blame (the cart's own first; scrubber.blame() has all)
 STATES_KEPT = 16  # states kept per side (the positions last shown and their neighbours)
+SKIP_SETS_KEPT = 4  # the last sets of skipped lines whose sides are kept (toggling back)
 
 
 class _Side:
@@ -275,6 +276,7 @@ class TimelineScrubber(widgets.VBox):
         self._skipped = np.zeros(0, dtype=bool)
         self._sides: dict[str, _Side] = {}
         self._base_sides: dict[str, _Side] | None = None  # the cart's sides without skips
+        self._kept_sides: OrderedDict[bytes, dict[str, _Side]] = OrderedDict()
         self._problems: dict[str, np.ndarray] = {}
         self._parting_at: int | None = None
         self._position_of_line: dict[int, int] = {}
@@ -996,6 +998,7 @@ class TimelineScrubber(widgets.VBox):
         self._newline = ev["newline"].to_numpy()[rows].tolist()
         self._position_of_line = {ln: k + 1 for k, ln in enumerate(self._file_lines)}
         self._base_sides = None
+        self._kept_sides.clear()
         self._blame_on = len(rows) <= BLAME_AUTO_LINES
         self._set_skips(np.zeros(len(rows), dtype=bool), render=False)
         n = len(rows)
@@ -1027,7 +1030,14 @@ class TimelineScrubber(widgets.VBox):
     def _set_skips(self, skipped: np.ndarray, render: bool = True) -> None:
         self._skipped = skipped
         if skipped.any():
-            self._sides = self._new_sides(skipped)
+            key = np.packbits(skipped).tobytes()
+            sides = self._kept_sides.pop(key, None)
+            if sides is None:
+                sides = self._new_sides(skipped)
+            self._kept_sides[key] = sides
+            if len(self._kept_sides) > SKIP_SETS_KEPT:
+                self._kept_sides.popitem(last=False)
+            self._sides = sides
         else:
             if self._base_sides is None:
                 self._base_sides = self._new_sides(skipped)
