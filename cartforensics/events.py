@@ -129,29 +129,37 @@ def find_logs(source: Source) -> list[LogFile]:
         if not items:
             raise NoLogsError("no source given: pass a log file, a directory, a glob or a list")
     found: list[LogFile] = []
-    seen: set[Path] = set()
+    seen: set[str] = set()
     for item in items:
         text = os.fspath(item)
         path = Path(text)
         if path.is_dir():
-            files = [p for p in path.iterdir() if p.is_file() and cart_id_of(p) is not None]
+            # scandir: the names and kinds of a fleet's 10,000 files without a stat each
+            with os.scandir(text) as entries:
+                names = [e.name for e in entries
+                         if log_stem(e.name) is not None and e.is_file()]
+            base = os.path.abspath(text)
+            files = [path / name for name in names]
+            keys = [os.path.join(base, name) for name in names]
             if not files:
                 raise NoLogsError(
                     f"{text}: directory holds no *{LOG_SUFFIX} or *{GZ_SUFFIX} files"
                 )
         elif path.exists():
             files = [path]
+            keys = None
         elif globmod.has_magic(text):
             files = [Path(p) for p in globmod.glob(text)
                      if Path(p).is_file() and cart_id_of(Path(p)) is not None]
+            keys = None
             if not files:
                 raise NoLogsError(
                     f"{text}: the pattern matches no *{LOG_SUFFIX} or *{GZ_SUFFIX} files"
                 )
         else:
             raise NoLogsError(f"{text}: no such file or directory")
-        for p in files:
-            rp = Path(os.path.abspath(p))
+        for k, p in enumerate(files):
+            rp = os.path.abspath(p) if keys is None else keys[k]
             if rp in seen:
                 continue
             seen.add(rp)
