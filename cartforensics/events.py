@@ -581,9 +581,11 @@ def read_events_table(
 
 def to_frame(table: pa.Table) -> pd.DataFrame:
     """Arrow → pandas: numpy dtypes for numbers, bools and times; Arrow-backed text and bytes."""
+    # one thread: Arrow's pool cost ten times the conversion itself (0.46 s vs 0.05 s on
+    # 1M rows in 11 chunks), the columns being few and mostly zero-copy
     df = table.to_pandas(
         types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_large_binary(t) else None,
-        self_destruct=False,
+        self_destruct=False, use_threads=False,
     )
     return df
 
