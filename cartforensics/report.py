@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 
 from .cliargs import add_go_version_option, one_line_errors, positive_int
 from .dataset import is_dataset, read_manifest
-from .events import NoLogsError, Source, find_logs, read_events
+from .events import NoLogsError, Source, find_logs
 from .findings import Finding, findings_table, headline_finding
 from .goversion import GoSemantics, semantics
 from .metrics import prometheus_text
@@ -46,6 +46,7 @@ from .plots import (
 )
 from .replay import OUTCOMES, Replay, replay
 from .report_chunks import CHUNK_BYTES, CHUNK_FILES, CHUNK_LINES
+from .sources import read_events
 
 CHARTS = (
     ("outcome_mix", "Outcome of every line over time"),
