@@ -861,3 +861,16 @@ def test_a_skip_switched_on_and_off_shows_exactly_a_fresh_view(sample, hostile):
         fresh.toggle_skip(1)
         fresh.seek(line=s.lines)
         assert _view(s) == _view(fresh), cid
+
+
+def test_a_state_handed_out_is_the_callers_to_change(sample) -> None:
+    """The scrubber keeps the states it shows; what state() returns is a copy."""
+    go, le = sample
+    s = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
+    first = s.state()
+    first["items"].append({"sku": "mine"})
+    first["totalPrice"] = -1
+    assert s.state() == go.final_state("cart-1002") != first
+    s.step(-1)
+    s.step(1)  # redrawn from what it keeps
+    assert s.state() == go.final_state("cart-1002")

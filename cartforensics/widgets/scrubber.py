@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from collections import OrderedDict
@@ -484,9 +485,10 @@ class TimelineScrubber(widgets.VBox):
 
     def state(self, mode: str = "go", position: int | None = None) -> dict[str, Any]:
         """The state JSON (SPEC §5) shown at ``position`` (default: the current one), with
-        the skipped lines left out."""
+        the skipped lines left out: a copy of its own (the widget keeps the ones it shows)."""
         self._need_cart()
-        return self._state(mode, self.position if position is None else int(position))
+        return copy.deepcopy(self._state(mode, self.position if position is None
+                                         else int(position)))
 
     def diff(self, mode: str = "go") -> dict[str, Any] | None:
         """What changed from the previous position to this one (``diff_states``); None at 0."""
