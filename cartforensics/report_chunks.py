@@ -259,6 +259,22 @@ def _outcomes_table(r: Any) -> pa.Table:
     ], schema=OUTCOMES_SCHEMA)
 
 
+def write_part(table: pa.Table, path: str) -> None:
+    """A chunk's rows of outcomes.parquet, as an LZ4-compressed Arrow IPC file: measured, it
+    costs the worker a tenth of a Parquet part and the driver (which reads it back to write
+    outcomes.parquet) no decoding (session 3 in docs/performance.md)."""
+    codec = "lz4" if pa.Codec.is_available("lz4") else None
+    options = pa.ipc.IpcWriteOptions(compression=codec)
+    with pa.OSFile(path, "wb") as f, pa.ipc.new_file(f, table.schema, options=options) as w:
+        w.write_table(table)
+
+
+def read_part(path: str) -> pa.Table:
+    """What :func:`write_part` wrote."""
+    with pa.OSFile(path, "rb") as src:  # read whole: the file is removed next
+        return pa.ipc.open_file(src).read_all()
+
+
 def summarize_chunk(events: pd.DataFrame, go: Any, lenient: Any, index: int,
                     tmp_dir: str | None, freq: str | None = None) -> ChunkResult:
     """Reduce one chunk's replays (of whole carts) to what the report combines; its rows of
@@ -297,8 +313,8 @@ def summarize_chunk(events: pd.DataFrame, go: Any, lenient: Any, index: int,
     outcomes: dict[str, str] = {}
     if tmp_dir is not None:
         for r in (go, lenient):
-            path = os.path.join(tmp_dir, f"{r.mode}-{index:06d}.parquet")
-            pq.write_table(_outcomes_table(r), path)
+            path = os.path.join(tmp_dir, f"{r.mode}-{index:06d}.arrow")
+            write_part(_outcomes_table(r), path)
             outcomes[r.mode] = path
     ok = ts_ns[has]
     return ChunkResult(
@@ -614,7 +630,7 @@ class OutcomesWriter:
     def _copy(self, part: str | None) -> None:
         if part is None or self._writer is None:
             return
-        t = pq.read_table(part)
+        t = read_part(part)
         if t.num_rows:
             self._writer.write_table(t.cast(self.schema))
         del t
