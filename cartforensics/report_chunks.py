@@ -46,8 +46,9 @@ from .metrics import combine_metric_values, metric_values, metrics_frame, rates_
 from .replay import OUTCOMES
 
 __all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "Chunk", "ChunkResult", "Combined",
-           "OutcomesWriter", "combine", "plan_dataset", "plan_logs", "read_chunk", "run_chunks",
-           "summarize_chunk", "write_outcomes"]
+           "OutcomesWriter", "combine", "plan_dataset", "plan_logs", "read_chunk", "read_part",
+           "run_chunks", "start_workers_server", "summarize_chunk", "write_outcomes",
+           "write_part"]
 
 CHUNK_BYTES = 16 << 20  # of log input per chunk (about 90,000 writer-format lines)
 CHUNK_FILES = 1000
@@ -214,7 +215,7 @@ def _base_ns(freq: str | None, ts_ns: np.ndarray) -> int:
     """The width of the windows a chunk counts lines in: one that divides the report's window
     (``freq``, or the one pick_freq will choose over the fleet, which is at least the one it
     chooses over this chunk) and whose windows never straddle one of the report's."""
-    from .plots import pick_freq
+    from .metrics import pick_freq
 
     if freq is not None:
         try:
@@ -429,8 +430,24 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
     # a fresh worker (forked from the preloaded server: cheap) every few chunks, so that what
     # the allocators keep after a chunk never piles up
-    return process_pool(workers, "cartforensics.report_chunks",
-                        max_tasks_per_child=TASKS_PER_WORKER)
+    return process_pool(workers, __name__, max_tasks_per_child=TASKS_PER_WORKER)
+
+
+def start_workers_server() -> None:
+    """Start the server the pool's workers fork from (it imports the package once, about a
+    second) now, so that its start overlaps the driver's planning; the pool made later
+    uses it. Nothing happens where there is no forkserver."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    from multiprocessing import forkserver
+
+    from .convert import _main_module_hidden
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload([__name__])
+    with _main_module_hidden():
+        forkserver.ensure_running()
 
 
 def default_workers(chunks: Sequence[Chunk]) -> int:
@@ -535,7 +552,7 @@ def _shifted(parts: dict[tuple[str, Any], FindingPart], offset: int
 
 def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any) -> Combined:
     """Add up the chunks' results (in chunk order) into the report's inputs."""
-    from .plots import pick_freq
+    from .metrics import pick_freq
 
     offset = 0
     parts = []
