@@ -505,6 +505,8 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
     # imports leave a core idle for about a second: measured, session 3)
     local = chunks[-1] if own and len(chunks) > n else None
     todo = iter(chunks[:-1] if local is not None else chunks)
+    if local is not None:  # queued meanwhile: workers never wait for this process's chunk
+        window += n
     try:
         for c in todo:
             with hide():
