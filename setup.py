@@ -1,4 +1,5 @@
-"""Builds the compiled replay core (cartforensics/_replay_core.pyx) with Cython.
+"""Builds the compiled cores with Cython: the replay core (cartforensics/_replay_core.pyx) and
+the line scan read_events uses (cartforensics/_fastpath_core.pyx).
 
 Everything else is in pyproject.toml. The extension is optional: when it cannot be compiled
 the install still succeeds and the package runs on the pure-Python reference core (it warns
@@ -10,6 +11,8 @@ from setuptools import Extension, setup
 
 extensions = [
     Extension("cartforensics._replay_core", ["cartforensics/_replay_core.pyx"], optional=True),
+    Extension("cartforensics._fastpath_core", ["cartforensics/_fastpath_core.pyx"],
+              optional=True),
 ]
 
 setup(ext_modules=cythonize(extensions, language_level=3, quiet=True))

@@ -36,9 +36,15 @@ _warned = False
 def engine_info() -> dict[str, Any]:
     """Which core :func:`~cartforensics.replay` uses by default, and why.
 
+    ``scan`` says which line scan ``read_events`` uses (the compiled
+    ``_fastpath_core``, or msgspec and numpy when it is not built).
+
     >>> sorted(engine_info())
-    ['compiled_available', 'engine', 'module', 'reason']
+    ['compiled_available', 'engine', 'module', 'reason', 'scan']
     """
+    from .fastpath import CORE_WHY
+    from .fastpath import core as scan_core
+
     forced = os.environ.get("CARTFORENSICS_ENGINE", "").strip()
     if core is None:
         engine, reason = "reference", f"compiled core not importable ({_WHY})"
@@ -51,13 +57,15 @@ def engine_info() -> dict[str, Any]:
         "compiled_available": core is not None,
         "module": getattr(core, "__file__", None),
         "reason": reason,
+        "scan": "compiled" if scan_core is not None else f"reference ({CORE_WHY})",
     }
 
 
 def engine_text() -> str:
     """One line for ``cartforensics --version``."""
     info = engine_info()
-    return f"replay core: {info['engine']} ({info['reason']})"
+    return (f"replay core: {info['engine']} ({info['reason']})\n"
+            f"line scan: {info['scan']}")
 
 
 def resolve(engine: str | None) -> Engine:

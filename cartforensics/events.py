@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import glob as globmod
 import os
-import threading
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,8 +19,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .envelope import NUMBER_OUT_OF_RANGE, decode_envelope, numeric_ts_error
-from .fastpath import canonical_lines, parse_rfc3339_column, view_array
+from .envelope import decode_envelope, numeric_ts_error
+from .fastpath import (
+    TS_INT,
+    TS_NULL,
+    TS_STR,
+    binary_column,
+    compaction_available,
+    packed_lines,
+    scan_lines,
+)
 from .gojson import go_utf8
 from .gotime import GoTime, unmarshal_time_json
 from .goversion import GoSemantics, semantics
@@ -172,17 +178,29 @@ def several_files(files: Sequence[tuple[str, str]]) -> list[FileProblem]:
             for cid, paths in sorted(by_cart.items()) if len(paths) > 1]
 
 
-def read_bytes(log: LogFile) -> tuple[bytes, str | None]:
+def read_bytes(log: LogFile) -> tuple[bytes | bytearray, str | None]:
     """The file's (decompressed) bytes, and an error text when it could not be read whole.
 
     A broken gzip stream keeps every byte decompressed before the break."""
     try:
+        if not log.path.name.endswith(".gz"):
+            return _read_mutable(log.path), None
         blob = log.path.read_bytes()
     except OSError as e:
         return b"", f"cannot read: {e.strerror or e}"
-    if not log.path.name.endswith(".gz"):
-        return blob, None
     return gunzip_prefix(blob)
+
+
+def _read_mutable(path: Path) -> bytearray:
+    """The file's bytes in a buffer of our own (read_events packs its lines in place), read
+    to its end even if it grows meanwhile, as ``Path.read_bytes`` does."""
+    with open(path, "rb") as f:
+        buf = bytearray(os.fstat(f.fileno()).st_size)
+        got = f.readinto(buf)
+        if got < len(buf):
+            del buf[got:]
+        buf += f.read()
+    return buf
 
 
 def gunzip_prefix(blob: bytes, chunk: int = 1 << 16) -> tuple[bytes, str | None]:
@@ -266,20 +284,28 @@ def _read_one(log: LogFile, data: bytes, sem: GoSemantics | None = None) -> pa.T
     return _read_batch([log], [data], semantics(sem))
 
 
-def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes],
-                sem: GoSemantics | None = None, line_counts: list[int] | None = None
-                ) -> pa.Table:
+def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
+                sem: GoSemantics | None = None, line_counts: list[int] | None = None,
+                owned: bool = False) -> pa.Table:
     """Decode every physical line of several files at once (writer-shaped lines vectorised
     over the whole batch, the rest by the Go port line by line): small files cost little.
     ``sem``: the toolchain whose encoding/json decodes the envelopes (default Go 1.25);
-    ``line_counts``: if given, each file's number of lines is appended to it."""
+    ``line_counts``: if given, each file's number of lines is appended to it; ``owned``:
+    a single buffer is this call's to overwrite. The raw column is then the batch's own
+    bytes with its lines packed in place (several files are joined into a new buffer, which
+    is always packed), instead of a copy of them."""
     sem = semantics(sem)
     cuts = [split_lines(d, MAX_TOKEN_SIZE) for d in datas]
     if line_counts is not None:
         line_counts.extend(len(c) for c in cuts)
     counts = np.array([len(c) for c in cuts], dtype=np.int64)
     n = int(counts.sum())
-    data = datas[0] if len(datas) == 1 else b"".join(datas)
+    if len(datas) == 1:
+        data = datas[0]
+        in_place = owned and isinstance(data, bytearray) and compaction_available()
+    else:  # joined into a buffer of this call's own
+        data = bytearray().join(datas)
+        in_place = compaction_available()
     bases = np.concatenate([[0], np.cumsum([len(d) for d in datas])[:-1]]).astype(np.int64)
     file_of = np.repeat(np.arange(len(datas), dtype=np.int32), counts)
     if len(cuts) == 1:
@@ -303,58 +329,50 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes],
     if n and len(arr):
         has_cr = (lengths > 0) & (arr[np.clip(ends - 1, 0, len(arr) - 1)] == 13)
     tok_len = lengths - has_cr
-    pool = _pool() if n >= SPLIT_LINES and PARTS > 1 else None
-    # the raw column needs only the cut: built (its copy runs without the GIL) meanwhile
-    raw_job = (pool.submit(_raw_column, data, starts, lengths) if pool is not None else None)
-    ok, ts_vals, types, p_start, p_len = _canonical_in_parts(data, starts, tok_len, pool)
+    scan = scan_lines(data, starts, tok_len)
+    ok = scan.ok
+    p_start, p_len = scan.p_start, scan.p_len
+    type_start, type_len = scan.type_start.copy(), scan.type_len.copy()
 
     ts_ns = np.full(n, _NAT, dtype=np.int64)
     kind = np.full(n, _KIND["invalid"], dtype=np.int8)
-    go_err = np.full(n, None, dtype=object)
-    len_err = np.full(n, None, dtype=object)
+    go_err = _Texts(n)
+    len_err = _Texts(n)
     p_buf = np.zeros(n, dtype=np.int64)
+    t_buf = np.zeros(n, dtype=np.int64)
     p_valid = ok.copy()
 
     # canonical lines: ts by its JSON kind
-    canon = np.flatnonzero(ok)
-    if len(canon):
-        first = arr[starts[canon] + 6]  # the ts value's first byte: a digit, '-', '"' or 'n'
-        is_int = (first == 45) | ((first >= 48) & (first <= 57))
-        is_str = first == 34
-        ints_at = canon[is_int]
-        if len(ints_at):
-            secs, fits = _int64_column(
-                ts_vals if len(ints_at) == n else [ts_vals[i] for i in ints_at.tolist()]
-            )
-            # every int64 of seconds is a time (time.Unix takes any); pandas holds fewer
-            in_ns = fits & (secs >= -_SECS_MAX) & (secs <= _SECS_MAX)
-            ts_ns[ints_at[in_ns]] = secs[in_ns] * 1_000_000_000
-            kind[ints_at] = _KIND["number"]
-            kind[ints_at[~fits]] = _KIND["invalid"]
-            len_err[ints_at[~fits]] = NUMBER_OUT_OF_RANGE
-            go_err[ints_at] = numeric_ts_error(sem)
-        kind[canon[~is_int & ~is_str]] = _KIND["null"]
-        strs_at = canon[is_str]
-        if len(strs_at):
-            texts = [ts_vals[i] for i in strs_at.tolist()]
-            fast_ok, fast_ns = parse_rfc3339_column(texts)
-            ts_ns[strs_at[fast_ok]] = fast_ns[fast_ok]
-            kind[strs_at[fast_ok]] = _KIND["string"]
-            for j in np.flatnonzero(~fast_ok).tolist():
-                i = int(strs_at[j])
-                t, err = _string_time(texts[j])
-                if err is None:
-                    kind[i] = _KIND["string"]
-                    ts_ns[i] = _ns(t)
-                else:
-                    go_err[i] = len_err[i] = err
+    is_int = ok & (scan.ts_kind == TS_INT)
+    if is_int.any():
+        secs = scan.ts_value
+        # every int64 of seconds is a time (time.Unix takes any); pandas holds fewer
+        in_ns = is_int & (secs >= -_SECS_MAX) & (secs <= _SECS_MAX)
+        ts_ns[in_ns] = secs[in_ns] * 1_000_000_000
+        kind[is_int] = _KIND["number"]
+        go_err.put(is_int, numeric_ts_error(sem))
+    kind[ok & (scan.ts_kind == TS_NULL)] = _KIND["null"]
+    is_str = ok & (scan.ts_kind == TS_STR)
+    parsed = is_str & scan.ts_parsed
+    ts_ns[parsed] = scan.ts_value[parsed]
+    kind[parsed] = _KIND["string"]
+    for i in np.flatnonzero(is_str & ~scan.ts_parsed).tolist():
+        t, err = _string_time(scan.ts_text(data, i))
+        if err is None:
+            kind[i] = _KIND["string"]
+            ts_ns[i] = _ns(t)
+        else:
+            go_err[i] = len_err[i] = err
 
     # everything else: the Go port, line by line, in both modes
     extra: list[bytes] = []
     extra_len = 0
+    names: list[bytes] = []
+    names_len = 0
+    t_valid = ok.copy()
     for i in np.flatnonzero(~ok).tolist():
         s0 = int(starts[i])
-        tok = data[s0 : s0 + int(tok_len[i])]
+        tok = bytes(data[s0 : s0 + int(tok_len[i])])
         lenient = decode_envelope(tok, lenient=True, sem=sem)
         strict = decode_envelope(tok, lenient=False, sem=sem)
         go_err[i] = strict.error
@@ -363,7 +381,14 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes],
         # decodes the line (json v2 unescapes a ts that lenient's own ts type does not)
         env = strict if lenient.error is not None and strict.error is None else lenient
         kind[i] = _KIND[env.ts_kind]
-        types[i] = env.type
+        if env.type is not None:
+            name = env.type.encode("utf-8", "surrogatepass")
+            t_valid[i] = True
+            t_buf[i] = 1
+            type_start[i] = names_len
+            type_len[i] = len(name)
+            names.append(name)
+            names_len += len(name)
         ts_ns[i] = _ns(env.ts)
         if env.payload is not None:
             p_valid[i] = True
@@ -373,8 +398,14 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes],
             extra.append(env.payload)
             extra_len += len(env.payload)
 
-    payload = view_array([data, b"".join(extra)], p_buf, p_start, p_len, p_valid)
-    raw = raw_job.result() if raw_job is not None else _raw_column(data, starts, lengths)
+    if in_place and n:  # the lines packed at the front of data: the raw column's bytes
+        raw, shift = packed_lines(data, starts, lengths)
+        p_start = np.where(p_buf == 0, p_start - shift, p_start)
+        type_start = np.where(t_buf == 0, type_start - shift, type_start)
+    else:
+        raw = _raw_column(data, starts, lengths)
+    payload = binary_column([data, b"".join(extra)], p_buf, p_start, p_len, p_valid)
+    types = binary_column([data, b"".join(names)], t_buf, type_start, type_len, t_valid)
     ids = [log.cart_id for log in logs]
     unique = list(dict.fromkeys(ids))
     code = np.array([unique.index(c) for c in ids] if len(unique) < len(ids) else
@@ -394,77 +425,70 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes],
             "ts_kind": pa.DictionaryArray.from_arrays(
                 pa.array(kind), pa.array(TS_KINDS, pa.string())
             ),
-            "type": _dict_strings(types),
+            "type": _dict_view(types),
             "payload": _as_text(payload),
-            "envelope_error": _dict_strings(go_err),
-            "lenient_error": _dict_strings(len_err),
+            "envelope_error": go_err.column(),
+            "lenient_error": len_err.column(),
             "too_long": pa.array(too_long),
             "raw": raw,
         }
     )
 
 
-# A batch of at least SPLIT_LINES lines can be decoded in PARTS runs of consecutive lines at
-# once, in threads (numpy, the Arrow copies and the file's bytes are shared), while its raw
-# column is copied. The lines are cut once, over the whole file, before: which lines exist,
-# which one is too long and which come after it never depend on the parts. msgspec holds the
-# GIL, so only the numpy and Arrow work overlaps: measured on the shared 2-core machine it
-# gained nothing and cost ~10% more peak memory (docs/performance.md), so it is off by default
-# (PARTS = 1); CARTFORENSICS_READ_PARTS=2 turns it on, CARTFORENSICS_READ_SPLIT_LINES=2 makes
-# every batch of 2 lines or more take it (the tests run the Go differential tests so).
-SPLIT_LINES = int(os.environ.get("CARTFORENSICS_READ_SPLIT_LINES", "") or 100_000)
-PARTS = int(os.environ.get("CARTFORENSICS_READ_PARTS", "") or 1)
-_POOL: ThreadPoolExecutor | None = None
-_POOL_LOCK = threading.Lock()
-
-
-def _pool() -> ThreadPoolExecutor | None:
-    """The shared threads that decode the parts of a big batch (None on one core)."""
-    global _POOL
-    if PARTS < 2 or (os.cpu_count() or 1) < 2:
-        return None
-    with _POOL_LOCK:
-        if _POOL is None:
-            _POOL = ThreadPoolExecutor(max_workers=PARTS + 1,
-                                       thread_name_prefix="cartforensics-read")
-    return _POOL
-
-
-def _canonical_in_parts(data: bytes, starts: np.ndarray, tok_len: np.ndarray,
-                        pool: ThreadPoolExecutor | None) -> tuple[Any, ...]:
-    """``canonical_lines`` over every line, in PARTS runs of consecutive lines decoded at once
-    on ``pool`` (None: in one run), joined back in line order."""
-    n = len(starts)
-    if pool is None or n < 2 * PARTS:
-        return canonical_lines(data, starts, tok_len)
-    bounds = np.linspace(0, n, PARTS + 1).round().astype(np.int64).tolist()
-    jobs = [pool.submit(canonical_lines, data, starts[a:b], tok_len[a:b])
-            for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-    parts = [j.result() for j in jobs]
-    ts: list[Any] = []
-    types: list[str | None] = []
-    for part in parts:
-        ts.extend(part[1])
-        types.extend(part[2])
-    return (np.concatenate([p[0] for p in parts]), ts, types,
-            np.concatenate([p[3] for p in parts]), np.concatenate([p[4] for p in parts]))
-
-
 def _raw_column(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
     """Every line's exact bytes (without its newline) as one large_binary array."""
-    n = len(starts)
-    return view_array([data], np.zeros(n, dtype=np.int64), starts, lengths).cast(
-        pa.large_binary())
+    return binary_column([data], np.zeros(len(starts), dtype=np.uint8), starts, lengths)
 
 
-def _dict_strings(values: Any) -> pa.DictionaryArray:
-    """Strings that repeat a lot (types, error texts) dictionary-encoded: one copy of each
-    distinct text, a small integer per row (a category column in pandas)."""
-    codes, uniques = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=True)
-    codes = codes.astype(np.int32)
-    return pa.DictionaryArray.from_arrays(
-        pa.array(codes, mask=codes < 0), pa.array(list(uniques), pa.string())
-    )
+class _Texts:
+    """A column of a few distinct texts (error messages) kept as codes while it is filled,
+    dictionary-encoded in order of first appearance.
+
+    >>> t = _Texts(3); t[2] = "b"; t.put(np.array([True, False, False]), "a")
+    >>> t.column().to_pylist()
+    ['a', None, 'b']
+    """
+
+    def __init__(self, n: int) -> None:
+        self.codes = np.full(n, -1, dtype=np.int32)
+        self.texts: dict[str, int] = {}
+
+    def _code(self, text: str) -> int:
+        return self.texts.setdefault(text, len(self.texts))
+
+    def put(self, rows: np.ndarray, text: str) -> None:
+        self.codes[rows] = self._code(text)
+
+    def __setitem__(self, row: int, text: str | None) -> None:
+        self.codes[row] = -1 if text is None else self._code(text)
+
+    def column(self) -> pa.DictionaryArray:
+        codes = self.codes
+        if self.texts:  # renumber by first appearance
+            seen, first = np.unique(codes, return_index=True)
+            keep = seen >= 0
+            order = seen[keep][np.argsort(first[keep], kind="stable")]
+            remap = np.full(len(self.texts), -1, dtype=np.int32)
+            remap[order] = np.arange(len(order), dtype=np.int32)
+            texts = list(self.texts)
+            codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1).astype(np.int32)
+            uniques = [texts[c] for c in order.tolist()]
+        else:
+            uniques = []
+        return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0),
+                                              pa.array(uniques, pa.string()))
+
+
+def _dict_view(values: pa.Array) -> pa.DictionaryArray:
+    """A large_binary column of repeated names as dictionary<int32, string>, in order of
+    first appearance (invalid UTF-8 cannot occur: canonical names are ASCII, the port's are
+    Python text)."""
+    text = pa.Array.from_buffers(pa.large_string(), len(values), values.buffers(),
+                                 null_count=values.null_count)
+    enc = text.dictionary_encode()
+    enc.dictionary.validate(full=True)  # a few names: checked, never trusted
+    return pa.DictionaryArray.from_arrays(enc.indices.cast(pa.int32()),
+                                          enc.dictionary.cast(pa.string()))
 
 
 def count_lines(data: bytes) -> int:
@@ -474,10 +498,13 @@ def count_lines(data: bytes) -> int:
 
 def _as_text(payload: pa.Array) -> pa.Array:
     """Payload bytes as text; invalid UTF-8 (legal inside Go strings) replaced as Go does."""
+    text = pa.Array.from_buffers(pa.large_string(), len(payload), payload.buffers(),
+                                 null_count=payload.null_count)
     try:
-        return payload.cast(pa.large_string())
+        text.validate(full=True)
+        return text
     except pa.ArrowInvalid:
-        vals = payload.cast(pa.large_binary()).to_pylist()
+        vals = payload.to_pylist()
         return pa.array([None if v is None else go_utf8(v) for v in vals], pa.large_string())
 
 
@@ -519,7 +546,7 @@ def read_events_table(
         nonlocal size
         if batch:
             counts: list[int] = []
-            table = _read_batch(batch, datas, sem, counts)
+            table = _read_batch(batch, datas, sem, counts, owned=True)
             for log, data, lines in zip(batch, datas, counts, strict=True):
                 files.append({"path": str(log.path), "cart_id": log.cart_id,
                               "bytes": len(data), "lines": lines})

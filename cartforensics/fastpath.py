@@ -17,7 +17,10 @@ payload is kept raw. Every other line goes through the full port (:mod:`cartfore
 
 from __future__ import annotations
 
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -30,6 +33,14 @@ class _Canonical(msgspec.Struct, gc=False):  # no cycles possible: not tracked b
     type: str
     payload: msgspec.Raw
 
+
+try:  # the compiled scan (_fastpath_core.pyx); without it, scan_reference below
+    from . import _fastpath_core as core
+except ImportError as exc:  # not built (no compiler at install time) or broken
+    core = None
+    CORE_WHY = f"{type(exc).__name__}: {exc}"
+else:
+    CORE_WHY = ""
 
 _DECODER = msgspec.json.Decoder(_Canonical)
 _LOCAL = threading.local()
@@ -171,10 +182,10 @@ def _digits(a: np.ndarray) -> np.ndarray:
     mag = np.abs(a.astype(np.float64))
     digits = np.where(mag < 1, 1, np.floor(np.log10(np.maximum(mag, 1))) + 1).astype(np.int64)
     # log10 can be off by one near powers of ten: correct it exactly
-    p = 10 ** np.minimum(digits - 1, 18).astype(np.int64)
-    absa = np.abs(a)
+    p = (10 ** np.minimum(digits - 1, 18).astype(np.int64)).astype(np.uint64)
+    absa = np.abs(a).astype(np.uint64)  # as uint64, |-2**63| is right
     digits = np.where((absa < p) & (digits > 1), digits - 1, digits)
-    p2 = 10 ** np.minimum(digits, 18).astype(np.int64)
+    p2 = (10 ** np.minimum(digits, 18).astype(np.int64)).astype(np.uint64)
     digits = np.where((absa >= p2) & (digits < 19), digits + 1, digits)
     return digits + (a < 0)
 
@@ -187,6 +198,126 @@ def _utf8_len(values: list[str]) -> np.ndarray:
         return lens
     enc = {v: len(v.encode("utf-8", "surrogatepass")) for v in uniq}
     return np.fromiter((enc[v] for v in values), dtype=np.int64, count=n)
+
+
+# ---------------------------------------------------------------------------------------------
+# The scan read_events uses: canonical lines as arrays of fields, compiled or by reference.
+
+TS_INT, TS_STR, TS_NULL = 0, 1, 2
+
+
+@dataclass
+class Scan:
+    """Per line: whether it is canonical and, where it is, its fields. ``ts_value``: the
+    seconds of an integer ts; the Unix ns of a string ts where ``ts_parsed`` (the RFC 3339
+    shape :func:`parse_rfc3339_column` takes); values of other lines mean nothing."""
+
+    ok: np.ndarray          # bool
+    ts_kind: np.ndarray     # int8: TS_INT, TS_STR or TS_NULL
+    ts_value: np.ndarray    # int64
+    ts_parsed: np.ndarray   # bool
+    type_start: np.ndarray  # int64: where the type name's bytes sit in data
+    type_len: np.ndarray
+    p_start: np.ndarray     # int64: where the payload's bytes sit in data
+    p_len: np.ndarray
+    line_start: np.ndarray  # int64: the starts the scan was given
+
+    def ts_text(self, data: bytes, row: int) -> str:
+        """The string ts of canonical line ``row``: ``{"ts":"<it>","type":"`` (no escapes)."""
+        return data[int(self.line_start[row]) + 7 : int(self.type_start[row]) - 10].decode()
+
+
+def scan_reference(data: bytes, starts: np.ndarray, tok_len: np.ndarray) -> Scan:
+    """The readable specification of :func:`scan_lines`: :func:`canonical_lines` (msgspec,
+    then the rebuilt length), with integer ts that do not fit int64 left to the port."""
+    n = len(starts)
+    ok, ts, types, p_start, p_len = canonical_lines(data, starts, tok_len)
+    kind = np.zeros(n, dtype=np.int8)
+    value = np.zeros(n, dtype=np.int64)
+    parsed = np.zeros(n, dtype=bool)
+    type_len = np.zeros(n, dtype=np.int64)
+    rows = np.flatnonzero(ok)
+    if len(rows):
+        arr = np.frombuffer(data, dtype=np.uint8)
+        first = arr[starts[rows] + 6]
+        vals = ts if len(rows) == n else [ts[i] for i in rows.tolist()]
+        is_int = (first == 45) | ((first >= 48) & (first <= 57))
+        is_str = first == 34
+        ints = rows[is_int]
+        if len(ints):
+            ivals = [vals[j] for j in np.flatnonzero(is_int).tolist()]
+            fits = np.array([-(1 << 63) <= v < (1 << 63) for v in ivals], dtype=bool)
+            value[ints[fits]] = np.array([v for v, f in zip(ivals, fits.tolist(), strict=True)
+                                          if f], dtype=np.int64)
+            ok[ints[~fits]] = False
+        kind[rows[is_str]] = TS_STR
+        kind[rows[~is_int & ~is_str]] = TS_NULL
+        strs = rows[is_str]
+        if len(strs):
+            texts = [vals[j] for j in np.flatnonzero(is_str).tolist()]
+            s_ok, s_ns = parse_rfc3339_column(texts)
+            parsed[strs] = s_ok
+            value[strs[s_ok]] = s_ns[s_ok]
+        names = types if len(rows) == n else [types[i] for i in rows.tolist()]
+        type_len[rows] = _utf8_len(names)
+    type_start = np.where(ok, p_start - 12 - type_len, 0)
+    return Scan(ok, kind, value, parsed, type_start, type_len, p_start, p_len,
+                np.asarray(starts, dtype=np.int64))
+
+
+# A call of at least SPLIT_LINES lines is scanned in THREADS runs of consecutive lines at once
+# (the compiled scan releases the GIL). CARTFORENSICS_READ_SPLIT_LINES=2 makes every call of 2
+# lines or more split (the tests read so); CARTFORENSICS_READ_THREADS=1 never splits.
+SPLIT_LINES = int(os.environ.get("CARTFORENSICS_READ_SPLIT_LINES", "") or 50_000)
+THREADS = int(os.environ.get("CARTFORENSICS_READ_THREADS", "") or min(os.cpu_count() or 1, 2))
+_POOL: ThreadPoolExecutor | None = None
+_POOL_LOCK = threading.Lock()
+
+
+def _pool(threads: int) -> ThreadPoolExecutor:
+    global _POOL
+    with _POOL_LOCK:
+        if _POOL is None or _POOL._max_workers < threads:  # noqa: SLF001
+            _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cf-scan")
+        return _POOL
+
+
+def scan_lines(data: bytes, starts: np.ndarray, tok_len: np.ndarray,
+               compiled: bool | None = None) -> Scan:
+    """Which lines are canonical and their fields, by the compiled scan when it is built
+    (``compiled=False``: the reference; True: the compiled one or an error).
+
+    >>> s = scan_lines(b'{"ts":5,"type":"A","payload":{}}\\n', np.array([0]), np.array([32]))
+    >>> s.ok.tolist(), s.ts_value.tolist(), s.p_start.tolist(), s.p_len.tolist()
+    ([True], [5], [29], [2])
+    """
+    if compiled is None:
+        compiled = core is not None
+    if not compiled:
+        return scan_reference(data, starts, tok_len)
+    if core is None:
+        raise RuntimeError(f"the compiled scan is not available ({CORE_WHY})")
+    n = len(starts)
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    tok_len = np.ascontiguousarray(tok_len, dtype=np.int64)
+    out = Scan(np.zeros(n, np.uint8), np.zeros(n, np.int8), np.zeros(n, np.int64),
+               np.zeros(n, np.uint8), np.zeros(n, np.int64), np.zeros(n, np.int64),
+               np.zeros(n, np.int64), np.zeros(n, np.int64), starts)
+    buf = memoryview(data).cast("B") if len(data) else memoryview(b"\0")
+    args = (out.ok, out.ts_kind, out.ts_value, out.ts_parsed, out.type_start, out.type_len,
+            out.p_start, out.p_len)
+    parts = THREADS if n >= max(SPLIT_LINES, 2) else 1
+    if parts > 1:
+        bounds = np.linspace(0, n, parts + 1).round().astype(np.int64).tolist()
+        jobs = [_pool(parts).submit(core.scan_range, buf, starts, tok_len, a, b, *args)
+                for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        for job in jobs:
+            job.result()
+    else:
+        core.scan_range(buf, starts, tok_len, 0, n, *args)
+    out.ok = out.ok.view(bool)
+    out.ts_parsed = out.ts_parsed.view(bool)
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,6 +396,77 @@ def view_array(
     return pa.Array.from_buffers(typ, n, bufs)
 
 
+def binary_column(
+    buffers: list[bytes], buf_idx: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+    valid: np.ndarray | None = None, typ: pa.DataType | None = None,
+) -> pa.Array:
+    """A large_binary (or ``typ``: large_string) array whose value i is
+    ``buffers[buf_idx[i]][starts[i]:+lengths[i]]`` (null where ``valid`` is False): the
+    values copied once into one Arrow buffer, by threads without the GIL when the compiled
+    core is built (else through :func:`view_array`). At most two buffers.
+
+    >>> binary_column([b"abcdef", b"XY"], np.array([0, 1]), np.array([1, 0]),
+    ...               np.array([2, 2])).to_pylist()
+    [b'bc', b'XY']
+    """
+    typ = typ or pa.large_binary()
+    n = len(starts)
+    if core is None or len(buffers) > 2:
+        return view_array(buffers, buf_idx, starts, lengths, valid).cast(typ)
+    lengths = np.where(valid, lengths, 0) if valid is not None else lengths
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    values = pa.allocate_buffer(int(offsets[-1]))
+    if offsets[-1]:
+        out = np.frombuffer(values, dtype=np.uint8)
+        srcs = [memoryview(b).cast("B") for b in buffers] + [memoryview(b"")] * (2 - len(buffers))
+        source = np.ascontiguousarray(buf_idx, dtype=np.uint8)
+        starts = np.ascontiguousarray(starts, dtype=np.int64)
+        parts = THREADS if n >= max(SPLIT_LINES, 2) else 1
+        if parts > 1:
+            # cut where the bytes, not the rows, are halved
+            cuts = np.searchsorted(offsets, np.linspace(0, offsets[-1], parts + 1)[1:-1])
+            bounds = [0, *np.minimum(cuts, n).tolist(), n]
+            jobs = [_pool(parts).submit(core.gather_range, *srcs, source, starts, offsets,
+                                        out, a, b)
+                    for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+            for job in jobs:
+                job.result()
+        else:
+            core.gather_range(*srcs, source, starts, offsets, out, 0, n)
+    validity = None
+    if valid is not None and not valid.all():
+        validity = pa.py_buffer(np.packbits(valid, bitorder="little"))
+    return pa.Array.from_buffers(typ, n, [validity, pa.py_buffer(offsets), values])
+
+
+def compaction_available() -> bool:
+    """Whether :func:`packed_lines` can run (it needs the compiled core)."""
+    return core is not None
+
+
+def packed_lines(buf: bytearray, starts: np.ndarray, lengths: np.ndarray
+                 ) -> tuple[pa.Array, np.ndarray]:
+    """Pack the lines at ``starts`` (``lengths`` bytes each, in order, not overlapping) at
+    the front of ``buf`` in place, and return them as a large_binary array over ``buf``
+    itself, with how far each line moved. ``buf`` must not change afterwards.
+
+    >>> b = bytearray(b"ab\\ncd\\n")
+    >>> arr, moved = packed_lines(b, np.array([0, 3]), np.array([2, 2]))
+    >>> arr.to_pylist(), moved.tolist()
+    ([b'ab', b'cd'], [0, 1])
+    """
+    n = len(starts)
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    starts = np.ascontiguousarray(starts, dtype=np.int64)
+    if len(buf):
+        core.compact(buf, starts, offsets)
+    values = pa.py_buffer(buf).slice(0, int(offsets[-1]))
+    return (pa.Array.from_buffers(pa.large_binary(), n, [None, pa.py_buffer(offsets), values]),
+            starts - offsets[:-1])
+
+
 # ---------------------------------------------------------------------------------------------
 # RFC 3339 strings in the shape Go writes them, parsed for a whole column at once. A string is
 # taken here only when it has the exact shape below and every field is in the ranges Go's
@@ -281,7 +483,10 @@ def parse_rfc3339_column(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
     width = 40
     try:
         m = np.array(values, dtype=f"S{width}")
-    except UnicodeEncodeError:
+    except UnicodeEncodeError:  # RFC 3339 is ASCII: parse the others, leave these to the port
+        ascii_rows = np.array([v.isascii() for v in values], dtype=bool)
+        rows = np.flatnonzero(ascii_rows)
+        ok[rows], ns[rows] = parse_rfc3339_column([values[i] for i in rows.tolist()])
         return ok, ns
     lens = np.fromiter(map(len, values), dtype=np.int64, count=n)
     b = m.view(np.uint8).reshape(n, width)

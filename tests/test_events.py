@@ -414,10 +414,10 @@ def test_the_file_list_is_shared_by_copies_not_copied(tmp_path) -> None:
 def _read_in_parts(monkeypatch: pytest.MonkeyPatch, source: Path, parts: int) -> pd.DataFrame:
     """read_events with every batch of 2 lines or more decoded in ``parts`` parts (1: the
     single-thread read)."""
-    import cartforensics.events as events_module
+    import cartforensics.fastpath as fastpath_module
 
-    monkeypatch.setattr(events_module, "SPLIT_LINES", 2 if parts > 1 else 10**12)
-    monkeypatch.setattr(events_module, "PARTS", max(parts, 1))
+    monkeypatch.setattr(fastpath_module, "SPLIT_LINES", 2 if parts > 1 else 10**12)
+    monkeypatch.setattr(fastpath_module, "THREADS", max(parts, 1))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return read_events(source, progress=False)
@@ -475,17 +475,17 @@ def test_a_file_read_in_parts_equals_the_single_thread_read(
        parts=st.integers(2, 5))
 def test_parts_equal_one_run_on_any_bytes(chunks: list[bytes], final_newline: bool,
                                           parts: int) -> None:
-    import cartforensics.events as events_module
+    import cartforensics.fastpath as fastpath_module
 
     data = b"".join(chunks) + (b"\n" if final_newline else b"")
     with tempfile.TemporaryDirectory() as tmp:
         path = write(Path(tmp) / "h.events.log", data)
-        old = events_module.SPLIT_LINES, events_module.PARTS
+        old = fastpath_module.SPLIT_LINES, fastpath_module.THREADS
         try:
-            events_module.SPLIT_LINES, events_module.PARTS = 10**12, 1
+            fastpath_module.SPLIT_LINES, fastpath_module.THREADS = 10**12, 1
             single = read_events(path)
-            events_module.SPLIT_LINES, events_module.PARTS = 2, parts
+            fastpath_module.SPLIT_LINES, fastpath_module.THREADS = 2, parts
             split = read_events(path)
         finally:
-            events_module.SPLIT_LINES, events_module.PARTS = old
+            fastpath_module.SPLIT_LINES, fastpath_module.THREADS = old
     assert split.equals(single) and split.attrs == single.attrs
