@@ -189,8 +189,8 @@ def main() -> int:
             if args.rev:
                 code = _common.use_revision(args.rev)
                 _common.CODE_ROOT = _common.REPO_ROOT
-                for so in (_common.REPO_ROOT / "cartforensics").glob("_replay_core*.so"):
-                    shutil.copy(so, code / "cartforensics")  # the core is built, not archived
+                for so in (_common.REPO_ROOT / "cartforensics").glob("_*_core*.so"):
+                    shutil.copy(so, code / "cartforensics")  # the cores are built, not archived
             variants = [("report LOGS (this tree)", None)] + (
                 [(f"report LOGS ({args.rev})", code)] if code else [])
             runs: dict[str, list[tuple[Run, float]]] = {label: [] for label, _ in variants}
