@@ -1739,6 +1739,55 @@ cpdef object to_state(CCart w):
                      c.last_item_id, c.last_delivery_id, w.last_change)
 
 
+cpdef dict to_json(CCart w):
+    """``state_to_json(to_state(w))`` built straight from the C cart: the state JSON of
+    docs/model.md, keys in the contract's order, without the frozen dataclasses between."""
+    cdef CartC* c = w.c
+    cdef Pool pool = w.pool
+    cdef ItemC* it
+    cdef DelivC* d
+    cdef Py_ssize_t i, j
+    items = []
+    for i in range(c.n_items):
+        it = &c.items[i]
+        items.append({
+            "id": it.id, "itemId": it.itemId, "sku": pool.text(it.s[S_SKU]),
+            "name": pool.text(it.s[S_NAME]), "image": pool.text(it.s[S_IMAGE]),
+            "price": it.price, "orgPrice": it.orgPrice, "qty": it.qty,
+            "totalPrice": it.totalPrice, "tax": it.tax, "taxRate": it.taxRate,
+            "stock": it.stock, "type": pool.text(it.s[S_TYPE]),
+            "brand": pool.text(it.s[S_BRAND]), "category": pool.text(it.s[S_CATEGORY]),
+            "category2": pool.text(it.s[S_CATEGORY2]),
+            "category3": pool.text(it.s[S_CATEGORY3]),
+            "category4": pool.text(it.s[S_CATEGORY4]),
+            "category5": pool.text(it.s[S_CATEGORY5]),
+            "disclaimer": pool.text(it.s[S_DISCLAIMER]),
+            "sellerId": pool.text(it.s[S_SELLER_ID]),
+            "sellerName": pool.text(it.s[S_SELLER_NAME]),
+            "outlet": pool.text(it.s[S_OUTLET]), "storeId": pool.text(it.s[S_STORE_ID]),
+            "parentId": it.parentId if it.has_parent else None,
+            "unresolved": bool(it.unresolved),
+        })
+    deliveries = []
+    for i in range(c.n_dels):
+        d = &c.dels[i]
+        pp = None
+        if d.has_pp:
+            pp = {"id": pool.text(d.pp[0]), "name": pool.text(d.pp[1]),
+                  "address": pool.text(d.pp[2]), "city": pool.text(d.pp[3]),
+                  "zip": pool.text(d.pp[4]), "country": pool.text(d.pp[5])}
+        deliveries.append({"id": d.id, "provider": pool.text(d.provider), "price": d.price,
+                           "items": [d.items[j] for j in range(d.n_items)],
+                           "pickupPoint": pp})
+    return {
+        "id": w.id, "items": items, "deliveries": deliveries, "totalPrice": c.totalPrice,
+        "totalTax": c.totalTax, "totalDiscount": c.totalDiscount,
+        "processing": bool(c.processing), "paymentInProgress": bool(c.paymentInProgress),
+        "orderReference": pool.text(c.orderReference),
+        "paymentStatus": pool.text(c.paymentStatus), "lastChange": w.last_change,
+    }
+
+
 # ------------------------------------------------------------------------------ the loop
 
 KIND_UNMODELLED = -1

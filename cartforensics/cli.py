@@ -105,6 +105,19 @@ def _cmd_state(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Version(argparse.Action):
+    """``--version``: the version and which cores run, one per line (argparse's own version
+    action would rewrap them into one paragraph)."""
+
+    def __init__(self, option_strings: list[str], dest: str = argparse.SUPPRESS,
+                 help: str | None = None) -> None:  # noqa: A002  (argparse's name)
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(f"cartforensics {__version__}\n{engine_text()}")
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="cartforensics",
@@ -113,8 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
             "does, and show what it really rebuilt against what the writer meant."
         ),
     )
-    p.add_argument("--version", action="version",
-                   version=f"cartforensics {__version__}\n{engine_text()}")
+    p.add_argument("--version", action=_Version, help="show the version and the cores, and exit")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 

@@ -62,10 +62,9 @@ def engine_info() -> dict[str, Any]:
 
 
 def engine_text() -> str:
-    """One line for ``cartforensics --version``."""
+    """Two lines for ``cartforensics --version``."""
     info = engine_info()
-    return (f"replay core: {info['engine']} ({info['reason']})\n"
-            f"line scan: {info['scan']}")
+    return f"replay core: {info['engine']} ({info['reason']})\nline scan: {info['scan']}"
 
 
 def resolve(engine: str | None) -> Engine:

@@ -32,7 +32,7 @@ from .fastpath import (
 from .gojson import go_utf8
 from .gotime import GoTime, unmarshal_time_json
 from .goversion import GoSemantics, semantics
-from .lines import MAX_TOKEN_SIZE, split_lines
+from .lines import MAX_TOKEN_SIZE, split_lines, split_many
 
 LOG_SUFFIX = ".events.log"
 GZ_SUFFIX = ".events.log.gz"
@@ -295,34 +295,30 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
     bytes with its lines packed in place (several files are joined into a new buffer, which
     is always packed), instead of a copy of them."""
     sem = semantics(sem)
-    cuts = [split_lines(d, MAX_TOKEN_SIZE) for d in datas]
-    if line_counts is not None:
-        line_counts.extend(len(c) for c in cuts)
-    counts = np.array([len(c) for c in cuts], dtype=np.int64)
-    n = int(counts.sum())
     if len(datas) == 1:
         data = datas[0]
         in_place = owned and isinstance(data, bytearray) and compaction_available()
-    else:  # joined into a buffer of this call's own
+        cut = split_lines(data, MAX_TOKEN_SIZE)
+        starts, lengths, newline = cut.starts, cut.lengths, cut.newline
+        counts = np.array([len(cut)], dtype=np.int64)
+        too_long = np.zeros(len(cut), dtype=bool)
+        if cut.too_long_index is not None:
+            too_long[cut.too_long_index] = True
+    else:  # joined into a buffer of this call's own, cut at once
         data = bytearray().join(datas)
         in_place = compaction_available()
+        batch = split_many(data, np.fromiter(map(len, datas), np.int64, len(datas)))
+        starts, lengths, newline = batch.starts, batch.lengths, batch.newline
+        counts, too_long = batch.counts, batch.too_long
+    if line_counts is not None:
+        line_counts.extend(counts.tolist())
+    n = int(counts.sum())
     bases = np.concatenate([[0], np.cumsum([len(d) for d in datas])[:-1]]).astype(np.int64)
     file_of = np.repeat(np.arange(len(datas), dtype=np.int32), counts)
-    if len(cuts) == 1:
-        offsets, lengths, newline = cuts[0].starts, cuts[0].lengths, cuts[0].newline
-    else:
-        offsets = np.concatenate([c.starts for c in cuts] or [np.zeros(0, np.int64)])
-        lengths = np.concatenate([c.lengths for c in cuts] or [np.zeros(0, np.int64)])
-        newline = np.concatenate([c.newline for c in cuts] or [np.zeros(0, bool)])
-    starts = offsets + bases[file_of] if n else offsets
+    offsets = starts - bases[file_of] if n else starts
     line_no = np.arange(1, n + 1, dtype=np.int64)
-    if len(cuts) > 1 and n:
+    if len(datas) > 1 and n:
         line_no -= np.repeat(np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-    too_long = np.zeros(n, dtype=bool)
-    first_row = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-    for k, c in enumerate(cuts):
-        if c.too_long_index is not None:
-            too_long[first_row[k] + c.too_long_index] = True
     arr = np.frombuffer(data, dtype=np.uint8)
     ends = starts + lengths
     has_cr = np.zeros(n, dtype=bool)

@@ -62,6 +62,60 @@ def split_lines(data: bytes, max_token_size: int | None = MAX_TOKEN_SIZE) -> Lin
     return LineCut(starts, lengths, newline, too_long)
 
 
+@dataclass(frozen=True)
+class BatchCut:
+    """Physical lines of several files laid end to end in one buffer, each file cut as
+    :func:`split_lines` cuts it alone: ``starts`` are offsets in the buffer, ``counts`` the
+    lines per file, ``too_long`` marks each file's line that stops Go's scanner."""
+
+    starts: np.ndarray
+    lengths: np.ndarray
+    newline: np.ndarray
+    counts: np.ndarray
+    too_long: np.ndarray
+
+
+def split_many(data: bytes | bytearray, sizes: np.ndarray,
+               max_token_size: int | None = MAX_TOKEN_SIZE) -> BatchCut:
+    """:func:`split_lines` of each file (``sizes`` bytes each, in order in ``data``) at once:
+    one search for newlines over the whole buffer instead of one call per file.
+
+    >>> cut = split_many(b"a\\nbc\\n\\nd", np.array([2, 1, 3, 1]))
+    >>> cut.starts.tolist(), cut.lengths.tolist(), cut.counts.tolist()
+    ([0, 2, 3, 5, 6], [1, 1, 1, 0, 1], [1, 1, 2, 1])
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    ends_of = np.cumsum(sizes)
+    begins = ends_of - sizes
+    arr = np.frombuffer(data, dtype=np.uint8)
+    nl = newline_positions(data)
+    # a file whose last byte is not '\n' ends in a fragment, a line of its own
+    tail_files = np.flatnonzero((sizes > 0) & (arr[np.maximum(ends_of - 1, 0)] != 10)
+                                if len(arr) else np.zeros(len(sizes), bool))
+    ends = np.concatenate([nl, ends_of[tail_files]])
+    newline = np.concatenate([np.ones(len(nl), bool), np.zeros(len(tail_files), bool)])
+    file_of = np.concatenate([np.searchsorted(ends_of, nl, side="right"), tail_files])
+    # a fragment ends where the next file's first byte (maybe a '\n') starts: it goes first
+    order = np.argsort(ends * 2 + newline, kind="stable")
+    ends, newline, file_of = ends[order], newline[order], file_of[order]
+    n = len(ends)
+    starts = np.empty(n, dtype=np.int64)
+    if n:
+        starts[1:] = ends[:-1] + 1
+        first = np.ones(n, dtype=bool)
+        first[1:] = file_of[1:] != file_of[:-1]
+        starts[first] = begins[file_of[first]]
+    lengths = ends - starts
+    counts = np.bincount(file_of, minlength=len(sizes)).astype(np.int64)
+    too_long = np.zeros(n, dtype=bool)
+    if max_token_size is not None and n:
+        over = np.flatnonzero(lengths >= max_token_size)
+        if len(over):
+            _, at = np.unique(file_of[over], return_index=True)
+            too_long[over[at]] = True
+    return BatchCut(starts, lengths, newline, counts, too_long)
+
+
 def newline_positions(data: bytes, chunk: int = 1 << 18) -> np.ndarray:
     """Byte offsets of every ``\n``; searched in cache-sized chunks (a whole-file mask would
     cost a page fault per 4 KiB of a fresh array)."""

@@ -408,8 +408,12 @@ class Replay:
             return self.state_json(empty_cart(cart_id), -1)
         if line > len(run.rows):
             raise IndexError(f"cart {cart_id!r} has {len(run.rows)} lines, not {line}")
-        state = self._state_after(run, line)
-        return self.state_json(state, int(self._last_applied[run.rows[line - 1]]))
+        last_row = int(self._last_applied[run.rows[line - 1]])
+        if line >= len(run.rows) and not isinstance(run.final, CartState):
+            out = core.to_json(run.final)  # the compiled core's final cart, no CartState
+            out["lastChange"] = self._last_change_text(last_row if last_row >= 0 else None)
+            return out
+        return self.state_json(self._state_after(run, line), last_row)
 
     def final_state(self, cart_id: str) -> dict[str, Any]:
         """The cart as the replay left it."""

@@ -70,6 +70,43 @@ ADVERSARIAL: list[bytes] = [
     b'{"type":"\\u003cscript\\u003e","payload":{"sku":"<img src=x onerror=alert(1)>"}}',
 ]
 
+
+def _shaped(ts: bytes = b"1700000000", name: bytes = b"AddItem", payload: bytes = b"{}") -> bytes:
+    return b'{"ts":' + ts + b',"type":"' + name + b'","payload":' + payload + b"}"
+
+
+# Lines in the writer's shape at the edges of what the compiled scan (_fastpath_core.pyx)
+# proves itself and what it leaves to the port: nesting depth, escaped surrogate halves,
+# invalid or overlong UTF-8 in a payload, int64 bounds and -0 in ts, non-ASCII or control
+# bytes in ts and type, whitespace inside and after the payload, number forms, the years
+# pandas can hold.
+SCAN_EDGES: list[bytes] = [
+    _shaped(payload=b"[" * 512 + b"]" * 512), _shaped(payload=b"[" * 513 + b"]" * 513),
+    _shaped(payload=b'{"a":' * 600 + b"1" + b"}" * 600),
+    _shaped(payload=b'{"sku":"\\ud800"}'), _shaped(payload=b'{"sku":"\\ud83d\\ude00"}'),
+    _shaped(payload=b'{"sku":"\\udfff\\ud800"}'), _shaped(payload=b'{"sku":"\\u00e5\\u2028"}'),
+    _shaped(payload=b'{"sku":"\xff"}'), _shaped(payload=b'{"sku":"\xed\xa0\x80"}'),
+    _shaped(payload=b'{"sku":"\xc0\xaf"}'), _shaped(payload=b'{"sku":"\xf4\x90\x80\x80"}'),
+    _shaped(payload=b'{"sku":"\xe0\x80\x80"}'), _shaped(payload=b'{"sku":"\xf0\x9f\x98\x80"}'),
+    _shaped(payload=b'{"sku":"\xc3"}'), _shaped(payload=b'{"sku":"a\x7fb"}'),
+    _shaped(payload=b'{"sku":"a\tb"}'), _shaped(payload=b'{"sku":"a\x1fb"}'),
+    _shaped(ts=b"9223372036854775807"), _shaped(ts=b"-9223372036854775808"),
+    _shaped(ts=b"9223372036854775808"), _shaped(ts=b"-9223372036854775809"),
+    _shaped(ts=b"-0"), _shaped(ts=b"01"), _shaped(ts=b"0"), _shaped(ts=b"1.0"),
+    _shaped(ts=b"1E3"), _shaped(ts=b"null"), _shaped(ts=b'"\xc3\xa5"'), _shaped(ts=b'"\x7f"'),
+    _shaped(ts=b'"1677-12-31T23:59:59Z"'), _shaped(ts=b'"1678-01-01T00:00:00Z"'),
+    _shaped(ts=b'"2261-12-31T23:59:59.999999999Z"'), _shaped(ts=b'"2262-04-12T00:00:00Z"'),
+    _shaped(ts=b'"2024-01-02T03:04:05.000000000000001-00:00"'),
+    _shaped(name=b""), _shaped(name=b"Add\x7fItem"), _shaped(name=b"Add\tItem"),
+    _shaped(name=b"Add Item"), _shaped(name=b"\xc3\xa5"), _shaped(name=b"A\\u0041"),
+    _shaped(payload=b'{ "sku" : "a" , "quantity" : [ 1 , 2 ] }'), _shaped(payload=b"{}\r"),
+    _shaped(payload=b"{} "), _shaped(payload=b'{"a":[-0.5e+3,1E5,0.0,-0,1e-7,true,false,null]}'),
+    _shaped(payload=b'{"a":1.e5}'), _shaped(payload=b'{"a":-}'), _shaped(payload=b'{"a":.5}'),
+    _shaped(payload=b'"just a string"'), _shaped(payload=b"12"), _shaped(payload=b"null"),
+    _shaped(payload=b'{"a":1,"a":2}'), _shaped(payload=b'{"a":1}x'), _shaped(payload=b""),
+]
+ADVERSARIAL += SCAN_EDGES
+
 # Lines where json v1 and v2 part ways (Go 1.25 vs 1.27): truncations at every kind of token,
 # escapes near the end, stray runes, mismatched brackets, escaped and duplicated ts values,
 # errors of several kinds in one line (v1 stops at a ts error, v2 keeps the first error).
