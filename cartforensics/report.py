@@ -211,6 +211,25 @@ def _large(logs: list[Any]) -> bool:
     return size > LARGE_INPUT_BYTES
 
 
+def _many_logs(src: Source, n: int) -> bool:
+    """``src`` is a directory of more than ``n`` log files: a look at the names only (the
+    listing that follows stats them), to start the workers early."""
+    from .events import log_stem
+
+    if not isinstance(src, (str, os.PathLike)):
+        return False
+    k = 0
+    try:
+        with os.scandir(src) as entries:
+            for e in entries:
+                k += log_stem(e.name) is not None
+                if k > n:
+                    return True
+    except OSError:  # not a directory (a file, a glob): find_logs says what it is
+        return False
+    return False
+
+
 def _large_dataset(path: Source) -> bool:
     manifest = read_manifest(path) or {}  # type: ignore[arg-type]
     return int(manifest.get("lines") or 0) > 200_000
@@ -267,6 +286,9 @@ def write_report(
     out = Path(out_dir)
     from_dataset = is_dataset(src)  # a converted dataset: its stored outcomes, no replay
     if not from_dataset:
+        if executor is None and (workers is None or (isinstance(workers, int) and workers > 1)) \
+                and _many_logs(src, chunk_files):
+            start_workers_server()  # surely several chunks: its imports overlap the listing
         logs = find_logs(src)  # fail on a missing source before touching the output directory
         sem = semantics(go_version)
     else:  # its outcomes are of the toolchain it was converted as
@@ -281,7 +303,7 @@ def write_report(
         raise ReportError(f"executor must be a concurrent.futures.Executor (for Dask: "
                           f"client.get_executor()), not {type(executor).__name__}")
     if not from_dataset and executor is None and workers != 1 and len(logs) > chunk_files:
-        start_workers_server()  # surely several chunks: its imports overlap the planning
+        start_workers_server()  # (at once if it already runs) the same, for a glob or a list
     try:
         notes = load_notes(notes)
     except NotesError as e:
