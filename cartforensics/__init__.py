@@ -7,7 +7,7 @@
 from .convert import convert, restore
 from .dataset import open_dataset
 from .engine import engine_info
-from .events import NoLogsError, find_logs, read_events
+from .events import NoLogsError, find_logs
 from .findings import Finding, findings, findings_table
 from .fleet import fleet_summary
 from .metrics import metrics, prometheus_text, rates
@@ -16,6 +16,7 @@ from .registry import Registry, default_registry
 from .repair import RepairError, RepairResult, repair
 from .replay import Replay, ReplayWithout, compare, diff_states, dropped_lines, replay
 from .report import write_report
+from .sources import read_events
 
 __version__ = "0.1.0"
 __all__ = [

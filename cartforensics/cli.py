@@ -17,10 +17,11 @@ from typing import Any
 from . import __version__
 from .cliargs import add_go_version_option, one_line_errors
 from .engine import engine_text
-from .events import NoLogsError, read_events
+from .events import NoLogsError
 from .findings import headline
 from .gojson import marshal
 from .replay import METRIC_NAMES, Replay, replay
+from .sources import read_events
 
 _COMMAND_MODULES = ("report", "convert", "sample", "repair")
 

@@ -25,6 +25,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import events
+from .events import TS_KINDS, SharedList, to_frame
+
 FORMAT = "cartforensics-dataset"
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -37,7 +40,6 @@ OUTCOMES = (
     "applied", "malformed", "unknown_type", "payload_error", "apply_error", "too_long",
     "not_reached",
 )
-TS_KINDS = ["string", "number", "null", "missing", "invalid"]  # read_events' ts_kind categories
 MODES = ("go", "lenient")
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -195,21 +197,10 @@ def dataset_table(path: str | os.PathLike[str], carts: Iterable[str] | str | Non
     return table.select(want)
 
 
-_READ_EVENTS_TYPES = {  # read_events' Arrow types, when events.py does not say
-    "cart_id": pa.dictionary(pa.int32(), pa.string()),
-    "ts": pa.timestamp("ns", tz="UTC"),
-    "ts_kind": pa.dictionary(pa.int8(), pa.string()),
-    "payload": pa.large_string(),
-}
-
-
 def _read_events_type(name: str, stored: pa.DataType) -> pa.DataType:
-    from . import events
-
+    """read_events' Arrow type of a stored column (a column it does not have: as stored)."""
     schema = events.EVENTS_SCHEMA
-    if schema is not None and name in schema.names:
-        return schema.field(name).type
-    return _READ_EVENTS_TYPES.get(name, stored)
+    return schema.field(name).type if name in schema.names else stored
 
 
 def _as_read_events(table: pa.Table, cart_ids: list[str]) -> pa.Table:
@@ -253,8 +244,6 @@ def open_dataset(path: str | os.PathLike[str], carts: Iterable[str] | str | None
 
     >>> df = open_dataset("carts.parquet", carts=["cart-1002"])  # doctest: +SKIP
     """
-    from .events import SharedList, to_frame
-
     want = list(columns) if columns is not None else list(READ_EVENTS_COLUMNS)
     need = list(dict.fromkeys(want + (["ts_ns"] if "ts" in want else [])))
     manifest = read_manifest(path) or {}

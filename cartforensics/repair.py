@@ -51,12 +51,13 @@ import pandas as pd
 
 from .cliargs import one_line_errors
 from .envelope import number_to_time
-from .events import GZ_SUFFIX, LOG_SUFFIX, NoLogsError, find_logs, log_stem, name_text, read_events
+from .events import GZ_SUFFIX, LOG_SUFFIX, NoLogsError, find_logs, log_stem, name_text
 from .gojson import fold_name, unquote
 from .gotime import GoTime
 from .goversion import semantics
 from .lines import MAX_TOKEN_SIZE
 from .replay import Replay, replay
+from .sources import read_events
 
 REPORT_JSON = "repair.json"
 REPORT_MD = "REPAIR.md"

@@ -22,12 +22,13 @@ from .cart import CartState, HandlerError, empty_cart, state_to_json
 from .engine import Engine, core
 from .engine import resolve as resolve_engine
 from .envelope import decode_envelope, decode_ts_value
-from .events import Source, read_events
+from .events import Source
 from .gojson import go_quote
 from .gotime import ZERO_TIME_TEXT
 from .goversion import GoSemantics, semantics
 from .lines import go_token
 from .registry import MutationType, Registry, default_registry
+from .sources import read_events
 
 Mode = Literal["go", "lenient"]
 OUTCOMES = (

@@ -28,7 +28,7 @@ import pandas as pd
 
 from .cliargs import add_go_version_option, one_line_errors, positive_int
 from .dataset import is_dataset, read_manifest
-from .events import NoLogsError, Source, find_logs, read_events
+from .events import NoLogsError, Source, find_logs
 from .findings import Finding, findings_table, headline_finding
 from .goversion import GoSemantics, semantics
 from .metrics import prometheus_text
@@ -36,6 +36,7 @@ from .notes import Notes, NotesError
 from .notes_report import load_notes, notes_html, notes_markdown
 from .replay import OUTCOMES, Replay, replay
 from .report_chunks import CHUNK_BYTES, CHUNK_FILES, CHUNK_LINES
+from .sources import read_events
 
 if TYPE_CHECKING:  # matplotlib loads with the charts (cartforensics.plots), when they are
     from matplotlib.figure import Figure  # drawn: the report's workers never import it

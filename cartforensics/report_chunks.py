@@ -404,8 +404,8 @@ def read_chunk(chunk: Chunk, go_version: Any = None,
         return stored_replays(chunk.root, lines, fragments=chunk.fragments,
                               carts=chunk.carts, cart_fragments=chunk.cart_fragments,
                               manifest=chunk.manifest)
-    from .events import read_events
     from .replay import replay
+    from .sources import read_events
 
     ev = read_events(chunk.paths, progress=False, go_version=go_version)
     return ev, replay(ev, mode="go"), replay(ev, mode="lenient")
