@@ -362,16 +362,10 @@ def toolchain_lines(go: Replay) -> tuple[pd.DataFrame, pd.DataFrame]:
     if not len(ev):
         return empty_lines, empty_carts
     raw = pa.array(ev["raw"].array)  # Arrow-backed bytes: no copy into Python objects
-    cart_of = ev["cart_id"].astype(str).to_numpy(dtype=object)
     # the writer's own escapes (json.Marshal's \u003c, \u003e, \u0026) never flip a line:
     # in a ts they fail to parse under both toolchains, elsewhere both unescape them alike
-    bare = raw
-    for esc in ("\\u003c", "\\u003e", "\\u0026"):
-        bare = pc.replace_substring(bare, esc, "")
-    has_bs = pc.fill_null(pc.match_substring(bare, "\\"), False).to_numpy(zero_copy_only=False)
-    del bare
+    has_bs = _escaped_rows(raw)
     lenient = go.mode == "lenient"
-    flips: set[str] = set()
     flipped_rows: set[int] = set()
     for r in _maybe_escaped_ts(raw, np.flatnonzero(has_bs)).tolist():
         data = raw[r].as_py()
@@ -379,10 +373,11 @@ def toolchain_lines(go: Replay) -> tuple[pd.DataFrame, pd.DataFrame]:
         here = decode_envelope(tok, lenient, go.semantics).error is None
         there = decode_envelope(tok, lenient, other).error is None
         if here != there:
-            flips.add(cart_of[r])
             flipped_rows.add(r)
-    if not flips:
+    if not flipped_rows:
         return empty_lines, empty_carts
+    cart_of = ev["cart_id"].astype(str).to_numpy(dtype=object)
+    flips = {cart_of[r] for r in flipped_rows}
     from .events import read_events_bytes, to_frame
 
     carts = [c for c in go.cart_ids if c in flips]
@@ -424,6 +419,63 @@ def toolchain_lines(go: Replay) -> tuple[pd.DataFrame, pd.DataFrame]:
             "total_" + tag: again.final_state(cid)["totalPrice"],
         })
     return lines, pd.DataFrame(cart_rows_out)
+
+
+def _escaped_rows(raw: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Per line (bool): holds a backslash that is not part of the writer's own escapes
+    (``\\u003c``, ``\\u003e``, ``\\u0026``); a null line: False.
+
+    The backslashes are found with numpy over the bytes of the column (no string kernel over
+    every line): a line without one, or whose every backslash opens one of those escapes, is
+    False; only the rest go through :func:`_escaped_rows_slow` (the escapes taken out, then a
+    backslash looked for), which answers for any line.
+    """
+    if isinstance(raw, pa.ChunkedArray):
+        raw = raw.combine_chunks()
+    n = len(raw)
+    kind = raw.type
+    if pa.types.is_string(kind) or pa.types.is_binary(kind):
+        width = np.int32
+    elif pa.types.is_large_string(kind) or pa.types.is_large_binary(kind):
+        width = np.int64
+    else:
+        return _escaped_rows_slow(raw)
+    out = np.zeros(n, dtype=bool)
+    bufs = raw.buffers()
+    if not n or bufs[2] is None:
+        return out
+    offsets = np.frombuffer(bufs[1], dtype=width)[raw.offset: raw.offset + n + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8)
+    lo, hi = int(offsets[0]), int(offsets[-1])
+    at = np.flatnonzero(data[lo:hi] == ord("\\")) + lo
+    if not len(at):
+        return out
+    row = np.searchsorted(offsets, at, side="right") - 1
+    # a backslash opening one of the writer's escapes (all six bytes in its line) goes
+    # whatever the line holds around it; a line whose every backslash does is False
+    end = offsets[np.clip(row + 1, 0, n)]
+    last = len(data) - 1
+
+    def byte(k: int) -> np.ndarray:
+        return data[np.minimum(at + k, last)]
+
+    writers = ((at + 6 <= end) & (byte(1) == ord("u")) & (byte(2) == ord("0"))
+               & (byte(3) == ord("0"))
+               & (((byte(4) == ord("3")) & ((byte(5) == ord("c")) | (byte(5) == ord("e"))))
+                  | ((byte(4) == ord("2")) & (byte(5) == ord("6")))))
+    rows = np.unique(row[~writers])
+    rows = rows[(rows >= 0) & (rows < n)]
+    if len(rows):  # the rest (rare) as the kernels say: removals can join new escapes
+        out[rows] = _escaped_rows_slow(raw.take(pa.array(rows, pa.int64())))
+    return out
+
+
+def _escaped_rows_slow(raw: pa.Array) -> np.ndarray:
+    """:func:`_escaped_rows` with Arrow string kernels over every line."""
+    bare = raw
+    for esc in ("\\u003c", "\\u003e", "\\u0026"):
+        bare = pc.replace_substring(bare, esc, "")
+    return pc.fill_null(pc.match_substring(bare, "\\"), False).to_numpy(zero_copy_only=False)
 
 
 def _maybe_escaped_ts(raw: pa.Array, rows: np.ndarray) -> np.ndarray:

@@ -396,8 +396,31 @@ def _is_str(v: Any) -> bool:
     return isinstance(v, str)
 
 
+# the windows of the charts (cartforensics.plots): here, so that choosing one needs no
+# matplotlib (the report's worker processes never import it)
+_FREQS = [
+    ("1min", pd.Timedelta(minutes=1)), ("5min", pd.Timedelta(minutes=5)),
+    ("15min", pd.Timedelta(minutes=15)), ("1h", pd.Timedelta(hours=1)),
+    ("6h", pd.Timedelta(hours=6)), ("1D", pd.Timedelta(days=1)),
+    ("7D", pd.Timedelta(days=7)), ("30D", pd.Timedelta(days=30)),
+]
+
+
+def pick_freq(ts: pd.Series, target: int = 60) -> str:
+    """The smallest window of 1min, 5min, 15min, 1h, 6h, 1D, 7D, 30D giving at most
+    ``target`` windows over the span of ``ts``."""
+    ts = ts.dropna()
+    if ts.empty:
+        return "1h"
+    span = ts.max() - ts.min()
+    for name, width in _FREQS:
+        if span / width <= target:
+            return name
+    return _FREQS[-1][0]
+
+
 __all__ = [
     "FAILURE_OUTCOMES", "MUTATION_ERROR_OUTCOMES", "PROMISED_UNKNOWN_METRIC", "READER_METRICS",
     "SEED_METRICS", "WRITER_METRICS", "combine_metric_values", "go_float", "metric_values",
-    "metrics", "metrics_frame", "prometheus_text", "rates", "rates_from_counts",
+    "metrics", "metrics_frame", "pick_freq", "prometheus_text", "rates", "rates_from_counts",
 ]

@@ -24,7 +24,7 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from .findings import Finding
-from .metrics import FAILURE_OUTCOMES, rates
+from .metrics import FAILURE_OUTCOMES, pick_freq, rates
 from .replay import OUTCOMES, Replay
 
 # Okabe & Ito (2008): distinguishable with every common colour-vision deficiency
@@ -53,12 +53,6 @@ RATE_COLORS = {
 }
 # a sequential colour-blind-safe map for counts; white for "none"
 _HEAT_CMAP = "cividis"
-_FREQS = [
-    ("1min", pd.Timedelta(minutes=1)), ("5min", pd.Timedelta(minutes=5)),
-    ("15min", pd.Timedelta(minutes=15)), ("1h", pd.Timedelta(hours=1)),
-    ("6h", pd.Timedelta(hours=6)), ("1D", pd.Timedelta(days=1)),
-    ("7D", pd.Timedelta(days=7)), ("30D", pd.Timedelta(days=30)),
-]
 _FREQ_WORDS = {"1min": "minute", "5min": "5 minutes", "15min": "15 minutes", "1h": "hour",
                "6h": "6 hours", "1D": "day", "7D": "7 days", "30D": "30 days"}
 
@@ -70,19 +64,6 @@ def mpl_text(s: Any, limit: int = 60) -> str:
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text.replace("$", r"\$")
-
-
-def pick_freq(ts: pd.Series, target: int = 60) -> str:
-    """The smallest window of 1min, 5min, 15min, 1h, 6h, 1D, 7D, 30D giving at most
-    ``target`` windows over the span of ``ts``."""
-    ts = ts.dropna()
-    if ts.empty:
-        return "1h"
-    span = ts.max() - ts.min()
-    for name, width in _FREQS:
-        if span / width <= target:
-            return name
-    return _FREQS[-1][0]
 
 
 def freq_words(freq: str) -> str:
@@ -326,9 +307,11 @@ def failures_heatmap_figure(r: pd.DataFrame, freq: str, mode: str, top: int = 15
         vmax = values.max()
         for (i, j), v in np.ndenumerate(values):
             if v:
+                # inside its cell, so outside the layout: measuring hundreds of them for
+                # the constrained layout cost more than drawing the chart (session 3)
                 ax.text((xe[j] + xe[j + 1]) / 2, i + 0.5, f"{int(v):,}", ha="center",
                         va="center", fontsize=7,
-                        color="black" if v > 0.55 * vmax else "white")
+                        color="black" if v > 0.55 * vmax else "white", in_layout=False)
     ax.set_yticks(np.arange(len(types)) + 0.5)
     ax.set_yticklabels([mpl_text(t, 40) for t in types])
     ax.invert_yaxis()

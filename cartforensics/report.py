@@ -18,14 +18,13 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 
 from .cliargs import add_go_version_option, one_line_errors, positive_int
 from .dataset import is_dataset, read_manifest
@@ -35,18 +34,12 @@ from .goversion import GoSemantics, semantics
 from .metrics import prometheus_text
 from .notes import Notes, NotesError
 from .notes_report import load_notes, notes_html, notes_markdown
-from .plots import (
-    OUTCOME_COLORS,
-    OUTCOME_LABELS,
-    failures_heatmap_figure,
-    lines_lost_figure,
-    outcome_mix_figure,
-    rates_figure,
-    unknown_types_figure,
-)
 from .replay import OUTCOMES, Replay, replay
 from .report_chunks import CHUNK_BYTES, CHUNK_FILES, CHUNK_LINES
 from .sources import read_events
+
+if TYPE_CHECKING:  # matplotlib loads with the charts (cartforensics.plots), when they are
+    from matplotlib.figure import Figure  # drawn: the report's workers never import it
 
 CHARTS = (
     ("outcome_mix", "Outcome of every line over time"),
@@ -219,6 +212,25 @@ def _large(logs: list[Any]) -> bool:
     return size > LARGE_INPUT_BYTES
 
 
+def _many_logs(src: Source, n: int) -> bool:
+    """``src`` is a directory of more than ``n`` log files: a look at the names only (the
+    listing that follows stats them), to start the workers early."""
+    from .events import log_stem
+
+    if not isinstance(src, (str, os.PathLike)):
+        return False
+    k = 0
+    try:
+        with os.scandir(src) as entries:
+            for e in entries:
+                k += log_stem(e.name) is not None
+                if k > n:
+                    return True
+    except OSError:  # not a directory (a file, a glob): find_logs says what it is
+        return False
+    return False
+
+
 def _large_dataset(path: Source) -> bool:
     manifest = read_manifest(path) or {}  # type: ignore[arg-type]
     return int(manifest.get("lines") or 0) > 200_000
@@ -263,11 +275,21 @@ def write_report(
     Raises :class:`ReportError` for an unusable ``out_dir`` and
     :class:`~cartforensics.events.NoLogsError` when ``src`` holds no logs.
     """
-    from .report_chunks import OutcomesWriter, combine, plan_dataset, plan_logs, run_chunks
+    from .report_chunks import (
+        OutcomesWriter,
+        combine,
+        plan_dataset,
+        plan_logs,
+        run_chunks,
+        start_workers_server,
+    )
 
     out = Path(out_dir)
     from_dataset = is_dataset(src)  # a converted dataset: its stored outcomes, no replay
     if not from_dataset:
+        if executor is None and (workers is None or (isinstance(workers, int) and workers > 1)) \
+                and _many_logs(src, chunk_files):
+            start_workers_server()  # surely several chunks: its imports overlap the listing
         logs = find_logs(src)  # fail on a missing source before touching the output directory
         sem = semantics(go_version)
     else:  # its outcomes are of the toolchain it was converted as
@@ -281,6 +303,8 @@ def write_report(
     if executor is not None and not isinstance(executor, Executor):
         raise ReportError(f"executor must be a concurrent.futures.Executor (for Dask: "
                           f"client.get_executor()), not {type(executor).__name__}")
+    if not from_dataset and executor is None and workers != 1 and len(logs) > chunk_files:
+        start_workers_server()  # (at once if it already runs) the same, for a glob or a list
     try:
         notes = load_notes(notes)
     except NotesError as e:
@@ -297,27 +321,36 @@ def write_report(
     tmp = tempfile.mkdtemp(prefix=".cartforensics-parts-", dir=out)
     try:
         writer = OutcomesWriter(result_parquet := out / "outcomes.parquet")
-        try:
-            if workers is None and from_dataset:  # measured: one process keeps a 10M-event
-                workers = 1  # dataset's report under 1 GB; two took 1.4 GB, no faster here
-            results = run_chunks(chunks, tmp, freq, None if from_dataset else sem,
-                                 executor=executor, workers=workers,
-                                 on_done=lambda r: (bar.update(), writer.add(r)))
-            writer.close()
-        finally:
-            writer.abort()
-        bar.set_description("report: writing")
-        comb = combine(results, freq, sem)
-        fs = comb.findings
-        prom = prometheus_text(comb.metrics)
-        figs = {
-            "outcome_mix": outcome_mix_figure(comb.rates, comb.freq, "go"),
-            "failure_rates": rates_figure(comb.rates, comb.freq, "go", fs),
-            "failures_by_type": failures_heatmap_figure(comb.rates_by_type, comb.freq, "go"),
-            "lines_lost": lines_lost_figure(comb.lost_table),
-            "unknown_types": unknown_types_figure(comb.unknown, "lenient"),
-        }
-        pngs = {name: _png(fig) for name, fig in figs.items()}
+        charts_ready: list[Any] = []
+
+        def chunk_done(r: Any) -> None:
+            bar.update()
+            writer.add(r)
+            if not charts_ready:  # matplotlib loads while the other chunks run
+                from . import plots
+
+                charts_ready.append(plots)
+
+        closing = None
+        with ThreadPoolExecutor(1, thread_name_prefix="cartforensics-outcomes") as copier:
+            try:
+                if workers is None and from_dataset:  # measured: one process keeps a 10M-
+                    workers = 1  # event dataset's report under 1 GB; two took 1.4 GB, no faster
+                results = run_chunks(chunks, tmp, freq, None if from_dataset else sem,
+                                     executor=executor, workers=workers, on_done=chunk_done)
+                # the lenient rows are copied into outcomes.parquet while the charts are
+                # drawn (Arrow's reading and writing release the GIL)
+                closing = copier.submit(writer.close)
+                bar.set_description("report: writing")
+                comb = combine(results, freq, sem)
+                fs = comb.findings
+                prom = prometheus_text(comb.metrics)
+                pngs = _chart_pngs(comb)
+                closing.result()
+            finally:
+                if closing is not None:
+                    wait([closing])
+                writer.abort()
         charts = {}
         for name, data in pngs.items():
             path = out / f"{name}.png"
@@ -399,6 +432,26 @@ def _noted(notes: Notes, src: Source, chunks: list[Any], fs: list[Finding],
         ev = pd.concat(evs, ignore_index=True) if evs else pd.DataFrame()
         proxies.append(SimpleNamespace(title=f.title, evidence=ev))
     return go, lenient, proxies
+
+
+def _chart_pngs(comb: Any) -> dict[str, bytes]:
+    """The report's charts (CHARTS' names) as PNG, from the chunks' combined inputs."""
+    from .plots import (
+        failures_heatmap_figure,
+        lines_lost_figure,
+        outcome_mix_figure,
+        rates_figure,
+        unknown_types_figure,
+    )
+
+    figs = {
+        "outcome_mix": outcome_mix_figure(comb.rates, comb.freq, "go"),
+        "failure_rates": rates_figure(comb.rates, comb.freq, "go", comb.findings),
+        "failures_by_type": failures_heatmap_figure(comb.rates_by_type, comb.freq, "go"),
+        "lines_lost": lines_lost_figure(comb.lost_table),
+        "unknown_types": unknown_types_figure(comb.unknown, "lenient"),
+    }
+    return {name: _png(fig) for name, fig in figs.items()}
 
 
 def _png(fig: Figure) -> bytes:
@@ -514,6 +567,7 @@ def _img(name: str, data: bytes, alt: str) -> str:
 
 def _html(ctx: _Context) -> str:
     from . import __version__  # here, not at import: the package may still be initialising
+    from .plots import OUTCOME_COLORS, OUTCOME_LABELS
     res = ctx.result
     fs = ctx.findings
     head = headline_finding(fs)

@@ -46,8 +46,9 @@ from .metrics import combine_metric_values, metric_values, metrics_frame, rates_
 from .replay import OUTCOMES
 
 __all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "Chunk", "ChunkResult", "Combined",
-           "OutcomesWriter", "combine", "plan_dataset", "plan_logs", "read_chunk", "run_chunks",
-           "summarize_chunk", "write_outcomes"]
+           "OutcomesWriter", "combine", "plan_dataset", "plan_logs", "read_chunk", "read_part",
+           "run_chunks", "start_workers_server", "summarize_chunk", "write_outcomes",
+           "write_part"]
 
 CHUNK_BYTES = 16 << 20  # of log input per chunk (about 90,000 writer-format lines)
 CHUNK_FILES = 1000
@@ -214,7 +215,7 @@ def _base_ns(freq: str | None, ts_ns: np.ndarray) -> int:
     """The width of the windows a chunk counts lines in: one that divides the report's window
     (``freq``, or the one pick_freq will choose over the fleet, which is at least the one it
     chooses over this chunk) and whose windows never straddle one of the report's."""
-    from .plots import pick_freq
+    from .metrics import pick_freq
 
     if freq is not None:
         try:
@@ -250,13 +251,32 @@ def _outcomes_table(r: Any) -> pa.Table:
     oc = r.outcomes
     n = len(oc)
     ts = pd.to_datetime(oc["ts"], utc=True)
+    outcome = oc["outcome"]
+    if not (isinstance(outcome.dtype, pd.CategoricalDtype) and
+            bool((outcome.cat.codes.to_numpy() >= 0).all())):
+        outcome = outcome.astype(str)  # (a missing outcome as astype(str) names it)
     return pa.table([
-        pa.array([r.mode] * n, pa.large_string()) if n else pa.array([], pa.large_string()),
+        pa.repeat(pa.scalar(r.mode, pa.large_string()), n),
         _text_array(oc["cart_id"].astype(str)), pa.array(oc["line"].to_numpy(np.int64)),
         pa.array(ts.dt.as_unit("ns").array, pa.timestamp("ns", tz="UTC")),
-        _text_array(oc["type"]), _text_array(oc["outcome"].astype(str)),
-        _text_array(oc["error"]),
+        _text_array(oc["type"]), _text_array(outcome), _text_array(oc["error"]),
     ], schema=OUTCOMES_SCHEMA)
+
+
+def write_part(table: pa.Table, path: str) -> None:
+    """A chunk's rows of outcomes.parquet, as an LZ4-compressed Arrow IPC file: measured, it
+    costs the worker a tenth of a Parquet part and the driver (which reads it back to write
+    outcomes.parquet) no decoding (session 3 in docs/performance.md)."""
+    codec = "lz4" if pa.Codec.is_available("lz4") else None
+    options = pa.ipc.IpcWriteOptions(compression=codec)
+    with pa.OSFile(path, "wb") as f, pa.ipc.new_file(f, table.schema, options=options) as w:
+        w.write_table(table)
+
+
+def read_part(path: str) -> pa.Table:
+    """What :func:`write_part` wrote."""
+    with pa.OSFile(path, "rb") as src:  # read whole: the file is removed next
+        return pa.ipc.open_file(src).read_all()
 
 
 def summarize_chunk(events: pd.DataFrame, go: Any, lenient: Any, index: int,
@@ -297,8 +317,8 @@ def summarize_chunk(events: pd.DataFrame, go: Any, lenient: Any, index: int,
     outcomes: dict[str, str] = {}
     if tmp_dir is not None:
         for r in (go, lenient):
-            path = os.path.join(tmp_dir, f"{r.mode}-{index:06d}.parquet")
-            pq.write_table(_outcomes_table(r), path)
+            path = os.path.join(tmp_dir, f"{r.mode}-{index:06d}.arrow")
+            write_part(_outcomes_table(r), path)
             outcomes[r.mode] = path
     ok = ts_ns[has]
     return ChunkResult(
@@ -413,8 +433,31 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
     # a fresh worker (forked from the preloaded server: cheap) every few chunks, so that what
     # the allocators keep after a chunk never piles up
-    return process_pool(workers, "cartforensics.report_chunks",
-                        max_tasks_per_child=TASKS_PER_WORKER)
+    return process_pool(workers, __name__, max_tasks_per_child=TASKS_PER_WORKER,
+                        initializer=_worker_started)
+
+
+def _worker_started() -> None:
+    """In a pool worker, before its first chunk: what the server imported never becomes
+    garbage, so the collector stops walking it (gc.collect after a chunk: 50 ms -> 0)."""
+    gc.freeze()
+
+
+def start_workers_server() -> None:
+    """Start the server the pool's workers fork from (it imports the package once, about a
+    second) now, so that its start overlaps the driver's planning; the pool made later
+    uses it. Nothing happens where there is no forkserver."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    from multiprocessing import forkserver
+
+    from .convert import _main_module_hidden
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload([__name__])
+    with _main_module_hidden():
+        forkserver.ensure_running()
 
 
 def default_workers(chunks: Sequence[Chunk]) -> int:
@@ -427,8 +470,9 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
                workers: int | None = None,
                on_done: Callable[[ChunkResult], None] | None = None) -> list[ChunkResult]:
     """Every chunk's result, in chunk order: in this process (one worker), on a pool of
-    ``workers`` processes (default: the cores), or on ``executor``. At most twice the workers'
-    chunks are in flight, so memory stays a few chunks' worth."""
+    ``workers`` processes (default: the cores; this process runs the last chunk while they
+    start), or on ``executor``. At most twice the workers' chunks are in flight, so memory
+    stays a few chunks' worth."""
     from .convert import _executor_width, _main_module_hidden
 
     n = workers if workers is not None else default_workers(chunks)
@@ -457,13 +501,20 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
     window = 2 * (n if own else _executor_width(run))
     hide = _main_module_hidden if own else nullcontext
     pending: set[Future] = set()
-    todo = iter(chunks)
+    # this process runs the last chunk itself while the workers start (their server's
+    # imports leave a core idle for about a second: measured, session 3)
+    local = chunks[-1] if own and len(chunks) > n else None
+    todo = iter(chunks[:-1] if local is not None else chunks)
+    if local is not None:  # queued meanwhile: workers never wait for this process's chunk
+        window += n
     try:
         for c in todo:
             with hide():
                 pending.add(run.submit(run_chunk, c, tmp_dir, freq, go_version))
             if len(pending) >= window:
                 break
+        if local is not None:
+            done(run_chunk(local, tmp_dir, freq, go_version))
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -519,7 +570,7 @@ def _shifted(parts: dict[tuple[str, Any], FindingPart], offset: int
 
 def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any) -> Combined:
     """Add up the chunks' results (in chunk order) into the report's inputs."""
-    from .plots import pick_freq
+    from .metrics import pick_freq
 
     offset = 0
     parts = []
@@ -614,7 +665,7 @@ class OutcomesWriter:
     def _copy(self, part: str | None) -> None:
         if part is None or self._writer is None:
             return
-        t = pq.read_table(part)
+        t = read_part(part)
         if t.num_rows:
             self._writer.write_table(t.cast(self.schema))
         del t

@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cartforensics import read_events, replay
 from cartforensics.cli import headline
@@ -397,3 +399,33 @@ def test_toolchain_check_skips_only_writer_shaped_lines() -> None:
     ]
     rows = np.arange(len(lines))
     assert _maybe_escaped_ts(pa.array(lines, pa.large_binary()), rows).tolist() == [2, 3, 4]
+
+
+_BYTES_WITH_ESCAPES = st.lists(st.sampled_from(
+    [b"a", b"\\", b"\\u003c", b"\\u003e", b"\\u0026", b"\\u00", b"\\u0", b"u003c", b"03e",
+     b"3c", b"26", b"u", b'"', b"\xff", b""]), max_size=8).map(b"".join)
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=st.lists(st.one_of(st.none(), _BYTES_WITH_ESCAPES), max_size=30),
+       start=st.integers(0, 5), large=st.booleans(), chunks=st.integers(1, 3))
+def test_escaped_rows_is_the_string_kernels_answer(lines: list[bytes | None], start: int,
+                                                   large: bool, chunks: int) -> None:
+    """The numpy scan for backslashes (toolchain finding) answers as the Arrow string kernels
+    over every line do: any bytes, nulls, a sliced array, several chunks, 32/64-bit offsets."""
+    import pyarrow as pa
+
+    from cartforensics.findings import _escaped_rows, _escaped_rows_slow
+
+    arr = pa.array(lines, pa.large_binary() if large else pa.binary()).slice(
+        min(start, len(lines)))
+    want = _escaped_rows_slow(arr)
+    if not lines:  # removing one escape can join another: no backslash is left here
+        joined = pa.array([b"\\u0\\u003c03e", b"\\u0\\u003c03x", b"x\\u0026"])
+        assert _escaped_rows(joined).tolist() == _escaped_rows_slow(joined).tolist() \
+            == [False, True, False]
+    assert _escaped_rows(arr).tolist() == want.tolist()
+    cut = [0, *sorted({len(arr) * k // chunks for k in range(1, chunks)}), len(arr)]
+    parts = [arr.slice(a, b - a) for a, b in zip(cut, cut[1:], strict=False)]
+    chunked = pa.chunked_array(parts, arr.type)
+    assert _escaped_rows(chunked).tolist() == want.tolist()

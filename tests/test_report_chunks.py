@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import cartforensics as cf
@@ -185,6 +187,19 @@ def test_report_pages_equal_on_a_pool_and_in_one_chunk(hostile: Path, tmp_path: 
     for name, path in a.charts.items():
         assert path.read_bytes() == b.charts[name].read_bytes(), name
     pd.testing.assert_frame_equal(pd.read_parquet(a.parquet), pd.read_parquet(b.parquet))
+    # ... and they are the rows of the whole replays, stacked (the parts travel as Arrow IPC
+    # files, the driver runs a chunk itself: neither changes a row or a type)
+    from cartforensics.report import outcomes_frame
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ev = cf.read_events(hostile)
+    want = outcomes_frame(cf.replay(ev, mode="go"), cf.replay(ev, mode="lenient"))
+    got = pq.read_table(a.parquet)
+    assert got.schema.types == pq.read_table(b.parquet).schema.types
+    assert got.num_rows == len(want) == 2 * a.lines
+    pd.testing.assert_frame_equal(got.to_pandas(), pa.Table.from_pandas(
+        want, preserve_index=False).cast(got.schema.remove_metadata()).to_pandas())
     assert not [p for p in (tmp_path / "pool").iterdir() if p.name.startswith(".")]
     # log text stays escaped in the page however it was chunked
     assert "<code>{&quot;ts&quot;:&quot;2025-10-28T10:00:0</code>" in a.html.read_text(
