@@ -2206,9 +2206,19 @@ def _has_error(err_col):
 
 def _fill_errors(list errors, positions, codes, error_ids, Pool pool, list errs, list types):
     """errors[k] = the text of each position k's outcome (codes/error_ids as Replayer.run
-    fills them; errs/types: the envelope errors and types by position)."""
-    for k in positions:
-        code = codes[k]
+    fills them; errs/types: the envelope errors and types by position). Typed: a skip's
+    tail of 5,000 lines spent ~4 ms here on numpy scalars."""
+    import numpy as np
+    cdef const int64_t[::1] pos = (
+        np.arange(positions.start, positions.stop, dtype=np.int64)
+        if type(positions) is range else np.ascontiguousarray(positions, dtype=np.int64))
+    cdef const signed char[::1] c = np.ascontiguousarray(codes, dtype=np.int8)
+    cdef const int64_t[::1] e = np.ascontiguousarray(error_ids, dtype=np.int64)
+    cdef Py_ssize_t i, k
+    cdef signed char code
+    for i in range(pos.shape[0]):
+        k = pos[i]
+        code = c[k]
         if code == APPLIED:
             errors[k] = None
         elif code == MALFORMED:
@@ -2216,13 +2226,13 @@ def _fill_errors(list errors, positions, codes, error_ids, Pool pool, list errs,
         elif code == UNKNOWN_TYPE:
             errors[k] = f"unknown mutation type: {go_quote(types[k] or '')}"
         elif code == PAYLOAD_ERROR:
-            errors[k] = pool.perr_texts[error_ids[k]]
+            errors[k] = pool.perr_texts[e[k]]
         elif code == APPLY_ERROR:
-            errors[k] = ERROR_TEXTS[error_ids[k]]
+            errors[k] = ERROR_TEXTS[e[k]]
         elif code == TOO_LONG:
             errors[k] = TOO_LONG_ERROR
         else:
-            errors[k] = f"not reached: the scanner stopped at line {error_ids[k]}"
+            errors[k] = f"not reached: the scanner stopped at line {e[k]}"
 
 
 def run_cart(object cart_id, list rows, const signed char[:] row_kind, list types,
