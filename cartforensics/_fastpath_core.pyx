@@ -15,6 +15,8 @@ without the GIL, so two threads scan two halves of a file at once.
 from libc.stdint cimport int8_t, int64_t, uint8_t, uint64_t
 from libc.string cimport memcmp, memcpy, memmove
 
+from ._gotext cimport hex4, skip_ws, utf8_width
+
 cdef enum:
     TS_INT = 0
     TS_STR = 1
@@ -26,52 +28,10 @@ cdef inline bint is_digit(uint8_t c) noexcept nogil:
     return 48 <= c <= 57
 
 
-cdef inline bint is_ws(uint8_t c) noexcept nogil:
-    return c == 32 or c == 9 or c == 13 or c == 10
-
-
-cdef inline int hex_value(uint8_t c) noexcept nogil:
-    if 48 <= c <= 57:
-        return c - 48
-    if 97 <= c <= 102:
-        return c - 87
-    if 65 <= c <= 70:
-        return c - 55
-    return -1
-
-
-cdef inline Py_ssize_t utf8_width(const uint8_t* s, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
-    """Bytes in the strictly valid UTF-8 sequence at s[i] (>= 0x80), or 0 if it is not one."""
-    cdef uint8_t c = s[i], lo = 0x80, hi = 0xBF
-    cdef Py_ssize_t n, k
-    if 0xC2 <= c <= 0xDF:
-        n = 2
-    elif 0xE0 <= c <= 0xEF:
-        n = 3
-        if c == 0xE0:
-            lo = 0xA0
-        elif c == 0xED:  # U+D800..U+DFFF are not characters
-            hi = 0x9F
-    elif 0xF0 <= c <= 0xF4:
-        n = 4
-        if c == 0xF0:
-            lo = 0x90
-        elif c == 0xF4:
-            hi = 0x8F
-    else:
-        return 0
-    if i + n > end or not (lo <= s[i + 1] <= hi):
-        return 0
-    for k in range(2, n):
-        if not (0x80 <= s[i + k] <= 0xBF):
-            return 0
-    return n
-
-
 cdef Py_ssize_t skip_string(const uint8_t* s, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
     """Index after the JSON string that opens at s[i] == '"', or -1."""
     cdef uint8_t c
-    cdef int k, h, point
+    cdef int point
     cdef Py_ssize_t w
     i += 1
     while i < end:
@@ -83,14 +43,9 @@ cdef Py_ssize_t skip_string(const uint8_t* s, Py_ssize_t i, Py_ssize_t end) noex
                 return -1
             c = s[i + 1]
             if c == 117:  # \uXXXX
-                if i + 6 > end:
+                point = hex4(s, i + 2, end)
+                if point < 0:
                     return -1
-                point = 0
-                for k in range(4):
-                    h = hex_value(s[i + 2 + k])
-                    if h < 0:
-                        return -1
-                    point = point * 16 + h
                 if 0xD800 <= point <= 0xDFFF:  # json v1 and v2 may differ on halves
                     return -1
                 i += 6
@@ -138,12 +93,6 @@ cdef Py_ssize_t skip_number(const uint8_t* s, Py_ssize_t i, Py_ssize_t end) noex
             return -1
         while i < end and is_digit(s[i]):
             i += 1
-    return i
-
-
-cdef inline Py_ssize_t skip_ws(const uint8_t* s, Py_ssize_t i, Py_ssize_t end) noexcept nogil:
-    while i < end and is_ws(s[i]):
-        i += 1
     return i
 
 

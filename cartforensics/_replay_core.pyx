@@ -36,6 +36,7 @@ from cpython.mem cimport PyMem_RawFree, PyMem_RawMalloc, PyMem_RawRealloc
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memmove
+from ._gotext cimport hex4, skip_ws, utf8_width
 
 from .cart import (
     DEFAULT_HANDLERS,
@@ -736,67 +737,6 @@ cdef void msg_zero(MsgC* m, int kind) noexcept nogil:
 
 # ------------------------------------------------------------------------------ the scanner
 # Returns 1: accepted (the message is Go's), 0: not proven (the reference decides), R_NOMEM.
-
-cdef inline Py_ssize_t skip_ws(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
-    while i < n and (p[i] == 0x20 or p[i] == 0x09 or p[i] == 0x0A or p[i] == 0x0D):
-        i += 1
-    return i
-
-
-cdef inline int hexval(unsigned char c) noexcept nogil:
-    if 0x30 <= c <= 0x39:
-        return c - 0x30
-    if 0x61 <= c <= 0x66:
-        return c - 0x61 + 10
-    if 0x41 <= c <= 0x46:
-        return c - 0x41 + 10
-    return -1
-
-
-cdef inline int hex4(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
-    """The value of 4 hex digits at p[i:], or -1."""
-    cdef int a, b, c, d
-    if i + 4 > n:
-        return -1
-    a = hexval(p[i])
-    b = hexval(p[i + 1])
-    c = hexval(p[i + 2])
-    d = hexval(p[i + 3])
-    if a < 0 or b < 0 or c < 0 or d < 0:
-        return -1
-    return (a << 12) | (b << 8) | (c << 4) | d
-
-
-cdef inline Py_ssize_t utf8_width(const unsigned char* p, Py_ssize_t i, Py_ssize_t n) noexcept nogil:
-    """Go's utf8.DecodeRune at p[i] (>= 0x80): the width of a valid encoding, or 0 (invalid:
-    Go's string decoding makes this one byte U+FFFD)."""
-    cdef unsigned char c = p[i], lo = 0x80, hi = 0xBF
-    cdef Py_ssize_t w, k
-    if 0xC2 <= c <= 0xDF:
-        w = 2
-    elif 0xE0 <= c <= 0xEF:
-        w = 3
-        if c == 0xE0:
-            lo = 0xA0
-        elif c == 0xED:
-            hi = 0x9F
-    elif 0xF0 <= c <= 0xF4:
-        w = 4
-        if c == 0xF0:
-            lo = 0x90
-        elif c == 0xF4:
-            hi = 0x8F
-    else:
-        return 0
-    if i + w > n:
-        return 0
-    if not (lo <= p[i + 1] <= hi):
-        return 0
-    for k in range(2, w):
-        if not (0x80 <= p[i + k] <= 0xBF):
-            return 0
-    return w
-
 
 cdef inline Py_ssize_t put_rune(char* out, Py_ssize_t o, uint32_t r) noexcept nogil:
     """UTF-8 of a code point that is not a surrogate."""
