@@ -303,6 +303,7 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
     bytes with its lines packed in place (several files are joined into a new buffer, which
     is always packed), instead of a copy of them."""
     sem = semantics(sem)
+    sizes = np.fromiter(map(len, datas), np.int64, len(datas))
     if len(datas) == 1:
         data = datas[0]
         in_place = owned and isinstance(data, bytearray) and compaction_available()
@@ -315,13 +316,13 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
     else:  # joined into a buffer of this call's own, cut at once
         data = bytearray().join(datas)
         in_place = compaction_available()
-        batch = split_many(data, np.fromiter(map(len, datas), np.int64, len(datas)))
+        batch = split_many(data, sizes)
         starts, lengths, newline = batch.starts, batch.lengths, batch.newline
         counts, too_long = batch.counts, batch.too_long
     if line_counts is not None:
         line_counts.extend(counts.tolist())
     n = int(counts.sum())
-    bases = np.concatenate([[0], np.cumsum([len(d) for d in datas])[:-1]]).astype(np.int64)
+    bases = np.cumsum(sizes) - sizes
     file_of = np.repeat(np.arange(len(datas), dtype=np.int32), counts)
     offsets = starts - bases[file_of] if n else starts
     line_no = np.arange(1, n + 1, dtype=np.int64)
@@ -483,13 +484,17 @@ class _Texts:
                                               pa.array(uniques, pa.string()))
 
 
+def _unchecked_text(values: pa.Array) -> pa.Array:
+    """A large_binary array's buffers read as large_string, UTF-8 not yet checked."""
+    return pa.Array.from_buffers(pa.large_string(), len(values), values.buffers(),
+                                 null_count=values.null_count)
+
+
 def _dict_view(values: pa.Array) -> pa.DictionaryArray:
     """A large_binary column of repeated names as dictionary<int32, string>, in order of
     first appearance (invalid UTF-8 cannot occur: canonical names are ASCII, the port's are
     Python text)."""
-    text = pa.Array.from_buffers(pa.large_string(), len(values), values.buffers(),
-                                 null_count=values.null_count)
-    enc = text.dictionary_encode()
+    enc = _unchecked_text(values).dictionary_encode()
     enc.dictionary.validate(full=True)  # a few names: checked, never trusted
     return pa.DictionaryArray.from_arrays(enc.indices.cast(pa.int32()),
                                           enc.dictionary.cast(pa.string()))
@@ -502,8 +507,7 @@ def count_lines(data: bytes) -> int:
 
 def _as_text(payload: pa.Array) -> pa.Array:
     """Payload bytes as text; invalid UTF-8 (legal inside Go strings) replaced as Go does."""
-    text = pa.Array.from_buffers(pa.large_string(), len(payload), payload.buffers(),
-                                 null_count=payload.null_count)
+    text = _unchecked_text(payload)
     try:
         text.validate(full=True)
         return text
