@@ -27,6 +27,8 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 
+from .gotime import days_from_civil
+
 
 class _Canonical(msgspec.Struct, gc=False):  # no cycles possible: not tracked by the GC
     ts: int | str | None
@@ -271,14 +273,17 @@ def scan_reference(data: bytes, starts: np.ndarray, tok_len: np.ndarray) -> Scan
 SPLIT_LINES = int(os.environ.get("CARTFORENSICS_READ_SPLIT_LINES", "") or 50_000)
 THREADS = int(os.environ.get("CARTFORENSICS_READ_THREADS", "") or min(os.cpu_count() or 1, 2))
 _POOL: ThreadPoolExecutor | None = None
+_POOL_SIZE = 0
 _POOL_LOCK = threading.Lock()
 
 
 def _pool(threads: int) -> ThreadPoolExecutor:
-    global _POOL
+    """The shared threads of the scan and the copies, at least ``threads`` of them."""
+    global _POOL, _POOL_SIZE
     with _POOL_LOCK:
-        if _POOL is None or _POOL._max_workers < threads:  # noqa: SLF001
+        if _POOL is None or _POOL_SIZE < threads:
             _POOL = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="cf-scan")
+            _POOL_SIZE = threads
         return _POOL
 
 
@@ -543,15 +548,7 @@ def parse_rfc3339_column(values: list[str]) -> tuple[np.ndarray, np.ndarray]:
     ok = shape & rng
     if not ok.any():
         return ok, ns
-    # days from civil (proleptic Gregorian)
-    y = year - (month <= 2)
-    era = np.floor_divide(y, 400)
-    yoe = y - era * 400
-    mp = (month + 9) % 12
-    doy = (153 * mp + 2) // 5 + day - 1
-    doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-    days = era * 146097 + doe - 719468
-    secs = days * 86400 + hour * 3600 + minute * 60 + sec
+    secs = days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + sec
     sign = np.where(b[rows, zpos] == 45, -1, 1)
     secs = secs - np.where(is_off, sign * (oh * 3600 + om * 60), 0)
     frac = np.zeros(n, dtype=np.int64)

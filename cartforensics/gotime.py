@@ -34,6 +34,7 @@ formatted text, so it is not modelled (the differential tests run Go with TZ=UTC
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 __all__ = ["GoTime", "ZERO_TIME_TEXT", "unmarshal_time_json"]
 
@@ -67,9 +68,14 @@ def _days_in(month: int, year: int) -> int:
     return _DAYS_IN_MONTH[month - 1]
 
 
-def _days_from_civil(year: int, month: int, day: int) -> int:
-    """Days since 1970-01-01 of a proleptic Gregorian date (any year)."""
-    y = year - (1 if month <= 2 else 0)
+def days_from_civil(year: Any, month: Any, day: Any) -> Any:
+    """Days since 1970-01-01 of a proleptic Gregorian date (any year); ints or numpy int64
+    arrays alike (``//`` floors both ways).
+
+    >>> days_from_civil(2024, 1, 2)
+    19724
+    """
+    y = year - (month <= 2)
     era = y // 400
     yoe = y - era * 400
     mp = (month + 9) % 12
@@ -79,7 +85,7 @@ def _days_from_civil(year: int, month: int, day: int) -> int:
 
 
 def _civil_from_days(days: int) -> tuple[int, int, int]:
-    """Inverse of :func:`_days_from_civil`: (year, month, day)."""
+    """Inverse of :func:`days_from_civil`: (year, month, day)."""
     z = days + 719_468
     era = z // 146_097
     doe = z - era * 146_097
@@ -177,7 +183,7 @@ def _make_time(
     offset: int | None,
 ) -> GoTime:
     """``Date(..., UTC)`` followed by ``t.addSec(-offset)`` (all fields in range)."""
-    wall = _days_from_civil(year, month, day) * _SECS_PER_DAY + hour * 3600 + minute * 60 + sec
+    wall = days_from_civil(year, month, day) * _SECS_PER_DAY + hour * 3600 + minute * 60 + sec
     return GoTime(wall - (offset or 0), nsec, offset)
 
 
