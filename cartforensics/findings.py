@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .envelope import decode_envelope
-from .fastpath import canonical_lines
+from .fastpath import scan_lines
 from .gojson import go_quote
 from .goversion import other_json
 from .lines import go_token
@@ -488,7 +488,7 @@ def _maybe_escaped_ts(raw: pa.Array, rows: np.ndarray) -> np.ndarray:
     tokens = [go_token(b, 0, len(b)) for b in raw.take(pa.array(rows)).to_pylist()]
     lengths = np.fromiter(map(len, tokens), dtype=np.int64, count=len(tokens))
     starts = np.r_[0, np.cumsum(lengths + 1)[:-1]].astype(np.int64)
-    canonical = canonical_lines(b"\n".join(tokens) + b"\n", starts, lengths)[0]
+    canonical = scan_lines(b"\n".join(tokens) + b"\n", starts, lengths).ok
     return rows[~canonical]
 
 
