@@ -12,7 +12,7 @@ the same run, each in a fresh child process:
 - DuckDB: ``COPY (SELECT * FROM read_json(<files>, format='newline_delimited',
   columns={'ts':'JSON','type':'VARCHAR','payload':'JSON'})) TO … (FORMAT parquet,
   COMPRESSION zstd)``, with DuckDB's default threads (all cores);
-- ``cartforensics.convert.convert(logs, dst, workers=N)``: every line classified in both replay
+- ``cartforensics.jobs.convert.convert(logs, dst, workers=N)``: every line classified in both replay
   modes, raw bytes and provenance kept.
 
 Memory is sampled every 0.1 s over the child and all its descendants (the worker processes
@@ -185,7 +185,7 @@ def convert_code(logs: Path, out: Path, workers: int) -> str:
     import json, time
     from pathlib import Path
     if __name__ == "__main__":
-        from cartforensics.convert import convert
+        from cartforensics.jobs.convert import convert
         t0 = time.perf_counter()
         s = convert({str(logs)!r}, {str(out)!r}, workers={workers}, progress=False)
         seconds = time.perf_counter() - t0

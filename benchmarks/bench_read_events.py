@@ -70,7 +70,7 @@ def _snippets(ds: Dataset) -> dict[str, tuple[str, str]]:
                 pd_setup, f"result = pd.read_json({p!r}, lines=True)"),
             # the same read on one thread: how much the scan's and copies' threads give
             "cartforensics.read_events (1 thread)": (
-                re_setup + "\nimport cartforensics.fastpath as F\nF.THREADS = 1",
+                re_setup + "\nimport cartforensics.go.writer_shape as F\nF.THREADS = 1",
                 f"result = read_events({p!r})"),
         }
     files = _FILES.format(path=p)

@@ -1,10 +1,10 @@
-"""How long ``cartforensics.repair`` takes against the replays it is built on.
+"""How long ``cartforensics.jobs.repair`` takes against the replays it is built on.
 
     python benchmarks/bench_repair.py                       # 100,000 events (~20,000 carts)
     python benchmarks/bench_repair.py --events 20000 --repeat 3
     python benchmarks/bench_repair.py --visits 20           # long-lived carts: fewer files
 
-A corpus with every incident planted (``cartforensics.sample.write_sample``, not timed) is
+A corpus with every incident planted (``cartforensics.jobs.sample.write_sample``, not timed) is
 written to a temporary directory. Each measurement is a fresh child process
 (``_common.run_child``: the call alone is timed, imports not):
 
@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     for line in machine_info():
         print(line)
-    from cartforensics.sample import write_sample
+    from cartforensics.jobs.sample import write_sample
 
     base = Path(tempfile.mkdtemp(prefix="bench-repair-", dir=args.dir))
     try:

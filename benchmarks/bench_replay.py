@@ -1,4 +1,4 @@
-"""Benchmark ``cartforensics.replay`` (issue 3), run by hand, never by pytest.
+"""Benchmark ``cartforensics.model.replay`` (issue 3), run by hand, never by pytest.
 
     python benchmarks/bench_replay.py [--events 1000000] [--state-at-events 10000]
                                       [--engines compiled,reference]
@@ -159,9 +159,9 @@ def profile(events) -> None:
     import pandas as pd
 
     import cartforensics as cf
-    from cartforensics.engine import core
+    from cartforensics.model.engine import core
 
-    rp = importlib.import_module("cartforensics.replay")
+    rp = importlib.import_module("cartforensics.model.replay")
     clock = time.process_time
 
     def cpu(fn, repeat: int = 3):
@@ -362,7 +362,7 @@ def skip_a_line(r, cid: str, engines: list[str], samples: int) -> None:
     import numpy as np
 
     import cartforensics as cf
-    from cartforensics.widgets import TimelineScrubber
+    from cartforensics.present.widgets import TimelineScrubber
 
     n = len(r.rows_of(cid))
     rng = random.Random(2)

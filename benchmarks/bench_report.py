@@ -112,7 +112,7 @@ def build_dataset(logs: Path, n_events: int, work: Path) -> tuple[Path, int]:
         src.mkdir(parents=True)
         for f in files:
             (src / f.name).symlink_to(f)
-        conv = importlib.import_module("cartforensics.convert")
+        conv = importlib.import_module("cartforensics.jobs.convert")
         print(f"converting {len(files):,} files into {base} ...", file=sys.stderr, flush=True)
         conv.convert(src, base, workers=2, progress=False)
     manifest = json.loads((base / "manifest.json").read_text())

@@ -1,4 +1,4 @@
-"""How fast ``cartforensics.sample`` writes a corpus, and how much memory it needs.
+"""How fast ``cartforensics.jobs.sample`` writes a corpus, and how much memory it needs.
 
     python benchmarks/bench_sample.py                          # 1,000,000 events, two layouts
     python benchmarks/bench_sample.py --events 200000 --repeat 3
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     for v in visits:
         base = Path(tempfile.mkdtemp(prefix=f"bench-sample-v{v}-", dir=args.dir))
         out = base / "logs"
-        setup = "from cartforensics.sample import write_sample\nimport shutil, pathlib"
+        setup = "from cartforensics.jobs.sample import write_sample\nimport shutil, pathlib"
         stmt = (f"shutil.rmtree({str(out)!r}, ignore_errors=True)\n"
                 f"result = write_sample({str(out)!r}, events={args.events}, seed={args.seed}, "
                 f"visits={v})")

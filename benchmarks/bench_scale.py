@@ -44,7 +44,7 @@ def _emit(seconds: str, rows: str, output: str = "0.0") -> str:
 def convert_local(logs: Path, out: Path, workers: int) -> str:
     return f"""
     import json, time
-    from cartforensics.convert import convert
+    from cartforensics.jobs.convert import convert
     t0 = time.perf_counter()
     s = convert({str(logs)!r}, {str(out)!r}, workers={workers}, progress=False)
     {_emit("time.perf_counter() - t0", "s.lines")}
@@ -57,7 +57,7 @@ def convert_cluster(logs: Path, out: Path, workers: int, tmp: Path) -> str:
     if __name__ == "__main__":
         import dask
         from distributed import Client, LocalCluster
-        from cartforensics.convert import convert
+        from cartforensics.jobs.convert import convert
         dask.config.set({{"temporary-directory": {str(tmp)!r}}})
         t = time.perf_counter()
         cluster = LocalCluster(n_workers={workers}, threads_per_worker=1, processes=True,
@@ -78,7 +78,7 @@ def convert_cluster(logs: Path, out: Path, workers: int, tmp: Path) -> str:
 def report_dataset(ds: Path, out: Path) -> str:
     return f"""
     import json, time
-    from cartforensics.report import write_report
+    from cartforensics.present.report import write_report
     t0 = time.perf_counter()
     r = write_report({str(ds)!r}, {str(out)!r}, progress=False)
     {_emit("time.perf_counter() - t0", "r.lines")}
@@ -89,7 +89,8 @@ def baseline() -> str:
     return f"""
     import json, time
     t0 = time.perf_counter()
-    import cartforensics.report, cartforensics.fleet, matplotlib.pyplot  # what report imports
+    # what report imports
+    import cartforensics.present.report, cartforensics.analysis.fleet, matplotlib.pyplot
     {_emit("time.perf_counter() - t0", "None")}
     """
 
@@ -97,7 +98,7 @@ def baseline() -> str:
 def fleet(ds: Path) -> str:
     return f"""
     import json, time
-    from cartforensics.fleet import fleet_summary
+    from cartforensics.analysis.fleet import fleet_summary
     t0 = time.perf_counter()
     s = fleet_summary({str(ds)!r}, freq="1h")
     {_emit("time.perf_counter() - t0", "s.lines")}

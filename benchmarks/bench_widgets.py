@@ -103,7 +103,7 @@ def skip_positions(n: int, samples: int, seed: int) -> dict[str, list[tuple[int,
 def skip_timings(args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
     """``toggle_skip`` on and back off, in ms, per kind (the code imported as cartforensics)."""
     import cartforensics as cf
-    from cartforensics.widgets import TimelineScrubber
+    from cartforensics.present.widgets import TimelineScrubber
 
     if args.code_root and not Path(cf.__file__).resolve().is_relative_to(
             Path(args.code_root).resolve()):
@@ -237,7 +237,7 @@ def main() -> int:
         return skip_main(args)
 
     import cartforensics as cf
-    from cartforensics.widgets import TimelineScrubber, strip_cursor_html, strip_html
+    from cartforensics.present.widgets import TimelineScrubber, strip_cursor_html, strip_html
 
     for line in _common.machine_info():
         print(line)

@@ -4,21 +4,28 @@
 >>> df = cf.read_events("sample_data")  # doctest: +SKIP
 """
 
-from .convert import convert, restore
-from .dataset import open_dataset
-from .engine import engine_info
-from .events import NoLogsError, find_logs
-from .findings import Finding, findings, findings_table
-from .fleet import fleet_summary
-from .metrics import metrics, prometheus_text, rates
-from .notes import Notes, NotesError
-from .registry import Registry, default_registry
-from .repair import RepairError, RepairResult, repair
-from .replay import Replay, ReplayWithout, compare, diff_states, dropped_lines, replay
-from .report import write_report
-from .sources import read_events
+from cartforensics._version import __version__
+from cartforensics.analysis.findings import Finding, findings, findings_table
+from cartforensics.analysis.fleet import fleet_summary
+from cartforensics.analysis.metrics import metrics, prometheus_text, rates
+from cartforensics.analysis.notes import Notes, NotesError
+from cartforensics.io.dataset import open_dataset
+from cartforensics.io.logs import NoLogsError, find_logs
+from cartforensics.io.sources import read_events
+from cartforensics.jobs.convert import convert, restore
+from cartforensics.jobs.repair import RepairError, RepairResult, repair
+from cartforensics.model.engine import engine_info
+from cartforensics.model.registry import Registry, default_registry
+from cartforensics.model.replay import (
+    Replay,
+    ReplayWithout,
+    compare,
+    diff_states,
+    dropped_lines,
+    replay,
+)
+from cartforensics.present.report import write_report
 
-__version__ = "0.1.0"
 __all__ = [
     "Finding", "NoLogsError", "Notes", "NotesError", "Registry", "Replay", "ReplayWithout",
     "__version__",
@@ -32,7 +39,7 @@ __all__ = [
 
 def __getattr__(name: str):  # the widgets load ipywidgets and matplotlib: only when asked
     if name in ("TimelineScrubber", "FleetDashboard"):
-        from . import widgets
+        from cartforensics.present import widgets
 
         return getattr(widgets, name)
     raise AttributeError(f"module 'cartforensics' has no attribute {name!r}")

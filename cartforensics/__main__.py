@@ -1,5 +1,5 @@
 """``python -m cartforensics`` runs the command-line interface."""
 
-from .cli import main
+from cartforensics.cli.app import main
 
 raise SystemExit(main())

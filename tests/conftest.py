@@ -2,7 +2,7 @@
 toolchain.
 
 Two toolchains, because what "exactly as the service does" means depends on the Go that built
-it (cartforensics/goversion.py): Go 1.25 (encoding/json v1) and Go 1.27 (encoding/json on json
+it (cartforensics/go/version.py): Go 1.25 (encoding/json v1) and Go 1.27 (encoding/json on json
 v2). ``go_ref`` is parametrized over both (test ids ``go1.25`` and ``go1.27``) and gives the
 built binary and the ``go_version`` to hand to the Python side; ``cfdiff`` is the Go 1.25 build
 alone, for tests that need one reference.

@@ -38,7 +38,7 @@ NOTEBOOK_CELLS = [
 from pathlib import Path
 
 import cartforensics as cf
-from cartforensics.widgets import TimelineScrubber
+from cartforensics.present.widgets import TimelineScrubber
 
 
 def rec(ts, type_, payload):

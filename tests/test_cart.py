@@ -1,4 +1,4 @@
-"""Unit tests of the cart model (cartforensics.cart) against docs/model.md."""
+"""Unit tests of the cart model (cartforensics.model.cart) against docs/model.md."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cartforensics.cart import (
+from cartforensics.model.cart import (
     DEFAULT_HANDLERS,
     CartState,
     Delivery,

@@ -1,5 +1,5 @@
 """The ``cartforensics`` command, in a subprocess (``python -m cartforensics``) and in-process
-(``cartforensics.cli.main``)."""
+(``cartforensics.cli.app.main``)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from cartforensics import replay
-from cartforensics.cli import main
+from cartforensics.cli.app import main
 
 ROOT = Path(__file__).resolve().parent.parent
 LINE_KEYS = ["cart_id", "line", "outcome", "type", "error"]

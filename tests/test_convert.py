@@ -1,4 +1,5 @@
-"""Parquet conversion (cartforensics.convert) and reading it back (cartforensics.dataset): the
+"""Parquet conversion (cartforensics.jobs.convert) and reading it back
+(cartforensics.io.dataset): the
 data survives byte for byte, outcomes are replay's, the files are plain Parquet that pyarrow
 and DuckDB read, and incremental runs give what a full run gives."""
 
@@ -20,8 +21,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from cartforensics import read_events, replay
-from cartforensics.cli import main
-from cartforensics.dataset import (
+from cartforensics.cli.app import main
+from cartforensics.io.dataset import (
     EVENTS_SCHEMA,
     DatasetError,
     carts_table,
@@ -32,7 +33,7 @@ from cartforensics.dataset import (
 )
 
 # the module, not the function of the same name the package exports
-conv = importlib.import_module("cartforensics.convert")
+conv = importlib.import_module("cartforensics.jobs.convert")
 
 
 def rec(ts: Any, type_: str, payload: Any) -> bytes:
@@ -245,7 +246,7 @@ def test_filters_are_pushed_down(src: Path, dataset: Path) -> None:
     assert sorted(zip(got["cart_id"].astype(str), got["line"], strict=True)) == sorted(
         zip(full.loc[mask, "cart_id"].astype(str), full.loc[mask, "line"], strict=True))
     # pruning: a date range only opens the fragments of its dates
-    from cartforensics.dataset import dataset_filter
+    from cartforensics.io.dataset import dataset_filter
 
     dset = events_dataset(dataset)
     every = list(dset.get_fragments())
@@ -514,7 +515,7 @@ def test_convert_as_go_1_27_keeps_its_toolchain(tmp_path: Path) -> None:
     assert manifest["go_version"] == "1.27"
     df = read_events(str(dst), go_version="1.27")
     assert df.attrs["go_version"] == "1.27"
-    from cartforensics.dataset import open_dataset
+    from cartforensics.io.dataset import open_dataset
 
     cols = ["line", "outcome_go", "envelope_error"]
     stored = open_dataset(dst, columns=cols)
@@ -533,9 +534,9 @@ def test_convert_as_go_1_27_keeps_its_toolchain(tmp_path: Path) -> None:
 PLAIN_SCRIPT = """\
 import sys
 import cartforensics as cf
-import cartforensics.convert
+import cartforensics.jobs.convert
 
-cartforensics.convert.BATCH_FILES = 50  # several batches: the pool really starts two workers
+cartforensics.jobs.convert.BATCH_FILES = 50  # several batches: the pool really starts two workers
 summary = cf.convert(sys.argv[1], sys.argv[2], workers=2, progress=False)
 print("LINES", summary.lines, "FILES", summary.files)
 """
@@ -547,7 +548,7 @@ def test_convert_from_a_plain_script_without_main_guard(tmp_path: Path, pool: st
     import subprocess
     import sys
 
-    from cartforensics.sample import write_sample
+    from cartforensics.jobs.sample import write_sample
 
     src = tmp_path / "logs"
     write_sample(src, carts=300)

@@ -27,7 +27,7 @@ MODULES = _with_examples()
 
 
 def test_the_package_has_examples() -> None:
-    assert {"cartforensics.gojson", "cartforensics.envelope", "cartforensics.events"} <= set(
+    assert {"cartforensics.go.json", "cartforensics.go.envelope", "cartforensics.io.logs"} <= set(
         MODULES)
 
 

@@ -414,7 +414,7 @@ def test_the_file_list_is_shared_by_copies_not_copied(tmp_path) -> None:
 def _read_in_parts(monkeypatch: pytest.MonkeyPatch, source: Path, parts: int) -> pd.DataFrame:
     """read_events with every batch of 2 lines or more decoded in ``parts`` parts (1: the
     single-thread read)."""
-    import cartforensics.fastpath as fastpath_module
+    import cartforensics.go.writer_shape as fastpath_module
 
     monkeypatch.setattr(fastpath_module, "SPLIT_LINES", 2 if parts > 1 else 10**12)
     monkeypatch.setattr(fastpath_module, "THREADS", max(parts, 1))
@@ -475,7 +475,7 @@ def test_a_file_read_in_parts_equals_the_single_thread_read(
        parts=st.integers(2, 5))
 def test_parts_equal_one_run_on_any_bytes(chunks: list[bytes], final_newline: bool,
                                           parts: int) -> None:
-    import cartforensics.fastpath as fastpath_module
+    import cartforensics.go.writer_shape as fastpath_module
 
     data = b"".join(chunks) + (b"\n" if final_newline else b"")
     with tempfile.TemporaryDirectory() as tmp:

@@ -18,10 +18,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cartforensics import read_events
-from cartforensics.envelope import decode_envelope
-from cartforensics.gojson import go_utf8
-from cartforensics.goversion import semantics
-from cartforensics.lines import MAX_TOKEN_SIZE
+from cartforensics.go.bufio import MAX_TOKEN_SIZE
+from cartforensics.go.envelope import decode_envelope
+from cartforensics.go.json import go_utf8
+from cartforensics.go.version import semantics
 
 W = b'{"ts":1700000000,"type":"AddItem","payload":{"sku":"a","quantity":1}}'
 S = b'{"ts":"2024-01-02T03:04:05Z","type":"AddItem","payload":{"sku":"a","quantity":1}}'
@@ -314,7 +314,7 @@ def test_key_folding_runes_are_gos(go_ref: GoRef) -> None:
 
     out = subprocess.run([str(go_ref.binary), "fold"], capture_output=True, check=True, text=True)
     go = {chr(int(h, 16)): letter for h, letter in (ln.split() for ln in out.stdout.splitlines())}
-    from cartforensics.gojson import _FOLD_TO_ASCII, fold_name
+    from cartforensics.go.json import _FOLD_TO_ASCII, fold_name
 
     assert go == _FOLD_TO_ASCII
     for ch, letter in go.items():

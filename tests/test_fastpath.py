@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cartforensics import fastpath
-from cartforensics.envelope import decode_envelope
-from cartforensics.fastpath import canonical_lines, parse_rfc3339_column, view_array
-from cartforensics.gotime import unmarshal_time_json
+from cartforensics.go.envelope import decode_envelope
+from cartforensics.go.time import unmarshal_time_json
+from cartforensics.go.writer_shape import canonical_lines, parse_rfc3339_column, view_array
 
 _digit = st.sampled_from("0123456789")
 
@@ -96,7 +96,7 @@ def test_view_array_slices_several_buffers() -> None:
 
 def test_chunked_decoding_gives_the_same_result(monkeypatch) -> None:
     """msgspec decodes in chunks of lines; results must not depend on where chunks end."""
-    import cartforensics.fastpath as fp
+    import cartforensics.go.writer_shape as fp
 
     lines = [b'{"ts":1,"type":"A","payload":{}}', b"garbage", b'{"ts":"x","type":"B","payload":1}',
              b'{"ts":null,"type":"C","payload":[1]}', b'{"ts":2,"type":"A","payload":{}}{}'] * 7
@@ -262,7 +262,7 @@ def test_read_events_is_the_same_on_either_scan(tmp_path, monkeypatch) -> None:
              b'{"ts":null,"type":"A","payload":' + b"[" * 600 + b"]" * 600 + b"}"] * 3
     import gzip
 
-    from cartforensics.events import read_events_bytes
+    from cartforensics.io.logs import read_events_bytes
 
     one = tmp_path / "one"
     one.mkdir()

@@ -13,8 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cartforensics import read_events, replay
-from cartforensics.cli import headline
-from cartforensics.findings import (
+from cartforensics.analysis.findings import (
     KINDS,
     Finding,
     findings,
@@ -23,7 +22,8 @@ from cartforensics.findings import (
     line_shape,
     payload_field,
 )
-from cartforensics.findings import headline as findings_headline
+from cartforensics.analysis.findings import headline as findings_headline
+from cartforensics.cli.app import headline
 
 T0 = 1740823200  # 2025-03-01T10:00:00Z
 
@@ -340,9 +340,9 @@ def test_payload_field_parses_go_error_texts() -> None:
 
 
 def test_findings_match_the_generators_planted_incidents(tmp_path: Path) -> None:
-    """Cross-check with the synthetic service (cartforensics.sample), which plants each
+    """Cross-check with the synthetic service (cartforensics.jobs.sample), which plants each
     incident at known (cart, line) pairs by its own logic: every finding holds exactly them."""
-    sample = pytest.importorskip("cartforensics.sample")
+    sample = pytest.importorskip("cartforensics.jobs.sample")
     m = sample.write_sample(tmp_path / "gen", carts=300, seed=7)
     ev = read_events(tmp_path / "gen", progress=False)
     fs = findings(replay(ev), replay(ev, mode="lenient"))
@@ -388,7 +388,7 @@ def test_toolchain_check_skips_only_writer_shaped_lines() -> None:
     import numpy as np
     import pyarrow as pa
 
-    from cartforensics.findings import _maybe_escaped_ts
+    from cartforensics.analysis.findings import _maybe_escaped_ts
 
     lines = [
         b'{"ts":1700000000,"type":"AddItem","payload":{"name":"Salt \\u0026 peppar"}}',
@@ -415,7 +415,7 @@ def test_escaped_rows_is_the_string_kernels_answer(lines: list[bytes | None], st
     over every line do: any bytes, nulls, a sliced array, several chunks, 32/64-bit offsets."""
     import pyarrow as pa
 
-    from cartforensics.findings import _escaped_rows, _escaped_rows_slow
+    from cartforensics.analysis.findings import _escaped_rows, _escaped_rows_slow
 
     arr = pa.array(lines, pa.large_binary() if large else pa.binary()).slice(
         min(start, len(lines)))

@@ -1,4 +1,4 @@
-"""Fleet answers from a converted dataset (cartforensics.fleet): the stored replays and the
+"""Fleet answers from a converted dataset (cartforensics.analysis.fleet): the stored replays and the
 per-partition counts agree with replaying the logs."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import pandas as pd
 import pytest
 
 from cartforensics import read_events, replay
-from cartforensics.convert import convert
-from cartforensics.dataset import DatasetError
-from cartforensics.fleet import fleet_summary, stored_replays
-from cartforensics.metrics import metrics, rates
-from cartforensics.replay import OUTCOMES
-from cartforensics.sample import write_sample
+from cartforensics.analysis.fleet import fleet_summary, stored_replays
+from cartforensics.analysis.metrics import metrics, rates
+from cartforensics.io.dataset import DatasetError
+from cartforensics.jobs.convert import convert
+from cartforensics.jobs.sample import write_sample
+from cartforensics.model.replay import OUTCOMES
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +90,9 @@ def test_not_a_dataset(tmp_path: Path) -> None:
 
 
 def test_fleet_summary_findings_per_partition_equal_findings(corpus, replays) -> None:
-    from cartforensics.findings import findings
-    from cartforensics.fleet import EVIDENCE_ROWS, PARTITIONED_KINDS
-    from cartforensics.report import EVIDENCE_ROWS as SHOWN
+    from cartforensics.analysis.findings import findings
+    from cartforensics.analysis.fleet import EVIDENCE_ROWS, PARTITIONED_KINDS
+    from cartforensics.present.report import EVIDENCE_ROWS as SHOWN
 
     assert EVIDENCE_ROWS == SHOWN
 
@@ -122,8 +122,8 @@ def test_toolchain_finding_from_a_dataset_equals_the_logs(tmp_path: Path) -> Non
     """A dataset converted as Go 1.27 keeps its toolchain: the report's toolchain finding (lines
     whose outcome the other side of the json v1/v2 line changes) is the one the logs give, and
     asking for another toolchain is refused."""
-    from cartforensics.findings import findings
-    from cartforensics.report import ReportError, write_report
+    from cartforensics.analysis.findings import findings
+    from cartforensics.present.report import ReportError, write_report
 
     logs = tmp_path / "logs"
     write_sample(logs, carts=40)

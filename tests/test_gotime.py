@@ -1,4 +1,4 @@
-"""Tests for cartforensics.gotime: a port of Go 1.25's time.Time.UnmarshalJSON.
+"""Tests for cartforensics.go.time: a port of Go 1.25's time.Time.UnmarshalJSON.
 
 The differential tests build tests/go/timeprobe (stdlib only) with the local Go
 toolchain and compare, for every input, ok / error text / t.Format(RFC3339Nano) /
@@ -18,7 +18,7 @@ from conftest import TOOLCHAINS, build_cfdiff
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cartforensics.gotime import (
+from cartforensics.go.time import (
     ZERO_TIME_TEXT,
     GoTime,
     _parse,

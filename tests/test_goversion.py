@@ -1,4 +1,4 @@
-"""cartforensics.goversion: parsing go_version, and every behaviour difference between the
+"""cartforensics.go.version: parsing go_version, and every behaviour difference between the
 toolchains that docs/model.md lists, pinned against the real Go (cfdiff built by Go 1.25 and by
 Go 1.27, and by Go 1.27 with GOEXPERIMENT=nojsonv2 for the override)."""
 
@@ -11,8 +11,8 @@ from conftest import GoRef, Toolchain, build_cfdiff, run_cfdiff
 from test_events_go import ADVERSARIAL, TOOLCHAIN_CASES
 
 from cartforensics import read_events, replay
-from cartforensics.cli import replay_records
-from cartforensics.goversion import GO_1_25, GO_1_27, GoSemantics, other_json, semantics
+from cartforensics.cli.app import replay_records
+from cartforensics.go.version import GO_1_25, GO_1_27, GoSemantics, other_json, semantics
 
 
 def test_semantics_accepts_releases_patches_and_overrides() -> None:

@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import cartforensics as cf
-from cartforensics.cli import main as cli_main
-from cartforensics.widgets import pretty_line
+from cartforensics.cli.app import main as cli_main
+from cartforensics.present.widgets import pretty_line
 
 TS = '"2024-03-01T12:00:00Z"'
 OK = '{"ts":' + TS + ',"type":"AddItem","payload":{"sku":"ok","quantity":1,"price":100}}'
@@ -352,7 +352,7 @@ def test_file_names_that_are_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixt
     assert rep.lines == 2 and rep.carts == 2 and rep.html.exists()
     s = cf.convert(src, tmp_path / "ds", progress=False)
     assert s.ok and s.lines == 2
-    from cartforensics.dataset import read_manifest
+    from cartforensics.io.dataset import read_manifest
 
     entry = {f["path"]: f for f in read_manifest(tmp_path / "ds")["files"]}
     assert entry["caf\\xe9.events.log"]["path_bytes"] == b"caf\xe9.events.log".hex()

@@ -10,7 +10,7 @@ import pytest
 from test_widgets import rec, write
 
 from cartforensics import read_events, replay
-from cartforensics.investigate import first_parting
+from cartforensics.model.blame import first_parting
 
 
 def add(ts: Any, sku: str, price: int, qty: int = 1) -> bytes:

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cartforensics.lines import split_lines, split_many
+from cartforensics.go.bufio import split_lines, split_many
 
 _bits = st.sampled_from([b"\n", b"\r\n", b"\r", b"x", b"ab", b"", b"\n\n", b"yy" * 5])
 

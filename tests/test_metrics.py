@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from cartforensics import read_events, replay
-from cartforensics.metrics import (
+from cartforensics.analysis.metrics import (
     PROMISED_UNKNOWN_METRIC,
     READER_METRICS,
     SEED_METRICS,

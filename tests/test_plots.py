@@ -14,8 +14,9 @@ from matplotlib.colors import to_hex, to_rgba
 from matplotlib.figure import Figure
 
 from cartforensics import read_events, replay
-from cartforensics.findings import findings
-from cartforensics.plots import (
+from cartforensics.analysis.findings import findings
+from cartforensics.model.replay import OUTCOMES
+from cartforensics.present.plots import (
     OUTCOME_COLORS,
     mpl_text,
     pick_freq,
@@ -25,7 +26,6 @@ from cartforensics.plots import (
     plot_rates,
     plot_unknown_types,
 )
-from cartforensics.replay import OUTCOMES
 
 T0 = 1740823200
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from cartforensics import Registry, default_registry, replay
-from cartforensics.cart import CartState, HandlerError
+from cartforensics.model.cart import CartState, HandlerError
 
 SEED_TYPES = {
     "AddRequest", "SetCartRequest", "AddItem", "RemoveItem", "ChangeQuantity", "SetDelivery",

@@ -22,11 +22,11 @@ from hypothesis import strategies as st
 from test_events_go import ADVERSARIAL, _mutate
 
 import cartforensics as cf
-from cartforensics.cli import main
-from cartforensics.events import gunzip_prefix
-from cartforensics.gojson import unquote
-from cartforensics.lines import MAX_TOKEN_SIZE
-from cartforensics.repair import (
+from cartforensics.cli.app import main
+from cartforensics.go.bufio import MAX_TOKEN_SIZE
+from cartforensics.go.json import unquote
+from cartforensics.io.logs import gunzip_prefix
+from cartforensics.jobs.repair import (
     REJECTED_DIR,
     RepairError,
     numeric_ts_spans,
@@ -34,7 +34,7 @@ from cartforensics.repair import (
     shorter_encoding,
     ts_text,
 )
-from cartforensics.sample import write_sample
+from cartforensics.jobs.sample import write_sample
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
@@ -509,7 +509,7 @@ def test_a_cart_that_does_not_verify_is_marked_not_repaired(tmp_path: Path, monk
                                                            capsys) -> None:
     """A wrong rewrite (here: the ts off by one second, as a bug would make it) is caught by
     the replay: the cart is unrepairable, its attempt is set aside, OUT keeps the source."""
-    rp = importlib.import_module("cartforensics.repair")  # cf.repair is the function
+    rp = importlib.import_module("cartforensics.jobs.repair")  # cf.repair is the function
     src = small_src(tmp_path)
     (src / "c2.events.log").write_bytes(add("b", ts="2024-01-02T03:04:05Z") + b"\n")
     real = rp.ts_text

@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cartforensics import compare, default_registry, diff_states, dropped_lines, read_events, replay
-from cartforensics.cart import CartState, HandlerError
+from cartforensics.model.cart import CartState, HandlerError
 
 OUTCOMES = {"applied", "malformed", "unknown_type", "payload_error", "apply_error", "too_long",
             "not_reached"}
@@ -742,9 +742,9 @@ def test_ts_only_envelope_gives_the_whole_lines_ts(ts: str, tail: str, payload: 
                                                    lenient: bool, go: str) -> None:
     """lastChange decodes ``{"ts":…}`` instead of the whole line only where the line is in
     the writer's exact shape; wherever the whole line decodes, both give the same ts."""
-    from cartforensics.envelope import decode_envelope, decode_ts_value
-    from cartforensics.goversion import semantics
-    from cartforensics.replay import _writer_ts
+    from cartforensics.go.envelope import decode_envelope, decode_ts_value
+    from cartforensics.go.version import semantics
+    from cartforensics.model.replay import _writer_ts
 
     line = f'{{"ts":{ts},"type":"AddItem","payload":{payload}{tail}}}'.encode()
     value = _writer_ts(line, payload)

@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 from test_replay_go import _compare
 
 import cartforensics as cf
-from cartforensics.cart import HandlerError
-from cartforensics.engine import core, engine_info
-from cartforensics.gojson import marshal
-from cartforensics.replay import CHECKPOINT_EVERY
+from cartforensics.go.json import marshal
+from cartforensics.model.cart import HandlerError
+from cartforensics.model.engine import core, engine_info
+from cartforensics.model.replay import CHECKPOINT_EVERY
 
 SAMPLE = str(Path(__file__).resolve().parents[1] / "sample_data")
 
@@ -249,7 +249,7 @@ def test_a_swapped_handler_runs_its_carts_on_the_reference(tmp_path) -> None:
 
     def counting_remove(state, msg, catalog=None):
         seen.append(msg["Id"])
-        return cf.cart.handle_remove_item(state, msg, catalog)
+        return cf.model.cart.handle_remove_item(state, msg, catalog)
 
     reg = cf.default_registry().register("RemoveItem", handler=counting_remove)
     ev = _events(tmp_path, [
@@ -315,7 +315,7 @@ def test_without_the_extension_the_package_warns_once_and_replays(tmp_path) -> N
     """Hide the built module: the reference core runs, with one warning, same results."""
     code = (
         "import sys, warnings\n"
-        "sys.modules['cartforensics._replay_core'] = None\n"
+        "sys.modules['cartforensics.model._replay_core'] = None\n"
         "import cartforensics as cf\n"
         "with warnings.catch_warnings(record=True) as w:\n"
         "    warnings.simplefilter('always')\n"
@@ -549,7 +549,7 @@ SCAN_SETTINGS = settings(max_examples=400, deadline=None,
 @given(case=scanner_payload())
 def test_what_the_scanner_accepts_is_what_go_decodes(case) -> None:
     from cartforensics import gojson
-    from cartforensics.goversion import semantics
+    from cartforensics.go.version import semantics
 
     t, text = case
     schema = cf.registry.DEFAULT_SCHEMAS[t]

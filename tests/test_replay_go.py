@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from test_events_go import ADVERSARIAL, TOOLCHAIN_CASES
 
 from cartforensics import read_events, replay
-from cartforensics.cli import main, replay_records
-from cartforensics.envelope import numeric_ts_error
-from cartforensics.goversion import semantics
+from cartforensics.cli.app import main, replay_records
+from cartforensics.go.envelope import numeric_ts_error
+from cartforensics.go.version import semantics
 
 TS = '"2024-01-02T03:04:05Z"'
 

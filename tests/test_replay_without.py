@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from test_replay_core import CATALOG, CUSTOM, _events, line, needs_core
 
 import cartforensics as cf
-from cartforensics.replay import CHECKPOINT_EVERY, OUTCOMES
+from cartforensics.model.replay import CHECKPOINT_EVERY, OUTCOMES
 
 # a line the scanner cannot hold (262,144 bytes or more before its newline); in go mode the
 # first one stops the scanner, in lenient mode it is decoded like any other line

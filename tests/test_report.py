@@ -17,8 +17,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from cartforensics import read_events
-from cartforensics.cli import headline, main
-from cartforensics.report import CHARTS, ReportError, write_report
+from cartforensics.cli.app import headline, main
+from cartforensics.present.report import CHARTS, ReportError, write_report
 
 ROOT = Path(__file__).resolve().parent.parent
 T0 = 1740823200

@@ -1,4 +1,5 @@
-"""The report in chunks (cartforensics.report_chunks): cutting the carts into chunks of any size
+"""The report in chunks (cartforensics.present.report_chunks): cutting the carts into chunks of
+any size
 changes nothing. Findings that could cross a chunk's edge (the "other" groups of unknown
 types and payload fields, duplicates and clock steps within a cart split over .log and
 .log.gz, examples one per cart, evidence in row order), the metrics, the per-cart table, the
@@ -21,12 +22,12 @@ import pyarrow.parquet as pq
 import pytest
 
 import cartforensics as cf
-from cartforensics.findings import EVIDENCE_KEPT, findings
-from cartforensics.report import EVIDENCE_ROWS, write_report
-from cartforensics.report_chunks import combine, plan_dataset, plan_logs, run_chunks
-from cartforensics.sample import write_sample
+from cartforensics.analysis.findings import EVIDENCE_KEPT, findings
+from cartforensics.jobs.sample import write_sample
+from cartforensics.present.report import EVIDENCE_ROWS, write_report
+from cartforensics.present.report_chunks import combine, plan_dataset, plan_logs, run_chunks
 
-conv = importlib.import_module("cartforensics.convert")
+conv = importlib.import_module("cartforensics.jobs.convert")
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_data"
 
 
@@ -103,7 +104,7 @@ def run(chunks: list[Any], tmp: Path, workers: int = 1) -> tuple[Any, list[Any]]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         results = run_chunks(chunks, str(tmp), workers=workers)
-    return combine(results, None, results[0].semantics and cf.goversion.semantics(
+    return combine(results, None, results[0].semantics and cf.go.version.semantics(
         results[0].semantics)), results
 
 
@@ -128,13 +129,13 @@ def test_small_chunks_equal_one_chunk(src: str, small_chunks: dict[str, Any],
     whole = plan_logs(logs, chunk_files=10**9, chunk_bytes=1 << 40)
     assert len(whole) == 1
     for c in small:  # a cart is never cut: its .log and .log.gz are in one chunk
-        ids = {cf.events.cart_id_of(Path(p)) for p in c.paths}
+        ids = {cf.io.logs.cart_id_of(Path(p)) for p in c.paths}
         for other in small:
             if other is not c:
-                assert not ids & {cf.events.cart_id_of(Path(p)) for p in other.paths}
+                assert not ids & {cf.io.logs.cart_id_of(Path(p)) for p in other.paths}
     b, rb = run(whole, tmp_path / "b")
     same_combined(a, b)
-    from cartforensics.report_chunks import write_outcomes
+    from cartforensics.present.report_chunks import write_outcomes
 
     write_outcomes(ra, tmp_path / "a.parquet")  # (removes the chunks' parts)
     write_outcomes(rb, tmp_path / "b.parquet")
@@ -189,7 +190,7 @@ def test_report_pages_equal_on_a_pool_and_in_one_chunk(hostile: Path, tmp_path: 
     pd.testing.assert_frame_equal(pd.read_parquet(a.parquet), pd.read_parquet(b.parquet))
     # ... and they are the rows of the whole replays, stacked (the parts travel as Arrow IPC
     # files, the driver runs a chunk itself: neither changes a row or a type)
-    from cartforensics.report import outcomes_frame
+    from cartforensics.present.report import outcomes_frame
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -223,7 +224,7 @@ def test_dataset_in_small_chunks_equals_one_chunk(hostile: Path, tmp_path: Path,
 
 def test_cli_report_on_workers_and_bad_workers(hostile: Path, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
-    from cartforensics.cli import main
+    from cartforensics.cli.app import main
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

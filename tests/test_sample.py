@@ -1,4 +1,4 @@
-"""``cartforensics.sample``: the synthetic writer.
+"""``cartforensics.jobs.sample``: the synthetic writer.
 
 - Bytes: every record is what Go's ``json.Marshal`` writes for the seed's ``cartEventRecord``
   (checked against ``tests/go/cfdiff marshal``), string ``ts`` values are what Go's ``time.Time``
@@ -23,10 +23,10 @@ import pytest
 from conftest import GoRef, run_cfdiff
 
 from cartforensics import read_events, replay
-from cartforensics.cli import headline, main, replay_records
-from cartforensics.envelope import NOT_A_STRING
-from cartforensics.lines import MAX_TOKEN_SIZE
-from cartforensics.sample import (
+from cartforensics.cli.app import headline, main, replay_records
+from cartforensics.go.bufio import MAX_TOKEN_SIZE
+from cartforensics.go.envelope import NOT_A_STRING
+from cartforensics.jobs.sample import (
     ALL_INCIDENTS,
     CATALOG_NAME,
     MANIFEST_NAME,

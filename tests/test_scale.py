@@ -1,4 +1,5 @@
-"""Scale-out (cartforensics.cluster, convert's executor=): a Dask LocalCluster of two worker
+"""Scale-out (cartforensics._runtime.cluster, convert's executor=): a Dask LocalCluster of two
+worker
 processes, started here, converts a generated corpus with hostile lines into the same dataset
 as a local run; a worker killed mid-run never leaves a partial dataset; and a report read
 from a dataset equals the report read from the logs."""
@@ -20,8 +21,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from cartforensics.dataset import carts_table, dataset_table, read_manifest
-from cartforensics.sample import write_sample
+from cartforensics.io.dataset import carts_table, dataset_table, read_manifest
+from cartforensics.jobs.sample import write_sample
 
 if os.environ.get("CI") == "true":  # in CI the dask extra is installed: never skip
     import distributed
@@ -29,7 +30,7 @@ else:
     distributed = pytest.importorskip("distributed")
 import dask  # noqa: E402
 
-conv = importlib.import_module("cartforensics.convert")
+conv = importlib.import_module("cartforensics.jobs.convert")
 
 CARTS = 1500
 BATCH_FILES = 100  # small batches: about 20 tasks, so that a worker dies with tasks in flight
@@ -205,7 +206,7 @@ def test_report_on_the_cluster_equals_local(local: Path, cluster: Any, tmp_path:
 
     import pandas as pd
 
-    from cartforensics.report import write_report
+    from cartforensics.present.report import write_report
 
     _lc, client = cluster
     here = write_report(local, tmp_path / "here", progress=False, chunk_lines=1_000)
@@ -225,7 +226,7 @@ def test_report_on_the_cluster_equals_local(local: Path, cluster: Any, tmp_path:
 def test_fleet_summary_on_the_cluster_equals_local(local: Path, cluster: Any) -> None:
     import pandas as pd
 
-    from cartforensics.fleet import fleet_summary
+    from cartforensics.analysis.fleet import fleet_summary
 
     _lc, client = cluster
     here = fleet_summary(local, freq="1D")
@@ -242,7 +243,7 @@ def test_fleet_summary_on_the_cluster_equals_local(local: Path, cluster: Any) ->
 
 
 def test_cli_scheduler_local(tmp_path: Path) -> None:
-    from cartforensics.cli import main
+    from cartforensics.cli.app import main
 
     src = tmp_path / "logs"
     write_sample(src, carts=40)
@@ -258,7 +259,7 @@ def test_cli_scheduler_local(tmp_path: Path) -> None:
 @pytest.mark.parametrize("bad", ["foo", "local:0", "local:x", "http://h:1"])
 def test_cli_scheduler_bad_value(bad: str, tmp_path: Path,
                                  capsys: pytest.CaptureFixture[str]) -> None:
-    from cartforensics.cli import main
+    from cartforensics.cli.app import main
 
     (tmp_path / "logs").mkdir()
     rc = main(["convert", str(tmp_path / "logs"), str(tmp_path / "d"), "--scheduler", bad])
@@ -342,8 +343,8 @@ def test_report_from_dataset_equals_report_from_logs(tmp_path: Path) -> None:
 
     import pandas as pd
 
-    from cartforensics.notes import Notes
-    from cartforensics.report import write_report
+    from cartforensics.analysis.notes import Notes
+    from cartforensics.present.report import write_report
 
     src = tmp_path / "logs"
     write_sample(src, carts=150)
@@ -395,7 +396,7 @@ def test_report_from_dataset_equals_report_from_logs(tmp_path: Path) -> None:
 
 
 def test_cli_report_takes_a_dataset(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from cartforensics.cli import main
+    from cartforensics.cli.app import main
 
     src = tmp_path / "logs"
     src.mkdir()

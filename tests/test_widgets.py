@@ -19,9 +19,9 @@ import pandas as pd
 import pytest
 
 from cartforensics import Notes, read_events, replay
-from cartforensics.plots import OUTCOME_COLORS
-from cartforensics.replay import OUTCOMES
-from cartforensics.widgets import (
+from cartforensics.model.replay import OUTCOMES
+from cartforensics.present.plots import OUTCOME_COLORS
+from cartforensics.present.widgets import (
     STRIP_MARKS,
     FleetDashboard,
     TimelineScrubber,
@@ -532,7 +532,7 @@ def test_widgets_replay_again_as_the_same_toolchain(tmp_path: Path) -> None:
     """The lenient replay a widget makes (and its skip-a-line replays) use the toolchain of the
     replay it was given, even when the frame has lost its go_version."""
     from cartforensics import read_events, replay
-    from cartforensics.widgets.common import _pair
+    from cartforensics.present.widgets.common import _pair
 
     f = tmp_path / "e.events.log"
     f.write_bytes(b'{"ts":"2024-01-01T00:00:00\\u005a","type":"AddItem","payload":'
@@ -694,7 +694,7 @@ def test_go_and_lenient_blame_and_where_they_part(sample):
 
 
 def test_blame_waits_for_a_press_on_long_carts(sample, monkeypatch):
-    import cartforensics.widgets.scrubber as w
+    import cartforensics.present.widgets.scrubber as w
 
     go, le = sample
     monkeypatch.setattr(w, "BLAME_AUTO_LINES", 3)
@@ -737,7 +737,7 @@ def test_context_table_opens_the_other_cart(tmp_path):
 
 
 def test_blame_lists_the_carts_own_fields_first_and_at_most_blame_rows(sample, monkeypatch):
-    import cartforensics.widgets.scrubber as w
+    import cartforensics.present.widgets.scrubber as w
 
     go, le = sample
     monkeypatch.setattr(w, "BLAME_ROWS", 5)
@@ -776,8 +776,8 @@ def _strip_svg_reference(outcomes: list[str], cls: str) -> str:
     counts in the order they first occur), as the strip was drawn before it used codes."""
     from collections import Counter
 
-    from cartforensics.plots import OUTCOME_LABELS
-    from cartforensics.widgets.strip import _STRIP_COLORS
+    from cartforensics.present.plots import OUTCOME_LABELS
+    from cartforensics.present.widgets.strip import _STRIP_COLORS
 
     bins = strip_bins(outcomes)
     rects, k = [], 0
@@ -811,7 +811,7 @@ def test_strip_rows_from_codes_match_the_plain_drawing(n):
 
 
 def test_a_cell_or_row_kept_for_reuse_never_stands_for_another_value():
-    from cartforensics.widgets.common import _cell, _table
+    from cartforensics.present.widgets.common import _cell, _table
 
     # 1, True, "1" and 1.0 print differently: the kept cells and rows tell them apart
     cells = {repr(v): _cell("qty", v, True, None) for v in (1, True, "1", 1.0, None, "")}

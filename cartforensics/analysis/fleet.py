@@ -1,0 +1,507 @@
+"""Fleet answers from a converted dataset, without replaying and without loading every column.
+
+A dataset written by :func:`~cartforensics.jobs.convert.convert` already holds every line's outcome
+and error in both modes (``outcome_go``, ``error_lenient``, ...) and every cart's final states
+(``carts/``). Two ways to use them:
+
+- :func:`stored_replays` reads the columns a report needs (never ``payload``; ``raw`` only for
+  the lines whose snippet a finding shows, a 16-byte digest for the others) and gives back
+  objects that findings, metrics, plots and the report take wherever they take a
+  :class:`~cartforensics.model.replay.Replay`. ``write_report(DATASET)`` goes this way, and so its
+  report equals the one from the logs.
+- :func:`fleet_summary` counts per partition (one Parquet fragment at a time, on the workers
+  of any ``concurrent.futures.Executor`` — a Dask cluster's too — or in this process) and
+  combines the partial counts on the driver: outcomes per cart and mode, the seed's metrics,
+  and lines per outcome per time window and type. Memory is bounded by one fragment, not by
+  the fleet.
+
+>>> events, go, lenient = stored_replays("carts.parquet")        # doctest: +SKIP
+>>> s = fleet_summary("carts.parquet", freq="1h")                 # doctest: +SKIP
+>>> s.metrics                                                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Sequence
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cartforensics.go.version import GoSemantics, semantics
+from cartforensics.io.dataset import (
+    MODES,
+    OUTCOMES,
+    DatasetError,
+    _as_read_events,
+    carts_table,
+    events_dataset,
+    open_dataset,
+    read_manifest,
+)
+from cartforensics.io.logs import SharedList, several_files, to_frame
+
+__all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetSummary", "StoredReplay", "fleet_summary",
+           "stored_replays"]
+
+DIGEST_COLUMN = "raw_digest"  # blake2b-128 of a line's bytes: equal digests, equal lines
+# read_events' columns a report reads (payload never: the outcomes are stored)
+_EVENT_COLUMNS = ["cart_id", "line", "offset", "length", "newline", "ts", "ts_kind", "type",
+                  "envelope_error", "lenient_error", "too_long"]
+_OUTCOME_COLUMNS = [f"{c}_{m}" for m in MODES for c in ("outcome", "error")]
+
+
+class StoredReplay:
+    """A replay read back from a dataset: the stored outcomes of one mode, the lines' columns
+    (no payload), the carts' final states. Has what findings, metrics, plots and the report
+    use of a :class:`~cartforensics.model.replay.Replay`: ``mode``, ``events``, ``outcomes``,
+    ``cart_ids``, ``rows_of``, ``final_state``, ``summary``. History (``state_at``) needs the
+    logs' replay: ``cf.replay(cf.open_dataset(path, carts=[...]))`` for the carts you want."""
+
+    def __init__(self, mode: str, events: pd.DataFrame, outcomes: pd.DataFrame,
+                 cart_ids: list[str], states: dict[str, str], root: Path,
+                 sem: GoSemantics) -> None:
+        self.mode = mode
+        self.events = events
+        self.outcomes = outcomes
+        #: the toolchain the dataset was converted (replayed) as
+        self.semantics = sem
+        self.catalog = None
+        self.registry = None
+        self._root = root
+        self._cart_ids = cart_ids
+        self._states = states
+        self._rows: dict[str, np.ndarray] | None = None
+
+    def load_raw(self, cart_ids: Sequence[str], raw: pa.Array) -> pa.Array:
+        """``raw`` (one value per events row) with every line of ``cart_ids`` filled in from
+        the dataset (the scan keeps only the bytes findings show)."""
+        stored = open_dataset(self._root, carts=list(cart_ids),
+                              columns=["cart_id", "source", "line", "raw"])
+        stored = stored.sort_values(["cart_id", "source", "line"], kind="stable")
+        values = raw.to_pylist()
+        for cid, group in stored.groupby("cart_id", sort=False, observed=True):
+            for r, data in zip(self.rows_of(str(cid)), group["raw"].tolist(), strict=True):
+                values[r] = bytes(data)
+        return pa.array(values, pa.large_binary())
+
+    @property
+    def cart_ids(self) -> list[str]:
+        """Carts in replay order (first appearance; empty files too)."""
+        return list(self._cart_ids)
+
+    def rows_of(self, cart_id: str) -> list[int]:
+        if self._rows is None:
+            codes, uniq = pd.factorize(self.outcomes["cart_id"].astype(str))
+            order = np.argsort(codes, kind="stable")
+            bounds = np.r_[0, np.cumsum(np.bincount(codes, minlength=len(uniq)))]
+            self._rows = {str(c): order[bounds[k]:bounds[k + 1]] for k, c in enumerate(uniq)}
+        return self._rows.get(cart_id, np.zeros(0, np.int64)).tolist()
+
+    def final_state(self, cart_id: str) -> dict[str, Any]:
+        """The cart's state after its last line, as the conversion stored it."""
+        if cart_id not in self._states:
+            raise KeyError(f"no cart {cart_id!r} in this dataset")
+        return orjson.loads(self._states[cart_id])
+
+    def summary(self) -> pd.DataFrame:
+        """Lines per outcome per cart (one column per outcome), carts in replay order."""
+        oc = self.outcomes
+        counts = pd.crosstab(oc["cart_id"].astype(str), oc["outcome"].astype(str))
+        counts = counts.reindex(columns=list(OUTCOMES), fill_value=0)
+        return counts.reindex(self.cart_ids, fill_value=0).astype("int64")
+
+
+def _digests(raw: pa.Array) -> pa.Array:
+    return pa.array([hashlib.blake2b(v, digest_size=16).digest() for v in raw.to_pylist()],
+                    pa.binary(16))
+
+
+def _scan(path: str | os.PathLike[str],
+          lines: Iterable[tuple[str, int]] | None = None,
+          fragments: Sequence[str | os.PathLike[str]] | None = None) -> pa.Table:
+    """Every line's report columns, ``raw`` kept only where a finding shows it (lenient
+    malformed, no final newline) and on ``lines`` ((cart_id, line) pairs: noted lines), a
+    digest of it everywhere; read one fragment's row group at a time, on this thread (the
+    dataset scanner's read-ahead holds several times more)."""
+    import pyarrow.parquet as pq
+
+    dset = events_dataset(path)  # checks that it is a dataset
+    cols = list(dict.fromkeys(_EVENT_COLUMNS + ["ts_ns", "source"] + _OUTCOME_COLUMNS
+                              + ["raw"]))
+    fields = [dset.schema.field(c) for c in cols if c != "raw"]
+    schema = pa.schema(fields + [pa.field("raw", pa.large_binary()),
+                                 pa.field(DIGEST_COLUMN, pa.binary(16))])
+    pairs = sorted(set(lines or ()))
+    noted_carts = pa.array(sorted({c for c, _ in pairs}), pa.string())
+    noted_lines = pa.array(sorted({int(n) for _, n in pairs}), pa.int64())
+    parts = []
+    frags = sorted(Path(path).glob("events/*/*.parquet")) if fragments is None else \
+        [Path(f) for f in fragments]
+    for frag in frags:
+        pf = pq.ParquetFile(frag)
+        for batch in pf.iter_batches(batch_size=16 * 1024, columns=cols, use_threads=False):
+            raw = batch.column("raw")
+            keep = pc.or_(
+                pc.and_(pc.equal(batch.column("outcome_lenient"), "malformed"),
+                        pc.is_valid(batch.column("lenient_error"))),
+                pc.invert(batch.column("newline")),
+            ).fill_null(False)
+            # a backslash: the line may decode under one toolchain only (findings' toolchain)
+            keep = pc.or_(keep, pc.match_substring(raw, "\\")).fill_null(False)
+            if pairs:  # a superset of the pairs: a few more lines' bytes, never fewer
+                keep = pc.or_(keep, pc.and_(
+                    pc.is_in(batch.column("cart_id"), value_set=noted_carts),
+                    pc.is_in(batch.column("line"), value_set=noted_lines)).fill_null(False))
+            # take, not if_else: if_else would keep every line's bytes in its data buffer
+            mask = np.invert(keep.to_numpy(zero_copy_only=False))
+            kept = pc.take(raw, pa.array(np.arange(len(raw)), mask=mask))
+            arrays = [batch.column(f.name) for f in fields] + [kept, _digests(raw)]
+            parts.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
+            del raw, batch
+    table = pa.Table.from_batches(parts, schema=schema)
+    del parts
+    return table.sort_by([("cart_id", "ascending"), ("source", "ascending"),
+                          ("line", "ascending")])
+
+
+def _files(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    # read_events' order of files: cart id (bytes, as Go sorts), then file name
+    return sorted(manifest.get("files", []),
+                  key=lambda f: (f["cart_id"].encode("utf-8", "surrogateescape"), f["path"]))
+
+
+def stored_replays(path: str | os.PathLike[str],
+                   lines: Iterable[tuple[str, int]] | None = None, *,
+                   fragments: Sequence[str | os.PathLike[str]] | None = None,
+                   carts: Iterable[str] | None = None,
+                   cart_fragments: Sequence[str] | None = None,
+                   manifest: dict[str, Any] | None = None,
+                   ) -> tuple[pd.DataFrame, StoredReplay, StoredReplay]:
+    """(events, go, lenient) from a converted dataset, without replaying: ``events`` has
+    read_events' columns but ``payload`` (``raw`` only where a finding shows a line's bytes,
+    else missing; ``raw_digest`` for every line), ``go``/``lenient`` the stored outcomes.
+    ``lines``: (cart_id, line) pairs whose bytes are wanted too (an analyst's noted lines).
+
+    The same lines, outcomes and errors as ``read_events`` + ``replay`` of the logs (a cart
+    with a ``.log`` and a ``.log.gz`` is one log in both).
+
+    ``fragments`` (event fragments' paths) and ``carts`` (ids) read a part of the dataset: the
+    lines of those fragments, and the files of those carts (empty ones too); the fragments
+    must hold every line of the carts they hold (a report's chunks, see
+    :mod:`cartforensics.present.report_chunks`); ``cart_fragments``: the ``carts/`` fragments that
+    hold those carts' rows (default: all); ``manifest``: the dataset's manifest (or the part
+    of it these carts need: their ``files`` entries, ``go_version``, ``source``), when read
+    already."""
+    root = Path(path)
+    if manifest is None:
+        manifest = read_manifest(root)
+    if manifest is None:
+        raise DatasetError(f"{root}: not a cartforensics dataset (no manifest.json of ours)")
+    files = _files(manifest)
+    if carts is not None:
+        wanted = set(carts)
+        files = [f for f in files if f["cart_id"] in wanted]
+    table = _scan(root, lines, fragments)
+    ids = [f["cart_id"] for f in files]
+    sources = table["source"]
+    outcome_cols = {c: table[c] for c in _OUTCOME_COLUMNS}
+    ev_cols = [c for c in _EVENT_COLUMNS] + ["ts_ns", "raw"]
+    events = to_frame(_as_read_events(table.select(ev_cols), ids).select(
+        _EVENT_COLUMNS + ["raw"]))
+    events[DIGEST_COLUMN] = pd.array(table[DIGEST_COLUMN].combine_chunks(),
+                                     dtype=pd.ArrowDtype(pa.binary(16)))
+    del table
+    events.attrs["files"] = SharedList(
+        {"path": f["path"], "cart_id": f["cart_id"], "bytes": f.get("content_size"),
+         "lines": f.get("lines")} for f in files
+    )
+    # problems name the file where it was converted from, as a report from the logs does
+    where = manifest.get("source")
+    def named(rel: str) -> str:
+        return os.path.join(where, rel) if where else rel
+
+    several = several_files([(named(f["path"]), f["cart_id"]) for f in files])
+    events.attrs["problems"] = SharedList(
+        [{"path": named(f["path"]), "cart_id": f["cart_id"], "error": p}
+         for f in files for p in f.get("problems", [])]
+        + [{"path": p.path, "cart_id": p.cart_id, "error": p.error} for p in several]
+    )
+    # carts in replay order: files with lines (or empty) in file order, as replay() does
+    present = pd.unique(events["cart_id"].astype(str).to_numpy()).tolist()
+    seen = set(present)
+    cart_ids = list(dict.fromkeys(
+        [f["cart_id"] for f in files if f["cart_id"] in seen or not f.get("lines")]
+        + present))
+    carts = carts_table(root).to_pandas() if carts is None else \
+        _cart_states(root, [f["path"] for f in files], cart_fragments)
+    # a cart's final state: its last file's (in read_events' order)
+    order = {f["path"]: k for k, f in enumerate(files)}
+    carts["_order"] = carts["source"].map(order)
+    carts = carts.sort_values("_order", kind="stable")
+    out = []
+    for mode in MODES:
+        states = dict(zip(carts["cart_id"], carts[f"state_{mode}"], strict=True))
+        oc = pd.DataFrame({
+            "cart_id": events["cart_id"].to_numpy(),
+            "line": events["line"].to_numpy(),
+            "ts": events["ts"].array,
+            "type": events["type"].array,
+            "outcome": pd.Categorical(outcome_cols[f"outcome_{mode}"].to_numpy(
+                zero_copy_only=False), categories=OUTCOMES),
+            "error": pd.array(outcome_cols[f"error_{mode}"].to_numpy(zero_copy_only=False),
+                              dtype="str"),
+        })
+        out.append(StoredReplay(mode, events, oc, cart_ids, states, root,
+                                semantics(manifest.get("go_version"))))
+    del sources
+    return events, out[0], out[1]
+
+
+# ------------------------------------------------------------------------------------------
+# Counted per partition, combined on the driver
+
+
+@dataclass
+class FleetSummary:
+    """What :func:`fleet_summary` counted: ``carts`` (one row per cart: lines, bytes, first
+    and last ts, lines per outcome in each mode, lost = applied in lenient mode but not by the
+    service), ``metrics`` (the seed's, as :func:`~cartforensics.analysis.metrics.metrics` gives
+    them),
+    ``rates`` (lines per window, type and outcome, go mode), ``partitions`` (fragments read),
+    ``findings`` (the kinds in PARTITIONED_KINDS, one row per kind and key: lines, carts, first
+    and last seen) and their ``evidence`` (the first lines of each, as the report shows them);
+    the other kinds need ``write_report`` for now."""
+
+    carts: pd.DataFrame
+    metrics: pd.DataFrame
+    rates: pd.DataFrame
+    lines: int
+    partitions: int
+    findings: pd.DataFrame | None = None  # PARTITIONED_KINDS: kind, key, lines, carts, ...
+    evidence: dict[tuple[str, str], pd.DataFrame] | None = None  # (kind, key) -> first lines
+
+
+_RATE_COLUMNS = ["ts", "ts_ns", "type", "outcome_go", "outcome_lenient", "newline", "length",
+                 "cart_id"]
+
+
+def _count_fragment(path: str, freq_us: int) -> dict[str, Any]:
+    """One partition's partial counts (a pure function of the fragment's bytes)."""
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(path, columns=_RATE_COLUMNS)
+    n = t.num_rows
+    nl = t["newline"]
+    length = t["length"]
+    ts_us = t["ts"].cast(pa.int64())
+    window = pc.multiply(pc.floor(pc.divide(ts_us.cast(pa.float64()), float(freq_us)))
+                         .cast(pa.int64()), freq_us)
+    typ = pc.fill_null(t["type"], "(none)")
+    lost = pc.and_(pc.equal(t["outcome_lenient"], "applied"),
+                   pc.not_equal(t["outcome_go"], "applied"))
+    g = pa.table({"window": window, "type": typ, "outcome": t["outcome_go"],
+                  "lost": lost}).group_by(["window", "type", "outcome"]).aggregate(
+        [("lost", "count"), ("lost", "sum")])
+    per_cart = pa.table({
+        "cart_id": t["cart_id"], "appends": nl.cast(pa.int64()),
+        "bytes": pc.if_else(nl, pc.add(length, 1), 0),
+        "lost": lost.cast(pa.int64()), "ts": t["ts_ns"],
+    }).group_by("cart_id").aggregate([("appends", "sum"), ("bytes", "sum"), ("lost", "sum"),
+                                      ("ts", "max")])
+    return {"rows": n, "rates": g, "carts": per_cart, "findings": _finding_rows(path)}
+
+
+# the kinds of finding a partition can count alone (the others need a cart's earlier lines, or
+# the lines' bytes: glued/torn, ts_backwards, duplicates; file problems are in the manifest)
+PARTITIONED_KINDS = ("numeric_ts", "too_long", "unknown_type", "apply_error",
+                     "no_final_newline")
+_FINDING_COLUMNS = ["cart_id", "source", "line", "ts_ns", "type", "ts_kind", "envelope_error",
+                    "too_long", "newline", "outcome_go", "error_go", "outcome_lenient",
+                    "error_lenient"]
+EVIDENCE_ROWS = 20  # per finding, as report.EVIDENCE_ROWS (not imported: it loads matplotlib)
+_EVIDENCE = ["cart_id", "source", "line", "ts", "type", "outcome_go", "error_go",
+             "outcome_lenient", "error_lenient"]
+
+
+def _finding_rows(path: str) -> dict[str, pd.DataFrame]:
+    """One partition's findings: lines, first and last ts per (kind, key, cart), and the first
+    EVIDENCE_ROWS lines per (kind, key) in read_events' order."""
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(path, columns=_FINDING_COLUMNS)
+    t = t.append_column("ts", t["ts_ns"].cast(pa.timestamp("ns", tz="UTC")))  # exact ts
+    go, le = t["outcome_go"], t["outcome_lenient"]
+    none = pa.nulls(t.num_rows, pa.string())
+    kinds = [
+        ("numeric_ts", pc.and_(pc.equal(t["ts_kind"], "number"),
+                               pc.is_valid(t["envelope_error"])), none),
+        ("too_long", pc.or_(t["too_long"], pc.equal(go, "not_reached")), none),
+        ("unknown_type", pc.equal(le, "unknown_type"), pc.fill_null(t["type"], "")),
+        ("apply_error", pc.or_(pc.equal(go, "apply_error"), pc.equal(le, "apply_error")),
+         pc.if_else(pc.equal(go, "apply_error"), t["error_go"], t["error_lenient"])),
+        ("no_final_newline", pc.invert(t["newline"]), none),
+    ]
+    pieces = []
+    for kind, mask, key in kinds:
+        mask = pc.fill_null(mask, False)
+        sub = t.select(_EVIDENCE).filter(mask)
+        if sub.num_rows:
+            sub = sub.append_column("kind", pa.array([kind] * sub.num_rows, pa.string()))
+            pieces.append(sub.append_column("key", key.filter(mask).cast(pa.string())))
+    if not pieces:
+        return {"groups": pd.DataFrame(), "evidence": pd.DataFrame()}
+    rows = pa.concat_tables(pieces).to_pandas()
+    rows["key"] = rows["key"].astype(object).where(rows["key"].notna(), "")
+    groups = rows.groupby(["kind", "key", "cart_id"], sort=False).agg(
+        lines=("line", "size"), first=("ts", "min"), last=("ts", "max")).reset_index()
+    rows = rows.sort_values(["cart_id", "source", "line"], kind="stable")
+    evidence = rows.groupby(["kind", "key"], sort=False).head(EVIDENCE_ROWS)
+    return {"groups": groups, "evidence": evidence}
+
+
+def fleet_summary(path: str | os.PathLike[str], freq: str = "1h",
+                  executor: Executor | None = None) -> FleetSummary:
+    """Per-cart summaries, the seed's metrics and outcome counts per time window and type,
+    counted fragment by fragment (on ``executor``'s workers when given: they must see the
+    dataset) and combined here. Never holds more than one fragment's few columns at once."""
+    from cartforensics.analysis.metrics import (
+        _NOTES,
+        FAILURE_OUTCOMES,
+        MUTATION_ERROR_OUTCOMES,
+        PROMISED_UNKNOWN_HELP,
+        PROMISED_UNKNOWN_METRIC,
+        READER_METRICS,
+        SEED_METRICS,
+        WRITER_METRICS,
+    )
+
+    root = Path(path)
+    manifest = read_manifest(root)
+    if manifest is None:
+        raise DatasetError(f"{root}: not a cartforensics dataset (no manifest.json of ours)")
+    freq_us = int(pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).value // 1000)
+    frags = sorted(str(p) for p in root.glob("events/*/*.parquet"))
+    if executor is None:
+        parts = [_count_fragment(f, freq_us) for f in frags]
+    else:
+        parts = list(executor.map(_count_fragment, frags, [freq_us] * len(frags)))
+    lines = sum(p["rows"] for p in parts)
+
+    # per cart: the carts table holds the outcome counts; the fragments the writer side
+    count_cols = [f"{m}_{o}" for m in MODES for o in OUTCOMES]
+    ct = _carts_columns(root, ["cart_id", "lines", "bytes", "min_ts", "max_ts", *count_cols])
+    carts = ct.groupby("cart_id", sort=False).agg(
+        lines=("lines", "sum"), bytes=("bytes", "sum"), first_ts=("min_ts", "min"),
+        last_ts=("max_ts", "max"), **{c: (c, "sum") for c in count_cols})
+    writer = _combine([p["carts"] for p in parts], "cart_id",
+                      {"appends_sum": "sum", "bytes_sum": "sum", "lost_sum": "sum",
+                       "ts_max": "max"})
+    carts = carts.join(writer, how="left").rename(columns={
+        "appends_sum": "appends", "bytes_sum": "bytes_written", "lost_sum": "lost",
+        "ts_max": "last_ts_ns"})
+    for c in ("appends", "bytes_written", "lost"):
+        carts[c] = carts[c].fillna(0).astype("int64")
+
+    values: dict[str, Any] = {
+        "cart_event_log_replay_total": int((carts["go_too_long"] == 0).sum()),
+        "cart_event_log_replay_failures_total": int(
+            sum(carts[f"go_{o}"].sum() for o in FAILURE_OUTCOMES)),
+        "cart_event_log_mutation_errors_total": int(
+            sum(carts[f"go_{o}"].sum() for o in MUTATION_ERROR_OUTCOMES)),
+        "cart_event_log_unknown_types_total": 0,
+        PROMISED_UNKNOWN_METRIC: int(carts["go_unknown_type"].sum()),
+        "cart_event_log_appends_total": int(carts["appends"].sum()),
+        "cart_event_log_bytes_written_total": int(carts["bytes_written"].sum()),
+        "cart_event_log_files_existing": sum(
+            1 for f in manifest.get("files", []) if f["path"].endswith(".events.log")),
+    }
+    last = carts["last_ts_ns"].max()
+    values["cart_event_log_last_append_unix"] = 0.0 if pd.isna(last) else float(last) / 1e9
+    rows = []
+    for name in (*READER_METRICS, PROMISED_UNKNOWN_METRIC, *WRITER_METRICS):
+        typ, help_text = (("counter", PROMISED_UNKNOWN_HELP) if name == PROMISED_UNKNOWN_METRIC
+                          else SEED_METRICS[name])
+        rows.append({"metric": name, "side": "writer" if name in WRITER_METRICS else "reader",
+                     "type": typ, "value": values[name], "help": help_text,
+                     "note": _NOTES[name]})
+    metrics = pd.DataFrame(rows).set_index("metric")
+    metrics["value"] = pd.Series([r["value"] for r in rows], index=metrics.index, dtype=object)
+
+    rates = _combine([p["rates"] for p in parts], ["window", "type", "outcome"],
+                     {"lost_count": "sum", "lost_sum": "sum"}).reset_index()
+    rates = rates.rename(columns={"lost_count": "lines", "lost_sum": "lost"})
+    rates["window"] = pd.to_datetime(rates["window"], unit="us", utc=True)
+    found, evidence = _combine_findings([p["findings"] for p in parts])
+    return FleetSummary(carts.drop(columns=["last_ts_ns"]), metrics,
+                        rates.sort_values(["window", "type", "outcome"], ignore_index=True),
+                        lines, len(frags), found, evidence)
+
+
+def _combine_findings(parts: Sequence[dict[str, pd.DataFrame]]
+                      ) -> tuple[pd.DataFrame, dict[tuple[str, str], pd.DataFrame]]:
+    groups = [p["groups"] for p in parts if len(p["groups"])]
+    cols = ["kind", "key", "lines", "carts", "first_seen", "last_seen"]
+    if not groups:
+        return pd.DataFrame(columns=cols), {}
+    g = pd.concat(groups, ignore_index=True).groupby(["kind", "key"], sort=False).agg(
+        lines=("lines", "sum"), carts=("cart_id", "nunique"), first_seen=("first", "min"),
+        last_seen=("last", "max")).reset_index()
+    g = g.sort_values(["lines", "kind", "key"], ascending=[False, True, True],
+                      ignore_index=True)
+    ev = pd.concat([p["evidence"] for p in parts if len(p["evidence"])], ignore_index=True)
+    ev = ev.sort_values(["cart_id", "source", "line"], kind="stable")
+    evidence = {(str(k), str(key)): e.head(EVIDENCE_ROWS).drop(columns=["kind", "key"])
+                .reset_index(drop=True) for (k, key), e in ev.groupby(["kind", "key"],
+                                                                      sort=False)}
+    return g[cols], evidence
+
+
+def _cart_states(root: Path, sources: list[str],
+                 fragments: Sequence[str] | None = None) -> pd.DataFrame:
+    """carts/ rows (with the states) of the files ``sources`` only, read from ``fragments``
+    (default: every carts/ fragment)."""
+    import pyarrow.dataset as ds
+
+    from cartforensics.io.dataset import CARTS_SCHEMA
+
+    files = sorted(str(p) for p in (root / "carts").glob("*.parquet")) if fragments is None \
+        else sorted(str(f) for f in fragments)
+    t = ds.dataset(files, schema=CARTS_SCHEMA, format="parquet").to_table(
+        filter=ds.field("source").isin(sources))
+    return t.sort_by([("cart_id", "ascending"), ("source", "ascending")]).to_pandas()
+
+
+def _carts_columns(root: Path, columns: list[str]) -> pd.DataFrame:
+    """Some columns of ``carts/`` (not the states: kB per cart), in carts_table's order."""
+    import pyarrow.dataset as ds
+
+    from cartforensics.io.dataset import CARTS_SCHEMA
+
+    files = sorted(str(p) for p in (root / "carts").glob("*.parquet"))
+    t = ds.dataset(files, schema=CARTS_SCHEMA, format="parquet").to_table(
+        columns=list(dict.fromkeys(["source", *columns])))
+    return t.sort_by([("cart_id", "ascending"), ("source", "ascending")]).to_pandas()
+
+
+def _combine(tables: Sequence[pa.Table], keys: str | list[str],
+             how: dict[str, str]) -> pd.DataFrame:
+    """Partial aggregates of the partitions → one row per key."""
+    keys = [keys] if isinstance(keys, str) else keys
+    tables = [t for t in tables if t.num_rows]
+    if not tables:
+        return pd.DataFrame(columns=[*keys, *how]).set_index(keys)
+    t = pa.concat_tables(tables, promote_options="permissive")
+    out = t.group_by(keys).aggregate([(c, f) for c, f in how.items()])
+    df = out.to_pandas()
+    df.columns = [c.rsplit("_", 1)[0] if c.rsplit("_", 1)[0] in how else c
+                  for c in df.columns]
+    return df.set_index(keys)

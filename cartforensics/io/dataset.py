@@ -1,0 +1,270 @@
+"""A converted dataset (see :mod:`cartforensics.jobs.convert`): its layout, schema and manifest, and
+reading it back as ``read_events``' DataFrame with filters pushed down to Parquet.
+
+    DST/manifest.json                         every input file, its hashes, sizes and problems
+    DST/events/date=YYYY-MM-DD/part-RRRR-BBBBB.parquet   one row per physical line
+    DST/events/date=__HIVE_DEFAULT_PARTITION__/...       lines without a readable ts
+    DST/carts/part-RRRR-BBBBB.parquet                    one row per input file (= cart)
+
+``R`` is the run (0 for a full conversion, +1 per ``--incremental`` run) and ``B`` the batch of
+input files within the run. ``__HIVE_DEFAULT_PARTITION__`` is the Hive convention for a null
+partition value: pyarrow, DuckDB, Spark and polars read it back as ``date = NULL``.
+
+>>> df = open_dataset("carts.parquet", carts=["cart-1001"], start="2025-11-01")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from cartforensics.io import logs as events
+from cartforensics.io.logs import TS_KINDS, SharedList, to_frame
+
+FORMAT = "cartforensics-dataset"
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+EVENTS_DIR = "events"
+CARTS_DIR = "carts"
+PARTITION = "date"
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+
+OUTCOMES = (
+    "applied", "malformed", "unknown_type", "payload_error", "apply_error", "too_long",
+    "not_reached",
+)
+MODES = ("go", "lenient")
+
+_TS = pa.timestamp("us", tz="UTC")
+
+# One row per physical line: read_events' columns (ts as timestamp[us], plus its exact
+# nanoseconds in ts_ns), the outcome and error under both modes, and the file it came from.
+EVENTS_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),  # the file's path relative to SRC ('/'-separated)
+        ("cart_id", pa.string()),
+        ("line", pa.int64()),
+        ("offset", pa.int64()),
+        ("length", pa.int64()),
+        ("newline", pa.bool_()),
+        ("ts", _TS),
+        ("ts_ns", pa.int64()),
+        ("ts_kind", pa.string()),
+        ("type", pa.string()),
+        ("payload", pa.string()),
+        ("envelope_error", pa.string()),
+        ("lenient_error", pa.string()),
+        ("too_long", pa.bool_()),
+        ("outcome_go", pa.string()),
+        ("error_go", pa.string()),
+        ("outcome_lenient", pa.string()),
+        ("error_lenient", pa.string()),
+        ("raw", pa.large_binary()),
+    ]
+)
+
+# One row per input file (a cart's log; a cart with both a .log and a .log.gz has two rows).
+CARTS_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("cart_id", pa.string()),
+        ("lines", pa.int64()),
+        ("bytes", pa.int64()),  # decompressed content length
+        ("first_ts", _TS),  # ts of the first line (in file order) that has a readable ts
+        ("last_ts", _TS),  # ... and of the last one
+        ("min_ts", _TS),
+        ("max_ts", _TS),
+        *[(f"{m}_{o}", pa.int64()) for m in MODES for o in OUTCOMES],
+        ("state_go", pa.string()),  # final state JSON (docs/model.md), go mode
+        ("state_lenient", pa.string()),  # ... lenient mode
+        ("problems", pa.string()),  # this file's problems, one per line; null when none
+    ]
+)
+
+# read_events' columns, in its order
+READ_EVENTS_COLUMNS = [
+    "cart_id", "line", "offset", "length", "newline", "ts", "ts_kind", "type", "payload",
+    "envelope_error", "lenient_error", "too_long", "raw",
+]
+
+
+class DatasetError(ValueError):
+    """A path is not a cartforensics dataset, or cannot be used as one."""
+
+
+def manifest_path(path: str | os.PathLike[str]) -> Path:
+    return Path(path) / MANIFEST
+
+
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The dataset's manifest, or None when ``path`` is not a cartforensics dataset."""
+    mp = manifest_path(path)
+    try:
+        data = json.loads(mp.read_bytes())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        return None
+    return data
+
+
+def is_dataset(source: Any) -> bool:
+    """True when ``source`` is a path to a directory holding our ``manifest.json``."""
+    if not isinstance(source, (str, os.PathLike)):
+        return False
+    p = Path(source)
+    return p.is_dir() and read_manifest(p) is not None
+
+
+def events_dataset(path: str | os.PathLike[str]):  # -> pyarrow.dataset.Dataset
+    """The ``events/`` part as a pyarrow dataset (``date`` as a string partition column)."""
+    import pyarrow.dataset as ds
+
+    root = Path(path)
+    if read_manifest(root) is None:
+        raise DatasetError(f"{root}: not a cartforensics dataset (no {MANIFEST} of ours)")
+    part = ds.partitioning(pa.schema([(PARTITION, pa.string())]), flavor="hive")
+    files = sorted(str(p) for p in (root / EVENTS_DIR).glob("*/*.parquet"))
+    return ds.dataset(files, schema=EVENTS_SCHEMA.append(pa.field(PARTITION, pa.string())),
+                      format="parquet", partitioning=part,
+                      partition_base_dir=str(root / EVENTS_DIR))
+
+
+def carts_table(path: str | os.PathLike[str]) -> pa.Table:
+    """The ``carts/`` part, one row per input file, ordered by cart id then source."""
+    import pyarrow.dataset as ds
+
+    root = Path(path)
+    if read_manifest(root) is None:
+        raise DatasetError(f"{root}: not a cartforensics dataset (no {MANIFEST} of ours)")
+    files = sorted(str(p) for p in (root / CARTS_DIR).glob("*.parquet"))
+    table = ds.dataset(files, schema=CARTS_SCHEMA, format="parquet").to_table()
+    return table.sort_by([("cart_id", "ascending"), ("source", "ascending")])
+
+
+def _utc(t: Any) -> pd.Timestamp:
+    ts = pd.Timestamp(t)
+    return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+def dataset_filter(carts: Iterable[str] | str | None = None, start: Any = None,
+                   end: Any = None):  # -> pyarrow.compute.Expression | None
+    """The pushed-down filter: cart ids, and ``start <= ts < end`` (UTC; naive times are UTC),
+    pruned first by the ``date`` partition. A time bound drops lines without a readable ts."""
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+
+    expr = None
+
+    def both(e):
+        return e if expr is None else expr & e
+
+    if carts is not None:
+        ids = [carts] if isinstance(carts, str) else [str(c) for c in carts]
+        expr = both(ds.field("cart_id").isin(pa.array(ids, pa.string())))
+    if start is not None:
+        s = _utc(start)
+        expr = both((ds.field(PARTITION) >= s.strftime("%Y-%m-%d"))
+                    & (ds.field("ts") >= pc.scalar(pa.scalar(s.value // 1000, _TS))))
+    if end is not None:
+        e = _utc(end)
+        expr = both((ds.field(PARTITION) <= e.strftime("%Y-%m-%d"))
+                    & (ds.field("ts") < pc.scalar(pa.scalar(-(-e.value // 1000), _TS))))
+    return expr
+
+
+def dataset_table(path: str | os.PathLike[str], carts: Iterable[str] | str | None = None,
+                  start: Any = None, end: Any = None,
+                  columns: Sequence[str] | None = None) -> pa.Table:
+    """The events rows (all stored columns unless ``columns``), filtered in the scan, in
+    read_events' order: cart id (bytes), then source file, then line."""
+    dset = events_dataset(path)
+    want = list(columns) if columns is not None else [f.name for f in EVENTS_SCHEMA]
+    unknown = [c for c in want if c not in dset.schema.names]
+    if unknown:
+        raise ValueError(f"unknown column(s) {unknown}: the dataset has {dset.schema.names}")
+    scan = list(dict.fromkeys(want + ["cart_id", "source", "line"]))
+    table = dset.to_table(columns=scan, filter=dataset_filter(carts, start, end))
+    table = table.sort_by([("cart_id", "ascending"), ("source", "ascending"),
+                           ("line", "ascending")])
+    return table.select(want)
+
+
+def _read_events_type(name: str, stored: pa.DataType) -> pa.DataType:
+    """read_events' Arrow type of a stored column (a column it does not have: as stored)."""
+    schema = events.EVENTS_SCHEMA
+    return schema.field(name).type if name in schema.names else stored
+
+
+def _as_read_events(table: pa.Table, cart_ids: list[str]) -> pa.Table:
+    """Stored types → read_events' own Arrow types (dictionary-encoded text, ts in ns, ...),
+    so that the result equals ``read_events`` of the source logs. ``cart_ids``: the cart_id
+    categories (read_events has one per file, empty files too); ts_kind's are fixed."""
+    cols = {}
+    for name in table.column_names:
+        col = table[name]
+        target = _read_events_type(name, col.type)
+        if name == "ts" and "ts_ns" in table.column_names:
+            col = table["ts_ns"].cast(target)
+        elif pa.types.is_dictionary(target):
+            if name == "cart_id":
+                values = list(dict.fromkeys(cart_ids + pc.unique(col).to_pylist()))
+            elif name == "ts_kind":
+                values = TS_KINDS + [v for v in pc.unique(col).to_pylist()
+                                     if v is not None and v not in TS_KINDS]
+            else:  # in order of first appearance, as read_events' categories are
+                values = [v for v in pc.unique(col).to_pylist() if v is not None]
+            idx = pc.index_in(col, value_set=pa.array(values, pa.string()))
+            col = pa.DictionaryArray.from_arrays(
+                idx.cast(target.index_type).combine_chunks(), pa.array(values, target.value_type)
+            )
+        elif target != col.type:
+            col = col.cast(target, safe=False)
+        cols[name] = col
+    return pa.table(cols)
+
+
+def open_dataset(path: str | os.PathLike[str], carts: Iterable[str] | str | None = None,
+                 start: Any = None, end: Any = None,
+                 columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """The events of a converted dataset as ``read_events``' DataFrame (same columns, dtypes
+    and row order), filtered in the Parquet scan: ``carts`` (ids), ``start <= ts < end``
+    (UTC; a time bound drops lines without a readable ts). ``columns`` picks other stored
+    columns too (``outcome_go``, ``error_lenient``, ``source``, ...).
+
+    ``df.attrs["files"]`` and ``df.attrs["problems"]`` list, as read_events does, the files
+    of the carts asked for (paths relative to the converted directory) and their problems.
+
+    >>> df = open_dataset("carts.parquet", carts=["cart-1002"])  # doctest: +SKIP
+    """
+    want = list(columns) if columns is not None else list(READ_EVENTS_COLUMNS)
+    need = list(dict.fromkeys(want + (["ts_ns"] if "ts" in want else [])))
+    manifest = read_manifest(path) or {}
+    wanted = None if carts is None else ({carts} if isinstance(carts, str) else set(carts))
+    # read_events' order of files: cart id (bytes, as Go sorts), then file name
+    files = sorted(manifest.get("files", []),
+                   key=lambda f: (f["cart_id"].encode("utf-8", "surrogateescape"), f["path"]))
+    ids = [f["cart_id"] for f in files if wanted is None or f["cart_id"] in wanted]
+    table = _as_read_events(dataset_table(path, carts, start, end, need), ids).select(want)
+    df = to_frame(table)
+    df.attrs["files"] = SharedList(
+        {"path": f["path"], "cart_id": f["cart_id"], "bytes": f.get("content_size"),
+         "lines": f.get("lines")}
+        for f in files if wanted is None or f["cart_id"] in wanted
+    )
+    df.attrs["problems"] = SharedList(
+        {"path": f["path"], "cart_id": f["cart_id"], "error": p}
+        for f in files
+        if wanted is None or f["cart_id"] in wanted
+        for p in f.get("problems", [])
+    )
+    # the toolchain whose encoding/json decoded the stored envelopes (older datasets: 1.25)
+    df.attrs["go_version"] = manifest.get("go_version", "1.25")
+    return df

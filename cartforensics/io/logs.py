@@ -1,0 +1,612 @@
+"""``read_events``: cart event logs → one DataFrame row per physical line, as Go's reader sees it.
+
+>>> df = read_events("sample_data/")          # doctest: +SKIP
+>>> df[["cart_id", "line", "ts_kind", "type", "envelope_error"]].head()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import glob as globmod
+import os
+import warnings
+import zlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from cartforensics.go.bufio import MAX_TOKEN_SIZE, split_lines, split_many
+from cartforensics.go.envelope import decode_envelope, numeric_ts_error
+from cartforensics.go.json import go_utf8
+from cartforensics.go.time import GoTime, unmarshal_time_json
+from cartforensics.go.version import GoSemantics, semantics
+from cartforensics.go.writer_shape import (
+    TS_INT,
+    TS_NULL,
+    TS_STR,
+    binary_column,
+    compaction_available,
+    packed_lines,
+    scan_lines,
+)
+
+LOG_SUFFIX = ".events.log"
+GZ_SUFFIX = ".events.log.gz"
+
+COLUMNS = [
+    "cart_id", "line", "offset", "length", "newline", "ts", "ts_kind", "type", "payload",
+    "envelope_error", "lenient_error", "too_long", "raw",
+]
+
+Source = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+
+
+class SharedList(list):
+    """A list that copies of a DataFrame share instead of copying: pandas deep-copies ``attrs``
+    on nearly every operation, and a fleet's file list (one dict per file) copied on each
+    column access cost seconds per report. Read it; do not change it in place.
+
+    >>> import copy; files = SharedList([{"path": "a.events.log"}])
+    >>> copy.deepcopy(files) is files
+    True
+    """
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SharedList:
+        return self
+
+
+class NoLogsError(FileNotFoundError):
+    """A path given to ``read_events`` does not exist or holds no ``*.events.log`` files."""
+
+
+@dataclass
+class FileProblem:
+    """A file that could not be read (whole or in part)."""
+
+    path: str
+    cart_id: str
+    error: str
+
+
+@dataclass
+class LogFile:
+    path: Path
+    cart_id: str
+
+
+def name_text(name: str) -> str:
+    """A file name as text: bytes the file system gave that are not UTF-8 (surrogateescape)
+    become ``\\xNN``; any other name is itself.
+
+    >>> name_text(os.fsdecode(b"caf\\xe9.events.log"))
+    'caf\\\\xe9.events.log'
+    """
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
+def cart_id_of(path: Path) -> str | None:
+    """``abc.events.log`` and ``abc.events.log.gz`` → ``abc``; anything else → None. A name
+    that is not UTF-8 keeps its other bytes as ``\\xNN`` (``caf\\xe9``): an id is text.
+
+    >>> cart_id_of(Path("cart-1.events.log.gz"))
+    'cart-1'
+    """
+    stem = log_stem(path.name)
+    return None if stem is None else name_text(stem)
+
+
+def log_stem(name: str) -> str | None:
+    """A log file's name without ``.events.log`` / ``.events.log.gz``, as the file system
+    gave it (bytes that are not UTF-8 kept as they are); None for any other name.
+
+    >>> log_stem("cart-1.events.log")
+    'cart-1'
+    """
+    for suffix in (GZ_SUFFIX, LOG_SUFFIX):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+def find_logs(source: Source) -> list[LogFile]:
+    """Resolve files, directories, globs and lists into log files, in cart-id order per item.
+
+    Raises NoLogsError naming the path when something given does not exist or holds no logs.
+    """
+    items: Iterable[str | os.PathLike[str]]
+    if isinstance(source, (str, os.PathLike)):
+        items = [source]
+    else:
+        items = list(source)
+        if not items:
+            raise NoLogsError("no source given: pass a log file, a directory, a glob or a list")
+    found: list[LogFile] = []
+    seen: set[str] = set()
+    for item in items:
+        text = os.fspath(item)
+        path = Path(text)
+        if path.is_dir():
+            # scandir: the names and kinds of a fleet's 10,000 files without a stat each
+            with os.scandir(text) as entries:
+                names = [e.name for e in entries
+                         if log_stem(e.name) is not None and e.is_file()]
+            base = os.path.abspath(text)
+            files = [path / name for name in names]
+            keys = [os.path.join(base, name) for name in names]
+            if not files:
+                raise NoLogsError(
+                    f"{text}: directory holds no *{LOG_SUFFIX} or *{GZ_SUFFIX} files"
+                )
+        elif path.exists():
+            files = [path]
+            keys = None
+        elif globmod.has_magic(text):
+            files = [Path(p) for p in globmod.glob(text)
+                     if Path(p).is_file() and cart_id_of(Path(p)) is not None]
+            keys = None
+            if not files:
+                raise NoLogsError(
+                    f"{text}: the pattern matches no *{LOG_SUFFIX} or *{GZ_SUFFIX} files"
+                )
+        else:
+            raise NoLogsError(f"{text}: no such file or directory")
+        for k, p in enumerate(files):
+            rp = os.path.abspath(p) if keys is None else keys[k]
+            if rp in seen:
+                continue
+            seen.add(rp)
+            cid = cart_id_of(p)
+            found.append(LogFile(p, cid if cid is not None else p.name))
+    # one order whatever the way the files were named: by cart id (bytes, as Go sorts), then
+    # by file name, so that a cart's .log comes before its .log.gz
+    found.sort(key=lambda f: (f.cart_id.encode("utf-8", "surrogateescape"), f.path.name))
+    return found
+
+
+def several_files(files: Sequence[tuple[str, str]]) -> list[FileProblem]:
+    """A problem for each cart with more than one file, from (path, cart_id) pairs in
+    read_events' order: its files' lines are replayed in that order as one log.
+
+    >>> several_files([("a.events.log", "a"), ("a.events.log.gz", "a")])[0].error[:17]
+    "cart 'a' has 2 fi"
+    """
+    by_cart: dict[str, list[str]] = {}
+    for path, cid in files:
+        by_cart.setdefault(cid, []).append(path)
+    return [FileProblem(paths[0], cid, f"cart {cid!r} has {len(paths)} files; their lines "
+                        f"are replayed in this order as one log: {', '.join(paths)}")
+            for cid, paths in sorted(by_cart.items()) if len(paths) > 1]
+
+
+def read_bytes(log: LogFile) -> tuple[bytes | bytearray, str | None]:
+    """The file's (decompressed) bytes, and an error text when it could not be read whole.
+
+    A broken gzip stream keeps every byte decompressed before the break."""
+    try:
+        if not log.path.name.endswith(".gz"):
+            return _read_mutable(log.path), None
+        blob = log.path.read_bytes()
+    except OSError as e:
+        return b"", f"cannot read: {e.strerror or e}"
+    return gunzip_prefix(blob)
+
+
+def _read_mutable(path: Path) -> bytearray:
+    """The file's bytes in a buffer of our own (read_events packs its lines in place), read
+    to its end even if it grows meanwhile, as ``Path.read_bytes`` does."""
+    with open(path, "rb") as f:
+        buf = bytearray(os.fstat(f.fileno()).st_size)
+        got = f.readinto(buf)
+        if got < len(buf):
+            del buf[got:]
+        buf += f.read()
+    return buf
+
+
+def gunzip_prefix(blob: bytes, chunk: int = 1 << 16) -> tuple[bytes, str | None]:
+    """Decompress gzip (several members allowed); on a broken stream return what came out
+    before the break, with the reason."""
+    out = bytearray()
+    pos = 0
+    while True:
+        d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        while pos < len(blob) and not d.eof:
+            piece = blob[pos : pos + chunk]
+            pos += len(piece)
+            try:
+                out += d.decompress(piece)
+            except zlib.error as e:
+                return bytes(out), f"broken gzip stream after {len(out)} bytes: {e}"
+        if not d.eof:
+            return bytes(out), (
+                f"broken gzip stream after {len(out)} bytes: the file ends before the stream does"
+            )
+        rest = d.unused_data + blob[pos:]
+        if not rest.strip(b"\0"):
+            return bytes(out), None
+        blob, pos = rest, 0
+
+
+_NAT = np.iinfo(np.int64).min
+_BATCH_BYTES = 16 << 20  # small files are decoded together, up to this many bytes
+_BATCH_FILES = 4096
+_NS_MIN, _NS_MAX = -(1 << 63) + 1, (1 << 63) - 1
+TS_KINDS = ["string", "number", "null", "missing", "invalid"]
+_KIND = {k: i for i, k in enumerate(TS_KINDS)}
+_TIME_CACHE: dict[str, tuple[GoTime | None, str | None]] = {}
+
+
+def _string_time(text: str) -> tuple[GoTime | None, str | None]:
+    hit = _TIME_CACHE.get(text)
+    if hit is None:
+        hit = unmarshal_time_json(b'"' + text.encode("utf-8", "surrogatepass") + b'"')
+        if len(_TIME_CACHE) > 100_000:
+            _TIME_CACHE.clear()
+        _TIME_CACHE[text] = hit
+    return hit
+
+
+_SECS_MAX = _NS_MAX // 1_000_000_000  # the seconds whose nanoseconds pandas can hold
+
+
+def _int64_column(values: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Integers as int64 and which of them fit int64 (msgspec decodes up to uint64, and
+    more); the ones that do not are 0 in the first array."""
+    try:
+        return np.array(values, dtype=np.int64), np.ones(len(values), dtype=bool)
+    except OverflowError:
+        fits = np.array([-(1 << 63) <= v < (1 << 63) for v in values], dtype=bool)
+        kept = [v if f else 0 for v, f in zip(values, fits.tolist(), strict=True)]
+        return np.array(kept, dtype=np.int64), fits
+
+
+def _ns(t: GoTime | None) -> int:
+    if t is None:
+        return _NAT
+    ns = t.unix_sec * 1_000_000_000 + t.nsec
+    return ns if _NS_MIN <= ns <= _NS_MAX else _NAT
+
+
+def read_events_bytes(items: Sequence[tuple[str, bytes]],
+                      go_version: str | GoSemantics | None = None) -> pa.Table:
+    """read_events' rows (as Arrow) for files whose decompressed bytes the caller already
+    holds, given as (cart id, bytes), file after file.
+
+    >>> read_events_bytes([("c1", b'{"ts":1,"type":"AddItem","payload":{}}\\n')]).num_rows
+    1
+    """
+    logs = [LogFile(Path(cid + LOG_SUFFIX), cid) for cid, _ in items]
+    return _read_batch(logs, [data for _, data in items], semantics(go_version))
+
+
+def _read_one(log: LogFile, data: bytes, sem: GoSemantics | None = None) -> pa.Table:
+    """Decode every physical line of one file."""
+    return _read_batch([log], [data], semantics(sem))
+
+
+def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
+                sem: GoSemantics | None = None, line_counts: list[int] | None = None,
+                owned: bool = False) -> pa.Table:
+    """Decode every physical line of several files at once (writer-shaped lines vectorised
+    over the whole batch, the rest by the Go port line by line): small files cost little.
+    ``sem``: the toolchain whose encoding/json decodes the envelopes (default Go 1.25);
+    ``line_counts``: if given, each file's number of lines is appended to it; ``owned``:
+    a single buffer is this call's to overwrite. The raw column is then the batch's own
+    bytes with its lines packed in place (several files are joined into a new buffer, which
+    is always packed), instead of a copy of them."""
+    sem = semantics(sem)
+    sizes = np.fromiter(map(len, datas), np.int64, len(datas))
+    if len(datas) == 1:
+        data = datas[0]
+        in_place = owned and isinstance(data, bytearray) and compaction_available()
+        cut = split_lines(data, MAX_TOKEN_SIZE)
+        starts, lengths, newline = cut.starts, cut.lengths, cut.newline
+        counts = np.array([len(cut)], dtype=np.int64)
+        too_long = np.zeros(len(cut), dtype=bool)
+        if cut.too_long_index is not None:
+            too_long[cut.too_long_index] = True
+    else:  # joined into a buffer of this call's own, cut at once
+        data = bytearray().join(datas)
+        in_place = compaction_available()
+        batch = split_many(data, sizes)
+        starts, lengths, newline = batch.starts, batch.lengths, batch.newline
+        counts, too_long = batch.counts, batch.too_long
+    if line_counts is not None:
+        line_counts.extend(counts.tolist())
+    n = int(counts.sum())
+    bases = np.cumsum(sizes) - sizes
+    file_of = np.repeat(np.arange(len(datas), dtype=np.int32), counts)
+    offsets = starts - bases[file_of] if n else starts
+    line_no = np.arange(1, n + 1, dtype=np.int64)
+    if len(datas) > 1 and n:
+        line_no -= np.repeat(np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+    arr = np.frombuffer(data, dtype=np.uint8)
+    ends = starts + lengths
+    has_cr = np.zeros(n, dtype=bool)
+    if n and len(arr):
+        has_cr = (lengths > 0) & (arr[np.clip(ends - 1, 0, len(arr) - 1)] == 13)
+    tok_len = lengths - has_cr
+    scan = scan_lines(data, starts, tok_len)
+    ok = scan.ok
+    p_start, p_len = scan.p_start, scan.p_len
+    type_start, type_len = scan.type_start.copy(), scan.type_len.copy()
+
+    ts_ns = np.full(n, _NAT, dtype=np.int64)
+    kind = np.full(n, _KIND["invalid"], dtype=np.int8)
+    go_err = _Texts(n)
+    len_err = _Texts(n)
+    p_buf = np.zeros(n, dtype=np.int64)
+    t_buf = np.zeros(n, dtype=np.int64)
+    p_valid = ok.copy()
+
+    # canonical lines: ts by its JSON kind
+    is_int = ok & (scan.ts_kind == TS_INT)
+    if is_int.any():
+        secs = scan.ts_value
+        # every int64 of seconds is a time (time.Unix takes any); pandas holds fewer
+        in_ns = is_int & (secs >= -_SECS_MAX) & (secs <= _SECS_MAX)
+        ts_ns[in_ns] = secs[in_ns] * 1_000_000_000
+        kind[is_int] = _KIND["number"]
+        go_err.put(is_int, numeric_ts_error(sem))
+    kind[ok & (scan.ts_kind == TS_NULL)] = _KIND["null"]
+    is_str = ok & (scan.ts_kind == TS_STR)
+    parsed = is_str & scan.ts_parsed
+    ts_ns[parsed] = scan.ts_value[parsed]
+    kind[parsed] = _KIND["string"]
+    for i in np.flatnonzero(is_str & ~scan.ts_parsed).tolist():
+        t, err = _string_time(scan.ts_text(data, i))
+        if err is None:
+            kind[i] = _KIND["string"]
+            ts_ns[i] = _ns(t)
+        else:
+            go_err[i] = len_err[i] = err
+
+    # everything else: the Go port, line by line, in both modes
+    extra: list[bytes] = []
+    extra_len = 0
+    names: list[bytes] = []
+    names_len = 0
+    t_valid = ok.copy()
+    for i in np.flatnonzero(~ok).tolist():
+        s0 = int(starts[i])
+        tok = bytes(data[s0 : s0 + int(tok_len[i])])
+        lenient = decode_envelope(tok, lenient=True, sem=sem)
+        strict = decode_envelope(tok, lenient=False, sem=sem)
+        go_err[i] = strict.error
+        len_err[i] = lenient.error
+        # the row's ts, type and payload: lenient's reading, or go mode's where only go mode
+        # decodes the line (json v2 unescapes a ts that lenient's own ts type does not)
+        env = strict if lenient.error is not None and strict.error is None else lenient
+        kind[i] = _KIND[env.ts_kind]
+        if env.type is not None:
+            name = env.type.encode("utf-8", "surrogatepass")
+            t_valid[i] = True
+            t_buf[i] = 1
+            type_start[i] = names_len
+            type_len[i] = len(name)
+            names.append(name)
+            names_len += len(name)
+        ts_ns[i] = _ns(env.ts)
+        if env.payload is not None:
+            p_valid[i] = True
+            p_buf[i] = 1
+            p_start[i] = extra_len
+            p_len[i] = len(env.payload)
+            extra.append(env.payload)
+            extra_len += len(env.payload)
+
+    if in_place and n:  # the lines packed at the front of data: the raw column's bytes
+        raw, shift = packed_lines(data, starts, lengths)
+        p_start = np.where(p_buf == 0, p_start - shift, p_start)
+        type_start = np.where(t_buf == 0, type_start - shift, type_start)
+    else:
+        raw = _raw_column(data, starts, lengths)
+    payload = binary_column([data, b"".join(extra)], p_buf, p_start, p_len, p_valid)
+    types = binary_column([data, b"".join(names)], t_buf, type_start, type_len, t_valid)
+    ids = [log.cart_id for log in logs]
+    unique = list(dict.fromkeys(ids))
+    code = np.array([unique.index(c) for c in ids] if len(unique) < len(ids) else
+                    range(len(ids)), dtype=np.int32)
+    return pa.table(
+        {
+            "cart_id": pa.DictionaryArray.from_arrays(
+                pa.array(code[file_of] if n else file_of), pa.array(unique, pa.string())
+            ),
+            "line": pa.array(line_no),
+            "offset": pa.array(offsets),
+            "length": pa.array(lengths),
+            "newline": pa.array(newline),
+            "ts": pa.array(ts_ns, pa.int64(), mask=ts_ns == _NAT).cast(
+                pa.timestamp("ns", tz="UTC")
+            ),
+            "ts_kind": pa.DictionaryArray.from_arrays(
+                pa.array(kind), pa.array(TS_KINDS, pa.string())
+            ),
+            "type": _dict_view(types),
+            "payload": _as_text(payload),
+            "envelope_error": go_err.column(),
+            "lenient_error": len_err.column(),
+            "too_long": pa.array(too_long),
+            "raw": raw,
+        }
+    )
+
+
+def _raw_column(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
+    """Every line's exact bytes (without its newline) as one large_binary array."""
+    return binary_column([data], np.zeros(len(starts), dtype=np.uint8), starts, lengths)
+
+
+class _Texts:
+    """A column of a few distinct texts (error messages) kept as codes while it is filled,
+    dictionary-encoded in order of first appearance.
+
+    >>> t = _Texts(3); t[2] = "b"; t.put(np.array([True, False, False]), "a")
+    >>> t.column().to_pylist()
+    ['a', None, 'b']
+    """
+
+    def __init__(self, n: int) -> None:
+        self.codes = np.full(n, -1, dtype=np.int32)
+        self.texts: dict[str, int] = {}
+
+    def _code(self, text: str) -> int:
+        return self.texts.setdefault(text, len(self.texts))
+
+    def put(self, rows: np.ndarray, text: str) -> None:
+        self.codes[rows] = self._code(text)
+
+    def __setitem__(self, row: int, text: str | None) -> None:
+        self.codes[row] = -1 if text is None else self._code(text)
+
+    def column(self) -> pa.DictionaryArray:
+        codes = self.codes
+        if self.texts:  # renumber by first appearance
+            seen, first = np.unique(codes, return_index=True)
+            keep = seen >= 0
+            order = seen[keep][np.argsort(first[keep], kind="stable")]
+            remap = np.full(len(self.texts), -1, dtype=np.int32)
+            remap[order] = np.arange(len(order), dtype=np.int32)
+            texts = list(self.texts)
+            codes = np.where(codes >= 0, remap[np.maximum(codes, 0)], -1).astype(np.int32)
+            uniques = [texts[c] for c in order.tolist()]
+        else:
+            uniques = []
+        return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0),
+                                              pa.array(uniques, pa.string()))
+
+
+def _unchecked_text(values: pa.Array) -> pa.Array:
+    """A large_binary array's buffers read as large_string, UTF-8 not yet checked."""
+    return pa.Array.from_buffers(pa.large_string(), len(values), values.buffers(),
+                                 null_count=values.null_count)
+
+
+def _dict_view(values: pa.Array) -> pa.DictionaryArray:
+    """A large_binary column of repeated names as dictionary<int32, string>, in order of
+    first appearance (invalid UTF-8 cannot occur: canonical names are ASCII, the port's are
+    Python text)."""
+    enc = _unchecked_text(values).dictionary_encode()
+    enc.dictionary.validate(full=True)  # a few names: checked, never trusted
+    return pa.DictionaryArray.from_arrays(enc.indices.cast(pa.int32()),
+                                          enc.dictionary.cast(pa.string()))
+
+
+def count_lines(data: bytes) -> int:
+    """Physical lines as Go's scanner cuts them: one per '\n', plus a final fragment."""
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def _as_text(payload: pa.Array) -> pa.Array:
+    """Payload bytes as text; invalid UTF-8 (legal inside Go strings) replaced as Go does."""
+    text = _unchecked_text(payload)
+    try:
+        text.validate(full=True)
+        return text
+    except pa.ArrowInvalid:
+        vals = payload.to_pylist()
+        return pa.array([None if v is None else go_utf8(v) for v in vals], pa.large_string())
+
+
+_TEXT_CODES = pa.dictionary(pa.int32(), pa.string())
+EVENTS_SCHEMA = pa.schema(
+    [
+        ("cart_id", _TEXT_CODES), ("line", pa.int64()), ("offset", pa.int64()),
+        ("length", pa.int64()), ("newline", pa.bool_()), ("ts", pa.timestamp("ns", tz="UTC")),
+        ("ts_kind", pa.dictionary(pa.int8(), pa.string())), ("type", _TEXT_CODES),
+        ("payload", pa.large_string()), ("envelope_error", _TEXT_CODES),
+        ("lenient_error", _TEXT_CODES), ("too_long", pa.bool_()), ("raw", pa.large_binary()),
+    ]
+)
+
+
+def read_events_table(
+    source: Source, progress: bool | None = None, with_files: bool = False,
+    go_version: str | GoSemantics | None = None,
+) -> tuple[Any, ...]:
+    """Like :func:`read_events` but returns a pyarrow Table and the file problems (and, with
+    ``with_files``, one record per file read: path, cart_id, bytes, lines)."""
+    sem = semantics(go_version)
+    logs = find_logs(source)
+    tables: list[pa.Table] = []
+    problems: list[FileProblem] = []
+    iterator: Iterable[LogFile] = logs
+    if progress is None:
+        progress = len(logs) > 200
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(logs, desc="reading logs", unit="file")
+    files: list[dict[str, Any]] = []
+    batch: list[LogFile] = []
+    datas: list[bytes] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal size
+        if batch:
+            counts: list[int] = []
+            table = _read_batch(batch, datas, sem, counts, owned=True)
+            for log, data, lines in zip(batch, datas, counts, strict=True):
+                files.append({"path": str(log.path), "cart_id": log.cart_id,
+                              "bytes": len(data), "lines": lines})
+            tables.append(table)
+        batch.clear()
+        datas.clear()
+        size = 0
+
+    for log in iterator:
+        data, err = read_bytes(log)
+        if err is not None:
+            problems.append(FileProblem(str(log.path), log.cart_id, err))
+            warnings.warn(f"{log.path}: {err}", stacklevel=3)
+        if size + len(data) > _BATCH_BYTES or len(batch) >= _BATCH_FILES:
+            flush()
+        batch.append(log)
+        datas.append(data)
+        size += len(data)
+    flush()
+    for problem in several_files([(str(log.path), log.cart_id) for log in logs]):
+        problems.append(problem)
+        warnings.warn(problem.error, stacklevel=3)
+    table = pa.concat_tables(tables) if tables else EVENTS_SCHEMA.empty_table()
+    if with_files:
+        return table, problems, files
+    return table, problems
+
+
+def to_frame(table: pa.Table) -> pd.DataFrame:
+    """Arrow → pandas: numpy dtypes for numbers, bools and times; Arrow-backed text and bytes."""
+    # one thread: Arrow's pool cost ten times the conversion itself (0.46 s vs 0.05 s on
+    # 1M rows in 11 chunks), the columns being few and mostly zero-copy
+    df = table.to_pandas(
+        types_mapper=lambda t: pd.ArrowDtype(t) if pa.types.is_large_binary(t) else None,
+        self_destruct=False, use_threads=False,
+    )
+    return df
+
+
+def read_log_events(source: Source, progress: bool | None = None,
+                    go_version: str | GoSemantics | None = None) -> pd.DataFrame:
+    """:func:`cartforensics.read_events` of log files (a file, a directory, a glob or a
+    list): one row per physical line, as the service's reader cuts and decodes them.
+
+    >>> read_log_events("sample_data", progress=False).columns[:3].tolist()  # doctest: +SKIP
+    ['cart_id', 'line', 'offset']
+    """
+    sem = semantics(go_version)
+    table, problems, files = read_events_table(source, progress, with_files=True,
+                                               go_version=sem)
+    df = to_frame(table)
+    df.attrs["go_version"] = sem.spec
+    df.attrs["problems"] = SharedList(p.__dict__ for p in problems)
+    df.attrs["files"] = SharedList(files)
+    return df

@@ -1,0 +1,1291 @@
+"""Convert a directory of cart event logs into a Parquet dataset, and restore the logs from it.
+
+>>> s = convert("logs/", "carts.parquet")                    # doctest: +SKIP
+>>> s = convert("logs/", "carts.parquet", incremental=True)  # doctest: +SKIP
+>>> r = restore("carts.parquet", "logs-again/")              # doctest: +SKIP
+
+The dataset's layout and schema are in :mod:`cartforensics.io.dataset` and docs/convert.md. In
+short: ``events/`` holds one row per physical line (read_events' columns, the outcome and
+error in both replay modes, the raw bytes), hive-partitioned by the line's UTC date;
+``carts/`` one row per input file; ``manifest.json`` every input file with its hashes.
+
+The work unit is a batch of whole files: :func:`convert_files` is a pure function of the files
+and :class:`ConvertOptions` that returns Arrow tables and manifest entries, so that it maps onto
+a process pool here, and onto Dask or Spark tasks elsewhere. Memory is bounded by a batch
+(a few MB of input per worker; one file is never split), not by the corpus.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import gzip
+import hashlib
+import multiprocessing
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from cartforensics.cli.args import add_go_version_option, one_line_errors, positive_int
+from cartforensics.go.json import marshal
+from cartforensics.go.version import semantics
+from cartforensics.io import logs as _events
+from cartforensics.io.dataset import (
+    CARTS_DIR,
+    CARTS_SCHEMA,
+    EVENTS_DIR,
+    EVENTS_SCHEMA,
+    FORMAT,
+    MANIFEST,
+    MODES,
+    NULL_PARTITION,
+    OUTCOMES,
+    PARTITION,
+    SCHEMA_VERSION,
+    DatasetError,
+    read_manifest,
+)
+from cartforensics.io.logs import NoLogsError, find_logs
+
+__all__ = [
+    "ConvertError", "ConvertOptions", "ConvertSummary", "FileTask", "RestoreSummary",
+    "add_subcommand", "convert", "convert_files", "iter_convert", "plan_batches", "restore",
+    "write_batch",
+]
+
+BATCH_BYTES = 8 << 20  # input bytes per batch (a gzip file counts 6x its size)
+REPLAY_LINES = 4096  # lines replayed at once (whole files)
+BATCH_FILES = 1000
+ROW_GROUP_ROWS = 128 * 1024
+CARTS_ROW_GROUP_ROWS = 1024  # a carts row holds two state JSONs (kB each)
+TMP_MARK = ".tmp-"  # a fragment being written: <name>.tmp-<attempt>, renamed when complete
+_NAT = np.iinfo(np.int64).min
+_DAY_NS = 86_400 * 1_000_000_000
+
+
+# ------------------------------------------------------------------------------------------
+# The pure part: files + options → Arrow tables + manifest entries
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One input file: where it is, its path relative to SRC, its cart id, and its manifest
+    entry from the previous run (``--incremental``; None for a full conversion)."""
+
+    path: str
+    rel: str
+    cart_id: str
+    previous: dict[str, Any] | None = None
+    path_bytes: str | None = None  # hex of the name's bytes when they are not UTF-8
+
+
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Everything besides the files that decides the output (picklable, so that a task can
+    travel to another process or machine)."""
+
+    run: int = 0  # 0 for a full conversion, +1 per incremental run (in fragment names)
+    row_group_rows: int = ROW_GROUP_ROWS
+    compression: str = "zstd"
+    compression_level: int | None = None
+    go_version: str = "1.25"  # the toolchain the envelopes are decoded and replayed as
+
+
+@dataclass
+class FileOutcome:
+    """What happened to one file in a batch."""
+
+    rel: str
+    action: str  # new, unchanged, tail, whole, kept (unreadable now: previous rows kept)
+    reason: str | None
+    entry: dict[str, Any]
+    rows: int  # event rows produced for this file (the new lines only, for a tail)
+
+
+@dataclass
+class BatchResult:
+    events: pa.Table  # EVENTS_SCHEMA rows of this batch, files in task order, lines in order
+    dates: pa.Array  # the partition value of each row (string; null: no readable ts)
+    carts: pa.Table  # CARTS_SCHEMA, one row per file that was (re)converted or grew
+    files: list[FileOutcome]
+
+
+def _sha256(data: bytes | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _plan(task: FileTask, blob: bytes, gz: bool) -> tuple[str, str | None, int]:
+    """(action, reason, first line to write) for a readable file, from its previous entry."""
+    prev = task.previous
+    if prev is None:
+        return "new", None, 1
+    sha = _sha256(blob)
+    if prev.get("sha256") == sha:
+        return "unchanged", None, 0
+    conv = int(prev.get("converted_bytes") or 0)
+    if gz:
+        return "whole", "the gzip file changed (a .gz is always reconverted whole)", 1
+    if prev.get("problems"):
+        return "whole", "it had problems when it was last converted", 1
+    if len(blob) < conv:
+        return "whole", f"it shrank from {conv} to {len(blob)} bytes", 1
+    if _sha256(memoryview(blob)[:conv]) != prev.get("sha256"):
+        return "whole", f"its first {conv} bytes (the converted part) changed", 1
+    if prev.get("lines") and not prev.get("newline_at_end", True):
+        return "whole", "its last converted line had no newline and has grown", 1
+    return "tail", None, int(prev.get("lines") or 0) + 1
+
+
+def _string_array(values: Any) -> pa.Array:
+    return pa.array(values, type=pa.string(), from_pandas=True)
+
+
+def _replay_columns(df: Any, mode: str, go_version: str = "1.25"
+                    ) -> tuple[Any, np.ndarray, pa.Array, pa.Array]:
+    """(the Replay, outcome index into OUTCOMES per row, outcome strings, error strings)."""
+    from cartforensics.model.replay import replay
+
+    r = replay(df, mode=mode, go_version=go_version)
+    oc = r.outcomes["outcome"]
+    cats = [str(c) for c in oc.cat.categories]
+    remap = np.array([OUTCOMES.index(c) for c in cats], dtype=np.int8)
+    codes = remap[oc.cat.codes.to_numpy()]
+    outcome = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(OUTCOMES)).cast(
+        pa.string()
+    )
+    return r, codes, outcome, _string_array(r.outcomes["error"])
+
+
+def _final_state(r: Any, cart_id: str, known: set[str], line: int) -> str:
+    from cartforensics.model.cart import empty_cart
+
+    state = (r.state_at(cart_id, line=line) if cart_id in known
+             else r.state_json(empty_cart(cart_id)))
+    return marshal(state).decode()
+
+
+def _ts_stats(ns: np.ndarray) -> list[int | None]:
+    ok = ns[ns != _NAT]
+    if not len(ok):
+        return [None] * 4
+    return [int(ok[0]), int(ok[-1]), int(ok.min()), int(ok.max())]
+
+
+def _us(ns: int | None) -> int | None:
+    return None if ns is None else ns // 1000
+
+
+def _entry(task: FileTask, gz: bool, blob: bytes | None, content: bytes | None,
+           lines: int, problems: list[str], run: int) -> dict[str, Any]:
+    return {
+        "path": task.rel,
+        **({"path_bytes": task.path_bytes} if task.path_bytes else {}),
+        "cart_id": task.cart_id,
+        "compression": "gzip" if gz else None,
+        "size": None if blob is None else len(blob),
+        "sha256": None if blob is None else _sha256(blob),
+        "content_size": None if content is None else len(content),
+        "content_sha256": None if content is None else (
+            _sha256(content) if gz else _sha256(blob)  # type: ignore[arg-type]
+        ),
+        "converted_bytes": None if blob is None else len(blob),
+        "lines": lines,
+        "newline_at_end": True if not content else content.endswith(b"\n"),
+        "problems": problems,
+        "run": run,
+        "fragments": [],
+    }
+
+
+def iter_convert(tasks: Sequence[FileTask], options: ConvertOptions = ConvertOptions()
+                 ) -> Iterator[BatchResult]:
+    """Convert a batch of whole files, in pieces: a pure function of the files' bytes, their
+    previous manifest entries and ``options`` (nothing else is read, nothing is written).
+
+    Files are replayed in groups of whole carts (about REPLAY_LINES lines; a cart's files,
+    ``x.events.log`` then ``x.events.log.gz``, are one log, as in :func:`read_events`), one
+    piece per group, so memory is bounded by a group, not by the batch. Every file is read
+    and replayed whole in both modes (a tail's outcomes depend on the state its file's
+    earlier lines built); only the rows of lines not converted before are returned. A file
+    that cannot be read gives a manifest entry with its problem and no rows.
+    """
+    group: list[_Parsed] = []
+    lines = 0
+    seen: set[str] = set()
+    idle: list[FileOutcome] = []  # files that give no rows (unchanged, unreadable)
+    # a cart with several files (x.events.log, then x.events.log.gz: read_events' order) is
+    # one log, as read_events replays it: once one of its files changed, the later ones are
+    # replayed again after it, and the earlier unchanged ones are replayed as their context
+    cart_changed: str | None = None  # the cart id whose earlier file changed
+    context: list[tuple[FileTask, bytes]] = []  # the current cart's unchanged files so far
+    for task in tasks:
+        gz = task.path.endswith(".gz")
+        if context and context[0][0].cart_id != task.cart_id:
+            context = []
+        try:
+            with open(task.path, "rb") as fh:
+                blob = fh.read()
+        except OSError as e:
+            problem = f"cannot read: {e.strerror or e}"
+            if task.previous is not None:  # keep what an earlier run converted
+                idle.append(FileOutcome(task.rel, "kept", problem, dict(task.previous), 0))
+            else:
+                entry = _entry(task, gz, None, None, 0, [problem], options.run)
+                idle.append(FileOutcome(task.rel, "new", problem, entry, 0))
+            continue
+        action, reason, first = _plan(task, blob, gz)
+        if action == "unchanged" and cart_changed == task.cart_id:
+            action, reason, first = ("whole", "an earlier file of its cart changed (a cart's "
+                                     "files are replayed as one log)", 1)
+        if action == "unchanged":
+            idle.append(FileOutcome(task.rel, action, None, dict(task.previous or {}), 0))
+            context.append((task, blob))
+            continue
+        members: list[_Parsed] = []
+        if cart_changed != task.cart_id:
+            cart_changed = task.cart_id
+            for before, before_blob in context:  # replayed again, no rows written
+                content, _problems = _content(before, before_blob)
+                n = _events.count_lines(content)
+                members.append(_Parsed(before, content, n, n + 1, len(content), [], None))
+            context = []
+        content, problems = _content(task, blob)
+        n = _events.count_lines(content)
+        entry = _entry(task, gz, blob, content, n, problems, options.run)
+        members.append(_Parsed(task, content, n, first, len(content), problems,
+                               FileOutcome(task.rel, action, reason, entry, 0)))
+        del blob, content
+        for m in members:  # a cart's files never straddle two groups
+            if group and m.task.cart_id not in seen and lines + m.lines > REPLAY_LINES:
+                yield _convert_group(group, options)
+                group, lines, seen = [], 0, set()
+            group.append(m)
+            lines += m.lines
+            seen.add(m.task.cart_id)
+        del members
+    if group:
+        yield _convert_group(group, options)
+    if idle:
+        yield BatchResult(EVENTS_SCHEMA.empty_table(), pa.array([], pa.string()),
+                          CARTS_SCHEMA.empty_table(), idle)
+
+
+def _content(task: FileTask, blob: bytes) -> tuple[bytes, list[str]]:
+    """A file's log bytes (a .gz decompressed as far as its stream goes) and the problem."""
+    if not task.path.endswith(".gz"):
+        return blob, []
+    content, err = _events.gunzip_prefix(blob)
+    return content, [] if err is None else [err]
+
+
+def convert_files(tasks: Sequence[FileTask], options: ConvertOptions = ConvertOptions()
+                  ) -> BatchResult:
+    """:func:`iter_convert` in one piece: (files, options) → (events rows, their date
+    partitions, carts rows, manifest entries). The unit to map over files on Dask or Spark."""
+    pieces = list(iter_convert(tasks, options))
+    if not pieces:
+        return BatchResult(EVENTS_SCHEMA.empty_table(), pa.array([], pa.string()),
+                           CARTS_SCHEMA.empty_table(), [])
+    return BatchResult(
+        pa.concat_tables([p.events for p in pieces]),
+        pa.concat_arrays([p.dates for p in pieces]),
+        pa.concat_tables([p.carts for p in pieces]),
+        [f for p in pieces for f in p.files],
+    )
+
+
+@dataclass
+class _Parsed:
+    task: FileTask
+    content: bytes  # the whole file, decompressed
+    lines: int
+    first: int  # the first line to return (> 1 for a tail)
+    content_size: int
+    problems: list[str]
+    outcome: FileOutcome | None  # None: replayed only as its cart's earlier lines
+
+
+def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResult:
+    """Replay files with distinct cart ids together; their event rows and carts rows."""
+    from cartforensics.io.logs import to_frame
+
+    table = _events.read_events_bytes([(m.task.cart_id, m.content) for m in members],
+                                      go_version=options.go_version)
+    n = table.num_rows
+    counts = [m.lines for m in members]
+    if sum(counts) != n:  # never: both count Go's lines
+        raise AssertionError(f"{n} rows decoded, {sum(counts)} lines counted")
+    bounds = np.r_[0, np.cumsum(counts)].astype(np.int64)
+    # a file's state: its cart's after the file's last line (a cart's files are one log)
+    upto: list[int] = []
+    for k, m in enumerate(members):
+        same = k > 0 and members[k - 1].task.cart_id == m.task.cart_id
+        upto.append((upto[-1] if same else 0) + m.lines)
+    df = to_frame(table)
+    per_mode: dict[str, tuple[np.ndarray, pa.Array, pa.Array]] = {}
+    finals: dict[str, list[str]] = {}
+    for mode in MODES:
+        r, codes, outcome, error = _replay_columns(df, mode, options.go_version)
+        known = set(r.cart_ids)
+        finals[mode] = [_final_state(r, m.task.cart_id, known, upto[k])
+                        for k, m in enumerate(members)]
+        per_mode[mode] = (codes, outcome, error)
+        del r
+    del df
+
+    ts_ns = table["ts"].cast(pa.int64()).fill_null(_NAT).to_numpy()
+    ts_null = ts_ns == _NAT
+    source_idx = np.repeat(np.arange(len(members), dtype=np.int32), counts)
+    sources = pa.DictionaryArray.from_arrays(
+        pa.array(source_idx), pa.array([m.task.rel for m in members], pa.string())
+    ).cast(pa.string())
+    line = table["line"].to_numpy()
+    keep = np.ones(n, dtype=bool)
+    for k, m in enumerate(members):
+        if m.first > 1:
+            seg = slice(bounds[k], bounds[k + 1])
+            keep[seg] = line[seg] >= m.first
+    ts_us = pa.array(np.floor_divide(ts_ns, 1000), pa.int64(), mask=ts_null).cast(
+        EVENTS_SCHEMA.field("ts").type
+    )
+    out = pa.table(
+        {
+            "source": sources,
+            "cart_id": table["cart_id"].cast(pa.string()),
+            "line": table["line"],
+            "offset": table["offset"],
+            "length": table["length"],
+            "newline": table["newline"],
+            "ts": ts_us,
+            "ts_ns": pa.array(ts_ns, pa.int64(), mask=ts_null),
+            "ts_kind": table["ts_kind"].cast(pa.string()),
+            "type": table["type"].cast(pa.string()),
+            "payload": table["payload"].cast(pa.string()),
+            "envelope_error": table["envelope_error"].cast(pa.string()),
+            "lenient_error": table["lenient_error"].cast(pa.string()),
+            "too_long": table["too_long"],
+            "outcome_go": per_mode["go"][1],
+            "error_go": per_mode["go"][2],
+            "outcome_lenient": per_mode["lenient"][1],
+            "error_lenient": per_mode["lenient"][2],
+            "raw": table["raw"].cast(pa.large_binary()),
+        },
+        schema=EVENTS_SCHEMA,
+    )
+    days = np.floor_divide(ts_ns, _DAY_NS)
+    uniq, inv = np.unique(np.where(ts_null, _NAT, days), return_inverse=True)
+    labels = [None if d == _NAT else str(np.datetime64(int(d), "D")) for d in uniq.tolist()]
+    dates = pa.DictionaryArray.from_arrays(pa.array(inv.astype(np.int32)),
+                                           pa.array(labels, pa.string())).cast(pa.string())
+    if not keep.all():
+        mask = pa.array(keep)
+        out = out.filter(mask)
+        dates = dates.filter(mask)
+
+    rows: list[dict[str, Any]] = []
+    for k, m in enumerate(members):
+        if m.outcome is None:  # an unchanged earlier file of a cart: replayed, not written
+            continue
+        seg = slice(int(bounds[k]), int(bounds[k + 1]))
+        first_ts, last_ts, min_ts, max_ts = _ts_stats(ts_ns[seg])
+        row: dict[str, Any] = {
+            "source": m.task.rel,
+            "cart_id": m.task.cart_id,
+            "lines": m.lines,
+            "bytes": m.content_size,
+            "first_ts": _us(first_ts), "last_ts": _us(last_ts),
+            "min_ts": _us(min_ts), "max_ts": _us(max_ts),
+        }
+        for mode in MODES:
+            c = np.bincount(per_mode[mode][0][seg], minlength=len(OUTCOMES))
+            for j, name in enumerate(OUTCOMES):
+                row[f"{mode}_{name}"] = int(c[j])
+            row[f"state_{mode}"] = finals[mode][k]
+        row["problems"] = "\n".join(m.problems) or None
+        rows.append(row)
+        m.outcome.rows = int(keep[seg].sum())
+    carts = pa.Table.from_pylist(rows, schema=CARTS_SCHEMA)
+    return BatchResult(out, dates, carts, [m.outcome for m in members if m.outcome is not None])
+
+
+# ------------------------------------------------------------------------------------------
+# Writing a batch's fragments (the worker side)
+
+
+def _fragment_name(run: int, batch: int) -> str:
+    return f"part-{run:04d}-{batch:05d}.parquet"
+
+
+class _FragmentWriter:
+    """One Parquet file written in row groups of about ``options.row_group_rows`` rows."""
+
+    def __init__(self, path: Path, schema: pa.Schema, options: ConvertOptions,
+                 row_group_rows: int, scratch: Path | None = None) -> None:
+        self.path = path
+        self.schema = schema
+        self.options = options
+        self.row_group_rows = row_group_rows
+        self.buffer: list[pa.Table] = []
+        self.rows = 0
+        self.writer: pq.ParquetWriter | None = None
+        # unique per attempt: two attempts of one task (a retry while the first is still
+        # running on a dying worker) never write the same temporary file; both write the same
+        # bytes under the final name, which os.replace puts in place whole. In ``scratch``
+        # (a directory beside the dataset being built, never inside it) when given: an attempt
+        # that outlives the conversion then writes into a directory that is gone, or was
+        # removed, and never leaves a file in the committed dataset
+        name = f"{path.name}{TMP_MARK}{uuid.uuid4().hex[:12]}"
+        if scratch is not None:
+            flat = "~".join(path.parts[-3:])  # events/date=D/part-R-B.parquet: unique in a run
+            name = f"{flat}{TMP_MARK}{uuid.uuid4().hex[:12]}"
+        self._tmp = (scratch / name) if scratch is not None else path.with_name(name)
+
+    def add(self, table: pa.Table) -> None:
+        self.buffer.append(table)
+        self.rows += table.num_rows
+        if self.rows >= self.row_group_rows:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        if self.writer is None:
+            # not parents=True: a task that outlives its conversion (the driver gave up and
+            # removed the temporary dataset) must fail, not create the dataset's folder again
+            self.path.parent.mkdir(exist_ok=True)
+            self.writer = pq.ParquetWriter(
+                self._tmp, self.schema,
+                compression=self.options.compression,
+                compression_level=self.options.compression_level,
+            )
+        self.writer.write_table(pa.concat_tables(self.buffer),
+                                row_group_size=self.row_group_rows)
+        self.buffer, self.rows = [], 0
+
+    def close(self) -> None:
+        self._flush()
+        if self.writer is not None:
+            self.writer.close()
+            os.replace(self._tmp, self.path)
+
+
+def write_batch(pieces: Iterable[BatchResult], root: Path, batch: int,
+                options: ConvertOptions, scratch: Path | None = None) -> list[FileOutcome]:
+    """Write a batch's rows as ``events/date=D/part-R-B.parquet`` (one file per date) and
+    ``carts/part-R-B.parquet``, piece by piece; note the fragments in each file's entry.
+    ``scratch``: where the fragments are written before they are renamed into ``root``
+    (default: beside them)."""
+    name = _fragment_name(options.run, batch)
+    writers: dict[str, _FragmentWriter] = {}
+    by_source: dict[str, list[str]] = {}
+    files: list[FileOutcome] = []
+
+    def put(rel: str, schema: pa.Schema, table: pa.Table) -> None:
+        w = writers.get(rel)
+        if w is None:
+            rows = options.row_group_rows if schema is EVENTS_SCHEMA else CARTS_ROW_GROUP_ROWS
+            w = writers[rel] = _FragmentWriter(root / rel, schema, options, rows, scratch)
+        w.add(table)
+        for s in table["source"].unique().to_pylist():
+            frags = by_source.setdefault(s, [])
+            if rel not in frags:
+                frags.append(rel)
+
+    try:
+        for piece in pieces:
+            files.extend(piece.files)
+            ev, dates = piece.events, piece.dates
+            if ev.num_rows:
+                for d in dates.unique().to_pylist():
+                    mask = (dates.is_null() if d is None
+                            else pa.compute.equal(dates, d).fill_null(False))
+                    label = NULL_PARTITION if d is None else d
+                    put(f"{EVENTS_DIR}/{PARTITION}={label}/{name}", EVENTS_SCHEMA,
+                        ev.filter(mask))
+            if piece.carts.num_rows:
+                put(f"{CARTS_DIR}/{name}", CARTS_SCHEMA, piece.carts)
+    finally:
+        for w in writers.values():
+            w.close()
+    for f in files:
+        if f.action in ("new", "whole", "tail"):
+            f.entry["fragments"] = sorted(by_source.get(f.rel, []))
+    return files
+
+
+def _run_batch(tasks: list[FileTask], options: ConvertOptions, root: str, batch: int,
+               scratch: str | None = None) -> list[FileOutcome]:
+    """One task of the pool: convert a batch of files and write its fragments under root
+    (through ``scratch``)."""
+    return write_batch(iter_convert(tasks, options), Path(root), batch, options,
+                       Path(scratch) if scratch is not None else None)
+
+
+def _worker_init() -> None:
+    # one process per core already: keep Arrow from starting a thread per core in each
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+
+
+# ------------------------------------------------------------------------------------------
+# The driver: plan, run the batches, patch an incremental dataset, swap it into place
+
+
+@dataclass
+class ConvertSummary:
+    """What one conversion did."""
+
+    dst: str
+    incremental: bool
+    files: int = 0  # input files seen
+    lines: int = 0  # event rows written by this run
+    carts: int = 0  # carts rows in the dataset
+    new: list[str] = field(default_factory=list)
+    appended: list[str] = field(default_factory=list)  # grown files: only their tails
+    reconverted: list[dict[str, str]] = field(default_factory=list)  # path, reason
+    unchanged: int = 0
+    missing: list[str] = field(default_factory=list)  # in the dataset, gone from SRC (kept)
+    problems: list[dict[str, str]] = field(default_factory=list)  # path, error
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """No input file had a problem."""
+        return not self.problems
+
+    def __str__(self) -> str:
+        rate = f", {self.lines / self.seconds:,.0f} lines/s" if self.seconds > 0 else ""
+        out = [f"{'updated' if self.incremental else 'wrote'} {self.dst}: {self.files} files, "
+               f"{self.lines:,} event rows written, {self.carts} carts, "
+               f"{self.seconds:.1f} s{rate}"]
+        if self.incremental:
+            out.append(f"  new files: {len(self.new)}, grown (tails only): "
+                       f"{len(self.appended)}, unchanged: {self.unchanged}, reconverted "
+                       f"whole: {len(self.reconverted)}, gone from the source (kept): "
+                       f"{len(self.missing)}")
+        out += [f"  reconverted {r['path']}: {r['reason']}" for r in self.reconverted]
+        out += [f"  gone from the source, kept in the dataset: {m}" for m in self.missing]
+        out += [f"  note: {n}" for n in self.notes]
+        out += [f"  PROBLEM {p['path']}: {p['error']}" for p in self.problems]
+        return "\n".join(out)
+
+
+def plan_batches(tasks: list[FileTask]) -> list[list[FileTask]]:
+    """Cut the (sorted) tasks into batches by input size, a cart's files in one batch;
+    independent of the worker count, so that the dataset is too."""
+    out: list[list[FileTask]] = []
+    size = 0
+    ids: set[str] = set()
+    for t in tasks:
+        try:
+            est = os.stat(t.path).st_size * (6 if t.path.endswith(".gz") else 1)
+        except OSError:
+            est = 0
+        if not out or (size + est > BATCH_BYTES and out[-1] or len(out[-1]) >= BATCH_FILES) \
+                and t.cart_id not in ids:
+            out.append([])
+            size = 0
+            ids = set()
+        out[-1].append(t)
+        size += est
+        ids.add(t.cart_id)
+    return out
+
+
+def _tmp_sibling(dst: Path, what: str) -> Path:
+    return dst.parent / f".{dst.name}.{what}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _clone(old: Path, new: Path) -> None:
+    """Copy a dataset by hard links (files are only ever replaced, never written in place)."""
+    for dirpath, _dirs, files in os.walk(old):
+        rel = Path(dirpath).relative_to(old)
+        (new / rel).mkdir(parents=True, exist_ok=True)
+        for f in files:
+            if rel == Path(".") and f == MANIFEST:
+                continue
+            try:
+                os.link(Path(dirpath) / f, new / rel / f)
+            except OSError:
+                shutil.copy2(Path(dirpath) / f, new / rel / f)
+
+
+def _drop_rows(root: Path, fragment: str, sources: set[str]) -> bool:
+    """Rewrite a fragment without the rows of ``sources``; False when nothing is left."""
+    path = root / fragment
+    table = pq.ParquetFile(path).read()
+    keep = pa.compute.invert(pa.compute.is_in(table["source"],
+                                              value_set=pa.array(sorted(sources))))
+    left = table.filter(keep)
+    if left.num_rows == 0:
+        path.unlink()
+        return False
+    meta = pq.ParquetFile(path).metadata
+    rg = meta.row_group(0).num_rows if meta.num_row_groups else ROW_GROUP_ROWS
+    tmp = path.with_name(path.name + ".tmp")
+    codec = meta.row_group(0).column(0).compression.lower() if meta.num_row_groups else "zstd"
+    pq.write_table(left, tmp, row_group_size=max(rg, 1), compression=codec)
+    os.replace(tmp, path)
+    return True
+
+
+def _renameat2_exchange(a: Path, b: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False when unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _swap_into_place(tmp: Path, dst: Path) -> None:
+    """Make ``tmp`` the dataset at ``dst``: a plain rename when there is none; an atomic
+    exchange with the old dataset (then removed) when there is one."""
+    if not dst.exists():
+        os.rename(tmp, dst)
+        return
+    if read_manifest(dst) is None:  # someone put something else there meanwhile
+        raise DatasetError(f"{dst}: no longer a cartforensics dataset; left untouched "
+                           f"(the new one is in {tmp})")
+    if _renameat2_exchange(tmp, dst):
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old dataset
+        return
+    old = _tmp_sibling(dst, "old")
+    os.rename(dst, old)
+    os.rename(tmp, dst)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def check_destination(dst: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The manifest of the dataset at ``dst``, None when nothing is there; refuses (raises
+    DatasetError) anything else: we never overwrite what is not ours."""
+    p = Path(dst)
+    if p.is_symlink():
+        raise DatasetError(f"{p}: is a symbolic link; give the directory it points to")
+    if not p.exists():
+        return None
+    manifest = read_manifest(p) if p.is_dir() else None
+    if manifest is None:
+        kind = "directory" if p.is_dir() else "file"
+        raise DatasetError(
+            f"{p}: exists and is not a cartforensics dataset (a {kind} without our "
+            f"{MANIFEST}); refusing to overwrite it: give a new path, or remove it yourself"
+        )
+    return manifest
+
+
+def _progress_bar(total: int, progress: bool | None):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="file", desc="converting", dynamic_ncols=True,
+                disable=None if progress is None else not progress)
+
+
+POOLS = ("process", "thread")
+DEFAULT_POOL = "thread"  # the compiled replay core releases the GIL: docs/performance.md
+
+
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """While worker processes start: hide the main module's file and spec from
+    multiprocessing, so that a worker does not run the calling script again.
+
+    A 'spawn' or 'forkserver' child re-runs ``__main__`` (as ``__mp_main__``) before it takes
+    work; a plain script that calls :func:`convert` at top level, with no
+    ``if __name__ == "__main__":``, would call convert again in every worker, which fails
+    (``RuntimeError`` while bootstrapping) and breaks the pool. The workers here run only
+    :func:`_run_batch` of this module on this module's dataclasses: they never need
+    ``__main__``."""
+    main = sys.modules.get("__main__")
+    saved: dict[str, Any] = {}
+    if main is not None:
+        for attr in ("__file__", "__spec__"):
+            if attr in vars(main):
+                saved[attr] = vars(main)[attr]
+        if "__file__" in saved:
+            del main.__file__
+        if "__spec__" in saved:
+            main.__spec__ = None
+    try:
+        yield
+    finally:
+        if main is not None:
+            for attr, value in saved.items():
+                setattr(main, attr, value)
+
+
+def process_pool(workers: int, preload: str, **kwargs: Any) -> ProcessPoolExecutor:
+    """A pool of ``workers`` processes forked from a server that imported ``preload`` once
+    (forkserver: safe with threads, cheap per worker; spawn where there is none); ``kwargs``
+    go to ProcessPoolExecutor."""
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload([preload])
+    else:
+        ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, **kwargs)
+
+
+def _process_pool(workers: int) -> ProcessPoolExecutor:
+    return process_pool(workers, "cartforensics.jobs.convert", initializer=_worker_init)
+
+
+def _executor_width(executor: Executor) -> int:
+    """How many tasks an executor runs at once, as far as it says (for the in-flight window)."""
+    client = getattr(executor, "_client", None)  # dask.distributed's ClientExecutor
+    if client is not None:
+        try:
+            return max(1, sum(client.nthreads().values()))
+        except Exception:  # noqa: BLE001 - a scheduler we cannot ask: assume a small one
+            return os.cpu_count() or 1
+    return int(getattr(executor, "_max_workers", 0) or os.cpu_count() or 1)
+
+
+def _describe_failure(e: BaseException) -> str:
+    name = type(e).__name__
+    if isinstance(e, BrokenProcessPool):
+        return ("a worker process died (out of memory? killed?); nothing was written to the "
+                "destination; retry, or pass workers=1")
+    if name == "KilledWorker":  # dask: the task's workers died more times than allowed
+        return (f"a batch's workers died repeatedly on the cluster ({e}); nothing was written "
+                "to the destination")
+    return f"a batch failed on a worker: {name}: {e}"
+
+
+class ConvertError(RuntimeError):
+    """A batch could not be converted (a worker died, a task failed); the destination was left
+    as it was."""
+
+
+def _run_all(batches: list[list[FileTask]], options: ConvertOptions, root: Path,
+             workers: int, on_done: Callable[[list[FileOutcome]], None],
+             executor: Executor | None = None, pool: str = DEFAULT_POOL,
+             scratch: Path | None = None) -> None:
+    """Run every batch (``_run_batch``: it writes its own fragments under ``root``) and pass
+    each batch's manifest entries to ``on_done`` in the order they finish. ``executor``: any
+    ``concurrent.futures.Executor`` (a Dask ``client.get_executor()`` too); else a pool of
+    ``workers`` processes or threads (``pool``), or this thread for ``workers=1``."""
+    where = str(scratch) if scratch is not None else None
+    if executor is None and (workers <= 1 or len(batches) <= 1):
+        for b, batch in enumerate(batches):
+            on_done(_run_batch(batch, options, str(root), b, where))
+        return
+    own = executor is None
+    if own:
+        n = min(workers, len(batches))
+        if pool == "thread":
+            run: Executor = ThreadPoolExecutor(max_workers=n, thread_name_prefix="convert")
+        else:
+            run = _process_pool(n)
+        window = 2 * n
+    else:
+        run = executor  # type: ignore[assignment]
+        window = 2 * _executor_width(run)
+    hide = _main_module_hidden if own and pool == "process" else nullcontext
+
+    def submit(b: int, batch: list[FileTask]) -> Future:
+        with hide():
+            return run.submit(_run_batch, batch, options, str(root), b, where)
+
+    pending: set[Future] = set()
+    try:
+        todo = iter(enumerate(batches))
+        for b, batch in todo:
+            pending.add(submit(b, batch))
+            if len(pending) >= window:
+                break
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                try:
+                    result = fut.result()
+                except Exception as e:
+                    raise ConvertError(_describe_failure(e)) from e
+                on_done(result)
+                nxt = next(todo, None)
+                if nxt is not None:
+                    pending.add(submit(*nxt))
+    finally:
+        for fut in pending:
+            fut.cancel()
+        if own:
+            run.shutdown(wait=True, cancel_futures=True)
+        elif pending:  # a foreign executor: wait for what already runs (it writes under root)
+            wait(pending)
+
+
+def _remove_temporaries(root: Path) -> None:
+    """Fragments an attempt left half-written (a worker that died mid-write)."""
+    for p in root.rglob(f"*{TMP_MARK}*"):
+        p.unlink(missing_ok=True)
+
+
+def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
+            workers: int | None = None, incremental: bool = False,
+            progress: bool | None = None, go_version: str | None = None, *,
+            executor: Executor | None = None, pool: str = DEFAULT_POOL) -> ConvertSummary:
+    """Convert the logs of directory ``src`` into the Parquet dataset ``dst``.
+
+    ``workers``: how many batches run at once (default ``os.cpu_count()``; 1 runs in this
+    process). ``pool``: ``"thread"`` (default: the compiled replay core releases the GIL) or
+    ``"process"`` (also safe from a plain script without a ``__main__`` guard).
+    ``executor``: run the batches on any ``concurrent.futures.Executor`` instead, e.g. a Dask
+    cluster's
+    ``client.get_executor()`` (the workers must see ``src`` and ``dst``'s directory: a shared
+    file system); ``workers`` is then ignored.
+    ``incremental``: keep what ``dst`` already holds; convert only new files and the new
+    tails of grown ones (a file whose converted part changed, or that shrank, is reconverted
+    whole and reported). ``progress``: a tqdm bar (None: when stderr is a terminal).
+    ``go_version``: the toolchain the envelopes are decoded and replayed as (``"1.25"``
+    default, ``"1.27"``, ...; see :mod:`cartforensics.go.version`), kept in the manifest; an
+    incremental run as another toolchain converts everything anew.
+
+    The dataset is built in a hidden sibling of ``dst`` and renamed into place when complete;
+    an existing ``dst`` is replaced only when it is a cartforensics dataset. Problems with
+    input files (unreadable, a broken gzip stream) are in the summary and the manifest; the
+    other files are converted.
+    """
+    t0 = time.perf_counter()
+    if workers is None:
+        workers = os.cpu_count() or 1
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, not {workers!r}")
+    if pool not in POOLS:
+        raise ValueError(f"pool must be one of {', '.join(POOLS)}, not {pool!r}")
+    if executor is not None and not isinstance(executor, Executor):
+        raise ValueError(f"executor must be a concurrent.futures.Executor (for Dask: "
+                         f"client.get_executor()), not {type(executor).__name__}")
+    src_p, dst_p = Path(src).absolute(), Path(dst).absolute()  # workers may run elsewhere
+    if not src_p.is_dir():
+        raise NoLogsError(f"{src_p}: not a directory (convert takes a directory of logs)")
+    sem = semantics(go_version)
+    old = check_destination(dst_p)
+    summary = ConvertSummary(str(Path(dst)), incremental)
+    if incremental and old is not None and semantics(old.get("go_version")) != sem:
+        summary.notes.append(
+            f"the dataset was converted as {semantics(old.get('go_version')).label}, this run "
+            f"is {sem.label}: converted everything anew"
+        )
+        old = None
+    if incremental and old is not None and old.get("schema_version") != SCHEMA_VERSION:
+        summary.notes.append(
+            f"the dataset has schema version {old.get('schema_version')}, this version writes "
+            f"{SCHEMA_VERSION}: converted everything anew"
+        )
+        old = None
+    if incremental and old is None and not summary.notes:
+        summary.notes.append("no dataset there yet: converted everything")
+    previous = {f["path"]: f for f in (old or {}).get("files", [])} if incremental else {}
+    run = int(old.get("run", 0)) + 1 if incremental and old is not None else 0
+    options = ConvertOptions(run=run, go_version=sem.spec)
+
+    logs = find_logs(src_p)
+    tasks = []
+    for log in logs:
+        rel, name_bytes = text_name(log.path.relative_to(src_p).as_posix())
+        tasks.append(FileTask(str(log.path), rel, log.cart_id, previous.get(rel), name_bytes))
+    summary.files = len(tasks)
+    batches = plan_batches(tasks)
+
+    dst_p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(dst_p, "tmp")
+    scratch = _tmp_sibling(dst_p, "attempts")  # fragments being written, outside tmp
+    results: list[FileOutcome] = []
+    try:
+        scratch.mkdir()
+        if incremental and old is not None:
+            _clone(dst_p, tmp)
+        else:
+            tmp.mkdir()
+        (tmp / EVENTS_DIR).mkdir(exist_ok=True)
+        (tmp / CARTS_DIR).mkdir(exist_ok=True)
+        bar = _progress_bar(len(tasks), progress)
+        started = time.perf_counter()
+
+        def on_done(files: list[FileOutcome]) -> None:
+            results.extend(files)
+            summary.lines += sum(f.rows for f in files)
+            bar.update(len(files))
+            rate = summary.lines / max(time.perf_counter() - started, 1e-9)
+            bar.set_postfix_str(f"{summary.lines:,} lines, {rate:,.0f} lines/s", refresh=False)
+
+        try:
+            _run_all(batches, options, tmp, workers, on_done, executor, pool, scratch)
+        finally:
+            bar.close()
+        _remove_temporaries(tmp)
+        shutil.rmtree(scratch, ignore_errors=True)  # a late attempt now writes nowhere
+        manifest = _finish(tmp, old, results, previous, options, summary, src_p)
+        # orjson: the stdlib's indenting encoder is pure Python, ~0.14 ms per file entry
+        (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
+        _swap_into_place(tmp, dst_p)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _finish(root: Path, old: dict[str, Any] | None, results: list[FileOutcome],
+            previous: dict[str, dict[str, Any]], options: ConvertOptions,
+            summary: ConvertSummary, src: Path) -> dict[str, Any]:
+    """Patch the cloned old fragments (drop rows that were reconverted or replaced), and build
+    the manifest."""
+    from cartforensics._version import __version__
+    drop: dict[str, set[str]] = {}
+    entries: dict[str, dict[str, Any]] = {}
+    for f in results:
+        prev = previous.get(f.rel)
+        if f.action in ("whole", "tail") and prev is not None:
+            for frag in prev.get("fragments", []):
+                is_carts = frag.startswith(CARTS_DIR + "/")
+                if f.action == "whole" or is_carts:
+                    drop.setdefault(frag, set()).add(f.rel)
+            if f.action == "tail":
+                f.entry["fragments"] = [
+                    fr for fr in prev.get("fragments", []) if not fr.startswith(CARTS_DIR + "/")
+                ] + f.entry["fragments"]
+        entries[f.rel] = f.entry
+        if f.action == "new" and f.reason is None:
+            summary.new.append(f.rel)
+        elif f.action == "tail":
+            summary.appended.append(f.rel)
+        elif f.action == "whole":
+            summary.reconverted.append({"path": f.rel, "reason": f.reason or ""})
+        elif f.action == "unchanged":
+            summary.unchanged += 1
+        if f.action == "kept":
+            summary.problems.append({"path": f.rel, "error": f"{f.reason} (kept the rows "
+                                     "converted before)"})
+        else:
+            summary.problems += [{"path": f.rel, "error": p} for p in f.entry["problems"]]
+    gone = {frag for frag, srcs in drop.items() if not _drop_rows(root, frag, srcs)}
+    if gone:
+        for e in entries.values():
+            e["fragments"] = [fr for fr in e["fragments"] if fr not in gone]
+    for rel, prev in previous.items():
+        if rel not in entries:
+            summary.missing.append(rel)
+            entries[rel] = prev
+    files = [entries[k] for k in sorted(entries)]
+    summary.carts = sum(1 for e in files if e.get("sha256") is not None)
+    run_record = {
+        "run": options.run,
+        "incremental": options.run > 0,
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "files": len(results),
+        "new": len(summary.new),
+        "appended": len(summary.appended),
+        "unchanged": summary.unchanged,
+        "reconverted": summary.reconverted,
+        "missing": summary.missing,
+    }
+    return {
+        "format": FORMAT,
+        "schema_version": SCHEMA_VERSION,
+        "go_version": options.go_version,
+        "package_version": __version__,
+        "source": _events.name_text(str(src.resolve())),
+        "layout": {
+            "events": f"{EVENTS_DIR}/{PARTITION}=YYYY-MM-DD/part-RUN-BATCH.parquet "
+                      f"({PARTITION}={NULL_PARTITION}: no readable ts)",
+            "carts": f"{CARTS_DIR}/part-RUN-BATCH.parquet",
+        },
+        "run": options.run,
+        "runs": ((old or {}).get("runs", []) if options.run > 0 else []) + [run_record],
+        "lines": sum(int(e.get("lines") or 0) for e in files),
+        "files": files,
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# Restore
+
+
+@dataclass
+class RestoreSummary:
+    out: str
+    files: int = 0
+    bytes: int = 0
+    verified: int = 0  # files whose content sha256 equals the manifest's
+    mismatches: list[dict[str, str]] = field(default_factory=list)  # path, reason
+    skipped: list[dict[str, str]] = field(default_factory=list)  # never converted: path, why
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    def __str__(self) -> str:
+        out = [f"restored {self.files} files ({self.bytes:,} bytes) into {self.out}; "
+               f"{self.verified} verified against the manifest's sha256"]
+        out += [f"  skipped {s['path']}: {s['reason']}" for s in self.skipped]
+        out += [f"  MISMATCH {m['path']}: {m['reason']}" for m in self.mismatches]
+        return "\n".join(out)
+
+
+def text_name(rel: str) -> tuple[str, str | None]:
+    """(the name as text, the hex of its bytes when it is not UTF-8): a name of bytes the
+    file system gave keeps them as ``\\xNN`` in the dataset, and exactly in ``path_bytes``.
+
+    >>> text_name("a.events.log")
+    ('a.events.log', None)
+    """
+    text = _events.name_text(rel)
+    return text, (None if text == rel else os.fsencode(rel).hex())
+
+
+def disk_name(entry: dict[str, Any]) -> str:
+    """A manifest entry's file name on disk (its exact bytes when they are not UTF-8)."""
+    raw = entry.get("path_bytes")
+    return os.fsdecode(bytes.fromhex(raw)) if raw else entry["path"]
+
+
+def _safe_rel(rel: str) -> Path:
+    p = Path(rel)
+    if p.is_absolute() or ".." in p.parts or not p.parts:
+        raise DatasetError(f"manifest path {rel!r} is not a plain relative path")
+    return p
+
+
+def restore(dataset: str | os.PathLike[str], out_dir: str | os.PathLike[str]
+            ) -> RestoreSummary:
+    """Write the logs of a converted dataset back into the new directory ``out_dir``, every
+    line at its offset, and check each file's sha256 against the manifest.
+
+    A plain log comes back byte-identical (its sha256 is the manifest's ``sha256``). A
+    ``.gz`` log comes back under the same name, gzip-compressed anew (deterministically:
+    mtime 0, level 6), so its decompressed content is byte-identical (the manifest's
+    ``content_sha256``); the original compressed bytes are not kept. Files that could not be
+    read when converted are skipped and listed.
+    """
+    root = Path(dataset)
+    manifest = read_manifest(root)
+    if manifest is None:
+        raise DatasetError(f"{root}: not a cartforensics dataset (no {MANIFEST} of ours)")
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DatasetError(f"{out}: exists and is not an empty directory; restore writes into "
+                           "a new one")
+    summary = RestoreSummary(str(out))
+    files = manifest.get("files", [])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_sibling(out, "tmp")
+    tmp.mkdir()
+    try:
+        targets: dict[str, tuple[Path, dict[str, Any]]] = {}
+        for e in files:
+            if e.get("content_sha256") is None:
+                summary.skipped.append({"path": e["path"], "reason": "; ".join(
+                    e.get("problems") or ["no content was converted"])})
+                continue
+            rel = _safe_rel(disk_name(e))
+            part = tmp / (str(rel) + ".restoring" if e.get("compression") else rel)
+            part.parent.mkdir(parents=True, exist_ok=True)
+            with open(part, "wb") as fh:
+                fh.truncate(int(e["content_size"]))
+            targets[e["path"]] = (part, e)
+        rows: dict[str, int] = {}
+        written: dict[str, int] = {}
+        for frag in sorted((root / EVENTS_DIR).glob("*/*.parquet")):
+            _restore_fragment(frag, targets, rows, written)
+        for path, (part, e) in targets.items():
+            problems = []
+            if rows.get(path, 0) != int(e.get("lines") or 0):
+                problems.append(f"{rows.get(path, 0)} lines in the dataset, the manifest "
+                                f"says {e.get('lines')}")
+            if written.get(path, 0) != int(e["content_size"]):
+                problems.append(f"{written.get(path, 0)} bytes written of "
+                                f"{e['content_size']}")
+            h = hashlib.sha256()
+            with open(part, "rb") as fh:
+                while chunk := fh.read(1 << 20):
+                    h.update(chunk)
+            if h.hexdigest() != e["content_sha256"]:
+                problems.append(f"sha256 {h.hexdigest()} differs from the manifest's "
+                                f"{e['content_sha256']}")
+            if problems:
+                summary.mismatches.append({"path": path, "reason": "; ".join(problems)})
+            else:
+                summary.verified += 1
+            if e.get("compression"):
+                final = tmp / _safe_rel(disk_name(e))
+                with open(part, "rb") as src_fh, open(final, "wb") as raw_fh, \
+                        gzip.GzipFile(filename="", mode="wb", fileobj=raw_fh, mtime=0,
+                                      compresslevel=6) as gz_fh:
+                    shutil.copyfileobj(src_fh, gz_fh, 1 << 20)
+                part.unlink()
+            summary.files += 1
+            summary.bytes += int(e["content_size"])
+        if out.exists():
+            out.rmdir()
+        os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return summary
+
+
+def _restore_fragment(frag: Path, targets: dict[str, tuple[Path, dict[str, Any]]],
+                      rows: dict[str, int], written: dict[str, int]) -> None:
+    """Write every line of one fragment at its offset (contiguous lines in one write)."""
+    table = pq.read_table(frag, columns=["source", "offset", "newline", "raw"])
+    table = table.sort_by([("source", "ascending"), ("offset", "ascending")])
+    sources = table["source"].to_pylist()
+    offsets = table["offset"].to_pylist()
+    newlines = table["newline"].to_pylist()
+    raws = table["raw"].to_pylist()
+    n = len(sources)
+    i = 0
+    while i < n:
+        s = sources[i]
+        j = i
+        while j < n and sources[j] == s:
+            j += 1
+        rows[s] = rows.get(s, 0) + (j - i)
+        target = targets.get(s)
+        if target is not None:
+            fd = os.open(target[0], os.O_WRONLY)
+            try:
+                k = i
+                while k < j:
+                    start = pos = offsets[k]
+                    pieces = []
+                    while k < j and offsets[k] == pos:
+                        pieces.append(raws[k])
+                        pos += len(raws[k])
+                        if newlines[k]:
+                            pieces.append(b"\n")
+                            pos += 1
+                        k += 1
+                    data = b"".join(pieces)
+                    os.pwrite(fd, data, start)
+                    written[s] = written.get(s, 0) + len(data)
+            finally:
+                os.close(fd)
+        i = j
+
+
+# ------------------------------------------------------------------------------------------
+# Command line
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    progress = False if args.quiet else None
+    try:
+        if args.scheduler is not None:
+            from cartforensics._runtime.cluster import dask_executor
+
+            with dask_executor(args.scheduler) as executor:
+                summary = convert(args.src, args.dst, incremental=args.incremental,
+                                  progress=progress, go_version=args.go_version,
+                                  executor=executor)
+        else:
+            summary = convert(args.src, args.dst, workers=args.workers,
+                              incremental=args.incremental, progress=progress,
+                              go_version=args.go_version)
+    except (NoLogsError, DatasetError, ValueError) as e:
+        sys.stderr.write(f"cartforensics: {e}\n")
+        return 2
+    except ConvertError as e:
+        sys.stderr.write(f"cartforensics: convert failed, nothing was changed: {e}\n")
+        return 1
+    except OSError as e:
+        sys.stderr.write(f"cartforensics: convert failed, nothing was changed: {e}\n")
+        return 1
+    text = str(summary)
+    sys.stdout.write(text + "\n")
+    if not summary.ok:
+        sys.stderr.write(f"cartforensics: {len(summary.problems)} problem(s) with input files "
+                         "(listed above); the other files were converted\n")
+        return 1
+    return 0
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    try:
+        summary = restore(args.dataset, args.out)
+    except (DatasetError, ValueError) as e:
+        sys.stderr.write(f"cartforensics: {e}\n")
+        return 2
+    except OSError as e:
+        sys.stderr.write(f"cartforensics: restore failed: {e}\n")
+        return 1
+    sys.stdout.write(str(summary) + "\n")
+    if not summary.ok:
+        sys.stderr.write(f"cartforensics: {len(summary.mismatches)} file(s) do not match the "
+                         "manifest\n")
+        return 1
+    return 0
+
+
+def add_subcommand(subparsers: Any) -> None:
+    """``cartforensics convert SRC DST`` and ``cartforensics restore DATASET OUT``."""
+    cp = subparsers.add_parser(
+        "convert", help="convert a log directory into a Parquet dataset",
+        description=(
+            "Convert every <cartId>.events.log(.gz) in SRC into the Parquet dataset DST: "
+            "events/ (one row per physical line, outcomes in both modes, raw bytes; "
+            "partitioned by date), carts/ (one row per file) and manifest.json. DST is "
+            "replaced only when it is a cartforensics dataset. Exit status 1 when an input "
+            "file had a problem (the others are converted), 2 for bad arguments."
+        ),
+    )
+    cp.add_argument("src", metavar="SRC", help="directory of *.events.log / *.events.log.gz")
+    cp.add_argument("dst", metavar="DST", help="dataset directory to write (or update)")
+    where = cp.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                       help="processes (default: the number of CPUs)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run the batches on a Dask cluster: tcp://HOST:PORT, or local:N "
+                            "to start N local worker processes (needs cartforensics[dask]; "
+                            "the workers must see SRC and DST: docs/scale.md)")
+    cp.add_argument("--incremental", action="store_true",
+                    help="convert only new files and new tails of grown files")
+    cp.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_go_version_option(cp)
+    cp.set_defaults(func=_cmd_convert)
+    one_line_errors(cp, "convert")
+
+    rp = subparsers.add_parser(
+        "restore", help="write the logs back from a dataset, byte for byte",
+        description=(
+            "Write the log files of DATASET back into the new directory OUT and check each "
+            "against the sha256 in the manifest (.gz logs: their decompressed content). "
+            "Exit status 1 on any mismatch."
+        ),
+    )
+    rp.add_argument("dataset", metavar="DATASET", help="a dataset written by convert")
+    rp.add_argument("out", metavar="OUT", help="a new (or empty) directory")
+    rp.set_defaults(func=_cmd_restore)
+    one_line_errors(rp, "restore")

@@ -1,0 +1,1274 @@
+"""Replay cart event logs line by line, exactly as the service's ``ReplayCartEvents`` does.
+
+>>> r = replay("sample_data", mode="go")                       # doctest: +SKIP
+>>> r.outcomes.groupby("outcome").size()                       # doctest: +SKIP
+>>> r.final_state("cart-1001")["items"]                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from cartforensics.go.bufio import go_token
+from cartforensics.go.envelope import decode_envelope, decode_ts_value
+from cartforensics.go.json import go_quote
+from cartforensics.go.time import ZERO_TIME_TEXT
+from cartforensics.go.version import GoSemantics, semantics
+from cartforensics.io.logs import Source
+from cartforensics.io.sources import read_events
+from cartforensics.model.cart import CartState, HandlerError, empty_cart, state_to_json
+from cartforensics.model.engine import Engine, core
+from cartforensics.model.engine import resolve as resolve_engine
+from cartforensics.model.registry import MutationType, Registry, default_registry
+
+Mode = Literal["go", "lenient"]
+OUTCOMES = (
+    "applied", "malformed", "unknown_type", "payload_error", "apply_error", "too_long",
+    "not_reached",
+)
+APPLIED, MALFORMED, UNKNOWN_TYPE, PAYLOAD_ERROR, APPLY_ERROR, TOO_LONG, NOT_REACHED = range(7)
+TOO_LONG_ERROR = "scanner error: bufio.Scanner: token too long"
+METRIC_NAMES = (
+    "cart_event_log_replay_total",
+    "cart_event_log_replay_failures_total",
+    "cart_event_log_mutation_errors_total",
+    "cart_event_log_unknown_types_total",
+)
+# what the seed's comments promise (its code never increments the real counter)
+PROMISED_UNKNOWN = "cart_event_log_unknown_types_total_promised"
+
+
+# a cart's state is kept every CHECKPOINT_EVERY lines at least (more apart in carts with many
+# items: see _replay_core.checkpoint_due) and after its last line; points between are rebuilt
+CHECKPOINT_EVERY = 64
+
+
+@dataclass(frozen=True)
+class _CartRun:
+    """One cart's replay: where its lines sit, and states at checkpoints (no state per line)."""
+
+    cart_id: str
+    rows: np.ndarray  # positions in the events frame, in file order
+    ts_ns: np.ndarray  # int64 ns; NaT as min int64; readable times beyond ns range clamped
+    engine: Engine  # the core that replayed this cart (and rebuilds its points)
+    # checkpoints[j] = the cart after its first checkpoint_lines[j] lines; final = after its
+    # last line: CartState values on the reference core, the compiled core's own snapshots on
+    # it (never changed once stored; ``_state`` turns one into a CartState)
+    checkpoint_lines: np.ndarray
+    checkpoints: tuple[Any, ...]
+    final: Any
+
+
+def _catalog_from(catalog: Any) -> Mapping[str, Mapping[str, Any]] | None:
+    if catalog is None:
+        return None
+    if isinstance(catalog, pd.DataFrame):
+        if "sku" not in catalog.columns:
+            raise ValueError("catalog DataFrame needs a 'sku' column (and AddItem fields)")
+        out: dict[str, dict[str, Any]] = {}
+        for rec in catalog.to_dict("records"):
+            sku = str(rec["sku"])
+            out[sku] = {k: v for k, v in rec.items() if not _is_missing(v)}
+        return out
+    if isinstance(catalog, Mapping):
+        return catalog
+    raise TypeError("catalog must be a DataFrame with a 'sku' column or a mapping sku -> fields")
+
+
+def _is_missing(v: Any) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
+
+
+class Replay:
+    """The result of :func:`replay`: outcomes per line, states at any line (rebuilt from
+    checkpoints), metrics. ``engine`` says which core ran it (docs/performance.md)."""
+
+    def __init__(self, events: pd.DataFrame, mode: Mode, registry: Registry, catalog: Any,
+                 sem: GoSemantics | None = None, engine: str | None = None):
+        self.events = events
+        self.mode: Mode = mode
+        #: the toolchain replayed as (:mod:`cartforensics.go.version`)
+        self.semantics: GoSemantics = semantics(sem)
+        #: the core asked for: "compiled" (a cart it cannot replay exactly runs on the
+        #: reference, see ``carts_on_reference``) or "reference"
+        self.engine: Engine = resolve_engine(engine)
+        self.registry = registry
+        # what the compiled core decodes payloads with (registry[t].decode(payload)): the
+        # registry itself for the default toolchain, else its decoders bound to this one
+        self._decoders: Any = (registry if self.semantics == semantics(None)
+                               else _ToolchainDecoders(registry, self.semantics))
+        self.catalog = _catalog_from(catalog)
+        self._runs: dict[str, _CartRun] = {}
+        self._last_change_cache: dict[int, str] = {}
+        self._payload_array: Any = None  # the payload column, fetched once (lastChange)
+        # pandas deep-copies attrs on every column access: work on a view without them
+        self._files = list(events.attrs.get("files", []))
+        plain = _without_attrs(events)
+        self._plain = plain
+        self._raw = plain["raw"]
+        self._kinds = plain["ts_kind"].array
+        # the run makes millions of small acyclic objects (states are kept): the cyclic
+        # collector would scan them again and again for nothing, so it waits until the end
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self.outcomes = self._run()
+        finally:
+            if collecting:
+                gc.enable()
+
+    # -- the engine --------------------------------------------------------------------------
+    def _run(self) -> pd.DataFrame:
+        ev = self._plain
+        n = len(ev)
+        self._codes = codes = np.zeros(n, dtype=np.int8)
+        # per row, what the compiled core says of its error (see core.Replayer); the texts of
+        # rows replayed on the reference core are in _errors
+        self._error_ids = np.zeros(n, dtype=np.int64)
+        self._errors: dict[int, str | None] = {}
+        self._last_applied = np.full(n, -1, dtype=np.int64)  # per row: last applied row
+        self._changed = np.zeros(n, dtype=np.uint8)  # per row: the line changed the state
+        compiled = self.engine == "compiled"
+        payload_buffers = None
+        if compiled:
+            try:
+                payload_buffers = _utf8_buffers(ev["payload"])
+            except (pa.ArrowException, TypeError, ValueError):  # not a string column
+                compiled = False
+        err_series = ev["envelope_error" if self.mode == "go" else "lenient_error"]
+        too_long = ev["too_long"].to_numpy() if self.mode == "go" else np.zeros(n, dtype=bool)
+        too_long = np.ascontiguousarray(too_long, dtype=bool).view(np.uint8)
+        lines = np.ascontiguousarray(ev["line"].to_numpy(), dtype=np.int64)
+        cart_ids = ev["cart_id"]
+        ts_key = self._ts_key(_ts_ns(ev["ts"]), np.arange(n))
+        self._payload_buffers = payload_buffers  # views on the events' Arrow buffers
+        self._row_kind = _row_kinds(ev["type"], self.registry) if compiled else None
+        self._pool = core.Pool(self.catalog) if compiled else None
+        self._replayer = None
+        if compiled:
+            self._replayer = core.Replayer(
+                payload_buffers, self._row_kind, _is_text(err_series), too_long, lines,
+                self._decoders, self._pool, codes, self._error_ids, self._last_applied,
+                self._changed, CHECKPOINT_EVERY,
+            )
+        columns: tuple | None = None  # the reference core's columns, made when first needed
+        #: carts the compiled engine handed to the reference core (docs/performance.md)
+        self.carts_on_reference: list[str] = []
+        # carts in order of first appearance (files with no lines too); a cart's rows in the
+        # order given, which read_events makes file order
+        codes_f, uniques = pd.factorize(cart_ids) if n else (np.zeros(0, np.intp), [])
+        order = np.ascontiguousarray(np.argsort(codes_f, kind="stable"), dtype=np.int64)
+        counts = np.bincount(codes_f, minlength=len(uniques)) if n else np.zeros(0, int)
+        bounds = np.r_[0, np.cumsum(counts)].tolist()
+        index = {str(c): b for b, c in enumerate(uniques)}
+        # an empty file is still a cart the service replays (replay_total +1, empty state)
+        files = self._files
+        carts = list(dict.fromkeys(
+            [f["cart_id"] for f in files if f["cart_id"] in index or f["lines"] == 0]
+            + list(index)
+        ))
+        replayer = self._replayer
+        for cid in carts:
+            b = index.get(cid)
+            rows = order[bounds[b] : bounds[b + 1]] if b is not None else order[:0]
+            engine: Engine = "reference"
+            if self.engine == "compiled" and not compiled:
+                self.carts_on_reference.append(cid)
+            if replayer is not None:
+                try:
+                    cp_lines, checkpoints, final = replayer.run(cid, rows)
+                    engine = "compiled"
+                except Exception:  # noqa: BLE001 - anything unmodelled: the reference decides
+                    self.carts_on_reference.append(cid)
+            if engine == "reference":
+                if columns is None:
+                    columns = (ev["type"].tolist(), ev["payload"].tolist(), err_series.tolist(),
+                               too_long, lines)
+                cp_lines, checkpoints, final = self._reference_cart(cid, rows.tolist(), columns)
+            self._runs[cid] = _CartRun(
+                cid, rows, ts_key[rows], engine, np.asarray(cp_lines, dtype=np.int64),
+                tuple(checkpoints), final,
+            )
+        out = pd.DataFrame(
+            {
+                "cart_id": _as_str_column(cart_ids),
+                "line": ev["line"].to_numpy(),
+                "ts": ev["ts"].array,
+                "type": ev["type"].array,
+                "outcome": pd.Categorical.from_codes(codes, categories=OUTCOMES),
+                "error": self._error_column(err_series),
+            }
+        )
+        del self._errors  # in the outcomes frame from here on
+        return out
+
+    def _error_column(self, err_series: pd.Series) -> Any:
+        """The ``error`` column: each distinct text made once (the compiled core gives codes),
+        as a dictionary array decoded to the column's string type."""
+        n = len(self._codes)
+        if not n:
+            return pd.array([], dtype="str")
+        codes = self._codes
+        ids = self._error_ids
+        index = np.full(n, -1, dtype=np.int64)
+        texts: list[str] = []
+
+        def put(mask: np.ndarray, table: list, where: np.ndarray) -> None:
+            base = len(texts)
+            texts.extend(table)
+            index[mask] = base + where
+
+        on_ref = np.zeros(n, dtype=bool)
+        if self._errors:
+            on_ref[np.fromiter(self._errors, dtype=np.int64, count=len(self._errors))] = True
+        core_rows = ~on_ref
+        m = core_rows & (codes == APPLY_ERROR)
+        if m.any():
+            put(m, list(core.ERROR_TEXTS[1:]), ids[m] - 1)
+        m = core_rows & (codes == PAYLOAD_ERROR)
+        if m.any():
+            put(m, list(self._pool.payload_errors[1:]), ids[m] - 1)
+        m = core_rows & (codes == TOO_LONG)
+        if m.any():
+            put(m, [TOO_LONG_ERROR], np.zeros(int(m.sum()), dtype=np.int64))
+        m = core_rows & (codes == NOT_REACHED)
+        if m.any():
+            stops, where = np.unique(ids[m], return_inverse=True)
+            put(m, [f"not reached: the scanner stopped at line {s}" for s in stops.tolist()],
+                where)
+        m = core_rows & (codes == MALFORMED)
+        if m.any():
+            values = err_series.iloc[np.flatnonzero(m)].tolist()
+            put(m, values, np.arange(len(values)))
+        m = core_rows & (codes == UNKNOWN_TYPE)
+        if m.any():
+            types = self._plain["type"].iloc[np.flatnonzero(m)].tolist()
+            where, uniq = pd.factorize(pd.Series(types, dtype=object), use_na_sentinel=False)
+            put(m, [f"unknown mutation type: {go_quote(t or '')}" for t in uniq], where)
+        if self._errors:
+            rows = np.fromiter(self._errors, dtype=np.int64, count=len(self._errors))
+            values = list(self._errors.values())
+            base = len(texts)
+            texts.extend(values)
+            index[rows] = base + np.arange(len(values))
+            index[rows[[v is None for v in values]]] = -1
+        if not texts:  # (a list of None would be converted one by one)
+            return pd.array(pa.nulls(n, type=pa.large_string()), dtype="str")
+        dictionary = pa.array(texts, type=pa.large_string())
+        arr = pa.DictionaryArray.from_arrays(pa.array(index, mask=index < 0), dictionary)
+        return pd.array(arr.cast(pa.large_string()), dtype="str")
+
+    def _reference_cart(
+        self, cid: str, rows: list[int], columns: tuple
+    ) -> tuple[list[int], list[CartState], CartState]:
+        """The pure-Python core: one cart's lines through the registry's decoders and
+        handlers, exactly as the service's loop; fills the per-row arrays and returns the
+        checkpoint states and the final state."""
+        types, payloads, err_col, too_long, lines = columns
+        registry = self.registry
+        catalog = self.catalog
+        outcome = self._codes
+        error = self._errors
+        state = empty_cart(cid)
+        checkpoints: list[CartState] = []
+        cp_lines: list[int] = []
+        last_applied = -1
+        stop_line: int | None = None
+        for pos, r in enumerate(rows, 1):
+            code, text, new, stop_line = _reference_line(
+                registry, catalog, self.semantics, state, stop_line, too_long[r], lines[r],
+                err_col[r], types[r], payloads[r])
+            outcome[r] = code
+            error[r] = text
+            self._changed[r] = new is not state
+            if code == APPLIED:
+                state = new
+                last_applied = r
+            self._last_applied[r] = last_applied
+            since = pos - (cp_lines[-1] if cp_lines else 0)
+            if since >= CHECKPOINT_EVERY:  # states share their items: cheap to keep
+                checkpoints.append(state)
+                cp_lines.append(pos)
+        return cp_lines, checkpoints, state
+
+    def _advance(self, run: _CartRun, state: CartState, start: int, stop: int) -> CartState:
+        """The state after the cart's lines ``start..stop-1`` (0-based), from ``state``, the
+        state before line ``start``: only applied lines change a state, so only they are
+        decoded and applied again."""
+        rows = run.rows[start:stop]
+        rows = rows[self._codes[rows] == APPLIED]
+        if not len(rows):
+            return self._state(run, state)
+        if run.engine == "compiled":
+            return self._replayer.advance(state, rows)
+        return self._apply_reference_rows(state, rows)
+
+    def _apply_reference_rows(self, state: CartState, rows: np.ndarray) -> CartState:
+        """``state`` after the events ``rows`` on the reference core, each known to apply."""
+        types = self._plain["type"].iloc[rows].tolist()
+        payloads = self._plain["payload"].iloc[rows].tolist()
+        for t, p in zip(types, payloads, strict=True):
+            _code, _text, state = _apply_reference(self.registry[t], state, p, self.catalog,
+                                                   self.semantics)
+        return state
+
+    @staticmethod
+    def _state(run: _CartRun, snapshot: Any) -> CartState:
+        return snapshot if isinstance(snapshot, CartState) else core.to_state(snapshot)
+
+    def _state_after(self, run: _CartRun, line: int) -> CartState:
+        """The state after the cart's first ``line`` lines (0 <= line <= its lines)."""
+        if line >= len(run.rows):
+            return self._state(run, run.final)
+        j = int(np.searchsorted(run.checkpoint_lines, line, side="right")) - 1
+        if j < 0:
+            return self._advance(run, empty_cart(run.cart_id), 0, line)
+        return self._advance(run, run.checkpoints[j], int(run.checkpoint_lines[j]), line)
+
+    def _ts_key(self, ts: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """ts for placing lines in time: a readable time outside the ns range (years before
+        1678 or after 2261) is clamped to the range's ends instead of being unreadable."""
+        nat = np.iinfo(np.int64).min
+        missing = np.flatnonzero(ts == nat)
+        if not len(missing):
+            return ts
+        kinds = self._kinds
+        raw = self._raw
+        ts = ts.copy()
+        for j in missing.tolist():
+            r = int(rows[j])
+            if kinds[r] not in ("string", "number"):
+                continue
+            data = bytes(raw.iloc[r])
+            env = decode_envelope(go_token(data, 0, len(data)), lenient=True,
+                                  sem=self.semantics)
+            if env.ts is not None:
+                ts[j] = np.iinfo(np.int64).max if env.ts.unix_sec > 0 else nat + 1
+        return ts
+
+    # -- states ------------------------------------------------------------------------------
+    @property
+    def cart_ids(self) -> list[str]:
+        """Carts in replay order."""
+        return list(self._runs)
+
+    def rows_of(self, cart_id: str) -> list[int]:
+        """Row positions (in ``events`` and ``outcomes``) of a cart's lines, in line order."""
+        return self._run_of(cart_id).rows.tolist()
+
+    def _run_of(self, cart_id: str) -> _CartRun:
+        try:
+            return self._runs[cart_id]
+        except KeyError:
+            raise KeyError(f"no cart {cart_id!r} in this replay") from None
+
+    def _last_change_text(self, row: int | None) -> str | None:
+        if row is None:
+            return None
+        hit = self._last_change_cache.get(row)
+        if hit is None:
+            if self._payload_array is None:
+                self._payload_array = self._plain["payload"].array
+            raw = self._raw.array[row]  # .array: no index lookup (a lastChange per cart)
+            token = go_token(bytes(raw), 0, len(raw))
+            lenient = self.mode == "lenient"
+            value = _writer_ts(token, self._payload_array[row])
+            pair = (None if value is None
+                    else decode_ts_value(value, lenient=lenient, sem=self.semantics))
+            if pair is None:
+                ts = decode_envelope(token, lenient=lenient, sem=self.semantics).ts
+            else:
+                ts = pair[0]
+            hit = ts.rfc3339nano() if ts is not None else ZERO_TIME_TEXT
+            self._last_change_cache[row] = hit
+        return hit
+
+    def state_json(self, state: CartState, last_row: int | None = None) -> dict[str, Any]:
+        """SPEC §5's state JSON of a state; ``last_row`` is the events row of the last applied
+        line, whose ts is lastChange (None: the state's own ``last_change`` text, if any)."""
+        out = state_to_json(state)
+        if last_row is not None:
+            out["lastChange"] = self._last_change_text(last_row if last_row >= 0 else None)
+        return out
+
+    def _json_after(self, cart_id: str, line: int) -> dict[str, Any]:
+        run = self._run_of(cart_id)
+        if line <= 0:
+            return self.state_json(empty_cart(cart_id), -1)
+        if line > len(run.rows):
+            raise IndexError(f"cart {cart_id!r} has {len(run.rows)} lines, not {line}")
+        last_row = int(self._last_applied[run.rows[line - 1]])
+        if line >= len(run.rows) and not isinstance(run.final, CartState):
+            out = core.to_json(run.final)  # the compiled core's final cart, no CartState
+            out["lastChange"] = self._last_change_text(last_row if last_row >= 0 else None)
+            return out
+        return self.state_json(self._state_after(run, line), last_row)
+
+    def final_state(self, cart_id: str) -> dict[str, Any]:
+        """The cart as the replay left it."""
+        return self._json_after(cart_id, len(self._run_of(cart_id).rows))
+
+    def line_at(self, cart_id: str, ts: Any) -> int:
+        """How many lines of the cart are in the longest prefix whose ts are all ≤ ``ts``
+        (a line with no readable ts goes with the line before it)."""
+        return _line_at(self._run_of(cart_id).ts_ns, ts)
+
+    def state_at(self, cart_id: str, ts: Any = None, line: int | None = None) -> dict[str, Any]:
+        """The state after ``line`` lines (exact), or at time ``ts`` (SPEC §6)."""
+        if (ts is None) == (line is None):
+            raise ValueError("give exactly one of ts= or line=")
+        n = self.line_at(cart_id, ts) if line is None else int(line)
+        return self._json_after(cart_id, n)
+
+    def history(self, cart_id: str) -> pd.DataFrame:
+        """One row per line: outcome, error and a summary of the state after it."""
+        run = self._run_of(cart_id)
+        oc = self.outcomes.iloc[run.rows]
+        summaries = self._summaries(cart_id, run.engine, run.rows, self._codes[run.rows])
+        return _history_frame(oc, summaries, self._changed[run.rows])
+
+    def _summaries(self, cart_id: str, engine: Engine, rows: np.ndarray, codes: np.ndarray
+                   ) -> tuple[list[int], list[int], list[int], list[int]]:
+        """(items, quantity, deliveries, total_price) after each of ``rows`` (a cart's
+        lines, in order, from the empty cart) whose outcomes are ``codes``."""
+        if engine == "compiled":
+            by_row = self._codes
+            if not np.array_equal(by_row[rows], codes):
+                by_row = by_row.copy()
+                by_row[rows] = codes
+            return core.summaries(cart_id, rows.tolist(), self._row_kind,
+                                  self._payload_buffers, by_row, self._decoders,
+                                  self.catalog, self._pool)
+        types = self._plain["type"].iloc[rows].tolist()
+        payloads = self._plain["payload"].iloc[rows].tolist()
+        n_items: list[int] = []
+        qty: list[int] = []
+        n_del: list[int] = []
+        total: list[int] = []
+        state = empty_cart(cart_id)
+        for pos in range(len(rows)):
+            if codes[pos] == APPLIED:
+                mt = self.registry[types[pos]]
+                _code, _text, state = _apply_reference(mt, state, payloads[pos],
+                                                       self.catalog, self.semantics)
+            n_items.append(len(state.items))
+            qty.append(sum(i.qty for i in state.items))
+            n_del.append(len(state.deliveries))
+            total.append(state.totalPrice)
+        return n_items, qty, n_del, total
+
+    def changed(self, cart_id: str) -> np.ndarray:
+        """Per line of the cart (in line order): whether it changed the state, as
+        :meth:`history`'s ``changed`` column, without rebuilding any state.
+
+        >>> r.changed("cart-1001")[:3]                 # doctest: +SKIP
+        array([ True,  True, False])
+        """
+        return self._changed[self._run_of(cart_id).rows].astype(bool)
+
+    def outcome_codes(self, cart_id: str) -> np.ndarray:
+        """Per line of the cart: its outcome as an index into :data:`OUTCOMES` (int8), as
+        ``outcomes["outcome"]`` has it, without touching the outcomes frame."""
+        return self._codes[self._run_of(cart_id).rows].copy()
+
+    def without(self, cart_id: str, lines: Any) -> ReplayWithout:
+        """The cart replayed as if the lines at positions ``lines`` (1 … its lines, as
+        :meth:`state_at`'s ``line=`` counts them) had never been written: the same as
+        replaying the events without those rows, but only the lines from the first one left
+        out are replayed again, from the state this replay kept before it (docs/model.md,
+        docs/performance.md). The result answers like a replay of that one cart.
+
+        >>> r = replay("sample_data")                            # doctest: +SKIP
+        >>> w = r.without("cart-1001", [3])                      # doctest: +SKIP
+        >>> w.outcomes["outcome"].tolist()[:3]                   # doctest: +SKIP
+        ['applied', 'applied', 'applied']
+        >>> w.state_at("cart-1001", line=2) == r.state_at("cart-1001", line=2)  # doctest: +SKIP
+        True
+        """
+        collecting = gc.isenabled()  # as in __init__: many small acyclic objects, no cycles
+        gc.disable()
+        try:
+            return ReplayWithout(self, cart_id, lines)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def _cart_columns(self, cart_id: str) -> dict[str, Any]:
+        """The per-line inputs of a cart's replay (what ``_run`` reads), in line order; the
+        last few carts asked for are kept (the scrubber asks again on every skip)."""
+        cache: dict[str, dict[str, Any]] = self.__dict__.setdefault("_columns_cache", {})
+        hit = cache.get(cart_id)
+        if hit is not None:
+            return hit
+        run = self._run_of(cart_id)
+        rows = run.rows
+        ev = self._plain
+        err = ev["envelope_error" if self.mode == "go" else "lenient_error"].iloc[rows]
+        too_long = (ev["too_long"].to_numpy()[rows] if self.mode == "go"
+                    else np.zeros(len(rows), dtype=bool))
+        hit = {
+            "types": ev["type"].iloc[rows].tolist(),
+            "errs": err.tolist(),
+            "too_long": np.ascontiguousarray(too_long, dtype=bool).view(np.uint8),
+            "lines": np.ascontiguousarray(ev["line"].to_numpy()[rows], dtype=np.int64),
+            "kinds": (np.ascontiguousarray(self._row_kind[rows])
+                      if self._row_kind is not None else None),
+            "payloads": None,  # str per line: only for the reference core, when asked
+            # the replay's error text per line (None: no error), as an object array
+            "errors": np.empty(len(rows), dtype=object),
+        }
+        hit["errors"][:] = [v if isinstance(v, str) else None
+                            for v in self.outcomes["error"].iloc[rows].tolist()]
+        if len(cache) >= 4:
+            cache.pop(next(iter(cache)))
+        cache[cart_id] = hit
+        return hit
+
+    def _payload_texts(self, cart_id: str) -> list[Any]:
+        cols = self._cart_columns(cart_id)
+        if cols["payloads"] is None:
+            cols["payloads"] = self._plain["payload"].iloc[self._run_of(cart_id).rows].tolist()
+        return cols["payloads"]
+
+    def _snapshot_after(self, run: _CartRun, line: int) -> Any:
+        """The state after the cart's first ``line`` lines as the core that replayed it holds
+        it (a kept snapshot itself when one sits there; None for the empty cart)."""
+        if line <= 0:
+            return None
+        if line >= len(run.rows):
+            return run.final
+        j = int(np.searchsorted(run.checkpoint_lines, line, side="right")) - 1
+        if j >= 0 and int(run.checkpoint_lines[j]) == line:
+            return run.checkpoints[j]
+        return self._state_after(run, line)
+
+    def _apply_applied(self, engine: Engine, state: Any, rows: np.ndarray, cart_id: str
+                       ) -> CartState:
+        """``state`` (a snapshot of ``engine``'s, or None: the empty cart) after also
+        applying ``rows``, events rows every one of which is known to apply."""
+        if engine == "compiled":
+            if state is None:
+                state = core.empty(cart_id, self._pool)
+            if not len(rows):
+                return core.to_state(state) if not isinstance(state, CartState) else state
+            return core.advance(state, rows.tolist(), self._row_kind, self._payload_buffers,
+                                self._decoders, self.catalog, self._pool)
+        if state is None:
+            state = empty_cart(cart_id)
+        if not isinstance(state, CartState):
+            state = core.to_state(state)
+        return self._apply_reference_rows(state, rows)
+
+    def _reference_from(self, cart_id: str, state: CartState, rows: np.ndarray,
+                        at: np.ndarray, stop_line: int | None, last: int, done: int
+                        ) -> tuple[np.ndarray, list[str | None], np.ndarray, np.ndarray,
+                                   list[int], list[CartState], CartState]:
+        """The reference core's loop (``_reference_cart``) over ``rows`` from ``state``: the
+        cart's lines at positions ``at`` (0-based, in line order), ``done`` lines before them;
+        outputs per position in ``rows``: codes, errors, last applied row, changed, and the
+        checkpoints (lines counted from the cart's first line) and the final state."""
+        registry, catalog, sem = self.registry, self.catalog, self.semantics
+        cols = self._cart_columns(cart_id)
+        payloads = self._payload_texts(cart_id)
+        types, errs, too_long, lines = cols["types"], cols["errs"], cols["too_long"], cols["lines"]
+        m = len(rows)
+        codes = np.zeros(m, dtype=np.int8)
+        errors: list[str | None] = [None] * m
+        last_applied = np.full(m, -1, dtype=np.int64)
+        changed = np.zeros(m, dtype=np.uint8)
+        checkpoints: list[CartState] = []
+        cp_lines: list[int] = []
+        last_cp = done
+        for j, (r, k) in enumerate(zip(rows.tolist(), at.tolist(), strict=True)):
+            code, text, new, stop_line = _reference_line(
+                registry, catalog, sem, state, stop_line, too_long[k], lines[k], errs[k],
+                types[k], payloads[k])
+            codes[j] = code
+            errors[j] = text
+            changed[j] = new is not state
+            if code == APPLIED:
+                state = new
+                last = r
+            last_applied[j] = last
+            pos = done + j + 1
+            if pos - last_cp >= CHECKPOINT_EVERY:
+                checkpoints.append(state)
+                cp_lines.append(pos)
+                last_cp = pos
+        return codes, errors, last_applied, changed, cp_lines, checkpoints, state
+
+    def diff(self, cart_id: str, a: Any, b: Any) -> dict[str, Any]:
+        """What changed between two points (line numbers as int, times otherwise)."""
+        sa = self._point(cart_id, a)
+        sb = self._point(cart_id, b)
+        return diff_states(sa, sb)
+
+    def _point(self, cart_id: str, p: Any) -> dict[str, Any]:
+        if isinstance(p, (int, np.integer)):
+            return self.state_at(cart_id, line=int(p))
+        return self.state_at(cart_id, ts=p)
+
+    # -- metrics -----------------------------------------------------------------------------
+    def metrics(self, by_cart: bool = False) -> pd.DataFrame | pd.Series:
+        """The seed's counters as the service would have exported them for this replay, plus
+        the unknown-type count its comments promised (the code never increments it)."""
+        oc = self.outcomes
+        counts = pd.crosstab(oc["cart_id"], oc["outcome"]).reindex(columns=OUTCOMES, fill_value=0)
+        counts = counts.reindex(self.cart_ids, fill_value=0)
+        m = pd.DataFrame(index=counts.index)
+        m["cart_event_log_replay_total"] = (counts["too_long"] == 0).astype("int64")
+        m["cart_event_log_replay_failures_total"] = (
+            counts["malformed"] + counts["unknown_type"] + counts["too_long"]
+        )
+        m["cart_event_log_mutation_errors_total"] = counts["payload_error"] + counts["apply_error"]
+        m["cart_event_log_unknown_types_total"] = 0
+        m[PROMISED_UNKNOWN] = counts["unknown_type"]
+        m.index.name = "cart_id"
+        if by_cart:
+            return m
+        return m.sum().astype("int64")
+
+    def cart_metrics(self, cart_id: str) -> dict[str, int]:
+        """The seed's four per-cart counters by their metric names (the jsonl contract)."""
+        row = self.metrics(by_cart=True).loc[cart_id]
+        return {name: int(row[name]) for name in METRIC_NAMES}
+
+    def summary(self) -> pd.DataFrame:
+        """One row per cart: lines per outcome, items and total of the final state."""
+        oc = self.outcomes
+        counts = pd.crosstab(oc["cart_id"], oc["outcome"]).reindex(columns=OUTCOMES, fill_value=0)
+        counts = counts.reindex(self.cart_ids, fill_value=0)
+        finals = [self._runs[c].final for c in counts.index]
+        counts.insert(0, "lines", counts.sum(axis=1))
+        counts["items"] = [len(s.items) if isinstance(s, CartState) else s.n_items
+                           for s in finals]
+        counts["total_price"] = [s.totalPrice for s in finals]
+        counts.index.name = "cart_id"
+        counts.columns.name = None
+        return counts
+
+    # -- the investigation (cartforensics.model.blame, through the public API above) --------
+    def blame(self, cart_id: str, line: int | None = None) -> pd.DataFrame:
+        """One row per leaf field of the state after line ``line`` (default: the final
+        state): ``path``, ``value`` and the ``line``, ``ts``, ``type`` that last changed it."""
+        from cartforensics.model.blame import blame
+
+        return blame(self, cart_id, line)
+
+    def context(self, cart_id: str, line: int, minutes: float = 5) -> pd.DataFrame:
+        """The other carts' lines within ``minutes`` of that line's ts, ordered by time."""
+        from cartforensics.model.blame import context
+
+        return context(self, cart_id, line, minutes)
+
+
+class ReplayWithout:
+    """One cart of a :class:`Replay` replayed as if some of its lines had never been written
+    (made by :meth:`Replay.without`). It answers for that cart exactly as
+    ``replay(events without those rows)`` would: ``outcomes`` (the kept lines, in order),
+    ``cart_ids``, ``rows_of``, ``state_at`` (``line=`` counts the kept lines; ``ts=``),
+    ``final_state``, ``history``, ``changed``, ``outcome_codes``, ``errors``. The lines
+    before the first one left out are the replay's own; from there on they were replayed
+    again, from the state the replay kept (its checkpoints), and new checkpoints rebuild any
+    state after that on demand.
+
+    ``kept[c - 1]`` is the position in the whole cart of the c-th kept line; ``skipped``
+    lists the positions left out.
+
+    >>> w = r.without("cart-1001", [2, 5])                           # doctest: +SKIP
+    >>> w.skipped, len(w.kept)                                       # doctest: +SKIP
+    ([2, 5], 10)
+    """
+
+    def __init__(self, replay: Replay, cart_id: str, lines: Any) -> None:
+        run = replay._run_of(cart_id)
+        n = len(run.rows)
+        positions = np.asarray(lines if not isinstance(lines, (set, frozenset))
+                               else sorted(lines)).ravel()
+        if len(positions) and not (np.issubdtype(positions.dtype, np.integer)
+                                   and not np.issubdtype(positions.dtype, np.bool_)):
+            raise ValueError(f"lines must be line positions (1 … {n}), not {lines!r}")
+        positions = positions.astype(np.int64)
+        if len(positions) and (positions.min() < 1 or positions.max() > n):
+            raise IndexError(f"cart {cart_id!r} has lines 1 … {n}: cannot leave out "
+                             f"{positions[(positions < 1) | (positions > n)][0]}")
+        skip = np.zeros(n, dtype=bool)
+        skip[positions - 1] = True
+        self.replay = replay
+        self.cart_id = cart_id
+        self.mode: Mode = replay.mode
+        self.semantics = replay.semantics
+        #: the positions (1 …) left out, ascending
+        self.skipped: list[int] = (np.flatnonzero(skip) + 1).tolist()
+        kept_at = np.flatnonzero(~skip)
+        #: the position in the whole cart of each kept line (1 …)
+        self.kept: np.ndarray = kept_at + 1
+        self._rows = run.rows[kept_at]
+        self._ts = run.ts_ns[kept_at]
+        first = int(np.argmax(skip)) if len(skip) and skip.any() else n
+        self._first = first  # lines before the first one left out: the replay's own
+        m = len(kept_at)
+        self.has_cart = m > 0 or any(f["cart_id"] == cart_id and f.get("lines") == 0
+                                     for f in replay._files)
+        head = run.rows[:first]
+        codes = np.empty(m, dtype=np.int8)
+        codes[:first] = replay._codes[head]
+        last_applied = np.empty(m, dtype=np.int64)
+        last_applied[:first] = replay._last_applied[head]
+        changed = np.empty(m, dtype=np.uint8)
+        changed[:first] = replay._changed[head]
+        cols = replay._cart_columns(cart_id)
+        errors: list[str | None] = cols["errors"][:first].tolist() + [None] * (m - first)
+        self._codes, self._errors = codes, errors
+        self._last_applied, self._changed = last_applied, changed
+        start = replay._snapshot_after(run, first)
+        engine: Engine = run.engine
+        cp_lines: list[int] = [first]
+        checkpoints: list[Any] = [start]
+        final = start
+        #: kept lines after which this cart is again the replay's own cart (same state,
+        #: same scanner): every later line does what it did in the replay (None: never)
+        self.converged_at: int | None = None
+        self._converged_from = 0  # the replay's line count at that point
+        lines_of = cols["lines"]
+        stop = np.flatnonzero(codes[:first] == TOO_LONG)
+        stop_line = int(lines_of[stop[0]]) if len(stop) else None
+        last = int(last_applied[first - 1]) if first else -1
+        # the replay's own checkpoints after the last line left out: where the two carts can
+        # be compared (then the kept lines between are line for line the replay's)
+        n_skipped = len(self.skipped)
+        ends = [(k, int(q)) for k, q in enumerate(run.checkpoint_lines.tolist())
+                if self.skipped and q >= self.skipped[-1] and q - n_skipped >= first]
+        # compared at the 1st, 2nd, 4th, 8th ... of them: a skip that rejoins mostly does so
+        # at the first, and one that never does (an item added: every later id moves) then
+        # runs its tail in a few long pieces instead of one per checkpoint. Carts that are
+        # the same at one checkpoint are the same at every later one, so a later comparison
+        # finds the same rejoined cart, only a few lines later.
+        ends = [e for i, e in enumerate(ends) if not (i + 1) & i]
+        their_too_long = np.flatnonzero(replay._codes[run.rows] == TOO_LONG)
+        done = first
+        state = start
+        for k, q in [*ends, (None, n)]:
+            stop_c = m if k is None else q - n_skipped
+            if stop_c > done:
+                seg = slice(done, stop_c)
+                out = None
+                if engine == "compiled":
+                    out = self._compiled_tail(self._rows[seg], kept_at[seg], state, stop_line,
+                                              last, done, m)
+                    if out is None:
+                        engine = "reference"
+                if out is None:
+                    ref = empty_cart(cart_id) if state is None else Replay._state(run, state)
+                    out = replay._reference_from(cart_id, ref, self._rows[seg], kept_at[seg],
+                                                 stop_line, last, done)
+                t_codes, t_errors, t_last, t_changed, t_cp, t_states, state = out
+                codes[seg] = t_codes
+                errors[seg] = t_errors
+                last_applied[seg] = t_last
+                changed[seg] = t_changed
+                cp_lines += list(t_cp)
+                checkpoints += list(t_states)
+                if stop_line is None:
+                    hit = np.flatnonzero(t_codes == TOO_LONG)
+                    if len(hit):
+                        stop_line = int(lines_of[kept_at[done + int(hit[0])]])
+                last = int(last_applied[stop_c - 1])
+                done = stop_c
+                if k is not None and (not cp_lines or cp_lines[-1] != done):
+                    cp_lines.append(done)
+                    checkpoints.append(state)
+            final = state
+            if k is None:
+                break
+            their_stop = (int(lines_of[their_too_long[0]])
+                          if len(their_too_long) and their_too_long[0] < q else None)
+            if their_stop == stop_line and _same_cart(state, run.checkpoints[k]):
+                self._converge(run, done, q, last)
+                codes, errors, last_applied, changed = (
+                    self._codes, self._errors, self._last_applied, self._changed)
+                final = None
+                break
+        self._codes = codes
+        self._errors = errors
+        self._last_applied = last_applied
+        self._changed = changed
+        #: the core that replayed the lines after the first one left out
+        self.engine: Engine = engine
+        self._cp_lines = np.asarray(cp_lines, dtype=np.int64)
+        self._checkpoints = checkpoints
+        self._final = final
+        self._outcomes: pd.DataFrame | None = None
+
+    def _converge(self, run: _CartRun, done: int, q: int, last: int) -> None:
+        """The kept lines after the first ``done`` are the replay's own lines after its first
+        ``q`` (the carts are the same there): their outcomes are the replay's; lastChange is
+        the replay's from its next applied line on, this cart's until then."""
+        rp = self.replay
+        rows = self._rows[done:]
+        self.converged_at = done
+        self._converged_from = q
+        self._codes[done:] = rp._codes[rows]
+        self._changed[done:] = rp._changed[rows]
+        self._errors[done:] = rp._cart_columns(self.cart_id)["errors"][
+            self.kept[done:] - 1].tolist()
+        theirs = rp._last_applied[rows]
+        before = int(rp._last_applied[run.rows[q - 1]]) if q else -1
+        self._last_applied[done:] = np.where(theirs != before, theirs, last)
+
+    def _compiled_tail(self, rows: np.ndarray, at: np.ndarray, start: Any,
+                       stop_line: int | None, last: int, first: int, total: int) -> Any:
+        """The compiled core's replay of the kept lines ``rows`` (cart positions ``at``)
+        from ``start``; None when the core hands them to the reference."""
+        rp = self.replay
+        cols = rp._cart_columns(self.cart_id)
+        m = len(rows)
+        codes = np.zeros(m, dtype=np.int8)
+        errors: list[str | None] = [None] * m
+        last_applied = np.full(m, -1, dtype=np.int64)
+        changed = np.zeros(m, dtype=np.uint8)
+        if "types_array" not in cols:  # the same objects, to be taken many at a time
+            for name in ("types", "errs"):
+                cols[name + "_array"] = np.empty(len(cols[name]), dtype=object)
+                cols[name + "_array"][:] = cols[name]
+        try:
+            cp, states, final = core.run_from(
+                start, self.cart_id, rows.tolist(), np.ascontiguousarray(cols["kinds"][at]),
+                cols["types_array"][at].tolist(), rp._payload_buffers,
+                cols["errs_array"][at].tolist(),
+                np.ascontiguousarray(cols["too_long"][at]),
+                np.ascontiguousarray(cols["lines"][at]), rp._decoders, rp.catalog, codes,
+                errors, last_applied, changed, -1 if stop_line is None else stop_line, last,
+                first, total, CHECKPOINT_EVERY, rp._pool,
+            )
+        except Exception:  # noqa: BLE001 - anything unmodelled: the reference decides
+            return None
+        return codes, errors, last_applied, changed, cp, states, final
+
+    # -- what a replay of the cart answers -----------------------------------------------------
+    def _check(self, cart_id: str) -> None:
+        if cart_id != self.cart_id or not self.has_cart:
+            raise KeyError(f"no cart {cart_id!r} in this replay")
+
+    @property
+    def cart_ids(self) -> list[str]:
+        """The cart, or nothing when every line of it is left out (and no file of it is
+        empty), as a replay of the remaining events would list it."""
+        return [self.cart_id] if self.has_cart else []
+
+    def rows_of(self, cart_id: str) -> list[int]:
+        """Rows of ``outcomes`` of the cart's kept lines: all of them, in order."""
+        self._check(cart_id)
+        return list(range(len(self._rows)))
+
+    @property
+    def outcomes(self) -> pd.DataFrame:
+        """One row per kept line, as :attr:`Replay.outcomes` (cart_id, line, ts, type,
+        outcome, error)."""
+        if self._outcomes is None:
+            oc = self.replay.outcomes
+            rows = self._rows
+            errors = self._errors
+            self._outcomes = pd.DataFrame({
+                "cart_id": oc["cart_id"].to_numpy()[rows],
+                "line": oc["line"].to_numpy()[rows],
+                "ts": oc["ts"].array[rows],
+                "type": oc["type"].array[rows],
+                "outcome": pd.Categorical.from_codes(self._codes, categories=OUTCOMES),
+                "error": (pd.array(errors, dtype="str") if len(errors)
+                          else pd.array([], dtype="str")),
+            })
+        return self._outcomes
+
+    def outcome_codes(self, cart_id: str) -> np.ndarray:
+        """Per kept line: its outcome as an index into :data:`OUTCOMES` (int8)."""
+        self._check(cart_id)
+        return self._codes.copy()
+
+    def errors(self, cart_id: str) -> list[str | None]:
+        """Per kept line: its error text, or None."""
+        self._check(cart_id)
+        return list(self._errors)
+
+    def changed(self, cart_id: str) -> np.ndarray:
+        """Per kept line: whether it changed the state (:meth:`history`'s ``changed``)."""
+        self._check(cart_id)
+        return self._changed.astype(bool)
+
+    def line_at(self, cart_id: str, ts: Any) -> int:
+        """As :meth:`Replay.line_at`, over the kept lines."""
+        self._check(cart_id)
+        return _line_at(self._ts, ts)
+
+    def state_at(self, cart_id: str, ts: Any = None, line: int | None = None
+                 ) -> dict[str, Any]:
+        """The state after ``line`` kept lines (exact), or at time ``ts``."""
+        self._check(cart_id)
+        if (ts is None) == (line is None):
+            raise ValueError("give exactly one of ts= or line=")
+        c = self.line_at(cart_id, ts) if line is None else int(line)
+        rp = self.replay
+        if c <= 0:
+            return rp.state_json(empty_cart(cart_id), -1)
+        m = len(self._rows)
+        if c > m:
+            raise IndexError(f"cart {cart_id!r} has {m} lines, not {c}")
+        if c <= self._first:
+            return rp._json_after(cart_id, c)
+        if self.converged_at is not None and c > self.converged_at:
+            # the replay's own state after the same lines (kept[c - 1] of them)
+            state = rp._state_after(rp._run_of(cart_id), int(self.kept[c - 1]))
+            return rp.state_json(state, int(self._last_applied[c - 1]))
+        if c == m and self._final is not None:
+            state = self._final
+            state = state if isinstance(state, CartState) else core.to_state(state)
+        else:
+            j = int(np.searchsorted(self._cp_lines, c, side="right")) - 1
+            a = int(self._cp_lines[j])
+            rows = self._rows[a:c][self._codes[a:c] == APPLIED]
+            state = rp._apply_applied(self.engine, self._checkpoints[j], rows, cart_id)
+        return rp.state_json(state, int(self._last_applied[c - 1]))
+
+    def final_state(self, cart_id: str) -> dict[str, Any]:
+        """The cart after its last kept line."""
+        self._check(cart_id)
+        return self.state_at(cart_id, line=len(self._rows))
+
+    def history(self, cart_id: str) -> pd.DataFrame:
+        """As :meth:`Replay.history`: one row per kept line."""
+        self._check(cart_id)
+        summaries = self.replay._summaries(cart_id, self.engine, self._rows, self._codes)
+        return _history_frame(self.outcomes, summaries, self._changed)
+
+
+_WRITER_HEAD = re.compile(rb'\{"ts":("[^"\\]*"|-?[0-9]+),"type":"[^"\\]*","payload":')
+
+
+def _writer_ts(token: bytes, payload: Any) -> bytes | None:
+    """The ``ts`` value of a line in the writer's exact shape (``ts``, ``type``, ``payload`` and
+    nothing else, no spaces, no escapes before the payload), else None. For a line that
+    decodes, Go's envelope takes its ts from that key alone, so decoding the value alone gives
+    the same ts at a fraction of the cost (lastChange of every cart).
+
+    >>> _writer_ts(b'{"ts":"2025-01-01T00:00:00Z","type":"X","payload":{}}', "{}")
+    b'"2025-01-01T00:00:00Z"'
+    """
+    m = _WRITER_HEAD.match(token)
+    if m is None or not isinstance(payload, str) or not token.endswith(b"}"):
+        return None
+    if token[m.end():-1] != payload.encode("utf-8", "surrogatepass"):
+        return None
+    return m.group(1)
+
+
+class _ToolchainDecoders:
+    """``registry[t].decode(payload)`` as toolchain ``sem`` decodes (for the compiled core)."""
+
+    def __init__(self, registry: Registry, sem: GoSemantics) -> None:
+        self._registry, self._sem = registry, sem
+
+    def __getitem__(self, name: str) -> _BoundDecoder:
+        return _BoundDecoder(self._registry[name], self._sem)
+
+
+@dataclass(frozen=True)
+class _BoundDecoder:
+    mt: MutationType
+    sem: GoSemantics
+
+    def decode(self, payload: bytes | None) -> tuple[Any, str | None]:
+        return self.mt.decode(payload, self.sem)
+
+
+def _reference_line(registry: Registry, catalog: Any, sem: GoSemantics, state: CartState,
+                    stop_line: int | None, too_long: Any, line: Any, err: Any, type_: Any,
+                    payload: Any) -> tuple[int, str | None, CartState, int | None]:
+    """One line through the service's loop on the reference core: (outcome code, error text,
+    the state after it, the too-long line that stopped the scanner, if one did). The state
+    is ``state`` itself unless the line applied."""
+    if stop_line is not None:
+        return NOT_REACHED, f"not reached: the scanner stopped at line {stop_line}", state, \
+            stop_line
+    if too_long:
+        return TOO_LONG, TOO_LONG_ERROR, state, int(line)
+    if err is not None and not _is_na_str(err):
+        return MALFORMED, err, state, None
+    mt = registry.get(type_ if isinstance(type_, str) else None)
+    if mt is None:
+        return UNKNOWN_TYPE, f"unknown mutation type: {go_quote(type_ or '')}", state, None
+    code, text, new = _apply_reference(mt, state, payload, catalog, sem)
+    return code, text, (new if code == APPLIED else state), None
+
+
+def _apply_reference(
+    mt: MutationType, state: CartState, payload: Any, catalog: Any, sem: GoSemantics
+) -> tuple[int, str | None, CartState]:
+    """One line on the reference core: (outcome code, error text, state after it)."""
+    msg, perr = mt.decode(None if not isinstance(payload, str) else payload.encode(), sem)
+    if perr is not None:
+        return PAYLOAD_ERROR, perr, state
+    try:
+        new = mt.handler(state, msg, catalog)
+    except HandlerError as e:
+        return APPLY_ERROR, str(e), state
+    except Exception as e:  # a user's handler: report, never crash
+        return APPLY_ERROR, f"{type(e).__name__}: {e}", state
+    if not isinstance(new, CartState):
+        text = f"handler for {mt.name} returned {type(new).__name__}, not a CartState"
+        return APPLY_ERROR, text, state
+    return APPLIED, None, new
+
+
+def _row_kinds(types: pd.Series, registry: Registry) -> np.ndarray:
+    """Per row, the compiled core's kind of its ``type`` (core.kind_of), as int8."""
+    codes, uniques = pd.factorize(types, use_na_sentinel=True)
+    table = np.array([core.kind_of(registry, u) for u in uniques] + [core.KIND_UNKNOWN],
+                     dtype=np.int8)
+    return np.ascontiguousarray(table[codes])  # code -1 (a missing type) takes the last
+
+
+def _without_attrs(df: pd.DataFrame) -> pd.DataFrame:
+    """A shallow view of ``df`` without ``attrs`` (pandas deep-copies attrs, here the list of
+    files, on every copy and column access)."""
+    try:
+        out = pd.DataFrame._from_mgr(df._mgr.copy(deep=False), axes=df._mgr.axes)
+    except Exception:  # noqa: BLE001 - a pandas without it: the documented way
+        out = df.copy(deep=False)
+    out.attrs = {}
+    return out
+
+
+def _utf8_buffers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(UTF-8 bytes, int64 offsets, valid as uint8) of a string column, without a Python
+    str per row: the compiled core reads payloads straight from the Arrow buffers."""
+    arr = pa.chunked_array(pa.array(col.array, from_pandas=True)
+                           if not hasattr(col.array, "__arrow_array__")
+                           else col.array.__arrow_array__()).combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        raise TypeError("payload is not a string column")
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
+    n = len(arr)
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(1, np.uint8)
+    valid = np.ascontiguousarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if not n:
+        offsets = np.zeros(1, dtype=np.int64)
+    return data, np.ascontiguousarray(offsets), valid.view(np.uint8)
+
+
+def _is_text(col: pd.Series) -> np.ndarray:
+    """Per row, as uint8: the value is a ``str`` (an envelope error text), as the reference
+    core tests it; from the categories' codes when the column is categorical."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = col.cat.categories
+        is_str = np.array([isinstance(c, str) for c in cats] + [False], dtype=bool)
+        out = is_str[np.asarray(col.cat.codes.to_numpy(), dtype=np.intp)]  # -1: the last
+    else:
+        out = np.fromiter((isinstance(x, str) for x in col.tolist()), dtype=bool,
+                          count=len(col))
+    return np.ascontiguousarray(out, dtype=bool).view(np.uint8)
+
+
+def _as_str_column(col: pd.Series) -> Any:
+    """``col.to_numpy()`` as the outcomes frame stores it (pandas' ``str`` column), made from
+    the categories and codes when every category is a ``str`` (no ``str`` per row)."""
+    if isinstance(col.dtype, pd.CategoricalDtype) and len(col):
+        cats = col.cat.categories
+        codes = np.asarray(col.cat.codes.to_numpy())
+        if (codes >= 0).all() and all(type(c) is str for c in cats):
+            dictionary = pa.array(list(cats), type=pa.large_string())
+            arr = pa.DictionaryArray.from_arrays(pa.array(codes), dictionary)
+            return pd.array(arr.cast(pa.large_string()), dtype="str")
+    return col.to_numpy()
+
+
+def _ts_ns(ts: pd.Series) -> np.ndarray:
+    """Nanoseconds since the epoch, NaT as the minimum int64."""
+    return np.asarray(ts.dt.as_unit("ns").array.asi8, dtype=np.int64)
+
+
+def _is_na_str(v: Any) -> bool:
+    return not isinstance(v, str)
+
+
+def _same_cart(a: Any, b: Any) -> bool:
+    """Two carts (the compiled core's snapshots or CartStates) that are the same in every
+    value and its type: every later line does the same to both."""
+    if a is None or b is None:
+        return a is b
+    if not isinstance(a, CartState) and not isinstance(b, CartState):
+        return bool(core.same_cart(a, b))
+    a = a if isinstance(a, CartState) else core.to_state(a)
+    b = b if isinstance(b, CartState) else core.to_state(b)
+    return _same_value(a, b)
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+    if dataclasses.is_dataclass(a):
+        return all(_same_value(getattr(a, f.name), getattr(b, f.name))
+                   for f in dataclasses.fields(a))
+    return bool(a == b)
+
+
+def _line_at(tsv: np.ndarray, ts: Any) -> int:
+    """How many of the lines with times ``tsv`` (ns, NaT as min int64) are in the longest
+    prefix whose ts are all <= ``ts`` (a line with no readable ts goes with the one before)."""
+    t = pd.Timestamp(ts)
+    if t.tzinfo is None:
+        t = t.tz_localize("UTC")
+    limit = t.value
+    readable = tsv != np.iinfo(np.int64).min
+    later = np.flatnonzero(readable & (tsv > limit))
+    return int(later[0]) if len(later) else len(tsv)
+
+
+def _history_frame(oc: pd.DataFrame, summaries: tuple[list[int], ...],
+                   changed: np.ndarray) -> pd.DataFrame:
+    """:meth:`Replay.history`'s frame from a cart's outcomes rows (line, ts, type, outcome,
+    error), the state summaries after each line and the changed flags."""
+    n_items, qty, n_del, total = summaries
+    return pd.DataFrame(
+        {
+            "line": oc["line"].to_numpy(),
+            "ts": oc["ts"].array,
+            "type": oc["type"].array,
+            "outcome": oc["outcome"].array,
+            "error": oc["error"].array,
+            "items": np.asarray(n_items, dtype=np.int64) if n_items else [],
+            "quantity": qty,
+            "deliveries": np.asarray(n_del, dtype=np.int64) if n_del else [],
+            "total_price": np.asarray(total, dtype=np.int64) if total else [],
+            "changed": changed.astype(bool).tolist(),
+        }
+    )
+
+
+def diff_states(a: Mapping[str, Any], b: Mapping[str, Any]) -> dict[str, Any]:
+    """Items and deliveries added, removed and changed (by id), and changed cart fields."""
+    out: dict[str, Any] = {}
+    for key in ("items", "deliveries"):
+        old = {x["id"]: x for x in a[key]}
+        new = {x["id"]: x for x in b[key]}
+        changed = {}
+        for i in old.keys() & new.keys():
+            fields = {f: (old[i][f], new[i][f]) for f in new[i] if old[i].get(f) != new[i][f]}
+            if fields:
+                changed[i] = fields
+        out[key] = {
+            "added": [new[i] for i in new if i not in old],
+            "removed": [old[i] for i in old if i not in new],
+            "changed": dict(sorted(changed.items())),
+        }
+    out["fields"] = {
+        k: (a[k], b[k]) for k in b if k not in ("items", "deliveries") and a.get(k) != b[k]
+    }
+    return out
+
+
+def replay(
+    source: Source | pd.DataFrame,
+    mode: Mode = "go",
+    catalog: Any = None,
+    registry: Registry | None = None,
+    go_version: str | GoSemantics | None = None,
+    engine: str | None = None,
+) -> Replay:
+    """Replay logs (anything :func:`read_events` takes, or its DataFrame) in ``"go"`` mode (the
+    seed's reader, bugs and all) or ``"lenient"`` mode (numeric ts and long lines accepted).
+    ``engine``: ``"compiled"`` (the default when built) or ``"reference"`` (pure Python); both
+    give identical results (docs/performance.md).
+
+    ``go_version``: the toolchain that built the service (``"1.25"`` default, ``"1.26"``,
+    ``"1.27"``, ``"1.27+nojsonv2"``, ...; see :mod:`cartforensics.go.version`). A DataFrame
+    from ``read_events`` carries the one it was read with; asking for another one is an error
+    (read the logs again with that go_version).
+
+    >>> r = replay("sample_data")                  # doctest: +SKIP
+    >>> r.metrics()                                # doctest: +SKIP
+    """
+    if mode not in ("go", "lenient"):
+        raise ValueError(f"mode must be 'go' or 'lenient', not {mode!r}")
+    if isinstance(source, pd.DataFrame):
+        events = source
+        read_as = source.attrs.get("go_version")
+        sem = semantics(go_version if go_version is not None else read_as)
+        if read_as is not None and semantics(read_as) != sem:
+            raise ValueError(
+                f"these events were read as {semantics(read_as).label}: read them again with "
+                f"read_events(..., go_version={sem.spec!r}) to replay as {sem.label}")
+    else:
+        sem = semantics(go_version)
+        events = read_events(source, go_version=sem)
+    missing = {"cart_id", "line", "ts", "type", "payload", "envelope_error", "lenient_error",
+               "too_long", "raw"} - set(events.columns)
+    if missing:
+        raise ValueError(f"not a read_events DataFrame: missing columns {sorted(missing)}")
+    index = events.index
+    if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
+        events = events.reset_index(drop=True)
+    return Replay(events, mode, registry or default_registry(), catalog, sem, engine)
+
+
+def compare(go: Replay, lenient: Replay) -> pd.DataFrame:
+    """Per cart: the lines the service dropped (applied only in lenient mode) and how the
+    rebuilt cart differs from what the writer meant."""
+    a = go.outcomes
+    b = lenient.outcomes
+    dropped = (b["outcome"] == "applied") & (a["outcome"] != "applied")
+    rows = []
+    for cid in lenient.cart_ids:
+        ga = go.final_state(cid) if cid in go._runs else None
+        le = lenient.final_state(cid)
+        mask = (b["cart_id"] == cid).to_numpy()
+        rows.append(
+            {
+                "cart_id": cid,
+                "lines": int(mask.sum()),
+                "applied_go": int(((a["outcome"] == "applied").to_numpy() & mask).sum()),
+                "applied_lenient": int(((b["outcome"] == "applied").to_numpy() & mask).sum()),
+                "dropped": int((dropped.to_numpy() & mask).sum()),
+                "items_go": len(ga["items"]) if ga else 0,
+                "items_lenient": len(le["items"]),
+                "total_go": ga["totalPrice"] if ga else 0,
+                "total_lenient": le["totalPrice"],
+                "total_lost": le["totalPrice"] - (ga["totalPrice"] if ga else 0),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _check_pair(a: Replay, b: Replay) -> None:
+    same = len(a.outcomes) == len(b.outcomes) and (
+        a.outcomes["cart_id"].to_numpy() == b.outcomes["cart_id"].to_numpy()
+    ).all() and (a.outcomes["line"].to_numpy() == b.outcomes["line"].to_numpy()).all()
+    if not same:
+        raise ValueError("the two replays are not of the same events: replay one DataFrame "
+                         "from read_events in both modes")
+
+
+def dropped_lines(go: Replay, lenient: Replay) -> pd.DataFrame:
+    """The lines lenient mode applies and go mode does not, with go's outcome and error."""
+    _check_pair(go, lenient)
+    a = go.outcomes
+    b = lenient.outcomes
+    mask = (b["outcome"] == "applied") & (a["outcome"] != "applied")
+    out = a.loc[mask, ["cart_id", "line", "ts", "type", "outcome", "error"]].copy()
+    return out.reset_index(drop=True)

@@ -1,0 +1,713 @@
+"""The report at fleet size: map over chunks of carts, combine small aggregates, render.
+
+A chunk is a group of whole carts: log files (a cart split over ``.log`` and ``.log.gz``
+stays in one chunk), or the event fragments of a converted dataset that hold a run of carts.
+Each chunk is read, replayed (or read back from the dataset's stored outcomes) and reduced by
+:func:`summarize_chunk` to what the report needs and nothing more: per-cart rows for the
+"carts that lost lines" table, outcome counts per time window and type (the charts), lost
+lines per cart and unknown types (two charts), the findings as combinable parts with a few
+evidence lines each (:func:`cartforensics.analysis.findings.finding_parts`), the metrics' values,
+and the chunk's rows of ``outcomes.parquet``, written to a part file of its own. The driver
+(:func:`run_chunks`, :func:`combine`) adds them up in chunk order. Chunks run on a process
+pool of the machine's cores, or on any ``concurrent.futures.Executor`` (``executor=``, e.g.
+a Dask ``client.get_executor()``: the workers must see the logs and the output directory).
+
+>>> plan = plan_logs("logs/")                                           # doctest: +SKIP
+>>> results = run_chunks(plan, tmp_dir, freq=None, go_version=None)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import os
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from cartforensics.analysis.findings import (
+    EVIDENCE_KEPT,
+    Finding,
+    FindingPart,
+    build_findings,
+    combine_parts,
+    finding_parts,
+)
+from cartforensics.analysis.metrics import (
+    combine_metric_values,
+    metric_values,
+    metrics_frame,
+    rates_from_counts,
+)
+from cartforensics.model.replay import OUTCOMES
+
+__all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "Chunk", "ChunkResult", "Combined",
+           "OutcomesWriter", "combine", "plan_dataset", "plan_logs", "read_chunk", "read_part",
+           "run_chunks", "start_workers_server", "summarize_chunk", "write_outcomes",
+           "write_part"]
+
+CHUNK_BYTES = 16 << 20  # of log input per chunk (about 90,000 writer-format lines)
+CHUNK_FILES = 1000
+CHUNK_LINES = 50_000  # of a converted dataset per chunk (a few fragments)
+TASKS_PER_WORKER = 8  # chunks a worker process runs before a fresh one takes over
+TOP_CARTS = 30  # the report's per-cart table (report.TOP_CARTS)
+_DAY = 86_400 * 10**9
+_NESTED = {"1min": 60 * 10**9, "5min": 300 * 10**9, "15min": 900 * 10**9,
+           "1h": 3600 * 10**9, "6h": 6 * 3600 * 10**9, "1D": _DAY}
+_NAT = np.iinfo(np.int64).min
+OUTCOMES_SCHEMA = pa.schema([
+    ("mode", pa.large_string()), ("cart_id", pa.large_string()), ("line", pa.int64()),
+    ("ts", pa.timestamp("ns", tz="UTC")), ("type", pa.large_string()),
+    ("outcome", pa.large_string()), ("error", pa.large_string()),
+])
+
+
+@dataclass
+class Chunk:
+    """One unit of work: log files (``paths``), or a dataset's event fragments
+    (``fragments``, with the ``carts`` they hold and their ``cart_fragments``)."""
+
+    index: int
+    paths: list[str] = field(default_factory=list)
+    root: str | None = None  # a dataset
+    fragments: list[str] = field(default_factory=list)
+    carts: list[str] = field(default_factory=list)
+    cart_fragments: list[str] = field(default_factory=list)
+    manifest: dict[str, Any] | None = None  # the part of the manifest these carts need
+
+
+@dataclass
+class ChunkResult:
+    """What one chunk contributes to the report (small: no per-line data but the parts)."""
+
+    index: int
+    lines: int
+    carts: int
+    applied_go: int
+    applied_lenient: int
+    lost: int
+    carts_losing: int
+    parts: dict[tuple[str, Any], FindingPart]
+    metrics: dict[str, Any]
+    ts_min: int | None
+    ts_max: int | None
+    counts: pd.DataFrame  # window (ns), type, outcome, lines: go mode, lines with a ts
+    no_ts: dict[str, int]  # go outcome -> lines without a readable ts
+    lost_by_cart: pd.DataFrame  # cart, outcome (go), lines
+    unknown: pd.DataFrame  # type, lines, carts (lenient mode's unknown types)
+    per_cart: pd.DataFrame  # the chunk's TOP_CARTS carts that lost the most lines
+    outcomes: dict[str, str]  # mode -> this chunk's part of outcomes.parquet
+    semantics: str = "1.25"
+    warnings: list[tuple[str, str]] = field(default_factory=list)  # (text, category name)
+
+
+# -- planning ------------------------------------------------------------------------------
+def plan_logs(src: Any, chunk_bytes: int = CHUNK_BYTES, chunk_files: int = CHUNK_FILES
+              ) -> list[Chunk]:
+    """Cut the logs of ``src`` (what read_events takes, or find_logs' list) into chunks of
+    whole carts, in read_events' order (cart id, then file name)."""
+    from cartforensics.io.logs import LogFile, find_logs
+
+    logs = src if isinstance(src, list) and all(isinstance(x, LogFile) for x in src) \
+        and src else find_logs(src)
+    chunks: list[Chunk] = []
+    cur: list[str] = []
+    size = 0
+    last_cart: str | None = None
+    for log in logs:
+        if cur and log.cart_id != last_cart and (size >= chunk_bytes or
+                                                 len(cur) >= chunk_files):
+            chunks.append(Chunk(len(chunks), paths=cur))
+            cur, size = [], 0
+        cur.append(os.fspath(log.path))
+        try:
+            size += log.path.stat().st_size
+        except OSError:
+            pass
+        last_cart = log.cart_id
+    if cur or not chunks:
+        chunks.append(Chunk(len(chunks), paths=cur))
+    return chunks
+
+
+def plan_dataset(root: str | os.PathLike[str], chunk_lines: int = CHUNK_LINES) -> list[Chunk]:
+    """Cut a converted dataset into chunks of whole carts: its event fragments grouped so that
+    a cart's lines (every date partition, every file of it) are in one chunk and the chunks
+    follow the carts' order (cart id, then file name), as the report from the logs does."""
+    from cartforensics.analysis.fleet import _files
+    from cartforensics.io.dataset import read_manifest
+
+    base = Path(root)
+    manifest = read_manifest(base) or {}
+    files = _files(manifest)
+    order: dict[str, int] = {}
+    for f in files:
+        order.setdefault(f["cart_id"], len(order))
+    cart_names = list(order)
+    spans = []  # (first cart, last cart, lines, fragment)
+    for frag in sorted(base.glob("events/*/*.parquet")):
+        t = pq.read_table(frag, columns=["cart_id"], read_dictionary=["cart_id"])
+        if not t.num_rows:
+            continue
+        col = t["cart_id"].combine_chunks()
+        names = col.dictionary.to_pylist() if pa.types.is_dictionary(col.type) else \
+            pc.unique(col).to_pylist()
+        pos = [order[c] for c in names if c in order]
+        if not pos:
+            continue
+        spans.append((min(pos), max(pos), t.num_rows, str(frag)))
+    spans.sort()
+    groups: list[list[Any]] = []  # [lo, hi, lines, fragments]: runs of carts
+    for lo, hi, n, frag in spans:
+        # a fragment whose carts overlap the run must join it (a cart is whole in a chunk);
+        # one that follows it may, while the chunk stays small
+        if groups and (lo <= groups[-1][1] or groups[-1][2] + n <= chunk_lines):
+            g = groups[-1]
+            g[1], g[2] = max(g[1], hi), g[2] + n
+            g[3].append(frag)
+        else:
+            groups.append([lo, hi, n, [frag]])
+    carts_files: dict[str, str] = {}
+    for cf in sorted((base / "carts").glob("*.parquet")):
+        for src in pq.read_table(cf, columns=["source"])["source"].to_pylist():
+            carts_files[src] = str(cf)
+    by_cart: dict[str, list[str]] = {}
+    by_entry: dict[str, list[dict[str, Any]]] = {}
+    for f in files:
+        by_cart.setdefault(f["cart_id"], []).append(f["path"])
+        by_entry.setdefault(f["cart_id"], []).append(f)
+    chunks = []
+    starts = [0] + [g[0] for g in groups[1:]]
+    ends = starts[1:] + [len(cart_names)]
+    for k, (a, b) in enumerate(zip(starts, ends, strict=True)):
+        carts = cart_names[a:b]
+        cfrags = sorted({carts_files[p] for c in carts for p in by_cart.get(c, [])
+                         if p in carts_files})
+        chunks.append(Chunk(k, root=str(base), fragments=groups[k][3] if groups else [],
+                            carts=carts, cart_fragments=cfrags,
+                            manifest=_part_of(manifest, by_entry, carts)))
+    if not chunks:
+        chunks.append(Chunk(0, root=str(base), carts=cart_names,
+                            cart_fragments=sorted(set(carts_files.values())),
+                            manifest=_part_of(manifest, by_entry, cart_names)))
+    return chunks
+
+
+_ENTRY_KEYS = ("path", "cart_id", "content_size", "lines", "problems")
+
+
+def _part_of(manifest: dict[str, Any], by_entry: dict[str, list[dict[str, Any]]],
+             carts: list[str]) -> dict[str, Any]:
+    """What stored_replays reads of the manifest, for ``carts`` only (a worker never parses
+    the whole manifest: a fleet's is large)."""
+    return {"format": manifest.get("format"), "go_version": manifest.get("go_version"),
+            "source": manifest.get("source"),
+            "files": [{k: f[k] for k in _ENTRY_KEYS if k in f}
+                      for c in carts for f in by_entry.get(c, [])]}
+
+
+# -- one chunk -----------------------------------------------------------------------------
+def _base_ns(freq: str | None, ts_ns: np.ndarray) -> int:
+    """The width of the windows a chunk counts lines in: one that divides the report's window
+    (``freq``, or the one pick_freq will choose over the fleet, which is at least the one it
+    chooses over this chunk) and whose windows never straddle one of the report's."""
+    from cartforensics.analysis.metrics import pick_freq
+
+    if freq is not None:
+        try:
+            width = int(pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).value)
+        except (ValueError, TypeError):
+            return _DAY
+        return math.gcd(width, _DAY) if width > 0 else _DAY
+    ok = ts_ns[ts_ns != _NAT]
+    if not len(ok):
+        return _NESTED["1min"]
+    own = pick_freq(pd.Series(pd.to_datetime(np.array([ok.min(), ok.max()]), utc=True)))
+    return _NESTED.get(own, _DAY)
+
+
+def _text_array(s: pd.Series) -> pa.Array:
+    """A text column as large_string (missing and non-text values null)."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = s.cat.categories
+        codes = s.cat.codes.to_numpy()
+        names = pa.array([c if isinstance(c, str) else None for c in cats], pa.large_string())
+        idx = pa.array(codes, pa.int32(), mask=codes < 0)
+        return names.take(idx) if len(names) else pa.nulls(len(s), pa.large_string())
+    arr = pa.array(s.array if hasattr(s, "array") else s, from_pandas=True)
+    if pa.types.is_dictionary(arr.type):
+        arr = arr.dictionary_decode()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        return pa.array([v if isinstance(v, str) else None for v in s.astype(object)],
+                        pa.large_string())
+    return arr.cast(pa.large_string())
+
+
+def _outcomes_table(r: Any) -> pa.Table:
+    oc = r.outcomes
+    n = len(oc)
+    ts = pd.to_datetime(oc["ts"], utc=True)
+    outcome = oc["outcome"]
+    if not (isinstance(outcome.dtype, pd.CategoricalDtype) and
+            bool((outcome.cat.codes.to_numpy() >= 0).all())):
+        outcome = outcome.astype(str)  # (a missing outcome as astype(str) names it)
+    return pa.table([
+        pa.repeat(pa.scalar(r.mode, pa.large_string()), n),
+        _text_array(oc["cart_id"].astype(str)), pa.array(oc["line"].to_numpy(np.int64)),
+        pa.array(ts.dt.as_unit("ns").array, pa.timestamp("ns", tz="UTC")),
+        _text_array(oc["type"]), _text_array(outcome), _text_array(oc["error"]),
+    ], schema=OUTCOMES_SCHEMA)
+
+
+def write_part(table: pa.Table, path: str) -> None:
+    """A chunk's rows of outcomes.parquet, as an LZ4-compressed Arrow IPC file: measured, it
+    costs the worker a tenth of a Parquet part and the driver (which reads it back to write
+    outcomes.parquet) no decoding (session 3 in docs/performance.md)."""
+    codec = "lz4" if pa.Codec.is_available("lz4") else None
+    options = pa.ipc.IpcWriteOptions(compression=codec)
+    with pa.OSFile(path, "wb") as f, pa.ipc.new_file(f, table.schema, options=options) as w:
+        w.write_table(table)
+
+
+def read_part(path: str) -> pa.Table:
+    """What :func:`write_part` wrote."""
+    with pa.OSFile(path, "rb") as src:  # read whole: the file is removed next
+        return pa.ipc.open_file(src).read_all()
+
+
+def summarize_chunk(events: pd.DataFrame, go: Any, lenient: Any, index: int,
+                    tmp_dir: str | None, freq: str | None = None) -> ChunkResult:
+    """Reduce one chunk's replays (of whole carts) to what the report combines; its rows of
+    outcomes.parquet go to ``tmp_dir`` (None: not written)."""
+    ev = events
+    n = len(ev)
+    go_c = _outcome_codes(go.outcomes["outcome"])
+    le_c = _outcome_codes(lenient.outcomes["outcome"])
+    applied = OUTCOMES.index("applied")
+    lost = (le_c == applied) & (go_c != applied)
+    cart, cart_names = _cart_codes(ev["cart_id"])
+    ts = pd.to_datetime(ev["ts"], utc=True)
+    ts_ns = ts.dt.as_unit("ns").array.asi8 if n else np.zeros(0, np.int64)
+    has = ts_ns != _NAT
+    base = _base_ns(freq, ts_ns)
+    names = np.asarray(OUTCOMES, dtype=object)
+    # outcome counts per window and type (go mode): the three time charts
+    t_codes, t_names = _type_codes(go.outcomes["type"], "(none)")
+    g = pd.DataFrame({"window": (ts_ns[has] // base) * base, "type": t_codes[has],
+                      "outcome": go_c[has]}).groupby(["window", "type", "outcome"]).size()
+    counts = g.rename("lines").reset_index()
+    counts["type"] = t_names[counts["type"].to_numpy()]
+    counts["outcome"] = names[counts["outcome"].to_numpy()]
+    counts = counts.sort_values(["window", "type", "outcome"], ignore_index=True)
+    no_ts = {o: k for j, o in enumerate(OUTCOMES) if (k := int((go_c[~has] == j).sum()))}
+    lc = pd.DataFrame({"cart": cart[lost], "outcome": go_c[lost]}).groupby(
+        ["cart", "outcome"]).size().rename("lines").reset_index()
+    lost_by_cart = pd.DataFrame({"cart": cart_names[lc["cart"].to_numpy()],
+                                 "outcome": names[lc["outcome"].to_numpy()],
+                                 "lines": lc["lines"].to_numpy(dtype=np.int64)})
+    unk = le_c == OUTCOMES.index("unknown_type")
+    u_codes, u_names = _type_codes(lenient.outcomes["type"], "")
+    uk = pd.DataFrame({"type": u_names[u_codes[unk]], "cart": cart[unk]})
+    unknown = uk.groupby("type").agg(lines=("cart", "size"), carts=("cart", "nunique")) \
+        .reset_index()
+    outcomes: dict[str, str] = {}
+    if tmp_dir is not None:
+        for r in (go, lenient):
+            path = os.path.join(tmp_dir, f"{r.mode}-{index:06d}.arrow")
+            write_part(_outcomes_table(r), path)
+            outcomes[r.mode] = path
+    ok = ts_ns[has]
+    return ChunkResult(
+        index=index, lines=n, carts=len(go.cart_ids),
+        applied_go=int((go_c == applied).sum()),
+        applied_lenient=int((le_c == applied).sum()), lost=int(lost.sum()),
+        carts_losing=int(len(np.unique(cart[lost]))),
+        parts=finding_parts(go, lenient, limit=EVIDENCE_KEPT),
+        metrics=metric_values(go), ts_min=int(ok.min()) if len(ok) else None,
+        ts_max=int(ok.max()) if len(ok) else None, counts=counts, no_ts=no_ts,
+        lost_by_cart=lost_by_cart, unknown=unknown,
+        per_cart=per_cart_table(go, lenient, lost, cart, cart_names, go_c == applied,
+                                le_c == applied),
+        outcomes=outcomes, semantics=go.semantics.spec)
+
+
+def per_cart_table(go: Any, lenient: Any, lost: np.ndarray, cart: np.ndarray,
+                   cart_names: np.ndarray, applied_go: np.ndarray, applied_lenient: np.ndarray,
+                   top: int = TOP_CARTS) -> pd.DataFrame:
+    """Carts that lost lines (most first, ties in the order the carts come, ``top`` of them)
+    with the value they lost."""
+    k = len(cart_names)
+    lines = np.bincount(cart, minlength=k)
+    n_lost = np.bincount(cart, weights=lost, minlength=k).astype(np.int64)
+    first = np.full(k, len(cart), dtype=np.int64)
+    np.minimum.at(first, cart, np.arange(len(cart)))
+    losing = np.flatnonzero(n_lost > 0)
+    losing = losing[np.lexsort((first[losing], -n_lost[losing]))][:top]
+    a_go = np.bincount(cart, weights=applied_go, minlength=k).astype(np.int64)
+    a_le = np.bincount(cart, weights=applied_lenient, minlength=k).astype(np.int64)
+    rows = []
+    for c in losing.tolist():
+        cid = str(cart_names[c])
+        a = go.final_state(cid)
+        b = lenient.final_state(cid)
+        rows.append({
+            "cart_id": cid, "lines": int(lines[c]), "applied_go": int(a_go[c]),
+            "applied_lenient": int(a_le[c]), "lost": int(n_lost[c]),
+            "items_go": len(a["items"]), "items_lenient": len(b["items"]),
+            "total_go": a["totalPrice"], "total_lenient": b["totalPrice"],
+            "order_lenient": b.get("orderReference") or "",
+        })
+    return pd.DataFrame(rows)
+
+
+def _outcome_codes(s: pd.Series) -> np.ndarray:
+    """Each line's outcome as its index in OUTCOMES."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        remap = np.array([OUTCOMES.index(c) if c in OUTCOMES else -1
+                          for c in s.cat.categories] + [-1], dtype=np.int64)
+        return remap[s.cat.codes.to_numpy()]
+    return pd.Categorical(s.astype(str), categories=OUTCOMES).codes.astype(np.int64)
+
+
+def _cart_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    from cartforensics.analysis.findings import _cart_codes as codes
+
+    return codes(s)
+
+
+def _type_codes(s: pd.Series, missing: str) -> tuple[np.ndarray, np.ndarray]:
+    """(code per line, name per code) of a type column; ``missing`` names a line without a
+    type (the last code)."""
+    if isinstance(s.dtype, pd.CategoricalDtype):
+        cats = [c if isinstance(c, str) else missing for c in s.cat.categories]
+        codes = s.cat.codes.to_numpy().astype(np.int64)
+    else:
+        codes, uniq = pd.factorize(s, sort=False, use_na_sentinel=True)
+        cats = [c if isinstance(c, str) else missing for c in uniq]
+        codes = codes.astype(np.int64)
+    names = np.asarray([*cats, missing], dtype=object)
+    codes = np.where(codes < 0, len(cats), codes)
+    return codes, names
+
+
+def read_chunk(chunk: Chunk, go_version: Any = None,
+               lines: Sequence[tuple[str, int]] | None = None) -> tuple[Any, Any, Any]:
+    """(events, go, lenient) of one chunk: read and replayed from its log files, or read back
+    from the dataset's stored outcomes."""
+    if chunk.root is not None:
+        from cartforensics.analysis.fleet import stored_replays
+
+        return stored_replays(chunk.root, lines, fragments=chunk.fragments,
+                              carts=chunk.carts, cart_fragments=chunk.cart_fragments,
+                              manifest=chunk.manifest)
+    from cartforensics.io.sources import read_events
+    from cartforensics.model.replay import replay
+
+    ev = read_events(chunk.paths, progress=False, go_version=go_version)
+    return ev, replay(ev, mode="go"), replay(ev, mode="lenient")
+
+
+def run_chunk(chunk: Chunk, tmp_dir: str | None, freq: str | None = None,
+              go_version: Any = None) -> ChunkResult:
+    """Read, replay and reduce one chunk (what a worker runs)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        events, go, lenient = read_chunk(chunk, go_version)
+    result = summarize_chunk(events, go, lenient, chunk.index, tmp_dir, freq)
+    result.warnings = [(str(w.message), w.category.__name__) for w in caught]
+    del events, go, lenient
+    gc.collect()
+    pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages
+    return result
+
+
+# -- running -------------------------------------------------------------------------------
+def _pool(workers: int) -> ProcessPoolExecutor:
+    from cartforensics.jobs.convert import process_pool
+
+    # a fresh worker (forked from the preloaded server: cheap) every few chunks, so that what
+    # the allocators keep after a chunk never piles up
+    return process_pool(workers, __name__, max_tasks_per_child=TASKS_PER_WORKER,
+                        initializer=_worker_started)
+
+
+def _worker_started() -> None:
+    """In a pool worker, before its first chunk: what the server imported never becomes
+    garbage, so the collector stops walking it (gc.collect after a chunk: 50 ms -> 0)."""
+    gc.freeze()
+
+
+def start_workers_server() -> None:
+    """Start the server the pool's workers fork from (it imports the package once, about a
+    second) now, so that its start overlaps the driver's planning; the pool made later
+    uses it. Nothing happens where there is no forkserver."""
+    import multiprocessing
+
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return
+    from multiprocessing import forkserver
+
+    from cartforensics.jobs.convert import _main_module_hidden
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload([__name__])
+    with _main_module_hidden():
+        forkserver.ensure_running()
+
+
+def default_workers(chunks: Sequence[Chunk]) -> int:
+    """Worker processes for ``chunks``: one per core, none for a single chunk."""
+    return 1 if len(chunks) <= 1 else min(len(chunks), os.cpu_count() or 1)
+
+
+def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = None,
+               go_version: Any = None, executor: Executor | None = None,
+               workers: int | None = None,
+               on_done: Callable[[ChunkResult], None] | None = None) -> list[ChunkResult]:
+    """Every chunk's result, in chunk order: in this process (one worker), on a pool of
+    ``workers`` processes (default: the cores; this process runs the last chunk while they
+    start), or on ``executor``. At most twice the workers' chunks are in flight, so memory
+    stays a few chunks' worth."""
+    from cartforensics.jobs.convert import _executor_width, _main_module_hidden
+
+    n = workers if workers is not None else default_workers(chunks)
+    results: dict[int, ChunkResult] = {}
+
+    def done(r: ChunkResult) -> None:
+        import builtins
+        import warnings
+
+        for text, cat in r.warnings:  # what read_events said in the worker, said here
+            category = getattr(builtins, cat, UserWarning)
+            if not (isinstance(category, type) and issubclass(category, Warning)):
+                category = UserWarning
+            warnings.warn(text, category, stacklevel=4)
+        r.warnings = []
+        results[r.index] = r
+        if on_done is not None:
+            on_done(r)
+
+    if executor is None and n <= 1:
+        for c in chunks:
+            done(run_chunk(c, tmp_dir, freq, go_version))
+        return [results[c.index] for c in chunks]
+    own = executor is None
+    run: Executor = _pool(n) if own else executor  # type: ignore[assignment]
+    window = 2 * (n if own else _executor_width(run))
+    hide = _main_module_hidden if own else nullcontext
+    pending: set[Future] = set()
+    # this process runs the last chunk itself while the workers start (their server's
+    # imports leave a core idle for about a second: measured, session 3)
+    local = chunks[-1] if own and len(chunks) > n else None
+    todo = iter(chunks[:-1] if local is not None else chunks)
+    if local is not None:  # queued meanwhile: workers never wait for this process's chunk
+        window += n
+    try:
+        for c in todo:
+            with hide():
+                pending.add(run.submit(run_chunk, c, tmp_dir, freq, go_version))
+            if len(pending) >= window:
+                break
+        if local is not None:
+            done(run_chunk(local, tmp_dir, freq, go_version))
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                done(fut.result())
+                nxt = next(todo, None)
+                if nxt is not None:
+                    with hide():
+                        pending.add(run.submit(run_chunk, nxt, tmp_dir, freq, go_version))
+    finally:
+        for fut in pending:
+            fut.cancel()
+        if own:
+            run.shutdown(wait=True, cancel_futures=True)
+        elif pending:
+            wait(pending)
+    return [results[c.index] for c in chunks]
+
+
+# -- combining -----------------------------------------------------------------------------
+@dataclass
+class Combined:
+    """The fleet's report inputs, added up over the chunks."""
+
+    lines: int
+    carts: int
+    applied_go: int
+    applied_lenient: int
+    lost: int
+    carts_losing: int
+    findings: list[Finding]
+    metrics: pd.DataFrame
+    freq: str
+    rates: pd.DataFrame  # rates(go, freq)
+    rates_by_type: pd.DataFrame  # rates(go, freq, by="type")
+    lost_table: pd.DataFrame | None  # lost lines per cart (sorted) and go outcome
+    unknown: pd.DataFrame  # lines, carts per unknown type (sorted)
+    per_cart: pd.DataFrame
+    parts: dict[tuple[str, Any], FindingPart]
+
+
+def _shifted(parts: dict[tuple[str, Any], FindingPart], offset: int
+             ) -> dict[tuple[str, Any], FindingPart]:
+    if not offset:
+        return parts
+    for p in parts.values():
+        if "row" in p.evidence.columns:
+            p.evidence = p.evidence.assign(row=p.evidence["row"] + offset)
+        for c in p.counters.values():
+            for v in c.values():
+                v[1] += offset
+    return parts
+
+
+def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any) -> Combined:
+    """Add up the chunks' results (in chunk order) into the report's inputs."""
+    from cartforensics.analysis.metrics import pick_freq
+
+    offset = 0
+    parts = []
+    for r in results:
+        parts.append(_shifted(r.parts, offset))
+        offset += r.lines
+    combined = combine_parts(parts)
+    lines = sum(r.lines for r in results)
+    fs = build_findings(combined, lines, sem)
+    mins = [r.ts_min for r in results if r.ts_min is not None]
+    maxs = [r.ts_max for r in results if r.ts_max is not None]
+    if freq is None:
+        span = pd.Series(pd.to_datetime(np.array([min(mins), max(maxs)] if mins else [],
+                                                 dtype=np.int64), utc=True))
+        freq = pick_freq(span)
+    counts = pd.concat([r.counts for r in results], ignore_index=True)
+    no_ts: dict[str, int] = {}
+    for r in results:
+        for o, k in r.no_ts.items():
+            no_ts[o] = no_ts.get(o, 0) + k
+    no_ts = {o: no_ts[o] for o in OUTCOMES if o in no_ts}
+    wide = _wide(counts)
+    rates_all = rates_from_counts(wide.drop(columns=["type"]), freq, None, "go", no_ts)
+    rates_type = rates_from_counts(wide, freq, "type", "go", no_ts)
+    lost = pd.concat([r.lost_by_cart for r in results], ignore_index=True)
+    lost_table = None
+    if len(lost):
+        lost_table = lost.pivot_table(index="cart", columns="outcome", values="lines",
+                                      aggfunc="sum", fill_value=0).sort_index()
+        lost_table = lost_table.astype("int64")
+        lost_table.columns.name = "outcome"
+        lost_table.index.name = "cart"
+    unk = pd.concat([r.unknown for r in results], ignore_index=True)
+    unknown = unk.groupby("type").agg(lines=("lines", "sum"), carts=("carts", "sum")) \
+        if len(unk) else pd.DataFrame({"lines": [], "carts": []},
+                                      index=pd.Index([], name="type"))
+    pcs = [r.per_cart for r in results if len(r.per_cart)]
+    per_cart = pd.concat(pcs, ignore_index=True).sort_values(
+        "lost", ascending=False, kind="stable").head(TOP_CARTS).reset_index(drop=True) \
+        if pcs else pd.DataFrame()
+    values = combine_metric_values([r.metrics for r in results])
+    return Combined(
+        lines=lines, carts=sum(r.carts for r in results),
+        applied_go=sum(r.applied_go for r in results),
+        applied_lenient=sum(r.applied_lenient for r in results),
+        lost=sum(r.lost for r in results), carts_losing=sum(r.carts_losing for r in results),
+        findings=fs, metrics=metrics_frame(values, "go"), freq=freq, rates=rates_all,
+        rates_by_type=rates_type, lost_table=lost_table, unknown=unknown, per_cart=per_cart,
+        parts=combined)
+
+
+def _wide(counts: pd.DataFrame) -> pd.DataFrame:
+    """Long counts (window ns, type, outcome, lines) as rates' frame: window (UTC), type, one
+    column per outcome."""
+    if not len(counts):
+        frame = pd.DataFrame({"window": pd.to_datetime(np.array([], dtype=np.int64), utc=True),
+                              "type": pd.Series([], dtype=str)})
+        for o in OUTCOMES:
+            frame[o] = np.zeros(0, dtype=np.int64)
+        return frame
+    g = counts.groupby(["window", "type", "outcome"], sort=True)["lines"].sum().unstack(
+        "outcome", fill_value=0)
+    g = g.reindex(columns=list(OUTCOMES), fill_value=0).astype(np.int64).reset_index()
+    g.columns.name = None
+    g["window"] = pd.to_datetime(g["window"].to_numpy(dtype=np.int64), utc=True)
+    return g[["window", "type", *OUTCOMES]]
+
+
+def _outcomes_schema() -> pa.Schema:
+    meta = pa.Schema.from_pandas(pd.DataFrame({
+        "mode": pd.Series([], dtype="str"), "cart_id": pd.Series([], dtype="str"),
+        "line": pd.Series([], dtype="int64"),
+        "ts": pd.Series([], dtype="datetime64[ns, UTC]"), "type": pd.Series([], dtype="str"),
+        "outcome": pd.Series([], dtype="str"), "error": pd.Series([], dtype="str"),
+    }), preserve_index=False).metadata
+    return OUTCOMES_SCHEMA.with_metadata(meta)
+
+
+class OutcomesWriter:
+    """outcomes.parquet from the chunks' parts as they finish: every go row, then every
+    lenient row, in chunk order (the rows and order of stacking both whole replays). The go
+    parts are copied while later chunks still run; one chunk's rows in memory at a time."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self.schema = _outcomes_schema()
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self.path, self.schema)
+        self._waiting: dict[int, ChunkResult] = {}
+        self._next = 0
+        self._lenient: list[str] = []
+
+    def _copy(self, part: str | None) -> None:
+        if part is None or self._writer is None:
+            return
+        t = read_part(part)
+        if t.num_rows:
+            self._writer.write_table(t.cast(self.schema))
+        del t
+        os.unlink(part)
+
+    def add(self, r: ChunkResult) -> None:
+        """A finished chunk (in any order)."""
+        self._waiting[r.index] = r
+        while self._next in self._waiting:
+            done = self._waiting.pop(self._next)
+            self._copy(done.outcomes.get("go"))
+            if "lenient" in done.outcomes:
+                self._lenient.append(done.outcomes["lenient"])
+            self._next += 1
+
+    def close(self) -> None:
+        """Append the lenient rows and finish the file."""
+        for part in self._lenient:
+            self._copy(part)
+        self._lenient = []
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def abort(self) -> None:
+        """After a failure: close the file (what it holds is incomplete)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def write_outcomes(results: Sequence[ChunkResult], path: str | os.PathLike[str]) -> None:
+    """outcomes.parquet from the chunks' parts (see :class:`OutcomesWriter`)."""
+    w = OutcomesWriter(path)
+    try:
+        for r in results:
+            w.add(r)
+        w.close()
+    finally:
+        w.abort()

@@ -1,0 +1,36 @@
+"""Jupyter widgets: a time-travel scrubber over one cart's lines, and a fleet dashboard.
+
+:class:`TimelineScrubber` steps through a cart's lines the way a time-travel debugger steps
+through actions: at every position the line itself (pretty-printed, or its raw bytes escaped
+when it is not JSON), its outcome and error in ``go`` mode (what the service rebuilt) and in
+``lenient`` mode (what the writer meant), the cart after it on both sides, and what changed.
+A line can be skipped (the cart is replayed without it, like Redux DevTools skipping an
+action) and the skips reset.
+
+:class:`FleetDashboard` filters every line of a replay by date, type and outcome, redraws the
+rate charts of :mod:`cartforensics.present.plots`, ranks the worst carts and opens the chosen one
+in a
+scrubber below.
+
+Everything taken from the logs (skus, names, types, errors, cart ids, raw bytes) is
+HTML-escaped before it reaches an HTML widget: a sku ``<img src=x onerror=alert(1)>`` shows as
+that text.
+
+>>> ev = cf.read_events("sample_data")                             # doctest: +SKIP
+>>> TimelineScrubber(cf.replay(ev), cart_id="cart-1003")           # doctest: +SKIP
+>>> FleetDashboard(cf.replay(ev))                                  # doctest: +SKIP
+"""
+
+from cartforensics.present.widgets.common import escape_bytes, pretty_line
+from cartforensics.present.widgets.dashboard import FleetDashboard
+from cartforensics.present.widgets.scrubber import TimelineScrubber
+from cartforensics.present.widgets.strip import (
+           STRIP_MARKS,
+           strip_bins,
+           strip_cursor_html,
+           strip_edges,
+           strip_html,
+)
+
+__all__ = ["STRIP_MARKS", "FleetDashboard", "TimelineScrubber", "escape_bytes", "pretty_line",
+           "strip_bins", "strip_cursor_html", "strip_edges", "strip_html"]

@@ -1,0 +1,542 @@
+"""What the scrubber and the dashboard share: escaping for HTML widgets, the line's
+pretty-printer, the state tables and the page's CSS. Everything from the logs is HTML-escaped.
+
+>>> pretty_line(b'{"a":1}')[0]
+'json'
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from cartforensics.model.replay import Replay
+from cartforensics.model.replay import replay as run_replay
+from cartforensics.present.escaping import char_escape, visible
+from cartforensics.present.plots import OUTCOME_COLORS, OUTCOME_LABELS
+
+MODES = ("go", "lenient")
+MODE_TITLES = {
+    "go": "go: what the service rebuilt",
+    "lenient": "lenient: what the writer meant",
+}
+SKIPPED = "skipped"  # the outcome shown for a line the analyst switched off
+LINE_LIMIT = 8192  # bytes of a line shown (a line may be over 256 KiB)
+MAX_CART_OPTIONS = 500  # carts listed in the picker at once (type to filter the rest)
+_MONEY_FIELDS = {"price", "orgPrice", "totalPrice", "tax", "totalTax", "totalDiscount"}
+
+# -- text made safe ---------------------------------------------------------------------------
+
+
+def _e(v: Any) -> str:
+    """Any value as escaped HTML text (quotes too, so it is safe in attributes)."""
+    return html.escape(_visible(v if isinstance(v, str) else str(v)), quote=True)
+
+
+_visible = visible  # the shared helpers of cartforensics.present.escaping
+_char_escape = char_escape
+
+
+def _mark_escapes(text: str, keep_newlines: bool = False) -> str:
+    """HTML element content for ``text`` (never an attribute: quotes stay as they are),
+    escaped, with every non-printing character shown as a highlighted escape (so that
+    ``\\xff`` in the bytes and a literal ``\\xff`` in the text differ)."""
+    if text.isprintable():
+        return html.escape(text, quote=False)
+    out = []
+    run: list[str] = []
+    for ch in text:
+        if ch.isprintable() or (keep_newlines and ch == "\n"):
+            run.append(ch)
+            continue
+        if run:
+            out.append(html.escape("".join(run), quote=False))
+            run = []
+        out.append(f'<span class="cfw-esc">{html.escape(_char_escape(ch))}</span>')
+    if run:
+        out.append(html.escape("".join(run), quote=False))
+    return "".join(out)
+
+
+def escape_bytes(raw: bytes) -> str:
+    """A line's exact bytes as HTML: valid UTF-8 text as text, every other byte and every
+    non-printing character as a highlighted ``\\xNN`` / ``\\uNNNN`` escape."""
+    return _mark_escapes(raw.decode("utf-8", "surrogateescape"))
+
+
+class _NotPlainJSON(ValueError):
+    pass
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    d = dict(pairs)
+    if len(d) != len(pairs):  # a duplicated key: Go decodes both, json.loads keeps one
+        raise _NotPlainJSON("duplicate key")
+    return d
+
+
+def _no_constant(name: str) -> Any:
+    raise _NotPlainJSON(name)  # NaN, Infinity: not JSON
+
+
+class _Number(str):
+    """A JSON number kept as written (``1e3`` stays ``1e3``, ``1e400`` never becomes inf)."""
+
+
+def _dump(v: Any, depth: int, out: list[str]) -> None:
+    pad = "  " * (depth + 1)
+    if isinstance(v, _Number):
+        out.append(str(v))
+    elif isinstance(v, str):
+        out.append(json.dumps(v, ensure_ascii=False))
+    elif v is None or isinstance(v, bool):
+        out.append({None: "null", True: "true", False: "false"}[v])
+    elif isinstance(v, dict):
+        if not v:
+            out.append("{}")
+            return
+        out.append("{\n")
+        for k, (key, val) in enumerate(v.items()):
+            out.append(f"{pad}{json.dumps(key, ensure_ascii=False)}: ")
+            _dump(val, depth + 1, out)
+            out.append(",\n" if k < len(v) - 1 else "\n")
+        out.append("  " * depth + "}")
+    else:  # a list
+        if not v:
+            out.append("[]")
+            return
+        out.append("[\n")
+        for k, val in enumerate(v):
+            out.append(pad)
+            _dump(val, depth + 1, out)
+            out.append(",\n" if k < len(v) - 1 else "\n")
+        out.append("  " * depth + "]")
+
+
+def pretty_line(raw: bytes, limit: int = LINE_LIMIT) -> tuple[str, str]:
+    """``(kind, html)`` of one line: ``"json"`` and the value pretty-printed (two-space
+    indent, numbers as written), or ``"raw"`` and the exact bytes escaped
+    (:func:`escape_bytes`) when the line is not one plain JSON value (not UTF-8, glued, torn,
+    a duplicated key, NaN) or is cut at ``limit`` bytes."""
+    if len(raw) > limit:
+        rest = len(raw) - limit
+        return "raw", escape_bytes(raw[:limit]) + (
+            f'<span class="cfw-note"> … {rest:,} more bytes not shown</span>'
+        )
+    try:
+        value = json.loads(raw.decode("utf-8"), object_pairs_hook=_pairs,
+                           parse_constant=_no_constant, parse_int=_Number, parse_float=_Number)
+        out: list[str] = []
+        _dump(value, 0, out)
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return "raw", escape_bytes(raw)
+    return "json", _mark_escapes("".join(out), keep_newlines=True)
+
+
+def _label_text(v: Any, limit: int = 60) -> str:
+    """Log content as a plain-text widget label: non-printing characters escaped, cut."""
+    text = _visible(v if isinstance(v, str) else str(v))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+# -- values ------------------------------------------------------------------------------------
+
+
+def _money(v: Any) -> str:
+    """Minor units (öre) as major units with two decimals, exactly (no float rounding)."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        return str(v)
+    sign = "-" if v < 0 else ""
+    return f"{sign}{abs(v) // 100:,}.{abs(v) % 100:02d}"
+
+
+def _fmt(field: str, v: Any) -> str:
+    """A state value as text for a table cell (not yet escaped)."""
+    if v is None or v == "":
+        return "–"
+    if field in _MONEY_FIELDS:
+        return _money(v)
+    if field == "taxRate" and isinstance(v, int) and not isinstance(v, bool):
+        return f"{v / 100:g} %"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, list):
+        return ", ".join(str(x) for x in v) if v else "–"
+    if isinstance(v, dict):
+        return ", ".join(str(x) for x in v.values() if x not in (None, "")) or "–"
+    return str(v)
+
+
+def _when(ts: Any) -> str:
+    if ts is None or pd.isna(ts):
+        return "no readable ts"
+    t = pd.Timestamp(ts)
+    if t.tzinfo is None:
+        t = t.tz_localize("UTC")
+    t = t.tz_convert("UTC")
+    if t.nanosecond or t.microsecond:
+        return t.isoformat().replace("+00:00", "Z")
+    return t.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _str_or_none(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+def _parse_time(text: str) -> pd.Timestamp:
+    t = pd.Timestamp(text.strip())
+    if pd.isna(t):
+        raise ValueError("not a time")
+    return t.tz_localize("UTC") if t.tzinfo is None else t
+
+
+# -- look --------------------------------------------------------------------------------------
+
+_CSS = """
+<style>
+.cfw{font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:13px;
+ color:var(--jp-ui-font-color1,#222);line-height:1.4}
+.cfw h4{margin:2px 0 6px 0;font-size:14px;font-weight:600}
+.cfw .cfw-sub{color:var(--jp-ui-font-color2,#666);font-size:12px}
+.cfw-meta{display:flex;flex-wrap:wrap;gap:4px 16px;margin:2px 0 6px 0}
+.cfw-meta b{font-weight:600}
+.cfw-badge{display:inline-block;padding:1px 7px;border-radius:9px;color:#fff;font-size:12px;
+ font-weight:600;white-space:nowrap}
+.cfw-badge.cfw-dark{color:#111}
+.cfw-err{font-family:var(--jp-code-font-family,monospace);font-size:12px;
+ color:var(--jp-error-color1,#b00020);word-break:break-word}
+.cfw-code{font-family:var(--jp-code-font-family,monospace);font-size:12px;white-space:pre-wrap;
+ word-break:break-all;background:var(--jp-layout-color2,#f5f5f5);
+ border:1px solid var(--jp-border-color2,#e0e0e0);border-radius:4px;padding:6px 8px;margin:4px 0;
+ max-height:260px;overflow:auto}
+.cfw-esc{background:#ffe08a;color:#000;border-radius:2px;padding:0 1px}
+.cfw-note{color:var(--jp-ui-font-color2,#666);font-style:italic}
+.cfw table{border-collapse:collapse;width:100%;margin:2px 0 8px 0;font-size:12px}
+.cfw th{text-align:left;font-weight:600;color:var(--jp-ui-font-color2,#555);
+ border-bottom:1px solid var(--jp-border-color1,#bbb);padding:2px 6px;white-space:nowrap}
+.cfw td{border-bottom:1px solid var(--jp-border-color2,#e5e5e5);padding:2px 6px;
+ vertical-align:top;max-width:220px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
+.cfw td.cfw-num,.cfw th.cfw-num{text-align:right;font-variant-numeric:tabular-nums}
+.cfw tr.cfw-add td{background:rgba(0,158,115,.16)}
+.cfw tr.cfw-del td{background:rgba(213,94,0,.12);text-decoration:line-through;
+ color:var(--jp-ui-font-color2,#666)}
+.cfw td.cfw-chg{background:rgba(230,159,0,.28)}
+.cfw td.cfw-chg s{color:var(--jp-ui-font-color2,#777);margin-right:4px}
+.cfw .cfw-kv td:first-child{color:var(--jp-ui-font-color2,#555);width:40%}
+.cfw ul.cfw-diff{margin:2px 0 4px 0;padding-left:18px}
+.cfw ul.cfw-diff li{margin:1px 0}
+.cfw .cfw-plus{color:#00795a;font-weight:600}
+.cfw .cfw-minus{color:#b34700;font-weight:600}
+.cfw .cfw-tilde{color:#9a6a00;font-weight:600}
+.cfw-banner{padding:6px 10px;border-radius:4px;margin:2px 0}
+.cfw-banner.cfw-same{background:rgba(0,158,115,.10);border-left:4px solid #009E73}
+.cfw-banner.cfw-differ{background:rgba(213,94,0,.10);border-left:4px solid #D55E00}
+.cfw-side{border:1px solid var(--jp-border-color2,#e0e0e0);border-radius:6px;padding:6px 10px;
+ overflow-x:auto}
+.cfw-side.cfw-go{border-top:4px solid #0072B2}
+.cfw-side.cfw-lenient{border-top:4px solid #009E73}
+.cfw-skipline{color:var(--jp-ui-font-color2,#666)}
+.cfw table.cfw-compact{width:auto}
+.cfw table.cfw-compact td,.cfw table.cfw-compact th{padding:2px 10px}
+.cfw .cfw-legend{padding:0 6px;border-radius:3px}
+.cfw .cfw-legend.cfw-add{background:rgba(0,158,115,.16)}
+.cfw .cfw-legend.cfw-del{background:rgba(213,94,0,.12);text-decoration:line-through}
+.cfw .cfw-legend.cfw-chg{background:rgba(230,159,0,.28)}
+.cfw .cfw-legend s{color:var(--jp-ui-font-color2,#777)}
+.cf-scrubber .widget-html-content{min-width:0;max-width:100%}
+.cf-scrubber .cf-go-state,.cf-scrubber .cf-lenient-state{min-width:0;overflow:hidden}
+</style>
+"""
+
+
+def _badge(outcome: str) -> str:
+    color = OUTCOME_COLORS.get(outcome, "#999999")
+    label = OUTCOME_LABELS.get(outcome, outcome)
+    dark = " cfw-dark" if outcome in ("unknown_type", "not_reached", SKIPPED) else ""
+    if outcome == SKIPPED:
+        color = "#dddddd"
+    return f'<span class="cfw-badge{dark}" style="background:{color}">{_e(label)}</span>'
+
+
+# -- one side (mode) of a cart ----------------------------------------------------------------
+
+
+
+
+
+# -- HTML of a state ----------------------------------------------------------------------------
+
+_ITEM_COLUMNS: tuple[tuple[str, str, bool], ...] = (
+    # (state key, header, numeric)
+    ("id", "id", True), ("sku", "sku", False), ("name", "name", False), ("qty", "qty", True),
+    ("price", "price", True), ("orgPrice", "was", True), ("totalPrice", "total", True),
+    ("taxRate", "tax rate", True), ("storeId", "store", False),
+    ("unresolved", "unresolved", False),
+)
+# columns shown only when some row needs them (the rest is in the exported state JSON)
+_OPTIONAL_ITEM_COLUMNS: dict[str, Callable[[Mapping[str, Any]], bool]] = {
+    "orgPrice": lambda r: r["orgPrice"] > r["price"],
+    "taxRate": lambda r: r["taxRate"] != 2500,
+    "storeId": lambda r: r["storeId"] is not None,
+    "unresolved": lambda r: bool(r["unresolved"]),
+}
+
+
+def _item_columns(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, bool]]:
+    return [c for c in _ITEM_COLUMNS
+            if c[0] not in _OPTIONAL_ITEM_COLUMNS
+            or any(_OPTIONAL_ITEM_COLUMNS[c[0]](r) for r in rows)]
+_DELIVERY_COLUMNS: tuple[tuple[str, str, bool], ...] = (
+    ("id", "id", True), ("provider", "provider", False), ("price", "price", True),
+    ("items", "items", False), ("pickupPoint", "pickup point", False),
+)
+_CART_FIELDS = (
+    "totalPrice", "totalTax", "totalDiscount", "orderReference", "paymentStatus",
+    "paymentInProgress", "processing", "lastChange",
+)
+_FIELD_LABELS = {
+    "totalPrice": "total price", "totalTax": "total tax", "totalDiscount": "total discount",
+    "orderReference": "order reference", "paymentStatus": "payment status",
+    "paymentInProgress": "payment in progress", "processing": "processing",
+    "lastChange": "last change",
+}
+
+
+_CELL_LIMITS = {"name": 30, "sku": 28, "provider": 18, "pickupPoint": 30}
+
+
+# A cell's HTML when it shows no change is a function of the field, its kind, the limit and
+# the value alone: kept here for values of the scalar JSON types, keyed with the value's type
+# (so that 1 and True never share a cell), text up to _KEY_TEXT_MAX characters. Bounded:
+# cleared when full.
+_CELL_HTML: dict[tuple[str, bool, int, type, Any], str] = {}
+_CELL_HTML_MAX = 50_000
+_KEY_TEXT_MAX = 512
+_SCALAR_TYPES = frozenset({int, str, bool, type(None)})
+
+
+def _cell(field: str, value: Any, numeric: bool, change: tuple[Any, Any] | None,
+          limit: int | None = None) -> str:
+    limit = limit or _CELL_LIMITS.get(field, 24)
+    key = None
+    if change is None and type(value) in _SCALAR_TYPES and (
+            type(value) is not str or len(value) <= _KEY_TEXT_MAX):
+        key = (field, numeric, limit, type(value), value)
+        hit = _CELL_HTML.get(key)
+        if hit is not None:
+            return hit
+    text = _fmt(field, value)
+    full = _e(text)
+    shown = full if len(text) <= limit else _e(text[: limit - 1] + "…")
+    cls = ["cfw-num"] if numeric else []
+    inner = shown
+    if change is not None:
+        cls.append("cfw-chg")
+        inner = f"<s>{_e(_fmt(field, change[0]))}</s>{shown}"
+    c = f' class="{" ".join(cls)}"' if cls else ""
+    out = f'<td{c} title="{full}">{inner}</td>'
+    if key is not None:
+        if len(_CELL_HTML) >= _CELL_HTML_MAX:
+            _CELL_HTML.clear()
+        _CELL_HTML[key] = out
+    return out
+
+
+# The HTML of a table row that is neither added nor changed is a function of the columns,
+# the extra cell and the row's values alone: rows are kept here, keyed by exactly those (the
+# values by their repr, taken only when each is of a plain JSON type, so that 1, True, 1.0
+# and "1" never share a key, and only for short rows), and a redraw reuses the rows that did
+# not change (a step or a skip redraws both sides: ~60 rows each). Bounded: cleared when full.
+_ROW_HTML: dict[tuple[int, str | None, str], str] = {}
+_ROW_HTML_MAX = 20_000
+_COLUMN_SETS: dict[tuple[tuple[str, str, bool], ...], int] = {}
+_PLAIN_TYPES = frozenset({int, str, bool, float, type(None), list, dict})
+
+
+def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, bool]],
+           diff: Mapping[str, Any] | None, max_rows: int, extra: Callable[[Mapping], str]
+           | None = None, extra_header: str = "") -> str:
+    added = {x["id"] for x in diff["added"]} if diff else set()
+    changed = diff["changed"] if diff else {}
+    removed = list(diff["removed"]) if diff else []
+    head = "".join(
+        f'<th class="cfw-num">{_e(h)}</th>' if num else f"<th>{_e(h)}</th>"
+        for _, h, num in columns
+    ) + (f"<th>{_e(extra_header)}</th>" if extra else "")
+    # render what fits: the first max_rows rows, plus every row that changed further down
+    shown = [r for k, r in enumerate(rows)
+             if k < max_rows or r["id"] in added or r["id"] in changed]
+    cols = tuple(columns)
+    cols_id = _COLUMN_SETS.setdefault(cols, len(_COLUMN_SETS))
+    keys = [k for k, _, _ in cols]
+    cache = _ROW_HTML
+    plain = _PLAIN_TYPES
+    body = []
+    for r in shown:
+        ident = r["id"]
+        extra_html = extra(r) if extra else None
+        key = None
+        if ident not in added and ident not in changed:
+            values = [r.get(k) for k in keys]
+            if all(type(v) in plain for v in values):
+                text = repr(values)
+                if len(text) + len(extra_html or "") <= 4 * _KEY_TEXT_MAX:
+                    key = (cols_id, extra_html, text)
+                    hit = cache.get(key)
+                    if hit is not None:
+                        body.append(hit)
+                        continue
+        fields = changed.get(ident, {})
+        cls = ' class="cfw-add"' if ident in added else ""
+        cells = "".join(_cell(k, r.get(k), num, fields.get(k)) for k, _, num in columns)
+        if extra:
+            cells += f"<td>{extra_html}</td>"
+        row = f"<tr{cls}>{cells}</tr>"
+        if key is not None:
+            if len(cache) >= _ROW_HTML_MAX:
+                cache.clear()
+            cache[key] = row
+        body.append(row)
+    for r in removed:
+        cells = "".join(_cell(k, r.get(k), num, None) for k, _, num in columns)
+        if extra:
+            cells += "<td></td>"
+        body.append(f'<tr class="cfw-del" title="removed">{cells}</tr>')
+    more = len(rows) - len(shown)
+    note = (f'<div class="cfw-note">… {more:,} more unchanged rows not shown '
+            "(export the state for all of them)</div>" if more > 0 else "")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
+
+
+def _diff_list(diff: Mapping[str, Any] | None) -> str:
+    if diff is None:
+        return ""
+    out = []
+    for key, word in (("items", "item"), ("deliveries", "delivery")):
+        d = diff[key]
+        for x in d["added"]:
+            what = (f"{x.get('sku', '')} {x.get('name', '')} × {x.get('qty')}"
+                    if key == "items" else f"{x.get('provider', '')} items "
+                    f"{_fmt('items', x.get('items'))}")
+            out.append(f'<li><span class="cfw-plus">+</span> {word} {_e(x["id"])}: '
+                       f"{_e(what.strip())}</li>")
+        for x in d["removed"]:
+            what = (f"{x.get('sku', '')} {x.get('name', '')}" if key == "items"
+                    else x.get("provider", ""))
+            out.append(f'<li><span class="cfw-minus">−</span> {word} {_e(x["id"])}: '
+                       f"{_e(what.strip())}</li>")
+        for ident, fields in d["changed"].items():
+            parts = ", ".join(
+                f"{_e(f)} {_e(_fmt(f, a))} → {_e(_fmt(f, b))}"
+                for f, (a, b) in fields.items()
+            )
+            out.append(f'<li><span class="cfw-tilde">~</span> {word} {_e(ident)}: '
+                       f"{parts}</li>")
+    for f, (a, b) in diff["fields"].items():
+        if f == "lastChange":
+            continue
+        out.append(f'<li><span class="cfw-tilde">~</span> {_e(_FIELD_LABELS.get(f, f))}: '
+                   f"{_e(_fmt(f, a))} → {_e(_fmt(f, b))}</li>")
+    if not out:
+        return '<div class="cfw-note">no change from the previous position</div>'
+    return f'<ul class="cfw-diff">{"".join(out)}</ul>'
+
+
+def _state_html(mode: str, state: Mapping[str, Any], diff: Mapping[str, Any] | None,
+                outcome: str | None, error: str | None, max_rows: int) -> str:
+    delivery_of: dict[int, list[int]] = {}
+    for d in state["deliveries"]:
+        for i in d["items"]:
+            delivery_of.setdefault(i, []).append(d["id"])
+    fields = diff["fields"] if diff else {}
+    kv = "".join(
+        f"<tr><td>{_e(_FIELD_LABELS[f])}</td>"
+        + _cell(f, state[f], False, fields.get(f), limit=40) + "</tr>"
+        for f in _CART_FIELDS
+    )
+    items = state["items"]
+    n_qty = sum(int(i["qty"]) for i in items)
+    head = (f"<h4>{_e(MODE_TITLES[mode])}</h4>"
+            f'<div class="cfw-meta"><span>{len(items)} item{"s" if len(items) != 1 else ""}'
+            f" ({n_qty:,} pcs)</span><span>{len(state['deliveries'])} deliver"
+            f'{"ies" if len(state["deliveries"]) != 1 else "y"}</span>'
+            f"<span>total <b>{_e(_money(state['totalPrice']))}</b></span>")
+    if outcome is not None:
+        head += f"<span>this line: {_badge(outcome)}</span>"
+    head += "</div>"
+    if error:
+        head += f'<div class="cfw-err">{_e(error)}</div>'
+
+    def delivery_cell(r: Mapping[str, Any]) -> str:
+        return _e(", ".join(str(x) for x in delivery_of.get(r["id"], [])) or "–")
+
+    removed = diff["items"]["removed"] if diff else []
+    items_html = (_table(items, _item_columns([*items, *removed]),
+                         diff["items"] if diff else None, max_rows,
+                         delivery_cell if delivery_of else None, "delivery")
+                  if items or removed else '<div class="cfw-note">no items</div>')
+    dels = state["deliveries"]
+    dels_html = (_table(dels, _DELIVERY_COLUMNS, diff["deliveries"] if diff else None, max_rows)
+                 if dels or (diff and diff["deliveries"]["removed"])
+                 else '<div class="cfw-note">no deliveries</div>')
+    changes = _diff_list(diff) if diff is not None else (
+        '<div class="cfw-note">start: the empty cart before line 1</div>')
+    return (f'<div class="cfw cfw-side cfw-{mode}">{head}'
+            f'<div class="cfw-sub">changes from the previous position</div>{changes}'
+            f'<div class="cfw-sub">items</div>{items_html}'
+            f'<div class="cfw-sub">deliveries</div>{dels_html}'
+            f'<div class="cfw-sub">totals and checkout</div><table class="cfw-kv">{kv}</table>'
+            "</div>")
+
+
+def _empty_diff() -> dict[str, Any]:
+    blank = {"added": [], "removed": [], "changed": {}}
+    return {"items": dict(blank), "deliveries": dict(blank), "fields": {}}
+
+
+def _pair(rp: Replay, lenient: Replay | None) -> tuple[Replay, Replay]:
+    """(go, lenient) replays of the same events; the missing one is replayed from
+    ``rp.events`` with the same catalog and registry."""
+    if not isinstance(rp, Replay):
+        raise TypeError(f"expected a Replay (cartforensics.replay(...)), not {type(rp).__name__}")
+    if rp.mode == "lenient":
+        if lenient is not None and lenient is not rp:
+            raise ValueError("the first replay is in lenient mode: pass the go-mode one first")
+        go = run_replay(rp.events, mode="go", catalog=rp.catalog, registry=rp.registry,
+                        go_version=rp.semantics)
+        return go, rp
+    if lenient is None:
+        lenient = run_replay(rp.events, mode="lenient", catalog=rp.catalog,
+                             registry=rp.registry, go_version=rp.semantics)
+    if lenient.mode != "lenient":
+        raise ValueError(f"lenient= must be a lenient-mode replay, not {lenient.mode!r}")
+    a, b = rp.outcomes, lenient.outcomes
+    same = len(a) == len(b) and bool(
+        (a["line"].to_numpy() == b["line"].to_numpy()).all()
+        and (a["cart_id"].astype(str).to_numpy() == b["cart_id"].astype(str).to_numpy()).all()
+    )
+    if not same:
+        raise ValueError("the two replays are not of the same lines: replay one read_events "
+                         "DataFrame in both modes")
+    return rp, lenient
+
+
+def _cart_table(go: Replay, lenient: Replay) -> pd.DataFrame:
+    """Per cart: lines, problem lines in both modes, lines lost (applied only in lenient)."""
+    a = go.outcomes["outcome"].astype(str).to_numpy()
+    b = lenient.outcomes["outcome"].astype(str).to_numpy()
+    frame = pd.DataFrame({
+        "cart_id": go.outcomes["cart_id"].astype(str).to_numpy(),
+        "lines": 1,
+        "problems_go": (a != "applied").astype(int),
+        "problems_lenient": (b != "applied").astype(int),
+        "lost": ((b == "applied") & (a != "applied")).astype(int),
+    })
+    t = frame.groupby("cart_id", sort=False).sum()
+    t = t.reindex(go.cart_ids, fill_value=0)
+    t.index.name = "cart_id"
+    return t
