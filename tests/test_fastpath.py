@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cartforensics import fastpath
+from cartforensics.go import writer_shape as fastpath
 from cartforensics.go.envelope import decode_envelope
 from cartforensics.go.time import unmarshal_time_json
 from cartforensics.go.writer_shape import canonical_lines, parse_rfc3339_column, view_array

@@ -359,7 +359,7 @@ def test_history_quantity_is_not_wrapped(tmp_path) -> None:
 # not accept goes to the reference decoder, so decode_payload always equals registry.decode.
 
 FIELDS = {name: [(k, ft) for k, ft in schema.fields]
-          for name, schema in cf.registry.DEFAULT_SCHEMAS.items()}
+          for name, schema in cf.model.registry.DEFAULT_SCHEMAS.items()}
 GOOD_WS = st.sampled_from(["", "", "", " ", "\t", "\n", "\r\n", " \t "])
 WS = st.one_of(GOOD_WS, GOOD_WS, GOOD_WS, st.sampled_from(["\u00a0", "\x0b", "\x0c"]))
 INT_EDGES = [0, 1, -1, 7, 2**31 - 1, 2**31, -(2**31), -(2**31) - 1, 2**32 - 1, 2**32,
@@ -548,11 +548,11 @@ SCAN_SETTINGS = settings(max_examples=400, deadline=None,
 @SCAN_SETTINGS
 @given(case=scanner_payload())
 def test_what_the_scanner_accepts_is_what_go_decodes(case) -> None:
-    from cartforensics import gojson
+    from cartforensics.go import json as gojson
     from cartforensics.go.version import semantics
 
     t, text = case
-    schema = cf.registry.DEFAULT_SCHEMAS[t]
+    schema = cf.model.registry.DEFAULT_SCHEMAS[t]
     scanned = core.scan(text, t)
     if scanned is not None:
         for sem in (semantics("1.25"), semantics("1.27")):
