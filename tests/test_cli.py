@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from cartforensics import replay
 from cartforensics.cli.app import main
-from cartforensics.model import replay
 
 ROOT = Path(__file__).resolve().parent.parent
 LINE_KEYS = ["cart_id", "line", "outcome", "type", "error"]
