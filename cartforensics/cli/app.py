@@ -9,21 +9,34 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
+import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from cartforensics._version import __version__
 from cartforensics.analysis.findings import headline
-from cartforensics.cli.args import add_go_version_option, one_line_errors
+from cartforensics.cli.args import add_go_version_option, one_line_errors, positive_int
 from cartforensics.go.json import marshal
+from cartforensics.go.version import DEFAULT_GO_VERSION
+from cartforensics.io.dataset import DatasetError
 from cartforensics.io.logs import NoLogsError
 from cartforensics.io.sources import read_events
+from cartforensics.jobs.convert import ConvertError, convert, restore
+from cartforensics.jobs.repair import REPORT_JSON, REPORT_MD, RepairError, repair
+from cartforensics.jobs.sample import (
+    ALL_INCIDENTS,
+    CATALOG_NAME,
+    DEFAULT_DAYS,
+    DEFAULT_START,
+    MANIFEST_NAME,
+    SampleError,
+    write_sample,
+)
 from cartforensics.model.engine import engine_text
 from cartforensics.model.replay import METRIC_NAMES, Replay, replay
-
-_COMMAND_MODULES = ("present.report", "jobs.convert", "jobs.sample", "jobs.repair")
+from cartforensics.present.report import ReportError, write_report
 
 
 def replay_records(r: Replay) -> Iterator[dict[str, Any]]:
@@ -156,16 +169,279 @@ def build_parser() -> argparse.ArgumentParser:
     sp.set_defaults(func=_cmd_state)
     one_line_errors(sp, "state")
 
-    # Other commands live beside the library call they wrap: each module has
-    # ``add_subcommand(subparsers)`` that adds its parser and sets ``func``.
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"cartforensics.{name}")
-        except ModuleNotFoundError as e:
-            if e.name != f"cartforensics.{name}":
-                raise
+    _add_report(sub)
+    _add_convert_and_restore(sub)
+    _add_sample(sub)
+    _add_repair(sub)
+    return p
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    src = args.path
+    if isinstance(src, list) and len(src) == 1:
+        src = src[0]
+    try:
+        opts = dict(progress=False if args.quiet else None, freq=args.freq, notes=args.notes,
+                    go_version=args.go_version)
+        if args.scheduler is not None:
+            from cartforensics._runtime.cluster import dask_executor
+
+            with dask_executor(args.scheduler) as executor:
+                res = write_report(src, args.out, executor=executor, **opts)  # type: ignore
+        else:
+            res = write_report(src, args.out, workers=args.workers, **opts)  # type: ignore
+    except (ReportError, NoLogsError, ValueError) as e:
+        sys.stderr.write(f"cartforensics: {e}\n")
+        return 2
+    except OSError as e:
+        where = e.filename or args.out
+        sys.stderr.write(f"cartforensics: {where}: {e.strerror or e}\n")
+        return 2
+    sys.stdout.write(res.summary() + "\n")
+    return 0
+
+
+def _add_report(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``cartforensics report SRC --out DIR [--quiet]`` to the CLI."""
+    p = subparsers.add_parser(
+        "report", help="replay in both modes and write an HTML/Markdown report with charts",
+        description=(
+            "Replay the logs as the service does (go mode) and as the writer meant them "
+            "(lenient mode); write DIR/report.html (self-contained), DIR/report.md, the "
+            "charts as PNG and DIR/outcomes.parquet; print the headline finding and the top "
+            "findings."
+        ),
+    )
+    p.add_argument("path", nargs="+", metavar="SRC",
+                   help="log files (<cartId>.events.log[.gz]), directories or globs")
+    p.add_argument("--out", "-o", required=True, metavar="DIR",
+                   help="directory to write the report into (created if missing)")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    p.add_argument("--freq", default=None,
+                   help="time window of the charts, e.g. 1h or 1D (default: from the span)")
+    p.add_argument("--notes", default=None, metavar="NOTES.json",
+                   help="an analyst's notes file (cartforensics.Notes): adds an 'Analyst "
+                        "notes' section")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                       help="worker processes for the chunks of carts (default: one per core)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run the chunks on a Dask cluster: tcp://HOST:PORT, or local:N "
+                            "(needs the dask extra; the workers must see SRC and --out)")
+    add_go_version_option(p)
+    one_line_errors(p, "report")
+    p.set_defaults(func=_cmd_report)
+    return p
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    progress = False if args.quiet else None
+    try:
+        if args.scheduler is not None:
+            from cartforensics._runtime.cluster import dask_executor
+
+            with dask_executor(args.scheduler) as executor:
+                summary = convert(args.src, args.dst, incremental=args.incremental,
+                                  progress=progress, go_version=args.go_version,
+                                  executor=executor)
+        else:
+            summary = convert(args.src, args.dst, workers=args.workers,
+                              incremental=args.incremental, progress=progress,
+                              go_version=args.go_version)
+    except (NoLogsError, DatasetError, ValueError) as e:
+        sys.stderr.write(f"cartforensics: {e}\n")
+        return 2
+    except ConvertError as e:
+        sys.stderr.write(f"cartforensics: convert failed, nothing was changed: {e}\n")
+        return 1
+    except OSError as e:
+        sys.stderr.write(f"cartforensics: convert failed, nothing was changed: {e}\n")
+        return 1
+    text = str(summary)
+    sys.stdout.write(text + "\n")
+    if not summary.ok:
+        sys.stderr.write(f"cartforensics: {len(summary.problems)} problem(s) with input files "
+                         "(listed above); the other files were converted\n")
+        return 1
+    return 0
+
+
+def _cmd_restore(args: argparse.Namespace) -> int:
+    try:
+        summary = restore(args.dataset, args.out)
+    except (DatasetError, ValueError) as e:
+        sys.stderr.write(f"cartforensics: {e}\n")
+        return 2
+    except OSError as e:
+        sys.stderr.write(f"cartforensics: restore failed: {e}\n")
+        return 1
+    sys.stdout.write(str(summary) + "\n")
+    if not summary.ok:
+        sys.stderr.write(f"cartforensics: {len(summary.mismatches)} file(s) do not match the "
+                         "manifest\n")
+        return 1
+    return 0
+
+
+def _add_convert_and_restore(subparsers: Any) -> None:
+    """``cartforensics convert SRC DST`` and ``cartforensics restore DATASET OUT``."""
+    cp = subparsers.add_parser(
+        "convert", help="convert a log directory into a Parquet dataset",
+        description=(
+            "Convert every <cartId>.events.log(.gz) in SRC into the Parquet dataset DST: "
+            "events/ (one row per physical line, outcomes in both modes, raw bytes; "
+            "partitioned by date), carts/ (one row per file) and manifest.json. DST is "
+            "replaced only when it is a cartforensics dataset. Exit status 1 when an input "
+            "file had a problem (the others are converted), 2 for bad arguments."
+        ),
+    )
+    cp.add_argument("src", metavar="SRC", help="directory of *.events.log / *.events.log.gz")
+    cp.add_argument("dst", metavar="DST", help="dataset directory to write (or update)")
+    where = cp.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                       help="processes (default: the number of CPUs)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="run the batches on a Dask cluster: tcp://HOST:PORT, or local:N "
+                            "to start N local worker processes (needs cartforensics[dask]; "
+                            "the workers must see SRC and DST: docs/scale.md)")
+    cp.add_argument("--incremental", action="store_true",
+                    help="convert only new files and new tails of grown files")
+    cp.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_go_version_option(cp)
+    cp.set_defaults(func=_cmd_convert)
+    one_line_errors(cp, "convert")
+
+    rp = subparsers.add_parser(
+        "restore", help="write the logs back from a dataset, byte for byte",
+        description=(
+            "Write the log files of DATASET back into the new directory OUT and check each "
+            "against the sha256 in the manifest (.gz logs: their decompressed content). "
+            "Exit status 1 on any mismatch."
+        ),
+    )
+    rp.add_argument("dataset", metavar="DATASET", help="a dataset written by convert")
+    rp.add_argument("out", metavar="OUT", help="a new (or empty) directory")
+    rp.set_defaults(func=_cmd_restore)
+    one_line_errors(rp, "restore")
+
+
+def _cmd_sample(args: argparse.Namespace) -> int:
+    incidents: tuple[str, ...]
+    if args.no_incidents:
+        if args.incident:
+            sys.stderr.write("cartforensics: --no-incidents and --incident exclude each other\n")
+            return 2
+        incidents = ()
+    else:
+        incidents = tuple(args.incident) if args.incident else ALL_INCIDENTS
+    began = time.perf_counter()
+    try:
+        m = write_sample(args.out, carts=args.carts, seed=args.seed, incidents=incidents,
+                         start=args.start, days=args.days, events=args.events,
+                         visits=args.visits)
+    except SampleError as e:
+        sys.stderr.write(f"cartforensics: {e}\n")
+        return 2
+    except OSError as e:
+        sys.stderr.write(f"cartforensics: {args.out}: {e.strerror or e}\n")
+        return 2
+    took = time.perf_counter() - began
+    out = sys.stdout
+    out.write(f"wrote {m.carts:,} carts, {m.lines:,} lines, {m.bytes_written:,} bytes to "
+              f"{args.out} in {took:.1f} s (seed {m.seed})\n")
+    for name in ALL_INCIDENTS:
+        if name not in m.incidents:
+            out.write(f"  {name}: off\n")
             continue
-        module.add_subcommand(sub)
+        per = m.lines_by_incident.get(name, {})
+        n_lines = sum(len(v) for v in per.values())
+        out.write(f"  {name}: {n_lines:,} lines in {len(per):,} carts\n")
+    out.write(f"planted lines: {Path(args.out) / MANIFEST_NAME}\n")
+    return 0
+
+
+def _seed(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError("the seed must not be negative")
+    return v
+
+
+def _add_sample(subparsers: Any) -> argparse.ArgumentParser:
+    """``cartforensics sample OUT --carts N --seed S [--incident NAME ...]``."""
+    p = subparsers.add_parser(
+        "sample", help="write a synthetic corpus of cart logs with planted incidents",
+        description=(
+            "Write realistic cart sessions as <cartId>.events.log files in the seed writer's "
+            "exact bytes, with incidents planted (all by default): "
+            + ", ".join(ALL_INCIDENTS) + ". The same arguments write the same bytes. "
+            f"OUT gets {MANIFEST_NAME} (every planted line) and {CATALOG_NAME}."),
+    )
+    p.add_argument("out", metavar="OUT",
+                   help="a new or empty directory, or a previous sample to overwrite")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--carts", type=positive_int, default=300, help="number of carts (300)")
+    size.add_argument("--events", type=positive_int, default=None,
+                      help="write exactly this many lines instead (carts as needed)")
+    p.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
+    p.add_argument("--incident", action="append", choices=ALL_INCIDENTS, metavar="NAME",
+                   help="plant only this incident (repeat for more); default: all of "
+                        + ", ".join(ALL_INCIDENTS))
+    p.add_argument("--no-incidents", action="store_true", help="plant nothing")
+    p.add_argument("--start", default=DEFAULT_START.strftime("%Y-%m-%d"),
+                   help="first day of the window, UTC (2025-10-27)")
+    p.add_argument("--days", type=positive_int, default=DEFAULT_DAYS,
+                   help=f"length of the window in days ({DEFAULT_DAYS})")
+    p.add_argument("--visits", type=positive_int, default=1,
+                   help="visits per cart (1); more make long-lived carts: fewer, longer files")
+    p.set_defaults(func=_cmd_sample)
+    one_line_errors(p, "sample")
+    return p
+
+
+def _cmd_repair(args: argparse.Namespace) -> int:
+    try:
+        result = repair(args.src, args.out, go_version=args.go_version, force=args.force,
+                        progress=False if args.quiet else None)
+    except (RepairError, NoLogsError) as e:
+        sys.stderr.write(f"cartforensics: {e}\n")
+        return 2
+    except OSError as e:
+        sys.stderr.write(f"cartforensics: repair: {e.filename or ''}: {e.strerror or e}\n")
+        return 2
+    sys.stdout.write(result.summary() + "\n")
+    sys.stdout.write(f"report: {Path(args.out) / REPORT_MD}, {Path(args.out) / REPORT_JSON}\n")
+    failed = any(r["verified"] is False and r["status"] == "unrepairable"
+                 and str(r["reason"]).startswith("verification failed")
+                 for r in result.report["carts"].values())
+    return 1 if failed else 0
+
+
+def _add_repair(subparsers: Any) -> argparse.ArgumentParser:
+    """``cartforensics repair SRC OUT [--go-version V] [--force]``."""
+    p = subparsers.add_parser(
+        "repair", help="rewrite logs so that the service's reader rebuilds what the writer meant",
+        description=(
+            "Write OUT/<cartId>.events.log for every cart log in SRC so that the service's "
+            "reader (go mode) rebuilds the cart the writer meant (lenient mode): numeric ts "
+            "written as RFC 3339, missing final newlines added, lines no reader can use moved "
+            "to OUT/rejected/, long lines re-encoded shorter. OUT is replayed to verify every "
+            f"cart; OUT/{REPORT_JSON} and OUT/{REPORT_MD} say what changed. SRC is only read."),
+    )
+    p.add_argument("src", metavar="SRC", help="a directory of cart logs (or one log file)")
+    p.add_argument("out", metavar="OUT",
+                   help="a new or empty directory, or a previous repair output (with --force)")
+    p.add_argument("--go-version", default=DEFAULT_GO_VERSION, metavar="V",
+                   help=f"the service's Go toolchain, whose reader is modelled "
+                        f"({DEFAULT_GO_VERSION})")
+    p.add_argument("--force", action="store_true",
+                   help="replace OUT when it holds a previous repair output")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_repair)
+    one_line_errors(p, "repair")
     return p
 
 

@@ -17,7 +17,6 @@ a process pool here, and onto Dask or Spark tasks elsewhere. Memory is bounded b
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import gzip
 import hashlib
@@ -48,7 +47,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from cartforensics.cli.args import add_go_version_option, one_line_errors, positive_int
+from cartforensics._version import __version__
 from cartforensics.go.json import marshal
 from cartforensics.go.version import semantics
 from cartforensics.io import logs as _events
@@ -71,7 +70,7 @@ from cartforensics.io.logs import NoLogsError, find_logs
 
 __all__ = [
     "ConvertError", "ConvertOptions", "ConvertSummary", "FileTask", "RestoreSummary",
-    "add_subcommand", "convert", "convert_files", "iter_convert", "plan_batches", "restore",
+    "convert", "convert_files", "iter_convert", "plan_batches", "restore",
     "write_batch",
 ]
 
@@ -962,7 +961,6 @@ def _finish(root: Path, old: dict[str, Any] | None, results: list[FileOutcome],
             summary: ConvertSummary, src: Path) -> dict[str, Any]:
     """Patch the cloned old fragments (drop rows that were reconverted or replaced), and build
     the manifest."""
-    from cartforensics._version import __version__
     drop: dict[str, set[str]] = {}
     entries: dict[str, dict[str, Any]] = {}
     for f in results:
@@ -1198,94 +1196,3 @@ def _restore_fragment(frag: Path, targets: dict[str, tuple[Path, dict[str, Any]]
 
 # ------------------------------------------------------------------------------------------
 # Command line
-
-
-def _cmd_convert(args: argparse.Namespace) -> int:
-    progress = False if args.quiet else None
-    try:
-        if args.scheduler is not None:
-            from cartforensics._runtime.cluster import dask_executor
-
-            with dask_executor(args.scheduler) as executor:
-                summary = convert(args.src, args.dst, incremental=args.incremental,
-                                  progress=progress, go_version=args.go_version,
-                                  executor=executor)
-        else:
-            summary = convert(args.src, args.dst, workers=args.workers,
-                              incremental=args.incremental, progress=progress,
-                              go_version=args.go_version)
-    except (NoLogsError, DatasetError, ValueError) as e:
-        sys.stderr.write(f"cartforensics: {e}\n")
-        return 2
-    except ConvertError as e:
-        sys.stderr.write(f"cartforensics: convert failed, nothing was changed: {e}\n")
-        return 1
-    except OSError as e:
-        sys.stderr.write(f"cartforensics: convert failed, nothing was changed: {e}\n")
-        return 1
-    text = str(summary)
-    sys.stdout.write(text + "\n")
-    if not summary.ok:
-        sys.stderr.write(f"cartforensics: {len(summary.problems)} problem(s) with input files "
-                         "(listed above); the other files were converted\n")
-        return 1
-    return 0
-
-
-def _cmd_restore(args: argparse.Namespace) -> int:
-    try:
-        summary = restore(args.dataset, args.out)
-    except (DatasetError, ValueError) as e:
-        sys.stderr.write(f"cartforensics: {e}\n")
-        return 2
-    except OSError as e:
-        sys.stderr.write(f"cartforensics: restore failed: {e}\n")
-        return 1
-    sys.stdout.write(str(summary) + "\n")
-    if not summary.ok:
-        sys.stderr.write(f"cartforensics: {len(summary.mismatches)} file(s) do not match the "
-                         "manifest\n")
-        return 1
-    return 0
-
-
-def add_subcommand(subparsers: Any) -> None:
-    """``cartforensics convert SRC DST`` and ``cartforensics restore DATASET OUT``."""
-    cp = subparsers.add_parser(
-        "convert", help="convert a log directory into a Parquet dataset",
-        description=(
-            "Convert every <cartId>.events.log(.gz) in SRC into the Parquet dataset DST: "
-            "events/ (one row per physical line, outcomes in both modes, raw bytes; "
-            "partitioned by date), carts/ (one row per file) and manifest.json. DST is "
-            "replaced only when it is a cartforensics dataset. Exit status 1 when an input "
-            "file had a problem (the others are converted), 2 for bad arguments."
-        ),
-    )
-    cp.add_argument("src", metavar="SRC", help="directory of *.events.log / *.events.log.gz")
-    cp.add_argument("dst", metavar="DST", help="dataset directory to write (or update)")
-    where = cp.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=positive_int, default=None, metavar="N",
-                       help="processes (default: the number of CPUs)")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="run the batches on a Dask cluster: tcp://HOST:PORT, or local:N "
-                            "to start N local worker processes (needs cartforensics[dask]; "
-                            "the workers must see SRC and DST: docs/scale.md)")
-    cp.add_argument("--incremental", action="store_true",
-                    help="convert only new files and new tails of grown files")
-    cp.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_go_version_option(cp)
-    cp.set_defaults(func=_cmd_convert)
-    one_line_errors(cp, "convert")
-
-    rp = subparsers.add_parser(
-        "restore", help="write the logs back from a dataset, byte for byte",
-        description=(
-            "Write the log files of DATASET back into the new directory OUT and check each "
-            "against the sha256 in the manifest (.gz logs: their decompressed content). "
-            "Exit status 1 on any mismatch."
-        ),
-    )
-    rp.add_argument("dataset", metavar="DATASET", help="a dataset written by convert")
-    rp.add_argument("out", metavar="OUT", help="a new (or empty) directory")
-    rp.set_defaults(func=_cmd_restore)
-    one_line_errors(rp, "restore")

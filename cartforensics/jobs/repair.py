@@ -29,7 +29,6 @@ place), never reported as repaired.
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import ctypes.util
 import datetime as dt
@@ -37,7 +36,6 @@ import hashlib
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Iterable
@@ -49,13 +47,13 @@ import msgspec
 import orjson
 import pandas as pd
 
-from cartforensics.cli.args import one_line_errors
+from cartforensics._version import __version__
 from cartforensics.go.bufio import MAX_TOKEN_SIZE
 from cartforensics.go.envelope import number_to_time
 from cartforensics.go.json import fold_name, unquote
 from cartforensics.go.time import GoTime
-from cartforensics.go.version import semantics
-from cartforensics.io.logs import GZ_SUFFIX, LOG_SUFFIX, NoLogsError, find_logs, log_stem, name_text
+from cartforensics.go.version import DEFAULT_GO_VERSION, semantics
+from cartforensics.io.logs import GZ_SUFFIX, LOG_SUFFIX, find_logs, log_stem, name_text
 from cartforensics.io.sources import read_events
 from cartforensics.model.replay import Replay, replay
 
@@ -65,7 +63,7 @@ REJECTED_DIR = "rejected"
 UNVERIFIED_DIR = "unverified"
 REJECTED_SUFFIX = ".events.log.rejected"
 TOOL = "cartforensics repair"
-DEFAULT_GO_VERSION = "1.25"
+
 STATUSES = ("repaired", "unchanged", "unrepairable")
 
 __all__ = ["RepairError", "RepairResult", "repair", "numeric_ts_spans", "shorter_encoding"]
@@ -615,10 +613,6 @@ def _file_digest(path: Path) -> str:
 
 def _build(src: Path, logs: list[Any], tmp: Path, go_version: str,
            progress: bool | None) -> tuple[dict[str, Any], pd.DataFrame]:
-    from cartforensics._version import (
-        __version__,  # the package's: imported here, the package imports this module
-    )
-
     source_files = []
     for log in logs:
         try:
@@ -862,46 +856,3 @@ def _write_reports(tmp: Path, report: dict[str, Any]) -> None:
 
 # =============================================================================================
 # The command
-
-
-def _cmd_repair(args: argparse.Namespace) -> int:
-    try:
-        result = repair(args.src, args.out, go_version=args.go_version, force=args.force,
-                        progress=False if args.quiet else None)
-    except (RepairError, NoLogsError) as e:
-        sys.stderr.write(f"cartforensics: {e}\n")
-        return 2
-    except OSError as e:
-        sys.stderr.write(f"cartforensics: repair: {e.filename or ''}: {e.strerror or e}\n")
-        return 2
-    sys.stdout.write(result.summary() + "\n")
-    sys.stdout.write(f"report: {Path(args.out) / REPORT_MD}, {Path(args.out) / REPORT_JSON}\n")
-    failed = any(r["verified"] is False and r["status"] == "unrepairable"
-                 and str(r["reason"]).startswith("verification failed")
-                 for r in result.report["carts"].values())
-    return 1 if failed else 0
-
-
-def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
-    """``cartforensics repair SRC OUT [--go-version V] [--force]``."""
-    p = subparsers.add_parser(
-        "repair", help="rewrite logs so that the service's reader rebuilds what the writer meant",
-        description=(
-            "Write OUT/<cartId>.events.log for every cart log in SRC so that the service's "
-            "reader (go mode) rebuilds the cart the writer meant (lenient mode): numeric ts "
-            "written as RFC 3339, missing final newlines added, lines no reader can use moved "
-            "to OUT/rejected/, long lines re-encoded shorter. OUT is replayed to verify every "
-            f"cart; OUT/{REPORT_JSON} and OUT/{REPORT_MD} say what changed. SRC is only read."),
-    )
-    p.add_argument("src", metavar="SRC", help="a directory of cart logs (or one log file)")
-    p.add_argument("out", metavar="OUT",
-                   help="a new or empty directory, or a previous repair output (with --force)")
-    p.add_argument("--go-version", default=DEFAULT_GO_VERSION, metavar="V",
-                   help=f"the service's Go toolchain, whose reader is modelled "
-                        f"({DEFAULT_GO_VERSION})")
-    p.add_argument("--force", action="store_true",
-                   help="replace OUT when it holds a previous repair output")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=_cmd_repair)
-    one_line_errors(p, "repair")
-    return p

@@ -68,7 +68,6 @@ dominates at benchmark sizes on a slow disk).
 
 from __future__ import annotations
 
-import argparse
 import base64
 import bisect
 import gc
@@ -76,8 +75,6 @@ import io
 import math
 import os
 import random
-import sys
-import time
 from array import array
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -87,7 +84,6 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from cartforensics.cli.args import positive_int
 from cartforensics.go.json import GoType, Struct
 from cartforensics.model.registry import DEFAULT_SCHEMAS, message
 
@@ -1431,78 +1427,3 @@ def read_manifest(out_dir: str | Path) -> dict[str, Any]:
 
 # =============================================================================================
 # The command
-
-def _cmd_sample(args: argparse.Namespace) -> int:
-    incidents: tuple[str, ...]
-    if args.no_incidents:
-        if args.incident:
-            sys.stderr.write("cartforensics: --no-incidents and --incident exclude each other\n")
-            return 2
-        incidents = ()
-    else:
-        incidents = tuple(args.incident) if args.incident else ALL_INCIDENTS
-    began = time.perf_counter()
-    try:
-        m = write_sample(args.out, carts=args.carts, seed=args.seed, incidents=incidents,
-                         start=args.start, days=args.days, events=args.events,
-                         visits=args.visits)
-    except SampleError as e:
-        sys.stderr.write(f"cartforensics: {e}\n")
-        return 2
-    except OSError as e:
-        sys.stderr.write(f"cartforensics: {args.out}: {e.strerror or e}\n")
-        return 2
-    took = time.perf_counter() - began
-    out = sys.stdout
-    out.write(f"wrote {m.carts:,} carts, {m.lines:,} lines, {m.bytes_written:,} bytes to "
-              f"{args.out} in {took:.1f} s (seed {m.seed})\n")
-    for name in ALL_INCIDENTS:
-        if name not in m.incidents:
-            out.write(f"  {name}: off\n")
-            continue
-        per = m.lines_by_incident.get(name, {})
-        n_lines = sum(len(v) for v in per.values())
-        out.write(f"  {name}: {n_lines:,} lines in {len(per):,} carts\n")
-    out.write(f"planted lines: {Path(args.out) / MANIFEST_NAME}\n")
-    return 0
-
-
-def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError("the seed must not be negative")
-    return v
-
-
-def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
-    """``cartforensics sample OUT --carts N --seed S [--incident NAME ...]``."""
-    p = subparsers.add_parser(
-        "sample", help="write a synthetic corpus of cart logs with planted incidents",
-        description=(
-            "Write realistic cart sessions as <cartId>.events.log files in the seed writer's "
-            "exact bytes, with incidents planted (all by default): "
-            + ", ".join(ALL_INCIDENTS) + ". The same arguments write the same bytes. "
-            f"OUT gets {MANIFEST_NAME} (every planted line) and {CATALOG_NAME}."),
-    )
-    p.add_argument("out", metavar="OUT",
-                   help="a new or empty directory, or a previous sample to overwrite")
-    size = p.add_mutually_exclusive_group()
-    size.add_argument("--carts", type=positive_int, default=300, help="number of carts (300)")
-    size.add_argument("--events", type=positive_int, default=None,
-                      help="write exactly this many lines instead (carts as needed)")
-    p.add_argument("--seed", type=_seed, default=0, help="random seed (0)")
-    p.add_argument("--incident", action="append", choices=ALL_INCIDENTS, metavar="NAME",
-                   help="plant only this incident (repeat for more); default: all of "
-                        + ", ".join(ALL_INCIDENTS))
-    p.add_argument("--no-incidents", action="store_true", help="plant nothing")
-    p.add_argument("--start", default=DEFAULT_START.strftime("%Y-%m-%d"),
-                   help="first day of the window, UTC (2025-10-27)")
-    p.add_argument("--days", type=positive_int, default=DEFAULT_DAYS,
-                   help=f"length of the window in days ({DEFAULT_DAYS})")
-    p.add_argument("--visits", type=positive_int, default=1,
-                   help="visits per cart (1); more make long-lived carts: fewer, longer files")
-    p.set_defaults(func=_cmd_sample)
-    return p

@@ -8,7 +8,6 @@ modes and writes the story: ``report.html`` (one self-contained file, charts emb
 
 from __future__ import annotations
 
-import argparse
 import base64
 import datetime as dt
 import html
@@ -26,13 +25,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cartforensics._version import __version__
 from cartforensics.analysis.findings import Finding, findings_table, headline_finding
 from cartforensics.analysis.metrics import prometheus_text
 from cartforensics.analysis.notes import Notes, NotesError
-from cartforensics.cli.args import add_go_version_option, one_line_errors, positive_int
 from cartforensics.go.version import GoSemantics, semantics
 from cartforensics.io.dataset import is_dataset, read_manifest
-from cartforensics.io.logs import NoLogsError, Source, find_logs
+from cartforensics.io.logs import Source, find_logs
 from cartforensics.io.sources import read_events
 from cartforensics.model.replay import OUTCOMES, Replay, replay
 from cartforensics.present.notes_report import load_notes, notes_html, notes_markdown
@@ -566,9 +565,6 @@ def _img(name: str, data: bytes, alt: str) -> str:
 
 
 def _html(ctx: _Context) -> str:
-    from cartforensics._version import (
-        __version__,  # here, not at import: the package may still be initialising
-    )
     from cartforensics.present.plots import OUTCOME_COLORS, OUTCOME_LABELS
     res = ctx.result
     fs = ctx.findings
@@ -747,62 +743,6 @@ def _markdown(ctx: _Context) -> str:
 
 
 # -- command line --------------------------------------------------------------------------
-def _cmd_report(args: argparse.Namespace) -> int:
-    src = args.path
-    if isinstance(src, list) and len(src) == 1:
-        src = src[0]
-    try:
-        opts = dict(progress=False if args.quiet else None, freq=args.freq, notes=args.notes,
-                    go_version=args.go_version)
-        if args.scheduler is not None:
-            from cartforensics._runtime.cluster import dask_executor
-
-            with dask_executor(args.scheduler) as executor:
-                res = write_report(src, args.out, executor=executor, **opts)  # type: ignore
-        else:
-            res = write_report(src, args.out, workers=args.workers, **opts)  # type: ignore
-    except (ReportError, NoLogsError, ValueError) as e:
-        sys.stderr.write(f"cartforensics: {e}\n")
-        return 2
-    except OSError as e:
-        where = e.filename or args.out
-        sys.stderr.write(f"cartforensics: {where}: {e.strerror or e}\n")
-        return 2
-    sys.stdout.write(res.summary() + "\n")
-    return 0
 
 
-def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``cartforensics report SRC --out DIR [--quiet]`` to the CLI."""
-    p = subparsers.add_parser(
-        "report", help="replay in both modes and write an HTML/Markdown report with charts",
-        description=(
-            "Replay the logs as the service does (go mode) and as the writer meant them "
-            "(lenient mode); write DIR/report.html (self-contained), DIR/report.md, the "
-            "charts as PNG and DIR/outcomes.parquet; print the headline finding and the top "
-            "findings."
-        ),
-    )
-    p.add_argument("path", nargs="+", metavar="SRC",
-                   help="log files (<cartId>.events.log[.gz]), directories or globs")
-    p.add_argument("--out", "-o", required=True, metavar="DIR",
-                   help="directory to write the report into (created if missing)")
-    p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    p.add_argument("--freq", default=None,
-                   help="time window of the charts, e.g. 1h or 1D (default: from the span)")
-    p.add_argument("--notes", default=None, metavar="NOTES.json",
-                   help="an analyst's notes file (cartforensics.Notes): adds an 'Analyst "
-                        "notes' section")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=positive_int, default=None, metavar="N",
-                       help="worker processes for the chunks of carts (default: one per core)")
-    where.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                       help="run the chunks on a Dask cluster: tcp://HOST:PORT, or local:N "
-                            "(needs the dask extra; the workers must see SRC and --out)")
-    add_go_version_option(p)
-    one_line_errors(p, "report")
-    p.set_defaults(func=_cmd_report)
-    return p
-
-
-__all__ = ["ReportError", "ReportResult", "add_subcommand", "outcomes_frame", "write_report"]
+__all__ = ["ReportError", "ReportResult", "outcomes_frame", "write_report"]
