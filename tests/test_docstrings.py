@@ -14,7 +14,7 @@ import cartforensics
 
 def _with_examples() -> list[str]:
     names = []
-    for m in pkgutil.iter_modules(cartforensics.__path__, "cartforensics."):
+    for m in pkgutil.walk_packages(cartforensics.__path__, "cartforensics."):
         if m.name.endswith("__main__"):  # importing it runs the command line
             continue
         module = importlib.import_module(m.name)

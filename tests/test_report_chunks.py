@@ -129,10 +129,10 @@ def test_small_chunks_equal_one_chunk(src: str, small_chunks: dict[str, Any],
     whole = plan_logs(logs, chunk_files=10**9, chunk_bytes=1 << 40)
     assert len(whole) == 1
     for c in small:  # a cart is never cut: its .log and .log.gz are in one chunk
-        ids = {cf.io.logs.cart_id_of(Path(p)) for p in c.paths}
+        ids = {cf.io.logs.cart_id_of(log.path) for log in c.logs}
         for other in small:
             if other is not c:
-                assert not ids & {cf.io.logs.cart_id_of(Path(p)) for p in other.paths}
+                assert not ids & {cf.io.logs.cart_id_of(log.path) for log in other.logs}
     b, rb = run(whole, tmp_path / "b")
     same_combined(a, b)
     from cartforensics.present.report_chunks import write_outcomes
@@ -235,5 +235,5 @@ def test_cli_report_on_workers_and_bad_workers(hostile: Path, tmp_path: Path,
         main(["report", str(hostile), "--out", str(tmp_path / "r2"), "--workers", "0"])
     assert e.value.code == 2
     assert "cartforensics: " in capsys.readouterr().err
-    with pytest.raises(cf.report.ReportError, match="workers must be"):
+    with pytest.raises(cf.present.report.ReportError, match="workers must be"):
         write_report(hostile, tmp_path / "r3", workers=0)

@@ -41,9 +41,10 @@ from cartforensics.io.dataset import (
     MODES,
     OUTCOMES,
     DatasetError,
-    _as_read_events,
+    as_read_events,
     carts_table,
     events_dataset,
+    files_in_order,
     open_dataset,
     read_manifest,
 )
@@ -173,12 +174,6 @@ def _scan(path: str | os.PathLike[str],
                           ("line", "ascending")])
 
 
-def _files(manifest: dict[str, Any]) -> list[dict[str, Any]]:
-    # read_events' order of files: cart id (bytes, as Go sorts), then file name
-    return sorted(manifest.get("files", []),
-                  key=lambda f: (f["cart_id"].encode("utf-8", "surrogateescape"), f["path"]))
-
-
 def stored_replays(path: str | os.PathLike[str],
                    lines: Iterable[tuple[str, int]] | None = None, *,
                    fragments: Sequence[str | os.PathLike[str]] | None = None,
@@ -206,7 +201,7 @@ def stored_replays(path: str | os.PathLike[str],
         manifest = read_manifest(root)
     if manifest is None:
         raise DatasetError(f"{root}: not a cartforensics dataset (no manifest.json of ours)")
-    files = _files(manifest)
+    files = files_in_order(manifest)
     if carts is not None:
         wanted = set(carts)
         files = [f for f in files if f["cart_id"] in wanted]
@@ -215,7 +210,7 @@ def stored_replays(path: str | os.PathLike[str],
     sources = table["source"]
     outcome_cols = {c: table[c] for c in _OUTCOME_COLUMNS}
     ev_cols = [c for c in _EVENT_COLUMNS] + ["ts_ns", "raw"]
-    events = to_frame(_as_read_events(table.select(ev_cols), ids).select(
+    events = to_frame(as_read_events(table.select(ev_cols), ids).select(
         _EVENT_COLUMNS + ["raw"]))
     events[DIGEST_COLUMN] = pd.array(table[DIGEST_COLUMN].combine_chunks(),
                                      dtype=pd.ArrowDtype(pa.binary(16)))

@@ -115,6 +115,18 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     return data
 
 
+def files_in_order(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The manifest's file entries in read_events' order: cart id (bytes, as Go sorts), then
+    file name.
+
+    >>> [f["path"] for f in files_in_order({"files": [
+    ...     {"cart_id": "b", "path": "b.events.log"}, {"cart_id": "a", "path": "a.events.log"}]})]
+    ['a.events.log', 'b.events.log']
+    """
+    return sorted(manifest.get("files", []),
+                  key=lambda f: (f["cart_id"].encode("utf-8", "surrogateescape"), f["path"]))
+
+
 def is_dataset(source: Any) -> bool:
     """True when ``source`` is a path to a directory holding our ``manifest.json``."""
     if not isinstance(source, (str, os.PathLike)):
@@ -203,7 +215,7 @@ def _read_events_type(name: str, stored: pa.DataType) -> pa.DataType:
     return schema.field(name).type if name in schema.names else stored
 
 
-def _as_read_events(table: pa.Table, cart_ids: list[str]) -> pa.Table:
+def as_read_events(table: pa.Table, cart_ids: list[str]) -> pa.Table:
     """Stored types → read_events' own Arrow types (dictionary-encoded text, ts in ns, ...),
     so that the result equals ``read_events`` of the source logs. ``cart_ids``: the cart_id
     categories (read_events has one per file, empty files too); ts_kind's are fixed."""
@@ -233,11 +245,13 @@ def _as_read_events(table: pa.Table, cart_ids: list[str]) -> pa.Table:
 
 def open_dataset(path: str | os.PathLike[str], carts: Iterable[str] | str | None = None,
                  start: Any = None, end: Any = None,
-                 columns: Sequence[str] | None = None) -> pd.DataFrame:
+                 columns: Sequence[str] | None = None, *,
+                 manifest: dict[str, Any] | None = None) -> pd.DataFrame:
     """The events of a converted dataset as ``read_events``' DataFrame (same columns, dtypes
     and row order), filtered in the Parquet scan: ``carts`` (ids), ``start <= ts < end``
     (UTC; a time bound drops lines without a readable ts). ``columns`` picks other stored
-    columns too (``outcome_go``, ``error_lenient``, ``source``, ...).
+    columns too (``outcome_go``, ``error_lenient``, ``source``, ...). ``manifest``: the
+    dataset's manifest when the caller has read it already.
 
     ``df.attrs["files"]`` and ``df.attrs["problems"]`` list, as read_events does, the files
     of the carts asked for (paths relative to the converted directory) and their problems.
@@ -246,13 +260,12 @@ def open_dataset(path: str | os.PathLike[str], carts: Iterable[str] | str | None
     """
     want = list(columns) if columns is not None else list(READ_EVENTS_COLUMNS)
     need = list(dict.fromkeys(want + (["ts_ns"] if "ts" in want else [])))
-    manifest = read_manifest(path) or {}
+    if manifest is None:
+        manifest = read_manifest(path) or {}
     wanted = None if carts is None else ({carts} if isinstance(carts, str) else set(carts))
-    # read_events' order of files: cart id (bytes, as Go sorts), then file name
-    files = sorted(manifest.get("files", []),
-                   key=lambda f: (f["cart_id"].encode("utf-8", "surrogateescape"), f["path"]))
+    files = files_in_order(manifest)
     ids = [f["cart_id"] for f in files if wanted is None or f["cart_id"] in wanted]
-    table = _as_read_events(dataset_table(path, carts, start, end, need), ids).select(want)
+    table = as_read_events(dataset_table(path, carts, start, end, need), ids).select(want)
     df = to_frame(table)
     df.attrs["files"] = SharedList(
         {"path": f["path"], "cart_id": f["cart_id"], "bytes": f.get("content_size"),

@@ -120,6 +120,7 @@ def find_logs(source: Source) -> list[LogFile]:
     """Resolve files, directories, globs and lists into log files, in cart-id order per item.
 
     Raises NoLogsError naming the path when something given does not exist or holds no logs.
+    A list of :class:`LogFile` (as this returns) is taken as listed, without looking again.
     """
     items: Iterable[str | os.PathLike[str]]
     if isinstance(source, (str, os.PathLike)):
@@ -128,6 +129,8 @@ def find_logs(source: Source) -> list[LogFile]:
         items = list(source)
         if not items:
             raise NoLogsError("no source given: pass a log file, a directory, a glob or a list")
+        if all(isinstance(x, LogFile) for x in items):
+            return list(items)  # type: ignore[arg-type]
     found: list[LogFile] = []
     seen: set[str] = set()
     for item in items:

@@ -1,25 +1,105 @@
 """Where events come from: log files or a dataset written by ``cartforensics convert``,
-resolved in this one place above both readers (:mod:`cartforensics.io.logs` reads logs,
+resolved once, in this one place above both readers (:mod:`cartforensics.io.logs` reads logs,
 :mod:`cartforensics.io.dataset` reads Parquet; neither knows the other's reader).
 
->>> df = read_events("sample_data")  # doctest: +SKIP
+:func:`resolve_source` turns what a caller gives (a path, a glob, a list) into a small typed
+value that every stage below takes: :class:`LogSource` (the log files, listed and sized once)
+or :class:`DatasetSource` (a dataset's root and its manifest, read once).
+
+>>> src = resolve_source("sample_data")  # doctest: +SKIP
+>>> df = read_events(src)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from cartforensics.go.version import GoSemantics, semantics
-from cartforensics.io.dataset import is_dataset, open_dataset
-from cartforensics.io.logs import Source, read_log_events
+from cartforensics.io.dataset import files_in_order, open_dataset, read_manifest
+from cartforensics.io.logs import LogFile, Source, find_logs, read_log_events
+
+
+@dataclass(frozen=True)
+class LogSource:
+    """Log files, listed once in read_events' order (cart id, then file name), with the size
+    each had on disk when listed (-1 where it could not be read)."""
+
+    given: Any
+    logs: tuple[LogFile, ...]
+    sizes: tuple[int, ...]
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(s for s in self.sizes if s > 0)
+
+    def __str__(self) -> str:
+        return _given_text(self.given)
+
+
+@dataclass(frozen=True)
+class DatasetSource:
+    """A dataset written by ``cartforensics convert``: its root and its manifest, read once."""
+
+    root: Path
+    manifest: dict[str, Any]
+
+    @property
+    def go_version(self) -> str:
+        return self.manifest.get("go_version") or "1.25"
+
+    @property
+    def lines(self) -> int:
+        return int(self.manifest.get("lines") or 0)
+
+    def files(self) -> list[dict[str, Any]]:
+        """The manifest's file entries in read_events' order."""
+        return files_in_order(self.manifest)
+
+    def __str__(self) -> str:
+        return os.fspath(self.root)
+
+
+Resolved = LogSource | DatasetSource
+
+
+def _given_text(given: Any) -> str:
+    if isinstance(given, (str, os.PathLike)):
+        return os.fspath(given)
+    items = [os.fspath(x) for x in given]
+    return ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
+
+
+def resolve_source(source: Source | Resolved) -> Resolved:
+    """What ``source`` is, decided once: a converted dataset (its manifest read) or log files
+    (listed and sized). A resolved source is returned as it is.
+
+    Raises :class:`~cartforensics.io.logs.NoLogsError` naming the path when ``source`` is
+    neither a dataset nor holds logs.
+    """
+    if isinstance(source, (LogSource, DatasetSource)):
+        return source
+    if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
+        manifest = read_manifest(source)
+        if manifest is not None:
+            return DatasetSource(Path(source), manifest)
+    logs = find_logs(source)
+    sizes = []
+    for log in logs:
+        try:
+            sizes.append(log.path.stat().st_size)
+        except OSError:
+            sizes.append(-1)
+    return LogSource(source, tuple(logs), tuple(sizes))
 
 
 def read_events(
-    source: Source, progress: bool | None = None, *, carts: Any = None, start: Any = None,
-    end: Any = None, go_version: str | GoSemantics | None = None,
+    source: Source | Resolved, progress: bool | None = None, *, carts: Any = None,
+    start: Any = None, end: Any = None, go_version: str | GoSemantics | None = None,
 ) -> pd.DataFrame:
     """Read cart event logs into one row per physical line, exactly as the service's reader
     cuts and decodes them.
@@ -40,22 +120,29 @@ def read_events(
     Go ≥ 1.27 unescapes an escaped ``ts`` before parsing it, and many error texts differ.
     It is kept in ``df.attrs["go_version"]`` (replay reads it from there).
 
-    ``source`` may also be a dataset written by ``cartforensics convert``; then ``carts``,
+    ``source`` may also be a dataset written by ``cartforensics convert``, or what
+    :func:`resolve_source` made of either; for a dataset, ``carts``,
     ``start`` and ``end`` filter it inside the Parquet scan (its envelopes were decoded with
     the go_version it was converted with).
 
     >>> df = read_events("sample_data")  # doctest: +SKIP
     """
     sem = semantics(go_version)
-    if is_dataset(source):
-        df = open_dataset(source, carts=carts, start=start, end=end)
+    logs: Any = list(source.logs) if isinstance(source, LogSource) else source
+    if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
+        manifest = read_manifest(source)  # a dataset; else read_log_events lists the logs
+        if manifest is not None:
+            source = DatasetSource(Path(source), manifest)
+    if isinstance(source, DatasetSource):
+        df = open_dataset(source.root, carts=carts, start=start, end=end,
+                          manifest=source.manifest)
         stored = semantics(df.attrs.get("go_version"))
         if go_version is not None and stored != sem:
             raise ValueError(
-                f"{os.fspath(source)} was converted as {stored.label}; convert the logs again "
+                f"{source} was converted as {stored.label}; convert the logs again "
                 f"with go_version={sem.spec!r} to read them as {sem.label}")
         return df
     if carts is not None or start is not None or end is not None:
         raise ValueError("carts=, start= and end= filter a converted dataset (see "
                          "cartforensics.jobs.convert); filter the DataFrame of log files instead")
-    return read_log_events(source, progress, go_version=sem)
+    return read_log_events(logs, progress, go_version=sem)

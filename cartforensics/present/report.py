@@ -30,9 +30,8 @@ from cartforensics.analysis.findings import Finding, findings_table, headline_fi
 from cartforensics.analysis.metrics import prometheus_text
 from cartforensics.analysis.notes import Notes, NotesError
 from cartforensics.go.version import GoSemantics, semantics
-from cartforensics.io.dataset import is_dataset, read_manifest
-from cartforensics.io.logs import Source, find_logs
-from cartforensics.io.sources import read_events
+from cartforensics.io.logs import Source
+from cartforensics.io.sources import DatasetSource, Resolved, read_events, resolve_source
 from cartforensics.model.replay import OUTCOMES, Replay, replay
 from cartforensics.present.notes_report import load_notes, notes_html, notes_markdown
 from cartforensics.present.report_chunks import CHUNK_BYTES, CHUNK_FILES, CHUNK_LINES
@@ -78,15 +77,15 @@ class ReportResult:
     carts_losing: int
     semantics: GoSemantics = field(repr=False)  # the toolchain replayed as
     notes: Notes | None = field(default=None, repr=False)  # the analyst's notes, if given
-    source: Any = field(default=None, repr=False)
+    source: Resolved | None = field(default=None, repr=False)  # what was analysed
     _replays: tuple[Any, Any] | None = field(default=None, repr=False)
 
     def _load(self) -> tuple[Any, Any]:
         if self._replays is None:
-            if is_dataset(self.source):
+            if isinstance(self.source, DatasetSource):
                 from cartforensics.analysis.fleet import stored_replays
 
-                _, go, lenient = stored_replays(self.source)
+                _, go, lenient = stored_replays(self.source.root, manifest=self.source.manifest)
             else:
                 ev = read_events(self.source, progress=False, go_version=self.semantics)
                 go, lenient = replay(ev, mode="go"), replay(ev, mode="lenient")
@@ -199,45 +198,15 @@ def _check_out_dir(out_dir: Path) -> None:
         raise ReportError(f"--out {out_dir}: cannot write there: {e.strerror or e}") from None
 
 
-def _large(logs: list[Any]) -> bool:
-    if len(logs) > LARGE_INPUT_FILES:
-        return True
-    size = 0
-    for log in logs:
-        try:
-            size += log.path.stat().st_size
-        except OSError:
-            continue
-    return size > LARGE_INPUT_BYTES
-
-
-def _many_logs(src: Source, n: int) -> bool:
-    """``src`` is a directory of more than ``n`` log files: a look at the names only (the
-    listing that follows stats them), to start the workers early."""
-    from cartforensics.io.logs import log_stem
-
-    if not isinstance(src, (str, os.PathLike)):
-        return False
-    k = 0
-    try:
-        with os.scandir(src) as entries:
-            for e in entries:
-                k += log_stem(e.name) is not None
-                if k > n:
-                    return True
-    except OSError:  # not a directory (a file, a glob): find_logs says what it is
-        return False
-    return False
-
-
-def _large_dataset(path: Source) -> bool:
-    manifest = read_manifest(path) or {}  # type: ignore[arg-type]
-    return int(manifest.get("lines") or 0) > 200_000
+def _large(source: Resolved) -> bool:
+    if isinstance(source, DatasetSource):
+        return source.lines > 200_000
+    return len(source.logs) > LARGE_INPUT_FILES or source.total_bytes > LARGE_INPUT_BYTES
 
 
 # -- the report ----------------------------------------------------------------------------
 def write_report(
-    src: Source,
+    src: Source | Resolved,
     out_dir: str | os.PathLike[str],
     progress: bool | None = None,
     freq: str | None = None,
@@ -284,37 +253,36 @@ def write_report(
     )
 
     out = Path(out_dir)
-    from_dataset = is_dataset(src)  # a converted dataset: its stored outcomes, no replay
+    # what src is, decided once (fails on a missing source before touching the output)
+    source = resolve_source(src)
+    from_dataset = isinstance(source, DatasetSource)  # its stored outcomes, no replay
     if not from_dataset:
-        if executor is None and (workers is None or (isinstance(workers, int) and workers > 1)) \
-                and _many_logs(src, chunk_files):
-            start_workers_server()  # surely several chunks: its imports overlap the listing
-        logs = find_logs(src)  # fail on a missing source before touching the output directory
         sem = semantics(go_version)
     else:  # its outcomes are of the toolchain it was converted as
-        sem = semantics((read_manifest(Path(src)) or {}).get("go_version"))
+        sem = semantics(source.go_version)
         if go_version is not None and semantics(go_version) != sem:
             raise ReportError(
-                f"{src} was converted as {sem.label}: report from the logs, or convert "
+                f"{source} was converted as {sem.label}: report from the logs, or convert "
                 f"them again with go_version={semantics(go_version).spec!r}")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ReportError(f"workers must be a positive number of processes, not {workers!r}")
     if executor is not None and not isinstance(executor, Executor):
         raise ReportError(f"executor must be a concurrent.futures.Executor (for Dask: "
                           f"client.get_executor()), not {type(executor).__name__}")
-    if not from_dataset and executor is None and workers != 1 and len(logs) > chunk_files:
-        start_workers_server()  # (at once if it already runs) the same, for a glob or a list
+    if not from_dataset and executor is None and workers != 1 and \
+            len(source.logs) > chunk_files:  # type: ignore[union-attr]
+        start_workers_server()  # several chunks: its imports overlap the checks below
     try:
         notes = load_notes(notes)
     except NotesError as e:
         raise ReportError(str(e)) from None
     _check_out_dir(out)
     if progress is None:
-        progress = _large_dataset(src) if from_dataset else _large(logs)
+        progress = _large(source)
     from tqdm.auto import tqdm
 
-    chunks = plan_dataset(src, chunk_lines) if from_dataset else \
-        plan_logs(logs, chunk_bytes, chunk_files)
+    chunks = plan_dataset(source, chunk_lines) if from_dataset else \
+        plan_logs(source, chunk_bytes, chunk_files)
     bar = tqdm(total=len(chunks) + 1, desc="report: chunks", unit="chunk",
                disable=not progress, file=sys.stderr, leave=False)
     tmp = tempfile.mkdtemp(prefix=".cartforensics-parts-", dir=out)
@@ -363,9 +331,8 @@ def write_report(
             findings=fs, metrics=comb.metrics, lines=comb.lines, carts=comb.carts,
             applied_go=comb.applied_go, applied_lenient=comb.applied_lenient,
             lost=comb.lost, carts_losing=comb.carts_losing, semantics=sem, notes=notes,
-            source=src)
-        noted = _noted(notes, src, chunks, fs, from_dataset, sem) if notes is not None \
-            else None
+            source=source)
+        noted = _noted(notes, chunks, fs, from_dataset, sem) if notes is not None else None
         ctx = _Context(src=src, findings=fs, metrics=comb.metrics, prom=prom, pngs=pngs,
                        result=result, freq=comb.freq, semantics=sem, per_cart=comb.per_cart,
                        notes=notes, noted=noted)
@@ -390,7 +357,7 @@ class _NoCarts:
         return []
 
 
-def _noted(notes: Notes, src: Source, chunks: list[Any], fs: list[Finding],
+def _noted(notes: Notes, chunks: list[Any], fs: list[Finding],
            from_dataset: bool, sem: GoSemantics) -> tuple[Any, Any, list[Any]]:
     """(go, lenient, findings) for the notes section: the noted carts read and replayed again
     (only they), and per finding the evidence of those carts' lines (every line, not the few
@@ -414,10 +381,10 @@ def _noted(notes: Notes, src: Source, chunks: list[Any], fs: list[Finding],
                           hit[0].manifest, files=[f for c in hit for f in
                                                   (c.manifest or {}).get("files", [])]))
     else:
-        paths = [os.fspath(log.path) for log in find_logs(src) if log.cart_id in wanted]
-        if not paths:
+        logs = [log for c in chunks for log in c.logs if log.cart_id in wanted]
+        if not logs:
             return _NoCarts(), _NoCarts(), []
-        chunk = Chunk(0, paths=paths)
+        chunk = Chunk(0, logs=logs)
     import warnings
 
     with warnings.catch_warnings():  # the report's own reading said it already

@@ -25,7 +25,6 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -48,6 +47,7 @@ from cartforensics.analysis.metrics import (
     metrics_frame,
     rates_from_counts,
 )
+from cartforensics.io.logs import LogFile
 from cartforensics.model.replay import OUTCOMES
 
 __all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "Chunk", "ChunkResult", "Combined",
@@ -73,11 +73,11 @@ OUTCOMES_SCHEMA = pa.schema([
 
 @dataclass
 class Chunk:
-    """One unit of work: log files (``paths``), or a dataset's event fragments
+    """One unit of work: log files (``logs``, as listed once), or a dataset's event fragments
     (``fragments``, with the ``carts`` they hold and their ``cart_fragments``)."""
 
     index: int
-    paths: list[str] = field(default_factory=list)
+    logs: list[LogFile] = field(default_factory=list)
     root: str | None = None  # a dataset
     fragments: list[str] = field(default_factory=list)
     carts: list[str] = field(default_factory=list)
@@ -113,42 +113,44 @@ class ChunkResult:
 # -- planning ------------------------------------------------------------------------------
 def plan_logs(src: Any, chunk_bytes: int = CHUNK_BYTES, chunk_files: int = CHUNK_FILES
               ) -> list[Chunk]:
-    """Cut the logs of ``src`` (what read_events takes, or find_logs' list) into chunks of
-    whole carts, in read_events' order (cart id, then file name)."""
-    from cartforensics.io.logs import LogFile, find_logs
+    """Cut the logs of ``src`` (a :class:`~cartforensics.io.sources.LogSource`, or what
+    read_events takes) into chunks of whole carts, in read_events' order (cart id, then file
+    name), using the sizes the listing took."""
+    from cartforensics.io.sources import LogSource, resolve_source
 
-    logs = src if isinstance(src, list) and all(isinstance(x, LogFile) for x in src) \
-        and src else find_logs(src)
+    source = resolve_source(src)
+    if not isinstance(source, LogSource):
+        raise ValueError(f"{source}: a converted dataset; plan it with plan_dataset")
     chunks: list[Chunk] = []
-    cur: list[str] = []
+    cur: list[LogFile] = []
     size = 0
     last_cart: str | None = None
-    for log in logs:
+    for log, log_size in zip(source.logs, source.sizes, strict=True):
         if cur and log.cart_id != last_cart and (size >= chunk_bytes or
                                                  len(cur) >= chunk_files):
-            chunks.append(Chunk(len(chunks), paths=cur))
+            chunks.append(Chunk(len(chunks), logs=cur))
             cur, size = [], 0
-        cur.append(os.fspath(log.path))
-        try:
-            size += log.path.stat().st_size
-        except OSError:
-            pass
+        cur.append(log)
+        size += max(log_size, 0)
         last_cart = log.cart_id
     if cur or not chunks:
-        chunks.append(Chunk(len(chunks), paths=cur))
+        chunks.append(Chunk(len(chunks), logs=cur))
     return chunks
 
 
-def plan_dataset(root: str | os.PathLike[str], chunk_lines: int = CHUNK_LINES) -> list[Chunk]:
-    """Cut a converted dataset into chunks of whole carts: its event fragments grouped so that
-    a cart's lines (every date partition, every file of it) are in one chunk and the chunks
-    follow the carts' order (cart id, then file name), as the report from the logs does."""
-    from cartforensics.analysis.fleet import _files
-    from cartforensics.io.dataset import read_manifest
+def plan_dataset(root: Any, chunk_lines: int = CHUNK_LINES) -> list[Chunk]:
+    """Cut a converted dataset (a :class:`~cartforensics.io.sources.DatasetSource`, or its
+    path) into chunks of whole carts: its event fragments grouped so that a cart's lines
+    (every date partition, every file of it) are in one chunk and the chunks follow the
+    carts' order (cart id, then file name), as the report from the logs does."""
+    from cartforensics.io.sources import DatasetSource, resolve_source
 
-    base = Path(root)
-    manifest = read_manifest(base) or {}
-    files = _files(manifest)
+    source = resolve_source(root)
+    if not isinstance(source, DatasetSource):
+        raise ValueError(f"{source}: not a converted dataset")
+    base = source.root
+    manifest = source.manifest
+    files = source.files()
     order: dict[str, int] = {}
     for f in files:
         order.setdefault(f["cart_id"], len(order))
@@ -412,7 +414,7 @@ def read_chunk(chunk: Chunk, go_version: Any = None,
     from cartforensics.io.sources import read_events
     from cartforensics.model.replay import replay
 
-    ev = read_events(chunk.paths, progress=False, go_version=go_version)
+    ev = read_events(chunk.logs, progress=False, go_version=go_version)
     return ev, replay(ev, mode="go"), replay(ev, mode="lenient")
 
 
