@@ -3,7 +3,7 @@
 """The compiled replay core: the ten default types on a C-level cart, the GIL released.
 
 It is a faster twin of :mod:`cartforensics.model.cart`'s handlers and of the replay loop in
-:mod:`cartforensics.model.replay`, and must agree with them exactly (tests/test_replay_core.py).
+:mod:`cartforensics.model.replay`, and must agree with them exactly (tests/model/test_replay_core.py).
 
 - **Decoding.** A small scanner reads a payload's bytes straight into typed C fields and
   accepts it only when it can prove the result equals Go's ``json.Unmarshal``: valid JSON, an

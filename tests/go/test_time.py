@@ -26,7 +26,7 @@ from cartforensics.go.time import (
     unmarshal_time_json,
 )
 
-PROBE_DIR = Path(__file__).parent / "go" / "timeprobe"
+PROBE_DIR = Path(__file__).parent / "timeprobe"
 ZERO_UNIX = -62135596800  # time.Time{}.Unix()
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from conftest import GoRef, Toolchain, build_cfdiff, run_cfdiff
-from test_events_go import ADVERSARIAL, TOOLCHAIN_CASES
+from test_envelope_go import ADVERSARIAL, TOOLCHAIN_CASES
 
 from cartforensics import read_events, replay
 from cartforensics.cli.app import replay_records

@@ -23,8 +23,8 @@ from conftest import GoRef, run_cfdiff
 from cartforensics import read_events, replay
 from cartforensics.cli.app import replay_records
 
-ROOT = Path(__file__).resolve().parent.parent
-CASES = Path(__file__).parent / "go" / "fuzz_cases.jsonl"
+ROOT = Path(__file__).resolve().parents[3]
+CASES = Path(__file__).parent / "fuzz_cases.jsonl"
 TALLY = ROOT / "test-artifacts" / "fuzz_tally.json"
 CI_SEEDS = range(20)  # the fixed slice: 20 batches of 60 carts, about 11,000 lines a mode
 CARTS_PER_BATCH = 60

@@ -27,7 +27,7 @@ from cartforensics.model.cart import HandlerError
 from cartforensics.model.engine import core, engine_info
 from cartforensics.model.replay import CHECKPOINT_EVERY
 
-SAMPLE = str(Path(__file__).resolve().parents[1] / "sample_data")
+SAMPLE = str(Path(__file__).resolve().parents[2] / "sample_data")
 
 needs_core = pytest.mark.skipif(
     core is None and os.environ.get("CARTFORENSICS_REQUIRE_CORE") != "1",
@@ -325,7 +325,7 @@ def test_without_the_extension_the_package_warns_once_and_replays(tmp_path) -> N
         "print(int(a.outcomes['outcome'].eq('applied').sum()))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parents[1], check=True,
+                         cwd=Path(__file__).resolve().parents[2], check=True,
                          env={**os.environ, "CARTFORENSICS_ENGINE": ""}).stdout.split()
     assert out[:3] == ["1", "reference", "reference"]
     applied = int(cf.replay(SAMPLE, engine="reference").outcomes["outcome"]
@@ -336,7 +336,7 @@ def test_without_the_extension_the_package_warns_once_and_replays(tmp_path) -> N
 def test_version_names_the_core() -> None:
     out = subprocess.run([sys.executable, "-m", "cartforensics", "--version"],
                          capture_output=True, text=True, check=True,
-                         cwd=Path(__file__).resolve().parents[1]).stdout
+                         cwd=Path(__file__).resolve().parents[2]).stdout
     assert "replay core: " + engine_info()["engine"] in out
 
 

@@ -1,6 +1,7 @@
 """The widgets' Python side: set values, press buttons, and check what they show and hold.
 
-No browser here (tests/test_browser.py runs them in a real JupyterLab): the widgets are built,
+No browser here (tests/present/test_browser.py runs them in a real JupyterLab): the widgets are
+built,
 driven through their traits, buttons (``Button.click()`` calls the click handlers) and methods,
 and the HTML they would show is checked as text.
 """

@@ -19,7 +19,7 @@ import pytest
 from conftest import GoRef, run_cfdiff
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_events_go import ADVERSARIAL, _mutate
+from test_envelope_go import ADVERSARIAL, _mutate
 
 import cartforensics as cf
 from cartforensics.cli.app import main
@@ -36,7 +36,7 @@ from cartforensics.jobs.repair import (
 )
 from cartforensics.jobs.sample import write_sample
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[3]
 SAMPLE = ROOT / "sample_data"
 TS = 1761557651
 

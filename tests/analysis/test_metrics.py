@@ -26,7 +26,7 @@ from cartforensics.analysis.metrics import (
 )
 
 T0 = 1740823200  # 2025-03-01T10:00:00Z
-SEED = Path(__file__).resolve().parents[2] / "shared" / "seed" / "event_log.go"
+SEED = Path(__file__).resolve().parents[3] / "shared" / "seed" / "event_log.go"
 # the seed's help texts, copied by hand from event_log.go
 HELP = {
     "cart_event_log_appends_total": "Total number of cart mutation events appended to event "

@@ -16,7 +16,7 @@ import pytest
 from conftest import GoRef, run_cfdiff
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_events_go import ADVERSARIAL, TOOLCHAIN_CASES
+from test_envelope_go import ADVERSARIAL, TOOLCHAIN_CASES
 
 from cartforensics import read_events, replay
 from cartforensics.cli.app import main, replay_records
@@ -356,7 +356,7 @@ def test_cli_jsonl_agrees_with_go(go_ref: GoRef, tmp_path: Path,
 def test_quiet_replay_times_the_same_lines(go_ref: GoRef) -> None:
     """``cfdiff replay --quiet`` (the benchmarks' Go anchor) replays every physical line and
     prints only its timing."""
-    files = sorted(str(p) for p in (Path(__file__).parents[1] / "sample_data").glob("*.log"))
+    files = sorted(str(p) for p in (Path(__file__).parents[2] / "sample_data").glob("*.log"))
     for mode in ("go", "lenient"):
         (timing,) = run_cfdiff(go_ref, "replay", "--quiet", "--mode", mode, *files)
         assert timing["carts"] == len(files)

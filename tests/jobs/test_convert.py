@@ -560,7 +560,7 @@ def test_convert_from_a_plain_script_without_main_guard(tmp_path: Path, pool: st
         expected = conv.convert(src, tmp_path / "ref", workers=1, progress=False)
     finally:
         conv.BATCH_FILES = saved
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[2]))
     proc = subprocess.run([sys.executable, str(script), str(src), str(tmp_path / "out")],
                           capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr

@@ -1,1 +1,0 @@
-"""Helpers for tests/test_browser.py: a JupyterLab server for one test, and its notebooks."""

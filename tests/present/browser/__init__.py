@@ -1,0 +1,2 @@
+"""Helpers for tests/present/test_browser.py: a JupyterLab server for one test and its
+notebooks."""
