@@ -1,7 +1,21 @@
 """cartforensics: replay Go shopping-cart event logs exactly as the service does.
 
+The subpackages follow the data, one stage each; a stage imports only the stages before it
+(``lint-imports`` checks it, docs/architecture.md draws it):
+
+- ``go/``: the port of the Go the service runs (bufio's line cut, encoding/json, time, the
+  log envelope, the toolchain rules, the compiled writer-shape scan);
+- ``io/``: reading logs and converted datasets; ``read_events`` and ``resolve_source``;
+- ``model/``: the cart's handlers, the type registry, the replay cores, ``Replay``, blame;
+- ``analysis/``: the service's counters and rates, findings, fleet counts, analyst notes;
+- ``present/``: charts, the report, the notebook widgets, escaping;
+- ``jobs/``: convert (and restore), repair, the synthetic sample writer;
+- ``_runtime/``: process pools, executors, the atomic publish; ``cli/``: the command line;
+- ``vocab``: the shared words (outcomes and their codes, modes, ts kinds, labels, colours).
+
 >>> import cartforensics as cf
 >>> df = cf.read_events("sample_data")  # doctest: +SKIP
+>>> go, lenient = cf.replay(df), cf.replay(df, mode="lenient")  # doctest: +SKIP
 """
 
 from cartforensics._version import __version__

@@ -16,7 +16,7 @@ import pytest
 from cartforensics import replay
 from cartforensics.cli.app import main
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 LINE_KEYS = ["cart_id", "line", "outcome", "type", "error"]
 CART_KEYS = ["cart_id", "state", "metrics"]
 METRICS = ["cart_event_log_replay_total", "cart_event_log_replay_failures_total",

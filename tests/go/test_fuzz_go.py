@@ -23,7 +23,7 @@ from conftest import GoRef, run_cfdiff
 from cartforensics import read_events, replay
 from cartforensics.cli.app import replay_records
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 CASES = Path(__file__).parent / "fuzz_cases.jsonl"
 TALLY = ROOT / "test-artifacts" / "fuzz_tally.json"
 CI_SEEDS = range(20)  # the fixed slice: 20 batches of 60 carts, about 11,000 lines a mode

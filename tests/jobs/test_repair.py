@@ -36,7 +36,7 @@ from cartforensics.jobs.repair import (
 )
 from cartforensics.jobs.sample import write_sample
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "sample_data"
 TS = 1761557651
 

@@ -41,7 +41,7 @@ from cartforensics.jobs.sample import (
     write_sample,
 )
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DATA = ROOT / "sample_data"
 SAMPLE_ARGS = {"carts": 300, "seed": 1}  # sample_data/README.md: cartforensics sample ... 1
 NS = 1_000_000_000

@@ -27,7 +27,7 @@ from browser.lab import JupyterLab, write_notebook
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 HOSTILE_SKU = "<img src=x onerror=alert(1)>"
 HOSTILE_NAME = "<script>alert(2)</script>"
 HOSTILE_NOTE = "<img src=x onerror=alert(7)> the writer's numeric ts & <b>why</b>"

@@ -20,7 +20,7 @@ from cartforensics import read_events
 from cartforensics.cli.app import headline, main
 from cartforensics.present.report import CHARTS, ReportError, write_report
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 T0 = 1740823200
 HOSTILE_SKU = "<img src=x onerror=alert(1)>"
 HOSTILE_TYPE = "</script><script>alert(1)</script>"

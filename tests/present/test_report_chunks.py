@@ -28,7 +28,7 @@ from cartforensics.present.report import EVIDENCE_ROWS, write_report
 from cartforensics.present.report_chunks import combine, plan_dataset, plan_logs, run_chunks
 
 conv = importlib.import_module("cartforensics.jobs.convert")
-SAMPLE = Path(__file__).resolve().parents[3] / "sample_data"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
 
 def rec(ts: Any, type_: str, payload: Any) -> bytes:
