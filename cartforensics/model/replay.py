@@ -33,6 +33,7 @@ from cartforensics.vocab import (
     APPLIED,
     APPLY_ERROR,
     MALFORMED,
+    MODES,
     NOT_REACHED,
     OUTCOMES,
     PAYLOAD_ERROR,
@@ -1209,7 +1210,7 @@ def replay(
     >>> r = replay("sample_data")                  # doctest: +SKIP
     >>> r.metrics()                                # doctest: +SKIP
     """
-    if mode not in ("go", "lenient"):
+    if mode not in MODES:
         raise ValueError(f"mode must be 'go' or 'lenient', not {mode!r}")
     if isinstance(source, pd.DataFrame):
         events = source
