@@ -27,6 +27,7 @@ from cartforensics.go.json import go_quote
 from cartforensics.go.version import other_json
 from cartforensics.go.writer_shape import scan_lines
 from cartforensics.model.replay import Replay, replay
+from cartforensics.vocab import EVIDENCE_ROWS as EVIDENCE_KEPT
 
 # in the order a tie in lines affected is broken
 KINDS = (
@@ -500,7 +501,6 @@ def _maybe_escaped_ts(raw: pa.Array, rows: np.ndarray) -> np.ndarray:
 # carts are disjoint between chunks, first/last seen take min/max, and the evidence keeps
 # the first EVIDENCE_KEPT lines plus the first line of each of the first N_EXAMPLES carts
 # (all that the examples and the report's tables read). findings() is one chunk, unbounded.
-EVIDENCE_KEPT = 20  # evidence lines a chunked report keeps per finding (report shows 20)
 _GROUPED = {"unknown_type": "types", "apply_error": "errors", "payload_error": "fields",
             "other_malformed": "errors"}
 _NAT = np.iinfo(np.int64).min

@@ -38,8 +38,6 @@ import pyarrow.compute as pc
 
 from cartforensics.go.version import GoSemantics, semantics
 from cartforensics.io.dataset import (
-    MODES,
-    OUTCOMES,
     DatasetError,
     as_read_events,
     carts_table,
@@ -49,6 +47,13 @@ from cartforensics.io.dataset import (
     read_manifest,
 )
 from cartforensics.io.logs import SharedList, several_files, to_frame
+from cartforensics.vocab import (
+    EVIDENCE_ROWS,
+    FAILURE_OUTCOMES,
+    MODES,
+    MUTATION_ERROR_OUTCOMES,
+    OUTCOMES,
+)
 
 __all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetSummary", "StoredReplay", "fleet_summary",
            "stored_replays"]
@@ -322,7 +327,6 @@ PARTITIONED_KINDS = ("numeric_ts", "too_long", "unknown_type", "apply_error",
 _FINDING_COLUMNS = ["cart_id", "source", "line", "ts_ns", "type", "ts_kind", "envelope_error",
                     "too_long", "newline", "outcome_go", "error_go", "outcome_lenient",
                     "error_lenient"]
-EVIDENCE_ROWS = 20  # per finding, as report.EVIDENCE_ROWS (not imported: it loads matplotlib)
 _EVIDENCE = ["cart_id", "source", "line", "ts", "type", "outcome_go", "error_go",
              "outcome_lenient", "error_lenient"]
 
@@ -370,8 +374,6 @@ def fleet_summary(path: str | os.PathLike[str], freq: str = "1h",
     dataset) and combined here. Never holds more than one fragment's few columns at once."""
     from cartforensics.analysis.metrics import (
         _NOTES,
-        FAILURE_OUTCOMES,
-        MUTATION_ERROR_OUTCOMES,
         PROMISED_UNKNOWN_HELP,
         PROMISED_UNKNOWN_METRIC,
         READER_METRICS,

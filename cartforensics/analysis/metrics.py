@@ -23,7 +23,8 @@ import numpy as np
 import pandas as pd
 
 from cartforensics.io.logs import LOG_SUFFIX, Source, find_logs
-from cartforensics.model.replay import OUTCOMES, Replay
+from cartforensics.model.replay import Replay
+from cartforensics.vocab import FAILURE_OUTCOMES, MUTATION_ERROR_OUTCOMES, OUTCOMES
 
 # name → (type, help text), exactly as the seed registers them
 SEED_METRICS: dict[str, tuple[str, str]] = {
@@ -65,8 +66,6 @@ PROMISED_UNKNOWN_HELP = (
     "cart_event_log_unknown_types_total as the seed's comments promise it: unknown event types "
     "skipped during replay (the service's code never increments the real one)."
 )
-FAILURE_OUTCOMES = ("malformed", "unknown_type", "too_long")
-MUTATION_ERROR_OUTCOMES = ("payload_error", "apply_error")
 
 _NOTES = {
     "cart_event_log_replay_total": "carts whose scanner did not stop (no line over 256 KiB); "

@@ -37,6 +37,7 @@ from cartforensics.jobs.sample import (
 from cartforensics.model.engine import engine_text
 from cartforensics.model.replay import METRIC_NAMES, Replay, replay
 from cartforensics.present.report import ReportError, write_report
+from cartforensics.vocab import MODES
 
 
 def replay_records(r: Replay) -> Iterator[dict[str, Any]]:
@@ -149,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Replay every line; print a per-cart table (default) or JSON lines.",
     )
     rp.add_argument("path", nargs="+", help="log files, directories or globs")
-    rp.add_argument("--mode", choices=["go", "lenient"], default="go",
+    rp.add_argument("--mode", choices=MODES, default="go",
                     help="go: the service's reader, bugs and all (default); "
                          "lenient: what the writer meant (numeric ts, long lines)")
     rp.add_argument("--format", choices=["table", "jsonl"], default="table")
@@ -164,7 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     at = sp.add_mutually_exclusive_group()
     at.add_argument("--at", help="a time (RFC 3339, UTC when no offset)")
     at.add_argument("--line", type=int, help="the state after this many lines")
-    sp.add_argument("--mode", choices=["go", "lenient"], default="go")
+    sp.add_argument("--mode", choices=MODES, default="go")
     add_go_version_option(sp)
     sp.set_defaults(func=_cmd_state)
     one_line_errors(sp, "state")

@@ -17,10 +17,14 @@ from libc.string cimport memcmp, memcpy, memmove
 
 from cartforensics.go._gotext cimport hex4, skip_ws, utf8_width
 
+from cartforensics import vocab as _vocab
+
+# ts kinds, vocab's numbering: C globals set once at import, read without the GIL
+cdef int8_t TS_INT = _vocab.TS_INT
+cdef int8_t TS_STR = _vocab.TS_STR
+cdef int8_t TS_NULL = _vocab.TS_NULL
+
 cdef enum:
-    TS_INT = 0
-    TS_STR = 1
-    TS_NULL = 2
     MAX_DEPTH = 512
 
 

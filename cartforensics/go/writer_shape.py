@@ -28,6 +28,7 @@ import numpy as np
 import pyarrow as pa
 
 from cartforensics.go.time import days_from_civil
+from cartforensics.vocab import TS_INT, TS_NULL, TS_STR
 
 
 class _Canonical(msgspec.Struct, gc=False):  # no cycles possible: not tracked by the GC
@@ -205,8 +206,6 @@ def _utf8_len(values: list[str]) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 # The scan read_events uses: canonical lines as arrays of fields, compiled or by reference.
 
-TS_INT, TS_STR, TS_NULL = 0, 1, 2
-
 
 @dataclass
 class Scan:
@@ -215,7 +214,7 @@ class Scan:
     shape :func:`parse_rfc3339_column` takes); values of other lines mean nothing."""
 
     ok: np.ndarray          # bool
-    ts_kind: np.ndarray     # int8: TS_INT, TS_STR or TS_NULL
+    ts_kind: np.ndarray     # int8: TS_INT, TS_STR or TS_NULL (vocab's ts-kind codes)
     ts_value: np.ndarray    # int64
     ts_parsed: np.ndarray   # bool
     type_start: np.ndarray  # int64: where the type name's bytes sit in data
@@ -234,7 +233,7 @@ def scan_reference(data: bytes, starts: np.ndarray, tok_len: np.ndarray) -> Scan
     then the rebuilt length), with integer ts that do not fit int64 left to the port."""
     n = len(starts)
     ok, ts, types, p_start, p_len = canonical_lines(data, starts, tok_len)
-    kind = np.zeros(n, dtype=np.int8)
+    kind = np.full(n, TS_INT, dtype=np.int8)
     value = np.zeros(n, dtype=np.int64)
     parsed = np.zeros(n, dtype=bool)
     type_len = np.zeros(n, dtype=np.int64)

@@ -26,7 +26,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from cartforensics.io import logs as events
-from cartforensics.io.logs import TS_KINDS, SharedList, to_frame
+from cartforensics.io.logs import SharedList, to_frame
+from cartforensics.vocab import MODES, OUTCOMES, TS_KINDS
 
 FORMAT = "cartforensics-dataset"
 SCHEMA_VERSION = 1
@@ -36,11 +37,6 @@ CARTS_DIR = "carts"
 PARTITION = "date"
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
 
-OUTCOMES = (
-    "applied", "malformed", "unknown_type", "payload_error", "apply_error", "too_long",
-    "not_reached",
-)
-MODES = ("go", "lenient")
 
 _TS = pa.timestamp("us", tz="UTC")
 
@@ -229,7 +225,7 @@ def as_read_events(table: pa.Table, cart_ids: list[str]) -> pa.Table:
             if name == "cart_id":
                 values = list(dict.fromkeys(cart_ids + pc.unique(col).to_pylist()))
             elif name == "ts_kind":
-                values = TS_KINDS + [v for v in pc.unique(col).to_pylist()
+                values = list(TS_KINDS) + [v for v in pc.unique(col).to_pylist()
                                      if v is not None and v not in TS_KINDS]
             else:  # in order of first appearance, as read_events' categories are
                 values = [v for v in pc.unique(col).to_pylist() if v is not None]

@@ -25,14 +25,13 @@ from cartforensics.go.json import go_utf8
 from cartforensics.go.time import GoTime, unmarshal_time_json
 from cartforensics.go.version import GoSemantics, semantics
 from cartforensics.go.writer_shape import (
-    TS_INT,
-    TS_NULL,
-    TS_STR,
     binary_column,
     compaction_available,
     packed_lines,
     scan_lines,
 )
+from cartforensics.vocab import TS_INT, TS_KINDS, TS_NULL, TS_STR
+from cartforensics.vocab import TS_KIND_CODES as _KIND
 
 LOG_SUFFIX = ".events.log"
 GZ_SUFFIX = ".events.log.gz"
@@ -242,8 +241,6 @@ _NAT = np.iinfo(np.int64).min
 _BATCH_BYTES = 16 << 20  # small files are decoded together, up to this many bytes
 _BATCH_FILES = 4096
 _NS_MIN, _NS_MAX = -(1 << 63) + 1, (1 << 63) - 1
-TS_KINDS = ["string", "number", "null", "missing", "invalid"]
-_KIND = {k: i for i, k in enumerate(TS_KINDS)}
 _TIME_CACHE: dict[str, tuple[GoTime | None, str | None]] = {}
 
 

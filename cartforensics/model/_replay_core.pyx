@@ -47,21 +47,22 @@ from cartforensics.model.cart import (
 )
 from cartforensics.go.json import go_quote
 from cartforensics.model.registry import DEFAULT_SCHEMAS
+from cartforensics import vocab as _vocab
+from cartforensics.vocab import TOO_LONG_ERROR
 
 cdef int64_t DELIVERY_PRICE = 4900
 cdef int64_t DEFAULT_TAX_RATE = 2500
 cdef int64_t I64_MIN = INT64_MIN
 cdef int64_t I64_MAX = INT64_MAX
 
-# outcome codes: the index in replay.OUTCOMES
-cdef enum:
-    APPLIED = 0
-    MALFORMED = 1
-    UNKNOWN_TYPE = 2
-    PAYLOAD_ERROR = 3
-    APPLY_ERROR = 4
-    TOO_LONG = 5
-    NOT_REACHED = 6
+# outcome codes, vocab's numbering: C globals set once at import, read without the GIL
+cdef signed char APPLIED = _vocab.APPLIED
+cdef signed char MALFORMED = _vocab.MALFORMED
+cdef signed char UNKNOWN_TYPE = _vocab.UNKNOWN_TYPE
+cdef signed char PAYLOAD_ERROR = _vocab.PAYLOAD_ERROR
+cdef signed char APPLY_ERROR = _vocab.APPLY_ERROR
+cdef signed char TOO_LONG = _vocab.TOO_LONG
+cdef signed char NOT_REACHED = _vocab.NOT_REACHED
 
 TYPE_NAMES = (
     "AddRequest", "AddItem", "RemoveItem", "ChangeQuantity", "SetDelivery", "SetPickupPoint",
@@ -85,7 +86,6 @@ cdef enum:
 # handler error codes -> docs/model.md's texts
 ERROR_TEXTS = (None, "invalid quantity", "item not found", "item already has a delivery",
                "no items", "delivery not found")
-TOO_LONG_ERROR = "scanner error: bufio.Scanner: token too long"
 
 # what the C functions return besides 0 (done) and the handler error codes 1..5
 cdef enum:

@@ -12,7 +12,7 @@ import gc
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,14 +29,20 @@ from cartforensics.model.cart import CartState, HandlerError, empty_cart, state_
 from cartforensics.model.engine import Engine, core
 from cartforensics.model.engine import resolve as resolve_engine
 from cartforensics.model.registry import MutationType, Registry, default_registry
-
-Mode = Literal["go", "lenient"]
-OUTCOMES = (
-    "applied", "malformed", "unknown_type", "payload_error", "apply_error", "too_long",
-    "not_reached",
+from cartforensics.vocab import (
+    APPLIED,
+    APPLY_ERROR,
+    MALFORMED,
+    MODES,
+    NOT_REACHED,
+    OUTCOMES,
+    PAYLOAD_ERROR,
+    TOO_LONG,
+    TOO_LONG_ERROR,
+    UNKNOWN_TYPE,
+    Mode,
 )
-APPLIED, MALFORMED, UNKNOWN_TYPE, PAYLOAD_ERROR, APPLY_ERROR, TOO_LONG, NOT_REACHED = range(7)
-TOO_LONG_ERROR = "scanner error: bufio.Scanner: token too long"
+
 METRIC_NAMES = (
     "cart_event_log_replay_total",
     "cart_event_log_replay_failures_total",
@@ -1204,7 +1210,7 @@ def replay(
     >>> r = replay("sample_data")                  # doctest: +SKIP
     >>> r.metrics()                                # doctest: +SKIP
     """
-    if mode not in ("go", "lenient"):
+    if mode not in MODES:
         raise ValueError(f"mode must be 'go' or 'lenient', not {mode!r}")
     if isinstance(source, pd.DataFrame):
         events = source

@@ -3,7 +3,7 @@
 They draw on :class:`matplotlib.figure.Figure` objects, not pyplot, so they work headless (no
 display, no backend to choose) and leave pyplot's state alone; in JupyterLab the returned Figure
 shows as an image. Times are UTC. Every chart colours an outcome the same way
-(:data:`OUTCOME_COLORS`, the Okabe-Ito colour-blind-safe palette).
+(:data:`cartforensics.vocab.OUTCOME_COLORS`, the Okabe-Ito colour-blind-safe palette).
 
 >>> fig = plot_outcome_mix(replay("sample_data"))     # doctest: +SKIP
 >>> fig.savefig("outcomes.png")                       # doctest: +SKIP
@@ -24,33 +24,16 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from cartforensics.analysis.findings import Finding
-from cartforensics.analysis.metrics import FAILURE_OUTCOMES, pick_freq, rates
-from cartforensics.model.replay import OUTCOMES, Replay
+from cartforensics.analysis.metrics import pick_freq, rates
+from cartforensics.model.replay import Replay
+from cartforensics.vocab import (
+    FAILURE_OUTCOMES,
+    OUTCOME_COLORS,
+    OUTCOME_LABELS,
+    OUTCOMES,
+    RATE_COLORS,
+)
 
-# Okabe & Ito (2008): distinguishable with every common colour-vision deficiency
-OUTCOME_COLORS: dict[str, str] = {
-    "applied": "#009E73",  # bluish green
-    "malformed": "#D55E00",  # vermillion
-    "unknown_type": "#E69F00",  # orange
-    "payload_error": "#CC79A7",  # reddish purple
-    "apply_error": "#0072B2",  # blue
-    "too_long": "#000000",  # black
-    "not_reached": "#999999",  # grey
-}
-OUTCOME_LABELS: dict[str, str] = {
-    "applied": "applied",
-    "malformed": "malformed",
-    "unknown_type": "unknown type",
-    "payload_error": "payload error",
-    "apply_error": "handler error",
-    "too_long": "over 256 KiB",
-    "not_reached": "not reached",
-}
-RATE_COLORS = {
-    "failure_rate": OUTCOME_COLORS["malformed"],
-    "unknown_type_rate": OUTCOME_COLORS["unknown_type"],
-    "mutation_error_rate": OUTCOME_COLORS["apply_error"],
-}
 # a sequential colour-blind-safe map for counts; white for "none"
 _HEAT_CMAP = "cividis"
 _FREQ_WORDS = {"1min": "minute", "5min": "5 minutes", "15min": "15 minutes", "1h": "hour",

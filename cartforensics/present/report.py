@@ -32,9 +32,10 @@ from cartforensics.analysis.notes import Notes, NotesError
 from cartforensics.go.version import GoSemantics, semantics
 from cartforensics.io.logs import Source
 from cartforensics.io.sources import DatasetSource, Resolved, read_events, resolve_source
-from cartforensics.model.replay import OUTCOMES, Replay, replay
+from cartforensics.model.replay import Replay, replay
 from cartforensics.present.notes_report import load_notes, notes_html, notes_markdown
 from cartforensics.present.report_chunks import CHUNK_BYTES, CHUNK_FILES, CHUNK_LINES
+from cartforensics.vocab import EVIDENCE_ROWS, OUTCOME_COLORS, OUTCOME_LABELS, OUTCOMES
 
 if TYPE_CHECKING:  # matplotlib loads with the charts (cartforensics.present.plots), when they are
     from matplotlib.figure import Figure  # drawn: the report's workers never import it
@@ -46,7 +47,6 @@ CHARTS = (
     ("lines_lost", "Lines lost per cart"),
     ("unknown_types", "Unknown event types"),
 )
-EVIDENCE_ROWS = 20  # per finding in the HTML report
 TOP_FINDINGS = 5  # in the terminal summary
 TOP_CARTS = 30  # in the per-cart table
 LARGE_INPUT_BYTES = 20 << 20
@@ -532,7 +532,6 @@ def _img(name: str, data: bytes, alt: str) -> str:
 
 
 def _html(ctx: _Context) -> str:
-    from cartforensics.present.plots import OUTCOME_COLORS, OUTCOME_LABELS
     res = ctx.result
     fs = ctx.findings
     head = headline_finding(fs)

@@ -17,9 +17,8 @@ import pandas as pd
 from cartforensics.model.replay import Replay
 from cartforensics.model.replay import replay as run_replay
 from cartforensics.present.escaping import char_escape, visible
-from cartforensics.present.plots import OUTCOME_COLORS, OUTCOME_LABELS
+from cartforensics.vocab import OUTCOME_COLORS, OUTCOME_LABELS
 
-MODES = ("go", "lenient")
 MODE_TITLES = {
     "go": "go: what the service rebuilt",
     "lenient": "lenient: what the writer meant",

@@ -15,10 +15,11 @@ import numpy as np
 import pandas as pd
 
 from cartforensics.analysis.notes import Notes
-from cartforensics.model.replay import OUTCOMES, Replay
-from cartforensics.present.plots import OUTCOME_LABELS, pick_freq, plot_outcome_mix, plot_rates
-from cartforensics.present.widgets.common import _CSS, MODES, _e, _label_text, _pair, _str_or_none
+from cartforensics.model.replay import Replay
+from cartforensics.present.plots import pick_freq, plot_outcome_mix, plot_rates
+from cartforensics.present.widgets.common import _CSS, _e, _label_text, _pair, _str_or_none
 from cartforensics.present.widgets.scrubber import TimelineScrubber
+from cartforensics.vocab import MODES, OUTCOME_LABELS, OUTCOMES
 
 
 def _png(fig: Any, dpi: int = 80) -> bytes:

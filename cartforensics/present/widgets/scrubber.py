@@ -18,12 +18,11 @@ from cartforensics.go.json import marshal
 from cartforensics.model.blame import blame_index
 from cartforensics.model.blame import leaves as _investigate_leaves
 from cartforensics.model.cart import empty_cart, state_to_json
-from cartforensics.model.replay import OUTCOMES, Replay, ReplayWithout, diff_states
+from cartforensics.model.replay import Replay, ReplayWithout, diff_states
 from cartforensics.present.widgets.common import (
     _CSS,
     _FIELD_LABELS,
     MAX_CART_OPTIONS,
-    MODES,
     SKIPPED,
     _badge,
     _cart_table,
@@ -41,10 +40,11 @@ from cartforensics.present.widgets.common import (
     pretty_line,
 )
 from cartforensics.present.widgets.strip import strip_cursor_html, strip_frame_html, strip_row_html
+from cartforensics.vocab import APPLIED, MODES, OUTCOMES
 
 # an outcome code per position: OUTCOMES' indices, and one more for a line switched off
 SKIPPED_CODE = len(OUTCOMES)
-APPLIED_CODE = OUTCOMES.index("applied")
+APPLIED_CODE = APPLIED
 _OUTCOME_NAMES = np.array([*OUTCOMES, SKIPPED], dtype=object)
 BLAME_AUTO_LINES = 2000  # blame is read at once for carts up to this many lines
 CONTEXT_ROWS = 200  # rows of the context table shown

@@ -11,9 +11,8 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from cartforensics.model.replay import OUTCOMES
-from cartforensics.present.plots import OUTCOME_COLORS, OUTCOME_LABELS
 from cartforensics.present.widgets.common import SKIPPED, _e
+from cartforensics.vocab import OUTCOME_COLORS, OUTCOME_LABELS, OUTCOMES
 
 STRIP_MARKS = 500  # most marks drawn per row: a longer cart is binned
 NOTE_COLOR = "#7B3294"
