@@ -17,12 +17,10 @@ a process pool here, and onto Dask or Spark tasks elsewhere. Memory is bounded b
 
 from __future__ import annotations
 
-import ctypes
 import gzip
 import hashlib
 import os
 import shutil
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -47,6 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cartforensics._runtime.pools import executor_width, main_module_hidden, process_pool
+from cartforensics._runtime.publish import exchange, write_atomic
 from cartforensics._version import __version__
 from cartforensics.go.json import marshal
 from cartforensics.go.version import semantics
@@ -644,25 +643,11 @@ def _drop_rows(root: Path, fragment: str, sources: set[str]) -> bool:
         return False
     meta = pq.ParquetFile(path).metadata
     rg = meta.row_group(0).num_rows if meta.num_row_groups else ROW_GROUP_ROWS
-    tmp = path.with_name(path.name + ".tmp")
     codec = meta.row_group(0).column(0).compression.lower() if meta.num_row_groups else "zstd"
-    pq.write_table(left, tmp, row_group_size=max(rg, 1), compression=codec)
-    os.replace(tmp, path)
+    # not synced: nothing of the dataset being built is, its rename into place publishes it
+    write_atomic(path, lambda fh: pq.write_table(left, fh, row_group_size=max(rg, 1),
+                                                 compression=codec), sync=False)
     return True
-
-
-def _renameat2_exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False when unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 def _swap_into_place(tmp: Path, dst: Path) -> None:
@@ -674,7 +659,7 @@ def _swap_into_place(tmp: Path, dst: Path) -> None:
     if read_manifest(dst) is None:  # someone put something else there meanwhile
         raise DatasetError(f"{dst}: no longer a cartforensics dataset; left untouched "
                            f"(the new one is in {tmp})")
-    if _renameat2_exchange(tmp, dst):
+    if exchange(tmp, dst):
         shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old dataset
         return
     old = _tmp_sibling(dst, "old")
