@@ -41,34 +41,18 @@ LOG_SUFFIX = ".events.log"
 _COMPLETE = ".complete.json"
 
 # ---------------------------------------------------------------------------------------------
-# Go's json.Marshal, for the values the generator produces.
-#
-# orjson writes the same bytes as Go's encoding/json for dicts in insertion (= struct field)
-# order, ints, bools and strings without control characters, except that Go also escapes
-# '<', '>', '&' and U+2028/U+2029 inside strings. Those bytes never occur outside strings in
-# JSON, so a plain replace over the whole output is exact. The generator never emits control
-# characters (Go writes \b and \f short since 1.22, like orjson, but nothing here relies on it).
-
-_GO_ESCAPES = (
-    (b"&", b"\\u0026"),
-    (b"<", b"\\u003c"),
-    (b">", b"\\u003e"),
-    ("\u2028".encode(), b"\\u2028"),
-    ("\u2029".encode(), b"\\u2029"),
-)
-
-
-def go_escape(data: bytes) -> bytes:
-    """orjson output → Go ``json.Marshal`` output (see above)."""
-    for raw, esc in _GO_ESCAPES:
-        if raw in data:
-            data = data.replace(raw, esc)
-    return data
+# Go's json.Marshal, for the values the generator produces: orjson writes the same bytes as
+# Go's encoding/json for dicts in insertion (= struct field) order, ints, bools and strings,
+# but for the escapes that cartforensics.go.json.go_escape adds. The generator never emits
+# control characters (Go writes \b and \f short since 1.22, like orjson, but nothing here
+# relies on it).
 
 
 def go_json(value: object) -> bytes:
     """``json.Marshal(value)`` as Go writes it, for dicts/lists/str/int/bool values."""
     import orjson
+
+    from cartforensics.go.json import go_escape
 
     return go_escape(orjson.dumps(value))
 

@@ -1,3 +1,3 @@
-"""Running work: process pools, executors and the Dask cluster (``cluster``), and publishing an
-output atomically. Imports nothing of the package's stages.
+"""Running work: process pools and executors (``pools``), the Dask cluster (``cluster``), and
+publishing an output atomically (``publish``). Imports nothing of the package's stages.
 """

@@ -26,13 +26,14 @@ import datetime as dt
 import json
 import operator
 import os
-import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+from cartforensics._runtime.publish import write_atomic
 
 if TYPE_CHECKING:
     from cartforensics.model.replay import Replay
@@ -262,35 +263,5 @@ def _write_atomic(path: Path, notes: list[dict[str, Any]]) -> None:
         data = (text + "\n").encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate: JSON's \\u escapes hold it exactly
         data = (json.dumps(notes, ensure_ascii=True, indent=1) + "\n").encode("ascii")
-    directory = path.parent if str(path.parent) else Path(".")
-    directory.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = path.stat().st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)  # mkstemp's 0600 would stick to the notes file
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    try:  # the rename itself survives a crash once the directory is synced
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, data)

@@ -1179,6 +1179,21 @@ _MARSHAL_ESCAPES = (
 )
 
 
+def go_escape(text: bytes, escape_html: bool = True) -> bytes:
+    """orjson's output as Go's ``json.Marshal`` writes it: orjson writes strings, ints and
+    bools as Go does (short escapes \\b \\f \\n \\r \\t, other control characters as
+    lowercase \\u00XX, UTF-8 kept) but for ``<``, ``>``, ``&``, U+2028 and U+2029, which Go
+    escapes as ``\\u003c`` etc. ``escape_html=False`` leaves ``<>&`` as they are.
+
+    >>> go_escape(b'"a<b"')
+    b'"a\\\\u003cb"'
+    """
+    for raw, escaped in _MARSHAL_ESCAPES if escape_html else _MARSHAL_ESCAPES[3:]:
+        if raw in text:
+            text = text.replace(raw, escaped)
+    return text
+
+
 def marshal(value: Any, indent: bool = False, escape_html: bool = True) -> bytes:
     """JSON text escaped as Go's ``json.Marshal`` escapes it: ``<``, ``>``, ``&``, U+2028 and
     U+2029 as ``\\u003c`` etc., so that line-oriented readers never cut a line inside a string.
@@ -1188,11 +1203,8 @@ def marshal(value: Any, indent: bool = False, escape_html: bool = True) -> bytes
     >>> marshal({"sku": "a\u2028<b>"})
     b'{"sku":"a\\\\u2028\\\\u003cb\\\\u003e"}'
     """
-    text = orjson.dumps(value, option=orjson.OPT_INDENT_2 if indent else 0)
-    for raw, escaped in _MARSHAL_ESCAPES if escape_html else _MARSHAL_ESCAPES[3:]:
-        if raw in text:
-            text = text.replace(raw, escaped)
-    return text
+    return go_escape(orjson.dumps(value, option=orjson.OPT_INDENT_2 if indent else 0),
+                     escape_html)
 
 
 def go_quote(s: str) -> str:

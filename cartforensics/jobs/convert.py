@@ -17,13 +17,10 @@ a process pool here, and onto Dask or Spark tasks elsewhere. Memory is bounded b
 
 from __future__ import annotations
 
-import ctypes
 import gzip
 import hashlib
-import multiprocessing
 import os
 import shutil
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -36,7 +33,7 @@ from concurrent.futures import (
     wait,
 )
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -47,6 +44,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from cartforensics._runtime.pools import executor_width, main_module_hidden, process_pool
+from cartforensics._runtime.publish import exchange, write_atomic
 from cartforensics._version import __version__
 from cartforensics.go.json import marshal
 from cartforensics.go.version import semantics
@@ -644,25 +643,11 @@ def _drop_rows(root: Path, fragment: str, sources: set[str]) -> bool:
         return False
     meta = pq.ParquetFile(path).metadata
     rg = meta.row_group(0).num_rows if meta.num_row_groups else ROW_GROUP_ROWS
-    tmp = path.with_name(path.name + ".tmp")
     codec = meta.row_group(0).column(0).compression.lower() if meta.num_row_groups else "zstd"
-    pq.write_table(left, tmp, row_group_size=max(rg, 1), compression=codec)
-    os.replace(tmp, path)
+    # not synced: nothing of the dataset being built is, its rename into place publishes it
+    write_atomic(path, lambda fh: pq.write_table(left, fh, row_group_size=max(rg, 1),
+                                                 compression=codec), sync=False)
     return True
-
-
-def _renameat2_exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False when unsupported."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fn = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    at_fdcwd, rename_exchange = -100, 2
-    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
 
 
 def _swap_into_place(tmp: Path, dst: Path) -> None:
@@ -674,7 +659,7 @@ def _swap_into_place(tmp: Path, dst: Path) -> None:
     if read_manifest(dst) is None:  # someone put something else there meanwhile
         raise DatasetError(f"{dst}: no longer a cartforensics dataset; left untouched "
                            f"(the new one is in {tmp})")
-    if _renameat2_exchange(tmp, dst):
+    if exchange(tmp, dst):
         shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old dataset
         return
     old = _tmp_sibling(dst, "old")
@@ -712,61 +697,8 @@ POOLS = ("process", "thread")
 DEFAULT_POOL = "thread"  # the compiled replay core releases the GIL: docs/performance.md
 
 
-@contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """While worker processes start: hide the main module's file and spec from
-    multiprocessing, so that a worker does not run the calling script again.
-
-    A 'spawn' or 'forkserver' child re-runs ``__main__`` (as ``__mp_main__``) before it takes
-    work; a plain script that calls :func:`convert` at top level, with no
-    ``if __name__ == "__main__":``, would call convert again in every worker, which fails
-    (``RuntimeError`` while bootstrapping) and breaks the pool. The workers here run only
-    :func:`_run_batch` of this module on this module's dataclasses: they never need
-    ``__main__``."""
-    main = sys.modules.get("__main__")
-    saved: dict[str, Any] = {}
-    if main is not None:
-        for attr in ("__file__", "__spec__"):
-            if attr in vars(main):
-                saved[attr] = vars(main)[attr]
-        if "__file__" in saved:
-            del main.__file__
-        if "__spec__" in saved:
-            main.__spec__ = None
-    try:
-        yield
-    finally:
-        if main is not None:
-            for attr, value in saved.items():
-                setattr(main, attr, value)
-
-
-def process_pool(workers: int, preload: str, **kwargs: Any) -> ProcessPoolExecutor:
-    """A pool of ``workers`` processes forked from a server that imported ``preload`` once
-    (forkserver: safe with threads, cheap per worker; spawn where there is none); ``kwargs``
-    go to ProcessPoolExecutor."""
-    methods = multiprocessing.get_all_start_methods()
-    if "forkserver" in methods:
-        ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload([preload])
-    else:
-        ctx = multiprocessing.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, **kwargs)
-
-
 def _process_pool(workers: int) -> ProcessPoolExecutor:
     return process_pool(workers, "cartforensics.jobs.convert", initializer=_worker_init)
-
-
-def _executor_width(executor: Executor) -> int:
-    """How many tasks an executor runs at once, as far as it says (for the in-flight window)."""
-    client = getattr(executor, "_client", None)  # dask.distributed's ClientExecutor
-    if client is not None:
-        try:
-            return max(1, sum(client.nthreads().values()))
-        except Exception:  # noqa: BLE001 - a scheduler we cannot ask: assume a small one
-            return os.cpu_count() or 1
-    return int(getattr(executor, "_max_workers", 0) or os.cpu_count() or 1)
 
 
 def _describe_failure(e: BaseException) -> str:
@@ -808,8 +740,8 @@ def _run_all(batches: list[list[FileTask]], options: ConvertOptions, root: Path,
         window = 2 * n
     else:
         run = executor  # type: ignore[assignment]
-        window = 2 * _executor_width(run)
-    hide = _main_module_hidden if own and pool == "process" else nullcontext
+        window = 2 * executor_width(run)
+    hide = main_module_hidden if own and pool == "process" else nullcontext
 
     def submit(b: int, batch: list[FileTask]) -> Future:
         with hide():

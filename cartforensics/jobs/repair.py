@@ -29,8 +29,6 @@ place), never reported as repaired.
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import datetime as dt
 import hashlib
 import os
@@ -47,6 +45,7 @@ import msgspec
 import orjson
 import pandas as pd
 
+from cartforensics._runtime.publish import exchange
 from cartforensics._version import __version__
 from cartforensics.go.bufio import MAX_TOKEN_SIZE
 from cartforensics.go.envelope import number_to_time
@@ -488,28 +487,12 @@ def _check_paths(src: Path, out: Path, force: bool) -> str:
     return "previous"
 
 
-_RENAME_EXCHANGE = 2
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two directories in one step (Linux ``renameat2(RENAME_EXCHANGE)``); False when the
-    system cannot."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-        fn = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd = -100
-    rc = fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), _RENAME_EXCHANGE)
-    return rc == 0
-
-
 def _install(tmp: Path, out: Path, state: str) -> None:
     """Move the finished output into place."""
     if state in ("new", "empty"):
         os.replace(tmp, out)  # onto an empty directory too (rename(2) replaces it)
         return
-    if _exchange(tmp, out):
+    if exchange(tmp, out):
         shutil.rmtree(tmp)  # now the previous output
         return
     old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))

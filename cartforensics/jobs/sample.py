@@ -84,7 +84,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from cartforensics.go.json import GoType, Struct
+from cartforensics.go.json import GoType, Struct, go_escape
 from cartforensics.model.registry import DEFAULT_SCHEMAS, message
 
 ALL_INCIDENTS: tuple[str, ...] = (
@@ -117,17 +117,8 @@ class SampleError(ValueError):
 
 
 # =============================================================================================
-# Go's json.Marshal
-#
-# orjson writes what Go's encoding/json writes for strings, ints and bools (Go's short escapes
-# \b \f \n \r \t, other control characters as lowercase \u00XX, UTF-8 kept), except that Go also
-# escapes '<', '>', '&', U+2028 and U+2029. Those bytes cannot occur in orjson's output outside
-# a string, so replacing them over the whole output is exact.
+# Go's json.Marshal: orjson's output with Go's escapes (go_escape)
 
-_GO_ESCAPES = (
-    (b"&", b"\\u0026"), (b"<", b"\\u003c"), (b">", b"\\u003e"),
-    ("\u2028".encode(), b"\\u2028"), ("\u2029".encode(), b"\\u2029"),
-)
 _STRING_CACHE: dict[str, bytes] = {}
 
 
@@ -136,10 +127,7 @@ def go_string(s: str) -> bytes:
     hit = _STRING_CACHE.get(s)
     if hit is not None:
         return hit
-    out = orjson.dumps(s)
-    for raw, esc in _GO_ESCAPES:
-        if raw in out:
-            out = out.replace(raw, esc)
+    out = go_escape(orjson.dumps(s))
     if len(s) < 200:
         if len(_STRING_CACHE) > 50_000:
             _STRING_CACHE.clear()

@@ -20,10 +20,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cartforensics.model.replay import same_value
+
 if TYPE_CHECKING:
     from cartforensics.model.replay import Replay
 
-__all__ = ["BlameIndex", "blame", "blame_index", "context", "first_parting", "leaves"]
+__all__ = ["BlameIndex", "blame", "blame_index", "context", "first_parting", "leaves",
+           "parting_index"]
 
 BLAME_COLUMNS = ["path", "value", "line", "ts", "type"]
 CONTEXT_COLUMNS = ["cart_id", "line", "ts", "offset", "type", "outcome", "error"]
@@ -57,13 +60,9 @@ def leaves(value: Any, key: Key = (), path: str = "") -> Iterator[tuple[Key, str
         yield key, path, value
 
 
-def _same(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
-
-
 def _changed_keys(old: Any, new: Any, key: Key, out: list[Key]) -> None:
     """Append the key of every leaf of ``new`` that is new or differs from ``old``."""
-    if _same(old, new):
+    if same_value(old, new):
         return
     if isinstance(new, dict) and new and isinstance(old, dict):
         for k, v in new.items():
@@ -236,6 +235,13 @@ def blame(replay: Replay, cart_id: str, line: int | None = None) -> pd.DataFrame
     return idx.at(position)
 
 
+def parting_index(go_applied: np.ndarray, lenient_applied: np.ndarray) -> int | None:
+    """The index of the first line one mode applies and the other does not, given whether
+    each mode applied each line of a cart (None when they apply the same lines)."""
+    differ = np.flatnonzero(go_applied != lenient_applied)
+    return int(differ[0]) if len(differ) else None
+
+
 def first_parting(go: Replay, lenient: Replay, cart_id: str) -> int | None:
     """The first line (its number) of the cart that one mode applies and the other does not:
     where the service's cart and the writer's part (they agree on every line before it), or
@@ -245,10 +251,8 @@ def first_parting(go: Replay, lenient: Replay, cart_id: str) -> int | None:
     b = lenient.outcomes["outcome"].astype(str).to_numpy()[rows] == "applied"
     if len(a) != len(b):
         raise ValueError("the two replays hold different lines for this cart")
-    differ = np.flatnonzero(a != b)
-    if not len(differ):
-        return None
-    return int(lenient.outcomes["line"].to_numpy()[rows][differ[0]])
+    k = parting_index(a, b)
+    return None if k is None else int(lenient.outcomes["line"].to_numpy()[rows][k])
 
 
 # -- context ----------------------------------------------------------------------------------

@@ -1120,16 +1120,25 @@ def _same_cart(a: Any, b: Any) -> bool:
         return bool(core.same_cart(a, b))
     a = a if isinstance(a, CartState) else core.to_state(a)
     b = b if isinstance(b, CartState) else core.to_state(b)
-    return _same_value(a, b)
+    return same_value(a, b)
 
 
-def _same_value(a: Any, b: Any) -> bool:
-    if type(a) is not type(b):
+_JSON_TYPES = frozenset({str, int, float, bool, type(None), dict, list})
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """``a == b`` and of the same type (``1``, ``1.0`` and ``True`` are equal to ``==``, not
+    here), at every level of tuples and dataclasses (a CartState); the values of a dict or a
+    list are compared by ``==``."""
+    t = type(a)
+    if t is not type(b):
         return False
+    if t in _JSON_TYPES:  # the values of a state JSON: most calls, answered at once
+        return a == b
     if isinstance(a, tuple):
-        return len(a) == len(b) and all(_same_value(x, y) for x, y in zip(a, b, strict=True))
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
     if dataclasses.is_dataclass(a):
-        return all(_same_value(getattr(a, f.name), getattr(b, f.name))
+        return all(same_value(getattr(a, f.name), getattr(b, f.name))
                    for f in dataclasses.fields(a))
     return bool(a == b)
 

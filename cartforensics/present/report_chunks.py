@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from cartforensics._runtime.pools import executor_width, main_module_hidden, process_pool
 from cartforensics.analysis.findings import (
     EVIDENCE_KEPT,
     Finding,
@@ -436,8 +437,6 @@ def run_chunk(chunk: Chunk, tmp_dir: str | None, freq: str | None = None,
 
 # -- running -------------------------------------------------------------------------------
 def _pool(workers: int) -> ProcessPoolExecutor:
-    from cartforensics.jobs.convert import process_pool
-
     # a fresh worker (forked from the preloaded server: cheap) every few chunks, so that what
     # the allocators keep after a chunk never piles up
     return process_pool(workers, __name__, max_tasks_per_child=TASKS_PER_WORKER,
@@ -460,10 +459,8 @@ def start_workers_server() -> None:
         return
     from multiprocessing import forkserver
 
-    from cartforensics.jobs.convert import _main_module_hidden
-
     multiprocessing.get_context("forkserver").set_forkserver_preload([__name__])
-    with _main_module_hidden():
+    with main_module_hidden():
         forkserver.ensure_running()
 
 
@@ -480,8 +477,6 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
     ``workers`` processes (default: the cores; this process runs the last chunk while they
     start), or on ``executor``. At most twice the workers' chunks are in flight, so memory
     stays a few chunks' worth."""
-    from cartforensics.jobs.convert import _executor_width, _main_module_hidden
-
     n = workers if workers is not None else default_workers(chunks)
     results: dict[int, ChunkResult] = {}
 
@@ -505,8 +500,8 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
         return [results[c.index] for c in chunks]
     own = executor is None
     run: Executor = _pool(n) if own else executor  # type: ignore[assignment]
-    window = 2 * (n if own else _executor_width(run))
-    hide = _main_module_hidden if own else nullcontext
+    window = 2 * (n if own else executor_width(run))
+    hide = main_module_hidden if own else nullcontext
     pending: set[Future] = set()
     # this process runs the last chunk itself while the workers start (their server's
     # imports leave a core idle for about a second: measured, session 3)

@@ -15,10 +15,10 @@ import pandas as pd
 
 from cartforensics.analysis.notes import STANDARD_TAGS, Notes, NotesError
 from cartforensics.go.json import marshal
-from cartforensics.model.blame import blame_index
+from cartforensics.model.blame import blame_index, parting_index
 from cartforensics.model.blame import leaves as _investigate_leaves
 from cartforensics.model.cart import empty_cart, state_to_json
-from cartforensics.model.replay import Replay, ReplayWithout, diff_states
+from cartforensics.model.replay import Replay, ReplayWithout, diff_states, same_value
 from cartforensics.present.widgets.common import (
     _CSS,
     _FIELD_LABELS,
@@ -179,10 +179,6 @@ def _value_text(v: Any) -> str:
     if isinstance(v, (list, dict)):
         return json.dumps(v)
     return str(v)
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    return type(a) is type(b) and a == b
 
 
 def _offset_text(td: pd.Timedelta) -> str:
@@ -795,7 +791,7 @@ class TimelineScrubber(widgets.VBox):
             for k in shown[m]:
                 path, v, q = paths[k], values[k], where[k]
                 theirs = other.get(path)
-                same = theirs is not None and theirs[1] == q and _same_value(theirs[0], v)
+                same = theirs is not None and theirs[1] == q and same_value(theirs[0], v)
                 mark = "  " if same else "≠ "
                 if q:
                     k_ = q - 1
@@ -817,12 +813,6 @@ class TimelineScrubber(widgets.VBox):
 
     def _parting(self) -> int | None:
         return self._parting_at
-
-    @staticmethod
-    def _first_parting(sides: Mapping[str, _Side]) -> int | None:
-        """The first position one mode applies and the other does not (None: none)."""
-        apart = np.flatnonzero(sides["go"].applied != sides["lenient"].applied)
-        return int(apart[0]) + 1 if len(apart) else None
 
     def _render_parting(self) -> None:
         q = self._parting()
@@ -1045,7 +1035,9 @@ class TimelineScrubber(widgets.VBox):
                 self._base_sides = self._new_sides(skipped)
             self._sides = self._base_sides
         self._problems = {m: side.problems for m, side in self._sides.items()}
-        self._parting_at = self._first_parting(self._sides)
+        # the position (1 for the first line) where the modes part, skipped lines left out
+        k = parting_index(self._sides["go"].applied, self._sides["lenient"].applied)
+        self._parting_at = None if k is None else k + 1
         sk = self.skipped
         self.skip_html.value = (
             f'<div class="cfw cfw-skipline">Skipped: line{"s" if len(sk) != 1 else ""} '

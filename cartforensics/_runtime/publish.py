@@ -1,0 +1,107 @@
+"""Publishing an output so that a reader sees the old one or the new one, never half of one.
+
+- :func:`exchange` swaps two paths in one step (Linux ``renameat2(RENAME_EXCHANGE)``): a
+  finished directory built beside the destination takes the destination's place, and the
+  old one is left under the temporary name to be removed. Callers keep their own fallback
+  for systems without it.
+- :func:`write_atomic` writes one file through a temporary file in the same directory,
+  synced, then renamed over the old file.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+__all__ = ["exchange", "write_atomic"]
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2
+
+
+@functools.cache
+def _renameat2() -> Any:
+    """The C library's ``renameat2``, None where there is none (not Linux, an old glibc)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    # int renameat2(int olddirfd, const char *oldpath, int newdirfd, const char *newpath,
+    #               unsigned int flags)
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def exchange(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """Swap the paths ``a`` and ``b`` in one step: afterwards each names what the other named.
+    False, with nothing changed, when the system cannot (not Linux, no ``renameat2``, a file
+    system without ``RENAME_EXCHANGE``) or either path is missing."""
+    fn = _renameat2()
+    if fn is None:
+        return False
+    return fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
+
+
+def _new_file_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes | Callable[[BinaryIO], Any], *,
+                 sync: bool = True) -> None:
+    """Make ``path`` hold ``data`` (bytes, or a function that writes to the binary file it is
+    given) in one step: a reader, or the file after a crash, has the old content or the new,
+    never part of it. The temporary file (``.<name>.<random>.tmp`` in the same directory) is
+    removed when writing fails; the file keeps its permission bits (a new one gets the
+    umask's). ``sync``: flush the file and then the directory to disk before returning. The
+    directory must exist."""
+    path = Path(path)
+    directory = path.parent
+    try:
+        mode = path.stat().st_mode & 0o777
+    except OSError:
+        mode = _new_file_mode()
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)  # mkstemp's 0600 would stick to the file
+        with os.fdopen(fd, "wb") as fh:
+            if callable(data):
+                data(fh)
+            else:
+                fh.write(data)
+            if sync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    if sync:
+        _sync_directory(directory)
+
+
+def _sync_directory(directory: Path) -> None:
+    """The rename itself survives a crash once the directory is synced (where it can be)."""
+    try:
+        dfd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
