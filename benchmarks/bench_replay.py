@@ -162,6 +162,7 @@ def profile(events) -> None:
     from cartforensics.model.engine import core
 
     rp = importlib.import_module("cartforensics.model.replay")
+    eng = importlib.import_module("cartforensics.model.engine")
     clock = time.process_time
 
     def cpu(fn, repeat: int = 3):
@@ -175,11 +176,11 @@ def profile(events) -> None:
     plain = rp._without_attrs(events)
     n = len(plain)
     rows = []
-    t, bufs = cpu(lambda: rp._utf8_buffers(plain["payload"]))
+    t, bufs = cpu(lambda: eng._utf8_buffers(plain["payload"]))
     rows.append(("payload Arrow buffers", t))
-    t, kinds = cpu(lambda: rp._row_kinds(plain["type"], cf.default_registry()))
+    t, kinds = cpu(lambda: eng._row_kinds(plain["type"], cf.default_registry()))
     rows.append(("row kinds (per distinct type)", t))
-    t, has_error = cpu(lambda: rp._is_text(plain["envelope_error"]))
+    t, has_error = cpu(lambda: eng._is_text(plain["envelope_error"]))
     rows.append(("envelope error flags (per category)", t))
     t, _ = cpu(lambda: rp._ts_ns(plain["ts"]))
     rows.append(("ts as ns", t))

@@ -26,7 +26,8 @@ from cartforensics.go.envelope import decode_envelope
 from cartforensics.go.json import go_quote
 from cartforensics.go.version import other_json
 from cartforensics.go.writer_shape import scan_lines
-from cartforensics.model.replay import Replay, replay
+from cartforensics.model.protocol import ReplayLike, ReplayOfEvents
+from cartforensics.model.replay import replay
 from cartforensics.vocab import EVIDENCE_ROWS as EVIDENCE_KEPT
 
 # in the order a tie in lines affected is broken
@@ -139,7 +140,7 @@ def _obj(values: Any) -> np.ndarray:
     return out
 
 
-def _check_pair(go: Replay, lenient: Replay) -> None:
+def _check_pair(go: ReplayLike, lenient: ReplayLike) -> None:
     if go.mode != "go" or lenient.mode != "lenient":
         raise ValueError(
             f"findings(go, lenient) needs a go-mode and a lenient-mode replay, got "
@@ -340,7 +341,7 @@ __all__ = [
 
 
 # -- the toolchain finding -----------------------------------------------------------------
-def toolchain_lines(go: Replay) -> tuple[pd.DataFrame, pd.DataFrame]:
+def toolchain_lines(go: ReplayOfEvents) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The lines whose go-mode outcome would differ under the other side of the json v1/v2
     line (Go ≤ 1.26 against Go ≥ 1.27; see :mod:`cartforensics.go.version`), and their carts.
 
@@ -597,7 +598,7 @@ def _bound(ev: pd.DataFrame, limit: int | None) -> pd.DataFrame:
 class _Chunk:
     """A go/lenient pair's columns as the findings read them (object values only on demand)."""
 
-    def __init__(self, go: Replay, lenient: Replay) -> None:
+    def __init__(self, go: ReplayOfEvents, lenient: ReplayLike) -> None:
         ev = go.events
         self.go, self.lenient, self.ev = go, lenient, ev
         self.n = len(ev)
@@ -717,7 +718,7 @@ def _reduce(spec: _Spec, ch: _Chunk, limit: int | None, offset: int) -> list[Fin
     return out
 
 
-def finding_parts(go: Replay, lenient: Replay, limit: int | None = EVIDENCE_KEPT,
+def finding_parts(go: ReplayOfEvents, lenient: ReplayLike, limit: int | None = EVIDENCE_KEPT,
                   offset: int = 0) -> dict[tuple[str, Any], FindingPart]:
     """The findings of a set of carts as parts that :func:`combine_parts` adds up and
     :func:`build_findings` turns into :class:`Finding` objects: ``limit`` evidence lines per
@@ -814,7 +815,7 @@ def _make(p: FindingPart, message: Callable[[dict[str, Any]], str],
                    key=p.key, details=details or {})
 
 
-def findings(go: Replay, lenient: Replay) -> list[Finding]:
+def findings(go: ReplayOfEvents, lenient: ReplayLike) -> list[Finding]:
     """Every problem the logs show, ranked by the number of lines it touches (ties: the order
     of :data:`KINDS`). ``go`` and ``lenient`` are replays of the same ``read_events``
     DataFrame in the two modes.

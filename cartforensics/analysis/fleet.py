@@ -68,9 +68,11 @@ _OUTCOME_COLUMNS = [f"{c}_{m}" for m in MODES for c in ("outcome", "error")]
 class StoredReplay:
     """A replay read back from a dataset: the stored outcomes of one mode, the lines' columns
     (no payload), the carts' final states. Has what findings, metrics, plots and the report
-    use of a :class:`~cartforensics.model.replay.Replay`: ``mode``, ``events``, ``outcomes``,
-    ``cart_ids``, ``rows_of``, ``final_state``, ``summary``. History (``state_at``) needs the
-    logs' replay: ``cf.replay(cf.open_dataset(path, carts=[...]))`` for the carts you want."""
+    use of a :class:`~cartforensics.model.replay.Replay`
+    (:class:`~cartforensics.model.protocol.ReplayOfEvents`: ``mode``, ``semantics``,
+    ``events``, ``outcomes``, ``cart_ids``, ``rows_of``, ``final_state``), and ``summary``.
+    History (``state_at``) needs the logs' replay:
+    ``cf.replay(cf.open_dataset(path, carts=[...]))`` for the carts you want."""
 
     def __init__(self, mode: str, events: pd.DataFrame, outcomes: pd.DataFrame,
                  cart_ids: list[str], states: dict[str, str], root: Path,

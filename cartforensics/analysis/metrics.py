@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from cartforensics.io.logs import LOG_SUFFIX, Source, find_logs
+from cartforensics.model.protocol import ReplayLike, ReplayOfEvents
 from cartforensics.model.replay import Replay
 from cartforensics.vocab import FAILURE_OUTCOMES, MUTATION_ERROR_OUTCOMES, OUTCOMES
 
@@ -83,7 +84,7 @@ _NOTES = {
 
 
 # -- metrics -------------------------------------------------------------------------------
-def _outcome_counts(replay: Replay) -> pd.DataFrame:
+def _outcome_counts(replay: ReplayLike) -> pd.DataFrame:
     """Lines per outcome per cart, every cart of the replay (empty files too)."""
     oc = replay.outcomes
     cart = oc["cart_id"].astype(str)
@@ -93,7 +94,7 @@ def _outcome_counts(replay: Replay) -> pd.DataFrame:
     return counts.reindex(carts, fill_value=0).astype("int64")
 
 
-def _reader_by_cart(replay: Replay) -> pd.DataFrame:
+def _reader_by_cart(replay: ReplayLike) -> pd.DataFrame:
     c = _outcome_counts(replay)
     m = pd.DataFrame(index=c.index)
     m["cart_event_log_replay_total"] = (c["too_long"] == 0).astype("int64")
@@ -151,7 +152,7 @@ def _unix_seconds(ts: pd.Series) -> np.ndarray:
 
 
 def metrics(
-    replay: Replay, source: Source | None = None, by_cart: bool = False
+    replay: ReplayOfEvents, source: Source | None = None, by_cart: bool = False
 ) -> pd.DataFrame:
     """The seed's metrics as the service would have exported them after replaying every cart
     once (reader side, from ``replay``, a ``go``-mode replay), and as its writer counted them
@@ -181,7 +182,7 @@ def metrics(
     return metrics_frame(metric_values(replay, source), replay.mode)
 
 
-def _by_cart(replay: Replay, source: Source | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _by_cart(replay: ReplayOfEvents, source: Source | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     reader = _reader_by_cart(replay)
     files = _log_files(replay.events, source)
     missing = [c for c in dict.fromkeys(c for c, _ in files or []) if c not in reader.index]
@@ -193,7 +194,7 @@ def _by_cart(replay: Replay, source: Source | None) -> tuple[pd.DataFrame, pd.Da
     return reader, writer
 
 
-def metric_values(replay: Replay, source: Source | None = None) -> dict[str, Any]:
+def metric_values(replay: ReplayOfEvents, source: Source | None = None) -> dict[str, Any]:
     """The metrics' values (name -> value) of :func:`metrics`; the values of disjoint sets of
     carts add up (:func:`combine_metric_values`)."""
     ev = replay.events
@@ -327,7 +328,7 @@ def prometheus_text(
 _BY = {None: None, "type": "type", "cart": "cart_id", "cart_id": "cart_id"}
 
 
-def rates(replay: Replay, freq: str = "1h", by: str | None = None) -> pd.DataFrame:
+def rates(replay: ReplayLike, freq: str = "1h", by: str | None = None) -> pd.DataFrame:
     """Lines per outcome and failure rates per time window, the windows laid on the lines' own
     ts (UTC; Unix seconds and RFC 3339 alike).
 

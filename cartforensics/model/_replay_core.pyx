@@ -2117,16 +2117,18 @@ cdef object _qty_sum(CartC* c):
 
 
 
-# ------------------------------------------------------------------------------ compatibility
-# The interface of the first compiled core (run_cart / advance / summaries taking the row
-# columns), kept for callers written against it: each builds a Replayer for the call.
+# ------------------------------------------------------------------------------ one call, one Replayer
+# What a replay asks after its carts ran: a skip's tail from a kept state (run_from), a state
+# rebuilt from a snapshot (advance), a cart's history summaries (summaries), whether two
+# carts are the same (same_cart). Each takes the row columns and builds a Replayer for the
+# call.
 
 def _pool_of(pool, catalog):
     return pool if type(pool) is Pool else Pool(catalog)
 
 
 def _in_pool(snapshot, pool, catalog):
-    """(snapshot, pool) for the compatibility functions: the pool given (a Pool), else the
+    """(snapshot, pool) for run_from and advance: the pool given (a Pool), else the
     snapshot's own when it was made for this catalog, else a new one for the catalog; a
     CCart of another pool is carried over (its strings interned again)."""
     if type(pool) is not Pool:
@@ -2175,36 +2177,6 @@ def _fill_errors(list errors, positions, codes, error_ids, Pool pool, list errs,
             errors[k] = f"not reached: the scanner stopped at line {e[k]}"
 
 
-def run_cart(object cart_id, list rows, const signed char[:] row_kind, list types,
-             object payloads, list err_col, const unsigned char[:] too_long,
-             const int64_t[:] lines, object registry, object catalog, signed char[:] codes,
-             list errors, int64_t[:] last_applied, unsigned char[:] changed, int every,
-             object pool):
-    """Replay one cart's rows filling ``codes``/``errors``/``last_applied``/``changed`` at
-    them; return (checkpoint_lines, checkpoints, final) as :meth:`Replayer.run` does.
-    ``pool``: the replay's :class:`Pool` (anything else: a new one for ``catalog``)."""
-    import numpy as np
-    n = len(err_col)
-    error_ids = np.zeros(n, dtype=np.int64)
-    codes_a = np.asarray(codes)
-    la = np.asarray(last_applied)
-    ch = np.asarray(changed)
-    work_codes = np.ascontiguousarray(codes_a)
-    work_la = np.ascontiguousarray(la)
-    work_ch = np.ascontiguousarray(ch)
-    p = _pool_of(pool, catalog)
-    rp = Replayer(payloads, np.ascontiguousarray(row_kind), _has_error(err_col),
-                  np.ascontiguousarray(too_long), np.ascontiguousarray(lines), registry, p,
-                  work_codes, error_ids, work_la, work_ch, every)
-    rows_a = np.asarray(rows, dtype=np.int64)
-    out = rp.run(cart_id, rows_a)
-    codes_a[rows_a] = work_codes[rows_a]
-    la[rows_a] = work_la[rows_a]
-    ch[rows_a] = work_ch[rows_a]
-    _fill_errors(errors, rows, work_codes, error_ids, p, err_col, types)
-    return out
-
-
 def run_from(object snapshot, object cart_id, list rows, const signed char[:] kinds,
              list types, object payloads, list errs, const unsigned char[:] too_long,
              const int64_t[:] lines, object registry, object catalog, signed char[:] codes,
@@ -2212,15 +2184,15 @@ def run_from(object snapshot, object cart_id, list rows, const signed char[:] ki
              long long stop_line, long long last, Py_ssize_t done, Py_ssize_t total,
              int every, object pool):
     """Replay a cart's ``rows`` (events rows, in order) on from ``snapshot`` (a CCart, left
-    unchanged, a CartState, or None for the empty cart), as ``run_cart`` does from the
-    start. Every per-line input and output is indexed by the position ``j`` in ``rows``
+    unchanged, a CartState, or None for the empty cart), as :meth:`Replayer.run` does from
+    the start. Every per-line input and output is indexed by the position ``j`` in ``rows``
     (``kinds``, ``types``, ``errs``, ``too_long``, ``lines``; ``codes``, ``errors``,
     ``last_applied``, ``changed``); only the payload buffers (data, offsets, valid) are
     indexed by the events row. ``stop_line``: the too-long line that already stopped the
     scanner (-1: none); ``last``: the row of the last applied line so far (-1: none);
     ``done``: how many lines of the cart come before ``rows``, ``total`` how many it has
     (checkpoint spacing). Returns (checkpoint_lines, checkpoints, final), checkpoint lines
-    counted from the cart's first line. Raises Fallback as run_cart does."""
+    counted from the cart's first line. Raises Fallback as :meth:`Replayer.run` does."""
     import numpy as np
     n = len(rows)
     rows_a = np.asarray(rows, dtype=np.int64)

@@ -1,9 +1,10 @@
 """The investigation's questions about one line: which line set each field (blame), and what
 the other carts did around the same time (context).
 
-Everything here works through :class:`~cartforensics.model.replay.Replay`'s public API
-(``outcomes``, ``rows_of``, ``state_at``, ``cart_ids``), so it holds whatever the replay's
-internals are. :meth:`Replay.blame` and :meth:`Replay.context` call these functions.
+Everything here works through what any replay answers (:mod:`cartforensics.model.protocol`:
+``outcomes``, ``rows_of``, ``state_at``, ``cart_ids``), so it holds whatever the replay's
+internals are and never imports :mod:`cartforensics.model.replay`, whose :meth:`Replay.blame`
+and :meth:`Replay.context` call these functions.
 
 >>> go = cf.replay("sample_data")                                  # doctest: +SKIP
 >>> go.blame("cart-1164")                                          # doctest: +SKIP
@@ -15,15 +16,13 @@ from __future__ import annotations
 import bisect
 import weakref
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from cartforensics.model.replay import same_value
-
-if TYPE_CHECKING:
-    from cartforensics.model.replay import Replay
+from cartforensics.model.cart import same_value
+from cartforensics.model.protocol import ReplayLike, ReplayOfStates
 
 __all__ = ["BlameIndex", "blame", "blame_index", "context", "first_parting", "leaves",
            "parting_index"]
@@ -88,7 +87,7 @@ class BlameIndex:
     :meth:`Replay.state_at` does with ``line=``.
     """
 
-    def __init__(self, replay: Replay, cart_id: str):
+    def __init__(self, replay: ReplayOfStates, cart_id: str):
         self.replay = replay
         self.cart_id = cart_id
         rows = np.asarray(replay.rows_of(cart_id), dtype=np.int64)
@@ -196,7 +195,7 @@ def _objects(values: list[Any]) -> np.ndarray:
 _INDEXES: weakref.WeakKeyDictionary[Any, dict[str, BlameIndex]] = weakref.WeakKeyDictionary()
 
 
-def blame_index(replay: Replay, cart_id: str) -> BlameIndex:
+def blame_index(replay: ReplayOfStates, cart_id: str) -> BlameIndex:
     """The :class:`BlameIndex` of a cart, built once per replay and cart."""
     try:
         per = _INDEXES.setdefault(replay, {})
@@ -208,7 +207,7 @@ def blame_index(replay: Replay, cart_id: str) -> BlameIndex:
     return hit
 
 
-def blame(replay: Replay, cart_id: str, line: int | None = None) -> pd.DataFrame:
+def blame(replay: ReplayOfStates, cart_id: str, line: int | None = None) -> pd.DataFrame:
     """One row per leaf field of the cart's state JSON after line ``line`` (its number in
     the cart's file; default: the final state): ``path`` (``items[0].qty``,
     ``deliveries[1].provider``, ``totalPrice``), ``value``, and the ``line``, ``ts`` and
@@ -242,7 +241,7 @@ def parting_index(go_applied: np.ndarray, lenient_applied: np.ndarray) -> int | 
     return int(differ[0]) if len(differ) else None
 
 
-def first_parting(go: Replay, lenient: Replay, cart_id: str) -> int | None:
+def first_parting(go: ReplayLike, lenient: ReplayLike, cart_id: str) -> int | None:
     """The first line (its number) of the cart that one mode applies and the other does not:
     where the service's cart and the writer's part (they agree on every line before it), or
     None when both modes apply the same lines."""
@@ -267,7 +266,7 @@ def _minutes(minutes: Any) -> pd.Timedelta:
     return pd.Timedelta(minutes=float(minutes))
 
 
-def context(replay: Replay, cart_id: str, line: int, minutes: float = 5) -> pd.DataFrame:
+def context(replay: ReplayLike, cart_id: str, line: int, minutes: float = 5) -> pd.DataFrame:
     """The lines of the other carts whose ts lies within ``minutes`` before or after the ts
     of the cart's line ``line`` (its number in the file), with their outcome and error in
     this replay's mode, ordered by time (then cart and line). ``offset`` is each line's ts

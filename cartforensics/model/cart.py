@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "same_value",
     "DEFAULT_HANDLERS",
     "DELIVERY_PRICE",
     "DEFAULT_TAX_RATE",
@@ -592,3 +593,23 @@ def state_to_json(state: CartState) -> dict[str, Any]:
         "paymentStatus": state.paymentStatus,
         "lastChange": state.last_change,
     }
+
+
+_JSON_TYPES = frozenset({str, int, float, bool, type(None), dict, list})
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """``a == b`` and of the same type (``1``, ``1.0`` and ``True`` are equal to ``==``, not
+    here), at every level of tuples and dataclasses (a CartState); the values of a dict or a
+    list are compared by ``==``."""
+    t = type(a)
+    if t is not type(b):
+        return False
+    if t in _JSON_TYPES:  # the values of a state JSON: most calls, answered at once
+        return a == b
+    if isinstance(a, tuple):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
+    if dataclasses.is_dataclass(a):
+        return all(same_value(getattr(a, f.name), getattr(b, f.name))
+                   for f in dataclasses.fields(a))
+    return bool(a == b)

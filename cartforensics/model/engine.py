@@ -7,16 +7,29 @@ True
 ``replay(..., engine="reference")`` or the environment variable
 ``CARTFORENSICS_ENGINE=reference`` forces the reference core; the default is the compiled one
 when it is importable. When it is not, the package warns once and runs on the reference.
+
+A replay asks its :class:`Engine` which core runs a cart: the compiled one while it can
+replay the cart exactly (a cart it cannot, and every cart of a payload column that is not
+text, runs on the reference and is listed in ``carts_on_reference``), and afterwards the core
+that replayed the cart rebuilds its states, history and skip-a-line tails.
 """
 
 from __future__ import annotations
 
 import os
 import warnings
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any, Literal, TypeVar
 
-Engine = Literal["compiled", "reference"]
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from cartforensics.model.cart import CartState
+
+EngineName = Literal["compiled", "reference"]
 ENGINES = ("compiled", "reference")
+T = TypeVar("T")
 
 try:
     from cartforensics.model import _replay_core as core
@@ -67,7 +80,7 @@ def engine_text() -> str:
     return f"replay core: {info['engine']} ({info['reason']})\nline scan: {info['scan']}"
 
 
-def resolve(engine: str | None) -> Engine:
+def resolve(engine: str | None) -> EngineName:
     """The core to run for a ``replay(engine=...)`` argument (None: the default)."""
     global _warned
     if engine is None:
@@ -95,3 +108,192 @@ def resolve(engine: str | None) -> Engine:
         raise ValueError(f"engine='compiled' asked for, but it is not available ({_WHY}): "
                          "reinstall with a C compiler (pip install -e .) or drop engine=")
     return engine  # type: ignore[return-value]
+
+
+class Engine:
+    """Which core replays each cart of one replay. ``name`` is the core asked for (after
+    :func:`resolve`); ``compiled`` the compiled core bound to the replay's columns once
+    :meth:`bind` made it (None: every cart runs on the reference); ``carts_on_reference``
+    the carts the compiled core handed to the reference. The reference core's own code is the
+    replay's: each method that may run it takes it as a function."""
+
+    def __init__(self, engine: str | None) -> None:
+        self.name: EngineName = resolve(engine)
+        self.compiled: CompiledCore | None = None
+        self.carts_on_reference: list[str] = []
+
+    def bind(self, payload: pd.Series, types: pd.Series, registry: Any, errors: pd.Series,
+             too_long: np.ndarray, lines: np.ndarray, decoders: Any, catalog: Any,
+             codes: np.ndarray, error_ids: np.ndarray, last_applied: np.ndarray,
+             changed: np.ndarray, every: int) -> CompiledCore | None:
+        """The compiled core on these events' columns (see ``core.Replayer``), when it was
+        asked for and the payload column is text; else None, and the reference runs every
+        cart."""
+        if self.name != "compiled":
+            return None
+        try:
+            buffers = _utf8_buffers(payload)
+        except (pa.ArrowException, TypeError, ValueError):  # not a string column
+            return None
+        self.compiled = CompiledCore(buffers, _row_kinds(types, registry), _is_text(errors),
+                                     too_long, lines, decoders, catalog, codes, error_ids,
+                                     last_applied, changed, every)
+        return self.compiled
+
+    def run_cart(self, cart_id: str, rows: np.ndarray,
+                 reference: Callable[[str, np.ndarray], T]) -> tuple[EngineName, T]:
+        """(the core that ran it, what it returned): a cart's lines from the empty cart on the
+        compiled core, else (not bound, or anything it does not model)
+        ``reference(cart_id, rows)``."""
+        if self.compiled is not None:
+            try:
+                return "compiled", self.compiled.run(cart_id, rows)
+            except Exception:  # noqa: BLE001 - anything unmodelled: the reference decides
+                self.carts_on_reference.append(cart_id)
+        elif self.name == "compiled":
+            self.carts_on_reference.append(cart_id)
+        return "reference", reference(cart_id, rows)
+
+    def compiled_for(self, ran_on: EngineName) -> CompiledCore | None:
+        """The compiled core when a cart ran on it (``ran_on``, as :meth:`run_cart` said):
+        then it rebuilds the cart's states; None: the reference does."""
+        return self.compiled if ran_on == "compiled" else None
+
+    def run_tail(self, ran_on: EngineName, compiled: Callable[..., T | None],
+                 reference: Callable[..., T], *args: Any) -> tuple[EngineName, T]:
+        """(the core that ran it, what it returned): part of a cart replayed again from a
+        kept state (:class:`~cartforensics.model.replay.ReplayWithout`) on ``ran_on``'s core,
+        ``compiled(core, *args)``, else ``reference(*args)`` when that is the reference or
+        the compiled core hands the part over (returns None)."""
+        core_ = self.compiled_for(ran_on)
+        if core_ is not None:
+            out = compiled(core_, *args)
+            if out is not None:
+                return ran_on, out
+        return "reference", reference(*args)
+
+
+class CompiledCore:
+    """The compiled core bound to one replay's columns: its :class:`~_replay_core.Replayer`
+    (which fills the replay's per-row arrays), the string pool of its carts, and what the
+    per-call entry points read (payload buffers, row kinds, decoders, catalog)."""
+
+    def __init__(self, payload_buffers: tuple[np.ndarray, np.ndarray, np.ndarray],
+                 row_kind: np.ndarray, is_error: np.ndarray, too_long: np.ndarray,
+                 lines: np.ndarray, decoders: Any, catalog: Any, codes: np.ndarray,
+                 error_ids: np.ndarray, last_applied: np.ndarray, changed: np.ndarray,
+                 every: int) -> None:
+        self.payload_buffers = payload_buffers  # views on the events' Arrow buffers
+        self.row_kind = row_kind
+        self.decoders = decoders
+        self.catalog = catalog
+        self.codes = codes
+        self.every = every
+        self.pool = core.Pool(catalog)
+        self.replayer = core.Replayer(
+            payload_buffers, row_kind, is_error, too_long, lines, decoders, self.pool, codes,
+            error_ids, last_applied, changed, every,
+        )
+
+    def run(self, cart_id: str, rows: np.ndarray) -> tuple[Any, Any, Any]:
+        """(checkpoint lines, checkpoints, final) of a cart's rows from the empty cart;
+        raises what it cannot replay exactly."""
+        return self.replayer.run(cart_id, rows)
+
+    def advance(self, snapshot: Any, rows: np.ndarray) -> Any:
+        """The CartState after also applying ``rows`` (each known to apply) to a kept
+        snapshot."""
+        return self.replayer.advance(snapshot, rows)
+
+    def apply_applied(self, snapshot: Any, rows: np.ndarray, cart_id: str) -> Any:
+        """The CartState after also applying ``rows`` (each known to apply) to ``snapshot``
+        (a snapshot or CartState; None: the empty cart)."""
+        if snapshot is None:
+            snapshot = core.empty(cart_id, self.pool)
+        if not len(rows):
+            return core.to_state(snapshot) if not isinstance(snapshot, CartState) else snapshot
+        return core.advance(snapshot, rows.tolist(), self.row_kind, self.payload_buffers,
+                            self.decoders, self.catalog, self.pool)
+
+    def summaries(self, cart_id: str, rows: np.ndarray, codes: np.ndarray
+                  ) -> tuple[list[int], list[int], list[int], list[int]]:
+        """(items, quantity, deliveries, total_price) after each of ``rows`` (a cart's lines,
+        in order, from the empty cart) whose outcomes are ``codes``."""
+        by_row = self.codes
+        if not np.array_equal(by_row[rows], codes):
+            by_row = by_row.copy()
+            by_row[rows] = codes
+        return core.summaries(cart_id, rows.tolist(), self.row_kind, self.payload_buffers,
+                              by_row, self.decoders, self.catalog, self.pool)
+
+    def run_tail(self, cart_id: str, columns: dict[str, Any], start: Any, rows: np.ndarray,
+                 at: np.ndarray, stop_line: int | None, last: int, first: int, total: int
+                 ) -> tuple[Any, ...] | None:
+        """The kept lines ``rows`` (the cart's positions ``at`` in ``columns``, the replay's
+        per-line inputs of the cart) replayed from ``start``: (codes, errors, last applied,
+        changed, checkpoint lines, checkpoints, final); None when the core hands them to the
+        reference."""
+        m = len(rows)
+        codes = np.zeros(m, dtype=np.int8)
+        errors: list[str | None] = [None] * m
+        last_applied = np.full(m, -1, dtype=np.int64)
+        changed = np.zeros(m, dtype=np.uint8)
+        cols = columns
+        if "types_array" not in cols:  # the same objects, to be taken many at a time
+            for name in ("types", "errs"):
+                cols[name + "_array"] = np.empty(len(cols[name]), dtype=object)
+                cols[name + "_array"][:] = cols[name]
+        try:
+            cp, states, final = core.run_from(
+                start, cart_id, rows.tolist(), np.ascontiguousarray(cols["kinds"][at]),
+                cols["types_array"][at].tolist(), self.payload_buffers,
+                cols["errs_array"][at].tolist(),
+                np.ascontiguousarray(cols["too_long"][at]),
+                np.ascontiguousarray(cols["lines"][at]), self.decoders, self.catalog, codes,
+                errors, last_applied, changed, -1 if stop_line is None else stop_line, last,
+                first, total, self.every, self.pool,
+            )
+        except Exception:  # noqa: BLE001 - anything unmodelled: the reference decides
+            return None
+        return codes, errors, last_applied, changed, cp, states, final
+
+
+def _row_kinds(types: pd.Series, registry: Any) -> np.ndarray:
+    """Per row, the compiled core's kind of its ``type`` (core.kind_of), as int8."""
+    codes, uniques = pd.factorize(types, use_na_sentinel=True)
+    table = np.array([core.kind_of(registry, u) for u in uniques] + [core.KIND_UNKNOWN],
+                     dtype=np.int8)
+    return np.ascontiguousarray(table[codes])  # code -1 (a missing type) takes the last
+
+
+def _utf8_buffers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(UTF-8 bytes, int64 offsets, valid as uint8) of a string column, without a Python
+    str per row: the compiled core reads payloads straight from the Arrow buffers."""
+    arr = pa.chunked_array(pa.array(col.array, from_pandas=True)
+                           if not hasattr(col.array, "__arrow_array__")
+                           else col.array.__arrow_array__()).combine_chunks()
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        raise TypeError("payload is not a string column")
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
+    n = len(arr)
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(1, np.uint8)
+    valid = np.ascontiguousarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    if not n:
+        offsets = np.zeros(1, dtype=np.int64)
+    return data, np.ascontiguousarray(offsets), valid.view(np.uint8)
+
+
+def _is_text(col: pd.Series) -> np.ndarray:
+    """Per row, as uint8: the value is a ``str`` (an envelope error text), as the reference
+    core tests it; from the categories' codes when the column is categorical."""
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = col.cat.categories
+        is_str = np.array([isinstance(c, str) for c in cats] + [False], dtype=bool)
+        out = is_str[np.asarray(col.cat.codes.to_numpy(), dtype=np.intp)]  # -1: the last
+    else:
+        out = np.fromiter((isinstance(x, str) for x in col.tolist()), dtype=bool,
+                          count=len(col))
+    return np.ascontiguousarray(out, dtype=bool).view(np.uint8)

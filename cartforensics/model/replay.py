@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import re
 from collections.abc import Mapping
@@ -25,9 +24,8 @@ from cartforensics.go.time import ZERO_TIME_TEXT
 from cartforensics.go.version import GoSemantics, semantics
 from cartforensics.io.logs import Source
 from cartforensics.io.sources import read_events
-from cartforensics.model.cart import CartState, HandlerError, empty_cart, state_to_json
-from cartforensics.model.engine import Engine, core
-from cartforensics.model.engine import resolve as resolve_engine
+from cartforensics.model.cart import CartState, HandlerError, empty_cart, same_value, state_to_json
+from cartforensics.model.engine import CompiledCore, Engine, EngineName, core
 from cartforensics.model.registry import MutationType, Registry, default_registry
 from cartforensics.vocab import (
     APPLIED,
@@ -65,7 +63,7 @@ class _CartRun:
     cart_id: str
     rows: np.ndarray  # positions in the events frame, in file order
     ts_ns: np.ndarray  # int64 ns; NaT as min int64; readable times beyond ns range clamped
-    engine: Engine  # the core that replayed this cart (and rebuilds its points)
+    engine: EngineName  # the core that replayed this cart (and rebuilds its points)
     # checkpoints[j] = the cart after its first checkpoint_lines[j] lines; final = after its
     # last line: CartState values on the reference core, the compiled core's own snapshots on
     # it (never changed once stored; ``_state`` turns one into a CartState)
@@ -107,9 +105,11 @@ class Replay:
         self.mode: Mode = mode
         #: the toolchain replayed as (:mod:`cartforensics.go.version`)
         self.semantics: GoSemantics = semantics(sem)
+        # which core replays each cart (model/engine.py)
+        self._engine = Engine(engine)
         #: the core asked for: "compiled" (a cart it cannot replay exactly runs on the
         #: reference, see ``carts_on_reference``) or "reference"
-        self.engine: Engine = resolve_engine(engine)
+        self.engine: EngineName = self._engine.name
         self.registry = registry
         # what the compiled core decodes payloads with (registry[t].decode(payload)): the
         # registry itself for the default toolchain, else its decoders bound to this one
@@ -146,32 +146,24 @@ class Replay:
         self._errors: dict[int, str | None] = {}
         self._last_applied = np.full(n, -1, dtype=np.int64)  # per row: last applied row
         self._changed = np.zeros(n, dtype=np.uint8)  # per row: the line changed the state
-        compiled = self.engine == "compiled"
-        payload_buffers = None
-        if compiled:
-            try:
-                payload_buffers = _utf8_buffers(ev["payload"])
-            except (pa.ArrowException, TypeError, ValueError):  # not a string column
-                compiled = False
         err_series = ev["envelope_error" if self.mode == "go" else "lenient_error"]
         too_long = ev["too_long"].to_numpy() if self.mode == "go" else np.zeros(n, dtype=bool)
         too_long = np.ascontiguousarray(too_long, dtype=bool).view(np.uint8)
         lines = np.ascontiguousarray(ev["line"].to_numpy(), dtype=np.int64)
         cart_ids = ev["cart_id"]
         ts_key = self._ts_key(_ts_ns(ev["ts"]), np.arange(n))
-        self._payload_buffers = payload_buffers  # views on the events' Arrow buffers
-        self._row_kind = _row_kinds(ev["type"], self.registry) if compiled else None
-        self._pool = core.Pool(self.catalog) if compiled else None
-        self._replayer = None
-        if compiled:
-            self._replayer = core.Replayer(
-                payload_buffers, self._row_kind, _is_text(err_series), too_long, lines,
-                self._decoders, self._pool, codes, self._error_ids, self._last_applied,
-                self._changed, CHECKPOINT_EVERY,
-            )
+        compiled = self._engine.bind(
+            ev["payload"], ev["type"], self.registry, err_series, too_long, lines,
+            self._decoders, self.catalog, codes, self._error_ids, self._last_applied,
+            self._changed, CHECKPOINT_EVERY,
+        )
+        # the compiled core's inputs and pool (None: every cart runs on the reference)
+        self._payload_buffers = compiled.payload_buffers if compiled else None
+        self._row_kind = compiled.row_kind if compiled else None
+        self._pool = compiled.pool if compiled else None
         columns: tuple | None = None  # the reference core's columns, made when first needed
         #: carts the compiled engine handed to the reference core (docs/performance.md)
-        self.carts_on_reference: list[str] = []
+        self.carts_on_reference: list[str] = self._engine.carts_on_reference
         # carts in order of first appearance (files with no lines too); a cart's rows in the
         # order given, which read_events makes file order
         codes_f, uniques = pd.factorize(cart_ids) if n else (np.zeros(0, np.intp), [])
@@ -185,24 +177,19 @@ class Replay:
             [f["cart_id"] for f in files if f["cart_id"] in index or f["lines"] == 0]
             + list(index)
         ))
-        replayer = self._replayer
+
+        def reference(cid: str, rows: np.ndarray) -> tuple[Any, Any, Any]:
+            nonlocal columns
+            if columns is None:
+                columns = (ev["type"].tolist(), ev["payload"].tolist(), err_series.tolist(),
+                           too_long, lines)
+            return self._reference_cart(cid, rows.tolist(), columns)
+
         for cid in carts:
             b = index.get(cid)
             rows = order[bounds[b] : bounds[b + 1]] if b is not None else order[:0]
-            engine: Engine = "reference"
-            if self.engine == "compiled" and not compiled:
-                self.carts_on_reference.append(cid)
-            if replayer is not None:
-                try:
-                    cp_lines, checkpoints, final = replayer.run(cid, rows)
-                    engine = "compiled"
-                except Exception:  # noqa: BLE001 - anything unmodelled: the reference decides
-                    self.carts_on_reference.append(cid)
-            if engine == "reference":
-                if columns is None:
-                    columns = (ev["type"].tolist(), ev["payload"].tolist(), err_series.tolist(),
-                               too_long, lines)
-                cp_lines, checkpoints, final = self._reference_cart(cid, rows.tolist(), columns)
+            engine, (cp_lines, checkpoints, final) = self._engine.run_cart(cid, rows,
+                                                                          reference)
             self._runs[cid] = _CartRun(
                 cid, rows, ts_key[rows], engine, np.asarray(cp_lines, dtype=np.int64),
                 tuple(checkpoints), final,
@@ -317,8 +304,9 @@ class Replay:
         rows = rows[self._codes[rows] == APPLIED]
         if not len(rows):
             return self._state(run, state)
-        if run.engine == "compiled":
-            return self._replayer.advance(state, rows)
+        compiled = self._engine.compiled_for(run.engine)
+        if compiled is not None:
+            return compiled.advance(state, rows)
         return self._apply_reference_rows(state, rows)
 
     def _apply_reference_rows(self, state: CartState, rows: np.ndarray) -> CartState:
@@ -445,18 +433,14 @@ class Replay:
         summaries = self._summaries(cart_id, run.engine, run.rows, self._codes[run.rows])
         return _history_frame(oc, summaries, self._changed[run.rows])
 
-    def _summaries(self, cart_id: str, engine: Engine, rows: np.ndarray, codes: np.ndarray
-                   ) -> tuple[list[int], list[int], list[int], list[int]]:
+    def _summaries(self, cart_id: str, engine: EngineName, rows: np.ndarray,
+                   codes: np.ndarray) -> tuple[list[int], list[int], list[int], list[int]]:
         """(items, quantity, deliveries, total_price) after each of ``rows`` (a cart's
-        lines, in order, from the empty cart) whose outcomes are ``codes``."""
-        if engine == "compiled":
-            by_row = self._codes
-            if not np.array_equal(by_row[rows], codes):
-                by_row = by_row.copy()
-                by_row[rows] = codes
-            return core.summaries(cart_id, rows.tolist(), self._row_kind,
-                                  self._payload_buffers, by_row, self._decoders,
-                                  self.catalog, self._pool)
+        lines, in order, from the empty cart) whose outcomes are ``codes``, on the core
+        ``engine`` names."""
+        compiled = self._engine.compiled_for(engine)
+        if compiled is not None:
+            return compiled.summaries(cart_id, rows, codes)
         types = self._plain["type"].iloc[rows].tolist()
         payloads = self._plain["payload"].iloc[rows].tolist()
         n_items: list[int] = []
@@ -560,17 +544,13 @@ class Replay:
             return run.checkpoints[j]
         return self._state_after(run, line)
 
-    def _apply_applied(self, engine: Engine, state: Any, rows: np.ndarray, cart_id: str
+    def _apply_applied(self, engine: EngineName, state: Any, rows: np.ndarray, cart_id: str
                        ) -> CartState:
         """``state`` (a snapshot of ``engine``'s, or None: the empty cart) after also
         applying ``rows``, events rows every one of which is known to apply."""
-        if engine == "compiled":
-            if state is None:
-                state = core.empty(cart_id, self._pool)
-            if not len(rows):
-                return core.to_state(state) if not isinstance(state, CartState) else state
-            return core.advance(state, rows.tolist(), self._row_kind, self._payload_buffers,
-                                self._decoders, self.catalog, self._pool)
+        compiled = self._engine.compiled_for(engine)
+        if compiled is not None:
+            return compiled.apply_applied(state, rows, cart_id)
         if state is None:
             state = empty_cart(cart_id)
         if not isinstance(state, CartState):
@@ -740,7 +720,7 @@ class ReplayWithout:
         self._codes, self._errors = codes, errors
         self._last_applied, self._changed = last_applied, changed
         start = replay._snapshot_after(run, first)
-        engine: Engine = run.engine
+        engine: EngineName = run.engine
         cp_lines: list[int] = [first]
         checkpoints: list[Any] = [start]
         final = start
@@ -764,22 +744,25 @@ class ReplayWithout:
         # finds the same rejoined cart, only a few lines later.
         ends = [e for i, e in enumerate(ends) if not (i + 1) & i]
         their_too_long = np.flatnonzero(replay._codes[run.rows] == TOO_LONG)
+
+        def compiled_tail(compiled: CompiledCore, start: Any, rows: np.ndarray, at: np.ndarray,
+                          stop_line: int | None, last: int, done: int) -> Any:
+            return compiled.run_tail(cart_id, cols, start, rows, at, stop_line, last, done, m)
+
+        def reference_tail(start: Any, rows: np.ndarray, at: np.ndarray, stop_line: int | None,
+                           last: int, done: int) -> Any:
+            ref = empty_cart(cart_id) if start is None else Replay._state(run, start)
+            return replay._reference_from(cart_id, ref, rows, at, stop_line, last, done)
+
         done = first
         state = start
         for k, q in [*ends, (None, n)]:
             stop_c = m if k is None else q - n_skipped
             if stop_c > done:
                 seg = slice(done, stop_c)
-                out = None
-                if engine == "compiled":
-                    out = self._compiled_tail(self._rows[seg], kept_at[seg], state, stop_line,
-                                              last, done, m)
-                    if out is None:
-                        engine = "reference"
-                if out is None:
-                    ref = empty_cart(cart_id) if state is None else Replay._state(run, state)
-                    out = replay._reference_from(cart_id, ref, self._rows[seg], kept_at[seg],
-                                                 stop_line, last, done)
+                engine, out = replay._engine.run_tail(
+                    engine, compiled_tail, reference_tail, state, self._rows[seg], kept_at[seg],
+                    stop_line, last, done)
                 t_codes, t_errors, t_last, t_changed, t_cp, t_states, state = out
                 codes[seg] = t_codes
                 errors[seg] = t_errors
@@ -812,7 +795,7 @@ class ReplayWithout:
         self._last_applied = last_applied
         self._changed = changed
         #: the core that replayed the lines after the first one left out
-        self.engine: Engine = engine
+        self.engine: EngineName = engine
         self._cp_lines = np.asarray(cp_lines, dtype=np.int64)
         self._checkpoints = checkpoints
         self._final = final
@@ -833,35 +816,6 @@ class ReplayWithout:
         theirs = rp._last_applied[rows]
         before = int(rp._last_applied[run.rows[q - 1]]) if q else -1
         self._last_applied[done:] = np.where(theirs != before, theirs, last)
-
-    def _compiled_tail(self, rows: np.ndarray, at: np.ndarray, start: Any,
-                       stop_line: int | None, last: int, first: int, total: int) -> Any:
-        """The compiled core's replay of the kept lines ``rows`` (cart positions ``at``)
-        from ``start``; None when the core hands them to the reference."""
-        rp = self.replay
-        cols = rp._cart_columns(self.cart_id)
-        m = len(rows)
-        codes = np.zeros(m, dtype=np.int8)
-        errors: list[str | None] = [None] * m
-        last_applied = np.full(m, -1, dtype=np.int64)
-        changed = np.zeros(m, dtype=np.uint8)
-        if "types_array" not in cols:  # the same objects, to be taken many at a time
-            for name in ("types", "errs"):
-                cols[name + "_array"] = np.empty(len(cols[name]), dtype=object)
-                cols[name + "_array"][:] = cols[name]
-        try:
-            cp, states, final = core.run_from(
-                start, self.cart_id, rows.tolist(), np.ascontiguousarray(cols["kinds"][at]),
-                cols["types_array"][at].tolist(), rp._payload_buffers,
-                cols["errs_array"][at].tolist(),
-                np.ascontiguousarray(cols["too_long"][at]),
-                np.ascontiguousarray(cols["lines"][at]), rp._decoders, rp.catalog, codes,
-                errors, last_applied, changed, -1 if stop_line is None else stop_line, last,
-                first, total, CHECKPOINT_EVERY, rp._pool,
-            )
-        except Exception:  # noqa: BLE001 - anything unmodelled: the reference decides
-            return None
-        return codes, errors, last_applied, changed, cp, states, final
 
     # -- what a replay of the cart answers -----------------------------------------------------
     def _check(self, cart_id: str) -> None:
@@ -1037,14 +991,6 @@ def _apply_reference(
     return APPLIED, None, new
 
 
-def _row_kinds(types: pd.Series, registry: Registry) -> np.ndarray:
-    """Per row, the compiled core's kind of its ``type`` (core.kind_of), as int8."""
-    codes, uniques = pd.factorize(types, use_na_sentinel=True)
-    table = np.array([core.kind_of(registry, u) for u in uniques] + [core.KIND_UNKNOWN],
-                     dtype=np.int8)
-    return np.ascontiguousarray(table[codes])  # code -1 (a missing type) takes the last
-
-
 def _without_attrs(df: pd.DataFrame) -> pd.DataFrame:
     """A shallow view of ``df`` without ``attrs`` (pandas deep-copies attrs, here the list of
     files, on every copy and column access)."""
@@ -1054,39 +1000,6 @@ def _without_attrs(df: pd.DataFrame) -> pd.DataFrame:
         out = df.copy(deep=False)
     out.attrs = {}
     return out
-
-
-def _utf8_buffers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(UTF-8 bytes, int64 offsets, valid as uint8) of a string column, without a Python
-    str per row: the compiled core reads payloads straight from the Arrow buffers."""
-    arr = pa.chunked_array(pa.array(col.array, from_pandas=True)
-                           if not hasattr(col.array, "__arrow_array__")
-                           else col.array.__arrow_array__()).combine_chunks()
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        raise TypeError("payload is not a string column")
-    if arr.type != pa.large_string():
-        arr = arr.cast(pa.large_string())
-    n = len(arr)
-    bufs = arr.buffers()
-    offsets = np.frombuffer(bufs[1], dtype=np.int64)[arr.offset : arr.offset + n + 1]
-    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(1, np.uint8)
-    valid = np.ascontiguousarray(arr.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
-    if not n:
-        offsets = np.zeros(1, dtype=np.int64)
-    return data, np.ascontiguousarray(offsets), valid.view(np.uint8)
-
-
-def _is_text(col: pd.Series) -> np.ndarray:
-    """Per row, as uint8: the value is a ``str`` (an envelope error text), as the reference
-    core tests it; from the categories' codes when the column is categorical."""
-    if isinstance(col.dtype, pd.CategoricalDtype):
-        cats = col.cat.categories
-        is_str = np.array([isinstance(c, str) for c in cats] + [False], dtype=bool)
-        out = is_str[np.asarray(col.cat.codes.to_numpy(), dtype=np.intp)]  # -1: the last
-    else:
-        out = np.fromiter((isinstance(x, str) for x in col.tolist()), dtype=bool,
-                          count=len(col))
-    return np.ascontiguousarray(out, dtype=bool).view(np.uint8)
 
 
 def _as_str_column(col: pd.Series) -> Any:
@@ -1121,26 +1034,6 @@ def _same_cart(a: Any, b: Any) -> bool:
     a = a if isinstance(a, CartState) else core.to_state(a)
     b = b if isinstance(b, CartState) else core.to_state(b)
     return same_value(a, b)
-
-
-_JSON_TYPES = frozenset({str, int, float, bool, type(None), dict, list})
-
-
-def same_value(a: Any, b: Any) -> bool:
-    """``a == b`` and of the same type (``1``, ``1.0`` and ``True`` are equal to ``==``, not
-    here), at every level of tuples and dataclasses (a CartState); the values of a dict or a
-    list are compared by ``==``."""
-    t = type(a)
-    if t is not type(b):
-        return False
-    if t in _JSON_TYPES:  # the values of a state JSON: most calls, answered at once
-        return a == b
-    if isinstance(a, tuple):
-        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b, strict=True))
-    if dataclasses.is_dataclass(a):
-        return all(same_value(getattr(a, f.name), getattr(b, f.name))
-                   for f in dataclasses.fields(a))
-    return bool(a == b)
 
 
 def _line_at(tsv: np.ndarray, ts: Any) -> int:

@@ -32,7 +32,8 @@ from cartforensics.analysis.notes import Notes, NotesError
 from cartforensics.go.version import GoSemantics, semantics
 from cartforensics.io.logs import Source
 from cartforensics.io.sources import DatasetSource, Resolved, read_events, resolve_source
-from cartforensics.model.replay import Replay, replay
+from cartforensics.model.protocol import ReplayLike, ReplayOfEvents
+from cartforensics.model.replay import replay
 from cartforensics.present.notes_report import load_notes, notes_html, notes_markdown
 from cartforensics.present.report_chunks import CHUNK_BYTES, CHUNK_FILES, CHUNK_LINES
 from cartforensics.vocab import EVIDENCE_ROWS, OUTCOME_COLORS, OUTCOME_LABELS, OUTCOMES
@@ -78,9 +79,9 @@ class ReportResult:
     semantics: GoSemantics = field(repr=False)  # the toolchain replayed as
     notes: Notes | None = field(default=None, repr=False)  # the analyst's notes, if given
     source: Resolved | None = field(default=None, repr=False)  # what was analysed
-    _replays: tuple[Any, Any] | None = field(default=None, repr=False)
+    _replays: tuple[ReplayOfEvents, ReplayOfEvents] | None = field(default=None, repr=False)
 
-    def _load(self) -> tuple[Any, Any]:
+    def _load(self) -> tuple[ReplayOfEvents, ReplayOfEvents]:
         if self._replays is None:
             if isinstance(self.source, DatasetSource):
                 from cartforensics.analysis.fleet import stored_replays
@@ -93,13 +94,13 @@ class ReportResult:
         return self._replays
 
     @property
-    def go(self) -> Replay:
+    def go(self) -> ReplayOfEvents:
         """The source replayed in go mode. The report itself never holds every line: this
         reads and replays the whole source again, on first use."""
         return self._load()[0]
 
     @property
-    def lenient(self) -> Replay:
+    def lenient(self) -> ReplayOfEvents:
         """The source replayed in lenient mode (read again on first use, as :attr:`go`)."""
         return self._load()[1]
 
@@ -346,19 +347,30 @@ def write_report(
 
 
 class _NoCarts:
-    """The notes' replay stand-in when none of the noted carts is in the source."""
+    """The notes' replay stand-in when none of the noted carts is in the source: a
+    :class:`~cartforensics.model.protocol.ReplayOfEvents` of no line and no cart."""
 
     cart_ids: list[str] = []
     outcomes = pd.DataFrame({"line": pd.Series([], dtype="int64"),
                              "outcome": pd.Series([], dtype=str)})
     events = pd.DataFrame({"raw": pd.Series([], dtype=object)})
+    catalog = None
+    registry = None
+
+    def __init__(self, mode: str, sem: GoSemantics) -> None:
+        self.mode = mode
+        self.semantics = sem
 
     def rows_of(self, cart_id: str) -> list[int]:
         return []
 
+    def final_state(self, cart_id: str) -> dict[str, Any]:
+        raise KeyError(f"no cart {cart_id!r} in this replay")
+
 
 def _noted(notes: Notes, chunks: list[Any], fs: list[Finding],
-           from_dataset: bool, sem: GoSemantics) -> tuple[Any, Any, list[Any]]:
+           from_dataset: bool, sem: GoSemantics
+           ) -> tuple[ReplayOfEvents, ReplayOfEvents, list[Any]]:
     """(go, lenient, findings) for the notes section: the noted carts read and replayed again
     (only they), and per finding the evidence of those carts' lines (every line, not the few
     the report keeps)."""
@@ -372,7 +384,7 @@ def _noted(notes: Notes, chunks: list[Any], fs: list[Finding],
     if from_dataset:
         hit = [c for c in chunks if wanted & set(c.carts)]
         if not hit:
-            return _NoCarts(), _NoCarts(), []
+            return _NoCarts("go", sem), _NoCarts("lenient", sem), []
         chunk = Chunk(0, root=hit[0].root,
                       fragments=sorted({f for c in hit for f in c.fragments}),
                       carts=[x for c in hit for x in c.carts],
@@ -383,7 +395,7 @@ def _noted(notes: Notes, chunks: list[Any], fs: list[Finding],
     else:
         logs = [log for c in chunks for log in c.logs if log.cart_id in wanted]
         if not logs:
-            return _NoCarts(), _NoCarts(), []
+            return _NoCarts("go", sem), _NoCarts("lenient", sem), []
         chunk = Chunk(0, logs=logs)
     import warnings
 
@@ -426,7 +438,7 @@ def _png(fig: Figure) -> bytes:
     return buf.getvalue()
 
 
-def outcomes_frame(go: Replay, lenient: Replay) -> pd.DataFrame:
+def outcomes_frame(go: ReplayLike, lenient: ReplayLike) -> pd.DataFrame:
     """Both replays' outcomes stacked, with a ``mode`` column, in plain types (text columns
     as ``str``/None, no categoricals): what ``outcomes.parquet`` holds."""
     parts = []
@@ -462,7 +474,8 @@ class _Context:
     semantics: GoSemantics
     per_cart: pd.DataFrame
     notes: Notes | None = None
-    noted: tuple[Any, Any, list[Any]] | None = None  # go, lenient, findings for the notes
+    # go, lenient, findings for the notes
+    noted: tuple[ReplayOfEvents, ReplayOfEvents, list[Any]] | None = None
 
 
 def _src_text(src: Source) -> str:

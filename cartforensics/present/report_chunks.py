@@ -49,6 +49,7 @@ from cartforensics.analysis.metrics import (
     rates_from_counts,
 )
 from cartforensics.io.logs import LogFile
+from cartforensics.model.protocol import ReplayLike
 from cartforensics.model.replay import OUTCOMES
 
 __all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "Chunk", "ChunkResult", "Combined",
@@ -287,7 +288,7 @@ def read_part(path: str) -> pa.Table:
         return pa.ipc.open_file(src).read_all()
 
 
-def summarize_chunk(events: pd.DataFrame, go: Any, lenient: Any, index: int,
+def summarize_chunk(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, index: int,
                     tmp_dir: str | None, freq: str | None = None) -> ChunkResult:
     """Reduce one chunk's replays (of whole carts) to what the report combines; its rows of
     outcomes.parquet go to ``tmp_dir`` (None: not written)."""
@@ -343,7 +344,7 @@ def summarize_chunk(events: pd.DataFrame, go: Any, lenient: Any, index: int,
         outcomes=outcomes, semantics=go.semantics.spec)
 
 
-def per_cart_table(go: Any, lenient: Any, lost: np.ndarray, cart: np.ndarray,
+def per_cart_table(go: ReplayLike, lenient: ReplayLike, lost: np.ndarray, cart: np.ndarray,
                    cart_names: np.ndarray, applied_go: np.ndarray, applied_lenient: np.ndarray,
                    top: int = TOP_CARTS) -> pd.DataFrame:
     """Carts that lost lines (most first, ties in the order the carts come, ``top`` of them)

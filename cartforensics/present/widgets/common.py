@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from cartforensics.model.protocol import ReplayLike
 from cartforensics.model.replay import Replay
 from cartforensics.model.replay import replay as run_replay
 from cartforensics.present.escaping import char_escape, visible
@@ -524,7 +525,7 @@ def _pair(rp: Replay, lenient: Replay | None) -> tuple[Replay, Replay]:
     return rp, lenient
 
 
-def _cart_table(go: Replay, lenient: Replay) -> pd.DataFrame:
+def _cart_table(go: ReplayLike, lenient: ReplayLike) -> pd.DataFrame:
     """Per cart: lines, problem lines in both modes, lines lost (applied only in lenient)."""
     a = go.outcomes["outcome"].astype(str).to_numpy()
     b = lenient.outcomes["outcome"].astype(str).to_numpy()

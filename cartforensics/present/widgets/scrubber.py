@@ -17,8 +17,8 @@ from cartforensics.analysis.notes import STANDARD_TAGS, Notes, NotesError
 from cartforensics.go.json import marshal
 from cartforensics.model.blame import blame_index, parting_index
 from cartforensics.model.blame import leaves as _investigate_leaves
-from cartforensics.model.cart import empty_cart, state_to_json
-from cartforensics.model.replay import Replay, ReplayWithout, diff_states, same_value
+from cartforensics.model.cart import empty_cart, same_value, state_to_json
+from cartforensics.model.replay import Replay, ReplayWithout, diff_states
 from cartforensics.present.widgets.common import (
     _CSS,
     _FIELD_LABELS,
