@@ -533,7 +533,7 @@ def test_widgets_replay_again_as_the_same_toolchain(tmp_path: Path) -> None:
     """The lenient replay a widget makes (and its skip-a-line replays) use the toolchain of the
     replay it was given, even when the frame has lost its go_version."""
     from cartforensics import read_events, replay
-    from cartforensics.present.widgets.common import _pair
+    from cartforensics.present.widgets.common import replay_pair
 
     f = tmp_path / "e.events.log"
     f.write_bytes(b'{"ts":"2024-01-01T00:00:00\\u005a","type":"AddItem","payload":'
@@ -542,7 +542,7 @@ def test_widgets_replay_again_as_the_same_toolchain(tmp_path: Path) -> None:
     events.attrs = {}
     go = replay(events, go_version="1.27")
     assert go.final_state("e")["totalPrice"] == 7
-    again, lenient = _pair(replay(events, mode="lenient", go_version="1.27"), None)
+    again, lenient = replay_pair(replay(events, mode="lenient", go_version="1.27"), None)
     assert again.semantics == go.semantics and lenient.semantics == go.semantics
     assert again.final_state("e")["totalPrice"] == 7
 # -- the workbench: strip, notes, blame, context ----------------------------------------------

@@ -32,7 +32,7 @@ _MONEY_FIELDS = {"price", "orgPrice", "totalPrice", "tax", "totalTax", "totalDis
 # -- text made safe ---------------------------------------------------------------------------
 
 
-def _e(v: Any) -> str:
+def esc(v: Any) -> str:
     """Any value as escaped HTML text (quotes too, so it is safe in attributes)."""
     return html.escape(_visible(v if isinstance(v, str) else str(v)), quote=True)
 
@@ -41,7 +41,7 @@ _visible = visible  # the shared helpers of cartforensics.present.escaping
 _char_escape = char_escape
 
 
-def _mark_escapes(text: str, keep_newlines: bool = False) -> str:
+def mark_escapes(text: str, keep_newlines: bool = False) -> str:
     """HTML element content for ``text`` (never an attribute: quotes stay as they are),
     escaped, with every non-printing character shown as a highlighted escape (so that
     ``\\xff`` in the bytes and a literal ``\\xff`` in the text differ)."""
@@ -65,7 +65,7 @@ def _mark_escapes(text: str, keep_newlines: bool = False) -> str:
 def escape_bytes(raw: bytes) -> str:
     """A line's exact bytes as HTML: valid UTF-8 text as text, every other byte and every
     non-printing character as a highlighted ``\\xNN`` / ``\\uNNNN`` escape."""
-    return _mark_escapes(raw.decode("utf-8", "surrogateescape"))
+    return mark_escapes(raw.decode("utf-8", "surrogateescape"))
 
 
 class _NotPlainJSON(ValueError):
@@ -134,10 +134,10 @@ def pretty_line(raw: bytes, limit: int = LINE_LIMIT) -> tuple[str, str]:
         _dump(value, 0, out)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return "raw", escape_bytes(raw)
-    return "json", _mark_escapes("".join(out), keep_newlines=True)
+    return "json", mark_escapes("".join(out), keep_newlines=True)
 
 
-def _label_text(v: Any, limit: int = 60) -> str:
+def label_text(v: Any, limit: int = 60) -> str:
     """Log content as a plain-text widget label: non-printing characters escaped, cut."""
     text = _visible(v if isinstance(v, str) else str(v))
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -146,7 +146,7 @@ def _label_text(v: Any, limit: int = 60) -> str:
 # -- values ------------------------------------------------------------------------------------
 
 
-def _money(v: Any) -> str:
+def money_text(v: Any) -> str:
     """Minor units (öre) as major units with two decimals, exactly (no float rounding)."""
     if isinstance(v, bool) or not isinstance(v, int):
         return str(v)
@@ -154,12 +154,12 @@ def _money(v: Any) -> str:
     return f"{sign}{abs(v) // 100:,}.{abs(v) % 100:02d}"
 
 
-def _fmt(field: str, v: Any) -> str:
+def format_field(field: str, v: Any) -> str:
     """A state value as text for a table cell (not yet escaped)."""
     if v is None or v == "":
         return "–"
     if field in _MONEY_FIELDS:
-        return _money(v)
+        return money_text(v)
     if field == "taxRate" and isinstance(v, int) and not isinstance(v, bool):
         return f"{v / 100:g} %"
     if isinstance(v, bool):
@@ -171,7 +171,7 @@ def _fmt(field: str, v: Any) -> str:
     return str(v)
 
 
-def _when(ts: Any) -> str:
+def when_text(ts: Any) -> str:
     if ts is None or pd.isna(ts):
         return "no readable ts"
     t = pd.Timestamp(ts)
@@ -183,11 +183,11 @@ def _when(ts: Any) -> str:
     return t.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
-def _str_or_none(v: Any) -> str | None:
+def str_or_none(v: Any) -> str | None:
     return v if isinstance(v, str) else None
 
 
-def _parse_time(text: str) -> pd.Timestamp:
+def parse_time(text: str) -> pd.Timestamp:
     t = pd.Timestamp(text.strip())
     if pd.isna(t):
         raise ValueError("not a time")
@@ -196,7 +196,7 @@ def _parse_time(text: str) -> pd.Timestamp:
 
 # -- look --------------------------------------------------------------------------------------
 
-_CSS = """
+CSS = """
 <style>
 .cfw{font-family:var(--jp-ui-font-family,system-ui,sans-serif);font-size:13px;
  color:var(--jp-ui-font-color1,#222);line-height:1.4}
@@ -253,13 +253,13 @@ _CSS = """
 """
 
 
-def _badge(outcome: str) -> str:
+def badge(outcome: str) -> str:
     color = OUTCOME_COLORS.get(outcome, "#999999")
     label = OUTCOME_LABELS.get(outcome, outcome)
     dark = " cfw-dark" if outcome in ("unknown_type", "not_reached", SKIPPED) else ""
     if outcome == SKIPPED:
         color = "#dddddd"
-    return f'<span class="cfw-badge{dark}" style="background:{color}">{_e(label)}</span>'
+    return f'<span class="cfw-badge{dark}" style="background:{color}">{esc(label)}</span>'
 
 
 # -- one side (mode) of a cart ----------------------------------------------------------------
@@ -298,7 +298,7 @@ _CART_FIELDS = (
     "totalPrice", "totalTax", "totalDiscount", "orderReference", "paymentStatus",
     "paymentInProgress", "processing", "lastChange",
 )
-_FIELD_LABELS = {
+FIELD_LABELS = {
     "totalPrice": "total price", "totalTax": "total tax", "totalDiscount": "total discount",
     "orderReference": "order reference", "paymentStatus": "payment status",
     "paymentInProgress": "payment in progress", "processing": "processing",
@@ -329,14 +329,14 @@ def _cell(field: str, value: Any, numeric: bool, change: tuple[Any, Any] | None,
         hit = _CELL_HTML.get(key)
         if hit is not None:
             return hit
-    text = _fmt(field, value)
-    full = _e(text)
-    shown = full if len(text) <= limit else _e(text[: limit - 1] + "…")
+    text = format_field(field, value)
+    full = esc(text)
+    shown = full if len(text) <= limit else esc(text[: limit - 1] + "…")
     cls = ["cfw-num"] if numeric else []
     inner = shown
     if change is not None:
         cls.append("cfw-chg")
-        inner = f"<s>{_e(_fmt(field, change[0]))}</s>{shown}"
+        inner = f"<s>{esc(format_field(field, change[0]))}</s>{shown}"
     c = f' class="{" ".join(cls)}"' if cls else ""
     out = f'<td{c} title="{full}">{inner}</td>'
     if key is not None:
@@ -364,9 +364,9 @@ def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, 
     changed = diff["changed"] if diff else {}
     removed = list(diff["removed"]) if diff else []
     head = "".join(
-        f'<th class="cfw-num">{_e(h)}</th>' if num else f"<th>{_e(h)}</th>"
+        f'<th class="cfw-num">{esc(h)}</th>' if num else f"<th>{esc(h)}</th>"
         for _, h, num in columns
-    ) + (f"<th>{_e(extra_header)}</th>" if extra else "")
+    ) + (f"<th>{esc(extra_header)}</th>" if extra else "")
     # render what fits: the first max_rows rows, plus every row that changed further down
     shown = [r for k, r in enumerate(rows)
              if k < max_rows or r["id"] in added or r["id"] in changed]
@@ -421,32 +421,32 @@ def _diff_list(diff: Mapping[str, Any] | None) -> str:
         for x in d["added"]:
             what = (f"{x.get('sku', '')} {x.get('name', '')} × {x.get('qty')}"
                     if key == "items" else f"{x.get('provider', '')} items "
-                    f"{_fmt('items', x.get('items'))}")
-            out.append(f'<li><span class="cfw-plus">+</span> {word} {_e(x["id"])}: '
-                       f"{_e(what.strip())}</li>")
+                    f"{format_field('items', x.get('items'))}")
+            out.append(f'<li><span class="cfw-plus">+</span> {word} {esc(x["id"])}: '
+                       f"{esc(what.strip())}</li>")
         for x in d["removed"]:
             what = (f"{x.get('sku', '')} {x.get('name', '')}" if key == "items"
                     else x.get("provider", ""))
-            out.append(f'<li><span class="cfw-minus">−</span> {word} {_e(x["id"])}: '
-                       f"{_e(what.strip())}</li>")
+            out.append(f'<li><span class="cfw-minus">−</span> {word} {esc(x["id"])}: '
+                       f"{esc(what.strip())}</li>")
         for ident, fields in d["changed"].items():
             parts = ", ".join(
-                f"{_e(f)} {_e(_fmt(f, a))} → {_e(_fmt(f, b))}"
+                f"{esc(f)} {esc(format_field(f, a))} → {esc(format_field(f, b))}"
                 for f, (a, b) in fields.items()
             )
-            out.append(f'<li><span class="cfw-tilde">~</span> {word} {_e(ident)}: '
+            out.append(f'<li><span class="cfw-tilde">~</span> {word} {esc(ident)}: '
                        f"{parts}</li>")
     for f, (a, b) in diff["fields"].items():
         if f == "lastChange":
             continue
-        out.append(f'<li><span class="cfw-tilde">~</span> {_e(_FIELD_LABELS.get(f, f))}: '
-                   f"{_e(_fmt(f, a))} → {_e(_fmt(f, b))}</li>")
+        out.append(f'<li><span class="cfw-tilde">~</span> {esc(FIELD_LABELS.get(f, f))}: '
+                   f"{esc(format_field(f, a))} → {esc(format_field(f, b))}</li>")
     if not out:
         return '<div class="cfw-note">no change from the previous position</div>'
     return f'<ul class="cfw-diff">{"".join(out)}</ul>'
 
 
-def _state_html(mode: str, state: Mapping[str, Any], diff: Mapping[str, Any] | None,
+def state_html(mode: str, state: Mapping[str, Any], diff: Mapping[str, Any] | None,
                 outcome: str | None, error: str | None, max_rows: int) -> str:
     delivery_of: dict[int, list[int]] = {}
     for d in state["deliveries"]:
@@ -454,25 +454,25 @@ def _state_html(mode: str, state: Mapping[str, Any], diff: Mapping[str, Any] | N
             delivery_of.setdefault(i, []).append(d["id"])
     fields = diff["fields"] if diff else {}
     kv = "".join(
-        f"<tr><td>{_e(_FIELD_LABELS[f])}</td>"
+        f"<tr><td>{esc(FIELD_LABELS[f])}</td>"
         + _cell(f, state[f], False, fields.get(f), limit=40) + "</tr>"
         for f in _CART_FIELDS
     )
     items = state["items"]
     n_qty = sum(int(i["qty"]) for i in items)
-    head = (f"<h4>{_e(MODE_TITLES[mode])}</h4>"
+    head = (f"<h4>{esc(MODE_TITLES[mode])}</h4>"
             f'<div class="cfw-meta"><span>{len(items)} item{"s" if len(items) != 1 else ""}'
             f" ({n_qty:,} pcs)</span><span>{len(state['deliveries'])} deliver"
             f'{"ies" if len(state["deliveries"]) != 1 else "y"}</span>'
-            f"<span>total <b>{_e(_money(state['totalPrice']))}</b></span>")
+            f"<span>total <b>{esc(money_text(state['totalPrice']))}</b></span>")
     if outcome is not None:
-        head += f"<span>this line: {_badge(outcome)}</span>"
+        head += f"<span>this line: {badge(outcome)}</span>"
     head += "</div>"
     if error:
-        head += f'<div class="cfw-err">{_e(error)}</div>'
+        head += f'<div class="cfw-err">{esc(error)}</div>'
 
     def delivery_cell(r: Mapping[str, Any]) -> str:
-        return _e(", ".join(str(x) for x in delivery_of.get(r["id"], [])) or "–")
+        return esc(", ".join(str(x) for x in delivery_of.get(r["id"], [])) or "–")
 
     removed = diff["items"]["removed"] if diff else []
     items_html = (_table(items, _item_columns([*items, *removed]),
@@ -493,12 +493,12 @@ def _state_html(mode: str, state: Mapping[str, Any], diff: Mapping[str, Any] | N
             "</div>")
 
 
-def _empty_diff() -> dict[str, Any]:
+def empty_diff() -> dict[str, Any]:
     blank = {"added": [], "removed": [], "changed": {}}
     return {"items": dict(blank), "deliveries": dict(blank), "fields": {}}
 
 
-def _pair(rp: Replay, lenient: Replay | None) -> tuple[Replay, Replay]:
+def replay_pair(rp: Replay, lenient: Replay | None) -> tuple[Replay, Replay]:
     """(go, lenient) replays of the same events; the missing one is replayed from
     ``rp.events`` with the same catalog and registry."""
     if not isinstance(rp, Replay):
@@ -525,7 +525,7 @@ def _pair(rp: Replay, lenient: Replay | None) -> tuple[Replay, Replay]:
     return rp, lenient
 
 
-def _cart_table(go: ReplayLike, lenient: ReplayLike) -> pd.DataFrame:
+def cart_table(go: ReplayLike, lenient: ReplayLike) -> pd.DataFrame:
     """Per cart: lines, problem lines in both modes, lines lost (applied only in lenient)."""
     a = go.outcomes["outcome"].astype(str).to_numpy()
     b = lenient.outcomes["outcome"].astype(str).to_numpy()

@@ -17,7 +17,7 @@ import pandas as pd
 from cartforensics.analysis.notes import Notes
 from cartforensics.model.replay import Replay
 from cartforensics.present.plots import pick_freq, plot_outcome_mix, plot_rates
-from cartforensics.present.widgets.common import _CSS, _e, _label_text, _pair, _str_or_none
+from cartforensics.present.widgets.common import CSS, esc, label_text, replay_pair, str_or_none
 from cartforensics.present.widgets.scrubber import TimelineScrubber
 from cartforensics.vocab import MODES, OUTCOME_LABELS, OUTCOMES
 
@@ -41,7 +41,7 @@ class FleetDashboard(widgets.VBox):
     def __init__(self, replay: Replay, lenient: Replay | None = None, *, top: int = 15,
                  notes: Notes | str | os.PathLike[str] | None = None):
         self.notes = notes if isinstance(notes, Notes) else Notes(notes)
-        self.go, self.lenient = _pair(replay, lenient)
+        self.go, self.lenient = replay_pair(replay, lenient)
         self.replays = {"go": self.go, "lenient": self.lenient}
         self.top = top
         self.redraws = 0
@@ -51,7 +51,7 @@ class FleetDashboard(widgets.VBox):
         self._ts = oc["ts"]
         self._ts_ns = np.asarray(self._ts.dt.as_unit("ns").array.asi8, dtype=np.int64)
         self._has_ts = self._ts.notna().to_numpy()
-        self._types = np.array([_str_or_none(v) for v in oc["type"].to_numpy()], dtype=object)
+        self._types = np.array([str_or_none(v) for v in oc["type"].to_numpy()], dtype=object)
         self._outcomes = {m: self.replays[m].outcomes["outcome"].astype(str).to_numpy()
                           for m in MODES}
         lay = widgets.Layout
@@ -69,7 +69,7 @@ class FleetDashboard(widgets.VBox):
         self.date_range.disabled = len(self._windows) < 2
         self._unit_words = unit_words
         types = Counter(self._types.tolist()).most_common()
-        type_opts = [(f"{_label_text(t) if t is not None else '(no type)'}  ({n:,})", t)
+        type_opts = [(f"{label_text(t) if t is not None else '(no type)'}  ({n:,})", t)
                      for t, n in types]
         self.type_filter = widgets.SelectMultiple(
             options=type_opts, value=tuple(v for _, v in type_opts), rows=7,
@@ -103,7 +103,7 @@ class FleetDashboard(widgets.VBox):
         self.cart_select.observe(self._on_cart, names="value")
 
         head = widgets.HTML(
-            _CSS + '<div class="cfw"><h4>Fleet: every line of every cart</h4><div '
+            CSS + '<div class="cfw"><h4>Fleet: every line of every cart</h4><div '
             'class="cfw-sub">Filter the lines; the charts and the worst carts follow. Choose a '
             "cart to scrub through it below.</div></div>")
         filters = widgets.HBox([self.type_filter, self.outcome_filter,
@@ -177,12 +177,12 @@ class FleetDashboard(widgets.VBox):
         self.summary_html.value = (
             f'<div class="cfw"><div class="cfw-meta"><span><b>{int(m.sum()):,}</b> of '
             f"{n_all:,} lines</span><span>{int(pd.unique(oc['cart_id']).size):,} of "
-            f"{len(self.go.cart_ids):,} carts</span><span>{_e(mix) or 'no lines'}</span>"
+            f"{len(self.go.cart_ids):,} carts</span><span>{esc(mix) or 'no lines'}</span>"
             "</div></div>")
         self.date_html.value = self._date_text()
         worst = self.worst_carts().head(self.top)
         self.worst_html.value = _worst_html(worst, mode)
-        opts = [(f"{_label_text(c, 40)}  ·  {int(r['problems_' + mode]):,} problems  ·  "
+        opts = [(f"{label_text(c, 40)}  ·  {int(r['problems_' + mode]):,} problems  ·  "
                  f"{int(r['lost']):,} lost", c) for c, r in worst.iterrows()]
         self._busy = True
         try:
@@ -237,8 +237,8 @@ class FleetDashboard(widgets.VBox):
         whole = i0 == 0 and i1 == len(self._windows) - 2
         note = (" (all; lines without a readable ts included)" if whole
                 else " (lines without a readable ts left out)")
-        return (f'<span class="cfw"><b>{_e(lo)}</b> to <b>{_e(hi)}</b> UTC'
-                f'<span class="cfw-sub">{_e(note)}</span></span>')
+        return (f'<span class="cfw"><b>{esc(lo)}</b> to <b>{esc(hi)}</b> UTC'
+                f'<span class="cfw-sub">{esc(note)}</span></span>')
 
     def _fill_outcomes(self) -> None:
         present = pd.Series(self._outcomes[self.mode.value]).value_counts()
@@ -268,13 +268,13 @@ def _worst_html(worst: pd.DataFrame, mode: str) -> str:
     if worst.empty:
         return '<div class="cfw cfw-note">no line passes the filters</div>'
     rows = "".join(
-        f"<tr><td>{_e(c)}</td><td class=\"cfw-num\">{int(r['lines']):,}</td>"
+        f"<tr><td>{esc(c)}</td><td class=\"cfw-num\">{int(r['lines']):,}</td>"
         f"<td class=\"cfw-num\">{int(r['problems_go']):,}</td>"
         f"<td class=\"cfw-num\">{int(r['problems_lenient']):,}</td>"
         f"<td class=\"cfw-num\">{int(r['lost']):,}</td></tr>"
         for c, r in worst.iterrows()
     )
-    return (f'<div class="cfw"><h4>Worst carts (most problem lines in {_e(mode)} mode)</h4>'
+    return (f'<div class="cfw"><h4>Worst carts (most problem lines in {esc(mode)} mode)</h4>'
             '<table class="cfw-compact"><thead><tr><th>cart</th><th class="cfw-num">lines</th>'
             '<th class="cfw-num">problems (go)</th><th class="cfw-num">problems (lenient)</th>'
             '<th class="cfw-num">lost</th></tr></thead>'

@@ -20,24 +20,24 @@ from cartforensics.model.blame import leaves as _investigate_leaves
 from cartforensics.model.cart import empty_cart, same_value, state_to_json
 from cartforensics.model.replay import Replay, ReplayWithout, diff_states
 from cartforensics.present.widgets.common import (
-    _CSS,
-    _FIELD_LABELS,
+    CSS,
+    FIELD_LABELS,
     MAX_CART_OPTIONS,
     SKIPPED,
-    _badge,
-    _cart_table,
-    _e,
-    _empty_diff,
-    _fmt,
-    _label_text,
-    _mark_escapes,
-    _money,
-    _pair,
-    _parse_time,
-    _state_html,
-    _str_or_none,
-    _when,
+    badge,
+    cart_table,
+    empty_diff,
+    esc,
+    format_field,
+    label_text,
+    mark_escapes,
+    money_text,
+    parse_time,
     pretty_line,
+    replay_pair,
+    state_html,
+    str_or_none,
+    when_text,
 )
 from cartforensics.present.widgets.strip import strip_cursor_html, strip_frame_html, strip_row_html
 from cartforensics.vocab import APPLIED, MODES, OUTCOMES
@@ -74,7 +74,7 @@ class _Side:
             self.has_cart = True
             kept = np.arange(n)
             codes = rp.outcome_codes(cart_id)
-            errors = [_str_or_none(v) for v in rp.outcomes["error"].iloc[rows].tolist()]
+            errors = [str_or_none(v) for v in rp.outcomes["error"].iloc[rows].tolist()]
             flags = rp.changed(cart_id)
         else:
             sub = rp.without(cart_id, np.flatnonzero(skipped) + 1)
@@ -152,21 +152,21 @@ class _Side:
 def _notes_html(notes: Sequence[Mapping[str, Any]], where: str) -> str:
     """The notes on the line shown, escaped."""
     if not notes:
-        return f'<div class="cfw cfw-note">no note on {_e(where)}</div>'
+        return f'<div class="cfw cfw-note">no note on {esc(where)}</div>'
     out = []
     for n in notes:
-        tags = "".join(f'<span class="cfw-tag">{_e(t)}</span>' for t in n.get("tags", []))
-        who = " · ".join(_e(v) for v in (n.get("author"), n.get("created")) if v)
+        tags = "".join(f'<span class="cfw-tag">{esc(t)}</span>' for t in n.get("tags", []))
+        who = " · ".join(esc(v) for v in (n.get("author"), n.get("created")) if v)
         out.append(f'<div class="cfw-noted">{tags}<div class="cfw-note-text">'
-                   f'{_mark_escapes(str(n.get("note", "")), keep_newlines=True)}</div>'
+                   f'{mark_escapes(str(n.get("note", "")), keep_newlines=True)}</div>'
                    f'<div class="cfw-sub">{who}</div></div>')
-    return f'<div class="cfw"><div class="cfw-sub">notes on {_e(where)}</div>{"".join(out)}</div>'
+    return f'<div class="cfw"><div class="cfw-sub">notes on {esc(where)}</div>{"".join(out)}</div>'
 
 
 def _note_label(n: Mapping[str, Any]) -> str:
     tags = ", ".join(n.get("tags", []))
     text = " ".join(str(n.get("note", "")).split())
-    return _label_text(f"{n['cart_id']} · line {n['line']} · {tags or 'no tag'} · {text}", 90)
+    return label_text(f"{n['cart_id']} · line {n['line']} · {tags or 'no tag'} · {text}", 90)
 
 
 def _value_text(v: Any) -> str:
@@ -192,13 +192,13 @@ def _context_html(ctx: pd.DataFrame, lenient_outcome: Sequence[str], limit: int)
     if ctx.empty:
         why = ctx.attrs.get("reason", "")
         return ('<div class="cfw cfw-note">no line of another cart in this window'
-                + (f" ({_e(why)})" if "no line" in why else "") + "</div>")
+                + (f" ({esc(why)})" if "no line" in why else "") + "</div>")
     rows = []
     for (_, r), lo in zip(ctx.head(limit).iterrows(), lenient_outcome, strict=False):
-        rows.append(f"<tr><td>{_e(_when(r['ts']))}</td><td>{_e(_offset_text(r['offset']))}</td>"
-                    f"<td>{_e(r['cart_id'])}</td><td class=\"cfw-num\">{int(r['line']):,}</td>"
-                    f"<td>{_e(r['type']) if r['type'] is not None else '–'}</td>"
-                    f"<td>{_badge(r['outcome'])}</td><td>{_badge(lo)}</td></tr>")
+        rows.append(f"<tr><td>{esc(when_text(r['ts']))}</td><td>{esc(_offset_text(r['offset']))}</td>"
+                    f"<td>{esc(r['cart_id'])}</td><td class=\"cfw-num\">{int(r['line']):,}</td>"
+                    f"<td>{esc(r['type']) if r['type'] is not None else '–'}</td>"
+                    f"<td>{badge(r['outcome'])}</td><td>{badge(lo)}</td></tr>")
     more = (f'<div class="cfw-note">… {len(ctx) - limit:,} more lines in the window not '
             "shown</div>" if len(ctx) > limit else "")
     return ('<div class="cfw"><table class="cfw-context"><thead><tr><th>ts</th><th>offset</th>'
@@ -264,7 +264,7 @@ class TimelineScrubber(widgets.VBox):
                  lenient: Replay | None = None, *, max_rows: int = 60,
                  notes: Notes | str | os.PathLike[str] | None = None):
         self.notes = notes if isinstance(notes, Notes) else Notes(notes)
-        self.go, self.lenient = _pair(replay, lenient)
+        self.go, self.lenient = replay_pair(replay, lenient)
         self.replays = {"go": self.go, "lenient": self.lenient}
         self.max_rows = max_rows
         self._busy = False
@@ -277,7 +277,7 @@ class TimelineScrubber(widgets.VBox):
         self._problems: dict[str, np.ndarray] = {}
         self._parting_at: int | None = None
         self._position_of_line: dict[int, int] = {}
-        carts = _cart_table(self.go, self.lenient)
+        carts = cart_table(self.go, self.lenient)
         order = carts.assign(_id=carts.index).sort_values(
             ["problems_go", "lost", "_id"], ascending=[False, False, True], kind="stable")
         self._carts = order.drop(columns="_id")
@@ -287,7 +287,7 @@ class TimelineScrubber(widgets.VBox):
         self._kept = np.zeros(0, dtype=np.int64)
 
         lay = widgets.Layout
-        self.style_html = widgets.HTML(_CSS + _WORKBENCH_CSS)
+        self.style_html = widgets.HTML(CSS + _WORKBENCH_CSS)
         self.title_html = widgets.HTML()
         self.cart_filter = widgets.Text(placeholder="filter carts by id…",
                                         continuous_update=True, layout=lay(width="260px"))
@@ -526,8 +526,8 @@ class TimelineScrubber(widgets.VBox):
         text = marshal(states, indent=True, escape_html=False).decode()
         hist = self.history("go")
         table = hist.to_html(max_rows=40, escape=True, border=0)
-        body = (f'<div class="cfw"><h4>State at position {p} of {_e(self._cart)}</h4>'
-                f'<div class="cfw-code">{_mark_escapes(text, keep_newlines=True)}</div>'
+        body = (f'<div class="cfw"><h4>State at position {p} of {esc(self._cart)}</h4>'
+                f'<div class="cfw-code">{mark_escapes(text, keep_newlines=True)}</div>'
                 f"<h4>History (go mode, {len(hist):,} lines)</h4>{table}"
                 '<div class="cfw-note">In Python: scrubber.state(), scrubber.history(), '
                 "scrubber.to_json()</div></div>")
@@ -698,7 +698,7 @@ class TimelineScrubber(widgets.VBox):
             sel = widgets.Select(options=[], rows=8, layout=lay(width="100%"))
             sel.observe(lambda ch, m=m: self._on_blame_pick(m, ch), names="value")
             self.blame_selects[m] = sel
-            head = widgets.HTML(f'<div class="cfw cfw-sub">blame ({_e(m)}): which line set '
+            head = widgets.HTML(f'<div class="cfw cfw-sub">blame ({esc(m)}): which line set '
                                 "each field; choose one to go to that line (≠: the other "
                                 "mode's differs)</div>")
             box = widgets.VBox([head, sel], layout=lay(width="100%"))
@@ -798,8 +798,8 @@ class TimelineScrubber(widgets.VBox):
                     src = f"line {self._file_lines[k_]:,} {self._types[k_] or ''}".rstrip()
                 else:
                     src = "empty-cart value"
-                opts.append((_label_text(f"{mark}{path} = {_value_text(v)}", 70)
-                             + f"  ← {_label_text(src, 40)}", k))
+                opts.append((label_text(f"{mark}{path} = {_value_text(v)}", 70)
+                             + f"  ← {label_text(src, 40)}", k))
             if len(paths) > len(shown[m]):
                 opts.append((f"… {len(paths) - len(shown[m]):,} more fields: "
                              "scrubber.blame() lists them all", -1))
@@ -824,7 +824,7 @@ class TimelineScrubber(widgets.VBox):
         here = " (here)" if q == self.position else ""
         self.parting_html.value = (
             f'<div class="cfw cfw-sub">go and lenient part at <b>line '
-            f"{self._file_lines[q - 1]:,}</b>{_e(here)}: the first line one mode applies and "
+            f"{self._file_lines[q - 1]:,}</b>{esc(here)}: the first line one mode applies and "
             "the other does not; every field blamed on a later line may differ</div>")
 
     def _render_context(self) -> None:
@@ -839,11 +839,11 @@ class TimelineScrubber(widgets.VBox):
             ctx = self.context()
             center = ctx.attrs.get("center")
             head = (f'<div class="cfw cfw-sub">{len(ctx):,} lines of other carts within ± '
-                    f"{self.context_minutes.value:g} min of {_e(_when(center))} "
-                    f"({_e(ctx.attrs.get('reason', ''))})</div>" if center is not None else "")
+                    f"{self.context_minutes.value:g} min of {esc(when_text(center))} "
+                    f"({esc(ctx.attrs.get('reason', ''))})</div>" if center is not None else "")
             self.context_html.value = head + _context_html(
                 ctx, ctx["lenient_outcome"].tolist(), CONTEXT_ROWS)
-            opts = [(_label_text(f"{_when(r['ts'])} ({_offset_text(r['offset'])}) · "
+            opts = [(label_text(f"{when_text(r['ts'])} ({_offset_text(r['offset'])}) · "
                                  f"{r['cart_id']} line {r['line']} · {r['type'] or '–'} · go "
                                  f"{r['outcome']} · lenient {r['lenient_outcome']}", 110),
                      (str(r["cart_id"]), int(r["line"])))
@@ -867,7 +867,7 @@ class TimelineScrubber(widgets.VBox):
                  else "notes kept in memory only: TimelineScrubber(..., notes='notes.json') "
                       "keeps them in a file")
         self.notes_where.value = (f'<div class="cfw cfw-sub">{len(notes):,} notes · '
-                                  f"{_e(where)}</div>")
+                                  f"{esc(where)}</div>")
 
     def _notes_changed(self) -> None:
         self._fill_notes_list()
@@ -942,7 +942,7 @@ class TimelineScrubber(widgets.VBox):
             raise ValueError("no cart open")
 
     def _say(self, text: str) -> None:
-        self.status.value = f'<div class="cfw cfw-note">{_e(text)}</div>' if text else ""
+        self.status.value = f'<div class="cfw cfw-note">{esc(text)}</div>' if text else ""
 
     def _fill_cart_options(self, text: str) -> None:
         needle = text.strip().lower()
@@ -954,7 +954,7 @@ class TimelineScrubber(widgets.VBox):
         opts = []
         for k in shown:
             r = t.iloc[k]
-            label = (f"{_label_text(ids[k], 40)}  ·  {int(r['lines']):,} lines  ·  "
+            label = (f"{label_text(ids[k], 40)}  ·  {int(r['lines']):,} lines  ·  "
                      f"{int(r['problems_go']):,} problems  ·  {int(r['lost']):,} lost")
             opts.append((label, ids[k]))
         self._busy = True
@@ -986,7 +986,7 @@ class TimelineScrubber(widgets.VBox):
         self._file_lines = ev["line"].to_numpy()[rows].tolist()
         self._ts = ev["ts"].iloc[rows].tolist()
         self._ts_kind = ev["ts_kind"].astype(str).to_numpy()[rows].tolist()
-        self._types = [_str_or_none(v) for v in ev["type"].to_numpy()[rows]]
+        self._types = [str_or_none(v) for v in ev["type"].to_numpy()[rows]]
         self._newline = ev["newline"].to_numpy()[rows].tolist()
         self._position_of_line = {ln: k + 1 for k, ln in enumerate(self._file_lines)}
         self._base_sides = None
@@ -1011,7 +1011,7 @@ class TimelineScrubber(widgets.VBox):
             else "e.g. 2025-11-01T08:03:00Z")
         c = self._carts.loc[cart_id]
         self.title_html.value = (
-            f'<div class="cfw"><h4>Cart {_e(cart_id)}</h4><div class="cfw-meta">'
+            f'<div class="cfw"><h4>Cart {esc(cart_id)}</h4><div class="cfw-meta">'
             f"<span>{n:,} lines</span><span>go mode applied "
             f"<b>{n - int(c['problems_go']):,}</b></span><span>lenient mode applied "
             f"<b>{n - int(c['problems_lenient']):,}</b></span><span><b>{int(c['lost']):,}"
@@ -1041,7 +1041,7 @@ class TimelineScrubber(widgets.VBox):
         sk = self.skipped
         self.skip_html.value = (
             f'<div class="cfw cfw-skipline">Skipped: line{"s" if len(sk) != 1 else ""} '
-            f"{_e(', '.join(map(str, sk)))}. Both modes replayed without "
+            f"{esc(', '.join(map(str, sk)))}. Both modes replayed without "
             f"{'them' if len(sk) != 1 else 'it'}.</div>" if sk else "")
         self.reset_button.disabled = not sk
         self._kept = np.flatnonzero(~skipped) + 1
@@ -1080,7 +1080,7 @@ class TimelineScrubber(widgets.VBox):
         if p <= 0:
             return None
         if not self._sides[mode].changed[p]:
-            return _empty_diff()
+            return empty_diff()
         return diff_states(self._state(mode, p - 1), self._state(mode, p))
 
     def _on_slider(self, change: Mapping[str, Any]) -> None:
@@ -1102,12 +1102,12 @@ class TimelineScrubber(widgets.VBox):
         if not text.strip() or self._cart is None:
             return
         try:
-            t = _parse_time(text)
+            t = parse_time(text)
         except (ValueError, TypeError):
             self._say(f"not a time: {text!r} (try 2025-11-01T08:03:00Z)")
             return
         p = self.seek(ts=t)
-        self._say(f"at {_when(t)}: the cart after its first {p:,} lines (SPEC §6)")
+        self._say(f"at {when_text(t)}: the cart after its first {p:,} lines (SPEC §6)")
 
     def _on_skip_toggle(self, change: Mapping[str, Any]) -> None:
         if self._busy or self._cart is None or self.position == 0:
@@ -1132,7 +1132,7 @@ class TimelineScrubber(widgets.VBox):
         states = {m: self._state(m, p) for m in MODES}
         for m, w in (("go", self.go_html), ("lenient", self.lenient_html)):
             side = self._sides[m]
-            w.value = _state_html(m, states[m], self._diff(m, p),
+            w.value = state_html(m, states[m], self._diff(m, p),
                                   side.outcome_at(p - 1) if p else None,
                                   side.error_at(p - 1) if p else None, self.max_rows)
         self.compare_html.value = _compare_html(states["go"], states["lenient"], p)
@@ -1158,15 +1158,15 @@ class TimelineScrubber(widgets.VBox):
         size = f"{len(raw):,} bytes" + ("" if self._newline[k] else ", no trailing \\n")
         parts = [
             f'<div class="cfw"><div class="cfw-meta"><b>{where}</b>',
-            f"<span>{_e(_when(self._ts[k]))} <span class=\"cfw-sub\">"
-            f"({_e(ts_note.get(ts_kind, ts_kind))})</span></span>",
-            f"<span>type <b>{_e(type_text) if type_text is not None else '–'}</b></span>",
-            f"<span>{_e(size)}</span></div>",
+            f"<span>{esc(when_text(self._ts[k]))} <span class=\"cfw-sub\">"
+            f"({esc(ts_note.get(ts_kind, ts_kind))})</span></span>",
+            f"<span>type <b>{esc(type_text) if type_text is not None else '–'}</b></span>",
+            f"<span>{esc(size)}</span></div>",
             '<div class="cfw-meta">',
-            f"<span>go {_badge(go_o)}</span>",
-            f'<span class="cfw-err">{_e(go_e)}</span>' if go_e else "",
-            f"<span>lenient {_badge(le_o)}</span>",
-            f'<span class="cfw-err">{_e(le_e)}</span>' if le_e else "",
+            f"<span>go {badge(go_o)}</span>",
+            f'<span class="cfw-err">{esc(go_e)}</span>' if go_e else "",
+            f"<span>lenient {badge(le_o)}</span>",
+            f'<span class="cfw-err">{esc(le_e)}</span>' if le_e else "",
             "</div>",
         ]
         if self._skipped[k]:
@@ -1188,17 +1188,18 @@ def _compare_html(go: Mapping[str, Any], lenient: Mapping[str, Any], p: int) -> 
     if ni != nl:
         diffs.append(f"{ni} vs {nl} items")
     if go["totalPrice"] != lenient["totalPrice"]:
-        diffs.append(f"total {_money(go['totalPrice'])} vs {_money(lenient['totalPrice'])}")
+        diffs.append(f"total {money_text(go['totalPrice'])} vs {money_text(lenient['totalPrice'])}")
     if len(go["deliveries"]) != len(lenient["deliveries"]):
         diffs.append(f"{len(go['deliveries'])} vs {len(lenient['deliveries'])} deliveries")
     for f in ("orderReference", "paymentStatus", "paymentInProgress"):
         if go[f] != lenient[f]:
-            diffs.append(f"{_FIELD_LABELS[f]} {_fmt(f, go[f])} vs {_fmt(f, lenient[f])}")
+            diffs.append(f"{FIELD_LABELS[f]} {format_field(f, go[f])} vs "
+                         f"{format_field(f, lenient[f])}")
     if not diffs:
         diffs.append("the items' details or the last change differ")
     where = "the start" if p == 0 else f"line {p:,}"
-    return (f'<div class="cfw cfw-banner cfw-differ">After {_e(where)} the service\'s cart '
-            f"(go) differs from what the writer meant (lenient): {_e('; '.join(diffs))}."
+    return (f'<div class="cfw cfw-banner cfw-differ">After {esc(where)} the service\'s cart '
+            f"(go) differs from what the writer meant (lenient): {esc('; '.join(diffs))}."
             "</div>")
 
 

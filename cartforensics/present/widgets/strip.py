@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from cartforensics.present.widgets.common import SKIPPED, _e
+from cartforensics.present.widgets.common import SKIPPED, esc
 from cartforensics.vocab import OUTCOME_COLORS, OUTCOME_LABELS, OUTCOMES
 
 STRIP_MARKS = 500  # most marks drawn per row: a longer cart is binned
@@ -35,7 +35,7 @@ _STRIP_CODE = {k: i for i, k in enumerate(_STRIP_KINDS)}
 _STRIP_ORDER = np.array([_STRIP_CODE[k] for k in _STRIP_PRIORITY], dtype=np.int64)
 _KIND_LABELS = [OUTCOME_LABELS.get(k, k) for k in _STRIP_KINDS]
 _KIND_FILLS = [_STRIP_COLORS.get(k, "#999999") for k in _STRIP_KINDS]
-_KIND_ATTRS = [_e(k) for k in _STRIP_KINDS]
+_KIND_ATTRS = [esc(k) for k in _STRIP_KINDS]
 
 
 def strip_codes(outcomes: Sequence[str]) -> np.ndarray:
@@ -104,15 +104,15 @@ def strip_row_svg(codes: np.ndarray, cls: str, marks: int = STRIP_MARKS) -> str:
         where = f"line {first:,}" if first == last else f"lines {first:,}–{last:,}"
         title = f"{where}: {', '.join(mix[cut[r]:cut[r + 1]])}"
         rects.append(f'<rect x="{k}" width="{j - k}" height="1" fill="{_KIND_FILLS[sh]}" '
-                     f'data-outcome="{_KIND_ATTRS[sh]}"><title>{_e(title)}</title></rect>')
+                     f'data-outcome="{_KIND_ATTRS[sh]}"><title>{esc(title)}</title></rect>')
     return (f'<svg class="{cls}" viewBox="0 0 {nb} 1" preserveAspectRatio="none" '
             f'height="12">{"".join(rects)}</svg>')
 
 
 def strip_row_html(mode: str, codes: np.ndarray, marks: int = STRIP_MARKS) -> str:
     """One mode's labelled row of the strip (see :func:`strip_html`)."""
-    return (f'<span class="cfw-strip-label">{_e(mode)}</span>'
-            + strip_row_svg(codes, f"cfw-strip-{_e(mode)}", marks))
+    return (f'<span class="cfw-strip-label">{esc(mode)}</span>'
+            + strip_row_svg(codes, f"cfw-strip-{esc(mode)}", marks))
 
 
 def strip_frame_html(n: int, rows: Sequence[str], noted: Mapping[int, str] | None = None,
@@ -127,14 +127,14 @@ def strip_frame_html(n: int, rows: Sequence[str], noted: Mapping[int, str] | Non
             continue
         b = int(np.searchsorted(edges, pos - 1, side="right")) - 1
         marks_.append(f'<rect x="{b}" width="1" height="1" fill="{NOTE_COLOR}" '
-                      f'data-line="{pos}"><title>{_e(f"line {pos:,}: {text}")}</title></rect>')
+                      f'data-line="{pos}"><title>{esc(f"line {pos:,}: {text}")}</title></rect>')
     head = ('<span class="cfw-strip-label">notes</span>'
             f'<svg class="cfw-strip-notes" viewBox="0 0 {nb} 1" preserveAspectRatio="none" '
             f'height="7">{"".join(marks_)}</svg>')
     binned = (f"{n:,} lines in {nb:,} marks of ~{n / nb:,.0f} lines; a mark shows the "
               "most telling outcome it holds" if n > marks else f"{n:,} lines, one mark each")
     return (f'<div class="cfw"><div class="cfw-strip">{head}{"".join(rows)}</div>'
-            f'<div class="cfw-sub cfw-strip-note">{_e(binned)}</div></div>')
+            f'<div class="cfw-sub cfw-strip-note">{esc(binned)}</div></div>')
 
 
 def strip_html(outcomes: Mapping[str, Sequence[str]], noted: Mapping[int, str] | None = None,
@@ -157,6 +157,6 @@ def strip_cursor_html(position: int, n: int, marks: int = STRIP_MARKS) -> str:
         x, w = float(np.searchsorted(edges, position - 1, side="right") - 1), 1.0
     w = max(w, nb / 150)
     where = "start" if position <= 0 else f"line {position:,}"
-    return (f'<div class="cfw cfw-strip"><span class="cfw-strip-label">{_e(where)}</span>'
+    return (f'<div class="cfw cfw-strip"><span class="cfw-strip-label">{esc(where)}</span>'
             f'<svg class="cfw-strip-cursor" viewBox="0 0 {nb} 1" preserveAspectRatio="none" '
             f'height="6"><rect x="{x:g}" width="{w:g}" height="1" fill="#111111"/></svg></div>')
