@@ -602,7 +602,7 @@ class _Chunk:
         ev = go.events
         self.go, self.lenient, self.ev = go, lenient, ev
         self.n = len(ev)
-        self.cart, self.cart_names = _cart_codes(ev["cart_id"])
+        self.cart, self.cart_names = cart_codes(ev["cart_id"])
         ts = pd.to_datetime(ev["ts"], utc=True)
         self.ts = ts.reset_index(drop=True)
         self.ts_ns = self.ts.dt.as_unit("ns").array.asi8 if len(ts) else np.zeros(0, np.int64)
@@ -635,7 +635,7 @@ class _Chunk:
         }).assign(ts=lambda d: pd.to_datetime(d["ts"], utc=True))
 
 
-def _cart_codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+def cart_codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """(code per row, name per code) of a cart_id column (categorical: its own codes)."""
     if isinstance(col.dtype, pd.CategoricalDtype):
         return (col.cat.codes.to_numpy().astype(np.int64),

@@ -375,7 +375,7 @@ def fleet_summary(path: str | os.PathLike[str], freq: str = "1h",
     counted fragment by fragment (on ``executor``'s workers when given: they must see the
     dataset) and combined here. Never holds more than one fragment's few columns at once."""
     from cartforensics.analysis.metrics import (
-        _NOTES,
+        METRIC_NOTES,
         PROMISED_UNKNOWN_HELP,
         PROMISED_UNKNOWN_METRIC,
         READER_METRICS,
@@ -431,7 +431,7 @@ def fleet_summary(path: str | os.PathLike[str], freq: str = "1h",
                           else SEED_METRICS[name])
         rows.append({"metric": name, "side": "writer" if name in WRITER_METRICS else "reader",
                      "type": typ, "value": values[name], "help": help_text,
-                     "note": _NOTES[name]})
+                     "note": METRIC_NOTES[name]})
     metrics = pd.DataFrame(rows).set_index("metric")
     metrics["value"] = pd.Series([r["value"] for r in rows], index=metrics.index, dtype=object)
 

@@ -68,7 +68,7 @@ PROMISED_UNKNOWN_HELP = (
     "skipped during replay (the service's code never increments the real one)."
 )
 
-_NOTES = {
+METRIC_NOTES = {
     "cart_event_log_replay_total": "carts whose scanner did not stop (no line over 256 KiB); "
     "a cart whose every line failed still counts",
     "cart_event_log_replay_failures_total": "malformed + unknown_type + too_long lines",
@@ -256,7 +256,7 @@ def metrics_frame(values: dict[str, Any], mode: str = "go") -> pd.DataFrame:
             "type": typ,
             "value": values[name],
             "help": help_text,
-            "note": _NOTES[name],
+            "note": METRIC_NOTES[name],
         })
     out = pd.DataFrame(rows).set_index("metric")
     out["value"] = pd.Series([r["value"] for r in rows], index=out.index, dtype=object)

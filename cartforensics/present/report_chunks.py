@@ -39,6 +39,7 @@ from cartforensics.analysis.findings import (
     Finding,
     FindingPart,
     build_findings,
+    cart_codes,
     combine_parts,
     finding_parts,
 )
@@ -298,7 +299,7 @@ def summarize_chunk(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, i
     le_c = _outcome_codes(lenient.outcomes["outcome"])
     applied = OUTCOMES.index("applied")
     lost = (le_c == applied) & (go_c != applied)
-    cart, cart_names = _cart_codes(ev["cart_id"])
+    cart, cart_names = cart_codes(ev["cart_id"])
     ts = pd.to_datetime(ev["ts"], utc=True)
     ts_ns = ts.dt.as_unit("ns").array.asi8 if n else np.zeros(0, np.int64)
     has = ts_ns != _NAT
@@ -380,12 +381,6 @@ def _outcome_codes(s: pd.Series) -> np.ndarray:
                           for c in s.cat.categories] + [-1], dtype=np.int64)
         return remap[s.cat.codes.to_numpy()]
     return pd.Categorical(s.astype(str), categories=OUTCOMES).codes.astype(np.int64)
-
-
-def _cart_codes(s: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    from cartforensics.analysis.findings import _cart_codes as codes
-
-    return codes(s)
 
 
 def _type_codes(s: pd.Series, missing: str) -> tuple[np.ndarray, np.ndarray]:
