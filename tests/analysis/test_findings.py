@@ -388,7 +388,7 @@ def test_toolchain_check_skips_only_writer_shaped_lines() -> None:
     import numpy as np
     import pyarrow as pa
 
-    from cartforensics.analysis.findings import _maybe_escaped_ts
+    from cartforensics.analysis.toolchain import _maybe_escaped_ts
 
     lines = [
         b'{"ts":1700000000,"type":"AddItem","payload":{"name":"Salt \\u0026 peppar"}}',
@@ -415,17 +415,17 @@ def test_escaped_rows_is_the_string_kernels_answer(lines: list[bytes | None], st
     over every line do: any bytes, nulls, a sliced array, several chunks, 32/64-bit offsets."""
     import pyarrow as pa
 
-    from cartforensics.analysis.findings import _escaped_rows, _escaped_rows_slow
+    from cartforensics.analysis.toolchain import _escaped_rows_slow, escaped_rows
 
     arr = pa.array(lines, pa.large_binary() if large else pa.binary()).slice(
         min(start, len(lines)))
     want = _escaped_rows_slow(arr)
     if not lines:  # removing one escape can join another: no backslash is left here
         joined = pa.array([b"\\u0\\u003c03e", b"\\u0\\u003c03x", b"x\\u0026"])
-        assert _escaped_rows(joined).tolist() == _escaped_rows_slow(joined).tolist() \
+        assert escaped_rows(joined).tolist() == _escaped_rows_slow(joined).tolist() \
             == [False, True, False]
-    assert _escaped_rows(arr).tolist() == want.tolist()
+    assert escaped_rows(arr).tolist() == want.tolist()
     cut = [0, *sorted({len(arr) * k // chunks for k in range(1, chunks)}), len(arr)]
     parts = [arr.slice(a, b - a) for a, b in zip(cut, cut[1:], strict=False)]
     chunked = pa.chunked_array(parts, arr.type)
-    assert _escaped_rows(chunked).tolist() == want.tolist()
+    assert escaped_rows(chunked).tolist() == want.tolist()
