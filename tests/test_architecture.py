@@ -13,6 +13,8 @@ import sys
 import types
 from pathlib import Path
 
+import pytest
+
 import cartforensics as cf
 
 PACKAGE = Path(cf.__file__).resolve().parent
@@ -116,3 +118,17 @@ def test_the_library_never_imports_its_cli() -> None:
             elif isinstance(node, ast.Import):
                 assert all(a.name != "argparse" and not a.name.startswith("cartforensics.cli")
                            for a in node.names), rel
+
+
+def test_a_documented_module_that_moved_still_imports_and_warns() -> None:
+    code = ("import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
+            "try:\n    import cartforensics.sample\nexcept DeprecationWarning as w:\n"
+            "    print(w)\n")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "cartforensics.jobs.sample" in run.stdout, run.stderr
+    with pytest.warns(DeprecationWarning):
+        sys.modules.pop("cartforensics.sample", None)
+        from cartforensics.sample import write_sample
+    from cartforensics.jobs.sample import write_sample as moved
+
+    assert write_sample is moved
