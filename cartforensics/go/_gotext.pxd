@@ -1,7 +1,7 @@
 # cython: language_level=3
 """Byte-level pieces of Go's string handling that both compiled cores use, inline (a .pxd
 of inline functions needs no module of its own): _replay_core.pyx's payload scanner and
-_fastpath_core.pyx's line scan cimport them from here."""
+_writer_shape_core.pyx's line scan cimport them from here."""
 
 
 cdef inline int hexval(unsigned char c) noexcept nogil:

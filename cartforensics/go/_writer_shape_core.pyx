@@ -182,7 +182,7 @@ cdef inline int64_t digits_at(const uint8_t* p, int a, int z) noexcept nogil:
 cdef int rfc3339_ns(const uint8_t* p, Py_ssize_t n, int64_t* out) noexcept nogil:
     """1 and the Unix ns of ``2024-01-02T03:04:05[.fff…](Z|±hh:mm)`` when every field is in
     the ranges Go's parseRFC3339 checks (years 1678–2261: what pandas holds); else 0.
-    The same rule as fastpath.parse_rfc3339_column."""
+    The same rule as writer_shape.parse_rfc3339_column."""
     cdef int k, frac_digits = 0, zone_at
     cdef int64_t year, month, day, hour, minute, sec, oh = 0, om = 0, dim, frac = 0
     cdef int64_t y, era, yoe, mp, doy, doe, days, secs

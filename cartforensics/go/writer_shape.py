@@ -37,7 +37,7 @@ class _Canonical(msgspec.Struct, gc=False):  # no cycles possible: not tracked b
     payload: msgspec.Raw
 
 
-try:  # the compiled scan (_fastpath_core.pyx); without it, scan_reference below
+try:  # the compiled scan (_writer_shape_core.pyx); without it, scan_reference below
     from cartforensics.go import _writer_shape_core as core
 except ImportError as exc:  # not built (no compiler at install time) or broken
     core = None
@@ -474,7 +474,7 @@ def packed_lines(buf: bytearray, starts: np.ndarray, lengths: np.ndarray
 # ---------------------------------------------------------------------------------------------
 # RFC 3339 strings in the shape Go writes them, parsed for a whole column at once. A string is
 # taken here only when it has the exact shape below and every field is in the ranges Go's
-# parseRFC3339 checks; anything else is left to the port (gotime), which decides and words
+# parseRFC3339 checks; anything else is left to the port (go.time), which decides and words
 # the error exactly.
 
 def parse_rfc3339_column(values: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -12,14 +12,14 @@ It is a faster twin of :mod:`cartforensics.model.cart`'s handlers and of the rep
   exponent, no ``-`` in an unsigned field, no ``null`` where Go would keep a zero value),
   strings unescaped as Go does (``\\uXXXX`` surrogate pairs joined, a lone surrogate and
   every byte of invalid UTF-8 becoming U+FFFD). Anything else is decoded by the registry's
-  reference decoder (``MutationType.decode``: orjson's proof, then :mod:`gojson`), with the
-  GIL, exactly as before.
+  reference decoder (``MutationType.decode``: orjson's proof, then :mod:`cartforensics.go.json`),
+  with the GIL.
 - **Strings** live in a per-replay :class:`Pool` (one copy of each distinct decoded text,
   identified by an int32 id): equal strings compare as equal ids, and a Python ``str`` is
   made once per distinct text, when a state is shown.
 - **Handlers** run on a mutable C cart (int64 fields with two's-complement wrap-around in
   unsigned arithmetic, Go's truncating division with ``MinInt64 / -1 == MinInt64``, the
-  same incremental-versus-recomputed totals as :mod:`cart`), error codes mapped to
+  same incremental-versus-recomputed totals as :mod:`cartforensics.model.cart`), error codes mapped to
   docs/model.md's texts once per distinct code.
 - **The GIL** is released over a whole cart's lines: decoding, handlers, checkpoints and the
   per-line arrays. It is taken back only for a payload the scanner cannot prove (the

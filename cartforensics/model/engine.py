@@ -50,7 +50,7 @@ def engine_info() -> dict[str, Any]:
     """Which core :func:`~cartforensics.model.replay` uses by default, and why.
 
     ``scan`` says which line scan ``read_events`` uses (the compiled
-    ``_fastpath_core``, or msgspec and numpy when it is not built).
+    ``go._writer_shape_core``, or msgspec and numpy when it is not built).
 
     >>> sorted(engine_info())
     ['compiled_available', 'engine', 'module', 'reason', 'scan']

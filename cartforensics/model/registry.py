@@ -62,7 +62,7 @@ def go_type(spec: str | GoType | Mapping[str, Any], name: str = "") -> GoType:
     except KeyError:
         raise ValueError(
             f"unknown Go type {spec!r}: use one of {sorted(_SCALARS)}, '*T', '[]T', a mapping "
-            "or a gojson type"
+            "or a go.json type"
         ) from None
 
 

@@ -291,7 +291,7 @@ def failures_heatmap_figure(r: pd.DataFrame, freq: str, mode: str, top: int = 15
         for (i, j), v in np.ndenumerate(values):
             if v:
                 # inside its cell, so outside the layout: measuring hundreds of them for
-                # the constrained layout cost more than drawing the chart (session 3)
+                # the constrained layout cost more than drawing the chart
                 ax.text((xe[j] + xe[j + 1]) / 2, i + 0.5, f"{int(v):,}", ha="center",
                         va="center", fontsize=7,
                         color="black" if v > 0.55 * vmax else "white", in_layout=False)

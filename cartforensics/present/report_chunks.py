@@ -276,7 +276,7 @@ def _outcomes_table(r: Any) -> pa.Table:
 def write_part(table: pa.Table, path: str) -> None:
     """A chunk's rows of outcomes.parquet, as an LZ4-compressed Arrow IPC file: measured, it
     costs the worker a tenth of a Parquet part and the driver (which reads it back to write
-    outcomes.parquet) no decoding (session 3 in docs/performance.md)."""
+    outcomes.parquet) no decoding."""
     codec = "lz4" if pa.Codec.is_available("lz4") else None
     options = pa.ipc.IpcWriteOptions(compression=codec)
     with pa.OSFile(path, "wb") as f, pa.ipc.new_file(f, table.schema, options=options) as w:
@@ -500,7 +500,7 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
     hide = main_module_hidden if own else nullcontext
     pending: set[Future] = set()
     # this process runs the last chunk itself while the workers start (their server's
-    # imports leave a core idle for about a second: measured, session 3)
+    # imports leave a core idle for about a second, measured)
     local = chunks[-1] if own and len(chunks) > n else None
     todo = iter(chunks[:-1] if local is not None else chunks)
     if local is not None:  # queued meanwhile: workers never wait for this process's chunk

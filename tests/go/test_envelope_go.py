@@ -75,7 +75,7 @@ def _shaped(ts: bytes = b"1700000000", name: bytes = b"AddItem", payload: bytes 
     return b'{"ts":' + ts + b',"type":"' + name + b'","payload":' + payload + b"}"
 
 
-# Lines in the writer's shape at the edges of what the compiled scan (_fastpath_core.pyx)
+# Lines in the writer's shape at the edges of what the compiled scan (_writer_shape_core.pyx)
 # proves itself and what it leaves to the port: nesting depth, escaped surrogate halves,
 # invalid or overlong UTF-8 in a payload, int64 bounds and -0 in ts, non-ASCII or control
 # bytes in ts and type, whitespace inside and after the payload, number forms, the years
