@@ -186,13 +186,6 @@ def _examples(ev: pd.DataFrame) -> list[tuple[str, int]]:
     return first + rest[: N_EXAMPLES - len(first)]
 
 
-def _seen(ts: pd.Series) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
-    ts = ts.dropna()
-    if ts.empty:
-        return None, None
-    return ts.min(), ts.max()
-
-
 # -- glued and torn lines ------------------------------------------------------------------
 def line_shape(token: bytes) -> tuple[str, str]:
     """How a line that does not decode is broken: ("glued", how many records),

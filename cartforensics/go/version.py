@@ -66,11 +66,6 @@ class GoSemantics:
         return self.json == "v2"
 
     @property
-    def raw_message_type(self) -> str:
-        """How ``json.RawMessage`` prints in a type name (v2: an alias of jsontext.Value)."""
-        return "jsontext.Value" if self.json_v2 else "json.RawMessage"
-
-    @property
     def unescapes_time(self) -> bool:
         """v2 decodes ``time.Time`` itself: the JSON string is unescaped (invalid UTF-8
         becomes U+FFFD) before RFC 3339 parsing; v1 hands the raw bytes to

@@ -123,14 +123,6 @@ def files_in_order(manifest: dict[str, Any]) -> list[dict[str, Any]]:
                   key=lambda f: (f["cart_id"].encode("utf-8", "surrogateescape"), f["path"]))
 
 
-def is_dataset(source: Any) -> bool:
-    """True when ``source`` is a path to a directory holding our ``manifest.json``."""
-    if not isinstance(source, (str, os.PathLike)):
-        return False
-    p = Path(source)
-    return p.is_dir() and read_manifest(p) is not None
-
-
 def events_dataset(path: str | os.PathLike[str]):  # -> pyarrow.dataset.Dataset
     """The ``events/`` part as a pyarrow dataset (``date`` as a string partition column)."""
     import pyarrow.dataset as ds

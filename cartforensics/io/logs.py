@@ -257,17 +257,6 @@ def _string_time(text: str) -> tuple[GoTime | None, str | None]:
 _SECS_MAX = _NS_MAX // 1_000_000_000  # the seconds whose nanoseconds pandas can hold
 
 
-def _int64_column(values: list[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Integers as int64 and which of them fit int64 (msgspec decodes up to uint64, and
-    more); the ones that do not are 0 in the first array."""
-    try:
-        return np.array(values, dtype=np.int64), np.ones(len(values), dtype=bool)
-    except OverflowError:
-        fits = np.array([-(1 << 63) <= v < (1 << 63) for v in values], dtype=bool)
-        kept = [v if f else 0 for v, f in zip(values, fits.tolist(), strict=True)]
-        return np.array(kept, dtype=np.int64), fits
-
-
 def _ns(t: GoTime | None) -> int:
     if t is None:
         return _NAT
@@ -285,11 +274,6 @@ def read_events_bytes(items: Sequence[tuple[str, bytes]],
     """
     logs = [LogFile(Path(cid + LOG_SUFFIX), cid) for cid, _ in items]
     return _read_batch(logs, [data for _, data in items], semantics(go_version))
-
-
-def _read_one(log: LogFile, data: bytes, sem: GoSemantics | None = None) -> pa.Table:
-    """Decode every physical line of one file."""
-    return _read_batch([log], [data], semantics(sem))
 
 
 def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],

@@ -727,7 +727,6 @@ class ReplayWithout:
         #: kept lines after which this cart is again the replay's own cart (same state,
         #: same scanner): every later line does what it did in the replay (None: never)
         self.converged_at: int | None = None
-        self._converged_from = 0  # the replay's line count at that point
         lines_of = cols["lines"]
         stop = np.flatnonzero(codes[:first] == TOO_LONG)
         stop_line = int(lines_of[stop[0]]) if len(stop) else None
@@ -808,7 +807,6 @@ class ReplayWithout:
         rp = self.replay
         rows = self._rows[done:]
         self.converged_at = done
-        self._converged_from = q
         self._codes[done:] = rp._codes[rows]
         self._changed[done:] = rp._changed[rows]
         self._errors[done:] = rp._cart_columns(self.cart_id)["errors"][
