@@ -21,7 +21,7 @@ from cartforensics.model.protocol import ReplayLike, ReplayOfEvents, ReplayOfSta
 from cartforensics.model.replay import Replay, ReplayWithout
 from cartforensics.present.report import _NoCarts
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
 # each class and the protocols it stands for
 CLASSES: dict[type, tuple[type, ...]] = {
