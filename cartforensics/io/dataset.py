@@ -25,6 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cartforensics.go.version import DEFAULT_GO_VERSION
 from cartforensics.io import logs as events
 from cartforensics.io.logs import SharedList, to_frame
 from cartforensics.vocab import MODES, OUTCOMES, TS_KINDS
@@ -267,5 +268,5 @@ def open_dataset(path: str | os.PathLike[str], carts: Iterable[str] | str | None
         for p in f.get("problems", [])
     )
     # the toolchain whose encoding/json decoded the stored envelopes (older datasets: 1.25)
-    df.attrs["go_version"] = manifest.get("go_version", "1.25")
+    df.attrs["go_version"] = manifest.get("go_version", DEFAULT_GO_VERSION)
     return df

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from cartforensics.go.version import GoSemantics, semantics
+from cartforensics.go.version import DEFAULT_GO_VERSION, GoSemantics, semantics
 from cartforensics.io.dataset import files_in_order, open_dataset, read_manifest
 from cartforensics.io.logs import LogFile, Source, find_logs, read_log_events
 
@@ -29,16 +29,12 @@ class LogSource:
     """Log files, listed once in read_events' order (cart id, then file name), with the size
     each had on disk when listed (-1 where it could not be read)."""
 
-    given: Any
     logs: tuple[LogFile, ...]
     sizes: tuple[int, ...]
 
     @property
     def total_bytes(self) -> int:
         return sum(s for s in self.sizes if s > 0)
-
-    def __str__(self) -> str:
-        return _given_text(self.given)
 
 
 @dataclass(frozen=True)
@@ -50,7 +46,7 @@ class DatasetSource:
 
     @property
     def go_version(self) -> str:
-        return self.manifest.get("go_version") or "1.25"
+        return self.manifest.get("go_version") or DEFAULT_GO_VERSION
 
     @property
     def lines(self) -> int:
@@ -67,11 +63,13 @@ class DatasetSource:
 Resolved = LogSource | DatasetSource
 
 
-def _given_text(given: Any) -> str:
-    if isinstance(given, (str, os.PathLike)):
-        return os.fspath(given)
-    items = [os.fspath(x) for x in given]
-    return ", ".join(items[:3]) + (f" and {len(items) - 3} more" if len(items) > 3 else "")
+def _dataset_at(source: Any) -> DatasetSource | None:
+    """The dataset at ``source`` when it is a directory holding our manifest (read here)."""
+    if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
+        manifest = read_manifest(source)
+        if manifest is not None:
+            return DatasetSource(Path(source), manifest)
+    return None
 
 
 def resolve_source(source: Source | Resolved) -> Resolved:
@@ -83,10 +81,9 @@ def resolve_source(source: Source | Resolved) -> Resolved:
     """
     if isinstance(source, (LogSource, DatasetSource)):
         return source
-    if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
-        manifest = read_manifest(source)
-        if manifest is not None:
-            return DatasetSource(Path(source), manifest)
+    dataset = _dataset_at(source)
+    if dataset is not None:
+        return dataset
     logs = find_logs(source)
     sizes = []
     for log in logs:
@@ -94,7 +91,7 @@ def resolve_source(source: Source | Resolved) -> Resolved:
             sizes.append(log.path.stat().st_size)
         except OSError:
             sizes.append(-1)
-    return LogSource(source, tuple(logs), tuple(sizes))
+    return LogSource(tuple(logs), tuple(sizes))
 
 
 def read_events(
@@ -129,10 +126,8 @@ def read_events(
     """
     sem = semantics(go_version)
     logs: Any = list(source.logs) if isinstance(source, LogSource) else source
-    if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
-        manifest = read_manifest(source)  # a dataset; else read_log_events lists the logs
-        if manifest is not None:
-            source = DatasetSource(Path(source), manifest)
+    # a dataset; else read_log_events lists the logs (once: no sizes are needed here)
+    source = _dataset_at(source) or source
     if isinstance(source, DatasetSource):
         df = open_dataset(source.root, carts=carts, start=start, end=end,
                           manifest=source.manifest)
