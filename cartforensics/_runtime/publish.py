@@ -13,8 +13,8 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import secrets
 import sys
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -51,12 +51,6 @@ def exchange(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
     return fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0
 
 
-def _new_file_mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
-
-
 def write_atomic(path: str | os.PathLike[str], data: bytes | Callable[[BinaryIO], Any], *,
                  sync: bool = True) -> None:
     """Make ``path`` hold ``data`` (bytes, or a function that writes to the binary file it is
@@ -68,12 +62,13 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | Callable[[BinaryIO]
     path = Path(path)
     directory = path.parent
     try:
-        mode = path.stat().st_mode & 0o777
+        mode: int | None = path.stat().st_mode & 0o777
     except OSError:
-        mode = _new_file_mode()
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+        mode = None  # a new file: the kernel applies the umask to 0o666 as the file is made
+    fd, tmp = _create_temporary(directory, path.name)
     try:
-        os.fchmod(fd, mode)  # mkstemp's 0600 would stick to the file
+        if mode is not None:
+            os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             if callable(data):
                 data(fh)
@@ -91,6 +86,19 @@ def write_atomic(path: str | os.PathLike[str], data: bytes | Callable[[BinaryIO]
         raise
     if sync:
         _sync_directory(directory)
+
+
+def _create_temporary(directory: Path, name: str) -> tuple[int, str]:
+    """A new file ``.<name>.<random>.tmp`` in ``directory``, opened for writing, made with
+    mode 0o666 less the umask (mkstemp's 0600 would stick to the published file; reading the
+    umask with ``os.umask`` would change it for every thread for a moment)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        tmp = os.path.join(directory, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def _sync_directory(directory: Path) -> None:
