@@ -178,9 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    src = args.path
-    if isinstance(src, list) and len(src) == 1:
-        src = src[0]
+    src = args.path  # one path, or a list of them (main unwraps a single one)
     try:
         opts = dict(progress=False if args.quiet else None, freq=args.freq, notes=args.notes,
                     go_version=args.go_version)

@@ -51,7 +51,7 @@ from cartforensics.analysis.metrics import (
 )
 from cartforensics.io.logs import LogFile
 from cartforensics.model.protocol import ReplayLike
-from cartforensics.model.replay import OUTCOMES
+from cartforensics.vocab import OUTCOMES
 
 __all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "Chunk", "ChunkResult", "Combined",
            "OutcomesWriter", "combine", "plan_dataset", "plan_logs", "read_chunk", "read_part",
