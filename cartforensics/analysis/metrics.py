@@ -25,7 +25,12 @@ import pandas as pd
 from cartforensics.io.logs import LOG_SUFFIX, Source, find_logs
 from cartforensics.model.protocol import ReplayLike, ReplayOfEvents
 from cartforensics.model.replay import Replay
-from cartforensics.vocab import FAILURE_OUTCOMES, MUTATION_ERROR_OUTCOMES, OUTCOMES
+from cartforensics.vocab import (
+    FAILURE_OUTCOMES,
+    MUTATION_ERROR_OUTCOMES,
+    OUTCOMES,
+    PROMISED_UNKNOWN_METRIC,
+)
 
 # name → (type, help text), exactly as the seed registers them
 SEED_METRICS: dict[str, tuple[str, str]] = {
@@ -62,7 +67,6 @@ WRITER_METRICS = (
 )
 # Not the service's: the unknown-type count the seed's comments promise ("Missing / unknown
 # event types are skipped (metric incremented)") and its code never increments.
-PROMISED_UNKNOWN_METRIC = "cartforensics_promised_unknown_types_total"
 PROMISED_UNKNOWN_HELP = (
     "cart_event_log_unknown_types_total as the seed's comments promise it: unknown event types "
     "skipped during replay (the service's code never increments the real one)."

@@ -35,6 +35,7 @@ from cartforensics.vocab import (
     NOT_REACHED,
     OUTCOMES,
     PAYLOAD_ERROR,
+    PROMISED_UNKNOWN_METRIC,
     TOO_LONG,
     TOO_LONG_ERROR,
     UNKNOWN_TYPE,
@@ -47,8 +48,6 @@ METRIC_NAMES = (
     "cart_event_log_mutation_errors_total",
     "cart_event_log_unknown_types_total",
 )
-# what the seed's comments promise (its code never increments the real counter)
-PROMISED_UNKNOWN = "cart_event_log_unknown_types_total_promised"
 
 
 # a cart's state is kept every CHECKPOINT_EVERY lines at least (more apart in carts with many
@@ -620,7 +619,7 @@ class Replay:
         )
         m["cart_event_log_mutation_errors_total"] = counts["payload_error"] + counts["apply_error"]
         m["cart_event_log_unknown_types_total"] = 0
-        m[PROMISED_UNKNOWN] = counts["unknown_type"]
+        m[PROMISED_UNKNOWN_METRIC] = counts["unknown_type"]
         m.index.name = "cart_id"
         if by_cart:
             return m
