@@ -381,13 +381,16 @@ def fleet_summary(path: str | os.PathLike[str], freq: str = "1h",
         READER_METRICS,
         SEED_METRICS,
         WRITER_METRICS,
+        window_width,
     )
 
     root = Path(path)
     manifest = read_manifest(root)
     if manifest is None:
         raise DatasetError(f"{root}: not a cartforensics dataset (no manifest.json of ours)")
-    freq_us = int(pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).value // 1000)
+    freq_us = int(window_width(freq).value // 1000)  # ValueError: no positive window
+    if freq_us < 1:
+        raise ValueError(f"freq {freq!r} is narrower than the dataset's 1us: give 1us or more")
     frags = sorted(str(p) for p in root.glob("events/*/*.parquet"))
     if executor is None:
         parts = [_count_fragment(f, freq_us) for f in frags]

@@ -34,6 +34,7 @@ from cartforensics.io.logs import Source
 from cartforensics.io.sources import DatasetSource, Resolved, read_events, resolve_source
 from cartforensics.model.protocol import ReplayLike, ReplayOfEvents
 from cartforensics.model.replay import replay
+from cartforensics.present.escaping import visible
 from cartforensics.present.notes_report import load_notes, notes_html, notes_markdown
 from cartforensics.present.report_chunks import CHUNK_BYTES, CHUNK_FILES, CHUNK_LINES
 from cartforensics.vocab import EVIDENCE_ROWS, OUTCOME_COLORS, OUTCOME_LABELS, OUTCOMES
@@ -163,17 +164,18 @@ def _text(v: Any) -> str:
 
 
 def _md(v: Any) -> str:
-    """A value for a Markdown table cell: HTML-escaped, pipes and line breaks neutralised."""
-    s = html.escape(_text(v), quote=False)
-    return (s.replace("|", "&#124;").replace("\r", " ").replace("\n", " ")
+    """A value for Markdown text or a table cell: line breaks as spaces, other non-printing
+    characters (terminal escapes) shown as escapes, then HTML-escaped, pipes and Markdown's
+    own characters neutralised."""
+    s = html.escape(visible(_text(v).replace("\r", " ").replace("\n", " ")), quote=False)
+    return (s.replace("|", "&#124;")
             .replace("`", "&#96;").replace("*", "&#42;").replace("[", "&#91;")
             .replace("]", "&#93;"))
 
 
 def _term(s: Any) -> str:
     """Log content for a terminal: control characters shown as escapes, never sent raw."""
-    text = str(s)
-    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+    return visible(str(s))
 
 
 def _when(t: pd.Timestamp | None) -> str:
@@ -715,7 +717,7 @@ def _markdown(ctx: _Context) -> str:
     mv = ctx.metrics.reset_index()[["metric", "side", "type", "value", "note"]]
     mv["value"] = [_fmt_value(v) for v in mv["value"]]
     out.append(_md_table(mv))
-    out += ["", "```", ctx.prom.rstrip("\n"), "```", ""]
+    out += ["", "```", visible(ctx.prom.rstrip("\n"), keep_newlines=True), "```", ""]
     out.append("Every line's outcome in both modes: `outcomes.parquet`. The evidence behind "
                "each finding: `report.html`.")
     return "\n".join(out) + "\n"

@@ -472,7 +472,11 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
     """Every chunk's result, in chunk order: in this process (one worker), on a pool of
     ``workers`` processes (default: the cores; this process runs the last chunk while they
     start), or on ``executor``. At most twice the workers' chunks are in flight, so memory
-    stays a few chunks' worth."""
+    stays a few chunks' worth. ValueError for a ``freq`` that is no positive window."""
+    if freq is not None:  # refused before any chunk runs (the span is checked by combine)
+        from cartforensics.analysis.metrics import window_width
+
+        window_width(freq)
     n = workers if workers is not None else default_workers(chunks)
     results: dict[int, ChunkResult] = {}
 
