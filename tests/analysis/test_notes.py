@@ -132,13 +132,14 @@ def test_item3_two_threads_adding_keep_every_note(tmp_path: Path):
         one = Notes(path)
         start = threading.Barrier(2)
 
-        def add(who: str) -> None:
-            notes = one if shared else Notes(path)
+        def add(who: str, notes: Notes | None, path: Path, start: threading.Barrier) -> None:
+            notes = notes if notes is not None else Notes(path)
             start.wait()
             for i in range(150):
                 notes.add("c", i + 1, f"{who} {i}")
 
-        threads = [threading.Thread(target=add, args=(w,)) for w in ("t1", "t2")]
+        threads = [threading.Thread(target=add, args=(w, one if shared else None, path, start))
+                   for w in ("t1", "t2")]
         for t in threads:
             t.start()
         for t in threads:

@@ -619,7 +619,7 @@ def test_notes_through_the_widget(sample, tmp_path):
     s.tag_buttons["question"].value = True
     s.note_tags.value = "stale id, <i>mine</i>"
     s.note_save.click()
-    saved = json.loads(path.read_text(encoding="utf-8"))
+    saved = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()][1:]
     assert [(n["cart_id"], n["line"], n["note"], n["tags"]) for n in saved] == [
         ("cart-1002", 6, HOSTILE_NOTE, ["evidence", "question", "stale id", "<i>mine</i>"])]
     assert s.note_text.value == "" and not s.tag_buttons["evidence"].value  # box cleared
