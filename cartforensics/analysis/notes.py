@@ -217,6 +217,9 @@ class Notes:
         self._array = False
         if self.path is not None and self.path.is_dir():
             raise NotesError(f"{self.path}: is a directory, not a notes file")
+        if self.path is not None and self.path.exists() and not self.path.is_file():
+            raise NotesError(f"{self.path}: is not a regular file (a FIFO, socket or device "
+                             "is never opened): give a notes file")
         self.reload()
 
     # -- reading ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import argparse
 import signal
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -448,6 +449,13 @@ def _add_repair(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """Python's warning, with what a log or a file name put in it escaped."""
+    text = warnings.formatwarning(message, category, filename, lineno, line)
+    (file or sys.stderr).write(visible(text, keep_newlines=True))
+
+
 def _terminated(signum: int, frame: Any) -> None:
     """SIGTERM as an exit: the commands' cleanup (temporary outputs removed) runs."""
     raise SystemExit(128 + signum)
@@ -468,6 +476,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         previous = signal.signal(signal.SIGTERM, _terminated)
     except ValueError:  # not the main thread: SIGTERM keeps its handler
         pass
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
         return int(args.func(args))
     except NoLogsError as e:
@@ -477,6 +487,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return 0
     finally:
+        warnings.showwarning = shown
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 

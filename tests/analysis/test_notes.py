@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -247,3 +249,17 @@ def test_bad_arguments_and_bad_files(tmp_path: Path):
     kept.add("c", 3, "new")
     records = [json.loads(x) for x in keep.read_text().splitlines()]
     assert records[1]["reviewed"] is True  # unknown keys survive
+
+
+def test_a_fifo_is_refused_without_opening_it(tmp_path: Path):
+    fifo = tmp_path / "notes.json"
+    os.mkfifo(fifo)
+    code = ("import sys, cartforensics as cf\n"
+            "try:\n    cf.Notes(sys.argv[1])\n"
+            "except cf.NotesError as e:\n    print(e)\n")
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, text=True,
+                       timeout=60, env=env)  # opening the FIFO would block past the timeout
+    assert p.returncode == 0, p.stderr
+    assert "not a regular file" in p.stdout

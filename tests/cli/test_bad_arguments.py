@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import errno
 import glob
+import gzip
 import json
 import os
 import signal
@@ -81,6 +82,16 @@ def test_item5_escapes_in_a_file_name_never_reach_the_terminal(logs: Path, capsy
     assert "\x1b" not in err and "\\x1b" in msg and "nope" in msg
     code, out, err = cli(capsys, "state", str(logs), "--cart", "nope\x1b[2J")
     assert "\x1b" not in one_line(code, err)
+
+
+def test_item5_escapes_in_a_warning_never_reach_the_terminal(logs: Path):
+    # a second, broken file of the same cart: read_events warns, naming both files
+    (logs / f"{ESC_NAME}.events.log.gz").write_bytes(gzip.compress(b"x" * 100)[:-5])
+    p = run("replay", str(logs), "--quiet")
+    assert p.returncode == 0, p.stderr
+    assert "broken gzip stream" in p.stderr and "has 2 files" in p.stderr
+    assert "\x1b" not in p.stderr and "\x1b" not in p.stdout
+    assert "cart\\x1b]0;pwned" in p.stderr
 
 
 def test_item5_escapes_in_a_file_name_never_reach_report_md(logs: Path, tmp_path: Path,
