@@ -7,10 +7,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
-from cartforensics.cli.args import one_line_errors
+from cartforensics.cli.args import one_line_errors, path_arg, say
 from cartforensics.io.provenance import PROVENANCE, verify
 
 __all__ = ["add_subcommand"]
@@ -19,12 +18,11 @@ __all__ = ["add_subcommand"]
 def _cmd_verify(args: argparse.Namespace) -> int:
     v = verify(args.dir, against=args.against)
     for p in v.problems:
-        sys.stdout.write(f"{p}\n")
+        say(str(p))
     if v.ok:
-        sys.stdout.write(f"verified: {v.checked} files match {PROVENANCE}\n")
+        say(f"verified: {v.checked} files match {PROVENANCE}")
         return 0
-    sys.stdout.write(f"FAILED: {len(v.problems)} of {v.checked} recorded files differ "
-                     f"from {PROVENANCE}\n")
+    say(f"FAILED: {len(v.problems)} of {v.checked} recorded files differ from {PROVENANCE}")
     return 1
 
 
@@ -34,8 +32,8 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
         "verify", help=f"check an output directory against its {PROVENANCE}",
         description=(f"Recompute the sha256 of every file recorded in DIR/{PROVENANCE} (and "
                      "of the inputs, with --against); exit 1 naming each file that differs."))
-    p.add_argument("dir", help="a report, convert or repair output directory")
-    p.add_argument("--against", metavar="SRC", help="the source that was analysed")
+    p.add_argument("dir", type=path_arg, help="a report, convert or repair output directory")
+    p.add_argument("--against", metavar="SRC", type=path_arg, help="the source that was analysed")
     p.set_defaults(func=_cmd_verify)
     one_line_errors(p, "verify")
     return p
