@@ -35,8 +35,9 @@ What the differences can be, per window (``kind`` in :attr:`Reconciliation.expla
 :attr:`Reconciliation.breakdown` splits each window's exported failures into what they were
 (unknown types, long lines, malformed lines).
 
->>> res = reconcile(go, lenient, read_record("sample_data/prometheus/record.json"))  # doctest: +SKIP
->>> res.unexplained, res.findings[0]                                              # doctest: +SKIP
+>>> record = read_record("sample_data/prometheus/record.json")   # doctest: +SKIP
+>>> res = reconcile(go, lenient, record)                          # doctest: +SKIP
+>>> res.unexplained, res.findings[0]                              # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -149,7 +150,7 @@ def _windows(series: pd.DataFrame) -> list[dict[str, Any]]:
         prev = row
     cuts.append(len(wide))
     out = []
-    for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:])):
+    for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
         part = wide.iloc[a:b]
         start = part[START].dropna()
         if len(start):
@@ -176,7 +177,7 @@ def _gaps(series: pd.DataFrame) -> pd.DataFrame:
     rows = []
     if len(times) > 2:
         step = times.diff().median()
-        for t0, t1 in zip(times[:-1], times[1:]):
+        for t0, t1 in zip(times[:-1], times[1:], strict=True):
             if t1 - t0 > step * 1.5:
                 rows.append({"from": t0, "to": t1, "missed_scrapes": int((t1 - t0) / step) - 1,
                              "why": "no sample"})
@@ -256,7 +257,8 @@ def _fits(v: pd.DataFrame, want: tuple[int, int, int]) -> dict[str, Any] | None:
     (each as the set of values some fitting set gives), and how many sets fit; None when none
     does, or too many to count."""
     # state (ok, fail, mut) -> {(carts, long, unk): number of sets}
-    states: dict[tuple[int, int, int], dict[tuple[int, int, int], int]] = {(0, 0, 0): {(0, 0, 0): 1}}
+    Vec = tuple[int, int, int]
+    states: dict[Vec, dict[Vec, int]] = {(0, 0, 0): {(0, 0, 0): 1}}
     for ok, fail, mut, long_, unk in v[["ok", "fail", "mut", "long", "unk"]].itertuples(
             index=False):
         new = {k: dict(d) for k, d in states.items()}
@@ -346,7 +348,7 @@ def reconcile(go: ReplayOfEvents, lenient: ReplayOfEvents, record: pd.DataFrame,
         "window": w["window"], "target": series["labels"].iloc[0], "start": w["start"],
         "first_scrape": w["first_scrape"], "last_scrape": w["last_scrape"],
         "scrapes": w["scrapes"], "replays": t,
-    } for w, t in zip(wins, replays_text)])
+    } for w, t in zip(wins, replays_text, strict=True)])
     expl = pd.DataFrame(rows, columns=["window", "metric", "exported", "rebuilt", "kind",
                                        "count", "text"])
     return Reconciliation(windows, expl, pd.DataFrame(breakdown), findings, gaps)
@@ -431,7 +433,8 @@ def _reader_rows(w: dict[str, Any], upto: pd.DataFrame, exp: dict[str, int], lab
         text = (f"no set of carts (each replayed once, as their lines stood at the window's "
                 f"end) adds up to {want[0]} replays, {want[1]} failures and {want[2]} mutation "
                 "errors")
-        for c, got, full in zip((REPLAYS, FAILURES, MUTATION_ERRORS), want, all_carts):
+        for c, got, full in zip((REPLAYS, FAILURES, MUTATION_ERRORS), want, all_carts,
+                                strict=True):
             if full != got:
                 rows.append(_row(n, c, got, full, "unexplained", full - got, text))
         findings.append(f"the replays of the process started {label}: {text}")
