@@ -149,8 +149,7 @@ def _stop(p: subprocess.Popen[bytes] | None) -> None:
 def build(work: Path) -> Path:
     exe = work / "promservice"
     env = dict(os.environ, GO111MODULE="off", GOTOOLCHAIN="local", CGO_ENABLED="0",
-               GOPATH=f"{SERVICE_DIR / 'gopath'}:{GOCODE}", GOFLAGS="",
-               GOCACHE=str(work / "gocache"))
+               GOPATH=f"{SERVICE_DIR / 'gopath'}:{GOCODE}", GOFLAGS="")
     subprocess.run(["go", "build", "-o", str(exe), "."], cwd=SERVICE_DIR, env=env, check=True,
                    capture_output=True, timeout=300)
     return exe
