@@ -6,7 +6,8 @@ explained to the line or said to be unexplained.
 A **window** is one process's life as the record shows it: a series is split where
 ``process_start_time_seconds`` changes (client_golang exports it by default) or, without it,
 where a counter drops (a reset). The window runs from the process's start to the next one's
-(the last to the end of the logs). A line belongs to the window its ``ts`` falls in (the
+(the last to the end of the logs; the first, when the record has no start time, from the
+beginning of the logs). A line belongs to the window its ``ts`` falls in (the
 writer's ``ts`` is whole seconds: a line written in the second a process started counts in
 the new window). The exported value of a counter in a window is its last scraped value (a
 counter starts at 0 with its process).
@@ -306,8 +307,9 @@ def reconcile(go: ReplayOfEvents, lenient: ReplayOfEvents, record: pd.DataFrame,
     findings: list[str] = []
     replays_text: list[str] = []
 
-    first = wins[0]["start"] or wins[0]["first_scrape"]
-    first_sec = math.floor(first.timestamp())
+    # without a start time the first process may have written any of the older lines
+    first = wins[0]["start"]
+    first_sec = -math.inf if first is None else math.floor(first.timestamp())
     secs = lines["sec"].to_numpy()
     before = lines[secs < first_sec]
     if len(before):

@@ -265,8 +265,9 @@ def read_tsdb_dump(path: str | Path) -> pd.DataFrame:
 
 # -- any of them ----------------------------------------------------------------------------
 def read_record(path: str | Path) -> pd.DataFrame:
-    """A record in any of the three shapes: a directory is scrapes; a file starting with
-    ``{`` or ``[`` is API JSON; any other file a TSDB dump."""
+    """A record in any of the three shapes: a directory is scrapes; a file whose first line is
+    a dump line (``{labels} value ms``) a TSDB dump; a file starting with ``{`` or ``[``
+    otherwise API JSON; any other file a TSDB dump (refused line by line)."""
     p = Path(path)
     if p.is_dir():
         return read_scrapes(p)
@@ -274,7 +275,8 @@ def read_record(path: str | Path) -> pd.DataFrame:
         raise PrometheusRecordError(f"{p}: no such record (a file or a directory of scrapes)")
     with p.open("rb") as fh:
         head = fh.read(4096).lstrip()
-    if head[:1] == b"[" or (head[:1] == b"{" and head[1:].lstrip()[:1] in (b'"', b"}")):
+    first = head.split(b"\n", 1)[0].decode("utf-8", "replace").rstrip()
+    if head[:1] == b"[" or (head[:1] == b"{" and not _DUMP_LINE.match(first)):
         return read_api_json(p)
     return read_tsdb_dump(p)
 
