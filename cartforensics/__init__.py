@@ -23,7 +23,7 @@ from cartforensics.analysis.findings import Finding, findings, findings_table
 from cartforensics.analysis.fleet import fleet_summary
 from cartforensics.analysis.metrics import metrics, prometheus_text, rates
 from cartforensics.analysis.notes import Notes, NotesError
-from cartforensics.analysis.reconcile import Reconciliation, ReconcileError, reconcile
+from cartforensics.analysis.reconcile import ReconcileError, Reconciliation, reconcile
 from cartforensics.io.dataset import open_dataset
 from cartforensics.io.logs import NoLogsError, find_logs
 from cartforensics.io.prometheus import PrometheusRecordError, read_record

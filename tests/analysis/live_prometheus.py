@@ -66,11 +66,12 @@ def _item(n: int) -> dict[str, Any]:
 
 
 def _cart_ops(cart: str, lines: int, vouchers: int, start: int = 0) -> list[dict[str, Any]]:
-    ops = []
+    ops: list[dict[str, Any]] = []
     every = lines // vouchers if vouchers else 0
     for i in range(lines):
         n = start + i
-        if vouchers and i % every == every - 1 and sum(o["type"] == "AddVoucher" for o in ops) < vouchers:
+        planted = sum(o["type"] == "AddVoucher" for o in ops)
+        if vouchers and i % every == every - 1 and planted < vouchers:
             ops.append({"op": "append", "cart": cart, "type": "AddVoucher",
                         "payload": {"code": f"V{n}", "value": 500}})
         elif cart == "c05" and i == 12:

@@ -177,3 +177,24 @@ def test_several_targets_must_be_chosen(tmp_path: Path) -> None:
         reconcile(go, lenient, rec[rec["metric"] == "up"])
     with pytest.raises(ReconcileError, match="go-mode replay and a lenient one"):
         reconcile(lenient, go, rec, target="9100")
+
+
+def test_the_chart_shows_each_counter_and_the_counts(tmp_path: Path) -> None:
+    from matplotlib.figure import Figure
+
+    from cartforensics.present.plots import plot_reconcile
+
+    a = [_line(T0 + 1, n=1), _line(T0 + 2, "AddVoucher"), _line(T0 + 9, n=3)]
+    go, lenient = _logs(tmp_path, {"a$b": a})
+    rec = _record([(T0 + 5, _scrape(T0, 1, len(a[0]), replays=1, failures=3))])
+    res = reconcile(go, lenient, rec)
+    fig = plot_reconcile(res)
+    assert isinstance(fig, Figure)
+    titles = [ax.get_title(loc="left") for ax in fig.axes if ax.get_visible()]
+    assert titles == ["appends_total", "bytes_written_total", "replay_total",
+                      "replay_failures_total", "mutation_errors_total", "unknown_types_total"]
+    assert f"{res.explained:,} explained, {res.unexplained:,} unexplained" in \
+        fig._suptitle.get_text()
+    assert res.unexplained > 0  # a line appended before the last scrape the record lacks
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "rebuilt: unexplained" in legend
