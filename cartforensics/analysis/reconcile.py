@@ -51,10 +51,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cartforensics.io.prometheus import read_record
+from cartforensics.io.sources import read_events
 from cartforensics.model.protocol import ReplayOfEvents
+from cartforensics.model.replay import replay
 from cartforensics.vocab import FAILURE_OUTCOMES, MUTATION_ERROR_OUTCOMES
 
-__all__ = ["COUNTERS", "EXPLANATION_KINDS", "Reconciliation", "ReconcileError", "reconcile"]
+__all__ = ["COUNTERS", "EXPLANATION_KINDS", "ReconcileError", "Reconciliation", "reconcile",
+           "reconcile_logs"]
 
 APPENDS = "cart_event_log_appends_total"
 BYTES = "cart_event_log_bytes_written_total"
@@ -518,3 +522,13 @@ def _unknown_types(lines: pd.DataFrame) -> str:
     if not names:
         return "(none)"
     return ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+
+
+def reconcile_logs(source: Any, record: Any, target: str | None = None,
+                   go_version: str | None = None) -> Reconciliation:
+    """:func:`reconcile` from paths: the logs (anything ``read_events`` takes), replayed in go
+    and lenient mode, against a record (a path :func:`~cartforensics.io.prometheus.read_record`
+    reads, or its frame)."""
+    frame = record if isinstance(record, pd.DataFrame) else read_record(record)
+    events = read_events(source, progress=False, go_version=go_version)
+    return reconcile(replay(events), replay(events, mode="lenient"), frame, target=target)
