@@ -7,6 +7,7 @@ a torn line), restarts it once, replays, and returns the logs and what Prometheu
 (a ``query`` answer of raw samples, a ``query_range`` answer and a ``promtool tsdb dump``).
 
     python tests/analysis/live_prometheus.py OUT   # OUT/logs, OUT/record.json, OUT/tsdb_dump.txt
+                                                   # (c05's log, with the long line, gzipped)
 
 (how ``sample_data/prometheus`` was made).
 """
@@ -225,6 +226,7 @@ def run_live(work: Path) -> LiveRun:
 
 
 if __name__ == "__main__":
+    import gzip
     import tempfile
 
     out = Path(sys.argv[1])
@@ -232,6 +234,9 @@ if __name__ == "__main__":
         live = run_live(Path(tmp))
         out.mkdir(parents=True, exist_ok=True)
         shutil.copytree(live.logs, out / "logs", dirs_exist_ok=True)
+        long_log = out / "logs" / "c05.events.log"  # the 300 KiB line: kept gzipped
+        Path(f"{long_log}.gz").write_bytes(gzip.compress(long_log.read_bytes(), mtime=0))
+        long_log.unlink()
         shutil.copy(live.record_json, out / "record.json")
         shutil.copy(live.dump, out / "tsdb_dump.txt")
     print(out)

@@ -198,3 +198,15 @@ def test_the_chart_shows_each_counter_and_the_counts(tmp_path: Path) -> None:
     assert res.unexplained > 0  # a line appended before the last scrape the record lacks
     legend = [t.get_text() for t in fig.legends[0].get_texts()]
     assert "rebuilt: unexplained" in legend
+
+
+@pytest.mark.parametrize("name", ["record.json", "tsdb_dump.txt"])
+def test_the_shipped_record_is_explained_to_the_line(name: str) -> None:
+    root = Path(__file__).parents[2] / "sample_data" / "prometheus"
+    go = cf.replay(root / "logs")
+    lenient = cf.replay(root / "logs", mode="lenient")
+    res = reconcile(go, lenient, cf.read_record(root / name))
+    assert res.unexplained == 0
+    assert _count(res, "torn", BYTES) == 31
+    assert _count(res, "unknown_type", UNKNOWN, window=2) == 20
+    assert _count(res, "long_line", REPLAYS, window=2) == 1
