@@ -183,7 +183,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     src = args.path  # one path, or a list of them (main unwraps a single one)
     try:
         opts = dict(progress=False if args.quiet else None, freq=args.freq, notes=args.notes,
-                    go_version=args.go_version)
+                    go_version=args.go_version, prometheus=args.prometheus)
         if args.scheduler is not None:
             from cartforensics._runtime.cluster import dask_executor
 
@@ -223,6 +223,9 @@ def _add_report(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--notes", default=None, metavar="NOTES.json",
                    help="an analyst's notes file (cartforensics.Notes): adds an 'Analyst "
                         "notes' section")
+    p.add_argument("--prometheus", default=None, metavar="RECORD",
+                   help="a Prometheus record of the service's counters (query JSON, scrapes "
+                        "directory or promtool tsdb dump): adds a section reconciling it")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=positive_int, default=None, metavar="N",
                        help="worker processes for the chunks of carts (default: one per core)")

@@ -67,3 +67,30 @@ def test_a_missing_argument_is_one_line(capsys: pytest.CaptureFixture[str]) -> N
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert err.startswith("cartforensics: reconcile: ") and err.count("\n") == 1
+
+
+def test_report_with_a_prometheus_record_has_the_section(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    logs, rec = _setup(tmp_path, cart="c\u202e<i>")
+    out = tmp_path / "report"
+    assert main(["report", str(logs), "--prometheus", str(rec), "--out", str(out), "-q",
+                 "--workers", "1"]) == 0
+    page = (out / "report.html").read_text()
+    md = (out / "report.md").read_text()
+    assert "What Prometheus recorded, reconciled with the logs" in page
+    assert "difference explained: " in md and "![reconciled](reconcile.png)" in md
+    assert (out / "reconcile.png").read_bytes()[:4] == b"\x89PNG"
+    ours = page[page.index("What Prometheus recorded"):page.index("Reproduce in Python")]
+    assert "a torn write in cart c\\u202e&lt;i&gt;" in ours  # escaped where shown
+    assert "\u202e" not in ours
+
+
+def test_report_refuses_a_bad_record_before_writing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    logs, rec = _setup(tmp_path)
+    rec.write_text("not a record\n")
+    out = tmp_path / "report"
+    assert main(["report", str(logs), "--prometheus", str(rec), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cartforensics: ") and err.count("\n") == 1
+    assert not out.exists()
