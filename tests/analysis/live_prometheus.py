@@ -149,9 +149,19 @@ def _stop(p: subprocess.Popen[bytes] | None) -> None:
 
 
 def build(work: Path) -> Path:
+    """The service, built in GOPATH mode: the seed's imports of the cart actor's packages
+    resolve to a GOPATH in ``work`` holding the messages of the differential reference
+    (tests/go/cfdiff/messages, docs/model.md) and the registry interface (promservice/actor);
+    client_golang comes from Debian's Go source."""
     exe = work / "promservice"
+    pkg = work / "gopath" / "src" / "git.tornberg.me" / "go-cart-actor" / "pkg"
+    for name, source in (("messages", SERVICE_DIR.parent / "cfdiff" / "messages"),
+                         ("actor", SERVICE_DIR / "actor")):
+        (pkg / name).mkdir(parents=True, exist_ok=True)
+        for f in source.glob("*.go"):
+            shutil.copy(f, pkg / name / f.name)
     env = dict(os.environ, GO111MODULE="off", GOTOOLCHAIN="local", CGO_ENABLED="0",
-               GOPATH=f"{SERVICE_DIR / 'gopath'}:{GOCODE}", GOFLAGS="")
+               GOPATH=f"{work / 'gopath'}:{GOCODE}", GOFLAGS="")
     subprocess.run(["go", "build", "-o", str(exe), "."], cwd=SERVICE_DIR, env=env, check=True,
                    capture_output=True, timeout=300)
     return exe
@@ -201,10 +211,13 @@ def run_live(work: Path) -> LiveRun:
         idle = time.time()
 
         def scraped_after_idle() -> bool:
-            res = _get(prom_port, "/api/v1/query", query='cart_event_log_replay_total{job="cart"}')
-            return any(float(r["value"][0]) > idle + 1 for r in res["data"]["result"])
+            res = _get(prom_port, "/api/v1/query",
+                       query='timestamp(cart_event_log_replay_total{job="cart"})')
+            # the latest sample's own time: two scrapes after the replays at least, over a
+            # second apart, so that a query_range step of 1 s lands on one
+            return any(float(r["value"][1]) > idle + 2 for r in res["data"]["result"])
 
-        _wait(scraped_after_idle, 20, "a scrape of process B after its replays")
+        _wait(scraped_after_idle, 20, "scrapes of process B after its replays")
         _stop(b)
         end = time.time()
         span = f"{int(end - t0) + 5}s"

@@ -1,7 +1,8 @@
 // The seed's event_log.go, unchanged (the readable copy of /work/shared/seed/event_log.go:
 // the original seed document has its line breaks collapsed into spaces; only whitespace and
 // line breaks differ). main.go stubs what it needs around it: CartId, CartGrain, the
-// registry; gopath/ stubs the actor and messages packages.
+// registry; actor/ stubs the actor package (tests/analysis/live_prometheus.py builds it with
+// the messages of tests/go/cfdiff).
 package main
 
 import (
