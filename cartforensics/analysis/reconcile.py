@@ -158,7 +158,7 @@ def _windows(series: pd.DataFrame) -> list[dict[str, Any]]:
     for k, (a, b) in enumerate(zip(cuts[:-1], cuts[1:], strict=True)):
         part = wide.iloc[a:b]
         start = part[START].dropna()
-        if len(start):
+        if len(start) and 0 <= float(start.iloc[0]) < 1e11:  # a plausible Unix time
             began = pd.Timestamp(float(start.iloc[0]) * 1e9, tz="UTC")
         elif out:  # a reset without a start time: after the previous window's last scrape
             began = out[-1]["last_scrape"]
@@ -168,8 +168,8 @@ def _windows(series: pd.DataFrame) -> list[dict[str, Any]]:
         out.append({
             "window": k + 1, "start": began, "first_scrape": part.index[0],
             "last_scrape": part.index[-1], "scrapes": len(part),
-            "exported": {c: int(last[c]) for c in COUNTERS
-                         if c in part and not math.isnan(last[c])},
+            "exported": {c: int(last[c]) for c in COUNTERS  # a count an int64 can hold
+                         if c in part and math.isfinite(last[c]) and abs(last[c]) < 2**63},
         })
     return out
 

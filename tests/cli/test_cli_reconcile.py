@@ -94,3 +94,20 @@ def test_report_refuses_a_bad_record_before_writing(
     err = capsys.readouterr().err
     assert err.startswith("cartforensics: ") and err.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["+Inf", "NaN", "-1e300", "1e300"])
+def test_a_hostile_record_is_reconciled_or_refused_never_a_traceback(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str) -> None:
+    logs, rec = _setup(tmp_path)
+    doc = json.loads(rec.read_text())
+    for r in doc["data"]["result"]:
+        r["values"].append([T0 + 6, value])
+    rec.write_text(json.dumps(doc))
+    code = main(["reconcile", str(logs), str(rec), "--out", str(tmp_path / "out")])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    if code == 0:
+        assert "unexplained" in captured.out
+    else:
+        assert code == 2 and captured.err.startswith("cartforensics: ")
