@@ -23,8 +23,10 @@ from cartforensics.analysis.findings import Finding, findings, findings_table
 from cartforensics.analysis.fleet import fleet_summary
 from cartforensics.analysis.metrics import metrics, prometheus_text, rates
 from cartforensics.analysis.notes import Notes, NotesError
+from cartforensics.analysis.reconcile import ReconcileError, Reconciliation, reconcile
 from cartforensics.io.dataset import open_dataset
 from cartforensics.io.logs import NoLogsError, find_logs
+from cartforensics.io.prometheus import PrometheusRecordError, read_record
 from cartforensics.io.sources import read_events
 from cartforensics.jobs.convert import convert, restore
 from cartforensics.jobs.repair import RepairError, RepairResult, repair
@@ -48,6 +50,7 @@ __all__ = [
     "findings_table", "fleet_summary", "metrics", "open_dataset", "prometheus_text", "rates",
     "read_events", "RepairError", "RepairResult", "repair", "replay", "restore", "write_report",
     "TimelineScrubber", "FleetDashboard",
+    "PrometheusRecordError", "ReconcileError", "Reconciliation", "read_record", "reconcile",
 ]
 
 

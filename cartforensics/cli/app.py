@@ -19,6 +19,7 @@ from typing import Any
 
 from cartforensics._version import __version__
 from cartforensics.analysis.findings import headline
+from cartforensics.cli import reconcile as reconcile_command
 from cartforensics.cli import verify as verify_command
 from cartforensics.cli.args import (
     add_go_version_option,
@@ -192,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sample(sub)
     _add_repair(sub)
     verify_command.add_subcommand(sub)
+    reconcile_command.add_subcommand(sub)
     return p
 
 
@@ -199,7 +201,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     src = args.path  # one path, or a list of them (main unwraps a single one)
     try:
         opts = dict(progress=False if args.quiet else None, freq=args.freq, notes=args.notes,
-                    go_version=args.go_version)
+                    go_version=args.go_version, prometheus=args.prometheus)
         if args.scheduler is not None:
             from cartforensics._runtime.cluster import dask_executor
 
@@ -237,6 +239,9 @@ def _add_report(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--notes", default=None, metavar="NOTES.json",
                    help="an analyst's notes file (cartforensics.Notes): adds an 'Analyst "
                         "notes' section")
+    p.add_argument("--prometheus", default=None, metavar="RECORD",
+                   help="a Prometheus record of the service's counters (query JSON, scrapes "
+                        "directory or promtool tsdb dump): adds a section reconciling it")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=positive_int, default=None, metavar="N",
                        help="worker processes for the chunks of carts (default: one per core)")
