@@ -88,7 +88,7 @@ function binOf(cart, p) {
   return Math.min(lo, cart.bins - 1);
 }
 
-export function render({ model, el }) {
+function render({ model, el }) {
   const isStatic = !!model.get("static_view");
   const root = h("div", "cft cf-scrubber" + (isStatic ? " cft-static" : ""));
   el.append(root);
@@ -138,14 +138,27 @@ export function render({ model, el }) {
   slider.min = "0";
   slider.setAttribute("aria-label", "position in the cart");
   const posText = h("span", "cf-position");
-  const bStart = button("⏮ start", "cf-start", "the empty cart before line 1");
+  const bStart = button("|◀ start", "cf-start", "the empty cart before line 1");
   const bPrevProblem = button("◀ problem", "cf-prev-problem", "previous line the service did not apply");
   const bBack = button("◀ line", "cf-step-back", "one line back");
   const bForward = button("line ▶", "cf-step-forward", "one line on");
   const bNextProblem = button("problem ▶", "cf-next-problem", "next line the service did not apply");
-  const bEnd = button("end ⏭", "cf-end", "the cart after its last line");
+  const bEnd = button("end ▶|", "cf-end", "the cart after its last line");
   const nav = h("div", "cft-row cf-nav", bStart, bPrevProblem, bBack, slider, bForward, bNextProblem, bEnd);
   slider.addEventListener("input", () => { posText.textContent = positionText(+slider.value); go(+slider.value); });
+  // the keys, handled here: a host (JupyterLab's command mode) may keep them from the input
+  const keySteps = { ArrowRight: 1, ArrowUp: 1, ArrowLeft: -1, ArrowDown: -1, PageUp: 10, PageDown: -10 };
+  slider.addEventListener("keydown", (e) => {
+    const p = model.get("position");
+    let q = null;
+    if (e.key in keySteps) q = p + keySteps[e.key];
+    else if (e.key === "Home") q = 0;
+    else if (e.key === "End") q = cartData().lines || 0;
+    if (q === null) return;
+    e.preventDefault();
+    e.stopPropagation();
+    go(q);
+  });
   bStart.addEventListener("click", () => go(0));
   bEnd.addEventListener("click", () => go(cartData().lines || 0));
   bBack.addEventListener("click", () => go(model.get("position") - 1));
@@ -356,6 +369,7 @@ export function render({ model, el }) {
     cursorLabel.textContent = p <= 0 ? "start" : "line " + p.toLocaleString("en");
   }
 
+  const totalsOpen = {};
   function drawSide(box, s, lineCode) {
     const v = vocab();
     clear(box);
@@ -375,8 +389,10 @@ export function render({ model, el }) {
     box.append(h("div", "cft-sub", "items"), s.items ? table(s.items, "cft-items") : h("div", "cft-note", "no items"));
     box.append(h("div", "cft-sub", "deliveries"), s.deliveries ? table(s.deliveries, "cft-deliveries") : h("div", "cft-note", "no deliveries"));
     const kv = { cols: [["field", false], ["value", false]], rows: s.fields.map(([label, text, old, full]) => ["", [[label, null, label], [text, old, full]]]), more: 0 };
+    // folded (the changes above list what moved); it stays as the reader left it
     const totals = h("details", "cft-totals", h("summary", "", "totals and checkout: " + s.meta[2]), table(kv, "cft-kv"));
-    if (s.fields.some((f) => f[2] !== null)) totals.open = true;
+    totals.open = !!totalsOpen[s.mode];
+    totals.addEventListener("toggle", () => { totalsOpen[s.mode] = totals.open; });
     box.append(totals);
   }
 
