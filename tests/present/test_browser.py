@@ -125,7 +125,8 @@ def playwright_api():
 
 
 def _state_shown(page, mode: str) -> list[tuple[str, str]]:
-    rows = page.evaluate(READ_TABLE, f".cf-scrubber .cf-{mode}-state table.cft-items") or []
+    rows = page.evaluate(READ_TABLE,
+                         f".cf-scrubber.cft-live .cf-{mode}-state table.cft-items") or []
     return [(r["sku"], r["qty"]) for r in rows]
 
 
@@ -135,12 +136,12 @@ def _state_wanted(rp, position: int) -> list[tuple[str, str]]:
 
 def _wait_line(page, text: str) -> None:
     page.wait_for_function(
-        "s => { const e = document.querySelector('.cf-scrubber .cf-line');"
+        "s => { const e = document.querySelector('.cf-scrubber.cft-live .cf-line');"
         " return e && e.innerText.includes(s); }", arg=text, timeout=20_000)
 
 
 def _open_details(page) -> None:
-    page.evaluate("() => document.querySelectorAll('.cf-scrubber details')"
+    page.evaluate("() => document.querySelectorAll('.cf-scrubber.cft-live details')"
                   ".forEach(d => { d.open = true; })")
 
 
@@ -164,7 +165,7 @@ def test_scrubber_in_jupyterlab(playwright_api, tmp_path):
             page.goto(lab.url("lab/tree/scrubber.ipynb"), wait_until="domcontentloaded")
             try:
                 _run_all(page)
-                scrubber = page.locator(".cf-scrubber")
+                scrubber = page.locator(".cf-scrubber.cft-live")
                 scrubber.wait_for(state="visible", timeout=60_000)
                 _wait_line(page, "Line 1 of 6")
                 go = cf.replay(cf.read_events(root / "logs"))
@@ -172,25 +173,26 @@ def test_scrubber_in_jupyterlab(playwright_api, tmp_path):
                 assert _state_shown(page, "go") == _state_wanted(go, 1)
 
                 # the slider: ArrowRight on it moves on a line; the state is state_at(2)
-                page.locator(".cf-scrubber .cf-slider").focus()
+                page.locator(".cf-scrubber.cft-live .cf-slider").focus()
                 page.keyboard.press("ArrowRight")
                 _wait_line(page, "Line 2 of 6")
                 page.wait_for_function(
-                    "s => document.querySelector('.cf-scrubber .cf-go-state').innerText"
+                    "s => document.querySelector('.cf-scrubber.cft-live .cf-go-state').innerText"
                     ".includes(s)", arg=HOSTILE_SKU, timeout=20_000)
                 assert _state_shown(page, "go") == _state_wanted(go, 2)
                 assert _state_shown(page, "lenient") == _state_wanted(le, 2)
-                assert HOSTILE_NAME in page.locator(".cf-scrubber .cf-go-state").inner_text()
-                assert page.locator(".cf-scrubber .cf-go-state td").filter(
+                go_state = page.locator(".cf-scrubber.cft-live .cf-go-state")
+                assert HOSTILE_NAME in go_state.inner_text()
+                assert page.locator(".cf-scrubber.cft-live .cf-go-state td").filter(
                     has_text=HOSTILE_SKU).first.is_visible()
                 # the step buttons carry text; line 3 (a numeric ts) splits the modes
-                page.locator(".cf-scrubber .cf-step-forward").click()
+                page.locator(".cf-scrubber.cft-live .cf-step-forward").click()
                 _wait_line(page, "Line 3 of 6")
                 assert _state_shown(page, "go") == _state_wanted(go, 3)
                 assert _state_shown(page, "lenient") == _state_wanted(le, 3)
                 for sel in (".cf-step-back", ".cf-step-forward", ".cf-end", ".cf-start",
                             ".cf-prev-problem", ".cf-next-problem", ".cf-skip", ".cf-export"):
-                    assert page.locator(f".cf-scrubber {sel}").inner_text().strip(), sel
+                    assert page.locator(f".cf-scrubber.cft-live {sel}").inner_text().strip(), sel
                 _no_hostile_elements(page, dialogs)
                 _skip_a_line(page, go)
                 _note(page, root)
@@ -210,9 +212,9 @@ def test_scrubber_in_jupyterlab(playwright_api, tmp_path):
 
 def _no_hostile_elements(page, dialogs: list[str]) -> None:
     page.wait_for_timeout(200)  # an onerror would have fired by now
-    assert page.locator(".cf-scrubber img").count() == 0
+    assert page.locator(".cf-scrubber.cft-live img").count() == 0
     assert page.locator("img[src='x']").count() == 0
-    assert page.locator(".cf-scrubber script").count() == 0
+    assert page.locator(".cf-scrubber.cft-live script").count() == 0
     assert page.evaluate("() => window.__cfpwned") is None
     assert dialogs == []
 
@@ -221,45 +223,45 @@ def _skip_a_line(page, go) -> None:
     """On line 3, "skip this line" switches it off (the line says so, both strips mark it,
     the state is the replay without it) and "use this line again" switches it back on."""
     go_before = _state_shown(page, "go")
-    page.locator(".cf-scrubber .cf-skip").click()
+    page.locator(".cf-scrubber.cft-live .cf-skip").click()
     page.wait_for_function(
-        "() => document.querySelector('.cf-scrubber .cf-line').innerText"
+        "() => document.querySelector('.cf-scrubber.cft-live .cf-line').innerText"
         ".includes('this line is switched off')", timeout=20_000)
-    assert "Skipped: line 3." in page.locator(".cf-scrubber .cf-skip-text").inner_text()
+    assert "Skipped: line 3." in page.locator(".cf-scrubber.cft-live .cf-skip-text").inner_text()
     for row in ("go", "lenient"):
-        assert page.locator(f".cf-scrubber .cfw-strip-{row} rect[data-outcome='skipped']"
+        assert page.locator(f".cf-scrubber.cft-live .cfw-strip-{row} rect[data-outcome='skipped']"
                             ).count() == 1, row
-    assert page.locator(".cf-scrubber .cf-skip").inner_text() == "use this line again"
-    page.locator(".cf-scrubber .cf-skip").click()
+    assert page.locator(".cf-scrubber.cft-live .cf-skip").inner_text() == "use this line again"
+    page.locator(".cf-scrubber.cft-live .cf-skip").click()
     page.wait_for_function(
-        "() => !document.querySelector('.cf-scrubber .cf-line').innerText"
+        "() => !document.querySelector('.cf-scrubber.cft-live .cf-line').innerText"
         ".includes('this line is switched off')", timeout=20_000)
-    assert page.locator(".cf-scrubber rect[data-outcome='skipped']").count() == 0
+    assert page.locator(".cf-scrubber.cft-live rect[data-outcome='skipped']").count() == 0
     assert _state_shown(page, "go") == go_before == _state_wanted(go, 3)
 
 
 def _note(page, root: Path) -> None:
-    page.locator(".cf-scrubber .cf-notes > summary").click()
-    page.locator(".cf-scrubber .cf-note-text").fill(HOSTILE_NOTE)
-    page.locator(".cf-scrubber .cf-tag-evidence").click()
-    page.locator(".cf-scrubber .cf-note-save").click()
+    page.locator(".cf-scrubber.cft-live .cf-notes > summary").click()
+    page.locator(".cf-scrubber.cft-live .cf-note-text").fill(HOSTILE_NOTE)
+    page.locator(".cf-scrubber.cft-live .cf-tag-evidence").click()
+    page.locator(".cf-scrubber.cft-live .cf-note-save").click()
     page.wait_for_function(
-        "s => document.querySelector('.cf-scrubber .cf-line-notes').innerText.includes(s)",
+        "s => document.querySelector('.cf-scrubber.cft-live .cf-line-notes').innerText.includes(s)",
         arg=HOSTILE_NOTE, timeout=20_000)
-    notes = page.locator(".cf-scrubber .cf-line-notes").inner_text()
+    notes = page.locator(".cf-scrubber.cft-live .cf-line-notes").inner_text()
     assert "notes on line 3" in notes and "evidence" in notes
-    assert page.locator(".cf-scrubber .cfw-strip-notes rect").count() == 1
-    listed = page.locator(".cf-scrubber .cf-notes-list").inner_text()
+    assert page.locator(".cf-scrubber.cft-live .cfw-strip-notes rect").count() == 1
+    listed = page.locator(".cf-scrubber.cft-live .cf-notes-list").inner_text()
     assert "cart-7 · line 3 · evidence" in listed
-    assert page.locator(".cf-scrubber .cf-line-notes b").count() == 0
+    assert page.locator(".cf-scrubber.cft-live .cf-line-notes b").count() == 0
 
 
 def _blame(page) -> None:
     """Blame: find items[0].qty (go kept line 1's quantity, lenient applied line 3's: they
     differ) and choose it: the view goes to line 1."""
-    page.locator(".cf-scrubber .cf-blame > summary").click()
-    page.locator(".cf-scrubber .cf-blame-search").fill("items[0].qty")
-    row = page.locator(".cf-scrubber .cf-blame-go .cf-blame-row")
+    page.locator(".cf-scrubber.cft-live .cf-blame > summary").click()
+    page.locator(".cf-scrubber.cft-live .cf-blame-search").fill("items[0].qty")
+    row = page.locator(".cf-scrubber.cft-live .cf-blame-go .cf-blame-row")
     assert row.count() == 1
     text = row.first.inner_text()
     assert "items[0].qty = 1" in text and "line 1 AddItem" in text and "≠" in text
@@ -274,21 +276,21 @@ def _layout(page) -> None:
     for width in (1280, 800):
         page.set_viewport_size({"width": width, "height": 800})
         page.wait_for_timeout(400)
-        page.evaluate("() => document.querySelectorAll('.cf-scrubber details')"
+        page.evaluate("() => document.querySelectorAll('.cf-scrubber.cft-live details')"
                       ".forEach(d => { d.open = false; })")
         if width == 1280:
-            height = page.locator(".cf-scrubber").bounding_box()["height"]
+            height = page.locator(".cf-scrubber.cft-live").bounding_box()["height"]
             assert height <= 950, height
-            sides = [page.locator(f".cf-scrubber .cf-{m}-state").bounding_box()
+            sides = [page.locator(f".cf-scrubber.cft-live .cf-{m}-state").bounding_box()
                      for m in ("go", "lenient")]
             assert abs(sides[0]["y"] - sides[1]["y"]) < 2  # side by side
         _shoot(page, f"browser_scrubber_{width}.png")
         _open_details(page)
         page.wait_for_timeout(300)
-        bad = page.evaluate(OVERFLOW, ".cf-scrubber")
+        bad = page.evaluate(OVERFLOW, ".cf-scrubber.cft-live")
         assert bad == [], (width, bad)
         if width == 800:
-            sides = [page.locator(f".cf-scrubber .cf-{m}-state").bounding_box()
+            sides = [page.locator(f".cf-scrubber.cft-live .cf-{m}-state").bounding_box()
                      for m in ("go", "lenient")]
             assert sides[1]["y"] > sides[0]["y"] + 50  # stacked
         _shoot(page, f"browser_scrubber_{width}_open.png")
@@ -300,21 +302,21 @@ def _shoot(page, name: str) -> None:
     width = page.viewport_size["width"]
     page.set_viewport_size({"width": width, "height": 2600})
     page.wait_for_timeout(300)
-    page.locator(".cf-scrubber").scroll_into_view_if_needed()
-    page.locator(".cf-scrubber").screenshot(path=str(ARTIFACTS / name))
+    page.locator(".cf-scrubber.cft-live").scroll_into_view_if_needed()
+    page.locator(".cf-scrubber.cft-live").screenshot(path=str(ARTIFACTS / name))
     page.set_viewport_size({"width": width, "height": 800})
     page.wait_for_timeout(200)
 
 
 def _switch_cart(page) -> None:
     """The picker opens the hostile cart: its id shows as text, nothing of it runs."""
-    page.locator(".cf-scrubber .cf-cart-select").select_option(value=HOSTILE_CART)
+    page.locator(".cf-scrubber.cft-live .cf-cart-select").select_option(value=HOSTILE_CART)
     page.wait_for_function(
-        "s => document.querySelector('.cf-scrubber .cf-cart-id').textContent === s",
+        "s => document.querySelector('.cf-scrubber.cft-live .cf-cart-id').textContent === s",
         arg=HOSTILE_CART, timeout=20_000)
     _wait_line(page, "of 1")
     assert "</script><script>window.__cfpwned=2" in page.locator(
-        ".cf-scrubber .cf-go-state").inner_text()
+        ".cf-scrubber.cft-live .cf-go-state").inner_text()
 
 
 def _run_all(page, timeout: float = 90.0) -> None:

@@ -227,7 +227,7 @@ def test_cart_opens_where_go_and_lenient_part_and_problem_carts_come_first(sampl
         s.cart_id = "no-such-cart"
 
 
-def test_text_form_is_one_readable_line(sample):
+def test_text_form_is_one_readable_line(sample, monkeypatch):
     go, le = sample
     s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
     s.seek(line=3)
@@ -235,7 +235,16 @@ def test_text_form_is_one_readable_line(sample):
     data, _meta = s._repr_mimebundle_()
     assert data["text/plain"] == repr(s)
     assert "application/vnd.jupyter.widget-view+json" in data
-    assert data["text/html"].count('<script type="module">') == 1
+    # in a notebook: the live widget, and the static copy as a second output beside it
+    import IPython.display
+
+    shown: list[dict[str, Any]] = []
+    monkeypatch.setattr(IPython.display, "display", lambda data, **_kw: shown.append(data))
+    s._ipython_display_()
+    live, copy = shown
+    assert "application/vnd.jupyter.widget-view+json" in live
+    assert list(copy) == ["text/html"] and 'class="cft-host cft-notebook-copy"' in copy[
+        "text/html"] and copy["text/html"].count('<script type="module">') == 1
     s.position = 0
     assert repr(s) == "TimelineScrubber(cart-1003, start of 8, go vs lenient)"
 

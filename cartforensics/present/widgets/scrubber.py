@@ -560,11 +560,18 @@ class TimelineScrubber(anywidget.AnyWidget):
         data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
         data = dict(data or {})
         data["text/plain"] = repr(self)
-        try:
-            data["text/html"] = self.static_html()
-        except (ValueError, TypeError, KeyError):  # the live view still works
-            pass
         return data, meta
+
+    def _ipython_display_(self) -> None:
+        """In a notebook: the live widget, and beside it the static copy as ``text/html``
+        (a second output: what an HTML export shows, whether or not the widget state was
+        saved). Where the live view draws, its CSS hides the copy."""
+        from IPython.display import display
+
+        data, meta = self._repr_mimebundle_()
+        display(data, metadata=meta, raw=True)
+        if self._cart is not None:
+            display({"text/html": static_html(self, notebook_copy=True)}, raw=True)
 
     # -- what the page asks ------------------------------------------------------------------
     def _on_note_save(self, text: str, tags: Sequence[str]) -> None:

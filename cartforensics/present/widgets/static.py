@@ -47,8 +47,10 @@ def module_text() -> str:
 
 
 def css_text() -> str:
-    """The view's CSS."""
-    return (STATIC_DIR / "timeline.css").read_text(encoding="utf-8").replace("</", "<\\/")
+    """The view's CSS, without the rule that hides a notebook's static copy."""
+    css = (STATIC_DIR / "timeline.css").read_text(encoding="utf-8")
+    css = css.replace(".cft-notebook-copy{display:none !important}", "")
+    return css.replace("</", "<\\/")
 
 
 def held_positions(lines: int, start: int, problems: list[int],
@@ -117,14 +119,17 @@ def static_payload(scrubber: Any, limit: int = STATIC_POSITIONS) -> dict[str, An
             "rows": rows, "note": note}
 
 
-def static_html(scrubber: Any, limit: int = STATIC_POSITIONS) -> str:
+def static_html(scrubber: Any, limit: int = STATIC_POSITIONS, *,
+                notebook_copy: bool = False) -> str:
     """The scrubber's cart as one HTML fragment: the view drawn by ``timeline.js`` from the
     embedded payload (:func:`static_payload`), and a one-line text for pages without
-    JavaScript."""
+    JavaScript. ``notebook_copy``: the copy a notebook shows beside the live widget (class
+    ``cft-notebook-copy``, hidden by the live view's CSS where the live view draws)."""
     uid = "cft-" + secrets.token_hex(6)
     payload = static_payload(scrubber, limit)
     fallback = html.escape(repr(scrubber))
-    return (f'<div class="cft-host" id="{uid}"><div class="cft-fallback">{fallback} '
+    cls = "cft-host cft-notebook-copy" if notebook_copy else "cft-host"
+    return (f'<div class="{cls}" id="{uid}"><div class="cft-fallback">{fallback} '
             "(the interactive view needs JavaScript)</div></div>\n"
             f"<style>{css_text()}</style>\n"
             f'<script type="application/json" id="{uid}-data">{embed_json(payload)}</script>\n'

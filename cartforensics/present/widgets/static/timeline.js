@@ -90,7 +90,7 @@ function binOf(cart, p) {
 
 function render({ model, el }) {
   const isStatic = !!model.get("static_view");
-  const root = h("div", "cft cf-scrubber" + (isStatic ? " cft-static" : ""));
+  const root = h("div", "cft cf-scrubber" + (isStatic ? " cft-static" : " cft-live"));
   el.append(root);
   const vocab = () => model.get("vocab") || {};
   const cartData = () => model.get("cart") || {};
