@@ -501,11 +501,16 @@ def test_static_html_embeds_the_data_so_no_text_can_end_the_script(hostile):
 
 
 def test_static_export_holds_a_bounded_set_of_positions():
-    from cartforensics.present.widgets.static import STATIC_POSITIONS, held_positions
+    from cartforensics.present.widgets.static import (
+        STATIC_LONG_POSITIONS,
+        STATIC_POSITIONS,
+        held_positions,
+    )
 
     assert held_positions(10, 3, [3]) == list(range(11))
+    assert held_positions(STATIC_POSITIONS, 3, [3]) == list(range(STATIC_POSITIONS + 1))
     held = held_positions(10_000, 4_321, [17, 4_321, 9_999])
-    assert len(held) <= STATIC_POSITIONS + 1 and held == sorted(set(held))
+    assert len(held) <= STATIC_LONG_POSITIONS + 1 and held == sorted(set(held))
     assert {0, 10_000, 4_321, 4_320, 17, 16, 9_999, 9_998} <= set(held)
 
 

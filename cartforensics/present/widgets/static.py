@@ -4,9 +4,10 @@ is the ``text/html`` beside the live widget's view, what an HTML export of a not
 and what a report can embed. No network: the module, its CSS and the data are in the page.
 
 The export holds a bounded set of positions: every position of a cart of up to
-:data:`STATIC_POSITIONS` lines; of a longer cart, the opening position, both ends, every
-problem line and the line before it, and evenly spread positions, :data:`STATIC_POSITIONS`
-+ 1 at most (a step then lands on the nearest position held, and the view says so).
+:data:`STATIC_POSITIONS` lines (300); of a longer cart :data:`STATIC_LONG_POSITIONS` (40):
+the opening position and the one before, both ends, problem lines with the line before each,
+and evenly spread positions (a step lands on the nearest position held, and the view says
+so). A frame of a long cart is ~25 KB, so a static copy stays under ~1 MB.
 
 >>> embed_json({"a": "</script><!--"})
 '{"a": "\\\\u003c/script\\\\u003e\\\\u003c!--"}'
@@ -23,7 +24,8 @@ from typing import Any
 import numpy as np
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-STATIC_POSITIONS = 300  # positions held by a static export (every one for carts this short)
+STATIC_POSITIONS = 300  # carts up to this many lines: a static export holds every position
+STATIC_LONG_POSITIONS = 40  # positions held of a longer cart
 _TRAITS = ("cart", "carts", "cart_id", "carts_note", "vocab", "position", "status",
            "notes_list", "notes_where", "context_rows")
 
@@ -58,14 +60,17 @@ def held_positions(lines: int, start: int, problems: list[int],
     """The positions a static export holds (see the module's docstring), ascending."""
     if lines <= limit:
         return list(range(lines + 1))
+    limit = min(limit, STATIC_LONG_POSITIONS)
     want = {0, lines, start, max(0, start - 1)}
     for q in problems:
         if len(want) >= limit // 2:
             break
         want.update((q, q - 1))
-    spread = np.linspace(0, lines, max(2, limit + 1 - len(want))).round().astype(int)
-    want.update(spread.tolist())
-    return sorted(want)[: limit + 1]
+    for q in np.linspace(0, lines, limit + 1).round().astype(int).tolist():
+        if len(want) > limit:
+            break
+        want.add(q)
+    return sorted(want)
 
 
 def static_payload(scrubber: Any, limit: int = STATIC_POSITIONS) -> dict[str, Any]:
@@ -138,5 +143,5 @@ def static_html(scrubber: Any, limit: int = STATIC_POSITIONS, *,
             f'JSON.parse(document.getElementById("{uid}-data").textContent));\n</script>\n')
 
 
-__all__ = ["STATIC_DIR", "STATIC_POSITIONS", "css_text", "embed_json", "held_positions",
+__all__ = ["STATIC_DIR", "STATIC_LONG_POSITIONS", "STATIC_POSITIONS", "css_text", "embed_json", "held_positions",
            "module_text", "static_html", "static_payload"]
