@@ -143,5 +143,5 @@ def static_html(scrubber: Any, limit: int = STATIC_POSITIONS, *,
             f'JSON.parse(document.getElementById("{uid}-data").textContent));\n</script>\n')
 
 
-__all__ = ["STATIC_DIR", "STATIC_LONG_POSITIONS", "STATIC_POSITIONS", "css_text", "embed_json", "held_positions",
-           "module_text", "static_html", "static_payload"]
+__all__ = ["STATIC_DIR", "STATIC_LONG_POSITIONS", "STATIC_POSITIONS", "css_text", "embed_json",
+           "held_positions", "module_text", "static_html", "static_payload"]
