@@ -283,7 +283,7 @@ class TimelineScrubber(anywidget.AnyWidget):
     def _on_position(self, _change: Mapping[str, Any]) -> None:
         if not self._busy:
             self.status = ""
-            self._render()
+            self._render(cart=False)
 
     @traitlets.observe("cart_filter")
     def _on_filter(self, change: Mapping[str, Any]) -> None:
@@ -762,12 +762,14 @@ class TimelineScrubber(anywidget.AnyWidget):
             return empty_diff()
         return diff_states(self._state(mode, p - 1), self._state(mode, p))
 
-    def _render(self) -> None:
-        """Send the cart's data and the frame at the position to the page."""
+    def _render(self, cart: bool = True) -> None:
+        """Send the frame at the position to the page, and the cart's data when it may have
+        changed (``cart``: a cart opened, a skip, a note; a step leaves it as it is)."""
         if self._cart is None:
             return
         with self.hold_sync():
-            self.cart = self._cart_data()
+            if cart:
+                self.cart = self._cart_data()
             self.frame = self.frame_at(self.position)
         if self._context_open:
             self._render_context()
