@@ -40,25 +40,34 @@ _visible = visible  # the shared helpers of cartforensics.present.escaping
 _char_escape = char_escape
 
 
-def mark_escapes(text: str, keep_newlines: bool = False) -> str:
-    """HTML element content for ``text`` (never an attribute: quotes stay as they are),
-    escaped, with every non-printing character shown as a highlighted escape (so that
-    ``\\xff`` in the bytes and a literal ``\\xff`` in the text differ)."""
-    if text.isprintable():
-        return html.escape(text, quote=False)
-    out = []
+def text_segments(text: str, keep_newlines: bool = True) -> list[list[Any]]:
+    """``text`` cut into ``[piece, 0]`` (printable text) and ``[escape, 1]`` (one
+    non-printing character shown as its escape, drawn highlighted), so that ``\\xff`` in the
+    bytes and a literal ``\\xff`` in the text differ."""
+    out: list[list[Any]] = []
     run: list[str] = []
     for ch in text:
         if ch.isprintable() or (keep_newlines and ch == "\n"):
             run.append(ch)
             continue
         if run:
-            out.append(html.escape("".join(run), quote=False))
+            out.append(["".join(run), 0])
             run = []
-        out.append(f'<span class="cfw-esc">{html.escape(_char_escape(ch))}</span>')
+        out.append([_char_escape(ch), 1])
     if run:
-        out.append(html.escape("".join(run), quote=False))
-    return "".join(out)
+        out.append(["".join(run), 0])
+    return out
+
+
+def mark_escapes(text: str, keep_newlines: bool = False) -> str:
+    """HTML element content for ``text`` (never an attribute: quotes stay as they are),
+    escaped, with every non-printing character shown as a highlighted escape
+    (:func:`text_segments`)."""
+    if text.isprintable():
+        return html.escape(text, quote=False)
+    return "".join(f'<span class="cfw-esc">{html.escape(t)}</span>' if is_escape
+                   else html.escape(t, quote=False)
+                   for t, is_escape in text_segments(text, keep_newlines))
 
 
 def escape_bytes(raw: bytes) -> str:

@@ -6,8 +6,8 @@ A *frame* is everything shown at one position of a cart (the line, both modes' s
 their changes, the comparison, notes, blame, where the modes part); the *cart* data is what
 stays while the position moves (outcome runs of the strip, problem and noted positions).
 
->>> money_text(229900)
-'2 299,00 kr'
+>>> money_text(229900) == "2\u202f299,00 kr"  # a narrow no-break space between thousands
+True
 >>> text_segments("a\\x01b")
 [['a', 0], ['\\\\x01', 1], ['b', 0]]
 """
@@ -18,7 +18,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cartforensics.present.escaping import char_escape, visible
+from cartforensics.present.escaping import visible
 from cartforensics.present.widgets.common import (
     DELIVERY_COLUMNS,
     FIELD_LABELS,
@@ -27,6 +27,7 @@ from cartforensics.present.widgets.common import (
     SKIPPED,
     item_columns,
     pretty_json,
+    text_segments,
 )
 from cartforensics.vocab import OUTCOME_COLORS, OUTCOME_LABELS, OUTCOMES
 
@@ -74,25 +75,6 @@ def field_text(field: str, v: Any) -> str:
     if isinstance(v, dict):
         return ", ".join(visible(str(x)) for x in v.values() if x not in (None, "")) or "–"
     return visible(str(v))
-
-
-def text_segments(text: str, keep_newlines: bool = True) -> list[list[Any]]:
-    """``text`` cut into ``[piece, 0]`` (printable text) and ``[escape, 1]`` (one
-    non-printing character shown as its escape, drawn highlighted), so that ``\\xff`` in the
-    bytes and a literal ``\\xff`` in the text differ."""
-    out: list[list[Any]] = []
-    run: list[str] = []
-    for ch in text:
-        if ch.isprintable() or (keep_newlines and ch == "\n"):
-            run.append(ch)
-            continue
-        if run:
-            out.append(["".join(run), 0])
-            run = []
-        out.append([char_escape(ch), 1])
-    if run:
-        out.append(["".join(run), 0])
-    return out
 
 
 def line_segments(raw: bytes, limit: int = LINE_LIMIT) -> tuple[str, list[list[Any]], int]:

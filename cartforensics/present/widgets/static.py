@@ -10,7 +10,7 @@ and evenly spread positions (a step lands on the nearest position held, and the 
 so). A frame of a long cart is ~25 KB, so a static copy stays under ~1 MB.
 
 >>> embed_json({"a": "</script><!--"})
-'{"a": "\\\\u003c/script\\\\u003e\\\\u003c!--"}'
+'{"a":"\\\\u003c/script\\\\u003e\\\\u003c!--"}'
 """
 
 from __future__ import annotations

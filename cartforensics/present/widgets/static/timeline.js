@@ -163,13 +163,14 @@ function render({ model, el }) {
   bEnd.addEventListener("click", () => go(cartData().lines || 0));
   bBack.addEventListener("click", () => go(model.get("position") - 1));
   bForward.addEventListener("click", () => go(model.get("position") + 1));
-  function problemStep(dir) {
-    const probs = (cartData().problems || {}).go || [];
+  // the next (dir > 0) or previous position of a sorted list, or a word that there is none
+  function jump(positions, dir, what) {
     const p = model.get("position");
-    const q = dir > 0 ? probs.find((x) => x > p) : [...probs].reverse().find((x) => x < p);
-    if (q === undefined) showStatus(dir > 0 ? "no problem line after this one" : "no problem line before this one");
+    const q = dir > 0 ? positions.find((x) => x > p) : [...positions].reverse().find((x) => x < p);
+    if (q === undefined) showStatus("no " + what + " line " + (dir > 0 ? "after" : "before") + " this one");
     else go(q);
   }
+  const problemStep = (dir) => jump((cartData().problems || {}).go || [], dir, "problem");
   bPrevProblem.addEventListener("click", () => problemStep(-1));
   bNextProblem.addEventListener("click", () => problemStep(1));
 
@@ -253,13 +254,7 @@ function render({ model, el }) {
     noteTags.value = "";
     for (const b of Object.values(tagButtons)) b.setAttribute("aria-pressed", "false");
   });
-  function noteStep(dir) {
-    const noted = (cartData().noted || []).map((x) => x[0]);
-    const p = model.get("position");
-    const q = dir > 0 ? noted.find((x) => x > p) : [...noted].reverse().find((x) => x < p);
-    if (q === undefined) showStatus(dir > 0 ? "no noted line after this one" : "no noted line before this one");
-    else go(q);
-  }
+  const noteStep = (dir) => jump((cartData().noted || []).map((x) => x[0]), dir, "noted");
   bPrevNote.addEventListener("click", () => noteStep(-1));
   bNextNote.addEventListener("click", () => noteStep(1));
   function chosenNote() {
