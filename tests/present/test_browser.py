@@ -168,6 +168,9 @@ def test_scrubber_in_jupyterlab(playwright_api, tmp_path):
                 scrubber = page.locator(".cf-scrubber.cft-live")
                 scrubber.wait_for(state="visible", timeout=60_000)
                 _wait_line(page, "Line 1 of 6")
+                # the static copy beside the live widget (for HTML exports) is not shown here
+                copy = page.locator(".cft-notebook-copy")
+                assert copy.count() == 1 and not copy.is_visible()
                 go = cf.replay(cf.read_events(root / "logs"))
                 le = cf.replay(go.events, mode="lenient")
                 assert _state_shown(page, "go") == _state_wanted(go, 1)

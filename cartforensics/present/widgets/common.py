@@ -18,7 +18,6 @@ from cartforensics.model.protocol import ReplayLike
 from cartforensics.model.replay import Replay
 from cartforensics.model.replay import replay as run_replay
 from cartforensics.present.escaping import char_escape, visible
-from cartforensics.vocab import OUTCOME_COLORS, OUTCOME_LABELS
 
 MODE_TITLES = {
     "go": "go: what the service rebuilt",
@@ -242,15 +241,6 @@ CSS = """
 .cf-scrubber .cf-go-state,.cf-scrubber .cf-lenient-state{min-width:0;overflow:hidden}
 </style>
 """
-
-
-def badge(outcome: str) -> str:
-    color = OUTCOME_COLORS.get(outcome, "#999999")
-    label = OUTCOME_LABELS.get(outcome, outcome)
-    dark = " cfw-dark" if outcome in ("unknown_type", "not_reached", SKIPPED) else ""
-    if outcome == SKIPPED:
-        color = "#dddddd"
-    return f'<span class="cfw-badge{dark}" style="background:{color}">{esc(label)}</span>'
 
 
 # -- the state tables' columns -------------------------------------------------------------------
