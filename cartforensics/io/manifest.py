@@ -95,8 +95,8 @@ def _count(value: Any, name: str, where: str, null: bool = True) -> None:
         return
     if type(value) is not int or not 0 <= value <= MAX_COUNT:
         what = _kind(value) if type(value) is not int else _shown(value)
-        raise ManifestError(f"{where}: {name} is {what}, expected a whole number from 0 to "
-                            f"{MAX_COUNT}; {_FIX}")
+        raise ManifestError(f"{where}: {name} is {what}, expected a whole number (0 or more, "
+                            f"below 2**62); {_FIX}")
 
 
 def _text(value: Any, name: str, where: str, null: bool = True) -> None:

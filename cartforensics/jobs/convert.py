@@ -1100,6 +1100,7 @@ def restore(dataset: str | os.PathLike[str], out_dir: str | os.PathLike[str]
         rows: dict[str, int] = {}
         written: dict[str, int] = {}
         beyond: dict[str, int] = {}
+        fragment_files(root, CARTS_DIR)  # not read here: checked, as every reader does
         for frag in fragment_files(root, EVENTS_DIR):
             _restore_fragment(frag, targets, rows, written, beyond)
         for path, (part, e) in targets.items():
