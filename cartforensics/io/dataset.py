@@ -99,11 +99,12 @@ def manifest_path(path: str | os.PathLike[str]) -> Path:
     return Path(path) / MANIFEST
 
 
-def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any] | None:
+def read_manifest(path: str | os.PathLike[str], check: bool = True) -> dict[str, Any] | None:
     """The dataset's manifest, or None when ``path`` is not a cartforensics dataset (no
     readable ``manifest.json`` regular file, or another program's JSON). Raises
     :class:`ManifestError` (one line) when it is ours but breaks its schema
-    (:mod:`cartforensics.io.manifest`): nothing of it is used unchecked."""
+    (:mod:`cartforensics.io.manifest`): nothing of it is used unchecked. ``check=False``
+    only tells whose it is (its fields then must not be used)."""
     mp = manifest_path(path)
     try:
         # O_NONBLOCK: a FIFO named manifest.json must not hang the reader
@@ -119,7 +120,7 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any] | None:
         return None
     finally:
         os.close(fd)
-    return parse_manifest(data, str(mp))
+    return parse_manifest(data, str(mp), check)
 
 
 _FRAGMENT_SCHEMAS: dict[tuple[str, int, int, int, int], str | None] = {}  # file id -> error

@@ -37,7 +37,8 @@ _FRAGMENT = re.compile(
 )
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _HEX = re.compile(r"(?:[0-9a-f]{2})+")
-_FIX = "the manifest was damaged or edited: convert the logs anew"
+_FIX = ("the manifest was damaged or edited: convert the logs anew (a full convert "
+        "replaces the dataset)")
 
 
 class DatasetError(ValueError):
@@ -59,9 +60,10 @@ def _kind(value: Any) -> str:
             str: "a string", list: "a list", dict: "an object"}.get(type(value), "a value")
 
 
-def parse_manifest(data: bytes, where: str) -> dict[str, Any] | None:
-    """The manifest in ``data`` when it is one of ours (checked: :func:`check_manifest`);
-    None when it is not JSON, not an object, or another program's (no ``format`` of ours).
+def parse_manifest(data: bytes, where: str, check: bool = True) -> dict[str, Any] | None:
+    """The manifest in ``data`` when it is one of ours (checked: :func:`check_manifest`,
+    unless ``check`` is false: only to know whose it is); None when it is not JSON, not an
+    object, or another program's (no ``format`` of ours).
 
     >>> parse_manifest(b'{"format": "other"}', "m.json") is None
     True
@@ -73,7 +75,8 @@ def parse_manifest(data: bytes, where: str) -> dict[str, Any] | None:
         return None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         return None
-    check_manifest(doc, where)
+    if check:
+        check_manifest(doc, where)
     return doc
 
 

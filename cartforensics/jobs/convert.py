@@ -699,7 +699,7 @@ def _swap_into_place(tmp: Path, dst: Path) -> None:
     if not dst.exists():
         os.rename(tmp, dst)
         return
-    if read_manifest(dst) is None:  # someone put something else there meanwhile
+    if read_manifest(dst, check=False) is None:  # someone put something else there meanwhile
         raise DatasetError(f"{dst}: no longer a cartforensics dataset; left untouched "
                            f"(the new one is in {tmp})")
     if exchange(tmp, dst):
@@ -711,15 +711,18 @@ def _swap_into_place(tmp: Path, dst: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def check_destination(dst: str | os.PathLike[str]) -> dict[str, Any] | None:
+def check_destination(dst: str | os.PathLike[str], check: bool = True
+                      ) -> dict[str, Any] | None:
     """The manifest of the dataset at ``dst``, None when nothing is there; refuses (raises
-    DatasetError) anything else: we never overwrite what is not ours."""
+    DatasetError) anything else: we never overwrite what is not ours. ``check=False``: a
+    dataset of ours whose manifest is damaged is accepted too (to be replaced whole; its
+    manifest's fields are not to be used)."""
     p = Path(dst)
     if p.is_symlink():
         raise DatasetError(f"{p}: is a symbolic link; give the directory it points to")
     if not p.exists():
         return None
-    manifest = read_manifest(p) if p.is_dir() else None
+    manifest = read_manifest(p, check) if p.is_dir() else None
     if manifest is None:
         kind = "directory" if p.is_dir() else "file"
         raise DatasetError(
@@ -862,7 +865,10 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     if not src_p.is_dir():
         raise NoLogsError(f"{src_p}: not a directory (convert takes a directory of logs)")
     sem = semantics(go_version)
-    old = check_destination(dst_p)
+    # a full conversion replaces a damaged dataset of ours; an incremental one reads it
+    old = check_destination(dst_p, check=incremental)
+    if not incremental:
+        old = None
     summary = ConvertSummary(str(Path(dst)), incremental)
     if incremental and old is not None and semantics(old.get("go_version")) != sem:
         summary.notes.append(

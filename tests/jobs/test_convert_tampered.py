@@ -215,6 +215,17 @@ def test_item2_tampered_field_exits_2_with_one_line(case: str, command: str, tre
     assert not (tree / "restored0").exists() and not (tree / "report0" / "report.html").exists()
 
 
+def test_item2_a_full_convert_replaces_a_damaged_dataset(tree: Path,
+                                                         capsys: pytest.CaptureFixture) -> None:
+    write_manifest(tree / "ds", TAMPERED["files_null"](manifest_of(tree / "ds")))
+    argv = commands(tree)["convert"]
+    argv.remove("--incremental")
+    code, err = run_cli(argv, capsys)
+    assert code == 0, err
+    assert [f["path"] for f in manifest_of(tree / "ds")["files"]] == [
+        "a.events.log", "b.events.log", "c.events.log.gz"]
+
+
 def test_item2_huge_content_size_makes_no_huge_file(tree: Path,
                                                     capsys: pytest.CaptureFixture) -> None:
     m = manifest_of(tree / "ds")
