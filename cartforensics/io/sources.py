@@ -132,8 +132,9 @@ def read_events(
     when the envelope decodes), lenient_error (the same with numeric ts accepted), too_long
     (Go's scanner stops at this line), raw (the line's exact bytes). Text columns hold a
     missing value (NaN) where there is none. Files that could not be read whole are listed in
-    ``df.attrs["problems"]`` (and warned about; what was read of them stays), and every file
-    read, empty ones too, in ``df.attrs["files"]``.
+    ``df.attrs["problems"]`` (and warned about; what was read of them stays), as are entries
+    named like logs that are not regular files (a FIFO, a directory, a dangling symbolic link:
+    never opened), and every file read, empty ones too, in ``df.attrs["files"]``.
 
     ``go_version``: the toolchain that built the service, whose encoding/json decodes the
     envelopes: ``"1.25"`` (default), ``"1.26"``, ``"1.27"``, or with a ``GOEXPERIMENT``-style
