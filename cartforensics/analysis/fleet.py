@@ -478,7 +478,7 @@ def _cart_states(root: Path, sources: list[str],
     files = sorted(str(p) for p in (root / "carts").glob("*.parquet")) if fragments is None \
         else sorted(str(f) for f in fragments)
     t = ds.dataset(files, schema=CARTS_SCHEMA, format="parquet").to_table(
-        filter=ds.field("source").isin(sources))
+        filter=ds.field("source").isin(pa.array(sources, pa.string())))  # [] too
     return t.sort_by([("cart_id", "ascending"), ("source", "ascending")]).to_pandas()
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob as globmod
 import os
+import stat
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
@@ -115,11 +116,76 @@ def log_stem(name: str) -> str | None:
     return None
 
 
-def find_logs(source: Source) -> list[LogFile]:
+class LogList(list):
+    """:func:`find_logs`' answer: the log files (a ``list`` of :class:`LogFile`), and in
+    ``skipped`` the entries named like logs that are not regular files (a FIFO, a socket, a
+    device, a directory, a dangling symbolic link), each a :class:`FileProblem` saying what it
+    is. They are never opened (opening a FIFO blocks until a writer comes).
+
+    >>> LogList([], [FileProblem("x.events.log", "x", "a FIFO")]).skipped[0].error
+    'a FIFO'
+    """
+
+    def __init__(self, logs: Iterable[LogFile] = (),
+                 skipped: Iterable[FileProblem] = ()) -> None:
+        super().__init__(logs)
+        self.skipped: list[FileProblem] = list(skipped)
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISDIR, "a directory"))
+
+
+def special_kind(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is when it is not a regular file (following symbolic links): a FIFO, a
+    socket, a device, a directory, a dangling symbolic link; None for a regular file (or one
+    that cannot be looked at: reading it will say why).
+
+    >>> special_kind("/dev/null")
+    'a character device'
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        try:
+            if os.path.islink(path):
+                return f"a dangling symbolic link (to {name_text(os.readlink(path))!r})"
+        except OSError:
+            pass
+        return None
+    except OSError:
+        return None
+    return mode_kind(mode)
+
+
+def mode_kind(mode: int) -> str | None:
+    """What a file of stat mode ``mode`` is when it is not a regular file; None when it is.
+
+    >>> mode_kind(stat.S_IFIFO)
+    'a FIFO (named pipe)'
+    """
+    if stat.S_ISREG(mode):
+        return None
+    for test, what in _KINDS:
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
+def _skipped(path: Path, kind: str) -> FileProblem:
+    cid = cart_id_of(path)
+    return FileProblem(name_text(str(path)), cid if cid is not None else path.name,
+                       f"{kind}, not a regular file: not read")
+
+
+def find_logs(source: Source) -> LogList:
     """Resolve files, directories, globs and lists into log files, in cart-id order per item.
 
     Raises NoLogsError naming the path when something given does not exist or holds no logs.
     A list of :class:`LogFile` (as this returns) is taken as listed, without looking again.
+    Entries named like logs that are not regular files are listed in the answer's
+    ``skipped`` (:class:`LogList`), never opened.
     """
     items: Iterable[str | os.PathLike[str]]
     if isinstance(source, (str, os.PathLike)):
@@ -129,30 +195,52 @@ def find_logs(source: Source) -> list[LogFile]:
         if not items:
             raise NoLogsError("no source given: pass a log file, a directory, a glob or a list")
         if all(isinstance(x, LogFile) for x in items):
-            return list(items)  # type: ignore[arg-type]
+            return LogList(items, getattr(source, "skipped", ()))  # type: ignore[arg-type]
     found: list[LogFile] = []
+    skipped: list[FileProblem] = []
     seen: set[str] = set()
     for item in items:
         text = os.fspath(item)
         path = Path(text)
         if path.is_dir():
             # scandir: the names and kinds of a fleet's 10,000 files without a stat each
+            names = []
             with os.scandir(text) as entries:
-                names = [e.name for e in entries
-                         if log_stem(e.name) is not None and e.is_file()]
+                for e in entries:
+                    if log_stem(e.name) is None:
+                        continue
+                    if e.is_file():
+                        names.append(e.name)
+                        continue
+                    kind = special_kind(e.path)
+                    if kind is not None:
+                        skipped.append(_skipped(path / e.name, kind))
             base = os.path.abspath(text)
             files = [path / name for name in names]
             keys = [os.path.join(base, name) for name in names]
             if not files:
+                why = "; ".join(f"{p.path}: {p.error}" for p in skipped[:3])
                 raise NoLogsError(
                     f"{text}: directory holds no *{LOG_SUFFIX} or *{GZ_SUFFIX} files"
+                    + (f" ({why})" if why else "")
                 )
-        elif path.exists():
+        elif path.exists() or path.is_symlink():
+            kind = special_kind(path)
+            if kind is not None:
+                skipped.append(_skipped(path, kind))
+                continue
             files = [path]
             keys = None
         elif globmod.has_magic(text):
-            files = [Path(p) for p in globmod.glob(text)
-                     if Path(p).is_file() and cart_id_of(Path(p)) is not None]
+            files = []
+            for p in map(Path, globmod.glob(text)):
+                if cart_id_of(p) is None:
+                    continue
+                kind = special_kind(p)
+                if kind is None:
+                    files.append(p)
+                else:
+                    skipped.append(_skipped(p, kind))
             keys = None
             if not files:
                 raise NoLogsError(
@@ -167,10 +255,13 @@ def find_logs(source: Source) -> list[LogFile]:
             seen.add(rp)
             cid = cart_id_of(p)
             found.append(LogFile(p, cid if cid is not None else p.name))
+    if not found and skipped:
+        raise NoLogsError("; ".join(f"{p.path}: {p.error}" for p in skipped[:3]))
     # one order whatever the way the files were named: by cart id (bytes, as Go sorts), then
     # by file name, so that a cart's .log comes before its .log.gz
     found.sort(key=lambda f: (f.cart_id.encode("utf-8", "surrogateescape"), f.path.name))
-    return found
+    skipped.sort(key=lambda p: (p.cart_id.encode("utf-8", "surrogateescape"), p.path))
+    return LogList(found, skipped)
 
 
 def several_files(files: Sequence[tuple[str, str]]) -> list[FileProblem]:
@@ -521,7 +612,9 @@ def read_events_table(
     sem = semantics(go_version)
     logs = find_logs(source)
     tables: list[pa.Table] = []
-    problems: list[FileProblem] = []
+    problems: list[FileProblem] = list(logs.skipped)  # not regular files: never opened
+    for skipped in problems:
+        warnings.warn(f"{skipped.path}: {skipped.error}", stacklevel=3)
     iterator: Iterable[LogFile] = logs
     if progress is None:
         progress = len(logs) > 200
