@@ -353,39 +353,76 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
         else:
             go_err[i] = len_err[i] = err
 
-    # everything else: the Go port, line by line, in both modes
-    extra: list[bytes] = []
-    extra_len = 0
-    names: list[bytes] = []
-    names_len = 0
+    # everything else: the Go port, in both modes, once per distinct token (a log of blank
+    # or repeated lines decodes one line, its rows take the result by index)
     t_valid = ok.copy()
-    for i in np.flatnonzero(~ok).tolist():
-        s0 = int(starts[i])
-        tok = bytes(data[s0 : s0 + int(tok_len[i])])
+    rows = np.flatnonzero(~ok)
+    tiny_tokens, group = _tiny_groups(data, starts[rows], tok_len[rows])
+    longs = np.flatnonzero(group < 0)
+    bound = len(tiny_tokens) + len(longs)
+    g_kind = np.empty(bound, dtype=np.int8)
+    g_ts = np.empty(bound, dtype=np.int64)
+    g_go = np.empty(bound, dtype=np.int32)
+    g_len = np.empty(bound, dtype=np.int32)
+    g_type = np.full((bound, 2), -1, dtype=np.int64)  # (start, length) in names
+    g_pay = np.full((bound, 2), -1, dtype=np.int64)   # (start, length) in extra
+    extra: list[bytes] = []
+    names: list[bytes] = []
+    sizes_of = [0, 0, 0]  # groups, bytes in extra, bytes in names
+
+    def decode(tok: bytes) -> int:
+        g, extra_len, names_len = sizes_of
         lenient = decode_envelope(tok, lenient=True, sem=sem)
         strict = decode_envelope(tok, lenient=False, sem=sem)
-        go_err[i] = strict.error
-        len_err[i] = lenient.error
+        g_go[g] = go_err.code(strict.error)
+        g_len[g] = len_err.code(lenient.error)
         # the row's ts, type and payload: lenient's reading, or go mode's where only go mode
         # decodes the line (json v2 unescapes a ts that lenient's own ts type does not)
         env = strict if lenient.error is not None and strict.error is None else lenient
-        kind[i] = _KIND[env.ts_kind]
+        g_kind[g] = _KIND[env.ts_kind]
+        g_ts[g] = _ns(env.ts)
         if env.type is not None:
             name = env.type.encode("utf-8", "surrogatepass")
-            t_valid[i] = True
-            t_buf[i] = 1
-            type_start[i] = names_len
-            type_len[i] = len(name)
+            g_type[g] = names_len, len(name)
             names.append(name)
             names_len += len(name)
-        ts_ns[i] = _ns(env.ts)
         if env.payload is not None:
-            p_valid[i] = True
-            p_buf[i] = 1
-            p_start[i] = extra_len
-            p_len[i] = len(env.payload)
+            g_pay[g] = extra_len, len(env.payload)
             extra.append(env.payload)
             extra_len += len(env.payload)
+        sizes_of[:] = g + 1, extra_len, names_len
+        return g
+
+    for tok in tiny_tokens:
+        decode(tok)
+    memo: dict[bytes, int] = {}  # repeated short tokens: the first _MEMO distinct ones
+    for j in longs.tolist():
+        s0 = int(starts[rows[j]])
+        tok = bytes(data[s0 : s0 + int(tok_len[rows[j]])])
+        g = memo.get(tok)
+        if g is None:
+            g = decode(tok)
+            if len(memo) < _MEMO and len(tok) <= _MEMO_BYTES:
+                memo[tok] = g
+        group[j] = g
+    del memo, tiny_tokens
+    if len(rows):
+        kind[rows] = g_kind[group]
+        ts_ns[rows] = g_ts[group]
+        go_err.codes[rows] = g_go[group]
+        len_err.codes[rows] = g_len[group]
+        typed = g_type[group, 0] >= 0
+        at = rows[typed]
+        t_valid[at] = True
+        t_buf[at] = 1
+        type_start[at] = g_type[group[typed], 0]
+        type_len[at] = g_type[group[typed], 1]
+        paid = g_pay[group, 0] >= 0
+        at = rows[paid]
+        p_valid[at] = True
+        p_buf[at] = 1
+        p_start[at] = g_pay[group[paid], 0]
+        p_len[at] = g_pay[group[paid], 1]
 
     if in_place and n:  # the lines packed at the front of data: the raw column's bytes
         raw, shift = packed_lines(data, starts, lengths)
@@ -424,6 +461,43 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
     )
 
 
+_TINY = 7  # tokens of at most this many bytes are told apart by one uint64 each
+_MEMO, _MEMO_BYTES = 4096, 1024  # distinct longer tokens (of at most _MEMO_BYTES) remembered
+
+
+def _tiny_groups(data: bytes | bytearray, starts: np.ndarray, lengths: np.ndarray
+                 ) -> tuple[list[bytes], np.ndarray]:
+    """The distinct tiny tokens (at most ``_TINY`` bytes) among ``data[starts[i]:+lengths[i]]``
+    in order of first appearance and, per token, the index of its distinct one (-1 for a
+    longer token): blank lines and stray bytes grouped without a Python object per line.
+
+    >>> _tiny_groups(b"ab\\nlonger line\\nab", np.array([0, 3, 15]), np.array([2, 11, 2]))
+    ([b'ab'], array([ 0, -1,  0]))
+    """
+    group = np.full(len(starts), -1, dtype=np.int64)
+    tokens: list[bytes] = []
+    rows = np.flatnonzero(lengths <= _TINY)
+    if not len(rows):
+        return tokens, group
+    arr = np.frombuffer(data, dtype=np.uint8)
+    st, ln = starts[rows], lengths[rows]
+    key = ln.astype(np.uint64) << np.uint64(56)  # the length, then up to 7 bytes
+    for k in range(_TINY):
+        has = ln > k
+        byte = np.zeros(len(rows), dtype=np.uint64)
+        byte[has] = arr[st[has] + k]
+        key |= byte << np.uint64(8 * k)
+    uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # numbered by first appearance
+    rank = np.empty(len(uniq), dtype=np.int64)
+    rank[order] = np.arange(len(uniq))
+    group[rows] = rank[inverse.reshape(-1)]
+    for j in first[order].tolist():
+        s0 = int(st[j])
+        tokens.append(bytes(data[s0 : s0 + int(ln[j])]))
+    return tokens, group
+
+
 def _raw_column(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
     """Every line's exact bytes (without its newline) as one large_binary array."""
     return binary_column([data], np.zeros(len(starts), dtype=np.uint8), starts, lengths)
@@ -444,6 +518,10 @@ class _Texts:
 
     def _code(self, text: str) -> int:
         return self.texts.setdefault(text, len(self.texts))
+
+    def code(self, text: str | None) -> int:
+        """The code of ``text`` (-1 for None), to be put in ``codes`` by the caller."""
+        return -1 if text is None else self._code(text)
 
     def put(self, rows: np.ndarray, text: str) -> None:
         self.codes[rows] = self._code(text)

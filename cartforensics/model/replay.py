@@ -241,9 +241,10 @@ class Replay:
             put(m, [f"not reached: the scanner stopped at line {s}" for s in stops.tolist()],
                 where)
         m = core_rows & (codes == MALFORMED)
-        if m.any():
-            values = err_series.iloc[np.flatnonzero(m)].tolist()
-            put(m, values, np.arange(len(values)))
+        if m.any():  # the envelope errors: a few texts, each made once
+            where, uniq = pd.factorize(err_series.iloc[np.flatnonzero(m)],
+                                       use_na_sentinel=False)
+            put(m, list(uniq), where)
         m = core_rows & (codes == UNKNOWN_TYPE)
         if m.any():
             types = self._plain["type"].iloc[np.flatnonzero(m)].tolist()
@@ -337,13 +338,15 @@ class Replay:
         missing = np.flatnonzero(ts == nat)
         if not len(missing):
             return ts
-        kinds = self._kinds
+        # only a line whose ts is a string or a number can hold a time pandas cannot
+        kinds = pd.Series(self._kinds).iloc[rows[missing]]
+        missing = missing[kinds.isin(["string", "number"]).to_numpy()]
+        if not len(missing):
+            return ts
         raw = self._raw
         ts = ts.copy()
         for j in missing.tolist():
             r = int(rows[j])
-            if kinds[r] not in ("string", "number"):
-                continue
             data = bytes(raw.iloc[r])
             env = decode_envelope(go_token(data, 0, len(data)), lenient=True,
                                   sem=self.semantics)
