@@ -188,17 +188,35 @@ def several_files(files: Sequence[tuple[str, str]]) -> list[FileProblem]:
             for cid, paths in sorted(by_cart.items()) if len(paths) > 1]
 
 
+# A .gz may inflate to at most the larger of these (the reader's own guard, not the seed's):
+# writer logs compress about 10x (sample_data, hostile by design, 2x); past 100x and 64 MiB
+# a file is a gzip bomb (a few MB of gzip holding gigabytes of newlines), refused with a
+# problem instead of read
+GZ_MAX_RATIO = 100
+GZ_MIN_LIMIT = 64 << 20
+
+
+def gunzip_limit(compressed_size: int) -> int:
+    """The most bytes a .gz of ``compressed_size`` bytes may inflate to.
+
+    >>> gunzip_limit(1_000_000) == 100_000_000, gunzip_limit(10) == 64 << 20
+    (True, True)
+    """
+    return max(GZ_MAX_RATIO * compressed_size, GZ_MIN_LIMIT)
+
+
 def read_bytes(log: LogFile) -> tuple[bytes | bytearray, str | None]:
     """The file's (decompressed) bytes, and an error text when it could not be read whole.
 
-    A broken gzip stream keeps every byte decompressed before the break."""
+    A broken gzip stream keeps every byte decompressed before the break; a gzip bomb (see
+    :func:`gunzip_limit`) gives no bytes."""
     try:
         if not log.path.name.endswith(".gz"):
             return _read_mutable(log.path), None
         blob = log.path.read_bytes()
     except OSError as e:
         return b"", f"cannot read: {e.strerror or e}"
-    return gunzip_prefix(blob)
+    return _gunzip(blob)
 
 
 def _read_mutable(path: Path) -> bytearray:
@@ -213,27 +231,56 @@ def _read_mutable(path: Path) -> bytearray:
     return buf
 
 
-def gunzip_prefix(blob: bytes, chunk: int = 1 << 16) -> tuple[bytes, str | None]:
+def gunzip_prefix(blob: bytes, chunk: int = 1 << 16,
+                  limit: int | None = None) -> tuple[bytes, str | None]:
     """Decompress gzip (several members allowed); on a broken stream return what came out
-    before the break, with the reason."""
+    before the break, with the reason; past ``limit`` bytes (default :func:`gunzip_limit`)
+    return nothing, with the reason (a gzip bomb).
+
+    >>> import gzip; gunzip_prefix(gzip.compress(b"a\\n"))
+    (b'a\\n', None)
+    >>> gunzip_prefix(gzip.compress(b"\\n" * 1000), limit=999)[1][:25]
+    'cannot read: a gzip bomb,'
+    """
+    out, err = _gunzip(blob, chunk, limit)
+    return bytes(out), err
+
+
+def _gunzip(blob: bytes, chunk: int = 1 << 16,
+            limit: int | None = None) -> tuple[bytearray, str | None]:
+    """:func:`gunzip_prefix` into a buffer of our own (read_events packs its lines in it)."""
+    if limit is None:
+        limit = gunzip_limit(len(blob))
+    size = len(blob)
     out = bytearray()
     pos = 0
     while True:
         d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        while pos < len(blob) and not d.eof:
-            piece = blob[pos : pos + chunk]
-            pos += len(piece)
-            try:
-                out += d.decompress(piece)
+        while not d.eof:
+            if d.unconsumed_tail:
+                piece = d.unconsumed_tail
+            elif pos < len(blob):
+                piece = blob[pos : pos + chunk]
+                pos += len(piece)
+            else:
+                break
+            try:  # never more than one byte past the limit held
+                out += d.decompress(piece, limit + 1 - len(out))
             except zlib.error as e:
-                return bytes(out), f"broken gzip stream after {len(out)} bytes: {e}"
+                return out, f"broken gzip stream after {len(out)} bytes: {e}"
+            if len(out) > limit:
+                return bytearray(), (
+                    f"cannot read: a gzip bomb, its stream inflates past {limit:,} bytes "
+                    f"(more than {GZ_MAX_RATIO}x its {size:,} compressed bytes and "
+                    f"{GZ_MIN_LIMIT >> 20} MiB); none of its lines are replayed"
+                )
         if not d.eof:
-            return bytes(out), (
+            return out, (
                 f"broken gzip stream after {len(out)} bytes: the file ends before the stream does"
             )
         rest = d.unused_data + blob[pos:]
         if not rest.strip(b"\0"):
-            return bytes(out), None
+            return out, None
         blob, pos = rest, 0
 
 
