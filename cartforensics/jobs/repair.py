@@ -42,8 +42,8 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import orjson
 import numpy as np
+import orjson
 import pandas as pd
 import pyarrow as pa
 
