@@ -415,10 +415,12 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
     g_pay = np.full((bound, 2), -1, dtype=np.int64)   # (start, length) in extra
     extra: list[bytes] = []
     names: list[bytes] = []
-    sizes_of = [0, 0, 0]  # groups, bytes in extra, bytes in names
+    groups = extra_len = names_len = 0
 
     def decode(tok: bytes) -> int:
-        g, extra_len, names_len = sizes_of
+        """Decode a distinct token into the next group's slots; its group."""
+        nonlocal groups, extra_len, names_len
+        g = groups
         lenient = decode_envelope(tok, lenient=True, sem=sem)
         strict = decode_envelope(tok, lenient=False, sem=sem)
         g_go[g] = go_err.code(strict.error)
@@ -437,7 +439,7 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
             g_pay[g] = extra_len, len(env.payload)
             extra.append(env.payload)
             extra_len += len(env.payload)
-        sizes_of[:] = g + 1, extra_len, names_len
+        groups += 1
         return g
 
     for tok in tiny_tokens:
