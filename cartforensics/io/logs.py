@@ -368,14 +368,14 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
     scan = scan_lines(data, starts, tok_len)
     ok = scan.ok
     p_start, p_len = scan.p_start, scan.p_len
-    type_start, type_len = scan.type_start.copy(), scan.type_len.copy()
+    type_start, type_len = scan.type_start, scan.type_len  # filled in below, like p_*
 
     ts_ns = np.full(n, _NAT, dtype=np.int64)
     kind = np.full(n, _KIND["invalid"], dtype=np.int8)
     go_err = _Texts(n)
     len_err = _Texts(n)
-    p_buf = np.zeros(n, dtype=np.int64)
-    t_buf = np.zeros(n, dtype=np.int64)
+    p_buf = np.zeros(n, dtype=np.uint8)
+    t_buf = np.zeros(n, dtype=np.uint8)
     p_valid = ok.copy()
 
     # canonical lines: ts by its JSON kind
