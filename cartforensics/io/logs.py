@@ -460,18 +460,8 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
         ts_ns[rows] = g_ts[group]
         go_err.codes[rows] = g_go[group]
         len_err.codes[rows] = g_len[group]
-        typed = g_type[group, 0] >= 0
-        at = rows[typed]
-        t_valid[at] = True
-        t_buf[at] = 1
-        type_start[at] = g_type[group[typed], 0]
-        type_len[at] = g_type[group[typed], 1]
-        paid = g_pay[group, 0] >= 0
-        at = rows[paid]
-        p_valid[at] = True
-        p_buf[at] = 1
-        p_start[at] = g_pay[group[paid], 0]
-        p_len[at] = g_pay[group[paid], 1]
+        _point_at_side(rows, g_type[group], t_valid, t_buf, type_start, type_len)
+        _point_at_side(rows, g_pay[group], p_valid, p_buf, p_start, p_len)
 
     if in_place and n:  # the lines packed at the front of data: the raw column's bytes
         raw, shift = packed_lines(data, starts, lengths)
@@ -512,6 +502,18 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
 
 _TINY = 7  # tokens of at most this many bytes are told apart by one uint64 each
 _MEMO, _MEMO_BYTES = 4096, 1024  # distinct longer tokens (of at most _MEMO_BYTES) remembered
+
+
+def _point_at_side(rows: np.ndarray, spans: np.ndarray, valid: np.ndarray, buf: np.ndarray,
+                   start: np.ndarray, length: np.ndarray) -> None:
+    """Each of ``rows`` whose (start, length) in ``spans`` is a value (start >= 0) takes it
+    from the side buffer (buffer 1) and is valid; the others are left as they are."""
+    has = spans[:, 0] >= 0
+    at = rows[has]
+    valid[at] = True
+    buf[at] = 1
+    start[at] = spans[has, 0]
+    length[at] = spans[has, 1]
 
 
 def _tiny_groups(data: bytes | bytearray, starts: np.ndarray, lengths: np.ndarray
