@@ -694,7 +694,7 @@ def _build(src: Path, logs: list[Any], tmp: Path, go_version: str,
     # each cart's values are made when it is repaired (a Python object per line of the
     # whole log at once would cost more than the log)
     columns = {c: _ColumnTaker(plain[c]) for c in _REPAIR_COLUMNS}
-    outcomes = _ColumnTaker(lenient.outcomes["outcome"].astype(str).astype("category"))
+    outcomes = _ColumnTaker(lenient.outcomes["outcome"])  # categories: the outcome names
     shared = _Shared()
     files_of: dict[str, list[dict[str, Any]]] = {}
     for f in attrs.get("files", []):
