@@ -130,6 +130,7 @@ def build_directory(dst: str | os.PathLike[str], what: str) -> Path:
     >>> import tempfile; base = Path(tempfile.mkdtemp())
     >>> build_directory(base / "out", "report").name.startswith(".out.report-")
     True
+    >>> import shutil; shutil.rmtree(base)
     """
     dst = Path(dst)
     while True:

@@ -255,6 +255,13 @@ def write_report(
     piece of log content escaped), ``report.md``, one PNG per chart and ``outcomes.parquet``
     (one row per line and mode: mode, cart_id, line, ts, type, outcome, error).
 
+    The report is built in a new directory beside ``out_dir`` and then takes its place in one
+    step: ``out_dir`` holds the old report or the new one, never a mix, whatever stops the
+    run (an error, a full disk, a kill), and nothing is ever written through a link planted
+    in it. So ``out_dir`` must be new, empty, or hold only a report's files; a link to a
+    directory is followed once, to the directory it names. A log that vanishes or cannot be
+    read while the report runs is listed as a problem, as other bad input is.
+
     ``progress``: a progress bar on stderr; None shows one for large inputs only. ``freq``:
     the time window of the charts (default: chosen from the time span). ``go_version``: the
     Go that built the service (``"1.25"`` default, ``"1.27"``, ...; see
