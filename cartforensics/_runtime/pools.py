@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import select
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["RecycledPool", "executor_width", "main_module_hidden", "process_pool"]
+__all__ = ["RecycledPool", "executor_width", "exit_with", "main_module_hidden",
+           "process_pool"]
 
 
 @contextmanager
@@ -58,7 +62,8 @@ def process_pool(workers: int, preload: str, **kwargs: Any) -> ProcessPoolExecut
     """A pool of ``workers`` processes forked from a server that imported the module named
     ``preload`` once (forkserver: safe with threads, cheap per worker; spawn where there is
     none); ``kwargs`` go to ProcessPoolExecutor, except ``max_tasks_per_child``, which can
-    hang the pool (gh-115634): use :class:`RecycledPool`.
+    hang the pool (gh-115634): use :class:`RecycledPool`. Each worker ends when this process
+    does, however it ends (:func:`exit_with`).
 
     >>> with process_pool(1, "json") as pool:
     ...     pool.submit(abs, -3).result()
@@ -67,6 +72,10 @@ def process_pool(workers: int, preload: str, **kwargs: Any) -> ProcessPoolExecut
     if "max_tasks_per_child" in kwargs:
         raise TypeError("max_tasks_per_child can hang the pool (CPython gh-115634): "
                         "use RecycledPool to replace workers")
+    # every worker first watches this process: killed, it can no longer stop its workers
+    kwargs["initargs"] = (os.getpid(), kwargs.pop("initializer", None),
+                          tuple(kwargs.pop("initargs", ())))
+    kwargs["initializer"] = _worker_started
     methods = multiprocessing.get_all_start_methods()
     if "forkserver" in methods:
         ctx = multiprocessing.get_context("forkserver")
@@ -74,6 +83,44 @@ def process_pool(workers: int, preload: str, **kwargs: Any) -> ProcessPoolExecut
     else:
         ctx = multiprocessing.get_context("spawn")
     return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, **kwargs)
+
+
+def _worker_started(driver: int, initializer: Callable[..., Any] | None,
+                    initargs: tuple[Any, ...]) -> None:
+    """In a pool worker, first: exit when ``driver`` (the process that made the pool) is gone,
+    then the caller's initializer."""
+    exit_with(driver)
+    if initializer is not None:
+        initializer(*initargs)
+
+
+def exit_with(driver: int) -> None:
+    """End this process as soon as the process ``driver`` is gone. A pool's workers wait for
+    work on pipes they hold both ends of (and a forkserver waits for them): when the process
+    that made the pool is killed (kill -9, the OOM killer) nothing else would ever end them.
+    A daemon thread waits on a pidfd of ``driver`` (Linux), else looks every second."""
+    try:
+        watched: int | None = os.pidfd_open(driver)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfd here: look every second
+        watched = None
+
+    def watch() -> None:
+        if watched is not None:
+            select.select([watched], [], [])  # readable once the process has ended
+        else:
+            while True:
+                try:
+                    os.kill(driver, 0)
+                except ProcessLookupError:
+                    break
+                except OSError:  # (another user's: it still runs)
+                    pass
+                time.sleep(1)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="cartforensics-exit-with-driver", daemon=True).start()
 
 
 def executor_width(executor: Executor) -> int:

@@ -5,7 +5,10 @@ which hangs on CPython gh-115634, is refused)."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -65,3 +68,38 @@ def test_item1_no_more_tasks_run_than_workers_while_an_old_generation_drains(
 def test_item1_process_pool_refuses_max_tasks_per_child() -> None:
     with pytest.raises(TypeError, match="gh-115634"):
         process_pool(2, "json", max_tasks_per_child=8)
+
+
+def gone(pid: int) -> bool:
+    """The process has ended (a zombie no init reaps counts as ended)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+DRIVER = """
+import os, time
+from cartforensics._runtime.pools import process_pool
+pool = process_pool(2, "json")
+pids = {pool.submit(os.getpid).result() for _ in range(20)}
+print(*pids, flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_item4_workers_end_when_the_process_that_made_the_pool_is_killed() -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.Popen([sys.executable, "-c", DRIVER], stdout=subprocess.PIPE, text=True,
+                         env=env)
+    workers = [int(w) for w in p.stdout.readline().split()]
+    assert workers and not any(gone(w) for w in workers)
+    p.send_signal(signal.SIGKILL)  # its pool cannot stop its workers now
+    p.wait()
+    p.stdout.close()
+    deadline = time.monotonic() + 60
+    while not all(gone(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert all(gone(w) for w in workers)  # (before: they waited for work forever)
