@@ -197,7 +197,11 @@ def publish_directory(built: str | os.PathLike[str], dst: str | os.PathLike[str]
             return
         old = build_directory(dst, "old")
         os.rename(dst, old)  # onto the empty directory just made (POSIX allows this)
-        os.rename(built, dst)
+        try:
+            os.rename(built, dst)
+        except BaseException:
+            os.rename(old, dst)  # the old one back in its place
+            raise
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.rename(built, dst)
