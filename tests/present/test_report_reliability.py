@@ -47,8 +47,11 @@ def make_logs(d: Path, files: int, lines: int = 1) -> Path:
     return d
 
 
-def start_reports(*specs: str) -> subprocess.Popen:
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+def start_reports(*specs: str, marker: Path | None = None) -> subprocess.Popen:
+    """The reports of ``specs`` in a subprocess; ``marker``: a path put on its PYTHONPATH,
+    so that its processes (the pool's server and workers too) can be found."""
+    path = [str(ROOT), *([str(marker)] if marker else []), os.environ.get("PYTHONPATH", "")]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(path))
     return subprocess.Popen([sys.executable, "-c", REPORTS, *specs], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env)
 
@@ -128,13 +131,28 @@ def _wait_until(p: subprocess.Popen, ready, poll: float = 0.002) -> None:
         time.sleep(poll)
 
 
+def processes_with(marker: Path) -> list[int]:
+    """Live processes whose command line names ``marker`` (a forkserver's and its workers'
+    name their sys.path)."""
+    found = []
+    for d in Path("/proc").iterdir():
+        try:
+            if d.name.isdigit() and str(marker).encode() in (d / "cmdline").read_bytes() and \
+                    (d / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                found.append(int(d.name))
+        except OSError:
+            continue
+    return found
+
+
 def _builds(out: Path) -> list[Path]:
     return [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}.report-")]
 
 
 def test_item4_kill_9_at_any_moment_leaves_the_old_or_the_new_report(
-        old_and_new: dict[str, Path]) -> None:
+        old_and_new: dict[str, Path], tmp_path: Path) -> None:
     out, pristine, new = old_and_new["out"], old_and_new["pristine"], old_and_new["new"]
+    marker = tmp_path / "killed-reports"
     spec = f"{new}|{out}|2"  # 12 chunks, default workers
 
     def reset() -> None:
@@ -154,7 +172,7 @@ def test_item4_kill_9_at_any_moment_leaves_the_old_or_the_new_report(
     seen = set()
     for name, ready in [*moments.items(), ("85%", None)]:
         reset()
-        p = start_reports(spec)
+        p = start_reports(spec, marker=marker)
         if ready is None:
             time.sleep(whole * int(name[:-1]) / 100)
         else:
@@ -165,6 +183,11 @@ def test_item4_kill_9_at_any_moment_leaves_the_old_or_the_new_report(
         assert lines in (5, 24), name
         seen.add(lines)
     assert 5 in seen  # (the new one may or may not have been published by a kill)
+    # no process of the killed runs is left (their pools' workers end with them)
+    deadline = time.monotonic() + 60
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert processes_with(marker) == []
     # what the killed runs left beside OUT, the next run removes
     p = start_reports(spec)
     finish(p)
@@ -244,4 +267,27 @@ def test_item4_out_holding_other_files_is_refused_untouched(tmp_path: Path) -> N
     before = snapshot(out)
     with pytest.raises(ReportError, match="not a report's"):
         write_report(logs, out, progress=False, workers=1)
+    assert snapshot(out) == before and beside(out) == []
+
+
+def test_item4_sigterm_mid_run_leaves_the_old_report_no_litter_and_no_leaked_semaphore(
+        old_and_new: dict[str, Path], tmp_path: Path) -> None:
+    out = old_and_new["out"]
+    many = make_logs(tmp_path / "many", 2500)  # three chunks of the command's 1,000 files
+    before = snapshot(out)
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.Popen([sys.executable, "-m", "cartforensics", "report", str(many), "--out",
+                          str(out), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
+
+    def a_chunk_done() -> bool:  # the pool is running: a chunk's part is written
+        return any(any((b / ".cartforensics-parts").glob("*.arrow")) for b in _builds(out)
+                   if (b / ".cartforensics-parts").is_dir())
+
+    _wait_until(p, a_chunk_done)
+    assert p.poll() is None, "the report ended before it could be stopped"
+    p.terminate()
+    _, stderr = p.communicate(timeout=240)
+    assert p.returncode == 143, stderr
+    assert "Traceback" not in stderr and "leaked semaphore" not in stderr
     assert snapshot(out) == before and beside(out) == []
