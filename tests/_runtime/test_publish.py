@@ -161,3 +161,25 @@ def test_remove_abandoned_removes_only_dead_processes_directories(tmp_path: Path
     assert remove_abandoned(out, "report") == [dead]
     assert mine.is_dir() and other_what.is_dir() and planted.is_symlink()
     assert _tree(outside) == {"keep": b"keep"}
+
+
+def test_publish_directory_without_exchange_puts_the_old_one_back_when_it_fails(
+        tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(publish, "_renameat2", lambda: None)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_bytes(b"old")
+    built = build_directory(out, "report")
+    (built / "new.txt").write_bytes(b"new")
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if Path(src) == built:
+            raise OSError("disk gone")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(OSError, match="disk gone"):
+        publish_directory(built, out)
+    monkeypatch.undo()
+    assert _tree(out) == {"old.txt": b"old"}
