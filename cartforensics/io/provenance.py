@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import stat
+import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -30,9 +31,10 @@ from typing import Any
 
 from cartforensics._runtime.publish import write_atomic
 from cartforensics._version import __version__
+from cartforensics.io.logs import open_regular
 
-__all__ = ["PROVENANCE", "Discrepancy", "ProvenanceError", "Verification", "file_record",
-           "verify", "write_provenance"]
+__all__ = ["PROVENANCE", "Discrepancy", "ProvenanceError", "Verification", "call_record",
+           "file_record", "verify", "write_provenance"]
 
 PROVENANCE = "provenance.json"
 """The record's file name inside the directory it describes."""
@@ -45,14 +47,27 @@ class ProvenanceError(ValueError):
 
 
 def file_record(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """``{"sha256": ..., "bytes": ...}`` of one regular file, read in 1 MiB pieces."""
+    """``{"sha256": ..., "bytes": ...}`` of one regular file, read in 1 MiB pieces; OSError
+    when it is not one or cannot be read."""
     h = hashlib.sha256()
     n = 0
-    with open(path, "rb") as f:
+    with open_regular(path) as f:  # never waits on a FIFO
         while chunk := f.read(_CHUNK):
             h.update(chunk)
             n += len(chunk)
     return {"sha256": h.hexdigest(), "bytes": n}
+
+
+def call_record(function: str, **arguments: Any) -> dict[str, Any]:
+    """How an output was made: the library function, its arguments (as text; None left out)
+    and the process's command line (the command itself when the CLI made it).
+
+    >>> call_record("write_report", src="sample_data", freq=None)["arguments"]
+    {'src': 'sample_data'}
+    """
+    return {"function": function,
+            "arguments": {k: str(v) for k, v in arguments.items() if v is not None},
+            "argv": list(sys.argv)}
 
 
 def _iso(t: float) -> str:
@@ -74,31 +89,40 @@ def _files_under(root: Path) -> list[str]:
 
 
 def _input_name(path: Path, root: Path | None) -> str:
+    """Relative to ``root`` when under it; otherwise absolute (a notes file kept elsewhere)."""
     if root is not None:
         try:
             return path.relative_to(root).as_posix()
         except ValueError:
             pass
-    return path.name
+    return str(path.absolute())
 
 
 def write_provenance(out_dir: str | os.PathLike[str], *,
-                     inputs: Iterable[str | os.PathLike[str]],
+                     inputs: Iterable[str | os.PathLike[str] | dict[str, Any]],
                      call: dict[str, Any], started: float,
                      input_root: str | os.PathLike[str] | None = None,
                      details: dict[str, Any] | None = None) -> dict[str, Any]:
     """Write ``out_dir/provenance.json`` (atomically) for the files now in ``out_dir``.
 
     ``inputs``: the files that were read (named relative to ``input_root`` when they lie under
-    it); ``call``: how the output was made (``{"argv": [...]}`` or ``{"function": ...,
-    "arguments": {...}}``); ``started``: ``time.time()`` when the work began; ``details``:
-    more facts to keep (``go_version``, engine, mode, ...). Returns the record."""
+    it), or their records already made (``{"path", "sha256", "bytes"}``); ``call``: how the
+    output was made (:func:`call_record`); ``started``: ``time.time()`` when the work began;
+    ``details``: more facts to keep (``go_version``, engine, modes, ...). Returns the
+    record."""
     out = Path(out_dir)
     root = Path(input_root) if input_root is not None else None
     ins = []
     for p in inputs:
+        if isinstance(p, dict):  # hashed already by the caller: path, sha256, bytes
+            ins.append({"path": str(p["path"]), "sha256": p["sha256"], "bytes": p["bytes"]})
+            continue
         path = Path(p)
-        ins.append({"path": _input_name(path, root), **file_record(path)})
+        try:
+            ins.append({"path": _input_name(path, root), **file_record(path)})
+        except OSError as e:  # vanished or replaced while the work ran: it says so
+            ins.append({"path": _input_name(path, root), "sha256": None, "bytes": None,
+                        "error": f"cannot read: {e.strerror or e}"})
     outs = [{"path": rel, **file_record(out / rel)} for rel in _files_under(out)]
     record = {
         "format": FORMAT,
@@ -108,7 +132,7 @@ def write_provenance(out_dir: str | os.PathLike[str], *,
         **(details or {}),
         "started": _iso(started),
         "ended": _iso(time.time()),
-        "input_root": str(root) if root is not None else None,
+        "input_root": str(root.resolve()) if root is not None else None,
         "inputs": ins,
         "outputs": outs,
     }
@@ -119,8 +143,8 @@ def write_provenance(out_dir: str | os.PathLike[str], *,
 
 @dataclass(frozen=True)
 class Discrepancy:
-    """One file that does not match the record: ``what`` is ``changed``, ``missing`` or
-    ``added``; ``side`` is ``output`` or ``input``."""
+    """One file that does not match the record: ``what`` is ``changed``, ``missing``,
+    ``unreadable`` or ``added``; ``side`` is ``output`` or ``input``."""
 
     side: str
     path: str
@@ -160,15 +184,16 @@ def _read_record(directory: Path) -> dict[str, Any]:
           and all(isinstance(record.get(k), list) for k in ("inputs", "outputs")))
     entries = (record.get("inputs") or []) + (record.get("outputs") or []) if ok else []
     if not ok or not all(isinstance(e, dict) and isinstance(e.get("path"), str)
-                         and isinstance(e.get("sha256"), str) for e in entries):
+                         and isinstance(e.get("sha256"), str | None) for e in entries):
         raise ProvenanceError(f"{path} is not a {FORMAT} record")
     return record
 
 
-def _inside(root: Path, rel: str) -> Path | None:
-    """``root / rel`` when ``rel`` names a path inside ``root`` (no absolute path, no ``..``)."""
+def _inside(root: Path, rel: str, absolute_ok: bool = False) -> Path | None:
+    """``root / rel`` when ``rel`` names a path inside ``root`` (no ``..``; an absolute path
+    only where ``absolute_ok``: inputs kept outside the source)."""
     p = Path(rel)
-    if p.is_absolute() or ".." in p.parts:
+    if ".." in p.parts or (p.is_absolute() and not absolute_ok):
         return None
     return root / p
 
@@ -176,10 +201,21 @@ def _inside(root: Path, rel: str) -> Path | None:
 def _compare(side: str, root: Path, entries: list[dict[str, Any]]) -> list[Discrepancy]:
     problems = []
     for e in entries:
-        path = _inside(root, e["path"])
+        path = _inside(root, e["path"], absolute_ok=side == "input")
+        if e["sha256"] is None:  # unreadable when recorded: still so, or it changed
+            readable = path is not None and path.is_file() and not path.is_symlink()
+            if readable:
+                problems.append(Discrepancy(side, e["path"], "changed"))
+            continue
         if path is None or not path.is_file() or path.is_symlink():
             problems.append(Discrepancy(side, e["path"], "missing"))
-        elif file_record(path) != {"sha256": e["sha256"], "bytes": e.get("bytes")}:
+            continue
+        try:
+            now = file_record(path)
+        except OSError:
+            problems.append(Discrepancy(side, e["path"], "unreadable"))
+            continue
+        if now != {"sha256": e["sha256"], "bytes": e.get("bytes")}:
             problems.append(Discrepancy(side, e["path"], "changed"))
     return problems
 

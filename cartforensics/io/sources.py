@@ -23,6 +23,7 @@ from cartforensics.go.version import DEFAULT_GO_VERSION, GoSemantics, semantics
 from cartforensics.io.dataset import (
     CARTS_DIR,
     EVENTS_DIR,
+    MANIFEST,
     files_in_order,
     fragment_files,
     open_dataset,
@@ -93,6 +94,24 @@ def _dataset_at(source: Any) -> DatasetSource | None:
             fragment_files(source, CARTS_DIR)
             return DatasetSource(Path(source), manifest)
     return None
+
+
+def source_inputs(source: Resolved) -> tuple[Path, list[Path]]:
+    """The files ``source`` is read from (a dataset: its manifest and fragments; logs: each
+    log), and the directory to name them relative to (the dataset's root; the logs' common
+    directory).
+
+    >>> root, files = source_inputs(resolve_source("sample_data"))
+    >>> root.name, len(files), files[0].name
+    ('sample_data', 300, 'cart-1001.events.log')
+    """
+    if isinstance(source, DatasetSource):
+        files = [source.root / MANIFEST, *fragment_files(source.root, EVENTS_DIR),
+                 *fragment_files(source.root, CARTS_DIR)]
+        return source.root, files
+    paths = [log.path for log in source.logs]
+    root = Path(os.path.commonpath([p.parent for p in paths])) if paths else Path(".")
+    return root, paths
 
 
 def resolve_source(source: Source | Resolved) -> Resolved:

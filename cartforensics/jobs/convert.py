@@ -67,6 +67,8 @@ from cartforensics.io.dataset import (
     read_manifest,
 )
 from cartforensics.io.logs import NoLogsError, find_logs, open_regular
+from cartforensics.io.provenance import call_record, write_provenance
+from cartforensics.model.engine import engine_info
 
 __all__ = [
     "ConvertError", "ConvertOptions", "ConvertSummary", "FileTask", "RestoreSummary",
@@ -845,6 +847,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     other files are converted.
     """
     t0 = time.perf_counter()
+    began = time.time()
     if workers is None:
         workers = os.cpu_count() or 1
     if not isinstance(workers, int) or workers < 1:
@@ -928,6 +931,14 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         manifest = _finish(tmp, old, results, previous, options, summary, src_p)
         # orjson: the stdlib's indenting encoder is pure Python, ~0.14 ms per file entry
         (tmp / MANIFEST).write_bytes(orjson.dumps(manifest, option=orjson.OPT_INDENT_2) + b"\n")
+        write_provenance(  # the inputs' hashes as the manifest has them (read once)
+            tmp, input_root=src_p, started=began,
+            inputs=[{"path": f["path"], "sha256": f["sha256"], "bytes": f["size"]}
+                    for f in manifest["files"] if f.get("sha256") and f.get("size") is not None],
+            call=call_record("convert", src=src, dst=dst, incremental=incremental or None,
+                             go_version=go_version),
+            details={"go_version": sem.spec, "modes": ["go", "lenient"],
+                     "engine": engine_info()["engine"]})
         _swap_into_place(tmp, dst_p)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

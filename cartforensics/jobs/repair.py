@@ -55,6 +55,7 @@ from cartforensics.go.json import fold_name, unquote
 from cartforensics.go.time import GoTime
 from cartforensics.go.version import DEFAULT_GO_VERSION, semantics
 from cartforensics.io.logs import GZ_SUFFIX, LOG_SUFFIX, find_logs, log_stem, name_text
+from cartforensics.io.provenance import PROVENANCE, call_record, write_provenance
 from cartforensics.io.sources import read_events
 from cartforensics.model.replay import Replay, replay
 
@@ -491,7 +492,7 @@ def _is_repair_output(out: Path) -> bool:
 def _foreign_entries(out: Path) -> list[str]:
     """Entries of a previous repair output that repair did not write (replacing OUT would lose
     them)."""
-    ours = {REPORT_JSON, REPORT_MD, REJECTED_DIR, UNVERIFIED_DIR}
+    ours = {REPORT_JSON, REPORT_MD, REJECTED_DIR, UNVERIFIED_DIR, PROVENANCE}
     bad = []
     for p in out.iterdir():
         if p.name in ours or (p.is_file() and p.name.endswith(LOG_SUFFIX)):
@@ -615,6 +616,7 @@ def repair(src: str | os.PathLike[str], out: str | os.PathLike[str],
     {'repaired': 165, 'unchanged': 133, 'unrepairable': 2}
     """
     began = time.perf_counter()
+    started = time.time()
     _check_toolchain(go_version)
     src_p = Path(src)
     out_p = Path(out)
@@ -626,6 +628,12 @@ def repair(src: str | os.PathLike[str], out: str | os.PathLike[str],
         report, table = _build(src_p, logs, tmp, go_version, progress)
         report["seconds"] = round(time.perf_counter() - began, 3)
         _write_reports(tmp, report)
+        write_provenance(
+            tmp, inputs=[log.path for log in logs],
+            input_root=src_p if src_p.is_dir() else src_p.parent, started=started,
+            call=call_record("repair", src=src, out=out, go_version=go_version,
+                             force=force or None),
+            details={"go_version": semantics(go_version).spec, "modes": ["go", "lenient"]})
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)

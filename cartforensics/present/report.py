@@ -15,6 +15,7 @@ import io
 import os
 import shutil
 import sys
+import time
 from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -33,7 +34,15 @@ from cartforensics.analysis.reconcile import Reconciliation, reconcile_logs
 from cartforensics.go.version import GoSemantics, semantics
 from cartforensics.io.logs import Source
 from cartforensics.io.prometheus import read_record
-from cartforensics.io.sources import DatasetSource, Resolved, read_events, resolve_source
+from cartforensics.io.provenance import PROVENANCE, call_record, write_provenance
+from cartforensics.io.sources import (
+    DatasetSource,
+    Resolved,
+    read_events,
+    resolve_source,
+    source_inputs,
+)
+from cartforensics.model.engine import engine_info
 from cartforensics.model.protocol import ReplayLike, ReplayOfEvents
 from cartforensics.model.replay import replay
 from cartforensics.present.escaping import visible
@@ -58,7 +67,8 @@ LARGE_INPUT_FILES = 200
 # what a report directory holds: --out is replaced whole, so it may hold only these
 REPORT_FILES = frozenset({"report.html", "report.md", "outcomes.parquet",
                           *(f"{name}.png" for name, _ in CHARTS),
-                          "reconcile.png"})  # (with a Prometheus record)
+                          "reconcile.png",  # (with a Prometheus record)
+                          PROVENANCE})
 _BUILDING = "report"  # the report is built in .<out>.report-<pid>-<random> beside --out
 
 
@@ -295,6 +305,7 @@ def write_report(
         start_workers_server,
     )
 
+    started = time.time()
     out = Path(out_dir)
     # what src is, decided once (fails on a missing source before touching the output)
     source = resolve_source(src)
@@ -395,6 +406,17 @@ def write_report(
         (build / "report.html").write_text(_html(ctx), encoding="utf-8")
         (build / "report.md").write_text(_markdown(ctx), encoding="utf-8")
         shutil.rmtree(tmp)  # the chunks' parts: copied into outcomes.parquet
+        root, inputs = source_inputs(source)
+        if notes is not None and notes.path is not None and notes.path.is_file():
+            inputs.append(notes.path)
+        write_provenance(
+            build, inputs=inputs, input_root=root, started=started,
+            call=call_record("write_report", src=src, out_dir=out_dir, freq=freq,
+                             go_version=go_version, notes=notes and notes.path,
+                             prometheus=prometheus),
+            details={"go_version": sem.spec, "modes": ["go", "lenient"],
+                     "engine": engine_info()["engine"],
+                     "source": "dataset" if from_dataset else "logs"})
         # one step: a reader, or OUT after a crash, has the old report or this one
         publish_directory(build, target)
         bar.update()

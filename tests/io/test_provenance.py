@@ -89,3 +89,57 @@ def test_a_bad_record_is_one_clear_error(made, text):
 def test_no_record(tmp_path):
     with pytest.raises(ProvenanceError, match="has no provenance.json"):
         verify(tmp_path)
+
+
+def test_an_input_unreadable_when_recorded_says_so(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    rec = write_provenance(out, inputs=[src / "gone.events.log"], input_root=src,
+                           call={"argv": []}, started=time.time())
+    assert rec["inputs"] == [{"path": "gone.events.log", "sha256": None, "bytes": None,
+                              "error": "cannot read: No such file or directory"}]
+    assert verify(out, against=src).ok  # still unreadable: as recorded
+    (src / "gone.events.log").write_bytes(b"{}\n")
+    assert [(p.path, p.what) for p in verify(out, against=src).problems] == [
+        ("gone.events.log", "changed")]
+
+
+def test_report_convert_and_repair_outputs_carry_a_verifiable_record(tmp_path):
+    """Each artefact directory verifies against its source; one flipped byte in an input,
+    an output, or the notes the report read is named."""
+    import shutil
+
+    import cartforensics as cf
+    from cartforensics.jobs.repair import repair
+
+    sample = __import__("pathlib").Path(__file__).resolve().parents[2] / "sample_data"
+    src = tmp_path / "logs"
+    src.mkdir()
+    for p in sorted(sample.glob("cart-10[0-2]*.events.log")):
+        shutil.copy(p, src / p.name)
+    notes = tmp_path / "notes.json"
+    cf.Notes(notes).add("cart-1002", 2, "checked")
+    outs = {"report": tmp_path / "report", "dataset": tmp_path / "ds", "repair": tmp_path / "rp"}
+    cf.write_report(src, outs["report"], progress=False, notes=notes)
+    cf.convert(src, outs["dataset"], workers=1, progress=False)
+    repair(src, outs["repair"], progress=False)
+    for name, out in outs.items():
+        rec = json.loads((out / PROVENANCE).read_text())
+        n = len(list(src.iterdir())) + (name == "report")  # the report read the notes too
+        assert len(rec["inputs"]) == n and rec["version"] == cf.__version__, name
+        assert rec["call"]["function"] in ("write_report", "convert", "repair")
+        assert verify(out, against=src).ok, (name, verify(out, against=src).problems)
+    report_rec = json.loads((outs["report"] / PROVENANCE).read_text())
+    assert str(notes) in [e["path"] for e in report_rec["inputs"]]  # outside SRC: absolute
+    _flip(src / "cart-1005.events.log", 10)
+    for out in outs.values():
+        assert [(p.side, p.path) for p in verify(out, against=src).problems] == [
+            ("input", "cart-1005.events.log")]
+    _flip(outs["dataset"] / "manifest.json", 20)
+    got = {(p.side, p.path) for p in verify(outs["dataset"]).problems}
+    assert ("output", "manifest.json") in got
+    notes.write_text(notes.read_text() + " ")
+    assert ("input", str(notes)) in {
+        (p.side, p.path) for p in verify(outs["report"], against=src).problems}

@@ -260,7 +260,8 @@ def test_filters_are_pushed_down(src: Path, dataset: Path) -> None:
 
 def _files(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.name != "manifest.json"}
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and p.name not in ("manifest.json", "provenance.json")}  # run records
 
 
 def _manifest_data(root: Path) -> dict[str, Any]:
