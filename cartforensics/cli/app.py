@@ -17,6 +17,7 @@ from typing import Any
 
 from cartforensics._version import __version__
 from cartforensics.analysis.findings import headline
+from cartforensics.cli import sql as sql_command
 from cartforensics.cli.args import add_go_version_option, one_line_errors, positive_int
 from cartforensics.go.json import marshal
 from cartforensics.go.version import DEFAULT_GO_VERSION
@@ -174,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert_and_restore(sub)
     _add_sample(sub)
     _add_repair(sub)
+    sql_command.add_subcommand(sub)
     return p
 
 
