@@ -28,9 +28,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 
@@ -43,6 +42,9 @@ from cartforensics.io.sources import DatasetSource, Resolved, read_events, resol
 from cartforensics.model.protocol import ReplayOfEvents
 from cartforensics.model.replay import replay
 from cartforensics.vocab import MODES
+
+if TYPE_CHECKING:  # imported when a connection is made (55 ms): `import cartforensics` stays lean
+    import duckdb
 
 __all__ = ["FORMATS", "VIEWS", "sql", "write_query"]
 
@@ -62,6 +64,8 @@ def sql(src: Source | Resolved, go_version: str | GoSemantics | None = None
     >>> con.sql("select count(*) from carts where mode = 'go'").fetchall()
     [(300,)]
     """
+    import duckdb
+
     source = resolve_source(src)
     con = duckdb.connect()
     con.execute("set TimeZone = 'UTC'")  # times shown in UTC, as everywhere in the package
@@ -235,7 +239,7 @@ def write_query(con: duckdb.DuckDBPyConnection, query: str,
     per line, parquet) to ``out``: a path (replaced in one step: never half written) or a
     binary file. Values are written as they are (a query's text is data).
 
-    >>> import io; buf = io.BytesIO()
+    >>> import duckdb, io; buf = io.BytesIO()
     >>> write_query(duckdb.connect(), "select 1 as n, 'a,b' as s", buf, "csv")
     >>> buf.getvalue()
     b'n,s\\n1,"a,b"\\n'
