@@ -37,7 +37,7 @@ from cartforensics._runtime.publish import write_atomic
 from cartforensics.go.version import GoSemantics
 from cartforensics.io.dataset import CARTS_SCHEMA, EVENTS_SCHEMA
 from cartforensics.io.logs import COLUMNS as READ_EVENTS_COLUMNS
-from cartforensics.io.logs import Source
+from cartforensics.io.logs import Source, several_files
 from cartforensics.io.sources import DatasetSource, Resolved, read_events, resolve_source
 from cartforensics.model.protocol import ReplayOfEvents
 from cartforensics.model.replay import replay
@@ -120,18 +120,21 @@ def _dataset_views(con: duckdb.DuckDBPyConnection, source: DatasetSource) -> Non
         for m in MODES)
     con.execute(f"create view _cf_states as select cart_id, sum(lines)::bigint as lines, "
                 f"{states} from _cf_stored_carts group by cart_id")
-    con.register("files", _files_table(source.files(), problems=None))
+    files = source.files()
+    problems = [{"path": f["path"], "error": p} for f in files for p in f.get("problems", [])]
+    problems += [p.__dict__ for p in several_files([(f["path"], f["cart_id"]) for f in files])]
+    con.register("files", _files_table(files, problems))
 
 
-def _files_table(files: list[dict[str, Any]], problems: list[dict[str, Any]] | None
-                 ) -> pa.Table:
-    """``files``: one row per input file; ``problems``: read_events' list (else each entry's
-    own ``problems``)."""
+def _files_table(files: list[dict[str, Any]], problems: list[dict[str, Any]]) -> pa.Table:
+    """``files``: one row per input file (read_events' ``files``, or a manifest's entries),
+    with its ``problems`` (read_events' list: path, error) one per line."""
     by_path: dict[str, list[str]] = {}
-    for p in problems or ():
-        by_path.setdefault(p["path"], []).append(str(p["error"]))
+    for p in problems:
+        by_path.setdefault(str(p["path"]), []).append(str(p["error"]))
+
     def problems_of(f: dict[str, Any]) -> str | None:
-        found = f.get("problems") if problems is None else by_path.get(str(f["path"]))
+        found = by_path.get(str(f["path"]))
         return "\n".join(found) if found else None
 
     return pa.table({

@@ -34,7 +34,8 @@ def result_table(rel: duckdb.DuckDBPyRelation) -> str:
     """
     import pandas as pd
 
-    table = rel.fetch_arrow_table()
+    fetch = getattr(rel, "to_arrow_table", None) or rel.fetch_arrow_table  # DuckDB < 1.4
+    table = fetch()
     cols = {}
     for k, name in enumerate(table.column_names):
         cols[visible(name)] = [_cell(v) for v in table.column(k).to_pylist()]
