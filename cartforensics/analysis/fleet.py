@@ -22,7 +22,6 @@ and error in both modes (``outcome_go``, ``error_lenient``, ...) and every cart'
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
@@ -41,7 +40,6 @@ from cartforensics.io.dataset import (
     DatasetError,
     as_read_events,
     carts_table,
-    events_dataset,
     files_in_order,
     open_dataset,
     read_manifest,
@@ -128,57 +126,73 @@ class StoredReplay:
         return counts.reindex(self.cart_ids, fill_value=0).astype("int64")
 
 
-def _digests(raw: pa.Array) -> pa.Array:
-    return pa.array([hashlib.blake2b(v, digest_size=16).digest() for v in raw.to_pylist()],
-                    pa.binary(16))
+_GLOB = set("*?[{")  # read_parquet expands these in a path
+
+
+def parquet_view(con: Any, name: str, files: Sequence[str | os.PathLike[str]],
+                 schema: pa.Schema) -> None:
+    """A view ``name`` on DuckDB connection ``con`` over the Parquet ``files`` (of ``schema``;
+    no files: an empty view of it), read by DuckDB where they lie; a path DuckDB would
+    expand as a glob is read through pyarrow instead.
+
+    >>> import duckdb; con = duckdb.connect()
+    >>> parquet_view(con, "t", [], pa.schema([("n", pa.int64())]))
+    >>> con.sql("select count(*) from t").fetchall()
+    [(0,)]
+    """
+    paths = [os.fspath(f) for f in files]
+    if paths and not any(ch in _GLOB for f in paths for ch in f):
+        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in paths)
+        con.execute(f"create view {name} as select * from read_parquet([{listed}])")
+        return
+    import pyarrow.dataset as ds
+
+    con.register(name, ds.dataset(paths, schema=schema, format="parquet") if paths else
+                 schema.empty_table())
+
+
+def _connection() -> Any:
+    import duckdb
+
+    return duckdb.connect()
 
 
 def _scan(path: str | os.PathLike[str],
           lines: Iterable[tuple[str, int]] | None = None,
           fragments: Sequence[str | os.PathLike[str]] | None = None) -> pa.Table:
     """Every line's report columns, ``raw`` kept only where a finding shows it (lenient
-    malformed, no final newline) and on ``lines`` ((cart_id, line) pairs: noted lines), a
-    digest of it everywhere; read one fragment's row group at a time, on this thread (the
-    dataset scanner's read-ahead holds several times more)."""
-    import pyarrow.parquet as pq
+    malformed, no final newline, a backslash: the line may decode under one toolchain only)
+    and on ``lines`` ((cart_id, line) pairs: noted lines), a 16-byte digest of it everywhere
+    (MD5: equal digests, equal lines); read, filtered, hashed and sorted by DuckDB in its
+    threads, where the Parquet lies: no Python pass over the rows."""
+    from cartforensics.io.dataset import EVENTS_DIR, EVENTS_SCHEMA
 
-    dset = events_dataset(path)  # checks that it is a dataset
-    cols = list(dict.fromkeys(_EVENT_COLUMNS + ["ts_ns", "source"] + _OUTCOME_COLUMNS
-                              + ["raw"]))
-    fields = [dset.schema.field(c) for c in cols if c != "raw"]
+    cols = list(dict.fromkeys(_EVENT_COLUMNS + ["ts_ns", "source"] + _OUTCOME_COLUMNS))
+    fields = [EVENTS_SCHEMA.field(c) for c in cols]
     schema = pa.schema(fields + [pa.field("raw", pa.large_binary()),
                                  pa.field(DIGEST_COLUMN, pa.binary(16))])
-    pairs = sorted(set(lines or ()))
-    noted_carts = pa.array(sorted({c for c, _ in pairs}), pa.string())
-    noted_lines = pa.array(sorted({int(n) for _, n in pairs}), pa.int64())
-    parts = []
-    frags = sorted(Path(path).glob("events/*/*.parquet")) if fragments is None else \
+    frags = sorted((Path(path) / EVENTS_DIR).glob("*/*.parquet")) if fragments is None else \
         [Path(f) for f in fragments]
-    for frag in frags:
-        pf = pq.ParquetFile(frag)
-        for batch in pf.iter_batches(batch_size=16 * 1024, columns=cols, use_threads=False):
-            raw = batch.column("raw")
-            keep = pc.or_(
-                pc.and_(pc.equal(batch.column("outcome_lenient"), "malformed"),
-                        pc.is_valid(batch.column("lenient_error"))),
-                pc.invert(batch.column("newline")),
-            ).fill_null(False)
-            # a backslash: the line may decode under one toolchain only (findings' toolchain)
-            keep = pc.or_(keep, pc.match_substring(raw, "\\")).fill_null(False)
-            if pairs:  # a superset of the pairs: a few more lines' bytes, never fewer
-                keep = pc.or_(keep, pc.and_(
-                    pc.is_in(batch.column("cart_id"), value_set=noted_carts),
-                    pc.is_in(batch.column("line"), value_set=noted_lines)).fill_null(False))
-            # take, not if_else: if_else would keep every line's bytes in its data buffer
-            mask = np.invert(keep.to_numpy(zero_copy_only=False))
-            kept = pc.take(raw, pa.array(np.arange(len(raw)), mask=mask))
-            arrays = [batch.column(f.name) for f in fields] + [kept, _digests(raw)]
-            parts.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
-            del raw, batch
-    table = pa.Table.from_batches(parts, schema=schema)
-    del parts
-    return table.sort_by([("cart_id", "ascending"), ("source", "ascending"),
-                          ("line", "ascending")])
+    con = _connection()
+    try:
+        parquet_view(con, "stored", frags, EVENTS_SCHEMA)
+        keep = ("(outcome_lenient = 'malformed' and lenient_error is not null) or not newline "
+                "or coalesce(contains(try(decode(raw)), '\\'), true)")
+        pairs = sorted(set(lines or ()))
+        if pairs:
+            con.register("noted", pa.table({
+                "cart_id": pa.array([c for c, _ in pairs], pa.string()),
+                "line": pa.array([int(n) for _, n in pairs], pa.int64())}))
+            keep += (" or exists (select 1 from noted where noted.cart_id = stored.cart_id "
+                     "and noted.line = stored.line)")
+        listed = ", ".join(f'"{c}"' for c in cols)
+        table = con.sql(
+            f"select {listed}, case when coalesce({keep}, false) then raw end as raw, "
+            f"unhex(md5(raw)) as {DIGEST_COLUMN} from stored "
+            "order by cart_id, source, line").to_arrow_table()
+    finally:
+        con.close()
+    return pa.table([table[f.name].cast(f.type) for f in schema], schema=schema)
 
 
 def stored_replays(path: str | os.PathLike[str],
@@ -467,16 +481,21 @@ def _combine_findings(parts: Sequence[dict[str, pd.DataFrame]]
 def _cart_states(root: Path, sources: list[str],
                  fragments: Sequence[str] | None = None) -> pd.DataFrame:
     """carts/ rows (with the states) of the files ``sources`` only, read from ``fragments``
-    (default: every carts/ fragment)."""
-    import pyarrow.dataset as ds
+    (default: every carts/ fragment) by DuckDB."""
+    from cartforensics.io.dataset import CARTS_DIR, CARTS_SCHEMA
 
-    from cartforensics.io.dataset import CARTS_SCHEMA
-
-    files = sorted(str(p) for p in (root / "carts").glob("*.parquet")) if fragments is None \
+    files = sorted(str(p) for p in (root / CARTS_DIR).glob("*.parquet")) if fragments is None \
         else sorted(str(f) for f in fragments)
-    t = ds.dataset(files, schema=CARTS_SCHEMA, format="parquet").to_table(
-        filter=ds.field("source").isin(sources))
-    return t.sort_by([("cart_id", "ascending"), ("source", "ascending")]).to_pandas()
+    con = _connection()
+    try:
+        parquet_view(con, "carts", files, CARTS_SCHEMA)
+        con.register("wanted", pa.table({"source": pa.array(sources, pa.string())}))
+        t = con.sql("select * from carts where source in (select source from wanted) "
+                    "order by cart_id, source").to_arrow_table()
+    finally:
+        con.close()
+    t = pa.table([t[f.name].cast(f.type) for f in CARTS_SCHEMA], schema=CARTS_SCHEMA)
+    return t.to_pandas()
 
 
 def _carts_columns(root: Path, columns: list[str]) -> pd.DataFrame:
