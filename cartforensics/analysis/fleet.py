@@ -130,10 +130,11 @@ _GLOB = set("*?[{")  # read_parquet expands these in a path
 
 
 def parquet_view(con: Any, name: str, files: Sequence[str | os.PathLike[str]],
-                 schema: pa.Schema) -> None:
+                 schema: pa.Schema, temporary: bool = False) -> None:
     """A view ``name`` on DuckDB connection ``con`` over the Parquet ``files`` (of ``schema``;
     no files: an empty view of it), read by DuckDB where they lie; a path DuckDB would
-    expand as a glob is read through pyarrow instead.
+    expand as a glob is read through pyarrow instead. ``temporary``: seen by ``con`` only
+    (not by the other connections to its database).
 
     >>> import duckdb; con = duckdb.connect()
     >>> parquet_view(con, "t", [], pa.schema([("n", pa.int64())]))
@@ -143,7 +144,8 @@ def parquet_view(con: Any, name: str, files: Sequence[str | os.PathLike[str]],
     paths = [os.fspath(f) for f in files]
     if paths and not any(ch in _GLOB for f in paths for ch in f):
         listed = ", ".join("'" + f.replace("'", "''") + "'" for f in paths)
-        con.execute(f"create view {name} as select * from read_parquet([{listed}])")
+        kind = "temp view" if temporary else "view"
+        con.execute(f"create {kind} {name} as select * from read_parquet([{listed}])")
         return
     import pyarrow.dataset as ds
 
@@ -151,10 +153,19 @@ def parquet_view(con: Any, name: str, files: Sequence[str | os.PathLike[str]],
                  schema.empty_table())
 
 
+_DATABASE: dict[int, Any] = {}  # process id -> this process's in-memory DuckDB
+
+
 def _connection() -> Any:
+    """A new DuckDB connection (a cursor: microseconds; a database costs 20-50 ms) to this
+    process's in-memory database (a forked worker makes its own)."""
     import duckdb
 
-    return duckdb.connect()
+    pid = os.getpid()
+    if pid not in _DATABASE:
+        _DATABASE.clear()
+        _DATABASE[pid] = duckdb.connect()
+    return _DATABASE[pid].cursor()
 
 
 def _scan(path: str | os.PathLike[str],
@@ -175,7 +186,7 @@ def _scan(path: str | os.PathLike[str],
         [Path(f) for f in fragments]
     con = _connection()
     try:
-        parquet_view(con, "stored", frags, EVENTS_SCHEMA)
+        parquet_view(con, "stored", frags, EVENTS_SCHEMA, temporary=True)
         keep = ("(outcome_lenient = 'malformed' and lenient_error is not null) or not newline "
                 "or coalesce(contains(try(decode(raw)), '\\'), true)")
         pairs = sorted(set(lines or ()))
@@ -488,7 +499,7 @@ def _cart_states(root: Path, sources: list[str],
         else sorted(str(f) for f in fragments)
     con = _connection()
     try:
-        parquet_view(con, "carts", files, CARTS_SCHEMA)
+        parquet_view(con, "carts", files, CARTS_SCHEMA, temporary=True)
         con.register("wanted", pa.table({"source": pa.array(sources, pa.string())}))
         t = con.sql("select * from carts where source in (select source from wanted) "
                     "order by cart_id, source").to_arrow_table()

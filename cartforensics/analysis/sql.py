@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from cartforensics._runtime.publish import write_atomic
+from cartforensics.analysis.fleet import parquet_view
 from cartforensics.go.version import GoSemantics
 from cartforensics.io.dataset import CARTS_SCHEMA, EVENTS_SCHEMA
 from cartforensics.io.logs import COLUMNS as READ_EVENTS_COLUMNS
@@ -50,7 +51,6 @@ __all__ = ["FORMATS", "VIEWS", "sql", "write_query"]
 
 VIEWS = ("events", "outcomes", "carts", "files")
 OUTCOME_COLUMNS = [f"{c}_{m}" for m in MODES for c in ("outcome", "error")]
-_GLOB = set("*?[{")  # read_parquet expands these: such a root is scanned through pyarrow
 
 
 def sql(src: Source | Resolved, go_version: str | GoSemantics | None = None
@@ -90,26 +90,12 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _parquet(con: duckdb.DuckDBPyConnection, name: str, files: list[str],
-             schema: pa.Schema) -> None:
-    """A view ``name`` over Parquet ``files`` (their schema ``schema``; none: empty)."""
-    if files and not any(ch in _GLOB for f in files for ch in f):
-        listed = ", ".join(_literal(f) for f in files)
-        con.execute(f"create view {name} as select * from read_parquet([{listed}])")
-        return
-    import pyarrow.dataset as ds
-
-    data = ds.dataset(files, schema=schema, format="parquet") if files else \
-        schema.empty_table()
-    con.register(name, data)
-
-
 def _dataset_views(con: duckdb.DuckDBPyConnection, source: DatasetSource) -> None:
     root = source.root
     events = sorted(str(p) for p in root.glob("events/*/*.parquet"))
     carts = sorted(str(p) for p in root.glob("carts/*.parquet"))
-    _parquet(con, "_cf_stored_events", events, EVENTS_SCHEMA)
-    _parquet(con, "_cf_stored_carts", carts, CARTS_SCHEMA)
+    parquet_view(con, "_cf_stored_events", events, EVENTS_SCHEMA)
+    parquet_view(con, "_cf_stored_carts", carts, CARTS_SCHEMA)
     # ts to the nanosecond, as read_events has it (the stored ts is in microseconds)
     cols = ", ".join("make_timestamp_ns(ts_ns)::timestamptz_ns as ts" if c == "ts" else
                      f'"{c}"' for c in [*READ_EVENTS_COLUMNS, *OUTCOME_COLUMNS])
