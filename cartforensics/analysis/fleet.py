@@ -35,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cartforensics.analysis.sql import parquet_view, process_connection
 from cartforensics.go.version import GoSemantics, semantics
 from cartforensics.io.dataset import (
     DatasetError,
@@ -126,48 +127,6 @@ class StoredReplay:
         return counts.reindex(self.cart_ids, fill_value=0).astype("int64")
 
 
-_GLOB = set("*?[{")  # read_parquet expands these in a path
-
-
-def parquet_view(con: Any, name: str, files: Sequence[str | os.PathLike[str]],
-                 schema: pa.Schema, temporary: bool = False) -> None:
-    """A view ``name`` on DuckDB connection ``con`` over the Parquet ``files`` (of ``schema``;
-    no files: an empty view of it), read by DuckDB where they lie; a path DuckDB would
-    expand as a glob is read through pyarrow instead. ``temporary``: seen by ``con`` only
-    (not by the other connections to its database).
-
-    >>> import duckdb; con = duckdb.connect()
-    >>> parquet_view(con, "t", [], pa.schema([("n", pa.int64())]))
-    >>> con.sql("select count(*) from t").fetchall()
-    [(0,)]
-    """
-    paths = [os.fspath(f) for f in files]
-    if paths and not any(ch in _GLOB for f in paths for ch in f):
-        listed = ", ".join("'" + f.replace("'", "''") + "'" for f in paths)
-        kind = "temp view" if temporary else "view"
-        con.execute(f"create {kind} {name} as select * from read_parquet([{listed}])")
-        return
-    import pyarrow.dataset as ds
-
-    con.register(name, ds.dataset(paths, schema=schema, format="parquet") if paths else
-                 schema.empty_table())
-
-
-_DATABASE: dict[int, Any] = {}  # process id -> this process's in-memory DuckDB
-
-
-def _connection() -> Any:
-    """A new DuckDB connection (a cursor: microseconds; a database costs 20-50 ms) to this
-    process's in-memory database (a forked worker makes its own)."""
-    import duckdb
-
-    pid = os.getpid()
-    if pid not in _DATABASE:
-        _DATABASE.clear()
-        _DATABASE[pid] = duckdb.connect()
-    return _DATABASE[pid].cursor()
-
-
 def _scan(path: str | os.PathLike[str],
           lines: Iterable[tuple[str, int]] | None = None,
           fragments: Sequence[str | os.PathLike[str]] | None = None) -> pa.Table:
@@ -184,7 +143,7 @@ def _scan(path: str | os.PathLike[str],
                                  pa.field(DIGEST_COLUMN, pa.binary(16))])
     frags = sorted((Path(path) / EVENTS_DIR).glob("*/*.parquet")) if fragments is None else \
         [Path(f) for f in fragments]
-    con = _connection()
+    con = process_connection()
     try:
         parquet_view(con, "stored", frags, EVENTS_SCHEMA, temporary=True)
         keep = ("(outcome_lenient = 'malformed' and lenient_error is not null) or not newline "
@@ -497,7 +456,7 @@ def _cart_states(root: Path, sources: list[str],
 
     files = sorted(str(p) for p in (root / CARTS_DIR).glob("*.parquet")) if fragments is None \
         else sorted(str(f) for f in fragments)
-    con = _connection()
+    con = process_connection()
     try:
         parquet_view(con, "carts", files, CARTS_SCHEMA, temporary=True)
         con.register("wanted", pa.table({"source": pa.array(sources, pa.string())}))

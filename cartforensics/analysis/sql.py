@@ -28,13 +28,13 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 import pandas as pd
 import pyarrow as pa
 
 from cartforensics._runtime.publish import write_atomic
-from cartforensics.analysis.fleet import parquet_view
 from cartforensics.go.version import GoSemantics
 from cartforensics.io.dataset import CARTS_SCHEMA, EVENTS_SCHEMA
 from cartforensics.io.logs import COLUMNS as READ_EVENTS_COLUMNS
@@ -47,7 +47,7 @@ from cartforensics.vocab import MODES
 if TYPE_CHECKING:  # imported when a connection is made (55 ms): `import cartforensics` stays lean
     import duckdb
 
-__all__ = ["FORMATS", "VIEWS", "sql", "write_query"]
+__all__ = ["FORMATS", "VIEWS", "parquet_view", "process_connection", "sql", "write_query"]
 
 VIEWS = ("events", "outcomes", "carts", "files")
 OUTCOME_COLUMNS = [f"{c}_{m}" for m in MODES for c in ("outcome", "error")]
@@ -88,6 +88,50 @@ def sql(src: Source | Resolved, go_version: str | GoSemantics | None = None
 # -- a dataset: views over its Parquet -----------------------------------------------------
 def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
+
+
+_GLOB = set("*?[{")  # read_parquet expands these in a path
+
+
+def parquet_view(con: Any, name: str, files: Sequence[str | os.PathLike[str]],
+                 schema: pa.Schema, temporary: bool = False) -> None:
+    """A view ``name`` on DuckDB connection ``con`` over the Parquet ``files`` (of ``schema``;
+    no files: an empty view of it), read by DuckDB where they lie; a path DuckDB would
+    expand as a glob is read through pyarrow instead. ``temporary``: seen by ``con`` only
+    (not by the other connections to its database).
+
+    >>> import duckdb; con = duckdb.connect()
+    >>> parquet_view(con, "t", [], pa.schema([("n", pa.int64())]))
+    >>> con.sql("select count(*) from t").fetchall()
+    [(0,)]
+    """
+    paths = [os.fspath(f) for f in files]
+    if paths and not any(ch in _GLOB for f in paths for ch in f):
+        listed = ", ".join(_literal(f) for f in paths)
+        kind = "temp view" if temporary else "view"
+        con.execute(f"create {kind} {name} as select * from read_parquet([{listed}])")
+        return
+    import pyarrow.dataset as ds
+
+    con.register(name, ds.dataset(paths, schema=schema, format="parquet") if paths else
+                 schema.empty_table())
+
+
+_DATABASE: dict[int, Any] = {}  # process id -> this process's in-memory DuckDB (scans' own)
+
+
+def process_connection() -> Any:
+    """A new DuckDB connection to this process's in-memory database, for a scan's temporary
+    views (a cursor costs microseconds, a new database 20-50 ms; a forked worker makes its
+    own database)."""
+    import duckdb
+
+    pid = os.getpid()
+    if pid not in _DATABASE:
+        _DATABASE.clear()
+        _DATABASE[pid] = duckdb.connect()
+    return _DATABASE[pid].cursor()
+
 
 
 def _dataset_views(con: duckdb.DuckDBPyConnection, source: DatasetSource) -> None:
