@@ -22,6 +22,7 @@ and error in both modes (``outcome_go``, ``error_lenient``, ...) and every cart'
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
@@ -54,8 +55,8 @@ from cartforensics.vocab import (
     OUTCOMES,
 )
 
-__all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetSummary", "StoredReplay", "fleet_summary",
-           "stored_replays"]
+__all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetCounts", "FleetSummary", "StoredReplay",
+           "fleet_counts", "fleet_summary", "stored_replays"]
 
 DIGEST_COLUMN = "raw_digest"  # blake2b-128 of a line's bytes: equal digests, equal lines
 # read_events' columns a report reads (payload never: the outcomes are stored)
@@ -493,3 +494,148 @@ def _combine(tables: Sequence[pa.Table], keys: str | list[str],
     df.columns = [c.rsplit("_", 1)[0] if c.rsplit("_", 1)[0] in how else c
                   for c in df.columns]
     return df.set_index(keys)
+
+
+# ------------------------------------------------------------------------------------------
+# Counted by DuckDB where the data lies (a dataset's Parquet, or logs' Arrow tables)
+
+
+@dataclass
+class FleetCounts:
+    """What :func:`fleet_counts` counted, in the report's own shapes: ``lines``, ``carts``,
+    ``applied_go``, ``applied_lenient``, ``lost`` (applied in lenient mode, not by the
+    service) and ``carts_losing``; ``outcomes`` (lines per mode and outcome), ``by_type``
+    (per mode, type and outcome), ``by_cart`` (one row per cart: lines per outcome in each
+    mode, ``lost``); the charts' inputs: ``rates`` and ``rates_by_type`` (go mode, as
+    :func:`~cartforensics.analysis.metrics.rates` gives them, windows of ``freq``),
+    ``lost_table`` (lost lines per cart and go outcome; None when none), ``unknown`` (lenient
+    mode's unknown types: lines, carts); ``metrics`` (the seed's, go mode)."""
+
+    lines: int
+    carts: int
+    applied_go: int
+    applied_lenient: int
+    lost: int
+    carts_losing: int
+    freq: str
+    outcomes: pd.DataFrame
+    by_type: pd.DataFrame
+    by_cart: pd.DataFrame
+    rates: pd.DataFrame
+    rates_by_type: pd.DataFrame
+    lost_table: pd.DataFrame | None
+    unknown: pd.DataFrame
+    metrics: pd.DataFrame
+
+
+_DAY_NS = 86_400 * 10**9
+_LOST = "outcome_lenient = 'applied' and outcome_go <> 'applied'"
+
+
+def fleet_counts(src: Any, freq: str | None = None) -> FleetCounts:
+    """The fleet's counts, rates and metrics, aggregated by DuckDB in its threads: over a
+    converted dataset's Parquet where it lies, or over logs replayed into Arrow tables (what
+    :func:`cartforensics.analysis.sql.sql` takes, or a connection it made). No Python pass
+    over the rows; the numbers equal the report's. ``freq``: the rates' window (default: as
+    the report picks it from the span).
+
+    >>> c = fleet_counts("sample_data", freq="1D")
+    >>> c.lines, c.applied_go, c.applied_lenient, c.lost
+    (1540, 713, 1506, 793)
+    """
+    from cartforensics.analysis.metrics import metrics_frame, pick_freq, rates_from_counts
+    from cartforensics.analysis.sql import sql
+
+    con = src if hasattr(src, "execute") and hasattr(src, "sql") else sql(src)
+
+    def frame(query: str) -> pd.DataFrame:
+        return con.sql(query).df()
+
+    n = {o: f"count(*) filter (where outcome_{{m}} = '{o}')::bigint as \"{o}\"" for o in OUTCOMES}
+    head = con.sql(f"""
+        select count(*)::bigint, count(*) filter (where outcome_go = 'applied')::bigint,
+            count(*) filter (where outcome_lenient = 'applied')::bigint,
+            count(*) filter (where {_LOST})::bigint,
+            count(distinct cart_id) filter (where {_LOST})::bigint,
+            min(epoch_ns(ts)), max(epoch_ns(ts)),
+            count(*) filter (where newline)::bigint,
+            coalesce(sum(length + 1) filter (where newline), 0)::bigint
+        from events""").fetchall()[0]
+    lines, applied_go, applied_lenient, lost, carts_losing, ts_min, ts_max, appends, \
+        written = (int(v) if v is not None else None for v in head)
+    carts = int(con.sql("select count(*) from (select cart_id from files union "
+                        "select cart_id from events)").fetchall()[0][0])
+    if freq is None:
+        span = [] if ts_min is None else [ts_min, ts_max]
+        freq = pick_freq(pd.Series(pd.to_datetime(np.array(span, dtype=np.int64), utc=True)))
+    try:
+        width = int(pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).value)
+    except (ValueError, TypeError):
+        width = _DAY_NS
+    base = math.gcd(width, _DAY_NS) if width > 0 else _DAY_NS  # windows nested in freq's
+
+    # go mode per window and type: the time charts (rates_from_counts lays freq's windows)
+    go_counts = ", ".join(v.format(m="go") for v in n.values())
+    wide = frame(f"""
+        select (epoch_ns(ts) - ((epoch_ns(ts) % {base}) + {base}) % {base}) as window,
+            coalesce(type, '(none)') as type, {go_counts}
+        from events where ts is not null group by all order by 1, 2""")
+    wide["window"] = pd.to_datetime(wide["window"].to_numpy(dtype=np.int64), utc=True)
+    wide["type"] = wide["type"].astype(object)
+    wide = wide[["window", "type", *OUTCOMES]]
+    no_ts_rows = con.sql("select outcome_go, count(*) from events where ts is null "
+                         "group by all").fetchall()
+    no_ts = {o: int(k) for o in OUTCOMES for g, k in no_ts_rows if g == o}
+    rates_all = rates_from_counts(wide.drop(columns=["type"]), freq, None, "go", no_ts)
+    rates_type = rates_from_counts(wide, freq, "type", "go", no_ts)
+
+    lost_rows = frame(f"select cart_id as cart, outcome_go as outcome, count(*)::bigint "
+                      f"as lines from events where {_LOST} group by all")
+    lost_table = None
+    if len(lost_rows):
+        lost_table = lost_rows.pivot_table(index="cart", columns="outcome", values="lines",
+                                           aggfunc="sum", fill_value=0).sort_index()
+        lost_table = lost_table.astype("int64")
+        lost_table.columns.name = "outcome"
+        lost_table.index.name = "cart"
+    unknown = frame("select coalesce(type, '') as type, count(*)::bigint as lines, "
+                    "count(distinct cart_id)::bigint as carts from events "
+                    "where outcome_lenient = 'unknown_type' group by all")
+    unknown = unknown.astype({"type": object}).set_index("type").sort_index()
+
+    per_mode = " union all ".join(
+        f"select '{m}' as mode, outcome_{m} as outcome, type, cart_id from events"
+        for m in MODES)
+    outcomes = frame(f"select mode, outcome, count(*)::bigint as lines from ({per_mode}) "
+                     "group by all order by all")
+    by_type = frame(f"select mode, type, outcome, count(*)::bigint as lines from ({per_mode}) "
+                    "group by all order by all")
+    cols = ", ".join(v.format(m=m).replace(f'as "{o}"', f'as "{m}_{o}"')
+                     for m in MODES for o, v in n.items())
+    by_cart = frame(f"select cart_id, count(*)::bigint as lines, {cols}, "
+                    f"count(*) filter (where {_LOST})::bigint as lost from events "
+                    "group by cart_id order by cart_id").set_index("cart_id")
+
+    go = dict(zip(outcomes.loc[outcomes["mode"] == "go", "outcome"],
+                  outcomes.loc[outcomes["mode"] == "go", "lines"], strict=True))
+    count = {o: int(go.get(o, 0)) for o in OUTCOMES}
+    long_carts = int(con.sql("select count(distinct cart_id) from events "
+                             "where outcome_go = 'too_long'").fetchall()[0][0])
+    log_files = int(con.sql("select count(*) from files where path like '%.events.log'")
+                    .fetchall()[0][0])
+    values: dict[str, Any] = {
+        "cart_event_log_replay_total": carts - long_carts,
+        "cart_event_log_replay_failures_total": sum(count[o] for o in FAILURE_OUTCOMES),
+        "cart_event_log_mutation_errors_total": sum(count[o] for o in MUTATION_ERROR_OUTCOMES),
+        "cart_event_log_unknown_types_total": 0,
+        "cartforensics_promised_unknown_types_total": count["unknown_type"],
+        "cart_event_log_appends_total": appends,
+        "cart_event_log_bytes_written_total": written,
+        "cart_event_log_files_existing": log_files,
+        "cart_event_log_last_append_unix": 0.0 if ts_max is None else float(ts_max) / 1e9,
+    }
+    return FleetCounts(
+        lines=lines, carts=carts, applied_go=applied_go, applied_lenient=applied_lenient,
+        lost=lost, carts_losing=carts_losing, freq=freq, outcomes=outcomes, by_type=by_type,
+        by_cart=by_cart, rates=rates_all, rates_by_type=rates_type, lost_table=lost_table,
+        unknown=unknown, metrics=metrics_frame(values, "go"))
