@@ -235,16 +235,20 @@ def stored_replays(path: str | os.PathLike[str],
     carts["_order"] = carts["source"].map(order)
     carts = carts.sort_values("_order", kind="stable")
     out = []
+    # the replay's dtypes, built from the Arrow columns (no Python object per line)
+    cart_col = events["cart_id"].astype("str").array
+    outcome_names = pa.array(list(OUTCOMES), pa.string())
     for mode in MODES:
         states = dict(zip(carts["cart_id"], carts[f"state_{mode}"], strict=True))
+        codes = pc.index_in(outcome_cols[f"outcome_{mode}"], value_set=outcome_names)
         oc = pd.DataFrame({
-            "cart_id": events["cart_id"].to_numpy(),
+            "cart_id": cart_col,
             "line": events["line"].to_numpy(),
             "ts": events["ts"].array,
             "type": events["type"].array,
-            "outcome": pd.Categorical(outcome_cols[f"outcome_{mode}"].to_numpy(
-                zero_copy_only=False), categories=OUTCOMES),
-            "error": pd.array(outcome_cols[f"error_{mode}"].to_numpy(zero_copy_only=False),
+            "outcome": pd.Categorical.from_codes(
+                codes.fill_null(-1).to_numpy(), categories=list(OUTCOMES)),
+            "error": pd.array(outcome_cols[f"error_{mode}"].cast(pa.large_string()),
                               dtype="str"),
         })
         out.append(StoredReplay(mode, events, oc, cart_ids, states, root,
