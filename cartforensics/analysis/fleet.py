@@ -547,28 +547,59 @@ def fleet_counts(src: Any, freq: str | None = None) -> FleetCounts:
     >>> c.lines, c.applied_go, c.applied_lenient, c.lost
     (1540, 713, 1506, 793)
     """
-    from cartforensics.analysis.metrics import metrics_frame, pick_freq, rates_from_counts
     from cartforensics.analysis.sql import sql
 
-    con = src if hasattr(src, "execute") and hasattr(src, "sql") else sql(src)
+    given = hasattr(src, "execute") and hasattr(src, "sql")  # a connection cf.sql made
+    con = src if given else sql(src)
+    try:
+        return _fleet_counts(con, freq)
+    finally:
+        if given:
+            con.execute("drop table if exists _cf_by_cart")
+            con.execute("drop table if exists _cf_by_type")
+        else:
+            con.close()
+
+
+def _fleet_counts(con: Any, freq: str | None) -> FleetCounts:
+    """:func:`fleet_counts` on a connection with cf.sql's views: four scans of ``events``
+    (per cart, per type and outcomes, per window, lenient unknown types), the rest from
+    their small results."""
+    from cartforensics.analysis.metrics import metrics_frame, pick_freq, rates_from_counts
 
     def frame(query: str) -> pd.DataFrame:
         return con.sql(query).df()
 
-    n = {o: f"count(*) filter (where outcome_{{m}} = '{o}')::bigint as \"{o}\"" for o in OUTCOMES}
-    head = con.sql(f"""
-        select count(*)::bigint, count(*) filter (where outcome_go = 'applied')::bigint,
-            count(*) filter (where outcome_lenient = 'applied')::bigint,
-            count(*) filter (where {_LOST})::bigint,
-            count(distinct cart_id) filter (where {_LOST})::bigint,
-            min(epoch_ns(ts)), max(epoch_ns(ts)),
-            count(*) filter (where newline)::bigint,
-            coalesce(sum(length + 1) filter (where newline), 0)::bigint
-        from events""").fetchall()[0]
+    def one(query: str) -> tuple[Any, ...]:
+        return con.sql(query).fetchall()[0]
+
+    def counted(mode: str, name: str = "{o}") -> str:
+        return ", ".join(f"count(*) filter (where outcome_{mode} = '{o}')::bigint "
+                         f'as "{name.format(o=o, m=mode)}"' for o in OUTCOMES)
+
+    # per cart: every per-line sum the report needs adds up from here
+    con.execute(f"""
+        create or replace temp table _cf_by_cart as
+        select cart_id, count(*)::bigint as lines, {counted("go", "go_{o}")},
+            {counted("lenient", "lenient_{o}")},
+            count(*) filter (where {_LOST})::bigint as lost,
+            {", ".join(f"count(*) filter (where {_LOST} and outcome_go = '{o}')::bigint as "
+                       f'"lost_{o}"' for o in OUTCOMES)},
+            min(epoch_ns(ts)) as ts_min, max(epoch_ns(ts)) as ts_max,
+            count(*) filter (where newline)::bigint as appends,
+            coalesce(sum(length + 1) filter (where newline), 0)::bigint as written
+        from events group by cart_id""")
+    head = one("""
+        select coalesce(sum(lines), 0), coalesce(sum(go_applied), 0),
+            coalesce(sum(lenient_applied), 0), coalesce(sum(lost), 0),
+            count(*) filter (where lost > 0), min(ts_min), max(ts_max),
+            coalesce(sum(appends), 0), coalesce(sum(written), 0),
+            count(*) filter (where go_too_long > 0)
+        from _cf_by_cart""")
     lines, applied_go, applied_lenient, lost, carts_losing, ts_min, ts_max, appends, \
-        written = (int(v) if v is not None else None for v in head)
-    carts = int(con.sql("select count(*) from (select cart_id from files union "
-                        "select cart_id from events)").fetchall()[0][0])
+        written, long_carts = (None if v is None else int(v) for v in head)
+    carts = int(one("select count(*) from (select cart_id from files union "
+                    "select cart_id from _cf_by_cart)")[0])
     if freq is None:
         span = [] if ts_min is None else [ts_min, ts_max]
         freq = pick_freq(pd.Series(pd.to_datetime(np.array(span, dtype=np.int64), utc=True)))
@@ -578,28 +609,30 @@ def fleet_counts(src: Any, freq: str | None = None) -> FleetCounts:
         width = _DAY_NS
     base = math.gcd(width, _DAY_NS) if width > 0 else _DAY_NS  # windows nested in freq's
 
-    # go mode per window and type: the time charts (rates_from_counts lays freq's windows)
-    go_counts = ", ".join(v.format(m="go") for v in n.values())
+    # go mode per window and type: the time charts (rates_from_counts lays freq's windows);
+    # lines without a ts in a window of their own (null)
     wide = frame(f"""
-        select (epoch_ns(ts) - ((epoch_ns(ts) % {base}) + {base}) % {base}) as window,
-            coalesce(type, '(none)') as type, {go_counts}
-        from events where ts is not null group by all order by 1, 2""")
+        select (epoch_ns(ts) - ((epoch_ns(ts) % {base}) + {base}) % {base}) as "window",
+            coalesce(type, '(none)') as type, {counted("go")}
+        from events group by all order by 1, 2""")
+    timeless = wide["window"].isna().to_numpy()
+    no_ts = {o: k for o in OUTCOMES if (k := int(wide.loc[timeless, o].sum()))}
+    wide = wide[~timeless].reset_index(drop=True)
     wide["window"] = pd.to_datetime(wide["window"].to_numpy(dtype=np.int64), utc=True)
     wide["type"] = wide["type"].astype(object)
     wide = wide[["window", "type", *OUTCOMES]]
-    no_ts_rows = con.sql("select outcome_go, count(*) from events where ts is null "
-                         "group by all").fetchall()
-    no_ts = {o: int(k) for o in OUTCOMES for g, k in no_ts_rows if g == o}
     rates_all = rates_from_counts(wide.drop(columns=["type"]), freq, None, "go", no_ts)
     rates_type = rates_from_counts(wide, freq, "type", "go", no_ts)
 
-    lost_rows = frame(f"select cart_id as cart, outcome_go as outcome, count(*)::bigint "
-                      f"as lines from events where {_LOST} group by all")
+    lost_cols = [f"lost_{o}" for o in OUTCOMES]
+    lost_rows = frame(f"select cart_id, {', '.join(lost_cols)} from _cf_by_cart "
+                      "where lost > 0")
     lost_table = None
     if len(lost_rows):
-        lost_table = lost_rows.pivot_table(index="cart", columns="outcome", values="lines",
-                                           aggfunc="sum", fill_value=0).sort_index()
-        lost_table = lost_table.astype("int64")
+        lost_table = lost_rows.set_index("cart_id")[lost_cols].rename(
+            columns=lambda c: c[len("lost_"):])
+        lost_table = lost_table.loc[:, lost_table.sum() > 0]
+        lost_table = lost_table[sorted(lost_table.columns)].sort_index().astype("int64")
         lost_table.columns.name = "outcome"
         lost_table.index.name = "cart"
     unknown = frame("select coalesce(type, '') as type, count(*)::bigint as lines, "
@@ -607,26 +640,23 @@ def fleet_counts(src: Any, freq: str | None = None) -> FleetCounts:
                     "where outcome_lenient = 'unknown_type' group by all")
     unknown = unknown.astype({"type": object}).set_index("type").sort_index()
 
+    con.execute("create or replace temp table _cf_by_type as select type, outcome_go, "
+                "outcome_lenient, count(*)::bigint as n from events group by all")
     per_mode = " union all ".join(
-        f"select '{m}' as mode, outcome_{m} as outcome, type, cart_id from events"
+        f"select '{m}' as mode, type, outcome_{m} as outcome, n from _cf_by_type"
         for m in MODES)
-    outcomes = frame(f"select mode, outcome, count(*)::bigint as lines from ({per_mode}) "
+    outcomes = frame(f"select mode, outcome, sum(n)::bigint as lines from ({per_mode}) "
                      "group by all order by all")
-    by_type = frame(f"select mode, type, outcome, count(*)::bigint as lines from ({per_mode}) "
+    by_type = frame(f"select mode, type, outcome, sum(n)::bigint as lines from ({per_mode}) "
                     "group by all order by all")
-    cols = ", ".join(v.format(m=m).replace(f'as "{o}"', f'as "{m}_{o}"')
-                     for m in MODES for o, v in n.items())
-    by_cart = frame(f"select cart_id, count(*)::bigint as lines, {cols}, "
-                    f"count(*) filter (where {_LOST})::bigint as lost from events "
-                    "group by cart_id order by cart_id").set_index("cart_id")
+    by_cart = frame("select cart_id, lines, "
+                    + ", ".join(f'"{m}_{o}"' for m in MODES for o in OUTCOMES)
+                    + ", lost from _cf_by_cart order by cart_id").set_index("cart_id")
 
-    go = dict(zip(outcomes.loc[outcomes["mode"] == "go", "outcome"],
-                  outcomes.loc[outcomes["mode"] == "go", "lines"], strict=True))
-    count = {o: int(go.get(o, 0)) for o in OUTCOMES}
-    long_carts = int(con.sql("select count(distinct cart_id) from events "
-                             "where outcome_go = 'too_long'").fetchall()[0][0])
-    log_files = int(con.sql("select count(*) from files where path like '%.events.log'")
-                    .fetchall()[0][0])
+    go = outcomes[outcomes["mode"] == "go"]
+    count = dict.fromkeys(OUTCOMES, 0) | {str(o): int(k) for o, k in
+                                          zip(go["outcome"], go["lines"], strict=True)}
+    log_files = int(one("select count(*) from files where path like '%.events.log'")[0])
     values: dict[str, Any] = {
         "cart_event_log_replay_total": carts - long_carts,
         "cart_event_log_replay_failures_total": sum(count[o] for o in FAILURE_OUTCOMES),

@@ -224,3 +224,17 @@ def test_fleet_counts_on_a_path_duckdb_would_glob(corpus, tmp_path: Path) -> Non
     pd.testing.assert_frame_equal(a.by_cart, b.by_cart)
     events, go, _ = stored_replays(odd)
     pd.testing.assert_frame_equal(go.outcomes, stored_replays(corpus[1])[1].outcomes)
+
+
+def test_fleet_counts_on_an_analysts_connection(corpus) -> None:
+    """On a connection cf.sql made: the same counts, and the connection left as it was."""
+    import cartforensics as cf
+    from cartforensics.analysis.fleet import fleet_counts
+
+    con = cf.sql(corpus[1])
+    before = sorted(con.sql("show tables").fetchall())
+    a, b = fleet_counts(con, "1h"), fleet_counts(corpus[1], "1h")
+    assert sorted(con.sql("show tables").fetchall()) == before
+    pd.testing.assert_frame_equal(a.by_type, b.by_type)
+    pd.testing.assert_frame_equal(a.metrics, b.metrics)
+    assert con.sql("select count(*) from events").fetchall() == [(a.lines,)]
