@@ -56,27 +56,27 @@ def _one_line(e: BaseException) -> str:
     return visible(text[0] if text else type(e).__name__)
 
 
+def _fail(text: str) -> int:
+    """A bad argument, query or path: one line on stderr, exit status 2."""
+    sys.stderr.write(f"cartforensics: sql: {text}\n")
+    return 2
+
+
 def _cmd_sql(args: argparse.Namespace) -> int:
     fmt = args.format
     if fmt == "parquet" and args.out is None:
-        sys.stderr.write("cartforensics: sql: --format parquet writes a file: give --out FILE\n")
-        return 2
+        return _fail("--format parquet writes a file: give --out FILE")
     try:
         con = sql(args.path, go_version=args.go_version)
     except (NoLogsError, DatasetError, ValueError) as e:
-        sys.stderr.write(f"cartforensics: sql: {_one_line(e)}\n")
-        return 2
+        return _fail(_one_line(e))
     except OSError as e:
-        sys.stderr.write(f"cartforensics: sql: {visible(str(e.filename or args.path))}: "
-                         f"{e.strerror or e}\n")
-        return 2
+        return _fail(f"{visible(str(e.filename or args.path))}: {e.strerror or e}")
     try:
         if fmt == "table":
             rel = con.sql(args.query)
             if rel is None:
-                sys.stderr.write("cartforensics: sql: the statement returns no rows: give a "
-                                 "query (select ...)\n")
-                return 2
+                return _fail("the statement returns no rows: give a query (select ...)")
             sys.stdout.write(result_table(rel) + "\n")
         elif args.out is not None:
             write_query(con, args.query, args.out, fmt)
@@ -88,12 +88,9 @@ def _cmd_sql(args: argparse.Namespace) -> int:
             text = buf.getvalue().decode("utf-8", "surrogateescape")
             sys.stdout.write(visible(text, keep_newlines=True))
     except duckdb.Error as e:
-        sys.stderr.write(f"cartforensics: sql: {_one_line(e)}\n")
-        return 2
+        return _fail(_one_line(e))
     except OSError as e:
-        sys.stderr.write(f"cartforensics: sql: --out {visible(str(args.out))}: "
-                         f"{e.strerror or e}\n")
-        return 2
+        return _fail(f"--out {visible(str(args.out))}: {e.strerror or e}")
     finally:
         con.close()
     return 0
