@@ -38,7 +38,7 @@ from cartforensics._runtime.publish import write_atomic
 from cartforensics.go.version import GoSemantics
 from cartforensics.io.dataset import CARTS_SCHEMA, EVENTS_SCHEMA
 from cartforensics.io.logs import COLUMNS as READ_EVENTS_COLUMNS
-from cartforensics.io.logs import Source, several_files
+from cartforensics.io.logs import Source, name_text, several_files
 from cartforensics.io.sources import DatasetSource, Resolved, read_events, resolve_source
 from cartforensics.model.protocol import ReplayOfEvents
 from cartforensics.model.replay import replay
@@ -160,15 +160,15 @@ def _files_table(files: list[dict[str, Any]], problems: list[dict[str, Any]]) ->
     """``files``: one row per input file (read_events' ``files``, or a manifest's entries),
     with its ``problems`` (read_events' list: path, error) one per line."""
     by_path: dict[str, list[str]] = {}
-    for p in problems:
-        by_path.setdefault(str(p["path"]), []).append(str(p["error"]))
+    for p in problems:  # (names the file system gave that are not UTF-8: \xNN, as ids are)
+        by_path.setdefault(str(p["path"]), []).append(name_text(str(p["error"])))
 
     def problems_of(f: dict[str, Any]) -> str | None:
         found = by_path.get(str(f["path"]))
         return "\n".join(found) if found else None
 
     return pa.table({
-        "path": pa.array([str(f["path"]) for f in files], pa.string()),
+        "path": pa.array([name_text(str(f["path"])) for f in files], pa.string()),
         "cart_id": pa.array([f["cart_id"] for f in files], pa.string()),
         "bytes": pa.array([f.get("content_size", f.get("bytes")) for f in files], pa.int64()),
         "lines": pa.array([f.get("lines") for f in files], pa.int64()),
