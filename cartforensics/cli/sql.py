@@ -36,10 +36,13 @@ def result_table(rel: duckdb.DuckDBPyRelation) -> str:
 
     fetch = getattr(rel, "to_arrow_table", None) or rel.fetch_arrow_table  # DuckDB < 1.4
     table = fetch()
-    cols = {}
-    for k, name in enumerate(table.column_names):
-        cols[visible(name)] = [_cell(v) for v in table.column(k).to_pylist()]
-    return pd.DataFrame(cols, dtype=object).to_string(index=False)
+    names = [visible(name) for name in table.column_names]
+    if not table.num_rows:
+        return "  ".join(names) + "\n(no rows)"
+    frame = pd.DataFrame({k: [_cell(v) for v in table.column(k).to_pylist()]
+                          for k in range(len(names))}, dtype=object)
+    frame.columns = names  # (a query may name two columns alike)
+    return frame.to_string(index=False)
 
 
 def _cell(v: Any) -> str:

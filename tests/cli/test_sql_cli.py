@@ -39,6 +39,14 @@ def test_table_escapes_log_text(hostile_logs: Path, capsys) -> None:
     assert "Evil\\x1b[31m\\u202e<b>" in out and "unknown_type" in out
 
 
+def test_an_empty_answer(hostile_logs: Path, capsys) -> None:
+    code, out, _ = run(["sql", str(hostile_logs), "select cart_id, line from events where "
+                        "false"], capsys)
+    assert code == 0 and out == "cart_id  line\n(no rows)\n"
+    code, out, _ = run(["sql", str(hostile_logs), "select 1 as n, 2 as n"], capsys)
+    assert code == 0 and out.split() == ["n", "n", "1", "2"]
+
+
 def test_files_are_written_exactly(hostile_logs: Path, tmp_path: Path, capsys) -> None:
     q = "select cart_id, type from events"
     assert run(["sql", str(hostile_logs), q, "--format", "parquet", "--out",
