@@ -34,8 +34,7 @@ def result_table(rel: duckdb.DuckDBPyRelation) -> str:
     """
     import pandas as pd
 
-    fetch = getattr(rel, "to_arrow_table", None) or rel.fetch_arrow_table  # DuckDB < 1.4
-    table = fetch()
+    table = rel.to_arrow_table()
     names = [visible(name) for name in table.column_names]
     if not table.num_rows:
         return "  ".join(names) + "\n(no rows)"
