@@ -32,12 +32,20 @@ Target: <= 50 ms. ``--against REV`` runs the same measurement on the package as 
 revision ``REV`` (``git archive``, with this worktree's compiled core) in a child process,
 interleaved with this code's run, so that both figures come from one run on one load;
 ``--profile`` prints a cProfile of this code's toggles instead.
+
+``--only browser`` (issue 22): the same cart in a real JupyterLab (tests/present/browser/lab.py)
+driven by Debian's Chromium: ``--samples`` clicks on the step-forward button, each timed in the
+page from the click until the line panel shows the next line (kernel round trip and drawing
+included), then ``--samples`` skips switched on and back off, each timed until the line panel
+says so. Targets: step p95 <= 50 ms, skip p95 <= 100 ms. ``--against REV`` measures REV's
+widget the same way first (its buttons carry the same classes), in the same sitting.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import random
 import re
@@ -158,7 +166,6 @@ def _revision_tree(rev: str) -> Path:
 
 
 def _child_timings(code_root: Path, args: argparse.Namespace) -> dict[str, dict[str, list[float]]]:
-    import json
 
     env = dict(os.environ, PYTHONPATH=str(code_root))
     cmd = [sys.executable, __file__, "--only", "skip", "--json", "--code-root", str(code_root),
@@ -168,9 +175,106 @@ def _child_timings(code_root: Path, args: argparse.Namespace) -> dict[str, dict[
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+# in the page: click, then wait (each animation frame) until the line panel shows ``want``
+_CLICK_UNTIL = """async ([button, want, gone]) => {
+  const view = document.querySelector('.cf-scrubber:not(.cft-static)');
+  const line = () => view.querySelector('.cf-line').innerText;
+  const t0 = performance.now();
+  view.querySelector(button).click();
+  await new Promise(done => { const check = () => {
+    const text = line();
+    if (gone ? !text.includes(want) : text.includes(want)) done();
+    else requestAnimationFrame(check);
+  }; check(); });
+  return performance.now() - t0;
+}"""
+
+
+def browser_timings(code_root: Path, args: argparse.Namespace, cart: Path
+                    ) -> dict[str, list[float]]:
+    """Step and skip timed in JupyterLab on the package in ``code_root``."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "present"))
+    from browser.lab import JupyterLab, write_notebook
+    from playwright.sync_api import sync_playwright
+
+    start = args.lines // 2
+    with tempfile.TemporaryDirectory(prefix="bench-widgets-lab-") as tmp:
+        root, home = Path(tmp) / "root", Path(tmp) / "home"
+        root.mkdir()
+        home.mkdir()
+        shutil.copy2(cart, root / cart.name)
+        write_notebook(root / "bench.ipynb", [
+            "import cartforensics as cf\n"
+            f"ev = cf.read_events({cart.name!r}, progress=False)\n"
+            "s = cf.TimelineScrubber(cf.replay(ev), lenient=cf.replay(ev, mode='lenient'))\n"
+            f"s.seek(line={start})\ns"])
+        old = os.environ.get("PYTHONPATH")
+        os.environ["PYTHONPATH"] = str(code_root)
+        try:
+            with JupyterLab(root, home, timeout=120) as lab, sync_playwright() as pw:
+                browser = pw.chromium.launch(
+                    executable_path="/usr/bin/chromium", headless=True,
+                    args=["--no-sandbox", "--disable-gpu", "--no-first-run"])
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
+                page.goto(lab.url("lab/tree/bench.ipynb"), wait_until="domcontentloaded")
+                from test_browser import _run_all
+
+                _run_all(page, timeout=180)
+                page.wait_for_function(
+                    "s => { const v = document.querySelector('.cf-scrubber:not(.cft-static)"
+                    " .cf-line'); return v && v.innerText.includes(s); }",
+                    arg=f"Line {start:,} of", timeout=180_000)
+                step = []
+                for k in range(args.samples):
+                    want = f"Line {start + k + 1:,} of"
+                    step.append(page.evaluate(_CLICK_UNTIL, [".cf-step-forward", want, False]))
+                on, off = [], []
+                flag = "this line is switched off"
+                for _ in range(args.samples // 2):
+                    on.append(page.evaluate(_CLICK_UNTIL, [".cf-skip", flag, False]))
+                    off.append(page.evaluate(_CLICK_UNTIL, [".cf-skip", flag, True]))
+                browser.close()
+        finally:
+            if old is None:
+                os.environ.pop("PYTHONPATH", None)
+            else:
+                os.environ["PYTHONPATH"] = old
+    return {"step": step, "skip on": on, "skip off": off}
+
+
+def browser_main(args: argparse.Namespace) -> int:
+    """``--only browser``: step and skip timed in JupyterLab (and REV's widget first)."""
+    for line in _common.machine_info():
+        print(line)
+    here = Path(__file__).resolve().parents[1]
+    runs: dict[str, dict[str, list[float]]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-widgets-") as tmp:
+        cart = write_cart(args.lines, args.seed, Path(tmp))
+        if args.against:
+            old = _revision_tree(args.against)
+            try:
+                runs[f"at {args.against}"] = browser_timings(old, args, cart)
+            finally:
+                shutil.rmtree(old, ignore_errors=True)
+        runs["this code"] = browser_timings(here, args, cart)
+    print(f"\nin JupyterLab (Chromium), one cart of {args.lines:,} lines, from the click until "
+          "the line panel shows it (ms)")
+    print(f"{'code':<16} {'what':<10} {'median':>8} {'p95':>8} {'max':>8} {'runs':>5}")
+    for who, got in runs.items():
+        for what, ms in got.items():
+            _l, med, p95, mx, _mean, k = summary(what, ms)
+            print(f"{who:<16} {what:<10} {med:>8.1f} {p95:>8.1f} {mx:>8.1f} {k:>5}")
+    mine = runs["this code"]
+    step_p95 = summary("", mine["step"])[2]
+    skip_p95 = summary("", mine["skip on"] + mine["skip off"])[2]
+    ok = step_p95 <= 50 and skip_p95 <= 100
+    print(f"\nthis code: step p95 {step_p95:.1f} ms (target 50), skip p95 {skip_p95:.1f} ms "
+          f"(target 100): {'PASS' if ok else 'MISS'}")
+    return 0 if ok else 1
+
+
 def skip_main(args: argparse.Namespace) -> int:
     """``--only skip``: the scrubber's skip end to end (and against ``--against REV``)."""
-    import json
 
     if args.json:
         print(json.dumps(skip_timings(args)))
@@ -220,8 +324,9 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=2_000)
     ap.add_argument("--jumps", type=int, default=500)
     ap.add_argument("--seed", type=int, default=_common.DEFAULT_SEED)
-    ap.add_argument("--only", choices=["all", "skip"], default="all",
-                    help="skip: only toggle_skip end to end (issue 11)")
+    ap.add_argument("--only", choices=["all", "skip", "browser"], default="all",
+                    help="skip: only toggle_skip end to end (issue 11); browser: step and "
+                         "skip timed in JupyterLab (issue 22)")
     ap.add_argument("--samples", type=int, default=40,
                     help="--only skip: lines toggled per kind of skip")
     ap.add_argument("--against", metavar="REV",
@@ -235,6 +340,8 @@ def main() -> int:
         sys.path.insert(0, args.code_root)
     if args.only == "skip":
         return skip_main(args)
+    if args.only == "browser":
+        return browser_main(args)
 
     import cartforensics as cf
     from cartforensics.present.widgets import TimelineScrubber, strip_cursor_html, strip_html
@@ -281,8 +388,7 @@ def main() -> int:
         if s.position == before or len(problems) >= 500:
             break
     s.seek(line=n // 2)
-    payload = sum(len(w.value) for w in (s.line_html, s.go_html, s.lenient_html,
-                                         s.compare_html))
+    payload = len(json.dumps(s.frame))
     skip_on = timed(lambda: s.toggle_skip(n // 4))
     skip_off = timed(lambda: s.toggle_skip(n // 4))
 
@@ -293,7 +399,7 @@ def main() -> int:
           f"{'runs':>6}")
     for label, med, p95, mx, mean, k in rows:
         print(f"{label:<16} {med:>10.2f} {p95:>8.2f} {mx:>8.2f} {mean:>8.2f} {k:>6,}")
-    print(f"HTML sent to the browser per step (at line {n // 2:,}): {payload / 1024:.1f} KiB")
+    print(f"data sent to the browser per step (at line {n // 2:,}): {payload / 1024:.1f} KiB")
     print(f"skip a line (both modes replayed without it): {skip_on:.0f} ms; "
           f"back on: {skip_off:.0f} ms")
     worst = max(r[2] for r in rows)
@@ -323,7 +429,8 @@ def main() -> int:
 
     # blame: read once for the cart (both modes), then shown beside the states on each step
     s.seek(line=0)
-    blame_ms = timed(lambda: (s.blame_button.click(), s.seek(line=n)))  # reads every line
+    blame_ms = timed(lambda: (setattr(s, "request", {"n": 1, "do": "blame"}),
+                              s.seek(line=n)))  # reads every line
     s.seek(line=n // 2)
     with_blame = [timed(lambda: s.step(1)) for _ in range(min(100, n // 4))]
     b = summary("step + blame", with_blame)

@@ -23,9 +23,11 @@ from cartforensics.analysis.findings import Finding, findings, findings_table
 from cartforensics.analysis.fleet import fleet_summary
 from cartforensics.analysis.metrics import metrics, prometheus_text, rates
 from cartforensics.analysis.notes import Notes, NotesError
+from cartforensics.analysis.reconcile import ReconcileError, Reconciliation, reconcile
 from cartforensics.analysis.sql import sql
 from cartforensics.io.dataset import open_dataset
 from cartforensics.io.logs import NoLogsError, find_logs
+from cartforensics.io.prometheus import PrometheusRecordError, read_record
 from cartforensics.io.sources import read_events
 from cartforensics.jobs.convert import convert, restore
 from cartforensics.jobs.repair import RepairError, RepairResult, repair
@@ -50,6 +52,7 @@ __all__ = [
     "read_events", "RepairError", "RepairResult", "repair", "replay", "restore", "sql",
     "write_report",
     "TimelineScrubber", "FleetDashboard",
+    "PrometheusRecordError", "ReconcileError", "Reconciliation", "read_record", "reconcile",
 ]
 
 

@@ -75,10 +75,16 @@ RATE_COLORS: Final[dict[str, str]] = {
 # -- evidence: the lines a finding shows (HTML report, fleet summary) and a chunk keeps -----
 EVIDENCE_ROWS: Final[int] = 20
 
+PROMISED_UNKNOWN_METRIC: Final[str] = "cartforensics_promised_unknown_types_total"
+"""The one name, everywhere, of the unknown-type count the seed's comments promise for
+``cart_event_log_unknown_types_total`` (its code never increments that counter). Not a metric
+the service has, so it is not in the service's ``cart_event_log_`` namespace."""
+
 __all__ = [
     "APPLIED", "APPLY_ERROR", "EVIDENCE_ROWS", "FAILURE_OUTCOMES", "MALFORMED", "MODES",
     "MUTATION_ERROR_OUTCOMES", "NOT_REACHED", "OUTCOMES", "OUTCOME_CODES", "OUTCOME_COLORS",
-    "OUTCOME_LABELS", "PAYLOAD_ERROR", "RATE_COLORS", "TOO_LONG", "TOO_LONG_ERROR", "TS_INT",
+    "OUTCOME_LABELS", "PAYLOAD_ERROR", "PROMISED_UNKNOWN_METRIC", "RATE_COLORS", "TOO_LONG",
+    "TOO_LONG_ERROR", "TS_INT",
     "TS_INVALID", "TS_KINDS", "TS_KIND_CODES", "TS_MISSING", "TS_NULL", "TS_STR", "UNKNOWN_TYPE",
     "Mode",
 ]

@@ -39,10 +39,13 @@ import pyarrow.compute as pc
 from cartforensics.analysis.sql import parquet_view, process_connection
 from cartforensics.go.version import GoSemantics, semantics
 from cartforensics.io.dataset import (
+    CARTS_DIR,
+    EVENTS_DIR,
     DatasetError,
     as_read_events,
     carts_table,
     files_in_order,
+    fragment_files,
     open_dataset,
     read_manifest,
 )
@@ -136,14 +139,14 @@ def _scan(path: str | os.PathLike[str],
     and on ``lines`` ((cart_id, line) pairs: noted lines), a 16-byte digest of it everywhere
     (MD5: equal digests, equal lines); read, filtered, hashed and sorted by DuckDB in its
     threads, where the Parquet lies: no Python pass over the rows."""
-    from cartforensics.io.dataset import EVENTS_DIR, EVENTS_SCHEMA
+    from cartforensics.io.dataset import EVENTS_SCHEMA
 
     cols = list(dict.fromkeys(_EVENT_COLUMNS + ["ts_ns", "source"] + _OUTCOME_COLUMNS))
     fields = [EVENTS_SCHEMA.field(c) for c in cols]
     schema = pa.schema(fields + [pa.field("raw", pa.large_binary()),
                                  pa.field(DIGEST_COLUMN, pa.binary(16))])
-    frags = sorted((Path(path) / EVENTS_DIR).glob("*/*.parquet")) if fragments is None else \
-        [Path(f) for f in fragments]
+    frags = fragment_files(path, EVENTS_DIR) if fragments is None else \
+        [Path(f) for f in fragments]  # (a plan's fragments: checked by plan_dataset)
     con = process_connection()
     try:
         parquet_view(con, "stored", frags, EVENTS_SCHEMA, temporary=True)
@@ -370,14 +373,17 @@ def fleet_summary(path: str | os.PathLike[str], freq: str = "1h",
         READER_METRICS,
         SEED_METRICS,
         WRITER_METRICS,
+        window_width,
     )
 
     root = Path(path)
     manifest = read_manifest(root)
     if manifest is None:
         raise DatasetError(f"{root}: not a cartforensics dataset (no manifest.json of ours)")
-    freq_us = int(pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).value // 1000)
-    frags = sorted(str(p) for p in root.glob("events/*/*.parquet"))
+    freq_us = int(window_width(freq).value // 1000)  # ValueError: no positive window
+    if freq_us < 1:
+        raise ValueError(f"freq {freq!r} is narrower than the dataset's 1us: give 1us or more")
+    frags = [str(p) for p in fragment_files(root, EVENTS_DIR)]  # checked, as the report's
     if executor is None:
         parts = [_count_fragment(f, freq_us) for f in frags]
     else:
@@ -457,9 +463,9 @@ def _cart_states(root: Path, sources: list[str],
                  fragments: Sequence[str] | None = None) -> pd.DataFrame:
     """carts/ rows (with the states) of the files ``sources`` only, read from ``fragments``
     (default: every carts/ fragment) by DuckDB."""
-    from cartforensics.io.dataset import CARTS_DIR, CARTS_SCHEMA
+    from cartforensics.io.dataset import CARTS_SCHEMA
 
-    files = sorted(str(p) for p in (root / CARTS_DIR).glob("*.parquet")) if fragments is None \
+    files = [str(p) for p in fragment_files(root, CARTS_DIR)] if fragments is None \
         else sorted(str(f) for f in fragments)
     con = process_connection()
     try:
@@ -477,9 +483,9 @@ def _carts_columns(root: Path, columns: list[str]) -> pd.DataFrame:
     """Some columns of ``carts/`` (not the states: kB per cart), in carts_table's order."""
     import pyarrow.dataset as ds
 
-    from cartforensics.io.dataset import CARTS_SCHEMA
+    from cartforensics.io.dataset import CARTS_DIR, CARTS_SCHEMA
 
-    files = sorted(str(p) for p in (root / "carts").glob("*.parquet"))
+    files = [str(p) for p in fragment_files(root, CARTS_DIR)]
     t = ds.dataset(files, schema=CARTS_SCHEMA, format="parquet").to_table(
         columns=list(dict.fromkeys(["source", *columns])))
     return t.sort_by([("cart_id", "ascending"), ("source", "ascending")]).to_pandas()

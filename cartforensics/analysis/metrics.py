@@ -25,7 +25,12 @@ import pandas as pd
 from cartforensics.io.logs import LOG_SUFFIX, Source, find_logs
 from cartforensics.model.protocol import ReplayLike, ReplayOfEvents
 from cartforensics.model.replay import Replay
-from cartforensics.vocab import FAILURE_OUTCOMES, MUTATION_ERROR_OUTCOMES, OUTCOMES
+from cartforensics.vocab import (
+    FAILURE_OUTCOMES,
+    MUTATION_ERROR_OUTCOMES,
+    OUTCOMES,
+    PROMISED_UNKNOWN_METRIC,
+)
 
 # name → (type, help text), exactly as the seed registers them
 SEED_METRICS: dict[str, tuple[str, str]] = {
@@ -62,7 +67,6 @@ WRITER_METRICS = (
 )
 # Not the service's: the unknown-type count the seed's comments promise ("Missing / unknown
 # event types are skipped (metric incremented)") and its code never increments.
-PROMISED_UNKNOWN_METRIC = "cartforensics_promised_unknown_types_total"
 PROMISED_UNKNOWN_HELP = (
     "cart_event_log_unknown_types_total as the seed's comments promise it: unknown event types "
     "skipped during replay (the service's code never increments the real one)."
@@ -367,7 +371,10 @@ def rates_from_counts(frame: pd.DataFrame, freq: str, key: str | None, mode: str
                       no_ts_outcomes: dict[str, int]) -> pd.DataFrame:
     """:func:`rates` from lines counted per outcome: ``frame`` has ``window`` (a time the
     counted lines share their window with), ``key`` (``type`` or ``cart_id``, or None) and
-    one count column per outcome; rows of the same window and key add up."""
+    one count column per outcome; rows of the same window and key add up. ValueError when
+    ``freq`` is no positive window or makes more than :data:`MAX_WINDOWS` windows."""
+    check_windows(freq, frame["window"].max() - frame["window"].min() if len(frame)
+                  else pd.Timedelta(0))
     if key is None:
         if len(frame):
             g = frame.set_index("window")[list(OUTCOMES)].resample(freq).sum()
@@ -407,6 +414,54 @@ _FREQS = [
 ]
 
 
+MAX_WINDOWS = 100_000  # time windows a chart or a rates frame is cut into, at most
+_CALENDAR_START = pd.Timestamp("2000-01-03 09:00")  # a Monday, 9:00: a business hour's start
+
+
+def window_width(freq: str) -> pd.Timedelta:
+    """The width of the time window ``freq`` (``"1h"``, ``"15min"``, ``"1D"``; a calendar one
+    such as ``"MS"`` by its step from a Monday 9:00). ValueError, saying what to give, unless
+    ``freq`` is a window of positive width.
+
+    >>> window_width("15min")
+    Timedelta('0 days 00:15:00')
+    """
+    if not isinstance(freq, str) or not freq.strip():
+        raise ValueError(f"freq {freq!r} is not a time window: give one such as 1h, 15min or 1D")
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+    except (ValueError, TypeError):
+        raise ValueError(f"freq {freq!r} is not a time window: give one such as 1h, 15min "
+                         "or 1D") from None
+    if offset.n <= 0:
+        raise ValueError(f"freq {freq!r} is not a positive time window: give one such as 1h, "
+                         "15min or 1D")
+    try:
+        width = pd.Timedelta(offset)
+    except (ValueError, TypeError):  # a calendar window (weeks, months, business days)
+        width = (_CALENDAR_START + offset) - _CALENDAR_START
+    if width <= pd.Timedelta(0):
+        raise ValueError(f"freq {freq!r} is not a positive time window: give one such as 1h")
+    return width
+
+
+def check_windows(freq: str, span: pd.Timedelta) -> None:
+    """ValueError unless ``freq`` is a positive window (:func:`window_width`) that cuts
+    ``span`` (the time from the first line to the last) into at most :data:`MAX_WINDOWS`
+    windows; the message names the narrowest standard window that would do.
+
+    >>> check_windows("1h", pd.Timedelta(days=7))
+    """
+    width = window_width(freq)
+    if pd.isna(span):
+        return
+    n = span // width + 1
+    if n > MAX_WINDOWS:
+        wider = next((name for name, w in _FREQS if span // w + 1 <= MAX_WINDOWS), "365D")
+        raise ValueError(f"freq {freq!r} cuts the data's span of {span} into {n:,} windows, "
+                         f"more than {MAX_WINDOWS:,}: give a wider window, {wider} or more")
+
+
 def pick_freq(ts: pd.Series, target: int = 60) -> str:
     """The smallest window of 1min, 5min, 15min, 1h, 6h, 1D, 7D, 30D giving at most
     ``target`` windows over the span of ``ts``."""
@@ -424,4 +479,5 @@ __all__ = [
     "FAILURE_OUTCOMES", "MUTATION_ERROR_OUTCOMES", "PROMISED_UNKNOWN_METRIC", "READER_METRICS",
     "SEED_METRICS", "WRITER_METRICS", "combine_metric_values", "go_float", "metric_values",
     "metrics", "metrics_frame", "pick_freq", "prometheus_text", "rates", "rates_from_counts",
+    "MAX_WINDOWS", "check_windows", "window_width",
 ]

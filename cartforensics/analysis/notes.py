@@ -1,15 +1,23 @@
-"""Analyst notes: annotations on log lines, kept in one JSON file next to the logs.
+"""Analyst notes: annotations on log lines, kept in one JSON Lines file next to the logs.
 
-The file is a JSON array of objects, one per note, sorted by cart and line::
+The file holds one JSON object a line: a header, then the notes as they were added, an update
+as the note again (the last line with an ``id`` wins) and a removal as ``{"removed": id}``::
 
-    [{"id": "3f9c…", "cart_id": "cart-1164", "line": 4, "tags": ["root cause"],
-      "note": "first numeric ts", "author": null, "created": "2025-…Z", "updated": "…Z"}]
+    {"cartforensics_notes": 1, "generation": "9a0c…"}
+    {"id": "3f9c…", "cart_id": "cart-1164", "line": 4, "tags": ["root cause"],
+     "note": "first numeric ts", "author": null, "created": "2025-…Z", "updated": "…Z"}
+    {"removed": "3f9c…"}
 
-Every change rewrites the whole file atomically (a temporary file in the same directory,
-flushed and synced, then renamed over the old one), so a reader never sees half a file and a
-crash never leaves one. Before each change the file is read again, so that two
-:class:`Notes` on the same file (the scrubber's and a notebook cell's) do not overwrite each
-other's notes. Keys a note carries beyond these are kept as they are.
+A change appends one line (one ``write``, synced; undone when it fails), so adding a note
+costs the same on a file of fifty notes or fifty thousand. When updates and removals make the
+file more than twice as long as its notes, it is compacted: written again, one line per note
+sorted by cart and line, atomically (a temporary file in the same directory, synced, renamed
+over the old one, under a new ``generation``). Writers take an exclusive ``flock`` on the
+file and readers a shared one, so two processes, or two threads, adding at once keep every
+note; before each change the lines other writers appended are read (only those). A notes file
+written as one JSON array (the format before this one) is read as it is and written as JSON
+Lines at its first change. Keys a note carries beyond these are kept as they are; their values
+may nest at most :data:`MAX_DEPTH` levels.
 
 Note text is the analyst's, but untrusted all the same: every view (widgets, report) escapes
 it. A note may name a line that the logs no longer hold (a log rotated, a path changed): it is
@@ -22,28 +30,40 @@ kept, and :meth:`Notes.missing` lists such notes.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
 import datetime as dt
 import json
 import operator
 import os
+import threading
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import pandas as pd
 
 from cartforensics._runtime.publish import write_atomic
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover  (not POSIX: one writing process at a time)
+    fcntl = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:
     from cartforensics.model.replay import Replay
 
-__all__ = ["STANDARD_TAGS", "Notes", "NotesError"]
+__all__ = ["MAX_DEPTH", "STANDARD_TAGS", "Notes", "NotesError"]
 
 STANDARD_TAGS = ("evidence", "root cause", "question", "false positive")
 NOTE_COLUMNS = ["id", "cart_id", "line", "tags", "note", "author", "created", "updated"]
 MAX_TAG = 60
-
+MAX_DEPTH = 32  # levels a note's values may nest (a list in a dict in ...)
+HEADER_KEY = "cartforensics_notes"
+FORMAT = 1
+REMOVED_KEY = "removed"
+_COMPACT_SLACK = 64  # lines a file may hold beyond twice its notes before it is compacted
 
 class NotesError(ValueError):
     """A notes file that cannot be read as notes, or a bad argument to a note."""
@@ -84,32 +104,98 @@ def _check_line(line: Any) -> int:
     raise NotesError(f"line must be a line number (1 or more), not {line!r}")
 
 
-def _valid(entry: Any, k: int, where: str) -> dict[str, Any]:
+def _too_deep(value: Any, limit: int = MAX_DEPTH) -> bool:
+    """True when ``value`` nests lists or objects more than ``limit`` levels (walked without
+    recursion, so any depth is answered)."""
+    stack = [(value, 1)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, dict):
+            items: Iterable[Any] = v.values()
+        elif isinstance(v, (list, tuple)):
+            items = v
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((x, depth + 1) for x in items)
+    return False
+
+
+def _valid(entry: Any, label: str) -> dict[str, Any]:
+    """``entry`` checked as a note; ``label`` says where it is (``path: entry 3``)."""
     if not isinstance(entry, dict):
-        raise NotesError(f"{where}: entry {k} is not an object")
+        raise NotesError(f"{label} is not an object")
     cart = entry.get("cart_id")
     line = entry.get("line")
     if not isinstance(cart, str) or not cart:
-        raise NotesError(f"{where}: entry {k} has no cart_id (text)")
+        raise NotesError(f"{label} has no cart_id (text)")
     if isinstance(line, bool) or not isinstance(line, int) or line < 1:
-        raise NotesError(f"{where}: entry {k} has no line (a number, 1 or more)")
+        raise NotesError(f"{label} has no line (a number, 1 or more)")
     note = entry.get("note", "")
     if not isinstance(note, str):
-        raise NotesError(f"{where}: entry {k}: note is not text")
+        raise NotesError(f"{label}: note is not text")
     tags = entry.get("tags", [])
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-        raise NotesError(f"{where}: entry {k}: tags is not a list of text")
+        raise NotesError(f"{label}: tags is not a list of text")
+    if any(isinstance(v, (dict, list)) and k != "tags" and _too_deep(v)
+           for k, v in entry.items()):
+        raise NotesError(f"{label}: a value nests deeper than {MAX_DEPTH} levels; flatten it "
+                         "or move the file")
     out = dict(entry)
-    out.setdefault("id", uuid.uuid4().hex[:12])
-    out["id"] = str(out["id"])
+    out["id"] = str(out["id"]) if "id" in out else uuid.uuid4().hex[:12]
     out["note"] = note
     out["tags"] = list(tags)
     return out
 
 
+def _loads(text: str | bytes, where: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise NotesError(f"{where}: not JSON ({e}); fix or move the file") from None
+    except RecursionError:
+        raise NotesError(f"{where}: nested deeper than {MAX_DEPTH} levels; fix or move the "
+                         "file") from None
+
+
+def _record_line(obj: dict[str, Any]) -> bytes:
+    """One record as a line of the file (``\\u`` escapes only for what UTF-8 cannot hold)."""
+    try:
+        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: JSON's \\u escapes hold it exactly
+        return (json.dumps(obj, ensure_ascii=True) + "\n").encode("ascii")
+
+
+def _order(n: dict[str, Any]) -> tuple[str, int, str, str]:
+    return (n["cart_id"], n["line"], str(n.get("created", "")), n["id"])
+
+
+@contextlib.contextmanager
+def _locked(path: Path, exclusive: bool) -> Iterator[IO[bytes]]:
+    """``path`` open (appending when ``exclusive``, created if missing) under a ``flock``,
+    exclusive or shared; the file the path names when the lock is held (a writer that
+    compacted it meanwhile renamed a new one over it: that one is locked instead)."""
+    while True:
+        fh = open(path, "a+b" if exclusive else "rb")  # noqa: SIM115  (closed below)
+        try:
+            if fcntl is not None:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+            try:
+                current = os.stat(path).st_ino == os.fstat(fh.fileno()).st_ino
+            except FileNotFoundError:
+                current = False
+            if current:
+                yield fh
+                return
+        finally:
+            fh.close()  # and the lock with it
+
+
 class Notes:
-    """Notes on lines, stored in the JSON file ``path`` (created at the first change; None:
-    kept in memory only). ``author``: written into every note added through this object.
+    """Notes on lines, stored in the JSON Lines file ``path`` (created at the first change;
+    None: kept in memory only). ``author``: written into every note added through this
+    object. Safe to share between threads, and the file between processes.
 
     >>> notes = Notes("notes.json")                                     # doctest: +SKIP
     >>> n = notes.add("cart-1002", 5, "stale ChangeQuantity", tags=["evidence"])  # doctest: +SKIP
@@ -119,34 +205,141 @@ class Notes:
     def __init__(self, path: str | os.PathLike[str] | None = None, author: str | None = None):
         self.path = Path(path) if path is not None else None
         self.author = author
-        self._notes: list[dict[str, Any]] = []
+        self._notes: list[dict[str, Any]] = []  # sorted by _order
+        self._by_id: dict[str, dict[str, Any]] = {}
+        self._lock = threading.RLock()
+        # what of the file is read: its inode and generation, the bytes and lines read, and
+        # whether it is the old JSON array (rewritten at the first change)
+        self._ino: int | None = None
+        self._generation: str | None = None
+        self._offset = 0
+        self._records = 0
+        self._array = False
         if self.path is not None and self.path.is_dir():
             raise NotesError(f"{self.path}: is a directory, not a notes file")
+        if self.path is not None and self.path.exists() and not self.path.is_file():
+            raise NotesError(f"{self.path}: is not a regular file (a FIFO, socket or device "
+                             "is never opened): give a notes file")
         self.reload()
 
     # -- reading ---------------------------------------------------------------------------
     def reload(self) -> None:
-        """Read the file again (what another writer added shows up)."""
-        self._notes = self._read()
+        """Read the file again, whole (what another writer changed shows up)."""
+        with self._lock:
+            if self.path is None:
+                return
+            try:
+                with _locked(self.path, exclusive=False) as fh:
+                    self._read_all(fh)
+            except FileNotFoundError:
+                self._set([], None, None, 0, 0, False)
+            except (OSError, UnicodeDecodeError) as e:
+                raise NotesError(f"{self.path}: cannot read the notes file: {e}") from None
 
-    def _read(self) -> list[dict[str, Any]]:
-        if self.path is None:
-            return list(self._notes)
+    def _set(self, notes: Iterable[dict[str, Any]], ino: int | None, generation: str | None,
+             offset: int, records: int, array: bool) -> None:
+        self._notes = sorted(notes, key=_order)
+        self._by_id = {n["id"]: n for n in self._notes}
+        self._ino, self._generation = ino, generation
+        self._offset, self._records, self._array = offset, records, array
+
+    def _read_all(self, fh: IO[bytes]) -> None:
+        where = str(self.path)
+        fh.seek(0)
+        data = fh.read()
+        ino = os.fstat(fh.fileno()).st_ino
+        text = data.decode("utf-8")
+        if text.lstrip().startswith("["):  # the JSON array format
+            entries = _loads(text, where)
+            if not isinstance(entries, list):
+                raise NotesError(f"{where}: a notes file in the array format is a JSON array")
+            notes = [_valid(e, f"{where}: entry {k}") for k, e in enumerate(entries)]
+            by_id = {n["id"]: n for n in notes}
+            self._set(by_id.values(), ino, None, len(data), len(notes), True)
+            return
+        if text.strip() and not text.lstrip().startswith("{"):
+            raise NotesError(f"{where}: not JSON Lines of notes (nor a JSON array of them); "
+                             "fix or move the file")
+        by_id: dict[str, dict[str, Any]] = {}
+        generation, records = self._apply_lines(data, 0, by_id, None)
+        self._set(by_id.values(), ino, generation, len(data), records, False)
+
+    def _apply_lines(self, data: bytes, first: int, by_id: dict[str, dict[str, Any]],
+                     on_change: Callable[[dict[str, Any] | None, dict[str, Any] | None], None]
+                     | None) -> tuple[str | None, int]:
+        """Apply the records of ``data`` (whole lines; ``first``: the number of lines before
+        them) to ``by_id``; ``on_change(old, new)`` hears each note replaced, added or
+        removed. Returns the generation a header names (or None) and the lines applied."""
+        where = str(self.path)
+        generation = None
+        lines = data.split(b"\n")
+        if lines and lines[-1] == b"":
+            lines.pop()
+        numbered = [(k, raw) for k, raw in enumerate(lines, start=first + 1) if raw.strip()]
+        try:  # one parse for all the lines; line by line to say which one is bad
+            records = json.loads(b"[" + b",".join(raw for _, raw in numbered) + b"]")
+        except (ValueError, RecursionError):
+            records = []
+        if len(records) != len(numbered):  # a bad line (or two values on one)
+            records = [_loads(raw, f"{where}: line {k}") for k, raw in numbered]
+        for (k, _), rec in zip(numbered, records, strict=True):
+            if isinstance(rec, dict) and HEADER_KEY in rec:
+                generation = str(rec.get("generation"))
+                continue
+            if isinstance(rec, dict) and list(rec) == [REMOVED_KEY]:
+                old = by_id.pop(str(rec[REMOVED_KEY]), None)
+                if on_change is not None and old is not None:
+                    on_change(old, None)
+                continue
+            note = _valid(rec, f"{where}: line {k}")
+            old = by_id.get(note["id"])
+            by_id[note["id"]] = note
+            if on_change is not None:
+                on_change(old, note)
+        return generation, len(lines)
+
+    def _catch_up(self, fh: IO[bytes]) -> None:
+        """Under the writers' lock: read what other writers did since this object last read
+        (the lines appended since, or the whole file when it was compacted meanwhile)."""
+        st = os.fstat(fh.fileno())
+        if (st.st_ino != self._ino or st.st_size < self._offset or self._array
+                or self._header(fh) != self._generation):
+            self._read_all(fh)
+            return
+        if st.st_size == self._offset:
+            return
+        fh.seek(self._offset)
+        data = fh.read()
+        if not data.endswith(b"\n"):
+            raise NotesError(f"{self.path}: its last line is cut short (no newline); fix or "
+                             "move the file")
+        _, n = self._apply_lines(data, self._records, self._by_id, self._replace)
+        self._offset += len(data)
+        self._records += n
+
+    @staticmethod
+    def _header(fh: IO[bytes]) -> str | None:
+        head = os.pread(fh.fileno(), 256, 0).split(b"\n", 1)[0]
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            return []
-        except (OSError, UnicodeDecodeError) as e:
-            raise NotesError(f"{self.path}: cannot read the notes file: {e}") from None
-        if not text.strip():
-            return []
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as e:
-            raise NotesError(f"{self.path}: not JSON ({e}); fix or move the file") from None
-        if not isinstance(data, list):
-            raise NotesError(f"{self.path}: a notes file is a JSON array of notes")
-        return [_valid(e, k, str(self.path)) for k, e in enumerate(data)]
+            rec = json.loads(head)
+        except (ValueError, RecursionError):
+            return None
+        return str(rec.get("generation")) if isinstance(rec, dict) and HEADER_KEY in rec \
+            else None
+
+    def _replace(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        """Keep the sorted list in step with one note replaced, added or removed."""
+        if old is not None:
+            i = bisect.bisect_left(self._notes, _order(old), key=_order)
+            if i < len(self._notes) and self._notes[i] is old:
+                del self._notes[i]
+            else:  # pragma: no cover  (equal keys: find it by identity)
+                self._notes = [n for n in self._notes if n is not old]
+            if new is None:
+                self._by_id.pop(old["id"], None)
+        if new is not None:
+            bisect.insort(self._notes, new, key=_order)
+            self._by_id[new["id"]] = new
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter([dict(n) for n in self._notes])
@@ -160,10 +353,10 @@ class Notes:
 
     def get(self, note_id: str) -> dict[str, Any]:
         """The note with this id (KeyError when there is none)."""
-        for n in self._notes:
-            if n["id"] == note_id:
-                return dict(n)
-        raise KeyError(f"no note {note_id!r}")
+        n = self._by_id.get(note_id)
+        if n is None:
+            raise KeyError(f"no note {note_id!r}")
+        return dict(n)
 
     def on(self, cart_id: str, line: int) -> list[dict[str, Any]]:
         """The notes on one line, oldest first."""
@@ -194,8 +387,8 @@ class Notes:
     def add(self, cart_id: str, line: int, note: str = "",
             tags: Iterable[str] | str | None = None, **extra: Any) -> dict[str, Any]:
         """Add a note on the cart's line ``line`` (its number in the file); ``tags`` a list
-        (or comma-separated text); ``extra`` keys (``mode="go"``, say) are stored too.
-        Returns the note, with its ``id``."""
+        (or comma-separated text); ``extra`` keys (``mode="go"``, say) are stored too, their
+        values nested at most :data:`MAX_DEPTH` levels. Returns the note, with its ``id``."""
         if not isinstance(cart_id, str) or not cart_id:
             raise NotesError(f"cart_id must be a cart id (text), not {cart_id!r}")
         line = _check_line(line)
@@ -207,11 +400,17 @@ class Notes:
         reserved = set(NOTE_COLUMNS) & set(extra)
         if reserved:
             raise NotesError(f"{sorted(reserved)} are set by Notes itself")
+        if _too_deep(extra, MAX_DEPTH + 1):
+            raise NotesError(f"a value of {sorted(extra)} nests deeper than {MAX_DEPTH} "
+                             "levels: flatten it")
         now = _now()
         entry = {"id": uuid.uuid4().hex[:12], "cart_id": cart_id, "line": line, "tags": tags_,
                  "note": note, "author": self.author, "created": now, "updated": now, **extra}
-        json.dumps(entry)  # an extra value JSON cannot hold fails here, before the file
-        self._change(lambda notes: notes.append(entry))
+        try:
+            json.dumps(entry)  # an extra value JSON cannot hold fails here, before the file
+        except (TypeError, ValueError) as e:
+            raise NotesError(f"a value JSON cannot hold: {e}") from None
+        self._change(lambda: (None, entry))
         return dict(entry)
 
     def update(self, note_id: str, note: str | None = None,
@@ -222,46 +421,79 @@ class Notes:
         tags_ = _clean_tags(tags) if tags is not None else None
         done: dict[str, Any] = {}
 
-        def change(notes: list[dict[str, Any]]) -> None:
-            for n in notes:
-                if n["id"] == note_id:
-                    if note is not None:
-                        n["note"] = note
-                    if tags_ is not None:
-                        n["tags"] = tags_
-                    n["updated"] = _now()
-                    done.update(n)
-                    return
-            raise KeyError(f"no note {note_id!r}")
+        def change() -> tuple[dict[str, Any], dict[str, Any]]:
+            old = self._by_id.get(note_id)
+            if old is None:
+                raise KeyError(f"no note {note_id!r}")
+            new = dict(old)
+            if note is not None:
+                new["note"] = note
+            if tags_ is not None:
+                new["tags"] = tags_
+            new["updated"] = _now()
+            done.update(new)
+            return old, new
 
         self._change(change)
         return done
 
     def remove(self, note_id: str) -> None:
         """Delete a note."""
-        def change(notes: list[dict[str, Any]]) -> None:
-            for k, n in enumerate(notes):
-                if n["id"] == note_id:
-                    del notes[k]
-                    return
-            raise KeyError(f"no note {note_id!r}")
+        def change() -> tuple[dict[str, Any], None]:
+            old = self._by_id.get(note_id)
+            if old is None:
+                raise KeyError(f"no note {note_id!r}")
+            return old, None
 
         self._change(change)
 
-    def _change(self, fn: Any) -> None:
-        notes = self._read()  # another writer's notes are kept
-        fn(notes)
-        notes.sort(key=lambda n: (n["cart_id"], n["line"], str(n.get("created", "")), n["id"]))
-        if self.path is not None:
-            _write_atomic(self.path, notes)
-        self._notes = notes
+    def _change(self, fn: Callable[[], tuple[dict[str, Any] | None, dict[str, Any] | None]]
+                ) -> None:
+        """``fn`` (run on the notes as they are now) says which note goes and which comes;
+        the file gets one line for it (or is compacted), then the notes here follow."""
+        with self._lock:
+            if self.path is None:
+                self._replace(*fn())
+                return
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with _locked(self.path, exclusive=True) as fh:
+                self._catch_up(fh)  # another writer's notes are kept
+                old, new = fn()
+                record = new if new is not None else {REMOVED_KEY: old["id"]}  # type: ignore
+                if self._array or self._offset == 0 or \
+                        self._records + 1 > 2 * len(self._notes) + _COMPACT_SLACK:
+                    self._compact(old, new)
+                else:
+                    self._append(fh, _record_line(record))
+                    self._replace(old, new)
 
+    def _append(self, fh: IO[bytes], data: bytes) -> None:
+        """One record at the end of the file, synced; on failure the file is cut back."""
+        fd = fh.fileno()
+        size = os.fstat(fd).st_size
+        try:
+            written = os.write(fd, data)
+            if written != len(data):
+                raise OSError(f"{self.path}: wrote {written} of {len(data)} bytes")
+            os.fsync(fd)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
+        self._offset = size + len(data)
+        self._records += 1
 
-def _write_atomic(path: Path, notes: list[dict[str, Any]]) -> None:
-    try:
-        text = json.dumps(notes, ensure_ascii=False, indent=1)
-        data = (text + "\n").encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: JSON's \\u escapes hold it exactly
-        data = (json.dumps(notes, ensure_ascii=True, indent=1) + "\n").encode("ascii")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data)
+    def _compact(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+        """Write the file again (one line per note, sorted), with the change applied, in one
+        atomic step; a new generation tells other readers to read it whole."""
+        assert self.path is not None
+        notes = [n for n in self._notes if n is not old]
+        if new is not None:
+            notes.append(new)
+        notes.sort(key=_order)
+        generation = uuid.uuid4().hex[:12]
+        data = b"".join([_record_line({HEADER_KEY: FORMAT, "generation": generation}),
+                         *(_record_line(n) for n in notes)])
+        write_atomic(self.path, data)
+        self._set(notes, os.stat(self.path).st_ino, generation, len(data), len(notes) + 1,
+                  False)

@@ -36,7 +36,13 @@ import pyarrow as pa
 
 from cartforensics._runtime.publish import write_atomic
 from cartforensics.go.version import GoSemantics
-from cartforensics.io.dataset import CARTS_SCHEMA, EVENTS_SCHEMA
+from cartforensics.io.dataset import (
+    CARTS_DIR,
+    CARTS_SCHEMA,
+    EVENTS_DIR,
+    EVENTS_SCHEMA,
+    fragment_files,
+)
 from cartforensics.io.logs import COLUMNS as READ_EVENTS_COLUMNS
 from cartforensics.io.logs import Source, name_text, several_files
 from cartforensics.io.sources import DatasetSource, Resolved, read_events, resolve_source
@@ -135,9 +141,9 @@ def process_connection() -> Any:
 
 
 def _dataset_views(con: duckdb.DuckDBPyConnection, source: DatasetSource) -> None:
-    root = source.root
-    events = sorted(str(p) for p in root.glob("events/*/*.parquet"))
-    carts = sorted(str(p) for p in root.glob("carts/*.parquet"))
+    # the fragments, checked (regular files inside the dataset, of the schema)
+    events = [str(p) for p in fragment_files(source.root, EVENTS_DIR)]
+    carts = [str(p) for p in fragment_files(source.root, CARTS_DIR)]
     parquet_view(con, "_cf_stored_events", events, EVENTS_SCHEMA)
     parquet_view(con, "_cf_stored_carts", carts, CARTS_SCHEMA)
     # ts to the nanosecond, as read_events has it (the stored ts is in microseconds)

@@ -9,16 +9,30 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from cartforensics._version import __version__
 from cartforensics.analysis.findings import headline
+from cartforensics.cli import reconcile as reconcile_command
 from cartforensics.cli import sql as sql_command
-from cartforensics.cli.args import add_go_version_option, one_line_errors, positive_int
+from cartforensics.cli import verify as verify_command
+from cartforensics.cli.args import (
+    add_go_version_option,
+    fail,
+    freq_arg,
+    line_count_arg,
+    one_line_errors,
+    path_arg,
+    positive_int,
+    say,
+    time_arg,
+)
 from cartforensics.go.json import marshal
 from cartforensics.go.version import DEFAULT_GO_VERSION
 from cartforensics.io.dataset import DatasetError
@@ -37,6 +51,7 @@ from cartforensics.jobs.sample import (
 )
 from cartforensics.model.engine import engine_text
 from cartforensics.model.replay import METRIC_NAMES, Replay, replay
+from cartforensics.present.escaping import visible
 from cartforensics.present.report import ReportError, write_report
 from cartforensics.vocab import MODES
 
@@ -66,9 +81,11 @@ def replay_records(r: Replay) -> Iterator[dict[str, Any]]:
 
 
 def _table(r: Replay, lenient: Replay | None, out: Any) -> None:
+    """The per-cart table; every cart id and log text in it escaped (:func:`say`)."""
+    text: list[str] = []
     head = headline(r.events)
     if head:
-        out.write(head + "\n\n")
+        text.append(head + "\n")
     summary = r.summary()
     short = {"applied": "applied", "malformed": "malformed", "unknown_type": "unknown",
              "payload_error": "payload_err", "apply_error": "apply_err", "too_long": "too_long",
@@ -76,12 +93,13 @@ def _table(r: Replay, lenient: Replay | None, out: Any) -> None:
     summary = summary.rename(columns=short)
     if lenient is not None:
         summary["applied_lenient"] = lenient.summary()["applied"]
-    out.write(f"mode: {r.mode}, replayed as {r.semantics.label}\n")
-    out.write(summary.to_string() + "\n")
+    summary.index = summary.index.map(visible)  # escaped before the columns are aligned
+    text.append(f"mode: {r.mode}, replayed as {r.semantics.label}")
+    text.append(summary.to_string())
     m = r.metrics()
-    out.write("\nmetrics the service would export for this replay:\n")
-    for k, v in m.items():
-        out.write(f"  {k} {v}\n")
+    text.append("\nmetrics the service would export for this replay:")
+    text += [f"  {k} {v}" for k, v in m.items()]
+    say("\n".join(text), out)
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
@@ -108,16 +126,15 @@ def _cmd_state(args: argparse.Namespace) -> int:
                mode=args.mode)
     if args.cart not in r.cart_ids:
         shown = ", ".join(r.cart_ids[:5]) + (" …" if len(r.cart_ids) > 5 else "")
-        sys.stderr.write(f"cartforensics: no cart {args.cart!r} in {args.path} "
-                         f"(carts: {shown})\n")
-        return 2
+        return fail(f"no cart {args.cart!r} in {args.path} (carts: {shown}): give one of them "
+                    "to --cart")
     if args.at is not None:
         state = r.state_at(args.cart, ts=args.at)
     elif args.line is not None:
         state = r.state_at(args.cart, line=args.line)
     else:
         state = r.final_state(args.cart)
-    sys.stdout.write(marshal(state, indent=True).decode() + "\n")
+    sys.stdout.write(marshal(state, indent=True).decode() + "\n")  # JSON: controls escaped
     return 0
 
 
@@ -150,7 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         "replay", help="replay logs and summarise outcomes per cart",
         description="Replay every line; print a per-cart table (default) or JSON lines.",
     )
-    rp.add_argument("path", nargs="+", help="log files, directories or globs")
+    rp.add_argument("path", nargs="+", type=path_arg, help="log files, directories or globs")
     rp.add_argument("--mode", choices=MODES, default="go",
                     help="go: the service's reader, bugs and all (default); "
                          "lenient: what the writer meant (numeric ts, long lines)")
@@ -161,11 +178,12 @@ def build_parser() -> argparse.ArgumentParser:
     one_line_errors(rp, "replay")
 
     sp = sub.add_parser("state", help="print one cart's state JSON at a line or a time")
-    sp.add_argument("path", nargs="+", help="log files, directories or globs")
+    sp.add_argument("path", nargs="+", type=path_arg, help="log files, directories or globs")
     sp.add_argument("--cart", required=True, help="cart id (the file name without .events.log)")
     at = sp.add_mutually_exclusive_group()
-    at.add_argument("--at", help="a time (RFC 3339, UTC when no offset)")
-    at.add_argument("--line", type=int, help="the state after this many lines")
+    at.add_argument("--at", type=time_arg, help="a time (RFC 3339, UTC when no offset)")
+    at.add_argument("--line", type=line_count_arg,
+                    help="the state after this many lines (0: the empty cart)")
     sp.add_argument("--mode", choices=MODES, default="go")
     add_go_version_option(sp)
     sp.set_defaults(func=_cmd_state)
@@ -175,6 +193,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_convert_and_restore(sub)
     _add_sample(sub)
     _add_repair(sub)
+    verify_command.add_subcommand(sub)
+    reconcile_command.add_subcommand(sub)
     sql_command.add_subcommand(sub)
     return p
 
@@ -183,7 +203,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
     src = args.path  # one path, or a list of them (main unwraps a single one)
     try:
         opts = dict(progress=False if args.quiet else None, freq=args.freq, notes=args.notes,
-                    go_version=args.go_version)
+                    go_version=args.go_version, prometheus=args.prometheus)
         if args.scheduler is not None:
             from cartforensics._runtime.cluster import dask_executor
 
@@ -192,13 +212,10 @@ def _cmd_report(args: argparse.Namespace) -> int:
         else:
             res = write_report(src, args.out, workers=args.workers, **opts)  # type: ignore
     except (ReportError, NoLogsError, ValueError) as e:
-        sys.stderr.write(f"cartforensics: {e}\n")
-        return 2
+        return fail(str(e))
     except OSError as e:
-        where = e.filename or args.out
-        sys.stderr.write(f"cartforensics: {where}: {e.strerror or e}\n")
-        return 2
-    sys.stdout.write(res.summary() + "\n")
+        return fail(f"{e.filename or args.out}: {e.strerror or e}")
+    say(res.summary())
     return 0
 
 
@@ -213,16 +230,20 @@ def _add_report(subparsers: Any) -> argparse.ArgumentParser:
             "findings."
         ),
     )
-    p.add_argument("path", nargs="+", metavar="SRC",
+    p.add_argument("path", nargs="+", metavar="SRC", type=path_arg,
                    help="log files (<cartId>.events.log[.gz]), directories or globs")
     p.add_argument("--out", "-o", required=True, metavar="DIR",
                    help="directory to write the report into (created if missing)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
-    p.add_argument("--freq", default=None,
-                   help="time window of the charts, e.g. 1h or 1D (default: from the span)")
+    p.add_argument("--freq", default=None, type=freq_arg,
+                   help="time window of the charts, e.g. 1h or 1D (default: from the span; "
+                        "at most 100,000 windows over it)")
     p.add_argument("--notes", default=None, metavar="NOTES.json",
                    help="an analyst's notes file (cartforensics.Notes): adds an 'Analyst "
                         "notes' section")
+    p.add_argument("--prometheus", default=None, metavar="RECORD",
+                   help="a Prometheus record of the service's counters (query JSON, scrapes "
+                        "directory or promtool tsdb dump): adds a section reconciling it")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=positive_int, default=None, metavar="N",
                        help="worker processes for the chunks of carts (default: one per core)")
@@ -250,19 +271,14 @@ def _cmd_convert(args: argparse.Namespace) -> int:
                               incremental=args.incremental, progress=progress,
                               go_version=args.go_version)
     except (NoLogsError, DatasetError, ValueError) as e:
-        sys.stderr.write(f"cartforensics: {e}\n")
-        return 2
-    except ConvertError as e:
-        sys.stderr.write(f"cartforensics: convert failed, nothing was changed: {e}\n")
+        return fail(str(e))
+    except (ConvertError, OSError) as e:
+        fail(f"convert failed, nothing was changed: {e}")
         return 1
-    except OSError as e:
-        sys.stderr.write(f"cartforensics: convert failed, nothing was changed: {e}\n")
-        return 1
-    text = str(summary)
-    sys.stdout.write(text + "\n")
+    say(str(summary))
     if not summary.ok:
-        sys.stderr.write(f"cartforensics: {len(summary.problems)} problem(s) with input files "
-                         "(listed above); the other files were converted\n")
+        fail(f"{len(summary.problems)} problem(s) with input files (listed above); the other "
+             "files were converted")
         return 1
     return 0
 
@@ -271,15 +287,13 @@ def _cmd_restore(args: argparse.Namespace) -> int:
     try:
         summary = restore(args.dataset, args.out)
     except (DatasetError, ValueError) as e:
-        sys.stderr.write(f"cartforensics: {e}\n")
-        return 2
+        return fail(str(e))
     except OSError as e:
-        sys.stderr.write(f"cartforensics: restore failed: {e}\n")
+        fail(f"restore failed: {e}")
         return 1
-    sys.stdout.write(str(summary) + "\n")
+    say(str(summary))
     if not summary.ok:
-        sys.stderr.write(f"cartforensics: {len(summary.mismatches)} file(s) do not match the "
-                         "manifest\n")
+        fail(f"{len(summary.mismatches)} file(s) do not match the manifest")
         return 1
     return 0
 
@@ -330,8 +344,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
     incidents: tuple[str, ...]
     if args.no_incidents:
         if args.incident:
-            sys.stderr.write("cartforensics: --no-incidents and --incident exclude each other\n")
-            return 2
+            return fail("--no-incidents and --incident exclude each other: give one of them")
         incidents = ()
     else:
         incidents = tuple(args.incident) if args.incident else ALL_INCIDENTS
@@ -341,23 +354,21 @@ def _cmd_sample(args: argparse.Namespace) -> int:
                          start=args.start, days=args.days, events=args.events,
                          visits=args.visits)
     except SampleError as e:
-        sys.stderr.write(f"cartforensics: {e}\n")
-        return 2
+        return fail(str(e))
     except OSError as e:
-        sys.stderr.write(f"cartforensics: {args.out}: {e.strerror or e}\n")
-        return 2
+        return fail(f"{e.filename or args.out}: {e.strerror or e}")
     took = time.perf_counter() - began
-    out = sys.stdout
-    out.write(f"wrote {m.carts:,} carts, {m.lines:,} lines, {m.bytes_written:,} bytes to "
-              f"{args.out} in {took:.1f} s (seed {m.seed})\n")
+    out = [f"wrote {m.carts:,} carts, {m.lines:,} lines, {m.bytes_written:,} bytes to "
+           f"{args.out} in {took:.1f} s (seed {m.seed})"]
     for name in ALL_INCIDENTS:
         if name not in m.incidents:
-            out.write(f"  {name}: off\n")
+            out.append(f"  {name}: off")
             continue
         per = m.lines_by_incident.get(name, {})
         n_lines = sum(len(v) for v in per.values())
-        out.write(f"  {name}: {n_lines:,} lines in {len(per):,} carts\n")
-    out.write(f"planted lines: {Path(args.out) / MANIFEST_NAME}\n")
+        out.append(f"  {name}: {n_lines:,} lines in {len(per):,} carts")
+    out.append(f"planted lines: {Path(args.out) / MANIFEST_NAME}")
+    say("\n".join(out))
     return 0
 
 
@@ -408,13 +419,11 @@ def _cmd_repair(args: argparse.Namespace) -> int:
         result = repair(args.src, args.out, go_version=args.go_version, force=args.force,
                         progress=False if args.quiet else None)
     except (RepairError, NoLogsError) as e:
-        sys.stderr.write(f"cartforensics: {e}\n")
-        return 2
-    except OSError as e:
-        sys.stderr.write(f"cartforensics: repair: {e.filename or ''}: {e.strerror or e}\n")
-        return 2
-    sys.stdout.write(result.summary() + "\n")
-    sys.stdout.write(f"report: {Path(args.out) / REPORT_MD}, {Path(args.out) / REPORT_JSON}\n")
+        return fail(str(e))
+    except OSError as e:  # a write without a file name (disk full) is one into OUT
+        return fail(f"repair: {e.filename or args.out}: {e.strerror or e}")
+    say(result.summary())
+    say(f"report: {Path(args.out) / REPORT_MD}, {Path(args.out) / REPORT_JSON}")
     failed = any(r["verified"] is False and r["status"] == "unrepairable"
                  and str(r["reason"]).startswith("verification failed")
                  for r in result.report["carts"].values())
@@ -432,8 +441,9 @@ def _add_repair(subparsers: Any) -> argparse.ArgumentParser:
             "to OUT/rejected/, long lines re-encoded shorter. OUT is replayed to verify every "
             f"cart; OUT/{REPORT_JSON} and OUT/{REPORT_MD} say what changed. SRC is only read."),
     )
-    p.add_argument("src", metavar="SRC", help="a directory of cart logs (or one log file)")
-    p.add_argument("out", metavar="OUT",
+    p.add_argument("src", metavar="SRC", type=path_arg,
+                   help="a directory of cart logs (or one log file)")
+    p.add_argument("out", metavar="OUT", type=path_arg,
                    help="a new or empty directory, or a previous repair output (with --force)")
     p.add_argument("--go-version", default=DEFAULT_GO_VERSION, metavar="V",
                    help=f"the service's Go toolchain, whose reader is modelled "
@@ -446,21 +456,47 @@ def _add_repair(subparsers: Any) -> argparse.ArgumentParser:
     return p
 
 
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                  file: Any = None, line: str | None = None) -> None:
+    """Python's warning, with what a log or a file name put in it escaped."""
+    text = warnings.formatwarning(message, category, filename, lineno, line)
+    (file or sys.stderr).write(visible(text, keep_newlines=True))
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    """SIGTERM as an exit: the commands' cleanup (temporary outputs removed) runs."""
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script and ``python -m cartforensics``."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    one_line_errors(parser, None)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # one line naming the command, as its own parser's errors do
+        raise SystemExit(fail(f"{args.command}: unrecognized arguments: {' '.join(unknown)} "
+                              f"(see cartforensics {args.command} -h)"))
     if hasattr(args, "path") and len(args.path) == 1:
         args.path = args.path[0]
+    previous = None
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminated)
+    except ValueError:  # not the main thread: SIGTERM keeps its handler
+        pass
+    shown = warnings.showwarning
+    warnings.showwarning = _show_warning
     try:
         return int(args.func(args))
     except NoLogsError as e:
-        sys.stderr.write(f"cartforensics: {e}\n")
-        return 2
+        return fail(str(e))
     except (ValueError, IndexError, KeyError) as e:
-        sys.stderr.write(f"cartforensics: {e}\n")
-        return 2
+        return fail(str(e))
     except BrokenPipeError:
         return 0
+    finally:
+        warnings.showwarning = shown
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,9 +7,16 @@
 from __future__ import annotations
 
 import argparse
+import os
+import stat
 import sys
+from typing import TextIO
 
+import pandas as pd
+
+from cartforensics.analysis.metrics import window_width
 from cartforensics.go.version import DEFAULT_GO_VERSION, semantics
+from cartforensics.present.escaping import visible
 
 
 def positive_int(text: str) -> int:
@@ -40,12 +47,108 @@ def add_go_version_option(p: argparse.ArgumentParser) -> None:
                         "with json v2: escaped ts values are unescaped, error texts differ)")
 
 
-def one_line_errors(parser: argparse.ArgumentParser, name: str) -> None:
+def one_line_errors(parser: argparse.ArgumentParser, name: str | None) -> None:
     """Make ``parser`` report a bad argument as one line on stderr and exit 2 (argparse's own
-    error prints the whole usage first)."""
+    error prints the whole usage first). ``name``: the subcommand, None for the top level."""
+    where = f"{name}: " if name else ""
+    help_ = f"cartforensics {name} -h" if name else "cartforensics -h"
 
     def error(message: str) -> None:
-        sys.stderr.write(f"cartforensics: {name}: {message} (see cartforensics {name} -h)\n")
+        sys.stderr.write(f"cartforensics: {where}{visible(message)} (see {help_})\n")
         raise SystemExit(2)
 
     parser.error = error  # type: ignore[method-assign]
+
+
+def path_arg(text: str) -> str:
+    """argparse type of a source path: not empty, and never a FIFO, socket or device (reading
+    one would block or never end). Checked with stat, which does not open it; a path that does
+    not exist passes (it may be a glob; the command names it when nothing matches).
+
+    >>> path_arg("sample_data")
+    'sample_data'
+    """
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path: give a log file, a directory or a glob")
+    try:
+        mode = os.stat(text).st_mode
+    except (OSError, ValueError):
+        return text
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise argparse.ArgumentTypeError(
+            f"{visible(text)} is not a regular file or a directory (a FIFO, socket or device "
+            "is never read): give a log file or a directory of logs")
+    return text
+
+
+def time_arg(text: str) -> str:
+    """argparse type of ``--at``: a time a log line can hold (RFC 3339, UTC when no offset),
+    between 1677-09-21 and 2262-04-11 (nanoseconds since 1970 in 64 bits).
+
+    >>> time_arg("2024-01-01T00:00:00Z")
+    '2024-01-01T00:00:00Z'
+    """
+    try:
+        t = pd.Timestamp(text)
+    except (ValueError, TypeError, OverflowError):
+        raise argparse.ArgumentTypeError(
+            f"not a time: {visible(text)!r}; give RFC 3339, e.g. 2024-01-01T12:00:00Z") from None
+    if pd.isna(t):
+        raise argparse.ArgumentTypeError(f"not a time: {visible(text)!r}; give RFC 3339")
+    try:
+        t.as_unit("ns")
+    except (OverflowError, ValueError):
+        raise argparse.ArgumentTypeError(
+            f"{visible(text)} is outside the times a log can hold; give one between "
+            f"{pd.Timestamp.min:%Y-%m-%d} and {pd.Timestamp.max:%Y-%m-%d}") from None
+    return text
+
+
+def line_count_arg(text: str) -> int:
+    """argparse type of ``state --line``: a number of lines, 0 or more (0: the empty cart).
+
+    >>> line_count_arg("0")
+    0
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {visible(text)!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(
+            f"a number of lines is 0 or more, not {value}: give the line to stop after")
+    return value
+
+
+def freq_arg(text: str) -> str:
+    """argparse type of ``report --freq``: a positive time window (``1h``, ``15min``, ``1D``).
+
+    >>> freq_arg("15min")
+    '15min'
+    """
+    try:
+        window_width(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return text
+
+
+def fail(message: str) -> int:
+    """Write ``cartforensics: message`` on stderr as one line (non-printing characters escaped,
+    newlines too) and return 2, the exit status of a bad argument.
+
+    >>> fail("no cart 'x\\x1b'")
+    2
+    """
+    sys.stderr.write(f"cartforensics: {visible(message)}\n")
+    return 2
+
+
+def say(text: str, out: TextIO | None = None) -> None:
+    """Write ``text`` (and a newline) to stdout or ``out`` with every non-printing character
+    but the newline escaped: nothing a log holds reaches the terminal raw.
+
+    >>> say("cart \\x1b[2J")
+    cart \\x1b[2J
+    """
+    (out or sys.stdout).write(visible(text, keep_newlines=True) + "\n")

@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from cartforensics.analysis.sql import FORMATS, sql, write_query
-from cartforensics.cli.args import add_go_version_option, one_line_errors
+from cartforensics.cli.args import add_go_version_option, fail, one_line_errors, path_arg
 from cartforensics.io.dataset import DatasetError
 from cartforensics.io.logs import NoLogsError
 from cartforensics.present.escaping import visible
@@ -55,13 +55,12 @@ def _cell(v: Any) -> str:
 def _one_line(e: BaseException) -> str:
     """An error as one line: DuckDB's messages span several (the query, a caret)."""
     text = str(e).strip().splitlines()
-    return visible(text[0] if text else type(e).__name__)
+    return text[0] if text else type(e).__name__
 
 
 def _fail(text: str) -> int:
-    """A bad argument, query or path: one line on stderr, exit status 2."""
-    sys.stderr.write(f"cartforensics: sql: {text}\n")
-    return 2
+    """A bad argument, query or path: one line on stderr (escaped), exit status 2."""
+    return fail(f"sql: {text}")
 
 
 def _cmd_sql(args: argparse.Namespace) -> int:
@@ -73,7 +72,7 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     except (NoLogsError, DatasetError, ValueError) as e:
         return _fail(_one_line(e))
     except OSError as e:
-        return _fail(f"{visible(str(e.filename or args.path))}: {e.strerror or e}")
+        return _fail(f"{e.filename or args.path}: {e.strerror or e}")
     try:
         if fmt == "table":
             rel = con.sql(args.query)
@@ -92,7 +91,7 @@ def _cmd_sql(args: argparse.Namespace) -> int:
     except duckdb.Error as e:
         return _fail(_one_line(e))
     except OSError as e:
-        return _fail(f"--out {visible(str(args.out))}: {e.strerror or e}")
+        return _fail(f"--out {args.out}: {e.strerror or e}")
     finally:
         con.close()
     return 0
@@ -109,7 +108,8 @@ def add_subcommand(subparsers: Any) -> argparse.ArgumentParser:
             "carts (one row per cart and mode: final state, money columns), files (one row "
             "per input file). Prints a table, or writes csv/json/parquet."),
     )
-    p.add_argument("path", metavar="SRC", help="a converted dataset, or a log directory/file")
+    p.add_argument("path", metavar="SRC", type=path_arg,
+                   help="a converted dataset, or a log directory/file")
     p.add_argument("query", metavar="QUERY", help='one query, e.g. "select * from carts"')
     p.add_argument("--format", "-f", choices=["table", *FORMATS], default="table",
                    help="table (default: printed), csv, json (one object per line), parquet "

@@ -15,8 +15,8 @@ partition value: pyarrow, DuckDB, Spark and polars read it back as ``date = NULL
 
 from __future__ import annotations
 
-import json
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,9 +28,12 @@ import pyarrow.compute as pc
 from cartforensics.go.version import DEFAULT_GO_VERSION
 from cartforensics.io import logs as events
 from cartforensics.io.logs import SharedList, to_frame
+from cartforensics.io.manifest import FORMAT as FORMAT  # their home: io/manifest.py
+from cartforensics.io.manifest import DatasetError as DatasetError
+from cartforensics.io.manifest import ManifestError as ManifestError
+from cartforensics.io.manifest import parse_manifest
 from cartforensics.vocab import MODES, OUTCOMES, TS_KINDS
 
-FORMAT = "cartforensics-dataset"
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
 EVENTS_DIR = "events"
@@ -92,24 +95,92 @@ READ_EVENTS_COLUMNS = [
 ]
 
 
-class DatasetError(ValueError):
-    """A path is not a cartforensics dataset, or cannot be used as one."""
-
-
 def manifest_path(path: str | os.PathLike[str]) -> Path:
     return Path(path) / MANIFEST
 
 
-def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The dataset's manifest, or None when ``path`` is not a cartforensics dataset."""
+def read_manifest(path: str | os.PathLike[str], check: bool = True) -> dict[str, Any] | None:
+    """The dataset's manifest, or None when ``path`` is not a cartforensics dataset (no
+    readable ``manifest.json`` regular file, or another program's JSON). Raises
+    :class:`ManifestError` (one line) when it is ours but breaks its schema
+    (:mod:`cartforensics.io.manifest`): nothing of it is used unchecked. ``check=False``
+    only tells whose it is (its fields then must not be used)."""
     mp = manifest_path(path)
     try:
-        data = json.loads(mp.read_bytes())
-    except (OSError, ValueError):
+        # O_NONBLOCK: a FIFO named manifest.json must not hang the reader
+        fd = os.open(mp, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
         return None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read()
+    except OSError:
         return None
-    return data
+    finally:
+        os.close(fd)
+    return parse_manifest(data, str(mp), check)
+
+
+_FRAGMENT_SCHEMAS: dict[tuple[str, int, int, int, int], str | None] = {}  # file id -> error
+
+
+def _schema_problem(path: Path, expected: pa.Schema) -> str | None:
+    """Why the Parquet file ``path`` cannot be read as ``expected`` (None: it can)."""
+    import pyarrow.parquet as pq
+
+    try:
+        got = pq.read_schema(path)
+    except (OSError, pa.ArrowException) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        return f"not a readable Parquet file ({first[:160]})"
+    for want in expected:
+        idx = got.get_field_index(want.name)
+        if idx < 0:
+            return f"has no column {want.name!r}"
+        if got.field(idx).type != want.type:
+            return f"column {want.name!r} is {got.field(idx).type}, expected {want.type}"
+    return None
+
+
+def fragment_files(path: str | os.PathLike[str], part: str) -> list[Path]:
+    """The Parquet fragments of ``part`` (``events`` or ``carts``) in the dataset at
+    ``path``, sorted; raises :class:`DatasetError` naming the file when one is not a regular
+    file inside the dataset (a symbolic link, one leading out of it) or lacks a column of the
+    schema or has it with another type. The footers are read once per process and file.
+
+    >>> fragment_files("no-such-dataset", "carts")
+    []
+    """
+    root = Path(path)
+    expected = EVENTS_SCHEMA if part == EVENTS_DIR else CARTS_SCHEMA
+    pattern = "*/*.parquet" if part == EVENTS_DIR else "*.parquet"
+    real_root = os.path.realpath(root)
+    out = []
+    for p in sorted((root / part).glob(pattern)):
+        try:
+            st = os.lstat(p)
+        except OSError as e:
+            raise DatasetError(f"{p}: {e.strerror or e}") from None
+        real = os.path.realpath(p)
+        if not stat.S_ISREG(st.st_mode) or os.path.commonpath([real_root, real]) != real_root:
+            what = "a symbolic link" if stat.S_ISLNK(st.st_mode) else "not a regular file"
+            if os.path.commonpath([real_root, real]) != real_root:
+                what = "outside the dataset (through a symbolic link)"
+            raise DatasetError(f"{p}: {what}; a dataset holds only the Parquet files convert "
+                               "wrote: convert the logs anew")
+        key = (str(p), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if key not in _FRAGMENT_SCHEMAS:
+            if len(_FRAGMENT_SCHEMAS) > 100_000:
+                _FRAGMENT_SCHEMAS.clear()
+            _FRAGMENT_SCHEMAS[key] = _schema_problem(p, expected)
+        problem = _FRAGMENT_SCHEMAS[key]
+        if problem is not None:
+            raise DatasetError(f"{p}: {problem}; it is not a fragment convert wrote: convert "
+                               "the logs anew")
+        out.append(p)
+    return out
 
 
 def files_in_order(manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -132,7 +203,7 @@ def events_dataset(path: str | os.PathLike[str]):  # -> pyarrow.dataset.Dataset
     if read_manifest(root) is None:
         raise DatasetError(f"{root}: not a cartforensics dataset (no {MANIFEST} of ours)")
     part = ds.partitioning(pa.schema([(PARTITION, pa.string())]), flavor="hive")
-    files = sorted(str(p) for p in (root / EVENTS_DIR).glob("*/*.parquet"))
+    files = [str(p) for p in fragment_files(root, EVENTS_DIR)]
     return ds.dataset(files, schema=EVENTS_SCHEMA.append(pa.field(PARTITION, pa.string())),
                       format="parquet", partitioning=part,
                       partition_base_dir=str(root / EVENTS_DIR))
@@ -145,7 +216,7 @@ def carts_table(path: str | os.PathLike[str]) -> pa.Table:
     root = Path(path)
     if read_manifest(root) is None:
         raise DatasetError(f"{root}: not a cartforensics dataset (no {MANIFEST} of ours)")
-    files = sorted(str(p) for p in (root / CARTS_DIR).glob("*.parquet"))
+    files = [str(p) for p in fragment_files(root, CARTS_DIR)]
     table = ds.dataset(files, schema=CARTS_SCHEMA, format="parquet").to_table()
     return table.sort_by([("cart_id", "ascending"), ("source", "ascending")])
 

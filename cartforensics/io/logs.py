@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob as globmod
 import os
+import stat
 import warnings
 import zlib
 from collections.abc import Iterable, Sequence
@@ -115,11 +116,76 @@ def log_stem(name: str) -> str | None:
     return None
 
 
-def find_logs(source: Source) -> list[LogFile]:
+class LogList(list):
+    """:func:`find_logs`' answer: the log files (a ``list`` of :class:`LogFile`), and in
+    ``skipped`` the entries named like logs that are not regular files (a FIFO, a socket, a
+    device, a directory, a dangling symbolic link), each a :class:`FileProblem` saying what it
+    is. They are never opened (opening a FIFO blocks until a writer comes).
+
+    >>> LogList([], [FileProblem("x.events.log", "x", "a FIFO")]).skipped[0].error
+    'a FIFO'
+    """
+
+    def __init__(self, logs: Iterable[LogFile] = (),
+                 skipped: Iterable[FileProblem] = ()) -> None:
+        super().__init__(logs)
+        self.skipped: list[FileProblem] = list(skipped)
+
+
+_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISDIR, "a directory"))
+
+
+def special_kind(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is when it is not a regular file (following symbolic links): a FIFO, a
+    socket, a device, a directory, a dangling symbolic link; None for a regular file (or one
+    that cannot be looked at: reading it will say why).
+
+    >>> special_kind("/dev/null")
+    'a character device'
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        try:
+            if os.path.islink(path):
+                return f"a dangling symbolic link (to {name_text(os.readlink(path))!r})"
+        except OSError:
+            pass
+        return None
+    except OSError:
+        return None
+    return mode_kind(mode)
+
+
+def mode_kind(mode: int) -> str | None:
+    """What a file of stat mode ``mode`` is when it is not a regular file; None when it is.
+
+    >>> mode_kind(stat.S_IFIFO)
+    'a FIFO (named pipe)'
+    """
+    if stat.S_ISREG(mode):
+        return None
+    for test, what in _KINDS:
+        if test(mode):
+            return what
+    return "not a regular file"
+
+
+def _skipped(path: Path, kind: str) -> FileProblem:
+    cid = cart_id_of(path)
+    return FileProblem(name_text(str(path)), cid if cid is not None else path.name,
+                       f"{kind}, not a regular file: not read")
+
+
+def find_logs(source: Source) -> LogList:
     """Resolve files, directories, globs and lists into log files, in cart-id order per item.
 
     Raises NoLogsError naming the path when something given does not exist or holds no logs.
     A list of :class:`LogFile` (as this returns) is taken as listed, without looking again.
+    Entries named like logs that are not regular files are listed in the answer's
+    ``skipped`` (:class:`LogList`), never opened.
     """
     items: Iterable[str | os.PathLike[str]]
     if isinstance(source, (str, os.PathLike)):
@@ -129,30 +195,52 @@ def find_logs(source: Source) -> list[LogFile]:
         if not items:
             raise NoLogsError("no source given: pass a log file, a directory, a glob or a list")
         if all(isinstance(x, LogFile) for x in items):
-            return list(items)  # type: ignore[arg-type]
+            return LogList(items, getattr(source, "skipped", ()))  # type: ignore[arg-type]
     found: list[LogFile] = []
+    skipped: list[FileProblem] = []
     seen: set[str] = set()
     for item in items:
         text = os.fspath(item)
         path = Path(text)
         if path.is_dir():
             # scandir: the names and kinds of a fleet's 10,000 files without a stat each
+            names = []
             with os.scandir(text) as entries:
-                names = [e.name for e in entries
-                         if log_stem(e.name) is not None and e.is_file()]
+                for e in entries:
+                    if log_stem(e.name) is None:
+                        continue
+                    if e.is_file():
+                        names.append(e.name)
+                        continue
+                    kind = special_kind(e.path)
+                    if kind is not None:
+                        skipped.append(_skipped(path / e.name, kind))
             base = os.path.abspath(text)
             files = [path / name for name in names]
             keys = [os.path.join(base, name) for name in names]
             if not files:
+                why = "; ".join(f"{p.path}: {p.error}" for p in skipped[:3])
                 raise NoLogsError(
                     f"{text}: directory holds no *{LOG_SUFFIX} or *{GZ_SUFFIX} files"
+                    + (f" ({why})" if why else "")
                 )
-        elif path.exists():
+        elif path.exists() or path.is_symlink():
+            kind = special_kind(path)
+            if kind is not None:
+                skipped.append(_skipped(path, kind))
+                continue
             files = [path]
             keys = None
         elif globmod.has_magic(text):
-            files = [Path(p) for p in globmod.glob(text)
-                     if Path(p).is_file() and cart_id_of(Path(p)) is not None]
+            files = []
+            for p in map(Path, globmod.glob(text)):
+                if cart_id_of(p) is None:
+                    continue
+                kind = special_kind(p)
+                if kind is None:
+                    files.append(p)
+                else:
+                    skipped.append(_skipped(p, kind))
             keys = None
             if not files:
                 raise NoLogsError(
@@ -167,10 +255,13 @@ def find_logs(source: Source) -> list[LogFile]:
             seen.add(rp)
             cid = cart_id_of(p)
             found.append(LogFile(p, cid if cid is not None else p.name))
+    if not found and skipped:
+        raise NoLogsError("; ".join(f"{p.path}: {p.error}" for p in skipped[:3]))
     # one order whatever the way the files were named: by cart id (bytes, as Go sorts), then
     # by file name, so that a cart's .log comes before its .log.gz
     found.sort(key=lambda f: (f.cart_id.encode("utf-8", "surrogateescape"), f.path.name))
-    return found
+    skipped.sort(key=lambda p: (p.cart_id.encode("utf-8", "surrogateescape"), p.path))
+    return LogList(found, skipped)
 
 
 def several_files(files: Sequence[tuple[str, str]]) -> list[FileProblem]:
@@ -188,17 +279,40 @@ def several_files(files: Sequence[tuple[str, str]]) -> list[FileProblem]:
             for cid, paths in sorted(by_cart.items()) if len(paths) > 1]
 
 
+# The reader's own guard (not the seed's): at every point of a .gz's stream, what came out
+# may be at most the larger of GZ_MAX_RATIO times the compressed bytes read so far and
+# GZ_MIN_LIMIT. Writer logs compress about 10x (sample_data, hostile by design, 2x); a gzip
+# bomb (a few MB of gzip holding gigabytes of newlines, 200x to 1000x) is refused with a
+# problem as soon as it crosses the line, without holding more than that. The floor keeps
+# small repetitive files (100 KB of newlines inflate 700x) and costs at most what a plain
+# file of 8 MiB of newlines costs.
+GZ_MAX_RATIO = 100
+GZ_MIN_LIMIT = 8 << 20
+_GZ_STEP = 1 << 20  # output inflated per call, checked against the limit after each
+
+
+def gunzip_limit(compressed_read: int) -> int:
+    """The most bytes a .gz may have inflated to once ``compressed_read`` of its bytes are
+    read.
+
+    >>> gunzip_limit(1_000_000) == 100_000_000, gunzip_limit(10) == 8 << 20
+    (True, True)
+    """
+    return max(GZ_MAX_RATIO * compressed_read, GZ_MIN_LIMIT)
+
+
 def read_bytes(log: LogFile) -> tuple[bytes | bytearray, str | None]:
     """The file's (decompressed) bytes, and an error text when it could not be read whole.
 
-    A broken gzip stream keeps every byte decompressed before the break."""
+    A broken gzip stream keeps every byte decompressed before the break; a gzip bomb (see
+    :func:`gunzip_limit`) gives no bytes."""
     try:
         if not log.path.name.endswith(".gz"):
             return _read_mutable(log.path), None
         blob = log.path.read_bytes()
     except OSError as e:
         return b"", f"cannot read: {e.strerror or e}"
-    return gunzip_prefix(blob)
+    return _gunzip(blob)
 
 
 def _read_mutable(path: Path) -> bytearray:
@@ -213,27 +327,59 @@ def _read_mutable(path: Path) -> bytearray:
     return buf
 
 
-def gunzip_prefix(blob: bytes, chunk: int = 1 << 16) -> tuple[bytes, str | None]:
+def gunzip_prefix(blob: bytes, chunk: int = 1 << 16,
+                  limit: int | None = None) -> tuple[bytes, str | None]:
     """Decompress gzip (several members allowed); on a broken stream return what came out
-    before the break, with the reason."""
+    before the break, with the reason; past ``limit`` bytes (default: past
+    :func:`gunzip_limit` of the compressed bytes read so far) return nothing, with the
+    reason (a gzip bomb).
+
+    >>> import gzip; gunzip_prefix(gzip.compress(b"a\\n"))
+    (b'a\\n', None)
+    >>> gunzip_prefix(gzip.compress(b"\\n" * 1000), limit=999)[1][:25]
+    'cannot read: a gzip bomb,'
+    """
+    out, err = _gunzip(blob, chunk, limit)
+    return bytes(out), err
+
+
+def _gunzip(blob: bytes, chunk: int = 1 << 16,
+            limit: int | None = None) -> tuple[bytearray, str | None]:
+    """:func:`gunzip_prefix` into a buffer of our own (read_events packs its lines in it)."""
+    size = len(blob)
     out = bytearray()
     pos = 0
     while True:
         d = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        while pos < len(blob) and not d.eof:
-            piece = blob[pos : pos + chunk]
-            pos += len(piece)
-            try:
-                out += d.decompress(piece)
+        while not d.eof:
+            if d.unconsumed_tail:
+                piece = d.unconsumed_tail
+            elif pos < len(blob):
+                piece = blob[pos : pos + chunk]
+                pos += len(piece)
+            else:
+                break
+            try:  # at most a step past the limit is ever held
+                out += d.decompress(piece, _GZ_STEP)
             except zlib.error as e:
-                return bytes(out), f"broken gzip stream after {len(out)} bytes: {e}"
+                return out, f"broken gzip stream after {len(out)} bytes: {e}"
+            read = size - (len(blob) - pos) - len(d.unconsumed_tail)
+            if len(out) > (gunzip_limit(read) if limit is None else limit):
+                return bytearray(), (
+                    f"cannot read: a gzip bomb, its first {read:,} compressed bytes inflate "
+                    f"to {len(out):,} or more (over {GZ_MAX_RATIO}x them and "
+                    f"{GZ_MIN_LIMIT >> 20} MiB); none of its lines are replayed"
+                    if limit is None else
+                    f"cannot read: a gzip bomb, its stream inflates past {limit:,} bytes; "
+                    "none of its lines are replayed"
+                )
         if not d.eof:
-            return bytes(out), (
+            return out, (
                 f"broken gzip stream after {len(out)} bytes: the file ends before the stream does"
             )
         rest = d.unused_data + blob[pos:]
         if not rest.strip(b"\0"):
-            return bytes(out), None
+            return out, None
         blob, pos = rest, 0
 
 
@@ -321,14 +467,14 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
     scan = scan_lines(data, starts, tok_len)
     ok = scan.ok
     p_start, p_len = scan.p_start, scan.p_len
-    type_start, type_len = scan.type_start.copy(), scan.type_len.copy()
+    type_start, type_len = scan.type_start, scan.type_len  # filled in below, like p_*
 
     ts_ns = np.full(n, _NAT, dtype=np.int64)
     kind = np.full(n, _KIND["invalid"], dtype=np.int8)
     go_err = _Texts(n)
     len_err = _Texts(n)
-    p_buf = np.zeros(n, dtype=np.int64)
-    t_buf = np.zeros(n, dtype=np.int64)
+    p_buf = np.zeros(n, dtype=np.uint8)
+    t_buf = np.zeros(n, dtype=np.uint8)
     p_valid = ok.copy()
 
     # canonical lines: ts by its JSON kind
@@ -353,39 +499,68 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
         else:
             go_err[i] = len_err[i] = err
 
-    # everything else: the Go port, line by line, in both modes
-    extra: list[bytes] = []
-    extra_len = 0
-    names: list[bytes] = []
-    names_len = 0
+    # everything else: the Go port, in both modes, once per distinct token (a log of blank
+    # or repeated lines decodes one line, its rows take the result by index)
     t_valid = ok.copy()
-    for i in np.flatnonzero(~ok).tolist():
-        s0 = int(starts[i])
-        tok = bytes(data[s0 : s0 + int(tok_len[i])])
+    rows = np.flatnonzero(~ok)
+    tiny_tokens, group = _tiny_groups(data, starts[rows], tok_len[rows])
+    longs = np.flatnonzero(group < 0)
+    bound = len(tiny_tokens) + len(longs)
+    g_kind = np.empty(bound, dtype=np.int8)
+    g_ts = np.empty(bound, dtype=np.int64)
+    g_go = np.empty(bound, dtype=np.int32)
+    g_len = np.empty(bound, dtype=np.int32)
+    g_type = np.full((bound, 2), -1, dtype=np.int64)  # (start, length) in names
+    g_pay = np.full((bound, 2), -1, dtype=np.int64)   # (start, length) in extra
+    extra: list[bytes] = []
+    names: list[bytes] = []
+    groups = extra_len = names_len = 0
+
+    def decode(tok: bytes) -> int:
+        """Decode a distinct token into the next group's slots; its group."""
+        nonlocal groups, extra_len, names_len
+        g = groups
         lenient = decode_envelope(tok, lenient=True, sem=sem)
         strict = decode_envelope(tok, lenient=False, sem=sem)
-        go_err[i] = strict.error
-        len_err[i] = lenient.error
+        g_go[g] = go_err.code(strict.error)
+        g_len[g] = len_err.code(lenient.error)
         # the row's ts, type and payload: lenient's reading, or go mode's where only go mode
         # decodes the line (json v2 unescapes a ts that lenient's own ts type does not)
         env = strict if lenient.error is not None and strict.error is None else lenient
-        kind[i] = _KIND[env.ts_kind]
+        g_kind[g] = _KIND[env.ts_kind]
+        g_ts[g] = _ns(env.ts)
         if env.type is not None:
             name = env.type.encode("utf-8", "surrogatepass")
-            t_valid[i] = True
-            t_buf[i] = 1
-            type_start[i] = names_len
-            type_len[i] = len(name)
+            g_type[g] = names_len, len(name)
             names.append(name)
             names_len += len(name)
-        ts_ns[i] = _ns(env.ts)
         if env.payload is not None:
-            p_valid[i] = True
-            p_buf[i] = 1
-            p_start[i] = extra_len
-            p_len[i] = len(env.payload)
+            g_pay[g] = extra_len, len(env.payload)
             extra.append(env.payload)
             extra_len += len(env.payload)
+        groups += 1
+        return g
+
+    for tok in tiny_tokens:
+        decode(tok)
+    memo: dict[bytes, int] = {}  # repeated short tokens: the first _MEMO distinct ones
+    for j in longs.tolist():
+        s0 = int(starts[rows[j]])
+        tok = bytes(data[s0 : s0 + int(tok_len[rows[j]])])
+        g = memo.get(tok)
+        if g is None:
+            g = decode(tok)
+            if len(memo) < _MEMO and len(tok) <= _MEMO_BYTES:
+                memo[tok] = g
+        group[j] = g
+    del memo, tiny_tokens
+    if len(rows):
+        kind[rows] = g_kind[group]
+        ts_ns[rows] = g_ts[group]
+        go_err.codes[rows] = g_go[group]
+        len_err.codes[rows] = g_len[group]
+        _point_at_side(rows, g_type[group], t_valid, t_buf, type_start, type_len)
+        _point_at_side(rows, g_pay[group], p_valid, p_buf, p_start, p_len)
 
     if in_place and n:  # the lines packed at the front of data: the raw column's bytes
         raw, shift = packed_lines(data, starts, lengths)
@@ -424,6 +599,55 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
     )
 
 
+_TINY = 7  # tokens of at most this many bytes are told apart by one uint64 each
+_MEMO, _MEMO_BYTES = 4096, 1024  # distinct longer tokens (of at most _MEMO_BYTES) remembered
+
+
+def _point_at_side(rows: np.ndarray, spans: np.ndarray, valid: np.ndarray, buf: np.ndarray,
+                   start: np.ndarray, length: np.ndarray) -> None:
+    """Each of ``rows`` whose (start, length) in ``spans`` is a value (start >= 0) takes it
+    from the side buffer (buffer 1) and is valid; the others are left as they are."""
+    has = spans[:, 0] >= 0
+    at = rows[has]
+    valid[at] = True
+    buf[at] = 1
+    start[at] = spans[has, 0]
+    length[at] = spans[has, 1]
+
+
+def _tiny_groups(data: bytes | bytearray, starts: np.ndarray, lengths: np.ndarray
+                 ) -> tuple[list[bytes], np.ndarray]:
+    """The distinct tiny tokens (at most ``_TINY`` bytes) among ``data[starts[i]:+lengths[i]]``
+    in order of first appearance and, per token, the index of its distinct one (-1 for a
+    longer token): blank lines and stray bytes grouped without a Python object per line.
+
+    >>> _tiny_groups(b"ab\\nlonger line\\nab", np.array([0, 3, 15]), np.array([2, 11, 2]))
+    ([b'ab'], array([ 0, -1,  0]))
+    """
+    group = np.full(len(starts), -1, dtype=np.int64)
+    tokens: list[bytes] = []
+    rows = np.flatnonzero(lengths <= _TINY)
+    if not len(rows):
+        return tokens, group
+    arr = np.frombuffer(data, dtype=np.uint8)
+    st, ln = starts[rows], lengths[rows]
+    key = ln.astype(np.uint64) << np.uint64(56)  # the length, then up to 7 bytes
+    for k in range(_TINY):
+        has = ln > k
+        byte = np.zeros(len(rows), dtype=np.uint64)
+        byte[has] = arr[st[has] + k]
+        key |= byte << np.uint64(8 * k)
+    uniq, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")  # numbered by first appearance
+    rank = np.empty(len(uniq), dtype=np.int64)
+    rank[order] = np.arange(len(uniq))
+    group[rows] = rank[inverse.reshape(-1)]
+    for j in first[order].tolist():
+        s0 = int(st[j])
+        tokens.append(bytes(data[s0 : s0 + int(ln[j])]))
+    return tokens, group
+
+
 def _raw_column(data: bytes, starts: np.ndarray, lengths: np.ndarray) -> pa.Array:
     """Every line's exact bytes (without its newline) as one large_binary array."""
     return binary_column([data], np.zeros(len(starts), dtype=np.uint8), starts, lengths)
@@ -444,6 +668,10 @@ class _Texts:
 
     def _code(self, text: str) -> int:
         return self.texts.setdefault(text, len(self.texts))
+
+    def code(self, text: str | None) -> int:
+        """The code of ``text`` (-1 for None), to be put in ``codes`` by the caller."""
+        return -1 if text is None else self._code(text)
 
     def put(self, rows: np.ndarray, text: str) -> None:
         self.codes[rows] = self._code(text)
@@ -521,7 +749,9 @@ def read_events_table(
     sem = semantics(go_version)
     logs = find_logs(source)
     tables: list[pa.Table] = []
-    problems: list[FileProblem] = []
+    problems: list[FileProblem] = list(logs.skipped)  # not regular files: never opened
+    for skipped in problems:
+        warnings.warn(f"{skipped.path}: {skipped.error}", stacklevel=3)
     iterator: Iterable[LogFile] = logs
     if progress is None:
         progress = len(logs) > 200

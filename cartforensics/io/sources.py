@@ -20,17 +20,37 @@ from typing import Any
 import pandas as pd
 
 from cartforensics.go.version import DEFAULT_GO_VERSION, GoSemantics, semantics
-from cartforensics.io.dataset import files_in_order, open_dataset, read_manifest
-from cartforensics.io.logs import LogFile, Source, find_logs, read_log_events
+from cartforensics.io.dataset import (
+    CARTS_DIR,
+    EVENTS_DIR,
+    files_in_order,
+    fragment_files,
+    open_dataset,
+    read_manifest,
+)
+from cartforensics.io.logs import (
+    FileProblem,
+    LogFile,
+    LogList,
+    Source,
+    find_logs,
+    read_log_events,
+)
 
 
 @dataclass(frozen=True)
 class LogSource:
     """Log files, listed once in read_events' order (cart id, then file name), with the size
-    each had on disk when listed (-1 where it could not be read)."""
+    each had on disk when listed (-1 where it could not be read), and the entries named like
+    logs that are not regular files (``skipped``: never opened, problems of every read)."""
 
     logs: tuple[LogFile, ...]
     sizes: tuple[int, ...]
+    skipped: tuple[FileProblem, ...] = ()
+
+    def log_list(self) -> LogList:
+        """The logs as :func:`find_logs` gives them (with the skipped entries)."""
+        return LogList(self.logs, self.skipped)
 
     @property
     def total_bytes(self) -> int:
@@ -64,10 +84,13 @@ Resolved = LogSource | DatasetSource
 
 
 def _dataset_at(source: Any) -> DatasetSource | None:
-    """The dataset at ``source`` when it is a directory holding our manifest (read here)."""
+    """The dataset at ``source`` when it is a directory holding our manifest (read and checked
+    here, with its fragments' schemas: a damaged one raises DatasetError, one line)."""
     if isinstance(source, (str, os.PathLike)) and os.path.isdir(source):
         manifest = read_manifest(source)
         if manifest is not None:
+            fragment_files(source, EVENTS_DIR)
+            fragment_files(source, CARTS_DIR)
             return DatasetSource(Path(source), manifest)
     return None
 
@@ -77,7 +100,8 @@ def resolve_source(source: Source | Resolved) -> Resolved:
     (listed and sized). A resolved source is returned as it is.
 
     Raises :class:`~cartforensics.io.logs.NoLogsError` naming the path when ``source`` is
-    neither a dataset nor holds logs.
+    neither a dataset nor holds logs, :class:`~cartforensics.io.dataset.DatasetError` (one
+    line) when it is a damaged dataset.
     """
     if isinstance(source, (LogSource, DatasetSource)):
         return source
@@ -91,7 +115,7 @@ def resolve_source(source: Source | Resolved) -> Resolved:
             sizes.append(log.path.stat().st_size)
         except OSError:
             sizes.append(-1)
-    return LogSource(tuple(logs), tuple(sizes))
+    return LogSource(tuple(logs), tuple(sizes), tuple(logs.skipped))
 
 
 def read_events(
@@ -108,8 +132,9 @@ def read_events(
     when the envelope decodes), lenient_error (the same with numeric ts accepted), too_long
     (Go's scanner stops at this line), raw (the line's exact bytes). Text columns hold a
     missing value (NaN) where there is none. Files that could not be read whole are listed in
-    ``df.attrs["problems"]`` (and warned about; what was read of them stays), and every file
-    read, empty ones too, in ``df.attrs["files"]``.
+    ``df.attrs["problems"]`` (and warned about; what was read of them stays), as are entries
+    named like logs that are not regular files (a FIFO, a directory, a dangling symbolic link:
+    never opened), and every file read, empty ones too, in ``df.attrs["files"]``.
 
     ``go_version``: the toolchain that built the service, whose encoding/json decodes the
     envelopes: ``"1.25"`` (default), ``"1.26"``, ``"1.27"``, or with a ``GOEXPERIMENT``-style
@@ -125,7 +150,7 @@ def read_events(
     >>> df = read_events("sample_data")  # doctest: +SKIP
     """
     sem = semantics(go_version)
-    logs: Any = list(source.logs) if isinstance(source, LogSource) else source
+    logs: Any = source.log_list() if isinstance(source, LogSource) else source
     # a dataset; else read_log_events lists the logs (once: no sizes are needed here)
     source = _dataset_at(source) or source
     if isinstance(source, DatasetSource):

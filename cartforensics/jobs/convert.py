@@ -63,9 +63,10 @@ from cartforensics.io.dataset import (
     PARTITION,
     SCHEMA_VERSION,
     DatasetError,
+    fragment_files,
     read_manifest,
 )
-from cartforensics.io.logs import NoLogsError, find_logs
+from cartforensics.io.logs import NoLogsError, find_logs, mode_kind
 
 __all__ = [
     "ConvertError", "ConvertOptions", "ConvertSummary", "FileTask", "RestoreSummary",
@@ -97,6 +98,7 @@ class FileTask:
     cart_id: str
     previous: dict[str, Any] | None = None
     path_bytes: str | None = None  # hex of the name's bytes when they are not UTF-8
+    special: str | None = None  # what it is when not a regular file (a FIFO, ...): never read
 
 
 @dataclass(frozen=True)
@@ -243,8 +245,7 @@ def iter_convert(tasks: Sequence[FileTask], options: ConvertOptions = ConvertOpt
         if context and context[0][0].cart_id != task.cart_id:
             context = []
         try:
-            with open(task.path, "rb") as fh:
-                blob = fh.read()
+            blob = _read_regular(task)
         except OSError as e:
             problem = f"cannot read: {e.strerror or e}"
             if task.previous is not None:  # keep what an earlier run converted
@@ -288,6 +289,22 @@ def iter_convert(tasks: Sequence[FileTask], options: ConvertOptions = ConvertOpt
     if idle:
         yield BatchResult(EVENTS_SCHEMA.empty_table(), pa.array([], pa.string()),
                           CARTS_SCHEMA.empty_table(), idle)
+
+
+def _read_regular(task: FileTask) -> bytes:
+    """A regular file's bytes; OSError for anything else (a FIFO is opened without blocking
+    and never read: it may have replaced the file listed)."""
+    if task.special is not None:
+        raise OSError(0, f"{task.special}, not a regular file: not read")
+    fd = os.open(task.path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        kind = mode_kind(os.fstat(fd).st_mode)
+        if kind is not None:
+            raise OSError(0, f"{kind}, not a regular file: not read")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    finally:
+        os.close(fd)
 
 
 def _content(task: FileTask, blob: bytes) -> tuple[bytes, list[str]]:
@@ -617,23 +634,49 @@ def _tmp_sibling(dst: Path, what: str) -> Path:
     return dst.parent / f".{dst.name}.{what}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
+def _check_fragments(dst: Path, old: dict[str, Any]) -> None:
+    """Refuse (DatasetError, one line) a dataset whose fragments an incremental run cannot
+    patch safely: one that is not a regular file inside ``dst`` or has another schema
+    (:func:`fragment_files`), or one the manifest names that is not there."""
+    there = {p.relative_to(dst).as_posix()
+             for part in (EVENTS_DIR, CARTS_DIR) for p in fragment_files(dst, part)}
+    for f in old.get("files", []):
+        for frag in f.get("fragments", []):
+            if frag not in there:
+                raise DatasetError(f"{dst}: the manifest lists {frag} for {f['path']!r}, and "
+                                   "the dataset has no such fragment: convert the logs anew")
+
+
 def _clone(old: Path, new: Path) -> None:
-    """Copy a dataset by hard links (files are only ever replaced, never written in place)."""
-    for dirpath, _dirs, files in os.walk(old):
+    """Copy a dataset by hard links (files are only ever replaced, never written in place).
+    A symbolic link inside it is refused: convert never writes one, and patching what it
+    points to would write outside the dataset."""
+    for dirpath, dirs, files in os.walk(old):
         rel = Path(dirpath).relative_to(old)
         (new / rel).mkdir(parents=True, exist_ok=True)
+        for f in files + dirs:
+            p = Path(dirpath) / f
+            if p.is_symlink():
+                raise DatasetError(f"{p}: a symbolic link inside the dataset; convert never "
+                                   "writes one: convert the logs anew into a new path")
         for f in files:
             if rel == Path(".") and f == MANIFEST:
                 continue
             try:
-                os.link(Path(dirpath) / f, new / rel / f)
+                os.link(Path(dirpath) / f, new / rel / f, follow_symlinks=False)
             except OSError:
-                shutil.copy2(Path(dirpath) / f, new / rel / f)
+                shutil.copy2(Path(dirpath) / f, new / rel / f, follow_symlinks=False)
 
 
 def _drop_rows(root: Path, fragment: str, sources: set[str]) -> bool:
-    """Rewrite a fragment without the rows of ``sources``; False when nothing is left."""
+    """Rewrite a fragment without the rows of ``sources``; False when nothing is left. Only
+    a regular file inside ``root`` is touched (the manifest named it: untrusted)."""
     path = root / fragment
+    real_root = os.path.realpath(root)
+    if not path.is_file() or path.is_symlink() or \
+            os.path.commonpath([real_root, os.path.realpath(path)]) != real_root:
+        raise DatasetError(f"{fragment}: not a fragment inside the dataset; convert the logs "
+                           "anew")
     table = pq.ParquetFile(path).read()
     keep = pa.compute.invert(pa.compute.is_in(table["source"],
                                               value_set=pa.array(sorted(sources))))
@@ -656,7 +699,7 @@ def _swap_into_place(tmp: Path, dst: Path) -> None:
     if not dst.exists():
         os.rename(tmp, dst)
         return
-    if read_manifest(dst) is None:  # someone put something else there meanwhile
+    if read_manifest(dst, check=False) is None:  # someone put something else there meanwhile
         raise DatasetError(f"{dst}: no longer a cartforensics dataset; left untouched "
                            f"(the new one is in {tmp})")
     if exchange(tmp, dst):
@@ -668,15 +711,18 @@ def _swap_into_place(tmp: Path, dst: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def check_destination(dst: str | os.PathLike[str]) -> dict[str, Any] | None:
+def check_destination(dst: str | os.PathLike[str], check: bool = True
+                      ) -> dict[str, Any] | None:
     """The manifest of the dataset at ``dst``, None when nothing is there; refuses (raises
-    DatasetError) anything else: we never overwrite what is not ours."""
+    DatasetError) anything else: we never overwrite what is not ours. ``check=False``: a
+    dataset of ours whose manifest is damaged is accepted too (to be replaced whole; its
+    manifest's fields are not to be used)."""
     p = Path(dst)
     if p.is_symlink():
         raise DatasetError(f"{p}: is a symbolic link; give the directory it points to")
     if not p.exists():
         return None
-    manifest = read_manifest(p) if p.is_dir() else None
+    manifest = read_manifest(p, check) if p.is_dir() else None
     if manifest is None:
         kind = "directory" if p.is_dir() else "file"
         raise DatasetError(
@@ -819,7 +865,10 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     if not src_p.is_dir():
         raise NoLogsError(f"{src_p}: not a directory (convert takes a directory of logs)")
     sem = semantics(go_version)
-    old = check_destination(dst_p)
+    # a full conversion replaces a damaged dataset of ours; an incremental one reads it
+    old = check_destination(dst_p, check=incremental)
+    if not incremental:
+        old = None
     summary = ConvertSummary(str(Path(dst)), incremental)
     if incremental and old is not None and semantics(old.get("go_version")) != sem:
         summary.notes.append(
@@ -835,6 +884,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
         old = None
     if incremental and old is None and not summary.notes:
         summary.notes.append("no dataset there yet: converted everything")
+    if incremental and old is not None:
+        _check_fragments(dst_p, old)  # before anything is written
     previous = {f["path"]: f for f in (old or {}).get("files", [])} if incremental else {}
     run = int(old.get("run", 0)) + 1 if incremental and old is not None else 0
     options = ConvertOptions(run=run, go_version=sem.spec)
@@ -844,6 +895,12 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
     for log in logs:
         rel, name_bytes = text_name(log.path.relative_to(src_p).as_posix())
         tasks.append(FileTask(str(log.path), rel, log.cart_id, previous.get(rel), name_bytes))
+    for skip in logs.skipped:  # named like a log, not a regular file: a problem, never opened
+        rel = skip.path.rsplit("/", 1)[-1]
+        kind = skip.error.split(", not a regular file")[0]
+        tasks.append(FileTask(os.path.join(src_p, rel), rel, skip.cart_id, previous.get(rel),
+                              special=kind))
+    tasks.sort(key=lambda t: (t.cart_id.encode("utf-8", "surrogateescape"), t.rel))
     summary.files = len(tasks)
     batches = plan_batches(tasks)
 
@@ -1042,15 +1099,21 @@ def restore(dataset: str | os.PathLike[str], out_dir: str | os.PathLike[str]
             rel = _safe_rel(disk_name(e))
             part = tmp / (str(rel) + ".restoring" if e.get("compression") else rel)
             part.parent.mkdir(parents=True, exist_ok=True)
-            with open(part, "wb") as fh:
-                fh.truncate(int(e["content_size"]))
+            # created empty, grown only by the lines written (never to the manifest's
+            # content_size: a damaged one must not make a huge sparse file)
+            part.touch(exist_ok=False)
             targets[e["path"]] = (part, e)
         rows: dict[str, int] = {}
         written: dict[str, int] = {}
-        for frag in sorted((root / EVENTS_DIR).glob("*/*.parquet")):
-            _restore_fragment(frag, targets, rows, written)
+        beyond: dict[str, int] = {}
+        fragment_files(root, CARTS_DIR)  # not read here: checked, as every reader does
+        for frag in fragment_files(root, EVENTS_DIR):
+            _restore_fragment(frag, targets, rows, written, beyond)
         for path, (part, e) in targets.items():
             problems = []
+            if beyond.get(path):
+                problems.append(f"{beyond[path]} line(s) in the dataset lie beyond the "
+                                f"manifest's content_size {e['content_size']} (not written)")
             if rows.get(path, 0) != int(e.get("lines") or 0):
                 problems.append(f"{rows.get(path, 0)} lines in the dataset, the manifest "
                                 f"says {e.get('lines')}")
@@ -1076,7 +1139,7 @@ def restore(dataset: str | os.PathLike[str], out_dir: str | os.PathLike[str]
                     shutil.copyfileobj(src_fh, gz_fh, 1 << 20)
                 part.unlink()
             summary.files += 1
-            summary.bytes += int(e["content_size"])
+            summary.bytes += written.get(path, 0)
         if out.exists():
             out.rmdir()
         os.rename(tmp, out)
@@ -1087,9 +1150,13 @@ def restore(dataset: str | os.PathLike[str], out_dir: str | os.PathLike[str]
 
 
 def _restore_fragment(frag: Path, targets: dict[str, tuple[Path, dict[str, Any]]],
-                      rows: dict[str, int], written: dict[str, int]) -> None:
-    """Write every line of one fragment at its offset (contiguous lines in one write)."""
+                      rows: dict[str, int], written: dict[str, int],
+                      beyond: dict[str, int]) -> None:
+    """Write every line of one fragment at its offset (contiguous lines in one write); lines
+    that would end past the manifest's content_size (or have no offset, or a negative one)
+    are counted in ``beyond``, not written."""
     table = pq.read_table(frag, columns=["source", "offset", "newline", "raw"])
+    table = table.filter(pa.compute.is_valid(table["source"]))
     table = table.sort_by([("source", "ascending"), ("offset", "ascending")])
     sources = table["source"].to_pylist()
     offsets = table["offset"].to_pylist()
@@ -1105,20 +1172,28 @@ def _restore_fragment(frag: Path, targets: dict[str, tuple[Path, dict[str, Any]]
         rows[s] = rows.get(s, 0) + (j - i)
         target = targets.get(s)
         if target is not None:
+            limit = int(target[1]["content_size"])
             fd = os.open(target[0], os.O_WRONLY)
             try:
                 k = i
                 while k < j:
                     start = pos = offsets[k]
+                    if start is None or start < 0 or raws[k] is None:
+                        beyond[s] = beyond.get(s, 0) + 1
+                        k += 1
+                        continue
                     pieces = []
-                    while k < j and offsets[k] == pos:
+                    first = k
+                    while k < j and offsets[k] == pos and raws[k] is not None:
                         pieces.append(raws[k])
-                        pos += len(raws[k])
+                        pos += len(raws[k]) + bool(newlines[k])
                         if newlines[k]:
                             pieces.append(b"\n")
-                            pos += 1
                         k += 1
                     data = b"".join(pieces)
+                    if start + len(data) > limit:
+                        beyond[s] = beyond.get(s, 0) + (k - first)
+                        continue
                     os.pwrite(fd, data, start)
                     written[s] = written.get(s, 0) + len(data)
             finally:

@@ -42,8 +42,10 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 import orjson
 import pandas as pd
+import pyarrow as pa
 
 from cartforensics._runtime.publish import exchange
 from cartforensics._version import __version__
@@ -254,15 +256,20 @@ def shorter_encoding(token: bytes) -> tuple[bytes, list[str]]:
     (b'{"a":"<b>"}', ['whitespace', 'escapes'])
     """
     steps: list[str] = []
-    compact = _STRING_OR_WS.sub(lambda m: b"" if m.group()[0] != 0x22 else m.group(), token)
-    if len(compact) < len(token):
-        steps.append("whitespace")
-        token = compact
-    unescaped = _STRING_OR_WS.sub(
-        lambda m: _shorter_string(m.group()) if m.group()[0] == 0x22 else m.group(), token)
-    if len(unescaped) < len(token):
-        steps.append("escapes")
-        token = unescaped
+    # each step copies the token: taken only when a byte it could drop is in it at all
+    if any(c in token for c in (b" ", b"\t", b"\r", b"\n")):
+        compact = _STRING_OR_WS.sub(lambda m: b"" if m.group()[0] != 0x22 else m.group(),
+                                    token)
+        if len(compact) < len(token):
+            steps.append("whitespace")
+            token = compact
+        del compact
+    if b"\\" in token:
+        unescaped = _STRING_OR_WS.sub(
+            lambda m: _shorter_string(m.group()) if m.group()[0] == 0x22 else m.group(), token)
+        if len(unescaped) < len(token):
+            steps.append("escapes")
+            token = unescaped
     return token, steps
 
 
@@ -270,8 +277,42 @@ def _clip(text: str, n: int = 60) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def _sha(data: bytes) -> str:
+def _sha(data: bytes | bytearray) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+class _Shared:
+    """One object per distinct value among the texts of a repair's changes (a log of a
+    million blank lines records a million changes with the same hash and detail: one text
+    each, not a million).
+
+    >>> texts = _Shared(); texts("a" + "b") is texts("ab")
+    True
+    """
+
+    def __init__(self, limit: int = 1 << 16) -> None:
+        self._seen: dict[Any, Any] = {}
+        self._limit = limit
+
+    def __call__(self, value: Any) -> Any:
+        hit = self._seen.get(value)
+        if hit is not None:
+            return hit
+        if len(self._seen) < self._limit:
+            self._seen[value] = value
+        return value
+
+    def sha(self, data: bytes) -> str:
+        """The sha256 of ``data``, shared for short (repeated) lines."""
+        if len(data) > 64:
+            return _sha(data)
+        key = (b"sha", data)
+        hit = self._seen.get(key)
+        if hit is None:
+            hit = _sha(data)
+            if len(self._seen) < self._limit:
+                self._seen[key] = hit
+        return hit
 
 
 # =============================================================================================
@@ -286,9 +327,9 @@ class CartRepair:
     status: str = "unchanged"
     reason: str | None = None
     changes: list[dict[str, Any]] = field(default_factory=list)
-    out_bytes: bytes = b""
-    rejected: bytes = b""
-    source_bytes: bytes = b""
+    out_bytes: bytes | bytearray = b""
+    rejected: bytes | bytearray = b""
+    source_bytes: bytes | bytearray = b""
     files: list[str] = field(default_factory=list)
     stem: str = ""  # its file name on disk without the suffix ("" : the cart id)
     lines_in: int = 0
@@ -314,8 +355,11 @@ class CartRepair:
 
 
 def _repair_cart(cid: str, rows: list[int], cols: dict[str, list[Any]], outcome: list[str],
-                 files: list[dict[str, Any]], problems: list[str]) -> CartRepair:
-    """Rewrite one cart's lines; ``rows`` are its rows in the events frame, in file order."""
+                 files: list[dict[str, Any]], problems: list[str],
+                 shared: _Shared | None = None) -> CartRepair:
+    """Rewrite one cart's lines; ``rows`` are its rows in ``cols`` and ``outcome``, in file
+    order; ``shared`` keeps one copy of each repeated text of the changes."""
+    shared = shared if shared is not None else _Shared()
     cr = CartRepair(cid, files=[name_text(Path(f["path"]).name) for f in files],
                     problems=problems,
                     stem=(log_stem(Path(files[0]["path"]).name) or "") if files else "")
@@ -336,7 +380,9 @@ def _repair_cart(cid: str, rows: list[int], cols: dict[str, list[Any]], outcome:
     for k, r in enumerate(rows):
         raw = bytes(raws[r])
         line = int(line_nos[r])
-        source += raw + (b"\n" if newline[r] else b"")
+        source += raw
+        if newline[r]:
+            source += b"\n"
         if merged and not newline[r] and k + 1 < len(rows):
             source += b"\n"  # one log from two files: the next file's first line is its own
         changes: list[dict[str, Any]] = []
@@ -346,11 +392,14 @@ def _repair_cart(cid: str, rows: list[int], cols: dict[str, list[Any]], outcome:
                    where: dict[str, Any] = where, raw: bytes = raw, line: int = line,
                    changes: list[dict[str, Any]] = changes) -> None:
             changes.append({"line": line, **where, "action": action,
-                            "before_sha256": _sha(raw), "after": after, "detail": detail})
+                            "before_sha256": shared.sha(raw), "after": after,
+                            "detail": shared(detail)})
 
         oc = outcome[r]
         if oc == "malformed":  # lenient rejects it too: the writer's intent is not in it
-            rejected += f"{line}\t".encode() + raw + b"\n"
+            rejected += b"%d\t" % line
+            rejected += raw
+            rejected += b"\n"
             why = _clip(str(cols["lenient_error"][r]), 120)
             change("dropped", f"rejected in lenient mode too: {why}; kept in "
                    f"{REJECTED_DIR}/{cid}{REJECTED_SUFFIX}", None)
@@ -385,7 +434,9 @@ def _repair_cart(cid: str, rows: list[int], cols: dict[str, list[Any]], outcome:
                 change("shortened", f"{before:,} -> {len(new):,} bytes ({', '.join(steps)}): "
                        f"the scanner's limit is {MAX_TOKEN_SIZE:,}", {})
             elif oc != "applied":
-                rejected += f"{line}\t".encode() + raw + b"\n"
+                rejected += b"%d\t" % line
+                rejected += raw
+                rejected += b"\n"
                 change("dropped_too_long",
                        f"{len(new):,} bytes even at its shortest, over the scanner's limit "
                        f"({MAX_TOKEN_SIZE:,}), and not applied in lenient mode either "
@@ -407,15 +458,14 @@ def _repair_cart(cid: str, rows: list[int], cols: dict[str, list[Any]], outcome:
         if not newline[r]:
             change("newline_added", "the final line had no newline", {})
         out_line += 1
-        out += new + b"\n"
-        after = {"out_line": out_line, "sha256": _sha(new), "bytes": len(new)}
+        out += new
+        out += b"\n"
+        after = {"out_line": out_line, "sha256": shared.sha(new), "bytes": len(new)}
         for c in changes:
             if c["after"] is not None:
                 c["after"] = after
         cr.changes += changes
-    cr.out_bytes = bytes(out)
-    cr.rejected = bytes(rejected)
-    cr.source_bytes = bytes(source)
+    cr.out_bytes, cr.rejected, cr.source_bytes = out, rejected, source  # no copies
     cr.lines_out = out_line
     if cr.status != "unrepairable":
         cr.status = "unchanged" if cr.out_bytes == cr.source_bytes else "repaired"
@@ -594,6 +644,37 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+_REPAIR_COLUMNS = ("raw", "line", "newline", "envelope_error", "lenient_error")
+
+
+class _ColumnTaker:
+    """``column.iloc[rows].tolist()`` of a column, without the index lookups of ``iloc``:
+    category codes read through their categories, Arrow values taken in Arrow.
+
+    >>> _ColumnTaker(pd.Series(["a", None, "a"], dtype="category"))(np.array([2, 1]))
+    ['a', None]
+    """
+
+    def __init__(self, col: pd.Series) -> None:
+        self._cats: np.ndarray | None = None
+        self._arrow: pa.ChunkedArray | None = None
+        self._values: np.ndarray | None = None
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            self._cats = np.array([*col.cat.categories.tolist(), None], dtype=object)
+            self._values = np.asarray(col.cat.codes.to_numpy(), dtype=np.intp)  # -1: None
+        elif hasattr(col.array, "__arrow_array__"):
+            self._arrow = pa.chunked_array(col.array.__arrow_array__())
+        else:
+            self._values = col.to_numpy()
+
+    def __call__(self, rows: np.ndarray) -> list[Any]:
+        if self._cats is not None:
+            return self._cats[self._values[rows]].tolist()  # type: ignore[index]
+        if self._arrow is not None:
+            return self._arrow.take(pa.array(rows, pa.int64())).to_pylist()
+        return self._values[rows].tolist()  # type: ignore[index]
+
+
 def _build(src: Path, logs: list[Any], tmp: Path, go_version: str,
            progress: bool | None) -> tuple[dict[str, Any], pd.DataFrame]:
     source_files = []
@@ -610,9 +691,11 @@ def _build(src: Path, logs: list[Any], tmp: Path, go_version: str,
     attrs = events.attrs
     plain = events.copy(deep=False)
     plain.attrs = {}  # pandas deep-copies attrs (a record per file) on every column access
-    cols = {c: plain[c].tolist() for c in ("raw", "line", "newline", "envelope_error",
-                                           "lenient_error")}
-    outcome = [str(x) for x in lenient.outcomes["outcome"].tolist()]
+    # each cart's values are made when it is repaired (a Python object per line of the
+    # whole log at once would cost more than the log)
+    columns = {c: _ColumnTaker(plain[c]) for c in _REPAIR_COLUMNS}
+    outcomes = _ColumnTaker(lenient.outcomes["outcome"])  # categories: the outcome names
+    shared = _Shared()
     files_of: dict[str, list[dict[str, Any]]] = {}
     for f in attrs.get("files", []):
         files_of.setdefault(f["cart_id"], []).append(f)
@@ -633,8 +716,12 @@ def _build(src: Path, logs: list[Any], tmp: Path, go_version: str,
     replayed = set(lenient.cart_ids)
     for cid in iterator:
         rows = lenient.rows_of(cid) if cid in replayed else []
-        cr = _repair_cart(cid, rows, cols, outcome, files_of.get(cid, []),
-                          problems_of.get(cid, []))
+        at = np.asarray(rows, dtype=np.int64)
+        cols = {c: take(at) for c, take in columns.items()}
+        outcome = outcomes(at)
+        cr = _repair_cart(cid, list(range(len(rows))), cols, outcome, files_of.get(cid, []),
+                          problems_of.get(cid, []), shared)
+        del cols
         if cid in unreadable:
             cr.status = "unrepairable"
             cr.reason = f"the source cannot be read whole: {problems_of[cid][0]}"
@@ -706,10 +793,13 @@ def _verify(tmp: Path, results: dict[str, CartRepair], lenient: Replay,
     go = replay(events, mode="go", go_version=go_version)
     want = _states(lenient, written)
     got = _states(go, written)
+    del go
     unlimited: dict[str, dict[str, Any]] = {}
     long_carts = [c for c in written if results[c].too_long]
     if long_carts:  # the claim for a service fix: with a larger maxLine, OUT is right
-        ev = events[events["cart_id"].isin(long_carts)].copy()
+        mine = events["cart_id"].isin(long_carts)
+        # a shallow copy when every cart is one (its huge lines are not copied again)
+        ev = events.copy(deep=False) if mine.all() else events[mine].copy()
         ev.attrs = {}
         ev["too_long"] = False
         unlimited = _states(replay(ev, mode="go", go_version=go_version), long_carts)

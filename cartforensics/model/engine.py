@@ -269,9 +269,11 @@ def _row_kinds(types: pd.Series, registry: Any) -> np.ndarray:
 def _utf8_buffers(col: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(UTF-8 bytes, int64 offsets, valid as uint8) of a string column, without a Python
     str per row: the compiled core reads payloads straight from the Arrow buffers."""
-    arr = pa.chunked_array(pa.array(col.array, from_pandas=True)
-                           if not hasattr(col.array, "__arrow_array__")
-                           else col.array.__arrow_array__()).combine_chunks()
+    chunks = pa.chunked_array(pa.array(col.array, from_pandas=True)
+                              if not hasattr(col.array, "__arrow_array__")
+                              else col.array.__arrow_array__())
+    # one chunk is read in place (combine_chunks would copy every payload byte)
+    arr = chunks.chunk(0) if chunks.num_chunks == 1 else chunks.combine_chunks()
     if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
         raise TypeError("payload is not a string column")
     if arr.type != pa.large_string():

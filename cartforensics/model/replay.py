@@ -35,6 +35,7 @@ from cartforensics.vocab import (
     NOT_REACHED,
     OUTCOMES,
     PAYLOAD_ERROR,
+    PROMISED_UNKNOWN_METRIC,
     TOO_LONG,
     TOO_LONG_ERROR,
     UNKNOWN_TYPE,
@@ -47,8 +48,6 @@ METRIC_NAMES = (
     "cart_event_log_mutation_errors_total",
     "cart_event_log_unknown_types_total",
 )
-# what the seed's comments promise (its code never increments the real counter)
-PROMISED_UNKNOWN = "cart_event_log_unknown_types_total_promised"
 
 
 # a cart's state is kept every CHECKPOINT_EVERY lines at least (more apart in carts with many
@@ -191,7 +190,7 @@ class Replay:
             engine, (cp_lines, checkpoints, final) = self._engine.run_cart(cid, rows,
                                                                           reference)
             self._runs[cid] = _CartRun(
-                cid, rows, ts_key[rows], engine, np.asarray(cp_lines, dtype=np.int64),
+                cid, rows, _rows_of(ts_key, rows), engine, np.asarray(cp_lines, dtype=np.int64),
                 tuple(checkpoints), final,
             )
         out = pd.DataFrame(
@@ -202,7 +201,8 @@ class Replay:
                 "type": ev["type"].array,
                 "outcome": pd.Categorical.from_codes(codes, categories=OUTCOMES),
                 "error": self._error_column(err_series),
-            }
+            },
+            copy=False,  # the events' own columns, not a copy of each per replay
         )
         del self._errors  # in the outcomes frame from here on
         return out
@@ -242,9 +242,10 @@ class Replay:
             put(m, [f"not reached: the scanner stopped at line {s}" for s in stops.tolist()],
                 where)
         m = core_rows & (codes == MALFORMED)
-        if m.any():
-            values = err_series.iloc[np.flatnonzero(m)].tolist()
-            put(m, values, np.arange(len(values)))
+        if m.any():  # the envelope errors: a few texts, each made once
+            where, uniq = pd.factorize(err_series.iloc[np.flatnonzero(m)],
+                                       use_na_sentinel=False)
+            put(m, list(uniq), where)
         m = core_rows & (codes == UNKNOWN_TYPE)
         if m.any():
             types = self._plain["type"].iloc[np.flatnonzero(m)].tolist()
@@ -338,13 +339,15 @@ class Replay:
         missing = np.flatnonzero(ts == nat)
         if not len(missing):
             return ts
-        kinds = self._kinds
+        # only a line whose ts is a string or a number can hold a time pandas cannot
+        kinds = pd.Series(self._kinds).iloc[rows[missing]]
+        missing = missing[kinds.isin(["string", "number"]).to_numpy()]
+        if not len(missing):
+            return ts
         raw = self._raw
         ts = ts.copy()
         for j in missing.tolist():
             r = int(rows[j])
-            if kinds[r] not in ("string", "number"):
-                continue
             data = bytes(raw.iloc[r])
             env = decode_envelope(go_token(data, 0, len(data)), lenient=True,
                                   sem=self.semantics)
@@ -607,12 +610,19 @@ class Replay:
         return self.state_at(cart_id, ts=p)
 
     # -- metrics -----------------------------------------------------------------------------
+    def _outcome_counts(self) -> pd.DataFrame:
+        """Lines per outcome (columns, in OUTCOMES' order) of each cart (rows, in replay
+        order), counted from the outcome codes of each cart's rows."""
+        counts = np.zeros((len(self._runs), len(OUTCOMES)), dtype=np.int64)
+        for k, run in enumerate(self._runs.values()):
+            counts[k] = np.bincount(self._codes[run.rows], minlength=len(OUTCOMES))
+        return pd.DataFrame(counts, columns=list(OUTCOMES),
+                            index=pd.Index(list(self._runs), name="cart_id"))
+
     def metrics(self, by_cart: bool = False) -> pd.DataFrame | pd.Series:
         """The seed's counters as the service would have exported them for this replay, plus
         the unknown-type count its comments promised (the code never increments it)."""
-        oc = self.outcomes
-        counts = pd.crosstab(oc["cart_id"], oc["outcome"]).reindex(columns=OUTCOMES, fill_value=0)
-        counts = counts.reindex(self.cart_ids, fill_value=0)
+        counts = self._outcome_counts()
         m = pd.DataFrame(index=counts.index)
         m["cart_event_log_replay_total"] = (counts["too_long"] == 0).astype("int64")
         m["cart_event_log_replay_failures_total"] = (
@@ -620,7 +630,7 @@ class Replay:
         )
         m["cart_event_log_mutation_errors_total"] = counts["payload_error"] + counts["apply_error"]
         m["cart_event_log_unknown_types_total"] = 0
-        m[PROMISED_UNKNOWN] = counts["unknown_type"]
+        m[PROMISED_UNKNOWN_METRIC] = counts["unknown_type"]
         m.index.name = "cart_id"
         if by_cart:
             return m
@@ -633,9 +643,7 @@ class Replay:
 
     def summary(self) -> pd.DataFrame:
         """One row per cart: lines per outcome, items and total of the final state."""
-        oc = self.outcomes
-        counts = pd.crosstab(oc["cart_id"], oc["outcome"]).reindex(columns=OUTCOMES, fill_value=0)
-        counts = counts.reindex(self.cart_ids, fill_value=0)
+        counts = self._outcome_counts()
         finals = [self._runs[c].final for c in counts.index]
         counts.insert(0, "lines", counts.sum(axis=1))
         counts["items"] = [len(s.items) if isinstance(s, CartState) else s.n_items
@@ -1011,6 +1019,19 @@ def _as_str_column(col: pd.Series) -> Any:
             arr = pa.DictionaryArray.from_arrays(pa.array(codes), dictionary)
             return pd.array(arr.cast(pa.large_string()), dtype="str")
     return col.to_numpy()
+
+
+def _rows_of(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``values[rows]``; a view when the rows are consecutive (a cart's lines as read_events
+    gives them), not a copy.
+
+    >>> _rows_of(np.arange(10), np.array([3, 4, 5])).base is not None
+    True
+    """
+    if len(rows) and int(rows[-1]) - int(rows[0]) == len(rows) - 1 and (
+            len(rows) < 2 or bool((np.diff(rows) == 1).all())):
+        return values[int(rows[0]) : int(rows[-1]) + 1]
+    return values[rows]
 
 
 def _ts_ns(ts: pd.Series) -> np.ndarray:

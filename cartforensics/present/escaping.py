@@ -1,6 +1,7 @@
 """Untrusted text (log content, analyst notes) made visible: every character that does not
 print (controls, bidi overrides, zero-width, lone surrogates, bytes decoded with
 surrogateescape) written as a ``\\xNN`` / ``\\uNNNN`` escape. HTML escaping comes after.
+The one escaping of what reaches a terminal (every print of the command line) and report.md.
 
 >>> visible("a\\u202eb")
 'a\\\\u202eb'

@@ -11,6 +11,7 @@ shows as an image. Times are UTC. Every chart colours an outcome the same way
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,10 +22,12 @@ from matplotlib.axes import Axes
 from matplotlib.colors import ListedColormap, Normalize, PowerNorm
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from cartforensics.analysis.findings import Finding
 from cartforensics.analysis.metrics import pick_freq, rates
+from cartforensics.analysis.reconcile import Reconciliation
 from cartforensics.model.replay import Replay
 from cartforensics.vocab import (
     FAILURE_OUTCOMES,
@@ -418,9 +421,103 @@ def unknown_types_figure(g: pd.DataFrame, mode: str, top: int = 10, ax: Axes | N
     return fig
 
 
+# -- reconcile: what the dashboards showed against the logs ---------------------------------
+# the kinds of difference (cartforensics.analysis.reconcile), Okabe-Ito like the outcomes
+_KIND_COLORS = {
+    "before_record": "#999999", "not_scraped": "#56B4E9", "torn": OUTCOME_COLORS["malformed"],
+    "not_replayed": OUTCOME_COLORS["apply_error"], "long_line": OUTCOME_COLORS["too_long"],
+    "unknown_type": OUTCOME_COLORS["unknown_type"], "unexplained": "#FFFFFF",
+}
+_KIND_LABELS = {
+    "before_record": "older than the record", "not_scraped": "appended after the last scrape",
+    "torn": "torn write (bytes)", "not_replayed": "carts not replayed",
+    "long_line": "replay failed on a long line", "unknown_type": "unknown types replayed",
+    "unexplained": "unexplained",
+}
+_SHORT = {
+    "cart_event_log_appends_total": "appends_total",
+    "cart_event_log_bytes_written_total": "bytes_written_total",
+    "cart_event_log_replay_total": "replay_total",
+    "cart_event_log_replay_failures_total": "replay_failures_total",
+    "cart_event_log_mutation_errors_total": "mutation_errors_total",
+    "cart_event_log_unknown_types_total": "unknown_types_total",
+}
+
+
+def plot_reconcile(res: Reconciliation) -> Figure:
+    """Per counter and window: what Prometheus recorded (grey) beside what the logs say
+    (the exported part, then each explained part of the difference stacked on it, anything
+    unexplained hatched red), from :func:`cartforensics.analysis.reconcile.reconcile`."""
+    e = res.explanations
+    counters = [c for c in _SHORT if c in set(e["metric"])]
+    fig = Figure(figsize=(12, 3.0 * math.ceil(max(len(counters), 1) / 3) + 1.2),
+                 layout="constrained", dpi=100)
+    if not counters:
+        _empty(fig.add_subplot(), "Exported against rebuilt", "no counters to compare")
+        return fig
+    axes = fig.subplots(math.ceil(len(counters) / 3), 3, squeeze=False).ravel()
+    starts = dict(zip(res.windows["window"], res.windows["start"], strict=True))
+    used: set[str] = set()
+    for ax, metric in zip(axes, counters, strict=False):
+        rows = e[e["metric"] == metric]
+        windows = sorted(set(rows["window"]))
+        top = 0.0
+        for i, w in enumerate(windows):
+            wr = rows[rows["window"] == w]
+            exported, rebuilt = int(wr["exported"].iloc[0]), int(wr["rebuilt"].iloc[0])
+            ax.bar(i - 0.2, exported, width=0.38, color="#BBBBBB", edgecolor="#555555",
+                   linewidth=0.6)
+            base = float(min(exported, rebuilt))
+            ax.bar(i + 0.2, base, width=0.38, color="#DDDDDD", edgecolor="#555555",
+                   linewidth=0.6)
+            for kind in _KIND_COLORS:
+                n = int(wr.loc[wr["kind"] == kind, "count"].sum())
+                if not n:
+                    continue
+                used.add(kind)
+                bottom, height = base, abs(n)  # a negative unexplained: the record holds more
+                hatch = "////" if kind == "unexplained" else None
+                ax.bar(i + 0.2, height, bottom=bottom, width=0.38, color=_KIND_COLORS[kind],
+                       edgecolor="#CC0000" if hatch else "#555555", hatch=hatch,
+                       linewidth=0.6)
+                base += height
+            top = max(top, exported, base)
+            if rebuilt != exported:  # the difference in figures: small parts are thin bars
+                ax.annotate(f"{rebuilt - exported:+,}", (i + 0.2, base), xytext=(0, 2),
+                            textcoords="offset points", ha="center", va="bottom", fontsize=8,
+                            color="#333333")
+        ax.set_ylim(0, max(1.0, top * 1.12))
+        ax.set_xticks(range(len(windows)))
+        ax.set_xticklabels([_window_label(w, starts.get(w)) for w in windows], fontsize=8)
+        ax.set_title(_SHORT[metric], loc="left", fontsize=10)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        _style(ax)
+    for ax in axes[len(counters):]:
+        ax.set_visible(False)
+    handles = [Patch(facecolor="#BBBBBB", edgecolor="#555555", label="exported (Prometheus)"),
+               Patch(facecolor="#DDDDDD", edgecolor="#555555", label="rebuilt: as exported")]
+    handles += [Patch(facecolor=_KIND_COLORS[k], edgecolor="#CC0000" if k == "unexplained"
+                      else "#555555", hatch="////" if k == "unexplained" else None,
+                      label=f"rebuilt: {_KIND_LABELS[k]}") for k in _KIND_COLORS if k in used]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4),
+               frameon=False, fontsize=8)
+    fig.suptitle(f"What Prometheus recorded (left bar) against the logs (right bar): "
+                 f"{res.explained:,} explained, {res.unexplained:,} unexplained",
+                 x=0.01, ha="left", fontsize=12)
+    return fig
+
+
+def _window_label(w: int, start: Any) -> str:
+    if w == 0:
+        return "before"
+    if start is None or pd.isna(start):
+        return f"window {w}"
+    return f"window {w}\nfrom {pd.Timestamp(start).strftime('%H:%M:%S')}"
+
+
 __all__ = [
     "OUTCOME_COLORS", "OUTCOME_LABELS", "failures_heatmap_figure", "lines_lost_figure",
     "mpl_text", "outcome_mix_figure", "pick_freq", "plot_failures_heatmap", "plot_lines_lost",
-    "plot_outcome_mix", "plot_rates", "plot_unknown_types", "rates_figure",
+    "plot_outcome_mix", "plot_rates", "plot_reconcile", "plot_unknown_types", "rates_figure",
     "unknown_types_figure",
 ]

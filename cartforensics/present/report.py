@@ -29,11 +29,14 @@ from cartforensics._version import __version__
 from cartforensics.analysis.findings import Finding, findings_table, headline_finding
 from cartforensics.analysis.metrics import prometheus_text
 from cartforensics.analysis.notes import Notes, NotesError
+from cartforensics.analysis.reconcile import Reconciliation, reconcile_logs
 from cartforensics.go.version import GoSemantics, semantics
 from cartforensics.io.logs import Source
+from cartforensics.io.prometheus import read_record
 from cartforensics.io.sources import DatasetSource, Resolved, read_events, resolve_source
 from cartforensics.model.protocol import ReplayLike, ReplayOfEvents
 from cartforensics.model.replay import replay
+from cartforensics.present.escaping import visible
 from cartforensics.present.notes_report import load_notes, notes_html, notes_markdown
 from cartforensics.present.report_chunks import CHUNK_BYTES, CHUNK_FILES, CHUNK_LINES
 from cartforensics.vocab import EVIDENCE_ROWS, OUTCOME_COLORS, OUTCOME_LABELS, OUTCOMES
@@ -163,17 +166,18 @@ def _text(v: Any) -> str:
 
 
 def _md(v: Any) -> str:
-    """A value for a Markdown table cell: HTML-escaped, pipes and line breaks neutralised."""
-    s = html.escape(_text(v), quote=False)
-    return (s.replace("|", "&#124;").replace("\r", " ").replace("\n", " ")
+    """A value for Markdown text or a table cell: line breaks as spaces, other non-printing
+    characters (terminal escapes) shown as escapes, then HTML-escaped, pipes and Markdown's
+    own characters neutralised."""
+    s = html.escape(visible(_text(v).replace("\r", " ").replace("\n", " ")), quote=False)
+    return (s.replace("|", "&#124;")
             .replace("`", "&#96;").replace("*", "&#42;").replace("[", "&#91;")
             .replace("]", "&#93;"))
 
 
 def _term(s: Any) -> str:
     """Log content for a terminal: control characters shown as escapes, never sent raw."""
-    text = str(s)
-    return "".join(ch if ch.isprintable() or ch == " " else repr(ch)[1:-1] for ch in text)
+    return visible(str(s))
 
 
 def _when(t: pd.Timestamp | None) -> str:
@@ -219,6 +223,7 @@ def write_report(
     chunk_files: int = CHUNK_FILES,
     chunk_bytes: int = CHUNK_BYTES,
     chunk_lines: int = CHUNK_LINES,
+    prometheus: str | os.PathLike[str] | None = None,
 ) -> ReportResult:
     """Replay ``src`` (anything :func:`read_events` takes) in ``go`` and ``lenient`` mode and
     write into ``out_dir``: ``report.html`` (self-contained, charts embedded as PNG, every
@@ -240,6 +245,11 @@ def write_report(
     more than one chunk for logs; one, this process, for a dataset: it stays under 1 GB);
     ``executor``: any ``concurrent.futures.Executor`` instead (a Dask
     ``client.get_executor()``: its workers must see ``src`` and ``out_dir``).
+
+    ``prometheus``: a Prometheus record of the service's counters (anything
+    :func:`~cartforensics.io.prometheus.read_record` reads): the report gets a section that
+    reconciles it with the logs (:func:`~cartforensics.analysis.reconcile.reconcile`) and the
+    chart ``reconcile.png``; from logs only (it needs the lines themselves).
 
     Raises :class:`ReportError` for an unusable ``out_dir`` and
     :class:`~cartforensics.io.logs.NoLogsError` when ``src`` holds no logs.
@@ -277,6 +287,10 @@ def write_report(
         notes = load_notes(notes)
     except NotesError as e:
         raise ReportError(str(e)) from None
+    if prometheus is not None and from_dataset:
+        raise ReportError("--prometheus reconciles with the logs: report from the logs, not a "
+                          "converted dataset")
+    record = read_record(prometheus) if prometheus is not None else None  # fails early
     _check_out_dir(out)
     if progress is None:
         progress = _large(source)
@@ -314,6 +328,12 @@ def write_report(
                 fs = comb.findings
                 prom = prometheus_text(comb.metrics)
                 pngs = _chart_pngs(comb)
+                reconciled = None
+                if record is not None:
+                    from cartforensics.present.plots import plot_reconcile
+
+                    reconciled = reconcile_logs(source, record, go_version=sem.spec)
+                    pngs["reconcile"] = _png(plot_reconcile(reconciled))
                 closing.result()
             finally:
                 if closing is not None:
@@ -336,7 +356,7 @@ def write_report(
         noted = _noted(notes, chunks, fs, from_dataset, sem) if notes is not None else None
         ctx = _Context(src=src, findings=fs, metrics=comb.metrics, prom=prom, pngs=pngs,
                        result=result, freq=comb.freq, semantics=sem, per_cart=comb.per_cart,
-                       notes=notes, noted=noted)
+                       notes=notes, noted=noted, reconciled=reconciled)
         result.html.write_text(_html(ctx), encoding="utf-8")
         result.markdown.write_text(_markdown(ctx), encoding="utf-8")
         bar.update()
@@ -476,6 +496,7 @@ class _Context:
     notes: Notes | None = None
     # go, lenient, findings for the notes
     noted: tuple[ReplayOfEvents, ReplayOfEvents, list[Any]] | None = None
+    reconciled: Reconciliation | None = None  # with a Prometheus record
 
 
 def _src_text(src: Source) -> str:
@@ -637,6 +658,9 @@ def _html(ctx: _Context) -> str:
     parts.append("<h3>Prometheus text exposition (to hold against a scrape)</h3>")
     parts.append(f"<pre>{esc(ctx.prom)}</pre>")
 
+    if ctx.reconciled is not None:
+        parts += _reconciled_html(ctx)
+
     # reproduce
     parts.append("<h2>Reproduce in Python</h2>")
     parts.append("<pre>" + esc(
@@ -715,10 +739,44 @@ def _markdown(ctx: _Context) -> str:
     mv = ctx.metrics.reset_index()[["metric", "side", "type", "value", "note"]]
     mv["value"] = [_fmt_value(v) for v in mv["value"]]
     out.append(_md_table(mv))
-    out += ["", "```", ctx.prom.rstrip("\n"), "```", ""]
+    out += ["", "```", visible(ctx.prom.rstrip("\n"), keep_newlines=True), "```", ""]
+    if ctx.reconciled is not None:
+        out += _reconciled_markdown(ctx.reconciled)
     out.append("Every line's outcome in both modes: `outcomes.parquet`. The evidence behind "
                "each finding: `report.html`.")
     return "\n".join(out) + "\n"
+
+
+# -- the Prometheus record, reconciled ----------------------------------------------------
+_RECONCILED_TITLE = "What Prometheus recorded, reconciled with the logs"
+_RECONCILED_COLUMNS = ["window", "metric", "exported", "rebuilt", "kind", "count", "text"]
+
+
+def _explained(rec: Reconciliation) -> pd.DataFrame:
+    e = rec.explanations[rec.explanations["kind"] != "matched"][_RECONCILED_COLUMNS]
+    return e.assign(text=e["text"].map(visible))  # cart ids and types are the logs' own
+
+
+def _reconciled_html(ctx: _Context) -> list[str]:
+    rec = ctx.reconciled
+    assert rec is not None
+    e = _explained(rec)
+    return [
+        f"<h2>{esc(_RECONCILED_TITLE)}</h2>",
+        f"<p>{len(rec.windows)} window(s) (process lifetimes); difference explained: "
+        f"{rec.explained:,}, unexplained: {rec.unexplained:,}.</p>",
+        f"<figure>{_img('reconcile', ctx.pngs['reconcile'], _RECONCILED_TITLE)}</figure>",
+        "<ul>" + "".join(f"<li>{esc(visible(f))}</li>" for f in rec.findings) + "</ul>",
+        _table(e, numeric=("exported", "rebuilt", "count"), code=("metric",)),
+    ]
+
+
+def _reconciled_markdown(rec: Reconciliation) -> list[str]:
+    e = _explained(rec)
+    return [f"## {_RECONCILED_TITLE}", "",
+            f"{len(rec.windows)} window(s); difference explained: {rec.explained:,}, "
+            f"unexplained: {rec.unexplained:,}.", "", "![reconciled](reconcile.png)", "",
+            *(f"- {_md(visible(f))}" for f in rec.findings), "", _md_table(e), ""]
 
 
 # -- command line --------------------------------------------------------------------------

@@ -49,7 +49,8 @@ from cartforensics.analysis.metrics import (
     metrics_frame,
     rates_from_counts,
 )
-from cartforensics.io.logs import LogFile
+from cartforensics.io.dataset import CARTS_DIR, EVENTS_DIR, fragment_files
+from cartforensics.io.logs import LogFile, LogList
 from cartforensics.model.protocol import ReplayLike
 from cartforensics.vocab import OUTCOMES
 
@@ -138,6 +139,8 @@ def plan_logs(src: Any, chunk_bytes: int = CHUNK_BYTES, chunk_files: int = CHUNK
         last_cart = log.cart_id
     if cur or not chunks:
         chunks.append(Chunk(len(chunks), logs=cur))
+    # entries named like logs that are not regular files: problems of the first chunk's read
+    chunks[0].logs = LogList(chunks[0].logs, source.skipped)
     return chunks
 
 
@@ -159,7 +162,7 @@ def plan_dataset(root: Any, chunk_lines: int = CHUNK_LINES) -> list[Chunk]:
         order.setdefault(f["cart_id"], len(order))
     cart_names = list(order)
     spans = []  # (first cart, last cart, lines, fragment)
-    for frag in sorted(base.glob("events/*/*.parquet")):
+    for frag in fragment_files(base, EVENTS_DIR):  # checked: in the dataset, its schema
         t = pq.read_table(frag, columns=["cart_id"], read_dictionary=["cart_id"])
         if not t.num_rows:
             continue
@@ -182,7 +185,7 @@ def plan_dataset(root: Any, chunk_lines: int = CHUNK_LINES) -> list[Chunk]:
         else:
             groups.append([lo, hi, n, [frag]])
     carts_files: dict[str, str] = {}
-    for cf in sorted((base / "carts").glob("*.parquet")):
+    for cf in fragment_files(base, CARTS_DIR):
         for src in pq.read_table(cf, columns=["source"])["source"].to_pylist():
             carts_files[src] = str(cf)
     by_cart: dict[str, list[str]] = {}
@@ -471,7 +474,11 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
     """Every chunk's result, in chunk order: in this process (one worker), on a pool of
     ``workers`` processes (default: the cores; this process runs the last chunk while they
     start), or on ``executor``. At most twice the workers' chunks are in flight, so memory
-    stays a few chunks' worth."""
+    stays a few chunks' worth. ValueError for a ``freq`` that is no positive window."""
+    if freq is not None:  # refused before any chunk runs (the span is checked by combine)
+        from cartforensics.analysis.metrics import window_width
+
+        window_width(freq)
     n = workers if workers is not None else default_workers(chunks)
     results: dict[int, ChunkResult] = {}
 

@@ -1,10 +1,14 @@
-"""Analyst notes: a JSON file written atomically, hostile text kept exactly, notes on lines the
-logs no longer hold kept and listed."""
+"""Analyst notes: a JSON Lines file appended to under a lock and compacted atomically, hostile
+text kept exactly, notes on lines the logs no longer hold kept and listed."""
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -23,9 +27,12 @@ def test_round_trip(tmp_path: Path):
     b = notes.add("cart-1", 3, "first numeric ts", tags="question, my tag", mode="go")
     assert a["tags"] == ["evidence", "root cause"]
     assert b["tags"] == ["question", "my tag"] and b["mode"] == "go"
-    data = json.loads(path.read_text(encoding="utf-8"))
-    assert [(n["cart_id"], n["line"]) for n in data] == [("cart-1", 3), ("cart-2", 7)]
-    assert data[0]["author"] == "ana" and data[0]["created"].endswith("Z")
+    records = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()]
+    assert records[0]["cartforensics_notes"] == 1  # the header, then one line per change
+    data = records[1:]
+    assert [(n["cart_id"], n["line"]) for n in data] == [("cart-2", 7), ("cart-1", 3)]
+    assert [(n["cart_id"], n["line"]) for n in notes] == [("cart-1", 3), ("cart-2", 7)]
+    assert data[1]["author"] == "ana" and data[1]["created"].endswith("Z")
     again = Notes(path)
     assert list(again) == list(notes)
     assert again.on("cart-2", 7)[0]["note"] == "stale quantity"
@@ -47,10 +54,40 @@ def test_two_writers_keep_each_others_notes(tmp_path: Path):
     assert [n["note"] for n in Notes(path)] == ["from one", "from two"]
 
 
-def test_atomic_write_leaves_the_old_file_whole_on_failure(tmp_path: Path, monkeypatch):
+def test_a_failed_append_leaves_the_file_as_it_was(tmp_path: Path, monkeypatch):
     path = tmp_path / "notes.json"
     notes = Notes(path)
     notes.add("c", 1, "kept")
+    before = path.read_bytes()
+
+    def broken_fsync(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="disk full"):
+        notes.add("c", 2, "lost")
+    assert path.read_bytes() == before  # the line written is cut back off
+    assert len(notes) == 1
+    monkeypatch.undo()
+    notes.add("c", 3, "written")
+    assert [n["line"] for n in Notes(path)] == [1, 3]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+
+
+def test_compaction_is_atomic_and_keeps_every_note(tmp_path: Path, monkeypatch):
+    path = tmp_path / "notes.json"
+    notes = Notes(path)
+    other = Notes(path)  # reads before the compaction, changes after it
+    a = notes.add("c", 1, "edited")
+    for k in range(200):
+        notes.update(a["id"], note=f"edit {k}")
+    lines = path.read_text().splitlines()
+    assert len(lines) < 100  # compacted: not one line per change
+    assert json.loads(lines[0])["cartforensics_notes"] == 1
+    other.add("c", 2, "from other")  # reads the compacted file whole, then appends
+    assert [(n["line"], n["note"]) for n in Notes(path)] == [(1, "edit 199"), (2, "from other")]
     before = path.read_bytes()
     inode = path.stat().st_ino
 
@@ -59,16 +96,103 @@ def test_atomic_write_leaves_the_old_file_whole_on_failure(tmp_path: Path, monke
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
-        notes.add("c", 2, "lost")
-    assert path.read_bytes() == before  # the old file, whole
-    assert [p.name for p in tmp_path.iterdir()] == ["notes.json"]  # no temporary left
+        for k in range(200):
+            notes.update(a["id"], note=f"again {k}")
     monkeypatch.undo()
-    notes.add("c", 3, "written")
-    assert path.stat().st_ino != inode  # a new file renamed over the old one
-    assert [n["line"] for n in Notes(path)] == [1, 3]
-    umask = os.umask(0)
-    os.umask(umask)
-    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
+    after = path.read_bytes()
+    assert after.startswith(before) and path.stat().st_ino == inode  # appended, not replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.json"]  # no temporary left
+    assert len(Notes(path)) == 2
+
+
+def test_item3_two_processes_adding_keep_every_note(tmp_path: Path):
+    path = tmp_path / "notes.json"
+    ctx = multiprocessing.get_context("fork")
+    go = ctx.Event()
+    procs = [ctx.Process(target=_add_many, args=(str(path), f"p{k}", 200, go)) for k in (1, 2)]
+    for p in procs:
+        p.start()
+    go.set()
+    for p in procs:
+        p.join(120)
+        assert p.exitcode == 0
+    got = Notes(path)
+    assert len(got) == 400
+    assert {n["note"] for n in got} == {f"p{k} {i}" for k in (1, 2) for i in range(200)}
+
+
+def _add_many(path: str, who: str, count: int, go) -> None:
+    notes = Notes(path)
+    go.wait(60)
+    for i in range(count):
+        notes.add("c", i + 1, f"{who} {i}")
+
+
+def test_item3_two_threads_adding_keep_every_note(tmp_path: Path):
+    for shared in (False, True):  # each thread its own Notes, or both one Notes
+        path = tmp_path / f"notes-{shared}.json"
+        one = Notes(path)
+        start = threading.Barrier(2)
+
+        def add(who: str, notes: Notes | None, path: Path, start: threading.Barrier) -> None:
+            notes = notes if notes is not None else Notes(path)
+            start.wait()
+            for i in range(150):
+                notes.add("c", i + 1, f"{who} {i}")
+
+        threads = [threading.Thread(target=add, args=(w, one if shared else None, path, start))
+                   for w in ("t1", "t2")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(Notes(path)) == 300
+        assert {n["note"] for n in Notes(path)} == {f"{w} {i}" for w in ("t1", "t2")
+                                                    for i in range(150)}
+        if shared:
+            assert len(one) == 300
+
+
+def test_item3_add_on_a_50000_note_file_appends_one_line(tmp_path: Path):
+    path = tmp_path / "notes.json"
+    path.write_text(json.dumps([  # the array format of earlier versions
+        {"id": f"n{k}", "cart_id": f"cart-{k % 97}", "line": k + 1, "tags": [], "note": "x",
+         "author": None, "created": "2025-01-01T00:00:00Z", "updated": "2025-01-01T00:00:00Z"}
+        for k in range(50_000)]))
+    notes = Notes(path)
+    other = Notes(path)
+    assert len(notes) == 50_000
+    notes.add("cart-1", 1, "first change: the file becomes JSON Lines")
+    before = path.read_bytes()
+    inode = path.stat().st_ino
+    added = notes.add("cart-2", 2, "appended")
+    after = path.read_bytes()
+    assert path.stat().st_ino == inode  # the same file, not one renamed over it
+    assert after[:len(before)] == before  # nothing before the end rewritten
+    assert json.loads(after[len(before):]) == added  # one line added: the note
+    other.add("cart-3", 3, "from a reader of the old file")
+    assert len(Notes(path)) == 50_003
+    assert len(other) == 50_003 and other.get(added["id"])["note"] == "appended"
+
+
+def test_item3_deep_nesting_is_a_clear_problem(tmp_path: Path):
+    deep = "[" * 100_000 + "]" * 100_000
+    path = tmp_path / "deep.json"
+    for text in ('{"cart_id": "c", "line": 1, "x": ' + deep + "}\n",
+                 '[{"cart_id": "c", "line": 1, "x": ' + deep + "}]",
+                 '{"cart_id": "c", "line": 1, "x": ' + "[" * 40 + "]" * 40 + "}\n"):
+        path.write_text(text)
+        with pytest.raises(NotesError, match="deeper than 32 levels"):
+            Notes(path)
+    nested: list = []
+    for _ in range(100_000):
+        nested = [nested]
+    notes = Notes(tmp_path / "notes.json")
+    with pytest.raises(NotesError, match="deeper than 32 levels"):
+        notes.add("c", 1, "x", detail=nested)
+    assert len(notes) == 0 and not (tmp_path / "notes.json").exists()
+    notes.add("c", 1, "x", detail=[[["fine"]]])
+    assert Notes(tmp_path / "notes.json").on("c", 1)[0]["detail"] == [[["fine"]]]
 
 
 def test_hostile_text_round_trips_exactly(tmp_path: Path):
@@ -110,7 +234,8 @@ def test_bad_arguments_and_bad_files(tmp_path: Path):
         notes.remove("nope")
     assert len(notes) == 0
     bad = tmp_path / "bad.json"
-    for text, words in (("{not json", "not JSON"), ('{"a": 1}', "array"),
+    for text, words in (("{not json", "not JSON"), ('{"a": 1}', "line 1 has no cart_id"),
+                        ("1", "not JSON Lines"),
                         ('[{"cart_id": "c"}]', "entry 0 has no line"),
                         ('[{"cart_id": "c", "line": 1, "tags": "x"}]', "tags")):
         bad.write_text(text)
@@ -122,4 +247,19 @@ def test_bad_arguments_and_bad_files(tmp_path: Path):
     keep.write_text('[{"cart_id": "c", "line": 2, "note": "n", "reviewed": true}]')
     kept = Notes(keep)
     kept.add("c", 3, "new")
-    assert json.loads(keep.read_text())[0]["reviewed"] is True  # unknown keys survive
+    records = [json.loads(x) for x in keep.read_text().splitlines()]
+    assert records[1]["reviewed"] is True  # unknown keys survive
+
+
+def test_a_fifo_is_refused_without_opening_it(tmp_path: Path):
+    fifo = tmp_path / "notes.json"
+    os.mkfifo(fifo)
+    code = ("import sys, cartforensics as cf\n"
+            "try:\n    cf.Notes(sys.argv[1])\n"
+            "except cf.NotesError as e:\n    print(e)\n")
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    p = subprocess.run([sys.executable, "-c", code, str(fifo)], capture_output=True, text=True,
+                       timeout=60, env=env)  # opening the FIFO would block past the timeout
+    assert p.returncode == 0, p.stderr
+    assert "not a regular file" in p.stdout

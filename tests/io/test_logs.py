@@ -489,3 +489,43 @@ def test_parts_equal_one_run_on_any_bytes(chunks: list[bytes], final_newline: bo
         finally:
             fastpath_module.SPLIT_LINES, fastpath_module.THREADS = old
     assert split.equals(single) and split.attrs == single.attrs
+
+
+# ------------------------------------------------------ repeated lines, decoded once
+
+LINE_POOL = st.sampled_from(
+    [b"", b"\r", b" ", b"x", b"null", b"{}", b"[]", b"1", b'"s"', b"{\r", b"\xff", b"\x00",
+     b"1234567", b"12345678", b"nullnull", b'{"ts":1}', b'{"type":"AddItem"}',
+     b'{"ts":null,"type":"X","payload":7}', b'{"TS":"2024-01-02T03:04:05Z","type":"a"}',
+     rec(1700000000), rec("2024-01-02T03:04:05Z")]
+)
+DECODED = ["ts", "ts_kind", "type", "payload", "envelope_error", "lenient_error"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(lines=st.lists(LINE_POOL, min_size=1, max_size=40))
+def test_a_line_among_repeats_decodes_as_it_does_alone(lines: list[bytes]) -> None:
+    """read_events decodes each distinct line once and hands the result to its repeats (tiny
+    tokens grouped by their bytes, longer ones remembered): every row is what the line gives
+    when it is the only line of its file."""
+    with tempfile.TemporaryDirectory() as tmp:
+        many = read_events(write(Path(tmp) / "many.events.log", b"\n".join(lines) + b"\n"))
+        assert len(many) == len(lines)
+        for i, line in enumerate(lines):
+            alone = read_events(write(Path(tmp) / f"l{i}.events.log", line + b"\n"))
+            for col in DECODED:
+                a, b = many[col].iloc[i], alone[col].iloc[0]
+                assert (pd.isna(a) and pd.isna(b)) or a == b, (line, col, a, b)
+
+
+def test_gzip_limit_counts_every_member_and_keeps_nothing_past_it() -> None:
+    from cartforensics.io.logs import gunzip_prefix
+
+    data = b"a\n" * 500
+    blob = gzip.compress(data[:600]) + gzip.compress(data[600:])
+    assert gunzip_prefix(blob, limit=len(data)) == (data, None)
+    out, err = gunzip_prefix(blob, limit=len(data) - 1)
+    assert out == b"" and err.startswith("cannot read: a gzip bomb")
+    # a broken stream still keeps what came out before the break, under the limit
+    out, err = gunzip_prefix(blob[:-30], limit=len(data))
+    assert data.startswith(out) and err.startswith("broken gzip stream")

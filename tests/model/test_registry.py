@@ -107,7 +107,7 @@ def test_registered_type_decodes_with_go_rules_and_applies(tmp_path: Path) -> No
     plain = replay(tmp_path)
     assert outcomes(plain) == ["unknown_type"] * 8
     assert plain.outcomes["error"].iloc[0] == 'unknown mutation type: "AddVoucher"'
-    assert plain.metrics()["cart_event_log_unknown_types_total_promised"] == 8
+    assert plain.metrics()["cartforensics_promised_unknown_types_total"] == 8
 
 
 def test_registered_type_with_nested_and_pointer_fields(tmp_path: Path) -> None:

@@ -160,7 +160,7 @@ def test_outcomes_and_metrics_match_independent_counts(carts: dict[str, list[str
     # an empty file is replayed too (Go: no lines, no scanner error, replay_total +1)
     assert m["cart_event_log_replay_total"] == len(carts)
     assert m["cart_event_log_unknown_types_total"] == 0
-    assert m["cart_event_log_unknown_types_total_promised"] == counts["unknown_type"]
+    assert m["cartforensics_promised_unknown_types_total"] == counts["unknown_type"]
     by_cart = r.metrics(by_cart=True)
     assert sorted(by_cart.index) == sorted(carts)  # empty files are carts too
     for cid, kinds in nonempty.items():

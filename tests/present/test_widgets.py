@@ -1,9 +1,9 @@
-"""The widgets' Python side: set values, press buttons, and check what they show and hold.
+"""The widgets' Python side: set values, ask what the page asks, and check what they hold.
 
-No browser here (tests/present/test_browser.py runs them in a real JupyterLab): the widgets are
-built,
-driven through their traits, buttons (``Button.click()`` calls the click handlers) and methods,
-and the HTML they would show is checked as text.
+No browser here (tests/present/test_browser.py draws them in a real JupyterLab, marimo and an
+HTML export): the scrubber is driven through its traits (``position``, ``cart_id``, and
+``request``, what the page's buttons send) and methods, and the data it sends the page
+(``cart``, ``frame``) is checked; the dashboard through its ipywidgets and their HTML.
 """
 
 from __future__ import annotations
@@ -176,100 +176,166 @@ STRIP_TAGS = {"svg", "rect", "title"}  # the timeline strip's marks and their to
 
 
 # -- the scrubber ------------------------------------------------------------------------------
-def test_slider_max_is_the_line_count_and_problem_carts_come_first(sample):
+HOSTILE_NOTE = "<img src=x onerror=alert(9)> \u202e & done"
+MODES_ = ("go", "lenient")
+
+
+def ask(s: TimelineScrubber, **req: Any) -> None:
+    """What a button of the page does: set the ``request`` trait (a new ``n`` each time)."""
+    s.request = {"n": len(str(s.request)) + np.random.random(), **req}
+
+
+def strings(value: Any) -> list[str]:
+    """Every string in the data sent to the page."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [t for v in value.values() for t in strings(v)]
+    if isinstance(value, (list, tuple)):
+        return [t for v in value for t in strings(v)]
+    return []
+
+
+def text_of(value: Any) -> str:
+    return "\n".join(strings(value))
+
+
+def cells(table: dict[str, Any]) -> list[list[str]]:
+    return [[c[0] for c in row[1]] for row in table["rows"]]
+
+
+def test_cart_opens_where_go_and_lenient_part_and_problem_carts_come_first(sample):
     go, le = sample
     s = TimelineScrubber(go, lenient=le)
-    assert s.lines and s.cart_id == "cart-1001"  # every line dropped by the service
-    values = [v for _, v in s.cart_select.options]
-    assert values == ["cart-1001", "cart-1003", "cart-1004", "cart-1002"]
+    assert s.cart_id == "cart-1001"  # every line dropped by the service
+    assert [v for v, _ in s.carts] == ["cart-1001", "cart-1003", "cart-1004", "cart-1002"]
+    assert "4 of 4 carts" in s.carts_note
     for cid in go.cart_ids:
-        s.cart_select.value = cid
+        s.cart_id = cid
         n = len(go.rows_of(cid))
-        assert s.cart_id == cid
-        assert s.slider.max == n == s.lines == s.play.max == s.line_input.max
-        assert s.slider.min == 0
-        assert s.position == n  # opens on the cart as the replay left it
+        assert s.lines == n == s.cart["lines"] == s.frame["lines"]
+        part = s.cart["parting"]
+        probs = s.problem_lines()
+        want = part if part is not None else (probs[0] if probs else n)
+        assert s.position == want == s.cart["start"] == s.frame["position"]
+        assert s.state() == go.state_at(cid, line=want)
+        s.position = n  # the control to go to the end
         assert s.state() == go.final_state(cid)
         assert s.state("lenient") == le.final_state(cid)
+    assert TimelineScrubber(go, cart_id="cart-1002", lenient=le).position == 6  # 1st problem
+    with pytest.raises(KeyError):
+        s.cart_id = "no-such-cart"
+
+
+def test_text_form_is_one_readable_line(sample, monkeypatch):
+    go, le = sample
+    s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
+    s.seek(line=3)
+    assert repr(s) == "TimelineScrubber(cart-1003, line 3 of 8, go vs lenient)"
+    data, _meta = s._repr_mimebundle_()
+    assert data["text/plain"] == repr(s)
+    assert "application/vnd.jupyter.widget-view+json" in data
+    # in a notebook: the live widget, and the static copy as a second output beside it
+    import IPython.display
+
+    shown: list[dict[str, Any]] = []
+    monkeypatch.setattr(IPython.display, "display", lambda data, **_kw: shown.append(data))
+    s._ipython_display_()
+    live, copy = shown
+    assert "application/vnd.jupyter.widget-view+json" in live
+    assert list(copy) == ["text/html"] and 'class="cft-host cft-notebook-copy"' in copy[
+        "text/html"] and copy["text/html"].count('<script type="module">') == 1
+    s.position = 0
+    assert repr(s) == "TimelineScrubber(cart-1003, start of 8, go vs lenient)"
 
 
 def test_cart_filter_narrows_the_picker_without_switching_carts(sample):
     go, le = sample
     s = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
-    s.cart_filter.value = "1003"
-    assert [v for _, v in s.cart_select.options] == ["cart-1003"]
+    s.cart_filter = "1003"
+    assert [v for v, _ in s.carts] == ["cart-1002", "cart-1003"]  # the open one stays listed
     assert s.cart_id == "cart-1002"
-    assert "1 of 4 carts" in s.cart_count.value
-    s.cart_select.value = "cart-1003"
-    assert s.cart_id == "cart-1003"
-    s.cart_filter.value = ""
-    assert s.cart_select.value == "cart-1003" and len(s.cart_select.options) == 4
+    assert "1 of 4 carts" in s.carts_note
+    s.cart_id = "cart-1003"
+    s.cart_filter = ""
+    assert s.cart_id == "cart-1003" and len(s.carts) == 4
+    assert "1 problem ·" in dict(s.carts)["cart-1002"]  # singular
 
 
-def test_steps_buttons_and_line_box_move_together(sample):
+def test_position_steps_and_clamps(sample):
     go, le = sample
     s = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
-    assert s.forward_button.disabled  # at the end
-    s.back_button.click()
-    assert s.position == 8 and s.line_input.value == 8
-    assert "Line 8 of 9" in s.line_html.value and "InitializeCheckout" in s.line_html.value
-    s.line_input.value = 2
-    assert s.position == 2 and s.slider.value == 2
-    s.forward_button.click()
-    assert s.position == 3
-    s.slider.value = 0
-    assert s.back_button.disabled and "before line 1" in s.line_html.value
-    assert s.state() == go.state_at("cart-1002", line=0)
-    s.step(-5)
+    s.position = 8
+    f = s.frame
+    assert f["position"] == 8 and f["line"]["where"] == "Line 8 of 9"
+    assert f["line"]["type"] == "InitializeCheckout"
+    s.position = 0
+    assert s.frame["line"] is None and s.state() == go.state_at("cart-1002", line=0)
+    assert s.step(-5) == 0
+    assert s.step(100) == 9
+    s.position = -3
     assert s.position == 0
-    s.step(100)
-    assert s.position == 9
 
 
 def test_state_and_diff_at_every_position_match_the_replay(sample):
     go, le = sample
     s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
     for p in range(s.lines + 1):
-        s.slider.value = p
+        s.position = p
         for m, r in (("go", go), ("lenient", le)):
-            assert s.state(m) == r.state_at("cart-1003", line=p)
+            want = r.state_at("cart-1003", line=p)
+            assert s.state(m) == want
+            side = s.frame["sides"][m]
+            assert [row[0] for row in (cells(side["items"]) if side["items"] else [])
+                    if row] == [str(i["id"]) for i in want["items"]]
             if p:
                 assert s.diff(m) == r.diff("cart-1003", p - 1, p)
             else:
-                assert s.diff(m) is None
+                assert s.diff(m) is None and side["changes"] is None
 
 
-def test_diff_is_highlighted(sample):
+def test_diff_is_highlighted_and_money_is_kronor(sample):
     go, le = sample
     s = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
     s.seek(line=4)  # ChangeQuantity item 1 -> 2
-    html = s.go_html.value
-    assert 'class="cfw-num cfw-chg"' in html and "<s>1</s>2" in html
-    assert "item 1: qty 1 → 2" in html
-    s.seek(line=5)  # RemoveItem 2: the removed row stays, struck through
-    assert 'class="cfw-del"' in s.go_html.value
-    assert "−</span> item 2: 40877 Doftljus Skog &amp; Mossa" in s.go_html.value
+    side = s.frame["sides"]["go"]
+    qty = side["items"]["cols"].index(["qty", True])
+    row = side["items"]["rows"][0][1]
+    assert row[qty][:2] == ["2", "1"]  # [shown, old]
+    assert side["changes"][0][0] == "~"
+    assert side["changes"][0][1].startswith("item 1: qty 1 → 2, totalPrice 899,00 kr → "
+                                            "1\u202f798,00 kr")
+    assert side["meta"][2] == "total 2\u202f345,00 kr" and s.state()["totalPrice"] == 234500
+    s.seek(line=5)  # RemoveItem 2: the removed row stays, marked
+    side = s.frame["sides"]["go"]
+    assert [r[0] for r in side["items"]["rows"]] == ["", "", "del"]
+    assert ["−", "item 2: 40877 Doftljus Skog & Mossa"] in side["changes"]
     s.seek(line=1)
-    assert 'class="cfw-add"' in s.go_html.value
+    assert s.frame["sides"]["go"]["items"]["rows"][0][0] == "add"
     s.seek(line=6)  # apply_error: nothing changes, the error is shown
-    assert "no change from the previous position" in s.go_html.value
-    assert "item not found" in s.go_html.value and "item not found" in s.line_html.value
+    f = s.frame
+    assert f["sides"]["go"]["changes"] == [] and "item not found" in f["sides"]["go"]["error"]
+    assert "item not found" in f["line"]["outcomes"]["go"][1]
 
 
 def test_go_and_lenient_side_by_side(sample):
     go, le = sample
     s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
+    s.position = 8
     assert len(s.state("go")["items"]) == 1 and len(s.state("lenient")["items"]) == 3
-    assert "differs from what the writer meant" in s.compare_html.value
-    assert "1 vs 3 items" in s.compare_html.value
-    assert "what the service rebuilt" in s.go_html.value
-    assert "what the writer meant" in s.lenient_html.value
+    same, text = s.frame["compare"]
+    assert not same and "1 vs 3 items" in text
+    assert s.frame["sides"]["go"]["title"] == "go: what the service rebuilt"
+    assert s.frame["sides"]["lenient"]["title"] == "lenient: what the writer meant"
     s.seek(line=1)  # numeric ts: dropped by the service, applied as the writer meant
-    assert "malformed" in s.line_html.value and "applied" in s.line_html.value
-    assert "Time.UnmarshalJSON: input is not a JSON string" in s.line_html.value
-    assert "ts written as a JSON number" in s.line_html.value
+    line = s.frame["line"]
+    names = [o[0] for o in s.vocab["outcomes"]]
+    assert names[line["outcomes"]["go"][0]] == "malformed"
+    assert names[line["outcomes"]["lenient"][0]] == "applied"
+    assert line["outcomes"]["go"][1] == "Time.UnmarshalJSON: input is not a JSON string"
+    assert line["ts_note"] == "ts written as a JSON number"
     s2 = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
-    assert "is the cart the writer meant" in s2.compare_html.value
+    assert s2.frame["compare"][0] is True
 
 
 def test_next_and_previous_problem(sample):
@@ -277,24 +343,22 @@ def test_next_and_previous_problem(sample):
     s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
     oc = go.outcomes[go.outcomes["cart_id"] == "cart-1003"]
     expected = [k + 1 for k, o in enumerate(oc["outcome"].astype(str)) if o != "applied"]
-    assert s.problem_lines() == expected == [1, 2, 3, 5, 6, 7]
-    s.slider.value = 0
+    assert s.problem_lines() == expected == [1, 2, 3, 5, 6, 7] == s.cart["problems"]["go"]
+    s.position = 0
     seen = []
     while True:
         before = s.position
-        s.next_problem_button.click()
-        if s.position == before:
+        if s.next_problem() == before:
             break
         seen.append(s.position)
     assert seen == expected
-    assert "no problem line after this one" in s.status.value
-    s.prev_problem_button.click()
-    assert s.position == 6
-    s.seek(line=4)
+    assert "no problem line after this one" in s.status
+    s.position = 4
+    assert s.status == ""  # a message goes when the view moves on
     assert s.prev_problem() == 3
     assert s.next_problem() == 5
     s2 = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
-    s2.slider.value = 0
+    s2.position = 0
     assert s2.next_problem() == 6
     assert s2.problem_lines("lenient") == [6]
 
@@ -311,10 +375,11 @@ def test_skipping_a_line_replays_the_cart_without_it(sample):
     s = TimelineScrubber(go, cart_id=cid, lenient=le)
     row = go.rows_of(cid)[4]  # line 5: RemoveItem 2, so line 6 (ChangeQuantity 2) now applies
     s.seek(line=5)
-    s.skip_button.value = True  # the toggle button
-    assert s.skipped == [5]
-    assert "skipped" in s.line_html.value and "switched off" in s.line_html.value
-    assert "Skipped: line 5" in s.skip_html.value and not s.reset_button.disabled
+    ask(s, do="skip")  # the page's "skip this line"
+    assert s.skipped == [5] == s.cart["skipped"]
+    assert s.frame["line"]["skipped"] is True
+    assert s.frame["line"]["outcomes"]["go"][0] == s.vocab["skipped"]
+    assert s.cart["skip_text"] == "Skipped: line 5. Both modes replayed without it."
     for m in ("go", "lenient"):
         ref = replay(_without(go.events, [row]), mode=m)
         for p in range(s.lines + 1):
@@ -322,15 +387,14 @@ def test_skipping_a_line_replays_the_cart_without_it(sample):
             assert s.state(m, position=p) == expected, (m, p)
         assert s.history(m).equals(ref.history(cid))
     s.seek(line=6)
-    assert "apply_error" not in s.line_html.value and "item not found" not in s.line_html.value
+    assert s.frame["line"]["outcomes"]["go"] == [s.vocab["applied"], None]
     assert s.problem_lines() == []
-    # a second skip, through the method
     s.toggle_skip(1)
     assert s.skipped == [1, 5]
     ref = replay(_without(go.events, [row, go.rows_of(cid)[0]]))
     assert s.state() == ref.state_at(cid, line=4)
-    s.reset_button.click()
-    assert s.skipped == [] and s.reset_button.disabled
+    ask(s, do="reset")
+    assert s.skipped == [] and s.cart["skip_text"] == ""
     assert s.state() == go.state_at(cid, line=6)
     assert s.problem_lines() == [6]
 
@@ -338,6 +402,7 @@ def test_skipping_a_line_replays_the_cart_without_it(sample):
 def test_skipping_every_line_leaves_the_empty_cart(sample):
     go, le = sample
     s = TimelineScrubber(go, cart_id="cart-1004", lenient=le)
+    s.position = s.lines
     for k in range(1, 5):
         s.toggle_skip(k)
     assert s.state("lenient")["items"] == [] and s.state("lenient")["lastChange"] is None
@@ -348,27 +413,24 @@ def test_skipping_every_line_leaves_the_empty_cart(sample):
         (1, "80177", 2)]
 
 
-def test_seek_by_time_lands_on_spec_6_line(sample):
+def test_seek_by_time(sample):
     go, le = sample
     s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
     # lines 1-5 are at or before 08:03, line 6 has no readable ts and goes with line 5,
     # line 7 is at 08:04:30
-    s.time_input.value = "2025-11-01T08:03:00Z"
+    ask(s, do="seek_time", text="2025-11-01T08:03:00Z")
     assert s.position == 6 == go.line_at("cart-1003", "2025-11-01T08:03:00Z")
-    assert "SPEC §6" in s.status.value
+    assert "the cart after its first 6 lines" in s.status and "SPEC" not in s.status
     assert s.state() == go.state_at("cart-1003", ts="2025-11-01T08:03:00Z")
     for when in ("2025-11-01T07:00:00Z", "2025-11-01 07:55:02", "2025-11-01T08:04:30+00:00",
                  "2025-11-02"):
         assert s.seek(ts=when) == go.line_at("cart-1003", when)
     assert s.seek(ts="2025-11-01T07:00:00Z") == 0
-    s.time_input.value = "not a time"
-    assert "not a time" in s.status.value and s.position == 0
-    s.time_input.value = "2025-11-01T08:02:40Z"
-    s.seek_button.click()
-    assert s.position == 4
+    ask(s, do="seek_time", text="not a time")
+    assert "not a time" in s.status and s.position == 0
 
 
-def test_exports_equal_history_and_state(sample):
+def test_exports_equal_history_and_state(sample, tmp_path, monkeypatch):
     go, le = sample
     s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
     s.seek(line=4)
@@ -382,58 +444,92 @@ def test_exports_equal_history_and_state(sample):
     hist = pd.DataFrame(doc["go"]["history"])
     ref = go.history("cart-1003")
     assert hist["line"].tolist() == ref["line"].tolist()
-    assert hist["outcome"].tolist() == ref["outcome"].astype(str).tolist()
     assert hist["total_price"].tolist() == ref["total_price"].tolist()
-    assert s.export_output.outputs == ()
-    s.export_button.click()
-    (out,) = s.export_output.outputs
-    assert json.loads(out["data"]["text/plain"]) == {
-        "go": go.state_at("cart-1003", line=4), "lenient": le.state_at("cart-1003", line=4)}
-    body = out["data"]["text/html"]
-    assert "Salt &amp; peppar" in body and "History (go mode, 8 lines)" in body
+    # the page's export button writes a file beside the notebook and says where
+    monkeypatch.chdir(tmp_path)
+    ask(s, do="export")
+    out = tmp_path / "cart-1003.position-4.json"
+    assert s.status == "saved cart-1003.position-4.json"
+    assert json.loads(out.read_text(encoding="utf-8")) == doc
+    assert s.export(tmp_path / "x.json") == tmp_path / "x.json"
 
 
-def test_hostile_log_content_is_escaped_everywhere(hostile):
+def test_hostile_log_content_is_plain_text_in_the_data(hostile):
     go, le = hostile
     s = TimelineScrubber(go, cart_id="evil", lenient=le)
-    seen = []
-    for p in range(s.lines + 1):
-        s.slider.value = p
-        s.export_button.click()
-        page = all_html(s) + s.export_output.outputs[0]["data"]["text/html"]
-        seen.append(page)
-        assert tags(outside_css(page)) <= SAFE_TAGS | STRIP_TAGS, p
-        assert "<img" not in page and "<script" not in page
-        # the only SVG is the timeline strip's own, and no tag carries an event handler
-        assert re.findall(r"<svg\b[^>]*", page) and all(
-            t.startswith('<svg class="cfw-strip-') for t in re.findall(r"<svg\b[^>]*", page))
-        assert not {a for a in attribute_names(outside_css(page)) if a.startswith("on")}
     s.seek(line=1)
-    assert "&lt;img src=x onerror=alert(1)&gt;" in s.go_html.value
-    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in s.go_html.value
-    assert "&lt;img src=x onerror=alert(1)&gt;" in s.line_html.value
+    seen = text_of([s.frame, s.cart])
+    assert HOSTILE_SKU in seen and HOSTILE_NAME in seen  # as text, drawn with textContent
     s.seek(line=2)  # unknown type: in the line, its type and Go's error text
-    assert "unknown mutation type: &quot;&lt;b&gt;Evil&lt;/b&gt;&quot;" in s.line_html.value
-    assert "&lt;u&gt;y&lt;/u&gt;" in s.line_html.value
-    s.seek(line=3)  # not JSON: the raw bytes, escaped, the bad bytes marked
-    assert "raw bytes" in s.line_html.value
-    assert "&lt;img src=x onerror=alert(3)&gt;" in s.line_html.value
-    assert '<span class="cfw-esc">\\xff</span><span class="cfw-esc">\\x01</span>' in \
-        s.line_html.value
-    # a hostile cart id: in the picker (plain-text labels) and in the title
+    assert s.frame["line"]["type"] == HOSTILE_TYPE
+    assert 'unknown mutation type: "<b>Evil</b>"' in s.frame["line"]["outcomes"]["go"][1]
+    s.seek(line=3)  # not JSON: the raw bytes, the bad bytes as marked escapes
+    line = s.frame["line"]
+    assert line["kind"] == "raw" and ["\\xff", 1] in line["text"] and ["\\x01", 1] in line["text"]
+    assert "<img src=x onerror=alert(3)>" in text_of(line["text"])
     s.cart_id = HOSTILE_CART
-    assert "c&lt;i&gt;1" in s.title_html.value
-    assert "&lt;svg onload=x&gt;" in s.go_html.value
-    assert any(v == HOSTILE_CART for _, v in s.cart_select.options)
+    assert s.cart["id"] == HOSTILE_CART and [HOSTILE_CART, HOSTILE_CART] not in s.carts
+    assert any(v == HOSTILE_CART for v, _ in s.carts)
+    assert "<svg onload=x>" in text_of(s.frame["sides"]["go"]["items"])
+
+
+def test_static_html_embeds_the_data_so_no_text_can_end_the_script(hostile):
+    from html.parser import HTMLParser
+
+    from cartforensics.present.widgets.static import embed_json, static_payload
+
+    go, le = hostile
+    s = TimelineScrubber(go, cart_id="evil", lenient=le)
+    s.add_note("</script><script>window.__pwned=1</script><!--", line=1)
+    page = s.static_html()
+    # the page's own tags only: a div, a style, the JSON script and the module script
+    found: list[str] = []
+
+    class P(HTMLParser):
+        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+            found.append(tag)
+
+    P().feed(page)
+    assert found == ["div", "div", "style", "script", "script"]
+    assert "</script" not in page.split('type="application/json"')[1].split("</script>")[0]
+    payload = static_payload(s)
+    text = embed_json(payload)
+    assert "<" not in text and ">" not in text and json.loads(text) == payload
+    assert payload["positions"] == list(range(s.lines + 1))
+    assert HOSTILE_SKU in text_of(payload) and "</script><script>" in text_of(payload)
+    assert "</script><script>window" not in page
+
+
+def test_static_export_holds_a_bounded_set_of_positions():
+    from cartforensics.present.widgets.static import (
+        STATIC_LONG_POSITIONS,
+        STATIC_POSITIONS,
+        held_positions,
+    )
+
+    assert held_positions(10, 3, [3]) == list(range(11))
+    assert held_positions(STATIC_POSITIONS, 3, [3]) == list(range(STATIC_POSITIONS + 1))
+    held = held_positions(10_000, 4_321, [17, 4_321, 9_999])
+    assert len(held) <= STATIC_LONG_POSITIONS + 1 and held == sorted(set(held))
+    assert {0, 10_000, 4_321, 4_320, 17, 16, 9_999, 9_998} <= set(held)
+
+
+def test_line_segments_mark_escapes_and_keep_numbers():
+    from cartforensics.present.widgets import line_segments
+
+    kind, segs, more = line_segments(b'{"n":[1e400,-0.50],"s":"a\\u0001"}')
+    assert kind == "json" and more == 0
+    assert "".join(t for t, _ in segs).startswith('{\n  "n": [\n    1e400,\n    -0.50\n')
+    assert '"s": "a\\u0001"' in segs[0][0]  # a JSON escape stays as written
+    assert line_segments(b'{"a":1}\x01')[1] == [['{"a":1}', 0], ["\\x01", 1]]
+    kind, segs, more = line_segments(b'{"a":"' + b"x" * 100 + b'"}', limit=20)
+    assert kind == "raw" and more == 88
+    assert line_segments(b"\xff")[1] == [["\\xff", 1]]
 
 
 def test_pretty_line_and_escape_bytes():
     kind, text = pretty_line(b'{"ts":"x","payload":{"sku":"a\\u003cb"}}')
     assert kind == "json" and '"sku": "a&lt;b"' in text and "\n" in text
-    kind, text = pretty_line(b'{"n":[1e400,-0.50,12345678901234567890],"e":{},"l":[]}')
-    assert kind == "json"  # numbers as written, never rounded or turned into inf
-    assert text == ('{\n  "n": [\n    1e400,\n    -0.50,\n    12345678901234567890\n  ],\n'
-                    '  "e": {},\n  "l": []\n}')
     assert pretty_line(b'{"a":1,"a":2}')[0] == "raw"  # Go decodes both keys
     assert pretty_line(b'{"a":NaN}')[0] == "raw"
     assert pretty_line(b'{"a":1}{"b":2}')[0] == "raw"
@@ -448,16 +544,16 @@ def test_pretty_line_and_escape_bytes():
     assert escape_bytes("é<".encode()) == "é&lt;"
 
 
-def test_only_the_rows_that_fit_are_rendered(tmp_path):
+def test_only_the_rows_that_fit_are_sent(tmp_path):
     lines = [rec(f"2025-01-01T10:{k // 60:02d}:{k % 60:02d}Z", "AddItem",
                  {"quantity": 1, "sku": f"s{k}"}) for k in range(120)]
     write(tmp_path, "big", lines)
     go = replay(read_events(tmp_path))
     s = TimelineScrubber(go, max_rows=10)
-    html = s.go_html.value
-    assert html.count("<tr") < 40
-    assert "more unchanged rows not shown" in html
-    assert "s119" in html  # the row the last line added is shown though it is far down
+    s.position = 120
+    items = s.frame["sides"]["go"]["items"]
+    assert len(items["rows"]) == 11 and items["more"] == 109
+    assert items["rows"][-1][0] == "add" and "s119" in text_of(items)
     assert len(s.state()["items"]) == 120
 
 
@@ -465,14 +561,11 @@ def test_a_lenient_replay_alone_is_enough(sample):
     go, le = sample
     s = TimelineScrubber(le, cart_id="cart-1001")
     assert s.go.mode == "go" and s.lenient is le
-    assert s.state("go") == go.final_state("cart-1001")
+    assert s.state("go", position=s.lines) == go.final_state("cart-1001")
     with pytest.raises(ValueError):
         TimelineScrubber(go, lenient=go)
-    with pytest.raises(KeyError):
-        TimelineScrubber(go, cart_id="nope", lenient=le)
 
 
-# -- the dashboard -----------------------------------------------------------------------------
 def test_dashboard_filters_redraw_and_open_a_cart(sample, hostile):
     go, le = sample
     d = FleetDashboard(go, lenient=le)
@@ -545,11 +638,9 @@ def test_widgets_replay_again_as_the_same_toolchain(tmp_path: Path) -> None:
     again, lenient = replay_pair(replay(events, mode="lenient", go_version="1.27"), None)
     assert again.semantics == go.semantics and lenient.semantics == go.semantics
     assert again.final_state("e")["totalPrice"] == 7
-# -- the workbench: strip, notes, blame, context ----------------------------------------------
-HOSTILE_NOTE = "<img src=x onerror=alert(9)> \u202e & done"
-MODES_ = ("go", "lenient")
 
 
+# -- the timeline strip and the workbench: notes, blame, context -----------------------
 def strip_rects(html_text: str, row: str) -> list[tuple[int, int, str, str]]:
     """(x, width, fill, outcome) of every mark of one strip row."""
     svg = re.search(rf'<svg class="cfw-strip-{row}"[^>]*>(.*?)</svg>', html_text).group(1)
@@ -596,14 +687,13 @@ def test_strip_bins_a_long_cart_and_keeps_the_trouble_visible():
 def test_scrubber_strip_follows_outcomes_skips_and_position(sample):
     go, le = sample
     s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
-    go_marks = strip_rects(s.strip_html.value, "go")
+    names = [o[0] for o in s.vocab["outcomes"]]
     want = go.outcomes["outcome"].astype(str).to_numpy()[go.rows_of("cart-1003")]
-    drawn = [o for x, w, _f, o in go_marks for _ in range(w)]
+    drawn = [names[code] for _x, w, code, _t in s.cart["strip"]["go"] for _ in range(w)]
     assert drawn == want.tolist()
-    s.seek(line=5)
-    assert '<rect x="4" width="1"' in s.strip_cursor.value and "line 5" in s.strip_cursor.value
+    assert s.cart["bins"] == 8 and s.cart["edges"] is None
     s.toggle_skip(2)
-    drawn = [o for x, w, _f, o in strip_rects(s.strip_html.value, "lenient") for _ in range(w)]
+    drawn = [names[code] for _x, w, code, _t in s.cart["strip"]["lenient"] for _ in range(w)]
     assert drawn[1] == "skipped"
 
 
@@ -612,86 +702,71 @@ def test_notes_through_the_widget(sample, tmp_path):
     path = tmp_path / "notes.json"
     s = TimelineScrubber(go, cart_id="cart-1002", lenient=le, notes=path)
     s.seek(line=0)
-    assert s.note_save.disabled  # the start is no line
+    ask(s, do="note", text="at the start", tags=[])
+    assert "the start is not a line" in s.status and not path.exists()
     s.seek(line=6)
-    s.note_text.value = HOSTILE_NOTE
-    s.tag_buttons["evidence"].value = True
-    s.tag_buttons["question"].value = True
-    s.note_tags.value = "stale id, <i>mine</i>"
-    s.note_save.click()
-    saved = json.loads(path.read_text(encoding="utf-8"))
+    ask(s, do="note", text=HOSTILE_NOTE, tags=["evidence", "question", "stale id", "<i>mine</i>"])
+    saved = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines()][1:]
     assert [(n["cart_id"], n["line"], n["note"], n["tags"]) for n in saved] == [
         ("cart-1002", 6, HOSTILE_NOTE, ["evidence", "question", "stale id", "<i>mine</i>"])]
-    assert s.note_text.value == "" and not s.tag_buttons["evidence"].value  # box cleared
-    shown = s.line_notes_html.value
-    assert "&lt;img src=x onerror=alert(9)&gt;" in shown and "<img" not in shown
-    assert '<span class="cfw-esc">\\u202e</span>' in shown and "&amp; done" in shown
-    assert "&lt;i&gt;mine&lt;/i&gt;" in shown
-    assert 'data-line="6"' in s.strip_html.value and "<img" not in s.strip_html.value
-    assert [v for _, v in s.notes_select.options] == [saved[0]["id"]]
-    # a second note elsewhere, then jump note to note
+    assert s.status == "note saved on line 6"
+    (shown,) = s.frame["notes"]
+    assert shown["tags"][-1] == "<i>mine</i>"
+    assert ["\\u202e", 1] in shown["text"] and "<img src=x onerror=alert(9)> " in text_of(shown)
+    assert s.cart["noted"] == [[6, "<img src=x onerror=alert(9)> \\u202e & done"]]
+    assert [x[0] for x in s.notes_list] == [saved[0]["id"]]
+    assert s.notes_where.startswith("1 note · notes file")
     s.add_note("the delivery", tags=["root cause"], line=7)
     s.seek(line=1)
     assert s.next_note() == 6 and s.next_note() == 7 and s.next_note() == 7
     assert s.prev_note() == 6 and s.prev_note() == 6
     # the list opens a note's cart at its line
     s.cart_id = "cart-1001"
-    s.notes_select.value = saved[0]["id"]
+    ask(s, do="open", cart="cart-1002", line=6)
     assert s.cart_id == "cart-1002" and s.position == 6
-    # another Notes on the same file sees both; a note on a line the cart lacks is kept
     other = Notes(path)
-    assert [n["line"] for n in other] == [6, 7]
     other.add("cart-1002", 40, "past the end")
     s.notes.reload()
     s._notes_changed()
-    assert len(s.notes_select.options) == 3 and 'data-line="40"' not in s.strip_html.value
-    s.notes_select.value = s.notes_select.options[-1][1]
-    assert "not in these logs" in s.status.value and s.position == 6
-    # delete
-    s.notes_select.value = saved[0]["id"]
-    s.delete_note_button.click()
+    assert len(s.notes_list) == 3 and [q for q, _ in s.cart["noted"]] == [6, 7]
+    ask(s, do="open", cart="cart-1002", line=40)
+    assert "could not do that" in s.status and s.position == 6
+    ask(s, do="delete_note", id=saved[0]["id"])
     assert [n["line"] for n in Notes(path)] == [7, 40]
 
 
 def test_blame_beside_the_state_jumps_to_the_line(sample):
     go, le = sample
     s = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
+    s.position = 9
     got = s.blame()
     want = go.blame("cart-1002")
     assert got["path"].tolist() == want["path"].tolist()
     assert got["line"].tolist() == want["line"].tolist()
-    opts = s.blame_selects["go"].options
-    qty = next(v for label, v in opts if label.strip().startswith("items[0].qty = 2"))
-    label = next(label for label, v in opts if v == qty)
-    assert "line 4 ChangeQuantity" in label
-    s.blame_selects["go"].value = qty
-    assert s.position == 4
-    # with line 4 skipped, the quantity is line 1's again
-    s.seek(line=9)
+    rows = s.frame["blame"]["go"]["rows"]
+    qty = next(r for r in rows if r[1] == "items[0].qty")
+    assert qty[0] == "items[0]" and qty[2] == "2" and qty[3] == 4
+    assert qty[4] == "line 4 ChangeQuantity"
+    assert rows[0][0] == "cart"  # the cart's own fields first
     s.toggle_skip(4)
     b = s.blame()
     assert b.loc[b["path"] == "items[0].qty", "line"].item() == 1
     assert b.loc[b["path"] == "items[0].qty", "value"].item() == 1
-    # an empty-cart field says so and does not move
     s.reset_skips()
-    ident = next(v for label, v in s.blame_selects["go"].options if "id = " in label
-                 and "items" not in label)
-    s.blame_selects["go"].value = ident
-    assert s.position == 9 and "empty-cart value" in s.status.value
+    ident = next(r for r in s.frame["blame"]["go"]["rows"] if r[1] == "id")
+    assert ident[3] == 0 and ident[4] == "empty-cart value"
 
 
 def test_go_and_lenient_blame_and_where_they_part(sample):
     go, le = sample
     s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
-    labels = {m: [lab for lab, _ in s.blame_selects[m].options] for m in MODES_}
-    assert any(lab.startswith("≠ items[2].sku") for lab in labels["lenient"])
-    assert any(lab.startswith("  id = ") for lab in labels["go"])  # the same in both
-    assert "part at <b>line 1</b>" in s.parting_html.value
-    s.seek(line=5)
-    s.parting_button.click()
-    assert s.position == 1
+    s.position = 8
+    b = s.frame["blame"]
+    assert any(r[1] == "items[2].sku" and r[5] for r in b["lenient"]["rows"])  # differs
+    assert any(r[1] == "id" and not r[5] for r in b["go"]["rows"])  # the same in both
+    assert s.cart["parting"] == 1 and s.cart["parting_line"] == 1
     same = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
-    assert same.parting_button.disabled and "never part" in same.parting_html.value
+    assert same.cart["parting"] is None
 
 
 def test_blame_waits_for_a_press_on_long_carts(sample, monkeypatch):
@@ -700,11 +775,9 @@ def test_blame_waits_for_a_press_on_long_carts(sample, monkeypatch):
     go, le = sample
     monkeypatch.setattr(w, "BLAME_AUTO_LINES", 3)
     s = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
-    assert "not read yet" in s.blame_selects["go"].options[0][0]
-    s.blame_selects["go"].value = -1
-    assert s.position == 9
-    s.blame_button.click()
-    assert len(s.blame_selects["go"].options) == len(go.blame("cart-1002"))
+    assert s.frame["blame"] == {"on": False, "lines": 9}
+    ask(s, do="blame")
+    assert len(s.frame["blame"]["go"]["rows"]) == len(s.blame())
 
 
 def test_context_table_opens_the_other_cart(tmp_path):
@@ -719,22 +792,20 @@ def test_context_table_opens_the_other_cart(tmp_path):
     go, le = replay(ev), replay(ev, mode="lenient")
     s = TimelineScrubber(go, cart_id="cart-x", lenient=le)
     s.seek(line=2)  # 08:01
-    assert s.context_select.options == ()  # collapsed: not computed
-    s.context_box.selected_index = 0
-    assert s.context_minutes.value == 5
-    assert [v for _, v in s.context_select.options] == [("cart-y", 1), ("cart-y", 2)]
-    s.context_minutes.value = 1
-    assert [v for _, v in s.context_select.options] == [("cart-y", 1)]
-    assert "1 lines of other carts within ± 1 min" in s.context_html.value
-    s.context_minutes.value = 120
-    labels = [lab for lab, _ in s.context_select.options]
-    assert len(labels) == 3 and "go unknown_type" in labels[1]
-    assert "go apply_error" in labels[2] and "(+59m00s)" in labels[2]
-    assert "handler error" in s.context_html.value  # the outcome badges, both modes
-    s.context_select.value = ("cart-y", 2)
+    assert s.context_rows == {}  # folded: not computed
+    ask(s, do="context", open=True, minutes=5)
+    assert [(r[3], r[4]) for r in s.context_rows["rows"]] == [("cart-y", 1), ("cart-y", 2)]
+    ask(s, do="context", open=True, minutes=1)
+    assert [(r[3], r[4]) for r in s.context_rows["rows"]] == [("cart-y", 1)]
+    assert "1 lines of other carts within ± 1 min" in s.context_rows["head"]
+    ask(s, do="context", open=True, minutes=120)
+    rows = s.context_rows["rows"]
+    assert len(rows) == 3 and rows[1][6] == "unknown_type" and rows[2][6] == "apply_error"
+    assert rows[2][1] == "+59 min 00 s"
+    ask(s, do="open", cart="cart-y", line=2)
     assert s.cart_id == "cart-y" and s.line == 2 and s.position == 2
     s.seek(line=0)
-    assert "the start is not a line" in s.context_html.value
+    assert "the start is not a line" in s.context_rows["head"]
 
 
 def test_blame_lists_the_carts_own_fields_first_and_at_most_blame_rows(sample, monkeypatch):
@@ -743,13 +814,11 @@ def test_blame_lists_the_carts_own_fields_first_and_at_most_blame_rows(sample, m
     go, le = sample
     monkeypatch.setattr(w, "BLAME_ROWS", 5)
     s = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
-    labels = [lab for lab, _ in s.blame_selects["go"].options]
-    assert len(labels) == 6 and labels[-1].startswith("… ")
-    assert f"{len(go.blame('cart-1002')) - 5:,} more fields" in labels[-1]
-    assert [lab.split(" = ")[0].strip() for lab in labels[:5]] == [
+    s.position = 9
+    b = s.frame["blame"]["go"]
+    assert len(b["rows"]) == 5 and b["more"] == len(go.blame("cart-1002")) - 5
+    assert [r[1] for r in b["rows"]] == [
         "id", "totalPrice", "totalTax", "totalDiscount", "processing"]
-    s.blame_selects["go"].value = -1  # the "more" row goes nowhere
-    assert s.position == 9
 
 
 def test_dashboard_scrubber_writes_to_the_dashboards_notes(sample, tmp_path):
@@ -761,15 +830,37 @@ def test_dashboard_scrubber_writes_to_the_dashboards_notes(sample, tmp_path):
     assert [(n["cart_id"], n["line"]) for n in Notes(tmp_path / "n.json")] == [("cart-1002", 3)]
 
 
-# -- a skip redraws only what changed (issue 11), and shows exactly what a fresh draw shows ---
+# -- a skip shows exactly what a fresh view shows ---------------------------------------------
 
 
 def _view(s: TimelineScrubber) -> dict[str, Any]:
-    """Everything the scrubber shows that a skip can change."""
-    return {"html": all_html(s), "json": s.to_json(), "skipped": s.skipped,
-            "problems": (s.problem_lines("go"), s.problem_lines("lenient")),
-            "skip": (s.skip_button.value, s.skip_button.disabled, s.reset_button.disabled),
-            "parting": (s.parting_html.value, s.parting_button.disabled)}
+    """Everything the scrubber sends the page that a skip can change."""
+    return {"frame": s.frame_at(s.position), "cart": s.cart, "json": s.to_json(),
+            "skipped": s.skipped,
+            "problems": (s.problem_lines("go"), s.problem_lines("lenient"))}
+
+
+def test_a_skip_switched_on_and_off_shows_exactly_a_fresh_view(sample, hostile):
+    """Toggling a line shows what a scrubber opened on the same skips shows, switching it
+    off again shows the view from before, and on again the same as the first time, at every
+    line of the cart."""
+    for (go, le), cid in ((sample, "cart-1003"), (sample, "cart-1002"), (hostile, "evil")):
+        s = TimelineScrubber(go, cart_id=cid, lenient=le)
+        for p in range(1, s.lines + 1):
+            s.seek(line=p)
+            before = _view(s)
+            ask(s, do="skip")
+            on = _view(s)
+            fresh = TimelineScrubber(go, cart_id=cid, lenient=le)
+            fresh.toggle_skip(p)
+            fresh.seek(line=p)
+            assert on == _view(fresh), (cid, p)
+            s.toggle_skip(p)
+            assert _view(s) == before, (cid, p)
+            if p % 2:  # and on again: the kept sides show the same as the first time
+                s.toggle_skip(p)
+                assert _view(s) == on, (cid, p)
+                s.toggle_skip(p)
 
 
 def _strip_svg_reference(outcomes: list[str], cls: str) -> str:
@@ -811,63 +902,11 @@ def test_strip_rows_from_codes_match_the_plain_drawing(n):
     assert svg == _strip_svg_reference(outs, "cfw-strip-go")
 
 
-def test_a_cell_or_row_kept_for_reuse_never_stands_for_another_value():
-    from cartforensics.present.widgets.common import _cell, _table
-
-    # 1, True, "1" and 1.0 print differently: the kept cells and rows tell them apart
-    cells = {repr(v): _cell("qty", v, True, None) for v in (1, True, "1", 1.0, None, "")}
-    assert cells["1"] != cells["True"] and cells["True"] != cells["'1'"]
-    assert "yes" in cells["True"] and ">1<" in cells["1"] and "1.0" in cells["1.0"]
-    assert _cell("qty", 1, True, None) == cells["1"]  # and the same value, the same cell
-    assert _cell("qty", 1, True, (2, 1)) != cells["1"]  # a change is drawn, never reused
-    cols = [("id", "id", True), ("qty", "qty", True), ("name", "name", False)]
-    one = _table([{"id": 1, "qty": 1, "name": "<b>x</b>"}], cols, None, 10)
-    same = _table([{"id": 1, "qty": True, "name": "<b>x</b>"}], cols, None, 10)
-    assert one != same and "yes" in same and "&lt;b&gt;x&lt;/b&gt;" in one
-    added = _table([{"id": 1, "qty": 1, "name": "<b>x</b>"}], cols,
-                   {"added": [{"id": 1}], "changed": {}, "removed": []}, 10)
-    assert 'class="cfw-add"' in added and 'class="cfw-add"' not in one
-    # a long name is cut the same way whether or not its cell is kept
-    long = "ü" * 2_000
-    a, b = (_table([{"id": 2, "qty": 1, "name": long}], cols, None, 10) for _ in range(2))
-    assert a == b and "ü" * 29 + "…" in a
-
-
-def test_a_skip_switched_on_and_off_shows_exactly_a_fresh_view(sample, hostile):
-    """Toggling a line shows what a scrubber opened on the same skips shows, switching it
-    off again shows the view from before, and on again the same as the first time, at every
-    line of the cart."""
-    for (go, le), cid in ((sample, "cart-1003"), (sample, "cart-1002"), (hostile, "evil")):
-        s = TimelineScrubber(go, cart_id=cid, lenient=le)
-        for p in range(1, s.lines + 1):
-            s.seek(line=p)
-            before = _view(s)
-            s.skip_button.value = True
-            on = _view(s)
-            fresh = TimelineScrubber(go, cart_id=cid, lenient=le)
-            fresh.toggle_skip(p)
-            fresh.seek(line=p)
-            assert on == _view(fresh), (cid, p)
-            s.toggle_skip(p)
-            assert _view(s) == before, (cid, p)
-            if p % 2:  # and on again: the kept sides show the same as the first time
-                s.toggle_skip(p)
-                assert _view(s) == on, (cid, p)
-                s.toggle_skip(p)
-        s.seek(line=s.lines)
-        s.toggle_skip(1)
-        s.toggle_skip(s.lines)
-        fresh = TimelineScrubber(go, cart_id=cid, lenient=le)
-        fresh.toggle_skip(s.lines)
-        fresh.toggle_skip(1)
-        fresh.seek(line=s.lines)
-        assert _view(s) == _view(fresh), cid
-
-
 def test_a_state_handed_out_is_the_callers_to_change(sample) -> None:
     """The scrubber keeps the states it shows; what state() returns is a copy."""
     go, le = sample
     s = TimelineScrubber(go, cart_id="cart-1002", lenient=le)
+    s.position = s.lines
     first = s.state()
     first["items"].append({"sku": "mine"})
     first["totalPrice"] = -1

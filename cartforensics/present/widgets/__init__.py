@@ -1,4 +1,4 @@
-"""Jupyter widgets: a time-travel scrubber over one cart's lines, and a fleet dashboard.
+"""Notebook widgets: a time-travel scrubber over one cart's lines, and a fleet dashboard.
 
 :class:`TimelineScrubber` steps through a cart's lines the way a time-travel debugger steps
 through actions: at every position the line itself (pretty-printed, or its raw bytes escaped
@@ -12,9 +12,13 @@ rate charts of :mod:`cartforensics.present.plots`, ranks the worst carts and ope
 in a
 scrubber below.
 
-Everything taken from the logs (skus, names, types, errors, cart ids, raw bytes) is
-HTML-escaped before it reaches an HTML widget: a sku ``<img src=x onerror=alert(1)>`` shows as
-that text.
+The scrubber is an ``anywidget`` (JupyterLab, Notebook 7, VS Code, Voila, marimo): the kernel
+sends plain data (:mod:`~cartforensics.present.widgets.frames`), one ES module
+(``static/timeline.js``) draws it, and draws it again without a kernel from data embedded in
+an HTML page (:mod:`~cartforensics.present.widgets.static`: what an HTML export of a notebook
+shows). Everything taken from the logs (skus, names, types, errors, cart ids, raw bytes, notes)
+is set as text, never as HTML: a sku ``<img src=x onerror=alert(1)>`` shows as that text; the
+dashboard's HTML widgets escape it.
 
 >>> ev = cf.read_events("sample_data")                             # doctest: +SKIP
 >>> TimelineScrubber(cf.replay(ev), cart_id="cart-1003")           # doctest: +SKIP
@@ -23,7 +27,9 @@ that text.
 
 from cartforensics.present.widgets.common import escape_bytes, pretty_line
 from cartforensics.present.widgets.dashboard import FleetDashboard
+from cartforensics.present.widgets.frames import line_segments, money_text
 from cartforensics.present.widgets.scrubber import TimelineScrubber
+from cartforensics.present.widgets.static import static_html
 from cartforensics.present.widgets.strip import (
            STRIP_MARKS,
            strip_bins,
@@ -32,5 +38,6 @@ from cartforensics.present.widgets.strip import (
            strip_html,
 )
 
-__all__ = ["STRIP_MARKS", "FleetDashboard", "TimelineScrubber", "escape_bytes", "pretty_line",
-           "strip_bins", "strip_cursor_html", "strip_edges", "strip_html"]
+__all__ = ["STRIP_MARKS", "FleetDashboard", "TimelineScrubber", "escape_bytes", "line_segments",
+           "money_text", "pretty_line", "static_html", "strip_bins", "strip_cursor_html",
+           "strip_edges", "strip_html"]

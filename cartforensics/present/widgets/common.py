@@ -18,7 +18,6 @@ from cartforensics.model.protocol import ReplayLike
 from cartforensics.model.replay import Replay
 from cartforensics.model.replay import replay as run_replay
 from cartforensics.present.escaping import char_escape, visible
-from cartforensics.vocab import OUTCOME_COLORS, OUTCOME_LABELS
 
 MODE_TITLES = {
     "go": "go: what the service rebuilt",
@@ -27,7 +26,6 @@ MODE_TITLES = {
 SKIPPED = "skipped"  # the outcome shown for a line the analyst switched off
 LINE_LIMIT = 8192  # bytes of a line shown (a line may be over 256 KiB)
 MAX_CART_OPTIONS = 500  # carts listed in the picker at once (type to filter the rest)
-_MONEY_FIELDS = {"price", "orgPrice", "totalPrice", "tax", "totalTax", "totalDiscount"}
 
 # -- text made safe ---------------------------------------------------------------------------
 
@@ -41,25 +39,34 @@ _visible = visible  # the shared helpers of cartforensics.present.escaping
 _char_escape = char_escape
 
 
-def mark_escapes(text: str, keep_newlines: bool = False) -> str:
-    """HTML element content for ``text`` (never an attribute: quotes stay as they are),
-    escaped, with every non-printing character shown as a highlighted escape (so that
-    ``\\xff`` in the bytes and a literal ``\\xff`` in the text differ)."""
-    if text.isprintable():
-        return html.escape(text, quote=False)
-    out = []
+def text_segments(text: str, keep_newlines: bool = True) -> list[list[Any]]:
+    """``text`` cut into ``[piece, 0]`` (printable text) and ``[escape, 1]`` (one
+    non-printing character shown as its escape, drawn highlighted), so that ``\\xff`` in the
+    bytes and a literal ``\\xff`` in the text differ."""
+    out: list[list[Any]] = []
     run: list[str] = []
     for ch in text:
         if ch.isprintable() or (keep_newlines and ch == "\n"):
             run.append(ch)
             continue
         if run:
-            out.append(html.escape("".join(run), quote=False))
+            out.append(["".join(run), 0])
             run = []
-        out.append(f'<span class="cfw-esc">{html.escape(_char_escape(ch))}</span>')
+        out.append([_char_escape(ch), 1])
     if run:
-        out.append(html.escape("".join(run), quote=False))
-    return "".join(out)
+        out.append(["".join(run), 0])
+    return out
+
+
+def mark_escapes(text: str, keep_newlines: bool = False) -> str:
+    """HTML element content for ``text`` (never an attribute: quotes stay as they are),
+    escaped, with every non-printing character shown as a highlighted escape
+    (:func:`text_segments`)."""
+    if text.isprintable():
+        return html.escape(text, quote=False)
+    return "".join(f'<span class="cfw-esc">{html.escape(t)}</span>' if is_escape
+                   else html.escape(t, quote=False)
+                   for t, is_escape in text_segments(text, keep_newlines))
 
 
 def escape_bytes(raw: bytes) -> str:
@@ -117,24 +124,32 @@ def _dump(v: Any, depth: int, out: list[str]) -> None:
         out.append("  " * depth + "]")
 
 
-def pretty_line(raw: bytes, limit: int = LINE_LIMIT) -> tuple[str, str]:
-    """``(kind, html)`` of one line: ``"json"`` and the value pretty-printed (two-space
-    indent, numbers as written), or ``"raw"`` and the exact bytes escaped
-    (:func:`escape_bytes`) when the line is not one plain JSON value (not UTF-8, glued, torn,
-    a duplicated key, NaN) or is cut at ``limit`` bytes."""
-    if len(raw) > limit:
-        rest = len(raw) - limit
-        return "raw", escape_bytes(raw[:limit]) + (
-            f'<span class="cfw-note"> … {rest:,} more bytes not shown</span>'
-        )
+def pretty_json(raw: bytes) -> str | None:
+    """The line pretty-printed (two-space indent, numbers as written), or None when it is not
+    one plain JSON value (not UTF-8, glued, torn, a duplicated key, NaN)."""
     try:
         value = json.loads(raw.decode("utf-8"), object_pairs_hook=_pairs,
                            parse_constant=_no_constant, parse_int=_Number, parse_float=_Number)
         out: list[str] = []
         _dump(value, 0, out)
     except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    return "".join(out)
+
+
+def pretty_line(raw: bytes, limit: int = LINE_LIMIT) -> tuple[str, str]:
+    """``(kind, html)`` of one line: ``"json"`` and the value pretty-printed
+    (:func:`pretty_json`), or ``"raw"`` and the exact bytes escaped (:func:`escape_bytes`)
+    when the line is not one plain JSON value or is cut at ``limit`` bytes."""
+    if len(raw) > limit:
+        rest = len(raw) - limit
+        return "raw", escape_bytes(raw[:limit]) + (
+            f'<span class="cfw-note"> … {rest:,} more bytes not shown</span>'
+        )
+    text = pretty_json(raw)
+    if text is None:
         return "raw", escape_bytes(raw)
-    return "json", mark_escapes("".join(out), keep_newlines=True)
+    return "json", mark_escapes(text, keep_newlines=True)
 
 
 def label_text(v: Any, limit: int = 60) -> str:
@@ -144,31 +159,6 @@ def label_text(v: Any, limit: int = 60) -> str:
 
 
 # -- values ------------------------------------------------------------------------------------
-
-
-def money_text(v: Any) -> str:
-    """Minor units (öre) as major units with two decimals, exactly (no float rounding)."""
-    if isinstance(v, bool) or not isinstance(v, int):
-        return str(v)
-    sign = "-" if v < 0 else ""
-    return f"{sign}{abs(v) // 100:,}.{abs(v) % 100:02d}"
-
-
-def format_field(field: str, v: Any) -> str:
-    """A state value as text for a table cell (not yet escaped)."""
-    if v is None or v == "":
-        return "–"
-    if field in _MONEY_FIELDS:
-        return money_text(v)
-    if field == "taxRate" and isinstance(v, int) and not isinstance(v, bool):
-        return f"{v / 100:g} %"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, list):
-        return ", ".join(str(x) for x in v) if v else "–"
-    if isinstance(v, dict):
-        return ", ".join(str(x) for x in v.values() if x not in (None, "")) or "–"
-    return str(v)
 
 
 def when_text(ts: Any) -> str:
@@ -253,24 +243,9 @@ CSS = """
 """
 
 
-def badge(outcome: str) -> str:
-    color = OUTCOME_COLORS.get(outcome, "#999999")
-    label = OUTCOME_LABELS.get(outcome, outcome)
-    dark = " cfw-dark" if outcome in ("unknown_type", "not_reached", SKIPPED) else ""
-    if outcome == SKIPPED:
-        color = "#dddddd"
-    return f'<span class="cfw-badge{dark}" style="background:{color}">{esc(label)}</span>'
+# -- the state tables' columns -------------------------------------------------------------------
 
-
-# -- one side (mode) of a cart ----------------------------------------------------------------
-
-
-
-
-
-# -- HTML of a state ----------------------------------------------------------------------------
-
-_ITEM_COLUMNS: tuple[tuple[str, str, bool], ...] = (
+ITEM_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     # (state key, header, numeric)
     ("id", "id", True), ("sku", "sku", False), ("name", "name", False), ("qty", "qty", True),
     ("price", "price", True), ("orgPrice", "was", True), ("totalPrice", "total", True),
@@ -286,17 +261,16 @@ _OPTIONAL_ITEM_COLUMNS: dict[str, Callable[[Mapping[str, Any]], bool]] = {
 }
 
 
-def _item_columns(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, bool]]:
-    return [c for c in _ITEM_COLUMNS
+def item_columns(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str, bool]]:
+    """The item table's columns: the optional ones only when some row needs them."""
+    return [c for c in ITEM_COLUMNS
             if c[0] not in _OPTIONAL_ITEM_COLUMNS
             or any(_OPTIONAL_ITEM_COLUMNS[c[0]](r) for r in rows)]
-_DELIVERY_COLUMNS: tuple[tuple[str, str, bool], ...] = (
+
+
+DELIVERY_COLUMNS: tuple[tuple[str, str, bool], ...] = (
     ("id", "id", True), ("provider", "provider", False), ("price", "price", True),
     ("items", "items", False), ("pickupPoint", "pickup point", False),
-)
-_CART_FIELDS = (
-    "totalPrice", "totalTax", "totalDiscount", "orderReference", "paymentStatus",
-    "paymentInProgress", "processing", "lastChange",
 )
 FIELD_LABELS = {
     "totalPrice": "total price", "totalTax": "total tax", "totalDiscount": "total discount",
@@ -304,193 +278,6 @@ FIELD_LABELS = {
     "paymentInProgress": "payment in progress", "processing": "processing",
     "lastChange": "last change",
 }
-
-
-_CELL_LIMITS = {"name": 30, "sku": 28, "provider": 18, "pickupPoint": 30}
-
-
-# A cell's HTML when it shows no change is a function of the field, its kind, the limit and
-# the value alone: kept here for values of the scalar JSON types, keyed with the value's type
-# (so that 1 and True never share a cell), text up to _KEY_TEXT_MAX characters. Bounded:
-# cleared when full.
-_CELL_HTML: dict[tuple[str, bool, int, type, Any], str] = {}
-_CELL_HTML_MAX = 50_000
-_KEY_TEXT_MAX = 512
-_SCALAR_TYPES = frozenset({int, str, bool, type(None)})
-
-
-def _cell(field: str, value: Any, numeric: bool, change: tuple[Any, Any] | None,
-          limit: int | None = None) -> str:
-    limit = limit or _CELL_LIMITS.get(field, 24)
-    key = None
-    if change is None and type(value) in _SCALAR_TYPES and (
-            type(value) is not str or len(value) <= _KEY_TEXT_MAX):
-        key = (field, numeric, limit, type(value), value)
-        hit = _CELL_HTML.get(key)
-        if hit is not None:
-            return hit
-    text = format_field(field, value)
-    full = esc(text)
-    shown = full if len(text) <= limit else esc(text[: limit - 1] + "…")
-    cls = ["cfw-num"] if numeric else []
-    inner = shown
-    if change is not None:
-        cls.append("cfw-chg")
-        inner = f"<s>{esc(format_field(field, change[0]))}</s>{shown}"
-    c = f' class="{" ".join(cls)}"' if cls else ""
-    out = f'<td{c} title="{full}">{inner}</td>'
-    if key is not None:
-        if len(_CELL_HTML) >= _CELL_HTML_MAX:
-            _CELL_HTML.clear()
-        _CELL_HTML[key] = out
-    return out
-
-
-# The HTML of a table row that is neither added nor changed is a function of the columns,
-# the extra cell and the row's values alone: rows are kept here, keyed by exactly those (the
-# values by their repr, taken only when each is of a plain JSON type, so that 1, True, 1.0
-# and "1" never share a key, and only for short rows), and a redraw reuses the rows that did
-# not change (a step or a skip redraws both sides: ~60 rows each). Bounded: cleared when full.
-_ROW_HTML: dict[tuple[int, str | None, str], str] = {}
-_ROW_HTML_MAX = 20_000
-_COLUMN_SETS: dict[tuple[tuple[str, str, bool], ...], int] = {}
-_PLAIN_TYPES = frozenset({int, str, bool, float, type(None), list, dict})
-
-
-def _table(rows: Sequence[Mapping[str, Any]], columns: Sequence[tuple[str, str, bool]],
-           diff: Mapping[str, Any] | None, max_rows: int, extra: Callable[[Mapping], str]
-           | None = None, extra_header: str = "") -> str:
-    added = {x["id"] for x in diff["added"]} if diff else set()
-    changed = diff["changed"] if diff else {}
-    removed = list(diff["removed"]) if diff else []
-    head = "".join(
-        f'<th class="cfw-num">{esc(h)}</th>' if num else f"<th>{esc(h)}</th>"
-        for _, h, num in columns
-    ) + (f"<th>{esc(extra_header)}</th>" if extra else "")
-    # render what fits: the first max_rows rows, plus every row that changed further down
-    shown = [r for k, r in enumerate(rows)
-             if k < max_rows or r["id"] in added or r["id"] in changed]
-    cols = tuple(columns)
-    cols_id = _COLUMN_SETS.setdefault(cols, len(_COLUMN_SETS))
-    keys = [k for k, _, _ in cols]
-    cache = _ROW_HTML
-    plain = _PLAIN_TYPES
-    body = []
-    for r in shown:
-        ident = r["id"]
-        extra_html = extra(r) if extra else None
-        key = None
-        if ident not in added and ident not in changed:
-            values = [r.get(k) for k in keys]
-            if all(type(v) in plain for v in values):
-                text = repr(values)
-                if len(text) + len(extra_html or "") <= 4 * _KEY_TEXT_MAX:
-                    key = (cols_id, extra_html, text)
-                    hit = cache.get(key)
-                    if hit is not None:
-                        body.append(hit)
-                        continue
-        fields = changed.get(ident, {})
-        cls = ' class="cfw-add"' if ident in added else ""
-        cells = "".join(_cell(k, r.get(k), num, fields.get(k)) for k, _, num in columns)
-        if extra:
-            cells += f"<td>{extra_html}</td>"
-        row = f"<tr{cls}>{cells}</tr>"
-        if key is not None:
-            if len(cache) >= _ROW_HTML_MAX:
-                cache.clear()
-            cache[key] = row
-        body.append(row)
-    for r in removed:
-        cells = "".join(_cell(k, r.get(k), num, None) for k, _, num in columns)
-        if extra:
-            cells += "<td></td>"
-        body.append(f'<tr class="cfw-del" title="removed">{cells}</tr>')
-    more = len(rows) - len(shown)
-    note = (f'<div class="cfw-note">… {more:,} more unchanged rows not shown '
-            "(export the state for all of them)</div>" if more > 0 else "")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
-
-
-def _diff_list(diff: Mapping[str, Any] | None) -> str:
-    if diff is None:
-        return ""
-    out = []
-    for key, word in (("items", "item"), ("deliveries", "delivery")):
-        d = diff[key]
-        for x in d["added"]:
-            what = (f"{x.get('sku', '')} {x.get('name', '')} × {x.get('qty')}"
-                    if key == "items" else f"{x.get('provider', '')} items "
-                    f"{format_field('items', x.get('items'))}")
-            out.append(f'<li><span class="cfw-plus">+</span> {word} {esc(x["id"])}: '
-                       f"{esc(what.strip())}</li>")
-        for x in d["removed"]:
-            what = (f"{x.get('sku', '')} {x.get('name', '')}" if key == "items"
-                    else x.get("provider", ""))
-            out.append(f'<li><span class="cfw-minus">−</span> {word} {esc(x["id"])}: '
-                       f"{esc(what.strip())}</li>")
-        for ident, fields in d["changed"].items():
-            parts = ", ".join(
-                f"{esc(f)} {esc(format_field(f, a))} → {esc(format_field(f, b))}"
-                for f, (a, b) in fields.items()
-            )
-            out.append(f'<li><span class="cfw-tilde">~</span> {word} {esc(ident)}: '
-                       f"{parts}</li>")
-    for f, (a, b) in diff["fields"].items():
-        if f == "lastChange":
-            continue
-        out.append(f'<li><span class="cfw-tilde">~</span> {esc(FIELD_LABELS.get(f, f))}: '
-                   f"{esc(format_field(f, a))} → {esc(format_field(f, b))}</li>")
-    if not out:
-        return '<div class="cfw-note">no change from the previous position</div>'
-    return f'<ul class="cfw-diff">{"".join(out)}</ul>'
-
-
-def state_html(mode: str, state: Mapping[str, Any], diff: Mapping[str, Any] | None,
-                outcome: str | None, error: str | None, max_rows: int) -> str:
-    delivery_of: dict[int, list[int]] = {}
-    for d in state["deliveries"]:
-        for i in d["items"]:
-            delivery_of.setdefault(i, []).append(d["id"])
-    fields = diff["fields"] if diff else {}
-    kv = "".join(
-        f"<tr><td>{esc(FIELD_LABELS[f])}</td>"
-        + _cell(f, state[f], False, fields.get(f), limit=40) + "</tr>"
-        for f in _CART_FIELDS
-    )
-    items = state["items"]
-    n_qty = sum(int(i["qty"]) for i in items)
-    head = (f"<h4>{esc(MODE_TITLES[mode])}</h4>"
-            f'<div class="cfw-meta"><span>{len(items)} item{"s" if len(items) != 1 else ""}'
-            f" ({n_qty:,} pcs)</span><span>{len(state['deliveries'])} deliver"
-            f'{"ies" if len(state["deliveries"]) != 1 else "y"}</span>'
-            f"<span>total <b>{esc(money_text(state['totalPrice']))}</b></span>")
-    if outcome is not None:
-        head += f"<span>this line: {badge(outcome)}</span>"
-    head += "</div>"
-    if error:
-        head += f'<div class="cfw-err">{esc(error)}</div>'
-
-    def delivery_cell(r: Mapping[str, Any]) -> str:
-        return esc(", ".join(str(x) for x in delivery_of.get(r["id"], [])) or "–")
-
-    removed = diff["items"]["removed"] if diff else []
-    items_html = (_table(items, _item_columns([*items, *removed]),
-                         diff["items"] if diff else None, max_rows,
-                         delivery_cell if delivery_of else None, "delivery")
-                  if items or removed else '<div class="cfw-note">no items</div>')
-    dels = state["deliveries"]
-    dels_html = (_table(dels, _DELIVERY_COLUMNS, diff["deliveries"] if diff else None, max_rows)
-                 if dels or (diff and diff["deliveries"]["removed"])
-                 else '<div class="cfw-note">no deliveries</div>')
-    changes = _diff_list(diff) if diff is not None else (
-        '<div class="cfw-note">start: the empty cart before line 1</div>')
-    return (f'<div class="cfw cfw-side cfw-{mode}">{head}'
-            f'<div class="cfw-sub">changes from the previous position</div>{changes}'
-            f'<div class="cfw-sub">items</div>{items_html}'
-            f'<div class="cfw-sub">deliveries</div>{dels_html}'
-            f'<div class="cfw-sub">totals and checkout</div><table class="cfw-kv">{kv}</table>'
-            "</div>")
 
 
 def empty_diff() -> dict[str, Any]:

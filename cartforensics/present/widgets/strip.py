@@ -74,13 +74,14 @@ def strip_bins(outcomes: Sequence[str], marks: int = STRIP_MARKS
                                             strict=True)]
 
 
-def strip_row_svg(codes: np.ndarray, cls: str, marks: int = STRIP_MARKS) -> str:
-    """One row of marks from the outcome codes of a mode's lines (:func:`strip_codes`);
-    neighbouring bins of one colour are drawn as one rectangle, whose tooltip counts the
-    outcomes it holds (in the order they first occur, left to right)."""
+def strip_runs(codes: np.ndarray, marks: int = STRIP_MARKS
+               ) -> tuple[int, list[tuple[int, int, int, str]]]:
+    """One row of marks from the outcome codes of a mode's lines (:func:`strip_codes`):
+    ``(bins, runs)``, a run ``(first bin, bins, kind code shown, tooltip)`` for neighbouring
+    bins of one colour, whose tooltip counts the outcomes it holds (in the order they first
+    occur, left to right)."""
     if not len(codes):
-        return (f'<svg class="{cls}" viewBox="0 0 1 1" preserveAspectRatio="none" '
-                'height="12"></svg>')
+        return 0, []
     edges, counts, shown = _bin_counts(codes, marks)
     nb = len(edges) - 1
     starts = np.flatnonzero(np.r_[True, shown[1:] != shown[:-1]])
@@ -97,14 +98,24 @@ def strip_row_svg(codes: np.ndarray, cls: str, marks: int = STRIP_MARKS) -> str:
     cut = np.searchsorted(run, np.arange(len(starts) + 1)).tolist()
     lo = (edges[starts] + 1).tolist()
     hi = edges[ends].tolist()
-    rects = []
+    runs = []
     for r, (k, j, sh) in enumerate(zip(starts.tolist(), ends.tolist(), shown[starts].tolist(),
                                        strict=True)):
         first, last = lo[r], hi[r]
         where = f"line {first:,}" if first == last else f"lines {first:,}–{last:,}"
-        title = f"{where}: {', '.join(mix[cut[r]:cut[r + 1]])}"
-        rects.append(f'<rect x="{k}" width="{j - k}" height="1" fill="{_KIND_FILLS[sh]}" '
-                     f'data-outcome="{_KIND_ATTRS[sh]}"><title>{esc(title)}</title></rect>')
+        runs.append((k, j - k, sh, f"{where}: {', '.join(mix[cut[r]:cut[r + 1]])}"))
+    return nb, runs
+
+
+def strip_row_svg(codes: np.ndarray, cls: str, marks: int = STRIP_MARKS) -> str:
+    """One row of marks (:func:`strip_runs`) as SVG."""
+    nb, runs = strip_runs(codes, marks)
+    if not nb:
+        return (f'<svg class="{cls}" viewBox="0 0 1 1" preserveAspectRatio="none" '
+                'height="12"></svg>')
+    rects = [f'<rect x="{k}" width="{w}" height="1" fill="{_KIND_FILLS[sh]}" '
+             f'data-outcome="{_KIND_ATTRS[sh]}"><title>{esc(title)}</title></rect>'
+             for k, w, sh, title in runs]
     return (f'<svg class="{cls}" viewBox="0 0 {nb} 1" preserveAspectRatio="none" '
             f'height="12">{"".join(rects)}</svg>')
 

@@ -1,0 +1,208 @@
+"""A record of what was analysed (chain of custody): ``provenance.json`` in an output directory.
+
+It holds the sha256 and byte count of every input file and of every output file beside it, the
+tool's version, the call that made the output (command line or function and arguments), and its
+start and end time. :func:`verify` recomputes the outputs' hashes (and, given the source, the
+inputs') and names every file that differs by one byte, is missing, or was added.
+
+>>> import tempfile, pathlib
+>>> d = pathlib.Path(tempfile.mkdtemp())
+>>> _ = (d / "report.md").write_text("# report")
+>>> _ = write_provenance(d, inputs=[], call={"function": "example"}, started=0.0)
+>>> verify(d).ok
+True
+>>> _ = (d / "report.md").write_text("# rep0rt")
+>>> [p.path for p in verify(d).problems]
+['report.md']
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import stat
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cartforensics._runtime.publish import write_atomic
+from cartforensics._version import __version__
+
+__all__ = ["PROVENANCE", "Discrepancy", "ProvenanceError", "Verification", "file_record",
+           "verify", "write_provenance"]
+
+PROVENANCE = "provenance.json"
+"""The record's file name inside the directory it describes."""
+FORMAT = "cartforensics-provenance/1"
+_CHUNK = 1 << 20
+
+
+class ProvenanceError(ValueError):
+    """A directory without a readable provenance record, or a record that is not one."""
+
+
+def file_record(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """``{"sha256": ..., "bytes": ...}`` of one regular file, read in 1 MiB pieces."""
+    h = hashlib.sha256()
+    n = 0
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+            n += len(chunk)
+    return {"sha256": h.hexdigest(), "bytes": n}
+
+
+def _iso(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t % 1 * 1000):03d}Z"
+
+
+def _files_under(root: Path) -> list[str]:
+    """Regular files under ``root`` (relative, ``/``-separated, sorted), not following
+    symlinks, leaving out the record itself."""
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in filenames:
+            p = Path(dirpath) / name
+            rel = p.relative_to(root).as_posix()
+            if rel != PROVENANCE and stat.S_ISREG(os.lstat(p).st_mode):
+                out.append(rel)
+    return sorted(out)
+
+
+def _input_name(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return path.relative_to(root).as_posix()
+        except ValueError:
+            pass
+    return path.name
+
+
+def write_provenance(out_dir: str | os.PathLike[str], *,
+                     inputs: Iterable[str | os.PathLike[str]],
+                     call: dict[str, Any], started: float,
+                     input_root: str | os.PathLike[str] | None = None,
+                     details: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Write ``out_dir/provenance.json`` (atomically) for the files now in ``out_dir``.
+
+    ``inputs``: the files that were read (named relative to ``input_root`` when they lie under
+    it); ``call``: how the output was made (``{"argv": [...]}`` or ``{"function": ...,
+    "arguments": {...}}``); ``started``: ``time.time()`` when the work began; ``details``:
+    more facts to keep (``go_version``, engine, mode, ...). Returns the record."""
+    out = Path(out_dir)
+    root = Path(input_root) if input_root is not None else None
+    ins = []
+    for p in inputs:
+        path = Path(p)
+        ins.append({"path": _input_name(path, root), **file_record(path)})
+    outs = [{"path": rel, **file_record(out / rel)} for rel in _files_under(out)]
+    record = {
+        "format": FORMAT,
+        "tool": "cartforensics",
+        "version": __version__,
+        "call": call,
+        **(details or {}),
+        "started": _iso(started),
+        "ended": _iso(time.time()),
+        "input_root": str(root) if root is not None else None,
+        "inputs": ins,
+        "outputs": outs,
+    }
+    write_atomic(out / PROVENANCE,
+                 (json.dumps(record, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+    return record
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    """One file that does not match the record: ``what`` is ``changed``, ``missing`` or
+    ``added``; ``side`` is ``output`` or ``input``."""
+
+    side: str
+    path: str
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.side} {self.path!r} {self.what}"
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What :func:`verify` found: ``ok`` when nothing differs."""
+
+    directory: str
+    checked: int
+    problems: Sequence[Discrepancy] = field(default_factory=tuple)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _read_record(directory: Path) -> dict[str, Any]:
+    path = directory / PROVENANCE
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ProvenanceError(f"{directory} has no {PROVENANCE}: it was not written by "
+                              "cartforensics, or the record was removed") from None
+    except OSError as e:
+        raise ProvenanceError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        record = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise ProvenanceError(f"{path} is not JSON") from None
+    ok = (isinstance(record, dict) and record.get("format") == FORMAT
+          and all(isinstance(record.get(k), list) for k in ("inputs", "outputs")))
+    entries = (record.get("inputs") or []) + (record.get("outputs") or []) if ok else []
+    if not ok or not all(isinstance(e, dict) and isinstance(e.get("path"), str)
+                         and isinstance(e.get("sha256"), str) for e in entries):
+        raise ProvenanceError(f"{path} is not a {FORMAT} record")
+    return record
+
+
+def _inside(root: Path, rel: str) -> Path | None:
+    """``root / rel`` when ``rel`` names a path inside ``root`` (no absolute path, no ``..``)."""
+    p = Path(rel)
+    if p.is_absolute() or ".." in p.parts:
+        return None
+    return root / p
+
+
+def _compare(side: str, root: Path, entries: list[dict[str, Any]]) -> list[Discrepancy]:
+    problems = []
+    for e in entries:
+        path = _inside(root, e["path"])
+        if path is None or not path.is_file() or path.is_symlink():
+            problems.append(Discrepancy(side, e["path"], "missing"))
+        elif file_record(path) != {"sha256": e["sha256"], "bytes": e.get("bytes")}:
+            problems.append(Discrepancy(side, e["path"], "changed"))
+    return problems
+
+
+def verify(directory: str | os.PathLike[str],
+           against: str | os.PathLike[str] | None = None) -> Verification:
+    """Recompute the hashes recorded in ``directory/provenance.json``: every output file (and
+    no file added), and with ``against`` (the source that was analysed) every input file.
+    Raises :class:`ProvenanceError` when there is no readable record."""
+    d = Path(directory)
+    record = _read_record(d)
+    problems = _compare("output", d, record["outputs"])
+    listed = {e["path"] for e in record["outputs"]}
+    problems += [Discrepancy("output", rel, "added") for rel in _files_under(d)
+                 if rel not in listed]
+    checked = len(record["outputs"])
+    if against is not None:
+        src = Path(against)
+        if src.is_file():
+            entries = record["inputs"]
+            problems += _compare("input", src.parent, [
+                {**e, "path": src.name} if len(entries) == 1 else e for e in entries])
+        else:
+            problems += _compare("input", src, record["inputs"])
+        checked += len(record["inputs"])
+    return Verification(str(d), checked, tuple(problems))

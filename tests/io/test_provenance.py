@@ -1,0 +1,91 @@
+"""io.provenance: the record verifies on fresh output and names the file when one byte of an
+input or an output differs, when a file is missing or added, and refuses a record that is not."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from cartforensics.io.provenance import PROVENANCE, ProvenanceError, verify, write_provenance
+
+
+def _flip(path, at=0):
+    b = bytearray(path.read_bytes())
+    b[at] ^= 0x01
+    path.write_bytes(bytes(b))
+
+
+@pytest.fixture()
+def made(tmp_path):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    (src / "cart-1.events.log").write_bytes(b'{"type":"A"}\n')
+    (src / "sub" / "cart-2.events.log").write_bytes(b'{"type":"B"}\n')
+    out = tmp_path / "out"
+    (out / "parts").mkdir(parents=True)
+    (out / "report.md").write_text("# report\n")
+    (out / "parts" / "a.parquet").write_bytes(b"PAR1....PAR1")
+    write_provenance(out, inputs=sorted(src.rglob("*.log")), input_root=src,
+                     call={"argv": ["cartforensics", "report", str(src)]},
+                     started=time.time(), details={"go_version": "1.25"})
+    return src, out
+
+
+def test_fresh_output_verifies_with_and_without_the_source(made):
+    src, out = made
+    assert verify(out).ok
+    v = verify(out, against=src)
+    assert v.ok and v.checked == 4
+    rec = json.loads((out / PROVENANCE).read_text())
+    assert [e["path"] for e in rec["inputs"]] == ["cart-1.events.log", "sub/cart-2.events.log"]
+    assert rec["go_version"] == "1.25" and rec["call"]["argv"][1] == "report"
+
+
+def test_a_flipped_byte_in_an_output_is_named(made):
+    _, out = made
+    _flip(out / "parts" / "a.parquet", 5)
+    v = verify(out)
+    assert not v.ok and [(p.side, p.path, p.what) for p in v.problems] == [
+        ("output", "parts/a.parquet", "changed")]
+
+
+def test_a_flipped_byte_in_an_input_is_named(made):
+    src, out = made
+    _flip(src / "sub" / "cart-2.events.log", 3)
+    assert verify(out).ok  # without the source only the outputs are checked
+    v = verify(out, against=src)
+    assert [(p.side, p.path, p.what) for p in v.problems] == [
+        ("input", "sub/cart-2.events.log", "changed")]
+
+
+def test_missing_and_added_files_are_named(made):
+    _, out = made
+    (out / "report.md").unlink()
+    (out / "extra.txt").write_text("planted")
+    got = {(p.path, p.what) for p in verify(out).problems}
+    assert got == {("report.md", "missing"), ("extra.txt", "added")}
+
+
+def test_a_record_edited_to_escape_the_directory_is_missing_not_read(made, tmp_path):
+    _, out = made
+    rec = json.loads((out / PROVENANCE).read_text())
+    rec["outputs"][0]["path"] = "../src/cart-1.events.log"
+    (out / PROVENANCE).write_text(json.dumps(rec))
+    assert ("../src/cart-1.events.log", "missing") in {
+        (p.path, p.what) for p in verify(out).problems}
+
+
+@pytest.mark.parametrize("text", ["", "[]", "{}", '{"format": "cartforensics-provenance/1"}',
+                                  "[" * 100000])
+def test_a_bad_record_is_one_clear_error(made, text):
+    _, out = made
+    (out / PROVENANCE).write_text(text)
+    with pytest.raises(ProvenanceError, match=PROVENANCE.split(".")[0]):
+        verify(out)
+
+
+def test_no_record(tmp_path):
+    with pytest.raises(ProvenanceError, match="has no provenance.json"):
+        verify(tmp_path)
