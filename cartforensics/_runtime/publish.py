@@ -6,6 +6,9 @@
   for systems without it.
 - :func:`write_atomic` writes one file through a temporary file in the same directory,
   synced, then renamed over the old file.
+- :func:`build_directory` makes the directory an output is built in, beside its destination;
+  :func:`publish_directory` puts it in the destination's place (by :func:`exchange`, else two
+  renames); :func:`remove_abandoned` removes what a killed run left of such a directory.
 """
 
 from __future__ import annotations
@@ -13,13 +16,16 @@ from __future__ import annotations
 import ctypes
 import functools
 import os
+import re
 import secrets
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
-__all__ = ["exchange", "write_atomic"]
+__all__ = ["build_directory", "exchange", "publish_directory", "remove_abandoned",
+           "write_atomic"]
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2
@@ -113,3 +119,90 @@ def _sync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(dfd)
+
+
+def build_directory(dst: str | os.PathLike[str], what: str) -> Path:
+    """A new, empty directory ``.<name>.<what>-<pid>-<random>`` beside ``dst``, where an
+    output is built before :func:`publish_directory` puts it at ``dst``. Made by ``mkdir``
+    (mode 0o777 less the umask), under a name nobody made before: a planted file or link
+    of a guessed name is never used.
+
+    >>> import tempfile; base = Path(tempfile.mkdtemp())
+    >>> build_directory(base / "out", "report").name.startswith(".out.report-")
+    True
+    >>> import shutil; shutil.rmtree(base)
+    """
+    dst = Path(dst)
+    while True:
+        path = dst.parent / f".{dst.name}.{what}-{os.getpid()}-{secrets.token_hex(6)}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+
+
+def remove_abandoned(dst: str | os.PathLike[str], what: str) -> list[Path]:
+    """Remove the directories :func:`build_directory` made beside ``dst`` for ``what`` in
+    processes that no longer run (killed before they could clean up); the ones removed.
+    A directory of a running process (this one's too) is left alone."""
+    dst = Path(dst)
+    pattern = re.compile(rf"\.{re.escape(dst.name)}\.{re.escape(what)}-(\d+)-[0-9a-f]{{12}}")
+    removed = []
+    try:
+        names = os.listdir(dst.parent)
+    except OSError:
+        return removed
+    for name in names:
+        m = pattern.fullmatch(name)
+        if m is None or _running(int(m.group(1))):
+            continue
+        path = dst.parent / name
+        if path.is_symlink() or not path.is_dir():
+            continue  # not one we made
+        shutil.rmtree(path, ignore_errors=True)
+        removed.append(path)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # (PermissionError: another user's process)
+        return True
+    return True
+
+
+def publish_directory(built: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """Make the directory ``built`` (from :func:`build_directory`) be ``dst``: a rename when
+    nothing is at ``dst``; else an :func:`exchange` with the old directory, which is then
+    removed (where there is no exchange: the old one is renamed aside first, so a crash in
+    between leaves it under a name beside ``dst``). The published directory keeps the old
+    one's permission bits. A reader of ``dst`` sees the old output or the new, never a mix.
+    ``dst`` must not be a symbolic link (resolve it first)."""
+    built, dst = Path(built), Path(dst)
+    try:
+        mode: int | None = dst.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = None
+    if mode is not None:
+        os.chmod(built, mode)
+        if exchange(built, dst):
+            shutil.rmtree(built, ignore_errors=True)  # it now holds the old directory
+            _sync_directory(dst.parent)
+            return
+        old = build_directory(dst, "old")
+        os.rename(dst, old)  # onto the empty directory just made (POSIX allows this)
+        try:
+            os.rename(built, dst)
+        except BaseException:
+            os.rename(old, dst)  # the old one back in its place
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(built, dst)
+    _sync_directory(dst.parent)

@@ -233,7 +233,8 @@ def _add_report(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("path", nargs="+", metavar="SRC", type=path_arg,
                    help="log files (<cartId>.events.log[.gz]), directories or globs")
     p.add_argument("--out", "-o", required=True, metavar="DIR",
-                   help="directory to write the report into (created if missing)")
+                   help="directory of the report: new, empty or a previous report's; "
+                        "replaced whole in one step when the report is done")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     p.add_argument("--freq", default=None, type=freq_arg,
                    help="time window of the charts, e.g. 1h or 1D (default: from the span; "

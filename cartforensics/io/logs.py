@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -307,18 +307,39 @@ def read_bytes(log: LogFile) -> tuple[bytes | bytearray, str | None]:
     A broken gzip stream keeps every byte decompressed before the break; a gzip bomb (see
     :func:`gunzip_limit`) gives no bytes."""
     try:
-        if not log.path.name.endswith(".gz"):
-            return _read_mutable(log.path), None
-        blob = log.path.read_bytes()
+        buf = _read_mutable(log.path)
     except OSError as e:
         return b"", f"cannot read: {e.strerror or e}"
-    return _gunzip(blob)
+    if not log.path.name.endswith(".gz"):
+        return buf, None
+    return _gunzip(bytes(buf))
+
+
+def open_regular(path: str | os.PathLike[str]) -> BinaryIO:
+    """``path`` opened for reading in binary, when it is a regular file; ``OSError`` saying
+    what it is otherwise. Opened without blocking and checked on the open descriptor, so a
+    FIFO put in the place of a listed log is never waited on.
+
+    >>> open_regular("/dev/null")
+    Traceback (most recent call last):
+    OSError: [Errno 0] a character device, not a regular file: not read
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        kind = mode_kind(os.fstat(fd).st_mode)
+        if kind is not None:
+            raise OSError(0, f"{kind}, not a regular file: not read")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 def _read_mutable(path: Path) -> bytearray:
     """The file's bytes in a buffer of our own (read_events packs its lines in place), read
     to its end even if it grows meanwhile, as ``Path.read_bytes`` does."""
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         buf = bytearray(os.fstat(f.fileno()).st_size)
         got = f.readinto(buf)
         if got < len(buf):

@@ -66,7 +66,7 @@ from cartforensics.io.dataset import (
     fragment_files,
     read_manifest,
 )
-from cartforensics.io.logs import NoLogsError, find_logs, mode_kind
+from cartforensics.io.logs import NoLogsError, find_logs, open_regular
 
 __all__ = [
     "ConvertError", "ConvertOptions", "ConvertSummary", "FileTask", "RestoreSummary",
@@ -296,15 +296,8 @@ def _read_regular(task: FileTask) -> bytes:
     and never read: it may have replaced the file listed)."""
     if task.special is not None:
         raise OSError(0, f"{task.special}, not a regular file: not read")
-    fd = os.open(task.path, os.O_RDONLY | os.O_NONBLOCK)
-    try:
-        kind = mode_kind(os.fstat(fd).st_mode)
-        if kind is not None:
-            raise OSError(0, f"{kind}, not a regular file: not read")
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read()
-    finally:
-        os.close(fd)
+    with open_regular(task.path) as fh:
+        return fh.read()
 
 
 def _content(task: FileTask, blob: bytes) -> tuple[bytes, list[str]]:

@@ -15,7 +15,6 @@ import io
 import os
 import shutil
 import sys
-import tempfile
 from collections.abc import Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from cartforensics._runtime.publish import build_directory, publish_directory, remove_abandoned
 from cartforensics._version import __version__
 from cartforensics.analysis.findings import Finding, findings_table, headline_finding
 from cartforensics.analysis.metrics import prometheus_text
@@ -55,6 +55,11 @@ TOP_FINDINGS = 5  # in the terminal summary
 TOP_CARTS = 30  # in the per-cart table
 LARGE_INPUT_BYTES = 20 << 20
 LARGE_INPUT_FILES = 200
+# what a report directory holds: --out is replaced whole, so it may hold only these
+REPORT_FILES = frozenset({"report.html", "report.md", "outcomes.parquet",
+                          *(f"{name}.png" for name, _ in CHARTS),
+                          "reconcile.png"})  # (with a Prometheus record)
+_BUILDING = "report"  # the report is built in .<out>.report-<pid>-<random> beside --out
 
 
 class ReportError(ValueError):
@@ -187,20 +192,40 @@ def _when(t: pd.Timestamp | None) -> str:
 
 
 # -- checks --------------------------------------------------------------------------------
-def _check_out_dir(out_dir: Path) -> None:
-    if out_dir.exists() and not out_dir.is_dir():
+def _check_out_dir(out_dir: Path) -> Path:
+    """Where the report is published: ``out_dir`` as an absolute path, a symbolic link
+    resolved. It is replaced whole (publish_directory), so it must be nothing yet or a
+    directory holding only a report's files, and the directory it is in must be writable."""
+    out = Path(os.path.realpath(out_dir) if out_dir.is_symlink() else os.path.abspath(out_dir))
+    if out.exists() and not out.is_dir():
         raise ReportError(f"--out {out_dir}: exists and is not a directory")
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise ReportError(
             f"--out {out_dir}: cannot create the directory: {e.strerror or e}"
         ) from None
+    if out.is_dir():
+        cwd = Path.cwd()
+        if out == cwd or out in cwd.parents or os.path.ismount(out):
+            where = "a mount point" if os.path.ismount(out) else "the current directory or " \
+                "holds it"
+            raise ReportError(f"--out {out_dir}: is {where}; the report replaces its directory "
+                              "whole: give a directory inside it")
+        if not os.access(out, os.W_OK | os.X_OK):
+            raise ReportError(f"--out {out_dir}: cannot write there: permission denied")
+        foreign = sorted(n for n in os.listdir(out)
+                         if n not in REPORT_FILES and not n.startswith(".cartforensics-"))
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise ReportError(f"--out {out_dir}: holds files that are not a report's ({shown}); "
+                              "the report replaces its directory whole: give a new or empty "
+                              "directory, or a previous report's")
     try:
-        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".cartforensics-", delete=True):
-            pass
+        build_directory(out, _BUILDING).rmdir()
     except OSError as e:
         raise ReportError(f"--out {out_dir}: cannot write there: {e.strerror or e}") from None
+    return out
 
 
 def _large(source: Resolved) -> bool:
@@ -229,6 +254,13 @@ def write_report(
     write into ``out_dir``: ``report.html`` (self-contained, charts embedded as PNG, every
     piece of log content escaped), ``report.md``, one PNG per chart and ``outcomes.parquet``
     (one row per line and mode: mode, cart_id, line, ts, type, outcome, error).
+
+    The report is built in a new directory beside ``out_dir`` and then takes its place in one
+    step: ``out_dir`` holds the old report or the new one, never a mix, whatever stops the
+    run (an error, a full disk, a kill), and nothing is ever written through a link planted
+    in it. So ``out_dir`` must be new, empty, or hold only a report's files; a link to a
+    directory is followed once, to the directory it names. A log that vanishes or cannot be
+    read while the report runs is listed as a problem, as other bad input is.
 
     ``progress``: a progress bar on stderr; None shows one for large inputs only. ``freq``:
     the time window of the charts (default: chosen from the time span). ``go_version``: the
@@ -291,7 +323,8 @@ def write_report(
         raise ReportError("--prometheus reconciles with the logs: report from the logs, not a "
                           "converted dataset")
     record = read_record(prometheus) if prometheus is not None else None  # fails early
-    _check_out_dir(out)
+    target = _check_out_dir(out)  # where the report is published (out, a link resolved)
+    remove_abandoned(target, _BUILDING)  # what a killed run left beside it
     if progress is None:
         progress = _large(source)
     from tqdm.auto import tqdm
@@ -300,9 +333,12 @@ def write_report(
         plan_logs(source, chunk_bytes, chunk_files)
     bar = tqdm(total=len(chunks) + 1, desc="report: chunks", unit="chunk",
                disable=not progress, file=sys.stderr, leave=False)
-    tmp = tempfile.mkdtemp(prefix=".cartforensics-parts-", dir=out)
+    # built beside --out, published by a swap: never written in place, never through a link
+    build = build_directory(target, _BUILDING)
+    tmp = build / ".cartforensics-parts"
     try:
-        writer = OutcomesWriter(result_parquet := out / "outcomes.parquet")
+        tmp.mkdir()
+        writer = OutcomesWriter(build / "outcomes.parquet")
         charts_ready: list[Any] = []
 
         def chunk_done(r: Any) -> None:
@@ -318,7 +354,7 @@ def write_report(
             try:
                 if workers is None and from_dataset:  # measured: one process keeps a 10M-
                     workers = 1  # event dataset's report under 1 GB; two took 1.4 GB, no faster
-                results = run_chunks(chunks, tmp, freq, None if from_dataset else sem,
+                results = run_chunks(chunks, str(tmp), freq, None if from_dataset else sem,
                                      executor=executor, workers=workers, on_done=chunk_done)
                 # the lenient rows are copied into outcomes.parquet while the charts are
                 # drawn (Arrow's reading and writing release the GIL)
@@ -341,13 +377,12 @@ def write_report(
                 writer.abort()
         charts = {}
         for name, data in pngs.items():
-            path = out / f"{name}.png"
-            path.write_bytes(data)
-            charts[name] = path
+            (build / f"{name}.png").write_bytes(data)
+            charts[name] = out / f"{name}.png"
         head = headline_finding(fs)
         result = ReportResult(
             out_dir=out, html=out / "report.html", markdown=out / "report.md",
-            parquet=result_parquet, charts=charts,
+            parquet=out / "outcomes.parquet", charts=charts,
             headline=head.message if head is not None and head.is_headline else None,
             findings=fs, metrics=comb.metrics, lines=comb.lines, carts=comb.carts,
             applied_go=comb.applied_go, applied_lenient=comb.applied_lenient,
@@ -357,12 +392,17 @@ def write_report(
         ctx = _Context(src=src, findings=fs, metrics=comb.metrics, prom=prom, pngs=pngs,
                        result=result, freq=comb.freq, semantics=sem, per_cart=comb.per_cart,
                        notes=notes, noted=noted, reconciled=reconciled)
-        result.html.write_text(_html(ctx), encoding="utf-8")
-        result.markdown.write_text(_markdown(ctx), encoding="utf-8")
+        (build / "report.html").write_text(_html(ctx), encoding="utf-8")
+        (build / "report.md").write_text(_markdown(ctx), encoding="utf-8")
+        shutil.rmtree(tmp)  # the chunks' parts: copied into outcomes.parquet
+        # one step: a reader, or OUT after a crash, has the old report or this one
+        publish_directory(build, target)
         bar.update()
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
     finally:
         bar.close()
-        shutil.rmtree(tmp, ignore_errors=True)
     return result
 
 

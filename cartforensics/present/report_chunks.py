@@ -22,7 +22,7 @@ import gc
 import math
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cartforensics._runtime.pools import executor_width, main_module_hidden, process_pool
+from cartforensics._runtime.pools import RecycledPool, executor_width, main_module_hidden
 from cartforensics.analysis.findings import (
     EVIDENCE_KEPT,
     Finding,
@@ -62,7 +62,7 @@ __all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "Chunk", "ChunkResult", 
 CHUNK_BYTES = 16 << 20  # of log input per chunk (about 90,000 writer-format lines)
 CHUNK_FILES = 1000
 CHUNK_LINES = 50_000  # of a converted dataset per chunk (a few fragments)
-TASKS_PER_WORKER = 8  # chunks a worker process runs before a fresh one takes over
+TASKS_PER_WORKER = 8  # chunks a worker process runs (about) before a fresh one takes over
 TOP_CARTS = 30  # the report's per-cart table (report.TOP_CARTS)
 _DAY = 86_400 * 10**9
 _NESTED = {"1min": 60 * 10**9, "5min": 300 * 10**9, "15min": 900 * 10**9,
@@ -434,10 +434,10 @@ def run_chunk(chunk: Chunk, tmp_dir: str | None, freq: str | None = None,
 
 
 # -- running -------------------------------------------------------------------------------
-def _pool(workers: int) -> ProcessPoolExecutor:
-    # a fresh worker (forked from the preloaded server: cheap) every few chunks, so that what
+def _pool(workers: int, in_flight: int) -> RecycledPool:
+    # fresh workers (forked from the preloaded server: cheap) every few chunks, so that what
     # the allocators keep after a chunk never piles up
-    return process_pool(workers, __name__, max_tasks_per_child=TASKS_PER_WORKER,
+    return RecycledPool(workers, __name__, TASKS_PER_WORKER, in_flight,
                         initializer=_worker_started)
 
 
@@ -501,32 +501,35 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
             done(run_chunk(c, tmp_dir, freq, go_version))
         return [results[c.index] for c in chunks]
     own = executor is None
-    run: Executor = _pool(n) if own else executor  # type: ignore[assignment]
-    window = 2 * (n if own else executor_width(run))
-    hide = main_module_hidden if own else nullcontext
-    pending: set[Future] = set()
+    window = 2 * (n if own else executor_width(executor))  # type: ignore[arg-type]
     # this process runs the last chunk itself while the workers start (their server's
     # imports leave a core idle for about a second, measured)
     local = chunks[-1] if own and len(chunks) > n else None
     todo = iter(chunks[:-1] if local is not None else chunks)
     if local is not None:  # queued meanwhile: workers never wait for this process's chunk
         window += n
-    try:
-        for c in todo:
+    pool = _pool(n, window) if own else None
+    run: Executor = pool if pool is not None else executor  # type: ignore[assignment]
+    hide = main_module_hidden if own else nullcontext
+    pending: set[Future] = set()
+
+    def submit_more() -> None:
+        while (pool.room() if pool is not None else window - len(pending)) > 0:
+            c = next(todo, None)
+            if c is None:
+                return
             with hide():
                 pending.add(run.submit(run_chunk, c, tmp_dir, freq, go_version))
-            if len(pending) >= window:
-                break
+
+    try:
+        submit_more()
         if local is not None:
             done(run_chunk(local, tmp_dir, freq, go_version))
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
                 done(fut.result())
-                nxt = next(todo, None)
-                if nxt is not None:
-                    with hide():
-                        pending.add(run.submit(run_chunk, nxt, tmp_dir, freq, go_version))
+            submit_more()
     finally:
         for fut in pending:
             fut.cancel()

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 
 from cartforensics._runtime import publish
-from cartforensics._runtime.publish import exchange, write_atomic
+from cartforensics._runtime.publish import (
+    build_directory,
+    exchange,
+    publish_directory,
+    remove_abandoned,
+    write_atomic,
+)
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -103,3 +109,77 @@ def test_write_atomic_creates_a_new_file(tmp_path: Path):
     path = tmp_path / "new.bin"
     write_atomic(path, b"\x00\xff")
     assert path.read_bytes() == b"\x00\xff"
+
+
+def _dead_pid() -> int:
+    import subprocess
+
+    p = subprocess.Popen(["true"])
+    p.wait()
+    return p.pid
+
+
+def test_build_directory_is_new_each_time_beside_its_destination(tmp_path: Path):
+    a = build_directory(tmp_path / "out", "report")
+    b = build_directory(tmp_path / "out", "report")
+    assert a != b and a.parent == b.parent == tmp_path
+    assert a.name.startswith(f".out.report-{os.getpid()}-") and not any(a.iterdir())
+
+
+@pytest.mark.parametrize("with_exchange", [True, False])
+def test_publish_directory_replaces_the_old_one_whole_and_keeps_its_mode(
+        tmp_path: Path, monkeypatch, with_exchange: bool):
+    if not with_exchange:
+        monkeypatch.setattr(publish, "_renameat2", lambda: None)
+    out = tmp_path / "out"
+    first = build_directory(out, "report")
+    (first / "a.txt").write_bytes(b"first")
+    publish_directory(first, out)  # nothing there yet: a rename
+    assert _tree(out) == {"a.txt": b"first"}
+    out.chmod(0o750)
+    second = build_directory(out, "report")
+    (second / "b.txt").write_bytes(b"second")
+    publish_directory(second, out)
+    assert _tree(out) == {"b.txt": b"second"}  # the old one's files are gone with it
+    assert out.stat().st_mode & 0o777 == 0o750
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # nothing left beside it
+
+
+def test_remove_abandoned_removes_only_dead_processes_directories(tmp_path: Path):
+    out = tmp_path / "out"
+    mine = build_directory(out, "report")
+    dead = tmp_path / f".out.report-{_dead_pid()}-0123456789ab"
+    (dead / "sub").mkdir(parents=True)
+    (dead / "sub" / "f").write_bytes(b"x")
+    other_what = tmp_path / f".out.convert-{_dead_pid()}-0123456789ab"
+    other_what.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_bytes(b"keep")
+    planted = tmp_path / f".out.report-{_dead_pid()}-ba9876543210"
+    planted.symlink_to(outside, target_is_directory=True)
+    assert remove_abandoned(out, "report") == [dead]
+    assert mine.is_dir() and other_what.is_dir() and planted.is_symlink()
+    assert _tree(outside) == {"keep": b"keep"}
+
+
+def test_publish_directory_without_exchange_puts_the_old_one_back_when_it_fails(
+        tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(publish, "_renameat2", lambda: None)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "old.txt").write_bytes(b"old")
+    built = build_directory(out, "report")
+    (built / "new.txt").write_bytes(b"new")
+    real_rename = os.rename
+
+    def rename(src, dst):
+        if Path(src) == built:
+            raise OSError("disk gone")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(OSError, match="disk gone"):
+        publish_directory(built, out)
+    monkeypatch.undo()
+    assert _tree(out) == {"old.txt": b"old"}

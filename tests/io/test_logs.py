@@ -529,3 +529,19 @@ def test_gzip_limit_counts_every_member_and_keeps_nothing_past_it() -> None:
     # a broken stream still keeps what came out before the break, under the limit
     out, err = gunzip_prefix(blob[:-30], limit=len(data))
     assert data.startswith(out) and err.startswith("broken gzip stream")
+
+
+def test_a_log_replaced_by_a_fifo_after_listing_is_a_problem_not_a_hang(tmp_path):
+    """Between find_logs and the read, a listed log becomes a FIFO: the read is refused at
+    once (no writer will ever come) and the file is a 'cannot read' problem."""
+    import os
+
+    from cartforensics.io.logs import find_logs, read_bytes
+
+    p = tmp_path / "cart-1.events.log"
+    p.write_bytes(b"{}\n")
+    (log,) = find_logs(tmp_path)
+    p.unlink()
+    os.mkfifo(p)
+    data, err = read_bytes(log)
+    assert data == b"" and err == "cannot read: a FIFO (named pipe), not a regular file: not read"
