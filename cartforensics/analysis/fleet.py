@@ -61,7 +61,7 @@ from cartforensics.vocab import (
 __all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetCounts", "FleetSummary", "StoredReplay",
            "fleet_counts", "fleet_summary", "stored_replays"]
 
-DIGEST_COLUMN = "raw_digest"  # blake2b-128 of a line's bytes: equal digests, equal lines
+DIGEST_COLUMN = "raw_digest"  # MD5 of a line's bytes (DuckDB's): equal digests, equal lines
 # read_events' columns a report reads (payload never: the outcomes are stored)
 _EVENT_COLUMNS = ["cart_id", "line", "offset", "length", "newline", "ts", "ts_kind", "type",
                   "envelope_error", "lenient_error", "too_long"]
