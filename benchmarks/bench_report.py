@@ -20,6 +20,10 @@ renamed (``rNNN-<cart>``, sources ``rNNN/<file>``) into one dataset of R x 100,0
 with a manifest listing every copy. Every line, outcome and state is a real converted one;
 the fleet is 100 copies of the same 1,000 carts. The anchor: DuckDB answering the same counts
 (lines per outcome, lines lost, per cart lines, appends, bytes, last ts) over its Parquet.
+``--rev REV`` reports from the dataset with the package as of REV too, back to back. Beside
+the report: ``fleet_counts`` (the report's counts, rates and metrics, aggregated by DuckDB),
+and the anchor's counts computed with pyarrow's compute instead of DuckDB (Dataset scan,
+``Table.group_by``): which engine aggregates faster where the data lies.
 """
 
 from __future__ import annotations
@@ -76,6 +80,41 @@ def report_code(src: Path, out: Path, workers: int | None = None,
         time.sleep(0.3)  # the server reaps its last workers
         open({str(cpu_file)!r}, "w").write(json.dumps(tree_cpu() - c0))
     {_emit("seconds", "r.lines")}
+    """
+
+
+def fleet_counts_code(dset: Path) -> str:
+    """``fleet_counts`` over the dataset (DuckDB, where the Parquet lies)."""
+    return f"""
+    import json, time
+    from cartforensics.analysis.fleet import fleet_counts
+    t0 = time.perf_counter()
+    c = fleet_counts({str(dset)!r})
+    {_emit("time.perf_counter() - t0", "c.lines")}
+    """
+
+
+def pyarrow_dataset_code(dset: Path) -> str:
+    """The anchor's counts (bench_scale.duckdb_counts) with pyarrow's compute: a Dataset
+    scan of the columns, then ``Table.group_by``."""
+    return f"""
+    import glob, json, time
+    import pyarrow.compute as pc
+    import pyarrow.dataset as ds
+    t0 = time.perf_counter()
+    files = sorted(glob.glob({str(dset / "events" / "*" / "*.parquet")!r}))
+    t = ds.dataset(files, format="parquet").to_table(
+        columns=["cart_id", "outcome_go", "outcome_lenient", "newline", "length", "ts_ns"])
+    by_outcome = t.group_by("outcome_go").aggregate([("outcome_go", "count")])
+    lost = pc.sum(pc.and_(pc.equal(t["outcome_lenient"], "applied"),
+                          pc.not_equal(t["outcome_go"], "applied"))).as_py()
+    t = t.append_column("appends", t["newline"].cast("int64")).append_column(
+        "written", pc.if_else(t["newline"], pc.add(t["length"], 1), 0))
+    carts = t.group_by("cart_id").aggregate([("cart_id", "count"), ("appends", "sum"),
+                                             ("written", "sum"), ("ts_ns", "max")])
+    seconds = time.perf_counter() - t0
+    rows = sum(by_outcome["outcome_go_count"].to_pylist())
+    {_emit("seconds", "rows")}
     """
 
 
@@ -157,9 +196,9 @@ def build_dataset(logs: Path, n_events: int, work: Path) -> tuple[Path, int]:
 
 def _row(r: Run, anchor: Run | None) -> str:
     if r.error:
-        return f"{r.label:34} FAILED: {r.error}"
+        return f"{r.label:40} FAILED: {r.error}"
     ratio = f"{r.seconds / anchor.seconds:9.1f}" if anchor and not anchor.error else ""
-    return (f"{r.label:34} {r.seconds:9.1f} {r.peak_rss_mb:12,.0f} {r.peak_pss_mb:12,.0f} "
+    return (f"{r.label:40} {r.seconds:9.2f} {r.peak_rss_mb:12,.0f} {r.peak_pss_mb:12,.0f} "
             f"{r.max_procs:6} {ratio}")
 
 
@@ -181,39 +220,36 @@ def main() -> int:
     ds = _common.ensure_events(args.events, "many")
     print(f"data: {ds.lines:,} lines in {ds.files:,} files, {ds.bytes / 1e6:,.0f} MB")
     out = Path(tempfile.mkdtemp(prefix="bench-report-"))
-    head = (f"\n{'what':34} {'seconds':>9} {'peak RSS MB':>12} {'peak PSS MB':>12} "
+    code = None
+    if args.rev:
+        code = _common.use_revision(args.rev)
+        _common.CODE_ROOT = _common.REPO_ROOT
+        for so in (_common.REPO_ROOT / "cartforensics").rglob("_*_core*.so"):
+            # the cores are built, not archived
+            shutil.copy(so, code / so.relative_to(_common.REPO_ROOT))
+    head = (f"\n{'what':40} {'seconds':>9} {'peak RSS MB':>12} {'peak PSS MB':>12} "
             f"{'procs':>6} {'x DuckDB':>9}")
     try:
         if not args.skip_logs:
-            code = None
-            if args.rev:
-                code = _common.use_revision(args.rev)
-                _common.CODE_ROOT = _common.REPO_ROOT
-                for so in (_common.REPO_ROOT / "cartforensics").glob("_*_core*.so"):
-                    shutil.copy(so, code / "cartforensics")  # the cores are built, not archived
             variants = [("report LOGS (this tree)", None)] + (
                 [(f"report LOGS ({args.rev})", code)] if code else [])
             runs: dict[str, list[tuple[Run, float]]] = {label: [] for label, _ in variants}
-            try:
-                for k in range(args.repeat):  # interleaved: a load that comes and goes hits both
-                    for label, root in variants:
-                        saved = bench_convert.REPO_ROOT
-                        cpu_file = out / f"cpu-{k}.json"
-                        try:
-                            if root is not None:
-                                bench_convert.REPO_ROOT = root
-                            r = run_child(label, report_code(ds.path, out / f"run-{k}",
-                                                             cpu_file=cpu_file))
-                        finally:
-                            bench_convert.REPO_ROOT = saved
-                        cpu = json.loads(cpu_file.read_text()) if cpu_file.exists() else \
-                            float("nan")
-                        cpu_file.unlink(missing_ok=True)
-                        shutil.rmtree(out / f"run-{k}", ignore_errors=True)
-                        runs[label].append((r, cpu))
-            finally:
-                if code is not None:
-                    shutil.rmtree(code, ignore_errors=True)
+            for k in range(args.repeat):  # interleaved: a load that comes and goes hits both
+                for label, root in variants:
+                    saved = bench_convert.REPO_ROOT
+                    cpu_file = out / f"cpu-{k}.json"
+                    try:
+                        if root is not None:
+                            bench_convert.REPO_ROOT = root
+                        r = run_child(label, report_code(ds.path, out / f"run-{k}",
+                                                         cpu_file=cpu_file))
+                    finally:
+                        bench_convert.REPO_ROOT = saved
+                    cpu = json.loads(cpu_file.read_text()) if cpu_file.exists() else \
+                        float("nan")
+                    cpu_file.unlink(missing_ok=True)
+                    shutil.rmtree(out / f"run-{k}", ignore_errors=True)
+                    runs[label].append((r, cpu))
             anchor = run_child("DuckDB counts (anchor)",
                                duckdb_logs_code(str(ds.path / "*.events.log")))
             print(f"\n== from logs: {ds.lines:,} events in {ds.files:,} files"
@@ -226,7 +262,7 @@ def main() -> int:
                 rows.append(best)
                 print(_row(best, anchor) + f" {cpu:7.1f}")
                 if args.repeat > 1:
-                    print(f"{'':34} all runs: " + ", ".join(
+                    print(f"{'':40} all runs: " + ", ".join(
                         f"{r.seconds:.1f} s ({c:.1f} CPU s)" for r, c in runs[label]))
             print(_row(anchor, anchor))
             now = rows[0]
@@ -244,24 +280,36 @@ def main() -> int:
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             reps = []
+            trees = [("this tree", None)] + ([(args.rev, code)] if code else [])
             for w in args.dataset_workers.split(","):
                 n = None if w == "default" else int(w)
-                label = "report DATASET" + ("" if n is None else f", workers={n}")
-                reps.append(run_child(label, report_code(dset, out / f"ds-{w}", n)))
-                shutil.rmtree(out / f"ds-{w}", ignore_errors=True)
+                for tree, root in trees:  # back to back: a load that comes and goes hits both
+                    label = f"report DATASET ({tree})" + ("" if n is None else f", workers={n}")
+                    saved = bench_convert.REPO_ROOT
+                    try:
+                        if root is not None:
+                            bench_convert.REPO_ROOT = root
+                        reps.append(run_child(label, report_code(dset, out / f"ds-{w}", n)))
+                    finally:
+                        bench_convert.REPO_ROOT = saved
+                    shutil.rmtree(out / f"ds-{w}", ignore_errors=True)
+            reps.append(run_child("fleet_counts (DuckDB, this tree)", fleet_counts_code(dset)))
+            reps.append(run_child("the anchor's counts in pyarrow", pyarrow_dataset_code(dset)))
             duck = run_child("DuckDB counts over its Parquet", duckdb_dataset_code(dset))
             print(f"\n== from a dataset: {lines:,} events ({dset.name}: built by copying a "
                   f"converted {BASE_EVENTS:,}-event dataset)" + head)
             for r in (*reps, duck):
                 print(_row(r, duck))
             for rep in reps:
-                if not rep.error:
+                if not rep.error and rep.label.startswith("report"):
                     print(f"{rep.label}: peak RSS {rep.peak_rss_mb:,.0f} MB summed over "
                           f"{rep.max_procs} processes, PSS {rep.peak_pss_mb:,.0f} MB (target < "
                           f"{TARGET_DATASET_RSS_MB:,.0f} MB: "
                           f"{'PASS' if rep.peak_rss_mb < TARGET_DATASET_RSS_MB else 'MISS'})")
     finally:
         shutil.rmtree(out, ignore_errors=True)
+        if code is not None:
+            shutil.rmtree(code, ignore_errors=True)
     return 0
 
 

@@ -24,6 +24,7 @@ from cartforensics.analysis.fleet import fleet_summary
 from cartforensics.analysis.metrics import metrics, prometheus_text, rates
 from cartforensics.analysis.notes import Notes, NotesError
 from cartforensics.analysis.reconcile import ReconcileError, Reconciliation, reconcile
+from cartforensics.analysis.sql import sql
 from cartforensics.io.dataset import open_dataset
 from cartforensics.io.logs import NoLogsError, find_logs
 from cartforensics.io.prometheus import PrometheusRecordError, read_record
@@ -48,7 +49,8 @@ __all__ = [
     "compare", "convert",
     "default_registry", "diff_states", "dropped_lines", "engine_info", "find_logs", "findings",
     "findings_table", "fleet_summary", "metrics", "open_dataset", "prometheus_text", "rates",
-    "read_events", "RepairError", "RepairResult", "repair", "replay", "restore", "write_report",
+    "read_events", "RepairError", "RepairResult", "repair", "replay", "restore", "sql",
+    "write_report",
     "TimelineScrubber", "FleetDashboard",
     "PrometheusRecordError", "ReconcileError", "Reconciliation", "read_record", "reconcile",
 ]

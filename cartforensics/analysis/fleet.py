@@ -22,7 +22,7 @@ and error in both modes (``outcome_go``, ``error_lenient``, ...) and every cart'
 
 from __future__ import annotations
 
-import hashlib
+import math
 import os
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Executor
@@ -36,13 +36,16 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from cartforensics.analysis.sql import parquet_view, process_connection
 from cartforensics.go.version import GoSemantics, semantics
 from cartforensics.io.dataset import (
+    CARTS_DIR,
+    EVENTS_DIR,
     DatasetError,
     as_read_events,
     carts_table,
-    events_dataset,
     files_in_order,
+    fragment_files,
     open_dataset,
     read_manifest,
 )
@@ -55,10 +58,10 @@ from cartforensics.vocab import (
     OUTCOMES,
 )
 
-__all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetSummary", "StoredReplay", "fleet_summary",
-           "stored_replays"]
+__all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetCounts", "FleetSummary", "StoredReplay",
+           "fleet_counts", "fleet_summary", "stored_replays"]
 
-DIGEST_COLUMN = "raw_digest"  # blake2b-128 of a line's bytes: equal digests, equal lines
+DIGEST_COLUMN = "raw_digest"  # MD5 of a line's bytes (DuckDB's): equal digests, equal lines
 # read_events' columns a report reads (payload never: the outcomes are stored)
 _EVENT_COLUMNS = ["cart_id", "line", "offset", "length", "newline", "ts", "ts_kind", "type",
                   "envelope_error", "lenient_error", "too_long"]
@@ -128,57 +131,42 @@ class StoredReplay:
         return counts.reindex(self.cart_ids, fill_value=0).astype("int64")
 
 
-def _digests(raw: pa.Array) -> pa.Array:
-    return pa.array([hashlib.blake2b(v, digest_size=16).digest() for v in raw.to_pylist()],
-                    pa.binary(16))
-
-
 def _scan(path: str | os.PathLike[str],
           lines: Iterable[tuple[str, int]] | None = None,
           fragments: Sequence[str | os.PathLike[str]] | None = None) -> pa.Table:
     """Every line's report columns, ``raw`` kept only where a finding shows it (lenient
-    malformed, no final newline) and on ``lines`` ((cart_id, line) pairs: noted lines), a
-    digest of it everywhere; read one fragment's row group at a time, on this thread (the
-    dataset scanner's read-ahead holds several times more)."""
-    import pyarrow.parquet as pq
+    malformed, no final newline, a backslash: the line may decode under one toolchain only)
+    and on ``lines`` ((cart_id, line) pairs: noted lines), a 16-byte digest of it everywhere
+    (MD5: equal digests, equal lines); read, filtered, hashed and sorted by DuckDB in its
+    threads, where the Parquet lies: no Python pass over the rows."""
+    from cartforensics.io.dataset import EVENTS_SCHEMA
 
-    dset = events_dataset(path)  # checks that it is a dataset
-    cols = list(dict.fromkeys(_EVENT_COLUMNS + ["ts_ns", "source"] + _OUTCOME_COLUMNS
-                              + ["raw"]))
-    fields = [dset.schema.field(c) for c in cols if c != "raw"]
+    cols = list(dict.fromkeys(_EVENT_COLUMNS + ["ts_ns", "source"] + _OUTCOME_COLUMNS))
+    fields = [EVENTS_SCHEMA.field(c) for c in cols]
     schema = pa.schema(fields + [pa.field("raw", pa.large_binary()),
                                  pa.field(DIGEST_COLUMN, pa.binary(16))])
-    pairs = sorted(set(lines or ()))
-    noted_carts = pa.array(sorted({c for c, _ in pairs}), pa.string())
-    noted_lines = pa.array(sorted({int(n) for _, n in pairs}), pa.int64())
-    parts = []
-    frags = sorted(Path(path).glob("events/*/*.parquet")) if fragments is None else \
-        [Path(f) for f in fragments]
-    for frag in frags:
-        pf = pq.ParquetFile(frag)
-        for batch in pf.iter_batches(batch_size=16 * 1024, columns=cols, use_threads=False):
-            raw = batch.column("raw")
-            keep = pc.or_(
-                pc.and_(pc.equal(batch.column("outcome_lenient"), "malformed"),
-                        pc.is_valid(batch.column("lenient_error"))),
-                pc.invert(batch.column("newline")),
-            ).fill_null(False)
-            # a backslash: the line may decode under one toolchain only (findings' toolchain)
-            keep = pc.or_(keep, pc.match_substring(raw, "\\")).fill_null(False)
-            if pairs:  # a superset of the pairs: a few more lines' bytes, never fewer
-                keep = pc.or_(keep, pc.and_(
-                    pc.is_in(batch.column("cart_id"), value_set=noted_carts),
-                    pc.is_in(batch.column("line"), value_set=noted_lines)).fill_null(False))
-            # take, not if_else: if_else would keep every line's bytes in its data buffer
-            mask = np.invert(keep.to_numpy(zero_copy_only=False))
-            kept = pc.take(raw, pa.array(np.arange(len(raw)), mask=mask))
-            arrays = [batch.column(f.name) for f in fields] + [kept, _digests(raw)]
-            parts.append(pa.RecordBatch.from_arrays(arrays, schema=schema))
-            del raw, batch
-    table = pa.Table.from_batches(parts, schema=schema)
-    del parts
-    return table.sort_by([("cart_id", "ascending"), ("source", "ascending"),
-                          ("line", "ascending")])
+    frags = fragment_files(path, EVENTS_DIR) if fragments is None else \
+        [Path(f) for f in fragments]  # (a plan's fragments: checked by plan_dataset)
+    con = process_connection()
+    try:
+        parquet_view(con, "stored", frags, EVENTS_SCHEMA, temporary=True)
+        keep = ("(outcome_lenient = 'malformed' and lenient_error is not null) or not newline "
+                "or coalesce(contains(try(decode(raw)), '\\'), true)")
+        pairs = sorted(set(lines or ()))
+        if pairs:
+            con.register("noted", pa.table({
+                "cart_id": pa.array([c for c, _ in pairs], pa.string()),
+                "line": pa.array([int(n) for _, n in pairs], pa.int64())}))
+            keep += (" or exists (select 1 from noted where noted.cart_id = stored.cart_id "
+                     "and noted.line = stored.line)")
+        listed = ", ".join(f'"{c}"' for c in cols)
+        table = con.sql(
+            f"select {listed}, case when coalesce({keep}, false) then raw end as raw, "
+            f"unhex(md5(raw)) as {DIGEST_COLUMN} from stored "
+            "order by cart_id, source, line").to_arrow_table()
+    finally:
+        con.close()
+    return pa.table([table[f.name].cast(f.type) for f in schema], schema=schema)
 
 
 def stored_replays(path: str | os.PathLike[str],
@@ -250,16 +238,20 @@ def stored_replays(path: str | os.PathLike[str],
     carts["_order"] = carts["source"].map(order)
     carts = carts.sort_values("_order", kind="stable")
     out = []
+    # the replay's dtypes, built from the Arrow columns (no Python object per line)
+    cart_col = events["cart_id"].astype("str").array
+    outcome_names = pa.array(list(OUTCOMES), pa.string())
     for mode in MODES:
         states = dict(zip(carts["cart_id"], carts[f"state_{mode}"], strict=True))
+        codes = pc.index_in(outcome_cols[f"outcome_{mode}"], value_set=outcome_names)
         oc = pd.DataFrame({
-            "cart_id": events["cart_id"].to_numpy(),
+            "cart_id": cart_col,
             "line": events["line"].to_numpy(),
             "ts": events["ts"].array,
             "type": events["type"].array,
-            "outcome": pd.Categorical(outcome_cols[f"outcome_{mode}"].to_numpy(
-                zero_copy_only=False), categories=OUTCOMES),
-            "error": pd.array(outcome_cols[f"error_{mode}"].to_numpy(zero_copy_only=False),
+            "outcome": pd.Categorical.from_codes(
+                codes.fill_null(-1).to_numpy(), categories=list(OUTCOMES)),
+            "error": pd.array(outcome_cols[f"error_{mode}"].cast(pa.large_string()),
                               dtype="str"),
         })
         out.append(StoredReplay(mode, events, oc, cart_ids, states, root,
@@ -391,7 +383,7 @@ def fleet_summary(path: str | os.PathLike[str], freq: str = "1h",
     freq_us = int(window_width(freq).value // 1000)  # ValueError: no positive window
     if freq_us < 1:
         raise ValueError(f"freq {freq!r} is narrower than the dataset's 1us: give 1us or more")
-    frags = sorted(str(p) for p in root.glob("events/*/*.parquet"))
+    frags = [str(p) for p in fragment_files(root, EVENTS_DIR)]  # checked, as the report's
     if executor is None:
         parts = [_count_fragment(f, freq_us) for f in frags]
     else:
@@ -470,25 +462,30 @@ def _combine_findings(parts: Sequence[dict[str, pd.DataFrame]]
 def _cart_states(root: Path, sources: list[str],
                  fragments: Sequence[str] | None = None) -> pd.DataFrame:
     """carts/ rows (with the states) of the files ``sources`` only, read from ``fragments``
-    (default: every carts/ fragment)."""
-    import pyarrow.dataset as ds
-
+    (default: every carts/ fragment) by DuckDB."""
     from cartforensics.io.dataset import CARTS_SCHEMA
 
-    files = sorted(str(p) for p in (root / "carts").glob("*.parquet")) if fragments is None \
+    files = [str(p) for p in fragment_files(root, CARTS_DIR)] if fragments is None \
         else sorted(str(f) for f in fragments)
-    t = ds.dataset(files, schema=CARTS_SCHEMA, format="parquet").to_table(
-        filter=ds.field("source").isin(pa.array(sources, pa.string())))  # [] too
-    return t.sort_by([("cart_id", "ascending"), ("source", "ascending")]).to_pandas()
+    con = process_connection()
+    try:
+        parquet_view(con, "carts", files, CARTS_SCHEMA, temporary=True)
+        con.register("wanted", pa.table({"source": pa.array(sources, pa.string())}))
+        t = con.sql("select * from carts where source in (select source from wanted) "
+                    "order by cart_id, source").to_arrow_table()
+    finally:
+        con.close()
+    t = pa.table([t[f.name].cast(f.type) for f in CARTS_SCHEMA], schema=CARTS_SCHEMA)
+    return t.to_pandas()
 
 
 def _carts_columns(root: Path, columns: list[str]) -> pd.DataFrame:
     """Some columns of ``carts/`` (not the states: kB per cart), in carts_table's order."""
     import pyarrow.dataset as ds
 
-    from cartforensics.io.dataset import CARTS_SCHEMA
+    from cartforensics.io.dataset import CARTS_DIR, CARTS_SCHEMA
 
-    files = sorted(str(p) for p in (root / "carts").glob("*.parquet"))
+    files = [str(p) for p in fragment_files(root, CARTS_DIR)]
     t = ds.dataset(files, schema=CARTS_SCHEMA, format="parquet").to_table(
         columns=list(dict.fromkeys(["source", *columns])))
     return t.sort_by([("cart_id", "ascending"), ("source", "ascending")]).to_pandas()
@@ -507,3 +504,178 @@ def _combine(tables: Sequence[pa.Table], keys: str | list[str],
     df.columns = [c.rsplit("_", 1)[0] if c.rsplit("_", 1)[0] in how else c
                   for c in df.columns]
     return df.set_index(keys)
+
+
+# ------------------------------------------------------------------------------------------
+# Counted by DuckDB where the data lies (a dataset's Parquet, or logs' Arrow tables)
+
+
+@dataclass
+class FleetCounts:
+    """What :func:`fleet_counts` counted, in the report's own shapes: ``lines``, ``carts``,
+    ``applied_go``, ``applied_lenient``, ``lost`` (applied in lenient mode, not by the
+    service) and ``carts_losing``; ``outcomes`` (lines per mode and outcome), ``by_type``
+    (per mode, type and outcome), ``by_cart`` (one row per cart: lines per outcome in each
+    mode, ``lost``); the charts' inputs: ``rates`` and ``rates_by_type`` (go mode, as
+    :func:`~cartforensics.analysis.metrics.rates` gives them, windows of ``freq``),
+    ``lost_table`` (lost lines per cart and go outcome; None when none), ``unknown`` (lenient
+    mode's unknown types: lines, carts); ``metrics`` (the seed's, go mode)."""
+
+    lines: int
+    carts: int
+    applied_go: int
+    applied_lenient: int
+    lost: int
+    carts_losing: int
+    freq: str
+    outcomes: pd.DataFrame
+    by_type: pd.DataFrame
+    by_cart: pd.DataFrame
+    rates: pd.DataFrame
+    rates_by_type: pd.DataFrame
+    lost_table: pd.DataFrame | None
+    unknown: pd.DataFrame
+    metrics: pd.DataFrame
+
+
+_DAY_NS = 86_400 * 10**9
+_LOST = "outcome_lenient = 'applied' and outcome_go <> 'applied'"
+
+
+def fleet_counts(src: Any, freq: str | None = None) -> FleetCounts:
+    """The fleet's counts, rates and metrics, aggregated by DuckDB in its threads: over a
+    converted dataset's Parquet where it lies, or over logs replayed into Arrow tables (what
+    :func:`cartforensics.analysis.sql.sql` takes, or a connection it made). No Python pass
+    over the rows; the numbers equal the report's. ``freq``: the rates' window (default: as
+    the report picks it from the span).
+
+    >>> c = fleet_counts("sample_data", freq="1D")
+    >>> c.lines, c.applied_go, c.applied_lenient, c.lost
+    (1540, 713, 1506, 793)
+    """
+    from cartforensics.analysis.sql import sql
+
+    given = hasattr(src, "execute") and hasattr(src, "sql")  # a connection cf.sql made
+    con = src if given else sql(src)
+    try:
+        return _fleet_counts(con, freq)
+    finally:
+        if given:
+            con.execute("drop table if exists _cf_by_cart")
+            con.execute("drop table if exists _cf_by_type")
+        else:
+            con.close()
+
+
+def _fleet_counts(con: Any, freq: str | None) -> FleetCounts:
+    """:func:`fleet_counts` on a connection with cf.sql's views: four scans of ``events``
+    (per cart, per type and outcomes, per window, lenient unknown types), the rest from
+    their small results."""
+    from cartforensics.analysis.metrics import metrics_frame, pick_freq, rates_from_counts
+
+    def frame(query: str) -> pd.DataFrame:
+        return con.sql(query).df()
+
+    def one(query: str) -> tuple[Any, ...]:
+        return con.sql(query).fetchall()[0]
+
+    def counted(mode: str, name: str = "{o}") -> str:
+        return ", ".join(f"count(*) filter (where outcome_{mode} = '{o}')::bigint "
+                         f'as "{name.format(o=o, m=mode)}"' for o in OUTCOMES)
+
+    # per cart: every per-line sum the report needs adds up from here
+    con.execute(f"""
+        create or replace temp table _cf_by_cart as
+        select cart_id, count(*)::bigint as lines, {counted("go", "go_{o}")},
+            {counted("lenient", "lenient_{o}")},
+            count(*) filter (where {_LOST})::bigint as lost,
+            {", ".join(f"count(*) filter (where {_LOST} and outcome_go = '{o}')::bigint as "
+                       f'"lost_{o}"' for o in OUTCOMES)},
+            min(epoch_ns(ts)) as ts_min, max(epoch_ns(ts)) as ts_max,
+            count(*) filter (where newline)::bigint as appends,
+            coalesce(sum(length + 1) filter (where newline), 0)::bigint as written
+        from events group by cart_id""")
+    head = one("""
+        select coalesce(sum(lines), 0), coalesce(sum(go_applied), 0),
+            coalesce(sum(lenient_applied), 0), coalesce(sum(lost), 0),
+            count(*) filter (where lost > 0), min(ts_min), max(ts_max),
+            coalesce(sum(appends), 0), coalesce(sum(written), 0),
+            count(*) filter (where go_too_long > 0)
+        from _cf_by_cart""")
+    lines, applied_go, applied_lenient, lost, carts_losing, ts_min, ts_max, appends, \
+        written, long_carts = (None if v is None else int(v) for v in head)
+    carts = int(one("select count(*) from (select cart_id from files union "
+                    "select cart_id from _cf_by_cart)")[0])
+    if freq is None:
+        span = [] if ts_min is None else [ts_min, ts_max]
+        freq = pick_freq(pd.Series(pd.to_datetime(np.array(span, dtype=np.int64), utc=True)))
+    try:
+        width = int(pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).value)
+    except (ValueError, TypeError):
+        width = _DAY_NS
+    base = math.gcd(width, _DAY_NS) if width > 0 else _DAY_NS  # windows nested in freq's
+
+    # go mode per window and type: the time charts (rates_from_counts lays freq's windows);
+    # lines without a ts in a window of their own (null)
+    wide = frame(f"""
+        select (epoch_ns(ts) - ((epoch_ns(ts) % {base}) + {base}) % {base}) as "window",
+            coalesce(type, '(none)') as type, {counted("go")}
+        from events group by all order by 1, 2""")
+    timeless = wide["window"].isna().to_numpy()
+    no_ts = {o: k for o in OUTCOMES if (k := int(wide.loc[timeless, o].sum()))}
+    wide = wide[~timeless].reset_index(drop=True)
+    wide["window"] = pd.to_datetime(wide["window"].to_numpy(dtype=np.int64), utc=True)
+    wide["type"] = wide["type"].astype(object)
+    wide = wide[["window", "type", *OUTCOMES]]
+    rates_all = rates_from_counts(wide.drop(columns=["type"]), freq, None, "go", no_ts)
+    rates_type = rates_from_counts(wide, freq, "type", "go", no_ts)
+
+    lost_cols = [f"lost_{o}" for o in OUTCOMES]
+    lost_rows = frame(f"select cart_id, {', '.join(lost_cols)} from _cf_by_cart "
+                      "where lost > 0")
+    lost_table = None
+    if len(lost_rows):
+        lost_table = lost_rows.set_index("cart_id")[lost_cols].rename(
+            columns=lambda c: c[len("lost_"):])
+        lost_table = lost_table.loc[:, lost_table.sum() > 0]
+        lost_table = lost_table[sorted(lost_table.columns)].sort_index().astype("int64")
+        lost_table.columns.name = "outcome"
+        lost_table.index.name = "cart"
+    unknown = frame("select coalesce(type, '') as type, count(*)::bigint as lines, "
+                    "count(distinct cart_id)::bigint as carts from events "
+                    "where outcome_lenient = 'unknown_type' group by all")
+    unknown = unknown.astype({"type": object}).set_index("type").sort_index()
+
+    con.execute("create or replace temp table _cf_by_type as select type, outcome_go, "
+                "outcome_lenient, count(*)::bigint as n from events group by all")
+    per_mode = " union all ".join(
+        f"select '{m}' as mode, type, outcome_{m} as outcome, n from _cf_by_type"
+        for m in MODES)
+    outcomes = frame(f"select mode, outcome, sum(n)::bigint as lines from ({per_mode}) "
+                     "group by all order by all")
+    by_type = frame(f"select mode, type, outcome, sum(n)::bigint as lines from ({per_mode}) "
+                    "group by all order by all")
+    by_cart = frame("select cart_id, lines, "
+                    + ", ".join(f'"{m}_{o}"' for m in MODES for o in OUTCOMES)
+                    + ", lost from _cf_by_cart order by cart_id").set_index("cart_id")
+
+    go = outcomes[outcomes["mode"] == "go"]
+    count = dict.fromkeys(OUTCOMES, 0) | {str(o): int(k) for o, k in
+                                          zip(go["outcome"], go["lines"], strict=True)}
+    log_files = int(one("select count(*) from files where path like '%.events.log'")[0])
+    values: dict[str, Any] = {
+        "cart_event_log_replay_total": carts - long_carts,
+        "cart_event_log_replay_failures_total": sum(count[o] for o in FAILURE_OUTCOMES),
+        "cart_event_log_mutation_errors_total": sum(count[o] for o in MUTATION_ERROR_OUTCOMES),
+        "cart_event_log_unknown_types_total": 0,
+        "cartforensics_promised_unknown_types_total": count["unknown_type"],
+        "cart_event_log_appends_total": appends,
+        "cart_event_log_bytes_written_total": written,
+        "cart_event_log_files_existing": log_files,
+        "cart_event_log_last_append_unix": 0.0 if ts_max is None else float(ts_max) / 1e9,
+    }
+    return FleetCounts(
+        lines=lines, carts=carts, applied_go=applied_go, applied_lenient=applied_lenient,
+        lost=lost, carts_losing=carts_losing, freq=freq, outcomes=outcomes, by_type=by_type,
+        by_cart=by_cart, rates=rates_all, rates_by_type=rates_type, lost_table=lost_table,
+        unknown=unknown, metrics=metrics_frame(values, "go"))

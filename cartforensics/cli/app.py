@@ -20,6 +20,7 @@ from typing import Any
 from cartforensics._version import __version__
 from cartforensics.analysis.findings import headline
 from cartforensics.cli import reconcile as reconcile_command
+from cartforensics.cli import sql as sql_command
 from cartforensics.cli import verify as verify_command
 from cartforensics.cli.args import (
     add_go_version_option,
@@ -194,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_repair(sub)
     verify_command.add_subcommand(sub)
     reconcile_command.add_subcommand(sub)
+    sql_command.add_subcommand(sub)
     return p
 
 

@@ -142,3 +142,106 @@ def test_toolchain_finding_from_a_dataset_equals_the_logs(tmp_path: Path) -> Non
     assert got[0].evidence.equals(want[0].evidence)
     with pytest.raises(ReportError, match="converted as Go 1.27"):
         write_report(tmp_path / "ds", tmp_path / "r", progress=False, go_version="1.25")
+
+
+# -- fleet_counts: DuckDB's aggregates equal the report's own --------------------------------
+
+
+@pytest.fixture(scope="module")
+def hostile_fleet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The report tests' hostile corpus (split carts, numeric ts, too long lines, unknown
+    types, a broken gzip) and its dataset."""
+    import warnings
+
+    from test_report_chunks import write_hostile
+
+    d = tmp_path_factory.mktemp("fleet-hostile")
+    write_hostile(d / "logs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        convert(d / "logs", d / "ds", workers=1, progress=False)
+    return d / "logs", d / "ds"
+
+
+def _report_numbers(src: Path, freq: str | None, tmp: Path):
+    import warnings
+
+    from cartforensics.go.version import semantics
+    from cartforensics.present.report_chunks import combine, plan_dataset, plan_logs, run_chunks
+
+    chunks = plan_dataset(src) if (src / "manifest.json").exists() else plan_logs(src)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = run_chunks(chunks, str(tmp), freq, workers=1)
+    return combine(results, freq, semantics(results[0].semantics))
+
+
+@pytest.mark.parametrize("which", ["sample", "hostile"])
+@pytest.mark.parametrize("where", ["dataset", "logs"])
+@pytest.mark.parametrize("freq", [None, "1h"])
+def test_fleet_counts_equal_the_reports(which: str, where: str, freq: str | None, corpus,
+                                        hostile_fleet, tmp_path: Path) -> None:
+    import warnings
+
+    from cartforensics.analysis.fleet import fleet_counts
+
+    logs, ds = corpus if which == "sample" else hostile_fleet
+    src = ds if where == "dataset" else logs
+    try:
+        want = _report_numbers(src, freq, tmp_path)
+    except ValueError as e:  # too many windows (the hostile corpus spans 1970 to 2025)
+        with warnings.catch_warnings(), pytest.raises(ValueError) as got:
+            warnings.simplefilter("ignore")
+            fleet_counts(src, freq)
+        assert str(got.value) == str(e) and "windows" in str(e)
+        return
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        have = fleet_counts(src, freq)
+    for k in ("lines", "carts", "applied_go", "applied_lenient", "lost", "carts_losing",
+              "freq"):
+        assert getattr(have, k) == getattr(want, k), k
+    pd.testing.assert_frame_equal(have.metrics, want.metrics)
+    for name in ("rates", "rates_by_type", "unknown"):
+        pd.testing.assert_frame_equal(getattr(have, name), getattr(want, name), obj=name,
+                                      check_dtype=False, check_index_type=False)
+        assert getattr(have, name).attrs == getattr(want, name).attrs
+    pd.testing.assert_frame_equal(have.lost_table, want.lost_table)
+    # per cart and mode: what the replays count
+    ev = read_events(logs, progress=False) if which == "sample" else None
+    if ev is not None:
+        for mode in ("go", "lenient"):
+            counts = replay(ev, mode=mode).summary().reindex(columns=list(OUTCOMES))
+            got = have.by_cart[[f"{mode}_{o}" for o in OUTCOMES]].reindex(counts.index)
+            assert (got.to_numpy() == counts.to_numpy()).all()
+    assert have.outcomes.groupby("mode")["lines"].sum().tolist() == [have.lines] * 2
+    assert have.by_type["lines"].sum() == 2 * have.lines
+
+
+def test_fleet_counts_on_a_path_duckdb_would_glob(corpus, tmp_path: Path) -> None:
+    """A dataset under a directory named like a glob is read through pyarrow: the same."""
+    import shutil
+
+    from cartforensics.analysis.fleet import fleet_counts
+
+    odd = tmp_path / "d[1]*"
+    shutil.copytree(corpus[1], odd)
+    a, b = fleet_counts(corpus[1], "1D"), fleet_counts(odd, "1D")
+    pd.testing.assert_frame_equal(a.rates_by_type, b.rates_by_type)
+    pd.testing.assert_frame_equal(a.by_cart, b.by_cart)
+    events, go, _ = stored_replays(odd)
+    pd.testing.assert_frame_equal(go.outcomes, stored_replays(corpus[1])[1].outcomes)
+
+
+def test_fleet_counts_on_an_analysts_connection(corpus) -> None:
+    """On a connection cf.sql made: the same counts, and the connection left as it was."""
+    import cartforensics as cf
+    from cartforensics.analysis.fleet import fleet_counts
+
+    con = cf.sql(corpus[1])
+    before = sorted(con.sql("show tables").fetchall())
+    a, b = fleet_counts(con, "1h"), fleet_counts(corpus[1], "1h")
+    assert sorted(con.sql("show tables").fetchall()) == before
+    pd.testing.assert_frame_equal(a.by_type, b.by_type)
+    pd.testing.assert_frame_equal(a.metrics, b.metrics)
+    assert con.sql("select count(*) from events").fetchall() == [(a.lines,)]
