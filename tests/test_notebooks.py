@@ -26,6 +26,7 @@ EXPECTED = [
     "02_incident_postmortem.ipynb",
     "03_fleet_health.ipynb",
     "04_parquet_at_scale.ipynb",
+    "05_sql.ipynb",
 ]
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 CELL_TIMEOUT = 120  # seconds per cell
