@@ -215,7 +215,8 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     rows = []
     for name, counter, what in (("test_envelope_go", "COMPARED", "envelope lines"),
                                 ("test_replay_go", "COMPARED", "replay records"),
-                                ("test_replay_go", "STATES_COMPARED", "states (line x mode)")):
+                                ("test_replay_go", "STATES_COMPARED", "replay states"),
+                                ("test_fuzz_go", "STATES_COMPARED", "fuzzed states")):
         counts = getattr(sys.modules.get(name), counter, {})
         for tc, n in sorted(counts.items()):
             rows.append(f"{tc}: {n:,} {what}")

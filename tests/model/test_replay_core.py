@@ -17,6 +17,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from conftest import PROFILE, examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_replay_go import _compare
@@ -197,8 +198,11 @@ def _assert_same(ev, mode: str, catalog=None, registry=None) -> cf.Replay:
     return fast
 
 
-carts_st = st.lists(st.lists(line(), min_size=0, max_size=30), min_size=1, max_size=3)
-SETTINGS = settings(max_examples=30, deadline=None,
+# longer carts, and more of them, under the ci and long profiles (conftest.examples)
+CART_LINES, CARTS = (30, 3) if PROFILE == "default" else (80, 4)
+carts_st = st.lists(st.lists(line(), min_size=0, max_size=CART_LINES), min_size=1,
+                    max_size=CARTS)
+SETTINGS = settings(max_examples=examples(30, ci=300), deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -218,10 +222,11 @@ def test_cores_agree_with_a_catalog(tmp_path_factory, carts, mode) -> None:
 
 
 @needs_core
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(carts=st.lists(st.lists(line(extra_types=("AddVoucher",)), max_size=30), min_size=1,
-                      max_size=3))
+@settings(max_examples=examples(20, ci=100), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
+@given(carts=st.lists(st.lists(line(extra_types=("AddVoucher",)), max_size=CART_LINES),
+                      min_size=1, max_size=CARTS))
 def test_cores_agree_with_a_registered_type(tmp_path_factory, carts) -> None:
     fast = _assert_same(_events(tmp_path_factory.getbasetemp(), carts), "go", registry=CUSTOM)
     # a cart whose line of the registered type is reached (its envelope decoded, the scanner
@@ -233,8 +238,9 @@ def test_cores_agree_with_a_registered_type(tmp_path_factory, carts) -> None:
 
 
 @needs_core
-@settings(max_examples=5, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=examples(5, ci=25), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
 @given(lines=st.lists(line(), min_size=CHECKPOINT_EVERY * 2, max_size=CHECKPOINT_EVERY * 3))
 def test_cores_agree_across_checkpoints(tmp_path_factory, lines) -> None:
     fast = _assert_same(_events(tmp_path_factory.getbasetemp(), [lines]), "go")
@@ -539,7 +545,7 @@ def scanner_payload(draw, type_name: str | None = None) -> tuple[str, bytes]:
     return t, text
 
 
-SCAN_SETTINGS = settings(max_examples=400, deadline=None,
+SCAN_SETTINGS = settings(max_examples=examples(400, ci=1200), deadline=None,
                          suppress_health_check=[HealthCheck.too_slow,
                                                 HealthCheck.data_too_large])
 
@@ -564,7 +570,7 @@ def test_what_the_scanner_accepts_is_what_go_decodes(case) -> None:
 
 
 @needs_core
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200, ci=600), deadline=None)
 @given(t=st.sampled_from(TYPES), data=st.data())
 def test_the_scanner_proves_every_writer_shaped_payload(t, data) -> None:
     """What the writer writes (json.Marshal: struct order, Go's escapes of <>&) never needs
@@ -634,7 +640,7 @@ def scanner_line(draw) -> bytes:
 
 
 @needs_core
-@settings(max_examples=6, deadline=None,
+@settings(max_examples=examples(6, ci=12), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
 @given(carts=st.lists(st.lists(scanner_line(), min_size=1, max_size=40), min_size=1,

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import GoRef, run_cfdiff
+from conftest import GoRef, examples, run_cfdiff
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_envelope_go import ADVERSARIAL, TOOLCHAIN_CASES
@@ -332,7 +332,7 @@ def _rfc3339(sec: int) -> str:
     return dt.datetime.fromtimestamp(sec, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@settings(max_examples=4, deadline=None,
+@settings(max_examples=examples(4, ci=6), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1))
 def test_generated_sessions_replay_like_go(go_ref: GoRef, tmp_path_factory, seed: int) -> None:
