@@ -96,7 +96,6 @@ def test_scrubber_in_jupyterlab(playwright_api, tmp_path):
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "browser_scrubber.png"
     dialogs: list[str] = []
-    started = time.monotonic()
     with JupyterLab(root, home) as lab:
         browser = playwright_api.chromium.launch(executable_path=str(CHROMIUM),
                                                  args=CHROMIUM_ARGS, headless=True)
@@ -163,7 +162,6 @@ def test_scrubber_in_jupyterlab(playwright_api, tmp_path):
         finally:
             browser.close()
     assert shot.exists() and shot.stat().st_size > 10_000
-    assert time.monotonic() - started < 120
 
 
 def _workbench(page, root: Path, dialogs: list[str]) -> None:
