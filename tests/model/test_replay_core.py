@@ -12,6 +12,7 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -724,3 +725,61 @@ def test_run_from_an_empty_cart_of_its_own_pool_keeps_the_catalog() -> None:
             assert core.advance(core.empty(cid), applied, r._row_kind, r._payload_buffers,
                                 r._decoders, r.catalog, pool) == \
                 core.to_state(r._runs[cid].final), cid
+
+
+@needs_core
+def test_a_compiled_replay_lets_another_thread_run(tmp_path) -> None:
+    """The compiled core releases the GIL over a cart's lines, so other threads (other
+    replays) run meanwhile. With the switch interval made huge, the interpreter never takes
+    the GIL from this thread; a second thread, counting and yielding, can then advance only
+    while the core has released it. It advances during the core's run (held, it could not
+    move at all)."""
+    import threading
+
+    import numpy as np
+
+    lines = []
+    for i in range(100_000):  # writer-shaped lines the scanner proves: no payload needs the GIL
+        if i % 3 == 0:
+            payload = {"item_id": i, "quantity": 1, "price": 100 + i, "sku": f"s{i % 97}"}
+            lines.append(orjson.dumps({"ts": "2024-01-02T03:04:05Z", "type": "AddItem",
+                                       "payload": payload}))
+        else:
+            payload = {"Id": 1 + i % 50, "quantity": 1 + i % 4}
+            lines.append(orjson.dumps({"ts": "2024-01-02T03:04:05Z", "type": "ChangeQuantity",
+                                       "payload": payload}))
+    ev = _events(tmp_path, [lines])
+    r = cf.replay(ev, engine="compiled")
+    (cid,) = r.cart_ids
+    assert r.engine == "compiled" and r.carts_on_reference == []
+    compiled = r._engine.compiled
+    rows = np.asarray(r.rows_of(cid), dtype=np.int64)
+    counted = [0]
+    stop = threading.Event()
+
+    def count() -> None:
+        while not stop.is_set():
+            counted[0] += 1
+            time.sleep(0)  # lets this thread's GIL go, so that the replaying thread gets it
+
+    interval = sys.getswitchinterval()
+    counter = threading.Thread(target=count)
+    advanced, held = [], []
+    sys.setswitchinterval(1e6)
+    try:
+        counter.start()
+        for _ in range(5):
+            before = counted[0]
+            compiled.run(cid, rows)  # the compiled core, nothing else, between the reads
+            advanced.append(counted[0] - before)
+            before = counted[0]
+            sum(range(len(rows) * 10))  # the control: Python code, the GIL held throughout
+            held.append(counted[0] - before)
+    finally:
+        stop.set()
+        sys.setswitchinterval(interval)
+        counter.join()
+    print("the counting thread's steps during each compiled replay:", advanced,
+          "and during as much Python holding the GIL:", held)
+    assert held == [0] * 5  # the method tells a held GIL: not one step
+    assert min(advanced) > 0 and sum(advanced) >= 100, advanced
