@@ -135,7 +135,7 @@ def _go_mode_lines(binary: Path, f: Path) -> list[dict]:
 
 def test_documented_differences_are_gos(go_ref: GoRef, tmp_path: Path) -> None:
     """Real Go gives each documented text (so the table is Go's), and so does the Python side
-    told the same go_version; the two toolchains really differ on every row."""
+    told the same go_version; encoding/json v1 and v2 really differ on every row."""
     f = tmp_path / "diff.events.log"
     f.write_bytes(b"\n".join(line for _, line, _, _ in DIFFERENCES) + b"\n")
     go = _go_mode_lines(go_ref.binary, f)

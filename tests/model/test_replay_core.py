@@ -647,8 +647,9 @@ def scanner_line(draw) -> bytes:
 @given(carts=st.lists(st.lists(scanner_line(), min_size=1, max_size=40), min_size=1,
                       max_size=4))
 def test_scanner_targeted_lines_replay_like_go(go_ref, tmp_path_factory, carts) -> None:
-    """Real Go (cfdiff, both toolchains) on lines aimed at the scanner: every line's outcome
-    and error text, every cart's state, lastChange and metrics, compiled core."""
+    """Real Go (cfdiff, every toolchain) on lines aimed at the scanner: every line's outcome
+    and error text, the state after every line, every cart's lastChange and metrics, compiled
+    core."""
     root = tmp_path_factory.mktemp("scan")
     files = []
     for i, lines in enumerate(carts):
