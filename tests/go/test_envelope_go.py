@@ -13,7 +13,7 @@ import random
 from pathlib import Path
 
 import pandas as pd
-from conftest import GoRef, run_cfdiff
+from conftest import GoRef, examples, run_cfdiff
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -295,7 +295,8 @@ def _objects(draw: st.DrawFn) -> bytes:
 
 
 @settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=examples(25, ci=50), deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(objs=st.lists(_objects(), min_size=20, max_size=60), seed=st.integers(0, 2**32 - 1))
 def test_generated_lines_agree_with_go(go_ref: GoRef, tmp_path_factory, objs, seed) -> None:

@@ -28,6 +28,7 @@ CASES = Path(__file__).parent / "fuzz_cases.jsonl"
 TALLY = ROOT / "test-artifacts" / "fuzz_tally.json"
 CI_SEEDS = range(20)  # the fixed slice: 20 batches of 60 carts, about 11,000 lines a mode
 CARTS_PER_BATCH = 60
+STATES_COMPARED: dict[str, int] = {}  # per toolchain: (line, mode) states compared with Go's
 
 _NUM_TS = re.compile(rb'^\{"ts":(-?[0-9]+),')
 TOKENS = [b'"', b"}", b"{", b"]", b"[", b",", b":", b"null", b"1e309", b"-0", b"\\u017f",
@@ -135,14 +136,17 @@ def make_batch(seed: int, carts: list[list[bytes]], d: Path) -> list[Path]:
 
 
 def compare(ref: GoRef, files: list[Path]) -> tuple[int, int, list[str]]:
-    """Replay ``files`` in both modes on both sides, as the toolchain of ``ref``; (lines,
-    carts, mismatching cart ids)."""
+    """Replay ``files`` in both modes on both sides, as the toolchain of ``ref``: every line's
+    record, every cart's record and the state after every line (``cfdiff replay --states
+    all`` against ``state_at(line=n)``); (lines, carts, mismatching cart ids)."""
     events = read_events([str(f) for f in files], progress=False, go_version=ref.go_version)
     lines = carts = 0
     bad: set[str] = set()
     for mode in ("go", "lenient"):
-        want = run_cfdiff(ref, "replay", "--mode", mode, *map(str, files))
-        got = list(replay_records(replay(events, mode=mode)))
+        out = run_cfdiff(ref, "replay", "--mode", mode, "--states", "all", *map(str, files))
+        want = [x for x in out if "after" not in x]
+        r = replay(events, mode=mode)
+        got = list(replay_records(r))
         assert len(got) == len(want), (mode, len(got), len(want))
         for a, b in zip(got, want, strict=True):
             if "state" in b:
@@ -151,6 +155,11 @@ def compare(ref: GoRef, files: list[Path]) -> tuple[int, int, list[str]]:
                 lines += 1
             if a != b:
                 bad.add(b["cart_id"])
+        states = [x for x in out if "after" in x]
+        for x in states:
+            if r.state_at(x["cart_id"], line=x["after"]) != x["state"]:
+                bad.add(x["cart_id"])
+        STATES_COMPARED[ref.id] = STATES_COMPARED.get(ref.id, 0) + len(states)
     return lines, carts, sorted(bad)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import run_cfdiff
+from conftest import examples, run_cfdiff
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -299,7 +299,7 @@ _LINEISH = st.one_of(
 _FILE = st.lists(_LINEISH, max_size=6).map(lambda xs: b"\n".join(xs)) | st.binary(max_size=200)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(60, ci=240), deadline=None, suppress_health_check=list(HealthCheck))
 @given(blobs=st.lists(_FILE, min_size=1, max_size=3))
 def test_any_bytes_read_and_replay_without_exception(tmp_path_factory, blobs) -> None:
     d = tmp_path_factory.mktemp("anybytes")
@@ -314,7 +314,7 @@ def test_any_bytes_read_and_replay_without_exception(tmp_path_factory, blobs) ->
             r.final_state(cid)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=examples(8, ci=16), deadline=None, suppress_health_check=list(HealthCheck))
 @given(blobs=st.lists(_FILE, min_size=1, max_size=3))
 def test_any_bytes_report_and_convert_round_trip(tmp_path_factory, blobs) -> None:
     root = tmp_path_factory.mktemp("anybytes")

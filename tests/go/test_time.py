@@ -357,7 +357,7 @@ def _go_env() -> dict[str, str]:
 
 @pytest.fixture(scope="session", params=list(TOOLCHAINS))
 def timeprobe(request, tmp_path_factory) -> str:
-    """timeprobe built by each toolchain (ids go1.25, go1.27): time.Time.UnmarshalJSON did not
+    """timeprobe built by each toolchain (conftest.TOOLCHAINS): time.Time.UnmarshalJSON did not
     change between them (json v2 only changes what reaches it)."""
     ref = build_cfdiff(TOOLCHAINS[request.param], tmp_path_factory.mktemp("timeprobe"),
                        src=PROBE_DIR, name="timeprobe")

@@ -1,7 +1,8 @@
 """Scale-out (cartforensics._runtime.cluster, convert's executor=): a Dask LocalCluster of two
 worker
 processes, started here, converts a generated corpus with hostile lines into the same dataset
-as a local run; a worker killed mid-run never leaves a partial dataset; and a report read
+as a local run; a worker killed mid-run gives a clean error when its task cannot be retried
+and the complete dataset when it can, never a partial one; and a report read
 from a dataset equals the report read from the logs."""
 
 from __future__ import annotations
@@ -161,11 +162,17 @@ def test_cluster_incremental_equals_full_local_run(corpus: Path, local: Path, cl
     same_dataset(local, dst)
 
 
-def test_worker_killed_mid_run_never_leaves_a_partial_dataset(
-        corpus: Path, local: Path, cluster: Any, tmp_path: Path) -> None:
-    _lc, client = cluster
+def _convert_killing_a_worker(corpus: Path, dst: Path, cluster: Any,
+                              allowed_failures: int) -> dict[str, Any]:
+    """Convert on the cluster and SIGKILL a worker while a batch runs on it, the scheduler
+    letting a task outlive ``allowed_failures`` dead workers; what convert returned (summary)
+    or raised (error). The cluster is back to two workers and its setting restored after."""
+    lc, client = cluster
+    client.wait_for_workers(2, timeout=60)
     pids = client.run(os.getpid)  # worker address -> its process
-    dst = tmp_path / "killed.parquet"
+    scheduler = lc.scheduler
+    saved = scheduler.allowed_failures
+    scheduler.allowed_failures = allowed_failures
     outcome: dict[str, Any] = {}
 
     def run() -> None:
@@ -177,27 +184,49 @@ def test_worker_killed_mid_run_never_leaves_a_partial_dataset(
 
     t = threading.Thread(target=run)
     t.start()
-    victim = None
-    deadline = time.monotonic() + 30
-    while victim is None and time.monotonic() < deadline and t.is_alive():
-        busy = [w for w, keys in client.processing().items() if keys]
-        if busy and busy[0] in pids:
-            victim = busy[0]
-        else:
-            time.sleep(0.01)
-    assert victim is not None, "no task was ever in flight"
-    os.kill(pids[victim], signal.SIGKILL)  # the worker dies with a task running on it
-    t.join(120)
-    assert not t.is_alive()
-    siblings = [p for p in tmp_path.iterdir() if p.name.startswith(".killed.parquet")]
-    assert not siblings, siblings  # no temporary dataset left behind
-    print("killed worker:", "error" if "error" in outcome else "rerun, complete dataset")
-    if "error" in outcome:  # a clear error, and nothing at DST
-        assert "worker" in str(outcome["error"])
-        assert not dst.exists()
-    else:  # the scheduler reran the lost task elsewhere: a complete, correct dataset
-        same_dataset(local, dst)
-        assert not [p for p in dst.rglob("*") if conv.TMP_MARK in p.name]
+    try:
+        victim = None
+        deadline = time.monotonic() + 30
+        while victim is None and time.monotonic() < deadline and t.is_alive():
+            busy = [w for w, keys in client.processing().items() if keys]
+            if busy and busy[0] in pids:
+                victim = busy[0]
+            else:
+                time.sleep(0.01)
+        assert victim is not None, "no task was ever in flight"
+        os.kill(pids[victim], signal.SIGKILL)  # the worker dies with a task running on it
+        t.join(120)
+        assert not t.is_alive()
+    finally:
+        scheduler.allowed_failures = saved
+    client.wait_for_workers(2, timeout=60)  # the nanny restarts the killed worker
+    return outcome
+
+
+def test_a_killed_worker_whose_task_cannot_be_retried_fails_cleanly(
+        corpus: Path, cluster: Any, tmp_path: Path) -> None:
+    """No retry allowed (``allowed_failures`` 0): the first dead worker is the task's last;
+    convert raises a clear error and leaves neither DST nor a temporary beside it."""
+    dst = tmp_path / "killed.parquet"
+    outcome = _convert_killing_a_worker(corpus, dst, cluster, allowed_failures=0)
+    assert "summary" not in outcome, "the conversion finished although its task could not"
+    error = str(outcome["error"])
+    assert "workers died" in error and "nothing was written" in error, error
+    assert not dst.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".killed.parquet")]
+
+
+def test_a_killed_worker_whose_task_can_be_retried_gives_the_complete_dataset(
+        corpus: Path, local: Path, cluster: Any, tmp_path: Path) -> None:
+    """Retries allowed: the scheduler reruns the lost task on the other worker and the
+    dataset is complete and equal to a local run's."""
+    dst = tmp_path / "rerun.parquet"
+    outcome = _convert_killing_a_worker(corpus, dst, cluster, allowed_failures=5)
+    assert "error" not in outcome, outcome.get("error")
+    assert outcome["summary"].files == CARTS + 4
+    same_dataset(local, dst)
+    assert not [p for p in dst.rglob("*") if conv.TMP_MARK in p.name]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".rerun.parquet")]
 
 
 def test_report_on_the_cluster_equals_local(local: Path, cluster: Any, tmp_path: Path) -> None:

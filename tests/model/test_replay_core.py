@@ -12,11 +12,13 @@ import itertools
 import os
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
 import orjson
 import pytest
+from conftest import PROFILE, examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_replay_go import _compare
@@ -197,8 +199,11 @@ def _assert_same(ev, mode: str, catalog=None, registry=None) -> cf.Replay:
     return fast
 
 
-carts_st = st.lists(st.lists(line(), min_size=0, max_size=30), min_size=1, max_size=3)
-SETTINGS = settings(max_examples=30, deadline=None,
+# longer carts, and more of them, under the ci and long profiles (conftest.examples)
+CART_LINES, CARTS = (30, 3) if PROFILE == "default" else (80, 4)
+carts_st = st.lists(st.lists(line(), min_size=0, max_size=CART_LINES), min_size=1,
+                    max_size=CARTS)
+SETTINGS = settings(max_examples=examples(30, ci=300), deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture,
                                            HealthCheck.too_slow, HealthCheck.data_too_large])
 
@@ -218,10 +223,11 @@ def test_cores_agree_with_a_catalog(tmp_path_factory, carts, mode) -> None:
 
 
 @needs_core
-@settings(max_examples=20, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(carts=st.lists(st.lists(line(extra_types=("AddVoucher",)), max_size=30), min_size=1,
-                      max_size=3))
+@settings(max_examples=examples(20, ci=100), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
+@given(carts=st.lists(st.lists(line(extra_types=("AddVoucher",)), max_size=CART_LINES),
+                      min_size=1, max_size=CARTS))
 def test_cores_agree_with_a_registered_type(tmp_path_factory, carts) -> None:
     fast = _assert_same(_events(tmp_path_factory.getbasetemp(), carts), "go", registry=CUSTOM)
     # a cart whose line of the registered type is reached (its envelope decoded, the scanner
@@ -233,8 +239,9 @@ def test_cores_agree_with_a_registered_type(tmp_path_factory, carts) -> None:
 
 
 @needs_core
-@settings(max_examples=5, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(max_examples=examples(5, ci=25), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
+                                 HealthCheck.data_too_large])
 @given(lines=st.lists(line(), min_size=CHECKPOINT_EVERY * 2, max_size=CHECKPOINT_EVERY * 3))
 def test_cores_agree_across_checkpoints(tmp_path_factory, lines) -> None:
     fast = _assert_same(_events(tmp_path_factory.getbasetemp(), [lines]), "go")
@@ -539,7 +546,7 @@ def scanner_payload(draw, type_name: str | None = None) -> tuple[str, bytes]:
     return t, text
 
 
-SCAN_SETTINGS = settings(max_examples=400, deadline=None,
+SCAN_SETTINGS = settings(max_examples=examples(400, ci=1200), deadline=None,
                          suppress_health_check=[HealthCheck.too_slow,
                                                 HealthCheck.data_too_large])
 
@@ -564,7 +571,7 @@ def test_what_the_scanner_accepts_is_what_go_decodes(case) -> None:
 
 
 @needs_core
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200, ci=600), deadline=None)
 @given(t=st.sampled_from(TYPES), data=st.data())
 def test_the_scanner_proves_every_writer_shaped_payload(t, data) -> None:
     """What the writer writes (json.Marshal: struct order, Go's escapes of <>&) never needs
@@ -634,14 +641,15 @@ def scanner_line(draw) -> bytes:
 
 
 @needs_core
-@settings(max_examples=6, deadline=None,
+@settings(max_examples=examples(6, ci=12), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                  HealthCheck.data_too_large])
 @given(carts=st.lists(st.lists(scanner_line(), min_size=1, max_size=40), min_size=1,
                       max_size=4))
 def test_scanner_targeted_lines_replay_like_go(go_ref, tmp_path_factory, carts) -> None:
-    """Real Go (cfdiff, both toolchains) on lines aimed at the scanner: every line's outcome
-    and error text, every cart's state, lastChange and metrics, compiled core."""
+    """Real Go (cfdiff, every toolchain) on lines aimed at the scanner: every line's outcome
+    and error text, the state after every line, every cart's lastChange and metrics, compiled
+    core."""
     root = tmp_path_factory.mktemp("scan")
     files = []
     for i, lines in enumerate(carts):
@@ -718,3 +726,61 @@ def test_run_from_an_empty_cart_of_its_own_pool_keeps_the_catalog() -> None:
             assert core.advance(core.empty(cid), applied, r._row_kind, r._payload_buffers,
                                 r._decoders, r.catalog, pool) == \
                 core.to_state(r._runs[cid].final), cid
+
+
+@needs_core
+def test_a_compiled_replay_lets_another_thread_run(tmp_path) -> None:
+    """The compiled core releases the GIL over a cart's lines, so other threads (other
+    replays) run meanwhile. With the switch interval made huge, the interpreter never takes
+    the GIL from this thread; a second thread, counting and yielding, can then advance only
+    while the core has released it. It advances during the core's run (held, it could not
+    move at all)."""
+    import threading
+
+    import numpy as np
+
+    lines = []
+    for i in range(100_000):  # writer-shaped lines the scanner proves: no payload needs the GIL
+        if i % 3 == 0:
+            payload = {"item_id": i, "quantity": 1, "price": 100 + i, "sku": f"s{i % 97}"}
+            lines.append(orjson.dumps({"ts": "2024-01-02T03:04:05Z", "type": "AddItem",
+                                       "payload": payload}))
+        else:
+            payload = {"Id": 1 + i % 50, "quantity": 1 + i % 4}
+            lines.append(orjson.dumps({"ts": "2024-01-02T03:04:05Z", "type": "ChangeQuantity",
+                                       "payload": payload}))
+    ev = _events(tmp_path, [lines])
+    r = cf.replay(ev, engine="compiled")
+    (cid,) = r.cart_ids
+    assert r.engine == "compiled" and r.carts_on_reference == []
+    compiled = r._engine.compiled
+    rows = np.asarray(r.rows_of(cid), dtype=np.int64)
+    counted = [0]
+    stop = threading.Event()
+
+    def count() -> None:
+        while not stop.is_set():
+            counted[0] += 1
+            time.sleep(0)  # lets this thread's GIL go, so that the replaying thread gets it
+
+    interval = sys.getswitchinterval()
+    counter = threading.Thread(target=count)
+    advanced, held = [], []
+    sys.setswitchinterval(1e6)
+    try:
+        counter.start()
+        for _ in range(5):
+            before = counted[0]
+            compiled.run(cid, rows)  # the compiled core, nothing else, between the reads
+            advanced.append(counted[0] - before)
+            before = counted[0]
+            sum(range(len(rows) * 10))  # the control: Python code, the GIL held throughout
+            held.append(counted[0] - before)
+    finally:
+        stop.set()
+        sys.setswitchinterval(interval)
+        counter.join()
+    print("the counting thread's steps during each compiled replay:", advanced,
+          "and during as much Python holding the GIL:", held)
+    assert held == [0] * 5  # the method tells a held GIL: not one step
+    assert min(advanced) > 0 and sum(advanced) >= 100, advanced

@@ -2,7 +2,10 @@
 
 The Go program runs the seed's loop with Go's own encoding/json into protoc-gen-go style message
 structs and docs/model.md's handlers. We compare, in both modes, every line's outcome, decoded
-type and error text, and every cart's final state JSON and metrics.
+type and error text, every cart's final state JSON and metrics, and (``cfdiff replay --states
+all``) the state after every line: ``state_at(line=n)`` for each n, and what follows from those
+states (``history``'s summaries and ``changed``, ``diff`` of neighbouring lines, ``blame``'s
+values, and ``without`` a line against Go replaying the file without it).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import GoRef, run_cfdiff
+from conftest import GoRef, examples, run_cfdiff
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_envelope_go import ADVERSARIAL, TOOLCHAIN_CASES
@@ -22,11 +25,66 @@ from cartforensics import read_events, replay
 from cartforensics.cli.app import main, replay_records
 from cartforensics.go.envelope import numeric_ts_error
 from cartforensics.go.version import semantics
+from cartforensics.model.replay import diff_states
+from cartforensics.vocab import OUTCOMES
 
 TS = '"2024-01-02T03:04:05Z"'
 
 
 COMPARED: dict[str, int] = {}  # records compared per toolchain
+STATES_COMPARED: dict[str, int] = {}  # per toolchain: (line, mode) states compared with Go's
+
+
+def _leaf_values(value: object, path: str = "") -> list[tuple[str, object]]:
+    """``(path, value)`` of every leaf of a state JSON (``items[0].qty``; empty lists and
+    objects are leaves), written here apart from cartforensics.model.blame."""
+    if isinstance(value, dict) and value:
+        return [x for k, v in value.items() for x in _leaf_values(v, f"{path}.{k}" if path
+                                                                   else k)]
+    if isinstance(value, list) and value:
+        return [x for i, v in enumerate(value) for x in _leaf_values(v, f"{path}[{i}]")]
+    return [(path, value)]
+
+
+def _compare_states(r, go_states: list[dict], deep_every: int = 4) -> int:
+    """Every state cfdiff printed (``--states all``: after line 0 … n of each cart) against
+    ``r.state_at(line=n)``, and ``history``'s summaries and ``changed`` against what those Go
+    states say; on every ``deep_every``-th cart also ``diff`` of each line that changed the
+    state and ``blame``'s values of the final state. Returns the states compared."""
+    by_cart: dict[str, list[dict]] = {}
+    for rec in go_states:
+        states = by_cart.setdefault(rec["cart_id"], [])
+        assert rec["after"] == len(states), rec["after"]  # 0, 1, … n in order
+        states.append(rec["state"])
+    assert sorted(by_cart) == sorted(r.cart_ids)
+    for c, (cid, states) in enumerate(by_cart.items()):
+        n = len(r.rows_of(cid))
+        assert len(states) == n + 1, (cid, len(states), n)
+        for k, go_state in enumerate(states):
+            assert r.state_at(cid, line=k) == go_state, (r.mode, cid, k)
+        h = r.history(cid)
+        after = states[1:]
+        assert h["items"].tolist() == [len(s["items"]) for s in after]
+        assert h["quantity"].tolist() == [sum(i["qty"] for i in s["items"]) for s in after]
+        assert h["deliveries"].tolist() == [len(s["deliveries"]) for s in after]
+        assert h["total_price"].tolist() == [s["totalPrice"] for s in after]
+        applied = (h["outcome"] == "applied").tolist()
+        changed = h["changed"].tolist()
+        deep = c % deep_every == 0
+        for k in range(1, n + 1):
+            before, now = dict(states[k - 1]), dict(states[k])
+            before.pop("lastChange"), now.pop("lastChange")
+            if before != now:  # Go's state moved: the line changed it (and was applied)
+                assert changed[k - 1] and applied[k - 1], (cid, k)
+            if not applied[k - 1]:
+                assert not changed[k - 1] and states[k] == states[k - 1], (cid, k)
+            if deep and changed[k - 1]:
+                assert r.diff(cid, k - 1, k) == diff_states(states[k - 1], states[k]), (cid, k)
+        if deep:
+            blamed = r.blame(cid)
+            assert list(zip(blamed["path"], blamed["value"], strict=True)) == \
+                _leaf_values(states[n]), cid
+    return sum(len(s) for s in by_cart.values())
 
 
 def _compare(ref: GoRef, files: list[Path], catalog: dict | None = None,
@@ -42,13 +100,17 @@ def _compare(ref: GoRef, files: list[Path], catalog: dict | None = None,
     events = read_events([str(f) for f in files], progress=False, go_version=ref.go_version)
     compared = 0
     for mode in ("go", "lenient"):
-        go = run_cfdiff(ref, "replay", "--mode", mode, *args, *map(str, files))
-        ours = list(replay_records(replay(events, mode=mode, catalog=cat_obj,
-                                          go_version=ref.go_version)))
+        out = run_cfdiff(ref, "replay", "--mode", mode, "--states", "all", *args,
+                         *map(str, files))
+        go = [x for x in out if "after" not in x]
+        r = replay(events, mode=mode, catalog=cat_obj, go_version=ref.go_version)
+        ours = list(replay_records(r))
         assert len(ours) == len(go), (mode, len(ours), len(go))
         for a, b in zip(ours, go, strict=True):
             assert a == b, (mode, a, b)
             compared += 1
+        states = _compare_states(r, [x for x in out if "after" in x])
+        STATES_COMPARED[ref.id] = STATES_COMPARED.get(ref.id, 0) + states
     COMPARED[ref.id] = COMPARED.get(ref.id, 0) + compared
     return compared
 
@@ -270,7 +332,7 @@ def _rfc3339(sec: int) -> str:
     return dt.datetime.fromtimestamp(sec, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-@settings(max_examples=4, deadline=None,
+@settings(max_examples=examples(4, ci=6), deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**32 - 1))
 def test_generated_sessions_replay_like_go(go_ref: GoRef, tmp_path_factory, seed: int) -> None:
@@ -284,6 +346,43 @@ def test_generated_sessions_replay_like_go(go_ref: GoRef, tmp_path_factory, seed
     use_catalog = rng.random() < 0.5
     n = _compare(go_ref, files, catalog=CATALOG if use_catalog else None, tmp=d)
     assert n > 600
+
+
+def test_a_line_left_out_replays_like_go_without_it(go_ref: GoRef, tmp_path: Path) -> None:
+    """``Replay.without(cart, lines)`` (skip-a-line) answers as Go replaying the file with
+    those lines deleted: every kept line's outcome and error, and the state after each."""
+    rng = random.Random(11)
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    full.mkdir(), cut.mkdir()
+    skips: dict[str, list[int]] = {}
+    for c in range(40):
+        lines = _session(rng, rng.randint(2, 40)).split(b"\n")
+        if lines[-1] == b"":
+            lines.pop()  # the file ends with a newline
+        name = f"w{c:03d}"
+        (full / f"{name}.events.log").write_bytes(b"\n".join(lines) + b"\n")
+        skip = sorted(rng.sample(range(1, len(lines) + 1), k=rng.randint(1, min(3, len(lines)))))
+        skips[name] = skip
+        kept = [x for i, x in enumerate(lines, 1) if i not in skip]
+        (cut / f"{name}.events.log").write_bytes(b"".join(x + b"\n" for x in kept))
+    events = read_events(full, progress=False, go_version=go_ref.go_version)
+    cut_files = sorted(map(str, cut.iterdir()))
+    compared = 0
+    for mode in ("go", "lenient"):
+        r = replay(events, mode=mode, go_version=go_ref.go_version)
+        out = run_cfdiff(go_ref, "replay", "--mode", mode, "--states", "all", *cut_files)
+        for cid, skip in skips.items():
+            w = r.without(cid, skip)
+            go_lines = [x for x in out if x["cart_id"] == cid and "line" in x]
+            go_states = [x["state"] for x in out if x["cart_id"] == cid and "after" in x]
+            assert [OUTCOMES[k] for k in w.outcome_codes(cid)] == [x["outcome"] for x in go_lines]
+            assert w.errors(cid) == [x["error"] for x in go_lines]
+            assert len(go_states) == len(go_lines) + 1
+            for k, go_state in enumerate(go_states):
+                assert w.state_at(cid, line=k) == go_state, (mode, cid, skip, k)
+            compared += len(go_states)
+    STATES_COMPARED[go_ref.id] = STATES_COMPARED.get(go_ref.id, 0) + compared
+    assert compared > 2 * 40
 
 
 def test_go_marshalled_logs_replay_like_go(go_ref: GoRef, tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import examples
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_replay_core import CATALOG, CUSTOM, _events, line, needs_core
@@ -88,7 +89,7 @@ SETTINGS = dict(deadline=None, suppress_health_check=[
 
 
 @needs_core
-@settings(max_examples=15, **SETTINGS)
+@settings(max_examples=examples(15, ci=60), **SETTINGS)
 @given(carts=st.lists(cart_lines(), min_size=1, max_size=2), data=st.data(),
        catalog=st.sampled_from([None, CATALOG]), registry=st.sampled_from([None, CUSTOM]))
 def test_without_equals_a_replay_without_the_lines(tmp_path_factory, carts, data, catalog,
@@ -104,7 +105,7 @@ def test_without_equals_a_replay_without_the_lines(tmp_path_factory, carts, data
 
 
 @needs_core
-@settings(max_examples=8, **SETTINGS)
+@settings(max_examples=examples(8, ci=24), **SETTINGS)
 @given(lines=cart_lines(min_size=CHECKPOINT_EVERY * 2, max_size=CHECKPOINT_EVERY * 3),
        data=st.data())
 def test_without_across_checkpoints(tmp_path_factory, lines, data) -> None:

@@ -38,6 +38,42 @@ type replayCart struct {
 	Metrics replayMetrics `json:"metrics"`
 }
 
+// replayState is what `replay --states` prints after a line: the cart's state
+// after the first After lines of its file (After 0: the empty cart).
+type replayState struct {
+	CartID string     `json:"cart_id"`
+	After  int        `json:"after"`
+	State  *cartState `json:"state"`
+}
+
+// stateLines is the --states selection: every line (all), or the listed ones.
+type stateLines struct {
+	all   bool
+	lines map[int]bool
+}
+
+func (s *stateLines) has(n int) bool { return s.all || s.lines[n] }
+
+func parseStateLines(text string) (stateLines, error) {
+	var s stateLines
+	if text == "" {
+		return s, nil
+	}
+	if text == "all" {
+		s.all = true
+		return s, nil
+	}
+	s.lines = map[int]bool{}
+	for _, part := range strings.Split(text, ",") {
+		var n int
+		if _, err := fmt.Sscanf(part, "%d", &n); err != nil || n < 0 || fmt.Sprint(n) != part {
+			return s, fmt.Errorf("replay: --states takes all or line numbers N,M,... (0 = the empty cart), not %q", text)
+		}
+		s.lines[n] = true
+	}
+	return s, nil
+}
+
 type cartFile struct {
 	id   string
 	path string
@@ -48,7 +84,12 @@ func runReplay(out *bufio.Writer, args []string) error {
 	mode := fs.String("mode", "go", "go or lenient")
 	catalogPath := fs.String("catalog", "", "catalog JSON: {sku: AddItem-shaped object}")
 	quiet := fs.Bool("quiet", false, "print nothing per line or cart, only the run's timing")
+	statesText := fs.String("states", "", "all, or N,M,...: print the state after those lines")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	states, err := parseStateLines(*statesText)
+	if err != nil {
 		return err
 	}
 	if *mode != "go" && *mode != "lenient" {
@@ -76,7 +117,7 @@ func runReplay(out *bufio.Writer, args []string) error {
 	start := time.Now()
 	lines := 0
 	for _, cf := range carts {
-		n, err := replayCartFile(out, cf, lenient, catalog, *quiet)
+		n, err := replayCartFile(out, cf, lenient, catalog, *quiet, states)
 		if err != nil {
 			return err
 		}
@@ -132,8 +173,9 @@ func decodeEnvelope(line []byte, lenient bool) (time.Time, string, json.RawMessa
 }
 
 // replayCartFile replays one cart's file and returns its physical lines
-// (quiet: without printing anything).
-func replayCartFile(out *bufio.Writer, cf cartFile, lenient bool, catalog map[string]*messages.AddItem, quiet bool) (int, error) {
+// (quiet: without printing anything; states: the cart's state after the
+// selected lines, each after its line's record).
+func replayCartFile(out *bufio.Writer, cf cartFile, lenient bool, catalog map[string]*messages.AddItem, quiet bool, states stateLines) (int, error) {
 	data, err := os.ReadFile(cf.path)
 	if err != nil {
 		return 0, err
@@ -142,12 +184,24 @@ func replayCartFile(out *bufio.Writer, cf cartFile, lenient bool, catalog map[st
 	var metrics replayMetrics
 	physical := 0
 
+	emitState := func(after int) error {
+		if quiet || !states.has(after) {
+			return nil
+		}
+		return writeJSONLine(out, replayState{CartID: cf.id, After: after, State: cart})
+	}
 	emit := func(line int, outcome string, typ *string, msg *string) error {
 		physical++
 		if quiet {
 			return nil
 		}
-		return writeJSONLine(out, replayLine{CartID: cf.id, Line: line, Outcome: outcome, Type: typ, Error: msg})
+		if err := writeJSONLine(out, replayLine{CartID: cf.id, Line: line, Outcome: outcome, Type: typ, Error: msg}); err != nil {
+			return err
+		}
+		return emitState(line)
+	}
+	if err := emitState(0); err != nil {
+		return 0, err
 	}
 
 	scanner := bufio.NewScanner(bytes.NewReader(data))
