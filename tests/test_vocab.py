@@ -99,7 +99,7 @@ def test_the_scan_and_read_events_share_the_ts_kind_numbering(tmp_path: Path) ->
     ("cartforensics.analysis.fleet", ["EVIDENCE_ROWS", "MODES", "OUTCOMES"]),
     ("cartforensics.present.plots", ["OUTCOME_COLORS", "OUTCOME_LABELS", "RATE_COLORS"]),
     ("cartforensics.present.report", ["EVIDENCE_ROWS", "OUTCOME_COLORS", "OUTCOME_LABELS"]),
-    ("cartforensics.present.widgets.common", ["OUTCOME_COLORS", "OUTCOME_LABELS"]),
+    ("cartforensics.present.widgets.frames", ["OUTCOME_COLORS", "OUTCOME_LABELS", "OUTCOMES"]),
     ("cartforensics.present.widgets.strip", ["OUTCOME_COLORS", "OUTCOME_LABELS", "OUTCOMES"]),
     ("cartforensics.present.widgets.dashboard", ["MODES", "OUTCOME_LABELS", "OUTCOMES"]),
     ("cartforensics.present.widgets.scrubber", ["MODES", "OUTCOMES"]),

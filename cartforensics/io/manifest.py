@@ -132,14 +132,17 @@ def _log_path(value: Any, name: str, where: str) -> str:
 def _check_entry(e: Any, at: str, where: str) -> str:
     if not isinstance(e, dict):
         raise ManifestError(f"{where}: {at} is {_kind(e)}, expected an object; {_FIX}")
-    path = _log_path(e.get("path"), f"{at}.path", where)
     raw = e.get("path_bytes")
-    if raw is not None:
+    if raw is None:
+        path = _log_path(e.get("path"), f"{at}.path", where)
+    else:  # a name that is not UTF-8: path is its text (with \xNN), path_bytes the name
+        _text(e.get("path"), f"{at}.path", where, null=False)
+        path = e["path"]
         if not isinstance(raw, str) or not _HEX.fullmatch(raw):
             raise ManifestError(f"{where}: {at}.path_bytes is {_shown(raw)}, expected the hex "
                                 f"of the file name's bytes; {_FIX}")
-        name = os.fsdecode(bytes.fromhex(raw))
-        if name_text(name) != path or not safe_relative(name):
+        name = _log_path(os.fsdecode(bytes.fromhex(raw)), f"{at}.path_bytes", where)
+        if name_text(name) != path:
             raise ManifestError(f"{where}: {at}.path_bytes {_shown(raw)} is not the bytes of "
                                 f"its path {_shown(path)}; {_FIX}")
     _text(e.get("cart_id"), f"{at}.cart_id", where, null=False)

@@ -137,7 +137,7 @@ def write_provenance(out_dir: str | os.PathLike[str], *,
         "outputs": outs,
     }
     write_atomic(out / PROVENANCE,
-                 (json.dumps(record, indent=1, ensure_ascii=False) + "\n").encode("utf-8"))
+                 (json.dumps(record, indent=1) + "\n").encode("ascii"))  # \u escapes: any name
     return record
 
 
