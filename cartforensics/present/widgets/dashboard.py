@@ -28,7 +28,6 @@ import numpy as np
 import pandas as pd
 import traitlets
 
-from cartforensics.analysis.metrics import pick_freq
 from cartforensics.analysis.notes import Notes
 from cartforensics.model.replay import Replay
 from cartforensics.present.escaping import visible
@@ -152,7 +151,7 @@ class FleetDashboard(anywidget.AnyWidget):
     status = traitlets.Unicode("").tag(sync=True)
     request = traitlets.Dict().tag(sync=True)  # what the page asks: {"n": k, "do": ...}
 
-    def __init__(self, replay: Replay, lenient: Replay | None = None, *, top: int = 15,
+    def __init__(self, replay: Replay, lenient: Replay | None = None, *, top: int = 10,
                  notes: Notes | str | os.PathLike[str] | None = None):
         super().__init__()
         self.notes = notes if isinstance(notes, Notes) else Notes(notes)

@@ -164,7 +164,7 @@ function renderDashboard({ model, el }) {
   const status = h("div", "cft-status cfd-status");
   status.setAttribute("role", "status");
 
-  root.append(head, modeRow, dates, summary, filters, chartBox, legend, chartNote, worstBox, status);
+  root.append(head, modeRow, dates, summary, status, filters, chartBox, legend, chartNote, worstBox);
 
   function drawFilters() {
     const m = meta();
@@ -331,6 +331,7 @@ function renderDashboard({ model, el }) {
       g.append(grp);
     }
     // the legend and what the rates are over
+    if (s.rates.some((r) => r.shown)) legend.append(h("span", "cft-label", "rates:"));
     for (const r of s.rates) {
       if (!r.shown) continue;
       const sw = h("span", "cfd-swatch cfd-swatch-line");
@@ -338,6 +339,7 @@ function renderDashboard({ model, el }) {
       legend.append(h("span", "cfd-key", sw, r.label));
     }
     const shownOuts = (m.outcomes || []).filter((o, k) => sel.outcomes.has(k) && ((m.present || {})[sel.mode] || [])[k]);
+    if (shownOuts.length) legend.append(h("span", "cft-label", "bars:"));
     for (const o of shownOuts) {
       const sw = h("span", "cfd-swatch");
       sw.style.background = o[2];
@@ -360,12 +362,12 @@ function renderDashboard({ model, el }) {
       h("span", "", (m.outcomes || []).map((o, k) => (v.mix || [])[k] ? o[1] + " " + fmtInt(v.mix[k]) : "").filter(Boolean).join(" · ") || "no lines"));
     clear(worstBox);
     const mode = v.mode || "go";
-    worstBox.append(h("h4", "", "Worst carts among the matched lines (most problem lines in " + mode + " mode)"));
+    worstBox.append(h("h4", "", "Worst carts among the matched lines (most problem lines in " + mode + " mode; lost: applied only as the writer meant them)"));
     const rows = v.worst || [];
     if (!rows.length) { worstBox.append(h("div", "cft-note", "no line passes the filters")); }
     else {
       const tab = h("table", "cft-table cfd-worst-table");
-      tab.append(h("thead", "", h("tr", "", ...[["cart", 0], ["lines matched", 1], ["problems (go)", 1], ["problems (lenient)", 1], ["lost", 1], ["", 0]].map(([x, num]) => h("th", num ? "cft-num" : "", x)))));
+      tab.append(h("thead", "", h("tr", "", ...[["cart", 0], ["lines", 1], ["problems go", 1], ["problems lenient", 1], ["lost", 1], ["", 0]].map(([x, num]) => h("th", num ? "cft-num" : "", x)))));
       const body = h("tbody");
       for (const [shown, raw, lines, pg, pl, lost] of rows) {
         const open = button("open ▸", "cfd-open", v.filtered ? "open this cart below at the first line the filters match" : "open this cart in the scrubber below");
@@ -388,10 +390,17 @@ function renderDashboard({ model, el }) {
   }
 
   function drawAll() { drawFilters(); drawCharts(); }
+  function drawMeta() {
+    const m = meta();
+    root.dataset.startMs = String(m.start_ms || 0);
+    root.dataset.stepMs = String(m.step_ms || 0);
+    indexTypes();
+    drawAll();
+  }
   function showStatus() { const t = model.get("status") || ""; status.textContent = t; status.hidden = !t; }
 
   const handlers = {
-    "change:meta": () => { indexTypes(); drawAll(); }, "change:date_index": drawAll, "change:types": drawAll,
+    "change:meta": drawMeta, "change:date_index": drawAll, "change:types": drawAll,
     "change:outcomes": drawAll, "change:mode": drawAll, "change:view": drawView, "change:status": showStatus,
   };
   for (const [ev, fn] of Object.entries(handlers)) model.on(ev, fn);
@@ -402,8 +411,7 @@ function renderDashboard({ model, el }) {
     if (w && w !== lastWidth) { lastWidth = w; cancelAnimationFrame(raf); raf = requestAnimationFrame(drawCharts); }
   });
   if (resize) resize.observe(chartBox);
-  indexTypes();
-  drawFilters();
+  drawMeta();
   drawView();
   showStatus();
   requestAnimationFrame(drawCharts);
