@@ -1,8 +1,8 @@
 """Strip a notebook's outputs: what git keeps of notebooks/*.ipynb.
 
 Removes every cell's outputs and execution count, the run's cell metadata (``execution``
-timings, ``scrolled``, ``collapsed``) and the widget state JupyterLab can save into the
-notebook's metadata, and writes the JSON the way the notebooks are kept (indent 1, UTF-8, a
+timings, ``scrolled``, ``collapsed``), the widget state JupyterLab can save into the
+notebook's metadata and the kernel's version details (``language_info`` keeps its name), and writes the JSON the way the notebooks are kept (indent 1, UTF-8, a
 final newline), so that stripping an executed notebook gives back the committed file.
 
     python notebooks/strip_outputs.py < executed.ipynb > stripped.ipynb   # a git clean filter
@@ -33,7 +33,10 @@ def strip(nb: dict[str, Any]) -> dict[str, Any]:
         meta = cell.get("metadata", {})
         for key in RUN_METADATA:
             meta.pop(key, None)
-    nb.get("metadata", {}).pop("widgets", None)
+    meta = nb.get("metadata", {})
+    meta.pop("widgets", None)
+    if "language_info" in meta:  # a kernel fills in its version: keep the language's name
+        meta["language_info"] = {"name": meta["language_info"].get("name", "python")}
     return nb
 
 

@@ -1,5 +1,11 @@
 """The notebooks in notebooks/ run top to bottom in a fresh kernel, and are kept without outputs.
 
+Outputs are never committed: every notebook is kept stripped (``notebooks/strip_outputs.py
+--check``; .gitattributes names it as git's clean filter for notebooks, see notebooks/README.md),
+stripping an executed notebook gives back exactly the committed file, and a run writes nothing
+into the repository (the tests execute copies in memory; the notebooks write to temporary
+directories).
+
 Each notebook is executed with nbclient in a new ``python3`` (ipykernel) kernel whose working
 directory is notebooks/, as JupyterLab would start it; any cell error fails the test. The
 kernel gets the repository root first on PYTHONPATH, so it imports this tree's
@@ -13,6 +19,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -68,6 +75,53 @@ def test_the_notebooks_are_there() -> None:
     assert set(EXPECTED) <= {p.name for p in NOTEBOOKS}
 
 
+def _strip_module():
+    sys.path.insert(0, str(NB_DIR))
+    try:
+        return importlib.import_module("strip_outputs")
+    finally:
+        sys.path.remove(str(NB_DIR))
+
+
+def _tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file under ``root`` (caches left out): size and modification time."""
+    return {p.relative_to(root).as_posix(): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts
+            and ".ipynb_checkpoints" not in p.parts}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_each_notebook_says_what_the_analyst_will_learn(path: Path) -> None:
+    first = json.loads(path.read_text(encoding="utf-8"))["cells"][0]
+    assert first["cell_type"] == "markdown"
+    title, sentence = "".join(first["source"]).split("\n\n")[:2]
+    assert title.startswith("# ") and sentence.startswith("**You will learn** how to ")
+
+
+def test_the_strip_check_and_gits_clean_filter_cover_every_notebook() -> None:
+    proc = subprocess.run([sys.executable, str(NB_DIR / "strip_outputs.py"), "--check",
+                           *map(str, NOTEBOOKS)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    attrs = subprocess.run(["git", "check-attr", "filter", "--",
+                            *[p.relative_to(ROOT).as_posix() for p in NOTEBOOKS]],
+                           cwd=ROOT, capture_output=True, text=True, check=False)
+    if attrs.returncode == 0:  # a checkout (a source archive has no git)
+        assert attrs.stdout.count(": filter: notebook-outputs") == len(NOTEBOOKS), attrs.stdout
+    # a notebook with outputs, widget state and a kernel's details: --check fails on it,
+    # the filter (stdin to stdout) strips it
+    nb = json.loads(NOTEBOOKS[0].read_text(encoding="utf-8"))
+    clean = _strip_module().text(nb)
+    code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    code["outputs"] = [{"output_type": "stream", "name": "stdout", "text": ["hi\n"]}]
+    code["execution_count"] = 3
+    nb["metadata"]["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    nb["metadata"]["language_info"] = {"name": "python", "version": "3.11.2"}
+    dirty = json.dumps(nb, indent=1)
+    filtered = subprocess.run([sys.executable, str(NB_DIR / "strip_outputs.py")], input=dirty,
+                              capture_output=True, text=True, check=True)
+    assert filtered.stdout == clean
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_outputs_are_stripped(path: Path) -> None:
     """No outputs and no execution counts: in the file, and in git's index."""
@@ -112,6 +166,7 @@ def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         nb, timeout=CELL_TIMEOUT, kernel_name="python3", allow_errors=False,
         resources={"metadata": {"path": str(NB_DIR)}},
     )
+    before = _tree(ROOT / "notebooks"), sorted(p.name for p in ROOT.iterdir())
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError, with the cell and traceback, on an error
     elapsed = time.perf_counter() - start
@@ -121,4 +176,9 @@ def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         for out in cell.get("outputs", []) if out.get("output_type") == "error"
     ]
     assert not errors, f"{path.name}: cell errors {errors}"
+    # the run wrote nothing into the repository, and stripped it is the committed file
+    assert (_tree(ROOT / "notebooks"), sorted(p.name for p in ROOT.iterdir())) == before
+    executed = json.loads(nbformat.writes(nb))
+    assert _strip_module().text(_strip_module().strip(executed)) == path.read_text(
+        encoding="utf-8")
     assert elapsed < BUDGET, f"{path.name} took {elapsed:.1f} s, more than {BUDGET} s"

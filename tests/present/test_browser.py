@@ -386,7 +386,8 @@ TIMED_CLICK = """([sel, key]) => new Promise(resolve => {
   else target.click();
   const poll = () => {
     if (charts === null && root.dataset.draws !== draws) charts = performance.now() - t0;
-    if (charts !== null && root.dataset.view !== view) return resolve([charts, performance.now() - t0]);
+    if (charts !== null && root.dataset.view !== view)
+      return resolve([charts, performance.now() - t0]);
     if (performance.now() - t0 > 20000) return resolve([charts, null]);
     requestAnimationFrame(poll);
   };
@@ -399,7 +400,8 @@ READ_CHART = """() => {
     c.parentNode.getAttribute('class').replace('cfd-rate cfd-rate-', ''), +c.dataset.bin,
     +c.dataset.num, +c.dataset.den, +c.getAttribute('cx')]);
   const bars = [...svg.querySelectorAll('.cfd-bar')].map(r => [
-    +r.dataset.bin, r.dataset.outcome, +r.dataset.n, +r.getAttribute('x'), +r.getAttribute('width')]);
+    +r.dataset.bin, r.dataset.outcome, +r.dataset.n, +r.getAttribute('x'),
+    +r.getAttribute('width')]);
   return {pts, bars};
 }"""
 
@@ -410,8 +412,9 @@ def test_dashboard_in_jupyterlab(playwright_api, tmp_path):
     up with the same window's bar; a chosen rare type stays in view; "open" lands on the
     first matched line; nothing wider than its cell at 1280 and 800 px. Prints the filter
     and date-step timings measured in the page."""
-    import cartforensics as cf
     import pandas as pd
+
+    import cartforensics as cf
 
     root = tmp_path / "root"
     home = tmp_path / "home"
@@ -464,8 +467,8 @@ def test_dashboard_in_jupyterlab(playwright_api, tmp_path):
                         assert num < den  # not "100 % mutation errors"
                         bx = bar_at[b]
                         assert abs(bx[3] + bx[4] / 2 - x) < 1.5  # one time axis
-                assert sum(p[2] for p in chart["pts"]) == int((outcome == "apply_error").sum()
-                                                             - (ts.isna() & (outcome == "apply_error")).sum())
+                refused = outcome == "apply_error"
+                assert sum(p[2] for p in chart["pts"]) == int((refused & ts.notna()).sum())
                 # open: cart-1193 at its refused line 5
                 page.locator(".cf-dashboard .cfd-open[data-cart='cart-1193']").click()
                 page.wait_for_function(
@@ -514,7 +517,8 @@ def _chosen_type_stays_visible(page) -> None:
     assert chosen.count() == 1 and chosen.first.is_visible()
     box = chosen.first.bounding_box()
     fieldset = page.locator(".cf-dashboard .cfd-types").bounding_box()
-    assert fieldset["y"] <= box["y"] and box["y"] + box["height"] <= fieldset["y"] + fieldset["height"] + 1
+    assert fieldset["y"] <= box["y"]
+    assert box["y"] + box["height"] <= fieldset["y"] + fieldset["height"] + 1
     assert name in page.locator(".cf-dashboard .cfd-types-note").inner_text()
     page.locator(".cf-dashboard .cfd-reset").click()
 
@@ -528,5 +532,6 @@ def _dashboard_layout(page) -> None:
         page.set_viewport_size({"width": width, "height": 2000})
         page.wait_for_timeout(300)
         page.locator(".cf-dashboard").scroll_into_view_if_needed()
-        page.locator(".cf-dashboard").screenshot(path=str(ARTIFACTS / f"browser_dashboard_{width}.png"))
+        page.locator(".cf-dashboard").screenshot(
+            path=str(ARTIFACTS / f"browser_dashboard_{width}.png"))
     page.set_viewport_size({"width": 1280, "height": 800})
