@@ -4,7 +4,8 @@ Outputs are never committed: every notebook is kept stripped (``notebooks/strip_
 --check``; .gitattributes names it as git's clean filter for notebooks, see notebooks/README.md),
 stripping an executed notebook gives back exactly the committed file, and a run writes nothing
 into the repository (the tests execute copies in memory; the notebooks write to temporary
-directories).
+directories). Each notebook's story is checked: the figures its cells tagged ``story`` show
+are compared with the same figures counted here from the replays.
 
 Each notebook is executed with nbclient in a new ``python3`` (ipykernel) kernel whose working
 directory is notebooks/, as JupyterLab would start it; any cell error fails the test. The
@@ -14,6 +15,7 @@ kernel gets the repository root first on PYTHONPATH, so it imports this tree's
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import os
@@ -43,6 +45,63 @@ PRIVATE = re.compile(
     r"\b(?:cf|cartforensics)(?:\.[A-Za-z]\w*)*\._(?!_)\w"
     r"|\bfrom\s+cartforensics(?:\.\w+)*\s+import\s+[^\n]*\b_(?!_)\w"
 )
+
+
+@functools.cache
+def _counts() -> dict[str, object]:
+    """What the notebooks' tagged ("story") cells claim about sample_data/, computed here
+    straight from the replays (not through the functions the notebooks call for them)."""
+    import cartforensics as cf
+
+    ev = cf.read_events(ROOT / "sample_data", progress=False)
+    go, le = cf.replay(ev), cf.replay(ev, mode="lenient")
+    out = {m: r.outcomes["outcome"].astype(str) for m, r in (("go", go), ("le", le))}
+    has_ts = go.outcomes["ts"].notna()
+    failed = {m: o.isin(["malformed", "unknown_type", "too_long"]) for m, o in out.items()}
+    meant = [c for c in le.cart_ids if le.final_state(c)["items"]]
+    return {
+        "lines": len(ev), "carts": len(go.cart_ids), "meant": len(meant),
+        "empty": sum(1 for c in meant if not go.final_state(c)["items"]),
+        "applied_go": int((out["go"] == "applied").sum()),
+        "applied_le": int((out["le"] == "applied").sum()),
+        "failed_go": f"{(failed['go'] & has_ts).sum() / has_ts.sum():.1%}",
+        "failed_le": f"{(failed['le'] & has_ts).sum() / has_ts.sum():.1%}",
+        "files": len(list((ROOT / "sample_data").glob("*.events.log*"))),
+    }
+
+
+# per notebook: what its "story" cells say, and the figures it must say
+STORIES = {
+    "01_quickstart.ipynb": [(
+        r"The service applied \*\*([\d,]+)\*\* of ([\d,]+) lines .*?Read as the writer meant "
+        r"them, \*\*([\d,]+)\*\* apply",
+        lambda c: (f"{c['applied_go']:,}", f"{c['lines']:,}", f"{c['applied_le']:,}"))],
+    "02_incident_postmortem.ipynb": [(
+        r"Of \*\*(\d+)\*\* carts, the writer meant \*\*(\d+)\*\* to hold items\. The service "
+        r"rebuilt \*\*(\d+)\*\* of them with no items at all",
+        lambda c: (str(c["carts"]), str(c["meant"]), str(c["empty"])))],
+    "03_fleet_health.ipynb": [(
+        r"the service failed \*\*([\d.]+%)\*\* of them; a reader that accepts the writer's "
+        r"format would fail ([\d.]+%)",
+        lambda c: (c["failed_go"], c["failed_le"]))],
+    "04_parquet_at_scale.ipynb": [(
+        r"restore verified (\d+) of (\d+) files; hashed again here, (\d+) restored files and "
+        r"(\d+) original files match",
+        lambda c: (str(c["files"]),) * 4)],
+}
+
+
+def _story_text(nb) -> str:
+    """The text every cell tagged "story" showed (markdown, plain text, printed)."""
+    parts = []
+    for cell in nb.cells:
+        if "story" not in cell.get("metadata", {}).get("tags", []):
+            continue
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            parts.append(out.get("text", "") or data.get("text/markdown", "")
+                         or data.get("text/plain", ""))
+    return "\n".join(parts)
 
 
 def _need(module: str):
@@ -176,6 +235,13 @@ def test_notebook_runs(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         for out in cell.get("outputs", []) if out.get("output_type") == "error"
     ]
     assert not errors, f"{path.name}: cell errors {errors}"
+    # the story it tells: the figures its tagged cells show are those counted here
+    story = _story_text(nb)
+    counted = _counts()
+    for pattern, want in STORIES[path.name]:
+        hit = re.search(pattern, story, flags=re.S)
+        assert hit is not None, f"{path.name}: no tagged cell says {pattern!r}:\n{story}"
+        assert hit.groups() == want(counted), (path.name, pattern)
     # the run wrote nothing into the repository, and stripped it is the committed file
     assert (_tree(ROOT / "notebooks"), sorted(p.name for p in ROOT.iterdir())) == before
     executed = json.loads(nbformat.writes(nb))

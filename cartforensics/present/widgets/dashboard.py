@@ -322,6 +322,7 @@ class FleetDashboard(anywidget.AnyWidget):
         outcome mix and the worst carts (the page redraws the charts from :attr:`meta`)."""
         self.redraws += 1
         self._last_key = self._filter_key()
+        self.status = ""  # what "open" said was about the filters before
         m = self.mask()
         worst = self.worst_carts()
         mix = np.bincount(self._codes[self.mode][m], minlength=len(OUTCOMES))
