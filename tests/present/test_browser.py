@@ -16,6 +16,7 @@ or ``CARTFORENSICS_REQUIRE_BROWSER=1``), where they are required and their absen
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ import pytest
 from browser.lab import JupyterLab, write_notebook
 
 CHROMIUM = Path("/usr/bin/chromium")
+HOSTILE_TYPE = "<b>Evil</b><img src=x onerror=__cfpwned=3>"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -369,7 +371,7 @@ DASHBOARD_CELLS = [
 
 import cartforensics as cf
 
-ev = cf.read_events(Path(SAMPLE), progress=False)
+ev = cf.read_events([Path(SAMPLE), Path("hostile")], progress=False)
 go, le = cf.replay(ev), cf.replay(ev, mode="lenient")
 dash = cf.FleetDashboard(go, lenient=le)
 dash''',
@@ -423,8 +425,15 @@ def test_dashboard_in_jupyterlab(playwright_api, tmp_path):
     sample = Path(__file__).resolve().parents[2] / "sample_data"
     write_notebook(root / "dashboard.ipynb",
                    [f"SAMPLE = {str(sample)!r}\n" + DASHBOARD_CELLS[0]])
+    # beside the sample corpus, a cart with a hostile id, sku and type (an unknown type)
+    (root / "hostile").mkdir()
+    (root / "hostile" / f"{HOSTILE_CART}.events.log").write_text("\n".join(
+        json.dumps({"ts": f"2025-11-01T09:0{k}:00Z", "type": t, "payload": p})
+        for k, (t, p) in enumerate([
+            ("AddItem", {"quantity": 1, "price": 100, "sku": HOSTILE_SKU, "name": HOSTILE_NAME}),
+            (HOSTILE_TYPE, {"x": 1})])) + "\n")
     ARTIFACTS.mkdir(exist_ok=True)
-    go = cf.replay(cf.read_events(sample, progress=False))
+    go = cf.replay(cf.read_events([sample, root / "hostile"], progress=False))
     ts, outcome = go.outcomes["ts"], go.outcomes["outcome"].astype(str)
     with JupyterLab(root, home) as lab:
         browser = playwright_api.chromium.launch(executable_path=str(CHROMIUM),
@@ -449,8 +458,9 @@ def test_dashboard_in_jupyterlab(playwright_api, tmp_path):
                         timings["outcome filter"].append(page.evaluate(TIMED_CLICK, [
                             f".cf-dashboard .cfd-outcome[data-outcome='{name}'] input", None]))
                 page.wait_for_function(
-                    "() => document.querySelector('.cf-dashboard .cfd-summary')"
-                    ".innerText.includes('5 of')", timeout=20_000)
+                    "n => document.querySelector('.cf-dashboard .cfd-summary')"
+                    ".innerText.startsWith(n + ' of')",
+                    arg=f"{int((outcome == 'apply_error').sum()):,}", timeout=20_000)
                 chart = page.evaluate(READ_CHART)
                 meta = _chart_meta(page)
                 start = pd.Timestamp(meta["start_ms"], unit="ms", tz="UTC")
@@ -484,6 +494,18 @@ def test_dashboard_in_jupyterlab(playwright_api, tmp_path):
                     timings["date step"].append(page.evaluate(
                         TIMED_CLICK, [".cf-dashboard .cfd-date-from", "ArrowRight"]))
                 _chosen_type_stays_visible(page)
+                # hostile log text shows as text: the type's box, the cart in the table
+                assert page.locator(".cf-dashboard .cfd-type").filter(
+                    has_text=HOSTILE_TYPE).count() == 1
+                page.locator(".cf-dashboard .cfd-types-none").click()
+                page.locator(".cf-dashboard .cfd-type").filter(
+                    has_text=HOSTILE_TYPE).locator("input").check()
+                page.wait_for_function(
+                    "s => [...document.querySelectorAll('.cf-dashboard .cfd-cart')]"
+                    ".some(td => td.textContent === s)", arg=HOSTILE_CART, timeout=20_000)
+                assert page.locator(".cf-dashboard img, .cf-dashboard script").count() == 0
+                assert page.locator(".cf-dashboard b", has_text="Evil").count() == 0
+                assert page.evaluate("() => window.__cfpwned") is None
                 _dashboard_layout(page)
                 for what, ms in timings.items():
                     charts = sorted(x[0] for x in ms)
