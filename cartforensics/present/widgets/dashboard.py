@@ -110,6 +110,17 @@ def line_counts(bins: np.ndarray, types: np.ndarray, go: np.ndarray, lenient: np
             "n": counts.tolist()}
 
 
+def _codes_of(column: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """Per row, an index into the returned values; 0 is a missing value (None)."""
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        codes = column.cat.codes.to_numpy().astype(np.int64)
+        values = list(column.cat.categories)
+    else:
+        codes, uniq = pd.factorize(column, use_na_sentinel=True)
+        values = list(uniq)
+    return codes + 1, [None, *(str(v) for v in values)]
+
+
 class FleetDashboard(anywidget.AnyWidget):
     """Every line of a replay, filtered by date range, type and outcome: a rate chart and an
     outcome chart on one time axis, the lines and carts matched, the worst carts, and the
@@ -165,17 +176,20 @@ class FleetDashboard(anywidget.AnyWidget):
         ts = oc["ts"]
         self._ts_ns = np.asarray(ts.dt.as_unit("ns").array.asi8, dtype=np.int64)
         self._has_ts = ts.notna().to_numpy()
-        types = [t if isinstance(t, str) else None for t in oc["type"].astype(object)]
-        counts = pd.Series(types, dtype=object).value_counts(dropna=False)  # most first
-        order = [t if isinstance(t, str) else None for t in counts.index]
-        self._type_names: list[str | None] = order
-        index = {t: k for k, t in enumerate(order)}
-        self._type_codes = np.fromiter((index[t] for t in types), dtype=np.int64,
-                                       count=len(types))
-        self._codes = {m: pd.Categorical(self.replays[m].outcomes["outcome"].astype(str),
-                                         categories=OUTCOMES).codes.astype(np.int64)
-                       for m in MODES}
-        cart_codes, carts = pd.factorize(oc["cart_id"].astype(str), sort=False)
+        raw, names = _codes_of(oc["type"])  # 0: no type
+        counts = np.bincount(raw, minlength=len(names))
+        order = [int(k) for k in np.argsort(-counts, kind="stable") if counts[k]]  # most first
+        remap = np.full(len(names), -1, dtype=np.int64)
+        remap[order] = np.arange(len(order))
+        self._type_names: list[str | None] = [names[k] for k in order]
+        self._type_codes = remap[raw]
+        type_counts = counts[order].tolist()
+        self._codes = {}
+        for m in MODES:
+            raw, names = _codes_of(self.replays[m].outcomes["outcome"])
+            lut = np.array([OUTCOMES.index(str(o)) if o is not None else 0 for o in names])
+            self._codes[m] = lut[raw]
+        cart_codes, carts = pd.factorize(oc["cart_id"], sort=False)
         self._cart_codes = cart_codes.astype(np.int64)
         self._cart_names = np.asarray(carts, dtype=object)
 
@@ -203,9 +217,9 @@ class FleetDashboard(anywidget.AnyWidget):
             "step_ms": int(step.value // 1_000_000),
             "bins": n_bins,
             "per_window": per_window,
-            "types": [[label_text(t, 48) if t is not None else NO_TYPE,
-                       int(counts.iloc[k])] for k, t in enumerate(order)],
-            "type_values": order,
+            "types": [[label_text(t, 48) if t is not None else NO_TYPE, n]
+                      for t, n in zip(self._type_names, type_counts, strict=True)],
+            "type_values": self._type_names,
             "outcomes": outcome_vocab()[: len(OUTCOMES)],
             "present": {m: present[m].tolist() for m in MODES},
             "rates": [[name, label, [OUTCOMES.index(o) for o in outs], RATE_COLORS[name]]
