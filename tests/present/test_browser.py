@@ -324,27 +324,30 @@ def _switch_cart(page) -> None:
         ".cf-scrubber.cft-live .cf-go-state").inner_text()
 
 
-def _run_all(page, timeout: float = 90.0) -> None:
+def _run_all(page, timeout: float = 90.0, status_bar: bool = True) -> None:
     """Run every cell from the Run menu once the notebook's kernel is connected and idle.
 
     A run requested while the session is still connecting opens a "Select Kernel" dialog
     and runs nothing: then dismiss the dialog (accepting it would start a second kernel),
-    wait and ask again, until the first cell is running or has run."""
+    wait and ask again, until a code cell is running or has run (Notebook 7 draws only the
+    cells in view). ``status_bar``: wait for JupyterLab's status bar to say the kernel is
+    idle first (Notebook 7 has none)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(state="visible", timeout=60_000)
     deadline = time.monotonic() + timeout
     while True:
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]"
-            ".some(e => /\\| Idle$/.test(e.innerText.trim()))", timeout=60_000)
+        if status_bar:
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]"
+                ".some(e => /\\| Idle$/.test(e.innerText.trim()))", timeout=60_000)
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         try:
             page.wait_for_function(
                 "() => { if (document.querySelector('.jp-Dialog')) return false;"
-                " const p = document.querySelector('.jp-Notebook .jp-Cell .jp-InputPrompt');"
-                " return p && /\\[(\\*|\\d+)\\]/.test(p.innerText); }",
+                " return [...document.querySelectorAll('.jp-Notebook .jp-CodeCell"
+                " .jp-InputPrompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.innerText)); }",
                 timeout=10_000)
             return
         except PlaywrightTimeout:

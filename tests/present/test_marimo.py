@@ -88,13 +88,22 @@ def marimo_app(notebook: Path, tmp_path: Path) -> Iterator[str]:
                 proc.wait(timeout=5)
 
 
+@contextmanager
+def chromium_page(playwright_api, url: str):  # noqa: F811
+    """Debian's Chromium on ``url`` at 1280 x 900; closed on exit."""
+    browser = playwright_api.chromium.launch(executable_path=str(CHROMIUM),
+                                             args=CHROMIUM_ARGS, headless=True)
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.goto(url, wait_until="domcontentloaded")
+        yield page
+    finally:
+        browser.close()
+
+
 def test_quickstart_twin_in_marimo(playwright_api, tmp_path):  # noqa: F811
     with marimo_app(NOTEBOOK, tmp_path) as url:
-        browser = playwright_api.chromium.launch(executable_path=str(CHROMIUM),
-                                                 args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(url, wait_until="domcontentloaded")
+        with chromium_page(playwright_api, url) as page:
             line = page.locator(".cf-scrubber .cf-line")
             line.wait_for(state="visible", timeout=90_000)
             first = line.inner_text()
@@ -117,8 +126,6 @@ def test_quickstart_twin_in_marimo(playwright_api, tmp_path):  # noqa: F811
             assert all(i["sku"] in shown for i in final["items"][:5])
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "marimo_quickstart.png"), full_page=True)
-        finally:
-            browser.close()
 
 
 def test_postmortem_twin_in_marimo(playwright_api, tmp_path):  # noqa: F811
@@ -128,11 +135,7 @@ def test_postmortem_twin_in_marimo(playwright_api, tmp_path):  # noqa: F811
     outcome = go.outcomes["outcome"].astype(str)
     refused = go.outcomes[outcome == "apply_error"]
     with marimo_app(POSTMORTEM, tmp_path) as url:
-        browser = playwright_api.chromium.launch(executable_path=str(CHROMIUM),
-                                                 args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 900})
-            page.goto(url, wait_until="domcontentloaded")
+        with chromium_page(playwright_api, url) as page:
             try:
                 page.locator(".cf-dashboard .cfd-pt").first.wait_for(state="attached",
                                                                       timeout=90_000)
@@ -168,5 +171,3 @@ def test_postmortem_twin_in_marimo(playwright_api, tmp_path):  # noqa: F811
                 page.screenshot(path=str(ARTIFACTS / "marimo_postmortem_failure.png"),
                                 full_page=True)
                 raise
-        finally:
-            browser.close()

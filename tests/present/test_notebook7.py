@@ -10,7 +10,6 @@ line, in both modes.
 from __future__ import annotations
 
 import shutil
-import time
 from pathlib import Path
 
 from browser.lab import JupyterLab
@@ -19,38 +18,12 @@ from test_browser import (  # noqa: F401
     CHROMIUM,
     CHROMIUM_ARGS,
     READ_TABLE,
+    _run_all,
     playwright_api,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 LIVE = ".cf-scrubber.cft-live"
-
-
-def _run_all(page, timeout: float = 90.0) -> None:
-    """Run every cell from the Run menu; a run asked for before the kernel is connected
-    opens a kernel dialog and runs nothing: dismiss it and ask again. (Notebook 7 draws only
-    the cells in view: any code cell's prompt tells that the run started.)"""
-    from playwright.sync_api import TimeoutError as PlaywrightTimeout
-
-    page.locator(".jp-Notebook .jp-Cell").first.wait_for(state="visible", timeout=60_000)
-    deadline = time.monotonic() + timeout
-    while True:
-        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
-        try:
-            page.wait_for_function(
-                "() => { if (document.querySelector('.jp-Dialog')) return false;"
-                " return [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]"
-                ".some(p => /\\[(\\*|\\d+)\\]/.test(p.innerText)); }", timeout=10_000)
-            return
-        except PlaywrightTimeout:
-            if time.monotonic() > deadline:
-                raise
-        dialog = page.locator(".jp-Dialog")
-        if dialog.count():
-            page.keyboard.press("Escape")
-            dialog.first.wait_for(state="detached", timeout=10_000)
-        page.wait_for_timeout(2000)
 
 
 def _items(page, mode: str) -> list[tuple[str, str]]:
@@ -82,7 +55,7 @@ def test_quickstart_in_notebook7(playwright_api, tmp_path):  # noqa: F811
             page.goto(server.url("notebooks/01_quickstart.ipynb"),
                       wait_until="domcontentloaded")
             try:
-                _run_all(page)
+                _run_all(page, status_bar=False)
                 line = page.locator(f"{LIVE} .cf-line")
                 line.wait_for(state="visible", timeout=120_000)
                 copy = page.locator(".cft-notebook-copy")

@@ -70,6 +70,15 @@ function stepWords(ms) {
   return ms / 1000 + " s";
 }
 
+// A checkbox with its label: a chip of the type or outcome lists.
+function checkChip(cls, checked, onToggle, ...kids) {
+  const box = h("input", "");
+  box.type = "checkbox";
+  box.checked = checked;
+  box.addEventListener("change", () => onToggle(box.checked));
+  return h("label", "cfd-chip " + cls + (checked ? " cfd-on" : ""), box, ...kids);
+}
+
 function renderDashboard({ model, el }) {
   const root = h("div", "cft cfd cf-dashboard");
   el.append(root);
@@ -192,15 +201,11 @@ function renderDashboard({ model, el }) {
     types.forEach(([label, count], k) => {
       const show = expanded || k < DASH.typesShown || (!all && sel.types.has(k));
       if (!show) { hidden += 1; return; }
-      const box = h("input", "");
-      box.type = "checkbox";
-      box.checked = sel.types.has(k);
-      box.addEventListener("change", () => {
+      const chip = checkChip("cfd-type", sel.types.has(k), (on) => {
         const now = new Set(selection().types);
-        if (box.checked) now.add(k); else now.delete(k);
+        if (on) now.add(k); else now.delete(k);
         setTypes(values.filter((v, j) => now.has(j)));
-      });
-      const chip = h("label", "cfd-chip cfd-type" + (box.checked ? " cfd-on" : ""), box, h("span", "cfd-chip-text", label), h("span", "cfd-count", fmtInt(count)));
+      }, h("span", "cfd-chip-text", label), h("span", "cfd-count", fmtInt(count)));
       chip.dataset.type = String(k);
       typesBox.append(chip);
     });
@@ -215,19 +220,15 @@ function renderDashboard({ model, el }) {
     const present = (m.present || {})[mode] || [];
     (m.outcomes || []).forEach(([name, label, color, dark], k) => {
       if (!present[k]) return;
-      const box = h("input", "");
-      box.type = "checkbox";
-      box.checked = sel.outcomes.has(k);
-      box.addEventListener("change", () => {
+      const swatch = h("span", "cfd-swatch");
+      swatch.style.background = color;
+      const chip = checkChip("cfd-outcome", sel.outcomes.has(k), (on) => {
         const now = new Set(selection().outcomes);
-        if (box.checked) now.add(k); else now.delete(k);
+        if (on) now.add(k); else now.delete(k);
         model.set("outcomes", (m.outcomes || []).filter((o, j) => now.has(j)).map((o) => o[0]));
         model.save_changes();
         drawAll();
-      });
-      const swatch = h("span", "cfd-swatch");
-      swatch.style.background = color;
-      const chip = h("label", "cfd-chip cfd-outcome" + (box.checked ? " cfd-on" : ""), box, swatch, h("span", "cfd-chip-text", label), h("span", "cfd-count", fmtInt(present[k])));
+      }, swatch, h("span", "cfd-chip-text", label), h("span", "cfd-count", fmtInt(present[k])));
       chip.dataset.outcome = name;
       outsBox.append(chip);
     });
