@@ -271,6 +271,7 @@ function renderDashboard({ model, el }) {
     const ym = (v) => yMix1 - (v / mTop) * (yMix1 - yMix0);
     for (const [y0, y1, topV, fmt, yf] of [[yRate0, yRate1, rTop, (v) => Math.round(v * 1000) / 10 + " %", yr], [yMix0, yMix1, mTop, fmtInt, ym]]) {
       for (const f of [0, 0.5, 1]) {
+        if (yf === ym && !Number.isInteger(topV * f)) continue; // lines come whole
         const y = yf(topV * f);
         g.append(svg("line", { x1: x0, x2: x1, y1: y, y2: y, class: "cfd-grid" }));
         text(x0 - 4, y + 4, fmt(topV * f), { class: "cfd-tick", "text-anchor": "end" });
@@ -368,7 +369,7 @@ function renderDashboard({ model, el }) {
     if (!rows.length) { worstBox.append(h("div", "cft-note", "no line passes the filters")); }
     else {
       const tab = h("table", "cft-table cfd-worst-table");
-      tab.append(h("thead", "", h("tr", "", ...[["cart", 0], ["lines", 1], ["problems go", 1], ["problems lenient", 1], ["lost", 1], ["", 0]].map(([x, num]) => h("th", num ? "cft-num" : "", x)))));
+      tab.append(h("thead", "", h("tr", "", ...[["cart", 0], ["lines", 1], ["problems go", 1], ["problems lenient", 1], ["lost", 1], ["", 0]].map(([x, num]) => { const th = h("th", num ? "cft-num" : "", x); th.title = x; return th; }))));
       const body = h("tbody");
       for (const [shown, raw, lines, pg, pl, lost] of rows) {
         const open = button("open ▸", "cfd-open", v.filtered ? "open this cart below at the first line the filters match" : "open this cart in the scrubber below");
