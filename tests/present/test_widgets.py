@@ -953,3 +953,20 @@ def test_a_state_handed_out_is_the_callers_to_change(sample) -> None:
     s.step(-1)
     s.step(1)  # redrawn from what it keeps
     assert s.state() == go.final_state("cart-1002")
+
+
+def test_a_dashboard_shown_in_a_notebook_brings_its_scrubber(sample, monkeypatch):
+    """Displayed, the dashboard shows its view and below it the scrubber that "open" fills,
+    opened on the worst cart; its text form is one line."""
+    import IPython.display
+
+    shown: list[Any] = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+    go, le = sample
+    d = FleetDashboard(go, lenient=le)
+    assert d.scrubber is None
+    d._ipython_display_()
+    assert shown[0]["application/vnd.jupyter.widget-view+json"]["model_id"] == d.model_id
+    assert shown[0]["text/plain"] == repr(d) == "FleetDashboard(28 of 28 lines, 4 carts, go)"
+    assert d.scrubber is not None and d.scrubber.cart_id == d.worst_carts().index[0]
+    assert shown[1:] == [d.scrubber]
