@@ -16,6 +16,7 @@ or ``CARTFORENSICS_REQUIRE_BROWSER=1``), where they are required and their absen
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ import pytest
 from browser.lab import JupyterLab, write_notebook
 
 CHROMIUM = Path("/usr/bin/chromium")
+HOSTILE_TYPE = "<b>Evil</b><img src=x onerror=__cfpwned=3>"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -322,27 +324,30 @@ def _switch_cart(page) -> None:
         ".cf-scrubber.cft-live .cf-go-state").inner_text()
 
 
-def _run_all(page, timeout: float = 90.0) -> None:
+def _run_all(page, timeout: float = 90.0, status_bar: bool = True) -> None:
     """Run every cell from the Run menu once the notebook's kernel is connected and idle.
 
     A run requested while the session is still connecting opens a "Select Kernel" dialog
     and runs nothing: then dismiss the dialog (accepting it would start a second kernel),
-    wait and ask again, until the first cell is running or has run."""
+    wait and ask again, until a code cell is running or has run (Notebook 7 draws only the
+    cells in view). ``status_bar``: wait for JupyterLab's status bar to say the kernel is
+    idle first (Notebook 7 has none)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     page.locator(".jp-Notebook .jp-Cell").first.wait_for(state="visible", timeout=60_000)
     deadline = time.monotonic() + timeout
     while True:
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]"
-            ".some(e => /\\| Idle$/.test(e.innerText.trim()))", timeout=60_000)
+        if status_bar:
+            page.wait_for_function(
+                "() => [...document.querySelectorAll('.jp-StatusBar-TextItem')]"
+                ".some(e => /\\| Idle$/.test(e.innerText.trim()))", timeout=60_000)
         page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
         page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
         try:
             page.wait_for_function(
                 "() => { if (document.querySelector('.jp-Dialog')) return false;"
-                " const p = document.querySelector('.jp-Notebook .jp-Cell .jp-InputPrompt');"
-                " return p && /\\[(\\*|\\d+)\\]/.test(p.innerText); }",
+                " return [...document.querySelectorAll('.jp-Notebook .jp-CodeCell"
+                " .jp-InputPrompt')].some(p => /\\[(\\*|\\d+)\\]/.test(p.innerText)); }",
                 timeout=10_000)
             return
         except PlaywrightTimeout:
@@ -361,3 +366,197 @@ def _tidy(page) -> None:
     if tab.count():
         tab.first.click()
         page.wait_for_timeout(500)
+
+
+# -- the fleet dashboard -----------------------------------------------------------------------
+DASHBOARD_CELLS = [
+    '''from pathlib import Path
+
+import cartforensics as cf
+
+ev = cf.read_events([Path(SAMPLE), Path("hostile")], progress=False)
+go, le = cf.replay(ev), cf.replay(ev, mode="lenient")
+dash = cf.FleetDashboard(go, lenient=le)
+dash''',
+]
+# a click in the page, timed until the charts are drawn again and until the kernel's answer
+# (the worst carts) is drawn: [charts ms, answer ms]
+TIMED_CLICK = """([sel, key]) => new Promise(resolve => {
+  const root = document.querySelector('.cf-dashboard');
+  const draws = root.dataset.draws, view = root.dataset.view;
+  const t0 = performance.now();
+  let charts = null;
+  const target = document.querySelector(sel);
+  if (key) { target.stepUp(); target.dispatchEvent(new Event('input', {bubbles: true})); }
+  else target.click();
+  const poll = () => {
+    if (charts === null && root.dataset.draws !== draws) charts = performance.now() - t0;
+    if (charts !== null && root.dataset.view !== view)
+      return resolve([charts, performance.now() - t0]);
+    if (performance.now() - t0 > 20000) return resolve([charts, null]);
+    requestAnimationFrame(poll);
+  };
+  poll();
+})"""
+# per rate point: [series, bin, numerator, denominator, x]; per bar: [bin, outcome, n, x, width]
+READ_CHART = """() => {
+  const svg = document.querySelector('.cf-dashboard .cfd-svg');
+  const pts = [...svg.querySelectorAll('.cfd-pt')].map(c => [
+    c.parentNode.getAttribute('class').replace('cfd-rate cfd-rate-', ''), +c.dataset.bin,
+    +c.dataset.num, +c.dataset.den, +c.getAttribute('cx')]);
+  const bars = [...svg.querySelectorAll('.cfd-bar')].map(r => [
+    +r.dataset.bin, r.dataset.outcome, +r.dataset.n, +r.getAttribute('x'),
+    +r.getAttribute('width')]);
+  return {pts, bars};
+}"""
+
+
+def test_dashboard_in_jupyterlab(playwright_api, tmp_path):
+    """The dashboard on the sample corpus: filtered to handler errors, each rate point is
+    that window's handler errors over all its lines (checked against the replay) and lines
+    up with the same window's bar; a chosen rare type stays in view; "open" lands on the
+    first matched line; nothing wider than its cell at 1280 and 800 px. Prints the filter
+    and date-step timings measured in the page."""
+    import pandas as pd
+
+    import cartforensics as cf
+
+    root = tmp_path / "root"
+    home = tmp_path / "home"
+    root.mkdir()
+    home.mkdir()
+    sample = Path(__file__).resolve().parents[2] / "sample_data"
+    write_notebook(root / "dashboard.ipynb",
+                   [f"SAMPLE = {str(sample)!r}\n" + DASHBOARD_CELLS[0]])
+    # beside the sample corpus, a cart with a hostile id, sku and type (an unknown type)
+    (root / "hostile").mkdir()
+    (root / "hostile" / f"{HOSTILE_CART}.events.log").write_text("\n".join(
+        json.dumps({"ts": f"2025-11-01T09:0{k}:00Z", "type": t, "payload": p})
+        for k, (t, p) in enumerate([
+            ("AddItem", {"quantity": 1, "price": 100, "sku": HOSTILE_SKU, "name": HOSTILE_NAME}),
+            (HOSTILE_TYPE, {"x": 1})])) + "\n")
+    ARTIFACTS.mkdir(exist_ok=True)
+    go = cf.replay(cf.read_events([sample, root / "hostile"], progress=False))
+    ts, outcome = go.outcomes["ts"], go.outcomes["outcome"].astype(str)
+    with JupyterLab(root, home) as lab:
+        browser = playwright_api.chromium.launch(executable_path=str(CHROMIUM),
+                                                 args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            page.goto(lab.url("lab/tree/dashboard.ipynb"), wait_until="domcontentloaded")
+            try:
+                _run_all(page)
+                page.locator(".cf-dashboard .cfd-pt").first.wait_for(state="attached",
+                                                                      timeout=90_000)
+                page.locator(".cf-dashboard .cfd-open").first.wait_for(timeout=30_000)
+                summary = page.locator(".cf-dashboard .cfd-summary").inner_text()
+                assert f"{len(outcome):,} of {len(outcome):,} lines" in summary
+                _tidy(page)
+                timings: dict[str, list[float]] = {"outcome filter": [], "date step": []}
+                # handler errors only: switch every other outcome off, one click each
+                for name in page.evaluate(
+                        "() => [...document.querySelectorAll('.cf-dashboard .cfd-outcome')]"
+                        ".map(c => c.dataset.outcome)"):
+                    if name != "apply_error":
+                        timings["outcome filter"].append(page.evaluate(TIMED_CLICK, [
+                            f".cf-dashboard .cfd-outcome[data-outcome='{name}'] input", None]))
+                page.wait_for_function(
+                    "n => document.querySelector('.cf-dashboard .cfd-summary')"
+                    ".innerText.startsWith(n + ' of')",
+                    arg=f"{int((outcome == 'apply_error').sum()):,}", timeout=20_000)
+                chart = page.evaluate(READ_CHART)
+                meta = _chart_meta(page)
+                start = pd.Timestamp(meta["start_ms"], unit="ms", tz="UTC")
+                step = pd.Timedelta(milliseconds=meta["step_ms"])
+                series = {p[0] for p in chart["pts"]}
+                assert series == {"mutation_error_rate"}, series
+                bar_at = {b[0]: b for b in chart["bars"]}
+                assert {b[1] for b in chart["bars"]} == {"apply_error"}
+                for _, b, num, den, x in chart["pts"]:
+                    inside = (ts >= start + b * step) & (ts < start + (b + 1) * step)
+                    assert den == int(inside.sum())  # every line of the window
+                    assert num == int((inside & (outcome == "apply_error")).sum())
+                    if num:
+                        assert num < den  # not "100 % mutation errors"
+                        bx = bar_at[b]
+                        assert abs(bx[3] + bx[4] / 2 - x) < 1.5  # one time axis
+                refused = outcome == "apply_error"
+                assert sum(p[2] for p in chart["pts"]) == int((refused & ts.notna()).sum())
+                # open: cart-1193 at its refused line 5
+                page.locator(".cf-dashboard .cfd-open[data-cart='cart-1193']").click()
+                page.wait_for_function(
+                    "() => { const s = document.querySelector('.cf-scrubber.cft-live');"
+                    " return s && s.querySelector('.cf-cart-id').textContent === 'cart-1193'"
+                    " && s.querySelector('.cf-line').innerText.includes('Line 5 of'); }",
+                    timeout=20_000)
+                assert "first line the filters match" in page.locator(
+                    ".cf-dashboard .cfd-status").inner_text()
+                # the date slider, one window a step
+                page.locator(".cf-dashboard .cfd-reset").click()
+                for _ in range(4):
+                    timings["date step"].append(page.evaluate(
+                        TIMED_CLICK, [".cf-dashboard .cfd-date-from", "ArrowRight"]))
+                _chosen_type_stays_visible(page)
+                # hostile log text shows as text: the type's box, the cart in the table
+                assert page.locator(".cf-dashboard .cfd-type").filter(
+                    has_text=HOSTILE_TYPE).count() == 1
+                page.locator(".cf-dashboard .cfd-types-none").click()
+                page.locator(".cf-dashboard .cfd-type").filter(
+                    has_text=HOSTILE_TYPE).locator("input").check()
+                page.wait_for_function(
+                    "s => [...document.querySelectorAll('.cf-dashboard .cfd-cart')]"
+                    ".some(td => td.textContent === s)", arg=HOSTILE_CART, timeout=20_000)
+                assert page.locator(".cf-dashboard img, .cf-dashboard script").count() == 0
+                assert page.locator(".cf-dashboard b", has_text="Evil").count() == 0
+                assert page.evaluate("() => window.__cfpwned") is None
+                _dashboard_layout(page)
+                for what, ms in timings.items():
+                    charts = sorted(x[0] for x in ms)
+                    answers = sorted(x[1] for x in ms)
+                    print(f"dashboard {what}: charts redrawn {charts} ms, kernel's answer "
+                          f"drawn {answers} ms")
+            except BaseException:
+                page.screenshot(path=str(ARTIFACTS / "browser_dashboard_failure.png"),
+                                full_page=True)
+                print("---- jupyter lab log (tail) ----\n" + lab.log())
+                raise
+        finally:
+            browser.close()
+
+
+def _chart_meta(page) -> dict:
+    """The chart's first window and a window's length, as the view writes them on its root."""
+    return page.evaluate("() => { const r = document.querySelector('.cf-dashboard');"
+                         " return {start_ms: +r.dataset.startMs, step_ms: +r.dataset.stepMs}; }")
+
+
+def _chosen_type_stays_visible(page) -> None:
+    """Choose only the rarest type: its box stays listed, checked and in view, and the note
+    under the list names it."""
+    page.locator(".cf-dashboard .cfd-types-none").click()
+    rare = page.locator(".cf-dashboard .cfd-type").last
+    name = rare.locator(".cfd-chip-text").inner_text()
+    rare.locator("input").check()
+    page.wait_for_timeout(300)
+    chosen = page.locator(".cf-dashboard .cfd-type.cfd-on")
+    assert chosen.count() == 1 and chosen.first.is_visible()
+    box = chosen.first.bounding_box()
+    fieldset = page.locator(".cf-dashboard .cfd-types").bounding_box()
+    assert fieldset["y"] <= box["y"]
+    assert box["y"] + box["height"] <= fieldset["y"] + fieldset["height"] + 1
+    assert name in page.locator(".cf-dashboard .cfd-types-note").inner_text()
+    page.locator(".cf-dashboard .cfd-reset").click()
+
+
+def _dashboard_layout(page) -> None:
+    for width in (1280, 800):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.wait_for_timeout(500)
+        bad = page.evaluate(OVERFLOW, ".cf-dashboard")
+        assert bad == [], (width, bad)
+        page.set_viewport_size({"width": width, "height": 2000})
+        page.wait_for_timeout(300)
+        page.locator(".cf-dashboard").scroll_into_view_if_needed()
+        page.locator(".cf-dashboard").screenshot(
+            path=str(ARTIFACTS / f"browser_dashboard_{width}.png"))
+    page.set_viewport_size({"width": 1280, "height": 800})

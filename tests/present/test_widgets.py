@@ -3,7 +3,8 @@
 No browser here (tests/present/test_browser.py draws them in a real JupyterLab, marimo and an
 HTML export): the scrubber is driven through its traits (``position``, ``cart_id``, and
 ``request``, what the page's buttons send) and methods, and the data it sends the page
-(``cart``, ``frame``) is checked; the dashboard through its ipywidgets and their HTML.
+(``cart``, ``frame``) is checked; the dashboard through its filter traits and the data it
+sends (``meta``: the line counts the charts are drawn from; ``view``).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import re
 from pathlib import Path
 from typing import Any
 
-import ipywidgets as widgets
 import numpy as np
 import pandas as pd
 import pytest
+import traitlets
 
 from cartforensics import Notes, read_events, replay
 from cartforensics.model.replay import OUTCOMES
@@ -133,46 +134,6 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     return replay(ev), replay(ev, mode="lenient")
 
 
-def all_html(w: widgets.Widget) -> str:
-    """Every HTML widget's value under ``w``, joined."""
-    out = []
-    stack = [w]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, widgets.HTML):
-            out.append(x.value)
-        stack.extend(getattr(x, "children", ()))
-    return "\n".join(out)
-
-
-def outside_css(text: str) -> str:
-    return re.sub(r"<style>.*?</style>", "", text, flags=re.S)
-
-
-def tags(text: str) -> set[str]:
-    """Tag names used in HTML text."""
-    return {m.lower() for m in re.findall(r"<\s*/?\s*([a-zA-Z][a-zA-Z0-9]*)", text)}
-
-
-def attribute_names(text: str) -> set[str]:
-    """Attribute names used in HTML text (parsed, so escaped text in values is no name)."""
-    from html.parser import HTMLParser
-
-    names: set[str] = set()
-
-    class P(HTMLParser):
-        def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-            names.update(k for k, _ in attrs)
-
-    p = P()
-    p.feed(text)
-    p.close()
-    return names
-
-
-SAFE_TAGS = {"div", "span", "b", "h4", "table", "thead", "tbody", "tr", "th", "td", "s", "ul",
-             "li", "style"}
-STRIP_TAGS = {"svg", "rect", "title"}  # the timeline strip's marks and their tooltips
 
 
 # -- the scrubber ------------------------------------------------------------------------------
@@ -570,56 +531,134 @@ def test_dashboard_filters_redraw_and_open_a_cart(sample, hostile):
     go, le = sample
     d = FleetDashboard(go, lenient=le)
     assert d.redraws == 1
-    for img in (d.rates_image, d.mix_image):
-        assert img.value[:8] == b"\x89PNG\r\n\x1a\n"
-    assert d.mask().all()
-    assert "<b>28</b> of 28 lines" in d.summary_html.value
+    assert d.mask().all() and not d.filtered
+    assert d.view["lines"] == 28 and d.view["carts"] == 4
+    assert repr(d) == "FleetDashboard(28 of 28 lines, 4 carts, go)"
     worst = d.worst_carts()
     assert worst.index.tolist() == ["cart-1001", "cart-1003", "cart-1004", "cart-1002"]
     assert worst.loc["cart-1003"].tolist() == [8, 6, 2, 4]
-    assert [v for _, v in d.cart_select.options] == worst.index.tolist()
-    before = d.rates_image.value
+    assert [r[1] for r in d.view["worst"]] == worst.index.tolist()
+    assert [r[2:] for r in d.view["worst"]] == worst.to_numpy().tolist()
 
-    d.outcome_filter.value = ("apply_error",)
-    assert d.redraws == 2 and d.rates_image.value != before
+    d.outcomes = ["apply_error"]
+    assert d.redraws == 2 and d.filtered
     assert d.mask().sum() == 2
     assert d.worst_carts().index.tolist() == ["cart-1003", "cart-1002"]  # 1003 lost its line
-    assert "<b>2</b> of 28 lines" in d.summary_html.value
+    assert d.view["lines"] == 2 and d.view["carts"] == 2
+    assert d.view["mix"] == [0, 0, 0, 0, 2, 0, 0]
 
-    d.reset_button.click()
+    ask(d, do="reset")  # the page's "all lines"
     assert d.mask().all() and d.redraws == 3
 
-    # dates: 2025-10-28 … 2025-11-03, one option a day; with a type too
-    labels = [lab for lab, _ in d.date_range.options]
-    assert labels[0] == "2025-10-28" and labels[-1] == "2025-11-03"
-    k = labels.index("2025-11-01")
-    d.date_range.index = (k, k)
+    # dates: 2025-10-28 … 2025-11-03, one window a day; with a type too
+    assert d.date_labels[0] == "2025-10-28" and d.date_labels[-1] == "2025-11-03"
+    k = d.date_labels.index("2025-11-01")
+    d.date_index = [k, k]
     assert set(go.outcomes["cart_id"][d.mask()].astype(str)) == {"cart-1003"}
     assert d.mask().sum() == 7  # the glued line has no readable ts
-    d.type_filter.value = ("AddItem",)
+    d.types = ["AddItem"]
     assert go.outcomes["type"][d.mask()].tolist() == ["AddItem"] * 3
     assert d.redraws == 5
+    d.date_index = [5, 1]  # the page's two sliders crossed: first and last swap
+    assert d.date_index == [1, 5]
 
-    d.mode.value = "lenient"  # the outcome filter now offers lenient mode's outcomes
-    assert [v for _, v in d.outcome_filter.options] == ["applied", "malformed",
-                                                        "unknown_type", "apply_error"]
-    assert d.worst_carts()["problems_lenient"].tolist() == [0]
-    assert "most problem lines in lenient mode" in d.worst_html.value
+    d.mode = "lenient"  # the outcome filter now holds lenient mode's outcomes, all of them
+    assert d.outcomes == ["applied", "malformed", "unknown_type", "apply_error"]
+    assert d.redraws == 7  # one redraw for the mode and its outcomes together
     d.reset_filters()
+    assert d.worst_carts()["problems_lenient"].iloc[0] == 2
     assert d.worst_carts().index[0] == "cart-1003"  # most problems as the writer meant
+    assert d.view["mode"] == "lenient"
 
-    d.cart_select.value = "cart-1002"
+    ask(d, do="open", cart="cart-1002")
     assert isinstance(d.scrubber, TimelineScrubber) and d.scrubber.cart_id == "cart-1002"
-    assert d.scrubber_box.children == (d.scrubber,)
-    d.cart_select.value = "cart-1004"
-    assert d.scrubber.cart_id == "cart-1004"
+    ask(d, do="open", cart="cart-1004")
+    assert d.scrubber.cart_id == "cart-1004" and "cart-1004 opened" in d.status
+    ask(d, do="open", cart="no-such-cart")
+    assert d.scrubber.cart_id == "cart-1004" and d.status.startswith("could not do that")
+
+    for bad in ({"outcomes": ["exploded"]}, {"types": ["NoSuchType"]}, {"mode": "strict"}):
+        with pytest.raises(traitlets.TraitError):
+            d.set_trait(*next(iter(bad.items())))
 
     h = FleetDashboard(hostile[0], lenient=hostile[1])
-    page = all_html(h)
-    assert "c&lt;i&gt;1" in page and "<i>" not in outside_css(page)
-    assert any(v == "<b>Evil</b>" for _, v in h.type_filter.options)
-    h.cart_select.value = "evil"
-    assert "<img" not in all_html(h)
+    # log text goes to the page as text (drawn with textContent), not as HTML
+    assert HOSTILE_TYPE in h.meta["type_values"]
+    assert [HOSTILE_TYPE, 1] in h.meta["types"]
+    assert HOSTILE_CART in [r[1] for r in h.view["worst"]]
+    assert "&lt;" not in text_of([h.meta, h.view])
+    assert h.open_cart(HOSTILE_CART).cart_id == HOSTILE_CART
+
+
+def _counted(d: FleetDashboard, what: str) -> int:
+    """Lines of the dashboard's counts (``meta``) that pass its filters, added up as the page
+    does: dates as chart windows, types by index, outcomes in the mode."""
+    c, m = d.meta["counts"], d.meta
+    pw, (i0, i1) = m["per_window"], d.date_index
+    full = i0 == 0 and i1 == len(d.date_labels) - 1
+    types = {m["type_values"].index(t) for t in d.types}
+    outs = {OUTCOMES.index(o) for o in d.outcomes}
+    total = 0
+    for b, t, g, le_, n in zip(c["bin"], c["type"], c["go"], c["le"], c["n"], strict=True):
+        code = g if d.mode == "go" else le_
+        in_dates = (b < 0 and full) or (i0 * pw <= b < (i1 + 1) * pw)
+        if t in types and in_dates and (what == "denominator" or code in outs):
+            total += n
+    return total
+
+
+def test_dashboard_counts_add_up_to_the_lines_the_filters_keep(sample):
+    """The counts the page draws from equal the lines mask() keeps, under every filter; a
+    rate's denominator is every line of the chosen types whatever the outcome filter."""
+    go, le = sample
+    d = FleetDashboard(go, lenient=le)
+    assert sum(d.meta["counts"]["n"]) == len(go.outcomes)
+    step = pd.Timedelta(milliseconds=d.meta["step_ms"])
+    assert pd.Timedelta("1D") % step == pd.Timedelta(0)  # a date window: whole chart windows
+    assert d.meta["per_window"] == pd.Timedelta("1D") / step
+    rng = np.random.default_rng(7)
+    types = d.meta["type_values"]
+    for _ in range(25):
+        d.mode = str(rng.choice(["go", "lenient"]))
+        a, b = sorted(rng.integers(0, len(d.date_labels), 2).tolist())
+        d.date_index = [a, b]
+        d.types = [t for t in types if rng.random() < 0.6]
+        d.outcomes = [o for o in d.outcomes if rng.random() < 0.5]
+        assert _counted(d, "lines") == int(d.mask().sum()) == d.view["lines"]
+        # the denominator: the same filters with every outcome chosen
+        kept = d.mask()
+        outs = d.outcomes
+        d.outcomes = list(OUTCOMES)
+        assert _counted(d, "denominator") == int(d.mask().sum())
+        assert (d.mask() | ~kept).all()
+        d.outcomes = outs
+
+
+def test_dashboard_rates_keep_their_denominator_and_open_at_the_filtered_line():
+    """On the sample corpus: filtered to handler errors, the mutation-error rate of a window
+    is its handler errors over all its lines (not 100 %), and "open" on cart-1193 lands on
+    its refused line 5, not where the scrubber opens it without a filter."""
+    ev = read_events(Path(__file__).resolve().parents[2] / "sample_data", progress=False)
+    go, le = replay(ev), replay(ev, mode="lenient")
+    d = FleetDashboard(go, lenient=le)
+    d.outcomes = ["apply_error"]
+    c = pd.DataFrame(d.meta["counts"])
+    code = OUTCOMES.index("apply_error")
+    per_bin = c[c["bin"] >= 0].groupby("bin").apply(
+        lambda g: (int(g.loc[g["go"] == code, "n"].sum()), int(g["n"].sum())),
+        include_groups=False)
+    busiest = max(per_bin.items(), key=lambda kv: kv[1][0])
+    num, den = busiest[1]
+    # the same window counted from the replay itself
+    start = pd.Timestamp(d.meta["start_ms"], unit="ms", tz="UTC")
+    step = pd.Timedelta(milliseconds=d.meta["step_ms"])
+    lo, hi = start + busiest[0] * step, start + (busiest[0] + 1) * step
+    in_window = (go.outcomes["ts"] >= lo) & (go.outcomes["ts"] < hi)
+    assert den == int(in_window.sum()) and den > num > 0
+    assert num == int((in_window & (go.outcomes["outcome"] == "apply_error")).sum())
+    assert d.open_cart("cart-1193").position == 5
+    assert go.history("cart-1193")["outcome"].iloc[4] == "apply_error"
+    assert "the first line the filters match" in d.status
 
 
 def test_widgets_replay_again_as_the_same_toolchain(tmp_path: Path) -> None:
@@ -914,3 +953,20 @@ def test_a_state_handed_out_is_the_callers_to_change(sample) -> None:
     s.step(-1)
     s.step(1)  # redrawn from what it keeps
     assert s.state() == go.final_state("cart-1002")
+
+
+def test_a_dashboard_shown_in_a_notebook_brings_its_scrubber(sample, monkeypatch):
+    """Displayed, the dashboard shows its view and below it the scrubber that "open" fills,
+    opened on the worst cart; its text form is one line."""
+    import IPython.display
+
+    shown: list[Any] = []
+    monkeypatch.setattr(IPython.display, "display", lambda obj, **kw: shown.append(obj))
+    go, le = sample
+    d = FleetDashboard(go, lenient=le)
+    assert d.scrubber is None
+    d._ipython_display_()
+    assert shown[0]["application/vnd.jupyter.widget-view+json"]["model_id"] == d.model_id
+    assert shown[0]["text/plain"] == repr(d) == "FleetDashboard(28 of 28 lines, 4 carts, go)"
+    assert d.scrubber is not None and d.scrubber.cart_id == d.worst_carts().index[0]
+    assert shown[1:] == [d.scrubber]

@@ -7,18 +7,18 @@ when it is not JSON), its outcome and error in ``go`` mode (what the service reb
 A line can be skipped (the cart is replayed without it, like Redux DevTools skipping an
 action) and the skips reset.
 
-:class:`FleetDashboard` filters every line of a replay by date, type and outcome, redraws the
-rate charts of :mod:`cartforensics.present.plots`, ranks the worst carts and opens the chosen one
-in a
-scrubber below.
+:class:`FleetDashboard` filters every line of a replay by date, type and outcome, draws a rate
+chart and an outcome chart on one time axis from line counts it sends once
+(``static/dashboard.js``: a filter redraws them in the page), ranks the worst carts and opens
+the chosen one in a scrubber below, at the first line the filters match.
 
-The scrubber is an ``anywidget`` (JupyterLab, Notebook 7, VS Code, Voila, marimo): the kernel
+Both are anywidgets (JupyterLab, Notebook 7, VS Code, Voila, marimo). The scrubber: the kernel
 sends plain data (:mod:`~cartforensics.present.widgets.frames`), one ES module
 (``static/timeline.js``) draws it, and draws it again without a kernel from data embedded in
 an HTML page (:mod:`~cartforensics.present.widgets.static`: what an HTML export of a notebook
 shows). Everything taken from the logs (skus, names, types, errors, cart ids, raw bytes, notes)
-is set as text, never as HTML: a sku ``<img src=x onerror=alert(1)>`` shows as that text; the
-dashboard's HTML widgets escape it.
+is set as text (``textContent``), never as HTML: a sku ``<img src=x onerror=alert(1)>`` shows
+as that text.
 
 >>> ev = cf.read_events("sample_data")                             # doctest: +SKIP
 >>> TimelineScrubber(cf.replay(ev), cart_id="cart-1003")           # doctest: +SKIP

@@ -41,9 +41,11 @@ def free_port() -> int:
 
 class JupyterLab:
     """``jupyter lab`` serving ``root`` on 127.0.0.1 with a random token; a context manager
-    that waits until the server answers and stops it (and its kernels) on exit."""
+    that waits until the server answers and stops it (and its kernels) on exit. ``app``:
+    ``"notebook"`` serves Notebook 7 (``jupyter notebook``) the same way."""
 
-    def __init__(self, root: Path, home: Path, timeout: float = 60.0):
+    def __init__(self, root: Path, home: Path, timeout: float = 60.0, app: str = "lab"):
+        self.app = app
         self.root = root
         self.home = home
         self.timeout = timeout
@@ -73,7 +75,7 @@ class JupyterLab:
             PYTHONUNBUFFERED="1",
         )
         cmd = [
-            sys.executable, "-m", "jupyter", "lab", "--no-browser",
+            sys.executable, "-m", "jupyter", self.app, "--no-browser",
             f"--ServerApp.token={self.token}", f"--port={self.port}",
             "--ServerApp.port_retries=0", "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.root_dir={self.root}",
@@ -96,7 +98,7 @@ class JupyterLab:
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with {self.proc.returncode}:\n"
+                raise RuntimeError(f"jupyter {self.app} exited with {self.proc.returncode}:\n"
                                    + self.log())
             try:
                 with urllib.request.urlopen(self.url("api/status"), timeout=2) as r:
