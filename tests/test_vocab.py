@@ -101,7 +101,7 @@ def test_the_scan_and_read_events_share_the_ts_kind_numbering(tmp_path: Path) ->
     ("cartforensics.present.report", ["EVIDENCE_ROWS", "OUTCOME_COLORS", "OUTCOME_LABELS"]),
     ("cartforensics.present.widgets.frames", ["OUTCOME_COLORS", "OUTCOME_LABELS", "OUTCOMES"]),
     ("cartforensics.present.widgets.strip", ["OUTCOME_COLORS", "OUTCOME_LABELS", "OUTCOMES"]),
-    ("cartforensics.present.widgets.dashboard", ["MODES", "OUTCOME_LABELS", "OUTCOMES"]),
+    ("cartforensics.present.widgets.dashboard", ["MODES", "OUTCOMES", "RATE_COLORS"]),
     ("cartforensics.present.widgets.scrubber", ["MODES", "OUTCOMES"]),
 ])
 def test_the_layers_use_vocabs_objects(module: str, names: list[str]) -> None:
