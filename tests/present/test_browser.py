@@ -328,8 +328,9 @@ def _run_all(page, timeout: float = 90.0, status_bar: bool = True) -> None:
     """Run every cell from the Run menu once the notebook's kernel is connected and idle.
 
     A run requested while the session is still connecting opens a "Select Kernel" dialog
-    and runs nothing: then dismiss the dialog (accepting it would start a second kernel),
-    wait and ask again, until a code cell is running or has run (Notebook 7 draws only the
+    and runs nothing: then dismiss the dialog (accepting it would start a second kernel), or,
+    where it stays (Notebook 7 without a kernel yet), accept its preferred kernel; wait and
+    ask again, until a code cell is running or has run (Notebook 7 draws only the
     cells in view). ``status_bar``: wait for JupyterLab's status bar to say the kernel is
     idle first (Notebook 7 has none)."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -356,7 +357,11 @@ def _run_all(page, timeout: float = 90.0, status_bar: bool = True) -> None:
         dialog = page.locator(".jp-Dialog")
         if dialog.count():
             page.keyboard.press("Escape")
-            dialog.first.wait_for(state="detached", timeout=10_000)
+            try:
+                dialog.first.wait_for(state="detached", timeout=5_000)
+            except PlaywrightTimeout:  # Notebook 7 keeps it open: the notebook has no kernel
+                dialog.first.locator(".jp-Dialog-button.jp-mod-accept").click()  # start one
+                dialog.first.wait_for(state="detached", timeout=10_000)
         page.wait_for_timeout(2000)
 
 
