@@ -22,11 +22,12 @@ again, one line per note sorted by cart and line, atomically (a temporary file i
 directory, synced, renamed over the old one, under a new ``generation``), its header chained
 to the last record moved to the history: history and file are one chain. Writers take an
 exclusive ``flock`` on the file and readers a shared one, so two processes, or two threads,
-adding at once keep every note; before each change the lines other writers appended are read (only those). A notes file
-written as one JSON array, or as JSON Lines without hashes (the formats of earlier versions),
-is read as it is; its first change compacts it, and the chain starts there (the lines without
-hashes go to the history as they are, and are not checked). Keys a note carries beyond these
-are kept as they are; their values may nest at most :data:`MAX_DEPTH` levels.
+adding at once keep every note; before each change the lines other writers appended are read
+(only those). A notes file written as one JSON array, or as JSON Lines without hashes (the
+formats of earlier versions), is read as it is; its first change compacts it, and the chain
+starts there (the lines without hashes go to the history as they are, and are not checked).
+Keys a note carries beyond these are kept as they are; their values may nest at most
+:data:`MAX_DEPTH` levels.
 
 Note text is the analyst's, but untrusted all the same: every view (widgets, report) escapes
 it. A note may name a line that the logs no longer hold (a log rotated, a path changed): it is
