@@ -92,20 +92,25 @@ def test_compaction_is_atomic_and_keeps_every_note(tmp_path: Path, monkeypatch):
     before = path.read_bytes()
     inode = path.stat().st_ino
 
-    def broken_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
-        for k in range(200):
-            notes.update(a["id"], note=f"again {k}")
-    monkeypatch.undo()
+    _update_until_a_compaction_fails(notes, a["id"], monkeypatch)
     after = path.read_bytes()
     assert after.startswith(before) and path.stat().st_ino == inode  # appended, not replaced
     # no temporary left; the history holds what the compactions replaced
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.json",
                                                          "notes.json.history.jsonl"]
     assert len(Notes(path)) == 2
+
+
+def _update_until_a_compaction_fails(notes: Notes, note_id: str, monkeypatch) -> None:
+    """Update the note until a compaction is due; its rename fails (a full disk)."""
+    def broken_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk full"):
+        for k in range(300):
+            notes.update(note_id, note=f"again {k}")
+    monkeypatch.undo()
 
 
 def test_item3_two_processes_adding_keep_every_note(tmp_path: Path):
@@ -359,14 +364,7 @@ def test_chain_compaction_keeps_history_and_the_chain_whole(tmp_path, monkeypatc
                for k in range(300))  # every version kept
     assert notes.verify() is None
 
-    def broken_replace(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(os, "replace", broken_replace)
-    with pytest.raises(OSError, match="disk full"):
-        for k in range(300):
-            notes.update(a["id"], note=f"again {k}")
-    monkeypatch.undo()
+    _update_until_a_compaction_fails(notes, a["id"], monkeypatch)
     for k in range(300):  # the next compaction does not write the records twice
         notes.update(a["id"], note=f"after {k}")
     assert notes.verify() is None
