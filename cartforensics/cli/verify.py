@@ -24,12 +24,15 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     v = verify(args.dir, against=args.against, notes=args.notes or ())
     for p in v.problems:
         say(str(p))
-    what = PROVENANCE if args.dir is not None else "their hash chains"
+    if args.dir is None:  # notes files only
+        say(f"verified: every link of {v.checked} notes files' hash chains holds" if v.ok else
+            f"FAILED: {len(v.problems)} of {v.checked} notes files break their hash chain")
+        return 0 if v.ok else 1
     if v.ok:
-        say(f"verified: {v.checked} files match {what}")
+        say(f"verified: {v.checked} files match {PROVENANCE}")
         return 0
-    say(f"FAILED: {len(v.problems)} of {v.checked} files checked differ from {what} or break "
-        "a notes hash chain")
+    say(f"FAILED: {len(v.problems)} of {v.checked} recorded files differ from {PROVENANCE} "
+        "or break a notes hash chain")
     return 1
 
 
