@@ -3,21 +3,31 @@
 The file holds one JSON object a line: a header, then the notes as they were added, an update
 as the note again (the last line with an ``id`` wins) and a removal as ``{"removed": id}``::
 
-    {"cartforensics_notes": 1, "generation": "9a0c…"}
+    {"cartforensics_notes": 1, "generation": "9a0c…", "prev_record": null, "record_sha256": "…"}
     {"id": "3f9c…", "cart_id": "cart-1164", "line": 4, "tags": ["root cause"],
-     "note": "first numeric ts", "author": null, "created": "2025-…Z", "updated": "…Z"}
-    {"removed": "3f9c…"}
+     "note": "first numeric ts", "author": null, "created": "2025-…Z", "updated": "…Z",
+     "prev_record": "…", "record_sha256": "…"}
+    {"removed": "3f9c…", "prev_record": "…", "record_sha256": "…"}
+
+The records form a hash chain (:mod:`cartforensics.io.chain`): each carries the sha256 of its
+own bytes and that of the record before it, so a note edited, removed or moved by hand is
+found by :meth:`Notes.verify` (and ``cartforensics verify``), which names it. An update is a
+new record: the note's earlier text stays in the file (or its history).
 
 A change appends one line (one ``write``, synced; undone when it fails), so adding a note
 costs the same on a file of fifty notes or fifty thousand. When updates and removals make the
-file more than twice as long as its notes, it is compacted: written again, one line per note
-sorted by cart and line, atomically (a temporary file in the same directory, synced, renamed
-over the old one, under a new ``generation``). Writers take an exclusive ``flock`` on the
-file and readers a shared one, so two processes, or two threads, adding at once keep every
-note; before each change the lines other writers appended are read (only those). A notes file
-written as one JSON array (the format before this one) is read as it is and written as JSON
-Lines at its first change. Keys a note carries beyond these are kept as they are; their values
-may nest at most :data:`MAX_DEPTH` levels.
+file more than twice as long as its notes, it is compacted: the records it holds are appended
+to its history, ``notes.json.history.jsonl`` beside it (synced first), then it is written
+again, one line per note sorted by cart and line, atomically (a temporary file in the same
+directory, synced, renamed over the old one, under a new ``generation``), its header chained
+to the last record moved to the history: history and file are one chain. Writers take an
+exclusive ``flock`` on the file and readers a shared one, so two processes, or two threads,
+adding at once keep every note; before each change the lines other writers appended are read
+(only those). A notes file written as one JSON array, or as JSON Lines without hashes (the
+formats of earlier versions), is read as it is; its first change compacts it, and the chain
+starts there (the lines without hashes go to the history as they are, and are not checked).
+Keys a note carries beyond these are kept as they are; their values may nest at most
+:data:`MAX_DEPTH` levels.
 
 Note text is the analyst's, but untrusted all the same: every view (widgets, report) escapes
 it. A note may name a line that the logs no longer hold (a log rotated, a path changed): it is
@@ -45,6 +55,15 @@ from typing import IO, TYPE_CHECKING, Any
 import pandas as pd
 
 from cartforensics._runtime.publish import write_atomic
+from cartforensics.io.chain import (
+    HASH_KEY,
+    PREV_KEY,
+    ChainBreak,
+    chained_line,
+    check_chain,
+    history_path,
+    record_hash,
+)
 
 try:
     import fcntl
@@ -54,7 +73,7 @@ except ImportError:  # pragma: no cover  (not POSIX: one writing process at a ti
 if TYPE_CHECKING:
     from cartforensics.model.replay import Replay
 
-__all__ = ["MAX_DEPTH", "STANDARD_TAGS", "Notes", "NotesError"]
+__all__ = ["MAX_DEPTH", "STANDARD_TAGS", "ChainBreak", "Notes", "NotesError"]
 
 STANDARD_TAGS = ("evidence", "root cause", "question", "false positive")
 NOTE_COLUMNS = ["id", "cart_id", "line", "tags", "note", "author", "created", "updated"]
@@ -159,14 +178,6 @@ def _loads(text: str | bytes, where: str) -> Any:
                          "file") from None
 
 
-def _record_line(obj: dict[str, Any]) -> bytes:
-    """One record as a line of the file (``\\u`` escapes only for what UTF-8 cannot hold)."""
-    try:
-        return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: JSON's \\u escapes hold it exactly
-        return (json.dumps(obj, ensure_ascii=True) + "\n").encode("ascii")
-
-
 def _order(n: dict[str, Any]) -> tuple[str, int, str, str]:
     return (n["cart_id"], n["line"], str(n.get("created", "")), n["id"])
 
@@ -215,6 +226,7 @@ class Notes:
         self._offset = 0
         self._records = 0
         self._array = False
+        self._tip: str | None = None  # the hash of the file's last record (None: unchained)
         if self.path is not None and self.path.is_dir():
             raise NotesError(f"{self.path}: is a directory, not a notes file")
         if self.path is not None and self.path.exists() and not self.path.is_file():
@@ -232,16 +244,17 @@ class Notes:
                 with _locked(self.path, exclusive=False) as fh:
                     self._read_all(fh)
             except FileNotFoundError:
-                self._set([], None, None, 0, 0, False)
+                self._set([], None, None, 0, 0, False, None)
             except (OSError, UnicodeDecodeError) as e:
                 raise NotesError(f"{self.path}: cannot read the notes file: {e}") from None
 
     def _set(self, notes: Iterable[dict[str, Any]], ino: int | None, generation: str | None,
-             offset: int, records: int, array: bool) -> None:
+             offset: int, records: int, array: bool, tip: str | None) -> None:
         self._notes = sorted(notes, key=_order)
         self._by_id = {n["id"]: n for n in self._notes}
         self._ino, self._generation = ino, generation
         self._offset, self._records, self._array = offset, records, array
+        self._tip = tip
 
     def _read_all(self, fh: IO[bytes]) -> None:
         where = str(self.path)
@@ -255,21 +268,22 @@ class Notes:
                 raise NotesError(f"{where}: a notes file in the array format is a JSON array")
             notes = [_valid(e, f"{where}: entry {k}") for k, e in enumerate(entries)]
             by_id = {n["id"]: n for n in notes}
-            self._set(by_id.values(), ino, None, len(data), len(notes), True)
+            self._set(by_id.values(), ino, None, len(data), len(notes), True, None)
             return
         if text.strip() and not text.lstrip().startswith("{"):
             raise NotesError(f"{where}: not JSON Lines of notes (nor a JSON array of them); "
                              "fix or move the file")
         by_id: dict[str, dict[str, Any]] = {}
-        generation, records = self._apply_lines(data, 0, by_id, None)
-        self._set(by_id.values(), ino, generation, len(data), records, False)
+        generation, records, tip = self._apply_lines(data, 0, by_id, None)
+        self._set(by_id.values(), ino, generation, len(data), records, False, tip)
 
     def _apply_lines(self, data: bytes, first: int, by_id: dict[str, dict[str, Any]],
                      on_change: Callable[[dict[str, Any] | None, dict[str, Any] | None], None]
-                     | None) -> tuple[str | None, int]:
+                     | None) -> tuple[str | None, int, str | None]:
         """Apply the records of ``data`` (whole lines; ``first``: the number of lines before
         them) to ``by_id``; ``on_change(old, new)`` hears each note replaced, added or
-        removed. Returns the generation a header names (or None) and the lines applied."""
+        removed. Returns the generation a header names (or None), the lines applied and the
+        hash of the last (None: it is not chained)."""
         where = str(self.path)
         generation = None
         lines = data.split(b"\n")
@@ -283,6 +297,9 @@ class Notes:
         if len(records) != len(numbered):  # a bad line (or two values on one)
             records = [_loads(raw, f"{where}: line {k}") for k, raw in numbered]
         for (k, _), rec in zip(numbered, records, strict=True):
+            if isinstance(rec, dict):  # the chain's keys are the file's, not the note's
+                rec.pop(PREV_KEY, None)
+                rec.pop(HASH_KEY, None)
             if isinstance(rec, dict) and HEADER_KEY in rec:
                 generation = str(rec.get("generation"))
                 continue
@@ -296,7 +313,7 @@ class Notes:
             by_id[note["id"]] = note
             if on_change is not None:
                 on_change(old, note)
-        return generation, len(lines)
+        return generation, len(lines), record_hash(lines[-1]) if lines else None
 
     def _catch_up(self, fh: IO[bytes]) -> None:
         """Under the writers' lock: read what other writers did since this object last read
@@ -313,13 +330,13 @@ class Notes:
         if not data.endswith(b"\n"):
             raise NotesError(f"{self.path}: its last line is cut short (no newline); fix or "
                              "move the file")
-        _, n = self._apply_lines(data, self._records, self._by_id, self._replace)
+        _, n, self._tip = self._apply_lines(data, self._records, self._by_id, self._replace)
         self._offset += len(data)
         self._records += n
 
     @staticmethod
     def _header(fh: IO[bytes]) -> str | None:
-        head = os.pread(fh.fileno(), 256, 0).split(b"\n", 1)[0]
+        head = os.pread(fh.fileno(), 1024, 0).split(b"\n", 1)[0]
         try:
             rec = json.loads(head)
         except (ValueError, RecursionError):
@@ -340,6 +357,26 @@ class Notes:
         if new is not None:
             bisect.insort(self._notes, new, key=_order)
             self._by_id[new["id"]] = new
+
+    def verify(self) -> ChainBreak | None:
+        """The first record of the file's hash chain (its history, then the file) that was
+        edited, removed or moved by hand, naming its note; None when every link holds, and
+        for notes in memory or not written yet. Records written before the chain began (files
+        of older versions, until their first change) are not checked.
+
+        >>> Notes().verify() is None
+        True
+        """
+        with self._lock:
+            if self.path is None:
+                return None
+            try:
+                with _locked(self.path, exclusive=False):
+                    return check_chain(self.path)
+            except FileNotFoundError:
+                return None
+            except OSError as e:
+                raise NotesError(f"{self.path}: cannot read the notes file: {e}") from None
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         return iter([dict(n) for n in self._notes])
@@ -397,7 +434,7 @@ class Notes:
         tags_ = _clean_tags(tags)
         if not note.strip() and not tags_:
             raise NotesError("an empty note: give some text or a tag")
-        reserved = set(NOTE_COLUMNS) & set(extra)
+        reserved = {*NOTE_COLUMNS, PREV_KEY, HASH_KEY} & set(extra)
         if reserved:
             raise NotesError(f"{sorted(reserved)} are set by Notes itself")
         if _too_deep(extra, MAX_DEPTH + 1):
@@ -460,40 +497,76 @@ class Notes:
                 self._catch_up(fh)  # another writer's notes are kept
                 old, new = fn()
                 record = new if new is not None else {REMOVED_KEY: old["id"]}  # type: ignore
-                if self._array or self._offset == 0 or \
+                if self._tip is None or \
                         self._records + 1 > 2 * len(self._notes) + _COMPACT_SLACK:
-                    self._compact(old, new)
+                    self._compact(fh, old, new)  # (new, array, unchained, or long)
                 else:
-                    self._append(fh, _record_line(record))
+                    self._append(fh, chained_line(record, self._tip))
                     self._replace(old, new)
 
     def _append(self, fh: IO[bytes], data: bytes) -> None:
         """One record at the end of the file, synced; on failure the file is cut back."""
-        fd = fh.fileno()
+        size = self._append_synced(fh.fileno(), data, self.path)
+        self._offset = size + len(data)
+        self._records += 1
+        self._tip = record_hash(data)
+
+    @staticmethod
+    def _append_synced(fd: int, data: bytes, path: Path | None) -> int:
+        """``data`` at the end of the open file ``fd``, synced; on failure the file is cut
+        back to its size before, which is returned."""
         size = os.fstat(fd).st_size
         try:
             written = os.write(fd, data)
             if written != len(data):
-                raise OSError(f"{self.path}: wrote {written} of {len(data)} bytes")
+                raise OSError(f"{path}: wrote {written} of {len(data)} bytes")
             os.fsync(fd)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, size)
             raise
-        self._offset = size + len(data)
-        self._records += 1
+        return size
 
-    def _compact(self, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+    def _compact(self, fh: IO[bytes], old: dict[str, Any] | None,
+                 new: dict[str, Any] | None) -> None:
         """Write the file again (one line per note, sorted), with the change applied, in one
-        atomic step; a new generation tells other readers to read it whole."""
+        atomic step; a new generation tells other readers to read it whole. The records it
+        replaces go to the history first, and its header follows the last of them."""
         assert self.path is not None
         notes = [n for n in self._notes if n is not old]
         if new is not None:
             notes.append(new)
         notes.sort(key=_order)
+        self._keep_history(fh)
         generation = uuid.uuid4().hex[:12]
-        data = b"".join([_record_line({HEADER_KEY: FORMAT, "generation": generation}),
-                         *(_record_line(n) for n in notes)])
+        lines = [chained_line({HEADER_KEY: FORMAT, "generation": generation}, self._tip)]
+        for n in notes:
+            lines.append(chained_line(n, record_hash(lines[-1])))
+        data = b"".join(lines)
         write_atomic(self.path, data)
         self._set(notes, os.stat(self.path).st_ino, generation, len(data), len(notes) + 1,
-                  False)
+                  False, record_hash(lines[-1]))
+
+    def _keep_history(self, fh: IO[bytes]) -> None:
+        """Append the file's records that the history does not hold yet to it (synced; cut
+        back when that fails). A compaction that failed after this left the file's first
+        records there already: they are not written twice. A file in the array format has
+        no history: its notes are all in the file that replaces it."""
+        assert self.path is not None
+        if self._array:
+            return
+        fh.seek(0)
+        old = fh.read().splitlines(keepends=True)
+        if not old:
+            return
+        header = b'{"' + HEADER_KEY.encode()
+        with open(history_path(self.path), "a+b") as h:
+            h.seek(0)
+            held = h.read().splitlines(keepends=True)
+            skip = 0
+            for i in range(len(held) - 1, -1, -1):  # the history's last header
+                if held[i].startswith(header):
+                    if held[i] == old[0] and held[i:] == old[:len(held) - i]:
+                        skip = len(held) - i
+                    break
+            self._append_synced(h.fileno(), b"".join(old[skip:]), history_path(self.path))

@@ -4,11 +4,13 @@
     cartforensics replay sample_data --format jsonl  # one JSON object per line, then per cart
     cartforensics state sample_data --cart cart-1002 --line 3
     cartforensics replay sample_data --go-version 1.27  # as a service built with Go 1.27
+    cartforensics replay sample_data --cart cart-1164 --cart cart-1002  # those carts' rows
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 import signal
 import sys
 import time
@@ -56,16 +58,18 @@ from cartforensics.present.report import ReportError, write_report
 from cartforensics.vocab import MODES
 
 
-def replay_records(r: Replay) -> Iterator[dict[str, Any]]:
-    """The jsonl contract, cart by cart: one object per physical line, then the cart's own
-    object with its final state and the seed's per-cart counters."""
+def replay_records(r: Replay, carts: Sequence[str] | None = None
+                   ) -> Iterator[dict[str, Any]]:
+    """The jsonl contract, cart by cart (``carts``: only those, in replay order): one object
+    per physical line, then the cart's own object with its final state and the seed's
+    per-cart counters."""
     oc = r.outcomes
     types = oc["type"].tolist()
     errors = oc["error"].tolist()
     lines = oc["line"].tolist()
     outcomes = oc["outcome"].tolist()
     metrics = r.metrics(by_cart=True)
-    for cid in r.cart_ids:
+    for cid in _shown(r, carts):
         for i in r.rows_of(cid):
             outcome = outcomes[i]
             decoded = outcome not in ("malformed", "too_long", "not_reached")
@@ -80,8 +84,31 @@ def replay_records(r: Replay) -> Iterator[dict[str, Any]]:
         }
 
 
-def _table(r: Replay, lenient: Replay | None, out: Any) -> None:
-    """The per-cart table; every cart id and log text in it escaped (:func:`say`)."""
+def _shown(r: Replay, carts: Sequence[str] | None) -> list[str]:
+    """The replay's carts that ``carts`` chooses (None: all), in replay order."""
+    if carts is None:
+        return r.cart_ids
+    wanted = set(carts)
+    return [c for c in r.cart_ids if c in wanted]
+
+
+def _unknown_carts(r: Replay, carts: Sequence[str]) -> str | None:
+    """One line naming the ``carts`` the replay does not hold and the closest ids it does."""
+    have = set(r.cart_ids)
+    missing = [c for c in dict.fromkeys(carts) if c not in have]
+    if not missing:
+        return None
+    close = list(dict.fromkeys(m for c in missing
+                               for m in difflib.get_close_matches(c, r.cart_ids, n=3)))
+    hint = f"closest: {', '.join(close)}" if close else f"{len(have)} carts, none close"
+    return (f"replay: no cart {', '.join(repr(c) for c in missing)} in the source ({hint}); "
+            "give --cart an id the source holds (a log's file name without .events.log)")
+
+
+def _table(r: Replay, lenient: Replay | None, out: Any,
+           carts: Sequence[str] | None = None) -> None:
+    """The per-cart table (``carts``: only those rows; the headline and the metrics stay over
+    the whole source); every cart id and log text in it escaped (:func:`say`)."""
     text: list[str] = []
     head = headline(r.events)
     if head:
@@ -93,6 +120,11 @@ def _table(r: Replay, lenient: Replay | None, out: Any) -> None:
     summary = summary.rename(columns=short)
     if lenient is not None:
         summary["applied_lenient"] = lenient.summary()["applied"]
+    if carts is not None:
+        shown = _shown(r, carts)
+        text.append(f"carts shown: {len(shown)} of {len(summary)} (--cart); the headline and "
+                    f"the metrics are over all {len(summary)}")
+        summary = summary.loc[shown]
     summary.index = summary.index.map(visible)  # escaped before the columns are aligned
     text.append(f"mode: {r.mode}, replayed as {r.semantics.label}")
     text.append(summary.to_string())
@@ -102,14 +134,26 @@ def _table(r: Replay, lenient: Replay | None, out: Any) -> None:
     say("\n".join(text), out)
 
 
+def _add_progress(p: argparse.ArgumentParser) -> None:
+    """``--progress/--no-progress`` (a bar on stderr; default: only on a terminal)."""
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="draw a progress bar on stderr (default: for large inputs, and only "
+                        "when stderr is a terminal; --quiet is --no-progress)")
+
+
+def _progress(args: argparse.Namespace) -> bool | None:
+    return False if args.quiet else args.progress
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
-    events = read_events(args.path, progress=False if args.quiet else None,
-                         go_version=args.go_version)
+    events = read_events(args.path, progress=_progress(args), go_version=args.go_version)
     r = replay(events, mode=args.mode)
+    if args.cart is not None and (unknown := _unknown_carts(r, args.cart)):
+        return fail(unknown)
     out = sys.stdout
     if args.format == "jsonl":
         buf = out.buffer if hasattr(out, "buffer") else None
-        for rec in replay_records(r):
+        for rec in replay_records(r, args.cart):
             data = marshal(rec) + b"\n"
             if buf is not None:
                 buf.write(data)
@@ -117,7 +161,7 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                 out.write(data.decode())
         return 0
     lenient = replay(events, mode="lenient") if args.mode == "go" else None
-    _table(r, lenient, out)
+    _table(r, lenient, out, args.cart)
     return 0
 
 
@@ -173,6 +217,10 @@ def build_parser() -> argparse.ArgumentParser:
                          "lenient: what the writer meant (numeric ts, long lines)")
     rp.add_argument("--format", choices=["table", "jsonl"], default="table")
     rp.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_progress(rp)
+    rp.add_argument("--cart", action="append", metavar="ID",
+                    help="only this cart's rows (repeatable); the headline and the metrics stay "
+                         "over the whole source")
     add_go_version_option(rp)
     rp.set_defaults(func=_cmd_replay)
     one_line_errors(rp, "replay")
@@ -202,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_report(args: argparse.Namespace) -> int:
     src = args.path  # one path, or a list of them (main unwraps a single one)
     try:
-        opts = dict(progress=False if args.quiet else None, freq=args.freq, notes=args.notes,
+        opts = dict(progress=_progress(args), freq=args.freq, notes=args.notes,
                     go_version=args.go_version, prometheus=args.prometheus)
         if args.scheduler is not None:
             from cartforensics._runtime.cluster import dask_executor
@@ -236,6 +284,7 @@ def _add_report(subparsers: Any) -> argparse.ArgumentParser:
                    help="directory of the report: new, empty or a previous report's; "
                         "replaced whole in one step when the report is done")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    _add_progress(p)
     p.add_argument("--freq", default=None, type=freq_arg,
                    help="time window of the charts, e.g. 1h or 1D (default: from the span; "
                         "at most 100,000 windows over it)")
@@ -258,7 +307,7 @@ def _add_report(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _cmd_convert(args: argparse.Namespace) -> int:
-    progress = False if args.quiet else None
+    progress = _progress(args)
     try:
         if args.scheduler is not None:
             from cartforensics._runtime.cluster import dask_executor
@@ -323,6 +372,7 @@ def _add_convert_and_restore(subparsers: Any) -> None:
     cp.add_argument("--incremental", action="store_true",
                     help="convert only new files and new tails of grown files")
     cp.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_progress(cp)
     add_go_version_option(cp)
     cp.set_defaults(func=_cmd_convert)
     one_line_errors(cp, "convert")
@@ -418,7 +468,7 @@ def _add_sample(subparsers: Any) -> argparse.ArgumentParser:
 def _cmd_repair(args: argparse.Namespace) -> int:
     try:
         result = repair(args.src, args.out, go_version=args.go_version, force=args.force,
-                        progress=False if args.quiet else None)
+                        progress=_progress(args))
     except (RepairError, NoLogsError) as e:
         return fail(str(e))
     except OSError as e:  # a write without a file name (disk full) is one into OUT
@@ -452,6 +502,7 @@ def _add_repair(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="replace OUT when it holds a previous repair output")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_progress(p)
     p.set_defaults(func=_cmd_repair)
     one_line_errors(p, "repair")
     return p

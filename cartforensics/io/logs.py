@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from cartforensics._runtime.progress import progress_bar
 from cartforensics.go.bufio import MAX_TOKEN_SIZE, split_lines, split_many
 from cartforensics.go.envelope import decode_envelope, numeric_ts_error
 from cartforensics.go.json import go_utf8
@@ -774,12 +775,10 @@ def read_events_table(
     for skipped in problems:
         warnings.warn(f"{skipped.path}: {skipped.error}", stacklevel=3)
     iterator: Iterable[LogFile] = logs
-    if progress is None:
-        progress = len(logs) > 200
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(logs, desc="reading logs", unit="file")
+    if progress is None:  # more than 200 files: a bar when stderr is a terminal
+        progress = None if len(logs) > 200 else False
+    if progress is not False:
+        iterator = progress_bar(logs, desc="reading logs", unit="file", enabled=progress)
     files: list[dict[str, Any]] = []
     batch: list[LogFile] = []
     datas: list[bytes] = []

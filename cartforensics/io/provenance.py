@@ -31,6 +31,7 @@ from typing import Any
 
 from cartforensics._runtime.publish import write_atomic
 from cartforensics._version import __version__
+from cartforensics.io.chain import check_chain, is_chained
 from cartforensics.io.logs import open_regular
 
 __all__ = ["PROVENANCE", "Discrepancy", "ProvenanceError", "Verification", "call_record",
@@ -220,11 +221,50 @@ def _compare(side: str, root: Path, entries: list[dict[str, Any]]) -> list[Discr
     return problems
 
 
-def verify(directory: str | os.PathLike[str],
-           against: str | os.PathLike[str] | None = None) -> Verification:
+_NEVER_CHAINED = (".events.log", ".events.log.gz", ".parquet")  # inputs that are never notes
+
+
+def _check_chains(side: str, root: Path | None, entries: list[dict[str, Any]]
+                  ) -> list[Discrepancy]:
+    """Every hash-chained input (a notes file, :mod:`cartforensics.io.chain`) that can be
+    found now (absolute, or under ``root``) checked link by link."""
+    problems = []
+    for e in entries:
+        if e["path"].endswith(_NEVER_CHAINED):
+            continue
+        path = _inside(root, e["path"], absolute_ok=True) if root is not None \
+            else Path(e["path"]) if Path(e["path"]).is_absolute() else None
+        if path is None or not is_chained(path):
+            continue
+        problems += _check_chain_file(side, path, e["path"])
+    return problems
+
+
+def _check_chain_file(side: str, path: Path, name: str) -> list[Discrepancy]:
+    try:
+        broken = check_chain(path)
+    except OSError:
+        return [Discrepancy(side, name, "unreadable")]
+    return [] if broken is None else [Discrepancy(side, name, f"hash chain broken: {broken}")]
+
+
+def verify(directory: str | os.PathLike[str] | None,
+           against: str | os.PathLike[str] | None = None,
+           notes: Iterable[str | os.PathLike[str]] = ()) -> Verification:
     """Recompute the hashes recorded in ``directory/provenance.json``: every output file (and
-    no file added), and with ``against`` (the source that was analysed) every input file.
+    no file added), with ``against`` (the source that was analysed) every input file, and
+    the hash chain of every notes file among the inputs that is there to read (found under
+    ``against``, or else under the record's ``input_root``, or by its absolute path).
+    ``notes``: notes files to check the chains of as well (``directory`` None: only those).
     Raises :class:`ProvenanceError` when there is no readable record."""
+    notes = [Path(f) for f in notes]
+    extra = []
+    for f in notes:
+        if not f.is_file():
+            raise ProvenanceError(f"{f} is not a notes file (no regular file there)")
+        extra += _check_chain_file("notes", f, str(f))
+    if directory is None:
+        return Verification("", len(notes), tuple(extra))
     d = Path(directory)
     record = _read_record(d)
     problems = _compare("output", d, record["outputs"])
@@ -241,4 +281,9 @@ def verify(directory: str | os.PathLike[str],
         else:
             problems += _compare("input", src, record["inputs"])
         checked += len(record["inputs"])
-    return Verification(str(d), checked, tuple(problems))
+    root = Path(against) if against is not None else (
+        Path(record["input_root"]) if isinstance(record.get("input_root"), str) else None)
+    if root is not None and root.is_file():
+        root = root.parent
+    problems += _check_chains("input", root, record["inputs"])
+    return Verification(str(d), checked + len(notes), tuple(problems + extra))

@@ -45,6 +45,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from cartforensics._runtime.pools import executor_width, main_module_hidden, process_pool
+from cartforensics._runtime.progress import progress_bar
 from cartforensics._runtime.publish import exchange, write_atomic
 from cartforensics._version import __version__
 from cartforensics.go.json import marshal
@@ -727,13 +728,6 @@ def check_destination(dst: str | os.PathLike[str], check: bool = True
     return manifest
 
 
-def _progress_bar(total: int, progress: bool | None):
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="file", desc="converting", dynamic_ncols=True,
-                disable=None if progress is None else not progress)
-
-
 POOLS = ("process", "thread")
 DEFAULT_POOL = "thread"  # the compiled replay core releases the GIL: docs/performance.md
 
@@ -912,7 +906,7 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             tmp.mkdir()
         (tmp / EVENTS_DIR).mkdir(exist_ok=True)
         (tmp / CARTS_DIR).mkdir(exist_ok=True)
-        bar = _progress_bar(len(tasks), progress)
+        bar = progress_bar(total=len(tasks), desc="converting", unit="file", enabled=progress)
         started = time.perf_counter()
 
         def on_done(files: list[FileOutcome]) -> None:

@@ -47,6 +47,7 @@ import orjson
 import pandas as pd
 import pyarrow as pa
 
+from cartforensics._runtime.progress import progress_bar
 from cartforensics._runtime.publish import exchange
 from cartforensics._version import __version__
 from cartforensics.go.bufio import MAX_TOKEN_SIZE
@@ -714,12 +715,10 @@ def _build(src: Path, logs: list[Any], tmp: Path, go_version: str,
                   if str(p["error"]).startswith("cannot read")}
     cart_ids = list(dict.fromkeys([log.cart_id for log in logs]))
     iterator: Iterable[str] = cart_ids
-    if progress is None:
-        progress = len(cart_ids) > 200
-    if progress:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(cart_ids, desc="repairing", unit="cart")
+    if progress is None:  # more than 200 carts: a bar when stderr is a terminal
+        progress = None if len(cart_ids) > 200 else False
+    if progress is not False:
+        iterator = progress_bar(cart_ids, desc="repairing", unit="cart", enabled=progress)
     results: dict[str, CartRepair] = {}
     replayed = set(lenient.cart_ids)
     for cid in iterator:

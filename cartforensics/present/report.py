@@ -336,14 +336,14 @@ def write_report(
     record = read_record(prometheus) if prometheus is not None else None  # fails early
     target = _check_out_dir(out)  # where the report is published (out, a link resolved)
     remove_abandoned(target, _BUILDING)  # what a killed run left beside it
-    if progress is None:
-        progress = _large(source)
-    from tqdm.auto import tqdm
+    if progress is None:  # large: a bar when stderr is a terminal
+        progress = None if _large(source) else False
+    from cartforensics._runtime.progress import progress_bar
 
     chunks = plan_dataset(source, chunk_lines) if from_dataset else \
         plan_logs(source, chunk_bytes, chunk_files)
-    bar = tqdm(total=len(chunks) + 1, desc="report: chunks", unit="chunk",
-               disable=not progress, file=sys.stderr, leave=False)
+    bar = progress_bar(total=len(chunks) + 1, desc="report: chunks", unit="chunk",
+                       enabled=progress, file=sys.stderr, leave=False)
     # built beside --out, published by a swap: never written in place, never through a link
     build = build_directory(target, _BUILDING)
     tmp = build / ".cartforensics-parts"

@@ -15,6 +15,7 @@ import pytest
 
 import cartforensics as cf
 from cartforensics import Notes, NotesError
+from cartforensics.io.chain import HASH_KEY, PREV_KEY, chained_line, history_path
 
 HOSTILE = '<img src=x onerror=alert(1)> "quoted" \u202e | `code` *bold* [link](x)\n\x00'
 
@@ -91,18 +92,25 @@ def test_compaction_is_atomic_and_keeps_every_note(tmp_path: Path, monkeypatch):
     before = path.read_bytes()
     inode = path.stat().st_ino
 
+    _update_until_a_compaction_fails(notes, a["id"], monkeypatch)
+    after = path.read_bytes()
+    assert after.startswith(before) and path.stat().st_ino == inode  # appended, not replaced
+    # no temporary left; the history holds what the compactions replaced
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.json",
+                                                         "notes.json.history.jsonl"]
+    assert len(Notes(path)) == 2
+
+
+def _update_until_a_compaction_fails(notes: Notes, note_id: str, monkeypatch) -> None:
+    """Update the note until a compaction is due; its rename fails (a full disk)."""
     def broken_replace(src, dst):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "replace", broken_replace)
     with pytest.raises(OSError, match="disk full"):
-        for k in range(200):
-            notes.update(a["id"], note=f"again {k}")
+        for k in range(300):
+            notes.update(note_id, note=f"again {k}")
     monkeypatch.undo()
-    after = path.read_bytes()
-    assert after.startswith(before) and path.stat().st_ino == inode  # appended, not replaced
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.json"]  # no temporary left
-    assert len(Notes(path)) == 2
 
 
 def test_item3_two_processes_adding_keep_every_note(tmp_path: Path):
@@ -118,6 +126,7 @@ def test_item3_two_processes_adding_keep_every_note(tmp_path: Path):
         assert p.exitcode == 0
     got = Notes(path)
     assert len(got) == 400
+    assert got.verify() is None  # every writer followed the record before it
     assert {n["note"] for n in got} == {f"p{k} {i}" for k in (1, 2) for i in range(200)}
 
 
@@ -151,6 +160,7 @@ def test_item3_two_threads_adding_keep_every_note(tmp_path: Path):
                                                     for i in range(150)}
         if shared:
             assert len(one) == 300
+        assert one.verify() is None
 
 
 def test_item3_add_on_a_50000_note_file_appends_one_line(tmp_path: Path):
@@ -169,7 +179,8 @@ def test_item3_add_on_a_50000_note_file_appends_one_line(tmp_path: Path):
     after = path.read_bytes()
     assert path.stat().st_ino == inode  # the same file, not one renamed over it
     assert after[:len(before)] == before  # nothing before the end rewritten
-    assert json.loads(after[len(before):]) == added  # one line added: the note
+    appended = json.loads(after[len(before):])  # one line added: the note, chained
+    assert {k: v for k, v in appended.items() if k not in (PREV_KEY, HASH_KEY)} == added
     other.add("cart-3", 3, "from a reader of the old file")
     assert len(Notes(path)) == 50_003
     assert len(other) == 50_003 and other.get(added["id"])["note"] == "appended"
@@ -263,3 +274,120 @@ def test_a_fifo_is_refused_without_opening_it(tmp_path: Path):
                        timeout=60, env=env)  # opening the FIFO would block past the timeout
     assert p.returncode == 0, p.stderr
     assert "not a regular file" in p.stdout
+
+
+# -- the hash chain ------------------------------------------------------------------------
+
+def _record_lines(path: Path) -> list[tuple[Path, int, bytes]]:
+    """(file, line number, bytes) of every record: the history's, then the file's."""
+    out = []
+    for f in (history_path(path), path):
+        if f.is_file():
+            out += [(f, k, raw) for k, raw in enumerate(f.read_bytes().splitlines(), start=1)]
+    return out
+
+
+def _flip(f: Path, line: int, at: int) -> bytes:
+    """Change one byte of line ``line`` of ``f`` (``at``: its index in the line); returns the
+    file's bytes before."""
+    data = f.read_bytes()
+    lines = data.split(b"\n")
+    raw = bytearray(lines[line - 1])
+    raw[at] = ord("b") if raw[at] != ord("b") else ord("c")
+    lines[line - 1] = bytes(raw)
+    f.write_bytes(b"\n".join(lines))
+    return data
+
+
+def test_chain_every_change_is_a_linked_record_and_an_update_keeps_the_old_text(tmp_path):
+    path = tmp_path / "notes.json"
+    notes = Notes(path, author="ana")
+    a = notes.add("c", 1, "first text")
+    notes.add("c", 2, "other")
+    notes.update(a["id"], note="second text")
+    notes.remove(a["id"])
+    assert notes.verify() is None
+    records = [json.loads(x) for x in path.read_text().splitlines()]
+    assert [r[PREV_KEY] for r in records[1:]] == [r[HASH_KEY] for r in records[:-1]]
+    assert records[0][PREV_KEY] is None
+    assert [r.get("note") for r in records[1:]] == ["first text", "other", "second text", None]
+    assert records[-1]["removed"] == a["id"]
+    assert all(PREV_KEY not in n and HASH_KEY not in n for n in Notes(path))  # file's, not notes'
+    with pytest.raises(NotesError, match="set by Notes itself"):
+        notes.add("c", 3, "x", **{HASH_KEY: "mine"})
+
+
+def test_chain_a_byte_edited_in_any_record_fails_naming_it(tmp_path):
+    path = tmp_path / "notes.json"
+    notes = Notes(path)
+    a = notes.add("c", 1, "edited many times")
+    for k in range(200):  # compacted: the history holds what was replaced
+        notes.update(a["id"], note=f"edit {k}")
+    for k in range(5):
+        notes.add("d", k + 1, f"note {k}")
+    assert history_path(path).is_file() and notes.verify() is None
+    records = _record_lines(path)
+    assert len(records) > 200
+    for f, k, raw in records:
+        for at in (raw.index(b'"') + 1, len(raw) // 2, len(raw) - 5):  # a key, the middle, the hash
+            before = _flip(f, k, at)
+            broken = notes.verify()
+            f.write_bytes(before)
+            assert broken is not None and (Path(broken.path), broken.line) == (f, k), (f, k, at)
+            assert f"{f.name} line {k}" in str(broken)
+    assert notes.verify() is None
+    # an edit of the note's text names the note, also when the record is hashed again
+    f, k, raw = next(r for r in records if r[0] == path and b'"note 2"' in r[2])
+    note_id = json.loads(raw)["id"]
+    text = path.read_bytes()
+    path.write_bytes(text.replace(b'"note 2"', b'"note X"'))
+    assert f"id {note_id!r}" in str(notes.verify())
+    edited = json.loads(raw.replace(b'"note 2"', b'"note X"'))
+    rehashed = chained_line(edited, edited[PREV_KEY]).rstrip(b"\n")
+    path.write_bytes(text.replace(raw, rehashed))
+    broken = notes.verify()
+    assert broken is not None and broken.line == k + 1 and "does not follow" in broken.reason
+    path.write_bytes(text)
+    lines = text.splitlines(keepends=True)
+    path.write_bytes(b"".join(lines[:3] + lines[4:]))  # a record removed
+    assert notes.verify().line == 4
+
+
+def test_chain_compaction_keeps_history_and_the_chain_whole(tmp_path, monkeypatch):
+    path = tmp_path / "notes.json"
+    notes = Notes(path)
+    a = notes.add("c", 1, "v")
+    for k in range(300):
+        notes.update(a["id"], note=f"edit {k}")
+    history = history_path(path).read_text()
+    assert all(f'"edit {k}"' in history or f'"edit {k}"' in path.read_text()
+               for k in range(300))  # every version kept
+    assert notes.verify() is None
+
+    _update_until_a_compaction_fails(notes, a["id"], monkeypatch)
+    for k in range(300):  # the next compaction does not write the records twice
+        notes.update(a["id"], note=f"after {k}")
+    assert notes.verify() is None
+    history = history_path(path).read_bytes()
+    assert len(set(history.splitlines())) == len(history.splitlines())
+    history_path(path).rename(tmp_path / "elsewhere")
+    broken = notes.verify()
+    assert broken is not None and broken.line == 1 and "history.jsonl is missing" in str(broken)
+
+
+def test_chain_an_old_file_without_hashes_is_read_and_chained_at_its_next_change(tmp_path):
+    path = tmp_path / "notes.json"
+    old = [{"cartforensics_notes": 1, "generation": "g1"},
+           {"id": "n1", "cart_id": "c", "line": 1, "tags": [], "note": "old text"},
+           {"id": "n1", "cart_id": "c", "line": 1, "tags": [], "note": "newer text"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in old))
+    notes = Notes(path)
+    assert [n["note"] for n in notes] == ["newer text"]
+    assert notes.verify() is None  # nothing chained yet: nothing to check
+    notes.add("c", 2, "the first change")
+    assert history_path(path).read_text().splitlines()[1:] == [json.dumps(r) for r in old[1:]]
+    assert all(HASH_KEY in json.loads(x) for x in path.read_text().splitlines())
+    assert [n["note"] for n in Notes(path)] == ["newer text", "the first change"]
+    assert notes.verify() is None
+    _flip(path, 2, 10)
+    assert notes.verify().line == 2

@@ -293,3 +293,67 @@ def test_bad_go_version_is_one_line_exit_2(tmp_path: Path) -> None:
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("cartforensics: replay: argument --go-version")
     assert "'1.25', '1.26', '1.27'" in lines[0]
+
+
+# -------------------------------------------------------------------------- --cart, progress
+
+def test_replay_cart_keeps_only_those_carts_rows(logs: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["replay", str(logs), "--format", "jsonl", "--cart", "c", "--cart", "a",
+                 "--cart", "a"]) == 0
+    objs = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    _check_jsonl(objs, {"a": EXPECTED_GO["a"], "c": EXPECTED_GO["c"]})  # replay order
+    assert main(["replay", str(logs), "--cart", "b"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == f"5 of 9 lines (2 carts) {HEADLINE_TAIL}"  # still over the whole source
+    assert "carts shown: 1 of 3 (--cart); the headline and the metrics are over all 3" in out
+    table = out[out.index(next(x for x in out if x.startswith("mode:"))) + 1:
+                out.index("metrics the service would export for this replay:") - 1]
+    assert [row.split()[0] for row in table[2:]] == ["b"]  # the headers, then cart b only
+    metrics = out[out.index("metrics the service would export for this replay:"):]
+    assert main(["replay", str(logs)]) == 0
+    whole = capsys.readouterr().out.splitlines()
+    assert metrics == whole[whole.index(metrics[0]):]  # the metrics of the whole source
+    assert any(len(row.split()) > 1 and row.split()[0] == "a" for row in whole)
+
+
+def test_replay_unknown_cart_exits_2_naming_the_closest(logs: Path, tmp_path: Path) -> None:
+    (logs / "cart-1164.events.log").write_bytes(rec("2024-01-01T00:00:00Z", "AddItem",
+                                                    {"sku": "x", "quantity": 1}) + b"\n")
+    p = run("replay", str(logs), "--cart", "cart-1146", "--cart", "b")
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.count("\n") == 1 and p.stderr.startswith("cartforensics: replay: ")
+    assert "no cart 'cart-1146'" in p.stderr and "closest: cart-1164" in p.stderr
+
+
+def _many_logs(d: Path, n: int = 240) -> Path:
+    """More than 200 logs: the size at which read_events draws a bar on a terminal."""
+    d.mkdir()
+    for k in range(n):
+        (d / f"c{k}.events.log").write_bytes(
+            rec(1700000000 + k, "AddItem", {"sku": "s", "quantity": 1}) + b"\n")
+    return d
+
+
+def _run_bytes(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """``cartforensics`` with stdout and stderr piped (capture_output), read as bytes."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return subprocess.run([sys.executable, "-m", "cartforensics", *args], capture_output=True,
+                          env=env, timeout=120, cwd=ROOT)
+
+
+def test_piped_output_has_no_progress_bar(tmp_path: Path) -> None:
+    logs = _many_logs(tmp_path / "logs")
+    for args in ((), ("--format", "jsonl")):
+        p = _run_bytes("replay", str(logs), *args)
+        assert p.returncode == 0, p.stderr
+        assert p.stderr == b""
+        assert b"\r" not in p.stdout and b"\x1b[" not in p.stdout
+        assert "█".encode() not in p.stdout and b"file/s" not in p.stdout
+        first = p.stdout.splitlines()[0].decode()
+        assert first.startswith(("240 of 240 lines (240 carts)", '{"cart_id":"c0"'))
+    forced = _run_bytes("replay", str(logs), "--format", "jsonl", "--progress")
+    assert b"reading logs" in forced.stderr and b"\r" in forced.stderr  # drawn when asked
+    assert b"reading logs" not in forced.stdout and b"\r" not in forced.stdout
+    for flags in (("--progress", "--quiet"), ("--no-progress",)):
+        assert _run_bytes("replay", str(logs), *flags).stderr == b""

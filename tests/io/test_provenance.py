@@ -143,3 +143,7 @@ def test_report_convert_and_repair_outputs_carry_a_verifiable_record(tmp_path):
     notes.write_text(notes.read_text() + " ")
     assert ("input", str(notes)) in {
         (p.side, p.path) for p in verify(outs["report"], against=src).problems}
+    notes.write_bytes(notes.read_bytes().replace(b'"checked"', b'"chucked"'))  # by hand
+    chain = [p for p in verify(outs["report"]).problems if "hash chain" in p.what]
+    assert [(p.side, p.path) for p in chain] == [("input", str(notes))]
+    assert "line 2" in chain[0].what and "cart_id 'cart-1002'" in chain[0].what
