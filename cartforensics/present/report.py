@@ -603,7 +603,7 @@ border-radius:6px;max-width:100%;box-sizing:border-box}.num b{display:block;font
 nav.toc ol{columns:2 260px;margin:4px 0}
 table{border-collapse:collapse;margin:8px 0;font-size:13px;max-width:100%}th,td{border:1px
 solid #ddd;padding:4px 8px;vertical-align:top;text-align:left}th{background:#f5f5f7}
-td.n{text-align:right;font-variant-numeric:tabular-nums;overflow-wrap:normal}
+td.n{text-align:right;font-variant-numeric:tabular-nums}th,td.n{overflow-wrap:normal}
 tr:target,details:target>summary{background:#fff4c2}
 code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 pre{background:#f5f5f7;padding:10px;white-space:pre-wrap;overflow-wrap:anywhere}
@@ -630,7 +630,8 @@ def _table(df: pd.DataFrame, numeric: Sequence[str] = (), code: Sequence[str] = 
         out = []
         for col, v in zip(df.columns, row, strict=True):
             if col in cells:
-                out.append(f"<td>{cells[col](v)}</td>")
+                cls = ' class="n"' if col in numeric else ""
+                out.append(f"<td{cls}>{cells[col](v)}</td>")
             elif col in code and _text(v):
                 out.append(f"<td><code>{esc(v)}</code></td>")
             elif col in numeric:
@@ -960,7 +961,7 @@ def _html(ctx: _Context) -> str:
             "last seen": [_when(f.last_seen) for f in fs], "what it means": tbl["message"],
             "examples": list(range(len(fs))),
         })
-        parts.append(_table(view, numeric=("lines", "carts"), cells={
+        parts.append(_table(view, numeric=("#", "lines", "carts"), cells={
             "#": lambda v: f'<a href="#finding-{esc(v)}">{esc(v)}</a>',
             "examples": lambda k: _examples_html(fs[k], anchors)},
             row_ids=[f"finding-{k}" for k in range(1, len(fs) + 1)]))
@@ -1065,7 +1066,7 @@ def _marks_html(fs: Sequence[Finding]) -> str:
         "first seen": [_when(f.first_seen) for f in fs],
         "last seen": [_when(f.last_seen) for f in fs], "lines": [f.count for f in fs]})
     return ('<details open><summary>The findings on this chart (numbered at their first '
-            "line)</summary>" + _table(view, numeric=("lines",), cells={
+            "line)</summary>" + _table(view, numeric=("#", "lines"), cells={
                 "#": lambda v: f'<a href="#finding-{esc(v)}">{esc(v)}</a>'}) + "</details>")
 
 
