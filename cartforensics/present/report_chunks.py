@@ -429,7 +429,9 @@ def chunk_timelines(go: ReplayLike, lenient: ReplayLike,
         return [], f"the timelines need replays of the lines themselves: {e}"
     for t in chosen:
         scrubber.cart_id = t.cart_id
-        t.data = gzip.compress(embed_json(static_payload(scrubber)).encode("utf-8"), 6, mtime=0)
+        payload = static_payload(scrubber)
+        payload["traits"]["carts_note"] = ""  # (the chunk's cart count: not the page's)
+        t.data = gzip.compress(embed_json(payload).encode("utf-8"), 6, mtime=0)
     return chosen, None
 
 
