@@ -522,7 +522,8 @@ def _chart_pngs(comb: Any) -> dict[str, bytes]:
 
     figs = {
         "outcome_mix": outcome_mix_figure(comb.rates, comb.freq, "go"),
-        "failure_rates": rates_figure(comb.rates, comb.freq, "go", comb.findings),
+        "failure_rates": rates_figure(comb.rates, comb.freq, "go", comb.findings,
+                                      mark=len(comb.findings)),  # every finding marked
         "failures_by_type": failures_heatmap_figure(comb.rates_by_type, comb.freq, "go"),
         "lines_lost": lines_lost_figure(comb.lost_table),
         "unknown_types": unknown_types_figure(comb.unknown, "lenient"),
@@ -532,7 +533,7 @@ def _chart_pngs(comb: Any) -> dict[str, bytes]:
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, facecolor="white")
+    fig.savefig(buf, format="png", dpi=110, facecolor="white", bbox_inches="tight")  # legends whole
     return buf.getvalue()
 
 
@@ -624,7 +625,7 @@ def _table(df: pd.DataFrame, numeric: Sequence[str] = (), code: Sequence[str] = 
     """``df`` as an HTML table, every value escaped; ``cells``: column -> function giving a
     cell's HTML (it escapes what it shows), ``row_ids``: an anchor per row."""
     cells = cells or {}
-    head = "".join(f"<th>{esc(c)}</th>" for c in df.columns)
+    head = "".join(f"<th>{esc(c).replace('_', '_<wbr>')}</th>" for c in df.columns)
     body = []
     for k, row in enumerate(df.itertuples(index=False, name=None)):
         out = []

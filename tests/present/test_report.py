@@ -115,7 +115,7 @@ def test_no_markup_from_log_content(report: dict[str, Any]) -> None:
     assert tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p",
                     "div", "b", "table", "thead", "tbody", "tr", "th", "td", "code", "pre",
                     "details", "summary", "figure", "img", "figcaption", "span", "a", "nav",
-                    "ol", "li", "section", "script"}
+                    "ol", "li", "section", "script", "wbr"}
     # one script: the timelines' module, allowed by its hash and nothing else
     scripts = [a for t, a in p.tags if t == "script"]
     assert scripts == [{"type": "module"}]
@@ -330,7 +330,7 @@ def test_cli_report_carries_hostile_notes_escaped(report: dict[str, Any], tmp_pa
     p.feed(section)
     text = "".join(p.text)
     assert {t for t, _ in p.tags} <= {"h2", "h3", "p", "table", "thead", "tbody", "tr", "th",
-                                      "td", "code"}
+                                      "td", "code", "wbr"}
     visible_note = HOSTILE_NOTE.replace("\u202e", "\\u202e")
     assert visible_note in text and "<b>tag</b>" in text
     rows = [r for r in section.split("<tr>")[1:]]
