@@ -196,7 +196,8 @@ def rates_figure(r: pd.DataFrame, freq: str, mode: str,
     for col, label in labels.items():  # an empty window has no rate: the line breaks there
         y = r[col].to_numpy(dtype=float) * 100
         ax.plot(xc, y, styles[col], color=RATE_COLORS[col], label=label, linewidth=1.6,
-                marker=markers[col], markersize=4)
+                marker=markers[col], markersize=4,
+                zorder=3 if col == "failure_rate" else 2)  # failures never hidden
     ax.set_ylim(-3, 105)
     ax.yaxis.set_major_formatter(PercentFormatter(decimals=0))
     ax.set_ylabel("share of the window's lines")
@@ -212,7 +213,7 @@ def rates_figure(r: pd.DataFrame, freq: str, mode: str,
         ax.add_artist(leg)
         handles = [Line2D([], [], color="#444444", linestyle=(0, (2, 2)), linewidth=0.9)
                    for _ in marked]
-        names = [f"{k + 1}  {mpl_text(f.title, 38)}" for k, f in enumerate(marked)]
+        names = [f"{k + 1}  {mpl_text(f.title, 60)}" for k, f in enumerate(marked)]
         ax.legend(handles, names, loc="upper left", bbox_to_anchor=(1.0, 0.55), frameon=False,
                   title="findings, first seen", fontsize=8, handlelength=1.2,
                   title_fontsize=9, alignment="left")

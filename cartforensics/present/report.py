@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import hashlib
 import html
 import io
 import os
@@ -28,6 +29,7 @@ import pandas as pd
 from cartforensics._runtime.publish import build_directory, publish_directory, remove_abandoned
 from cartforensics._version import __version__
 from cartforensics.analysis.findings import Finding, findings_table, headline_finding
+from cartforensics.analysis.impact import Impact, impact_totals
 from cartforensics.analysis.metrics import prometheus_text
 from cartforensics.analysis.notes import Notes, NotesError
 from cartforensics.analysis.reconcile import Reconciliation, reconcile_logs
@@ -47,7 +49,14 @@ from cartforensics.model.protocol import ReplayLike, ReplayOfEvents
 from cartforensics.model.replay import replay
 from cartforensics.present.escaping import visible
 from cartforensics.present.notes_report import load_notes, notes_html, notes_markdown
-from cartforensics.present.report_chunks import CHUNK_BYTES, CHUNK_FILES, CHUNK_LINES
+from cartforensics.present.report_chunks import (
+    CHUNK_BYTES,
+    CHUNK_FILES,
+    CHUNK_LINES,
+    TIMELINE_CARTS,
+    CartTimeline,
+)
+from cartforensics.present.widgets.frames import money_text
 from cartforensics.vocab import EVIDENCE_ROWS, OUTCOME_COLORS, OUTCOME_LABELS, OUTCOMES
 
 if TYPE_CHECKING:  # matplotlib loads with the charts (cartforensics.present.plots), when they are
@@ -184,7 +193,8 @@ def _md(v: Any) -> str:
     """A value for Markdown text or a table cell: line breaks as spaces, other non-printing
     characters (terminal escapes) shown as escapes, then HTML-escaped, pipes and Markdown's
     own characters neutralised."""
-    s = html.escape(visible(_text(v).replace("\r", " ").replace("\n", " ")), quote=False)
+    s = html.escape(visible(_text(v).replace("\r", " ").replace("\n", " ")
+                            .replace("\u202f", " ")), quote=False)  # (money_text's space)
     return (s.replace("|", "&#124;")
             .replace("`", "&#96;").replace("*", "&#42;").replace("[", "&#91;")
             .replace("]", "&#93;"))
@@ -365,8 +375,12 @@ def write_report(
             try:
                 if workers is None and from_dataset:  # measured: one process keeps a 10M-
                     workers = 1  # event dataset's report under 1 GB; two took 1.4 GB, no faster
+                noted = frozenset(str(n["cart_id"]) for n in notes) if notes else frozenset()
+                notes_file = str(notes.path) if notes is not None and notes.path is not None \
+                    and notes.path.is_file() else None
                 results = run_chunks(chunks, str(tmp), freq, None if from_dataset else sem,
-                                     executor=executor, workers=workers, on_done=chunk_done)
+                                     executor=executor, workers=workers, on_done=chunk_done,
+                                     noted=noted, notes_path=notes_file)
                 # the lenient rows are copied into outcomes.parquet while the charts are
                 # drawn (Arrow's reading and writing release the GIL)
                 closing = copier.submit(writer.close)
@@ -402,7 +416,9 @@ def write_report(
         noted = _noted(notes, chunks, fs, from_dataset, sem) if notes is not None else None
         ctx = _Context(src=src, findings=fs, metrics=comb.metrics, prom=prom, pngs=pngs,
                        result=result, freq=comb.freq, semantics=sem, per_cart=comb.per_cart,
-                       notes=notes, noted=noted, reconciled=reconciled)
+                       notes=notes, noted=noted, reconciled=reconciled, impact=comb.impact,
+                       parts=comb.parts, timelines=comb.timelines,
+                       timeline_problem=comb.timeline_problem)
         (build / "report.html").write_text(_html(ctx), encoding="utf-8")
         (build / "report.md").write_text(_markdown(ctx), encoding="utf-8")
         shutil.rmtree(tmp)  # the chunks' parts: copied into outcomes.parquet
@@ -506,7 +522,8 @@ def _chart_pngs(comb: Any) -> dict[str, bytes]:
 
     figs = {
         "outcome_mix": outcome_mix_figure(comb.rates, comb.freq, "go"),
-        "failure_rates": rates_figure(comb.rates, comb.freq, "go", comb.findings),
+        "failure_rates": rates_figure(comb.rates, comb.freq, "go", comb.findings,
+                                      mark=len(comb.findings)),  # every finding marked
         "failures_by_type": failures_heatmap_figure(comb.rates_by_type, comb.freq, "go"),
         "lines_lost": lines_lost_figure(comb.lost_table),
         "unknown_types": unknown_types_figure(comb.unknown, "lenient"),
@@ -516,7 +533,7 @@ def _chart_pngs(comb: Any) -> dict[str, bytes]:
 
 def _png(fig: Figure) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, facecolor="white")
+    fig.savefig(buf, format="png", dpi=110, facecolor="white", bbox_inches="tight")  # legends whole
     return buf.getvalue()
 
 
@@ -559,6 +576,10 @@ class _Context:
     # go, lenient, findings for the notes
     noted: tuple[ReplayOfEvents, ReplayOfEvents, list[Any]] | None = None
     reconciled: Reconciliation | None = None  # with a Prometheus record
+    impact: pd.DataFrame | None = None  # cart_impact rows of every cart
+    parts: dict[tuple[str, Any], Any] = field(default_factory=dict)  # the findings' parts
+    timelines: list[CartTimeline] = field(default_factory=list)
+    timeline_problem: str | None = None
 
 
 def _src_text(src: Source) -> str:
@@ -570,46 +591,99 @@ def _src_text(src: Source) -> str:
 # -- HTML ----------------------------------------------------------------------------------
 _CSS = """
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d1d1f;
-margin:0 auto;max-width:1180px;padding:24px}
+margin:0 auto;max-width:1180px;padding:24px;overflow-wrap:anywhere}
 h1{font-size:24px;margin:0 0 4px}h2{font-size:19px;margin:32px 0 8px;border-bottom:1px solid
 #ddd;padding-bottom:4px}h3{font-size:15px;margin:18px 0 6px}
 .sub{color:#555;margin:0 0 16px}.headline{background:#fff4ec;border-left:6px solid #D55E00;
 padding:12px 16px;font-size:18px;font-weight:600;margin:16px 0}
 .ok{background:#ecf8f3;border-left-color:#009E73}
+.impact{border:2px solid #D55E00;border-radius:8px;padding:10px 16px;margin:16px 0}
+.impact h2{margin-top:6px;border:0}.impact .lead{font-size:17px;font-weight:600;margin:4px 0}
 .nums{display:flex;flex-wrap:wrap;gap:12px;margin:12px 0}.num{background:#f5f5f7;padding:8px 14px;
-border-radius:6px}.num b{display:block;font-size:20px}
-table{border-collapse:collapse;margin:8px 0;font-size:13px}th,td{border:1px solid #ddd;
-padding:4px 8px;vertical-align:top;text-align:left}th{background:#f5f5f7}
-td.n{text-align:right;font-variant-numeric:tabular-nums}
+border-radius:6px;max-width:100%;box-sizing:border-box}.num b{display:block;font-size:20px}
+nav.toc ol{columns:2 260px;margin:4px 0}
+table{border-collapse:collapse;margin:8px 0;font-size:13px;max-width:100%}th,td{border:1px
+solid #ddd;padding:4px 8px;vertical-align:top;text-align:left}th{background:#f5f5f7}
+td.n{text-align:right;font-variant-numeric:tabular-nums}th,td.n{overflow-wrap:normal}
+tr:target,details:target>summary{background:#fff4c2}
 code,pre{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-pre{background:#f5f5f7;padding:10px;overflow-x:auto}
+pre{background:#f5f5f7;padding:10px;white-space:pre-wrap;overflow-wrap:anywhere}
 td code{word-break:break-all;white-space:pre-wrap}
 details{margin:6px 0 14px}summary{cursor:pointer;font-weight:600}
+details.cf-cart{border:1px solid #ddd;border-radius:6px;padding:4px 10px}
+details.cf-cart>summary{font-weight:400}
 figure{margin:18px 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{color:#555;font-size:13px}
 .swatch{display:inline-block;width:11px;height:11px;margin-right:4px;vertical-align:-1px}
 .small{font-size:12px;color:#555}
 """
+_UNIX_SUFFIX = "_unix"  # a gauge of Unix seconds: shown as a UTC date
 
 
-def _table(df: pd.DataFrame, numeric: Sequence[str] = (), code: Sequence[str] = ()) -> str:
-    head = "".join(f"<th>{esc(c)}</th>" for c in df.columns)
+def _table(df: pd.DataFrame, numeric: Sequence[str] = (), code: Sequence[str] = (),
+           cells: dict[str, Any] | None = None, row_ids: Sequence[str] | None = None) -> str:
+    """``df`` as an HTML table, every value escaped; ``cells``: column -> function giving a
+    cell's HTML (it escapes what it shows), ``row_ids``: an anchor per row."""
+    cells = cells or {}
+    head = "".join(f"<th>{esc(c).replace('_', '_<wbr>')}</th>" for c in df.columns)
     body = []
-    for row in df.itertuples(index=False, name=None):
-        cells = []
+    for k, row in enumerate(df.itertuples(index=False, name=None)):
+        out = []
         for col, v in zip(df.columns, row, strict=True):
-            if col in code and _text(v):
-                cells.append(f"<td><code>{esc(v)}</code></td>")
+            if col in cells:
+                cls = ' class="n"' if col in numeric else ""
+                out.append(f"<td{cls}>{cells[col](v)}</td>")
+            elif col in code and _text(v):
+                out.append(f"<td><code>{esc(v)}</code></td>")
             elif col in numeric:
-                cells.append(f'<td class="n">{esc(v)}</td>')
+                out.append(f'<td class="n">{esc(v)}</td>')
             else:
-                cells.append(f"<td>{esc(v)}</td>")
-        body.append("<tr>" + "".join(cells) + "</tr>")
+                out.append(f"<td>{esc(v)}</td>")
+        rid = f' id="{esc(row_ids[k])}"' if row_ids is not None else ""
+        body.append(f"<tr{rid}>" + "".join(out) + "</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def cart_anchor(cart_id: str) -> str:
+    """The page anchor of a cart's timeline: ``cart-`` and the id (a leading ``cart-`` not
+    doubled), every character but ASCII letters, digits, ``-`` and ``.`` as ``_<hex>_``.
+
+    >>> cart_anchor("cart-1164"), cart_anchor("a b<")
+    ('cart-1164', 'cart-a_20_b_3c_')
+    """
+    base = cart_id[5:] if cart_id.startswith("cart-") and len(cart_id) > 5 else cart_id
+    return "cart-" + "".join(ch if ch.isascii() and (ch.isalnum() or ch in "-.")
+                             else f"_{ord(ch):x}_" for ch in base)
+
+
+class _Anchors:
+    """The carts the page holds a timeline of, each with one anchor (``cart_anchor``; a
+    second id giving the same one gets a ``_dup<k>`` suffix)."""
+
+    def __init__(self, cart_ids: Sequence[str]) -> None:
+        self.of: dict[str, str] = {}
+        used: set[str] = set()
+        for c in cart_ids:
+            a, k = cart_anchor(c), 1
+            while a in used:
+                k += 1
+                a = f"{cart_anchor(c)}_dup{k}"
+            used.add(a)
+            self.of[c] = a
+
+    def link(self, cart_id: Any) -> str:
+        """The cart id as HTML: a link to its timeline when the page holds one."""
+        c = _text(cart_id)
+        a = self.of.get(c)
+        return f'<a href="#{esc(a)}">{esc(c)}</a>' if a is not None else esc(c)
 
 
 def _examples_text(f: Finding) -> str:
     return ", ".join(f"{c} line {ln}" for c, ln in f.examples)
+
+
+def _examples_html(f: Finding, anchors: _Anchors) -> str:
+    return ", ".join(f"{anchors.link(c)} line {esc(ln)}" for c, ln in f.examples)
 
 
 def _evidence_view(f: Finding) -> pd.DataFrame:
@@ -627,10 +701,228 @@ def _img(name: str, data: bytes, alt: str) -> str:
     return f'<img src="data:image/png;base64,{b64}" alt="{esc(alt)}">'
 
 
+# -- impact --------------------------------------------------------------------------------
+def finding_carts(f: Finding, parts: dict[tuple[str, Any], Any]) -> set[str]:
+    """The carts a finding names (every one, from its combined parts)."""
+    out: set[str] = set()
+    for k in getattr(f, "part_keys", [f.key]):
+        p = parts.get((f.kind, k))
+        if p is not None:
+            out.update(map(str, p.carts))
+    return out
+
+
+def _impact_of(ctx: _Context) -> Impact | None:
+    return None if ctx.impact is None or not len(ctx.impact) else impact_totals(ctx.impact)
+
+
+def impact_sentence(imp: Impact) -> str:
+    """The impact in one sentence of business units (money in kr with öre)."""
+    if not imp.carts_differing:
+        return ("Nothing lost: every cart the service rebuilds is the cart the writer meant.")
+    out = (f"The service's rebuild differs from what the writer meant in "
+           f"{imp.carts_differing:,} of {imp.carts:,} carts: it lacks "
+           f"{imp.units_missing:,} item unit{'s' if imp.units_missing != 1 else ''} worth "
+           f"{money_text(imp.value_missing)}")
+    if imp.paid_orders_lost or imp.in_payment_orders_lost:
+        out += (f"; {imp.paid_orders_lost:,} of {imp.paid_orders:,} paid orders "
+                f"({money_text(imp.paid_orders_value_lost)}) and "
+                f"{imp.in_payment_orders_lost:,} orders in payment "
+                f"({money_text(imp.in_payment_orders_value_lost)}) have lost their order "
+                "reference or payment status")
+    return out + "."
+
+
+def _impact_tiles(imp: Impact) -> list[tuple[str, str]]:
+    tiles = [
+        (f"{imp.carts_differing:,} of {imp.carts:,}", "carts whose rebuilt state differs"),
+        (money_text(imp.value_missing), "missing from the rebuilt carts' totals"),
+        (f"{imp.units_missing:,}", "item units the rebuild lacks"),
+        (f"{imp.paid_orders_lost:,} of {imp.paid_orders:,}",
+         f"paid orders (checkout_complete) gone: {money_text(imp.paid_orders_value_lost)}"),
+        (f"{imp.in_payment_orders_lost:,}",
+         f"orders in payment (checkout_incomplete) gone: "
+         f"{money_text(imp.in_payment_orders_value_lost)}"),
+    ]
+    if imp.units_extra or imp.value_extra:
+        tiles.append((money_text(imp.value_extra),
+                      f"held extra by the rebuild ({imp.units_extra:,} item units)"))
+    return tiles
+
+
+def _finding_impact(ctx: _Context) -> pd.DataFrame:
+    """Per finding: the impact rows of the carts it names, summed."""
+    rows = []
+    imp = ctx.impact
+    for k, f in enumerate(ctx.findings, 1):
+        carts = finding_carts(f, ctx.parts)
+        t = impact_totals(imp[imp["cart_id"].astype(str).isin(carts)]) \
+            if imp is not None and len(imp) else None
+        rows.append({
+            "#": k, "finding": f.title, "carts": f.carts,
+            "carts differing": t.carts_differing if t else 0,
+            "units missing": t.units_missing if t else 0,
+            "money missing": money_text(t.value_missing if t else 0),
+            "paid orders gone": t.paid_orders_lost if t else 0,
+            "paid value gone": money_text(t.paid_orders_value_lost if t else 0),
+            "orders in payment gone": t.in_payment_orders_lost if t else 0,
+        })
+    return pd.DataFrame(rows)
+
+
+_IMPACT_NUMERIC = ("#", "carts", "carts differing", "units missing", "money missing",
+                   "paid orders gone", "paid value gone", "orders in payment gone")
+_IMPACT_NOTE = ("From the two replays' final states, cart by cart: go is what the service "
+                "rebuilt, lenient what the writer meant. Money at the carts' own prices; an "
+                "order is gone when the writer's cart has an order reference and the rebuilt "
+                "one lacks it or its payment status. A cart named by several findings counts "
+                "in each.")
+
+
+def _impact_html(ctx: _Context) -> list[str]:
+    imp = _impact_of(ctx)
+    out = ['<section class="impact" id="impact"><h2>What was lost</h2>']
+    if imp is None:
+        return out + ["<p>No carts.</p></section>"]
+    out.append(f'<p class="lead">{esc(impact_sentence(imp))}</p>')
+    out.append('<div class="nums">' + "".join(
+        f'<div class="num"><b>{esc(v)}</b>{esc(k)}</div>' for v, k in _impact_tiles(imp))
+        + "</div>")
+    if ctx.findings:
+        fi = _finding_impact(ctx)
+        out.append("<h3>Per finding</h3>")
+        out.append(_table(fi, numeric=_IMPACT_NUMERIC, cells={
+            "#": lambda v: f'<a href="#finding-{esc(v)}">{esc(v)}</a>'}))
+    out.append(f'<p class="small">{esc(_IMPACT_NOTE)}</p></section>')
+    return out
+
+
+# -- timelines -----------------------------------------------------------------------------
+_MOUNT = """
+function cfBytes(b64) {
+  const s = atob(b64), out = new Uint8Array(s.length);
+  for (let k = 0; k < s.length; k++) out[k] = s.charCodeAt(k);
+  return out;
+}
+async function cfOpen(d) {
+  const host = d.querySelector(".cft-host[data-z]");
+  if (!host || host.dataset.mounted) return;
+  host.dataset.mounted = "1";
+  const raw = new Blob([cfBytes(host.dataset.z)]).stream()
+    .pipeThrough(new DecompressionStream("gzip"));
+  mountStatic(host, JSON.parse(await new Response(raw).text()));
+}
+for (const d of document.querySelectorAll("details.cf-cart")) {
+  d.addEventListener("toggle", () => { if (d.open) cfOpen(d); });
+  if (d.open) cfOpen(d);
+}
+function cfTarget() {
+  const id = decodeURIComponent(location.hash.slice(1));
+  const t = id && document.getElementById(id);
+  if (t && t.matches("details.cf-cart")) { t.open = true; t.scrollIntoView(); }
+}
+window.addEventListener("hashchange", cfTarget);
+cfTarget();
+"""
+
+
+def _timeline_script() -> str:
+    from cartforensics.present.widgets.static import module_text
+
+    return module_text() + _MOUNT
+
+
+def _timeline_summary(t: CartTimeline, row: dict[str, Any] | None) -> str:
+    parts = [f"{t.named_lines:,} line{'s' if t.named_lines != 1 else ''} named by findings"]
+    if t.noted:
+        parts.append("analyst's note")
+    if row is not None:
+        if row["value_missing"]:
+            parts.append(f"lacks {money_text(int(row['value_missing']))}")
+        if row["paid_order_lost"]:
+            parts.append(f"paid order {visible(str(row['order_lenient']))} gone")
+        elif row["in_payment_order_lost"]:
+            parts.append(f"order in payment {visible(str(row['order_lenient']))} gone")
+    return "; ".join(parts)
+
+
+def _timelines_html(ctx: _Context, anchors: _Anchors) -> list[str]:
+    from cartforensics.present.widgets.static import css_text
+
+    out = ['<h2 id="timelines">Timelines of the carts</h2>']
+    tls = ctx.timelines
+    named = len(set().union(*(finding_carts(f, ctx.parts) for f in ctx.findings))) \
+        if ctx.findings else 0
+    if ctx.timeline_problem:
+        out.append(f"<p>No timelines: {esc(ctx.timeline_problem)}.</p>")
+        return out
+    if not tls:
+        out.append("<p>None: no finding names a cart.</p>")
+        return out
+    most = sum(1 for t in tls if t.named_lines)
+    out.append(
+        f'<p class="small">The {most:,} most affected of the {named:,} carts the findings '
+        f"name (at most {TIMELINE_CARTS}: most lines named by findings first, then most money "
+        "the rebuild lacks), and every cart with an analyst's note. Open one to step through "
+        "its lines: go (what the service rebuilt) and lenient (what the writer meant) side "
+        "by side. A cart of up to 300 lines holds every position; a longer one 40 of them. "
+        "Every cart's line outcomes: outcomes.parquet.</p>")
+    rows = {} if ctx.impact is None else {
+        str(r["cart_id"]): r for r in ctx.impact.to_dict("records")}
+    for t in tls:
+        data = base64.b64encode(t.data).decode("ascii")
+        out.append(
+            f'<details class="cf-cart" id="{esc(anchors.of[t.cart_id])}"><summary>'
+            f"<code>{esc(visible(t.cart_id))}</code>: "
+            f"{esc(_timeline_summary(t, rows.get(t.cart_id)))}</summary>"
+            f'<div class="cft-host" data-z="{data}"><div class="cft-fallback">The timeline '
+            "needs JavaScript.</div></div></details>")
+    out.append(f"<style>{css_text()}</style>")
+    return out
+
+
+def _metrics_view(metrics: pd.DataFrame) -> pd.DataFrame:
+    mv = metrics.reset_index()[["metric", "side", "type", "value", "note"]]
+    mv["value"] = [_unix_text(v) if str(m).endswith(_UNIX_SUFFIX) else _fmt_value(v)
+                   for m, v in zip(mv["metric"], mv["value"], strict=True)]
+    return mv
+
+
+def _unix_text(v: Any) -> str:
+    """Unix seconds as a UTC date (and the number)."""
+    try:
+        t = pd.Timestamp(float(v), unit="s", tz="UTC")
+    except (TypeError, ValueError, OverflowError):
+        return _fmt_value(v)
+    if pd.isna(t) or not float(v):
+        return _fmt_value(v)
+    return f"{_when(t)} ({int(float(v))})"
+
+
+def _per_cart_view(pc: pd.DataFrame) -> pd.DataFrame:
+    view = pc.copy()
+    for col in ("total_go", "total_lenient"):
+        if col in view.columns:
+            view[col] = [money_text(int(v)) if isinstance(v, (int, np.integer)) else v
+                         for v in view[col]]
+    return view
+
+
+_SECTIONS = (("impact", "What was lost"), ("findings", "Findings"),
+             ("evidence", "The lines behind each finding"), ("notes", "Analyst notes"),
+             ("charts", "Charts"), ("carts", "Carts that lost lines"),
+             ("timelines", "Timelines of the carts"),
+             ("metrics", "Metrics the service would export"),
+             ("reconciled", "What Prometheus recorded, reconciled"),
+             ("reproduce", "Reproduce in Python"))
+
+
 def _html(ctx: _Context) -> str:
     res = ctx.result
     fs = ctx.findings
     head = headline_finding(fs)
+    anchors = _Anchors([t.cart_id for t in ctx.timelines] if not ctx.timeline_problem else [])
+    link = anchors.link
     parts: list[str] = []
     now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts.append(f"<h1>cartforensics report</h1><p class=\"sub\">{esc(_src_text(ctx.src))}: "
@@ -642,6 +934,7 @@ def _html(ctx: _Context) -> str:
     else:
         parts.append('<div class="headline ok">No problems found: every line is applied as '
                      "the writer meant it.</div>")
+    parts += _impact_html(ctx)
     nums = [
         ("carts", res.carts), ("lines", res.lines),
         ("applied by the service (go)", res.applied_go),
@@ -654,38 +947,47 @@ def _html(ctx: _Context) -> str:
                  "reader does, bugs and all: what the service really rebuilt. <b>lenient</b> "
                  "mode reads a JSON number in ts as Unix seconds and lines over 256 KiB: what "
                  "the writer meant. The difference is what the service silently dropped.</p>")
+    shown = {"notes": ctx.notes is not None, "reconciled": ctx.reconciled is not None}
+    parts.append('<nav class="toc"><b>Contents</b><ol>' + "".join(
+        f'<li><a href="#{a}">{esc(t)}</a></li>' for a, t in _SECTIONS if shown.get(a, True))
+        + "</ol></nav>")
 
     # findings
-    parts.append("<h2>Findings</h2>")
+    parts.append('<h2 id="findings">Findings</h2>')
     if fs:
         tbl = findings_table(fs)
         view = pd.DataFrame({
             "#": tbl["rank"], "finding": [f.title for f in fs], "lines": tbl["lines"],
             "carts": tbl["carts"], "first seen": [_when(f.first_seen) for f in fs],
             "last seen": [_when(f.last_seen) for f in fs], "what it means": tbl["message"],
-            "examples": [_examples_text(f) for f in fs],
+            "examples": list(range(len(fs))),
         })
-        parts.append(_table(view, numeric=("#", "lines", "carts")))
-        parts.append("<h3>The lines behind each finding</h3>")
+        parts.append(_table(view, numeric=("#", "lines", "carts"), cells={
+            "#": lambda v: f'<a href="#finding-{esc(v)}">{esc(v)}</a>',
+            "examples": lambda k: _examples_html(fs[k], anchors)},
+            row_ids=[f"finding-{k}" for k in range(1, len(fs) + 1)]))
+        parts.append('<h3 id="evidence">The lines behind each finding</h3>')
         for k, f in enumerate(fs, 1):
             ev = _evidence_view(f)
             more = f" (first {len(ev)} of {f.count:,})" if f.count > len(ev) else ""
             parts.append(
-                f"<details><summary>{k}. {esc(f.title)}: {esc(f.count)} "
+                f'<details id="evidence-{k}"><summary>{k}. {esc(f.title)}: {esc(f.count)} '
                 f"line{'s' if f.count != 1 else ''}{esc(more)}</summary>"
                 f"<p>{esc(f.message)}</p>"
                 + _table(ev, numeric=("line", "length"), code=("snippet", "go_error",
-                                                               "lenient_error"))
+                                                               "lenient_error"),
+                         cells={"cart_id": link})
                 + "</details>"
             )
     else:
         parts.append("<p>None.</p>")
     if ctx.notes is not None:
         go, le, nfs = ctx.noted  # type: ignore[misc]
-        parts.append(notes_html(ctx.notes, go, le, nfs, _table, esc))
+        parts.append('<section id="notes">' + notes_html(ctx.notes, go, le, nfs, _table, esc)
+                     + "</section>")
 
     # charts
-    parts.append("<h2>Charts</h2>")
+    parts.append('<h2 id="charts">Charts</h2>')
     legend = " ".join(
         f'<span class="swatch" style="background:{OUTCOME_COLORS[o]}"></span>'
         f"{esc(OUTCOME_LABELS[o])}" for o in OUTCOMES)
@@ -694,37 +996,43 @@ def _html(ctx: _Context) -> str:
     for name, caption in CHARTS:
         parts.append(f"<figure>{_img(name, ctx.pngs[name], caption)}<figcaption>"
                      f"{esc(caption)} ({esc(name)}.png)</figcaption></figure>")
+        if name == "failure_rates" and fs:
+            parts.append(_marks_html(fs))
 
     # per cart
-    parts.append("<h2>Carts that lost lines</h2>")
+    parts.append('<h2 id="carts">Carts that lost lines</h2>')
     pc = ctx.per_cart
     if pc.empty:
         parts.append("<p>None: the service applied every line lenient mode applies.</p>")
     else:
         parts.append(f"<p class=\"small\">The {len(pc)} carts that lost the most lines; "
-                     "totals in minor units (öre), as the carts' final states hold them.</p>")
-        parts.append(_table(pc, numeric=[c for c in pc.columns if c not in
-                                         ("cart_id", "order_lenient")]))
+                     "totals as the carts' final states hold them.</p>")
+        view = _per_cart_view(pc)
+        parts.append(_table(view, numeric=[c for c in view.columns if c not in
+                                           ("cart_id", "order_lenient")],
+                            cells={"cart_id": link}))
+    parts += _timelines_html(ctx, anchors)
 
     # metrics
-    parts.append("<h2>Metrics the service would export</h2>")
+    parts.append('<h2 id="metrics">Metrics the service would export</h2>')
     parts.append("<p class=\"small\">Reader side: what <code>ReplayCartEvents</code> counts "
                  "replaying every cart once (go mode). Writer side: what "
                  "<code>AppendCartEvent</code> counted writing these files. "
                  "<code>cartforensics_promised_unknown_types_total</code> is not the "
                  "service's: it is what its comments promise "
-                 "<code>cart_event_log_unknown_types_total</code> counts.</p>")
-    mv = ctx.metrics.reset_index()[["metric", "side", "type", "value", "note"]]
-    mv["value"] = [_fmt_value(v) for v in mv["value"]]
-    parts.append(_table(mv, numeric=("value",), code=("metric",)))
+                 "<code>cart_event_log_unknown_types_total</code> counts. Gauges of Unix "
+                 "seconds are shown as UTC dates.</p>")
+    parts.append(_table(_metrics_view(ctx.metrics), numeric=("value",), code=("metric",)))
     parts.append("<h3>Prometheus text exposition (to hold against a scrape)</h3>")
     parts.append(f"<pre>{esc(ctx.prom)}</pre>")
 
     if ctx.reconciled is not None:
+        parts.append('<section id="reconciled">')
         parts += _reconciled_html(ctx)
+        parts.append("</section>")
 
     # reproduce
-    parts.append("<h2>Reproduce in Python</h2>")
+    parts.append('<h2 id="reproduce">Reproduce in Python</h2>')
     parts.append("<pre>" + esc(
         "import cartforensics as cf\n"
         "from cartforensics.analysis.findings import findings, findings_table\n"
@@ -735,16 +1043,32 @@ def _html(ctx: _Context) -> str:
         "fs = findings(go, lenient)\n"
         "findings_table(fs)\n"
         "fs[0].evidence") + "</pre>")
+    script = _timeline_script() if anchors.of else None
+    csp = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+    if script is not None:
+        digest = base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode()
+        csp += f"; script-src 'sha256-{digest}'"
+        parts.append(f'<script type="module">{script}</script>')
     title = f"cartforensics report: {_src_text(ctx.src)}"
     return (
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
-        "img-src data:; style-src 'unsafe-inline'\">"
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
         f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>\n"
         + "\n".join(parts)
         + "\n</body></html>\n"
     )
+
+
+def _marks_html(fs: Sequence[Finding]) -> str:
+    """Every finding beside the failure-rate chart: its number there, first and last seen."""
+    view = pd.DataFrame({
+        "#": range(1, len(fs) + 1), "finding": [f.title for f in fs],
+        "first seen": [_when(f.first_seen) for f in fs],
+        "last seen": [_when(f.last_seen) for f in fs], "lines": [f.count for f in fs]})
+    return ('<details open><summary>The findings on this chart (numbered at their first '
+            "line)</summary>" + _table(view, numeric=("#", "lines"), cells={
+                "#": lambda v: f'<a href="#finding-{esc(v)}">{esc(v)}</a>'}) + "</details>")
 
 
 def _fmt_value(v: Any) -> str:
@@ -777,6 +1101,16 @@ def _markdown(ctx: _Context) -> str:
                f"{res.applied_go:,} lines (go mode); the writer meant {res.applied_lenient:,} "
                f"to apply (lenient mode): {res.lost:,} lines lost in {res.carts_losing:,} "
                "carts.")
+    out += ["", "## What was lost", ""]
+    imp = _impact_of(ctx)
+    if imp is None:
+        out.append("No carts.")
+    else:
+        out += [f"**{_md(impact_sentence(imp))}**", ""]
+        out += [f"- {_md(v)}: {_md(k)}" for v, k in _impact_tiles(imp)]
+        if fs:
+            out += ["", "Per finding:", "", _md_table(_finding_impact(ctx))]
+        out += ["", _md(_IMPACT_NOTE)]
     out += ["", "## Findings", ""]
     if fs:
         view = pd.DataFrame({
@@ -788,6 +1122,12 @@ def _markdown(ctx: _Context) -> str:
             "examples": [_examples_text(f) for f in fs],
         })
         out.append(_md_table(view))
+        out += ["", "## The lines behind each finding", ""]
+        for k, f in enumerate(fs, 1):
+            ev = _evidence_view(f)
+            more = f" (first {len(ev)} of {f.count:,})" if f.count > len(ev) else ""
+            out += [f"### {k}. {_md(f.title)}: {f.count:,} line{'s' if f.count != 1 else ''}"
+                    f"{more}", "", _md(f.message), "", _md_table(ev), ""]
     else:
         out.append("None.")
     if ctx.notes is not None:
@@ -797,15 +1137,20 @@ def _markdown(ctx: _Context) -> str:
     for name, caption in CHARTS:
         out.append(f"![{caption}]({name}.png)")
         out.append("")
-    out += ["## Metrics the service would export", ""]
-    mv = ctx.metrics.reset_index()[["metric", "side", "type", "value", "note"]]
-    mv["value"] = [_fmt_value(v) for v in mv["value"]]
-    out.append(_md_table(mv))
+    out += ["## Carts that lost lines", ""]
+    if ctx.per_cart.empty:
+        out.append("None: the service applied every line lenient mode applies.")
+    else:
+        out += [f"The {len(ctx.per_cart)} carts that lost the most lines; totals as the "
+                "carts' final states hold them (timelines of the most affected carts: "
+                "report.html).", "", _md_table(_per_cart_view(ctx.per_cart))]
+    out += ["", "## Metrics the service would export", ""]
+    out.append(_md_table(_metrics_view(ctx.metrics)))
     out += ["", "```", visible(ctx.prom.rstrip("\n"), keep_newlines=True), "```", ""]
     if ctx.reconciled is not None:
         out += _reconciled_markdown(ctx.reconciled)
-    out.append("Every line's outcome in both modes: `outcomes.parquet`. The evidence behind "
-               "each finding: `report.html`.")
+    out.append("Every line's outcome in both modes: `outcomes.parquet`. The timelines of the "
+               "most affected carts: `report.html`.")
     return "\n".join(out) + "\n"
 
 

@@ -19,6 +19,7 @@ a Dask ``client.get_executor()``: the workers must see the logs and the output d
 from __future__ import annotations
 
 import gc
+import gzip
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -43,6 +44,7 @@ from cartforensics.analysis.findings import (
     combine_parts,
     finding_parts,
 )
+from cartforensics.analysis.impact import IMPACT_COLUMNS, cart_impact
 from cartforensics.analysis.metrics import (
     combine_metric_values,
     metric_values,
@@ -54,7 +56,8 @@ from cartforensics.io.logs import LogFile, LogList
 from cartforensics.model.protocol import ReplayLike
 from cartforensics.vocab import OUTCOMES
 
-__all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "Chunk", "ChunkResult", "Combined",
+__all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "TIMELINE_CARTS", "CartTimeline",
+           "Chunk", "ChunkResult", "Combined",
            "OutcomesWriter", "combine", "plan_dataset", "plan_logs", "read_chunk", "read_part",
            "run_chunks", "start_workers_server", "summarize_chunk", "write_outcomes",
            "write_part"]
@@ -64,6 +67,7 @@ CHUNK_FILES = 1000
 CHUNK_LINES = 50_000  # of a converted dataset per chunk (a few fragments)
 TASKS_PER_WORKER = 8  # chunks a worker process runs (about) before a fresh one takes over
 TOP_CARTS = 30  # the report's per-cart table (report.TOP_CARTS)
+TIMELINE_CARTS = 200  # carts a finding names whose timeline the report embeds (most affected)
 _DAY = 86_400 * 10**9
 _NESTED = {"1min": 60 * 10**9, "5min": 300 * 10**9, "15min": 900 * 10**9,
            "1h": 3600 * 10**9, "6h": 6 * 3600 * 10**9, "1D": _DAY}
@@ -90,6 +94,33 @@ class Chunk:
 
 
 @dataclass
+class CartTimeline:
+    """One cart's timeline for the report: the static view's payload
+    (:func:`~cartforensics.present.widgets.static.static_payload`) as gzip-compressed JSON,
+    and what ranks it: the lines findings name in it, then the money (öre) its rebuild lacks.
+
+    >>> t = CartTimeline("cart-1", 3, 500, False, b"")
+    >>> t.rank
+    (-3, -500, 'cart-1')
+    """
+
+    cart_id: str
+    named_lines: int  # lines of this cart that findings name
+    value_missing: int  # öre the rebuilt cart lacks
+    noted: bool  # the analyst wrote a note on one of its lines
+    data: bytes  # gzip of the payload's JSON (escaped for a page: embed_json)
+
+    @property
+    def rank(self) -> tuple[int, int, str]:
+        """The sort key of the most affected first."""
+        return (-self.named_lines, -self.value_missing, self.cart_id)
+
+
+def _empty_impact() -> pd.DataFrame:
+    return pd.DataFrame({c: [] for c in IMPACT_COLUMNS})
+
+
+@dataclass
 class ChunkResult:
     """What one chunk contributes to the report (small: no per-line data but the parts)."""
 
@@ -112,6 +143,9 @@ class ChunkResult:
     outcomes: dict[str, str]  # mode -> this chunk's part of outcomes.parquet
     semantics: str = "1.25"
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (text, category name)
+    impact: pd.DataFrame = field(default_factory=_empty_impact)  # cart_impact of every cart
+    timelines: list[CartTimeline] = field(default_factory=list)  # its most affected carts'
+    timeline_problem: str | None = None  # why the chunk has no timelines, when it has none
 
 
 # -- planning ------------------------------------------------------------------------------
@@ -293,9 +327,14 @@ def read_part(path: str) -> pa.Table:
 
 
 def summarize_chunk(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, index: int,
-                    tmp_dir: str | None, freq: str | None = None) -> ChunkResult:
+                    tmp_dir: str | None, freq: str | None = None, *,
+                    noted: frozenset[str] = frozenset(), notes_path: str | None = None,
+                    timelines: int = TIMELINE_CARTS) -> ChunkResult:
     """Reduce one chunk's replays (of whole carts) to what the report combines; its rows of
-    outcomes.parquet go to ``tmp_dir`` (None: not written)."""
+    outcomes.parquet go to ``tmp_dir`` (None: not written). Its carts' impact rows
+    (:func:`~cartforensics.analysis.impact.cart_impact`) and the timelines of its
+    ``timelines`` most affected carts a finding names, and of the ``noted`` carts (their
+    notes read from ``notes_path``), come out too."""
     ev = events
     n = len(ev)
     go_c = _outcome_codes(go.outcomes["outcome"])
@@ -334,18 +373,66 @@ def summarize_chunk(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, i
             write_part(_outcomes_table(r), path)
             outcomes[r.mode] = path
     ok = ts_ns[has]
+    parts = finding_parts(go, lenient, limit=EVIDENCE_KEPT)
+    impact = cart_impact(go, lenient)
+    tls, tl_problem = chunk_timelines(go, lenient, parts, impact, noted, notes_path, timelines)
     return ChunkResult(
         index=index, lines=n, carts=len(go.cart_ids),
         applied_go=int((go_c == applied).sum()),
         applied_lenient=int((le_c == applied).sum()), lost=int(lost.sum()),
         carts_losing=int(len(np.unique(cart[lost]))),
-        parts=finding_parts(go, lenient, limit=EVIDENCE_KEPT),
-        metrics=metric_values(go), ts_min=int(ok.min()) if len(ok) else None,
+        parts=parts, metrics=metric_values(go), ts_min=int(ok.min()) if len(ok) else None,
         ts_max=int(ok.max()) if len(ok) else None, counts=counts, no_ts=no_ts,
         lost_by_cart=lost_by_cart, unknown=unknown,
         per_cart=per_cart_table(go, lenient, lost, cart, cart_names, go_c == applied,
                                 le_c == applied),
-        outcomes=outcomes, semantics=go.semantics.spec)
+        outcomes=outcomes, semantics=go.semantics.spec, impact=impact, timelines=tls,
+        timeline_problem=tl_problem)
+
+
+def named_lines(parts: dict[tuple[str, Any], FindingPart]) -> dict[str, int]:
+    """Per cart, the lines the findings name in it (a line named by two findings counts
+    twice)."""
+    named: dict[str, int] = {}
+    for p in parts.values():
+        for c, n in p.carts.items():
+            named[str(c)] = named.get(str(c), 0) + int(n)
+    return named
+
+
+def chunk_timelines(go: ReplayLike, lenient: ReplayLike,
+                    parts: dict[tuple[str, Any], FindingPart], impact: pd.DataFrame,
+                    noted: frozenset[str] = frozenset(), notes_path: str | None = None,
+                    top: int = TIMELINE_CARTS) -> tuple[list[CartTimeline], str | None]:
+    """The timelines of the ``top`` most affected carts the findings name (most named lines,
+    then most money lacking) and of the ``noted`` carts in these replays, and why there are
+    none when the replays cannot draw one (a converted dataset's stored outcomes)."""
+    named = named_lines(parts)
+    missing = dict(zip(impact["cart_id"].astype(str), impact["value_missing"].astype(int),
+                       strict=True))
+    here = set(map(str, go.cart_ids))
+    tls = [CartTimeline(c, named[c], missing.get(c, 0), c in noted, b"") for c in named
+           if c in here]
+    tls.sort(key=lambda t: t.rank)
+    chosen = tls[:top] + [t for t in tls[top:] if t.noted]
+    chosen += [CartTimeline(c, 0, missing.get(c, 0), True, b"")
+               for c in sorted(noted & here) if c not in named]
+    if not chosen:
+        return [], None
+    from cartforensics.analysis.notes import NotesError
+    from cartforensics.present.widgets.scrubber import TimelineScrubber
+    from cartforensics.present.widgets.static import embed_json, static_payload
+
+    try:
+        scrubber = TimelineScrubber(go, lenient=lenient, notes=notes_path)  # type: ignore[arg-type]
+    except (TypeError, ValueError, NotesError) as e:
+        return [], f"the timelines need replays of the lines themselves: {e}"
+    for t in chosen:
+        scrubber.cart_id = t.cart_id
+        payload = static_payload(scrubber)
+        payload["traits"]["carts_note"] = ""  # (the chunk's cart count: not the page's)
+        t.data = gzip.compress(embed_json(payload).encode("utf-8"), 6, mtime=0)
+    return chosen, None
 
 
 def per_cart_table(go: ReplayLike, lenient: ReplayLike, lost: np.ndarray, cart: np.ndarray,
@@ -419,14 +506,17 @@ def read_chunk(chunk: Chunk, go_version: Any = None,
 
 
 def run_chunk(chunk: Chunk, tmp_dir: str | None, freq: str | None = None,
-              go_version: Any = None) -> ChunkResult:
-    """Read, replay and reduce one chunk (what a worker runs)."""
+              go_version: Any = None, noted: frozenset[str] = frozenset(),
+              notes_path: str | None = None) -> ChunkResult:
+    """Read, replay and reduce one chunk (what a worker runs); ``noted``, ``notes_path``: the
+    carts with an analyst's note and the notes file (see :func:`summarize_chunk`)."""
     import warnings
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         events, go, lenient = read_chunk(chunk, go_version)
-    result = summarize_chunk(events, go, lenient, chunk.index, tmp_dir, freq)
+    result = summarize_chunk(events, go, lenient, chunk.index, tmp_dir, freq, noted=noted,
+                             notes_path=notes_path)
     result.warnings = [(str(w.message), w.category.__name__) for w in caught]
     del events, go, lenient  # no gc.collect: it cost seconds a fleet, and peak RSS is the same
     pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages
@@ -470,7 +560,9 @@ def default_workers(chunks: Sequence[Chunk]) -> int:
 def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = None,
                go_version: Any = None, executor: Executor | None = None,
                workers: int | None = None,
-               on_done: Callable[[ChunkResult], None] | None = None) -> list[ChunkResult]:
+               on_done: Callable[[ChunkResult], None] | None = None,
+               noted: frozenset[str] = frozenset(),
+               notes_path: str | None = None) -> list[ChunkResult]:
     """Every chunk's result, in chunk order: in this process (one worker), on a pool of
     ``workers`` processes (default: the cores; this process runs the last chunk while they
     start), or on ``executor``. At most twice the workers' chunks are in flight, so memory
@@ -498,7 +590,7 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
 
     if executor is None and n <= 1:
         for c in chunks:
-            done(run_chunk(c, tmp_dir, freq, go_version))
+            done(run_chunk(c, tmp_dir, freq, go_version, noted, notes_path))
         return [results[c.index] for c in chunks]
     own = executor is None
     window = 2 * (n if own else executor_width(executor))  # type: ignore[arg-type]
@@ -519,12 +611,13 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
             if c is None:
                 return
             with hide():
-                pending.add(run.submit(run_chunk, c, tmp_dir, freq, go_version))
+                pending.add(run.submit(run_chunk, c, tmp_dir, freq, go_version,
+                                            noted, notes_path))
 
     try:
         submit_more()
         if local is not None:
-            done(run_chunk(local, tmp_dir, freq, go_version))
+            done(run_chunk(local, tmp_dir, freq, go_version, noted, notes_path))
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -560,6 +653,9 @@ class Combined:
     unknown: pd.DataFrame  # lines, carts per unknown type (sorted)
     per_cart: pd.DataFrame
     parts: dict[tuple[str, Any], FindingPart]
+    impact: pd.DataFrame = field(default_factory=_empty_impact)  # cart_impact, every cart
+    timelines: list[CartTimeline] = field(default_factory=list)  # most affected, then noted
+    timeline_problem: str | None = None
 
 
 def _shifted(parts: dict[tuple[str, Any], FindingPart], offset: int
@@ -619,6 +715,11 @@ def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any) -> Combi
         "lost", ascending=False, kind="stable").head(TOP_CARTS).reset_index(drop=True) \
         if pcs else pd.DataFrame()
     values = combine_metric_values([r.metrics for r in results])
+    impacts = [r.impact for r in results if len(r.impact)]
+    impact = pd.concat(impacts, ignore_index=True) if impacts else _empty_impact()
+    tls = sorted((t for r in results for t in r.timelines), key=lambda t: t.rank)
+    tls = tls[:TIMELINE_CARTS] + [t for t in tls[TIMELINE_CARTS:] if t.noted]
+    problem = next((r.timeline_problem for r in results if r.timeline_problem), None)
     return Combined(
         lines=lines, carts=sum(r.carts for r in results),
         applied_go=sum(r.applied_go for r in results),
@@ -626,7 +727,7 @@ def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any) -> Combi
         lost=sum(r.lost for r in results), carts_losing=sum(r.carts_losing for r in results),
         findings=fs, metrics=metrics_frame(values, "go"), freq=freq, rates=rates_all,
         rates_by_type=rates_type, lost_table=lost_table, unknown=unknown, per_cart=per_cart,
-        parts=combined)
+        parts=combined, impact=impact, timelines=tls, timeline_problem=problem)
 
 
 def _wide(counts: pd.DataFrame) -> pd.DataFrame:

@@ -4,6 +4,7 @@ hostile log content, and clear one-line errors for bad arguments."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import subprocess
@@ -103,7 +104,7 @@ def test_html_parses_and_holds_its_images(report: dict[str, Any]) -> None:
     # self-contained: nothing fetched from elsewhere
     for _, a in p.tags:
         for k in ("src", "href"):
-            assert not a.get(k) or (a[k] or "").startswith("data:")
+            assert not a.get(k) or (a[k] or "").startswith(("data:", "#"))
 
 
 def test_no_markup_from_log_content(report: dict[str, Any]) -> None:
@@ -111,10 +112,20 @@ def test_no_markup_from_log_content(report: dict[str, Any]) -> None:
     p = Collect()
     p.feed(html)
     tags = {t for t, _ in p.tags}
-    assert "script" not in tags
     assert tags <= {"html", "head", "meta", "title", "style", "body", "h1", "h2", "h3", "p",
                     "div", "b", "table", "thead", "tbody", "tr", "th", "td", "code", "pre",
-                    "details", "summary", "figure", "img", "figcaption", "span"}
+                    "details", "summary", "figure", "img", "figcaption", "span", "a", "nav",
+                    "ol", "li", "section", "script", "wbr"}
+    # one script: the timelines' module, allowed by its hash and nothing else
+    scripts = [a for t, a in p.tags if t == "script"]
+    assert scripts == [{"type": "module"}]
+    body = html[html.index('<script type="module">') + len('<script type="module">'):]
+    body = body[:body.index("</script>")]
+    digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
+    csp = next(a["content"] for t, a in p.tags if t == "meta" and
+               a.get("http-equiv") == "Content-Security-Policy")
+    assert csp == ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+                   f"script-src 'sha256-{digest}'")
     for _, attrs in p.tags:
         assert not any(k.startswith("on") for k in attrs)
     for raw in (HOSTILE_SKU, HOSTILE_TYPE, HOSTILE_CART, "<img src=x", "<script>"):
@@ -312,14 +323,14 @@ def test_cli_report_carries_hostile_notes_escaped(report: dict[str, Any], tmp_pa
                  "--notes", str(notes_path)]) == 0
     assert capsys.readouterr().err == ""
     html = (out / "report.html").read_text(encoding="utf-8")
-    section = html[html.index("<h2>Analyst notes</h2>"):html.index("<h2>Charts</h2>")]
+    section = html[html.index("<h2>Analyst notes</h2>"):html.index('<h2 id="charts">Charts</h2>')]
     for raw in ("<script>", "<b>tag</b>", "\u202e", HOSTILE_SKU):
         assert raw not in section
     p = Collect()
     p.feed(section)
     text = "".join(p.text)
     assert {t for t, _ in p.tags} <= {"h2", "h3", "p", "table", "thead", "tbody", "tr", "th",
-                                      "td", "code"}
+                                      "td", "code", "wbr"}
     visible_note = HOSTILE_NOTE.replace("\u202e", "\\u202e")
     assert visible_note in text and "<b>tag</b>" in text
     rows = [r for r in section.split("<tr>")[1:]]
@@ -362,3 +373,46 @@ def test_report_notes_errors(report: dict[str, Any], tmp_path: Path,
     assert "not JSON" in one_error_line(capsys.readouterr().err)
     with pytest.raises(ReportError):
         write_report(report["logs"], tmp_path / "o2", notes=42)  # type: ignore[arg-type]
+
+
+# -- impact, navigation ---------------------------------------------------------------------
+def test_impact_in_both_pages_equals_the_replays(report: dict[str, Any]) -> None:
+    import cartforensics as cf
+    from cartforensics.analysis.impact import cart_impact, impact_totals
+    from cartforensics.present.report import impact_sentence
+
+    ev = read_events(report["logs"], progress=False)
+    go, lenient = cf.replay(ev, mode="go"), cf.replay(ev, mode="lenient")
+    want = impact_totals(cart_impact(go, lenient, lenient.cart_ids))
+    assert want.carts_differing > 0
+    sentence = impact_sentence(want)
+    html = report["html"]
+    assert html.index('id="impact"') < html.index('id="findings"')
+    assert sentence.replace("'", "&#x27;") in html
+    md = (report["out"] / "report.md").read_text(encoding="utf-8")
+    assert md.index("## What was lost") < md.index("## Findings")
+    assert sentence.replace("\u202f", " ") in md
+    for section in ("## The lines behind each finding", "## Carts that lost lines",
+                    "Per finding:"):
+        assert section in md
+
+
+def test_unix_gauges_show_as_dates(report: dict[str, Any]) -> None:
+    html = report["html"]
+    row = html[html.index("cart_event_log_last_append_unix"):]
+    row = row[:row.index("</tr>")]
+    assert " UTC (" in row and "e+09" not in row
+
+
+def test_cart_anchors_are_attribute_safe_and_distinct() -> None:
+    from cartforensics.present.report import _Anchors, cart_anchor
+
+    ids = ["cart-1164", "1164", HOSTILE_CART, "a b", "a_20_b", "é"]
+    anchors = _Anchors(ids).of
+    assert anchors["cart-1164"] == "cart-1164"
+    assert len(set(anchors.values())) == len(ids)
+    for a in anchors.values():
+        assert all(ch.isascii() and (ch.isalnum() or ch in "-._") for ch in a)
+    assert cart_anchor("a b") != cart_anchor("a_20_b")
+    link = _Anchors([HOSTILE_CART]).link(HOSTILE_CART)
+    assert HOSTILE_CART not in link and link.startswith('<a href="#cart-')
