@@ -55,6 +55,7 @@ from cartforensics.present.report_chunks import (
     CHUNK_LINES,
     TIMELINE_CARTS,
     CartTimeline,
+    build_timelines,
 )
 from cartforensics.present.widgets.frames import money_text
 from cartforensics.vocab import EVIDENCE_ROWS, OUTCOME_COLORS, OUTCOME_LABELS, OUTCOMES
@@ -380,12 +381,14 @@ def write_report(
                     and notes.path.is_file() else None
                 results = run_chunks(chunks, str(tmp), freq, None if from_dataset else sem,
                                      executor=executor, workers=workers, on_done=chunk_done,
-                                     noted=noted, notes_path=notes_file)
+                                     noted=noted)
                 # the lenient rows are copied into outcomes.parquet while the charts are
                 # drawn (Arrow's reading and writing release the GIL)
                 closing = copier.submit(writer.close)
                 bar.set_description("report: writing")
                 comb = combine(results, freq, sem)
+                # the kept carts' timelines, drawn once: only their lines are read again
+                timeline_problem = build_timelines(comb.timelines, source, sem, notes_file)
                 fs = comb.findings
                 prom = prometheus_text(comb.metrics)
                 pngs = _chart_pngs(comb)
@@ -418,7 +421,7 @@ def write_report(
                        result=result, freq=comb.freq, semantics=sem, per_cart=comb.per_cart,
                        notes=notes, noted=noted, reconciled=reconciled, impact=comb.impact,
                        parts=comb.parts, timelines=comb.timelines,
-                       timeline_problem=comb.timeline_problem)
+                       timeline_problem=timeline_problem)
         (build / "report.html").write_text(_html(ctx), encoding="utf-8")
         (build / "report.md").write_text(_markdown(ctx), encoding="utf-8")
         shutil.rmtree(tmp)  # the chunks' parts: copied into outcomes.parquet

@@ -22,6 +22,7 @@ import gc
 import gzip
 import math
 import os
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from contextlib import nullcontext
@@ -57,7 +58,7 @@ from cartforensics.model.protocol import ReplayLike
 from cartforensics.vocab import OUTCOMES
 
 __all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "TIMELINE_CARTS", "CartTimeline",
-           "Chunk", "ChunkResult", "Combined",
+           "Chunk", "ChunkResult", "Combined", "build_timelines", "chunk_timelines",
            "OutcomesWriter", "combine", "plan_dataset", "plan_logs", "read_chunk", "read_part",
            "run_chunks", "start_workers_server", "summarize_chunk", "write_outcomes",
            "write_part"]
@@ -145,7 +146,6 @@ class ChunkResult:
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (text, category name)
     impact: pd.DataFrame = field(default_factory=_empty_impact)  # cart_impact of every cart
     timelines: list[CartTimeline] = field(default_factory=list)  # its most affected carts'
-    timeline_problem: str | None = None  # why the chunk has no timelines, when it has none
 
 
 # -- planning ------------------------------------------------------------------------------
@@ -328,13 +328,13 @@ def read_part(path: str) -> pa.Table:
 
 def summarize_chunk(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, index: int,
                     tmp_dir: str | None, freq: str | None = None, *,
-                    noted: frozenset[str] = frozenset(), notes_path: str | None = None,
+                    noted: frozenset[str] = frozenset(),
                     timelines: int = TIMELINE_CARTS) -> ChunkResult:
     """Reduce one chunk's replays (of whole carts) to what the report combines; its rows of
     outcomes.parquet go to ``tmp_dir`` (None: not written). Its carts' impact rows
     (:func:`~cartforensics.analysis.impact.cart_impact`) and the timelines of its
-    ``timelines`` most affected carts a finding names, and of the ``noted`` carts (their
-    notes read from ``notes_path``), come out too."""
+    ``timelines`` most affected carts a finding names and of the ``noted`` carts (ranked, not
+    yet drawn: :func:`build_timelines`) come out too."""
     ev = events
     n = len(ev)
     go_c = _outcome_codes(go.outcomes["outcome"])
@@ -375,7 +375,7 @@ def summarize_chunk(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, i
     ok = ts_ns[has]
     parts = finding_parts(go, lenient, limit=EVIDENCE_KEPT)
     impact = cart_impact(go, lenient)
-    tls, tl_problem = chunk_timelines(go, lenient, parts, impact, noted, notes_path, timelines)
+    tls = chunk_timelines(go, parts, impact, noted, timelines)
     return ChunkResult(
         index=index, lines=n, carts=len(go.cart_ids),
         applied_go=int((go_c == applied).sum()),
@@ -386,8 +386,7 @@ def summarize_chunk(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, i
         lost_by_cart=lost_by_cart, unknown=unknown,
         per_cart=per_cart_table(go, lenient, lost, cart, cart_names, go_c == applied,
                                 le_c == applied),
-        outcomes=outcomes, semantics=go.semantics.spec, impact=impact, timelines=tls,
-        timeline_problem=tl_problem)
+        outcomes=outcomes, semantics=go.semantics.spec, impact=impact, timelines=tls)
 
 
 def named_lines(parts: dict[tuple[str, Any], FindingPart]) -> dict[str, int]:
@@ -400,13 +399,12 @@ def named_lines(parts: dict[tuple[str, Any], FindingPart]) -> dict[str, int]:
     return named
 
 
-def chunk_timelines(go: ReplayLike, lenient: ReplayLike,
-                    parts: dict[tuple[str, Any], FindingPart], impact: pd.DataFrame,
-                    noted: frozenset[str] = frozenset(), notes_path: str | None = None,
-                    top: int = TIMELINE_CARTS) -> tuple[list[CartTimeline], str | None]:
-    """The timelines of the ``top`` most affected carts the findings name (most named lines,
-    then most money lacking) and of the ``noted`` carts in these replays, and why there are
-    none when the replays cannot draw one (a converted dataset's stored outcomes)."""
+def chunk_timelines(go: ReplayLike, parts: dict[tuple[str, Any], FindingPart],
+                    impact: pd.DataFrame, noted: frozenset[str] = frozenset(),
+                    top: int = TIMELINE_CARTS) -> list[CartTimeline]:
+    """The ``top`` most affected carts the findings name in these replays (most named lines,
+    then most money lacking) and the ``noted`` carts, as timelines still without their data:
+    :func:`build_timelines` draws the ones the whole report keeps, once."""
     named = named_lines(parts)
     missing = dict(zip(impact["cart_id"].astype(str), impact["value_missing"].astype(int),
                        strict=True))
@@ -417,22 +415,47 @@ def chunk_timelines(go: ReplayLike, lenient: ReplayLike,
     chosen = tls[:top] + [t for t in tls[top:] if t.noted]
     chosen += [CartTimeline(c, 0, missing.get(c, 0), True, b"")
                for c in sorted(noted & here) if c not in named]
+    return chosen
+
+
+def build_timelines(chosen: Sequence[CartTimeline], source: Any, go_version: Any = None,
+                    notes_path: str | None = None) -> str | None:
+    """Fill in the data of the ``chosen`` timelines (gzip of the scrubber's embedded payload,
+    :func:`~cartforensics.present.widgets.static.static_payload`): only their carts are read
+    from ``source`` (logs or a dataset) and replayed. Returns why there are none when they
+    cannot be drawn, else None."""
     if not chosen:
-        return [], None
+        return None
+    import warnings
+
     from cartforensics.analysis.notes import NotesError
+    from cartforensics.io.sources import DatasetSource, read_events
+    from cartforensics.model.replay import replay
     from cartforensics.present.widgets.scrubber import TimelineScrubber
     from cartforensics.present.widgets.static import embed_json, static_payload
 
+    ids = {t.cart_id for t in chosen}
+    with warnings.catch_warnings():  # the chunks' reading already reported them
+        warnings.simplefilter("ignore")
+        if isinstance(source, DatasetSource):  # filtered in the Parquet scan
+            ev = read_events(source, progress=False, carts=sorted(ids))
+        else:  # only these carts' files
+            ev = read_events([log for log in source.logs if log.cart_id in ids],
+                             progress=False, go_version=go_version)
+    go, lenient = replay(ev, mode="go"), replay(ev, mode="lenient")
     try:
-        scrubber = TimelineScrubber(go, lenient=lenient, notes=notes_path)  # type: ignore[arg-type]
+        scrubber = TimelineScrubber(go, lenient=lenient, notes=notes_path)
     except (TypeError, ValueError, NotesError) as e:
-        return [], f"the timelines need replays of the lines themselves: {e}"
+        return f"the timelines need replays of the lines themselves: {e}"
+    here = set(map(str, go.cart_ids))
     for t in chosen:
+        if t.cart_id not in here:  # vanished since the chunk read it
+            continue
         scrubber.cart_id = t.cart_id
         payload = static_payload(scrubber)
-        payload["traits"]["carts_note"] = ""  # (the chunk's cart count: not the page's)
+        payload["traits"]["carts_note"] = ""  # (the replays' cart count: not the page's)
         t.data = gzip.compress(embed_json(payload).encode("utf-8"), 6, mtime=0)
-    return chosen, None
+    return None
 
 
 def per_cart_table(go: ReplayLike, lenient: ReplayLike, lost: np.ndarray, cart: np.ndarray,
@@ -506,17 +529,13 @@ def read_chunk(chunk: Chunk, go_version: Any = None,
 
 
 def run_chunk(chunk: Chunk, tmp_dir: str | None, freq: str | None = None,
-              go_version: Any = None, noted: frozenset[str] = frozenset(),
-              notes_path: str | None = None) -> ChunkResult:
-    """Read, replay and reduce one chunk (what a worker runs); ``noted``, ``notes_path``: the
-    carts with an analyst's note and the notes file (see :func:`summarize_chunk`)."""
-    import warnings
-
+              go_version: Any = None, noted: frozenset[str] = frozenset()) -> ChunkResult:
+    """Read, replay and reduce one chunk (what a worker runs); ``noted``: the carts with an
+    analyst's note (see :func:`summarize_chunk`)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         events, go, lenient = read_chunk(chunk, go_version)
-    result = summarize_chunk(events, go, lenient, chunk.index, tmp_dir, freq, noted=noted,
-                             notes_path=notes_path)
+    result = summarize_chunk(events, go, lenient, chunk.index, tmp_dir, freq, noted=noted)
     result.warnings = [(str(w.message), w.category.__name__) for w in caught]
     del events, go, lenient  # no gc.collect: it cost seconds a fleet, and peak RSS is the same
     pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages
@@ -561,8 +580,7 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
                go_version: Any = None, executor: Executor | None = None,
                workers: int | None = None,
                on_done: Callable[[ChunkResult], None] | None = None,
-               noted: frozenset[str] = frozenset(),
-               notes_path: str | None = None) -> list[ChunkResult]:
+               noted: frozenset[str] = frozenset()) -> list[ChunkResult]:
     """Every chunk's result, in chunk order: in this process (one worker), on a pool of
     ``workers`` processes (default: the cores; this process runs the last chunk while they
     start), or on ``executor``. At most twice the workers' chunks are in flight, so memory
@@ -590,7 +608,7 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
 
     if executor is None and n <= 1:
         for c in chunks:
-            done(run_chunk(c, tmp_dir, freq, go_version, noted, notes_path))
+            done(run_chunk(c, tmp_dir, freq, go_version, noted))
         return [results[c.index] for c in chunks]
     own = executor is None
     window = 2 * (n if own else executor_width(executor))  # type: ignore[arg-type]
@@ -612,12 +630,12 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
                 return
             with hide():
                 pending.add(run.submit(run_chunk, c, tmp_dir, freq, go_version,
-                                            noted, notes_path))
+                                            noted))
 
     try:
         submit_more()
         if local is not None:
-            done(run_chunk(local, tmp_dir, freq, go_version, noted, notes_path))
+            done(run_chunk(local, tmp_dir, freq, go_version, noted))
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -655,7 +673,6 @@ class Combined:
     parts: dict[tuple[str, Any], FindingPart]
     impact: pd.DataFrame = field(default_factory=_empty_impact)  # cart_impact, every cart
     timelines: list[CartTimeline] = field(default_factory=list)  # most affected, then noted
-    timeline_problem: str | None = None
 
 
 def _shifted(parts: dict[tuple[str, Any], FindingPart], offset: int
@@ -719,7 +736,6 @@ def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any) -> Combi
     impact = pd.concat(impacts, ignore_index=True) if impacts else _empty_impact()
     tls = sorted((t for r in results for t in r.timelines), key=lambda t: t.rank)
     tls = tls[:TIMELINE_CARTS] + [t for t in tls[TIMELINE_CARTS:] if t.noted]
-    problem = next((r.timeline_problem for r in results if r.timeline_problem), None)
     return Combined(
         lines=lines, carts=sum(r.carts for r in results),
         applied_go=sum(r.applied_go for r in results),
@@ -727,7 +743,7 @@ def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any) -> Combi
         lost=sum(r.lost for r in results), carts_losing=sum(r.carts_losing for r in results),
         findings=fs, metrics=metrics_frame(values, "go"), freq=freq, rates=rates_all,
         rates_by_type=rates_type, lost_table=lost_table, unknown=unknown, per_cart=per_cart,
-        parts=combined, impact=impact, timelines=tls, timeline_problem=problem)
+        parts=combined, impact=impact, timelines=tls)
 
 
 def _wide(counts: pd.DataFrame) -> pd.DataFrame:
