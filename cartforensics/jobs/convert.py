@@ -437,7 +437,7 @@ def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResu
             "min_ts": _us(min_ts), "max_ts": _us(max_ts),
         }
         for mode in MODES:
-            row.update(zip(_COUNT_COLUMNS[mode], per_file[mode][k]))
+            row.update(zip(_COUNT_COLUMNS[mode], per_file[mode][k], strict=True))
             row[f"state_{mode}"] = finals[mode][k]
         row["problems"] = "\n".join(m.problems) or None
         rows.append(row)
