@@ -117,9 +117,8 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     return replay(ev), replay(ev, mode="lenient")
 
 
-@pytest.fixture(scope="module")
-def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
-    d = tmp_path_factory.mktemp("hostile")
+def write_hostile(d: Path) -> None:
+    """The hostile corpus: markup in types, names, cart ids and a broken line."""
     write(d, "evil", [
         rec("2025-01-01T10:00:00Z", "AddItem",
             {"quantity": 1, "price": 1000, "sku": HOSTILE_SKU, "name": HOSTILE_NAME}),
@@ -130,6 +129,12 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
     ])
     write(d, HOSTILE_CART, [rec("2025-01-01T11:00:00Z", "AddItem",
                                 {"quantity": 1, "sku": "ok", "storeId": "<svg onload=x>"})])
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
+    d = tmp_path_factory.mktemp("hostile")
+    write_hostile(d)
     ev = read_events(d)
     return replay(ev), replay(ev, mode="lenient")
 
@@ -970,3 +975,99 @@ def test_a_dashboard_shown_in_a_notebook_brings_its_scrubber(sample, monkeypatch
     assert shown[0]["text/plain"] == repr(d) == "FleetDashboard(28 of 28 lines, 4 carts, go)"
     assert d.scrubber is not None and d.scrubber.cart_id == d.worst_carts().index[0]
     assert shown[1:] == [d.scrubber]
+
+
+# -- the dashboard over a converted dataset (DuckDB answers; nothing replayed up front) ------
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """sample_data and the hostile corpus, each as logs replayed in memory and as a dataset."""
+    from cartforensics.jobs.convert import convert
+
+    hostile_dir = tmp_path_factory.mktemp("hostile-logs")
+    write_hostile(hostile_dir)
+    out = {}
+    for name, logs in (("sample", Path(__file__).resolve().parents[2] / "sample_data"),
+                       ("hostile", hostile_dir)):
+        dataset = tmp_path_factory.mktemp(f"{name}-dataset") / "carts.parquet"
+        assert convert(logs, dataset, progress=False).lines > 0
+        ev = read_events(logs, progress=False)
+        out[name] = (logs, dataset, replay(ev), replay(ev, mode="lenient"))
+    return out
+
+
+def _dash_view(d: FleetDashboard) -> dict[str, Any]:
+    return {k: v for k, v in d.view.items() if k != "key"}
+
+
+def _step_both(a: FleetDashboard, others: list[FleetDashboard], seed: int, rounds: int,
+               open_carts: bool = True) -> int:
+    """Random filter steps on ``a`` and ``others`` alike; each answers as ``a`` does (view,
+    worst carts, the line a cart opens at). Returns how many steps kept some lines."""
+    rng = np.random.default_rng(seed)
+    kept = 0
+    for _ in range(rounds):
+        mode = str(rng.choice(["go", "lenient"]))
+        i0, i1 = sorted(rng.integers(0, len(a.date_labels), 2).tolist())
+        types = [t for t in a.meta["type_values"] if rng.random() < 0.7]
+        for d in [a, *others]:
+            d.mode = mode
+            d.date_index = [i0, i1]
+            d.types = types
+        outcomes = [o for o in a.outcomes if rng.random() < 0.7]
+        for d in [a, *others]:
+            d.outcomes = outcomes
+        for d in others:
+            assert _dash_view(d) == _dash_view(a)
+            assert d.worst_carts().equals(a.worst_carts())
+            assert d.filtered == a.filtered
+        kept += a.view["lines"] > 0
+        if open_carts and a.view["worst"]:
+            cart = a.view["worst"][-1][1]
+            at = a.open_cart(cart).position
+            for d in others:
+                assert d.open_cart(cart).position == at and d.status == a.status
+    return kept
+
+
+def test_dashboard_over_a_dataset_answers_as_over_the_replays(converted):
+    """sample_data converted: the dataset's dashboard (a path, or a cf.sql connection) sends
+    the same meta and, under random filters in both modes, the same view, worst carts and
+    opening line as the dashboard of the replays; a cart opens alone."""
+    from cartforensics import sql
+
+    logs, dataset, go, le = converted["sample"]
+    a = FleetDashboard(go, lenient=le)
+    b = FleetDashboard(dataset)
+    c = FleetDashboard(sql(dataset))
+    e = FleetDashboard(sql(logs))  # logs replayed by cf.sql: the same counts
+    assert b.meta == a.meta == c.meta == e.meta
+    assert _dash_view(b) == _dash_view(a) == _dash_view(c) == _dash_view(e)
+    assert repr(b) == repr(a) == "FleetDashboard(1,540 of 1,540 lines, 300 carts, go)"
+    assert _step_both(a, [b], seed=11, rounds=30) > 20
+    _step_both(a, [c, e], seed=12, rounds=10, open_carts=False)
+    b.reset_filters()
+    s = b.open_cart("cart-1193")
+    assert s.go.cart_ids == ["cart-1193"]  # the cart alone was read and replayed
+    assert s.state("go", position=s.lines) == go.final_state("cart-1193")
+    with pytest.raises(ValueError):
+        b.mask()  # the dataset's lines stay in DuckDB
+    ask(c, do="open", cart="cart-1193")  # a connection has no dataset to read a cart from
+    assert c.scrubber is None and c.status.startswith("could not do that")
+    ask(b, do="open", cart="no-such-cart")
+    assert b.status.startswith("could not do that")
+    with pytest.raises(TypeError):
+        FleetDashboard(logs)  # logs: replay them (the dashboard of a Replay)
+    with pytest.raises(ValueError):
+        FleetDashboard(dataset, lenient=le)
+
+
+def test_dashboard_over_a_hostile_dataset_sends_text_as_text(converted):
+    logs, dataset, go, le = converted["hostile"]
+    a = FleetDashboard(go, lenient=le)
+    b = FleetDashboard(dataset)
+    assert b.meta == a.meta and _dash_view(b) == _dash_view(a)
+    assert HOSTILE_TYPE in b.meta["type_values"]
+    assert HOSTILE_CART in [r[1] for r in b.view["worst"]]
+    assert "&lt;" not in text_of([b.meta, b.view])
+    _step_both(a, [b], seed=5, rounds=8)
+    assert b.open_cart(HOSTILE_CART).cart_id == HOSTILE_CART
