@@ -195,12 +195,15 @@ def files_in_order(manifest: dict[str, Any]) -> list[dict[str, Any]]:
                   key=lambda f: (f["cart_id"].encode("utf-8", "surrogateescape"), f["path"]))
 
 
-def events_dataset(path: str | os.PathLike[str]):  # -> pyarrow.dataset.Dataset
-    """The ``events/`` part as a pyarrow dataset (``date`` as a string partition column)."""
+def events_dataset(path: str | os.PathLike[str],
+                   manifest: dict[str, Any] | None = None):  # -> pyarrow.dataset.Dataset
+    """The ``events/`` part as a pyarrow dataset (``date`` as a string partition column).
+    ``manifest``: the dataset's manifest when the caller has read it already (not read
+    again: a fleet's takes seconds to check)."""
     import pyarrow.dataset as ds
 
     root = Path(path)
-    if read_manifest(root) is None:
+    if (manifest if manifest is not None else read_manifest(root)) is None:
         raise DatasetError(f"{root}: not a cartforensics dataset (no {MANIFEST} of ours)")
     part = ds.partitioning(pa.schema([(PARTITION, pa.string())]), flavor="hive")
     files = [str(p) for p in fragment_files(root, EVENTS_DIR)]
@@ -254,10 +257,11 @@ def dataset_filter(carts: Iterable[str] | str | None = None, start: Any = None,
 
 def dataset_table(path: str | os.PathLike[str], carts: Iterable[str] | str | None = None,
                   start: Any = None, end: Any = None,
-                  columns: Sequence[str] | None = None) -> pa.Table:
+                  columns: Sequence[str] | None = None,
+                  manifest: dict[str, Any] | None = None) -> pa.Table:
     """The events rows (all stored columns unless ``columns``), filtered in the scan, in
     read_events' order: cart id (bytes), then source file, then line."""
-    dset = events_dataset(path)
+    dset = events_dataset(path, manifest)
     want = list(columns) if columns is not None else [f.name for f in EVENTS_SCHEMA]
     unknown = [c for c in want if c not in dset.schema.names]
     if unknown:
@@ -325,7 +329,8 @@ def open_dataset(path: str | os.PathLike[str], carts: Iterable[str] | str | None
     wanted = None if carts is None else ({carts} if isinstance(carts, str) else set(carts))
     files = files_in_order(manifest)
     ids = [f["cart_id"] for f in files if wanted is None or f["cart_id"] in wanted]
-    table = as_read_events(dataset_table(path, carts, start, end, need), ids).select(want)
+    table = as_read_events(dataset_table(path, carts, start, end, need, manifest),
+                           ids).select(want)
     df = to_frame(table)
     df.attrs["files"] = SharedList(
         {"path": f["path"], "cart_id": f["cart_id"], "bytes": f.get("content_size"),
