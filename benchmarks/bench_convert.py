@@ -95,6 +95,7 @@ def ensure_corpus(n_events: int, seed: int) -> tuple[Path, int, int, int]:
 class Run:
     label: str
     seconds: float = float("nan")
+    cpu_seconds: float = float("nan")  # CPU time of the child's own threads
     peak_rss_mb: float = 0.0  # peak of the summed RSS of the process tree
     peak_pss_mb: float = 0.0  # peak of the summed PSS of the process tree
     max_procs: int = 0
@@ -163,6 +164,7 @@ def run_child(label: str, code: str, root: Path = REPO_ROOT) -> Run:
         return run
     res = json.loads(lines[-1][len(_MARK):])
     run.seconds, run.rows, run.output_mb = res["seconds"], res["rows"], res["output_mb"]
+    run.cpu_seconds = res.get("cpu", float("nan"))
     return run
 
 
@@ -176,14 +178,16 @@ def duckdb_code(logs: Path, out: Path) -> str:
     import json, os, time, duckdb
     con = duckdb.connect()
     files = {str(logs / ("*" + LOG_SUFFIX))!r}
+    c0 = time.process_time()
     t0 = time.perf_counter()
     con.execute(
         "COPY (SELECT * FROM read_json(?, format='newline_delimited', "
         "columns={{'ts':'JSON','type':'VARCHAR','payload':'JSON'}})) "
         "TO '{out}' (FORMAT parquet, COMPRESSION zstd)", [files])
     seconds = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     rows = con.execute("select count(*) from read_parquet('{out}')").fetchone()[0]
-    print({_MARK!r} + json.dumps({{"seconds": seconds, "rows": rows,
+    print({_MARK!r} + json.dumps({{"seconds": seconds, "cpu": cpu, "rows": rows,
           "output_mb": os.path.getsize({str(out)!r}) / 1e6}}), flush=True)
     """
 
@@ -194,12 +198,14 @@ def convert_code(logs: Path, out: Path, workers: int) -> str:
     from pathlib import Path
     if __name__ == "__main__":
         from cartforensics.jobs.convert import convert
+        c0 = time.process_time()
         t0 = time.perf_counter()
         s = convert({str(logs)!r}, {str(out)!r}, workers={workers}, progress=False)
         seconds = time.perf_counter() - t0
+        cpu = time.process_time() - c0  # this process's threads (the default pool)
         size = sum(p.stat().st_size for p in Path({str(out)!r}).rglob("*") if p.is_file())
         assert s.ok, s.problems
-        print({_MARK!r} + json.dumps({{"seconds": seconds, "rows": s.lines,
+        print({_MARK!r} + json.dumps({{"seconds": seconds, "cpu": cpu, "rows": s.lines,
               "output_mb": size / 1e6}}), flush=True)
     """
 
@@ -268,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"== convert vs DuckDB: {lines:,} events in {files:,} files, {size / 1e6:,.1f} MB "
           f"({logs}); medians of {args.repeat} rounds")
-    head = (f"{'':<38} {'seconds':>8} {'lines/s':>10} {'MB/s':>6} {'output MB':>9} "
+    head = (f"{'':<38} {'seconds':>8} {'CPU s':>6} {'lines/s':>10} {'MB/s':>6} {'output MB':>9} "
             f"{'peak RSS MB':>11} {'peak PSS MB':>11} {'procs':>5}  every round (s)")
     print(head)
     print("-" * len(head))
@@ -277,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         if r.error:
             print(f"{r.label:<38} FAILED: {r.error}")
             continue
-        print(f"{r.label:<38} {r.seconds:>8.2f} {lines / r.seconds:>10,.0f} "
+        print(f"{r.label:<38} {r.seconds:>8.2f} {r.cpu_seconds:>6.2f} {lines / r.seconds:>10,.0f} "
               f"{size / 1e6 / r.seconds:>6.1f} {r.output_mb:>9.1f} {r.peak_rss_mb:>11,.0f} "
               f"{r.peak_pss_mb:>11,.0f} {r.max_procs:>5}  {each}")
         if r.rows is not None and r.rows != lines:
