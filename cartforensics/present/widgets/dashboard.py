@@ -27,6 +27,7 @@ FleetDashboard(1,540 of 1,540 lines, 300 carts, go)
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -170,6 +171,7 @@ class _DatasetLines:
     def __init__(self, con: Any, open_cart: Any = None) -> None:
         self.con = con
         self.open = open_cart
+        self._table = f"_cf_dash_{uuid.uuid4().hex[:12]}"  # one per dashboard on a connection
         names = {r[0] for r in con.execute(
             "select view_name from duckdb_views() union all "
             "select table_name from duckdb_tables()").fetchall()}
@@ -184,7 +186,10 @@ class _DatasetLines:
         lo, hi, self.lines, self.no_ts = con.execute(
             f"select min(ts_ns), max(ts_ns), count(*), (count(*) - count(ts_ns))::bigint "
             f"from ({self._base})").fetchone()
-        self.carts = int(con.execute("select count(distinct cart_id) from files").fetchone()[0])
+        # every cart, those of empty files too (a replay has them)
+        self.all_carts = {r[0] for r in con.execute("select distinct cart_id from files")
+                          .fetchall()}
+        self.carts = len(self.all_carts)
         stamps = [x for x in (lo, hi) if x is not None]
         self.ts_span = pd.Series(pd.to_datetime(stamps, utc=True), dtype="datetime64[ns, UTC]")
         # types: most lines first, ties in order of first appearance (as read_events' categories)
@@ -197,7 +202,7 @@ class _DatasetLines:
         self.type_counts = [int(r[1]) for r in order]
         self.cart_names = sorted(r[0] for r in con.execute(
             f"select distinct cart_id from ({self._base})").fetchall())
-        self.cart_index = {c: k for k, c in enumerate(self.cart_names)}
+        self._names = np.asarray(self.cart_names, dtype=object)
 
     def count(self, start_ns: int, step_ns: int | None) -> None:
         """Fill the table of counts (chart windows from ``start_ns``, ``step_ns`` long; None:
@@ -215,7 +220,7 @@ class _DatasetLines:
         window = ("-1" if step_ns is None else
                   f"coalesce((e.ts_ns - {int(start_ns)}) // {max(int(step_ns), 1)}, -1)")
         con.execute(f"""
-            create or replace temp table _cf_dash as
+            create or replace temp table {self._table} as
             select b, t, g, l, c, count(*)::bigint as n from (
                 select ({window})::integer as b,
                        ty.t,
@@ -232,12 +237,12 @@ class _DatasetLines:
     def present(self, mode: str) -> list[int]:
         col = "g" if mode == "go" else "l"
         got = dict(self.con.execute(
-            f"select {col}, sum(n)::bigint from _cf_dash group by 1").fetchall())
+            f"select {col}, sum(n)::bigint from {self._table} group by 1").fetchall())
         return [int(got.get(k, 0)) for k in range(len(OUTCOMES))]
 
     def counts(self) -> dict[str, list[int]]:
         """:func:`line_counts` of every line, from the table."""
-        got = self.con.execute("select b, t, g, l, sum(n)::bigint as n from _cf_dash "
+        got = self.con.execute(f"select b, t, g, l, sum(n)::bigint as n from {self._table} "
                                "group by all order by b, t, g, l").fetchnumpy()
         return {k: got[c].astype(np.int64).tolist() for k, c in
                 (("bin", "b"), ("type", "t"), ("go", "g"), ("le", "l"), ("n", "n"))}
@@ -255,7 +260,7 @@ class _DatasetLines:
     def mix(self, where: str, mode: str) -> list[int]:
         col = "g" if mode == "go" else "l"
         got = dict(self.con.execute(
-            f"select {col}, sum(n)::bigint from _cf_dash where {where} group by 1").fetchall())
+            f"select {col}, sum(n)::bigint from {self._table} where {where} group by 1").fetchall())
         return [int(got.get(k, 0)) for k in range(len(OUTCOMES))]
 
     def per_cart(self, where: str) -> pd.DataFrame:
@@ -265,13 +270,12 @@ class _DatasetLines:
                    sum(case when g <> 0 then n else 0 end)::bigint as problems_go,
                    sum(case when l <> 0 then n else 0 end)::bigint as problems_lenient,
                    sum(case when g <> 0 and l = 0 then n else 0 end)::bigint as lost
-            from _cf_dash where {where} group by c""").fetchnumpy()
-        names = np.asarray(self.cart_names, dtype=object)
+            from {self._table} where {where} group by c""").fetchnumpy()
         codes = got["c"].astype(np.int64)
         return pd.DataFrame(
             {k: got[k].astype(np.int64) for k in
              ("lines", "problems_go", "problems_lenient", "lost")},
-            index=pd.Index(names[codes], name="cart_id")).assign(_c=codes)
+            index=pd.Index(self._names[codes], name="cart_id")).assign(_c=codes)
 
 
 class FleetDashboard(anywidget.AnyWidget):
@@ -597,7 +601,7 @@ class FleetDashboard(anywidget.AnyWidget):
                 raise KeyError(f"no cart {cart_id!r} in this replay")
             go, lenient = self.go, self.lenient
         else:
-            if cart_id not in self._data.cart_index:
+            if cart_id not in self._data.all_carts:
                 raise KeyError(f"no cart {cart_id!r} in this dataset")
             if self._data.open is None:
                 raise ValueError("a cart opens from the dataset itself: "
