@@ -1071,3 +1071,26 @@ def test_dashboard_over_a_hostile_dataset_sends_text_as_text(converted):
     assert "&lt;" not in text_of([b.meta, b.view])
     _step_both(a, [b], seed=5, rounds=8)
     assert b.open_cart(HOSTILE_CART).cart_id == HOSTILE_CART
+
+
+@pytest.mark.parametrize("files", [
+    {"e.events.log": b""},  # no line at all
+    {"n.events.log": b'{"type":"AddItem","payload":{}}\n{"ts":"x","type":"AddItem"}\n',
+     "e.events.log": b""},  # no readable ts: no date window
+    {"g.events.log": b'garbage\n{"ts":"2025-01-01T00:00:00Z","type":"AddItem",'
+                     b'"payload":{"sku":"a","quantity":1}}\n'},  # a line without a type
+])
+def test_dashboard_over_an_odd_dataset_answers_as_over_the_replays(
+        tmp_path: Path, files: dict[str, bytes]) -> None:
+    from cartforensics.jobs.convert import convert
+
+    (tmp_path / "logs").mkdir()
+    for name, data in files.items():
+        (tmp_path / "logs" / name).write_bytes(data)
+    convert(tmp_path / "logs", tmp_path / "ds", progress=False)
+    ev = read_events(tmp_path / "logs", progress=False)
+    go, le = replay(ev), replay(ev, mode="lenient")
+    a, b = FleetDashboard(go, lenient=le), FleetDashboard(tmp_path / "ds")
+    assert b.meta == a.meta and _dash_view(b) == _dash_view(a) and repr(b) == repr(a)
+    for cart in go.cart_ids:  # a cart of an empty file opens too
+        assert b.open_cart(cart).position == a.open_cart(cart).position
