@@ -130,7 +130,8 @@ def _tree_memory(proc) -> tuple[float, float, int]:  # proc: psutil.Process
 
 def run_child(label: str, code: str, root: Path = REPO_ROOT) -> Run:
     """Run ``code`` (which prints ``_MARK + json`` with seconds and rows) in a fresh Python
-    that imports the package from ``root``, sampling the memory of its whole process tree."""
+    that imports the package from ``root`` (run in ``root``: ``python -c`` puts the working
+    directory first on sys.path), sampling the memory of its whole process tree."""
     import psutil
 
     run = Run(label)
@@ -138,7 +139,7 @@ def run_child(label: str, code: str, root: Path = REPO_ROOT) -> Run:
         [str(root)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])))
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(code)],
-                                stdout=subprocess.PIPE, stderr=err, env=env, cwd=REPO_ROOT)
+                                stdout=subprocess.PIPE, stderr=err, env=env, cwd=root)
         ps = psutil.Process(proc.pid)
         stop = threading.Event()
 
