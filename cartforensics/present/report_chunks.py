@@ -58,7 +58,8 @@ from cartforensics.model.protocol import ReplayLike
 from cartforensics.vocab import OUTCOMES
 
 __all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "TIMELINE_CARTS", "CartTimeline",
-           "Chunk", "ChunkResult", "Combined", "build_timelines", "chunk_timelines",
+           "TIMELINE_POSITIONS", "Chunk", "ChunkResult", "Combined", "build_timelines",
+           "chunk_timelines", "position_limits",
            "OutcomesWriter", "combine", "plan_dataset", "plan_logs", "read_chunk", "read_part",
            "run_chunks", "start_workers_server", "summarize_chunk", "write_outcomes",
            "write_part"]
@@ -69,6 +70,10 @@ CHUNK_LINES = 50_000  # of a converted dataset per chunk (a few fragments)
 TASKS_PER_WORKER = 8  # chunks a worker process runs (about) before a fresh one takes over
 TOP_CARTS = 30  # the report's per-cart table (report.TOP_CARTS)
 TIMELINE_CARTS = 200  # carts a finding names whose timeline the report embeds (most affected)
+# positions all the embedded timelines hold together (each costs a few ms to draw: blame and
+# states), and the fewest one cart keeps when they are shared out
+TIMELINE_POSITIONS = 1_500
+TIMELINE_LEAST = 8
 _DAY = 86_400 * 10**9
 _NESTED = {"1min": 60 * 10**9, "5min": 300 * 10**9, "15min": 900 * 10**9,
            "1h": 3600 * 10**9, "6h": 6 * 3600 * 10**9, "1D": _DAY}
@@ -418,6 +423,25 @@ def chunk_timelines(go: ReplayLike, parts: dict[tuple[str, Any], FindingPart],
     return chosen
 
 
+def position_limits(sizes: dict[str, int], budget: int = TIMELINE_POSITIONS,
+                    least: int = TIMELINE_LEAST) -> dict[str, int]:
+    """Per cart (``sizes``: its lines), how many positions its embedded timeline holds: every
+    one while the report's ``budget`` lasts, shared out smallest cart first, and never fewer
+    than ``least`` (the start, the end, where go and lenient part, problem lines).
+
+    >>> position_limits({"a": 3, "b": 100, "c": 100}, budget=50, least=8)
+    {'a': 3, 'b': 22, 'c': 22}
+    """
+    out: dict[str, int] = {}
+    left = budget
+    order = sorted(sizes, key=lambda c: (sizes[c], c))
+    for i, c in enumerate(order):
+        share = left // (len(order) - i)
+        out[c] = sizes[c] if sizes[c] + 1 <= max(share, least) else max(share, least) - 1
+        left -= out[c] + 1
+    return {c: out[c] for c in sizes}
+
+
 def build_timelines(chosen: Sequence[CartTimeline], source: Any, go_version: Any = None,
                     notes_path: str | None = None) -> str | None:
     """Fill in the data of the ``chosen`` timelines (gzip of the scrubber's embedded payload,
@@ -447,12 +471,14 @@ def build_timelines(chosen: Sequence[CartTimeline], source: Any, go_version: Any
         scrubber = TimelineScrubber(go, lenient=lenient, notes=notes_path)
     except (TypeError, ValueError, NotesError) as e:
         return f"the timelines need replays of the lines themselves: {e}"
-    here = set(map(str, go.cart_ids))
+    sizes = ev.groupby("cart_id", observed=True).size().to_dict() if len(ev) else {}
+    limits = position_limits({t.cart_id: int(sizes[t.cart_id]) for t in chosen
+                              if t.cart_id in sizes})
     for t in chosen:
-        if t.cart_id not in here:  # vanished since the chunk read it
+        if t.cart_id not in limits:  # vanished since the chunk read it
             continue
         scrubber.cart_id = t.cart_id
-        payload = static_payload(scrubber)
+        payload = static_payload(scrubber, limits[t.cart_id])
         payload["traits"]["carts_note"] = ""  # (the replays' cart count: not the page's)
         t.data = gzip.compress(embed_json(payload).encode("utf-8"), 6, mtime=0)
     return None
