@@ -26,6 +26,7 @@ from cartforensics.cli import sql as sql_command
 from cartforensics.cli import verify as verify_command
 from cartforensics.cli.args import (
     add_go_version_option,
+    count_arg,
     fail,
     freq_arg,
     line_count_arg,
@@ -55,6 +56,7 @@ from cartforensics.model.engine import engine_text
 from cartforensics.model.replay import METRIC_NAMES, Replay, replay
 from cartforensics.present.escaping import visible
 from cartforensics.present.report import ReportError, write_report
+from cartforensics.present.report_chunks import TIMELINE_CARTS
 from cartforensics.vocab import MODES
 
 
@@ -251,7 +253,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
     src = args.path  # one path, or a list of them (main unwraps a single one)
     try:
         opts = dict(progress=_progress(args), freq=args.freq, notes=args.notes,
-                    go_version=args.go_version, prometheus=args.prometheus)
+                    go_version=args.go_version, prometheus=args.prometheus,
+                    timelines=args.timelines)
         if args.scheduler is not None:
             from cartforensics._runtime.cluster import dask_executor
 
@@ -294,6 +297,9 @@ def _add_report(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--prometheus", default=None, metavar="RECORD",
                    help="a Prometheus record of the service's counters (query JSON, scrapes "
                         "directory or promtool tsdb dump): adds a section reconciling it")
+    p.add_argument("--timelines", type=count_arg, default=TIMELINE_CARTS, metavar="N",
+                   help=f"embed the timelines of the N most affected carts in report.html "
+                        f"(default {TIMELINE_CARTS}; 0: only carts with a note)")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=positive_int, default=None, metavar="N",
                        help="worker processes for the chunks of carts (default: one per core)")

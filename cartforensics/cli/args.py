@@ -104,6 +104,21 @@ def time_arg(text: str) -> str:
     return text
 
 
+def count_arg(text: str) -> int:
+    """An argparse type: a whole number, 0 or more.
+
+    >>> count_arg("0")
+    0
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {visible(text)!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
 def line_count_arg(text: str) -> int:
     """argparse type of ``state --line``: a number of lines, 0 or more (0: the empty cart).
 

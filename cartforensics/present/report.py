@@ -54,6 +54,7 @@ from cartforensics.present.report_chunks import (
     CHUNK_FILES,
     CHUNK_LINES,
     TIMELINE_CARTS,
+    TIMELINE_POSITIONS,
     CartTimeline,
     build_timelines,
 )
@@ -270,6 +271,7 @@ def write_report(
     chunk_bytes: int = CHUNK_BYTES,
     chunk_lines: int = CHUNK_LINES,
     prometheus: str | os.PathLike[str] | None = None,
+    timelines: int = TIMELINE_CARTS,
 ) -> ReportResult:
     """Replay ``src`` (anything :func:`read_events` takes) in ``go`` and ``lenient`` mode and
     write into ``out_dir``: ``report.html`` (self-contained, charts embedded as PNG, every
@@ -298,6 +300,10 @@ def write_report(
     more than one chunk for logs; one, this process, for a dataset: it stays under 1 GB);
     ``executor``: any ``concurrent.futures.Executor`` instead (a Dask
     ``client.get_executor()``: its workers must see ``src`` and ``out_dir``).
+
+    ``timelines``: how many of the most affected carts (most lines named by findings, then
+    most money lacking) get their timeline embedded in ``report.html`` (default 100; 0: only
+    the carts with an analyst's note); drawing them is a few seconds of a large report.
 
     ``prometheus``: a Prometheus record of the service's counters (anything
     :func:`~cartforensics.io.prometheus.read_record` reads): the report gets a section that
@@ -388,7 +394,16 @@ def write_report(
                 bar.set_description("report: writing")
                 comb = combine(results, freq, sem)
                 # the kept carts' timelines, drawn once: only their lines are read again
-                timeline_problem = build_timelines(comb.timelines, source, sem, notes_file)
+                if not isinstance(timelines, int) or isinstance(timelines, bool) \
+                        or timelines < 0:
+                    raise ReportError(f"timelines must be a number of carts (0 or more), not "
+                                      f"{timelines!r}")
+                kept = comb.timelines[:timelines] + [t for t in comb.timelines[timelines:]
+                                                    if t.noted]
+                comb.timelines[:] = kept
+                timeline_problem = build_timelines(
+                    kept, source, sem, notes_file,
+                    budget=TIMELINE_POSITIONS * max(timelines, 1) // TIMELINE_CARTS)
                 fs = comb.findings
                 prom = prometheus_text(comb.metrics)
                 pngs = _chart_pngs(comb)

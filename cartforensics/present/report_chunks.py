@@ -443,11 +443,13 @@ def position_limits(sizes: dict[str, int], budget: int = TIMELINE_POSITIONS,
 
 
 def build_timelines(chosen: Sequence[CartTimeline], source: Any, go_version: Any = None,
-                    notes_path: str | None = None) -> str | None:
+                    notes_path: str | None = None,
+                    budget: int = TIMELINE_POSITIONS) -> str | None:
     """Fill in the data of the ``chosen`` timelines (gzip of the scrubber's embedded payload,
     :func:`~cartforensics.present.widgets.static.static_payload`): only their carts are read
-    from ``source`` (logs or a dataset) and replayed. Returns why there are none when they
-    cannot be drawn, else None."""
+    from ``source`` (logs or a dataset) and replayed; together they hold about ``budget``
+    positions (:func:`position_limits`). Returns why there are none when they cannot be
+    drawn, else None."""
     if not chosen:
         return None
     import warnings
@@ -473,7 +475,7 @@ def build_timelines(chosen: Sequence[CartTimeline], source: Any, go_version: Any
         return f"the timelines need replays of the lines themselves: {e}"
     sizes = ev.groupby("cart_id", observed=True).size().to_dict() if len(ev) else {}
     limits = position_limits({t.cart_id: int(sizes[t.cart_id]) for t in chosen
-                              if t.cart_id in sizes})
+                              if t.cart_id in sizes}, budget)
     for t in chosen:
         if t.cart_id not in limits:  # vanished since the chunk read it
             continue

@@ -237,3 +237,26 @@ def test_cli_report_on_workers_and_bad_workers(hostile: Path, tmp_path: Path,
     assert "cartforensics: " in capsys.readouterr().err
     with pytest.raises(cf.present.report.ReportError, match="workers must be"):
         write_report(hostile, tmp_path / "r3", workers=0)
+
+
+def test_report_timelines_are_bounded_and_can_be_turned_off(tmp_path):
+    """report.html embeds at most ``timelines`` carts' timelines (0: none without notes), and
+    the positions they hold together stay within the shared budget."""
+    import re
+
+    from cartforensics.present.report import write_report
+    from cartforensics.present.report_chunks import position_limits
+
+    sample = Path(__file__).resolve().parents[2] / "sample_data"
+    for n in (0, 7):
+        out = tmp_path / f"r{n}"
+        write_report(sample, out, progress=False, workers=1, timelines=n)
+        html = (out / "report.html").read_text(encoding="utf-8")
+        assert len(re.findall(r'<details class="cf-cart"', html)) == n
+    with pytest.raises(ValueError, match="timelines must be a number of carts"):
+        write_report(sample, tmp_path / "bad", progress=False, workers=1, timelines=-1)
+    sizes = {f"c{i}": (i * 37) % 120 + 1 for i in range(150)}
+    limits = position_limits(sizes, budget=800, least=5)
+    assert sum(v + 1 for v in limits.values()) <= 800 + 5 * len(sizes) // 10
+    assert all(v == sizes[c] or v >= 4 for c, v in limits.items())
+    assert all(v == sizes[c] for c, v in position_limits(sizes, budget=10**6).items())
