@@ -302,7 +302,7 @@ def write_report(
     ``client.get_executor()``: its workers must see ``src`` and ``out_dir``).
 
     ``timelines``: how many of the most affected carts (most lines named by findings, then
-    most money lacking) get their timeline embedded in ``report.html`` (default 100; 0: only
+    most money lacking) get their timeline embedded in ``report.html`` (default 50; 0: only
     the carts with an analyst's note); drawing them is a few seconds of a large report.
 
     ``prometheus``: a Prometheus record of the service's counters (anything

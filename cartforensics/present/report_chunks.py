@@ -69,10 +69,10 @@ CHUNK_FILES = 1000
 CHUNK_LINES = 50_000  # of a converted dataset per chunk (a few fragments)
 TASKS_PER_WORKER = 8  # chunks a worker process runs (about) before a fresh one takes over
 TOP_CARTS = 30  # the report's per-cart table (report.TOP_CARTS)
-TIMELINE_CARTS = 100  # carts a finding names whose timeline the report embeds (most affected)
+TIMELINE_CARTS = 50  # carts a finding names whose timeline the report embeds (most affected)
 # positions all the embedded timelines hold together (each costs a few ms to draw: blame and
 # states), and the fewest one cart keeps when they are shared out
-TIMELINE_POSITIONS = 800
+TIMELINE_POSITIONS = 600
 TIMELINE_LEAST = 5
 _DAY = 86_400 * 10**9
 _NESTED = {"1min": 60 * 10**9, "5min": 300 * 10**9, "15min": 900 * 10**9,
