@@ -809,7 +809,6 @@ class TimelineScrubber(anywidget.AnyWidget):
             return
         if cart:
             self._new_rev()
-            self._stepping = False
         with self.hold_sync():
             if cart:
                 self.cart = self._cart_data()
@@ -817,7 +816,8 @@ class TimelineScrubber(anywidget.AnyWidget):
         self._sent[self.position] = None
         if self._context_open:
             self._render_context()
-        self._schedule_ahead()
+        if not cart:
+            self._schedule_ahead()
 
     def _schedule_ahead(self) -> None:
         """Send frames ahead (:meth:`_send_ahead`) once the kernel has answered what the page
@@ -856,9 +856,9 @@ class TimelineScrubber(anywidget.AnyWidget):
     def _send_ahead(self) -> None:
         """Send a live page the frames of the next positions in the direction of the last
         move (and the one behind) that it does not hold yet: a step there draws at once,
-        and the frame set for it afterwards confirms it. After a jump, a skip or a note
-        only the two neighbours are sent (the reader may not step on from there), and none
-        after a move made in Python."""
+        and the frame set for it afterwards confirms it. After a jump only the two
+        neighbours are sent (the reader may not step on from there), none after a skip, a
+        note or a move made in Python (the next step waits for its frame)."""
         if not (self._page_keeps_frames and self._page_asked) or self._cart is None:
             return
         p, d = self.position, self._heading
