@@ -269,6 +269,7 @@ class TimelineScrubber(anywidget.AnyWidget):
         self._stepping = False  # the last move was a step (a few lines), not a jump
         self._page_asked = False  # what is drawn now was asked for by the page
         self._ahead_due = False  # frames ahead are to be sent from the event loop
+        self._ahead_left = 0  # ... this many more
         self.on_msg(self._on_page_msg)
         self.vocab = {"outcomes": outcome_vocab(), "tags": list(STANDARD_TAGS),
                       "skipped": SKIPPED_CODE, "applied": APPLIED_CODE}
@@ -820,27 +821,26 @@ class TimelineScrubber(anywidget.AnyWidget):
             self._schedule_ahead()
 
     def _schedule_ahead(self) -> None:
-        """Send frames ahead (:meth:`_send_ahead`) once the kernel has answered what the page
-        asked (from its event loop: the page's next move is not kept waiting for them)."""
+        """Send frames ahead (:meth:`_send_one_ahead`) once the kernel has answered what the
+        page asked, one per turn of its event loop: the page's next move is handled between
+        them, not kept waiting for them all."""
         if not (self._page_keeps_frames and self._page_asked):
             return
+        self._ahead_left = FRAMES_SENT_AT_ONCE if self._stepping else 2
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop runs (a kernel always has one)
-            self._send_ahead()
+            while self._send_one_ahead():
+                pass
             return
         if not self._ahead_due:
             self._ahead_due = True
-            stepping = self._stepping
-            loop.call_soon(self._send_ahead_due, stepping)
+            loop.call_soon(self._ahead_turn, loop)
 
-    def _send_ahead_due(self, stepping: bool) -> None:
-        self._ahead_due = False
-        self._page_asked, self._stepping = True, stepping
-        try:
-            self._send_ahead()
-        finally:
-            self._page_asked = False
+    def _ahead_turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._ahead_due = self._send_one_ahead()
+        if self._ahead_due:
+            loop.call_soon(self._ahead_turn, loop)
 
     def _new_rev(self) -> None:
         """What a position shows may have changed: frames built or sent before are stale.
@@ -853,25 +853,27 @@ class TimelineScrubber(anywidget.AnyWidget):
         self._built.clear()
         self._sent.clear()
 
-    def _send_ahead(self) -> None:
-        """Send a live page the frames of the next positions in the direction of the last
-        move (and the one behind) that it does not hold yet: a step there draws at once,
-        and the frame set for it afterwards confirms it. After a jump only the two
+    def _send_one_ahead(self) -> bool:
+        """Send a live page the frame of the next position in the direction of the last move
+        (then the one behind, then further on) that it does not hold yet: a step there draws
+        at once, and the frame set for it afterwards confirms it. After a jump only the two
         neighbours are sent (the reader may not step on from there), none after a skip, a
-        note or a move made in Python (the next step waits for its frame)."""
-        if not (self._page_keeps_frames and self._page_asked) or self._cart is None:
-            return
+        note or a move made in Python (the next step waits for its frame). Returns whether
+        more are to be sent."""
+        if self._ahead_left <= 0 or not self._page_keeps_frames or self._cart is None:
+            return False
         p, d = self.position, self._heading
-        want = [q for q in [p + d, p - d, *(p + d * k for k in range(2, FRAMES_AHEAD + 1))]
-                if 0 <= q <= self.lines and q not in self._sent]
-        want = want[:FRAMES_SENT_AT_ONCE if self._stepping else 2]
-        if not want:
-            return
-        self.send({"frames_ahead": [self.frame_at(q) for q in want]})
-        for q in want:
-            self._sent[q] = None
+        q = next((q for q in [p + d, p - d, *(p + d * k for k in range(2, FRAMES_AHEAD + 1))]
+                  if 0 <= q <= self.lines and q not in self._sent), None)
+        if q is None:
+            self._ahead_left = 0
+            return False
+        self.send({"frames_ahead": [self.frame_at(q)]})
+        self._sent[q] = None
         while len(self._sent) > FRAMES_KEPT:
             self._sent.popitem(last=False)
+        self._ahead_left -= 1
+        return self._ahead_left > 0
 
     def frame_at(self, p: int) -> dict[str, Any]:
         """What the page draws at position ``p`` (plain data, see

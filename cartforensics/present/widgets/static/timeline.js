@@ -99,6 +99,26 @@ function table(t, cls, prev) {
   return d;
 }
 
+// parent's children made [[key, build()], ...] in that order: a child drawn before under the
+// same key is kept where it is, the others are built (their order is the keys' order)
+function syncKids(parent, items) {
+  const old = new Map();
+  for (const e of parent.children) old.set(e._cftKey, e);
+  const want = items.map(([key, build]) => {
+    const e = old.get(key);
+    if (e) { old.delete(key); return e; }
+    const made = build();
+    made._cftKey = key;
+    return made;
+  });
+  for (const e of old.values()) e.remove();
+  let cur = parent.firstElementChild;
+  for (const e of want) {
+    if (e === cur) cur = cur.nextElementSibling;
+    else parent.insertBefore(e, cur);
+  }
+}
+
 // The parts of a box drawn again only where what they show changed: parts(box, [[key,
 // value, build(old)], ...]) keeps a part whose value is the same as at the last draw (old:
 // {el} of the part drawn before, or undefined).
@@ -364,41 +384,46 @@ function render({ model, el }) {
     parting.textContent = c.parting
       ? "go and lenient part at line " + c.parting_line.toLocaleString("en") + ": the first line one mode applies and the other does not; a field set by a later line may differ."
       : "go and lenient apply the same lines of this cart: they never part.";
-    // the strip: noted lines, then one row per mode
-    clear(strip);
+    // the strip: noted lines, then one row per mode; its rows are kept while the cart has
+    // as many marks, and only the marks that changed (a skip, a note) are drawn again
     const bins = c.bins || 1;
-    const row = (label, cls, height) => {
-      const s = svg("svg", { class: cls, viewBox: "0 0 " + bins + " 1", preserveAspectRatio: "none", height });
-      strip.append(h("span", "cft-strip-label", label), s);
-      return s;
-    };
-    const noteRow = row("notes", "cfw-strip-notes", 7);
-    for (const [q, text] of c.noted || []) {
-      const r = svg("rect", { x: binOf(c, q), width: 1, height: 1, fill: "#7B3294", "data-line": q });
-      r.append(svg("title"));
-      r.firstChild.textContent = "line " + q.toLocaleString("en") + ": " + text;
-      noteRow.append(r);
-    }
-    for (const m of ["go", "lenient"]) {
-      const s = row(m, "cfw-strip-" + m, 12);
-      for (const [x, w, code, tip] of (c.strip || {})[m] || []) {
-        const o = (v.outcomes || [])[code] || ["?", "?", "#999999"];
-        const r = svg("rect", { x, width: w, height: 1, fill: o[2], "data-outcome": o[0] });
-        const t = svg("title");
-        t.textContent = tip;
-        r.append(t);
-        s.append(r);
+    if (!stripRows || stripRows.bins !== bins) {
+      clear(strip);
+      const row = (label, cls, height) => {
+        const s = svg("svg", { class: cls, viewBox: "0 0 " + bins + " 1", preserveAspectRatio: "none", height });
+        strip.append(h("span", "cft-strip-label", label), s);
+        return s;
+      };
+      stripRows = { bins, notes: row("notes", "cfw-strip-notes", 7) };
+      for (const m of ["go", "lenient"]) {
+        const s = stripRows[m] = row(m, "cfw-strip-" + m, 12);
+        s.addEventListener("click", (e) => {
+          const box = s.getBoundingClientRect();
+          const now = cartData();
+          const b = Math.floor(((e.clientX - box.left) / box.width) * (now.bins || 1));
+          const edges = now.edges;
+          go(edges ? edges[Math.max(0, Math.min(b, edges.length - 2))] + 1 : b + 1);
+        });
       }
-      s.addEventListener("click", (e) => {
-        const box = s.getBoundingClientRect();
-        const b = Math.floor(((e.clientX - box.left) / box.width) * bins);
-        const edges = c.edges;
-        go(edges ? edges[Math.max(0, Math.min(b, edges.length - 2))] + 1 : b + 1);
-      });
+      cursorLabel = h("span", "cft-strip-label cf-strip-cursor-label", "");
+      cursor = svg("svg", { class: "cfw-strip-cursor", viewBox: "0 0 " + bins + " 1", preserveAspectRatio: "none", height: 6 });
+      strip.append(cursorLabel, cursor);
     }
-    cursorLabel = h("span", "cft-strip-label cf-strip-cursor-label", "");
-    cursor = svg("svg", { class: "cfw-strip-cursor", viewBox: "0 0 " + bins + " 1", preserveAspectRatio: "none", height: 6 });
-    strip.append(cursorLabel, cursor);
+    const titled = (attrs, tip) => {
+      const r = svg("rect", attrs);
+      const t = svg("title");
+      t.textContent = tip;
+      r.append(t);
+      return r;
+    };
+    syncKids(stripRows.notes, (c.noted || []).map(([q, text]) => [JSON.stringify([binOf(c, q), q, text]),
+      () => titled({ x: binOf(c, q), width: 1, height: 1, fill: "#7B3294", "data-line": q }, "line " + q.toLocaleString("en") + ": " + text)]));
+    for (const m of ["go", "lenient"]) {
+      syncKids(stripRows[m], ((c.strip || {})[m] || []).map(([x, w, code, tip]) => [JSON.stringify([x, w, code, tip]), () => {
+        const o = (v.outcomes || [])[code] || ["?", "?", "#999999"];
+        return titled({ x, width: w, height: 1, fill: o[2], "data-outcome": o[0] }, tip);
+      }]));
+    }
     stripNote.textContent = c.strip_note || "";
     if (!tagBox.childElementCount) {
       for (const t of v.tags || []) {
@@ -412,7 +437,7 @@ function render({ model, el }) {
     drawCursor();
   }
 
-  let cursor = null, cursorLabel = null;
+  let cursor = null, cursorLabel = null, stripRows = null;
   function drawCursor() {
     if (!cursor) return;
     const c = cartData();
