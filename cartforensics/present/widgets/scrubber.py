@@ -316,6 +316,7 @@ class TimelineScrubber(anywidget.AnyWidget):
         if isinstance(content, Mapping) and content.get("keeps_frames"):
             self._page_keeps_frames = True
             self._sent.clear()
+            self._sent[self.position] = None  # the view drew the frame set last
             self._page_asked = self._stepping = True  # a view opened: the reader may step
             try:
                 self._schedule_ahead()
