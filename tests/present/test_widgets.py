@@ -1094,3 +1094,54 @@ def test_dashboard_over_an_odd_dataset_answers_as_over_the_replays(
     assert b.meta == a.meta and _dash_view(b) == _dash_view(a) and repr(b) == repr(a)
     for cart in go.cart_ids:  # a cart of an empty file opens too
         assert b.open_cart(cart).position == a.open_cart(cart).position
+
+
+def _page_step(s: TimelineScrubber, p: int) -> None:
+    """A move the page makes: its new position applied as ipywidgets applies page state."""
+    with s._lock_property(position=p):
+        s.position = p
+
+
+def test_a_live_page_is_sent_the_frames_ahead_of_its_steps(sample):
+    """Once a view says it keeps frames, a step it makes sends the frames of the next
+    positions (each exactly the frame that position shows); a skip and a move made in Python
+    send none, and a frame is not sent twice while the view is the same."""
+    go, le = sample
+    s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
+    sent: list[dict[str, Any]] = []
+    s.send = lambda content, buffers=None: sent.extend(content["frames_ahead"])  # type: ignore[method-assign]
+    s.seek(line=2)
+    s._on_page_msg(s, {"keeps_frames": True}, [])
+    opened = [f["position"] for f in sent]
+    assert opened and 3 in opened and 1 in opened and 2 not in opened
+    rev = sent[0]["rev"]
+    sent.clear()
+    _page_step(s, 3)
+    got = [f["position"] for f in sent]
+    assert set(got).isdisjoint([*opened, 2, 3])  # only frames the view does not hold
+    for f in sent:
+        assert f == s.frame_at(f["position"])
+    assert s.frame == s.frame_at(3) and s.frame["rev"] == rev
+    sent.clear()
+    s.step(1)  # in Python: nothing ahead
+    assert sent == []
+    _page_step(s, 5)
+    rev = s.frame["rev"]
+    sent.clear()
+    ask(s, do="skip")
+    assert sent == [] and s.frame["rev"] != rev and s.frame["line"]["skipped"]
+    _page_step(s, 6)  # after the skip: frames of the new view, the line off in them
+    assert sent and all(f["rev"] == s.frame["rev"] for f in sent)
+    for f in sent:
+        assert f == s.frame_at(f["position"])
+
+
+def test_a_scrubber_without_a_page_sends_no_frames_ahead(sample):
+    """No view said it keeps frames (a script, a test): steps send nothing ahead."""
+    go, le = sample
+    s = TimelineScrubber(go, cart_id="cart-1003", lenient=le)
+    sent: list[Any] = []
+    s.send = lambda content, buffers=None: sent.append(content)  # type: ignore[method-assign]
+    _page_step(s, 1)
+    _page_step(s, 2)
+    assert sent == [] and s.frame == s.frame_at(2)

@@ -8,7 +8,9 @@ data embedded in the page without a kernel (:mod:`cartforensics.present.widgets.
 
 from __future__ import annotations
 
+import asyncio
 import copy
+import hashlib
 import json
 import os
 import re
@@ -64,6 +66,9 @@ CONTEXT_ROWS = 200  # rows of the context table shown
 BLAME_ROWS = 400  # fields listed in each blame (the cart's own first; scrubber.blame() has all)
 STATES_KEPT = 16  # states kept per side (the positions last shown and their neighbours)
 SKIP_SETS_KEPT = 4  # the last sets of skipped lines whose sides are kept (toggling back)
+FRAMES_AHEAD = 24  # frames a live page is sent ahead of its steps (and one behind)
+FRAMES_SENT_AT_ONCE = 12  # at most this many built per step: the next move is not kept waiting
+FRAMES_KEPT = 48  # frames built and frames sent ahead that are remembered (the page keeps 64)
 
 
 class _Side:
@@ -253,6 +258,19 @@ class TimelineScrubber(anywidget.AnyWidget):
         self._kept = np.zeros(0, dtype=np.int64)
         self._context_minutes = 5.0
         self._context_open = False
+        # what a step draws, built once per position until the cart, skips, notes or blame
+        # change ("rev" names them), and the positions a live page holds (it says
+        # so with a custom message, then the frames around its position are sent ahead)
+        self._rev = ""
+        self._built: OrderedDict[tuple[int, int], dict[str, Any]] = OrderedDict()
+        self._sent: OrderedDict[int, None] = OrderedDict()
+        self._page_keeps_frames = False
+        self._heading = 1  # the direction of the last move
+        self._stepping = False  # the last move was a step (a few lines), not a jump
+        self._page_asked = False  # what is drawn now was asked for by the page
+        self._ahead_due = False  # frames ahead are to be sent from the event loop
+        self._ahead_left = 0  # ... this many more
+        self.on_msg(self._on_page_msg)
         self.vocab = {"outcomes": outcome_vocab(), "tags": list(STANDARD_TAGS),
                       "skipped": SKIPPED_CODE, "applied": APPLIED_CODE}
         self._fill_cart_options("")
@@ -280,10 +298,30 @@ class TimelineScrubber(anywidget.AnyWidget):
         return max(0, min(int(proposal["value"]), len(self._rows)))
 
     @traitlets.observe("position")
-    def _on_position(self, _change: Mapping[str, Any]) -> None:
+    def _on_position(self, change: Mapping[str, Any]) -> None:
+        if change["new"] != change["old"]:
+            self._heading = 1 if change["new"] > change["old"] else -1
+            self._stepping = abs(change["new"] - change["old"]) <= FRAMES_AHEAD
         if not self._busy:
             self.status = ""
-            self._render(cart=False)
+            # a move the page made (its new position is being applied) or asked for
+            asked, self._page_asked = self._page_asked, (
+                self._page_asked or "position" in getattr(self, "_property_lock", {}))
+            try:
+                self._render(cart=False)
+            finally:
+                self._page_asked = asked
+
+    def _on_page_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, Mapping) and content.get("keeps_frames"):
+            self._page_keeps_frames = True
+            self._sent.clear()
+            self._sent[self.position] = None  # the view drew the frame set last
+            self._page_asked = self._stepping = True  # a view opened: the reader may step
+            try:
+                self._schedule_ahead()
+            finally:
+                self._page_asked = False
 
     @traitlets.observe("cart_filter")
     def _on_filter(self, change: Mapping[str, Any]) -> None:
@@ -293,6 +331,7 @@ class TimelineScrubber(anywidget.AnyWidget):
     def _on_request(self, change: Mapping[str, Any]) -> None:
         req = change["new"] or {}
         what = req.get("do")
+        self._page_asked = True
         try:
             if what == "skip":
                 if self.position:
@@ -319,6 +358,8 @@ class TimelineScrubber(anywidget.AnyWidget):
                 self._say(f"saved {self.export()}")
         except (KeyError, IndexError, ValueError, TypeError, OSError) as e:
             self._say(f"could not do that: {e}")
+        finally:
+            self._page_asked = False
 
     # -- public --------------------------------------------------------------------------------
     @property
@@ -707,6 +748,7 @@ class TimelineScrubber(anywidget.AnyWidget):
 
     def _set_skips(self, skipped: np.ndarray, render: bool = True) -> None:
         self._skipped = skipped
+        self._new_rev()
         if skipped.any():
             key = np.packbits(skipped).tobytes()
             sides = self._kept_sides.pop(key, None)
@@ -767,17 +809,95 @@ class TimelineScrubber(anywidget.AnyWidget):
         changed (``cart``: a cart opened, a skip, a note; a step leaves it as it is)."""
         if self._cart is None:
             return
+        if cart:
+            self._new_rev()
         with self.hold_sync():
             if cart:
                 self.cart = self._cart_data()
             self.frame = self.frame_at(self.position)
+        self._sent[self.position] = None
         if self._context_open:
             self._render_context()
+        if not cart:
+            self._schedule_ahead()
+
+    def _schedule_ahead(self) -> None:
+        """Send frames ahead (:meth:`_send_one_ahead`) once the kernel has answered what the
+        page asked, one per turn of its event loop: the page's next move is handled between
+        them, not kept waiting for them all."""
+        if not (self._page_keeps_frames and self._page_asked):
+            return
+        self._ahead_left = FRAMES_SENT_AT_ONCE if self._stepping else 2
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no event loop runs (a kernel always has one)
+            while self._send_one_ahead():
+                pass
+            return
+        if not self._ahead_due:
+            self._ahead_due = True
+            loop.call_soon(self._ahead_turn, loop)
+
+    def _ahead_turn(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._ahead_due = self._send_one_ahead()
+        if self._ahead_due:
+            loop.call_soon(self._ahead_turn, loop)
+
+    def _new_rev(self) -> None:
+        """What a position shows may have changed: frames built or sent before are stale.
+        ``rev`` names what the frames depend on besides the position (the cart, its skips,
+        blame shown, rows shown, its notes), so that equal views send equal frames."""
+        notes = self.notes.of_cart(self._cart) if self._cart is not None else []
+        what = json.dumps([self._cart, self.skipped, self._blame_on, self.max_rows, notes],
+                          sort_keys=True, default=str)
+        self._rev = hashlib.sha1(what.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+        self._built.clear()
+        self._sent.clear()
+
+    def _send_one_ahead(self) -> bool:
+        """Send a live page the frame of the next position in the direction of the last move
+        (then the one behind, then further on) that it does not hold yet: a step there draws
+        at once, and the frame set for it afterwards confirms it. After a jump only the two
+        neighbours are sent (the reader may not step on from there), none after a skip, a
+        note or a move made in Python (the next step waits for its frame). Returns whether
+        more are to be sent."""
+        if self._ahead_left <= 0 or not self._page_keeps_frames or self._cart is None:
+            return False
+        p, d = self.position, self._heading
+        q = next((q for q in [p + d, p - d, *(p + d * k for k in range(2, FRAMES_AHEAD + 1))]
+                  if 0 <= q <= self.lines and q not in self._sent), None)
+        if q is None:
+            self._ahead_left = 0
+            return False
+        self.send({"frames_ahead": [self.frame_at(q)]})
+        self._sent[q] = None
+        while len(self._sent) > FRAMES_KEPT:
+            self._sent.popitem(last=False)
+        self._ahead_left -= 1
+        return self._ahead_left > 0
 
     def frame_at(self, p: int) -> dict[str, Any]:
         """What the page draws at position ``p`` (plain data, see
         :mod:`~cartforensics.present.widgets.frames`)."""
         self._need_cart()
+        line = self._file_lines[p - 1] if p else None
+        notes = self.notes.on(self._cart, line) if line is not None else []  # type: ignore[arg-type]
+        shown = {"notes": [{"tags": [visible(t) for t in n.get("tags", [])],
+                            "text": text_segments(str(n.get("note", ""))),
+                            "who": " · ".join(visible(str(v)) for v in
+                                              (n.get("author"), n.get("created")) if v)}
+                           for n in notes]}
+        key = (p, self.max_rows)
+        built = self._built.get(key)
+        if built is None:
+            built = self._built[key] = self._build_frame(p)
+            while len(self._built) > FRAMES_KEPT:
+                self._built.popitem(last=False)
+        else:
+            self._built.move_to_end(key)
+        return {**built, **shown}
+
+    def _build_frame(self, p: int) -> dict[str, Any]:
         self.renders += 1
         states = {m: self._state(m, p) for m in MODES}
         sides = {}
@@ -789,19 +909,15 @@ class TimelineScrubber(anywidget.AnyWidget):
             sides[m]["outcome_code"] = int(side.codes[p - 1]) if p else None
         line = self._file_lines[p - 1] if p else None
         where = f"line {line:,}" if line is not None else "the start"
-        notes = self.notes.on(self._cart, line) if line is not None else []  # type: ignore[arg-type]
         return {
+            "rev": self._rev,
             "position": p,
             "lines": self.lines,
             "line": self._line_frame(p),
             "compare": compare_frame(states["go"], states["lenient"], p),
             "sides": sides,
             "where": where,
-            "notes": [{"tags": [visible(t) for t in n.get("tags", [])],
-                       "text": text_segments(str(n.get("note", ""))),
-                       "who": " · ".join(visible(str(v)) for v in
-                                         (n.get("author"), n.get("created")) if v)}
-                      for n in notes],
+            "notes": [],
             "blame": self._blame_frame(p, states),
         }
 

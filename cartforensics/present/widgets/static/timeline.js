@@ -3,6 +3,8 @@
 // "notes_list", "context_rows", "vocab") and writes back "position", "cart_id",
 // "cart_filter" and "request". Every text from the logs is set with textContent (never as
 // HTML). Without a kernel, mountStatic() draws the same view from data embedded in the page.
+// A live view keeps the frames the kernel sends ahead of its steps (custom messages
+// {frames_ahead}): a step to one of them draws at once, and the frame set for it confirms it.
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -54,28 +56,90 @@ function segments(parent, segs) {
   return parent;
 }
 
-function table(t, cls) {
-  const tab = h("table", "cft-table " + (cls || ""));
-  const head = h("tr");
-  for (const [name, num] of t.cols) head.append(h("th", num ? "cft-num" : "", name));
-  tab.append(h("thead", "", head));
-  const body = h("tbody");
-  for (const [kind, cells] of t.rows) {
-    const tr = h("tr", kind ? "cft-" + kind : "");
-    if (kind === "del") tr.title = "removed";
-    cells.forEach(([text, old, full], k) => {
-      const td = h("td", (t.cols[k] && t.cols[k][1] ? "cft-num" : "") + (old !== null ? " cft-chg" : ""));
-      if (old !== null) td.append(h("s", "", old), " ");
-      td.append(text);
-      td.title = old !== null ? old + " → " + full : full;
-      tr.append(td);
-    });
-    body.append(tr);
+function tableRow(cols, kind, cells) {
+  const tr = h("tr", kind ? "cft-" + kind : "");
+  if (kind === "del") tr.title = "removed";
+  cells.forEach(([text, old, full], k) => {
+    const td = h("td", (cols[k] && cols[k][1] ? "cft-num" : "") + (old !== null ? " cft-chg" : ""));
+    if (old !== null) td.append(h("s", "", old), " ");
+    td.append(text);
+    td.title = old !== null ? old + " → " + full : full;
+    tr.append(td);
+  });
+  return tr;
+}
+
+// A table drawn as its "box" element; given the table drawn before (prev), the box and the
+// rows that are the same are kept, and only the rows that differ are drawn again.
+function table(t, cls, prev) {
+  const colsText = JSON.stringify(t.cols);
+  let d = prev && prev.colsText === colsText && prev.cls === cls ? prev : null;
+  if (!d) {
+    const tab = h("table", "cft-table " + (cls || ""));
+    const head = h("tr");
+    for (const [name, num] of t.cols) head.append(h("th", num ? "cft-num" : "", name));
+    const body = h("tbody");
+    tab.append(h("thead", "", head), body);
+    const note = h("div", "cft-note");
+    d = { box: h("div", "cft-tablebox", tab, note), body, note, cls, colsText, rowTexts: [] };
   }
-  tab.append(body);
-  const out = h("div", "cft-tablebox", tab);
-  if (t.more > 0) out.append(h("div", "cft-note", "… " + t.more.toLocaleString("en") + " more unchanged rows not shown (export the state for all of them)"));
-  return out;
+  const body = d.body;
+  t.rows.forEach(([kind, cells], k) => {
+    const text = JSON.stringify([kind, cells]);
+    if (d.rowTexts[k] === text) return;
+    const tr = tableRow(t.cols, kind, cells);
+    if (k < body.childElementCount) body.children[k].replaceWith(tr);
+    else body.append(tr);
+    d.rowTexts[k] = text;
+  });
+  while (body.childElementCount > t.rows.length) body.lastElementChild.remove();
+  d.rowTexts.length = t.rows.length;
+  d.note.textContent = t.more > 0 ? "… " + t.more.toLocaleString("en") + " more unchanged rows not shown (export the state for all of them)" : "";
+  d.note.hidden = !(t.more > 0);
+  return d;
+}
+
+// parent's children made [[key, build()], ...] in that order: a child drawn before under the
+// same key is kept where it is, the others are built (their order is the keys' order)
+function syncKids(parent, items) {
+  const old = new Map();
+  for (const e of parent.children) old.set(e._cftKey, e);
+  const want = items.map(([key, build]) => {
+    const e = old.get(key);
+    if (e) { old.delete(key); return e; }
+    const made = build();
+    made._cftKey = key;
+    return made;
+  });
+  for (const e of old.values()) e.remove();
+  let cur = parent.firstElementChild;
+  for (const e of want) {
+    if (e === cur) cur = cur.nextElementSibling;
+    else parent.insertBefore(e, cur);
+  }
+}
+
+// The parts of a box drawn again only where what they show changed: parts(box, [[key,
+// value, build(old)], ...]) keeps a part whose value is the same as at the last draw (old:
+// {el} of the part drawn before, or undefined).
+function parts(box, list) {
+  const was = box._cftParts || {};
+  const now = {};
+  const els = [];
+  for (const [key, value, build] of list) {
+    const text = JSON.stringify(value);
+    const old = was[key];
+    const el = old && old.text === text ? old.el : build(old);
+    now[key] = { text, el };
+    els.push(el);
+  }
+  box._cftParts = now;
+  els.forEach((e, k) => {
+    const cur = box.childNodes[k];
+    if (cur !== e) { if (cur) cur.replaceWith(e); else box.append(e); }
+  });
+  while (box.childNodes.length > els.length) box.lastChild.remove();
+  return box;
 }
 
 function binOf(cart, p) {
@@ -102,13 +166,29 @@ function render({ model, el }) {
     model.save_changes();
   }
 
+  // frames sent ahead, by position, of the rev (cart, skips, notes, blame) last drawn
+  const FRAMES_KEPT = 64;
+  const ahead = new Map();
+  let aheadRev = null;
+  function keep(f) {
+    if (!f || f.rev === undefined || f.rev !== aheadRev) return;
+    ahead.delete(f.position);
+    ahead.set(f.position, f);
+    while (ahead.size > FRAMES_KEPT) ahead.delete(ahead.keys().next().value);
+  }
+  // positions this view asked for that the kernel has not drawn yet, oldest first
+  let asked = [];
+
   function go(p) {
     const c = cartData();
     p = Math.max(0, Math.min(Math.round(p), c.lines || 0));
     slider.value = String(p);
     lineInput.value = String(p);
+    const f = isStatic ? null : ahead.get(p);
+    if (!isStatic && p !== model.get("position")) asked.push(p);
     model.set("position", p);
     model.save_changes();
+    if (f) drawFrameData(f);
   }
 
   // -- the header and the cart picker
@@ -304,41 +384,46 @@ function render({ model, el }) {
     parting.textContent = c.parting
       ? "go and lenient part at line " + c.parting_line.toLocaleString("en") + ": the first line one mode applies and the other does not; a field set by a later line may differ."
       : "go and lenient apply the same lines of this cart: they never part.";
-    // the strip: noted lines, then one row per mode
-    clear(strip);
+    // the strip: noted lines, then one row per mode; its rows are kept while the cart has
+    // as many marks, and only the marks that changed (a skip, a note) are drawn again
     const bins = c.bins || 1;
-    const row = (label, cls, height) => {
-      const s = svg("svg", { class: cls, viewBox: "0 0 " + bins + " 1", preserveAspectRatio: "none", height });
-      strip.append(h("span", "cft-strip-label", label), s);
-      return s;
-    };
-    const noteRow = row("notes", "cfw-strip-notes", 7);
-    for (const [q, text] of c.noted || []) {
-      const r = svg("rect", { x: binOf(c, q), width: 1, height: 1, fill: "#7B3294", "data-line": q });
-      r.append(svg("title"));
-      r.firstChild.textContent = "line " + q.toLocaleString("en") + ": " + text;
-      noteRow.append(r);
-    }
-    for (const m of ["go", "lenient"]) {
-      const s = row(m, "cfw-strip-" + m, 12);
-      for (const [x, w, code, tip] of (c.strip || {})[m] || []) {
-        const o = (v.outcomes || [])[code] || ["?", "?", "#999999"];
-        const r = svg("rect", { x, width: w, height: 1, fill: o[2], "data-outcome": o[0] });
-        const t = svg("title");
-        t.textContent = tip;
-        r.append(t);
-        s.append(r);
+    if (!stripRows || stripRows.bins !== bins) {
+      clear(strip);
+      const row = (label, cls, height) => {
+        const s = svg("svg", { class: cls, viewBox: "0 0 " + bins + " 1", preserveAspectRatio: "none", height });
+        strip.append(h("span", "cft-strip-label", label), s);
+        return s;
+      };
+      stripRows = { bins, notes: row("notes", "cfw-strip-notes", 7) };
+      for (const m of ["go", "lenient"]) {
+        const s = stripRows[m] = row(m, "cfw-strip-" + m, 12);
+        s.addEventListener("click", (e) => {
+          const box = s.getBoundingClientRect();
+          const now = cartData();
+          const b = Math.floor(((e.clientX - box.left) / box.width) * (now.bins || 1));
+          const edges = now.edges;
+          go(edges ? edges[Math.max(0, Math.min(b, edges.length - 2))] + 1 : b + 1);
+        });
       }
-      s.addEventListener("click", (e) => {
-        const box = s.getBoundingClientRect();
-        const b = Math.floor(((e.clientX - box.left) / box.width) * bins);
-        const edges = c.edges;
-        go(edges ? edges[Math.max(0, Math.min(b, edges.length - 2))] + 1 : b + 1);
-      });
+      cursorLabel = h("span", "cft-strip-label cf-strip-cursor-label", "");
+      cursor = svg("svg", { class: "cfw-strip-cursor", viewBox: "0 0 " + bins + " 1", preserveAspectRatio: "none", height: 6 });
+      strip.append(cursorLabel, cursor);
     }
-    cursorLabel = h("span", "cft-strip-label cf-strip-cursor-label", "");
-    cursor = svg("svg", { class: "cfw-strip-cursor", viewBox: "0 0 " + bins + " 1", preserveAspectRatio: "none", height: 6 });
-    strip.append(cursorLabel, cursor);
+    const titled = (attrs, tip) => {
+      const r = svg("rect", attrs);
+      const t = svg("title");
+      t.textContent = tip;
+      r.append(t);
+      return r;
+    };
+    syncKids(stripRows.notes, (c.noted || []).map(([q, text]) => [JSON.stringify([binOf(c, q), q, text]),
+      () => titled({ x: binOf(c, q), width: 1, height: 1, fill: "#7B3294", "data-line": q }, "line " + q.toLocaleString("en") + ": " + text)]));
+    for (const m of ["go", "lenient"]) {
+      syncKids(stripRows[m], ((c.strip || {})[m] || []).map(([x, w, code, tip]) => [JSON.stringify([x, w, code, tip]), () => {
+        const o = (v.outcomes || [])[code] || ["?", "?", "#999999"];
+        return titled({ x, width: w, height: 1, fill: o[2], "data-outcome": o[0] }, tip);
+      }]));
+    }
     stripNote.textContent = c.strip_note || "";
     if (!tagBox.childElementCount) {
       for (const t of v.tags || []) {
@@ -352,7 +437,7 @@ function render({ model, el }) {
     drawCursor();
   }
 
-  let cursor = null, cursorLabel = null;
+  let cursor = null, cursorLabel = null, stripRows = null;
   function drawCursor() {
     if (!cursor) return;
     const c = cartData();
@@ -365,30 +450,48 @@ function render({ model, el }) {
   }
 
   const totalsOpen = {};
+  const tables = new Map();  // per side and table: the table drawn last (see table())
+  function sideTable(box, key, t, cls) {
+    const id = box.className + " " + key;
+    const d = table(t, cls, tables.get(id));
+    tables.set(id, d);
+    return d.box;
+  }
+  // a side's table with its heading: the part drawn before is kept when its table is
+  function tablePart(box, old, key, t, cls) {
+    if (!t) return h("div", "cft-part", h("div", "cft-sub", key), h("div", "cft-note", "no " + key));
+    const tab = sideTable(box, key, t, cls);
+    if (old && tab.parentNode === old.el) return old.el;
+    return h("div", "cft-part", h("div", "cft-sub", key), tab);
+  }
   function drawSide(box, s, lineCode) {
     const v = vocab();
-    clear(box);
-    box.append(h("h4", "", s.title));
-    const meta = h("div", "cft-meta", ...s.meta.map((m) => h("span", "", m)));
-    if (lineCode !== null && lineCode !== undefined) meta.append(h("span", "", "this line: ", badge(v, lineCode)));
-    box.append(meta);
-    if (s.error) box.append(h("div", "cft-err", s.error));
-    box.append(h("div", "cft-sub", "changes from the previous position"));
-    if (s.changes === null) box.append(h("div", "cft-note", "start: the empty cart before line 1"));
-    else if (!s.changes.length) box.append(h("div", "cft-note", "no change from the previous position"));
-    else {
-      const ul = h("ul", "cft-diff");
-      for (const [sign, text] of s.changes) ul.append(h("li", "", h("span", "cft-sign cft-sign-" + (sign === "+" ? "add" : sign === "~" ? "chg" : "del"), sign), " ", text));
-      box.append(ul);
-    }
-    box.append(h("div", "cft-sub", "items"), s.items ? table(s.items, "cft-items") : h("div", "cft-note", "no items"));
-    box.append(h("div", "cft-sub", "deliveries"), s.deliveries ? table(s.deliveries, "cft-deliveries") : h("div", "cft-note", "no deliveries"));
-    const kv = { cols: [["field", false], ["value", false]], rows: s.fields.map(([label, text, old, full]) => ["", [[label, null, label], [text, old, full]]]), more: 0 };
-    // folded (the changes above list what moved); it stays as the reader left it
-    const totals = h("details", "cft-totals", h("summary", "", "totals and checkout: " + s.meta[2]), table(kv, "cft-kv"));
-    totals.open = !!totalsOpen[s.mode];
-    totals.addEventListener("toggle", () => { totalsOpen[s.mode] = totals.open; });
-    box.append(totals);
+    const part = (cls, ...kids) => h("div", "cft-part " + cls, ...kids);
+    parts(box, [
+      ["head", [s.title, s.meta, lineCode, s.error], () => {
+        const meta = h("div", "cft-meta", ...s.meta.map((m) => h("span", "", m)));
+        if (lineCode !== null && lineCode !== undefined) meta.append(h("span", "", "this line: ", badge(v, lineCode)));
+        return part("", h("h4", "", s.title), meta, s.error ? h("div", "cft-err", s.error) : null);
+      }],
+      ["changes", s.changes, () => {
+        const head = h("div", "cft-sub", "changes from the previous position");
+        if (s.changes === null) return part("", head, h("div", "cft-note", "start: the empty cart before line 1"));
+        if (!s.changes.length) return part("", head, h("div", "cft-note", "no change from the previous position"));
+        const ul = h("ul", "cft-diff");
+        for (const [sign, text] of s.changes) ul.append(h("li", "", h("span", "cft-sign cft-sign-" + (sign === "+" ? "add" : sign === "~" ? "chg" : "del"), sign), " ", text));
+        return part("", head, ul);
+      }],
+      ["items", s.items, (old) => tablePart(box, old, "items", s.items, "cft-items")],
+      ["deliveries", s.deliveries, (old) => tablePart(box, old, "deliveries", s.deliveries, "cft-deliveries")],
+      ["totals", [s.fields, s.meta[2], s.mode], () => {
+        const kv = { cols: [["field", false], ["value", false]], rows: s.fields.map(([label, text, old, full]) => ["", [[label, null, label], [text, old, full]]]), more: 0 };
+        // folded (the changes above list what moved); it stays as the reader left it
+        const totals = h("details", "cft-totals", h("summary", "", "totals and checkout: " + s.meta[2]), table(kv, "cft-kv").box);
+        totals.open = !!totalsOpen[s.mode];
+        totals.addEventListener("toggle", () => { totalsOpen[s.mode] = totals.open; });
+        return totals;
+      }],
+    ]);
   }
 
   function drawLine(f) {
@@ -418,7 +521,7 @@ function render({ model, el }) {
   }
 
   function drawBlame() {
-    const f = model.get("frame") || {};
+    const f = shown || {};
     const b = f.blame || {};
     clear(blameBody);
     bBlame.hidden = !!b.on;
@@ -465,8 +568,27 @@ function render({ model, el }) {
     for (const w of [noteText, noteTags, bSave, ...Object.values(tagButtons)]) w.disabled = atStart;
   }
 
+  let shown = null;  // the frame drawn
+  let shownText = null;  // ... as JSON: a frame that arrives equal to it is not drawn again
   function drawFrame() {
     const f = model.get("frame") || {};
+    if (f.rev !== aheadRev) { ahead.clear(); aheadRev = f.rev; asked = []; }
+    keep(f);
+    const k = asked.lastIndexOf(f.position);
+    if (k >= 0 && k < asked.length - 1 && shown && shown.rev === f.rev) {
+      // the kernel is behind this view's steps: its frame for an older one is not drawn
+      asked = asked.slice(k + 1);
+      return;
+    }
+    asked = [];
+    drawFrameData(f);
+  }
+
+  function drawFrameData(f) {
+    const text = JSON.stringify(f);
+    if (text === shownText) return;
+    shown = f;
+    shownText = text;
     const p = f.position || 0;
     const c = cartData();
     slider.value = String(p);
@@ -541,6 +663,7 @@ function render({ model, el }) {
     "change:status": () => showStatus(model.get("status") || ""),
     "change:notes_list": drawNotesList, "change:notes_where": drawNotesList,
     "change:context_rows": drawContext, "change:position": drawCursor,
+    "msg:custom": (msg) => { for (const f of (msg && msg.frames_ahead) || []) keep(f); },
   };
   for (const [ev, fn] of Object.entries(handlers)) model.on(ev, fn);
   drawCart();
@@ -549,6 +672,7 @@ function render({ model, el }) {
   drawFrame();
   drawContext();
   showStatus(model.get("status") || "");
+  if (!isStatic) model.send({ keeps_frames: true });
   n += 1;
   return () => { for (const [ev, fn] of Object.entries(handlers)) model.off(ev, fn); };
 }
