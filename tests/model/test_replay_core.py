@@ -783,4 +783,6 @@ def test_a_compiled_replay_lets_another_thread_run(tmp_path) -> None:
     print("the counting thread's steps during each compiled replay:", advanced,
           "and during as much Python holding the GIL:", held)
     assert held == [0] * 5  # the method tells a held GIL: not one step
-    assert min(advanced) > 0 and sum(advanced) >= 100, advanced
+    # the OS may give a busy machine's other core to another process for one whole replay:
+    # most replays, not each, must let the thread run
+    assert sum(a > 0 for a in advanced) >= 3 and sum(advanced) >= 100, advanced

@@ -35,6 +35,22 @@ def _wanted(rp, cart: str, line: int) -> list[tuple[str, str]]:
     return [(i["sku"], str(i["qty"])) for i in rp.state_at(cart, line=line)["items"]]
 
 
+def _start_session(server, path: str) -> None:
+    """Start the notebook's kernel through the server's REST API before the page opens:
+    Notebook 7 opened on a notebook without a session asks which kernel to start, in a
+    dialog that a run can race with."""
+    import json
+    import urllib.request
+
+    body = json.dumps({"path": path, "type": "notebook", "name": path,
+                       "kernel": {"name": "python3"}}).encode()
+    req = urllib.request.Request(f"{server.base}/api/sessions", data=body, method="POST",
+                                 headers={"Authorization": f"token {server.token}",
+                                          "Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        assert resp.status == 201, resp.status
+
+
 def test_quickstart_in_notebook7(playwright_api, tmp_path):  # noqa: F811
     import cartforensics as cf
 
@@ -51,6 +67,7 @@ def test_quickstart_in_notebook7(playwright_api, tmp_path):  # noqa: F811
         browser = playwright_api.chromium.launch(executable_path=str(CHROMIUM),
                                                  args=CHROMIUM_ARGS, headless=True)
         try:
+            _start_session(server, "01_quickstart.ipynb")  # no "Select Kernel" dialog
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             page.goto(server.url("notebooks/01_quickstart.ipynb"),
                       wait_until="domcontentloaded")
