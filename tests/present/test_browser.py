@@ -494,8 +494,9 @@ def test_dashboard_in_jupyterlab(playwright_api, tmp_path):
                     " return s && s.querySelector('.cf-cart-id').textContent === 'cart-1193'"
                     " && s.querySelector('.cf-line').innerText.includes('Line 5 of'); }",
                     timeout=20_000)
-                assert "first line the filters match" in page.locator(
-                    ".cf-dashboard .cfd-status").inner_text()
+                page.wait_for_function(  # the dashboard's status comes in its own message
+                    "() => (document.querySelector('.cf-dashboard .cfd-status') || {})"
+                    ".textContent?.includes('first line the filters match')", timeout=20_000)
                 # the date slider, one window a step
                 page.locator(".cf-dashboard .cfd-reset").click()
                 for _ in range(4):
