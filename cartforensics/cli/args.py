@@ -104,8 +104,8 @@ def time_arg(text: str) -> str:
     return text
 
 
-def count_arg(text: str) -> int:
-    """An argparse type: a whole number, 0 or more.
+def count_arg(text: str, what: str = "") -> int:
+    """An argparse type: a whole number, 0 or more (``what``: how the error names it).
 
     >>> count_arg("0")
     0
@@ -115,7 +115,7 @@ def count_arg(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {visible(text)!r}") from None
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+        raise argparse.ArgumentTypeError(f"{what or 'it'} must be 0 or more, not {value}")
     return value
 
 
@@ -125,14 +125,7 @@ def line_count_arg(text: str) -> int:
     >>> line_count_arg("0")
     0
     """
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {visible(text)!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(
-            f"a number of lines is 0 or more, not {value}: give the line to stop after")
-    return value
+    return count_arg(text, "a number of lines (the line to stop after)")
 
 
 def freq_arg(text: str) -> str:

@@ -152,6 +152,19 @@ def pretty_line(raw: bytes, limit: int = LINE_LIMIT) -> tuple[str, str]:
     return "json", mark_escapes(text, keep_newlines=True)
 
 
+def with_text_form(bundle: Any, text: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A widget's MIME bundle (``_repr_mimebundle_``'s answer) with ``text/plain`` set to
+    ``text``: the one readable line a terminal, a log or a static page shows.
+
+    >>> with_text_form({"text/plain": "VBox(...)"}, "TimelineScrubber(c, line 1 of 2)")
+    ({'text/plain': 'TimelineScrubber(c, line 1 of 2)'}, {})
+    """
+    data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
+    data = dict(data or {})
+    data["text/plain"] = text
+    return data, meta
+
+
 def label_text(v: Any, limit: int = 60) -> str:
     """Log content as a plain-text widget label: non-printing characters escaped, cut."""
     text = _visible(v if isinstance(v, str) else str(v))

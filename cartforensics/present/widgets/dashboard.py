@@ -43,7 +43,7 @@ from cartforensics.io.sources import DatasetSource, resolve_source
 from cartforensics.model.replay import Replay
 from cartforensics.model.replay import replay as run_replay
 from cartforensics.present.escaping import visible
-from cartforensics.present.widgets.common import label_text, replay_pair
+from cartforensics.present.widgets.common import label_text, replay_pair, with_text_form
 from cartforensics.present.widgets.frames import outcome_vocab
 from cartforensics.present.widgets.scrubber import TimelineScrubber
 from cartforensics.present.widgets.static import STATIC_DIR, module_text
@@ -648,11 +648,7 @@ class FleetDashboard(anywidget.AnyWidget):
                 f"{v.get('carts', 0):,} carts, {self.mode})")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data = dict(data or {})
-        data["text/plain"] = repr(self)
-        return data, meta
+        return with_text_form(super()._repr_mimebundle_(**kwargs), repr(self))
 
     def _ipython_display_(self) -> None:
         """In a notebook: the dashboard, and below it the scrubber that "open" fills (the

@@ -42,6 +42,7 @@ from cartforensics.present.widgets.common import (
     replay_pair,
     str_or_none,
     when_text,
+    with_text_form,
 )
 from cartforensics.present.widgets.frames import (
     TS_NOTES,
@@ -597,11 +598,7 @@ class TimelineScrubber(anywidget.AnyWidget):
         return static_html(self)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        bundle = super()._repr_mimebundle_(**kwargs)
-        data, meta = bundle if isinstance(bundle, tuple) else (bundle, {})
-        data = dict(data or {})
-        data["text/plain"] = repr(self)
-        return data, meta
+        return with_text_form(super()._repr_mimebundle_(**kwargs), repr(self))
 
     def _ipython_display_(self) -> None:
         """In a notebook: the live widget, and beside it the static copy as ``text/html``
