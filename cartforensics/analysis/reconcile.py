@@ -165,9 +165,17 @@ def _windows(series: pd.DataFrame) -> list[dict[str, Any]]:
         else:
             began = None
         last = part.iloc[-1]
+        # when the appends counter first showed its final value: in a query_range answer the
+        # times are evaluation steps, so the last scrape lies up to a step before that, not
+        # at the last point (which repeats the value until the series goes stale)
+        settled = part.index[-1]
+        if APPENDS in part and math.isfinite(last[APPENDS]):
+            settled = part.index[int(np.argmax(part[APPENDS].to_numpy() == last[APPENDS]))]
+        gaps = part.index.to_series().diff().dropna()
         out.append({
             "window": k + 1, "start": began, "first_scrape": part.index[0],
-            "last_scrape": part.index[-1], "scrapes": len(part),
+            "last_scrape": part.index[-1], "scrapes": len(part), "settled": settled,
+            "step": gaps.median() if len(gaps) else pd.Timedelta(0),
             "exported": {c: int(last[c]) for c in COUNTERS  # a count an int64 can hold
                          if c in part and math.isfinite(last[c]) and abs(last[c]) < 2**63},
         })
@@ -340,7 +348,8 @@ def reconcile(go: ReplayOfEvents, lenient: ReplayOfEvents, record: pd.DataFrame,
         upto = lines[secs < hi]
         exp = w["exported"]
         label = _when(w["start"]) if w["start"] is not None else f"window {w['window']}"
-        rows += _writer_rows(w, inside, exp, label, findings)
+        rows += _writer_rows(w, inside, exp, label, findings,
+                             stepped=record.attrs.get("kind") == "api")
         text, r_rows, r_break = _reader_rows(w, upto, exp, label, findings)
         rows += r_rows
         breakdown += r_break
@@ -371,7 +380,7 @@ def _when(t: pd.Timestamp | None) -> str:
 
 
 def _writer_rows(w: dict[str, Any], inside: pd.DataFrame, exp: dict[str, int], label: str,
-                 findings: list[str]) -> list[dict[str, Any]]:
+                 findings: list[str], stepped: bool = False) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     n = w["window"]
     appended = inside[inside["newline"]]
@@ -382,6 +391,9 @@ def _writer_rows(w: dict[str, Any], inside: pd.DataFrame, exp: dict[str, int], l
             rows.append(_row(n, APPENDS, exported, rebuilt, "matched", 0, ""))
         tail_sec = math.floor(w["last_scrape"].timestamp())
         tail = appended[appended["sec"] >= tail_sec].sort_values("sec", kind="stable")
+        if rest > len(tail) and stepped:  # the last scrape: a step before the value settled
+            tail_sec = math.floor((w["settled"] - w["step"]).timestamp())
+            tail = appended[appended["sec"] >= tail_sec].sort_values("sec", kind="stable")
         late = min(max(rest, 0), len(tail))
         if late:
             exact = "" if late == len(tail) else (
