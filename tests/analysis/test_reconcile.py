@@ -210,3 +210,26 @@ def test_the_shipped_record_is_explained_to_the_line(name: str) -> None:
     assert _count(res, "torn", BYTES) == 31
     assert _count(res, "unknown_type", UNKNOWN, window=2) == 20
     assert _count(res, "long_line", REPLAYS, window=2) == 1
+
+
+def test_a_query_range_answer_whose_last_point_outlives_the_last_scrape():
+    """query_range evaluates at steps: the last point repeats the final value up to a step
+    after the last scrape. Appends made after that scrape, in the second before the last
+    point, are late ones, not unexplained; a record of real scrape times gets no such
+    latitude."""
+    import pandas as pd
+
+    from cartforensics.analysis.reconcile import APPENDS, BYTES, _writer_rows
+
+    t0 = pd.Timestamp("2025-11-03 10:00:00", tz="UTC")
+    secs = [int(t0.timestamp()) + s for s in (0, 1, 2, 2, 2)]  # the last three after 2.3 s
+    inside = pd.DataFrame({"newline": True, "sec": secs, "bytes": [100] * 5, "torn": 0,
+                           "cart_id": "c1"})
+    w = {"window": 1, "last_scrape": t0 + pd.Timedelta(seconds=3.2),  # a step's repeat
+         "settled": t0 + pd.Timedelta(seconds=2.5), "step": pd.Timedelta(seconds=1)}
+    exp = {APPENDS: 2, BYTES: 200}  # the scrape at 2.3 s saw two appends
+    stepped = pd.DataFrame(_writer_rows(w, inside, exp, "A", [], stepped=True))
+    assert "unexplained" not in set(stepped["kind"])
+    assert stepped.loc[stepped["metric"] == APPENDS, "count"].sum() == 3
+    scraped = pd.DataFrame(_writer_rows(w, inside, exp, "A", [], stepped=False))
+    assert set(scraped["kind"]) == {"unexplained"}  # true scrape times: no latitude
