@@ -337,6 +337,8 @@ def write_report(
                 f"them again with go_version={semantics(go_version).spec!r}")
     if workers is not None and (not isinstance(workers, int) or workers < 1):
         raise ReportError(f"workers must be a positive number of processes, not {workers!r}")
+    if not isinstance(timelines, int) or isinstance(timelines, bool) or timelines < 0:
+        raise ReportError(f"timelines must be a number of carts (0 or more), not {timelines!r}")
     if executor is not None and not isinstance(executor, Executor):
         raise ReportError(f"executor must be a concurrent.futures.Executor (for Dask: "
                           f"client.get_executor()), not {type(executor).__name__}")
@@ -387,22 +389,15 @@ def write_report(
                     and notes.path.is_file() else None
                 results = run_chunks(chunks, str(tmp), freq, None if from_dataset else sem,
                                      executor=executor, workers=workers, on_done=chunk_done,
-                                     noted=noted)
+                                     noted=noted, timelines=timelines)
                 # the lenient rows are copied into outcomes.parquet while the charts are
                 # drawn (Arrow's reading and writing release the GIL)
                 closing = copier.submit(writer.close)
                 bar.set_description("report: writing")
-                comb = combine(results, freq, sem)
+                comb = combine(results, freq, sem, timelines)
                 # the kept carts' timelines, drawn once: only their lines are read again
-                if not isinstance(timelines, int) or isinstance(timelines, bool) \
-                        or timelines < 0:
-                    raise ReportError(f"timelines must be a number of carts (0 or more), not "
-                                      f"{timelines!r}")
-                kept = comb.timelines[:timelines] + [t for t in comb.timelines[timelines:]
-                                                    if t.noted]
-                comb.timelines[:] = kept
                 timeline_problem = build_timelines(
-                    kept, source, sem, notes_file,
+                    comb.timelines, source, sem, notes_file,
                     budget=TIMELINE_POSITIONS * max(timelines, 1) // TIMELINE_CARTS)
                 fs = comb.findings
                 prom = prometheus_text(comb.metrics)

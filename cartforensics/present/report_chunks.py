@@ -557,13 +557,16 @@ def read_chunk(chunk: Chunk, go_version: Any = None,
 
 
 def run_chunk(chunk: Chunk, tmp_dir: str | None, freq: str | None = None,
-              go_version: Any = None, noted: frozenset[str] = frozenset()) -> ChunkResult:
+              go_version: Any = None, noted: frozenset[str] = frozenset(),
+              timelines: int = TIMELINE_CARTS) -> ChunkResult:
     """Read, replay and reduce one chunk (what a worker runs); ``noted``: the carts with an
-    analyst's note (see :func:`summarize_chunk`)."""
+    analyst's note, ``timelines``: how many carts to rank for a timeline (see
+    :func:`summarize_chunk`)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         events, go, lenient = read_chunk(chunk, go_version)
-    result = summarize_chunk(events, go, lenient, chunk.index, tmp_dir, freq, noted=noted)
+    result = summarize_chunk(events, go, lenient, chunk.index, tmp_dir, freq, noted=noted,
+                             timelines=timelines)
     result.warnings = [(str(w.message), w.category.__name__) for w in caught]
     del events, go, lenient  # no gc.collect: it cost seconds a fleet, and peak RSS is the same
     pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages
@@ -608,7 +611,8 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
                go_version: Any = None, executor: Executor | None = None,
                workers: int | None = None,
                on_done: Callable[[ChunkResult], None] | None = None,
-               noted: frozenset[str] = frozenset()) -> list[ChunkResult]:
+               noted: frozenset[str] = frozenset(),
+               timelines: int = TIMELINE_CARTS) -> list[ChunkResult]:
     """Every chunk's result, in chunk order: in this process (one worker), on a pool of
     ``workers`` processes (default: the cores; this process runs the last chunk while they
     start), or on ``executor``. At most twice the workers' chunks are in flight, so memory
@@ -636,7 +640,7 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
 
     if executor is None and n <= 1:
         for c in chunks:
-            done(run_chunk(c, tmp_dir, freq, go_version, noted))
+            done(run_chunk(c, tmp_dir, freq, go_version, noted, timelines))
         return [results[c.index] for c in chunks]
     own = executor is None
     window = 2 * (n if own else executor_width(executor))  # type: ignore[arg-type]
@@ -658,12 +662,12 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
                 return
             with hide():
                 pending.add(run.submit(run_chunk, c, tmp_dir, freq, go_version,
-                                            noted))
+                                            noted, timelines))
 
     try:
         submit_more()
         if local is not None:
-            done(run_chunk(local, tmp_dir, freq, go_version, noted))
+            done(run_chunk(local, tmp_dir, freq, go_version, noted, timelines))
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -716,8 +720,10 @@ def _shifted(parts: dict[tuple[str, Any], FindingPart], offset: int
     return parts
 
 
-def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any) -> Combined:
-    """Add up the chunks' results (in chunk order) into the report's inputs."""
+def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any,
+            timelines: int = TIMELINE_CARTS) -> Combined:
+    """Add up the chunks' results (in chunk order) into the report's inputs; of the carts
+    ranked for a timeline, the ``timelines`` most affected and the noted ones are kept."""
     from cartforensics.analysis.metrics import pick_freq
 
     offset = 0
@@ -763,7 +769,7 @@ def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any) -> Combi
     impacts = [r.impact for r in results if len(r.impact)]
     impact = pd.concat(impacts, ignore_index=True) if impacts else _empty_impact()
     tls = sorted((t for r in results for t in r.timelines), key=lambda t: t.rank)
-    tls = tls[:TIMELINE_CARTS] + [t for t in tls[TIMELINE_CARTS:] if t.noted]
+    tls = tls[:timelines] + [t for t in tls[timelines:] if t.noted]
     return Combined(
         lines=lines, carts=sum(r.carts for r in results),
         applied_go=sum(r.applied_go for r in results),

@@ -245,10 +245,10 @@ def test_report_timelines_are_bounded_and_can_be_turned_off(tmp_path):
     import re
 
     from cartforensics.present.report import write_report
-    from cartforensics.present.report_chunks import position_limits
+    from cartforensics.present.report_chunks import TIMELINE_CARTS, position_limits
 
     sample = Path(__file__).resolve().parents[2] / "sample_data"
-    for n in (0, 7):
+    for n in (0, 7, TIMELINE_CARTS + 10):  # more than the default: ranked that deep
         out = tmp_path / f"r{n}"
         write_report(sample, out, progress=False, workers=1, timelines=n)
         html = (out / "report.html").read_text(encoding="utf-8")
