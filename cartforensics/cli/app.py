@@ -430,13 +430,7 @@ def _cmd_sample(args: argparse.Namespace) -> int:
 
 
 def _seed(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError("the seed must not be negative")
-    return v
+    return count_arg(text, "the seed")
 
 
 def _add_sample(subparsers: Any) -> argparse.ArgumentParser:

@@ -21,13 +21,7 @@ from cartforensics.present.escaping import visible
 
 def positive_int(text: str) -> int:
     """An argparse type: a whole number of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+    return count_arg(text, least=1)
 
 
 def go_version_arg(text: str) -> str:
@@ -104,18 +98,21 @@ def time_arg(text: str) -> str:
     return text
 
 
-def count_arg(text: str, what: str = "") -> int:
-    """An argparse type: a whole number, 0 or more (``what``: how the error names it).
+def count_arg(text: str, what: str = "", least: int = 0) -> int:
+    """An argparse type: a whole number, ``least`` or more (``what``: how the error names
+    it); every count argument of the CLI is read by this one.
 
-    >>> count_arg("0")
-    0
+    >>> count_arg("0"), count_arg("2", least=1)
+    (0, 2)
     """
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a whole number: {visible(text)!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{what or 'it'} must be 0 or more, not {value}")
+    if value < least:
+        bound = "0 or more" if least == 0 else f"at least {least}"
+        raise argparse.ArgumentTypeError(
+            f"{what + ' ' if what else ''}must be {bound}, not {value}")
     return value
 
 
