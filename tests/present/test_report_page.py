@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from browser.lab import open_offline
 from test_browser import (
     ARTIFACTS,
     CHROMIUM,
@@ -75,24 +76,6 @@ def browser(playwright_api):  # noqa: F811
     b.close()
 
 
-def _open(browser: Any, path: Path, width: int = 1280) -> tuple[Any, list[str], list[str]]:
-    page = browser.new_page(viewport={"width": width, "height": 900})
-    blocked: list[str] = []
-    dialogs: list[str] = []
-    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-
-    def route(r: Any) -> None:
-        if r.request.url.startswith("file:"):
-            r.continue_()
-        else:
-            blocked.append(r.request.url)
-            r.abort()
-
-    page.route("**/*", route)
-    page.goto(path.as_uri())
-    return page, blocked, dialogs
-
-
 def _details(anchor: str) -> str:
     return f'details[id="{anchor}"]'  # (an anchor may hold a dot: no #id selector)
 
@@ -107,7 +90,7 @@ def test_impact_block_equals_the_replays(browser: Any, sample_report: Path,
     go, lenient = replays
     want = impact_totals(cart_impact(go, lenient, lenient.cart_ids))
     assert want.paid_orders_lost > 0 and want.value_missing > 0
-    page, blocked, _ = _open(browser, sample_report)
+    page, blocked, _ = open_offline(browser, sample_report)
     try:
         block = page.locator("#impact")
         text = block.inner_text()
@@ -135,7 +118,7 @@ def test_impact_block_equals_the_replays(browser: Any, sample_report: Path,
 def test_two_timelines_step_through_every_line(browser: Any, sample_report: Path,
                                                replays: tuple[Any, Any]) -> None:
     go, lenient = replays
-    page, blocked, dialogs = _open(browser, sample_report)
+    page, blocked, dialogs = open_offline(browser, sample_report)
     try:
         ids = page.evaluate("() => [...document.querySelectorAll('details.cf-cart')]"
                             ".map(d => d.id)")
@@ -173,7 +156,7 @@ def test_two_timelines_step_through_every_line(browser: Any, sample_report: Path
 
 
 def test_a_findings_cart_link_opens_its_timeline(browser: Any, sample_report: Path) -> None:
-    page, blocked, _ = _open(browser, sample_report)
+    page, blocked, _ = open_offline(browser, sample_report)
     try:
         link = page.locator("#findings ~ table a[href^='#cart-']").first
         target = link.get_attribute("href")[1:]
@@ -193,7 +176,7 @@ def test_a_findings_cart_link_opens_its_timeline(browser: Any, sample_report: Pa
 
 
 def test_nothing_wider_than_the_page_at_800px(browser: Any, sample_report: Path) -> None:
-    page, blocked, _ = _open(browser, sample_report, width=800)
+    page, blocked, _ = open_offline(browser, sample_report, width=800)
     try:
         first = page.locator("details.cf-cart").first
         first.locator(":scope > summary").click()  # an open timeline too
@@ -218,7 +201,7 @@ def test_hostile_text_stays_text(browser: Any, tmp_path: Path) -> None:
     html = report.read_text(encoding="utf-8")
     for raw in (HOSTILE_CART, HOSTILE_SKU, HOSTILE_NAME):
         assert raw not in html
-    page, blocked, dialogs = _open(browser, report)
+    page, blocked, dialogs = open_offline(browser, report)
     try:
         anchor = cart_anchor(HOSTILE_CART)
         d = page.locator(_details(anchor))

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import nbclient
 import nbformat
-from browser.lab import write_notebook
+from browser.lab import open_offline, write_notebook
 from nbconvert import HTMLExporter
 from test_browser import (
     ARTIFACTS,
@@ -49,23 +49,10 @@ def test_exported_notebook_steps_offline(playwright_api, tmp_path):  # noqa: F81
 
     page_path = _export(tmp_path)
     go = cf.replay(cf.read_events(tmp_path / "logs"))
-    blocked: list[str] = []
-    dialogs: list[str] = []
     browser = playwright_api.chromium.launch(executable_path=str(CHROMIUM),
                                              args=CHROMIUM_ARGS, headless=True)
     try:
-        page = browser.new_page(viewport={"width": 1280, "height": 800})
-        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-
-        def route(r):
-            if r.request.url.startswith("file:"):
-                r.continue_()
-            else:
-                blocked.append(r.request.url)
-                r.abort()
-
-        page.route("**/*", route)
-        page.goto(page_path.as_uri())
+        page, blocked, dialogs = open_offline(browser, page_path, height=800)
         view = page.locator(VIEW)
         view.wait_for(state="visible", timeout=20_000)
         assert "Line 1 of 6" in page.locator(f"{VIEW} .cf-line").inner_text()

@@ -18,6 +18,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 # JupyterLab user settings: no news or update checks (no network), no toasts over the page,
@@ -146,3 +147,24 @@ def write_notebook(path: Path, cells: list[str]) -> Path:
     }
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
+
+
+def open_offline(browser: Any, path: Path, width: int = 1280, height: int = 900
+                 ) -> tuple[Any, list[str], list[str]]:
+    """A page of ``browser`` showing the file ``path`` with every request that is not
+    ``file:`` aborted: (page, the URLs it blocked, the dialogs that opened, dismissed)."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    blocked: list[str] = []
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def route(r: Any) -> None:
+        if r.request.url.startswith("file:"):
+            r.continue_()
+        else:
+            blocked.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.goto(path.as_uri())
+    return page, blocked, dialogs
