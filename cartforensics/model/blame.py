@@ -130,6 +130,8 @@ class BlameIndex:
         self.changes: dict[Key, list[int]] = {}
         self._done = 0  # how many of the applied lines are read
         self._prev: Any = None
+        self._prev_at = 0
+        self._recent: dict[int, dict[str, Any]] = {}  # the states of the last two read
 
     @functools.cached_property
     def ts(self) -> np.ndarray:
@@ -160,8 +162,20 @@ class BlameIndex:
             _changed_keys(self._prev, state, (), out)
             for k in out:
                 self.changes.setdefault(k, []).append(p)
-            self._prev = state
+            self._recent = {q: v for q, v in self._recent.items() if q == self._prev_at}
+            self._recent[p] = state
+            self._prev, self._prev_at = state, p
             self._done += 1
+
+    def read(self, position: int) -> None:
+        """Read the applied lines up to ``position`` now (what a blame there needs)."""
+        self._extend(position)
+
+    def state_read(self, position: int) -> dict[str, Any] | None:
+        """``replay.state_at(cart_id, line=position)`` as the last two lines read got it,
+        else None: a caller that draws the state beside the blame need not ask again. The
+        dict is the one the index compares with: read it, never change it."""
+        return self._recent.get(position)
 
     def position_of(self, line: int) -> int:
         """The position after the cart's line numbered ``line`` (its ``line`` column)."""

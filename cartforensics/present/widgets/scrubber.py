@@ -813,6 +813,23 @@ class TimelineScrubber(anywidget.AnyWidget):
                 return self._state_of(self._base_sides[mode], min(p, first - 1))
         return self._state_of(side, p)
 
+    def _states_from_blame(self, p: int) -> None:
+        """Read each mode's blame up to ``p`` first (its frame shows it), and keep the
+        states at ``p`` and ``p - 1`` it read on the way: a frame does not ask the replay
+        for them again (the cart without skips)."""
+        for m in MODES:
+            side = self._sides[m]
+            if side.sub is not None or p in side.states:
+                continue
+            idx = blame_index(side.replay, self._cart)  # type: ignore[arg-type]
+            idx.read(p)
+            for q in (p - 1, p):
+                s = idx.state_read(q)
+                if s is not None and q not in side.states:
+                    side.states[q] = s
+                    if len(side.states) > STATES_KEPT:
+                        side.states.popitem(last=False)
+
     @staticmethod
     def _state_of(side: _Side, p: int) -> dict[str, Any]:
         kept = side.states
@@ -928,6 +945,8 @@ class TimelineScrubber(anywidget.AnyWidget):
 
     def _build_frame(self, p: int) -> dict[str, Any]:
         self.renders += 1
+        if self._blame_on:
+            self._states_from_blame(p)
         states = {m: self._state(m, p) for m in MODES}
         sides = {}
         for m in MODES:
