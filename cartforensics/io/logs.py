@@ -11,6 +11,7 @@ import os
 import stat
 import warnings
 import zlib
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -481,11 +482,14 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
     if len(datas) > 1 and n:
         line_no -= np.repeat(np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
     arr = np.frombuffer(data, dtype=np.uint8)
-    ends = starts + lengths
     has_cr = np.zeros(n, dtype=bool)
     if n and len(arr):
-        has_cr = (lengths > 0) & (arr[np.clip(ends - 1, 0, len(arr) - 1)] == 13)
+        ends = starts + lengths
+        np.clip(ends - 1, 0, len(arr) - 1, out=ends)
+        has_cr = (lengths > 0) & (arr[ends] == 13)
+        del ends
     tok_len = lengths - has_cr
+    del has_cr
     scan = scan_lines(data, starts, tok_len)
     ok = scan.ok
     p_start, p_len = scan.p_start, scan.p_len
@@ -508,6 +512,7 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
         ts_ns[in_ns] = secs[in_ns] * 1_000_000_000
         kind[is_int] = _KIND["number"]
         go_err.put(is_int, numeric_ts_error(sem))
+        del secs, in_ns
     kind[ok & (scan.ts_kind == TS_NULL)] = _KIND["null"]
     is_str = ok & (scan.ts_kind == TS_STR)
     parsed = is_str & scan.ts_parsed
@@ -521,68 +526,85 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
         else:
             go_err[i] = len_err[i] = err
 
+    del scan, is_int, is_str, parsed  # (their arrays: the canonical lines are done)
+
     # everything else: the Go port, in both modes, once per distinct token (a log of blank
-    # or repeated lines decodes one line, its rows take the result by index)
+    # or repeated lines decodes one line, its rows take the result by index), grouped and
+    # then filled a piece of rows at a time (no array of the whole batch's size but the
+    # group per row)
     t_valid = ok.copy()
-    rows = np.flatnonzero(~ok)
-    tiny_tokens, group = _tiny_groups(data, starts[rows], tok_len[rows])
-    longs = np.flatnonzero(group < 0)
-    bound = len(tiny_tokens) + len(longs)
-    g_kind = np.empty(bound, dtype=np.int8)
-    g_ts = np.empty(bound, dtype=np.int64)
-    g_go = np.empty(bound, dtype=np.int32)
-    g_len = np.empty(bound, dtype=np.int32)
-    g_type = np.full((bound, 2), -1, dtype=np.int64)  # (start, length) in names
-    g_pay = np.full((bound, 2), -1, dtype=np.int64)   # (start, length) in extra
+    group = np.full(n, -1, dtype=np.int32 if n < (1 << 31) else np.int64)
+    g_kind, g_ts, g_go, g_len = array("b"), array("q"), array("i"), array("i")
+    g_type, g_pay = array("q"), array("q")  # (start, length) pairs in names / in extra; -1
     extra: list[bytes] = []
     names: list[bytes] = []
-    groups = extra_len = names_len = 0
+    extra_len = names_len = 0
 
     def decode(tok: bytes) -> int:
         """Decode a distinct token into the next group's slots; its group."""
-        nonlocal groups, extra_len, names_len
-        g = groups
+        nonlocal extra_len, names_len
         lenient = decode_envelope(tok, lenient=True, sem=sem)
         strict = decode_envelope(tok, lenient=False, sem=sem)
-        g_go[g] = go_err.code(strict.error)
-        g_len[g] = len_err.code(lenient.error)
+        g_go.append(go_err.code(strict.error))
+        g_len.append(len_err.code(lenient.error))
         # the row's ts, type and payload: lenient's reading, or go mode's where only go mode
         # decodes the line (json v2 unescapes a ts that lenient's own ts type does not)
         env = strict if lenient.error is not None and strict.error is None else lenient
-        g_kind[g] = _KIND[env.ts_kind]
-        g_ts[g] = _ns(env.ts)
+        g_kind.append(_KIND[env.ts_kind])
+        g_ts.append(_ns(env.ts))
         if env.type is not None:
             name = env.type.encode("utf-8", "surrogatepass")
-            g_type[g] = names_len, len(name)
+            g_type.extend((names_len, len(name)))
             names.append(name)
             names_len += len(name)
+        else:
+            g_type.extend((-1, -1))
         if env.payload is not None:
-            g_pay[g] = extra_len, len(env.payload)
+            g_pay.extend((extra_len, len(env.payload)))
             extra.append(env.payload)
             extra_len += len(env.payload)
-        groups += 1
-        return g
+        else:
+            g_pay.extend((-1, -1))
+        return len(g_kind) - 1
 
-    for tok in tiny_tokens:
-        decode(tok)
+    tiny_seen: dict[bytes, int] = {}
     memo: dict[bytes, int] = {}  # repeated short tokens: the first _MEMO distinct ones
-    for j in longs.tolist():
-        s0 = int(starts[rows[j]])
-        tok = bytes(data[s0 : s0 + int(tok_len[rows[j]])])
-        g = memo.get(tok)
-        if g is None:
-            g = decode(tok)
-            if len(memo) < _MEMO and len(tok) <= _MEMO_BYTES:
-                memo[tok] = g
-        group[j] = g
-    del memo, tiny_tokens
-    if len(rows):
-        kind[rows] = g_kind[group]
-        ts_ns[rows] = g_ts[group]
-        go_err.codes[rows] = g_go[group]
-        len_err.codes[rows] = g_len[group]
-        _point_at_side(rows, g_type[group], t_valid, t_buf, type_start, type_len)
-        _point_at_side(rows, g_pay[group], p_valid, p_buf, p_start, p_len)
+    for a in range(0, n, _PIECE):
+        rows = a + np.flatnonzero(~ok[a : a + _PIECE])
+        if not len(rows):
+            continue
+        tiny_tokens, piece = _tiny_groups(data, starts[rows], tok_len[rows])
+        lut = np.empty(len(tiny_tokens), dtype=group.dtype)
+        for k, tok in enumerate(tiny_tokens):
+            g = tiny_seen.get(tok)
+            lut[k] = tiny_seen[tok] = decode(tok) if g is None else g
+        is_tiny = piece >= 0
+        group[rows[is_tiny]] = lut[piece[is_tiny]]
+        for r in rows[~is_tiny].tolist():
+            s0 = int(starts[r])
+            tok = bytes(data[s0 : s0 + int(tok_len[r])])
+            g = memo.get(tok)
+            if g is None:
+                g = decode(tok)
+                if len(memo) < _MEMO and len(tok) <= _MEMO_BYTES:
+                    memo[tok] = g
+            group[r] = g
+    del memo, tiny_seen, tok_len
+    type_spans = np.frombuffer(g_type, dtype=np.int64).reshape(-1, 2)
+    pay_spans = np.frombuffer(g_pay, dtype=np.int64).reshape(-1, 2)
+    for a in range(0, n, _PIECE):
+        at = np.flatnonzero(group[a : a + _PIECE] >= 0)
+        if not len(at):
+            continue
+        g = group[a + at]
+        rows = a + at
+        kind[rows] = np.frombuffer(g_kind, dtype=np.int8)[g]
+        ts_ns[rows] = np.frombuffer(g_ts, dtype=np.int64)[g]
+        go_err.codes[rows] = np.frombuffer(g_go, dtype=np.int32)[g]
+        len_err.codes[rows] = np.frombuffer(g_len, dtype=np.int32)[g]
+        _point_at_side(rows, type_spans[g], t_valid, t_buf, type_start, type_len)
+        _point_at_side(rows, pay_spans[g], p_valid, p_buf, p_start, p_len)
+    del group, type_spans, pay_spans
 
     if in_place and n:  # the lines packed at the front of data: the raw column's bytes
         raw, shift = packed_lines(data, starts, lengths)
@@ -622,6 +644,7 @@ def _read_batch(logs: Sequence[LogFile], datas: Sequence[bytes | bytearray],
 
 
 _TINY = 7  # tokens of at most this many bytes are told apart by one uint64 each
+_PIECE = 1 << 16  # rows grouped and filled at a time
 _MEMO, _MEMO_BYTES = 4096, 1024  # distinct longer tokens (of at most _MEMO_BYTES) remembered
 
 

@@ -190,14 +190,27 @@ class CompiledCore:
         self.codes = codes
         self.every = every
         self.pool = core.Pool(catalog)
-        self.replayer = core.Replayer(
-            payload_buffers, row_kind, is_error, too_long, lines, decoders, self.pool, codes,
-            error_ids, last_applied, changed, every,
-        )
+        self._per_row = (is_error, too_long, lines, decoders, self.pool, codes)
+        self._outputs = (last_applied, changed)
+        self.replayer = self._replayer(error_ids)
+        self._released = False
+
+    def _replayer(self, error_ids: np.ndarray | None) -> Any:
+        return core.Replayer(self.payload_buffers, self.row_kind, *self._per_row, error_ids,
+                             *self._outputs, self.every)
+
+    def release_run(self) -> None:
+        """Every cart has run and the replay has read the error ids: let that array (8 bytes
+        a line) go. A later :meth:`run` fills a scratch one."""
+        self.replayer = self._replayer(None)
+        self._released = True
 
     def run(self, cart_id: str, rows: np.ndarray) -> tuple[Any, Any, Any]:
         """(checkpoint lines, checkpoints, final) of a cart's rows from the empty cart;
         raises what it cannot replay exactly."""
+        if self._released:
+            self.replayer = self._replayer(np.zeros(len(self.codes), dtype=np.int64))
+            self._released = False
         return self.replayer.run(cart_id, rows)
 
     def advance(self, snapshot: Any, rows: np.ndarray) -> Any:

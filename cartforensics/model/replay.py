@@ -129,13 +129,13 @@ class Replay:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            self.outcomes = self._run()
+            self._run()
         finally:
             if collecting:
                 gc.enable()
 
     # -- the engine --------------------------------------------------------------------------
-    def _run(self) -> pd.DataFrame:
+    def _run(self) -> None:
         ev = self._plain
         n = len(ev)
         self._codes = codes = np.zeros(n, dtype=np.int8)
@@ -193,26 +193,62 @@ class Replay:
                 cid, rows, _rows_of(ts_key, rows), engine, np.asarray(cp_lines, dtype=np.int64),
                 tuple(checkpoints), final,
             )
-        out = pd.DataFrame(
+        # per row, the error as an index into a table of distinct texts; the per-row arrays
+        # only the run needed are let go (the outcomes frame is built from these when asked)
+        self._error_index, self._error_texts = self._error_table(err_series)
+        del self._errors, self._error_ids
+        if compiled:
+            compiled.release_run()
+        self._outcomes: pd.DataFrame | None = None
+
+    @property
+    def outcomes(self) -> pd.DataFrame:
+        """One row per physical line (cart_id, line, ts, type, outcome, error), in the order of
+        ``events``; built on first use from the per-row codes the replay keeps (counts,
+        :meth:`summary`, :meth:`metrics` and :meth:`outcome_codes` never build it)."""
+        if self._outcomes is None:
+            self._outcomes = self._outcomes_frame()
+        return self._outcomes
+
+    def _outcomes_frame(self, rows: np.ndarray | None = None) -> pd.DataFrame:
+        """:attr:`outcomes`, or its ``rows`` only (positions, in that order)."""
+        ev = self._plain if rows is None else self._plain.iloc[rows]
+        codes = self._codes if rows is None else self._codes[rows]
+        return pd.DataFrame(
             {
-                "cart_id": _as_str_column(cart_ids),
+                "cart_id": _as_str_column(ev["cart_id"]),
                 "line": ev["line"].to_numpy(),
                 "ts": ev["ts"].array,
                 "type": ev["type"].array,
                 "outcome": pd.Categorical.from_codes(codes, categories=OUTCOMES),
-                "error": self._error_column(err_series),
+                "error": self._error_column(rows),
             },
             copy=False,  # the events' own columns, not a copy of each per replay
         )
-        del self._errors  # in the outcomes frame from here on
-        return out
 
-    def _error_column(self, err_series: pd.Series) -> Any:
-        """The ``error`` column: each distinct text made once (the compiled core gives codes),
-        as a dictionary array decoded to the column's string type."""
-        n = len(self._codes)
+    def _error_column(self, rows: np.ndarray | None = None) -> Any:
+        """The ``error`` column (of ``rows`` only, when given): the table of distinct texts
+        taken by each row's index, decoded to the column's string type."""
+        index = self._error_index if rows is None else self._error_index[rows]
+        n = len(index)
         if not n:
             return pd.array([], dtype="str")
+        if not self._error_texts:  # (a list of None would be converted one by one)
+            return pd.array(pa.nulls(n, type=pa.large_string()), dtype="str")
+        dictionary = pa.array(self._error_texts, type=pa.large_string())
+        arr = pa.DictionaryArray.from_arrays(pa.array(index, mask=index < 0), dictionary)
+        return pd.array(arr.cast(pa.large_string()), dtype="str")
+
+    def _error_texts_of(self, rows: np.ndarray) -> list[str | None]:
+        """The error text (None: no error) of each of ``rows``."""
+        texts = self._error_texts
+        return [texts[i] if i >= 0 else None for i in self._error_index[rows].tolist()]
+
+    def _error_table(self, err_series: pd.Series) -> tuple[np.ndarray, list[str]]:
+        """(per row, the index of its error text in the list of distinct texts, -1 for no
+        error, in the smallest int type that holds it; that list): each distinct text made
+        once (the compiled core gives codes), in order of first appearance."""
+        n = len(self._codes)
         codes = self._codes
         ids = self._error_ids
         index = np.full(n, -1, dtype=np.int64)
@@ -258,11 +294,14 @@ class Replay:
             texts.extend(values)
             index[rows] = base + np.arange(len(values))
             index[rows[[v is None for v in values]]] = -1
-        if not texts:  # (a list of None would be converted one by one)
-            return pd.array(pa.nulls(n, type=pa.large_string()), dtype="str")
-        dictionary = pa.array(texts, type=pa.large_string())
-        arr = pa.DictionaryArray.from_arrays(pa.array(index, mask=index < 0), dictionary)
-        return pd.array(arr.cast(pa.large_string()), dtype="str")
+        # each text once (the reference core's are one per row), numbered by first appearance
+        used = np.flatnonzero(index >= 0)
+        where, uniq = pd.factorize(index[used], sort=False)
+        firsts = [texts[i] for i in uniq.tolist()]
+        same, distinct = pd.factorize(pd.Series(firsts, dtype=object), sort=False)
+        compact = np.full(n, -1, dtype=_index_type(len(distinct)))
+        compact[used] = same[where] if len(used) else 0
+        return compact, list(distinct)
 
     def _reference_cart(
         self, cid: str, rows: list[int], columns: tuple
@@ -432,7 +471,7 @@ class Replay:
     def history(self, cart_id: str) -> pd.DataFrame:
         """One row per line: outcome, error and a summary of the state after it."""
         run = self._run_of(cart_id)
-        oc = self.outcomes.iloc[run.rows]
+        oc = self._outcomes_frame(run.rows)
         summaries = self._summaries(cart_id, run.engine, run.rows, self._codes[run.rows])
         return _history_frame(oc, summaries, self._changed[run.rows])
 
@@ -522,8 +561,7 @@ class Replay:
             # the replay's error text per line (None: no error), as an object array
             "errors": np.empty(len(rows), dtype=object),
         }
-        hit["errors"][:] = [v if isinstance(v, str) else None
-                            for v in self.outcomes["error"].iloc[rows].tolist()]
+        hit["errors"][:] = self._error_texts_of(rows)
         if len(cache) >= 4:
             cache.pop(next(iter(cache)))
         cache[cart_id] = hit
@@ -1008,6 +1046,18 @@ def _without_attrs(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _index_type(count: int) -> type:
+    """The smallest signed int type whose values cover ``-1 .. count - 1``.
+
+    >>> _index_type(100), _index_type(1000)
+    (<class 'numpy.int8'>, <class 'numpy.int16'>)
+    """
+    for t in (np.int8, np.int16, np.int32):
+        if count <= np.iinfo(t).max:
+            return t
+    return np.int64
+
+
 def _as_str_column(col: pd.Series) -> Any:
     """``col.to_numpy()`` as the outcomes frame stores it (pandas' ``str`` column), made from
     the categories and codes when every category is a ``str`` (no ``str`` per row)."""
@@ -1035,8 +1085,15 @@ def _rows_of(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def _ts_ns(ts: pd.Series) -> np.ndarray:
-    """Nanoseconds since the epoch, NaT as the minimum int64."""
-    return np.asarray(ts.dt.as_unit("ns").array.asi8, dtype=np.int64)
+    """Nanoseconds since the epoch, NaT as the minimum int64 (a view on a ``ns`` column).
+
+    >>> _ts_ns(pd.Series(pd.to_datetime(["1970-01-01T00:00:01Z", None]))).tolist()
+    [1000000000, -9223372036854775808]
+    """
+    arr = ts.array
+    if getattr(arr, "unit", "ns") != "ns":
+        arr = arr.as_unit("ns")
+    return np.asarray(arr.asi8, dtype=np.int64)
 
 
 def _is_na_str(v: Any) -> bool:
