@@ -22,7 +22,7 @@ from cartforensics.go.envelope import decode_envelope, decode_ts_value
 from cartforensics.go.json import go_quote
 from cartforensics.go.time import ZERO_TIME_TEXT
 from cartforensics.go.version import GoSemantics, semantics
-from cartforensics.io.logs import Source
+from cartforensics.io.logs import Source, first_appearance
 from cartforensics.io.sources import read_events
 from cartforensics.model.cart import CartState, HandlerError, empty_cart, same_value, state_to_json
 from cartforensics.model.engine import CompiledCore, Engine, EngineName, core
@@ -49,6 +49,8 @@ METRIC_NAMES = (
     "cart_event_log_unknown_types_total",
 )
 
+
+_PIECE = 1 << 16  # rows renumbered at a time
 
 # a cart's state is kept every CHECKPOINT_EVERY lines at least (more apart in carts with many
 # items: see _replay_core.checkpoint_due) and after its last line; points between are rebuilt
@@ -150,7 +152,7 @@ class Replay:
         too_long = np.ascontiguousarray(too_long, dtype=bool).view(np.uint8)
         lines = np.ascontiguousarray(ev["line"].to_numpy(), dtype=np.int64)
         cart_ids = ev["cart_id"]
-        ts_key = self._ts_key(_ts_ns(ev["ts"]), np.arange(n))
+        ts_key = self._ts_key(_ts_ns(ev["ts"]))
         compiled = self._engine.bind(
             ev["payload"], ev["type"], self.registry, err_series, too_long, lines,
             self._decoders, self.catalog, codes, self._error_ids, self._last_applied,
@@ -251,7 +253,7 @@ class Replay:
         n = len(self._codes)
         codes = self._codes
         ids = self._error_ids
-        index = np.full(n, -1, dtype=np.int64)
+        index = np.full(n, -1, dtype=np.int32 if n < (1 << 31) else np.int64)
         texts: list[str] = []
 
         def put(mask: np.ndarray, table: list, where: np.ndarray) -> None:
@@ -279,14 +281,13 @@ class Replay:
                 where)
         m = core_rows & (codes == MALFORMED)
         if m.any():  # the envelope errors: a few texts, each made once
-            where, uniq = pd.factorize(err_series.iloc[np.flatnonzero(m)],
-                                       use_na_sentinel=False)
+            where, uniq = _codes_of(err_series, m)
             put(m, list(uniq), where)
         m = core_rows & (codes == UNKNOWN_TYPE)
         if m.any():
-            types = self._plain["type"].iloc[np.flatnonzero(m)].tolist()
-            where, uniq = pd.factorize(pd.Series(types, dtype=object), use_na_sentinel=False)
-            put(m, [f"unknown mutation type: {go_quote(t or '')}" for t in uniq], where)
+            where, uniq = _codes_of(self._plain["type"], m)
+            put(m, [f"unknown mutation type: {go_quote(t if isinstance(t, str) else '')}"
+                    for t in uniq], where)
         if self._errors:
             rows = np.fromiter(self._errors, dtype=np.int64, count=len(self._errors))
             values = list(self._errors.values())
@@ -295,12 +296,14 @@ class Replay:
             index[rows] = base + np.arange(len(values))
             index[rows[[v is None for v in values]]] = -1
         # each text once (the reference core's are one per row), numbered by first appearance
-        used = np.flatnonzero(index >= 0)
-        where, uniq = pd.factorize(index[used], sort=False)
-        firsts = [texts[i] for i in uniq.tolist()]
-        same, distinct = pd.factorize(pd.Series(firsts, dtype=object), sort=False)
-        compact = np.full(n, -1, dtype=_index_type(len(distinct)))
-        compact[used] = same[where] if len(used) else 0
+        order = first_appearance(index, len(texts))
+        same, distinct = pd.factorize(pd.Series([texts[i] for i in order.tolist()],
+                                                dtype=object), sort=False)
+        remap = np.full(len(texts) + 1, -1, dtype=_index_type(len(distinct)))  # [-1]: none
+        remap[order] = same
+        compact = np.empty(n, dtype=remap.dtype)
+        for a in range(0, n, _PIECE):
+            compact[a : a + _PIECE] = remap[index[a : a + _PIECE]]
         return compact, list(distinct)
 
     def _reference_cart(
@@ -371,23 +374,26 @@ class Replay:
             return self._advance(run, empty_cart(run.cart_id), 0, line)
         return self._advance(run, run.checkpoints[j], int(run.checkpoint_lines[j]), line)
 
-    def _ts_key(self, ts: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """ts for placing lines in time: a readable time outside the ns range (years before
-        1678 or after 2261) is clamped to the range's ends instead of being unreadable."""
+    def _ts_key(self, ts: np.ndarray) -> np.ndarray:
+        """ts of every row, for placing lines in time: a readable time outside the ns range
+        (years before 1678 or after 2261) is clamped to the range's ends instead of being
+        unreadable."""
         nat = np.iinfo(np.int64).min
-        missing = np.flatnonzero(ts == nat)
-        if not len(missing):
-            return ts
         # only a line whose ts is a string or a number can hold a time pandas cannot
-        kinds = pd.Series(self._kinds).iloc[rows[missing]]
-        missing = missing[kinds.isin(["string", "number"]).to_numpy()]
+        kinds = pd.Series(self._kinds)
+        if isinstance(kinds.dtype, pd.CategoricalDtype):  # by its codes: no row copied
+            timed = np.flatnonzero(kinds.cat.categories.isin(["string", "number"]))
+            codes = np.asarray(kinds.cat.codes.to_numpy())
+            missing = np.flatnonzero((ts == nat) & np.isin(codes, timed))
+        else:
+            missing = np.flatnonzero(ts == nat)
+            missing = missing[kinds.iloc[missing].isin(["string", "number"]).to_numpy()]
         if not len(missing):
             return ts
         raw = self._raw
         ts = ts.copy()
         for j in missing.tolist():
-            r = int(rows[j])
-            data = bytes(raw.iloc[r])
+            data = bytes(raw.iloc[j])
             env = decode_envelope(go_token(data, 0, len(data)), lenient=True,
                                   sem=self.semantics)
             if env.ts is not None:
@@ -1044,6 +1050,22 @@ def _without_attrs(df: pd.DataFrame) -> pd.DataFrame:
         out = df.copy(deep=False)
     out.attrs = {}
     return out
+
+
+def _codes_of(col: pd.Series, mask: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+    """(per row of ``mask``, an index into the list; the list of values): a categorical's
+    own codes and categories (a missing value indexes one more, None, at the end), else the
+    values factorized.
+
+    >>> _codes_of(pd.Series(["a", None, "b"], dtype="category"), np.array([1, 1, 0], bool))
+    (array([0, 2], dtype=int8), ['a', 'b', None])
+    """
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = list(col.cat.categories)
+        where = np.asarray(col.cat.codes.to_numpy())[mask]
+        return np.where(where >= 0, where, len(cats)).astype(where.dtype), [*cats, None]
+    where, uniq = pd.factorize(col.iloc[np.flatnonzero(mask)], use_na_sentinel=False)
+    return where, list(uniq)
 
 
 def _index_type(count: int) -> type:
