@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -167,7 +167,7 @@ class Replay:
         self.carts_on_reference: list[str] = self._engine.carts_on_reference
         # carts in order of first appearance (files with no lines too); a cart's rows in the
         # order given, which read_events makes file order
-        codes_f, uniques = pd.factorize(cart_ids) if n else (np.zeros(0, np.intp), [])
+        codes_f, uniques = _appearance_codes(cart_ids)
         order = np.ascontiguousarray(np.argsort(codes_f, kind="stable"), dtype=np.int64)
         counts = np.bincount(codes_f, minlength=len(uniques)) if n else np.zeros(0, int)
         bounds = np.r_[0, np.cumsum(counts)].tolist()
@@ -195,12 +195,22 @@ class Replay:
                 cid, rows, _rows_of(ts_key, rows), engine, np.asarray(cp_lines, dtype=np.int64),
                 tuple(checkpoints), final,
             )
-        # per row, the error as an index into a table of distinct texts; the per-row arrays
-        # only the run needed are let go (the outcomes frame is built from these when asked)
-        self._error_index, self._error_texts = self._error_table(err_series)
-        del self._errors, self._error_ids
+        # what is kept of the run, in as few bytes as it takes: the per-row arrays only the
+        # run needed let go, rows (and -1) as int32 (the core ran on int64 ones), the error
+        # as an index into a table of distinct texts (the outcomes frame is built from these
+        # when asked)
         if compiled:
             compiled.release_run()
+        if n < (1 << 31):
+            self._last_applied = self._last_applied.astype(np.int32)
+            order = order.astype(np.int32)
+            for cid, run in self._runs.items():
+                b = index.get(cid)
+                rows = order[bounds[b] : bounds[b + 1]] if b is not None else order[:0]
+                self._runs[cid] = replace(run, rows=rows)
+        order = rows = None  # (the int64 ones the core ran on)
+        self._error_index, self._error_texts = self._error_table(err_series)
+        del self._errors, self._error_ids
         self._outcomes: pd.DataFrame | None = None
 
     @property
@@ -259,7 +269,7 @@ class Replay:
         def put(mask: np.ndarray, table: list, where: np.ndarray) -> None:
             base = len(texts)
             texts.extend(table)
-            index[mask] = base + where
+            index[mask] = where.astype(index.dtype, copy=False) + base  # (never int8's sum)
 
         on_ref = np.zeros(n, dtype=bool)
         if self._errors:
@@ -1050,6 +1060,28 @@ def _without_attrs(df: pd.DataFrame) -> pd.DataFrame:
         out = df.copy(deep=False)
     out.attrs = {}
     return out
+
+
+def _appearance_codes(col: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """``pd.factorize(col)``: per row the index of its value among the distinct values in
+    order of first appearance; from a categorical's own codes (an int8 per row, not an intp)
+    when it has no missing value.
+
+    >>> _appearance_codes(pd.Series(["b", "a", "b"], dtype="category"))
+    (array([0, 1, 0], dtype=int8), ['b', 'a'])
+    """
+    if not len(col):
+        return np.zeros(0, np.intp), []
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = np.asarray(col.cat.codes.to_numpy())
+        if not (codes < 0).any():
+            cats = col.cat.categories
+            order = first_appearance(codes, len(cats))
+            remap = np.empty(len(cats), dtype=codes.dtype)
+            remap[order] = np.arange(len(order), dtype=codes.dtype)
+            return remap[codes], list(cats[order])
+    codes, uniques = pd.factorize(col)
+    return codes, list(uniques)
 
 
 def _codes_of(col: pd.Series, mask: np.ndarray) -> tuple[np.ndarray, list[Any]]:
