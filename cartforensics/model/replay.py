@@ -898,14 +898,13 @@ class ReplayWithout:
         """One row per kept line, as :attr:`Replay.outcomes` (cart_id, line, ts, type,
         outcome, error)."""
         if self._outcomes is None:
-            oc = self.replay.outcomes
-            rows = self._rows
+            oc = self.replay._outcomes_frame(self._rows)  # the kept lines' rows only
             errors = self._errors
             self._outcomes = pd.DataFrame({
-                "cart_id": oc["cart_id"].to_numpy()[rows],
-                "line": oc["line"].to_numpy()[rows],
-                "ts": oc["ts"].array[rows],
-                "type": oc["type"].array[rows],
+                "cart_id": oc["cart_id"].to_numpy(),
+                "line": oc["line"].to_numpy(),
+                "ts": oc["ts"].array,
+                "type": oc["type"].array,
                 "outcome": pd.Categorical.from_codes(self._codes, categories=OUTCOMES),
                 "error": (pd.array(errors, dtype="str") if len(errors)
                           else pd.array([], dtype="str")),
