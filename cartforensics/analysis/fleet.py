@@ -58,8 +58,8 @@ from cartforensics.vocab import (
     OUTCOMES,
 )
 
-__all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetCounts", "FleetSummary", "StoredReplay",
-           "fleet_counts", "fleet_summary", "stored_replays"]
+__all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetCounts", "FleetReport", "FleetSummary",
+           "StoredReplay", "fleet_counts", "fleet_report", "fleet_summary", "stored_replays"]
 
 DIGEST_COLUMN = "raw_digest"  # MD5 of a line's bytes (DuckDB's): equal digests, equal lines
 # read_events' columns a report reads (payload never: the outcomes are stored)
@@ -679,3 +679,68 @@ def _fleet_counts(con: Any, freq: str | None) -> FleetCounts:
         lost=lost, carts_losing=carts_losing, freq=freq, outcomes=outcomes, by_type=by_type,
         by_cart=by_cart, rates=rates_all, rates_by_type=rates_type, lost_table=lost_table,
         unknown=unknown, metrics=metrics_frame(values, "go"))
+
+
+@dataclass
+class FleetReport:
+    """What :func:`fleet_report` aggregated: ``counts`` (:class:`FleetCounts`), ``impact``
+    (:func:`~cartforensics.analysis.impact.cart_impact`'s rows, every cart in replay order)
+    and ``per_cart`` (the ``top`` carts that lost the most lines, ties in replay order: the
+    report's table, with both final states' items, totals and the writer's order)."""
+
+    counts: FleetCounts
+    impact: pd.DataFrame
+    per_cart: pd.DataFrame
+
+
+def fleet_report(src: Any, freq: str | None = None, top: int = 30) -> FleetReport:
+    """The report's fleet-wide numbers from a converted dataset (or logs, replayed on the way
+    in), aggregated by DuckDB where the data lies: :func:`fleet_counts`, the impact from the
+    ``carts/`` fragments' stored final states (:func:`~cartforensics.analysis.impact.impact_sql`)
+    and the per-cart table. Equal to what the report's chunks count from the replays.
+
+    >>> r = fleet_report("sample_data", freq="1D", top=3)
+    >>> r.counts.lost, int(r.impact["value_missing"].sum()), r.per_cart["lost"].tolist()
+    (793, 27722260, [16, 16, 14])
+    """
+    from cartforensics.analysis.impact import IMPACT_COLUMNS, impact_sql
+    from cartforensics.analysis.sql import sql
+    from cartforensics.io.sources import DatasetSource, resolve_source
+
+    source = resolve_source(src)
+    con = sql(source)
+    try:
+        counts = _fleet_counts(con, freq)
+        by_cart = counts.by_cart
+        with_lines = set(by_cart.index)
+        if isinstance(source, DatasetSource):  # replay order: files', then lines' carts
+            files = source.files()
+        else:
+            files = con.sql("select cart_id, lines from files").df().to_dict("records")
+        order = list(dict.fromkeys(
+            [f["cart_id"] for f in files if f["cart_id"] in with_lines or not f.get("lines")]
+            + sorted(with_lines)))
+        con.register("_cf_order", pa.table({
+            "cart_id": pa.array(order, pa.string()),
+            "ord": pa.array(np.arange(len(order), dtype=np.int64))}))
+        rows = impact_sql(con, "_cf_states", "_cf_order")
+    finally:
+        con.close()
+    losing = by_cart[by_cart["lost"] > 0]
+    at = pd.Series(np.arange(len(order)), index=pd.Index(order, dtype=object))
+    pick = np.lexsort((at.reindex(losing.index.astype(object)).to_numpy(),
+                       -losing["lost"].to_numpy()))[:top]
+    ranked = [str(c) for c in losing.index[pick]]
+    states = rows.set_index("cart_id").loc[ranked] if ranked else rows.iloc[:0]
+    per_cart = pd.DataFrame([{
+        "cart_id": str(c), "lines": int(by_cart.at[c, "lines"]),
+        "applied_go": int(by_cart.at[c, "go_applied"]),
+        "applied_lenient": int(by_cart.at[c, "lenient_applied"]),
+        "lost": int(by_cart.at[c, "lost"]),
+        "items_go": int(states.at[c, "items_go"]),
+        "items_lenient": int(states.at[c, "items_lenient"]),
+        "total_go": int(states.at[c, "value_go"]),
+        "total_lenient": int(states.at[c, "value_lenient"]),
+        "order_lenient": str(states.at[c, "order_lenient"]),
+    } for c in ranked])
+    return FleetReport(counts, rows[list(IMPACT_COLUMNS)], per_cart)

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -57,9 +57,12 @@ from cartforensics.io.logs import LogFile, LogList
 from cartforensics.model.protocol import ReplayLike
 from cartforensics.vocab import OUTCOMES
 
+if TYPE_CHECKING:
+    from cartforensics.analysis.fleet import FleetReport
+
 __all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "TIMELINE_CARTS", "CartTimeline",
            "TIMELINE_POSITIONS", "Chunk", "ChunkResult", "Combined", "build_timelines",
-           "chunk_timelines", "position_limits",
+           "chunk_timelines", "position_limits", "ranked_timelines", "summarize_findings",
            "OutcomesWriter", "combine", "plan_dataset", "plan_logs", "read_chunk", "read_part",
            "run_chunks", "start_workers_server", "summarize_chunk", "write_outcomes",
            "write_part"]
@@ -394,6 +397,28 @@ def summarize_chunk(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, i
         outcomes=outcomes, semantics=go.semantics.spec, impact=impact, timelines=tls)
 
 
+def summarize_findings(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, index: int,
+                       tmp_dir: str | None) -> ChunkResult:
+    """What :func:`summarize_chunk` gives of a chunk whose counts, impact and per-cart rows
+    are aggregated over the whole fleet where the data lies
+    (:func:`~cartforensics.analysis.fleet.fleet_report`: a converted dataset): its lines,
+    carts, findings' parts and rows of outcomes.parquet only; :func:`combine` takes the
+    rest from the fleet's aggregates."""
+    outcomes: dict[str, str] = {}
+    if tmp_dir is not None:
+        for r in (go, lenient):
+            path = os.path.join(tmp_dir, f"{r.mode}-{index:06d}.arrow")
+            write_part(_outcomes_table(r), path)
+            outcomes[r.mode] = path
+    return ChunkResult(
+        index=index, lines=len(events), carts=len(go.cart_ids), applied_go=0,
+        applied_lenient=0, lost=0, carts_losing=0,
+        parts=finding_parts(go, lenient, limit=EVIDENCE_KEPT), metrics={}, ts_min=None,
+        ts_max=None, counts=pd.DataFrame(), no_ts={}, lost_by_cart=pd.DataFrame(),
+        unknown=pd.DataFrame(), per_cart=pd.DataFrame(), outcomes=outcomes,
+        semantics=go.semantics.spec)
+
+
 def named_lines(parts: dict[tuple[str, Any], FindingPart]) -> dict[str, int]:
     """Per cart, the lines the findings name in it (a line named by two findings counts
     twice)."""
@@ -410,10 +435,17 @@ def chunk_timelines(go: ReplayLike, parts: dict[tuple[str, Any], FindingPart],
     """The ``top`` most affected carts the findings name in these replays (most named lines,
     then most money lacking) and the ``noted`` carts, as timelines still without their data:
     :func:`build_timelines` draws the ones the whole report keeps, once."""
+    return ranked_timelines(parts, impact, set(map(str, go.cart_ids)), noted, top)
+
+
+def ranked_timelines(parts: dict[tuple[str, Any], FindingPart], impact: pd.DataFrame,
+                     here: set[str], noted: frozenset[str] = frozenset(),
+                     top: int = TIMELINE_CARTS) -> list[CartTimeline]:
+    """:func:`chunk_timelines` of the carts ``here`` (the parts' and the impact rows' carts
+    may be more): the ``top`` most affected and the noted ones, most affected first."""
     named = named_lines(parts)
     missing = dict(zip(impact["cart_id"].astype(str), impact["value_missing"].astype(int),
                        strict=True))
-    here = set(map(str, go.cart_ids))
     tls = [CartTimeline(c, named[c], missing.get(c, 0), c in noted, b"") for c in named
            if c in here]
     tls.sort(key=lambda t: t.rank)
@@ -558,15 +590,18 @@ def read_chunk(chunk: Chunk, go_version: Any = None,
 
 def run_chunk(chunk: Chunk, tmp_dir: str | None, freq: str | None = None,
               go_version: Any = None, noted: frozenset[str] = frozenset(),
-              timelines: int = TIMELINE_CARTS) -> ChunkResult:
+              timelines: int = TIMELINE_CARTS, findings_only: bool = False) -> ChunkResult:
     """Read, replay and reduce one chunk (what a worker runs); ``noted``: the carts with an
     analyst's note, ``timelines``: how many carts to rank for a timeline (see
-    :func:`summarize_chunk`)."""
+    :func:`summarize_chunk`); ``findings_only``: :func:`summarize_findings` instead."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         events, go, lenient = read_chunk(chunk, go_version)
-    result = summarize_chunk(events, go, lenient, chunk.index, tmp_dir, freq, noted=noted,
-                             timelines=timelines)
+    if findings_only:
+        result = summarize_findings(events, go, lenient, chunk.index, tmp_dir)
+    else:
+        result = summarize_chunk(events, go, lenient, chunk.index, tmp_dir, freq, noted=noted,
+                                 timelines=timelines)
     result.warnings = [(str(w.message), w.category.__name__) for w in caught]
     del events, go, lenient  # no gc.collect: it cost seconds a fleet, and peak RSS is the same
     pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages
@@ -612,11 +647,14 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
                workers: int | None = None,
                on_done: Callable[[ChunkResult], None] | None = None,
                noted: frozenset[str] = frozenset(),
-               timelines: int = TIMELINE_CARTS) -> list[ChunkResult]:
+               timelines: int = TIMELINE_CARTS,
+               findings_only: bool = False) -> list[ChunkResult]:
     """Every chunk's result, in chunk order: in this process (one worker), on a pool of
     ``workers`` processes (default: the cores; this process runs the last chunk while they
     start), or on ``executor``. At most twice the workers' chunks are in flight, so memory
-    stays a few chunks' worth. ValueError for a ``freq`` that is no positive window."""
+    stays a few chunks' worth. ValueError for a ``freq`` that is no positive window.
+    ``findings_only``: each chunk gives its findings and outcomes only
+    (:func:`summarize_findings`; the fleet's aggregates give the rest to :func:`combine`)."""
     if freq is not None:  # refused before any chunk runs (the span is checked by combine)
         from cartforensics.analysis.metrics import window_width
 
@@ -640,7 +678,7 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
 
     if executor is None and n <= 1:
         for c in chunks:
-            done(run_chunk(c, tmp_dir, freq, go_version, noted, timelines))
+            done(run_chunk(c, tmp_dir, freq, go_version, noted, timelines, findings_only))
         return [results[c.index] for c in chunks]
     own = executor is None
     window = 2 * (n if own else executor_width(executor))  # type: ignore[arg-type]
@@ -662,12 +700,13 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
                 return
             with hide():
                 pending.add(run.submit(run_chunk, c, tmp_dir, freq, go_version,
-                                            noted, timelines))
+                                       noted, timelines, findings_only))
 
     try:
         submit_more()
         if local is not None:
-            done(run_chunk(local, tmp_dir, freq, go_version, noted, timelines))
+            done(run_chunk(local, tmp_dir, freq, go_version, noted, timelines,
+                                findings_only))
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -721,9 +760,13 @@ def _shifted(parts: dict[tuple[str, Any], FindingPart], offset: int
 
 
 def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any,
-            timelines: int = TIMELINE_CARTS) -> Combined:
+            timelines: int = TIMELINE_CARTS, fleet: FleetReport | None = None,
+            noted: frozenset[str] = frozenset()) -> Combined:
     """Add up the chunks' results (in chunk order) into the report's inputs; of the carts
-    ranked for a timeline, the ``timelines`` most affected and the noted ones are kept."""
+    ranked for a timeline, the ``timelines`` most affected and the noted ones are kept.
+    ``fleet``: the counts, impact and per-cart table aggregated over the whole fleet
+    (:func:`~cartforensics.analysis.fleet.fleet_report`; the chunks gave their findings only:
+    ``run_chunks(findings_only=True)``), and then ``noted``: the carts with a note."""
     from cartforensics.analysis.metrics import pick_freq
 
     offset = 0
@@ -734,6 +777,16 @@ def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any,
     combined = combine_parts(parts)
     lines = sum(r.lines for r in results)
     fs = build_findings(combined, lines, sem)
+    if fleet is not None:
+        c = fleet.counts
+        tls = ranked_timelines(combined, fleet.impact, set(fleet.impact["cart_id"].astype(str)),
+                               noted, timelines)
+        return Combined(
+            lines=c.lines, carts=c.carts, applied_go=c.applied_go,
+            applied_lenient=c.applied_lenient, lost=c.lost, carts_losing=c.carts_losing,
+            findings=fs, metrics=c.metrics, freq=c.freq, rates=c.rates,
+            rates_by_type=c.rates_by_type, lost_table=c.lost_table, unknown=c.unknown,
+            per_cart=fleet.per_cart, parts=combined, impact=fleet.impact, timelines=tls)
     mins = [r.ts_min for r in results if r.ts_min is not None]
     maxs = [r.ts_max for r in results if r.ts_max is not None]
     if freq is None:
