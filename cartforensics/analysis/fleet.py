@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,7 +78,7 @@ class StoredReplay:
     ``cf.replay(cf.open_dataset(path, carts=[...]))`` for the carts you want."""
 
     def __init__(self, mode: str, events: pd.DataFrame, outcomes: pd.DataFrame,
-                 cart_ids: list[str], states: dict[str, str], root: Path,
+                 cart_ids: list[str], states: Mapping[str, str], root: Path,
                  sem: GoSemantics) -> None:
         self.mode = mode
         self.events = events
@@ -202,7 +202,6 @@ def stored_replays(path: str | os.PathLike[str],
         files = [f for f in files if f["cart_id"] in wanted]
     table = _scan(root, lines, fragments)
     ids = [f["cart_id"] for f in files]
-    sources = table["source"]
     outcome_cols = {c: table[c] for c in _OUTCOME_COLUMNS}
     ev_cols = [c for c in _EVENT_COLUMNS] + ["ts_ns", "raw"]
     events = to_frame(as_read_events(table.select(ev_cols), ids).select(
@@ -231,18 +230,24 @@ def stored_replays(path: str | os.PathLike[str],
     cart_ids = list(dict.fromkeys(
         [f["cart_id"] for f in files if f["cart_id"] in seen or not f.get("lines")]
         + present))
-    carts = carts_table(root).to_pandas() if carts is None else \
-        _cart_states(root, [f["path"] for f in files], cart_fragments)
-    # a cart's final state: its last file's (in read_events' order)
-    order = {f["path"]: k for k, f in enumerate(files)}
-    carts["_order"] = carts["source"].map(order)
-    carts = carts.sort_values("_order", kind="stable")
+    whole = carts is None
+    sources = [f["path"] for f in files]
+
+    def read_states() -> pd.DataFrame:
+        rows = carts_table(root).to_pandas() if whole else \
+            _cart_states(root, sources, cart_fragments)
+        # a cart's final state: its last file's (in read_events' order)
+        order = {p: k for k, p in enumerate(sources)}
+        rows["_order"] = rows["source"].map(order)
+        return rows.sort_values("_order", kind="stable")
+
+    finals = _FinalStates(read_states)
     out = []
     # the replay's dtypes, built from the Arrow columns (no Python object per line)
     cart_col = events["cart_id"].astype("str").array
     outcome_names = pa.array(list(OUTCOMES), pa.string())
     for mode in MODES:
-        states = dict(zip(carts["cart_id"], carts[f"state_{mode}"], strict=True))
+        states = _ModeStates(finals, mode)
         codes = pc.index_in(outcome_cols[f"outcome_{mode}"], value_set=outcome_names)
         oc = pd.DataFrame({
             "cart_id": cart_col,
@@ -256,8 +261,39 @@ def stored_replays(path: str | os.PathLike[str],
         })
         out.append(StoredReplay(mode, events, oc, cart_ids, states, root,
                                 semantics(manifest.get("go_version"))))
-    del sources
     return events, out[0], out[1]
+
+
+class _FinalStates:
+    """Both modes' final states of the carts a scan read, from ``carts/`` on first use (a
+    report reads its counts, impact and tables elsewhere: it seldom asks for one)."""
+
+    def __init__(self, read: Callable[[], pd.DataFrame]) -> None:
+        self._read = read
+        self._by_mode: dict[str, dict[str, str]] | None = None
+
+    def of(self, mode: str) -> dict[str, str]:
+        if self._by_mode is None:
+            rows = self._read()
+            self._by_mode = {m: dict(zip(rows["cart_id"], rows[f"state_{m}"], strict=True))
+                             for m in MODES}
+        return self._by_mode[mode]
+
+
+class _ModeStates(Mapping[str, str]):
+    """One mode's final states (cart id -> JSON) of a :class:`_FinalStates`."""
+
+    def __init__(self, finals: _FinalStates, mode: str) -> None:
+        self._finals, self._mode = finals, mode
+
+    def __getitem__(self, cart_id: str) -> str:
+        return self._finals.of(self._mode)[cart_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._finals.of(self._mode))
+
+    def __len__(self) -> int:
+        return len(self._finals.of(self._mode))
 
 
 # ------------------------------------------------------------------------------------------
