@@ -785,7 +785,8 @@ def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any,
             lines=c.lines, carts=c.carts, applied_go=c.applied_go,
             applied_lenient=c.applied_lenient, lost=c.lost, carts_losing=c.carts_losing,
             findings=fs, metrics=c.metrics, freq=c.freq, rates=c.rates,
-            rates_by_type=c.rates_by_type, lost_table=c.lost_table, unknown=c.unknown,
+            rates_by_type=c.rates_by_type, lost_table=c.lost_table,
+            unknown=_unknown_table(c.unknown.reset_index()),
             per_cart=fleet.per_cart, parts=combined, impact=fleet.impact, timelines=tls)
     mins = [r.ts_min for r in results if r.ts_min is not None]
     maxs = [r.ts_max for r in results if r.ts_max is not None]
@@ -810,10 +811,7 @@ def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any,
         lost_table = lost_table.astype("int64")
         lost_table.columns.name = "outcome"
         lost_table.index.name = "cart"
-    unk = pd.concat([r.unknown for r in results], ignore_index=True)
-    unknown = unk.groupby("type").agg(lines=("lines", "sum"), carts=("carts", "sum")) \
-        if len(unk) else pd.DataFrame({"lines": [], "carts": []},
-                                      index=pd.Index([], name="type"))
+    unknown = _unknown_table(pd.concat([r.unknown for r in results], ignore_index=True))
     pcs = [r.per_cart for r in results if len(r.per_cart)]
     per_cart = pd.concat(pcs, ignore_index=True).sort_values(
         "lost", ascending=False, kind="stable").head(TOP_CARTS).reset_index(drop=True) \
@@ -831,6 +829,14 @@ def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any,
         findings=fs, metrics=metrics_frame(values, "go"), freq=freq, rates=rates_all,
         rates_by_type=rates_type, lost_table=lost_table, unknown=unknown, per_cart=per_cart,
         parts=combined, impact=impact, timelines=tls)
+
+
+def _unknown_table(unk: pd.DataFrame) -> pd.DataFrame:
+    """Lines and carts per unknown type (rows: type, lines, carts; of several chunks)."""
+    if not len(unk):
+        return pd.DataFrame({"lines": [], "carts": []}, index=pd.Index([], name="type"))
+    unk = unk.assign(type=unk["type"].astype("str"))
+    return unk.groupby("type").agg(lines=("lines", "sum"), carts=("carts", "sum"))
 
 
 def _wide(counts: pd.DataFrame) -> pd.DataFrame:

@@ -260,3 +260,37 @@ def test_report_timelines_are_bounded_and_can_be_turned_off(tmp_path):
     assert sum(v + 1 for v in limits.values()) <= 800 + 5 * len(sizes) // 10
     assert all(v == sizes[c] or v >= 4 for c, v in limits.items())
     assert all(v == sizes[c] for c, v in position_limits(sizes, budget=10**6).items())
+
+
+@pytest.mark.parametrize("src", ["sample", "hostile"])
+def test_dataset_fleet_aggregates_equal_the_chunks_counts(
+        src: str, hostile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """report DATASET: chunks that give only their findings, combined with the fleet's
+    aggregates (fleet_report: DuckDB over the Parquet), equal chunks that count everything
+    from the stored replays: every number, table, finding, impact row and timeline ranked."""
+    from cartforensics.analysis.fleet import fleet_report
+
+    monkeypatch.setattr(conv, "BATCH_FILES", 7)  # many fragments
+    ds = tmp_path / "ds"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        conv.convert(SAMPLE if src == "sample" else hostile, ds, workers=1, progress=False)
+    chunks = plan_dataset(ds, chunk_lines=40)
+    assert len(chunks) >= 3
+    noted = frozenset({"cart-1001", "cart-1299", "cart-1040z", "no-such-cart"})
+    sem = cf.go.version.semantics(None)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = run_chunks(chunks, str(tmp_path / "a"), workers=1, noted=noted, timelines=3)
+        lean = run_chunks(chunks, str(tmp_path / "b"), workers=1, noted=noted, timelines=3,
+                          findings_only=True)
+    want = combine(full, None, sem, 3)
+    have = combine(lean, None, sem, 3, fleet_report(ds, None, 30), noted)
+    same_combined(want, have)
+    pd.testing.assert_frame_equal(want.impact, have.impact)
+    assert [(t.cart_id, t.named_lines, t.value_missing, t.noted) for t in want.timelines] == \
+        [(t.cart_id, t.named_lines, t.value_missing, t.noted) for t in have.timelines]
+    assert len(have.timelines) > 3 and any(t.noted for t in have.timelines)
+    assert len(have.per_cart) and have.impact["value_missing"].sum() > 0
