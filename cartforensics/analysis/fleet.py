@@ -160,13 +160,40 @@ def _scan(path: str | os.PathLike[str],
             keep += (" or exists (select 1 from noted where noted.cart_id = stored.cart_id "
                      "and noted.line = stored.line)")
         listed = ", ".join(f'"{c}"' for c in cols)
+        # the fragments' rows come in their order (DuckDB keeps it): a plan's are in the
+        # carts' order already, so they are sorted only when they are not (the noted lines'
+        # join may reorder: sorted by DuckDB then)
         table = con.sql(
             f"select {listed}, case when coalesce({keep}, false) then raw end as raw, "
-            f"unhex(md5(raw)) as {DIGEST_COLUMN} from stored "
-            "order by cart_id, source, line").to_arrow_table()
+            f"unhex(md5(raw)) as {DIGEST_COLUMN} from stored"
+            + (" order by cart_id, source, line" if pairs else "")).to_arrow_table()
     finally:
         con.close()
+    if not pairs and not _in_line_order(table):
+        table = table.sort_by([("cart_id", "ascending"), ("source", "ascending"),
+                               ("line", "ascending")])  # (missing ones last, as DuckDB)
     return pa.table([table[f.name].cast(f.type) for f in schema], schema=schema)
+
+
+def _in_line_order(table: pa.Table) -> bool:
+    """Whether ``table``'s rows are ordered by cart_id, source, line (none missing).
+
+    >>> _in_line_order(pa.table({"cart_id": ["a", "a", "b"], "source": ["x", "y", "b"],
+    ...                          "line": [2, 1, 1]}))
+    True
+    >>> _in_line_order(pa.table({"cart_id": ["a", "a"], "source": ["x", "x"], "line": [2, 1]}))
+    False
+    """
+    n = table.num_rows
+    if n < 2:
+        return True
+    keys = [table[k].combine_chunks() for k in ("cart_id", "source", "line")]
+    if any(k.null_count for k in keys):
+        return False
+    (c0, c1), (s0, s1), (l0, l1) = ((k.slice(0, n - 1), k.slice(1)) for k in keys)
+    back = pc.or_(pc.less(c1, c0), pc.and_(pc.equal(c1, c0), pc.or_(
+        pc.less(s1, s0), pc.and_(pc.equal(s1, s0), pc.less(l1, l0)))))
+    return not pc.any(back).as_py()
 
 
 def stored_replays(path: str | os.PathLike[str],

@@ -276,3 +276,28 @@ def test_fleet_report_equals_the_chunks_replays(which: str, where: str, corpus, 
     go, le = replay(ev, mode="go"), replay(ev, mode="lenient")
     pd.testing.assert_frame_equal(have.impact, cart_impact(go, le))
     assert have.impact["differs"].any() and have.impact["value_missing"].sum() > 0
+
+
+def test_scan_sorts_fragments_given_out_of_order(corpus) -> None:
+    """The scan keeps the fragments' own order when it is the lines' order and sorts it when
+    it is not: the same table either way."""
+    from cartforensics.analysis.fleet import _scan
+    from cartforensics.io.dataset import EVENTS_DIR, fragment_files
+
+    frags = fragment_files(corpus[1], EVENTS_DIR)
+    want = _scan(corpus[1], None, frags)
+    assert len(frags) >= 1 and want.num_rows > 0
+    if len(frags) > 1:
+        assert _scan(corpus[1], None, frags[::-1]).equals(want)
+    # rows out of order inside a fragment too: a copy of one written backwards
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(frags[0])
+    backwards = corpus[1] / EVENTS_DIR / frags[0].parent.name / "backwards.parquet"
+    pq.write_table(t.take(list(range(t.num_rows - 1, -1, -1))), backwards)
+    try:
+        got = _scan(corpus[1], None, [backwards])
+        assert got.equals(_scan(corpus[1], None, [frags[0]]))
+        assert got.num_rows == t.num_rows > 1
+    finally:
+        backwards.unlink()
