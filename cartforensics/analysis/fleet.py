@@ -776,8 +776,18 @@ def fleet_report(src: Any, freq: str | None = None, top: int = 30) -> FleetRepor
         counts = _fleet_counts(con, freq)
         by_cart = counts.by_cart
         with_lines = set(by_cart.index)
+        states = "_cf_states"
         if isinstance(source, DatasetSource):  # replay order: files', then lines' carts
             files = source.files()
+            # a cart's final states: its last file's (cf.sql's _cf_states, without carrying
+            # every state through an aggregate)
+            con.execute("""
+                create temp view _cf_final_states as
+                select s.cart_id, s.state_go, s.state_lenient from _cf_stored_carts s
+                semi join (select cart_id, max(source) as source from _cf_stored_carts
+                           group by cart_id) l
+                    on s.cart_id = l.cart_id and s.source = l.source""")
+            states = "_cf_final_states"
         else:
             files = con.sql("select cart_id, lines from files").df().to_dict("records")
         order = list(dict.fromkeys(
@@ -786,7 +796,7 @@ def fleet_report(src: Any, freq: str | None = None, top: int = 30) -> FleetRepor
         con.register("_cf_order", pa.table({
             "cart_id": pa.array(order, pa.string()),
             "ord": pa.array(np.arange(len(order), dtype=np.int64))}))
-        rows = impact_sql(con, "_cf_states", "_cf_order")
+        rows = impact_sql(con, states, "_cf_order")
     finally:
         con.close()
     losing = by_cart[by_cart["lost"] > 0]
