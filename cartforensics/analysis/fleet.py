@@ -59,7 +59,8 @@ from cartforensics.vocab import (
 )
 
 __all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetCounts", "FleetReport", "FleetSummary",
-           "StoredReplay", "fleet_counts", "fleet_report", "fleet_summary", "stored_replays"]
+           "StoredReplay", "fleet_counts", "fleet_report", "fleet_summary", "stored_outcomes",
+           "stored_replays"]
 
 DIGEST_COLUMN = "raw_digest"  # MD5 of a line's bytes (DuckDB's): equal digests, equal lines
 # read_events' columns a report reads (payload never: the outcomes are stored)
@@ -169,10 +170,50 @@ def _scan(path: str | os.PathLike[str],
             + (" order by cart_id, source, line" if pairs else "")).to_arrow_table()
     finally:
         con.close()
-    if not pairs and not _in_line_order(table):
-        table = table.sort_by([("cart_id", "ascending"), ("source", "ascending"),
-                               ("line", "ascending")])  # (missing ones last, as DuckDB)
+    if not pairs:
+        table = _in_lines_order(table)
     return pa.table([table[f.name].cast(f.type) for f in schema], schema=schema)
+
+
+def _in_lines_order(table: pa.Table) -> pa.Table:
+    """``table`` (fragments' rows as DuckDB read them, in their order) sorted by cart_id,
+    source, line when it is not already."""
+    if _in_line_order(table):
+        return table
+    return table.sort_by([("cart_id", "ascending"), ("source", "ascending"),
+                          ("line", "ascending")])  # (missing ones last, as DuckDB)
+
+
+_OUTCOME_NAMES = pa.array(list(OUTCOMES), pa.large_string())
+
+
+def stored_outcomes(fragments: Sequence[str | os.PathLike[str]], mode: str) -> pa.Table:
+    """The rows of outcomes.parquet of a dataset's event ``fragments`` (checked ones: a
+    report's chunk) in ``mode``: mode, cart_id, line, ts, type, outcome, error, in the lines'
+    order; what the report writes from :func:`stored_replays`' replays of them, read by
+    DuckDB where it lies (an outcome that is none of OUTCOMES reads ``nan``, as there)."""
+    from cartforensics.io.dataset import EVENTS_SCHEMA
+
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    con = process_connection()
+    try:
+        parquet_view(con, "stored", [Path(f) for f in fragments], EVENTS_SCHEMA,
+                     temporary=True)
+        t = _in_lines_order(con.sql(
+            f"select cart_id, source, line, ts_ns, type, outcome_{mode} as outcome, "
+            f"error_{mode} as error from stored").to_arrow_table())
+    finally:
+        con.close()
+    text = pa.large_string()
+    outcome = t["outcome"].cast(text)
+    return pa.table({
+        "mode": pa.repeat(pa.scalar(mode, text), t.num_rows),
+        "cart_id": t["cart_id"].cast(text), "line": t["line"].cast(pa.int64()),
+        "ts": t["ts_ns"].cast(pa.timestamp("ns", tz="UTC")), "type": t["type"].cast(text),
+        "outcome": pc.if_else(pc.is_in(outcome, value_set=_OUTCOME_NAMES), outcome,
+                              pa.scalar("nan", text)),
+        "error": t["error"].cast(text)})
 
 
 def _in_line_order(table: pa.Table) -> bool:

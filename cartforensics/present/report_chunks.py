@@ -55,7 +55,7 @@ from cartforensics.analysis.metrics import (
 from cartforensics.io.dataset import CARTS_DIR, EVENTS_DIR, fragment_files
 from cartforensics.io.logs import LogFile, LogList
 from cartforensics.model.protocol import ReplayLike
-from cartforensics.vocab import OUTCOMES
+from cartforensics.vocab import MODES, OUTCOMES
 
 if TYPE_CHECKING:
     from cartforensics.analysis.fleet import FleetReport
@@ -64,7 +64,8 @@ __all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "TIMELINE_CARTS", "CartT
            "TIMELINE_POSITIONS", "Chunk", "ChunkResult", "Combined", "build_timelines",
            "chunk_timelines", "position_limits", "ranked_timelines", "summarize_findings",
            "OutcomesWriter", "combine", "plan_dataset", "plan_logs", "read_chunk", "read_part",
-           "run_chunks", "start_workers_server", "summarize_chunk", "write_outcomes",
+           "run_chunks", "start_workers_server", "summarize_chunk", "write_dataset_outcomes",
+           "write_outcomes",
            "write_part"]
 
 CHUNK_BYTES = 16 << 20  # of log input per chunk (about 90,000 writer-format lines)
@@ -397,25 +398,19 @@ def summarize_chunk(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, i
         outcomes=outcomes, semantics=go.semantics.spec, impact=impact, timelines=tls)
 
 
-def summarize_findings(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, index: int,
-                       tmp_dir: str | None) -> ChunkResult:
-    """What :func:`summarize_chunk` gives of a chunk whose counts, impact and per-cart rows
-    are aggregated over the whole fleet where the data lies
-    (:func:`~cartforensics.analysis.fleet.fleet_report`: a converted dataset): its lines,
-    carts, findings' parts and rows of outcomes.parquet only; :func:`combine` takes the
-    rest from the fleet's aggregates."""
-    outcomes: dict[str, str] = {}
-    if tmp_dir is not None:
-        for r in (go, lenient):
-            path = os.path.join(tmp_dir, f"{r.mode}-{index:06d}.arrow")
-            write_part(_outcomes_table(r), path)
-            outcomes[r.mode] = path
+def summarize_findings(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike,
+                       index: int) -> ChunkResult:
+    """What :func:`summarize_chunk` gives of a chunk of a converted dataset, whose counts,
+    impact and per-cart rows are aggregated over the whole fleet where the data lies
+    (:func:`~cartforensics.analysis.fleet.fleet_report`) and whose rows of outcomes.parquet
+    are read from it (:func:`write_dataset_outcomes`): its lines, carts and findings' parts
+    only; :func:`combine` takes the rest from the fleet's aggregates."""
     return ChunkResult(
         index=index, lines=len(events), carts=len(go.cart_ids), applied_go=0,
         applied_lenient=0, lost=0, carts_losing=0,
         parts=finding_parts(go, lenient, limit=EVIDENCE_KEPT), metrics={}, ts_min=None,
         ts_max=None, counts=pd.DataFrame(), no_ts={}, lost_by_cart=pd.DataFrame(),
-        unknown=pd.DataFrame(), per_cart=pd.DataFrame(), outcomes=outcomes,
+        unknown=pd.DataFrame(), per_cart=pd.DataFrame(), outcomes={},
         semantics=go.semantics.spec)
 
 
@@ -598,7 +593,7 @@ def run_chunk(chunk: Chunk, tmp_dir: str | None, freq: str | None = None,
         warnings.simplefilter("always")
         events, go, lenient = read_chunk(chunk, go_version)
     if findings_only:
-        result = summarize_findings(events, go, lenient, chunk.index, tmp_dir)
+        result = summarize_findings(events, go, lenient, chunk.index)
     else:
         result = summarize_chunk(events, go, lenient, chunk.index, tmp_dir, freq, noted=noted,
                                  timelines=timelines)
@@ -912,6 +907,23 @@ class OutcomesWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def write_dataset_outcomes(chunks: Sequence[Chunk], path: str | os.PathLike[str]) -> None:
+    """outcomes.parquet of a converted dataset's ``chunks`` (:func:`plan_dataset`) straight
+    from its stored outcomes (:func:`~cartforensics.analysis.fleet.stored_outcomes`): the rows
+    :class:`OutcomesWriter` writes from the chunks' replays, every go row, then every lenient
+    row, one chunk's in memory at a time; for ``run_chunks(findings_only=True)``, whose
+    chunks write none."""
+    from cartforensics.analysis.fleet import stored_outcomes
+
+    schema = _outcomes_schema()
+    with pq.ParquetWriter(os.fspath(path), schema) as writer:
+        for mode in MODES:
+            for c in chunks:
+                t = stored_outcomes(c.fragments, mode)
+                if t.num_rows:
+                    writer.write_table(t.cast(schema))
 
 
 def write_outcomes(results: Sequence[ChunkResult], path: str | os.PathLike[str]) -> None:

@@ -25,7 +25,14 @@ import cartforensics as cf
 from cartforensics.analysis.findings import EVIDENCE_KEPT, findings
 from cartforensics.jobs.sample import write_sample
 from cartforensics.present.report import EVIDENCE_ROWS, write_report
-from cartforensics.present.report_chunks import combine, plan_dataset, plan_logs, run_chunks
+from cartforensics.present.report_chunks import (
+    combine,
+    plan_dataset,
+    plan_logs,
+    run_chunks,
+    write_dataset_outcomes,
+    write_outcomes,
+)
 
 conv = importlib.import_module("cartforensics.jobs.convert")
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
@@ -294,3 +301,11 @@ def test_dataset_fleet_aggregates_equal_the_chunks_counts(
         [(t.cart_id, t.named_lines, t.value_missing, t.noted) for t in have.timelines]
     assert len(have.timelines) > 3 and any(t.noted for t in have.timelines)
     assert len(have.per_cart) and have.impact["value_missing"].sum() > 0
+    # outcomes.parquet read from the dataset equals the one the chunks' replays write
+    write_outcomes(full, tmp_path / "a.parquet")
+    write_dataset_outcomes(chunks, tmp_path / "b.parquet")
+    a, b = pq.read_table(tmp_path / "a.parquet"), pq.read_table(tmp_path / "b.parquet")
+    assert a.num_rows == 2 * want.lines and a.schema.metadata == b.schema.metadata
+    assert a.equals(b)
+    assert pq.ParquetFile(tmp_path / "a.parquet").metadata.num_row_groups == \
+        pq.ParquetFile(tmp_path / "b.parquet").metadata.num_row_groups
