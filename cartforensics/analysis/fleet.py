@@ -807,7 +807,7 @@ def fleet_report(src: Any, freq: str | None = None, top: int = 30) -> FleetRepor
     >>> r.counts.lost, int(r.impact["value_missing"].sum()), r.per_cart["lost"].tolist()
     (793, 27722260, [16, 16, 14])
     """
-    from cartforensics.analysis.impact import IMPACT_COLUMNS, impact_sql
+    from cartforensics.analysis.impact import IMPACT_COLUMNS, ITEM_COLUMNS, impact_sql
     from cartforensics.analysis.sql import sql
     from cartforensics.io.sources import DatasetSource, resolve_source
 
@@ -817,31 +817,29 @@ def fleet_report(src: Any, freq: str | None = None, top: int = 30) -> FleetRepor
         counts = _fleet_counts(con, freq)
         by_cart = counts.by_cart
         with_lines = set(by_cart.index)
-        states = "_cf_states"
-        if isinstance(source, DatasetSource):  # replay order: files', then lines' carts
-            files = source.files()
-            # a cart's final states: its last file's (cf.sql's _cf_states, without carrying
-            # every state through an aggregate)
-            con.execute("""
-                create temp view _cf_final_states as
-                select s.cart_id, s.state_go, s.state_lenient from _cf_stored_carts s
-                semi join (select cart_id, max(source) as source from _cf_stored_carts
-                           group by cart_id) l
-                    on s.cart_id = l.cart_id and s.source = l.source""")
-            states = "_cf_final_states"
-        else:
-            files = con.sql("select cart_id, lines from files").df().to_dict("records")
+        dataset = isinstance(source, DatasetSource)
+        files = source.files() if dataset else \
+            con.sql("select cart_id, lines from files").df().to_dict("records")
+        # replay order: the files' carts (with lines, or empty), then the lines' own
         order = list(dict.fromkeys(
             [f["cart_id"] for f in files if f["cart_id"] in with_lines or not f.get("lines")]
             + sorted(with_lines)))
         con.register("_cf_order", pa.table({
             "cart_id": pa.array(order, pa.string()),
             "ord": pa.array(np.arange(len(order), dtype=np.int64))}))
-        rows = impact_sql(con, states, "_cf_order")
+        parts = [impact_sql(con, states, "_cf_order") for states in
+                 (_final_states(con, source.root) if dataset else ["_cf_states"])]
     finally:
         con.close()
-    losing = by_cart[by_cart["lost"] > 0]
     at = pd.Series(np.arange(len(order)), index=pd.Index(order, dtype=object))
+    parts = [p for p in parts if len(p)]
+    rows = parts[0] if len(parts) == 1 else \
+        pd.DataFrame.from_records([], columns=[*IMPACT_COLUMNS, *ITEM_COLUMNS]) if not parts \
+        else pd.concat(parts, ignore_index=True)
+    if len(parts) > 1:  # the batches' rows in replay order
+        rows = rows.iloc[np.argsort(at.reindex(rows["cart_id"].astype(object)).to_numpy(),
+                                    kind="stable")].reset_index(drop=True)
+    losing = by_cart[by_cart["lost"] > 0]
     pick = np.lexsort((at.reindex(losing.index.astype(object)).to_numpy(),
                        -losing["lost"].to_numpy()))[:top]
     ranked = [str(c) for c in losing.index[pick]]
@@ -858,3 +856,32 @@ def fleet_report(src: Any, freq: str | None = None, top: int = 30) -> FleetRepor
         "order_lenient": str(states.at[c, "order_lenient"]),
     } for c in ranked])
     return FleetReport(counts, rows[list(IMPACT_COLUMNS)], per_cart)
+
+
+_STATES_BATCH = 4 << 20  # bytes of carts/ fragments (JSON, about 10x that read) per query
+
+
+def _final_states(con: Any, root: Path) -> Iterator[str]:
+    """Views on ``con`` (cf.sql's, over a dataset) of the carts' final states (each cart's
+    last file's, as its ``_cf_states``), a few ``carts/`` fragments at a time: the states
+    are kB per cart, never all in memory at once."""
+    from cartforensics.io.dataset import CARTS_SCHEMA
+
+    con.execute("create temp table _cf_last as select cart_id, max(source) as source "
+                "from _cf_stored_carts group by cart_id")
+    batch: list[Path] = []
+    size = 0
+    frags = fragment_files(root, CARTS_DIR)
+    for k, frag in enumerate(frags):
+        batch.append(frag)
+        size += frag.stat().st_size
+        if size < _STATES_BATCH and k + 1 < len(frags):
+            continue
+        name = f"_cf_final_{k}"
+        parquet_view(con, name + "_rows", batch, CARTS_SCHEMA, temporary=True)
+        con.execute(f"""
+            create temp view {name} as
+            select s.cart_id, s.state_go, s.state_lenient from {name}_rows s
+            semi join _cf_last l on s.cart_id = l.cart_id and s.source = l.source""")
+        yield name
+        batch, size = [], 0

@@ -101,15 +101,16 @@ def impact_sql(con: Any, states: str, carts: str) -> pd.DataFrame:
     units = " union all ".join(
         f"select cart_id, unnest({m}.items, recursive := true), {m == 'go'} as go "
         f"from wanted" for m in ("go", "lenient"))
-    # each state parsed once, into what the figures read; `differs` compares the states'
-    # text without lastChange (the Go writer's last field), `usual` says where that holds
+    # each state parsed once, into what the figures read (the states' text is never kept:
+    # kB per cart); `differs` compares it without lastChange (the Go writer's last field),
+    # `usual` says where that holds
     frame = con.sql(f"""
         with wanted as materialized (
             select c.ord, s.cart_id,
                 json_transform(s.state_go, '{_SHAPE}') as go,
                 json_transform(s.state_lenient, '{_SHAPE}') as lenient,
-                regexp_replace(s.state_go, '{_LAST}', '}}') as visible_go,
-                regexp_replace(s.state_lenient, '{_LAST}', '}}') as visible_lenient,
+                regexp_replace(s.state_go, '{_LAST}', '}}')
+                    <> regexp_replace(s.state_lenient, '{_LAST}', '}}') as differs,
                 coalesce(regexp_matches(s.state_go, '{_LAST}')
                          and regexp_matches(s.state_lenient, '{_LAST}'), false) as usual
             from {carts} c join {states} s on s.cart_id = c.cart_id),
@@ -127,7 +128,7 @@ def impact_sql(con: Any, states: str, carts: str) -> pd.DataFrame:
                     as units_extra
             from by_sku group by cart_id),
         money as (
-            select ord, cart_id, usual, visible_go <> visible_lenient as differs,
+            select ord, cart_id, usual, differs,
                 coalesce(go.totalPrice, 0) as value_go,
                 coalesce(lenient.totalPrice, 0) as value_lenient,
                 coalesce(go.orderReference, '') as order_go,

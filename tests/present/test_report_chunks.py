@@ -275,9 +275,11 @@ def test_dataset_fleet_aggregates_equal_the_chunks_counts(
     """report DATASET: chunks that give only their findings, combined with the fleet's
     aggregates (fleet_report: DuckDB over the Parquet), equal chunks that count everything
     from the stored replays: every number, table, finding, impact row and timeline ranked."""
+    from cartforensics.analysis import fleet
     from cartforensics.analysis.fleet import fleet_report
 
     monkeypatch.setattr(conv, "BATCH_FILES", 7)  # many fragments
+    monkeypatch.setattr(fleet, "_STATES_BATCH", 1)  # the final states read one at a time
     ds = tmp_path / "ds"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
