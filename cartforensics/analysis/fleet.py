@@ -161,9 +161,9 @@ def _scan(path: str | os.PathLike[str],
             keep += (" or exists (select 1 from noted where noted.cart_id = stored.cart_id "
                      "and noted.line = stored.line)")
         listed = ", ".join(f'"{c}"' for c in cols)
-        # the fragments' rows come in their order (DuckDB keeps it): a plan's are in the
-        # carts' order already, so they are sorted only when they are not (the noted lines'
-        # join may reorder: sorted by DuckDB then)
+        # the fragments' rows come in their order (DuckDB keeps it) and are sorted in Arrow
+        # (cheaper than DuckDB's sort, measured) when they are not: date partitions interleave
+        # carts (the noted lines' join may reorder: sorted by DuckDB then)
         table = con.sql(
             f"select {listed}, case when coalesce({keep}, false) then raw end as raw, "
             f"unhex(md5(raw)) as {DIGEST_COLUMN} from stored"
@@ -665,15 +665,15 @@ def fleet_counts(src: Any, freq: str | None = None) -> FleetCounts:
         return _fleet_counts(con, freq)
     finally:
         if given:
-            con.execute("drop table if exists _cf_by_cart")
-            con.execute("drop table if exists _cf_by_type")
+            for table in ("_cf_cells", "_cf_by_cart", "_cf_by_type"):
+                con.execute(f"drop table if exists {table}")
         else:
             con.close()
 
 
 def _fleet_counts(con: Any, freq: str | None) -> FleetCounts:
-    """:func:`fleet_counts` on a connection with cf.sql's views: four scans of ``events``
-    (per cart, per type and outcomes, per window, lenient unknown types), the rest from
+    """:func:`fleet_counts` on a connection with cf.sql's views: two scans of ``events``
+    (cells of a cart's lines per type and outcomes; per window and type), the rest from
     their small results."""
     from cartforensics.analysis.metrics import metrics_frame, pick_freq, rates_from_counts
 
@@ -683,22 +683,29 @@ def _fleet_counts(con: Any, freq: str | None) -> FleetCounts:
     def one(query: str) -> tuple[Any, ...]:
         return con.sql(query).fetchall()[0]
 
-    def counted(mode: str, name: str = "{o}") -> str:
-        return ", ".join(f"count(*) filter (where outcome_{mode} = '{o}')::bigint "
+    def counted(mode: str, name: str = "{o}") -> str:  # over cells of n lines each
+        return ", ".join(f"coalesce(sum(n) filter (where outcome_{mode} = '{o}'), 0)::bigint "
                          f'as "{name.format(o=o, m=mode)}"' for o in OUTCOMES)
 
-    # per cart: every per-line sum the report needs adds up from here
-    con.execute(f"""
-        create or replace temp table _cf_by_cart as
-        select cart_id, count(*)::bigint as lines, {counted("go", "go_{o}")},
-            {counted("lenient", "lenient_{o}")},
-            count(*) filter (where {_LOST})::bigint as lost,
-            {", ".join(f"count(*) filter (where {_LOST} and outcome_go = '{o}')::bigint as "
-                       f'"lost_{o}"' for o in OUTCOMES)},
+    # one scan of the lines into cells (a cart's lines of one type and pair of outcomes):
+    # every per-cart, per-type and unknown-type count adds up from them
+    con.execute("""
+        create or replace temp table _cf_cells as
+        select cart_id, type, outcome_go, outcome_lenient, count(*)::bigint as n,
             min(epoch_ns(ts)) as ts_min, max(epoch_ns(ts)) as ts_max,
             count(*) filter (where newline)::bigint as appends,
             coalesce(sum(length + 1) filter (where newline), 0)::bigint as written
-        from events group by cart_id""")
+        from events group by all""")
+    con.execute(f"""
+        create or replace temp table _cf_by_cart as
+        select cart_id, sum(n)::bigint as lines, {counted("go", "go_{o}")},
+            {counted("lenient", "lenient_{o}")},
+            coalesce(sum(n) filter (where {_LOST}), 0)::bigint as lost,
+            {", ".join(f"coalesce(sum(n) filter (where {_LOST} and outcome_go = '{o}'), 0)"
+                       f'::bigint as "lost_{o}"' for o in OUTCOMES)},
+            min(ts_min) as ts_min, max(ts_max) as ts_max,
+            sum(appends)::bigint as appends, sum(written)::bigint as written
+        from _cf_cells group by cart_id""")
     head = one("""
         select coalesce(sum(lines), 0), coalesce(sum(go_applied), 0),
             coalesce(sum(lenient_applied), 0), coalesce(sum(lost), 0),
@@ -722,9 +729,11 @@ def _fleet_counts(con: Any, freq: str | None) -> FleetCounts:
     # go mode per window and type: the time charts (rates_from_counts lays freq's windows);
     # lines without a ts in a window of their own (null)
     wide = frame(f"""
-        select (epoch_ns(ts) - ((epoch_ns(ts) % {base}) + {base}) % {base}) as "window",
-            coalesce(type, '(none)') as type, {counted("go")}
-        from events group by all order by 1, 2""")
+        select "window", type, {counted("go")} from (
+            select (epoch_ns(ts) - ((epoch_ns(ts) % {base}) + {base}) % {base}) as "window",
+                coalesce(type, '(none)') as type, outcome_go, count(*)::bigint as n
+            from events group by all)
+        group by all order by 1, 2""")
     timeless = wide["window"].isna().to_numpy()
     no_ts = {o: k for o in OUTCOMES if (k := int(wide.loc[timeless, o].sum()))}
     wide = wide[~timeless].reset_index(drop=True)
@@ -745,13 +754,13 @@ def _fleet_counts(con: Any, freq: str | None) -> FleetCounts:
         lost_table = lost_table[sorted(lost_table.columns)].sort_index().astype("int64")
         lost_table.columns.name = "outcome"
         lost_table.index.name = "cart"
-    unknown = frame("select coalesce(type, '') as type, count(*)::bigint as lines, "
-                    "count(distinct cart_id)::bigint as carts from events "
+    unknown = frame("select coalesce(type, '') as type, sum(n)::bigint as lines, "
+                    "count(distinct cart_id)::bigint as carts from _cf_cells "
                     "where outcome_lenient = 'unknown_type' group by all")
     unknown = unknown.astype({"type": object}).set_index("type").sort_index()
 
     con.execute("create or replace temp table _cf_by_type as select type, outcome_go, "
-                "outcome_lenient, count(*)::bigint as n from events group by all")
+                "outcome_lenient, sum(n)::bigint as n from _cf_cells group by all")
     per_mode = " union all ".join(
         f"select '{m}' as mode, type, outcome_{m} as outcome, n from _cf_by_type"
         for m in MODES)
