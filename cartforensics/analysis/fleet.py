@@ -7,8 +7,12 @@ and error in both modes (``outcome_go``, ``error_lenient``, ...) and every cart'
 - :func:`stored_replays` reads the columns a report needs (never ``payload``; ``raw`` only for
   the lines whose snippet a finding shows, a 16-byte digest for the others) and gives back
   objects that findings, metrics, plots and the report take wherever they take a
-  :class:`~cartforensics.model.replay.Replay`. ``write_report(DATASET)`` goes this way, and so its
-  report equals the one from the logs.
+  :class:`~cartforensics.model.replay.Replay`. ``write_report(DATASET)`` reads its findings
+  this way, and so its report equals the one from the logs.
+- :func:`fleet_report` aggregates the report's fleet-wide numbers with DuckDB where the
+  Parquet lies: :func:`fleet_counts` (counts, rates, metrics), the impact from the stored final
+  states (:func:`~cartforensics.analysis.impact.impact_sql`) and the per-cart table;
+  :func:`stored_outcomes` reads a chunk's rows of the report's ``outcomes.parquet``.
 - :func:`fleet_summary` counts per partition (one Parquet fragment at a time, on the workers
   of any ``concurrent.futures.Executor`` — a Dask cluster's too — or in this process) and
   combines the partial counts on the driver: outcomes per cart and mode, the seed's metrics,

@@ -11,6 +11,10 @@ and the chunk's rows of ``outcomes.parquet``, written to a part file of its own.
 (:func:`run_chunks`, :func:`combine`) adds them up in chunk order. Chunks run on a process
 pool of the machine's cores, or on any ``concurrent.futures.Executor`` (``executor=``, e.g.
 a Dask ``client.get_executor()``: the workers must see the logs and the output directory).
+A converted dataset's chunks give their findings only (:func:`summarize_findings`): its
+counts, impact and per-cart table are aggregated over the whole fleet by DuckDB
+(:func:`~cartforensics.analysis.fleet.fleet_report`, which :func:`combine` takes) and its
+``outcomes.parquet`` is read from the Parquet (:func:`write_dataset_outcomes`).
 
 >>> plan = plan_logs("logs/")                                           # doctest: +SKIP
 >>> results = run_chunks(plan, tmp_dir, freq=None, go_version=None)   # doctest: +SKIP
