@@ -11,8 +11,7 @@ and error in both modes (``outcome_go``, ``error_lenient``, ...) and every cart'
   this way, and so its report equals the one from the logs.
 - :func:`fleet_report` aggregates the report's fleet-wide numbers with DuckDB where the
   Parquet lies: :func:`fleet_counts` (counts, rates, metrics), the impact from the stored final
-  states (:func:`~cartforensics.analysis.impact.impact_sql`) and the per-cart table;
-  :func:`stored_outcomes` reads a chunk's rows of the report's ``outcomes.parquet``.
+  states (:func:`~cartforensics.analysis.impact.impact_sql`) and the per-cart table.
 - :func:`fleet_summary` counts per partition (one Parquet fragment at a time, on the workers
   of any ``concurrent.futures.Executor`` — a Dask cluster's too — or in this process) and
   combines the partial counts on the driver: outcomes per cart and mode, the seed's metrics,
@@ -63,8 +62,7 @@ from cartforensics.vocab import (
 )
 
 __all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetCounts", "FleetReport", "FleetSummary",
-           "StoredReplay", "fleet_counts", "fleet_report", "fleet_summary", "stored_outcomes",
-           "stored_replays"]
+           "StoredReplay", "fleet_counts", "fleet_report", "fleet_summary", "stored_replays"]
 
 DIGEST_COLUMN = "raw_digest"  # MD5 of a line's bytes (DuckDB's): equal digests, equal lines
 # read_events' columns a report reads (payload never: the outcomes are stored)
@@ -96,6 +94,8 @@ class StoredReplay:
         self._cart_ids = cart_ids
         self._states = states
         self._rows: dict[str, np.ndarray] | None = None
+        #: this mode's rows of a report's outcomes.parquet, when read with the lines
+        self.outcome_rows: pa.Table | None = None
 
     def load_raw(self, cart_ids: Sequence[str], raw: pa.Array) -> pa.Array:
         """``raw`` (one value per events row) with every line of ``cart_ids`` filled in from
@@ -191,33 +191,20 @@ def _in_lines_order(table: pa.Table) -> pa.Table:
 _OUTCOME_NAMES = pa.array(list(OUTCOMES), pa.large_string())
 
 
-def stored_outcomes(fragments: Sequence[str | os.PathLike[str]], mode: str) -> pa.Table:
-    """The rows of outcomes.parquet of a dataset's event ``fragments`` (checked ones: a
-    report's chunk) in ``mode``: mode, cart_id, line, ts, type, outcome, error, in the lines'
-    order; what the report writes from :func:`stored_replays`' replays of them, read by
-    DuckDB where it lies (an outcome that is none of OUTCOMES reads ``nan``, as there)."""
-    from cartforensics.io.dataset import EVENTS_SCHEMA
-
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
-    con = process_connection()
-    try:
-        parquet_view(con, "stored", [Path(f) for f in fragments], EVENTS_SCHEMA,
-                     temporary=True)
-        t = _in_lines_order(con.sql(
-            f"select cart_id, source, line, ts_ns, type, outcome_{mode} as outcome, "
-            f"error_{mode} as error from stored").to_arrow_table())
-    finally:
-        con.close()
+def _outcome_rows(table: pa.Table, mode: str) -> pa.Table:
+    """The rows of a report's outcomes.parquet (mode, cart_id, line, ts, type, outcome,
+    error) of a scan's lines in ``mode``, as the report writes them from a replay's frame (an
+    outcome that is none of OUTCOMES reads ``nan``, as there)."""
     text = pa.large_string()
-    outcome = t["outcome"].cast(text)
+    outcome = table[f"outcome_{mode}"].cast(text)
     return pa.table({
-        "mode": pa.repeat(pa.scalar(mode, text), t.num_rows),
-        "cart_id": t["cart_id"].cast(text), "line": t["line"].cast(pa.int64()),
-        "ts": t["ts_ns"].cast(pa.timestamp("ns", tz="UTC")), "type": t["type"].cast(text),
+        "mode": pa.repeat(pa.scalar(mode, text), table.num_rows),
+        "cart_id": table["cart_id"].cast(text), "line": table["line"].cast(pa.int64()),
+        "ts": table["ts_ns"].cast(pa.timestamp("ns", tz="UTC")),
+        "type": table["type"].cast(text),
         "outcome": pc.if_else(pc.is_in(outcome, value_set=_OUTCOME_NAMES), outcome,
                               pa.scalar("nan", text)),
-        "error": t["error"].cast(text)})
+        "error": table[f"error_{mode}"].cast(text)})
 
 
 def _in_line_order(table: pa.Table) -> bool:
@@ -280,6 +267,8 @@ def stored_replays(path: str | os.PathLike[str],
         _EVENT_COLUMNS + ["raw"]))
     events[DIGEST_COLUMN] = pd.array(table[DIGEST_COLUMN].combine_chunks(),
                                      dtype=pd.ArrowDtype(pa.binary(16)))
+    # the report's outcomes.parquet rows, from the Arrow columns (no pandas round trip)
+    rows_of_mode = {mode: _outcome_rows(table, mode) for mode in MODES}
     del table
     events.attrs["files"] = SharedList(
         {"path": f["path"], "cart_id": f["cart_id"], "bytes": f.get("content_size"),
@@ -333,6 +322,7 @@ def stored_replays(path: str | os.PathLike[str],
         })
         out.append(StoredReplay(mode, events, oc, cart_ids, states, root,
                                 semantics(manifest.get("go_version"))))
+        out[-1].outcome_rows = rows_of_mode[mode]
     return events, out[0], out[1]
 
 

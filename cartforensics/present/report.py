@@ -321,7 +321,6 @@ def write_report(
         plan_logs,
         run_chunks,
         start_workers_server,
-        write_dataset_outcomes,
     )
 
     started = time.time()
@@ -370,15 +369,12 @@ def write_report(
     tmp = build / ".cartforensics-parts"
     try:
         tmp.mkdir()
-        # from logs, the chunks' rows of outcomes.parquet are copied as they finish; a
-        # dataset's are read from its Parquet (write_dataset_outcomes, below)
-        writer = None if from_dataset else OutcomesWriter(build / "outcomes.parquet")
+        writer = OutcomesWriter(build / "outcomes.parquet")
         charts_ready: list[Any] = []
 
         def chunk_done(r: Any) -> None:
             bar.update()
-            if writer is not None:
-                writer.add(r)
+            writer.add(r)
             if not charts_ready:  # matplotlib loads while the other chunks run
                 from cartforensics.present import plots
 
@@ -401,8 +397,6 @@ def write_report(
                     if freq is not None:  # refused before anything runs, as run_chunks does
                         window_width(freq)
                     aggregating = aggregator.submit(fleet_report, source, freq, TOP_CARTS)
-                    closing = copier.submit(write_dataset_outcomes, chunks,
-                                            build / "outcomes.parquet")
                 results = run_chunks(chunks, str(tmp), freq, None if from_dataset else sem,
                                      executor=executor, workers=workers, on_done=chunk_done,
                                      noted=noted, timelines=timelines,
@@ -410,8 +404,7 @@ def write_report(
                 fleet = aggregating.result() if aggregating is not None else None
                 # the lenient rows are copied into outcomes.parquet while the charts are
                 # drawn (Arrow's reading and writing release the GIL)
-                if writer is not None:
-                    closing = copier.submit(writer.close)
+                closing = copier.submit(writer.close)
                 bar.set_description("report: writing")
                 comb = combine(results, freq, sem, timelines, fleet, noted)
                 # the kept carts' timelines, drawn once: only their lines are read again
@@ -431,8 +424,7 @@ def write_report(
             finally:
                 if closing is not None:
                     wait([closing])
-                if writer is not None:
-                    writer.abort()
+                writer.abort()
         charts = {}
         for name, data in pngs.items():
             (build / f"{name}.png").write_bytes(data)

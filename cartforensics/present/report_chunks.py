@@ -11,10 +11,10 @@ and the chunk's rows of ``outcomes.parquet``, written to a part file of its own.
 (:func:`run_chunks`, :func:`combine`) adds them up in chunk order. Chunks run on a process
 pool of the machine's cores, or on any ``concurrent.futures.Executor`` (``executor=``, e.g.
 a Dask ``client.get_executor()``: the workers must see the logs and the output directory).
-A converted dataset's chunks give their findings only (:func:`summarize_findings`): its
-counts, impact and per-cart table are aggregated over the whole fleet by DuckDB
-(:func:`~cartforensics.analysis.fleet.fleet_report`, which :func:`combine` takes) and its
-``outcomes.parquet`` is read from the Parquet (:func:`write_dataset_outcomes`).
+A converted dataset's chunks give their findings and rows of ``outcomes.parquet`` only
+(:func:`summarize_findings`): its counts, impact and per-cart table are aggregated over the
+whole fleet by DuckDB (:func:`~cartforensics.analysis.fleet.fleet_report`, which
+:func:`combine` takes).
 
 >>> plan = plan_logs("logs/")                                           # doctest: +SKIP
 >>> results = run_chunks(plan, tmp_dir, freq=None, go_version=None)   # doctest: +SKIP
@@ -59,7 +59,7 @@ from cartforensics.analysis.metrics import (
 from cartforensics.io.dataset import CARTS_DIR, EVENTS_DIR, fragment_files
 from cartforensics.io.logs import LogFile, LogList
 from cartforensics.model.protocol import ReplayLike
-from cartforensics.vocab import MODES, OUTCOMES
+from cartforensics.vocab import OUTCOMES
 
 if TYPE_CHECKING:
     from cartforensics.analysis.fleet import FleetReport
@@ -68,8 +68,7 @@ __all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "TIMELINE_CARTS", "CartT
            "TIMELINE_POSITIONS", "Chunk", "ChunkResult", "Combined", "build_timelines",
            "chunk_timelines", "position_limits", "ranked_timelines", "summarize_findings",
            "OutcomesWriter", "combine", "plan_dataset", "plan_logs", "read_chunk", "read_part",
-           "run_chunks", "start_workers_server", "summarize_chunk", "write_dataset_outcomes",
-           "write_outcomes",
+           "run_chunks", "start_workers_server", "summarize_chunk", "write_outcomes",
            "write_part"]
 
 CHUNK_BYTES = 16 << 20  # of log input per chunk (about 90,000 writer-format lines)
@@ -402,19 +401,27 @@ def summarize_chunk(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, i
         outcomes=outcomes, semantics=go.semantics.spec, impact=impact, timelines=tls)
 
 
-def summarize_findings(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike,
-                       index: int) -> ChunkResult:
+def summarize_findings(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, index: int,
+                       tmp_dir: str | None) -> ChunkResult:
     """What :func:`summarize_chunk` gives of a chunk of a converted dataset, whose counts,
     impact and per-cart rows are aggregated over the whole fleet where the data lies
-    (:func:`~cartforensics.analysis.fleet.fleet_report`) and whose rows of outcomes.parquet
-    are read from it (:func:`write_dataset_outcomes`): its lines, carts and findings' parts
-    only; :func:`combine` takes the rest from the fleet's aggregates."""
+    (:func:`~cartforensics.analysis.fleet.fleet_report`): its lines, carts, findings' parts
+    and rows of outcomes.parquet (to ``tmp_dir``; the stored replays' own Arrow rows when
+    they have them); :func:`combine` takes the rest from the fleet's aggregates."""
+    outcomes: dict[str, str] = {}
+    if tmp_dir is not None:
+        for r in (go, lenient):
+            path = os.path.join(tmp_dir, f"{r.mode}-{index:06d}.arrow")
+            rows = getattr(r, "outcome_rows", None)
+            write_part(_outcomes_table(r) if rows is None else rows.cast(OUTCOMES_SCHEMA),
+                       path)
+            outcomes[r.mode] = path
     return ChunkResult(
         index=index, lines=len(events), carts=len(go.cart_ids), applied_go=0,
         applied_lenient=0, lost=0, carts_losing=0,
         parts=finding_parts(go, lenient, limit=EVIDENCE_KEPT), metrics={}, ts_min=None,
         ts_max=None, counts=pd.DataFrame(), no_ts={}, lost_by_cart=pd.DataFrame(),
-        unknown=pd.DataFrame(), per_cart=pd.DataFrame(), outcomes={},
+        unknown=pd.DataFrame(), per_cart=pd.DataFrame(), outcomes=outcomes,
         semantics=go.semantics.spec)
 
 
@@ -597,7 +604,7 @@ def run_chunk(chunk: Chunk, tmp_dir: str | None, freq: str | None = None,
         warnings.simplefilter("always")
         events, go, lenient = read_chunk(chunk, go_version)
     if findings_only:
-        result = summarize_findings(events, go, lenient, chunk.index)
+        result = summarize_findings(events, go, lenient, chunk.index, tmp_dir)
     else:
         result = summarize_chunk(events, go, lenient, chunk.index, tmp_dir, freq, noted=noted,
                                  timelines=timelines)
@@ -911,23 +918,6 @@ class OutcomesWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
-
-
-def write_dataset_outcomes(chunks: Sequence[Chunk], path: str | os.PathLike[str]) -> None:
-    """outcomes.parquet of a converted dataset's ``chunks`` (:func:`plan_dataset`) straight
-    from its stored outcomes (:func:`~cartforensics.analysis.fleet.stored_outcomes`): the rows
-    :class:`OutcomesWriter` writes from the chunks' replays, every go row, then every lenient
-    row, one chunk's in memory at a time; for ``run_chunks(findings_only=True)``, whose
-    chunks write none."""
-    from cartforensics.analysis.fleet import stored_outcomes
-
-    schema = _outcomes_schema()
-    with pq.ParquetWriter(os.fspath(path), schema) as writer:
-        for mode in MODES:
-            for c in chunks:
-                t = stored_outcomes(c.fragments, mode)
-                if t.num_rows:
-                    writer.write_table(t.cast(schema))
 
 
 def write_outcomes(results: Sequence[ChunkResult], path: str | os.PathLike[str]) -> None:
