@@ -62,7 +62,8 @@ from cartforensics.vocab import (
 )
 
 __all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetCounts", "FleetReport", "FleetSummary",
-           "StoredReplay", "fleet_counts", "fleet_report", "fleet_summary", "stored_replays"]
+           "StoredReplay", "fleet_counts", "fleet_report", "fleet_summary", "stored_replays",
+           "stored_scan"]
 
 DIGEST_COLUMN = "raw_digest"  # MD5 of a line's bytes (DuckDB's): equal digests, equal lines
 # read_events' columns a report reads (payload never: the outcomes are stored)
@@ -136,14 +137,15 @@ class StoredReplay:
         return counts.reindex(self.cart_ids, fill_value=0).astype("int64")
 
 
-def _scan(path: str | os.PathLike[str],
+def stored_scan(path: str | os.PathLike[str],
           lines: Iterable[tuple[str, int]] | None = None,
           fragments: Sequence[str | os.PathLike[str]] | None = None) -> pa.Table:
     """Every line's report columns, ``raw`` kept only where a finding shows it (lenient
     malformed, no final newline, a backslash: the line may decode under one toolchain only)
     and on ``lines`` ((cart_id, line) pairs: noted lines), a 16-byte digest of it everywhere
     (MD5: equal digests, equal lines); read, filtered, hashed and sorted by DuckDB in its
-    threads, where the Parquet lies: no Python pass over the rows."""
+    threads, where the Parquet lies: no Python pass over the rows. What
+    :func:`stored_replays` reads (its ``scanned``: read ahead, in another thread)."""
     from cartforensics.io.dataset import EVENTS_SCHEMA
 
     cols = list(dict.fromkeys(_EVENT_COLUMNS + ["ts_ns", "source"] + _OUTCOME_COLUMNS))
@@ -234,6 +236,7 @@ def stored_replays(path: str | os.PathLike[str],
                    carts: Iterable[str] | None = None,
                    cart_fragments: Sequence[str] | None = None,
                    manifest: dict[str, Any] | None = None,
+                   scanned: pa.Table | None = None,
                    ) -> tuple[pd.DataFrame, StoredReplay, StoredReplay]:
     """(events, go, lenient) from a converted dataset, without replaying: ``events`` has
     read_events' columns but ``payload`` (``raw`` only where a finding shows a line's bytes,
@@ -249,7 +252,8 @@ def stored_replays(path: str | os.PathLike[str],
     :mod:`cartforensics.present.report_chunks`); ``cart_fragments``: the ``carts/`` fragments that
     hold those carts' rows (default: all); ``manifest``: the dataset's manifest (or the part
     of it these carts need: their ``files`` entries, ``go_version``, ``source``), when read
-    already."""
+    already; ``scanned``: what :func:`stored_scan` gave for ``path``, ``lines`` and
+    ``fragments``, when read already."""
     root = Path(path)
     if manifest is None:
         manifest = read_manifest(root)
@@ -259,7 +263,7 @@ def stored_replays(path: str | os.PathLike[str],
     if carts is not None:
         wanted = set(carts)
         files = [f for f in files if f["cart_id"] in wanted]
-    table = _scan(root, lines, fragments)
+    table = stored_scan(root, lines, fragments) if scanned is None else scanned
     ids = [f["cart_id"] for f in files]
     outcome_cols = {c: table[c] for c in _OUTCOME_COLUMNS}
     ev_cols = [c for c in _EVENT_COLUMNS] + ["ts_ns", "raw"]

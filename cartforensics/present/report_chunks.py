@@ -28,7 +28,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -578,15 +578,17 @@ def _type_codes(s: pd.Series, missing: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_chunk(chunk: Chunk, go_version: Any = None,
-               lines: Sequence[tuple[str, int]] | None = None) -> tuple[Any, Any, Any]:
+               lines: Sequence[tuple[str, int]] | None = None,
+               scanned: pa.Table | None = None) -> tuple[Any, Any, Any]:
     """(events, go, lenient) of one chunk: read and replayed from its log files, or read back
-    from the dataset's stored outcomes."""
+    from the dataset's stored outcomes (``scanned``: its fragments' lines, read ahead by
+    :func:`~cartforensics.analysis.fleet.stored_scan` with these ``lines``)."""
     if chunk.root is not None:
         from cartforensics.analysis.fleet import stored_replays
 
         return stored_replays(chunk.root, lines, fragments=chunk.fragments,
                               carts=chunk.carts, cart_fragments=chunk.cart_fragments,
-                              manifest=chunk.manifest)
+                              manifest=chunk.manifest, scanned=scanned)
     from cartforensics.io.sources import read_events
     from cartforensics.model.replay import replay
 
@@ -596,13 +598,15 @@ def read_chunk(chunk: Chunk, go_version: Any = None,
 
 def run_chunk(chunk: Chunk, tmp_dir: str | None, freq: str | None = None,
               go_version: Any = None, noted: frozenset[str] = frozenset(),
-              timelines: int = TIMELINE_CARTS, findings_only: bool = False) -> ChunkResult:
+              timelines: int = TIMELINE_CARTS, findings_only: bool = False,
+              scanned: pa.Table | None = None) -> ChunkResult:
     """Read, replay and reduce one chunk (what a worker runs); ``noted``: the carts with an
     analyst's note, ``timelines``: how many carts to rank for a timeline (see
-    :func:`summarize_chunk`); ``findings_only``: :func:`summarize_findings` instead."""
+    :func:`summarize_chunk`); ``findings_only``: :func:`summarize_findings` instead;
+    ``scanned``: a dataset chunk's lines, read ahead (see :func:`read_chunk`)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        events, go, lenient = read_chunk(chunk, go_version)
+        events, go, lenient = read_chunk(chunk, go_version, scanned=scanned)
     if findings_only:
         result = summarize_findings(events, go, lenient, chunk.index, tmp_dir)
     else:
@@ -641,6 +645,46 @@ def start_workers_server() -> None:
     multiprocessing.get_context("forkserver").set_forkserver_preload([__name__])
     with main_module_hidden():
         forkserver.ensure_running()
+
+
+class _ScansAhead:
+    """In one process, a dataset's chunks' lines (:func:`~cartforensics.analysis.fleet.stored_scan`)
+    each read in a thread while the chunk before is reduced: DuckDB's reading overlaps the
+    Python work (one chunk ahead, so memory stays two chunks' lines). ``next()``: the next
+    chunk's (None for logs)."""
+
+    def __init__(self, chunks: Sequence[Chunk]) -> None:
+        self._todo = [c for c in chunks if c.root is not None]
+        self._logs = len(self._todo) < len(chunks)
+        self._pool: ThreadPoolExecutor | None = None
+        self._next: Future | None = None
+
+    def __enter__(self) -> _ScansAhead:
+        if self._todo and not self._logs:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="cartforensics-scan")
+            self._submit()
+        return self
+
+    def _submit(self) -> None:
+        from cartforensics.analysis.fleet import stored_scan
+
+        if self._todo and self._pool is not None:
+            c = self._todo.pop(0)
+            self._next = self._pool.submit(stored_scan, c.root, None, c.fragments)
+
+    def next(self) -> pa.Table | None:
+        if self._next is None:
+            return None
+        table = self._next.result()
+        self._next = None
+        self._submit()
+        return table
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            if self._next is not None:
+                self._next.cancel()
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def default_workers(chunks: Sequence[Chunk]) -> int:
@@ -683,8 +727,10 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
             on_done(r)
 
     if executor is None and n <= 1:
-        for c in chunks:
-            done(run_chunk(c, tmp_dir, freq, go_version, noted, timelines, findings_only))
+        with _ScansAhead(chunks) as ahead:  # a dataset's next lines read by DuckDB meanwhile
+            for c in chunks:
+                done(run_chunk(c, tmp_dir, freq, go_version, noted, timelines, findings_only,
+                               ahead.next()))
         return [results[c.index] for c in chunks]
     own = executor is None
     window = 2 * (n if own else executor_width(executor))  # type: ignore[arg-type]

@@ -281,14 +281,14 @@ def test_fleet_report_equals_the_chunks_replays(which: str, where: str, corpus, 
 def test_scan_sorts_fragments_given_out_of_order(corpus) -> None:
     """The scan keeps the fragments' own order when it is the lines' order and sorts it when
     it is not: the same table either way."""
-    from cartforensics.analysis.fleet import _scan
+    from cartforensics.analysis.fleet import stored_scan
     from cartforensics.io.dataset import EVENTS_DIR, fragment_files
 
     frags = fragment_files(corpus[1], EVENTS_DIR)
-    want = _scan(corpus[1], None, frags)
+    want = stored_scan(corpus[1], None, frags)
     assert len(frags) >= 1 and want.num_rows > 0
     if len(frags) > 1:
-        assert _scan(corpus[1], None, frags[::-1]).equals(want)
+        assert stored_scan(corpus[1], None, frags[::-1]).equals(want)
     # rows out of order inside a fragment too: a copy of one written backwards
     import pyarrow.parquet as pq
 
@@ -296,8 +296,8 @@ def test_scan_sorts_fragments_given_out_of_order(corpus) -> None:
     backwards = corpus[1] / EVENTS_DIR / frags[0].parent.name / "backwards.parquet"
     pq.write_table(t.take(list(range(t.num_rows - 1, -1, -1))), backwards)
     try:
-        got = _scan(corpus[1], None, [backwards])
-        assert got.equals(_scan(corpus[1], None, [frags[0]]))
+        got = stored_scan(corpus[1], None, [backwards])
+        assert got.equals(stored_scan(corpus[1], None, [frags[0]]))
         assert got.num_rows == t.num_rows > 1
     finally:
         backwards.unlink()
