@@ -24,7 +24,9 @@ from cartforensics.analysis.toolchain import text_or_none, toolchain_lines
 from cartforensics.go.json import go_quote
 from cartforensics.go.version import other_json
 from cartforensics.model.protocol import ReplayLike, ReplayOfEvents
+from cartforensics.model.replay import Replay
 from cartforensics.vocab import EVIDENCE_ROWS as EVIDENCE_KEPT
+from cartforensics.vocab import OUTCOMES
 
 # in the order a tie in lines affected is broken
 KINDS = (
@@ -141,13 +143,22 @@ def _check_pair(go: ReplayLike, lenient: ReplayLike) -> None:
     a, b = go.outcomes, lenient.outcomes
     same = len(a) == len(b) and bool(
         (a["line"].to_numpy() == b["line"].to_numpy()).all()
-        and (a["cart_id"].astype(str).to_numpy() == b["cart_id"].astype(str).to_numpy()).all()
+        and _same_texts(a["cart_id"], b["cart_id"])
     )
     if not same:
         raise ValueError(
             "the two replays are not of the same lines: replay one read_events DataFrame in "
             "both modes"
         )
+
+
+def _same_texts(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two columns of the same length hold the same values as ``str``: two
+    categoricals over the same categories by their codes (no str per row)."""
+    if (isinstance(a.dtype, pd.CategoricalDtype) and isinstance(b.dtype, pd.CategoricalDtype)
+            and a.cat.categories.equals(b.cat.categories)):
+        return bool((a.cat.codes.to_numpy() == b.cat.codes.to_numpy()).all())
+    return bool((a.astype(str).to_numpy() == b.astype(str).to_numpy()).all())
 
 
 def _raw_bytes(events: pd.DataFrame, rows: Sequence[int]) -> list[bytes]:
@@ -442,8 +453,14 @@ class _Chunk:
         return self._is[k]
 
     def at(self, col: pd.Series, rows: np.ndarray) -> np.ndarray:
-        """``col``'s values at ``rows`` as objects (None for missing or non-text)."""
-        return text_or_none(col.iloc[rows]) if len(rows) else np.empty(0, dtype=object)
+        """``col``'s values at ``rows`` as objects (None for missing or non-text); of a
+        categorical, its categories' own objects (not a new str per row)."""
+        if not len(rows):
+            return np.empty(0, dtype=object)
+        if isinstance(col.dtype, pd.CategoricalDtype):
+            names = np.append(text_or_none(np.asarray(col.cat.categories, dtype=object)), None)
+            return names[col.cat.codes.to_numpy()[rows]]  # (code -1: the None at the end)
+        return text_or_none(col.iloc[rows])
 
     def evidence(self, rows: np.ndarray) -> pd.DataFrame:
         ev, a, b = self.ev, self.go.outcomes, self.lenient.outcomes
@@ -457,6 +474,50 @@ class _Chunk:
             "lenient_outcome": b["outcome"].iloc[rows].astype(str).to_numpy(dtype=object),
             "lenient_error": self.at(b["error"], rows),
         }).assign(ts=lambda d: pd.to_datetime(d["ts"], utc=True))
+
+
+class OutcomeColumns:
+    """A replay's ``outcomes`` read one column at a time (``cols["error"]``), never the whole
+    frame (a row of six columns per line): a :class:`~cartforensics.model.replay.Replay`'s
+    ``outcome`` and ``error`` as categoricals over the codes it keeps per line, its other
+    columns the events' own; any other replay's from its ``outcomes``. ``len``: the lines.
+
+    >>> import cartforensics as cf                                     # doctest: +SKIP
+    >>> OutcomeColumns(cf.replay("sample_data"))["outcome"].value_counts()  # doctest: +SKIP
+    """
+
+    def __init__(self, replay: ReplayLike) -> None:
+        self._replay = replay
+        # the compact columns (model/replay.py), unless the frame is there already
+        self._compact = isinstance(replay, Replay) and replay._outcomes is None
+
+    def __len__(self) -> int:
+        r = self._replay
+        return len(r._plain) if self._compact else len(r.outcomes)  # type: ignore[attr-defined]
+
+    def __getitem__(self, name: str) -> pd.Series:
+        r = self._replay
+        if not self._compact:
+            return r.outcomes[name]
+        if name == "outcome":
+            return pd.Series(pd.Categorical.from_codes(r._codes, categories=OUTCOMES))
+        if name == "error":
+            return pd.Series(pd.Categorical.from_codes(r._error_index,
+                                                       categories=r._error_texts))
+        if name not in ("cart_id", "line", "ts", "type"):
+            raise KeyError(name)
+        return r._plain[name]  # (the events without their attrs: no deep copy per access)
+
+
+class _ReadByColumn:
+    """A replay whose ``outcomes`` is its :class:`OutcomeColumns`; the rest is the replay's."""
+
+    def __init__(self, replay: ReplayLike) -> None:
+        self._replay = replay
+        self.outcomes = OutcomeColumns(replay)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._replay, name)
 
 
 def cart_codes(col: pd.Series) -> tuple[np.ndarray, np.ndarray]:
@@ -547,6 +608,7 @@ def finding_parts(go: ReplayOfEvents, lenient: ReplayLike, limit: int | None = E
     """The findings of a set of carts as parts that :func:`combine_parts` adds up and
     :func:`build_findings` turns into :class:`Finding` objects: ``limit`` evidence lines per
     part (None: all), rows numbered from ``offset``. Every cart must be whole in ``go``."""
+    go, lenient = _ReadByColumn(go), _ReadByColumn(lenient)  # never the outcomes frames
     _check_pair(go, lenient)
     ch = _Chunk(go, lenient)
     specs: list[_Spec] = []
@@ -681,7 +743,9 @@ def _too_long(ch: _Chunk) -> list[_Spec]:
     long_ = ch.ev["too_long"].to_numpy(dtype=bool)
     lost = ch.is_("go", "not_reached")
     idx = np.flatnonzero(long_ | lost)
-    role = np.where(long_, "over 256 KiB", "not reached")
+    def role(rows: np.ndarray) -> np.ndarray:  # of the evidence rows only
+        return np.where(long_[rows], "over 256 KiB", "not reached").astype(object)
+
     length = ch.ev["length"].to_numpy()
     return [_Spec("too_long", idx, extra={"role": role, "length": length},
                   sums={"too_long": long_[idx], "not_reached": lost[idx]},
@@ -734,6 +798,9 @@ def _build_unknown_type(p: FindingPart, total: int, sem: Any) -> Finding:
     return _make(p, msg, {"seen_by_service": seen_by_service, "hidden": hidden})
 
 
+_BROKEN_PIECE = 65_536  # broken lines read at a time
+
+
 def _broken_lines(ch: _Chunk) -> list[_Spec]:
     le_err = ch.lenient.outcomes["error"]
     bad = np.flatnonzero(le_err.notna().to_numpy() & ch.is_("lenient", "malformed"))
@@ -744,14 +811,18 @@ def _broken_lines(ch: _Chunk) -> list[_Spec]:
     how = np.full(n, None, dtype=object)
     snip = np.full(n, None, dtype=object)
     inner = np.full(n, _NAT, dtype=np.int64)
-    for r, raw in zip(bad.tolist(), _raw_bytes(ch.ev, bad.tolist()), strict=True):
-        tok = raw[:-1] if raw.endswith(b"\r") else raw
-        s, h = line_shape(tok)
-        shape[r], how[r], snip[r] = s, h, snippet(raw)
-        if s == "glued":
-            t = _glued_ts(tok)
-            if t is not None:
-                inner[r] = t.as_unit("ns").value
+    for a in range(0, len(bad), _BROKEN_PIECE):  # a piece at a time: no int object per line
+        piece = bad[a : a + _BROKEN_PIECE].tolist()
+        seen: dict[bytes, tuple[Any, Any, str, int]] = {}  # the piece's distinct lines
+        for r, raw in zip(piece, _raw_bytes(ch.ev, piece), strict=True):
+            hit = seen.get(raw)
+            if hit is None:
+                tok = raw[:-1] if raw.endswith(b"\r") else raw
+                s, h = line_shape(tok)
+                t = _glued_ts(tok) if s == "glued" else None
+                hit = seen[raw] = (s, h, snippet(raw), _NAT if t is None else
+                                   t.as_unit("ns").value)
+            shape[r], how[r], snip[r], inner[r] = hit
     out = []
     glued = np.flatnonzero(shape == "glued")
     if len(glued):
@@ -767,8 +838,8 @@ def _broken_lines(ch: _Chunk) -> list[_Spec]:
     other = np.setdiff1d(bad, np.union1d(glued, torn))
     if len(other):
         errs = ch.at(le_err, other)
-        keys = np.array(["blank line" if shape[r] == "blank" else str(e)
-                         for r, e in zip(other.tolist(), errs, strict=True)], dtype=object)
+        keys = errs.copy()  # (the texts' own objects: the lines have an error text)
+        keys[shape[other] == "blank"] = "blank line"
         out.append(_Spec("other_malformed", other, keys=keys, extra={"snippet": snip}))
     return out
 

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from cartforensics.analysis.findings import OutcomeColumns
 from cartforensics.io.logs import LOG_SUFFIX, Source, find_logs
 from cartforensics.model.protocol import ReplayLike, ReplayOfEvents
 from cartforensics.model.replay import Replay
@@ -202,13 +203,14 @@ def metric_values(replay: ReplayOfEvents, source: Source | None = None) -> dict[
     """The metrics' values (name -> value) of :func:`metrics`; the values of disjoint sets of
     carts add up (:func:`combine_metric_values`)."""
     ev = replay.events
-    outcome = replay.outcomes["outcome"]
+    cols = OutcomeColumns(replay)  # two columns, not the outcomes frame
+    outcome = cols["outcome"]
     per = outcome.value_counts()
     count = {o: int(per.get(o, 0)) for o in OUTCOMES}
-    cart = replay.outcomes["cart_id"]
-    long_carts = set(pd.unique(cart[(outcome == "too_long").to_numpy()].astype(str)))
+    cart = cols["cart_id"]
+    long_carts = set(map(str, pd.unique(cart[(outcome == "too_long").to_numpy()])))
     files = _log_files(ev, source)
-    carts = set(replay.cart_ids) | set(pd.unique(cart.astype(str)))
+    carts = set(replay.cart_ids) | set(map(str, pd.unique(cart)))  # (no str per line)
     carts |= {c for c, _ in files or []}
     nl = ev["newline"].to_numpy(dtype=bool)
     length = ev["length"].to_numpy(dtype=np.int64)

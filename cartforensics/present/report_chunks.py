@@ -44,6 +44,7 @@ from cartforensics.analysis.findings import (
     EVIDENCE_KEPT,
     Finding,
     FindingPart,
+    OutcomeColumns,
     build_findings,
     cart_codes,
     combine_parts,
@@ -306,30 +307,65 @@ def _text_array(s: pd.Series) -> pa.Array:
     return arr.cast(pa.large_string())
 
 
+def _coded_array(s: pd.Series, name: Callable[[Any], str | None]) -> pa.Array | None:
+    """A categorical column as a dictionary array over its categories (each category's text:
+    ``name``; a missing value null): a code per line, no text; None when ``s`` is no
+    categorical."""
+    if not isinstance(s.dtype, pd.CategoricalDtype):
+        return None
+    codes = np.asarray(s.cat.codes.to_numpy())
+    names = pa.array([name(c) for c in s.cat.categories], pa.large_string())
+    return pa.DictionaryArray.from_arrays(pa.array(codes, mask=codes < 0), names)
+
+
 def _outcomes_table(r: Any) -> pa.Table:
-    oc = r.outcomes
+    """A replay's rows of outcomes.parquet: OUTCOMES_SCHEMA's columns, the text ones as
+    dictionary arrays where the replay keeps codes (:class:`OutcomeColumns`: a Replay never
+    builds its outcomes frame for this), which :func:`write_part` decodes a batch at a time."""
+    oc = OutcomeColumns(r)
     n = len(oc)
     ts = pd.to_datetime(oc["ts"], utc=True)
     outcome = oc["outcome"]
     if not (isinstance(outcome.dtype, pd.CategoricalDtype) and
             bool((outcome.cat.codes.to_numpy() >= 0).all())):
         outcome = outcome.astype(str)  # (a missing outcome as astype(str) names it)
+    cart = oc["cart_id"]
+    cart_codes_ = _coded_array(cart, str) if isinstance(cart.dtype, pd.CategoricalDtype) and \
+        bool((cart.cat.codes.to_numpy() >= 0).all()) else None  # (missing: astype(str)'s)
+
+    def text(c: Any) -> str | None:
+        return c if isinstance(c, str) else None
+
+    mode = pa.DictionaryArray.from_arrays(pa.array(np.zeros(n, np.int8)),
+                                          pa.array([r.mode], pa.large_string()))
     return pa.table([
-        pa.repeat(pa.scalar(r.mode, pa.large_string()), n),
-        _text_array(oc["cart_id"].astype(str)), pa.array(oc["line"].to_numpy(np.int64)),
+        mode, cart_codes_ if cart_codes_ is not None else _text_array(cart.astype(str)),
+        pa.array(oc["line"].to_numpy(np.int64)),
         pa.array(ts.dt.as_unit("ns").array, pa.timestamp("ns", tz="UTC")),
-        _text_array(oc["type"]), _text_array(outcome), _text_array(oc["error"]),
-    ], schema=OUTCOMES_SCHEMA)
+        *(_coded_array(s, text) or _text_array(s)
+          for s in (oc["type"], outcome, oc["error"])),
+    ], names=OUTCOMES_SCHEMA.names)
+
+
+_PART_BATCH = 65_536  # rows of a part decoded at a time (write_part)
 
 
 def write_part(table: pa.Table, path: str) -> None:
     """A chunk's rows of outcomes.parquet, as an LZ4-compressed Arrow IPC file: measured, it
     costs the worker a tenth of a Parquet part and the driver (which reads it back to write
-    outcomes.parquet) no decoding."""
+    outcomes.parquet) no decoding. A ``table`` with dictionary columns
+    (:func:`_outcomes_table`) is written as OUTCOMES_SCHEMA, decoded a batch at a time (never
+    whole)."""
     codec = "lz4" if pa.Codec.is_available("lz4") else None
     options = pa.ipc.IpcWriteOptions(compression=codec)
-    with pa.OSFile(path, "wb") as f, pa.ipc.new_file(f, table.schema, options=options) as w:
-        w.write_table(table)
+    coded = any(pa.types.is_dictionary(t) for t in table.schema.types)
+    schema = OUTCOMES_SCHEMA if coded else table.schema
+    with pa.OSFile(path, "wb") as f, pa.ipc.new_file(f, schema, options=options) as w:
+        if not coded:
+            w.write_table(table)
+            return
+        for batch in table.to_batches(max_chunksize=_PART_BATCH):
+            w.write_batch(batch.cast(schema))
 
 
 def read_part(path: str) -> pa.Table:
@@ -349,8 +385,9 @@ def summarize_chunk(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, i
     yet drawn: :func:`build_timelines`) come out too."""
     ev = events
     n = len(ev)
-    go_c = _outcome_codes(go.outcomes["outcome"])
-    le_c = _outcome_codes(lenient.outcomes["outcome"])
+    go_oc, le_oc = OutcomeColumns(go), OutcomeColumns(lenient)  # never the outcomes frames
+    go_c = _outcome_codes(go_oc["outcome"])
+    le_c = _outcome_codes(le_oc["outcome"])
     applied = OUTCOMES.index("applied")
     lost = (le_c == applied) & (go_c != applied)
     cart, cart_names = cart_codes(ev["cart_id"])
@@ -360,7 +397,7 @@ def summarize_chunk(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, i
     base = _base_ns(freq, ts_ns)
     names = np.asarray(OUTCOMES, dtype=object)
     # outcome counts per window and type (go mode): the three time charts
-    t_codes, t_names = _type_codes(go.outcomes["type"], "(none)")
+    t_codes, t_names = _type_codes(go_oc["type"], "(none)")
     g = pd.DataFrame({"window": (ts_ns[has] // base) * base, "type": t_codes[has],
                       "outcome": go_c[has]}).groupby(["window", "type", "outcome"]).size()
     counts = g.rename("lines").reset_index()
@@ -374,7 +411,7 @@ def summarize_chunk(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, i
                                  "outcome": names[lc["outcome"].to_numpy()],
                                  "lines": lc["lines"].to_numpy(dtype=np.int64)})
     unk = le_c == OUTCOMES.index("unknown_type")
-    u_codes, u_names = _type_codes(lenient.outcomes["type"], "")
+    u_codes, u_names = _type_codes(le_oc["type"], "")
     uk = pd.DataFrame({"type": u_names[u_codes[unk]], "cart": cart[unk]})
     unknown = uk.groupby("type").agg(lines=("cart", "size"), carts=("cart", "nunique")) \
         .reset_index()
@@ -554,12 +591,12 @@ def per_cart_table(go: ReplayLike, lenient: ReplayLike, lost: np.ndarray, cart: 
 
 
 def _outcome_codes(s: pd.Series) -> np.ndarray:
-    """Each line's outcome as its index in OUTCOMES."""
+    """Each line's outcome as its index in OUTCOMES (-1: none of them), an int8."""
     if isinstance(s.dtype, pd.CategoricalDtype):
         remap = np.array([OUTCOMES.index(c) if c in OUTCOMES else -1
-                          for c in s.cat.categories] + [-1], dtype=np.int64)
+                          for c in s.cat.categories] + [-1], dtype=np.int8)
         return remap[s.cat.codes.to_numpy()]
-    return pd.Categorical(s.astype(str), categories=OUTCOMES).codes.astype(np.int64)
+    return pd.Categorical(s.astype(str), categories=OUTCOMES).codes.astype(np.int8)
 
 
 def _type_codes(s: pd.Series, missing: str) -> tuple[np.ndarray, np.ndarray]:
