@@ -369,10 +369,9 @@ def write_part(table: pa.Table, path: str) -> None:
 
 
 def read_part(path: str) -> pa.Table:
-    """What :func:`write_part` wrote, in memory from ``malloc`` (where the chunk's arrays
-    were: this process's heap holds their freed pages, Arrow's own pool would add to it)."""
+    """What :func:`write_part` wrote."""
     with pa.OSFile(path, "rb") as src:  # read whole: the file is removed next
-        return pa.ipc.open_file(src, memory_pool=pa.system_memory_pool()).read_all()
+        return pa.ipc.open_file(src).read_all()
 
 
 def summarize_chunk(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, index: int,
