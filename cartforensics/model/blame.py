@@ -132,6 +132,9 @@ class BlameIndex:
         self._prev: Any = None
         self._prev_at = 0
         self._recent: dict[int, dict[str, Any]] = {}  # the states of the last two read
+        # the states after the applied lines in one forward pass, when the replay gives them
+        # (Replay.applied_states), else None: each asked of state_at
+        self._states: Iterator[tuple[int, dict[str, Any]]] | None = None
 
     @functools.cached_property
     def ts(self) -> np.ndarray:
@@ -154,10 +157,20 @@ class BlameIndex:
         """Read the applied lines up to ``position`` (once each)."""
         if self._prev is None:
             self._prev = self.replay.state_at(self.cart_id, line=0)
+            self._recent = {0: self._prev}
+            forward = getattr(self.replay, "applied_states", None)
+            if forward is not None:
+                self._states = forward(self.cart_id)
         applied = self.applied
         while self._done < len(applied) and applied[self._done] <= position:
             p = applied[self._done]
-            state = self.replay.state_at(self.cart_id, line=p)
+            if self._states is not None:
+                at, state = next(self._states)
+                if at != p:
+                    raise RuntimeError(f"the replay's applied states of cart "
+                                       f"{self.cart_id!r} went to position {at}, not {p}")
+            else:
+                state = self.replay.state_at(self.cart_id, line=p)
             out: list[Key] = []
             _changed_keys(self._prev, state, (), out)
             for k in out:
@@ -172,10 +185,19 @@ class BlameIndex:
         self._extend(position)
 
     def state_read(self, position: int) -> dict[str, Any] | None:
-        """``replay.state_at(cart_id, line=position)`` as the last two lines read got it,
-        else None: a caller that draws the state beside the blame need not ask again. The
-        dict is the one the index compares with: read it, never change it."""
-        return self._recent.get(position)
+        """``replay.state_at(cart_id, line=position)`` as the index read it, else None: a
+        caller that draws the state beside the blame need not ask again. The state after
+        ``position`` is the one after the last applied line at or before it (a line that
+        did not apply leaves the cart and its lastChange as they were), so any position
+        whose last applied line is one of the last two read is answered. The dict is the
+        one the index compares with: read it, never change it."""
+        if not 0 <= position <= len(self.lines):
+            return None
+        k = bisect.bisect_right(self.applied, position)
+        q = self.applied[k - 1] if k else 0
+        if k > self._done:  # that line is not read yet
+            return None
+        return self._recent.get(q)
 
     def position_of(self, line: int) -> int:
         """The position after the cart's line numbered ``line`` (its ``line`` column)."""
