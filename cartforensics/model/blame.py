@@ -84,23 +84,48 @@ def _collect_leaves(value: Any, key: Key, path: str, keys: list[Key], paths: lis
 
 def _changed_keys(old: Any, new: Any, key: Key, out: list[Key]) -> None:
     """Append the key of every leaf of ``new`` that is new or differs from ``old``."""
-    if same_value(old, new):
-        return
+    if not same_value(old, new):
+        _differing_keys(old, new, key, out)
+
+
+def _differing_keys(old: Any, new: Any, key: Key, out: list[Key]) -> None:
+    """:func:`_changed_keys` of two values known to differ."""
     # (a child the same as before is passed over here: most of a state is)
     if isinstance(new, dict) and new and isinstance(old, dict):
         for k, v in new.items():
             o = old.get(k, _ABSENT)
             if not same_value(o, v):
-                _changed_keys(o, v, (*key, k), out)
+                _differing_keys(o, v, (*key, k), out)
     elif isinstance(new, list) and new and isinstance(old, list):
-        before = {_ident(k, v): v for k, v in enumerate(old)}
+        # (_ident inlined: a diff runs once per applied line, over every item)
+        before = {("#", v["id"]) if isinstance(v, dict) and "id" in v else ("@", k): v
+                  for k, v in enumerate(old)}
         for k, v in enumerate(new):
-            ident = _ident(k, v)
+            ident = ("#", v["id"]) if isinstance(v, dict) and "id" in v else ("@", k)
             o = before.get(ident, _ABSENT)
             if not same_value(o, v):
-                _changed_keys(o, v, (*key, ident), out)
+                _differing_keys(o, v, (*key, ident), out)
     else:
-        out.extend(k for k, _p, _v in leaves(new, key))
+        _leaf_keys(new, key, out)
+
+
+def _leaf_keys(value: Any, key: Key, out: list[Key]) -> None:
+    """Append the key of every leaf of ``value``, as :func:`leaves` lists them.
+
+    >>> out = []; _leaf_keys({"a": [{"id": 7, "q": 1}], "b": {}}, (), out); out
+    [('a', ('#', 7), 'id'), ('a', ('#', 7), 'q'), ('b',)]
+    """
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            if isinstance(v, (dict, list)) and v:
+                _leaf_keys(v, (*key, k), out)
+            else:
+                out.append((*key, k))
+    elif isinstance(value, list) and value:
+        for k, v in enumerate(value):
+            _leaf_keys(v, (*key, _ident(k, v)), out)
+    else:
+        out.append(key)
 
 
 # -- blame ------------------------------------------------------------------------------------
