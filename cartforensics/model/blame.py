@@ -2,9 +2,10 @@
 the other carts did around the same time (context).
 
 Everything here works through what any replay answers (:mod:`cartforensics.model.protocol`:
-``outcomes``, ``rows_of``, ``state_at``, ``cart_ids``), so it holds whatever the replay's
-internals are and never imports :mod:`cartforensics.model.replay`, whose :meth:`Replay.blame`
-and :meth:`Replay.context` call these functions.
+``outcomes``, ``rows_of``, ``state_at``, ``cart_ids``; and a replay's ``applied_states``, the
+states after its applied lines in one pass, where it has them), so it holds whatever the
+replay's internals are and never imports :mod:`cartforensics.model.replay`, whose
+:meth:`Replay.blame` and :meth:`Replay.context` call these functions.
 
 >>> go = cf.replay("sample_data")                                  # doctest: +SKIP
 >>> go.blame("cart-1164")                                          # doctest: +SKIP
@@ -137,7 +138,9 @@ class BlameIndex:
     reads the first 10 lines only). :meth:`at` answers for any position.
 
     Positions count the cart's lines (0 = the empty cart, p = after the p-th line), as
-    :meth:`Replay.state_at` does with ``line=``.
+    :meth:`Replay.state_at` does with ``line=``. The states after the applied lines come from
+    the replay's ``applied_states`` (:meth:`Replay.applied_states`: each line applied to the
+    cart the line before left) where it has one, else from ``state_at`` one by one.
     """
 
     def __init__(self, replay: ReplayOfStates, cart_id: str):
