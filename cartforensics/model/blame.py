@@ -83,6 +83,40 @@ def _collect_leaves(value: Any, key: Key, path: str, keys: list[Key], paths: lis
         values.append(value)
 
 
+_Leaves = tuple[Any, list[Key], list[str], list[Any]]
+
+
+def _collect_state_leaves(state: dict[str, Any], keys: list[Key], paths: list[str],
+                          values: list[Any], seen: dict[tuple[int, str], _Leaves],
+                          kept: dict[tuple[int, str], _Leaves]) -> None:
+    """:func:`_collect_leaves` of a state JSON, the leaves of each element of its lists (an
+    item, a delivery) taken from ``seen`` when that very dict (never changed: the states
+    after consecutive lines share the elements that stayed the same) was listed at the same
+    place before; ``kept`` gets every element's leaves."""
+    for name, v in state.items():
+        if not (isinstance(v, list) and v):
+            if isinstance(v, dict) and v:
+                _collect_leaves(v, (name,), name, keys, paths, values)
+            else:
+                keys.append((name,))
+                paths.append(name)
+                values.append(v)
+            continue
+        for k, x in enumerate(v):
+            place = f"{name}[{k}]"
+            hit = seen.get((id(x), place))
+            if hit is None or hit[0] is not x:
+                ks: list[Key] = []
+                ps: list[str] = []
+                vs: list[Any] = []
+                _collect_leaves(x, (name, _ident(k, x)), place, ks, ps, vs)
+                hit = (x, ks, ps, vs)
+            kept[(id(x), place)] = hit
+            keys.extend(hit[1])
+            paths.extend(hit[2])
+            values.extend(hit[3])
+
+
 def _changed_keys(old: Any, new: Any, key: Key, out: list[Key]) -> None:
     """Append the key of every leaf of ``new`` that is new or differs from ``old``."""
     if not same_value(old, new):
@@ -163,6 +197,7 @@ class BlameIndex:
         # the states after the applied lines in one forward pass, when the replay gives them
         # (Replay.applied_states), else None: each asked of state_at
         self._states: Iterator[tuple[int, dict[str, Any]]] | None = None
+        self._leaves: dict[tuple[int, str], _Leaves] = {}  # see _collect_state_leaves
 
     @functools.cached_property
     def ts(self) -> np.ndarray:
@@ -254,7 +289,12 @@ class BlameIndex:
         keys: list[Key] = []
         paths: list[str] = []
         values: list[Any] = []
-        _collect_leaves(state, (), "", keys, paths, values)
+        if isinstance(state, dict) and state:
+            kept: dict[tuple[int, str], _Leaves] = {}
+            _collect_state_leaves(state, keys, paths, values, self._leaves, kept)
+            self._leaves = kept  # (the elements of the state listed last)
+        else:
+            _collect_leaves(state, (), "", keys, paths, values)
         changes = self.changes
         where = []
         for key in keys:
