@@ -503,14 +503,27 @@ class Replay:
         rows = np.ascontiguousarray(run.rows[at], dtype=np.int64)
         compiled = self._engine.compiled_for(run.engine)
         if compiled is None:
-            state = empty_cart(cart_id)
+            state = last = empty_cart(cart_id)
+            last_out = self.state_json(state)
             types = self._plain["type"].iloc[rows].tolist()
             payloads = self._plain["payload"].iloc[rows].tolist()
             for k, r in enumerate(rows.tolist()):
-                _code, _text, state = _apply_reference(self.registry[types[k]], state,
-                                                       payloads[k], self.catalog,
-                                                       self.semantics)
-                yield int(at[k]) + 1, self.state_json(state, r)
+                code, _text, state = _apply_reference(self.registry[types[k]], state,
+                                                      payloads[k], self.catalog,
+                                                      self.semantics)
+                if code != APPLIED:
+                    raise RuntimeError(f"a line of cart {cart_id!r} that applied did not "
+                                       "apply again")
+                out = self.state_json(state, r)
+                # an item or delivery the handler kept (the same object) is the dict the
+                # state before holds
+                for name in ("items", "deliveries"):
+                    new, old = getattr(state, name), getattr(last, name)
+                    for j in range(min(len(new), len(old))):
+                        if new[j] is old[j]:
+                            out[name][j] = last_out[name][j]
+                last, last_out = state, out
+                yield int(at[k]) + 1, out
             return
         step = _CompiledSteps(compiled, rows, cart_id)
         before: dict[str, Any] = {"items": [], "deliveries": []}
