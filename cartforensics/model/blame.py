@@ -138,6 +138,8 @@ def _differing_keys(old: Any, new: Any, key: Key, out: list[Key]) -> None:
         for k, v in enumerate(new):
             ident = ("#", v["id"]) if isinstance(v, dict) and "id" in v else ("@", k)
             o = before.get(ident, _ABSENT)
+            if o is v and type(v) is dict:  # an item the line left as it was, itself
+                continue
             if not same_value(o, v):
                 _differing_keys(o, v, (*key, ident), out)
     else:
