@@ -83,16 +83,19 @@ def _collect_leaves(value: Any, key: Key, path: str, keys: list[Key], paths: lis
         values.append(value)
 
 
-_Leaves = tuple[Any, list[Key], list[str], list[Any]]
+# what entries listed last: (keys, paths, values, where each list element's leaves lie in
+# them: (id(element), list name, index) -> (element, start, stop))
+_Listed = tuple[list[Key], list[str], list[Any], dict[tuple[int, str, int], tuple[Any, int, int]]]
 
 
 def _collect_state_leaves(state: dict[str, Any], keys: list[Key], paths: list[str],
-                          values: list[Any], seen: dict[tuple[int, str], _Leaves],
-                          kept: dict[tuple[int, str], _Leaves]) -> None:
+                          values: list[Any], before: _Listed | None
+                          ) -> dict[tuple[int, str, int], tuple[Any, int, int]]:
     """:func:`_collect_leaves` of a state JSON, the leaves of each element of its lists (an
-    item, a delivery) taken from ``seen`` when that very dict (never changed: the states
+    item, a delivery) copied from ``before`` when that very dict (never changed: the states
     after consecutive lines share the elements that stayed the same) was listed at the same
-    place before; ``kept`` gets every element's leaves."""
+    place there; returns where each element's leaves lie in ``keys``."""
+    where: dict[tuple[int, str, int], tuple[Any, int, int]] = {}
     for name, v in state.items():
         if not (isinstance(v, list) and v):
             if isinstance(v, dict) and v:
@@ -103,18 +106,17 @@ def _collect_state_leaves(state: dict[str, Any], keys: list[Key], paths: list[st
                 values.append(v)
             continue
         for k, x in enumerate(v):
-            place = f"{name}[{k}]"
-            hit = seen.get((id(x), place))
-            if hit is None or hit[0] is not x:
-                ks: list[Key] = []
-                ps: list[str] = []
-                vs: list[Any] = []
-                _collect_leaves(x, (name, _ident(k, x)), place, ks, ps, vs)
-                hit = (x, ks, ps, vs)
-            kept[(id(x), place)] = hit
-            keys.extend(hit[1])
-            paths.extend(hit[2])
-            values.extend(hit[3])
+            start = len(keys)
+            hit = before[3].get((id(x), name, k)) if before is not None else None
+            if hit is not None and hit[0] is x:
+                _x, a, b = hit
+                keys.extend(before[0][a:b])  # type: ignore[index]
+                paths.extend(before[1][a:b])  # type: ignore[index]
+                values.extend(before[2][a:b])  # type: ignore[index]
+            else:
+                _collect_leaves(x, (name, _ident(k, x)), f"{name}[{k}]", keys, paths, values)
+            where[(id(x), name, k)] = (x, start, len(keys))
+    return where
 
 
 def _changed_keys(old: Any, new: Any, key: Key, out: list[Key]) -> None:
@@ -199,7 +201,7 @@ class BlameIndex:
         # the states after the applied lines in one forward pass, when the replay gives them
         # (Replay.applied_states), else None: each asked of state_at
         self._states: Iterator[tuple[int, dict[str, Any]]] | None = None
-        self._leaves: dict[tuple[int, str], _Leaves] = {}  # see _collect_state_leaves
+        self._listed: _Listed | None = None  # see _collect_state_leaves
 
     @functools.cached_property
     def ts(self) -> np.ndarray:
@@ -281,7 +283,9 @@ class BlameIndex:
     def entries(self, position: int, state: dict[str, Any] | None = None
                 ) -> tuple[list[str], list[Any], np.ndarray]:
         """``(paths, values, positions)`` of every leaf of the state after ``position``
-        lines: ``positions[k]`` is where leaf k last changed (0: never)."""
+        lines: ``positions[k]`` is where leaf k last changed (0: never). The lists are kept
+        for the next call (which copies the leaves of the items it shares): read them, never
+        change them."""
         n = len(self.lines)
         if not 0 <= position <= n:
             raise IndexError(f"cart {self.cart_id!r} has {n} lines, not position {position}")
@@ -291,10 +295,12 @@ class BlameIndex:
         keys: list[Key] = []
         paths: list[str] = []
         values: list[Any] = []
-        if isinstance(state, dict) and state:
-            kept: dict[tuple[int, str], _Leaves] = {}
-            _collect_state_leaves(state, keys, paths, values, self._leaves, kept)
-            self._leaves = kept  # (the elements of the state listed last)
+        items = state.get("items") if isinstance(state, dict) else None
+        if items and any(items is s.get("items") for s in self._recent.values()):
+            # a state this index read (or a copy of one): its items are shared with the
+            # states read before it, whose leaves may have been listed already
+            placed = _collect_state_leaves(state, keys, paths, values, self._listed)
+            self._listed = (keys, paths, values, placed)
         else:
             _collect_leaves(state, (), "", keys, paths, values)
         changes = self.changes
