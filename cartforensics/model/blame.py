@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -348,15 +347,20 @@ def _objects(values: list[Any]) -> np.ndarray:
     return out
 
 
-_INDEXES: weakref.WeakKeyDictionary[Any, dict[str, BlameIndex]] = weakref.WeakKeyDictionary()
+_CACHE = "_blame_indexes"  # the attribute a replay keeps its carts' indexes in
 
 
 def blame_index(replay: ReplayOfStates, cart_id: str) -> BlameIndex:
-    """The :class:`BlameIndex` of a cart, built once per replay and cart."""
-    try:
-        per = _INDEXES.setdefault(replay, {})
-    except TypeError:  # a replay that cannot be weakly referenced: no cache
-        return BlameIndex(replay, cart_id)
+    """The :class:`BlameIndex` of a cart, built once per replay and cart. The indexes are
+    kept on the replay itself, so they go when it goes (a cache keyed weakly by the replay
+    would never let go: each index holds its replay)."""
+    per = getattr(replay, _CACHE, None)
+    if per is None:
+        per = {}
+        try:
+            setattr(replay, _CACHE, per)
+        except (AttributeError, TypeError):  # a replay that takes no attribute: no cache
+            return BlameIndex(replay, cart_id)
     hit = per.get(cart_id)
     if hit is None:
         hit = per[cart_id] = BlameIndex(replay, cart_id)

@@ -3,6 +3,7 @@ around a line's time), through Replay.blame / Replay.context."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -276,3 +277,20 @@ def test_the_forward_pass_blames_as_state_at_does(pair):
                 assert (paths, values, where.tolist()) == (want[0], want[1], want[2].tolist())
                 assert fast.entries(p)[0] == paths  # a state of state_at's own: listed whole
             assert fast.changes  # the cart has lines that changed fields
+
+
+def test_a_replays_blame_indexes_go_when_the_replay_goes() -> None:
+    import gc
+    import weakref
+
+    from cartforensics.model.blame import blame_index
+
+    sample = Path(__file__).resolve().parents[2] / "sample_data" / "cart-1002.events.log"
+    r = replay(read_events(sample))
+    cart = r.cart_ids[0]
+    idx = blame_index(r, cart)
+    assert blame_index(r, cart) is idx  # built once per replay and cart
+    gone = weakref.ref(r)
+    del r, idx
+    gc.collect()
+    assert gone() is None
