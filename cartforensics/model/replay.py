@@ -1264,8 +1264,17 @@ def _line_at(tsv: np.ndarray, ts: Any) -> int:
     t = pd.Timestamp(ts)
     if t.tzinfo is None:
         t = t.tz_localize("UTC")
-    limit = t.value
-    readable = tsv != np.iinfo(np.int64).min
+    nat, top = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    try:
+        limit = t.value
+    except OverflowError:  # before or after every instant the ns range holds
+        past = t.year < 1970
+        if (tsv == (nat + 1 if past else top)).any():  # lines beyond it, clamped to its end
+            raise ValueError(f"ts={ts!s}: beyond the nanosecond range (1677-09-21 to "
+                             "2262-04-11), where lines of this cart lie whose times are "
+                             "clamped to its end: ask by line= instead") from None
+        limit = nat if past else top
+    readable = tsv != nat
     later = np.flatnonzero(readable & (tsv > limit))
     return int(later[0]) if len(later) else len(tsv)
 

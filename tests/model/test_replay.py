@@ -820,3 +820,16 @@ def test_applied_states_are_the_states_at_every_position(corpus: str, tmp_path: 
         oc = replay(ev, registry=registry).outcomes
         assert {"too_long", "not_reached", "payload_error", "apply_error", "unknown_type",
                 "malformed"} <= set(oc["outcome"].astype(str))
+
+
+def test_state_at_time_beyond_the_nanosecond_range(tmp_path: Path) -> None:
+    write_log(tmp_path, "in", [add(iso(0), "a"), add(iso(5), "b")])
+    write_log(tmp_path, "far", [add(iso(0), "a"), add("2300-01-01T00:00:00Z", "b")])
+    r = replay(tmp_path)
+    for t, lines in (("0001-01-01T00:00:00Z", 0), ("1677-01-01T00:00:00Z", 0),
+                     ("2262-04-12T00:00:00Z", 2), ("9999-12-31T23:59:59Z", 2)):
+        assert r.line_at("in", t) == lines
+        assert r.state_at("in", ts=t) == r.state_at("in", line=lines)
+    assert r.line_at("far", "1677-01-01T00:00:00Z") == 0  # nothing clamped to the past end
+    with pytest.raises(ValueError, match="ask by line="):  # 2300 is clamped to the range's end
+        r.line_at("far", "2262-04-12T00:00:00Z")
