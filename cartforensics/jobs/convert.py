@@ -48,7 +48,7 @@ from cartforensics._runtime.pools import executor_width, main_module_hidden, pro
 from cartforensics._runtime.progress import progress_bar
 from cartforensics._runtime.publish import exchange, write_atomic
 from cartforensics._version import __version__
-from cartforensics.go.json import marshal
+from cartforensics.go.json import go_escape
 from cartforensics.go.version import semantics
 from cartforensics.io import logs as _events
 from cartforensics.io.dataset import (
@@ -172,22 +172,40 @@ def _replay_columns(df: Any, mode: str, go_version: str = "1.25"
     from cartforensics.model.replay import replay
 
     r = replay(df, mode=mode, go_version=go_version)
-    oc = r.outcomes["outcome"]
-    cats = [str(c) for c in oc.cat.categories]
-    remap = np.array([OUTCOMES.index(c) for c in cats], dtype=np.int8)
-    codes = remap[oc.cat.codes.to_numpy()]
+    codes = r._codes  # per row, the outcome's index in OUTCOMES (vocab's codes)
     outcome = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(OUTCOMES)).cast(
         pa.string()
     )
     return r, codes, outcome, _string_array(r.outcomes["error"])
 
 
-def _final_state(r: Any, cart_id: str, known: set[str], line: int) -> str:
+def _final_states(r: Any, wanted: Sequence[tuple[str, int]]) -> pa.Array:
+    """The state of each (cart id, after that many of its lines) as Go's ``json.Marshal``
+    writes it (:func:`marshal`), a string array: every text is escaped in one pass over all
+    of them joined (compact JSON never holds a raw newline, and no escape spans one).
+
+    >>> from cartforensics.io.logs import read_events_bytes, to_frame
+    >>> from cartforensics.model.replay import replay
+    >>> r = replay(to_frame(read_events_bytes([("c", b'{"ts":"2024-01-01T00:00:00Z"}\\n')])))
+    >>> _final_states(r, [("c", 1), ("new", 0)]).to_pylist()[1][:20]
+    '{"id":"new","items":'
+    """
     from cartforensics.model.cart import empty_cart
 
-    state = (r.state_at(cart_id, line=line) if cart_id in known
-             else r.state_json(empty_cart(cart_id)))
-    return marshal(state).decode()
+    known = set(r.cart_ids)
+    texts = [orjson.dumps(r.state_at(cid, line=line) if cid in known
+                          else r.state_json(empty_cart(cid)))
+             for cid, line in wanted]
+    if not texts:
+        return pa.array([], pa.string())
+    joined = go_escape(b"\n".join(texts))
+    cuts = np.flatnonzero(np.frombuffer(joined, dtype=np.uint8) == 0x0A)
+    data = joined.replace(b"\n", b"")  # each cut moves the later texts one byte back
+    offsets = np.r_[0, cuts - np.arange(len(cuts)), len(data)].astype(np.int64)
+    out = pa.Array.from_buffers(pa.large_string(), len(texts),
+                                [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+    out.validate(full=True)
+    return out.cast(pa.string())
 
 
 def _ts_stats(ns: np.ndarray) -> list[int | None]:
@@ -355,13 +373,12 @@ def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResu
         same = k > 0 and members[k - 1].task.cart_id == m.task.cart_id
         upto.append((upto[-1] if same else 0) + m.lines)
     df = to_frame(table)
+    written = [k for k, m in enumerate(members) if m.outcome is not None]  # carts rows
     per_mode: dict[str, tuple[np.ndarray, pa.Array, pa.Array]] = {}
-    finals: dict[str, list[str]] = {}
+    finals: dict[str, pa.Array] = {}
     for mode in MODES:
         r, codes, outcome, error = _replay_columns(df, mode, options.go_version)
-        known = set(r.cart_ids)
-        finals[mode] = [_final_state(r, m.task.cart_id, known, upto[k])
-                        for k, m in enumerate(members)]
+        finals[mode] = _final_states(r, [(members[k].task.cart_id, upto[k]) for k in written])
         per_mode[mode] = (codes, outcome, error)
         del r
     del df
@@ -417,32 +434,27 @@ def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResu
 
     # outcome counts per file and mode in one bincount each (file index * outcomes + code)
     n_out = len(OUTCOMES)
-    per_file = {mode: np.bincount(source_idx.astype(np.int64) * n_out + per_mode[mode][0],
-                                  minlength=len(members) * n_out).reshape(-1, n_out).tolist()
-                for mode in MODES}
     kept_upto = np.r_[0, np.cumsum(keep)]
     kept = kept_upto[bounds[1:]] - kept_upto[bounds[:-1]]  # rows written per file
-    rows: list[dict[str, Any]] = []
-    for k, m in enumerate(members):
-        if m.outcome is None:  # an unchanged earlier file of a cart: replayed, not written
-            continue
-        seg = slice(int(bounds[k]), int(bounds[k + 1]))
-        first_ts, last_ts, min_ts, max_ts = _ts_stats(ts_ns[seg])
-        row: dict[str, Any] = {
-            "source": m.task.rel,
-            "cart_id": m.task.cart_id,
-            "lines": m.lines,
-            "bytes": m.content_size,
-            "first_ts": _us(first_ts), "last_ts": _us(last_ts),
-            "min_ts": _us(min_ts), "max_ts": _us(max_ts),
-        }
-        for mode in MODES:
-            row.update(zip(_COUNT_COLUMNS[mode], per_file[mode][k], strict=True))
-            row[f"state_{mode}"] = finals[mode][k]
-        row["problems"] = "\n".join(m.problems) or None
-        rows.append(row)
-        m.outcome.rows = int(kept[k])
-    carts = pa.Table.from_pylist(rows, schema=CARTS_SCHEMA)
+    for k in written:
+        members[k].outcome.rows = int(kept[k])  # type: ignore[union-attr]
+    ts_stats = [_ts_stats(ts_ns[bounds[k]:bounds[k + 1]]) for k in written]
+    columns: dict[str, Any] = {
+        "source": [members[k].task.rel for k in written],
+        "cart_id": [members[k].task.cart_id for k in written],
+        "lines": [members[k].lines for k in written],
+        "bytes": [members[k].content_size for k in written],
+        **{name: [_us(st[j]) for st in ts_stats]
+           for j, name in enumerate(("first_ts", "last_ts", "min_ts", "max_ts"))},
+    }
+    for mode in MODES:
+        per_file = np.bincount(source_idx.astype(np.int64) * n_out + per_mode[mode][0],
+                               minlength=len(members) * n_out).reshape(-1, n_out)[written]
+        columns.update(zip(_COUNT_COLUMNS[mode], per_file.T, strict=True))
+    for mode in MODES:
+        columns[f"state_{mode}"] = finals[mode]
+    columns["problems"] = ["\n".join(members[k].problems) or None for k in written]
+    carts = pa.table(columns, schema=CARTS_SCHEMA)
     return BatchResult(out, dates, carts, [m.outcome for m in members if m.outcome is not None])
 
 
