@@ -208,15 +208,31 @@ def _final_states(r: Any, wanted: Sequence[tuple[str, int]]) -> pa.Array:
     return out.cast(pa.string())
 
 
-def _ts_stats(ns: np.ndarray) -> list[int | None]:
-    ok = ns[ns != _NAT]
-    if not len(ok):
-        return [None] * 4
-    return [int(ok[0]), int(ok[-1]), int(ok.min()), int(ok.max())]
+def _ts_stats(ns: np.ndarray, bounds: np.ndarray) -> dict[str, pa.Array]:
+    """Per segment ``ns[bounds[k]:bounds[k + 1]]`` (ns, NaT as min int64): the first, last,
+    least and greatest readable time, in µs (null: the segment has none), in one pass each.
 
-
-def _us(ns: int | None) -> int | None:
-    return None if ns is None else ns // 1000
+    >>> nat = np.iinfo(np.int64).min
+    >>> st = _ts_stats(np.array([5000, nat, 2000, nat, nat]), np.array([0, 3, 4, 5]))
+    >>> [st[k].to_pylist() for k in ("first_ts", "last_ts", "min_ts", "max_ts")]
+    [[5, None, None], [2, None, None], [2, None, None], [5, None, None]]
+    """
+    readable = np.flatnonzero(ns != _NAT)
+    lo = np.searchsorted(readable, bounds[:-1])
+    hi = np.searchsorted(readable, bounds[1:])
+    has = hi > lo
+    values = ns[readable]
+    # the segments that have a readable time hold consecutive runs of ``values``
+    starts = lo[has]
+    out: dict[str, np.ndarray] = {}
+    for name, pick in (("first_ts", values[starts] if len(starts) else starts),
+                       ("last_ts", values[hi[has] - 1] if len(starts) else starts),
+                       ("min_ts", np.minimum.reduceat(values, starts) if len(starts) else starts),
+                       ("max_ts", np.maximum.reduceat(values, starts) if len(starts) else starts)):
+        full = np.zeros(len(has), dtype=np.int64)
+        full[has] = np.floor_divide(pick, 1000)
+        out[name] = pa.array(full, pa.int64(), mask=~has)
+    return out
 
 
 def _entry(task: FileTask, gz: bool, blob: bytes | None, content: bytes | None,
@@ -438,14 +454,15 @@ def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResu
     kept = kept_upto[bounds[1:]] - kept_upto[bounds[:-1]]  # rows written per file
     for k in written:
         members[k].outcome.rows = int(kept[k])  # type: ignore[union-attr]
-    ts_stats = [_ts_stats(ts_ns[bounds[k]:bounds[k + 1]]) for k in written]
+    ts_stats = _ts_stats(ts_ns, bounds)
+    picked = pa.array(written, pa.int64())
     columns: dict[str, Any] = {
         "source": [members[k].task.rel for k in written],
         "cart_id": [members[k].task.cart_id for k in written],
         "lines": [members[k].lines for k in written],
         "bytes": [members[k].content_size for k in written],
-        **{name: [_us(st[j]) for st in ts_stats]
-           for j, name in enumerate(("first_ts", "last_ts", "min_ts", "max_ts"))},
+        **{name: ts.take(picked).cast(CARTS_SCHEMA.field(name).type)
+           for name, ts in ts_stats.items()},
     }
     for mode in MODES:
         per_file = np.bincount(source_idx.astype(np.int64) * n_out + per_mode[mode][0],
