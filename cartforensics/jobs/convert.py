@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cartforensics._runtime.pools import executor_width, main_module_hidden, process_pool
@@ -179,10 +180,29 @@ def _replay_columns(df: Any, mode: str, go_version: str = "1.25"
     return r, codes, outcome, _string_array(r.outcomes["error"])
 
 
+# what Go's json.Marshal escapes and orjson writes as it is (HTML characters, the line and
+# paragraph separators), each with the escape go_escape writes (asked of it): replaced by
+# Arrow's kernels, which release the GIL, instead of go_escape on every state text
+_MARSHAL_ESCAPES = tuple((raw, go_escape(raw)) for raw in (
+    b"&", b"<", b">", "\u2028".encode(), "\u2029".encode()))
+
+
+def _marshalled(texts: list[bytes]) -> pa.Array:
+    """orjson's compact texts as :func:`marshal` writes them (:func:`go_escape` applied to
+    each), a string array.
+
+    >>> _marshalled([b'{"a":"<&>"}', b'[]']).to_pylist()
+    ['{"a":"\\\\u003c\\\\u0026\\\\u003e"}', '[]']
+    """
+    out = pa.array(texts, pa.large_binary())
+    for raw, escaped in _MARSHAL_ESCAPES:
+        out = pc.replace_substring(out, raw, escaped)
+    return out.cast(pa.string())
+
+
 def _final_states(r: Any, wanted: Sequence[tuple[str, int]]) -> pa.Array:
     """The state of each (cart id, after that many of its lines) as Go's ``json.Marshal``
-    writes it (:func:`marshal`), a string array: every text is escaped in one pass over all
-    of them joined (compact JSON never holds a raw newline, and no escape spans one).
+    writes it (:func:`marshal`), a string array.
 
     >>> from cartforensics.io.logs import read_events_bytes, to_frame
     >>> from cartforensics.model.replay import replay
@@ -193,19 +213,9 @@ def _final_states(r: Any, wanted: Sequence[tuple[str, int]]) -> pa.Array:
     from cartforensics.model.cart import empty_cart
 
     known = set(r.cart_ids)
-    texts = [orjson.dumps(r.state_at(cid, line=line) if cid in known
-                          else r.state_json(empty_cart(cid)))
-             for cid, line in wanted]
-    if not texts:
-        return pa.array([], pa.string())
-    joined = go_escape(b"\n".join(texts))
-    cuts = np.flatnonzero(np.frombuffer(joined, dtype=np.uint8) == 0x0A)
-    data = joined.replace(b"\n", b"")  # each cut moves the later texts one byte back
-    offsets = np.r_[0, cuts - np.arange(len(cuts)), len(data)].astype(np.int64)
-    out = pa.Array.from_buffers(pa.large_string(), len(texts),
-                                [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-    out.validate(full=True)
-    return out.cast(pa.string())
+    return _marshalled([orjson.dumps(r.state_at(cid, line=line) if cid in known
+                                     else r.state_json(empty_cart(cid)))
+                        for cid, line in wanted])
 
 
 def _ts_stats(ns: np.ndarray, bounds: np.ndarray) -> dict[str, pa.Array]:

@@ -211,6 +211,18 @@ def test_carts_rows_are_marshal_texts_and_readable_ts(tmp_path: Path) -> None:
     assert carts.loc["esc.events.log", "min_ts"] < carts.loc["esc.events.log", "first_ts"]
 
 
+def test_marshalled_states_equal_marshal_for_every_character() -> None:
+    """The carts rows' states are escaped by Arrow's kernels: byte for byte what marshal (Go's
+    json.Marshal) writes, for every character up to U+07FF, the separators and beyond."""
+    import orjson
+
+    chars = "".join(map(chr, [*range(0x800), 0x2027, 0x2028, 0x2029, 0x202A, 0xFFFD, 0x1F600]))
+    values = [{"s": chars, "<k&>": [chars[::-1], 1]}, {}, [], "", "\u2028\u2028&&"]
+    got = conv._marshalled([orjson.dumps(v) for v in values]).to_pylist()
+    assert got == [marshal(v).decode() for v in values]
+    assert conv._marshalled([]).to_pylist() == []
+
+
 # -- plain Parquet, read by others ------------------------------------------------------------
 
 
