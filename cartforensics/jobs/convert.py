@@ -194,9 +194,16 @@ def _marshalled(texts: list[bytes]) -> pa.Array:
     >>> _marshalled([b'{"a":"<&>"}', b'[]']).to_pylist()
     ['{"a":"\\\\u003c\\\\u0026\\\\u003e"}', '[]']
     """
-    out = pa.array(texts, pa.large_binary())
+    joined = b"".join(texts)
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), out=offsets[1:])
+    out = pa.Array.from_buffers(pa.large_binary(), len(texts),
+                                [None, pa.py_buffer(offsets), pa.py_buffer(joined)])
     for raw, escaped in _MARSHAL_ESCAPES:
-        out = pc.replace_substring(out, raw, escaped)
+        # replaced only when there: looking for a byte is a memchr, the separators' first
+        # byte (E2) is looked for alone (a scan for three bytes is ten times slower)
+        if raw[:1] in joined:
+            out = pc.replace_substring(out, raw, escaped)
     return out.cast(pa.string())
 
 
