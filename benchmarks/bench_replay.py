@@ -209,12 +209,7 @@ def profile(events) -> None:
     rows.append(("the C loop, GIL released (scan + handlers + checkpoints)", t))
     rows.append(("  of which the scanner alone over every payload", -t_scan))
     r = cf.replay(events, engine="compiled")
-    r._errors = {}
-    t, _ = cpu(lambda: pd.DataFrame({
-        "cart_id": rp._as_str_column(plain["cart_id"]), "line": plain["line"].to_numpy(),
-        "ts": plain["ts"].array, "type": plain["type"].array,
-        "outcome": pd.Categorical.from_codes(r._codes, categories=rp.OUTCOMES),
-        "error": r._error_column(plain["envelope_error"])}))
+    t, _ = cpu(lambda: r._outcomes_frame())  # the frame as r.outcomes builds it on first use
     rows.append(("outcomes frame (cart_id, error from codes)", t))
     t_all, _ = cpu(lambda: cf.replay(events, engine="compiled"))
     print(f"\nprofile (CPU s, best of 3, go mode; {slow:,} of {n:,} payloads needed the "

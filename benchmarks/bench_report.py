@@ -2,6 +2,7 @@
 
     python benchmarks/bench_report.py [--events 1000000] [--rev REV] [--repeat N]
                                       [--dataset-events 10000000] [--skip-logs]
+                                      [--timelines N]
 
 From logs: ``write_report`` on N writer-format events (one cart per file, the writer's numeric
 ts) in a fresh child process: wall time of the call and the peak of the summed RSS and PSS of
@@ -9,7 +10,8 @@ the child's whole process tree (the report's worker processes too), sampled ever
 the CPU seconds of that tree (robust to a loaded machine, which the wall time is not).
 Targets (issue 11): 1M events in <= 10 s and <= 2 GB. ``--rev REV`` measures the package as
 of a git revision too (``git archive``), in the same run, for a before/after table;
-``--repeat N`` runs each N times, interleaved, and shows the best (and every run). The
+``--repeat N`` runs each N times, interleaved, and shows the best (and every run);
+``--timelines N`` passes write_report's ``timelines`` (0: none drawn). The
 anchor: DuckDB counting the same lines per cart and type (``read_json`` over the files).
 
 From a dataset (``--dataset-events``, issue 13: ``report DATASET`` under 1 GB for 10M
@@ -50,11 +52,13 @@ BASE_EVENTS = 100_000  # converted once, then copied
 
 
 def report_code(src: Path, out: Path, workers: int | None = None,
-                cpu_file: Path | None = None) -> str:
+                cpu_file: Path | None = None, timelines: int | None = None) -> str:
     """The child's code; with ``cpu_file``, it also writes there the CPU seconds the call
     used in the whole process tree (this process, the workers' server and every worker it
-    forked and reaped): on a loaded machine, the figure the wall time cannot give."""
+    forked and reaped): on a loaded machine, the figure the wall time cannot give.
+    ``timelines``: write_report's (None: its default)."""
     extra = "" if workers is None else f", workers={workers!r}"  # older revisions: no workers=
+    extra += "" if timelines is None else f", timelines={timelines!r}"
     return f"""
     import json, time
     import cartforensics as cf
@@ -214,6 +218,9 @@ def main() -> int:
                          "is shown (a loaded machine: 3)")
     ap.add_argument("--dataset-workers", default="default,1",
                     help="worker settings for report DATASET, comma-separated (default,1)")
+    ap.add_argument("--timelines", type=int, default=None,
+                    help="write_report's timelines= for every report (0: none drawn; "
+                         "default: its own)")
     args = ap.parse_args()
     for line in _common.machine_info():
         print(line)
@@ -242,7 +249,8 @@ def main() -> int:
                         if root is not None:
                             bench_convert.REPO_ROOT = root
                         r = run_child(label, report_code(ds.path, out / f"run-{k}",
-                                                         cpu_file=cpu_file))
+                                                         cpu_file=cpu_file,
+                                                         timelines=args.timelines))
                     finally:
                         bench_convert.REPO_ROOT = saved
                     cpu = json.loads(cpu_file.read_text()) if cpu_file.exists() else \
@@ -280,6 +288,7 @@ def main() -> int:
             finally:
                 shutil.rmtree(work, ignore_errors=True)
             reps = []
+            cpus: dict[str, float] = {}
             trees = [("this tree", None)] + ([(args.rev, code)] if code else [])
             for w in args.dataset_workers.split(","):
                 n = None if w == "default" else int(w)
@@ -289,17 +298,24 @@ def main() -> int:
                     try:
                         if root is not None:
                             bench_convert.REPO_ROOT = root
-                        reps.append(run_child(label, report_code(dset, out / f"ds-{w}", n)))
+                        cpu_file = out / f"cpu-ds-{w}.json"
+                        reps.append(run_child(label, report_code(
+                            dset, out / f"ds-{w}", n, cpu_file, args.timelines)))
                     finally:
                         bench_convert.REPO_ROOT = saved
+                    cpus[label] = json.loads(cpu_file.read_text()) if cpu_file.exists() \
+                        else float("nan")
+                    cpu_file.unlink(missing_ok=True)
                     shutil.rmtree(out / f"ds-{w}", ignore_errors=True)
             reps.append(run_child("fleet_counts (DuckDB, this tree)", fleet_counts_code(dset)))
             reps.append(run_child("the anchor's counts in pyarrow", pyarrow_dataset_code(dset)))
             duck = run_child("DuckDB counts over its Parquet", duckdb_dataset_code(dset))
             print(f"\n== from a dataset: {lines:,} events ({dset.name}: built by copying a "
-                  f"converted {BASE_EVENTS:,}-event dataset)" + head)
+                  f"converted {BASE_EVENTS:,}-event dataset)"
+                  + ("" if args.timelines is None else f", timelines={args.timelines}")
+                  + head + f" {'CPU s':>7}")
             for r in (*reps, duck):
-                print(_row(r, duck))
+                print(_row(r, duck) + (f" {cpus[r.label]:7.1f}" if r.label in cpus else ""))
             for rep in reps:
                 if not rep.error and rep.label.startswith("report"):
                     print(f"{rep.label}: peak RSS {rep.peak_rss_mb:,.0f} MB summed over "

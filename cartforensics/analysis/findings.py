@@ -102,7 +102,7 @@ def headline(events: pd.DataFrame) -> str | None:
     """The seed's writer/reader mismatch in one sentence, when the logs show it: the lines
     whose ts is a JSON number, which the service's reader rejects. (``cli.headline`` prints the
     same sentence.)"""
-    numeric = (events["ts_kind"].astype(str) == "number") & events["envelope_error"].notna()
+    numeric = (events["ts_kind"] == "number") & events["envelope_error"].notna()  # (no str per row)
     if not numeric.any():
         return None
     n = int(numeric.sum())

@@ -7,8 +7,11 @@ and error in both modes (``outcome_go``, ``error_lenient``, ...) and every cart'
 - :func:`stored_replays` reads the columns a report needs (never ``payload``; ``raw`` only for
   the lines whose snippet a finding shows, a 16-byte digest for the others) and gives back
   objects that findings, metrics, plots and the report take wherever they take a
-  :class:`~cartforensics.model.replay.Replay`. ``write_report(DATASET)`` goes this way, and so its
-  report equals the one from the logs.
+  :class:`~cartforensics.model.replay.Replay`. ``write_report(DATASET)`` reads its findings
+  this way, and so its report equals the one from the logs.
+- :func:`fleet_report` aggregates the report's fleet-wide numbers with DuckDB where the
+  Parquet lies: :func:`fleet_counts` (counts, rates, metrics), the impact from the stored final
+  states (:func:`~cartforensics.analysis.impact.impact_sql`) and the per-cart table.
 - :func:`fleet_summary` counts per partition (one Parquet fragment at a time, on the workers
   of any ``concurrent.futures.Executor`` — a Dask cluster's too — or in this process) and
   combines the partial counts on the driver: outcomes per cart and mode, the seed's metrics,
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,8 +61,9 @@ from cartforensics.vocab import (
     OUTCOMES,
 )
 
-__all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetCounts", "FleetSummary", "StoredReplay",
-           "fleet_counts", "fleet_summary", "stored_replays"]
+__all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetCounts", "FleetReport", "FleetSummary",
+           "StoredReplay", "fleet_counts", "fleet_report", "fleet_summary", "stored_replays",
+           "stored_scan"]
 
 DIGEST_COLUMN = "raw_digest"  # MD5 of a line's bytes (DuckDB's): equal digests, equal lines
 # read_events' columns a report reads (payload never: the outcomes are stored)
@@ -78,7 +82,7 @@ class StoredReplay:
     ``cf.replay(cf.open_dataset(path, carts=[...]))`` for the carts you want."""
 
     def __init__(self, mode: str, events: pd.DataFrame, outcomes: pd.DataFrame,
-                 cart_ids: list[str], states: dict[str, str], root: Path,
+                 cart_ids: list[str], states: Mapping[str, str], root: Path,
                  sem: GoSemantics) -> None:
         self.mode = mode
         self.events = events
@@ -91,6 +95,8 @@ class StoredReplay:
         self._cart_ids = cart_ids
         self._states = states
         self._rows: dict[str, np.ndarray] | None = None
+        #: this mode's rows of a report's outcomes.parquet, when read with the lines
+        self.outcome_rows: pa.Table | None = None
 
     def load_raw(self, cart_ids: Sequence[str], raw: pa.Array) -> pa.Array:
         """``raw`` (one value per events row) with every line of ``cart_ids`` filled in from
@@ -131,14 +137,15 @@ class StoredReplay:
         return counts.reindex(self.cart_ids, fill_value=0).astype("int64")
 
 
-def _scan(path: str | os.PathLike[str],
+def stored_scan(path: str | os.PathLike[str],
           lines: Iterable[tuple[str, int]] | None = None,
           fragments: Sequence[str | os.PathLike[str]] | None = None) -> pa.Table:
     """Every line's report columns, ``raw`` kept only where a finding shows it (lenient
     malformed, no final newline, a backslash: the line may decode under one toolchain only)
     and on ``lines`` ((cart_id, line) pairs: noted lines), a 16-byte digest of it everywhere
     (MD5: equal digests, equal lines); read, filtered, hashed and sorted by DuckDB in its
-    threads, where the Parquet lies: no Python pass over the rows."""
+    threads, where the Parquet lies: no Python pass over the rows. What
+    :func:`stored_replays` reads (its ``scanned``: read ahead, in another thread)."""
     from cartforensics.io.dataset import EVENTS_SCHEMA
 
     cols = list(dict.fromkeys(_EVENT_COLUMNS + ["ts_ns", "source"] + _OUTCOME_COLUMNS))
@@ -160,13 +167,67 @@ def _scan(path: str | os.PathLike[str],
             keep += (" or exists (select 1 from noted where noted.cart_id = stored.cart_id "
                      "and noted.line = stored.line)")
         listed = ", ".join(f'"{c}"' for c in cols)
+        # the fragments' rows come in their order (DuckDB keeps it) and are sorted in Arrow
+        # (cheaper than DuckDB's sort, measured) when they are not: date partitions interleave
+        # carts (the noted lines' join may reorder: sorted by DuckDB then)
         table = con.sql(
             f"select {listed}, case when coalesce({keep}, false) then raw end as raw, "
-            f"unhex(md5(raw)) as {DIGEST_COLUMN} from stored "
-            "order by cart_id, source, line").to_arrow_table()
+            f"unhex(md5(raw)) as {DIGEST_COLUMN} from stored"
+            + (" order by cart_id, source, line" if pairs else "")).to_arrow_table()
     finally:
         con.close()
+    if not pairs:
+        table = _in_lines_order(table)
     return pa.table([table[f.name].cast(f.type) for f in schema], schema=schema)
+
+
+def _in_lines_order(table: pa.Table) -> pa.Table:
+    """``table`` (fragments' rows as DuckDB read them, in their order) sorted by cart_id,
+    source, line when it is not already."""
+    if _in_line_order(table):
+        return table
+    return table.sort_by([("cart_id", "ascending"), ("source", "ascending"),
+                          ("line", "ascending")])  # (missing ones last, as DuckDB)
+
+
+_OUTCOME_NAMES = pa.array(list(OUTCOMES), pa.large_string())
+
+
+def _outcome_rows(table: pa.Table, mode: str) -> pa.Table:
+    """The rows of a report's outcomes.parquet (mode, cart_id, line, ts, type, outcome,
+    error) of a scan's lines in ``mode``, as the report writes them from a replay's frame (an
+    outcome that is none of OUTCOMES reads ``nan``, as there)."""
+    text = pa.large_string()
+    outcome = table[f"outcome_{mode}"].cast(text)
+    return pa.table({
+        "mode": pa.repeat(pa.scalar(mode, text), table.num_rows),
+        "cart_id": table["cart_id"].cast(text), "line": table["line"].cast(pa.int64()),
+        "ts": table["ts_ns"].cast(pa.timestamp("ns", tz="UTC")),
+        "type": table["type"].cast(text),
+        "outcome": pc.if_else(pc.is_in(outcome, value_set=_OUTCOME_NAMES), outcome,
+                              pa.scalar("nan", text)),
+        "error": table[f"error_{mode}"].cast(text)})
+
+
+def _in_line_order(table: pa.Table) -> bool:
+    """Whether ``table``'s rows are ordered by cart_id, source, line (none missing).
+
+    >>> _in_line_order(pa.table({"cart_id": ["a", "a", "b"], "source": ["x", "y", "b"],
+    ...                          "line": [2, 1, 1]}))
+    True
+    >>> _in_line_order(pa.table({"cart_id": ["a", "a"], "source": ["x", "x"], "line": [2, 1]}))
+    False
+    """
+    n = table.num_rows
+    if n < 2:
+        return True
+    keys = [table[k].combine_chunks() for k in ("cart_id", "source", "line")]
+    if any(k.null_count for k in keys):
+        return False
+    (c0, c1), (s0, s1), (l0, l1) = ((k.slice(0, n - 1), k.slice(1)) for k in keys)
+    back = pc.or_(pc.less(c1, c0), pc.and_(pc.equal(c1, c0), pc.or_(
+        pc.less(s1, s0), pc.and_(pc.equal(s1, s0), pc.less(l1, l0)))))
+    return not pc.any(back).as_py()
 
 
 def stored_replays(path: str | os.PathLike[str],
@@ -175,6 +236,7 @@ def stored_replays(path: str | os.PathLike[str],
                    carts: Iterable[str] | None = None,
                    cart_fragments: Sequence[str] | None = None,
                    manifest: dict[str, Any] | None = None,
+                   scanned: pa.Table | None = None,
                    ) -> tuple[pd.DataFrame, StoredReplay, StoredReplay]:
     """(events, go, lenient) from a converted dataset, without replaying: ``events`` has
     read_events' columns but ``payload`` (``raw`` only where a finding shows a line's bytes,
@@ -190,7 +252,8 @@ def stored_replays(path: str | os.PathLike[str],
     :mod:`cartforensics.present.report_chunks`); ``cart_fragments``: the ``carts/`` fragments that
     hold those carts' rows (default: all); ``manifest``: the dataset's manifest (or the part
     of it these carts need: their ``files`` entries, ``go_version``, ``source``), when read
-    already."""
+    already; ``scanned``: what :func:`stored_scan` gave for ``path``, ``lines`` and
+    ``fragments``, when read already."""
     root = Path(path)
     if manifest is None:
         manifest = read_manifest(root)
@@ -200,15 +263,16 @@ def stored_replays(path: str | os.PathLike[str],
     if carts is not None:
         wanted = set(carts)
         files = [f for f in files if f["cart_id"] in wanted]
-    table = _scan(root, lines, fragments)
+    table = stored_scan(root, lines, fragments) if scanned is None else scanned
     ids = [f["cart_id"] for f in files]
-    sources = table["source"]
     outcome_cols = {c: table[c] for c in _OUTCOME_COLUMNS}
     ev_cols = [c for c in _EVENT_COLUMNS] + ["ts_ns", "raw"]
     events = to_frame(as_read_events(table.select(ev_cols), ids).select(
         _EVENT_COLUMNS + ["raw"]))
     events[DIGEST_COLUMN] = pd.array(table[DIGEST_COLUMN].combine_chunks(),
                                      dtype=pd.ArrowDtype(pa.binary(16)))
+    # the report's outcomes.parquet rows, from the Arrow columns (no pandas round trip)
+    rows_of_mode = {mode: _outcome_rows(table, mode) for mode in MODES}
     del table
     events.attrs["files"] = SharedList(
         {"path": f["path"], "cart_id": f["cart_id"], "bytes": f.get("content_size"),
@@ -231,18 +295,24 @@ def stored_replays(path: str | os.PathLike[str],
     cart_ids = list(dict.fromkeys(
         [f["cart_id"] for f in files if f["cart_id"] in seen or not f.get("lines")]
         + present))
-    carts = carts_table(root).to_pandas() if carts is None else \
-        _cart_states(root, [f["path"] for f in files], cart_fragments)
-    # a cart's final state: its last file's (in read_events' order)
-    order = {f["path"]: k for k, f in enumerate(files)}
-    carts["_order"] = carts["source"].map(order)
-    carts = carts.sort_values("_order", kind="stable")
+    whole = carts is None
+    sources = [f["path"] for f in files]
+
+    def read_states() -> pd.DataFrame:
+        rows = carts_table(root).to_pandas() if whole else \
+            _cart_states(root, sources, cart_fragments)
+        # a cart's final state: its last file's (in read_events' order)
+        order = {p: k for k, p in enumerate(sources)}
+        rows["_order"] = rows["source"].map(order)
+        return rows.sort_values("_order", kind="stable")
+
+    finals = _FinalStates(read_states)
     out = []
     # the replay's dtypes, built from the Arrow columns (no Python object per line)
     cart_col = events["cart_id"].astype("str").array
     outcome_names = pa.array(list(OUTCOMES), pa.string())
     for mode in MODES:
-        states = dict(zip(carts["cart_id"], carts[f"state_{mode}"], strict=True))
+        states = _ModeStates(finals, mode)
         codes = pc.index_in(outcome_cols[f"outcome_{mode}"], value_set=outcome_names)
         oc = pd.DataFrame({
             "cart_id": cart_col,
@@ -256,8 +326,40 @@ def stored_replays(path: str | os.PathLike[str],
         })
         out.append(StoredReplay(mode, events, oc, cart_ids, states, root,
                                 semantics(manifest.get("go_version"))))
-    del sources
+        out[-1].outcome_rows = rows_of_mode[mode]
     return events, out[0], out[1]
+
+
+class _FinalStates:
+    """Both modes' final states of the carts a scan read, from ``carts/`` on first use (a
+    report reads its counts, impact and tables elsewhere: it seldom asks for one)."""
+
+    def __init__(self, read: Callable[[], pd.DataFrame]) -> None:
+        self._read = read
+        self._by_mode: dict[str, dict[str, str]] | None = None
+
+    def of(self, mode: str) -> dict[str, str]:
+        if self._by_mode is None:
+            rows = self._read()
+            self._by_mode = {m: dict(zip(rows["cart_id"], rows[f"state_{m}"], strict=True))
+                             for m in MODES}
+        return self._by_mode[mode]
+
+
+class _ModeStates(Mapping[str, str]):
+    """One mode's final states (cart id -> JSON) of a :class:`_FinalStates`."""
+
+    def __init__(self, finals: _FinalStates, mode: str) -> None:
+        self._finals, self._mode = finals, mode
+
+    def __getitem__(self, cart_id: str) -> str:
+        return self._finals.of(self._mode)[cart_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._finals.of(self._mode))
+
+    def __len__(self) -> int:
+        return len(self._finals.of(self._mode))
 
 
 # ------------------------------------------------------------------------------------------
@@ -561,15 +663,15 @@ def fleet_counts(src: Any, freq: str | None = None) -> FleetCounts:
         return _fleet_counts(con, freq)
     finally:
         if given:
-            con.execute("drop table if exists _cf_by_cart")
-            con.execute("drop table if exists _cf_by_type")
+            for table in ("_cf_cells", "_cf_by_cart", "_cf_by_type"):
+                con.execute(f"drop table if exists {table}")
         else:
             con.close()
 
 
 def _fleet_counts(con: Any, freq: str | None) -> FleetCounts:
-    """:func:`fleet_counts` on a connection with cf.sql's views: four scans of ``events``
-    (per cart, per type and outcomes, per window, lenient unknown types), the rest from
+    """:func:`fleet_counts` on a connection with cf.sql's views: two scans of ``events``
+    (cells of a cart's lines per type and outcomes; per window and type), the rest from
     their small results."""
     from cartforensics.analysis.metrics import metrics_frame, pick_freq, rates_from_counts
 
@@ -579,22 +681,29 @@ def _fleet_counts(con: Any, freq: str | None) -> FleetCounts:
     def one(query: str) -> tuple[Any, ...]:
         return con.sql(query).fetchall()[0]
 
-    def counted(mode: str, name: str = "{o}") -> str:
-        return ", ".join(f"count(*) filter (where outcome_{mode} = '{o}')::bigint "
+    def counted(mode: str, name: str = "{o}") -> str:  # over cells of n lines each
+        return ", ".join(f"coalesce(sum(n) filter (where outcome_{mode} = '{o}'), 0)::bigint "
                          f'as "{name.format(o=o, m=mode)}"' for o in OUTCOMES)
 
-    # per cart: every per-line sum the report needs adds up from here
-    con.execute(f"""
-        create or replace temp table _cf_by_cart as
-        select cart_id, count(*)::bigint as lines, {counted("go", "go_{o}")},
-            {counted("lenient", "lenient_{o}")},
-            count(*) filter (where {_LOST})::bigint as lost,
-            {", ".join(f"count(*) filter (where {_LOST} and outcome_go = '{o}')::bigint as "
-                       f'"lost_{o}"' for o in OUTCOMES)},
+    # one scan of the lines into cells (a cart's lines of one type and pair of outcomes):
+    # every per-cart, per-type and unknown-type count adds up from them
+    con.execute("""
+        create or replace temp table _cf_cells as
+        select cart_id, type, outcome_go, outcome_lenient, count(*)::bigint as n,
             min(epoch_ns(ts)) as ts_min, max(epoch_ns(ts)) as ts_max,
             count(*) filter (where newline)::bigint as appends,
             coalesce(sum(length + 1) filter (where newline), 0)::bigint as written
-        from events group by cart_id""")
+        from events group by all""")
+    con.execute(f"""
+        create or replace temp table _cf_by_cart as
+        select cart_id, sum(n)::bigint as lines, {counted("go", "go_{o}")},
+            {counted("lenient", "lenient_{o}")},
+            coalesce(sum(n) filter (where {_LOST}), 0)::bigint as lost,
+            {", ".join(f"coalesce(sum(n) filter (where {_LOST} and outcome_go = '{o}'), 0)"
+                       f'::bigint as "lost_{o}"' for o in OUTCOMES)},
+            min(ts_min) as ts_min, max(ts_max) as ts_max,
+            sum(appends)::bigint as appends, sum(written)::bigint as written
+        from _cf_cells group by cart_id""")
     head = one("""
         select coalesce(sum(lines), 0), coalesce(sum(go_applied), 0),
             coalesce(sum(lenient_applied), 0), coalesce(sum(lost), 0),
@@ -618,9 +727,11 @@ def _fleet_counts(con: Any, freq: str | None) -> FleetCounts:
     # go mode per window and type: the time charts (rates_from_counts lays freq's windows);
     # lines without a ts in a window of their own (null)
     wide = frame(f"""
-        select (epoch_ns(ts) - ((epoch_ns(ts) % {base}) + {base}) % {base}) as "window",
-            coalesce(type, '(none)') as type, {counted("go")}
-        from events group by all order by 1, 2""")
+        select "window", type, {counted("go")} from (
+            select (epoch_ns(ts) - ((epoch_ns(ts) % {base}) + {base}) % {base}) as "window",
+                coalesce(type, '(none)') as type, outcome_go, count(*)::bigint as n
+            from events group by all)
+        group by all order by 1, 2""")
     timeless = wide["window"].isna().to_numpy()
     no_ts = {o: k for o in OUTCOMES if (k := int(wide.loc[timeless, o].sum()))}
     wide = wide[~timeless].reset_index(drop=True)
@@ -641,13 +752,13 @@ def _fleet_counts(con: Any, freq: str | None) -> FleetCounts:
         lost_table = lost_table[sorted(lost_table.columns)].sort_index().astype("int64")
         lost_table.columns.name = "outcome"
         lost_table.index.name = "cart"
-    unknown = frame("select coalesce(type, '') as type, count(*)::bigint as lines, "
-                    "count(distinct cart_id)::bigint as carts from events "
+    unknown = frame("select coalesce(type, '') as type, sum(n)::bigint as lines, "
+                    "count(distinct cart_id)::bigint as carts from _cf_cells "
                     "where outcome_lenient = 'unknown_type' group by all")
     unknown = unknown.astype({"type": object}).set_index("type").sort_index()
 
     con.execute("create or replace temp table _cf_by_type as select type, outcome_go, "
-                "outcome_lenient, count(*)::bigint as n from events group by all")
+                "outcome_lenient, sum(n)::bigint as n from _cf_cells group by all")
     per_mode = " union all ".join(
         f"select '{m}' as mode, type, outcome_{m} as outcome, n from _cf_by_type"
         for m in MODES)
@@ -679,3 +790,105 @@ def _fleet_counts(con: Any, freq: str | None) -> FleetCounts:
         lost=lost, carts_losing=carts_losing, freq=freq, outcomes=outcomes, by_type=by_type,
         by_cart=by_cart, rates=rates_all, rates_by_type=rates_type, lost_table=lost_table,
         unknown=unknown, metrics=metrics_frame(values, "go"))
+
+
+@dataclass
+class FleetReport:
+    """What :func:`fleet_report` aggregated: ``counts`` (:class:`FleetCounts`), ``impact``
+    (:func:`~cartforensics.analysis.impact.cart_impact`'s rows, every cart in replay order)
+    and ``per_cart`` (the ``top`` carts that lost the most lines, ties in replay order: the
+    report's table, with both final states' items, totals and the writer's order)."""
+
+    counts: FleetCounts
+    impact: pd.DataFrame
+    per_cart: pd.DataFrame
+
+
+def fleet_report(src: Any, freq: str | None = None, top: int = 30) -> FleetReport:
+    """The report's fleet-wide numbers from a converted dataset (or logs, replayed on the way
+    in), aggregated by DuckDB where the data lies: :func:`fleet_counts`, the impact from the
+    ``carts/`` fragments' stored final states (:func:`~cartforensics.analysis.impact.impact_sql`)
+    and the per-cart table. Equal to what the report's chunks count from the replays.
+
+    >>> r = fleet_report("sample_data", freq="1D", top=3)
+    >>> r.counts.lost, int(r.impact["value_missing"].sum()), r.per_cart["lost"].tolist()
+    (793, 27722260, [16, 16, 14])
+    """
+    from cartforensics.analysis.impact import IMPACT_COLUMNS, ITEM_COLUMNS, impact_sql
+    from cartforensics.analysis.sql import sql
+    from cartforensics.io.sources import DatasetSource, resolve_source
+
+    source = resolve_source(src)
+    con = sql(source)
+    try:
+        counts = _fleet_counts(con, freq)
+        by_cart = counts.by_cart
+        with_lines = set(by_cart.index)
+        dataset = isinstance(source, DatasetSource)
+        files = source.files() if dataset else \
+            con.sql("select cart_id, lines from files").df().to_dict("records")
+        # replay order: the files' carts (with lines, or empty), then the lines' own
+        order = list(dict.fromkeys(
+            [f["cart_id"] for f in files if f["cart_id"] in with_lines or not f.get("lines")]
+            + sorted(with_lines)))
+        con.register("_cf_order", pa.table({
+            "cart_id": pa.array(order, pa.string()),
+            "ord": pa.array(np.arange(len(order), dtype=np.int64))}))
+        parts = [impact_sql(con, states, "_cf_order") for states in
+                 (_final_states(con, source.root) if dataset else ["_cf_states"])]
+    finally:
+        con.close()
+    at = pd.Series(np.arange(len(order)), index=pd.Index(order, dtype=object))
+    parts = [p for p in parts if len(p)]
+    rows = parts[0] if len(parts) == 1 else \
+        pd.DataFrame.from_records([], columns=[*IMPACT_COLUMNS, *ITEM_COLUMNS]) if not parts \
+        else pd.concat(parts, ignore_index=True)
+    if len(parts) > 1:  # the batches' rows in replay order
+        rows = rows.iloc[np.argsort(at.reindex(rows["cart_id"].astype(object)).to_numpy(),
+                                    kind="stable")].reset_index(drop=True)
+    losing = by_cart[by_cart["lost"] > 0]
+    pick = np.lexsort((at.reindex(losing.index.astype(object)).to_numpy(),
+                       -losing["lost"].to_numpy()))[:top]
+    ranked = [str(c) for c in losing.index[pick]]
+    states = rows.set_index("cart_id").loc[ranked] if ranked else rows.iloc[:0]
+    per_cart = pd.DataFrame([{
+        "cart_id": str(c), "lines": int(by_cart.at[c, "lines"]),
+        "applied_go": int(by_cart.at[c, "go_applied"]),
+        "applied_lenient": int(by_cart.at[c, "lenient_applied"]),
+        "lost": int(by_cart.at[c, "lost"]),
+        "items_go": int(states.at[c, "items_go"]),
+        "items_lenient": int(states.at[c, "items_lenient"]),
+        "total_go": int(states.at[c, "value_go"]),
+        "total_lenient": int(states.at[c, "value_lenient"]),
+        "order_lenient": str(states.at[c, "order_lenient"]),
+    } for c in ranked])
+    return FleetReport(counts, rows[list(IMPACT_COLUMNS)], per_cart)
+
+
+_STATES_BATCH = 4 << 20  # bytes of carts/ fragments (JSON, about 10x that read) per query
+
+
+def _final_states(con: Any, root: Path) -> Iterator[str]:
+    """Views on ``con`` (cf.sql's, over a dataset) of the carts' final states (each cart's
+    last file's, as its ``_cf_states``), a few ``carts/`` fragments at a time: the states
+    are kB per cart, never all in memory at once."""
+    from cartforensics.io.dataset import CARTS_SCHEMA
+
+    con.execute("create temp table _cf_last as select cart_id, max(source) as source "
+                "from _cf_stored_carts group by cart_id")
+    batch: list[Path] = []
+    size = 0
+    frags = fragment_files(root, CARTS_DIR)
+    for k, frag in enumerate(frags):
+        batch.append(frag)
+        size += frag.stat().st_size
+        if size < _STATES_BATCH and k + 1 < len(frags):
+            continue
+        name = f"_cf_final_{k}"
+        parquet_view(con, name + "_rows", batch, CARTS_SCHEMA, temporary=True)
+        con.execute(f"""
+            create temp view {name} as
+            select s.cart_id, s.state_go, s.state_lenient from {name}_rows s
+            semi join _cf_last l on s.cart_id = l.cart_id and s.source = l.source""")
+        yield name
+        batch, size = [], 0

@@ -14,6 +14,7 @@ and :meth:`Replay.context` call these functions.
 from __future__ import annotations
 
 import bisect
+import functools
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -59,18 +60,45 @@ def leaves(value: Any, key: Key = (), path: str = "") -> Iterator[tuple[Key, str
         yield key, path, value
 
 
+def _collect_leaves(value: Any, key: Key, path: str, keys: list[Key], paths: list[str],
+                    values: list[Any]) -> None:
+    """:func:`leaves` appended to three lists (no generator per level: a blame lists every
+    leaf of a state at each position asked for)."""
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            sub = f"{path}.{k}" if path else str(k)
+            if isinstance(v, (dict, list)) and v:
+                _collect_leaves(v, (*key, k), sub, keys, paths, values)
+            else:
+                keys.append((*key, k))
+                paths.append(sub)
+                values.append(v)
+    elif isinstance(value, list) and value:
+        for k, v in enumerate(value):
+            _collect_leaves(v, (*key, _ident(k, v)), f"{path}[{k}]", keys, paths, values)
+    else:
+        keys.append(key)
+        paths.append(path)
+        values.append(value)
+
+
 def _changed_keys(old: Any, new: Any, key: Key, out: list[Key]) -> None:
     """Append the key of every leaf of ``new`` that is new or differs from ``old``."""
     if same_value(old, new):
         return
+    # (a child the same as before is passed over here: most of a state is)
     if isinstance(new, dict) and new and isinstance(old, dict):
         for k, v in new.items():
-            _changed_keys(old.get(k, _ABSENT), v, (*key, k), out)
+            o = old.get(k, _ABSENT)
+            if not same_value(o, v):
+                _changed_keys(o, v, (*key, k), out)
     elif isinstance(new, list) and new and isinstance(old, list):
         before = {_ident(k, v): v for k, v in enumerate(old)}
         for k, v in enumerate(new):
             ident = _ident(k, v)
-            _changed_keys(before.get(ident, _ABSENT), v, (*key, ident), out)
+            o = before.get(ident, _ABSENT)
+            if not same_value(o, v):
+                _changed_keys(o, v, (*key, ident), out)
     else:
         out.extend(k for k, _p, _v in leaves(new, key))
 
@@ -91,19 +119,33 @@ class BlameIndex:
         self.replay = replay
         self.cart_id = cart_id
         rows = np.asarray(replay.rows_of(cart_id), dtype=np.int64)
+        self._rows = rows
         oc = replay.outcomes
         self.lines = oc["line"].to_numpy()[rows].astype(np.int64)
-        self.ts = (pd.to_datetime(oc["ts"].iloc[rows], utc=True).dt.tz_convert(None)
-                   .to_numpy().astype("datetime64[ns]"))
-        self.types = np.array([v if isinstance(v, str) else None
-                               for v in oc["type"].to_numpy()[rows]], dtype=object)
-        applied = oc["outcome"].astype(str).to_numpy()[rows] == "applied"
+        # the cart's rows only (a whole column of a large replay costs more than the cart)
+        applied = oc["outcome"].iloc[rows].astype(str).to_numpy() == "applied"
         # an error, an unknown type or a line never reached leaves the state as it was: only
         # applied lines can change a field
         self.applied = (np.flatnonzero(applied) + 1).tolist()
         self.changes: dict[Key, list[int]] = {}
         self._done = 0  # how many of the applied lines are read
         self._prev: Any = None
+        self._prev_at = 0
+        self._recent: dict[int, dict[str, Any]] = {}  # the states of the last two read
+
+    @functools.cached_property
+    def ts(self) -> np.ndarray:
+        """Per line of the cart: its ts (UTC, naive ``datetime64[ns]``; NaT: none readable)."""
+        ts = self.replay.outcomes["ts"].iloc[self._rows]
+        return (pd.to_datetime(ts, utc=True).dt.tz_convert(None).to_numpy()
+                .astype("datetime64[ns]"))
+
+    @functools.cached_property
+    def types(self) -> np.ndarray:
+        """Per line of the cart: its type (None: none)."""
+        return np.array([v if isinstance(v, str) else None for v in
+                         self.replay.outcomes["type"].iloc[self._rows].to_numpy()],
+                        dtype=object)
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -120,8 +162,20 @@ class BlameIndex:
             _changed_keys(self._prev, state, (), out)
             for k in out:
                 self.changes.setdefault(k, []).append(p)
-            self._prev = state
+            self._recent = {q: v for q, v in self._recent.items() if q == self._prev_at}
+            self._recent[p] = state
+            self._prev, self._prev_at = state, p
             self._done += 1
+
+    def read(self, position: int) -> None:
+        """Read the applied lines up to ``position`` now (what a blame there needs)."""
+        self._extend(position)
+
+    def state_read(self, position: int) -> dict[str, Any] | None:
+        """``replay.state_at(cart_id, line=position)`` as the last two lines read got it,
+        else None: a caller that draws the state beside the blame need not ask again. The
+        dict is the one the index compares with: read it, never change it."""
+        return self._recent.get(position)
 
     def position_of(self, line: int) -> int:
         """The position after the cart's line numbered ``line`` (its ``line`` column)."""
@@ -147,17 +201,21 @@ class BlameIndex:
         self._extend(position)
         if state is None:
             state = self.replay.state_at(self.cart_id, line=position)
-        paths, values, where = [], [], []
+        keys: list[Key] = []
+        paths: list[str] = []
+        values: list[Any] = []
+        _collect_leaves(state, (), "", keys, paths, values)
         changes = self.changes
-        for key, path, value in leaves(state):
-            paths.append(path)
-            values.append(value)
+        where = []
+        for key in keys:
             hits = changes.get(key)
-            if hits:
+            if not hits:
+                where.append(0)
+            elif hits[-1] <= position:  # read no further than position: the usual case
+                where.append(hits[-1])
+            else:
                 k = bisect.bisect_right(hits, position)
                 where.append(hits[k - 1] if k else 0)
-            else:
-                where.append(0)
         return paths, values, np.asarray(where, dtype=np.int64)
 
     def at(self, position: int, state: dict[str, Any] | None = None) -> pd.DataFrame:

@@ -190,20 +190,35 @@ class CompiledCore:
         self.codes = codes
         self.every = every
         self.pool = core.Pool(catalog)
-        self.replayer = core.Replayer(
-            payload_buffers, row_kind, is_error, too_long, lines, decoders, self.pool, codes,
-            error_ids, last_applied, changed, every,
-        )
+        self._inputs = (is_error, too_long, lines, decoders, self.pool)
+        self.replayer = self._replayer(codes, error_ids, last_applied, changed)
+        self._released = False
+
+    def _replayer(self, *outputs: np.ndarray | None) -> Any:
+        return core.Replayer(self.payload_buffers, self.row_kind, *self._inputs, *outputs,
+                             self.every)
+
+    def release_run(self) -> None:
+        """Every cart has run and the replay has taken what it keeps of the per-row outputs:
+        hold none of them (the error ids, 8 bytes a line, are let go). A later :meth:`run`
+        fills scratch ones."""
+        self.replayer = self._replayer(None, None, None, None)
+        self._released = True
 
     def run(self, cart_id: str, rows: np.ndarray) -> tuple[Any, Any, Any]:
         """(checkpoint lines, checkpoints, final) of a cart's rows from the empty cart;
         raises what it cannot replay exactly."""
+        if self._released:
+            n = len(self.codes)
+            self.replayer = self._replayer(np.zeros(n, np.int8), np.zeros(n, np.int64),
+                                           np.full(n, -1, np.int64), np.zeros(n, np.uint8))
+            self._released = False
         return self.replayer.run(cart_id, rows)
 
     def advance(self, snapshot: Any, rows: np.ndarray) -> Any:
         """The CartState after also applying ``rows`` (each known to apply) to a kept
         snapshot."""
-        return self.replayer.advance(snapshot, rows)
+        return self.replayer.advance(snapshot, np.ascontiguousarray(rows, dtype=np.int64))
 
     def apply_applied(self, snapshot: Any, rows: np.ndarray, cart_id: str) -> Any:
         """The CartState after also applying ``rows`` (each known to apply) to ``snapshot``
@@ -260,7 +275,10 @@ class CompiledCore:
 
 def _row_kinds(types: pd.Series, registry: Any) -> np.ndarray:
     """Per row, the compiled core's kind of its ``type`` (core.kind_of), as int8."""
-    codes, uniques = pd.factorize(types, use_na_sentinel=True)
+    if isinstance(types.dtype, pd.CategoricalDtype):  # its own codes: no array per row
+        codes, uniques = np.asarray(types.cat.codes.to_numpy()), types.cat.categories
+    else:
+        codes, uniques = pd.factorize(types, use_na_sentinel=True)
     table = np.array([core.kind_of(registry, u) for u in uniques] + [core.KIND_UNKNOWN],
                      dtype=np.int8)
     return np.ascontiguousarray(table[codes])  # code -1 (a missing type) takes the last

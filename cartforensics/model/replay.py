@@ -10,7 +10,7 @@ from __future__ import annotations
 import gc
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ from cartforensics.go.envelope import decode_envelope, decode_ts_value
 from cartforensics.go.json import go_quote
 from cartforensics.go.time import ZERO_TIME_TEXT
 from cartforensics.go.version import GoSemantics, semantics
-from cartforensics.io.logs import Source
+from cartforensics.io.logs import Source, first_appearance
 from cartforensics.io.sources import read_events
 from cartforensics.model.cart import CartState, HandlerError, empty_cart, same_value, state_to_json
 from cartforensics.model.engine import CompiledCore, Engine, EngineName, core
@@ -49,6 +49,8 @@ METRIC_NAMES = (
     "cart_event_log_unknown_types_total",
 )
 
+
+_PIECE = 1 << 16  # rows renumbered at a time
 
 # a cart's state is kept every CHECKPOINT_EVERY lines at least (more apart in carts with many
 # items: see _replay_core.checkpoint_due) and after its last line; points between are rebuilt
@@ -129,13 +131,13 @@ class Replay:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            self.outcomes = self._run()
+            self._run()
         finally:
             if collecting:
                 gc.enable()
 
     # -- the engine --------------------------------------------------------------------------
-    def _run(self) -> pd.DataFrame:
+    def _run(self) -> None:
         ev = self._plain
         n = len(ev)
         self._codes = codes = np.zeros(n, dtype=np.int8)
@@ -150,7 +152,7 @@ class Replay:
         too_long = np.ascontiguousarray(too_long, dtype=bool).view(np.uint8)
         lines = np.ascontiguousarray(ev["line"].to_numpy(), dtype=np.int64)
         cart_ids = ev["cart_id"]
-        ts_key = self._ts_key(_ts_ns(ev["ts"]), np.arange(n))
+        ts_key = self._ts_key(_ts_ns(ev["ts"]))
         compiled = self._engine.bind(
             ev["payload"], ev["type"], self.registry, err_series, too_long, lines,
             self._decoders, self.catalog, codes, self._error_ids, self._last_applied,
@@ -165,7 +167,7 @@ class Replay:
         self.carts_on_reference: list[str] = self._engine.carts_on_reference
         # carts in order of first appearance (files with no lines too); a cart's rows in the
         # order given, which read_events makes file order
-        codes_f, uniques = pd.factorize(cart_ids) if n else (np.zeros(0, np.intp), [])
+        codes_f, uniques = _appearance_codes(cart_ids)
         order = np.ascontiguousarray(np.argsort(codes_f, kind="stable"), dtype=np.int64)
         counts = np.bincount(codes_f, minlength=len(uniques)) if n else np.zeros(0, int)
         bounds = np.r_[0, np.cumsum(counts)].tolist()
@@ -193,35 +195,81 @@ class Replay:
                 cid, rows, _rows_of(ts_key, rows), engine, np.asarray(cp_lines, dtype=np.int64),
                 tuple(checkpoints), final,
             )
-        out = pd.DataFrame(
+        # what is kept of the run, in as few bytes as it takes: the per-row arrays only the
+        # run needed let go, rows (and -1) as int32 (the core ran on int64 ones), the error
+        # as an index into a table of distinct texts (the outcomes frame is built from these
+        # when asked)
+        if compiled:
+            compiled.release_run()
+        if n < (1 << 31):
+            self._last_applied = self._last_applied.astype(np.int32)
+            order = order.astype(np.int32)
+            for cid, run in self._runs.items():
+                b = index.get(cid)
+                rows = order[bounds[b] : bounds[b + 1]] if b is not None else order[:0]
+                self._runs[cid] = replace(run, rows=rows)
+        order = rows = None  # (the int64 ones the core ran on)
+        self._error_index, self._error_texts = self._error_table(err_series)
+        del self._errors, self._error_ids
+        self._outcomes: pd.DataFrame | None = None
+
+    @property
+    def outcomes(self) -> pd.DataFrame:
+        """One row per physical line (cart_id, line, ts, type, outcome, error), in the order of
+        ``events``; built on first use from the per-row codes the replay keeps (counts,
+        :meth:`summary`, :meth:`metrics` and :meth:`outcome_codes` never build it)."""
+        if self._outcomes is None:
+            self._outcomes = self._outcomes_frame()
+        return self._outcomes
+
+    def _outcomes_frame(self, rows: np.ndarray | None = None) -> pd.DataFrame:
+        """:attr:`outcomes`, or its ``rows`` only (positions, in that order)."""
+        ev = self._plain if rows is None else self._plain.iloc[rows]
+        codes = self._codes if rows is None else self._codes[rows]
+        return pd.DataFrame(
             {
-                "cart_id": _as_str_column(cart_ids),
+                "cart_id": _as_str_column(ev["cart_id"]),
                 "line": ev["line"].to_numpy(),
                 "ts": ev["ts"].array,
                 "type": ev["type"].array,
                 "outcome": pd.Categorical.from_codes(codes, categories=OUTCOMES),
-                "error": self._error_column(err_series),
+                "error": self._error_column(rows),
             },
             copy=False,  # the events' own columns, not a copy of each per replay
         )
-        del self._errors  # in the outcomes frame from here on
-        return out
 
-    def _error_column(self, err_series: pd.Series) -> Any:
-        """The ``error`` column: each distinct text made once (the compiled core gives codes),
-        as a dictionary array decoded to the column's string type."""
-        n = len(self._codes)
+    def _error_column(self, rows: np.ndarray | None = None) -> Any:
+        """The ``error`` column (of ``rows`` only, when given): the table of distinct texts
+        taken by each row's index, decoded to the column's string type."""
+        index = self._error_index if rows is None else self._error_index[rows]
+        n = len(index)
         if not n:
             return pd.array([], dtype="str")
+        if not self._error_texts:  # (a list of None would be converted one by one)
+            return pd.array(pa.nulls(n, type=pa.large_string()), dtype="str")
+        dictionary = pa.array(self._error_texts, type=pa.large_string())
+        arr = pa.DictionaryArray.from_arrays(pa.array(index, mask=index < 0), dictionary)
+        return pd.array(arr.cast(pa.large_string()), dtype="str")
+
+    def _error_texts_of(self, rows: np.ndarray) -> list[str | None]:
+        """The error text (None: no error) of each of ``rows``."""
+        texts = self._error_texts
+        return [texts[i] if i >= 0 else None for i in self._error_index[rows].tolist()]
+
+    def _error_table(self, err_series: pd.Series) -> tuple[np.ndarray, list[str]]:
+        """(per row, the index of its error text in the list of distinct texts, -1 for no
+        error, in the smallest int type that holds it; that list): each distinct text made
+        once (the compiled core gives codes), in order of first appearance."""
+        n = len(self._codes)
         codes = self._codes
         ids = self._error_ids
-        index = np.full(n, -1, dtype=np.int64)
+        index = np.full(n, -1, dtype=np.int32 if n < (1 << 31) else np.int64)
         texts: list[str] = []
 
         def put(mask: np.ndarray, table: list, where: np.ndarray) -> None:
             base = len(texts)
             texts.extend(table)
-            index[mask] = base + where
+            index[mask] = where.astype(index.dtype, copy=False) + base  # (never int8's sum)
 
         on_ref = np.zeros(n, dtype=bool)
         if self._errors:
@@ -243,14 +291,13 @@ class Replay:
                 where)
         m = core_rows & (codes == MALFORMED)
         if m.any():  # the envelope errors: a few texts, each made once
-            where, uniq = pd.factorize(err_series.iloc[np.flatnonzero(m)],
-                                       use_na_sentinel=False)
+            where, uniq = _codes_of(err_series, m)
             put(m, list(uniq), where)
         m = core_rows & (codes == UNKNOWN_TYPE)
         if m.any():
-            types = self._plain["type"].iloc[np.flatnonzero(m)].tolist()
-            where, uniq = pd.factorize(pd.Series(types, dtype=object), use_na_sentinel=False)
-            put(m, [f"unknown mutation type: {go_quote(t or '')}" for t in uniq], where)
+            where, uniq = _codes_of(self._plain["type"], m)
+            put(m, [f"unknown mutation type: {go_quote(t if isinstance(t, str) else '')}"
+                    for t in uniq], where)
         if self._errors:
             rows = np.fromiter(self._errors, dtype=np.int64, count=len(self._errors))
             values = list(self._errors.values())
@@ -258,11 +305,16 @@ class Replay:
             texts.extend(values)
             index[rows] = base + np.arange(len(values))
             index[rows[[v is None for v in values]]] = -1
-        if not texts:  # (a list of None would be converted one by one)
-            return pd.array(pa.nulls(n, type=pa.large_string()), dtype="str")
-        dictionary = pa.array(texts, type=pa.large_string())
-        arr = pa.DictionaryArray.from_arrays(pa.array(index, mask=index < 0), dictionary)
-        return pd.array(arr.cast(pa.large_string()), dtype="str")
+        # each text once (the reference core's are one per row), numbered by first appearance
+        order = first_appearance(index, len(texts))
+        same, distinct = pd.factorize(pd.Series([texts[i] for i in order.tolist()],
+                                                dtype=object), sort=False)
+        remap = np.full(len(texts) + 1, -1, dtype=_index_type(len(distinct)))  # [-1]: none
+        remap[order] = same
+        compact = np.empty(n, dtype=remap.dtype)
+        for a in range(0, n, _PIECE):
+            compact[a : a + _PIECE] = remap[index[a : a + _PIECE]]
+        return compact, list(distinct)
 
     def _reference_cart(
         self, cid: str, rows: list[int], columns: tuple
@@ -332,23 +384,26 @@ class Replay:
             return self._advance(run, empty_cart(run.cart_id), 0, line)
         return self._advance(run, run.checkpoints[j], int(run.checkpoint_lines[j]), line)
 
-    def _ts_key(self, ts: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """ts for placing lines in time: a readable time outside the ns range (years before
-        1678 or after 2261) is clamped to the range's ends instead of being unreadable."""
+    def _ts_key(self, ts: np.ndarray) -> np.ndarray:
+        """ts of every row, for placing lines in time: a readable time outside the ns range
+        (years before 1678 or after 2261) is clamped to the range's ends instead of being
+        unreadable."""
         nat = np.iinfo(np.int64).min
-        missing = np.flatnonzero(ts == nat)
-        if not len(missing):
-            return ts
         # only a line whose ts is a string or a number can hold a time pandas cannot
-        kinds = pd.Series(self._kinds).iloc[rows[missing]]
-        missing = missing[kinds.isin(["string", "number"]).to_numpy()]
+        kinds = pd.Series(self._kinds)
+        if isinstance(kinds.dtype, pd.CategoricalDtype):  # by its codes: no row copied
+            timed = np.flatnonzero(kinds.cat.categories.isin(["string", "number"]))
+            codes = np.asarray(kinds.cat.codes.to_numpy())
+            missing = np.flatnonzero((ts == nat) & np.isin(codes, timed))
+        else:
+            missing = np.flatnonzero(ts == nat)
+            missing = missing[kinds.iloc[missing].isin(["string", "number"]).to_numpy()]
         if not len(missing):
             return ts
         raw = self._raw
         ts = ts.copy()
         for j in missing.tolist():
-            r = int(rows[j])
-            data = bytes(raw.iloc[r])
+            data = bytes(raw.iloc[j])
             env = decode_envelope(go_token(data, 0, len(data)), lenient=True,
                                   sem=self.semantics)
             if env.ts is not None:
@@ -432,7 +487,7 @@ class Replay:
     def history(self, cart_id: str) -> pd.DataFrame:
         """One row per line: outcome, error and a summary of the state after it."""
         run = self._run_of(cart_id)
-        oc = self.outcomes.iloc[run.rows]
+        oc = self._outcomes_frame(run.rows)
         summaries = self._summaries(cart_id, run.engine, run.rows, self._codes[run.rows])
         return _history_frame(oc, summaries, self._changed[run.rows])
 
@@ -522,8 +577,7 @@ class Replay:
             # the replay's error text per line (None: no error), as an object array
             "errors": np.empty(len(rows), dtype=object),
         }
-        hit["errors"][:] = [v if isinstance(v, str) else None
-                            for v in self.outcomes["error"].iloc[rows].tolist()]
+        hit["errors"][:] = self._error_texts_of(rows)
         if len(cache) >= 4:
             cache.pop(next(iter(cache)))
         cache[cart_id] = hit
@@ -844,14 +898,13 @@ class ReplayWithout:
         """One row per kept line, as :attr:`Replay.outcomes` (cart_id, line, ts, type,
         outcome, error)."""
         if self._outcomes is None:
-            oc = self.replay.outcomes
-            rows = self._rows
+            oc = self.replay._outcomes_frame(self._rows)  # the kept lines' rows only
             errors = self._errors
             self._outcomes = pd.DataFrame({
-                "cart_id": oc["cart_id"].to_numpy()[rows],
-                "line": oc["line"].to_numpy()[rows],
-                "ts": oc["ts"].array[rows],
-                "type": oc["type"].array[rows],
+                "cart_id": oc["cart_id"].to_numpy(),
+                "line": oc["line"].to_numpy(),
+                "ts": oc["ts"].array,
+                "type": oc["type"].array,
                 "outcome": pd.Categorical.from_codes(self._codes, categories=OUTCOMES),
                 "error": (pd.array(errors, dtype="str") if len(errors)
                           else pd.array([], dtype="str")),
@@ -1008,6 +1061,56 @@ def _without_attrs(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _appearance_codes(col: pd.Series) -> tuple[np.ndarray, list[Any]]:
+    """``pd.factorize(col)``: per row the index of its value among the distinct values in
+    order of first appearance; from a categorical's own codes (an int8 per row, not an intp)
+    when it has no missing value.
+
+    >>> _appearance_codes(pd.Series(["b", "a", "b"], dtype="category"))
+    (array([0, 1, 0], dtype=int8), ['b', 'a'])
+    """
+    if not len(col):
+        return np.zeros(0, np.intp), []
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        codes = np.asarray(col.cat.codes.to_numpy())
+        if not (codes < 0).any():
+            cats = col.cat.categories
+            order = first_appearance(codes, len(cats))
+            remap = np.empty(len(cats), dtype=codes.dtype)
+            remap[order] = np.arange(len(order), dtype=codes.dtype)
+            return remap[codes], list(cats[order])
+    codes, uniques = pd.factorize(col)
+    return codes, list(uniques)
+
+
+def _codes_of(col: pd.Series, mask: np.ndarray) -> tuple[np.ndarray, list[Any]]:
+    """(per row of ``mask``, an index into the list; the list of values): a categorical's
+    own codes and categories (a missing value indexes one more, None, at the end), else the
+    values factorized.
+
+    >>> _codes_of(pd.Series(["a", None, "b"], dtype="category"), np.array([1, 1, 0], bool))
+    (array([0, 2], dtype=int8), ['a', 'b', None])
+    """
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        cats = list(col.cat.categories)
+        where = np.asarray(col.cat.codes.to_numpy())[mask]
+        return np.where(where >= 0, where, len(cats)).astype(where.dtype), [*cats, None]
+    where, uniq = pd.factorize(col.iloc[np.flatnonzero(mask)], use_na_sentinel=False)
+    return where, list(uniq)
+
+
+def _index_type(count: int) -> type:
+    """The smallest signed int type whose values cover ``-1 .. count - 1``.
+
+    >>> _index_type(100), _index_type(1000)
+    (<class 'numpy.int8'>, <class 'numpy.int16'>)
+    """
+    for t in (np.int8, np.int16, np.int32):
+        if count <= np.iinfo(t).max:
+            return t
+    return np.int64
+
+
 def _as_str_column(col: pd.Series) -> Any:
     """``col.to_numpy()`` as the outcomes frame stores it (pandas' ``str`` column), made from
     the categories and codes when every category is a ``str`` (no ``str`` per row)."""
@@ -1035,8 +1138,15 @@ def _rows_of(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
 
 
 def _ts_ns(ts: pd.Series) -> np.ndarray:
-    """Nanoseconds since the epoch, NaT as the minimum int64."""
-    return np.asarray(ts.dt.as_unit("ns").array.asi8, dtype=np.int64)
+    """Nanoseconds since the epoch, NaT as the minimum int64 (a view on a ``ns`` column).
+
+    >>> _ts_ns(pd.Series(pd.to_datetime(["1970-01-01T00:00:01Z", None]))).tolist()
+    [1000000000, -9223372036854775808]
+    """
+    arr = ts.array
+    if getattr(arr, "unit", "ns") != "ns":
+        arr = arr.as_unit("ns")
+    return np.asarray(arr.asi8, dtype=np.int64)
 
 
 def _is_na_str(v: Any) -> bool:

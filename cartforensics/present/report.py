@@ -29,8 +29,9 @@ import pandas as pd
 from cartforensics._runtime.publish import build_directory, publish_directory, remove_abandoned
 from cartforensics._version import __version__
 from cartforensics.analysis.findings import Finding, findings_table, headline_finding
+from cartforensics.analysis.fleet import fleet_report
 from cartforensics.analysis.impact import Impact, impact_totals
-from cartforensics.analysis.metrics import prometheus_text
+from cartforensics.analysis.metrics import prometheus_text, window_width
 from cartforensics.analysis.notes import Notes, NotesError
 from cartforensics.analysis.reconcile import Reconciliation, reconcile_logs
 from cartforensics.go.version import GoSemantics, semantics
@@ -380,21 +381,32 @@ def write_report(
                 charts_ready.append(plots)
 
         closing = None
-        with ThreadPoolExecutor(1, thread_name_prefix="cartforensics-outcomes") as copier:
+        with ThreadPoolExecutor(1, thread_name_prefix="cartforensics-outcomes") as copier, \
+                ThreadPoolExecutor(1, thread_name_prefix="cartforensics-fleet") as aggregator:
             try:
                 if workers is None and from_dataset:  # measured: one process keeps a 10M-
                     workers = 1  # event dataset's report under 1 GB; two took 1.4 GB, no faster
                 noted = frozenset(str(n["cart_id"]) for n in notes) if notes else frozenset()
                 notes_file = str(notes.path) if notes is not None and notes.path is not None \
                     and notes.path.is_file() else None
+                # a dataset's chunks give their findings (and outcomes) only: its counts,
+                # impact and per-cart table are aggregated by DuckDB where the Parquet lies,
+                # in its threads while the chunks run
+                aggregating = None
+                if from_dataset:
+                    if freq is not None:  # refused before anything runs, as run_chunks does
+                        window_width(freq)
+                    aggregating = aggregator.submit(fleet_report, source, freq, TOP_CARTS)
                 results = run_chunks(chunks, str(tmp), freq, None if from_dataset else sem,
                                      executor=executor, workers=workers, on_done=chunk_done,
-                                     noted=noted, timelines=timelines)
+                                     noted=noted, timelines=timelines,
+                                     findings_only=from_dataset)
+                fleet = aggregating.result() if aggregating is not None else None
                 # the lenient rows are copied into outcomes.parquet while the charts are
                 # drawn (Arrow's reading and writing release the GIL)
                 closing = copier.submit(writer.close)
                 bar.set_description("report: writing")
-                comb = combine(results, freq, sem, timelines)
+                comb = combine(results, freq, sem, timelines, fleet, noted)
                 # the kept carts' timelines, drawn once: only their lines are read again
                 timeline_problem = build_timelines(
                     comb.timelines, source, sem, notes_file,

@@ -11,6 +11,10 @@ and the chunk's rows of ``outcomes.parquet``, written to a part file of its own.
 (:func:`run_chunks`, :func:`combine`) adds them up in chunk order. Chunks run on a process
 pool of the machine's cores, or on any ``concurrent.futures.Executor`` (``executor=``, e.g.
 a Dask ``client.get_executor()``: the workers must see the logs and the output directory).
+A converted dataset's chunks give their findings and rows of ``outcomes.parquet`` only
+(:func:`summarize_findings`): its counts, impact and per-cart table are aggregated over the
+whole fleet by DuckDB (:func:`~cartforensics.analysis.fleet.fleet_report`, which
+:func:`combine` takes).
 
 >>> plan = plan_logs("logs/")                                           # doctest: +SKIP
 >>> results = run_chunks(plan, tmp_dir, freq=None, go_version=None)   # doctest: +SKIP
@@ -24,10 +28,10 @@ import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -57,9 +61,12 @@ from cartforensics.io.logs import LogFile, LogList
 from cartforensics.model.protocol import ReplayLike
 from cartforensics.vocab import OUTCOMES
 
+if TYPE_CHECKING:
+    from cartforensics.analysis.fleet import FleetReport
+
 __all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "TIMELINE_CARTS", "CartTimeline",
            "TIMELINE_POSITIONS", "Chunk", "ChunkResult", "Combined", "build_timelines",
-           "chunk_timelines", "position_limits",
+           "chunk_timelines", "position_limits", "ranked_timelines", "summarize_findings",
            "OutcomesWriter", "combine", "plan_dataset", "plan_logs", "read_chunk", "read_part",
            "run_chunks", "start_workers_server", "summarize_chunk", "write_outcomes",
            "write_part"]
@@ -394,6 +401,30 @@ def summarize_chunk(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, i
         outcomes=outcomes, semantics=go.semantics.spec, impact=impact, timelines=tls)
 
 
+def summarize_findings(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike, index: int,
+                       tmp_dir: str | None) -> ChunkResult:
+    """What :func:`summarize_chunk` gives of a chunk of a converted dataset, whose counts,
+    impact and per-cart rows are aggregated over the whole fleet where the data lies
+    (:func:`~cartforensics.analysis.fleet.fleet_report`): its lines, carts, findings' parts
+    and rows of outcomes.parquet (to ``tmp_dir``; the stored replays' own Arrow rows when
+    they have them); :func:`combine` takes the rest from the fleet's aggregates."""
+    outcomes: dict[str, str] = {}
+    if tmp_dir is not None:
+        for r in (go, lenient):
+            path = os.path.join(tmp_dir, f"{r.mode}-{index:06d}.arrow")
+            rows = getattr(r, "outcome_rows", None)
+            write_part(_outcomes_table(r) if rows is None else rows.cast(OUTCOMES_SCHEMA),
+                       path)
+            outcomes[r.mode] = path
+    return ChunkResult(
+        index=index, lines=len(events), carts=len(go.cart_ids), applied_go=0,
+        applied_lenient=0, lost=0, carts_losing=0,
+        parts=finding_parts(go, lenient, limit=EVIDENCE_KEPT), metrics={}, ts_min=None,
+        ts_max=None, counts=pd.DataFrame(), no_ts={}, lost_by_cart=pd.DataFrame(),
+        unknown=pd.DataFrame(), per_cart=pd.DataFrame(), outcomes=outcomes,
+        semantics=go.semantics.spec)
+
+
 def named_lines(parts: dict[tuple[str, Any], FindingPart]) -> dict[str, int]:
     """Per cart, the lines the findings name in it (a line named by two findings counts
     twice)."""
@@ -410,10 +441,17 @@ def chunk_timelines(go: ReplayLike, parts: dict[tuple[str, Any], FindingPart],
     """The ``top`` most affected carts the findings name in these replays (most named lines,
     then most money lacking) and the ``noted`` carts, as timelines still without their data:
     :func:`build_timelines` draws the ones the whole report keeps, once."""
+    return ranked_timelines(parts, impact, set(map(str, go.cart_ids)), noted, top)
+
+
+def ranked_timelines(parts: dict[tuple[str, Any], FindingPart], impact: pd.DataFrame,
+                     here: set[str], noted: frozenset[str] = frozenset(),
+                     top: int = TIMELINE_CARTS) -> list[CartTimeline]:
+    """:func:`chunk_timelines` of the carts ``here`` (the parts' and the impact rows' carts
+    may be more): the ``top`` most affected and the noted ones, most affected first."""
     named = named_lines(parts)
     missing = dict(zip(impact["cart_id"].astype(str), impact["value_missing"].astype(int),
                        strict=True))
-    here = set(map(str, go.cart_ids))
     tls = [CartTimeline(c, named[c], missing.get(c, 0), c in noted, b"") for c in named
            if c in here]
     tls.sort(key=lambda t: t.rank)
@@ -540,15 +578,17 @@ def _type_codes(s: pd.Series, missing: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def read_chunk(chunk: Chunk, go_version: Any = None,
-               lines: Sequence[tuple[str, int]] | None = None) -> tuple[Any, Any, Any]:
+               lines: Sequence[tuple[str, int]] | None = None,
+               scanned: pa.Table | None = None) -> tuple[Any, Any, Any]:
     """(events, go, lenient) of one chunk: read and replayed from its log files, or read back
-    from the dataset's stored outcomes."""
+    from the dataset's stored outcomes (``scanned``: its fragments' lines, read ahead by
+    :func:`~cartforensics.analysis.fleet.stored_scan` with these ``lines``)."""
     if chunk.root is not None:
         from cartforensics.analysis.fleet import stored_replays
 
         return stored_replays(chunk.root, lines, fragments=chunk.fragments,
                               carts=chunk.carts, cart_fragments=chunk.cart_fragments,
-                              manifest=chunk.manifest)
+                              manifest=chunk.manifest, scanned=scanned)
     from cartforensics.io.sources import read_events
     from cartforensics.model.replay import replay
 
@@ -558,15 +598,20 @@ def read_chunk(chunk: Chunk, go_version: Any = None,
 
 def run_chunk(chunk: Chunk, tmp_dir: str | None, freq: str | None = None,
               go_version: Any = None, noted: frozenset[str] = frozenset(),
-              timelines: int = TIMELINE_CARTS) -> ChunkResult:
+              timelines: int = TIMELINE_CARTS, findings_only: bool = False,
+              scanned: pa.Table | None = None) -> ChunkResult:
     """Read, replay and reduce one chunk (what a worker runs); ``noted``: the carts with an
     analyst's note, ``timelines``: how many carts to rank for a timeline (see
-    :func:`summarize_chunk`)."""
+    :func:`summarize_chunk`); ``findings_only``: :func:`summarize_findings` instead;
+    ``scanned``: a dataset chunk's lines, read ahead (see :func:`read_chunk`)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        events, go, lenient = read_chunk(chunk, go_version)
-    result = summarize_chunk(events, go, lenient, chunk.index, tmp_dir, freq, noted=noted,
-                             timelines=timelines)
+        events, go, lenient = read_chunk(chunk, go_version, scanned=scanned)
+    if findings_only:
+        result = summarize_findings(events, go, lenient, chunk.index, tmp_dir)
+    else:
+        result = summarize_chunk(events, go, lenient, chunk.index, tmp_dir, freq, noted=noted,
+                                 timelines=timelines)
     result.warnings = [(str(w.message), w.category.__name__) for w in caught]
     del events, go, lenient  # no gc.collect: it cost seconds a fleet, and peak RSS is the same
     pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages
@@ -602,6 +647,46 @@ def start_workers_server() -> None:
         forkserver.ensure_running()
 
 
+class _ScansAhead:
+    """In one process, a dataset's chunks' lines (:func:`~cartforensics.analysis.fleet.stored_scan`)
+    each read in a thread while the chunk before is reduced: DuckDB's reading overlaps the
+    Python work (one chunk ahead, so memory stays two chunks' lines). ``next()``: the next
+    chunk's (None for logs)."""
+
+    def __init__(self, chunks: Sequence[Chunk]) -> None:
+        self._todo = [c for c in chunks if c.root is not None]
+        self._logs = len(self._todo) < len(chunks)
+        self._pool: ThreadPoolExecutor | None = None
+        self._next: Future | None = None
+
+    def __enter__(self) -> _ScansAhead:
+        if self._todo and not self._logs:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="cartforensics-scan")
+            self._submit()
+        return self
+
+    def _submit(self) -> None:
+        from cartforensics.analysis.fleet import stored_scan
+
+        if self._todo and self._pool is not None:
+            c = self._todo.pop(0)
+            self._next = self._pool.submit(stored_scan, c.root, None, c.fragments)
+
+    def next(self) -> pa.Table | None:
+        if self._next is None:
+            return None
+        table = self._next.result()
+        self._next = None
+        self._submit()
+        return table
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            if self._next is not None:
+                self._next.cancel()
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+
 def default_workers(chunks: Sequence[Chunk]) -> int:
     """Worker processes for ``chunks``: one per core, none for a single chunk."""
     return 1 if len(chunks) <= 1 else min(len(chunks), os.cpu_count() or 1)
@@ -612,11 +697,14 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
                workers: int | None = None,
                on_done: Callable[[ChunkResult], None] | None = None,
                noted: frozenset[str] = frozenset(),
-               timelines: int = TIMELINE_CARTS) -> list[ChunkResult]:
+               timelines: int = TIMELINE_CARTS,
+               findings_only: bool = False) -> list[ChunkResult]:
     """Every chunk's result, in chunk order: in this process (one worker), on a pool of
     ``workers`` processes (default: the cores; this process runs the last chunk while they
     start), or on ``executor``. At most twice the workers' chunks are in flight, so memory
-    stays a few chunks' worth. ValueError for a ``freq`` that is no positive window."""
+    stays a few chunks' worth. ValueError for a ``freq`` that is no positive window.
+    ``findings_only``: each chunk gives its findings and outcomes only
+    (:func:`summarize_findings`; the fleet's aggregates give the rest to :func:`combine`)."""
     if freq is not None:  # refused before any chunk runs (the span is checked by combine)
         from cartforensics.analysis.metrics import window_width
 
@@ -639,8 +727,10 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
             on_done(r)
 
     if executor is None and n <= 1:
-        for c in chunks:
-            done(run_chunk(c, tmp_dir, freq, go_version, noted, timelines))
+        with _ScansAhead(chunks) as ahead:  # a dataset's next lines read by DuckDB meanwhile
+            for c in chunks:
+                done(run_chunk(c, tmp_dir, freq, go_version, noted, timelines, findings_only,
+                               ahead.next()))
         return [results[c.index] for c in chunks]
     own = executor is None
     window = 2 * (n if own else executor_width(executor))  # type: ignore[arg-type]
@@ -662,12 +752,13 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
                 return
             with hide():
                 pending.add(run.submit(run_chunk, c, tmp_dir, freq, go_version,
-                                            noted, timelines))
+                                       noted, timelines, findings_only))
 
     try:
         submit_more()
         if local is not None:
-            done(run_chunk(local, tmp_dir, freq, go_version, noted, timelines))
+            done(run_chunk(local, tmp_dir, freq, go_version, noted, timelines,
+                                findings_only))
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -721,9 +812,13 @@ def _shifted(parts: dict[tuple[str, Any], FindingPart], offset: int
 
 
 def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any,
-            timelines: int = TIMELINE_CARTS) -> Combined:
+            timelines: int = TIMELINE_CARTS, fleet: FleetReport | None = None,
+            noted: frozenset[str] = frozenset()) -> Combined:
     """Add up the chunks' results (in chunk order) into the report's inputs; of the carts
-    ranked for a timeline, the ``timelines`` most affected and the noted ones are kept."""
+    ranked for a timeline, the ``timelines`` most affected and the noted ones are kept.
+    ``fleet``: the counts, impact and per-cart table aggregated over the whole fleet
+    (:func:`~cartforensics.analysis.fleet.fleet_report`; the chunks gave their findings only:
+    ``run_chunks(findings_only=True)``), and then ``noted``: the carts with a note."""
     from cartforensics.analysis.metrics import pick_freq
 
     offset = 0
@@ -734,6 +829,17 @@ def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any,
     combined = combine_parts(parts)
     lines = sum(r.lines for r in results)
     fs = build_findings(combined, lines, sem)
+    if fleet is not None:
+        c = fleet.counts
+        tls = ranked_timelines(combined, fleet.impact, set(fleet.impact["cart_id"].astype(str)),
+                               noted, timelines)
+        return Combined(
+            lines=c.lines, carts=c.carts, applied_go=c.applied_go,
+            applied_lenient=c.applied_lenient, lost=c.lost, carts_losing=c.carts_losing,
+            findings=fs, metrics=c.metrics, freq=c.freq, rates=c.rates,
+            rates_by_type=c.rates_by_type, lost_table=c.lost_table,
+            unknown=_unknown_table(c.unknown.reset_index()),
+            per_cart=fleet.per_cart, parts=combined, impact=fleet.impact, timelines=tls)
     mins = [r.ts_min for r in results if r.ts_min is not None]
     maxs = [r.ts_max for r in results if r.ts_max is not None]
     if freq is None:
@@ -757,10 +863,7 @@ def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any,
         lost_table = lost_table.astype("int64")
         lost_table.columns.name = "outcome"
         lost_table.index.name = "cart"
-    unk = pd.concat([r.unknown for r in results], ignore_index=True)
-    unknown = unk.groupby("type").agg(lines=("lines", "sum"), carts=("carts", "sum")) \
-        if len(unk) else pd.DataFrame({"lines": [], "carts": []},
-                                      index=pd.Index([], name="type"))
+    unknown = _unknown_table(pd.concat([r.unknown for r in results], ignore_index=True))
     pcs = [r.per_cart for r in results if len(r.per_cart)]
     per_cart = pd.concat(pcs, ignore_index=True).sort_values(
         "lost", ascending=False, kind="stable").head(TOP_CARTS).reset_index(drop=True) \
@@ -778,6 +881,14 @@ def combine(results: Sequence[ChunkResult], freq: str | None, sem: Any,
         findings=fs, metrics=metrics_frame(values, "go"), freq=freq, rates=rates_all,
         rates_by_type=rates_type, lost_table=lost_table, unknown=unknown, per_cart=per_cart,
         parts=combined, impact=impact, timelines=tls)
+
+
+def _unknown_table(unk: pd.DataFrame) -> pd.DataFrame:
+    """Lines and carts per unknown type (rows: type, lines, carts; of several chunks)."""
+    if not len(unk):
+        return pd.DataFrame({"lines": [], "carts": []}, index=pd.Index([], name="type"))
+    unk = unk.assign(type=unk["type"].astype("str"))
+    return unk.groupby("type").agg(lines=("lines", "sum"), carts=("carts", "sum"))
 
 
 def _wide(counts: pd.DataFrame) -> pd.DataFrame:

@@ -245,3 +245,59 @@ def test_fleet_counts_on_an_analysts_connection(corpus) -> None:
     pd.testing.assert_frame_equal(a.by_type, b.by_type)
     pd.testing.assert_frame_equal(a.metrics, b.metrics)
     assert con.sql("select count(*) from events").fetchall() == [(a.lines,)]
+
+
+# -- fleet_report: the report's fleet-wide tables, aggregated by DuckDB ----------------------
+
+
+@pytest.mark.parametrize("which", ["sample", "hostile"])
+@pytest.mark.parametrize("where", ["dataset", "logs"])
+def test_fleet_report_equals_the_chunks_replays(which: str, where: str, corpus, hostile_fleet,
+                                                tmp_path: Path) -> None:
+    """The impact rows (every cart, replay order) and the per-cart table equal what the
+    report's chunks compute from the replays (cart_impact, per_cart_table)."""
+    import warnings
+
+    from cartforensics.analysis.fleet import fleet_report
+    from cartforensics.analysis.impact import cart_impact
+
+    logs, ds = corpus if which == "sample" else hostile_fleet
+    src = ds if where == "dataset" else logs
+    want = _report_numbers(src, "1D", tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        have = fleet_report(src, "1D")
+        ev = read_events(logs, progress=False)
+    assert have.counts.lost == want.lost and have.counts.carts == len(have.impact)
+    pd.testing.assert_frame_equal(have.impact, want.impact)
+    pd.testing.assert_frame_equal(have.per_cart, want.per_cart)
+    assert len(have.per_cart) == min(30, want.carts_losing) > 0
+    # and against the replays of the logs, cart by cart
+    go, le = replay(ev, mode="go"), replay(ev, mode="lenient")
+    pd.testing.assert_frame_equal(have.impact, cart_impact(go, le))
+    assert have.impact["differs"].any() and have.impact["value_missing"].sum() > 0
+
+
+def test_scan_sorts_fragments_given_out_of_order(corpus) -> None:
+    """The scan keeps the fragments' own order when it is the lines' order and sorts it when
+    it is not: the same table either way."""
+    from cartforensics.analysis.fleet import stored_scan
+    from cartforensics.io.dataset import EVENTS_DIR, fragment_files
+
+    frags = fragment_files(corpus[1], EVENTS_DIR)
+    want = stored_scan(corpus[1], None, frags)
+    assert len(frags) >= 1 and want.num_rows > 0
+    if len(frags) > 1:
+        assert stored_scan(corpus[1], None, frags[::-1]).equals(want)
+    # rows out of order inside a fragment too: a copy of one written backwards
+    import pyarrow.parquet as pq
+
+    t = pq.read_table(frags[0])
+    backwards = corpus[1] / EVENTS_DIR / frags[0].parent.name / "backwards.parquet"
+    pq.write_table(t.take(list(range(t.num_rows - 1, -1, -1))), backwards)
+    try:
+        got = stored_scan(corpus[1], None, [backwards])
+        assert got.equals(stored_scan(corpus[1], None, [frags[0]]))
+        assert got.num_rows == t.num_rows > 1
+    finally:
+        backwards.unlink()

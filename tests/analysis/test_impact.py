@@ -3,6 +3,7 @@ states, and the sample corpus's README figures (written from its generator's ans
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
 from pathlib import Path
@@ -84,3 +85,59 @@ def test_chunks_concatenate_to_the_whole(pair):
     parts = pd.concat([cart_impact(go, lenient, ids[:100]), cart_impact(go, lenient, ids[100:])],
                       ignore_index=True)
     assert impact_totals(parts) == whole
+
+
+# -- impact_sql: the same rows, computed by DuckDB from the stored states ---------------------
+
+
+def _impact_by_duckdb(con) -> pd.DataFrame:
+    from cartforensics.analysis.impact import IMPACT_COLUMNS, impact_sql
+
+    con.execute("create or replace temp table wanted as select cart_id, "
+                "row_number() over (order by cart_id desc) as ord from _cf_states")
+    return impact_sql(con, "_cf_states", "wanted")[list(IMPACT_COLUMNS)]
+
+
+@pytest.mark.parametrize("where", ["logs", "dataset"])
+def test_impact_sql_equals_cart_impact(pair, where: str, tmp_path: Path) -> None:
+    from cartforensics.jobs.convert import convert
+
+    go, lenient = pair
+    src = SAMPLE
+    if where == "dataset":
+        src = tmp_path / "ds"
+        convert(SAMPLE, src, workers=1, progress=False)
+    got = _impact_by_duckdb(cf.sql(src))  # in the order asked: cart ids descending
+    want = cart_impact(go, lenient, sorted(lenient.cart_ids, reverse=True))
+    pd.testing.assert_frame_equal(got, want)
+    assert got["differs"].sum() > 0 and got["units_missing"].sum() > 0
+
+
+def test_impact_sql_compares_states_of_another_shape_as_values() -> None:
+    """A state whose lastChange is not the writer's last field (or is missing) is compared as
+    a value, as cart_impact compares dicts: key order and lastChange never make a difference."""
+    import duckdb
+    import pyarrow as pa
+
+    from cartforensics.analysis.impact import impact_sql
+
+    base = {"items": [{"sku": "a", "qty": 2}, {"sku": "b", "qty": 1}, {"sku": "a", "qty": 1}],
+            "totalPrice": 700, "orderReference": "R1", "paymentStatus": "checkout_complete"}
+    states = {
+        "same": (dict(base, lastChange=None), dict(base, lastChange="2025-01-01T00:00:00Z")),
+        "reordered": ({"lastChange": "x", **base}, dict(reversed(list(base.items())))),
+        "lost": (dict(base, items=[{"sku": "a", "qty": 1}], totalPrice=100,
+                      paymentStatus="", lastChange=None), dict(base, lastChange=None)),
+    }
+    con = duckdb.connect()
+    con.register("st", pa.table({
+        "cart_id": list(states), "state_go": [json.dumps(a, separators=(",", ":"))
+                                              for a, _ in states.values()],
+        "state_lenient": [json.dumps(b, separators=(",", ":")) for _, b in states.values()]}))
+    con.register("wanted", pa.table({"cart_id": list(states), "ord": [0, 1, 2]}))
+    got = impact_sql(con, "st", "wanted").set_index("cart_id")
+    assert got["differs"].tolist() == [False, False, True]
+    assert got.loc["lost", ["units_missing", "units_extra", "value_missing"]].tolist() == \
+        [3, 0, 600]
+    assert bool(got.loc["lost", "paid_order_lost"]) and not got.loc["same", "order_lost"]
+    assert got["items_lenient"].tolist() == [3, 3, 3]

@@ -30,6 +30,7 @@ from cartforensics.jobs.repair import (
     REJECTED_DIR,
     RepairError,
     numeric_ts_spans,
+    repair,
     rewrite_ts,
     shorter_encoding,
     ts_text,
@@ -539,3 +540,19 @@ def test_untrusted_names_and_reasons_are_escaped(tmp_path: Path) -> None:
     assert "\x1b" not in text and "x|*[y] <b>\\n\\x1b[31m:" in text
     md = (tmp_path / "out" / "REPAIR.md").read_text()
     assert "<b>" not in md and "\x1b" not in md and "&lt;b&gt;" in md
+
+
+def test_output_directory_has_the_umasks_mode_and_the_umask_is_never_changed(
+        tmp_path: Path, monkeypatch) -> None:
+    # the umask is per process: setting it, even for a moment to read it, changes it for
+    # every thread of a notebook kernel
+    old = os.umask(0o027)
+    calls: list[int] = []
+    real = os.umask
+    monkeypatch.setattr(os, "umask", lambda m: calls.append(m) or real(m))
+    try:
+        repair(SAMPLE / "cart-1002.events.log", tmp_path / "out", progress=False)
+    finally:
+        real(old)
+    assert calls == []
+    assert oct((tmp_path / "out").stat().st_mode & 0o777) == "0o750"

@@ -25,7 +25,13 @@ import cartforensics as cf
 from cartforensics.analysis.findings import EVIDENCE_KEPT, findings
 from cartforensics.jobs.sample import write_sample
 from cartforensics.present.report import EVIDENCE_ROWS, write_report
-from cartforensics.present.report_chunks import combine, plan_dataset, plan_logs, run_chunks
+from cartforensics.present.report_chunks import (
+    combine,
+    plan_dataset,
+    plan_logs,
+    run_chunks,
+    write_outcomes,
+)
 
 conv = importlib.import_module("cartforensics.jobs.convert")
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
@@ -260,3 +266,45 @@ def test_report_timelines_are_bounded_and_can_be_turned_off(tmp_path):
     assert sum(v + 1 for v in limits.values()) <= 800 + 5 * len(sizes) // 10
     assert all(v == sizes[c] or v >= 4 for c, v in limits.items())
     assert all(v == sizes[c] for c, v in position_limits(sizes, budget=10**6).items())
+
+
+@pytest.mark.parametrize("src", ["sample", "hostile"])
+def test_dataset_fleet_aggregates_equal_the_chunks_counts(
+        src: str, hostile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """report DATASET: chunks that give only their findings, combined with the fleet's
+    aggregates (fleet_report: DuckDB over the Parquet), equal chunks that count everything
+    from the stored replays: every number, table, finding, impact row and timeline ranked."""
+    from cartforensics.analysis import fleet
+    from cartforensics.analysis.fleet import fleet_report
+
+    monkeypatch.setattr(conv, "BATCH_FILES", 7)  # many fragments
+    monkeypatch.setattr(fleet, "_STATES_BATCH", 1)  # the final states read one at a time
+    ds = tmp_path / "ds"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        conv.convert(SAMPLE if src == "sample" else hostile, ds, workers=1, progress=False)
+    chunks = plan_dataset(ds, chunk_lines=40)
+    assert len(chunks) >= 3
+    noted = frozenset({"cart-1001", "cart-1299", "cart-1040z", "no-such-cart"})
+    sem = cf.go.version.semantics(None)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        full = run_chunks(chunks, str(tmp_path / "a"), workers=1, noted=noted, timelines=3)
+        lean = run_chunks(chunks, str(tmp_path / "b"), workers=1, noted=noted, timelines=3,
+                          findings_only=True)
+    want = combine(full, None, sem, 3)
+    have = combine(lean, None, sem, 3, fleet_report(ds, None, 30), noted)
+    same_combined(want, have)
+    pd.testing.assert_frame_equal(want.impact, have.impact)
+    assert [(t.cart_id, t.named_lines, t.value_missing, t.noted) for t in want.timelines] == \
+        [(t.cart_id, t.named_lines, t.value_missing, t.noted) for t in have.timelines]
+    assert len(have.timelines) > 3 and any(t.noted for t in have.timelines)
+    assert len(have.per_cart) and have.impact["value_missing"].sum() > 0
+    # outcomes.parquet from the stored replays' Arrow rows equals the one from their frames
+    write_outcomes(full, tmp_path / "a.parquet")
+    write_outcomes(lean, tmp_path / "b.parquet")
+    a, b = pq.read_table(tmp_path / "a.parquet"), pq.read_table(tmp_path / "b.parquet")
+    assert a.num_rows == 2 * want.lines and a.schema.metadata == b.schema.metadata
+    assert a.equals(b)

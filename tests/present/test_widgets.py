@@ -466,6 +466,94 @@ def test_static_html_embeds_the_data_so_no_text_can_end_the_script(hostile):
     assert "</script><script>window" not in page
 
 
+def _payload_one_position_at_a_time(events: pd.DataFrame, cart_id: str, limit: int,
+                                    notes: Notes, skip: int | None) -> dict[str, Any]:
+    """What static_payload holds, built the plain way: each frame by ``frame_at`` on a
+    scrubber of its own over replays of its own (no state, blame or text kept from another
+    position), blame rows and parts told apart by their JSON text."""
+    from cartforensics.present.widgets.static import held_positions
+
+    def opened() -> TimelineScrubber:
+        s = TimelineScrubber(replay(events), cart_id=cart_id,
+                             lenient=replay(events, mode="lenient"), notes=notes)
+        if skip is not None:
+            s.toggle_skip(skip)
+        return s
+
+    first = opened()
+    positions = held_positions(first.lines, int(first.position), first.problem_lines("go"),
+                               limit)
+    parts: list[Any] = []
+    rows: list[Any] = []
+    frames = []
+    for p in positions:
+        f = dict(opened().frame_at(p))
+        if f["blame"].get("on"):
+            b = dict(f["blame"])
+            for m in MODES_:
+                texts = [json.dumps(r, ensure_ascii=False) for r in rows]
+                refs = []
+                for r in b[m]["rows"]:
+                    t = json.dumps(r, ensure_ascii=False)
+                    if t not in texts:
+                        texts.append(t)
+                        rows.append(r)
+                    refs.append(texts.index(t))
+                b[m] = {"rows": refs, "more": b[m]["more"]}
+            b["refs"] = True
+            f["blame"] = b
+        texts = [json.dumps(v, sort_keys=True, ensure_ascii=False) for v in parts]
+        refs = {}
+        for key, value in f.items():
+            t = json.dumps(value, sort_keys=True, ensure_ascii=False)
+            if t not in texts:
+                texts.append(t)
+                parts.append(value)
+            refs[key] = texts.index(t)
+        frames.append(refs)
+    return {"positions": positions, "frames": frames, "parts": parts, "rows": rows}
+
+
+@pytest.mark.parametrize("corpus", ["fleet", "hostile", "sample_data"])
+def test_static_payload_is_the_frames_built_one_position_at_a_time(corpus, tmp_path):
+    """The embedded timeline is byte for byte what frame_at gives at each held position from
+    scratch, whatever the static view reuses from one position to the next: every position
+    of a short cart, a sparse set of a long one, with a line skipped, with notes."""
+    from cartforensics.present.widgets.static import embed_json, static_payload
+
+    if corpus == "fleet":
+        events = read_events(write_fleet(tmp_path / "fleet"))
+    elif corpus == "hostile":
+        write_hostile(tmp_path / "hostile")
+        events = read_events(tmp_path / "hostile")
+    else:  # the carts with the most problem lines, and the longest
+        events = read_events(Path(__file__).resolve().parents[2] / "sample_data")
+        s = TimelineScrubber(replay(events), lenient=replay(events, mode="lenient"))
+        sizes = events.groupby("cart_id", observed=True).size()
+        keep = {*map(str, s._carts.index[:3]), str(sizes.idxmax())}
+        events = events[events["cart_id"].astype(str).isin(keep)].reset_index(drop=True)
+    go, le = replay(events), replay(events, mode="lenient")
+    notes = Notes()
+    s = TimelineScrubber(go, lenient=le, notes=notes)
+    carts = list(go.cart_ids)
+    cases = [(c, limit, None) for c in carts for limit in (300, 4)]
+    cases += [(c, 6, 2) for c in carts if len(go.rows_of(c)) >= 3]
+    for c, limit, skip in cases:
+        s.cart_id = c
+        s.reset_skips()
+        if skip is not None:
+            s.toggle_skip(skip)
+        if c == carts[0] and not list(notes.of_cart(c)):
+            s.add_note(HOSTILE_NOTE, tags=["dropped"], line=go.outcomes["line"].to_numpy()[
+                go.rows_of(c)[-1]].item())
+        payload = static_payload(s, limit)
+        want = _payload_one_position_at_a_time(events, c, limit, notes, skip)
+        got = {k: payload[k] for k in want}
+        assert embed_json(got) == embed_json(want), (corpus, c, limit, skip)
+        assert payload["frames"] and payload["positions"] == want["positions"]
+    assert any(isinstance(v, dict) and v.get("on") for v in payload["parts"])  # blame shown
+
+
 def test_static_export_holds_a_bounded_set_of_positions():
     from cartforensics.present.widgets.static import (
         STATIC_LONG_POSITIONS,

@@ -167,6 +167,33 @@ class _Side:
         return self.sub.history(self.cart_id)
 
 
+def _cart_fields_first(paths: Sequence[str]) -> list[int]:
+    """The indices of ``paths``, the cart's own fields (no ``[`` or ``.``) first, each group
+    in its order.
+
+    >>> _cart_fields_first(["items[0].id", "totalPrice", "deliveries[0].id", "id"])
+    [1, 3, 0, 2]
+    """
+    nested = [("[" in x or "." in x) for x in paths]
+    return ([k for k, n in enumerate(nested) if not n]
+            + [k for k, n in enumerate(nested) if n])
+
+
+_LABELLED_KINDS = frozenset({str, int, bool, type(None)})  # exact as keys (no float: -0.0)
+
+
+def _value_label(v: Any, known: dict[tuple[type, Any], str]) -> str:
+    """``label_text(value_text(v), 80)``, remembered in ``known`` for scalars (a cart's
+    blame lists the same values at every position)."""
+    kind = type(v)
+    if kind not in _LABELLED_KINDS:
+        return label_text(value_text(v), 80)
+    hit = known.get((kind, v))
+    if hit is None:
+        hit = known[(kind, v)] = label_text(value_text(v), 80)
+    return hit
+
+
 def _note_label(n: Mapping[str, Any]) -> str:
     tags = ", ".join(n.get("tags", []))
     text = " ".join(str(n.get("note", "")).split())
@@ -256,6 +283,10 @@ class TimelineScrubber(anywidget.AnyWidget):
         self._carts = order.drop(columns="_id")
         self.renders = 0  # how many frames were built (for tests and benchmarks)
         self._blame_on = False
+        # the blame's texts of the open cart, by path, by value and by position (its rows
+        # repeat from one position to the next)
+        self._blame_texts: tuple[dict[str, tuple[str, str]], dict[tuple[type, Any], str],
+                                 dict[int, str]] = ({}, {}, {})
         self._kept = np.zeros(0, dtype=np.int64)
         self._context_minutes = 5.0
         self._context_open = False
@@ -689,6 +720,7 @@ class TimelineScrubber(anywidget.AnyWidget):
         self._base_sides = None
         self._kept_sides.clear()
         self._blame_on = len(rows) <= BLAME_AUTO_LINES
+        self._blame_texts = ({}, {}, {})
         self._busy = True
         try:
             self._set_skips(np.zeros(len(rows), dtype=bool), render=False)
@@ -780,6 +812,23 @@ class TimelineScrubber(anywidget.AnyWidget):
             if p <= first:
                 return self._state_of(self._base_sides[mode], min(p, first - 1))
         return self._state_of(side, p)
+
+    def _states_from_blame(self, p: int) -> None:
+        """Read each mode's blame up to ``p`` first (its frame shows it), and keep the
+        states at ``p`` and ``p - 1`` it read on the way: a frame does not ask the replay
+        for them again (the cart without skips)."""
+        for m in MODES:
+            side = self._sides[m]
+            if side.sub is not None or p in side.states:
+                continue
+            idx = blame_index(side.replay, self._cart)  # type: ignore[arg-type]
+            idx.read(p)
+            for q in (p - 1, p):
+                s = idx.state_read(q)
+                if s is not None and q not in side.states:
+                    side.states[q] = s
+                    if len(side.states) > STATES_KEPT:
+                        side.states.popitem(last=False)
 
     @staticmethod
     def _state_of(side: _Side, p: int) -> dict[str, Any]:
@@ -896,6 +945,8 @@ class TimelineScrubber(anywidget.AnyWidget):
 
     def _build_frame(self, p: int) -> dict[str, Any]:
         self.renders += 1
+        if self._blame_on:
+            self._states_from_blame(p)
         states = {m: self._state(m, p) for m in MODES}
         sides = {}
         for m in MODES:
@@ -970,11 +1021,11 @@ class TimelineScrubber(anywidget.AnyWidget):
         if not self._blame_on:
             return {"on": False, "lines": self.lines}
         got = {m: self._blame_entries(m, p, states[m]) for m in MODES}
-        shown = {m: sorted(range(len(got[m][0])), key=lambda k, m=m: (
-            "[" in got[m][0][k] or "." in got[m][0][k], k))[:BLAME_ROWS] for m in MODES}
+        shown = {m: _cart_fields_first(got[m][0])[:BLAME_ROWS] for m in MODES}
         seen = {m: {got[m][0][k]: (got[m][1][k], got[m][2][k]) for k in shown[m]}
                 for m in MODES}
         out: dict[str, Any] = {"on": True, "lines": self.lines}
+        heads, texts, sources = self._blame_texts
         for m in MODES:
             other = seen["lenient" if m == "go" else "go"]
             paths, values, where = got[m]
@@ -983,12 +1034,16 @@ class TimelineScrubber(anywidget.AnyWidget):
                 path, v, q = paths[k], values[k], where[k]
                 theirs = other.get(path)
                 same = theirs is not None and theirs[1] == q and same_value(theirs[0], v)
-                if q:
-                    src = f"line {self._file_lines[q - 1]:,} {self._types[q - 1] or ''}".rstrip()
-                else:
-                    src = "empty-cart value"
-                rows.append([blame_group(path), visible(path), label_text(value_text(v), 80),
-                             int(q), label_text(src, 60), not same])
+                head = heads.get(path)
+                if head is None:
+                    head = heads[path] = (blame_group(path), visible(path))
+                text = _value_label(v, texts)
+                src = sources.get(q)
+                if src is None:
+                    src = sources[q] = label_text(
+                        f"line {self._file_lines[q - 1]:,} {self._types[q - 1] or ''}".rstrip()
+                        if q else "empty-cart value", 60)
+                rows.append([head[0], head[1], text, int(q), src, not same])
             out[m] = {"rows": rows, "more": len(paths) - len(shown[m])}
         return out
 

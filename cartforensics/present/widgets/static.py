@@ -87,7 +87,9 @@ def static_payload(scrubber: Any, limit: int = STATIC_POSITIONS) -> dict[str, An
     parts: list[Any] = []
     index: dict[str, int] = {}
     rows: list[Any] = []  # blame rows, each stored once
-    row_index: dict[str, int] = {}
+    # a row is [group, path, value, position, source, differs]: str, str, str, int, str,
+    # bool, always, so two rows are the same JSON exactly when their tuples are equal
+    row_index: dict[tuple[Any, ...], int] = {}
     frames = []
     for p in positions:
         f = dict(scrubber.frame if p == scrubber.position and scrubber.frame
@@ -97,7 +99,7 @@ def static_payload(scrubber: Any, limit: int = STATIC_POSITIONS) -> dict[str, An
             for m in ("go", "lenient"):
                 refs_ = []
                 for r in b[m]["rows"]:
-                    t = json.dumps(r, ensure_ascii=False)
+                    t = tuple(r)
                     k = row_index.get(t)
                     if k is None:
                         k = row_index[t] = len(rows)
