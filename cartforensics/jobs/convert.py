@@ -163,21 +163,23 @@ def _plan(task: FileTask, blob: bytes, gz: bool) -> tuple[str, str | None, int]:
     return "tail", None, int(prev.get("lines") or 0) + 1
 
 
-def _string_array(values: Any) -> pa.Array:
-    return pa.array(values, type=pa.string(), from_pandas=True)
-
-
 def _replay_columns(df: Any, mode: str, go_version: str = "1.25"
                     ) -> tuple[Any, np.ndarray, pa.Array, pa.Array]:
     """(the Replay, outcome index into OUTCOMES per row, outcome strings, error strings)."""
     from cartforensics.model.replay import replay
 
     r = replay(df, mode=mode, go_version=go_version)
-    codes = r._codes  # per row, the outcome's index in OUTCOMES (vocab's codes)
+    # the replay's compact columns, not its outcomes frame (built on first use, for nothing
+    # here): per row the outcome's index in OUTCOMES, and its error text's index (-1: none)
+    codes = r._codes
     outcome = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(OUTCOMES)).cast(
         pa.string()
     )
-    return r, codes, outcome, _string_array(r.outcomes["error"])
+    index = np.asarray(r._error_index)
+    error = pa.DictionaryArray.from_arrays(
+        pa.array(index, mask=index < 0), pa.array(r._error_texts, pa.string())
+    ).cast(pa.string())
+    return r, codes, outcome, error
 
 
 # what Go's json.Marshal escapes and orjson writes as it is (HTML characters, the line and
