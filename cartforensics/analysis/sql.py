@@ -150,12 +150,18 @@ def _dataset_views(con: duckdb.DuckDBPyConnection, source: DatasetSource) -> Non
     cols = ", ".join("make_timestamp_ns(ts_ns)::timestamptz_ns as ts" if c == "ts" else
                      f'"{c}"' for c in [*READ_EVENTS_COLUMNS, *OUTCOME_COLUMNS])
     con.execute(f"create view events as select {cols} from _cf_stored_events")
-    # a cart's final state: its last file's (in read_events' order); lines and applied: all
-    states = ", ".join(
-        f"sum({m}_applied)::bigint as applied_{m}, arg_max(state_{m}, source) as state_{m}"
-        for m in MODES)
-    con.execute(f"create view _cf_states as select cart_id, sum(lines)::bigint as lines, "
-                f"{states} from _cf_stored_carts group by cart_id")
+    # a cart's final state: its last file's (in read_events' order); lines and applied: all.
+    # The numbers are grouped and the states joined to the last file's row (aggregating the
+    # states themselves held every cart's state texts in the hash table: GBs for a fleet)
+    sums = ", ".join(f"sum({m}_applied)::bigint as applied_{m}" for m in MODES)
+    states = ", ".join(f"c.state_{m}" for m in MODES)
+    con.execute(f"""
+        create view _cf_states as
+        select t.cart_id, t.lines, {", ".join(f"t.applied_{m}" for m in MODES)}, {states}
+        from (select cart_id, max(source) as source, sum(lines)::bigint as lines, {sums}
+              from _cf_stored_carts group by cart_id) t
+        join _cf_stored_carts c on c.cart_id = t.cart_id and c.source = t.source
+    """)
     files = source.files()
     problems = [{"path": f["path"], "error": p} for f in files for p in f.get("problems", [])]
     problems += [p.__dict__ for p in several_files([(f["path"], f["cart_id"]) for f in files])]

@@ -42,13 +42,14 @@ from typing import Any
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from cartforensics._runtime.pools import executor_width, main_module_hidden, process_pool
 from cartforensics._runtime.progress import progress_bar
 from cartforensics._runtime.publish import exchange, write_atomic
 from cartforensics._version import __version__
-from cartforensics.go.json import marshal
+from cartforensics.go.json import go_escape
 from cartforensics.go.version import semantics
 from cartforensics.io import logs as _events
 from cartforensics.io.dataset import (
@@ -162,43 +163,95 @@ def _plan(task: FileTask, blob: bytes, gz: bool) -> tuple[str, str | None, int]:
     return "tail", None, int(prev.get("lines") or 0) + 1
 
 
-def _string_array(values: Any) -> pa.Array:
-    return pa.array(values, type=pa.string(), from_pandas=True)
-
-
 def _replay_columns(df: Any, mode: str, go_version: str = "1.25"
                     ) -> tuple[Any, np.ndarray, pa.Array, pa.Array]:
     """(the Replay, outcome index into OUTCOMES per row, outcome strings, error strings)."""
     from cartforensics.model.replay import replay
 
     r = replay(df, mode=mode, go_version=go_version)
-    oc = r.outcomes["outcome"]
-    cats = [str(c) for c in oc.cat.categories]
-    remap = np.array([OUTCOMES.index(c) for c in cats], dtype=np.int8)
-    codes = remap[oc.cat.codes.to_numpy()]
+    # the replay's compact columns, not its outcomes frame (built on first use, for nothing
+    # here): per row the outcome's index in OUTCOMES, and its error text's index (-1: none)
+    codes = r._codes
     outcome = pa.DictionaryArray.from_arrays(pa.array(codes), pa.array(OUTCOMES)).cast(
         pa.string()
     )
-    return r, codes, outcome, _string_array(r.outcomes["error"])
+    index = np.asarray(r._error_index)
+    error = pa.DictionaryArray.from_arrays(
+        pa.array(index, mask=index < 0), pa.array(r._error_texts, pa.string())
+    ).cast(pa.string())
+    return r, codes, outcome, error
 
 
-def _final_state(r: Any, cart_id: str, known: set[str], line: int) -> str:
+# what Go's json.Marshal escapes and orjson writes as it is (HTML characters, the line and
+# paragraph separators), each with the escape go_escape writes (asked of it): replaced by
+# Arrow's kernels, which release the GIL, instead of go_escape on every state text
+_MARSHAL_ESCAPES = tuple((raw, go_escape(raw)) for raw in (
+    b"&", b"<", b">", "\u2028".encode(), "\u2029".encode()))
+
+
+def _marshalled(texts: list[bytes]) -> pa.Array:
+    """orjson's compact texts as :func:`marshal` writes them (:func:`go_escape` applied to
+    each), a string array.
+
+    >>> _marshalled([b'{"a":"<&>"}', b'[]']).to_pylist()
+    ['{"a":"\\\\u003c\\\\u0026\\\\u003e"}', '[]']
+    """
+    joined = b"".join(texts)
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)), out=offsets[1:])
+    out = pa.Array.from_buffers(pa.large_binary(), len(texts),
+                                [None, pa.py_buffer(offsets), pa.py_buffer(joined)])
+    for raw, escaped in _MARSHAL_ESCAPES:
+        # replaced only when there: looking for a byte is a memchr, the separators' first
+        # byte (E2) is looked for alone (a scan for three bytes is ten times slower)
+        if raw[:1] in joined:
+            out = pc.replace_substring(out, raw, escaped)
+    return out.cast(pa.string())
+
+
+def _final_states(r: Any, wanted: Sequence[tuple[str, int]]) -> pa.Array:
+    """The state of each (cart id, after that many of its lines) as Go's ``json.Marshal``
+    writes it (:func:`marshal`), a string array.
+
+    >>> from cartforensics.io.logs import read_events_bytes, to_frame
+    >>> from cartforensics.model.replay import replay
+    >>> r = replay(to_frame(read_events_bytes([("c", b'{"ts":"2024-01-01T00:00:00Z"}\\n')])))
+    >>> _final_states(r, [("c", 1), ("new", 0)]).to_pylist()[1][:20]
+    '{"id":"new","items":'
+    """
     from cartforensics.model.cart import empty_cart
 
-    state = (r.state_at(cart_id, line=line) if cart_id in known
-             else r.state_json(empty_cart(cart_id)))
-    return marshal(state).decode()
+    known = set(r.cart_ids)
+    return _marshalled([orjson.dumps(r.state_at(cid, line=line) if cid in known
+                                     else r.state_json(empty_cart(cid)))
+                        for cid, line in wanted])
 
 
-def _ts_stats(ns: np.ndarray) -> list[int | None]:
-    ok = ns[ns != _NAT]
-    if not len(ok):
-        return [None] * 4
-    return [int(ok[0]), int(ok[-1]), int(ok.min()), int(ok.max())]
+def _ts_stats(ns: np.ndarray, bounds: np.ndarray) -> dict[str, pa.Array]:
+    """Per segment ``ns[bounds[k]:bounds[k + 1]]`` (ns, NaT as min int64): the first, last,
+    least and greatest readable time, in µs (null: the segment has none), in one pass each.
 
-
-def _us(ns: int | None) -> int | None:
-    return None if ns is None else ns // 1000
+    >>> nat = np.iinfo(np.int64).min
+    >>> st = _ts_stats(np.array([5000, nat, 2000, nat, nat]), np.array([0, 3, 4, 5]))
+    >>> [st[k].to_pylist() for k in ("first_ts", "last_ts", "min_ts", "max_ts")]
+    [[5, None, None], [2, None, None], [2, None, None], [5, None, None]]
+    """
+    readable = np.flatnonzero(ns != _NAT)
+    lo = np.searchsorted(readable, bounds[:-1])
+    hi = np.searchsorted(readable, bounds[1:])
+    has = hi > lo
+    values = ns[readable]
+    # the segments that have a readable time hold consecutive runs of ``values``
+    starts = lo[has]
+    out: dict[str, np.ndarray] = {}
+    for name, pick in (("first_ts", values[starts] if len(starts) else starts),
+                       ("last_ts", values[hi[has] - 1] if len(starts) else starts),
+                       ("min_ts", np.minimum.reduceat(values, starts) if len(starts) else starts),
+                       ("max_ts", np.maximum.reduceat(values, starts) if len(starts) else starts)):
+        full = np.zeros(len(has), dtype=np.int64)
+        full[has] = np.floor_divide(pick, 1000)
+        out[name] = pa.array(full, pa.int64(), mask=~has)
+    return out
 
 
 def _entry(task: FileTask, gz: bool, blob: bytes | None, content: bytes | None,
@@ -355,13 +408,12 @@ def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResu
         same = k > 0 and members[k - 1].task.cart_id == m.task.cart_id
         upto.append((upto[-1] if same else 0) + m.lines)
     df = to_frame(table)
+    written = [k for k, m in enumerate(members) if m.outcome is not None]  # carts rows
     per_mode: dict[str, tuple[np.ndarray, pa.Array, pa.Array]] = {}
-    finals: dict[str, list[str]] = {}
+    finals: dict[str, pa.Array] = {}
     for mode in MODES:
         r, codes, outcome, error = _replay_columns(df, mode, options.go_version)
-        known = set(r.cart_ids)
-        finals[mode] = [_final_state(r, m.task.cart_id, known, upto[k])
-                        for k, m in enumerate(members)]
+        finals[mode] = _final_states(r, [(members[k].task.cart_id, upto[k]) for k in written])
         per_mode[mode] = (codes, outcome, error)
         del r
     del df
@@ -417,32 +469,28 @@ def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResu
 
     # outcome counts per file and mode in one bincount each (file index * outcomes + code)
     n_out = len(OUTCOMES)
-    per_file = {mode: np.bincount(source_idx.astype(np.int64) * n_out + per_mode[mode][0],
-                                  minlength=len(members) * n_out).reshape(-1, n_out).tolist()
-                for mode in MODES}
     kept_upto = np.r_[0, np.cumsum(keep)]
     kept = kept_upto[bounds[1:]] - kept_upto[bounds[:-1]]  # rows written per file
-    rows: list[dict[str, Any]] = []
-    for k, m in enumerate(members):
-        if m.outcome is None:  # an unchanged earlier file of a cart: replayed, not written
-            continue
-        seg = slice(int(bounds[k]), int(bounds[k + 1]))
-        first_ts, last_ts, min_ts, max_ts = _ts_stats(ts_ns[seg])
-        row: dict[str, Any] = {
-            "source": m.task.rel,
-            "cart_id": m.task.cart_id,
-            "lines": m.lines,
-            "bytes": m.content_size,
-            "first_ts": _us(first_ts), "last_ts": _us(last_ts),
-            "min_ts": _us(min_ts), "max_ts": _us(max_ts),
-        }
-        for mode in MODES:
-            row.update(zip(_COUNT_COLUMNS[mode], per_file[mode][k], strict=True))
-            row[f"state_{mode}"] = finals[mode][k]
-        row["problems"] = "\n".join(m.problems) or None
-        rows.append(row)
-        m.outcome.rows = int(kept[k])
-    carts = pa.Table.from_pylist(rows, schema=CARTS_SCHEMA)
+    for k in written:
+        members[k].outcome.rows = int(kept[k])  # type: ignore[union-attr]
+    ts_stats = _ts_stats(ts_ns, bounds)
+    picked = pa.array(written, pa.int64())
+    columns: dict[str, Any] = {
+        "source": [members[k].task.rel for k in written],
+        "cart_id": [members[k].task.cart_id for k in written],
+        "lines": [members[k].lines for k in written],
+        "bytes": [members[k].content_size for k in written],
+        **{name: ts.take(picked).cast(CARTS_SCHEMA.field(name).type)
+           for name, ts in ts_stats.items()},
+    }
+    for mode in MODES:
+        per_file = np.bincount(source_idx.astype(np.int64) * n_out + per_mode[mode][0],
+                               minlength=len(members) * n_out).reshape(-1, n_out)[written]
+        columns.update(zip(_COUNT_COLUMNS[mode], per_file.T, strict=True))
+    for mode in MODES:
+        columns[f"state_{mode}"] = finals[mode]
+    columns["problems"] = ["\n".join(members[k].problems) or None for k in written]
+    carts = pa.table(columns, schema=CARTS_SCHEMA)
     return BatchResult(out, dates, carts, [m.outcome for m in members if m.outcome is not None])
 
 

@@ -2,9 +2,10 @@
 the other carts did around the same time (context).
 
 Everything here works through what any replay answers (:mod:`cartforensics.model.protocol`:
-``outcomes``, ``rows_of``, ``state_at``, ``cart_ids``), so it holds whatever the replay's
-internals are and never imports :mod:`cartforensics.model.replay`, whose :meth:`Replay.blame`
-and :meth:`Replay.context` call these functions.
+``outcomes``, ``rows_of``, ``state_at``, ``cart_ids``; and a replay's ``applied_states``, the
+states after its applied lines in one pass, where it has them), so it holds whatever the
+replay's internals are and never imports :mod:`cartforensics.model.replay`, whose
+:meth:`Replay.blame` and :meth:`Replay.context` call these functions.
 
 >>> go = cf.replay("sample_data")                                  # doctest: +SKIP
 >>> go.blame("cart-1164")                                          # doctest: +SKIP
@@ -15,7 +16,6 @@ from __future__ import annotations
 
 import bisect
 import functools
-import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -82,25 +82,88 @@ def _collect_leaves(value: Any, key: Key, path: str, keys: list[Key], paths: lis
         values.append(value)
 
 
+# what entries listed last: (keys, paths, values, where each list element's leaves lie in
+# them: (id(element), list name, index) -> (element, start, stop))
+_Listed = tuple[list[Key], list[str], list[Any], dict[tuple[int, str, int], tuple[Any, int, int]]]
+
+
+def _collect_state_leaves(state: dict[str, Any], keys: list[Key], paths: list[str],
+                          values: list[Any], before: _Listed | None
+                          ) -> dict[tuple[int, str, int], tuple[Any, int, int]]:
+    """:func:`_collect_leaves` of a state JSON, the leaves of each element of its lists (an
+    item, a delivery) copied from ``before`` when that very dict (never changed: the states
+    after consecutive lines share the elements that stayed the same) was listed at the same
+    place there; returns where each element's leaves lie in ``keys``."""
+    where: dict[tuple[int, str, int], tuple[Any, int, int]] = {}
+    for name, v in state.items():
+        if not (isinstance(v, list) and v):
+            if isinstance(v, dict) and v:
+                _collect_leaves(v, (name,), name, keys, paths, values)
+            else:
+                keys.append((name,))
+                paths.append(name)
+                values.append(v)
+            continue
+        for k, x in enumerate(v):
+            start = len(keys)
+            hit = before[3].get((id(x), name, k)) if before is not None else None
+            if hit is not None and hit[0] is x:
+                _x, a, b = hit
+                keys.extend(before[0][a:b])  # type: ignore[index]
+                paths.extend(before[1][a:b])  # type: ignore[index]
+                values.extend(before[2][a:b])  # type: ignore[index]
+            else:
+                _collect_leaves(x, (name, _ident(k, x)), f"{name}[{k}]", keys, paths, values)
+            where[(id(x), name, k)] = (x, start, len(keys))
+    return where
+
+
 def _changed_keys(old: Any, new: Any, key: Key, out: list[Key]) -> None:
     """Append the key of every leaf of ``new`` that is new or differs from ``old``."""
-    if same_value(old, new):
-        return
+    if not same_value(old, new):
+        _differing_keys(old, new, key, out)
+
+
+def _differing_keys(old: Any, new: Any, key: Key, out: list[Key]) -> None:
+    """:func:`_changed_keys` of two values known to differ."""
     # (a child the same as before is passed over here: most of a state is)
     if isinstance(new, dict) and new and isinstance(old, dict):
         for k, v in new.items():
             o = old.get(k, _ABSENT)
             if not same_value(o, v):
-                _changed_keys(o, v, (*key, k), out)
+                _differing_keys(o, v, (*key, k), out)
     elif isinstance(new, list) and new and isinstance(old, list):
-        before = {_ident(k, v): v for k, v in enumerate(old)}
+        # (_ident inlined: a diff runs once per applied line, over every item)
+        before = {("#", v["id"]) if isinstance(v, dict) and "id" in v else ("@", k): v
+                  for k, v in enumerate(old)}
         for k, v in enumerate(new):
-            ident = _ident(k, v)
+            ident = ("#", v["id"]) if isinstance(v, dict) and "id" in v else ("@", k)
             o = before.get(ident, _ABSENT)
+            if o is v and type(v) is dict:  # an item the line left as it was, itself
+                continue
             if not same_value(o, v):
-                _changed_keys(o, v, (*key, ident), out)
+                _differing_keys(o, v, (*key, ident), out)
     else:
-        out.extend(k for k, _p, _v in leaves(new, key))
+        _leaf_keys(new, key, out)
+
+
+def _leaf_keys(value: Any, key: Key, out: list[Key]) -> None:
+    """Append the key of every leaf of ``value``, as :func:`leaves` lists them.
+
+    >>> out = []; _leaf_keys({"a": [{"id": 7, "q": 1}], "b": {}}, (), out); out
+    [('a', ('#', 7), 'id'), ('a', ('#', 7), 'q'), ('b',)]
+    """
+    if isinstance(value, dict) and value:
+        for k, v in value.items():
+            if isinstance(v, (dict, list)) and v:
+                _leaf_keys(v, (*key, k), out)
+            else:
+                out.append((*key, k))
+    elif isinstance(value, list) and value:
+        for k, v in enumerate(value):
+            _leaf_keys(v, (*key, _ident(k, v)), out)
+    else:
+        out.append(key)
 
 
 # -- blame ------------------------------------------------------------------------------------
@@ -112,7 +175,9 @@ class BlameIndex:
     reads the first 10 lines only). :meth:`at` answers for any position.
 
     Positions count the cart's lines (0 = the empty cart, p = after the p-th line), as
-    :meth:`Replay.state_at` does with ``line=``.
+    :meth:`Replay.state_at` does with ``line=``. The states after the applied lines come from
+    the replay's ``applied_states`` (:meth:`Replay.applied_states`: each line applied to the
+    cart the line before left) where it has one, else from ``state_at`` one by one.
     """
 
     def __init__(self, replay: ReplayOfStates, cart_id: str):
@@ -132,6 +197,10 @@ class BlameIndex:
         self._prev: Any = None
         self._prev_at = 0
         self._recent: dict[int, dict[str, Any]] = {}  # the states of the last two read
+        # the states after the applied lines in one forward pass, when the replay gives them
+        # (Replay.applied_states), else None: each asked of state_at
+        self._states: Iterator[tuple[int, dict[str, Any]]] | None = None
+        self._listed: _Listed | None = None  # see _collect_state_leaves
 
     @functools.cached_property
     def ts(self) -> np.ndarray:
@@ -154,10 +223,20 @@ class BlameIndex:
         """Read the applied lines up to ``position`` (once each)."""
         if self._prev is None:
             self._prev = self.replay.state_at(self.cart_id, line=0)
+            self._recent = {0: self._prev}
+            forward = getattr(self.replay, "applied_states", None)
+            if forward is not None:
+                self._states = forward(self.cart_id)
         applied = self.applied
         while self._done < len(applied) and applied[self._done] <= position:
             p = applied[self._done]
-            state = self.replay.state_at(self.cart_id, line=p)
+            if self._states is not None:
+                at, state = next(self._states)
+                if at != p:
+                    raise RuntimeError(f"the replay's applied states of cart "
+                                       f"{self.cart_id!r} went to position {at}, not {p}")
+            else:
+                state = self.replay.state_at(self.cart_id, line=p)
             out: list[Key] = []
             _changed_keys(self._prev, state, (), out)
             for k in out:
@@ -172,10 +251,19 @@ class BlameIndex:
         self._extend(position)
 
     def state_read(self, position: int) -> dict[str, Any] | None:
-        """``replay.state_at(cart_id, line=position)`` as the last two lines read got it,
-        else None: a caller that draws the state beside the blame need not ask again. The
-        dict is the one the index compares with: read it, never change it."""
-        return self._recent.get(position)
+        """``replay.state_at(cart_id, line=position)`` as the index read it, else None: a
+        caller that draws the state beside the blame need not ask again. The state after
+        ``position`` is the one after the last applied line at or before it (a line that
+        did not apply leaves the cart and its lastChange as they were), so any position
+        whose last applied line is one of the last two read is answered. The dict is the
+        one the index compares with: read it, never change it."""
+        if not 0 <= position <= len(self.lines):
+            return None
+        k = bisect.bisect_right(self.applied, position)
+        q = self.applied[k - 1] if k else 0
+        if k > self._done:  # that line is not read yet
+            return None
+        return self._recent.get(q)
 
     def position_of(self, line: int) -> int:
         """The position after the cart's line numbered ``line`` (its ``line`` column)."""
@@ -194,7 +282,9 @@ class BlameIndex:
     def entries(self, position: int, state: dict[str, Any] | None = None
                 ) -> tuple[list[str], list[Any], np.ndarray]:
         """``(paths, values, positions)`` of every leaf of the state after ``position``
-        lines: ``positions[k]`` is where leaf k last changed (0: never)."""
+        lines: ``positions[k]`` is where leaf k last changed (0: never). The lists are kept
+        for the next call (which copies the leaves of the items it shares): read them, never
+        change them."""
         n = len(self.lines)
         if not 0 <= position <= n:
             raise IndexError(f"cart {self.cart_id!r} has {n} lines, not position {position}")
@@ -204,7 +294,14 @@ class BlameIndex:
         keys: list[Key] = []
         paths: list[str] = []
         values: list[Any] = []
-        _collect_leaves(state, (), "", keys, paths, values)
+        items = state.get("items") if isinstance(state, dict) else None
+        if items and any(items is s.get("items") for s in self._recent.values()):
+            # a state this index read (or a copy of one): its items are shared with the
+            # states read before it, whose leaves may have been listed already
+            placed = _collect_state_leaves(state, keys, paths, values, self._listed)
+            self._listed = (keys, paths, values, placed)
+        else:
+            _collect_leaves(state, (), "", keys, paths, values)
         changes = self.changes
         where = []
         for key in keys:
@@ -250,15 +347,20 @@ def _objects(values: list[Any]) -> np.ndarray:
     return out
 
 
-_INDEXES: weakref.WeakKeyDictionary[Any, dict[str, BlameIndex]] = weakref.WeakKeyDictionary()
+_CACHE = "_blame_indexes"  # the attribute a replay keeps its carts' indexes in
 
 
 def blame_index(replay: ReplayOfStates, cart_id: str) -> BlameIndex:
-    """The :class:`BlameIndex` of a cart, built once per replay and cart."""
-    try:
-        per = _INDEXES.setdefault(replay, {})
-    except TypeError:  # a replay that cannot be weakly referenced: no cache
-        return BlameIndex(replay, cart_id)
+    """The :class:`BlameIndex` of a cart, built once per replay and cart. The indexes are
+    kept on the replay itself, so they go when it goes (a cache keyed weakly by the replay
+    would never let go: each index holds its replay)."""
+    per = getattr(replay, _CACHE, None)
+    if per is None:
+        per = {}
+        try:
+            setattr(replay, _CACHE, per)
+        except (AttributeError, TypeError):  # a replay that takes no attribute: no cache
+            return BlameIndex(replay, cart_id)
     hit = per.get(cart_id)
     if hit is None:
         hit = per[cart_id] = BlameIndex(replay, cart_id)

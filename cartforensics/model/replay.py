@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -483,6 +483,63 @@ class Replay:
             raise ValueError("give exactly one of ts= or line=")
         n = self.line_at(cart_id, ts) if line is None else int(line)
         return self._json_after(cart_id, n)
+
+    def applied_states(self, cart_id: str) -> Iterator[tuple[int, dict[str, Any]]]:
+        """``(position, state)`` after each line of the cart that applied, in line order, in
+        one forward pass: each state is the one before with that line applied again by the
+        core that replayed the cart, so ``state`` equals ``state_at(cart_id,
+        line=position)`` without rebuilding each one from a checkpoint. An item or delivery
+        the line left as it was may be the very dict of the state before: read the states,
+        never change them.
+
+        >>> r = replay("sample_data")                                  # doctest: +SKIP
+        >>> next(r.applied_states("cart-1001"))[0]                     # doctest: +SKIP
+        1
+        """
+        run = self._run_of(cart_id)
+        at = np.flatnonzero(self._codes[run.rows] == APPLIED)
+        if not len(at):
+            return
+        rows = np.ascontiguousarray(run.rows[at], dtype=np.int64)
+        compiled = self._engine.compiled_for(run.engine)
+        if compiled is None:
+            state = last = empty_cart(cart_id)
+            last_out = self.state_json(state)
+            types = self._plain["type"].iloc[rows].tolist()
+            payloads = self._plain["payload"].iloc[rows].tolist()
+            for k, r in enumerate(rows.tolist()):
+                code, _text, state = _apply_reference(self.registry[types[k]], state,
+                                                      payloads[k], self.catalog,
+                                                      self.semantics)
+                if code != APPLIED:
+                    raise RuntimeError(f"a line of cart {cart_id!r} that applied did not "
+                                       "apply again")
+                out = self.state_json(state, r)
+                # an item or delivery the handler kept (the same object) is the dict the
+                # state before holds
+                for name in ("items", "deliveries"):
+                    new, old = getattr(state, name), getattr(last, name)
+                    for j in range(min(len(new), len(old))):
+                        if new[j] is old[j]:
+                            out[name][j] = last_out[name][j]
+                last, last_out = state, out
+                yield int(at[k]) + 1, out
+            return
+        step = _CompiledSteps(compiled, rows, cart_id)
+        before: dict[str, Any] = {"items": [], "deliveries": []}
+        for k, r in enumerate(rows.tolist()):
+            out = core.to_json(step.next())
+            out["lastChange"] = self._last_change_text(r)
+            # an item or delivery the line left as it was is the dict the state before
+            # holds (equal in every value and its type: the core's fields each have one
+            # type), so that what reads the states one after the other can pass it over
+            for name in ("items", "deliveries"):
+                new, old = out[name], before[name]
+                for j in range(min(len(new), len(old))):
+                    if new[j] == old[j]:
+                        new[j] = old[j]
+            before = out
+            yield int(at[k]) + 1, out
 
     def history(self, cart_id: str) -> pd.DataFrame:
         """One row per line: outcome, error and a summary of the state after it."""
@@ -992,6 +1049,42 @@ def _writer_ts(token: bytes, payload: Any) -> bytes | None:
     return m.group(1)
 
 
+class _CompiledSteps:
+    """A cart's applied lines (events ``rows``, in order) applied one at a time by the
+    compiled core's loop (:meth:`Replayer.run_from`), each on from the cart the line before
+    left: :meth:`next` gives the cart after the next line, as a snapshot of the core."""
+
+    def __init__(self, compiled: CompiledCore, rows: np.ndarray, cart_id: str) -> None:
+        data, offsets, valid = compiled.payload_buffers
+        m = len(rows)
+        # the core's inputs of these rows alone, by their place here; an applied line had
+        # no envelope error and was not too long (it applied)
+        self._codes = np.zeros(m, dtype=np.int8)
+        self._replayer = core.Replayer(
+            (data, np.ascontiguousarray(offsets[rows]), np.ascontiguousarray(offsets[rows + 1]),
+             np.ascontiguousarray(valid[rows])),
+            np.ascontiguousarray(compiled.row_kind[rows]), np.zeros(m, dtype=np.uint8),
+            np.zeros(m, dtype=np.uint8), np.zeros(m, dtype=np.int64), compiled.decoders,
+            compiled.pool, self._codes, np.zeros(m, dtype=np.int64),
+            np.full(m, -1, dtype=np.int64), np.zeros(m, dtype=np.uint8), CHECKPOINT_EVERY)
+        self._at = np.arange(m, dtype=np.int64)
+        self._cart_id = cart_id
+        self._done = 0
+        self._snapshot: Any = None  # the empty cart
+
+    def next(self) -> Any:
+        """The cart after the next applied line (a snapshot, never changed afterwards)."""
+        j = self._done
+        _cp, _states, final = self._replayer.run_from(
+            self._snapshot, self._cart_id, self._at[j : j + 1], None, -1, -1, 0, 1)
+        if self._codes[j] != APPLIED:
+            raise RuntimeError(f"a line of cart {self._cart_id!r} that applied did not apply "
+                               "again")
+        self._snapshot = final
+        self._done = j + 1
+        return final
+
+
 class _ToolchainDecoders:
     """``registry[t].decode(payload)`` as toolchain ``sem`` decodes (for the compiled core)."""
 
@@ -1125,14 +1218,14 @@ def _as_str_column(col: pd.Series) -> Any:
 
 
 def _rows_of(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """``values[rows]``; a view when the rows are consecutive (a cart's lines as read_events
-    gives them), not a copy.
+    """``values[rows]`` for strictly increasing ``rows`` (a cart's rows in a replay); a view
+    when they are consecutive (a cart's lines as read_events gives them), not a copy: then,
+    and only then, the last is ``len - 1`` past the first (no per-row check per cart).
 
     >>> _rows_of(np.arange(10), np.array([3, 4, 5])).base is not None
     True
     """
-    if len(rows) and int(rows[-1]) - int(rows[0]) == len(rows) - 1 and (
-            len(rows) < 2 or bool((np.diff(rows) == 1).all())):
+    if len(rows) and int(rows[-1]) - int(rows[0]) == len(rows) - 1:
         return values[int(rows[0]) : int(rows[-1]) + 1]
     return values[rows]
 
@@ -1171,8 +1264,17 @@ def _line_at(tsv: np.ndarray, ts: Any) -> int:
     t = pd.Timestamp(ts)
     if t.tzinfo is None:
         t = t.tz_localize("UTC")
-    limit = t.value
-    readable = tsv != np.iinfo(np.int64).min
+    nat, top = np.iinfo(np.int64).min, np.iinfo(np.int64).max
+    try:
+        limit = t.value
+    except OverflowError:  # before or after every instant the ns range holds
+        past = t.year < 1970
+        if (tsv == (nat + 1 if past else top)).any():  # lines beyond it, clamped to its end
+            raise ValueError(f"ts={ts!s}: beyond the nanosecond range (1677-09-21 to "
+                             "2262-04-11), where lines of this cart lie whose times are "
+                             "clamped to its end: ask by line= instead") from None
+        limit = nat if past else top
+    readable = tsv != nat
     later = np.flatnonzero(readable & (tsv > limit))
     return int(later[0]) if len(later) else len(tsv)
 

@@ -22,6 +22,7 @@ import pytest
 
 from cartforensics import read_events, replay
 from cartforensics.cli.app import main
+from cartforensics.go.json import marshal
 from cartforensics.io.dataset import (
     EVENTS_SCHEMA,
     DatasetError,
@@ -181,6 +182,45 @@ def test_outcomes_and_carts_are_replays(src: Path, dataset: Path) -> None:
         "items"]] == [1]
     empty = carts.loc["empty.events.log"]
     assert empty["lines"] == 0 and json.loads(empty["state_go"])["items"] == []
+
+
+def test_carts_rows_are_marshal_texts_and_readable_ts(tmp_path: Path) -> None:
+    """Each carts row's states are byte for byte Go's json.Marshal of the replay's state (the
+    HTML and line-separator escapes too), and its first/last/min/max ts are those of the
+    file's readable ts, null for a file with none."""
+    src = write_hostile(tmp_path / "logs")
+    (src / "esc.events.log").write_bytes(
+        add(1700000000, "a<b>&c\u2028d\u2029e") + b"\n" + add(1690000000, "early") + b"\n")
+    (src / "nots.events.log").write_bytes(rec(None, "AddItem", {"sku": "n"}) + b"\nnot json\n")
+    s = conv.convert(src, tmp_path / "ds", workers=1, progress=False)
+    assert s.ok, s.problems
+    carts = carts_table(tmp_path / "ds").to_pandas().set_index("source")
+    assert "\\u003cb\\u003e\\u0026c\\u2028d\\u2029e" in carts.loc["esc.events.log", "state_lenient"]
+    for cid in ("writer", "hostile", "zipped", "esc", "nots", "empty"):
+        source = f"{cid}.events.log" + (".gz" if cid == "zipped" else "")
+        ev = read_events(src / source, progress=False)
+        for mode in ("go", "lenient"):
+            r = replay(ev, mode=mode)
+            assert carts.loc[source, f"state_{mode}"] == marshal(r.final_state(cid)).decode()
+        ts = ev["ts"].dropna()
+        want = [None] * 4 if ts.empty else [ts.iloc[0], ts.iloc[-1], ts.min(), ts.max()]
+        got = carts.loc[source, ["first_ts", "last_ts", "min_ts", "max_ts"]].tolist()
+        assert [None if pd.isna(g) else g for g in got] == [
+            None if w is None else w.floor("us") for w in want], source
+    assert carts.loc["nots.events.log", ["first_ts", "max_ts"]].isna().all()
+    assert carts.loc["esc.events.log", "min_ts"] < carts.loc["esc.events.log", "first_ts"]
+
+
+def test_marshalled_states_equal_marshal_for_every_character() -> None:
+    """The carts rows' states are escaped by Arrow's kernels: byte for byte what marshal (Go's
+    json.Marshal) writes, for every character up to U+07FF, the separators and beyond."""
+    import orjson
+
+    chars = "".join(map(chr, [*range(0x800), 0x2027, 0x2028, 0x2029, 0x202A, 0xFFFD, 0x1F600]))
+    values = [{"s": chars, "<k&>": [chars[::-1], 1]}, {}, [], "", "\u2028\u2028&&"]
+    got = conv._marshalled([orjson.dumps(v) for v in values]).to_pylist()
+    assert got == [marshal(v).decode() for v in values]
+    assert conv._marshalled([]).to_pylist() == []
 
 
 # -- plain Parquet, read by others ------------------------------------------------------------

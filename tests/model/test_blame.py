@@ -3,6 +3,7 @@ around a line's time), through Replay.blame / Replay.context."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -231,3 +232,65 @@ def test_context_bad_arguments(pair):
         go.context("cart-a", 99)
     with pytest.raises(KeyError):
         go.context("nope", 1)
+
+
+class _StatesOnly:
+    """A replay that answers state_at but has no applied_states (as ReplayWithout): the
+    blame asks state_at for each applied line."""
+
+    def __init__(self, replay: Any) -> None:
+        self._r = replay
+        self.mode, self.outcomes, self.cart_ids = replay.mode, replay.outcomes, replay.cart_ids
+
+    def rows_of(self, cart_id: str) -> list[int]:
+        return self._r.rows_of(cart_id)
+
+    def state_at(self, cart_id: str, ts: Any = None, line: int | None = None) -> dict:
+        return self._r.state_at(cart_id, ts=ts, line=line)
+
+
+def test_the_forward_pass_blames_as_state_at_does(pair):
+    """A blame read from the replay's applied states in one pass has the same changes and
+    entries as one that asks state_at for each applied line; state_read answers every
+    position whose last applied line was read, with state_at's state there."""
+    from cartforensics.model.blame import BlameIndex
+
+    for rp in pair:
+        for c in rp.cart_ids:
+            fast, slow = BlameIndex(rp, c), BlameIndex(_StatesOnly(rp), c)
+            n = len(fast)
+            for p in range(n + 1):
+                fast.read(p)
+                slow.read(p)
+                assert fast.changes == slow.changes
+                for q in range(-1, n + 2):
+                    s = fast.state_read(q)
+                    if s is not None:
+                        assert 0 <= q <= n and s == rp.state_at(c, line=q), (c, p, q)
+                # what a frame at p draws, kept by the read: the states at p and p - 1
+                assert fast.state_read(p) == rp.state_at(c, line=p)
+                assert p == 0 or fast.state_read(p - 1) == rp.state_at(c, line=p - 1)
+                # the leaves of the items a state shares with the one listed before are
+                # taken from that listing (the scrubber passes a copy of the state)
+                paths, values, where = fast.entries(p, dict(fast.state_read(p)))
+                want = slow.entries(p)
+                assert (paths, values, where.tolist()) == (want[0], want[1], want[2].tolist())
+                assert fast.entries(p)[0] == paths  # a state of state_at's own: listed whole
+            assert fast.changes  # the cart has lines that changed fields
+
+
+def test_a_replays_blame_indexes_go_when_the_replay_goes() -> None:
+    import gc
+    import weakref
+
+    from cartforensics.model.blame import blame_index
+
+    sample = Path(__file__).resolve().parents[2] / "sample_data" / "cart-1002.events.log"
+    r = replay(read_events(sample))
+    cart = r.cart_ids[0]
+    idx = blame_index(r, cart)
+    assert blame_index(r, cart) is idx  # built once per replay and cart
+    gone = weakref.ref(r)
+    del r, idx
+    gc.collect()
+    assert gone() is None

@@ -760,3 +760,76 @@ def test_ts_only_envelope_gives_the_whole_lines_ts(ts: str, tail: str, payload: 
             assert pair == (whole.ts, whole.ts_kind)
         elif value is not None:  # the shortcut declined: only where the value holds an escape
             assert "\\" in ts
+
+
+# -- states after each applied line, in one pass ------------------------------------------------
+
+
+def _hostile_corpus(d: Path) -> Path:
+    """The widgets' hostile corpus (markup in types, names, cart ids; a broken line), and
+    carts that stop, fail and take the reference core: a too-long line, payload and apply
+    errors, an unknown type, a duplicated item id, a type registered by the analyst."""
+    from test_widgets import write_hostile
+
+    write_hostile(d)
+    write_log(d, "stops", [add(iso(0), "a", 2, 100), add(iso(1), "b", 1, 5),
+                           add(iso(2), "c", 1, 1, name="x" * MAX_TOKEN),
+                           add(iso(3), "c", 1, 1)])
+    write_log(d, "fails", [add(iso(0), "a", 1, 10), rec(iso(1), "ChangeQuantity", {"Id": 9}),
+                           rec(iso(2), "AddItem", {"quantity": "many"}), rec(iso(3), "Nope", {}),
+                           rec(5, "ChangeQuantity", {"Id": 1, "quantity": 7}),
+                           rec(iso(6), "RemoveItem", {"Id": 1}), add(iso(7), "a", 1, 10)])
+    write_log(d, "voucher", [add(iso(0), "a", 1, 1000), rec(iso(1), "AddVoucher", {"off": 3}),
+                             rec(iso(2), "AddVoucher", {"off": -1}), add(iso(3), "b", 1, 1)])
+    return d
+
+
+def _voucher(state: CartState, msg: dict, catalog: Any = None) -> CartState:
+    if msg["off"] < 0:
+        raise HandlerError("a voucher takes money off")
+    return dataclasses.replace(state, totalDiscount=state.totalDiscount + msg["off"])
+
+
+@pytest.mark.parametrize("corpus", ["sample_data", "hostile"])
+def test_applied_states_are_the_states_at_every_position(corpus: str, tmp_path: Path) -> None:
+    """Replay.applied_states (each applied line applied to the cart the line before left, in
+    one pass) gives state_at's state after every applied line, equal in every value and its
+    type; the state after any other position is the one after the last applied line before
+    it; both modes, both cores, which give the same states."""
+    registry = default_registry().register("AddVoucher", {"off": "int64"}, _voucher)
+    src = (Path(__file__).resolve().parents[2] / "sample_data" if corpus == "sample_data"
+           else _hostile_corpus(tmp_path / "hostile"))
+    ev = read_events(src)
+    for mode in ("go", "lenient"):
+        by_core = {}
+        for engine in ("compiled", "reference"):
+            r = replay(ev, mode=mode, registry=registry, engine=engine)
+            got = {c: [(p, json.dumps(s)) for p, s in r.applied_states(c)] for c in r.cart_ids}
+            for c, states in got.items():
+                applied = (r.outcomes["outcome"].iloc[r.rows_of(c)] == "applied").to_numpy()
+                assert [p for p, _s in states] == (applied.nonzero()[0] + 1).tolist()
+                last = json.dumps(r.state_at(c, line=0))
+                after = dict(states)
+                for p in range(1, len(applied) + 1):
+                    last = after.get(p, last)
+                    assert json.dumps(r.state_at(c, line=p)) == last, (mode, engine, c, p)
+            by_core[engine] = got
+        assert by_core["compiled"] == by_core["reference"], mode
+        assert sum(map(len, by_core["compiled"].values())) > 0
+    if corpus == "hostile":  # the corpus holds what it says
+        oc = replay(ev, registry=registry).outcomes
+        assert {"too_long", "not_reached", "payload_error", "apply_error", "unknown_type",
+                "malformed"} <= set(oc["outcome"].astype(str))
+
+
+def test_state_at_time_beyond_the_nanosecond_range(tmp_path: Path) -> None:
+    write_log(tmp_path, "in", [add(iso(0), "a"), add(iso(5), "b")])
+    write_log(tmp_path, "far", [add(iso(0), "a"), add("2300-01-01T00:00:00Z", "b")])
+    r = replay(tmp_path)
+    for t, lines in (("0001-01-01T00:00:00Z", 0), ("1677-01-01T00:00:00Z", 0),
+                     ("2262-04-12T00:00:00Z", 2), ("9999-12-31T23:59:59Z", 2)):
+        assert r.line_at("in", t) == lines
+        assert r.state_at("in", ts=t) == r.state_at("in", line=lines)
+    assert r.line_at("far", "1677-01-01T00:00:00Z") == 0  # nothing clamped to the past end
+    with pytest.raises(ValueError, match="ask by line="):  # 2300 is clamped to the range's end
+        r.line_at("far", "2262-04-12T00:00:00Z")

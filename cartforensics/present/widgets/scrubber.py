@@ -1037,7 +1037,10 @@ class TimelineScrubber(anywidget.AnyWidget):
                 head = heads.get(path)
                 if head is None:
                     head = heads[path] = (blame_group(path), visible(path))
-                text = _value_label(v, texts)
+                kind = type(v)  # (_value_label's remembered scalars, without a call per row)
+                text = texts.get((kind, v)) if kind in _LABELLED_KINDS else None
+                if text is None:
+                    text = _value_label(v, texts)
                 src = sources.get(q)
                 if src is None:
                     src = sources[q] = label_text(
