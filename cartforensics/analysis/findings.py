@@ -141,13 +141,46 @@ def _check_pair(go: ReplayLike, lenient: ReplayLike) -> None:
     a, b = go.outcomes, lenient.outcomes
     same = len(a) == len(b) and bool(
         (a["line"].to_numpy() == b["line"].to_numpy()).all()
-        and (a["cart_id"].astype(str).to_numpy() == b["cart_id"].astype(str).to_numpy()).all()
+        and _same_text(a["cart_id"], b["cart_id"])
     )
     if not same:
         raise ValueError(
             "the two replays are not of the same lines: replay one read_events DataFrame in "
             "both modes"
         )
+
+
+def _same_text(a: pd.Series, b: pd.Series) -> bool:
+    """Whether two columns of the same length hold the same values as text (compared in
+    Arrow when both are Arrow-backed text: no Python string per row).
+
+    >>> _same_text(pd.Series(["a", "b"], dtype="str"), pd.Series(["a", "b"], dtype="str"))
+    True
+    >>> _same_text(pd.Series(["a", "b"], dtype="str"), pd.Series(["a", "c"], dtype="str"))
+    False
+    """
+    x, y = getattr(a.array, "_pa_array", None), getattr(b.array, "_pa_array", None)
+    if x is not None and y is not None and x.type == y.type and pa.types.is_large_string(
+            x.type) and not x.null_count and not y.null_count:
+        return bool(x.equals(y))
+    return bool((a.astype(str).to_numpy() == b.astype(str).to_numpy()).all())
+
+
+def _is_text(col: pd.Series, value: str) -> np.ndarray:
+    """``col.astype(str) == value`` as a bool array, read off a categorical's codes when it
+    is one (no string per row).
+
+    >>> _is_text(pd.Series(["number", "string", None], dtype="category"), "number").tolist()
+    [True, False, False]
+    """
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        match = np.fromiter((str(c) == value for c in col.cat.categories), bool,
+                            len(col.cat.categories))
+        if value == "nan":  # (a missing value reads "nan" as text)
+            return (col.astype(str) == value).to_numpy(dtype=bool)
+        codes = col.cat.codes.to_numpy()
+        return np.r_[match, False][codes] if len(match) else np.zeros(len(col), bool)
+    return (col.astype(str) == value).to_numpy(dtype=bool)
 
 
 def _raw_bytes(events: pd.DataFrame, rows: Sequence[int]) -> list[bytes]:
@@ -665,7 +698,7 @@ def findings(go: ReplayOfEvents, lenient: ReplayLike) -> list[Finding]:
 # -- the kinds: which lines (per chunk), and the message (from the combined part) ----------
 def _numeric_ts(ch: _Chunk) -> list[_Spec]:
     ev = ch.ev
-    mask = ((ev["ts_kind"].astype(str) == "number") & ev["envelope_error"].notna()).to_numpy()
+    mask = _is_text(ev["ts_kind"], "number") & ev["envelope_error"].notna().to_numpy()
     idx = np.flatnonzero(mask)
     return [_Spec("numeric_ts", idx, sums={"applied": ch.is_("lenient", "applied")[idx]})]
 

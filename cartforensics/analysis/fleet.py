@@ -266,6 +266,10 @@ def stored_replays(path: str | os.PathLike[str],
     table = stored_scan(root, lines, fragments) if scanned is None else scanned
     ids = [f["cart_id"] for f in files]
     outcome_cols = {c: table[c] for c in _OUTCOME_COLUMNS}
+    # the carts' ids as text and in order of first appearance, from the Arrow column (the
+    # frame's categorical would make a Python string per line)
+    cart_col = pd.array(table["cart_id"].cast(pa.large_string()), dtype="str")
+    present = pc.unique(table["cart_id"]).to_pylist()
     ev_cols = [c for c in _EVENT_COLUMNS] + ["ts_ns", "raw"]
     events = to_frame(as_read_events(table.select(ev_cols), ids).select(
         _EVENT_COLUMNS + ["raw"]))
@@ -290,7 +294,6 @@ def stored_replays(path: str | os.PathLike[str],
         + [{"path": p.path, "cart_id": p.cart_id, "error": p.error} for p in several]
     )
     # carts in replay order: files with lines (or empty) in file order, as replay() does
-    present = pd.unique(events["cart_id"].astype(str).to_numpy()).tolist()
     seen = set(present)
     cart_ids = list(dict.fromkeys(
         [f["cart_id"] for f in files if f["cart_id"] in seen or not f.get("lines")]
@@ -309,7 +312,6 @@ def stored_replays(path: str | os.PathLike[str],
     finals = _FinalStates(read_states)
     out = []
     # the replay's dtypes, built from the Arrow columns (no Python object per line)
-    cart_col = events["cart_id"].astype("str").array
     outcome_names = pa.array(list(OUTCOMES), pa.string())
     for mode in MODES:
         states = _ModeStates(finals, mode)
