@@ -994,23 +994,28 @@ def _duplicates(ch: _Chunk) -> list[_Spec]:
     ev = ch.ev
     if ch.n < 2:
         return []
-    # a dataset read for a report (fleet.stored_replays) keeps a digest of each line instead
-    # of its bytes: equal digests, equal lines
     cart = ch.cart
     length = ev["length"].to_numpy(dtype=np.int64)
-    # only lines whose cart holds another line of their length can repeat one: hash those
+    # only lines whose cart holds another line of their length can repeat one: compare those
     same_len = pd.Series(cart * (int(length.max()) + 2) + length).duplicated(keep=False) \
         .to_numpy()
     cand = np.flatnonzero(same_len)
+    if len(cand) and "raw_digest" in ev.columns:
+        # a dataset read for a report (fleet.stored_replays): a 64-bit hash of each line, its
+        # bytes kept where another line of its cart has the same hash (equal lines, equal
+        # hashes): only those are compared, byte for byte
+        digest = ev["raw_digest"].to_numpy(dtype=np.uint64)[cand]
+        cand = cand[pd.DataFrame({"cart": cart[cand], "digest": digest}).duplicated(
+            keep=False).to_numpy()]
     ids = np.arange(ch.n, dtype=np.int64) + ch.n  # unique: no line repeats another
     if len(cand):
-        arr = ev["raw_digest" if "raw_digest" in ev.columns else "raw"].array
+        arr = ev["raw"].array
         if hasattr(arr, "_pa_array"):
             some = arr._pa_array.take(pa.array(cand, pa.int64())).combine_chunks()
             enc = some.dictionary_encode()
             ids[cand] = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
         else:
-            col = ev["raw_digest" if "raw_digest" in ev.columns else "raw"]
+            col = ev["raw"]
             ids[cand] = pd.factorize(pd.Series([bytes(col.iloc[int(r)]) for r in cand],
                                                dtype=object))[0]
     blank = (length == 0)

@@ -65,7 +65,7 @@ __all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetCounts", "FleetReport", "
            "StoredReplay", "fleet_counts", "fleet_report", "fleet_summary", "stored_replays",
            "stored_scan"]
 
-DIGEST_COLUMN = "raw_digest"  # MD5 of a line's bytes (DuckDB's): equal digests, equal lines
+DIGEST_COLUMN = "raw_digest"  # a 64-bit hash of a line's bytes (DuckDB's): equal lines, equal hash
 # read_events' columns a report reads (payload never: the outcomes are stored)
 _EVENT_COLUMNS = ["cart_id", "line", "offset", "length", "newline", "ts", "ts_kind", "type",
                   "envelope_error", "lenient_error", "too_long"]
@@ -141,17 +141,19 @@ def stored_scan(path: str | os.PathLike[str],
           lines: Iterable[tuple[str, int]] | None = None,
           fragments: Sequence[str | os.PathLike[str]] | None = None) -> pa.Table:
     """Every line's report columns, ``raw`` kept only where a finding shows it (lenient
-    malformed, no final newline, a backslash: the line may decode under one toolchain only)
-    and on ``lines`` ((cart_id, line) pairs: noted lines), a 16-byte digest of it everywhere
-    (MD5: equal digests, equal lines); read, filtered, hashed and sorted by DuckDB in its
-    threads, where the Parquet lies: no Python pass over the rows. What
-    :func:`stored_replays` reads (its ``scanned``: read ahead, in another thread)."""
+    malformed, no final newline, a backslash: the line may decode under one toolchain only),
+    on ``lines`` ((cart_id, line) pairs: noted lines) and where the duplicates finding must
+    compare the bytes (another line of the cart has the same 64-bit hash), and that hash
+    (DuckDB's ``hash``) of every line: equal lines, equal hashes. Read, filtered, hashed and
+    sorted by DuckDB in its threads, where the Parquet lies; the lines of a repeated hash
+    are picked in Arrow and numpy. What :func:`stored_replays` reads (its ``scanned``: read
+    ahead, in another thread)."""
     from cartforensics.io.dataset import EVENTS_SCHEMA
 
     cols = list(dict.fromkeys(_EVENT_COLUMNS + ["ts_ns", "source"] + _OUTCOME_COLUMNS))
     fields = [EVENTS_SCHEMA.field(c) for c in cols]
     schema = pa.schema(fields + [pa.field("raw", pa.large_binary()),
-                                 pa.field(DIGEST_COLUMN, pa.binary(16))])
+                                 pa.field(DIGEST_COLUMN, pa.uint64())])
     frags = fragment_files(path, EVENTS_DIR) if fragments is None else \
         [Path(f) for f in fragments]  # (a plan's fragments: checked by plan_dataset)
     con = process_connection()
@@ -170,15 +172,36 @@ def stored_scan(path: str | os.PathLike[str],
         # the fragments' rows come in their order (DuckDB keeps it) and are sorted in Arrow
         # (cheaper than DuckDB's sort, measured) when they are not: date partitions interleave
         # carts (the noted lines' join may reorder: sorted by DuckDB then)
+        # (hashing every line in DuckDB, the repeated hashes picked in numpy: an MD5 of each
+        # line, or a window over (cart, hash), cost twice the CPU, measured)
         table = con.sql(
-            f"select {listed}, case when coalesce({keep}, false) then raw end as raw, "
-            f"unhex(md5(raw)) as {DIGEST_COLUMN} from stored"
+            f"select {listed}, raw, coalesce({keep}, false) as _keep, "
+            f"hash(raw) as {DIGEST_COLUMN} from stored"
             + (" order by cart_id, source, line" if pairs else "")).to_arrow_table()
     finally:
         con.close()
     if not pairs:
         table = _in_lines_order(table)
+    keep_raw = pc.or_(table["_keep"], pa.array(_hash_repeats(table), pa.bool_()))
+    raw = pc.if_else(keep_raw, table["raw"], pa.scalar(None, table["raw"].type))
+    table = table.set_column(table.schema.get_field_index("raw"), "raw", raw)
     return pa.table([table[f.name].cast(f.type) for f in schema], schema=schema)
+
+
+def _hash_repeats(table: pa.Table) -> np.ndarray:
+    """Whether each line's cart holds another line of the same hash (``raw_digest``): the
+    only lines that can repeat one, whose bytes the duplicates finding compares.
+
+    >>> _hash_repeats(pa.table({"cart_id": ["a", "a", "b", "a"],
+    ...                         "raw_digest": pa.array([7, 8, 7, 7], pa.uint64())})).tolist()
+    [True, False, False, True]
+    """
+    if not table.num_rows:
+        return np.zeros(0, bool)
+    cart = table["cart_id"].combine_chunks().dictionary_encode().indices
+    digest = table[DIGEST_COLUMN].combine_chunks().fill_null(0).to_numpy()
+    return pd.DataFrame({"cart": cart.to_numpy(zero_copy_only=False), "digest": digest}
+                        ).duplicated(keep=False).to_numpy()
 
 
 def _in_lines_order(table: pa.Table) -> pa.Table:
@@ -240,7 +263,8 @@ def stored_replays(path: str | os.PathLike[str],
                    ) -> tuple[pd.DataFrame, StoredReplay, StoredReplay]:
     """(events, go, lenient) from a converted dataset, without replaying: ``events`` has
     read_events' columns but ``payload`` (``raw`` only where a finding shows a line's bytes,
-    else missing; ``raw_digest`` for every line), ``go``/``lenient`` the stored outcomes.
+    else missing; ``raw_digest``, a 64-bit hash, for every line), ``go``/``lenient`` the
+    stored outcomes.
     ``lines``: (cart_id, line) pairs whose bytes are wanted too (an analyst's noted lines).
 
     The same lines, outcomes and errors as ``read_events`` + ``replay`` of the logs (a cart
@@ -273,8 +297,7 @@ def stored_replays(path: str | os.PathLike[str],
     ev_cols = [c for c in _EVENT_COLUMNS] + ["ts_ns", "raw"]
     events = to_frame(as_read_events(table.select(ev_cols), ids).select(
         _EVENT_COLUMNS + ["raw"]))
-    events[DIGEST_COLUMN] = pd.array(table[DIGEST_COLUMN].combine_chunks(),
-                                     dtype=pd.ArrowDtype(pa.binary(16)))
+    events[DIGEST_COLUMN] = table[DIGEST_COLUMN].combine_chunks().fill_null(0).to_numpy()
     # the report's outcomes.parquet rows, from the Arrow columns (no pandas round trip)
     rows_of_mode = {mode: _outcome_rows(table, mode) for mode in MODES}
     del table

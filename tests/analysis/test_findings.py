@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -237,6 +238,19 @@ def test_duplicated_lines(corpus: dict[str, Any]) -> None:
                          "applied_in_lenient_mode": 2}
     assert dict(zip(f.evidence["line"], f.evidence["repeats_line"], strict=True)) == {
         15: 1, 16: 1}
+
+
+def test_duplicates_compare_the_bytes_of_lines_whose_hash_collides(
+        corpus: dict[str, Any]) -> None:
+    # a dataset's scan gives a 64-bit hash of each line (raw_digest) and keeps the bytes of
+    # the lines whose hash repeats in their cart: lines of one hash that differ are no
+    # duplicates (every line here collides)
+    ev = corpus["events"].copy()
+    ev["raw_digest"] = np.zeros(len(ev), dtype=np.uint64)
+    fs = findings(replay(ev, mode="go"), replay(ev, mode="lenient"))
+    a, b = one(corpus["findings"], "duplicate"), one(fs, "duplicate")
+    assert b.to_dict() == a.to_dict()
+    pd.testing.assert_frame_equal(b.evidence, a.evidence)
 
 
 def test_handler_errors_by_text(corpus: dict[str, Any]) -> None:
