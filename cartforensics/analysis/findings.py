@@ -349,7 +349,7 @@ def headline_finding(fs: Sequence[Finding]) -> Finding | None:
 __all__ = [
     "EVIDENCE_KEPT", "KINDS", "KIND_TITLES", "Finding", "FindingPart", "build_findings",
     "combine_parts", "finding_parts", "findings", "findings_table", "headline",
-    "headline_finding", "line_shape", "payload_field", "snippet",
+    "hash_repeats", "headline_finding", "line_shape", "payload_field", "snippet",
 ]
 
 
@@ -996,22 +996,22 @@ def _duplicates(ch: _Chunk) -> list[_Spec]:
         return []
     cart = ch.cart
     length = ev["length"].to_numpy(dtype=np.int64)
-    # only lines whose cart holds another line of their length can repeat one: compare those
-    same_len = pd.Series(cart * (int(length.max()) + 2) + length).duplicated(keep=False) \
-        .to_numpy()
-    cand = np.flatnonzero(same_len)
-    if len(cand) and "raw_digest" in ev.columns:
+    if "raw_digest" in ev.columns:
         # a dataset read for a report (fleet.stored_replays): a 64-bit hash of each line, its
         # bytes kept where another line of its cart has the same hash (equal lines, equal
-        # hashes): only those are compared, byte for byte
-        digest = ev["raw_digest"].to_numpy(dtype=np.uint64)[cand]
-        cand = cand[pd.DataFrame({"cart": cart[cand], "digest": digest}).duplicated(
-            keep=False).to_numpy()]
+        # hashes): only those can repeat one, and are compared byte for byte
+        cand = np.flatnonzero(hash_repeats(cart, ev["raw_digest"].to_numpy(dtype=np.uint64)))
+    else:  # only lines whose cart holds another line of their length can repeat one
+        cand = np.flatnonzero(pd.Series(cart * (int(length.max()) + 2) + length).duplicated(
+            keep=False).to_numpy())
     ids = np.arange(ch.n, dtype=np.int64) + ch.n  # unique: no line repeats another
     if len(cand):
         arr = ev["raw"].array
         if hasattr(arr, "_pa_array"):
             some = arr._pa_array.take(pa.array(cand, pa.int64())).combine_chunks()
+            if some.null_count:  # (a hash that collides with another cart's: no bytes kept)
+                ok = some.is_valid().to_numpy(zero_copy_only=False)
+                cand, some = cand[ok], some.filter(pa.array(ok))
             enc = some.dictionary_encode()
             ids[cand] = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
         else:
@@ -1039,6 +1039,19 @@ def _duplicates(ch: _Chunk) -> list[_Spec]:
                   sums={"consecutive": consecutive[idx],
                         "go_applied": ch.is_("go", "applied")[idx],
                         "le_applied": ch.is_("lenient", "applied")[idx]})]
+
+
+def hash_repeats(cart: np.ndarray, digest: np.ndarray) -> np.ndarray:
+    """Whether each line (``cart``: its cart's code, ``digest``: a 64-bit hash of its bytes)
+    may repeat another of its cart: every line whose cart holds another line of its hash, and
+    a few more (cart and hash are mixed into one 64-bit key).
+
+    >>> hash_repeats(np.array([0, 0, 1, 0]), np.array([7, 8, 7, 7], np.uint64)).tolist()
+    [True, False, False, True]
+    """
+    key = np.asarray(digest, dtype=np.uint64) ^ (
+        np.asarray(cart).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    return pd.Series(key).duplicated(keep=False).to_numpy()
 
 
 def _build_duplicate(p: FindingPart, total: int, sem: Any) -> Finding:

@@ -189,19 +189,21 @@ def stored_scan(path: str | os.PathLike[str],
 
 
 def _hash_repeats(table: pa.Table) -> np.ndarray:
-    """Whether each line's cart holds another line of the same hash (``raw_digest``): the
-    only lines that can repeat one, whose bytes the duplicates finding compares.
+    """Whether each line's cart may hold another line of the same hash (``raw_digest``):
+    every line that can repeat one, whose bytes the duplicates finding compares
+    (:func:`~cartforensics.analysis.findings.hash_repeats`).
 
     >>> _hash_repeats(pa.table({"cart_id": ["a", "a", "b", "a"],
     ...                         "raw_digest": pa.array([7, 8, 7, 7], pa.uint64())})).tolist()
     [True, False, False, True]
     """
+    from cartforensics.analysis.findings import hash_repeats
+
     if not table.num_rows:
         return np.zeros(0, bool)
     cart = table["cart_id"].combine_chunks().dictionary_encode().indices
-    digest = table[DIGEST_COLUMN].combine_chunks().fill_null(0).to_numpy()
-    return pd.DataFrame({"cart": cart.to_numpy(zero_copy_only=False), "digest": digest}
-                        ).duplicated(keep=False).to_numpy()
+    return hash_repeats(cart.to_numpy(zero_copy_only=False),
+                        table[DIGEST_COLUMN].combine_chunks().fill_null(0).to_numpy())
 
 
 def _in_lines_order(table: pa.Table) -> pa.Table:
