@@ -218,20 +218,24 @@ def _in_lines_order(table: pa.Table) -> pa.Table:
 _OUTCOME_NAMES = pa.array(list(OUTCOMES), pa.large_string())
 
 
-def _outcome_rows(table: pa.Table, mode: str) -> pa.Table:
-    """The rows of a report's outcomes.parquet (mode, cart_id, line, ts, type, outcome,
-    error) of a scan's lines in ``mode``, as the report writes them from a replay's frame (an
-    outcome that is none of OUTCOMES reads ``nan``, as there)."""
+def _outcome_rows(table: pa.Table, cart_id: pa.ChunkedArray) -> dict[str, pa.Table]:
+    """Per mode, the rows of a report's outcomes.parquet (mode, cart_id, line, ts, type,
+    outcome, error) of a scan's lines, as the report writes them from a replay's frame (an
+    outcome that is none of OUTCOMES reads ``nan``, as there); ``cart_id``: the scan's as
+    large_string. The columns both modes share are built once."""
     text = pa.large_string()
-    outcome = table[f"outcome_{mode}"].cast(text)
-    return pa.table({
-        "mode": pa.repeat(pa.scalar(mode, text), table.num_rows),
-        "cart_id": table["cart_id"].cast(text), "line": table["line"].cast(pa.int64()),
-        "ts": table["ts_ns"].cast(pa.timestamp("ns", tz="UTC")),
-        "type": table["type"].cast(text),
-        "outcome": pc.if_else(pc.is_in(outcome, value_set=_OUTCOME_NAMES), outcome,
-                              pa.scalar("nan", text)),
-        "error": table[f"error_{mode}"].cast(text)})
+    shared = {"cart_id": cart_id, "line": table["line"].cast(pa.int64()),
+              "ts": table["ts_ns"].cast(pa.timestamp("ns", tz="UTC")),
+              "type": table["type"].cast(text)}
+    out = {}
+    for mode in MODES:
+        outcome = table[f"outcome_{mode}"].cast(text)
+        out[mode] = pa.table({
+            "mode": pa.repeat(pa.scalar(mode, text), table.num_rows), **shared,
+            "outcome": pc.if_else(pc.is_in(outcome, value_set=_OUTCOME_NAMES), outcome,
+                                  pa.scalar("nan", text)),
+            "error": table[f"error_{mode}"].cast(text)})
+    return out
 
 
 def _in_line_order(table: pa.Table) -> bool:
@@ -294,14 +298,15 @@ def stored_replays(path: str | os.PathLike[str],
     outcome_cols = {c: table[c] for c in _OUTCOME_COLUMNS}
     # the carts' ids as text and in order of first appearance, from the Arrow column (the
     # frame's categorical would make a Python string per line)
-    cart_col = pd.array(table["cart_id"].cast(pa.large_string()), dtype="str")
+    cart_text = table["cart_id"].cast(pa.large_string())
+    cart_col = pd.array(cart_text, dtype="str")
     present = pc.unique(table["cart_id"]).to_pylist()
     ev_cols = [c for c in _EVENT_COLUMNS] + ["ts_ns", "raw"]
     events = to_frame(as_read_events(table.select(ev_cols), ids).select(
         _EVENT_COLUMNS + ["raw"]))
     events[DIGEST_COLUMN] = table[DIGEST_COLUMN].combine_chunks().fill_null(0).to_numpy()
     # the report's outcomes.parquet rows, from the Arrow columns (no pandas round trip)
-    rows_of_mode = {mode: _outcome_rows(table, mode) for mode in MODES}
+    rows_of_mode = _outcome_rows(table, cart_text)
     del table
     events.attrs["files"] = SharedList(
         {"path": f["path"], "cart_id": f["cart_id"], "bytes": f.get("content_size"),
