@@ -182,8 +182,9 @@ def stored_scan(path: str | os.PathLike[str],
         con.close()
     if not pairs:
         table = _in_lines_order(table)
-    keep_raw = pc.or_(table["_keep"], pa.array(_hash_repeats(table), pa.bool_()))
-    raw = pc.if_else(keep_raw, table["raw"], pa.scalar(None, table["raw"].type))
+    keep_raw = table["_keep"].to_numpy() | _hash_repeats(table)
+    # taken, not masked: the bytes of the lines let go are not kept beside the others
+    raw = table["raw"].take(pa.array(np.arange(table.num_rows), mask=~keep_raw))
     table = table.set_column(table.schema.get_field_index("raw"), "raw", raw)
     return pa.table([table[f.name].cast(f.type) for f in schema], schema=schema)
 
