@@ -962,18 +962,38 @@ def _build_payload_error(p: FindingPart, total: int, sem: Any) -> Finding:
 def _ts_backwards(ch: _Chunk) -> list[_Spec]:
     if not ch.n:
         return []
-    cart = ch.cart
     ts = ch.ts
-    ff = ts.groupby(cart, sort=False).ffill()
-    prev = ff.groupby(cart, sort=False).shift(1)
-    mask = (ts.notna() & prev.notna() & (ts < prev)).to_numpy()
-    idx = np.flatnonzero(mask)
+    prev_ns = _previous_ts(ch.cart, ch.ts_ns)
+    idx = np.flatnonzero((ch.ts_ns != _NAT) & (prev_ns != _NAT) & (ch.ts_ns < prev_ns))
     if not len(idx):
         return []
+    prev = pd.Series(pd.DatetimeIndex(prev_ns.view("M8[ns]")).tz_localize("UTC")
+                     .as_unit(ts.dt.unit), index=ts.index)
     behind = prev - ts
     worst = behind.dt.as_unit("ns").array.asi8[idx]
     return [_Spec("ts_backwards", idx, extra={"previous_ts": prev, "behind": behind},
                   maxes={"worst": worst})]
+
+
+def _previous_ts(cart: np.ndarray, ts_ns: np.ndarray) -> np.ndarray:
+    """Per line, the last readable ts (ns; ``_NAT``: none) of the lines before it in its cart.
+
+    >>> _previous_ts(np.array([0, 0, 1, 0, 0]), np.array([5, _NAT, 9, 3, 4])).tolist() == [
+    ...     _NAT, 5, _NAT, 5, 3]
+    True
+    """
+    n = len(cart)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(cart, kind="stable")
+    c, t = cart[order], ts_ns[order]
+    at = np.arange(n)
+    start = np.maximum.accumulate(np.where(np.r_[True, c[1:] != c[:-1]], at, 0))
+    last = np.maximum.accumulate(np.where(t != _NAT, at, -1))  # last readable, up to here
+    before = np.r_[-1, last[:-1]]
+    prev = np.empty(n, dtype=np.int64)
+    prev[order] = np.where(before >= start, t[np.maximum(before, 0)], _NAT)
+    return prev
 
 
 def _build_ts_backwards(p: FindingPart, total: int, sem: Any) -> Finding:

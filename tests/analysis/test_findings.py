@@ -443,3 +443,19 @@ def test_escaped_rows_is_the_string_kernels_answer(lines: list[bytes | None], st
     parts = [arr.slice(a, b - a) for a, b in zip(cut, cut[1:], strict=False)]
     chunked = pa.chunked_array(parts, arr.type)
     assert escaped_rows(chunked).tolist() == want.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=st.lists(st.tuples(st.integers(0, 3), st.one_of(st.none(), st.integers(-5, 5))),
+                      max_size=40))
+def test_previous_ts_is_the_groupby_answer(lines: list[tuple[int, int | None]]) -> None:
+    """The ts backwards finding's numpy pass gives each line the last readable ts before it
+    in its cart, as pandas' per-cart forward fill and shift do (carts interleaved, no ts)."""
+    from cartforensics.analysis.findings import _NAT, _previous_ts
+
+    cart = np.array([c for c, _ in lines], dtype=np.int64)
+    ts = pd.Series(pd.to_datetime([None if t is None else t * 10**9 for _, t in lines],
+                                  utc=True), dtype="datetime64[ns, UTC]")
+    want = ts.groupby(cart, sort=False).ffill().groupby(cart, sort=False).shift(1)
+    got = _previous_ts(cart, ts.array.asi8)
+    assert got.tolist() == [_NAT if pd.isna(v) else v.value for v in want]
