@@ -180,12 +180,16 @@ def stored_scan(path: str | os.PathLike[str],
             + (" order by cart_id, source, line" if pairs else "")).to_arrow_table()
     finally:
         con.close()
-    if not pairs:
-        table = _in_lines_order(table)
     keep_raw = table["_keep"].to_numpy() | _hash_repeats(table)
-    # taken, not masked: the bytes of the lines let go are not kept beside the others
-    raw = table["raw"].take(pa.array(np.arange(table.num_rows), mask=~keep_raw))
-    table = table.set_column(table.schema.get_field_index("raw"), "raw", raw)
+    order = None if pairs else _lines_order(table)
+    rows = np.arange(table.num_rows) if order is None else order
+    # the kept bytes taken (in order) into a column of their own, before any other column is
+    # sorted: the bytes of the lines let go are neither sorted nor kept
+    raw = table["raw"].take(pa.array(rows, mask=~keep_raw[rows]))
+    table = table.drop_columns(["raw", "_keep"])
+    if order is not None:
+        table = table.take(pa.array(order))
+    table = table.append_column("raw", raw)
     return pa.table([table[f.name].cast(f.type) for f in schema], schema=schema)
 
 
@@ -207,13 +211,14 @@ def _hash_repeats(table: pa.Table) -> np.ndarray:
                         table[DIGEST_COLUMN].combine_chunks().fill_null(0).to_numpy())
 
 
-def _in_lines_order(table: pa.Table) -> pa.Table:
-    """``table`` (fragments' rows as DuckDB read them, in their order) sorted by cart_id,
-    source, line when it is not already."""
+def _lines_order(table: pa.Table) -> np.ndarray | None:
+    """The rows of ``table`` (fragments' rows as DuckDB read them, in their order) sorted
+    by cart_id, source, line (a stable sort, missing ones last, as DuckDB's); None when they
+    are in that order already."""
     if _in_line_order(table):
-        return table
-    return table.sort_by([("cart_id", "ascending"), ("source", "ascending"),
-                          ("line", "ascending")])  # (missing ones last, as DuckDB)
+        return None
+    return pc.sort_indices(table.select(["cart_id", "source", "line"]), sort_keys=[
+        (k, "ascending") for k in ("cart_id", "source", "line")]).to_numpy()
 
 
 _OUTCOME_NAMES = pa.array(list(OUTCOMES), pa.large_string())
