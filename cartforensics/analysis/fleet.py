@@ -5,7 +5,8 @@ and error in both modes (``outcome_go``, ``error_lenient``, ...) and every cart'
 (``carts/``). Two ways to use them:
 
 - :func:`stored_replays` reads the columns a report needs (never ``payload``; ``raw`` only for
-  the lines whose snippet a finding shows, a 16-byte digest for the others) and gives back
+  the lines whose snippet a finding shows or that may repeat another of their cart, a 64-bit
+  hash of every line) and gives back
   objects that findings, metrics, plots and the report take wherever they take a
   :class:`~cartforensics.model.replay.Replay`. ``write_report(DATASET)`` reads its findings
   this way, and so its report equals the one from the logs.
