@@ -147,8 +147,8 @@ def stored_scan(path: str | os.PathLike[str],
     compare the bytes (another line of the cart has the same 64-bit hash), and that hash
     (DuckDB's ``hash``) of every line: equal lines, equal hashes. Read, filtered, hashed and
     sorted by DuckDB in its threads, where the Parquet lies; the lines of a repeated hash
-    are picked in Arrow and numpy. What :func:`stored_replays` reads (its ``scanned``: read
-    ahead, in another thread)."""
+    are picked in numpy and their bytes read again (seldom any). What :func:`stored_replays`
+    reads (its ``scanned``: read ahead, in another thread)."""
     from cartforensics.io.dataset import EVENTS_SCHEMA
 
     cols = list(dict.fromkeys(_EVENT_COLUMNS + ["ts_ns", "source"] + _OUTCOME_COLUMNS))
@@ -176,22 +176,48 @@ def stored_scan(path: str | os.PathLike[str],
         # (hashing every line in DuckDB, the repeated hashes picked in numpy: an MD5 of each
         # line, or a window over (cart, hash), cost twice the CPU, measured)
         table = con.sql(
-            f"select {listed}, raw, coalesce({keep}, false) as _keep, "
+            f"select {listed}, case when coalesce({keep}, false) then raw end as raw, "
             f"hash(raw) as {DIGEST_COLUMN} from stored"
             + (" order by cart_id, source, line" if pairs else "")).to_arrow_table()
+        table = _with_repeated_lines(con, table)
     finally:
         con.close()
-    keep_raw = table["_keep"].to_numpy() | _hash_repeats(table)
-    order = None if pairs else _lines_order(table)
-    rows = np.arange(table.num_rows) if order is None else order
-    # the kept bytes taken (in order) into a column of their own, before any other column is
-    # sorted: the bytes of the lines let go are neither sorted nor kept
-    raw = table["raw"].take(pa.array(rows, mask=~keep_raw[rows]))
-    table = table.drop_columns(["raw", "_keep"])
-    if order is not None:
-        table = table.take(pa.array(order))
-    table = table.append_column("raw", raw)
+    if not pairs:
+        table = _in_lines_order(table)
     return pa.table([table[f.name].cast(f.type) for f in schema], schema=schema)
+
+
+def _with_repeated_lines(con: Any, table: pa.Table) -> pa.Table:
+    """``table`` (a scan of ``stored`` on ``con``) with the bytes of every line whose hash
+    repeats in its cart filled in (read again, for those lines only: seldom any).
+
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("create table stored as select * from (values ('a', 'f', 1, 'x'::blob),"
+    ...                 " ('a', 'f', 2, 'x'::blob), ('a', 'f', 3, 'y'::blob)) t(cart_id, source,"
+    ...                 " line, raw)")
+    >>> t = con.sql("select cart_id, source, line, null::blob as raw, hash(raw) as raw_digest "
+    ...             "from stored").to_arrow_table()
+    >>> _with_repeated_lines(con, t)["raw"].to_pylist()
+    [b'x', b'x', None]
+    """
+    missing = _hash_repeats(table) & ~table["raw"].is_valid().to_numpy(zero_copy_only=False)
+    if not missing.any():
+        return table
+    at = np.flatnonzero(missing)
+    keys = table.select(["cart_id", "source", "line"]).take(pa.array(at))
+    con.register("_cf_repeated", keys)
+    got = con.sql("select s.cart_id, s.source, s.line, s.raw from stored s semi join "
+                  "_cf_repeated r on s.cart_id = r.cart_id and s.source = r.source and "
+                  "s.line = r.line").fetchall()
+    con.unregister("_cf_repeated")
+    found = {(c, src, int(n)): bytes(data) for c, src, n, data in got}
+    raw = table["raw"].to_pylist()
+    for k, key in zip(at.tolist(), zip(*(keys[c].to_pylist() for c in keys.column_names),
+                                       strict=True), strict=True):
+        raw[k] = found.get((key[0], key[1], int(key[2])))
+    column = table.schema.get_field_index("raw")
+    return table.set_column(column, "raw", pa.array(raw, table.schema.field(column).type))
 
 
 def _hash_repeats(table: pa.Table) -> np.ndarray:
@@ -212,14 +238,13 @@ def _hash_repeats(table: pa.Table) -> np.ndarray:
                         table[DIGEST_COLUMN].combine_chunks().fill_null(0).to_numpy())
 
 
-def _lines_order(table: pa.Table) -> np.ndarray | None:
-    """The rows of ``table`` (fragments' rows as DuckDB read them, in their order) sorted
-    by cart_id, source, line (a stable sort, missing ones last, as DuckDB's); None when they
-    are in that order already."""
+def _in_lines_order(table: pa.Table) -> pa.Table:
+    """``table`` (fragments' rows as DuckDB read them, in their order) sorted by cart_id,
+    source, line when it is not already."""
     if _in_line_order(table):
-        return None
-    return pc.sort_indices(table.select(["cart_id", "source", "line"]), sort_keys=[
-        (k, "ascending") for k in ("cart_id", "source", "line")]).to_numpy()
+        return table
+    return table.sort_by([("cart_id", "ascending"), ("source", "ascending"),
+                          ("line", "ascending")])  # (missing ones last, as DuckDB)
 
 
 _OUTCOME_NAMES = pa.array(list(OUTCOMES), pa.large_string())
