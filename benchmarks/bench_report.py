@@ -243,16 +243,12 @@ def main() -> int:
             runs: dict[str, list[tuple[Run, float]]] = {label: [] for label, _ in variants}
             for k in range(args.repeat):  # interleaved: a load that comes and goes hits both
                 for label, root in variants:
-                    saved = bench_convert.REPO_ROOT
                     cpu_file = out / f"cpu-{k}.json"
-                    try:
-                        if root is not None:
-                            bench_convert.REPO_ROOT = root
-                        r = run_child(label, report_code(ds.path, out / f"run-{k}",
-                                                         cpu_file=cpu_file,
-                                                         timelines=args.timelines))
-                    finally:
-                        bench_convert.REPO_ROOT = saved
+                    # (run_child's root, passed: its default is this tree's, bound once)
+                    r = run_child(label, report_code(ds.path, out / f"run-{k}",
+                                                     cpu_file=cpu_file,
+                                                     timelines=args.timelines),
+                                  root or bench_convert.REPO_ROOT)
                     cpu = json.loads(cpu_file.read_text()) if cpu_file.exists() else \
                         float("nan")
                     cpu_file.unlink(missing_ok=True)
@@ -294,15 +290,10 @@ def main() -> int:
                 n = None if w == "default" else int(w)
                 for tree, root in trees:  # back to back: a load that comes and goes hits both
                     label = f"report DATASET ({tree})" + ("" if n is None else f", workers={n}")
-                    saved = bench_convert.REPO_ROOT
-                    try:
-                        if root is not None:
-                            bench_convert.REPO_ROOT = root
-                        cpu_file = out / f"cpu-ds-{w}.json"
-                        reps.append(run_child(label, report_code(
-                            dset, out / f"ds-{w}", n, cpu_file, args.timelines)))
-                    finally:
-                        bench_convert.REPO_ROOT = saved
+                    cpu_file = out / f"cpu-ds-{w}.json"
+                    reps.append(run_child(label, report_code(
+                        dset, out / f"ds-{w}", n, cpu_file, args.timelines),
+                        root or bench_convert.REPO_ROOT))
                     cpus[label] = json.loads(cpu_file.read_text()) if cpu_file.exists() \
                         else float("nan")
                     cpu_file.unlink(missing_ok=True)

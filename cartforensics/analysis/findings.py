@@ -153,12 +153,40 @@ def _check_pair(go: ReplayLike, lenient: ReplayLike) -> None:
 
 
 def _same_texts(a: pd.Series, b: pd.Series) -> bool:
-    """Whether two columns of the same length hold the same values as ``str``: two
-    categoricals over the same categories by their codes (no str per row)."""
+    """Whether two columns of the same length hold the same values as text, with no Python
+    string per row where it can: two categoricals over the same categories by their codes,
+    two Arrow-backed text columns in Arrow.
+
+    >>> _same_texts(pd.Series(["a", "b"], dtype="str"), pd.Series(["a", "b"], dtype="str"))
+    True
+    >>> _same_texts(pd.Series(["a", "b"], dtype="str"), pd.Series(["a", "c"], dtype="str"))
+    False
+    """
     if (isinstance(a.dtype, pd.CategoricalDtype) and isinstance(b.dtype, pd.CategoricalDtype)
             and a.cat.categories.equals(b.cat.categories)):
         return bool((a.cat.codes.to_numpy() == b.cat.codes.to_numpy()).all())
+    x, y = getattr(a.array, "_pa_array", None), getattr(b.array, "_pa_array", None)
+    if x is not None and y is not None and x.type == y.type and pa.types.is_large_string(
+            x.type) and not x.null_count and not y.null_count:
+        return bool(x.equals(y))
     return bool((a.astype(str).to_numpy() == b.astype(str).to_numpy()).all())
+
+
+def _is_text(col: pd.Series, value: str) -> np.ndarray:
+    """``col.astype(str) == value`` as a bool array, read off a categorical's codes when it
+    is one (no string per row).
+
+    >>> _is_text(pd.Series(["number", "string", None], dtype="category"), "number").tolist()
+    [True, False, False]
+    """
+    if isinstance(col.dtype, pd.CategoricalDtype):
+        match = np.fromiter((str(c) == value for c in col.cat.categories), bool,
+                            len(col.cat.categories))
+        if value == "nan":  # (a missing value reads "nan" as text)
+            return (col.astype(str) == value).to_numpy(dtype=bool)
+        codes = col.cat.codes.to_numpy()
+        return np.r_[match, False][codes] if len(match) else np.zeros(len(col), bool)
+    return (col.astype(str) == value).to_numpy(dtype=bool)
 
 
 def _raw_bytes(events: pd.DataFrame, rows: Sequence[int]) -> list[bytes]:
@@ -327,7 +355,7 @@ def headline_finding(fs: Sequence[Finding]) -> Finding | None:
 __all__ = [
     "EVIDENCE_KEPT", "KINDS", "KIND_TITLES", "Finding", "FindingPart", "build_findings",
     "combine_parts", "finding_parts", "findings", "findings_table", "headline",
-    "headline_finding", "line_shape", "payload_field", "snippet",
+    "hash_repeats", "headline_finding", "line_shape", "payload_field", "snippet",
 ]
 
 
@@ -727,7 +755,7 @@ def findings(go: ReplayOfEvents, lenient: ReplayLike) -> list[Finding]:
 # -- the kinds: which lines (per chunk), and the message (from the combined part) ----------
 def _numeric_ts(ch: _Chunk) -> list[_Spec]:
     ev = ch.ev
-    mask = ((ev["ts_kind"].astype(str) == "number") & ev["envelope_error"].notna()).to_numpy()
+    mask = _is_text(ev["ts_kind"], "number") & ev["envelope_error"].notna().to_numpy()
     idx = np.flatnonzero(mask)
     return [_Spec("numeric_ts", idx, sums={"applied": ch.is_("lenient", "applied")[idx]})]
 
@@ -1000,18 +1028,38 @@ def _build_payload_error(p: FindingPart, total: int, sem: Any) -> Finding:
 def _ts_backwards(ch: _Chunk) -> list[_Spec]:
     if not ch.n:
         return []
-    cart = ch.cart
     ts = ch.ts
-    ff = ts.groupby(cart, sort=False).ffill()
-    prev = ff.groupby(cart, sort=False).shift(1)
-    mask = (ts.notna() & prev.notna() & (ts < prev)).to_numpy()
-    idx = np.flatnonzero(mask)
+    prev_ns = _previous_ts(ch.cart, ch.ts_ns)
+    idx = np.flatnonzero((ch.ts_ns != _NAT) & (prev_ns != _NAT) & (ch.ts_ns < prev_ns))
     if not len(idx):
         return []
+    prev = pd.Series(pd.DatetimeIndex(prev_ns.view("M8[ns]")).tz_localize("UTC")
+                     .as_unit(ts.dt.unit), index=ts.index)
     behind = prev - ts
     worst = behind.dt.as_unit("ns").array.asi8[idx]
     return [_Spec("ts_backwards", idx, extra={"previous_ts": prev, "behind": behind},
                   maxes={"worst": worst})]
+
+
+def _previous_ts(cart: np.ndarray, ts_ns: np.ndarray) -> np.ndarray:
+    """Per line, the last readable ts (ns; ``_NAT``: none) of the lines before it in its cart.
+
+    >>> _previous_ts(np.array([0, 0, 1, 0, 0]), np.array([5, _NAT, 9, 3, 4])).tolist() == [
+    ...     _NAT, 5, _NAT, 5, 3]
+    True
+    """
+    n = len(cart)
+    if not n:
+        return np.zeros(0, dtype=np.int64)
+    order = np.argsort(cart, kind="stable")
+    c, t = cart[order], ts_ns[order]
+    at = np.arange(n)
+    start = np.maximum.accumulate(np.where(np.r_[True, c[1:] != c[:-1]], at, 0))
+    last = np.maximum.accumulate(np.where(t != _NAT, at, -1))  # last readable, up to here
+    before = np.r_[-1, last[:-1]]
+    prev = np.empty(n, dtype=np.int64)
+    prev[order] = np.where(before >= start, t[np.maximum(before, 0)], _NAT)
+    return prev
 
 
 def _build_ts_backwards(p: FindingPart, total: int, sem: Any) -> Finding:
@@ -1032,23 +1080,28 @@ def _duplicates(ch: _Chunk) -> list[_Spec]:
     ev = ch.ev
     if ch.n < 2:
         return []
-    # a dataset read for a report (fleet.stored_replays) keeps a digest of each line instead
-    # of its bytes: equal digests, equal lines
     cart = ch.cart
     length = ev["length"].to_numpy(dtype=np.int64)
-    # only lines whose cart holds another line of their length can repeat one: hash those
-    same_len = pd.Series(cart * (int(length.max()) + 2) + length).duplicated(keep=False) \
-        .to_numpy()
-    cand = np.flatnonzero(same_len)
+    if "raw_digest" in ev.columns:
+        # a dataset read for a report (fleet.stored_replays): a 64-bit hash of each line, its
+        # bytes kept where another line of its cart has the same hash (equal lines, equal
+        # hashes): only those can repeat one, and are compared byte for byte
+        cand = np.flatnonzero(hash_repeats(cart, ev["raw_digest"].to_numpy(dtype=np.uint64)))
+    else:  # only lines whose cart holds another line of their length can repeat one
+        cand = np.flatnonzero(pd.Series(cart * (int(length.max()) + 2) + length).duplicated(
+            keep=False).to_numpy())
     ids = np.arange(ch.n, dtype=np.int64) + ch.n  # unique: no line repeats another
     if len(cand):
-        arr = ev["raw_digest" if "raw_digest" in ev.columns else "raw"].array
+        arr = ev["raw"].array
         if hasattr(arr, "_pa_array"):
             some = arr._pa_array.take(pa.array(cand, pa.int64())).combine_chunks()
+            if some.null_count:  # (a hash that collides with another cart's: no bytes kept)
+                ok = some.is_valid().to_numpy(zero_copy_only=False)
+                cand, some = cand[ok], some.filter(pa.array(ok))
             enc = some.dictionary_encode()
             ids[cand] = np.asarray(enc.indices.to_numpy(zero_copy_only=False), dtype=np.int64)
         else:
-            col = ev["raw_digest" if "raw_digest" in ev.columns else "raw"]
+            col = ev["raw"]
             ids[cand] = pd.factorize(pd.Series([bytes(col.iloc[int(r)]) for r in cand],
                                                dtype=object))[0]
     blank = (length == 0)
@@ -1072,6 +1125,19 @@ def _duplicates(ch: _Chunk) -> list[_Spec]:
                   sums={"consecutive": consecutive[idx],
                         "go_applied": ch.is_("go", "applied")[idx],
                         "le_applied": ch.is_("lenient", "applied")[idx]})]
+
+
+def hash_repeats(cart: np.ndarray, digest: np.ndarray) -> np.ndarray:
+    """Whether each line (``cart``: its cart's code, ``digest``: a 64-bit hash of its bytes)
+    may repeat another of its cart: every line whose cart holds another line of its hash, and
+    a few more (cart and hash are mixed into one 64-bit key).
+
+    >>> hash_repeats(np.array([0, 0, 1, 0]), np.array([7, 8, 7, 7], np.uint64)).tolist()
+    [True, False, False, True]
+    """
+    key = np.asarray(digest, dtype=np.uint64) ^ (
+        np.asarray(cart).astype(np.uint64) * np.uint64(0x9E3779B97F4A7C15))
+    return pd.Series(key).duplicated(keep=False).to_numpy()
 
 
 def _build_duplicate(p: FindingPart, total: int, sem: Any) -> Finding:

@@ -5,7 +5,8 @@ and error in both modes (``outcome_go``, ``error_lenient``, ...) and every cart'
 (``carts/``). Two ways to use them:
 
 - :func:`stored_replays` reads the columns a report needs (never ``payload``; ``raw`` only for
-  the lines whose snippet a finding shows, a 16-byte digest for the others) and gives back
+  the lines whose snippet a finding shows or that may repeat another of their cart, a 64-bit
+  hash of every line) and gives back
   objects that findings, metrics, plots and the report take wherever they take a
   :class:`~cartforensics.model.replay.Replay`. ``write_report(DATASET)`` reads its findings
   this way, and so its report equals the one from the logs.
@@ -65,7 +66,7 @@ __all__ = ["DIGEST_COLUMN", "PARTITIONED_KINDS", "FleetCounts", "FleetReport", "
            "StoredReplay", "fleet_counts", "fleet_report", "fleet_summary", "stored_replays",
            "stored_scan"]
 
-DIGEST_COLUMN = "raw_digest"  # MD5 of a line's bytes (DuckDB's): equal digests, equal lines
+DIGEST_COLUMN = "raw_digest"  # a 64-bit hash of a line's bytes (DuckDB's): equal lines, equal hash
 # read_events' columns a report reads (payload never: the outcomes are stored)
 _EVENT_COLUMNS = ["cart_id", "line", "offset", "length", "newline", "ts", "ts_kind", "type",
                   "envelope_error", "lenient_error", "too_long"]
@@ -141,17 +142,19 @@ def stored_scan(path: str | os.PathLike[str],
           lines: Iterable[tuple[str, int]] | None = None,
           fragments: Sequence[str | os.PathLike[str]] | None = None) -> pa.Table:
     """Every line's report columns, ``raw`` kept only where a finding shows it (lenient
-    malformed, no final newline, a backslash: the line may decode under one toolchain only)
-    and on ``lines`` ((cart_id, line) pairs: noted lines), a 16-byte digest of it everywhere
-    (MD5: equal digests, equal lines); read, filtered, hashed and sorted by DuckDB in its
-    threads, where the Parquet lies: no Python pass over the rows. What
-    :func:`stored_replays` reads (its ``scanned``: read ahead, in another thread)."""
+    malformed, no final newline, a backslash: the line may decode under one toolchain only),
+    on ``lines`` ((cart_id, line) pairs: noted lines) and where the duplicates finding must
+    compare the bytes (another line of the cart has the same 64-bit hash), and that hash
+    (DuckDB's ``hash``) of every line: equal lines, equal hashes. Read, filtered, hashed and
+    sorted by DuckDB in its threads, where the Parquet lies; the lines of a repeated hash
+    are picked in numpy and their bytes read again (seldom any). What :func:`stored_replays`
+    reads (its ``scanned``: read ahead, in another thread)."""
     from cartforensics.io.dataset import EVENTS_SCHEMA
 
     cols = list(dict.fromkeys(_EVENT_COLUMNS + ["ts_ns", "source"] + _OUTCOME_COLUMNS))
     fields = [EVENTS_SCHEMA.field(c) for c in cols]
     schema = pa.schema(fields + [pa.field("raw", pa.large_binary()),
-                                 pa.field(DIGEST_COLUMN, pa.binary(16))])
+                                 pa.field(DIGEST_COLUMN, pa.uint64())])
     frags = fragment_files(path, EVENTS_DIR) if fragments is None else \
         [Path(f) for f in fragments]  # (a plan's fragments: checked by plan_dataset)
     con = process_connection()
@@ -170,15 +173,69 @@ def stored_scan(path: str | os.PathLike[str],
         # the fragments' rows come in their order (DuckDB keeps it) and are sorted in Arrow
         # (cheaper than DuckDB's sort, measured) when they are not: date partitions interleave
         # carts (the noted lines' join may reorder: sorted by DuckDB then)
+        # (hashing every line in DuckDB, the repeated hashes picked in numpy: an MD5 of each
+        # line, or a window over (cart, hash), cost twice the CPU, measured)
         table = con.sql(
             f"select {listed}, case when coalesce({keep}, false) then raw end as raw, "
-            f"unhex(md5(raw)) as {DIGEST_COLUMN} from stored"
+            f"hash(raw) as {DIGEST_COLUMN} from stored"
             + (" order by cart_id, source, line" if pairs else "")).to_arrow_table()
+        table = _with_repeated_lines(con, table)
     finally:
         con.close()
     if not pairs:
         table = _in_lines_order(table)
     return pa.table([table[f.name].cast(f.type) for f in schema], schema=schema)
+
+
+def _with_repeated_lines(con: Any, table: pa.Table) -> pa.Table:
+    """``table`` (a scan of ``stored`` on ``con``) with the bytes of every line whose hash
+    repeats in its cart filled in (read again, for those lines only: seldom any).
+
+    >>> import duckdb
+    >>> con = duckdb.connect()
+    >>> _ = con.execute("create table stored as select * from (values ('a', 'f', 1, 'x'::blob),"
+    ...                 " ('a', 'f', 2, 'x'::blob), ('a', 'f', 3, 'y'::blob)) t(cart_id, source,"
+    ...                 " line, raw)")
+    >>> t = con.sql("select cart_id, source, line, null::blob as raw, hash(raw) as raw_digest "
+    ...             "from stored").to_arrow_table()
+    >>> _with_repeated_lines(con, t)["raw"].to_pylist()
+    [b'x', b'x', None]
+    """
+    missing = _hash_repeats(table) & ~table["raw"].is_valid().to_numpy(zero_copy_only=False)
+    if not missing.any():
+        return table
+    at = np.flatnonzero(missing)
+    keys = table.select(["cart_id", "source", "line"]).take(pa.array(at))
+    con.register("_cf_repeated", keys)
+    got = con.sql("select s.cart_id, s.source, s.line, s.raw from stored s semi join "
+                  "_cf_repeated r on s.cart_id = r.cart_id and s.source = r.source and "
+                  "s.line = r.line").fetchall()
+    con.unregister("_cf_repeated")
+    found = {(c, src, int(n)): bytes(data) for c, src, n, data in got}
+    raw = table["raw"].to_pylist()
+    for k, key in zip(at.tolist(), zip(*(keys[c].to_pylist() for c in keys.column_names),
+                                       strict=True), strict=True):
+        raw[k] = found.get((key[0], key[1], int(key[2])))
+    column = table.schema.get_field_index("raw")
+    return table.set_column(column, "raw", pa.array(raw, table.schema.field(column).type))
+
+
+def _hash_repeats(table: pa.Table) -> np.ndarray:
+    """Whether each line's cart may hold another line of the same hash (``raw_digest``):
+    every line that can repeat one, whose bytes the duplicates finding compares
+    (:func:`~cartforensics.analysis.findings.hash_repeats`).
+
+    >>> _hash_repeats(pa.table({"cart_id": ["a", "a", "b", "a"],
+    ...                         "raw_digest": pa.array([7, 8, 7, 7], pa.uint64())})).tolist()
+    [True, False, False, True]
+    """
+    from cartforensics.analysis.findings import hash_repeats
+
+    if not table.num_rows:
+        return np.zeros(0, bool)
+    cart = table["cart_id"].combine_chunks().dictionary_encode().indices
+    return hash_repeats(cart.to_numpy(zero_copy_only=False),
+                        table[DIGEST_COLUMN].combine_chunks().fill_null(0).to_numpy())
 
 
 def _in_lines_order(table: pa.Table) -> pa.Table:
@@ -193,20 +250,24 @@ def _in_lines_order(table: pa.Table) -> pa.Table:
 _OUTCOME_NAMES = pa.array(list(OUTCOMES), pa.large_string())
 
 
-def _outcome_rows(table: pa.Table, mode: str) -> pa.Table:
-    """The rows of a report's outcomes.parquet (mode, cart_id, line, ts, type, outcome,
-    error) of a scan's lines in ``mode``, as the report writes them from a replay's frame (an
-    outcome that is none of OUTCOMES reads ``nan``, as there)."""
+def _outcome_rows(table: pa.Table, cart_id: pa.ChunkedArray) -> dict[str, pa.Table]:
+    """Per mode, the rows of a report's outcomes.parquet (mode, cart_id, line, ts, type,
+    outcome, error) of a scan's lines, as the report writes them from a replay's frame (an
+    outcome that is none of OUTCOMES reads ``nan``, as there); ``cart_id``: the scan's as
+    large_string. The columns both modes share are built once."""
     text = pa.large_string()
-    outcome = table[f"outcome_{mode}"].cast(text)
-    return pa.table({
-        "mode": pa.repeat(pa.scalar(mode, text), table.num_rows),
-        "cart_id": table["cart_id"].cast(text), "line": table["line"].cast(pa.int64()),
-        "ts": table["ts_ns"].cast(pa.timestamp("ns", tz="UTC")),
-        "type": table["type"].cast(text),
-        "outcome": pc.if_else(pc.is_in(outcome, value_set=_OUTCOME_NAMES), outcome,
-                              pa.scalar("nan", text)),
-        "error": table[f"error_{mode}"].cast(text)})
+    shared = {"cart_id": cart_id, "line": table["line"].cast(pa.int64()),
+              "ts": table["ts_ns"].cast(pa.timestamp("ns", tz="UTC")),
+              "type": table["type"].cast(text)}
+    out = {}
+    for mode in MODES:
+        outcome = table[f"outcome_{mode}"].cast(text)
+        out[mode] = pa.table({
+            "mode": pa.repeat(pa.scalar(mode, text), table.num_rows), **shared,
+            "outcome": pc.if_else(pc.is_in(outcome, value_set=_OUTCOME_NAMES), outcome,
+                                  pa.scalar("nan", text)),
+            "error": table[f"error_{mode}"].cast(text)})
+    return out
 
 
 def _in_line_order(table: pa.Table) -> bool:
@@ -240,7 +301,8 @@ def stored_replays(path: str | os.PathLike[str],
                    ) -> tuple[pd.DataFrame, StoredReplay, StoredReplay]:
     """(events, go, lenient) from a converted dataset, without replaying: ``events`` has
     read_events' columns but ``payload`` (``raw`` only where a finding shows a line's bytes,
-    else missing; ``raw_digest`` for every line), ``go``/``lenient`` the stored outcomes.
+    else missing; ``raw_digest``, a 64-bit hash, for every line), ``go``/``lenient`` the
+    stored outcomes.
     ``lines``: (cart_id, line) pairs whose bytes are wanted too (an analyst's noted lines).
 
     The same lines, outcomes and errors as ``read_events`` + ``replay`` of the logs (a cart
@@ -266,13 +328,17 @@ def stored_replays(path: str | os.PathLike[str],
     table = stored_scan(root, lines, fragments) if scanned is None else scanned
     ids = [f["cart_id"] for f in files]
     outcome_cols = {c: table[c] for c in _OUTCOME_COLUMNS}
+    # the carts' ids as text and in order of first appearance, from the Arrow column (the
+    # frame's categorical would make a Python string per line)
+    cart_text = table["cart_id"].cast(pa.large_string())
+    cart_col = pd.array(cart_text, dtype="str")
+    present = pc.unique(table["cart_id"]).to_pylist()
     ev_cols = [c for c in _EVENT_COLUMNS] + ["ts_ns", "raw"]
     events = to_frame(as_read_events(table.select(ev_cols), ids).select(
         _EVENT_COLUMNS + ["raw"]))
-    events[DIGEST_COLUMN] = pd.array(table[DIGEST_COLUMN].combine_chunks(),
-                                     dtype=pd.ArrowDtype(pa.binary(16)))
+    events[DIGEST_COLUMN] = table[DIGEST_COLUMN].combine_chunks().fill_null(0).to_numpy()
     # the report's outcomes.parquet rows, from the Arrow columns (no pandas round trip)
-    rows_of_mode = {mode: _outcome_rows(table, mode) for mode in MODES}
+    rows_of_mode = _outcome_rows(table, cart_text)
     del table
     events.attrs["files"] = SharedList(
         {"path": f["path"], "cart_id": f["cart_id"], "bytes": f.get("content_size"),
@@ -290,7 +356,6 @@ def stored_replays(path: str | os.PathLike[str],
         + [{"path": p.path, "cart_id": p.cart_id, "error": p.error} for p in several]
     )
     # carts in replay order: files with lines (or empty) in file order, as replay() does
-    present = pd.unique(events["cart_id"].astype(str).to_numpy()).tolist()
     seen = set(present)
     cart_ids = list(dict.fromkeys(
         [f["cart_id"] for f in files if f["cart_id"] in seen or not f.get("lines")]
@@ -309,7 +374,6 @@ def stored_replays(path: str | os.PathLike[str],
     finals = _FinalStates(read_states)
     out = []
     # the replay's dtypes, built from the Arrow columns (no Python object per line)
-    cart_col = events["cart_id"].astype("str").array
     outcome_names = pa.array(list(OUTCOMES), pa.string())
     for mode in MODES:
         states = _ModeStates(finals, mode)

@@ -156,6 +156,9 @@ class ChunkResult:
     per_cart: pd.DataFrame  # the chunk's TOP_CARTS carts that lost the most lines
     outcomes: dict[str, str]  # mode -> this chunk's part of outcomes.parquet
     semantics: str = "1.25"
+    # mode -> this chunk's rows of outcomes.parquet, held (not written to a part): a
+    # dataset's go rows, which the driver writes as soon as the chunk is done
+    outcome_rows: dict[str, pa.Table] = field(default_factory=dict)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (text, category name)
     impact: pd.DataFrame = field(default_factory=_empty_impact)  # cart_impact of every cart
     timelines: list[CartTimeline] = field(default_factory=list)  # its most affected carts'
@@ -444,12 +447,18 @@ def summarize_findings(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike
     impact and per-cart rows are aggregated over the whole fleet where the data lies
     (:func:`~cartforensics.analysis.fleet.fleet_report`): its lines, carts, findings' parts
     and rows of outcomes.parquet (to ``tmp_dir``; the stored replays' own Arrow rows when
-    they have them); :func:`combine` takes the rest from the fleet's aggregates."""
+    they have them, the go ones held in the result: :class:`OutcomesWriter` writes them
+    when the chunk is done, never through a part file); :func:`combine` takes the rest
+    from the fleet's aggregates."""
     outcomes: dict[str, str] = {}
+    held: dict[str, pa.Table] = {}
     if tmp_dir is not None:
         for r in (go, lenient):
-            path = os.path.join(tmp_dir, f"{r.mode}-{index:06d}.arrow")
             rows = getattr(r, "outcome_rows", None)
+            if rows is not None and r.mode == "go":
+                held[r.mode] = rows.cast(OUTCOMES_SCHEMA)
+                continue
+            path = os.path.join(tmp_dir, f"{r.mode}-{index:06d}.arrow")
             write_part(_outcomes_table(r) if rows is None else rows.cast(OUTCOMES_SCHEMA),
                        path)
             outcomes[r.mode] = path
@@ -459,7 +468,7 @@ def summarize_findings(events: pd.DataFrame, go: ReplayLike, lenient: ReplayLike
         parts=finding_parts(go, lenient, limit=EVIDENCE_KEPT), metrics={}, ts_min=None,
         ts_max=None, counts=pd.DataFrame(), no_ts={}, lost_by_cart=pd.DataFrame(),
         unknown=pd.DataFrame(), per_cart=pd.DataFrame(), outcomes=outcomes,
-        semantics=go.semantics.spec)
+        semantics=go.semantics.spec, outcome_rows=held)
 
 
 def named_lines(parts: dict[tuple[str, Any], FindingPart]) -> dict[str, int]:
@@ -963,7 +972,11 @@ class OutcomesWriter:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = os.fspath(path)
         self.schema = _outcomes_schema()
-        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(self.path, self.schema)
+        # dictionary pages for the text columns only: line numbers and times seldom repeat,
+        # and hashing them cost a third of the writing (measured)
+        self._writer: pq.ParquetWriter | None = pq.ParquetWriter(
+            self.path, self.schema, use_dictionary=[
+                f.name for f in self.schema if pa.types.is_large_string(f.type)])
         self._waiting: dict[int, ChunkResult] = {}
         self._next = 0
         self._lenient: list[str] = []
@@ -971,17 +984,19 @@ class OutcomesWriter:
     def _copy(self, part: str | None) -> None:
         if part is None or self._writer is None:
             return
-        t = read_part(part)
-        if t.num_rows:
-            self._writer.write_table(t.cast(self.schema))
-        del t
+        self._write(read_part(part))
         os.unlink(part)
+
+    def _write(self, t: pa.Table | None) -> None:
+        if t is not None and t.num_rows and self._writer is not None:
+            self._writer.write_table(t.cast(self.schema))
 
     def add(self, r: ChunkResult) -> None:
         """A finished chunk (in any order)."""
         self._waiting[r.index] = r
         while self._next in self._waiting:
             done = self._waiting.pop(self._next)
+            self._write(done.outcome_rows.pop("go", None))
             self._copy(done.outcomes.get("go"))
             if "lenient" in done.outcomes:
                 self._lenient.append(done.outcomes["lenient"])

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -239,6 +240,19 @@ def test_duplicated_lines(corpus: dict[str, Any]) -> None:
         15: 1, 16: 1}
 
 
+def test_duplicates_compare_the_bytes_of_lines_whose_hash_collides(
+        corpus: dict[str, Any]) -> None:
+    # a dataset's scan gives a 64-bit hash of each line (raw_digest) and keeps the bytes of
+    # the lines whose hash repeats in their cart: lines of one hash that differ are no
+    # duplicates (every line here collides)
+    ev = corpus["events"].copy()
+    ev["raw_digest"] = np.zeros(len(ev), dtype=np.uint64)
+    fs = findings(replay(ev, mode="go"), replay(ev, mode="lenient"))
+    a, b = one(corpus["findings"], "duplicate"), one(fs, "duplicate")
+    assert b.to_dict() == a.to_dict()
+    pd.testing.assert_frame_equal(b.evidence, a.evidence)
+
+
 def test_handler_errors_by_text(corpus: dict[str, Any]) -> None:
     f = one(corpus["findings"], "apply_error")
     assert f.key == "item not found"
@@ -429,3 +443,19 @@ def test_escaped_rows_is_the_string_kernels_answer(lines: list[bytes | None], st
     parts = [arr.slice(a, b - a) for a, b in zip(cut, cut[1:], strict=False)]
     chunked = pa.chunked_array(parts, arr.type)
     assert escaped_rows(chunked).tolist() == want.tolist()
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=st.lists(st.tuples(st.integers(0, 3), st.one_of(st.none(), st.integers(-5, 5))),
+                      max_size=40))
+def test_previous_ts_is_the_groupby_answer(lines: list[tuple[int, int | None]]) -> None:
+    """The ts backwards finding's numpy pass gives each line the last readable ts before it
+    in its cart, as pandas' per-cart forward fill and shift do (carts interleaved, no ts)."""
+    from cartforensics.analysis.findings import _NAT, _previous_ts
+
+    cart = np.array([c for c, _ in lines], dtype=np.int64)
+    ts = pd.Series(pd.to_datetime([None if t is None else t * 10**9 for _, t in lines],
+                                  utc=True), dtype="datetime64[ns, UTC]")
+    want = ts.groupby(cart, sort=False).ffill().groupby(cart, sort=False).shift(1)
+    got = _previous_ts(cart, ts.array.asi8)
+    assert got.tolist() == [_NAT if pd.isna(v) else v.value for v in want]

@@ -301,3 +301,24 @@ def test_scan_sorts_fragments_given_out_of_order(corpus) -> None:
         assert got.num_rows == t.num_rows > 1
     finally:
         backwards.unlink()
+
+
+def test_scan_keeps_the_bytes_of_every_line_whose_hash_repeats_in_its_cart(
+        hostile_fleet) -> None:
+    """The duplicates finding compares the bytes of the lines whose 64-bit hash repeats in
+    their cart: the scan keeps those (the logs' own bytes), in the lines' order."""
+    import warnings
+
+    from cartforensics.analysis.fleet import DIGEST_COLUMN, stored_scan
+
+    t = stored_scan(hostile_fleet[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logs = read_events(hostile_fleet[0], progress=False)["raw"].to_numpy()
+    cart = t["cart_id"].to_pylist()
+    digest = t[DIGEST_COLUMN].to_pylist()
+    raw = t["raw"].to_pylist()
+    seen = np.flatnonzero(pd.Series(list(zip(cart, digest, strict=True))).duplicated(
+        keep=False).to_numpy())
+    assert len(seen)  # the corpus repeats a line
+    assert [raw[k] for k in seen] == [bytes(logs[k]) for k in seen]
