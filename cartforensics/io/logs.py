@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import glob as globmod
+import hashlib
 import os
 import stat
 import warnings
@@ -302,15 +303,20 @@ def gunzip_limit(compressed_read: int) -> int:
     return max(GZ_MAX_RATIO * compressed_read, GZ_MIN_LIMIT)
 
 
-def read_bytes(log: LogFile) -> tuple[bytes | bytearray, str | None]:
+def read_bytes(log: LogFile, read: dict[str, Any] | None = None
+               ) -> tuple[bytes | bytearray, str | None]:
     """The file's (decompressed) bytes, and an error text when it could not be read whole.
 
     A broken gzip stream keeps every byte decompressed before the break; a gzip bomb (see
-    :func:`gunzip_limit`) gives no bytes."""
+    :func:`gunzip_limit`) gives no bytes. ``read``: a dict that gets the ``sha256`` and
+    ``bytes`` of the file as it was read (compressed, for a ``.gz``), for a provenance record
+    of exactly what was analysed."""
     try:
         buf = _read_mutable(log.path)
     except OSError as e:
         return b"", f"cannot read: {e.strerror or e}"
+    if read is not None:
+        read.update(sha256=hashlib.sha256(buf).hexdigest(), bytes=len(buf))
     if not log.path.name.endswith(".gz"):
         return buf, None
     return _gunzip(bytes(buf))
@@ -813,10 +819,11 @@ EVENTS_SCHEMA = pa.schema(
 
 def read_events_table(
     source: Source, progress: bool | None = None, with_files: bool = False,
-    go_version: str | GoSemantics | None = None,
+    go_version: str | GoSemantics | None = None, digests: bool = False,
 ) -> tuple[Any, ...]:
     """Like :func:`read_events` but returns a pyarrow Table and the file problems (and, with
-    ``with_files``, one record per file read: path, cart_id, bytes, lines)."""
+    ``with_files``, one record per file read: path, cart_id, bytes, lines; with ``digests``,
+    also ``read``: the file's sha256 and size as read, None when it could not be read)."""
     sem = semantics(go_version)
     logs = find_logs(source)
     tables: list[pa.Table] = []
@@ -838,16 +845,20 @@ def read_events_table(
         if batch:
             counts: list[int] = []
             table = _read_batch(batch, datas, sem, counts, owned=True)
-            for log, data, lines in zip(batch, datas, counts, strict=True):
+            for log, data, lines, read in zip(batch, datas, counts, reads, strict=True):
                 files.append({"path": str(log.path), "cart_id": log.cart_id,
-                              "bytes": len(data), "lines": lines})
+                              "bytes": len(data), "lines": lines,
+                              **({"read": read or None} if digests else {})})
             tables.append(table)
         batch.clear()
         datas.clear()
+        reads.clear()
         size = 0
 
+    reads: list[dict[str, Any]] = []
     for log in iterator:
-        data, err = read_bytes(log)
+        read: dict[str, Any] = {}
+        data, err = read_bytes(log, read if digests else None)
         if err is not None:
             problems.append(FileProblem(str(log.path), log.cart_id, err))
             warnings.warn(f"{log.path}: {err}", stacklevel=3)
@@ -855,6 +866,7 @@ def read_events_table(
             flush()
         batch.append(log)
         datas.append(data)
+        reads.append(read)
         size += len(data)
     flush()
     for problem in several_files([(str(log.path), log.cart_id) for log in logs]):
@@ -882,16 +894,19 @@ def to_frame(table: pa.Table, consume: bool = False) -> pd.DataFrame:
 
 
 def read_log_events(source: Source, progress: bool | None = None,
-                    go_version: str | GoSemantics | None = None) -> pd.DataFrame:
+                    go_version: str | GoSemantics | None = None,
+                    digests: bool = False) -> pd.DataFrame:
     """:func:`cartforensics.read_events` of log files (a file, a directory, a glob or a
     list): one row per physical line, as the service's reader cuts and decodes them.
+    ``digests``: each record of ``attrs["files"]`` also says what was read of the file
+    (``read``: its sha256 and size, as :func:`read_bytes` gives them).
 
     >>> read_log_events("sample_data", progress=False).columns[:3].tolist()  # doctest: +SKIP
     ['cart_id', 'line', 'offset']
     """
     sem = semantics(go_version)
     table, problems, files = read_events_table(source, progress, with_files=True,
-                                               go_version=sem)
+                                               go_version=sem, digests=digests)
     df = to_frame(table, consume=True)
     del table
     df.attrs["go_version"] = sem.spec

@@ -103,14 +103,17 @@ def write_provenance(out_dir: str | os.PathLike[str], *,
                      inputs: Iterable[str | os.PathLike[str] | dict[str, Any]],
                      call: dict[str, Any], started: float,
                      input_root: str | os.PathLike[str] | None = None,
-                     details: dict[str, Any] | None = None) -> dict[str, Any]:
+                     details: dict[str, Any] | None = None,
+                     read: dict[str, dict[str, Any] | None] | None = None) -> dict[str, Any]:
     """Write ``out_dir/provenance.json`` (atomically) for the files now in ``out_dir``.
 
     ``inputs``: the files that were read (named relative to ``input_root`` when they lie under
     it), or their records already made (``{"path", "sha256", "bytes"}``); ``call``: how the
     output was made (:func:`call_record`); ``started``: ``time.time()`` when the work began;
-    ``details``: more facts to keep (``go_version``, engine, modes, ...). Returns the
-    record."""
+    ``details``: more facts to keep (``go_version``, engine, modes, ...); ``read``: by path
+    (``str`` of an input), the ``sha256`` and ``bytes`` of what the work read of it, recorded
+    instead of hashing the file again (which would be a second read, of bytes that may have
+    changed since). Returns the record."""
     out = Path(out_dir)
     root = Path(input_root) if input_root is not None else None
     ins = []
@@ -119,6 +122,11 @@ def write_provenance(out_dir: str | os.PathLike[str], *,
             ins.append({"path": str(p["path"]), "sha256": p["sha256"], "bytes": p["bytes"]})
             continue
         path = Path(p)
+        done = (read or {}).get(str(p))
+        if done is not None:
+            ins.append({"path": _input_name(path, root), "sha256": done["sha256"],
+                        "bytes": done["bytes"]})
+            continue
         try:
             ins.append({"path": _input_name(path, root), **file_record(path)})
         except OSError as e:  # vanished or replaced while the work ran: it says so

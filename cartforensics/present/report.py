@@ -457,7 +457,8 @@ def write_report(
                              prometheus=prometheus),
             details={"go_version": sem.spec, "modes": ["go", "lenient"],
                      "engine": engine_info()["engine"],
-                     "source": "dataset" if from_dataset else "logs"})
+                     "source": "dataset" if from_dataset else "logs"},
+            read={path: got for r in results for path, got in r.read.items()})
         # one step: a reader, or OUT after a crash, has the old report or this one
         publish_directory(build, target)
         bar.update()

@@ -160,6 +160,8 @@ class ChunkResult:
     # dataset's go rows, which the driver writes as soon as the chunk is done
     outcome_rows: dict[str, pa.Table] = field(default_factory=dict)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (text, category name)
+    # log path -> the sha256 and size of the file as this chunk read it (None: unreadable)
+    read: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     impact: pd.DataFrame = field(default_factory=_empty_impact)  # cart_impact of every cart
     timelines: list[CartTimeline] = field(default_factory=list)  # its most affected carts'
 
@@ -635,10 +637,11 @@ def read_chunk(chunk: Chunk, go_version: Any = None,
         return stored_replays(chunk.root, lines, fragments=chunk.fragments,
                               carts=chunk.carts, cart_fragments=chunk.cart_fragments,
                               manifest=chunk.manifest, scanned=scanned)
-    from cartforensics.io.sources import read_events
+    from cartforensics.io.logs import read_log_events
     from cartforensics.model.replay import replay
 
-    ev = read_events(chunk.logs, progress=False, go_version=go_version)
+    # each file hashed as it is read: the report's provenance names the bytes analysed
+    ev = read_log_events(chunk.logs, progress=False, go_version=go_version, digests=True)
     return ev, replay(ev, mode="go"), replay(ev, mode="lenient")
 
 
@@ -659,6 +662,7 @@ def run_chunk(chunk: Chunk, tmp_dir: str | None, freq: str | None = None,
         result = summarize_chunk(events, go, lenient, chunk.index, tmp_dir, freq, noted=noted,
                                  timelines=timelines)
     result.warnings = [(str(w.message), w.category.__name__) for w in caught]
+    result.read = {f["path"]: f["read"] for f in events.attrs.get("files") or () if "read" in f}
     del events, go, lenient  # no gc.collect: it cost seconds a fleet, and peak RSS is the same
     pa.default_memory_pool().release_unused()  # Arrow's allocator keeps freed pages
     return result

@@ -147,3 +147,41 @@ def test_report_convert_and_repair_outputs_carry_a_verifiable_record(tmp_path):
     chain = [p for p in verify(outs["report"]).problems if "hash chain" in p.what]
     assert [(p.side, p.path) for p in chain] == [("input", str(notes))]
     assert "line 2" in chain[0].what and "cart_id 'cart-1002'" in chain[0].what
+
+
+def test_the_reports_record_names_the_bytes_it_read_not_the_file_after(tmp_path, monkeypatch):
+    """A log appended to while the report is written: the record holds the hash and size of
+    what was analysed (and verify then names the log as changed), not of the file at the
+    end; a .gz is recorded as its compressed bytes."""
+    import gzip
+    import hashlib
+    import shutil
+
+    import cartforensics as cf
+    import cartforensics.present.report as report_module
+
+    sample = __import__("pathlib").Path(__file__).resolve().parents[2] / "sample_data"
+    src = tmp_path / "logs"
+    src.mkdir()
+    for p in sorted(sample.glob("cart-100[1-3].events.log")):
+        shutil.copy(p, src / p.name)
+    (src / "cart-1004.events.log.gz").write_bytes(
+        gzip.compress((sample / "cart-1004.events.log").read_bytes(), mtime=0))
+    grows = src / "cart-1002.events.log"
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    real = report_module.write_provenance
+
+    def late_append(*args, **kwargs):
+        with open(grows, "ab") as fh:  # the service writes on while the report finishes
+            fh.write(b'{"ts":"2025-10-27T10:00:00Z","type":"Clear","payload":{}}\n')
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report_module, "write_provenance", late_append)
+    out = tmp_path / "report"
+    cf.write_report(src, out, progress=False, workers=1)
+    rec = {e["path"]: e for e in json.loads((out / PROVENANCE).read_text())["inputs"]}
+    for name, data in before.items():
+        assert rec[name]["sha256"] == hashlib.sha256(data).hexdigest(), name
+        assert rec[name]["bytes"] == len(data), name
+    assert [(p.side, p.path, p.what) for p in verify(out, against=src).problems] == [
+        ("input", "cart-1002.events.log", "changed")]
