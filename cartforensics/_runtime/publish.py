@@ -19,8 +19,10 @@ import os
 import re
 import secrets
 import shutil
+import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -140,6 +142,37 @@ def build_directory(dst: str | os.PathLike[str], what: str) -> Path:
             return path
         except FileExistsError:
             continue
+
+
+@contextmanager
+def building(dst: str | os.PathLike[str], what: str) -> Iterator[Path]:
+    """:func:`build_directory` for the block, removed with what it holds when the block
+    raises, a SIGTERM or SIGINT included: those are held off while the directory is made, so
+    none can land between its making and the block (where nothing would remove it).
+
+    >>> import tempfile; base = Path(tempfile.mkdtemp())
+    >>> try:
+    ...     with building(base / "out", "report") as b:
+    ...         raise OSError("disk full")
+    ... except OSError:
+    ...     pass
+    >>> b.exists(), list(base.iterdir())
+    (False, [])
+    >>> import shutil; shutil.rmtree(base)
+    """
+    held = {signal.SIGINT, signal.SIGTERM}
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    path = None
+    try:
+        path = build_directory(dst, what)
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)  # a held signal is raised here
+        yield path
+    except BaseException:
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def remove_abandoned(dst: str | os.PathLike[str], what: str) -> list[Path]:

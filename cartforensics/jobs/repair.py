@@ -48,7 +48,7 @@ import pandas as pd
 import pyarrow as pa
 
 from cartforensics._runtime.progress import progress_bar
-from cartforensics._runtime.publish import build_directory, exchange
+from cartforensics._runtime.publish import building, exchange
 from cartforensics._version import __version__
 from cartforensics.go.bufio import MAX_TOKEN_SIZE
 from cartforensics.go.envelope import number_to_time
@@ -624,8 +624,7 @@ def repair(src: str | os.PathLike[str], out: str | os.PathLike[str],
     state = _check_paths(src_p, out_p, force)
     logs = find_logs(src_p)  # NoLogsError for a directory without logs
     out_p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = build_directory(out_p, "repair")  # mode 0o777 less the umask, as OUT will be
-    try:
+    with building(out_p, "repair") as tmp:  # mode 0o777 less the umask, as OUT will be
         report, table = _build(src_p, logs, tmp, go_version, progress)
         report["seconds"] = round(time.perf_counter() - began, 3)
         _write_reports(tmp, report)
@@ -636,9 +635,6 @@ def repair(src: str | os.PathLike[str], out: str | os.PathLike[str],
                              force=force or None),
             details={"go_version": semantics(go_version).spec, "modes": ["go", "lenient"]})
         _install(tmp, out_p, state)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return RepairResult(out_p, report, table)
 
 

@@ -26,7 +26,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from cartforensics._runtime.publish import build_directory, publish_directory, remove_abandoned
+from cartforensics._runtime.publish import (
+    build_directory,
+    building,
+    publish_directory,
+    remove_abandoned,
+)
 from cartforensics._version import __version__
 from cartforensics.analysis.findings import Finding, findings_table, headline_finding
 from cartforensics.analysis.fleet import fleet_report
@@ -365,106 +370,103 @@ def write_report(
     bar = progress_bar(total=len(chunks) + 1, desc="report: chunks", unit="chunk",
                        enabled=progress, file=sys.stderr, leave=False)
     # built beside --out, published by a swap: never written in place, never through a link
-    build = build_directory(target, _BUILDING)
-    tmp = build / ".cartforensics-parts"
     try:
-        tmp.mkdir()
-        writer = OutcomesWriter(build / "outcomes.parquet")
-        charts_ready: list[Any] = []
+        with building(target, _BUILDING) as build:
+            tmp = build / ".cartforensics-parts"
+            tmp.mkdir()
+            writer = OutcomesWriter(build / "outcomes.parquet")
+            charts_ready: list[Any] = []
 
-        def chunk_done(r: Any) -> None:
+            def chunk_done(r: Any) -> None:
+                bar.update()
+                writer.add(r)
+                if not charts_ready:  # matplotlib loads while the other chunks run
+                    from cartforensics.present import plots
+
+                    charts_ready.append(plots)
+
+            closing = None
+            with ThreadPoolExecutor(1, thread_name_prefix="cartforensics-outcomes") as copier, \
+                    ThreadPoolExecutor(1, thread_name_prefix="cartforensics-fleet") as aggregator:
+                try:
+                    if workers is None and from_dataset:  # measured: one process keeps a 10M-
+                        workers = 1  # event dataset's report under 1 GB; two took 1.4 GB, no faster
+                    noted = frozenset(str(n["cart_id"]) for n in notes) if notes else frozenset()
+                    notes_file = str(notes.path) if notes is not None and notes.path is not None \
+                        and notes.path.is_file() else None
+                    # a dataset's chunks give their findings (and outcomes) only: its counts,
+                    # impact and per-cart table are aggregated by DuckDB where the Parquet lies,
+                    # in its threads while the chunks run
+                    aggregating = None
+                    if from_dataset:
+                        if freq is not None:  # refused before anything runs, as run_chunks does
+                            window_width(freq)
+                        aggregating = aggregator.submit(fleet_report, source, freq, TOP_CARTS)
+                    results = run_chunks(chunks, str(tmp), freq, None if from_dataset else sem,
+                                         executor=executor, workers=workers, on_done=chunk_done,
+                                         noted=noted, timelines=timelines,
+                                         findings_only=from_dataset)
+                    fleet = aggregating.result() if aggregating is not None else None
+                    # the lenient rows are copied into outcomes.parquet while the charts are
+                    # drawn (Arrow's reading and writing release the GIL)
+                    closing = copier.submit(writer.close)
+                    bar.set_description("report: writing")
+                    comb = combine(results, freq, sem, timelines, fleet, noted)
+                    # the kept carts' timelines, drawn once: only their lines are read again
+                    timeline_problem = build_timelines(
+                        comb.timelines, source, sem, notes_file,
+                        budget=TIMELINE_POSITIONS * max(timelines, 1) // TIMELINE_CARTS)
+                    fs = comb.findings
+                    prom = prometheus_text(comb.metrics)
+                    pngs = _chart_pngs(comb)
+                    reconciled = None
+                    if record is not None:
+                        from cartforensics.present.plots import plot_reconcile
+
+                        reconciled = reconcile_logs(source, record, go_version=sem.spec)
+                        pngs["reconcile"] = _png(plot_reconcile(reconciled))
+                    closing.result()
+                finally:
+                    if closing is not None:
+                        wait([closing])
+                    writer.abort()
+            charts = {}
+            for name, data in pngs.items():
+                (build / f"{name}.png").write_bytes(data)
+                charts[name] = out / f"{name}.png"
+            head = headline_finding(fs)
+            result = ReportResult(
+                out_dir=out, html=out / "report.html", markdown=out / "report.md",
+                parquet=out / "outcomes.parquet", charts=charts,
+                headline=head.message if head is not None and head.is_headline else None,
+                findings=fs, metrics=comb.metrics, lines=comb.lines, carts=comb.carts,
+                applied_go=comb.applied_go, applied_lenient=comb.applied_lenient,
+                lost=comb.lost, carts_losing=comb.carts_losing, semantics=sem, notes=notes,
+                source=source)
+            noted = _noted(notes, chunks, fs, from_dataset, sem) if notes is not None else None
+            ctx = _Context(src=src, findings=fs, metrics=comb.metrics, prom=prom, pngs=pngs,
+                           result=result, freq=comb.freq, semantics=sem, per_cart=comb.per_cart,
+                           notes=notes, noted=noted, reconciled=reconciled, impact=comb.impact,
+                           parts=comb.parts, timelines=comb.timelines,
+                           timeline_problem=timeline_problem)
+            (build / "report.html").write_text(_html(ctx), encoding="utf-8")
+            (build / "report.md").write_text(_markdown(ctx), encoding="utf-8")
+            shutil.rmtree(tmp)  # the chunks' parts: copied into outcomes.parquet
+            root, inputs = source_inputs(source)
+            if notes is not None and notes.path is not None and notes.path.is_file():
+                inputs.append(notes.path)
+            write_provenance(
+                build, inputs=inputs, input_root=root, started=started,
+                call=call_record("write_report", src=src, out_dir=out_dir, freq=freq,
+                                 go_version=go_version, notes=notes and notes.path,
+                                 prometheus=prometheus),
+                details={"go_version": sem.spec, "modes": ["go", "lenient"],
+                         "engine": engine_info()["engine"],
+                         "source": "dataset" if from_dataset else "logs"},
+                read={path: got for r in results for path, got in r.read.items()})
+            # one step: a reader, or OUT after a crash, has the old report or this one
+            publish_directory(build, target)
             bar.update()
-            writer.add(r)
-            if not charts_ready:  # matplotlib loads while the other chunks run
-                from cartforensics.present import plots
-
-                charts_ready.append(plots)
-
-        closing = None
-        with ThreadPoolExecutor(1, thread_name_prefix="cartforensics-outcomes") as copier, \
-                ThreadPoolExecutor(1, thread_name_prefix="cartforensics-fleet") as aggregator:
-            try:
-                if workers is None and from_dataset:  # measured: one process keeps a 10M-
-                    workers = 1  # event dataset's report under 1 GB; two took 1.4 GB, no faster
-                noted = frozenset(str(n["cart_id"]) for n in notes) if notes else frozenset()
-                notes_file = str(notes.path) if notes is not None and notes.path is not None \
-                    and notes.path.is_file() else None
-                # a dataset's chunks give their findings (and outcomes) only: its counts,
-                # impact and per-cart table are aggregated by DuckDB where the Parquet lies,
-                # in its threads while the chunks run
-                aggregating = None
-                if from_dataset:
-                    if freq is not None:  # refused before anything runs, as run_chunks does
-                        window_width(freq)
-                    aggregating = aggregator.submit(fleet_report, source, freq, TOP_CARTS)
-                results = run_chunks(chunks, str(tmp), freq, None if from_dataset else sem,
-                                     executor=executor, workers=workers, on_done=chunk_done,
-                                     noted=noted, timelines=timelines,
-                                     findings_only=from_dataset)
-                fleet = aggregating.result() if aggregating is not None else None
-                # the lenient rows are copied into outcomes.parquet while the charts are
-                # drawn (Arrow's reading and writing release the GIL)
-                closing = copier.submit(writer.close)
-                bar.set_description("report: writing")
-                comb = combine(results, freq, sem, timelines, fleet, noted)
-                # the kept carts' timelines, drawn once: only their lines are read again
-                timeline_problem = build_timelines(
-                    comb.timelines, source, sem, notes_file,
-                    budget=TIMELINE_POSITIONS * max(timelines, 1) // TIMELINE_CARTS)
-                fs = comb.findings
-                prom = prometheus_text(comb.metrics)
-                pngs = _chart_pngs(comb)
-                reconciled = None
-                if record is not None:
-                    from cartforensics.present.plots import plot_reconcile
-
-                    reconciled = reconcile_logs(source, record, go_version=sem.spec)
-                    pngs["reconcile"] = _png(plot_reconcile(reconciled))
-                closing.result()
-            finally:
-                if closing is not None:
-                    wait([closing])
-                writer.abort()
-        charts = {}
-        for name, data in pngs.items():
-            (build / f"{name}.png").write_bytes(data)
-            charts[name] = out / f"{name}.png"
-        head = headline_finding(fs)
-        result = ReportResult(
-            out_dir=out, html=out / "report.html", markdown=out / "report.md",
-            parquet=out / "outcomes.parquet", charts=charts,
-            headline=head.message if head is not None and head.is_headline else None,
-            findings=fs, metrics=comb.metrics, lines=comb.lines, carts=comb.carts,
-            applied_go=comb.applied_go, applied_lenient=comb.applied_lenient,
-            lost=comb.lost, carts_losing=comb.carts_losing, semantics=sem, notes=notes,
-            source=source)
-        noted = _noted(notes, chunks, fs, from_dataset, sem) if notes is not None else None
-        ctx = _Context(src=src, findings=fs, metrics=comb.metrics, prom=prom, pngs=pngs,
-                       result=result, freq=comb.freq, semantics=sem, per_cart=comb.per_cart,
-                       notes=notes, noted=noted, reconciled=reconciled, impact=comb.impact,
-                       parts=comb.parts, timelines=comb.timelines,
-                       timeline_problem=timeline_problem)
-        (build / "report.html").write_text(_html(ctx), encoding="utf-8")
-        (build / "report.md").write_text(_markdown(ctx), encoding="utf-8")
-        shutil.rmtree(tmp)  # the chunks' parts: copied into outcomes.parquet
-        root, inputs = source_inputs(source)
-        if notes is not None and notes.path is not None and notes.path.is_file():
-            inputs.append(notes.path)
-        write_provenance(
-            build, inputs=inputs, input_root=root, started=started,
-            call=call_record("write_report", src=src, out_dir=out_dir, freq=freq,
-                             go_version=go_version, notes=notes and notes.path,
-                             prometheus=prometheus),
-            details={"go_version": sem.spec, "modes": ["go", "lenient"],
-                     "engine": engine_info()["engine"],
-                     "source": "dataset" if from_dataset else "logs"},
-            read={path: got for r in results for path, got in r.read.items()})
-        # one step: a reader, or OUT after a crash, has the old report or this one
-        publish_directory(build, target)
-        bar.update()
-    except BaseException:
-        shutil.rmtree(build, ignore_errors=True)
-        raise
     finally:
         bar.close()
     return result

@@ -183,3 +183,30 @@ def test_publish_directory_without_exchange_puts_the_old_one_back_when_it_fails(
         publish_directory(built, out)
     monkeypatch.undo()
     assert _tree(out) == {"old.txt": b"old"}
+
+
+def test_a_sigterm_as_the_build_directory_is_made_leaves_nothing(tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    """SIGTERM landing right after the directory is made (before the caller holds it): the
+    signal waits, then raises inside the block, and the directory goes."""
+    import signal
+
+    made = publish.build_directory
+
+    def made_then_signalled(dst, what):
+        path = made(dst, what)
+        os.kill(os.getpid(), signal.SIGTERM)  # delivered now, unless held off
+        return path
+
+    def terminated(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    monkeypatch.setattr(publish, "build_directory", made_then_signalled)
+    try:
+        with pytest.raises(SystemExit):
+            with publish.building(tmp_path / "out", "report"):
+                pytest.fail("the block ran before the held signal was raised")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert list(tmp_path.iterdir()) == []
