@@ -19,7 +19,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -123,6 +122,11 @@ def _sync_directory(directory: Path) -> None:
         os.close(dfd)
 
 
+def _build_name(dst: Path, what: str) -> Path:
+    """A name beside ``dst`` nobody made before (it holds the pid and 48 random bits)."""
+    return dst.parent / f".{dst.name}.{what}-{os.getpid()}-{secrets.token_hex(6)}"
+
+
 def build_directory(dst: str | os.PathLike[str], what: str) -> Path:
     """A new, empty directory ``.<name>.<what>-<pid>-<random>`` beside ``dst``, where an
     output is built before :func:`publish_directory` puts it at ``dst``. Made by ``mkdir``
@@ -136,7 +140,7 @@ def build_directory(dst: str | os.PathLike[str], what: str) -> Path:
     """
     dst = Path(dst)
     while True:
-        path = dst.parent / f".{dst.name}.{what}-{os.getpid()}-{secrets.token_hex(6)}"
+        path = _build_name(dst, what)
         try:
             path.mkdir()
             return path
@@ -147,8 +151,9 @@ def build_directory(dst: str | os.PathLike[str], what: str) -> Path:
 @contextmanager
 def building(dst: str | os.PathLike[str], what: str) -> Iterator[Path]:
     """:func:`build_directory` for the block, removed with what it holds when the block
-    raises, a SIGTERM or SIGINT included: those are held off while the directory is made, so
-    none can land between its making and the block (where nothing would remove it).
+    raises. The name is chosen before the directory is made, so an exception that lands as
+    ``mkdir`` returns (a SIGTERM's or SIGINT's handler runs between any two steps, in any
+    thread's stead) still removes it.
 
     >>> import tempfile; base = Path(tempfile.mkdtemp())
     >>> try:
@@ -160,19 +165,21 @@ def building(dst: str | os.PathLike[str], what: str) -> Iterator[Path]:
     (False, [])
     >>> import shutil; shutil.rmtree(base)
     """
-    held = {signal.SIGINT, signal.SIGTERM}
-    before = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    dst = Path(dst)
     path = None
     try:
-        path = build_directory(dst, what)
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)  # a held signal is raised here
+        while True:
+            path = _build_name(dst, what)
+            try:
+                path.mkdir()
+                break
+            except FileExistsError:
+                path = None
         yield path
     except BaseException:
         if path is not None:
             shutil.rmtree(path, ignore_errors=True)
         raise
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def remove_abandoned(dst: str | os.PathLike[str], what: str) -> list[Path]:

@@ -185,28 +185,19 @@ def test_publish_directory_without_exchange_puts_the_old_one_back_when_it_fails(
     assert _tree(out) == {"old.txt": b"old"}
 
 
-def test_a_sigterm_as_the_build_directory_is_made_leaves_nothing(tmp_path: Path,
-                                                                 monkeypatch) -> None:
-    """SIGTERM landing right after the directory is made (before the caller holds it): the
-    signal waits, then raises inside the block, and the directory goes."""
-    import signal
+def test_an_exception_as_the_build_directory_is_made_leaves_nothing(tmp_path: Path,
+                                                                    monkeypatch) -> None:
+    """A SIGTERM's handler raising just as ``mkdir`` returns (before the caller holds the
+    path): the directory made goes too."""
+    real = Path.mkdir
 
-    made = publish.build_directory
+    def made_then_terminated(self, *args, **kwargs):
+        real(self, *args, **kwargs)
+        raise SystemExit(128 + 15)  # what the CLI's SIGTERM handler raises
 
-    def made_then_signalled(dst, what):
-        path = made(dst, what)
-        os.kill(os.getpid(), signal.SIGTERM)  # delivered now, unless held off
-        return path
-
-    def terminated(signum, frame):
-        raise SystemExit(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, terminated)
-    monkeypatch.setattr(publish, "build_directory", made_then_signalled)
-    try:
-        with pytest.raises(SystemExit):
-            with publish.building(tmp_path / "out", "report"):
-                pytest.fail("the block ran before the held signal was raised")
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    monkeypatch.setattr(Path, "mkdir", made_then_terminated)
+    with pytest.raises(SystemExit):
+        with publish.building(tmp_path / "out", "report"):
+            pytest.fail("the block ran")
+    monkeypatch.undo()
     assert list(tmp_path.iterdir()) == []
