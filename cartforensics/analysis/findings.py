@@ -104,7 +104,7 @@ def headline(events: pd.DataFrame) -> str | None:
     """The seed's writer/reader mismatch in one sentence, when the logs show it: the lines
     whose ts is a JSON number, which the service's reader rejects. (``cli.headline`` prints the
     same sentence.)"""
-    numeric = (events["ts_kind"] == "number") & events["envelope_error"].notna()  # (no str per row)
+    numeric = _dropped_numeric_ts(events)
     if not numeric.any():
         return None
     n = int(numeric.sum())
@@ -187,6 +187,12 @@ def _is_text(col: pd.Series, value: str) -> np.ndarray:
         codes = col.cat.codes.to_numpy()
         return np.r_[match, False][codes] if len(match) else np.zeros(len(col), bool)
     return (col.astype(str) == value).to_numpy(dtype=bool)
+
+
+def _dropped_numeric_ts(events: pd.DataFrame) -> np.ndarray:
+    """The lines whose ts is a JSON number and whose envelope the service's reader rejects
+    (the headline's and the numeric-ts finding's lines), as a bool array."""
+    return _is_text(events["ts_kind"], "number") & events["envelope_error"].notna().to_numpy()
 
 
 def _raw_bytes(events: pd.DataFrame, rows: Sequence[int]) -> list[bytes]:
@@ -755,8 +761,7 @@ def findings(go: ReplayOfEvents, lenient: ReplayLike) -> list[Finding]:
 # -- the kinds: which lines (per chunk), and the message (from the combined part) ----------
 def _numeric_ts(ch: _Chunk) -> list[_Spec]:
     ev = ch.ev
-    mask = _is_text(ev["ts_kind"], "number") & ev["envelope_error"].notna().to_numpy()
-    idx = np.flatnonzero(mask)
+    idx = np.flatnonzero(_dropped_numeric_ts(ev))
     return [_Spec("numeric_ts", idx, sums={"applied": ch.is_("lenient", "applied")[idx]})]
 
 
