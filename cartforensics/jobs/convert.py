@@ -87,6 +87,7 @@ TMP_MARK = ".tmp-"  # a fragment being written: <name>.tmp-<attempt>, renamed wh
 _NAT = np.iinfo(np.int64).min
 _COUNT_COLUMNS = {mode: [f"{mode}_{name}" for name in OUTCOMES] for mode in MODES}
 _DAY_NS = 86_400 * 1_000_000_000
+_NOT_REPLAYED = ("offset", "length", "newline")  # read_events' columns a replay never reads
 
 
 # ------------------------------------------------------------------------------------------
@@ -432,7 +433,8 @@ def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResu
     for k, m in enumerate(members):
         same = k > 0 and members[k - 1].task.cart_id == m.task.cart_id
         upto.append((upto[-1] if same else 0) + m.lines)
-    df = to_frame(table)
+    # the replays' frame: the columns a replay reads (not the offsets, lengths, newlines)
+    df = to_frame(table.drop_columns([c for c in _NOT_REPLAYED if c in table.column_names]))
     written = [k for k, m in enumerate(members) if m.outcome is not None]  # carts rows
     per_mode: dict[str, tuple[np.ndarray, pa.Array, pa.Array]] = {}
     finals: dict[str, pa.Array] = {}

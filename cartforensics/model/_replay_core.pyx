@@ -1869,14 +1869,14 @@ cdef inline int out_key_text(OutBuf* o, const char* key, const PoolC* pool,
     return out_text(o, pool, ident)
 
 
-cdef int out_cart(OutBuf* o, const CartC* c, const PoolC* pool, const char* id_json,
-                  Py_ssize_t id_len, const char* lc_json, Py_ssize_t lc_len) noexcept nogil:
-    """to_json's dict of ``c`` (id and lastChange given as JSON texts) as marshal writes it:
-    keys in to_json's order, compact."""
+cdef int out_cart(OutBuf* o, const CartC* c, const PoolC* pool, const char* id_text,
+                  Py_ssize_t id_len, const char* lc_text, Py_ssize_t lc_len) noexcept nogil:
+    """to_json's dict of ``c`` as marshal writes it (keys in to_json's order, compact), its
+    id and lastChange given as UTF-8 texts (lastChange NULL: null)."""
     cdef Py_ssize_t i, j
     cdef const ItemC* it
     cdef const DelivC* d
-    if out_lit(o, b'{"id":') < 0 or out_raw(o, id_json, id_len) < 0:
+    if out_lit(o, b'{"id":') < 0 or out_str(o, <const unsigned char*>id_text, id_len) < 0:
         return -1
     if out_lit(o, b',"items":[') < 0:
         return -1
@@ -1950,36 +1950,22 @@ cdef int out_cart(OutBuf* o, const CartC* c, const PoolC* pool, const char* id_j
             or out_key_text(o, b',"orderReference":', pool, c.orderReference) < 0
             or out_key_text(o, b',"paymentStatus":', pool, c.paymentStatus) < 0
             or out_lit(o, b',"lastChange":') < 0
-            or out_raw(o, lc_json, lc_len) < 0
+            or (lc_text == NULL and out_lit(o, b"null") < 0)
+            or (lc_text != NULL and out_str(o, <const unsigned char*>lc_text, lc_len) < 0)
             or out_raw(o, b"}", 1) < 0):
         return -1
     return 0
 
 
-cdef bytes _json_text(object s):
-    """A str (or None) as a JSON text, escaped as out_str does; Fallback when it is not
-    valid UTF-8 (a lone surrogate)."""
-    cdef OutBuf o
-    cdef bytes b
-    if s is None:
-        return b"null"
+cdef bytes _utf8(object s):
+    """A str's UTF-8 bytes; Fallback for anything else, or a str that is not valid UTF-8
+    (a lone surrogate: orjson, and so marshal, refuses it)."""
     if type(s) is not str:
         raise Fallback("not a str")
     try:
-        b = (<str>s).encode("utf-8")
+        return (<str>s).encode("utf-8")
     except UnicodeEncodeError:
         raise Fallback("not valid UTF-8") from None
-    o.buf = NULL
-    o.n = o.cap = 0
-    o.bad = 0
-    try:
-        if out_str(&o, <const unsigned char*>PyBytes_AS_STRING(b), PyBytes_GET_SIZE(b)) < 0:
-            raise MemoryError()
-        if o.bad:
-            raise Fallback("not valid UTF-8")
-        return PyBytes_FromStringAndSize(o.buf, o.n)
-    finally:
-        PyMem_RawFree(o.buf)
 
 
 def go_json_states(list states, list last_changes):
@@ -2009,7 +1995,7 @@ def go_json_states(list states, list last_changes):
     if len(last_changes) != n:
         raise ValueError("one lastChange per state")
     # what the nogil pass reads, held here: per state its cart (or NULL: pre-written bytes)
-    # and the id's and lastChange's JSON texts (or the bytes)
+    # and the id's and lastChange's UTF-8 texts (or the bytes)
     keep = []
     carts = <CartC**>PyMem_RawMalloc(<size_t>(n + 1) * sizeof(CartC*))
     pools = <PoolC**>PyMem_RawMalloc(<size_t>(n + 1) * sizeof(PoolC*))
@@ -2038,14 +2024,18 @@ def go_json_states(list states, list last_changes):
             w = <CCart?>s
             carts[k] = w.c
             pools[k] = w.pool.c
-            b = _json_text(w.id)
+            b = _utf8(w.id)
             keep.append(b)
             texts[2 * k] = PyBytes_AS_STRING(b)
             lens[2 * k] = PyBytes_GET_SIZE(b)
-            b = _json_text(last_changes[k])
-            keep.append(b)
-            texts[2 * k + 1] = PyBytes_AS_STRING(b)
-            lens[2 * k + 1] = PyBytes_GET_SIZE(b)
+            if last_changes[k] is None:
+                texts[2 * k + 1] = NULL
+                lens[2 * k + 1] = 0
+            else:
+                b = _utf8(last_changes[k])
+                keep.append(b)
+                texts[2 * k + 1] = PyBytes_AS_STRING(b)
+                lens[2 * k + 1] = PyBytes_GET_SIZE(b)
         with nogil:
             for k in range(n):
                 if carts[k] == NULL:
