@@ -1869,76 +1869,81 @@ cdef inline int out_key_text(OutBuf* o, const char* key, const PoolC* pool,
     return out_text(o, pool, ident)
 
 
+# the keys of an item's texts S_TYPE .. S_STORE_ID (their slots' order is the keys' order)
+cdef const char* _ITEM_TEXT_KEYS[N_ITEM_STRS - S_TYPE]
+_ITEM_TEXT_KEYS[:] = [b',"type":', b',"brand":', b',"category":', b',"category2":',
+                      b',"category3":', b',"category4":', b',"category5":', b',"disclaimer":',
+                      b',"sellerId":', b',"sellerName":', b',"outlet":', b',"storeId":']
+
+
+cdef int out_item(OutBuf* o, const ItemC* it, const PoolC* pool) noexcept nogil:
+    """An item of to_json's dict as marshal writes it."""
+    cdef int k
+    if (out_key_int(o, b'{"id":', it.id) < 0
+            or out_key_int(o, b',"itemId":', it.itemId) < 0
+            or out_key_text(o, b',"sku":', pool, it.s[S_SKU]) < 0
+            or out_key_text(o, b',"name":', pool, it.s[S_NAME]) < 0
+            or out_key_text(o, b',"image":', pool, it.s[S_IMAGE]) < 0
+            or out_key_int(o, b',"price":', it.price) < 0
+            or out_key_int(o, b',"orgPrice":', it.orgPrice) < 0
+            or out_key_int(o, b',"qty":', it.qty) < 0
+            or out_key_int(o, b',"totalPrice":', it.totalPrice) < 0
+            or out_key_int(o, b',"tax":', it.tax) < 0
+            or out_key_int(o, b',"taxRate":', it.taxRate) < 0
+            or out_key_int(o, b',"stock":', it.stock) < 0):
+        return -1
+    for k in range(S_TYPE, N_ITEM_STRS):  # the texts from type to storeId, in key order
+        if out_key_text(o, _ITEM_TEXT_KEYS[k - S_TYPE], pool, it.s[k]) < 0:
+            return -1
+    if out_lit(o, b',"parentId":') < 0:
+        return -1
+    if (it.has_parent and out_int(o, it.parentId) < 0) or (
+            not it.has_parent and out_lit(o, b"null") < 0):
+        return -1
+    return out_lit(o, b',"unresolved":true}' if it.unresolved else b',"unresolved":false}')
+
+
+cdef int out_delivery(OutBuf* o, const DelivC* d, const PoolC* pool) noexcept nogil:
+    """A delivery of to_json's dict as marshal writes it."""
+    cdef Py_ssize_t j
+    if (out_key_int(o, b'{"id":', d.id) < 0
+            or out_key_text(o, b',"provider":', pool, d.provider) < 0
+            or out_key_int(o, b',"price":', d.price) < 0
+            or out_lit(o, b',"items":[') < 0):
+        return -1
+    for j in range(d.n_items):
+        if (j > 0 and out_raw(o, b",", 1) < 0) or out_int(o, d.items[j]) < 0:
+            return -1
+    if out_lit(o, b'],"pickupPoint":') < 0:
+        return -1
+    if not d.has_pp:
+        return out_lit(o, b"null}")
+    if (out_key_text(o, b'{"id":', pool, d.pp[0]) < 0
+            or out_key_text(o, b',"name":', pool, d.pp[1]) < 0
+            or out_key_text(o, b',"address":', pool, d.pp[2]) < 0
+            or out_key_text(o, b',"city":', pool, d.pp[3]) < 0
+            or out_key_text(o, b',"zip":', pool, d.pp[4]) < 0
+            or out_key_text(o, b',"country":', pool, d.pp[5]) < 0):
+        return -1
+    return out_lit(o, b"}}")
+
+
 cdef int out_cart(OutBuf* o, const CartC* c, const PoolC* pool, const char* id_text,
                   Py_ssize_t id_len, const char* lc_text, Py_ssize_t lc_len) noexcept nogil:
     """to_json's dict of ``c`` as marshal writes it (keys in to_json's order, compact), its
     id and lastChange given as UTF-8 texts (lastChange NULL: null)."""
-    cdef Py_ssize_t i, j
-    cdef const ItemC* it
-    cdef const DelivC* d
-    if out_lit(o, b'{"id":') < 0 or out_str(o, <const unsigned char*>id_text, id_len) < 0:
-        return -1
-    if out_lit(o, b',"items":[') < 0:
+    cdef Py_ssize_t i
+    if (out_lit(o, b'{"id":') < 0
+            or out_str(o, <const unsigned char*>id_text, id_len) < 0
+            or out_lit(o, b',"items":[') < 0):
         return -1
     for i in range(c.n_items):
-        it = &c.items[i]
-        if ((i > 0 and out_raw(o, b",", 1) < 0)
-                or out_key_int(o, b'{"id":', it.id) < 0
-                or out_key_int(o, b',"itemId":', it.itemId) < 0
-                or out_key_text(o, b',"sku":', pool, it.s[S_SKU]) < 0
-                or out_key_text(o, b',"name":', pool, it.s[S_NAME]) < 0
-                or out_key_text(o, b',"image":', pool, it.s[S_IMAGE]) < 0
-                or out_key_int(o, b',"price":', it.price) < 0
-                or out_key_int(o, b',"orgPrice":', it.orgPrice) < 0
-                or out_key_int(o, b',"qty":', it.qty) < 0
-                or out_key_int(o, b',"totalPrice":', it.totalPrice) < 0
-                or out_key_int(o, b',"tax":', it.tax) < 0
-                or out_key_int(o, b',"taxRate":', it.taxRate) < 0
-                or out_key_int(o, b',"stock":', it.stock) < 0
-                or out_key_text(o, b',"type":', pool, it.s[S_TYPE]) < 0
-                or out_key_text(o, b',"brand":', pool, it.s[S_BRAND]) < 0
-                or out_key_text(o, b',"category":', pool, it.s[S_CATEGORY]) < 0
-                or out_key_text(o, b',"category2":', pool, it.s[S_CATEGORY2]) < 0
-                or out_key_text(o, b',"category3":', pool, it.s[S_CATEGORY3]) < 0
-                or out_key_text(o, b',"category4":', pool, it.s[S_CATEGORY4]) < 0
-                or out_key_text(o, b',"category5":', pool, it.s[S_CATEGORY5]) < 0
-                or out_key_text(o, b',"disclaimer":', pool, it.s[S_DISCLAIMER]) < 0
-                or out_key_text(o, b',"sellerId":', pool, it.s[S_SELLER_ID]) < 0
-                or out_key_text(o, b',"sellerName":', pool, it.s[S_SELLER_NAME]) < 0
-                or out_key_text(o, b',"outlet":', pool, it.s[S_OUTLET]) < 0
-                or out_key_text(o, b',"storeId":', pool, it.s[S_STORE_ID]) < 0
-                or out_lit(o, b',"parentId":') < 0):
-            return -1
-        if (it.has_parent and out_int(o, it.parentId) < 0) or (
-                not it.has_parent and out_lit(o, b"null") < 0):
-            return -1
-        if out_lit(o, b',"unresolved":true}' if it.unresolved else b',"unresolved":false}') < 0:
+        if (i > 0 and out_raw(o, b",", 1) < 0) or out_item(o, &c.items[i], pool) < 0:
             return -1
     if out_lit(o, b'],"deliveries":[') < 0:
         return -1
     for i in range(c.n_dels):
-        d = &c.dels[i]
-        if ((i > 0 and out_raw(o, b",", 1) < 0)
-                or out_key_int(o, b'{"id":', d.id) < 0
-                or out_key_text(o, b',"provider":', pool, d.provider) < 0
-                or out_key_int(o, b',"price":', d.price) < 0
-                or out_lit(o, b',"items":[') < 0):
-            return -1
-        for j in range(d.n_items):
-            if (j > 0 and out_raw(o, b",", 1) < 0) or out_int(o, d.items[j]) < 0:
-                return -1
-        if out_lit(o, b'],"pickupPoint":') < 0:
-            return -1
-        if not d.has_pp:
-            if out_lit(o, b"null}") < 0:
-                return -1
-        elif (out_key_text(o, b'{"id":', pool, d.pp[0]) < 0
-                or out_key_text(o, b',"name":', pool, d.pp[1]) < 0
-                or out_key_text(o, b',"address":', pool, d.pp[2]) < 0
-                or out_key_text(o, b',"city":', pool, d.pp[3]) < 0
-                or out_key_text(o, b',"zip":', pool, d.pp[4]) < 0
-                or out_key_text(o, b',"country":', pool, d.pp[5]) < 0
-                or out_lit(o, b"}}") < 0):
+        if (i > 0 and out_raw(o, b",", 1) < 0) or out_delivery(o, &c.dels[i], pool) < 0:
             return -1
     if (out_key_int(o, b'],"totalPrice":', c.totalPrice) < 0
             or out_key_int(o, b',"totalTax":', c.totalTax) < 0
