@@ -3,7 +3,7 @@
 Run by hand from the repository root (never collected by pytest):
 
     python benchmarks/bench_convert.py [--events 1000000] [--workers 2] [--repeat 3]
-        [--compare-with DIR] [--clean]
+        [--compare-with DIR] [--clean] [--profile]
 
 Generates (once; cached under ``benchmarks/data/convert-…/logs``, git-ignored) a deterministic
 corpus in the exact bytes of the seed's Go writer (``_common.generate_carts``): ``--events``
@@ -22,6 +22,10 @@ the same run, each in a fresh child process:
 
 The runs alternate ``--repeat`` times (the machine is shared: one round says little); the
 table gives each run's median and the ratio is of the medians, with the load average.
+``--profile`` instead converts the corpus once in one thread (``workers=1``) under cProfile,
+after a warm-up conversion, and prints where the time goes (cumulative and own time): what
+holds the GIL shows there as Python time, what releases it (Parquet writing, the compiled
+scan, replay and state writer) as the C calls it is in.
 Memory is sampled every 0.1 s over the child and all its descendants (the worker processes
 and the forkserver): the peak of the summed RSS (pages shared between processes counted once
 per process: an upper bound) and of the summed PSS (shared pages split between the processes
@@ -211,6 +215,33 @@ def convert_code(logs: Path, out: Path, workers: int) -> str:
     """
 
 
+def profile_convert(logs: Path, top: int = 30) -> None:
+    """Convert ``logs`` once in this process and thread (``workers=1``) under cProfile,
+    after a warm-up conversion (imports, caches), and print the top functions by cumulative
+    and by own time."""
+    import cProfile
+    import pstats
+
+    sys.path.insert(0, str(REPO_ROOT))
+    from cartforensics.jobs.convert import convert
+
+    work = Path(tempfile.mkdtemp(prefix="bench-convert-profile-", dir=DATA_DIR))
+    try:
+        convert(logs, work / "warm", workers=1, progress=False)
+        profiler = cProfile.Profile()
+        c0, t0 = time.process_time(), time.perf_counter()
+        profiler.enable()
+        convert(logs, work / "profiled", workers=1, progress=False)
+        profiler.disable()
+        print(f"one thread, profiled: {time.perf_counter() - t0:.2f} s, "
+              f"{time.process_time() - c0:.2f} CPU s (cProfile adds to both)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    stats = pstats.Stats(profiler)
+    stats.sort_stats("cumulative").print_stats(top)
+    stats.sort_stats("tottime").print_stats(top)
+
+
 def _median_run(runs: list[Run]) -> Run:
     """The run of median time (failed runs first: a failure is never hidden)."""
     failed = [r for r in runs if r.error]
@@ -230,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=DEFAULT_SEED)
     ap.add_argument("--clean", action="store_true",
                     help="delete the generated corpus afterwards (default: keep it cached)")
+    ap.add_argument("--profile", action="store_true",
+                    help="profile one single-threaded convert (cProfile) instead of timing")
     args = ap.parse_args(argv)
     if args.events < 1 or args.workers < 1 or args.repeat < 1:
         ap.error("--events, --workers and --repeat must be positive")
@@ -243,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\n".join(machine_info()))
     logs, files, lines, size = ensure_corpus(args.events, args.seed)
+    if args.profile:
+        profile_convert(logs)
+        return 0
     work = Path(tempfile.mkdtemp(prefix="bench-convert-", dir=DATA_DIR))
     kinds = [("duckdb read_json → parquet (zstd)", None),
              (f"cartforensics convert --workers {args.workers}", REPO_ROOT)]

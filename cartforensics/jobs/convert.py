@@ -49,7 +49,7 @@ from cartforensics._runtime.pools import executor_width, main_module_hidden, pro
 from cartforensics._runtime.progress import progress_bar
 from cartforensics._runtime.publish import exchange, write_atomic
 from cartforensics._version import __version__
-from cartforensics.go.json import go_escape
+from cartforensics.go.json import go_escape, marshal
 from cartforensics.go.version import semantics
 from cartforensics.io import logs as _events
 from cartforensics.io.dataset import (
@@ -70,7 +70,7 @@ from cartforensics.io.dataset import (
 )
 from cartforensics.io.logs import NoLogsError, find_logs, open_regular
 from cartforensics.io.provenance import call_record, write_provenance
-from cartforensics.model.engine import engine_info
+from cartforensics.model.engine import core, engine_info
 
 __all__ = [
     "ConvertError", "ConvertOptions", "ConvertSummary", "FileTask", "RestoreSummary",
@@ -87,6 +87,7 @@ TMP_MARK = ".tmp-"  # a fragment being written: <name>.tmp-<attempt>, renamed wh
 _NAT = np.iinfo(np.int64).min
 _COUNT_COLUMNS = {mode: [f"{mode}_{name}" for name in OUTCOMES] for mode in MODES}
 _DAY_NS = 86_400 * 1_000_000_000
+_NOT_REPLAYED = ("offset", "length", "newline")  # read_events' columns a replay never reads
 
 
 # ------------------------------------------------------------------------------------------
@@ -213,6 +214,11 @@ def _final_states(r: Any, wanted: Sequence[tuple[str, int]]) -> pa.Array:
     """The state of each (cart id, after that many of its lines) as Go's ``json.Marshal``
     writes it (:func:`marshal`), a string array.
 
+    A final state the compiled core holds is written by it (``go_json_states``: no dict,
+    the GIL released); the others (a state before a cart's last line, a cart the
+    reference core replayed, one not in the replay) are marshalled from their dicts, and so
+    is every state when a text is not valid UTF-8 (the core then writes none).
+
     >>> from cartforensics.io.logs import read_events_bytes, to_frame
     >>> from cartforensics.model.replay import replay
     >>> r = replay(to_frame(read_events_bytes([("c", b'{"ts":"2024-01-01T00:00:00Z"}\\n')])))
@@ -222,6 +228,26 @@ def _final_states(r: Any, wanted: Sequence[tuple[str, int]]) -> pa.Array:
     from cartforensics.model.cart import empty_cart
 
     known = set(r.cart_ids)
+    if core is not None:
+        states: list[Any] = []
+        last_changes: list[str | None] = []
+        for cid, line in wanted:
+            held = r.compiled_final(cid, line) if cid in known else None
+            if held is None:
+                states.append(marshal(r.state_at(cid, line=line) if cid in known
+                                      else r.state_json(empty_cart(cid))))
+                last_changes.append(None)
+            else:
+                states.append(held[0])
+                last_changes.append(held[1])
+        try:
+            data, offsets = core.go_json_states(states, last_changes)
+        except core.Fallback:
+            pass
+        else:
+            return pa.Array.from_buffers(pa.large_string(), len(wanted),
+                                         [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+                                         ).cast(pa.string())
     return _marshalled([orjson.dumps(r.state_at(cid, line=line) if cid in known
                                      else r.state_json(empty_cart(cid)))
                         for cid, line in wanted])
@@ -407,7 +433,8 @@ def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResu
     for k, m in enumerate(members):
         same = k > 0 and members[k - 1].task.cart_id == m.task.cart_id
         upto.append((upto[-1] if same else 0) + m.lines)
-    df = to_frame(table)
+    # the replays' frame: the columns a replay reads (not the offsets, lengths, newlines)
+    df = to_frame(table.drop_columns([c for c in _NOT_REPLAYED if c in table.column_names]))
     written = [k for k, m in enumerate(members) if m.outcome is not None]  # carts rows
     per_mode: dict[str, tuple[np.ndarray, pa.Array, pa.Array]] = {}
     finals: dict[str, pa.Array] = {}
@@ -955,8 +982,13 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
 
     logs = find_logs(src_p)
     tasks = []
+    # the logs are SRC's entries (src_p / name): their relative path is the text after
+    # SRC's (Path.relative_to parses both paths again, ~25 µs a file, in the driver alone)
+    prefix = os.path.join(str(src_p), "")
     for log in logs:
-        rel, name_bytes = text_name(log.path.relative_to(src_p).as_posix())
+        path = str(log.path)
+        rel, name_bytes = text_name(path[len(prefix):] if path.startswith(prefix)
+                                    else log.path.relative_to(src_p).as_posix())
         tasks.append(FileTask(str(log.path), rel, log.cart_id, previous.get(rel), name_bytes))
     for skip in logs.skipped:  # named like a log, not a regular file: a problem, never opened
         rel = skip.path.rsplit("/", 1)[-1]

@@ -35,7 +35,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.mem cimport PyMem_RawFree, PyMem_RawMalloc, PyMem_RawRealloc
 from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport INT64_MAX, INT64_MIN, int32_t, int64_t, uint32_t, uint64_t
-from libc.string cimport memcmp, memcpy, memmove
+from libc.string cimport memcmp, memcpy, memmove, strlen
 from cartforensics.go._gotext cimport hex4, skip_ws, utf8_width
 
 from cartforensics.model.cart import (
@@ -1726,6 +1726,345 @@ cpdef dict to_json(CCart w):
         "orderReference": pool.text(c.orderReference),
         "paymentStatus": pool.text(c.paymentStatus), "lastChange": w.last_change,
     }
+
+
+# ------------------------------------------------------------- state JSON as Go writes it
+# What convert stores per cart: marshal(to_json(w) with its lastChange) (go/json.py: orjson's
+# compact text, then ``<>&`` and U+2028/9 escaped as Go's json.Marshal does), written here in
+# one pass over the C carts with the GIL released, no dict or str per field in between.
+
+cdef struct OutBuf:
+    char* buf
+    Py_ssize_t n, cap
+    int bad        # a text that is not valid UTF-8 (orjson refuses it): the caller falls back
+
+
+cdef int out_need(OutBuf* o, Py_ssize_t more) noexcept nogil:
+    cdef Py_ssize_t cap
+    cdef char* b
+    if o.n + more <= o.cap:
+        return 0
+    cap = o.cap * 2 if o.cap else 4096
+    while cap < o.n + more:
+        cap *= 2
+    b = <char*>PyMem_RawRealloc(o.buf, <size_t>cap)
+    if b == NULL:
+        return -1
+    o.buf = b
+    o.cap = cap
+    return 0
+
+
+cdef inline int out_raw(OutBuf* o, const char* s, Py_ssize_t n) noexcept nogil:
+    if out_need(o, n) < 0:
+        return -1
+    memcpy(o.buf + o.n, s, <size_t>n)
+    o.n += n
+    return 0
+
+
+cdef inline int out_lit(OutBuf* o, const char* s) noexcept nogil:
+    return out_raw(o, s, <Py_ssize_t>strlen(s))
+
+
+cdef int out_int(OutBuf* o, int64_t v) noexcept nogil:
+    cdef char tmp[24]
+    cdef Py_ssize_t k = 24
+    cdef uint64_t u = <uint64_t>v
+    if v < 0:
+        u = (~u) + 1  # |v| as unsigned (INT64_MIN too)
+    while True:
+        k -= 1
+        tmp[k] = <char>(0x30 + <int>(u % 10))
+        u //= 10
+        if u == 0:
+            break
+    if v < 0:
+        k -= 1
+        tmp[k] = b'-'
+    return out_raw(o, tmp + k, 24 - k)
+
+
+cdef char* _HEX = b"0123456789abcdef"
+
+
+cdef int out_str(OutBuf* o, const unsigned char* p, Py_ssize_t n) noexcept nogil:
+    """``p[:n]`` as a JSON string: orjson's escapes (\\" \\\\ \\b \\t \\n \\f \\r, other control
+    characters as lowercase \\u00XX) and Go's (``<>&``, U+2028, U+2029 as \\u003c etc.);
+    ``o.bad`` set on bytes that are not valid UTF-8."""
+    cdef Py_ssize_t i = 0, w
+    cdef unsigned char c
+    cdef char* q
+    if out_need(o, 6 * n + 2) < 0:  # room for the longest escape of every byte
+        return -1
+    q = o.buf + o.n
+    q[0] = b'"'
+    q += 1
+    while i < n:
+        c = p[i]
+        if c >= 0x80:
+            w = utf8_width(p, i, n)
+            if w == 0:
+                o.bad = 1
+                return 0
+            if w == 3 and c == 0xE2 and p[i + 1] == 0x80 and (p[i + 2] == 0xA8 or p[i + 2] == 0xA9):
+                memcpy(q, b"\\u202", 5)
+                q[5] = b'8' if p[i + 2] == 0xA8 else b'9'
+                q += 6
+            else:
+                memcpy(q, p + i, <size_t>w)
+                q += w
+            i += w
+            continue
+        i += 1
+        if c >= 0x20 and c != b'"' and c != b'\\' and c != b'<' and c != b'>' and c != b'&':
+            q[0] = <char>c
+            q += 1
+            continue
+        q[0] = b'\\'
+        if c == b'"' or c == b'\\':
+            q[1] = <char>c
+        elif c == 0x08:
+            q[1] = b'b'
+        elif c == 0x09:
+            q[1] = b't'
+        elif c == 0x0A:
+            q[1] = b'n'
+        elif c == 0x0C:
+            q[1] = b'f'
+        elif c == 0x0D:
+            q[1] = b'r'
+        else:  # another control character, or < > &
+            q[1] = b'u'
+            q[2] = b'0'
+            q[3] = b'0'
+            q[4] = _HEX[c >> 4]
+            q[5] = _HEX[c & 15]
+            q += 4
+        q += 2
+    q[0] = b'"'
+    o.n = (q + 1) - o.buf
+    return 0
+
+
+cdef inline int out_text(OutBuf* o, const PoolC* pool, int32_t ident) noexcept nogil:
+    """A pool text as a JSON string; ``null`` for -1 (a nil pointer)."""
+    cdef StrEntry* e
+    if ident < 0:
+        return out_raw(o, b"null", 4)
+    e = &pool.entries[ident]
+    return out_str(o, <const unsigned char*>pool.arena + e.off, e.length)
+
+
+cdef inline int out_key_int(OutBuf* o, const char* key, int64_t v) noexcept nogil:
+    if out_lit(o, key) < 0:
+        return -1
+    return out_int(o, v)
+
+
+cdef inline int out_key_text(OutBuf* o, const char* key, const PoolC* pool,
+                             int32_t ident) noexcept nogil:
+    if out_lit(o, key) < 0:
+        return -1
+    return out_text(o, pool, ident)
+
+
+# the keys of an item's texts S_TYPE .. S_STORE_ID (their slots' order is the keys' order)
+cdef const char* _ITEM_TEXT_KEYS[N_ITEM_STRS - S_TYPE]
+_ITEM_TEXT_KEYS[:] = [b',"type":', b',"brand":', b',"category":', b',"category2":',
+                      b',"category3":', b',"category4":', b',"category5":', b',"disclaimer":',
+                      b',"sellerId":', b',"sellerName":', b',"outlet":', b',"storeId":']
+
+
+cdef int out_item(OutBuf* o, const ItemC* it, const PoolC* pool) noexcept nogil:
+    """An item of to_json's dict as marshal writes it."""
+    cdef int k
+    if (out_key_int(o, b'{"id":', it.id) < 0
+            or out_key_int(o, b',"itemId":', it.itemId) < 0
+            or out_key_text(o, b',"sku":', pool, it.s[S_SKU]) < 0
+            or out_key_text(o, b',"name":', pool, it.s[S_NAME]) < 0
+            or out_key_text(o, b',"image":', pool, it.s[S_IMAGE]) < 0
+            or out_key_int(o, b',"price":', it.price) < 0
+            or out_key_int(o, b',"orgPrice":', it.orgPrice) < 0
+            or out_key_int(o, b',"qty":', it.qty) < 0
+            or out_key_int(o, b',"totalPrice":', it.totalPrice) < 0
+            or out_key_int(o, b',"tax":', it.tax) < 0
+            or out_key_int(o, b',"taxRate":', it.taxRate) < 0
+            or out_key_int(o, b',"stock":', it.stock) < 0):
+        return -1
+    for k in range(S_TYPE, N_ITEM_STRS):  # the texts from type to storeId, in key order
+        if out_key_text(o, _ITEM_TEXT_KEYS[k - S_TYPE], pool, it.s[k]) < 0:
+            return -1
+    if out_lit(o, b',"parentId":') < 0:
+        return -1
+    if (it.has_parent and out_int(o, it.parentId) < 0) or (
+            not it.has_parent and out_lit(o, b"null") < 0):
+        return -1
+    return out_lit(o, b',"unresolved":true}' if it.unresolved else b',"unresolved":false}')
+
+
+cdef int out_delivery(OutBuf* o, const DelivC* d, const PoolC* pool) noexcept nogil:
+    """A delivery of to_json's dict as marshal writes it."""
+    cdef Py_ssize_t j
+    if (out_key_int(o, b'{"id":', d.id) < 0
+            or out_key_text(o, b',"provider":', pool, d.provider) < 0
+            or out_key_int(o, b',"price":', d.price) < 0
+            or out_lit(o, b',"items":[') < 0):
+        return -1
+    for j in range(d.n_items):
+        if (j > 0 and out_raw(o, b",", 1) < 0) or out_int(o, d.items[j]) < 0:
+            return -1
+    if out_lit(o, b'],"pickupPoint":') < 0:
+        return -1
+    if not d.has_pp:
+        return out_lit(o, b"null}")
+    if (out_key_text(o, b'{"id":', pool, d.pp[0]) < 0
+            or out_key_text(o, b',"name":', pool, d.pp[1]) < 0
+            or out_key_text(o, b',"address":', pool, d.pp[2]) < 0
+            or out_key_text(o, b',"city":', pool, d.pp[3]) < 0
+            or out_key_text(o, b',"zip":', pool, d.pp[4]) < 0
+            or out_key_text(o, b',"country":', pool, d.pp[5]) < 0):
+        return -1
+    return out_lit(o, b"}}")
+
+
+cdef int out_cart(OutBuf* o, const CartC* c, const PoolC* pool, const char* id_text,
+                  Py_ssize_t id_len, const char* lc_text, Py_ssize_t lc_len) noexcept nogil:
+    """to_json's dict of ``c`` as marshal writes it (keys in to_json's order, compact), its
+    id and lastChange given as UTF-8 texts (lastChange NULL: null)."""
+    cdef Py_ssize_t i
+    if (out_lit(o, b'{"id":') < 0
+            or out_str(o, <const unsigned char*>id_text, id_len) < 0
+            or out_lit(o, b',"items":[') < 0):
+        return -1
+    for i in range(c.n_items):
+        if (i > 0 and out_raw(o, b",", 1) < 0) or out_item(o, &c.items[i], pool) < 0:
+            return -1
+    if out_lit(o, b'],"deliveries":[') < 0:
+        return -1
+    for i in range(c.n_dels):
+        if (i > 0 and out_raw(o, b",", 1) < 0) or out_delivery(o, &c.dels[i], pool) < 0:
+            return -1
+    if (out_key_int(o, b'],"totalPrice":', c.totalPrice) < 0
+            or out_key_int(o, b',"totalTax":', c.totalTax) < 0
+            or out_key_int(o, b',"totalDiscount":', c.totalDiscount) < 0
+            or out_lit(o, b',"processing":true' if c.processing
+                       else b',"processing":false') < 0
+            or out_lit(o, b',"paymentInProgress":true' if c.paymentInProgress
+                       else b',"paymentInProgress":false') < 0
+            or out_key_text(o, b',"orderReference":', pool, c.orderReference) < 0
+            or out_key_text(o, b',"paymentStatus":', pool, c.paymentStatus) < 0
+            or out_lit(o, b',"lastChange":') < 0
+            or (lc_text == NULL and out_lit(o, b"null") < 0)
+            or (lc_text != NULL and out_str(o, <const unsigned char*>lc_text, lc_len) < 0)
+            or out_raw(o, b"}", 1) < 0):
+        return -1
+    return 0
+
+
+cdef bytes _utf8(object s):
+    """A str's UTF-8 bytes; Fallback for anything else, or a str that is not valid UTF-8
+    (a lone surrogate: orjson, and so marshal, refuses it)."""
+    if type(s) is not str:
+        raise Fallback("not a str")
+    try:
+        return (<str>s).encode("utf-8")
+    except UnicodeEncodeError:
+        raise Fallback("not valid UTF-8") from None
+
+
+def go_json_states(list states, list last_changes):
+    """Each state as :func:`~cartforensics.go.json.marshal` writes ``to_json(state)`` with
+    ``lastChange`` set to its entry of ``last_changes`` (a str or None): the compiled
+    core's carts (:class:`CCart`) written with the GIL released; an entry that is already
+    bytes (a state the caller marshalled itself) is taken as it is. Returns (all the texts
+    back to back as bytes, their int64 offsets: len(states) + 1); raises :class:`Fallback`
+    when a text is not valid UTF-8 (orjson, and so ``marshal``, refuses it: the caller
+    marshals those states itself).
+
+    >>> data, offsets = go_json_states([empty("c<1>"), b"{}"], ["2024-01-01T00:00:00Z", None])
+    >>> data[: offsets[1]][:30], data[offsets[1]:]
+    (b'{"id":"c\\\\u003c1\\\\u003e","items"', b'{}')
+    """
+    cdef Py_ssize_t n = len(states), k
+    cdef OutBuf o
+    cdef CCart w
+    cdef bytes b
+    cdef int r = 0
+    cdef CartC** carts
+    cdef PoolC** pools
+    cdef char** texts
+    cdef Py_ssize_t* lens
+    cdef int64_t* off
+    import numpy as np
+    if len(last_changes) != n:
+        raise ValueError("one lastChange per state")
+    # what the nogil pass reads, held here: per state its cart (or NULL: pre-written bytes)
+    # and the id's and lastChange's UTF-8 texts (or the bytes)
+    keep = []
+    carts = <CartC**>PyMem_RawMalloc(<size_t>(n + 1) * sizeof(CartC*))
+    pools = <PoolC**>PyMem_RawMalloc(<size_t>(n + 1) * sizeof(PoolC*))
+    texts = <char**>PyMem_RawMalloc(<size_t>(2 * n + 1) * sizeof(char*))
+    lens = <Py_ssize_t*>PyMem_RawMalloc(<size_t>(2 * n + 1) * sizeof(Py_ssize_t))
+    off = <int64_t*>PyMem_RawMalloc(<size_t>(n + 1) * sizeof(int64_t))
+    o.buf = NULL
+    o.n = o.cap = 0
+    o.bad = 0
+    try:
+        if carts == NULL or pools == NULL or texts == NULL or lens == NULL or off == NULL:
+            raise MemoryError()
+        off[0] = 0
+        for k in range(n):
+            s = states[k]
+            if type(s) is bytes:
+                carts[k] = NULL
+                pools[k] = NULL
+                b = <bytes>s
+                keep.append(b)
+                texts[2 * k] = PyBytes_AS_STRING(b)
+                lens[2 * k] = PyBytes_GET_SIZE(b)
+                texts[2 * k + 1] = NULL
+                lens[2 * k + 1] = 0
+                continue
+            w = <CCart?>s
+            carts[k] = w.c
+            pools[k] = w.pool.c
+            b = _utf8(w.id)
+            keep.append(b)
+            texts[2 * k] = PyBytes_AS_STRING(b)
+            lens[2 * k] = PyBytes_GET_SIZE(b)
+            if last_changes[k] is None:
+                texts[2 * k + 1] = NULL
+                lens[2 * k + 1] = 0
+            else:
+                b = _utf8(last_changes[k])
+                keep.append(b)
+                texts[2 * k + 1] = PyBytes_AS_STRING(b)
+                lens[2 * k + 1] = PyBytes_GET_SIZE(b)
+        with nogil:
+            for k in range(n):
+                if carts[k] == NULL:
+                    r = out_raw(&o, texts[2 * k], lens[2 * k])
+                else:
+                    r = out_cart(&o, carts[k], pools[k], texts[2 * k], lens[2 * k],
+                                 texts[2 * k + 1], lens[2 * k + 1])
+                if r < 0 or o.bad:
+                    break
+                off[k + 1] = o.n
+        if r < 0:
+            raise MemoryError()
+        if o.bad:
+            raise Fallback("a text that is not valid UTF-8")
+        offsets = np.frombuffer(PyBytes_FromStringAndSize(<char*>off, (n + 1) * 8),
+                                dtype=np.int64)
+        return PyBytes_FromStringAndSize(o.buf, o.n), offsets
+    finally:
+        PyMem_RawFree(off)
+        PyMem_RawFree(o.buf)
+        PyMem_RawFree(carts)
+        PyMem_RawFree(pools)
+        PyMem_RawFree(texts)
+        PyMem_RawFree(lens)
 
 
 # ------------------------------------------------------------------------------ the loop

@@ -468,6 +468,22 @@ class Replay:
             return out
         return self.state_json(self._state_after(run, line), last_row)
 
+    def compiled_final(self, cart_id: str, line: int) -> tuple[Any, str | None] | None:
+        """(the compiled core's cart, its lastChange text) when the state after ``line``
+        lines is the cart's final one and the compiled core holds it (what
+        ``_replay_core.go_json_states`` writes without a dict); None otherwise (then
+        :meth:`state_at`).
+
+        >>> r = replay("sample_data")                                  # doctest: +SKIP
+        >>> r.compiled_final("cart-1001", 0) is None                   # doctest: +SKIP
+        True
+        """
+        run = self._run_of(cart_id)
+        if line != len(run.rows) or not line or isinstance(run.final, CartState):
+            return None
+        last_row = int(self._last_applied[run.rows[line - 1]])
+        return run.final, self._last_change_text(last_row if last_row >= 0 else None)
+
     def final_state(self, cart_id: str) -> dict[str, Any]:
         """The cart as the replay left it."""
         return self._json_after(cart_id, len(self._run_of(cart_id).rows))
