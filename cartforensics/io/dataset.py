@@ -353,17 +353,18 @@ def as_read_events(table: pa.Table, cart_ids: list[str]) -> pa.Table:
         if name == "ts" and "ts_ns" in table.column_names:
             col = table["ts_ns"].cast(target)
         elif pa.types.is_dictionary(target):
-            if name == "cart_id":
-                values = list(dict.fromkeys(cart_ids + pc.unique(col).to_pylist()))
-            elif name == "ts_kind":
-                values = list(TS_KINDS) + [v for v in pc.unique(col).to_pylist()
-                                     if v is not None and v not in TS_KINDS]
-            else:  # in order of first appearance, as read_events' categories are
-                values = [v for v in pc.unique(col).to_pylist() if v is not None]
-            idx = pc.index_in(col, value_set=pa.array(values, pa.string()))
-            col = pa.DictionaryArray.from_arrays(
-                idx.cast(target.index_type).combine_chunks(), pa.array(values, target.value_type)
-            )
+            # one hash pass: the values in order of first appearance (as read_events'
+            # categories are), missing ones null
+            enc = (col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+                   ).dictionary_encode()
+            idx, seen = enc.indices, enc.dictionary
+            if name in ("cart_id", "ts_kind"):  # the files' carts first; the fixed kinds
+                first = cart_ids if name == "cart_id" else list(TS_KINDS)
+                values = pa.array(list(dict.fromkeys(first + seen.to_pylist())), pa.string())
+                idx = pc.index_in(seen, value_set=values).take(idx)
+                seen = values
+            col = pa.DictionaryArray.from_arrays(idx.cast(target.index_type),
+                                                 seen.cast(target.value_type))
         elif target != col.type:
             col = col.cast(target, safe=False)
         cols[name] = col
