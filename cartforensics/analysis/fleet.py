@@ -724,7 +724,7 @@ def fleet_counts(src: Any, freq: str | None = None) -> FleetCounts:
     given = hasattr(src, "execute") and hasattr(src, "sql")  # a connection cf.sql made
     con = src if given else sql(src)
     try:
-        return _fleet_counts(con, freq)
+        return _fleet_counts(con, freq, own=not given)
     finally:
         if given:
             for table in ("_cf_cells", "_cf_by_cart", "_cf_by_type"):
@@ -733,10 +733,12 @@ def fleet_counts(src: Any, freq: str | None = None) -> FleetCounts:
             con.close()
 
 
-def _fleet_counts(con: Any, freq: str | None) -> FleetCounts:
+def _fleet_counts(con: Any, freq: str | None, own: bool = False) -> FleetCounts:
     """:func:`fleet_counts` on a connection with cf.sql's views: two scans of ``events``
     (cells of a cart's lines per type and outcomes; per window and type), the rest from
-    their small results."""
+    their small results. ``own``: the views are cf.sql's as it made them (not a caller's
+    connection, whose ``events`` may have been redefined): a dataset's lines are read as
+    stored (:func:`_lines_relation`)."""
     from cartforensics.analysis.metrics import metrics_frame, pick_freq, rates_from_counts
 
     def frame(query: str) -> pd.DataFrame:
@@ -749,15 +751,16 @@ def _fleet_counts(con: Any, freq: str | None) -> FleetCounts:
         return ", ".join(f"coalesce(sum(n) filter (where outcome_{mode} = '{o}'), 0)::bigint "
                          f'as "{name.format(o=o, m=mode)}"' for o in OUTCOMES)
 
+    stored, ts_ns = _lines_relation(con) if own else ("events", "epoch_ns(ts)")
     # one scan of the lines into cells (a cart's lines of one type and pair of outcomes):
     # every per-cart, per-type and unknown-type count adds up from them
-    con.execute("""
+    con.execute(f"""
         create or replace temp table _cf_cells as
         select cart_id, type, outcome_go, outcome_lenient, count(*)::bigint as n,
-            min(epoch_ns(ts)) as ts_min, max(epoch_ns(ts)) as ts_max,
+            min({ts_ns}) as ts_min, max({ts_ns}) as ts_max,
             count(*) filter (where newline)::bigint as appends,
             coalesce(sum(length + 1) filter (where newline), 0)::bigint as written
-        from events group by all""")
+        from {stored} group by all""")
     con.execute(f"""
         create or replace temp table _cf_by_cart as
         select cart_id, sum(n)::bigint as lines, {counted("go", "go_{o}")},
@@ -792,9 +795,9 @@ def _fleet_counts(con: Any, freq: str | None) -> FleetCounts:
     # lines without a ts in a window of their own (null)
     wide = frame(f"""
         select "window", type, {counted("go")} from (
-            select (epoch_ns(ts) - ((epoch_ns(ts) % {base}) + {base}) % {base}) as "window",
+            select ({ts_ns} - (({ts_ns} % {base}) + {base}) % {base}) as "window",
                 coalesce(type, '(none)') as type, outcome_go, count(*)::bigint as n
-            from events group by all)
+            from {stored} group by all)
         group by all order by 1, 2""")
     timeless = wide["window"].isna().to_numpy()
     no_ts = {o: k for o in OUTCOMES if (k := int(wide.loc[timeless, o].sum()))}
@@ -856,6 +859,20 @@ def _fleet_counts(con: Any, freq: str | None) -> FleetCounts:
         unknown=unknown, metrics=metrics_frame(values, "go"))
 
 
+def _lines_relation(con: Any) -> tuple[str, str]:
+    """(relation, expression of its ts in ns since the epoch) of the lines on a cf.sql
+    connection: a dataset's stored lines with their exact ``ts_ns`` (the ``events`` view
+    makes a timestamp of it for each line, which the counts would turn back), else
+    ``events``."""
+    import duckdb
+
+    try:
+        con.execute("select ts_ns, type, newline, length from _cf_stored_events limit 0")
+    except duckdb.Error:
+        return "events", "epoch_ns(ts)"
+    return "_cf_stored_events", "ts_ns"
+
+
 @dataclass
 class FleetReport:
     """What :func:`fleet_report` aggregated: ``counts`` (:class:`FleetCounts`), ``impact``
@@ -885,7 +902,7 @@ def fleet_report(src: Any, freq: str | None = None, top: int = 30) -> FleetRepor
     source = resolve_source(src)
     con = sql(source)
     try:
-        counts = _fleet_counts(con, freq)
+        counts = _fleet_counts(con, freq, own=True)
         by_cart = counts.by_cart
         with_lines = set(by_cart.index)
         dataset = isinstance(source, DatasetSource)

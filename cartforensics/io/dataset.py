@@ -15,6 +15,7 @@ partition value: pyarrow, DuckDB, Spark and polars read it back as ``date = NULL
 
 from __future__ import annotations
 
+import operator
 import os
 import stat
 from collections.abc import Iterable, Sequence
@@ -123,36 +124,66 @@ def read_manifest(path: str | os.PathLike[str], check: bool = True) -> dict[str,
     return parse_manifest(data, str(mp), check)
 
 
-_FRAGMENT_SCHEMAS: dict[tuple[str, int, int, int, int], str | None] = {}  # file id -> error
+CartSpan = tuple[int, str, str]  # a fragment's rows, its least and greatest cart_id
+
+# file id -> why it is no fragment (None: it is one), and its CartSpan when its footer has one
+_FRAGMENT_SCHEMAS: dict[tuple[str, int, int, int, int],
+                        tuple[str | None, CartSpan | None]] = {}
 
 
-def _schema_problem(path: Path, expected: pa.Schema) -> str | None:
-    """Why the Parquet file ``path`` cannot be read as ``expected`` (None: it can)."""
+def _schema_problem(path: Path, expected: pa.Schema) -> tuple[str | None, CartSpan | None]:
+    """Why the Parquet file ``path`` cannot be read as ``expected`` (None: it can), and what
+    its footer tells of its cart ids (:func:`_cart_span`)."""
     import pyarrow.parquet as pq
 
     try:
-        got = pq.read_schema(path)
+        meta = pq.read_metadata(path)
+        got = meta.schema.to_arrow_schema()
     except (OSError, pa.ArrowException) as e:
         first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        return f"not a readable Parquet file ({first[:160]})"
+        return f"not a readable Parquet file ({first[:160]})", None
     for want in expected:
         idx = got.get_field_index(want.name)
         if idx < 0:
-            return f"has no column {want.name!r}"
+            return f"has no column {want.name!r}", None
         if got.field(idx).type != want.type:
-            return f"column {want.name!r} is {got.field(idx).type}, expected {want.type}"
-    return None
+            return f"column {want.name!r} is {got.field(idx).type}, expected {want.type}", None
+    return None, _cart_span(meta)
 
 
-def fragment_files(path: str | os.PathLike[str], part: str) -> list[Path]:
-    """The Parquet fragments of ``part`` (``events`` or ``carts``) in the dataset at
-    ``path``, sorted; raises :class:`DatasetError` naming the file when one is not a regular
-    file inside the dataset (a symbolic link, one leading out of it) or lacks a column of the
-    schema or has it with another type. The footers are read once per process and file.
+def _cart_span(meta: Any) -> CartSpan | None:
+    """(rows, least cart_id, greatest cart_id) of a Parquet footer ``meta`` from its
+    statistics, None when a row group with rows has none (or not exact, or not text); a file
+    without rows: (0, "", "")."""
+    try:
+        col = next(i for i in range(meta.num_columns) if meta.schema.column(i).path == "cart_id")
+        lows, highs = [], []
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            if not group.num_rows:
+                continue
+            st = group.column(col).statistics
+            if st is None or not st.has_min_max or st.null_count or \
+                    not getattr(st, "is_min_value_exact", True) or \
+                    not getattr(st, "is_max_value_exact", True) or \
+                    not isinstance(st.min, str) or not isinstance(st.max, str):
+                return None
+            lows.append(st.min)
+            highs.append(st.max)
+    except (StopIteration, ValueError, pa.ArrowException):
+        return None
+    if not lows:
+        return (0, "", "") if not meta.num_rows else None
+    return meta.num_rows, min(lows, key=_go_order), max(highs, key=_go_order)
 
-    >>> fragment_files("no-such-dataset", "carts")
-    []
-    """
+
+def _go_order(text: str) -> bytes:
+    return text.encode("utf-8", "surrogateescape")
+
+
+def _checked_fragments(path: str | os.PathLike[str], part: str
+                       ) -> list[tuple[Path, CartSpan | None]]:
+    """:func:`fragment_files`, each with its :data:`CartSpan` (None: its footer has none)."""
     root = Path(path)
     expected = EVENTS_SCHEMA if part == EVENTS_DIR else CARTS_SCHEMA
     pattern = "*/*.parquet" if part == EVENTS_DIR else "*.parquet"
@@ -175,12 +206,36 @@ def fragment_files(path: str | os.PathLike[str], part: str) -> list[Path]:
             if len(_FRAGMENT_SCHEMAS) > 100_000:
                 _FRAGMENT_SCHEMAS.clear()
             _FRAGMENT_SCHEMAS[key] = _schema_problem(p, expected)
-        problem = _FRAGMENT_SCHEMAS[key]
+        problem, span = _FRAGMENT_SCHEMAS[key]
         if problem is not None:
             raise DatasetError(f"{p}: {problem}; it is not a fragment convert wrote: convert "
                                "the logs anew")
-        out.append(p)
+        out.append((p, span))
     return out
+
+
+def fragment_files(path: str | os.PathLike[str], part: str) -> list[Path]:
+    """The Parquet fragments of ``part`` (``events`` or ``carts``) in the dataset at
+    ``path``, sorted; raises :class:`DatasetError` naming the file when one is not a regular
+    file inside the dataset (a symbolic link, one leading out of it) or lacks a column of the
+    schema or has it with another type. The footers are read once per process and file.
+
+    >>> fragment_files("no-such-dataset", "carts")
+    []
+    """
+    return [p for p, _ in _checked_fragments(path, part)]
+
+
+def fragment_cart_spans(path: str | os.PathLike[str], part: str
+                        ) -> list[tuple[Path, CartSpan | None]]:
+    """:func:`fragment_files` with each fragment's rows and least and greatest ``cart_id``
+    (in Go's order: by bytes) as its footer's statistics give them, read with its schema
+    (None: the footer has none; a fragment without rows: ``(0, "", "")``).
+
+    >>> fragment_cart_spans("no-such-dataset", "events")
+    []
+    """
+    return _checked_fragments(path, part)
 
 
 def files_in_order(manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -191,7 +246,15 @@ def files_in_order(manifest: dict[str, Any]) -> list[dict[str, Any]]:
     ...     {"cart_id": "b", "path": "b.events.log"}, {"cart_id": "a", "path": "a.events.log"}]})]
     ['a.events.log', 'b.events.log']
     """
-    return sorted(manifest.get("files", []),
+    files = manifest.get("files", [])
+    try:  # sorted by Arrow (its text in the bytes' order; the paths' as Python's for UTF-8)
+        keys = pa.table({k: pa.array(list(map(operator.itemgetter(k), files)), pa.string())
+                         for k in ("cart_id", "path")})
+        at = pc.sort_indices(keys, sort_keys=[("cart_id", "ascending"), ("path", "ascending")])
+        return list(map(files.__getitem__, at.to_pylist()))
+    except (ValueError, TypeError, pa.ArrowException):  # a name that is not UTF-8
+        pass
+    return sorted(files,
                   key=lambda f: (f["cart_id"].encode("utf-8", "surrogateescape"), f["path"]))
 
 
@@ -290,17 +353,18 @@ def as_read_events(table: pa.Table, cart_ids: list[str]) -> pa.Table:
         if name == "ts" and "ts_ns" in table.column_names:
             col = table["ts_ns"].cast(target)
         elif pa.types.is_dictionary(target):
-            if name == "cart_id":
-                values = list(dict.fromkeys(cart_ids + pc.unique(col).to_pylist()))
-            elif name == "ts_kind":
-                values = list(TS_KINDS) + [v for v in pc.unique(col).to_pylist()
-                                     if v is not None and v not in TS_KINDS]
-            else:  # in order of first appearance, as read_events' categories are
-                values = [v for v in pc.unique(col).to_pylist() if v is not None]
-            idx = pc.index_in(col, value_set=pa.array(values, pa.string()))
-            col = pa.DictionaryArray.from_arrays(
-                idx.cast(target.index_type).combine_chunks(), pa.array(values, target.value_type)
-            )
+            # one hash pass: the values in order of first appearance (as read_events'
+            # categories are), missing ones null
+            enc = (col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+                   ).dictionary_encode()
+            idx, seen = enc.indices, enc.dictionary
+            if name in ("cart_id", "ts_kind"):  # the files' carts first; the fixed kinds
+                first = cart_ids if name == "cart_id" else list(TS_KINDS)
+                values = pa.array(list(dict.fromkeys(first + seen.to_pylist())), pa.string())
+                idx = pc.index_in(seen, value_set=values).take(idx)
+                seen = values
+            col = pa.DictionaryArray.from_arrays(idx.cast(target.index_type),
+                                                 seen.cast(target.value_type))
         elif target != col.type:
             col = col.cast(target, safe=False)
         cols[name] = col

@@ -22,6 +22,7 @@ import os
 import re
 from typing import Any
 
+import numpy as np
 import orjson
 
 from cartforensics.go.version import semantics
@@ -36,6 +37,11 @@ _FRAGMENT = re.compile(
     r"/part-\d{4,9}-\d{5,9}\.parquet"
 )
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_HEX_DIGITS = b"0123456789abcdef"
+# a plain relative path (safe_relative) of a *.events.log or *.events.log.gz file, not named
+# only by the suffix (what _log_path accepts)
+_LOG_PATH = re.compile(r"(?:(?!\.\.?/)[^/\0\\]+/)*[^/\0\\]+"
+                       + f"(?:{re.escape(LOG_SUFFIX)}|{re.escape(GZ_SUFFIX)})")
 _HEX = re.compile(r"(?:[0-9a-f]{2})+")
 _FIX = ("the manifest was damaged or edited: convert the logs anew (a full convert "
         "replaces the dataset)")
@@ -81,7 +87,15 @@ def parse_manifest(data: bytes, where: str, check: bool = True) -> dict[str, Any
 
 
 def _depth_ok(doc: Any, where: str) -> None:
-    """Refuse nesting deeper than MAX_DEPTH (walked without recursion)."""
+    """Refuse nesting deeper than MAX_DEPTH: read from the JSON text of ``doc`` when orjson
+    writes it (:func:`_container_depth`), else (or when it comes near) walked node by node."""
+    depth = _container_depth(doc)
+    if depth is None or depth >= MAX_DEPTH:
+        _depth_walked(doc, where)
+
+
+def _depth_walked(doc: Any, where: str) -> None:
+    """Refuse nesting deeper than MAX_DEPTH (every node walked, without recursion)."""
     stack: list[tuple[Any, int]] = [(doc, 1)]
     while stack:
         value, depth = stack.pop()
@@ -91,6 +105,36 @@ def _depth_ok(doc: Any, where: str) -> None:
             stack.extend((v, depth + 1) for v in value.values())
         elif isinstance(value, list):
             stack.extend((v, depth + 1) for v in value)
+
+
+_BRACKETS = b'"[]{}'
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in _BRACKETS)
+_STEP = np.zeros(256, np.int8)
+_STEP[list(b"[{")] = 1
+_STEP[list(b"]}")] = -1
+
+
+def _container_depth(doc: Any) -> int | None:
+    """How deep lists and objects nest in ``doc`` (``doc`` itself, a container: 1; a scalar:
+    0), counted over the brackets of its JSON text outside strings; None when orjson cannot
+    write it (a key that is no string, a number beyond 64 bits, nesting beyond its limit).
+
+    >>> _container_depth({"a": [1, {"b": "[[x"}], "c": []}), _container_depth(['\\\\"[{'])
+    (3, 1)
+    """
+    try:
+        text = orjson.dumps(doc)
+    except orjson.JSONEncodeError:
+        return None
+    # in JSON text a backslash is found only in a string, where each opens one escape: the
+    # escaped backslashes, then the escaped quotes, taken out leave the strings' own quotes
+    if b"\\" in text:
+        text = text.replace(b"\\\\", b"__").replace(b'\\"', b"__")
+    kept = np.frombuffer(text.translate(None, _NOT_BRACKETS), np.uint8)
+    if not len(kept):
+        return 0
+    outside = (np.cumsum(kept == ord('"'), dtype=np.int64) & 1) == 0
+    return max(int(np.cumsum(np.where(outside, _STEP[kept], 0), dtype=np.int64).max()), 0)
 
 
 def _count(value: Any, name: str, where: str, null: bool = True) -> None:
@@ -179,6 +223,65 @@ def _check_entry(e: Any, at: str, where: str) -> str:
     return path
 
 
+def _entries_plain(files: list[Any]) -> bool:
+    """Whether every entry of ``files`` passes :func:`_check_entry`, checked a field at a time
+    over all entries (C loops, no call per entry); a sufficient test: False may still be a
+    good manifest (a name given as ``path_bytes``, a subclass of a type), which the entries
+    checked one by one then decide.
+
+    >>> _entries_plain([{"path": "a.events.log", "cart_id": "a"}]), _entries_plain([{}])
+    (True, False)
+    """
+    if set(map(type, files)) - {dict}:
+        return False
+
+    def column(key: str, default: Any = None) -> list[Any]:
+        return [e.get(key, default) for e in files]
+
+    def kinds(values: list[Any]) -> set[type]:
+        return set(map(type, values))
+
+    paths = column("path")
+    if kinds(paths) - {str} or kinds(column("cart_id")) - {str} or \
+            any(v is not None for v in column("path_bytes")) or \
+            not all(map(_LOG_PATH.fullmatch, paths)):
+        return False
+    gz = [p.endswith(GZ_SUFFIX) for p in paths]
+    if column("compression") != [("gzip" if z else None) for z in gz]:
+        return False
+    for key in ("size", "content_size", "converted_bytes", "lines", "run"):
+        values = column(key)
+        if kinds(values) - {int, type(None)}:
+            return False
+        counts = [v for v in values if v is not None]
+        if counts and (min(counts) < 0 or max(counts) > MAX_COUNT):
+            return False
+    for key in ("sha256", "content_sha256"):
+        values = column(key)
+        if kinds(values) - {str, type(None)}:
+            return False
+        hashes = [v for v in values if v is not None]
+        digits = "".join(hashes)
+        if set(map(len, hashes)) - {64} or not digits.isascii() or \
+                digits.encode("ascii").translate(None, _HEX_DIGITS):
+            return False
+    if any(h is not None and s is None for h, s in zip(column("content_sha256"),
+                                                       column("content_size"), strict=True)):
+        return False
+    if kinds(column("newline_at_end", True)) - {bool}:
+        return False
+    for key in ("problems", "fragments"):
+        lists = column(key, [])
+        if kinds(lists) - {list}:
+            return False
+        items = [item for one in lists for item in one]
+        if kinds(items) - {str}:
+            return False
+        if key == "fragments" and not all(map(_FRAGMENT.fullmatch, items)):
+            return False
+    return True
+
+
 def check_manifest(doc: dict[str, Any], where: str) -> None:
     """Raise :class:`ManifestError` unless every field of the manifest ``doc`` has its type,
     its bounds and (paths) stays inside the dataset; ``where`` names it in the message."""
@@ -208,16 +311,18 @@ def check_manifest(doc: dict[str, Any], where: str) -> None:
                                 f"{_kind(kind())}; {_FIX}")
     if any(not isinstance(r, dict) for r in doc.get("runs", [])):
         raise ManifestError(f"{where}: runs holds something other than objects; {_FIX}")
+    plain = _entries_plain(files)  # else each entry checked in turn: the first bad one raises
     seen: set[str] = set()
     dirs: set[str] = set()
     for i, e in enumerate(files):
-        path = _check_entry(e, f"files[{i}]", where)
+        path = e["path"] if plain else _check_entry(e, f"files[{i}]", where)
         if path in seen:
             raise ManifestError(f"{where}: files[{i}].path {_shown(path)} is listed twice; "
                                 f"{_FIX}")
         seen.add(path)
-        parts = path.split("/")
-        dirs.update("/".join(parts[:k]) for k in range(1, len(parts)))
+        while "/" in path:
+            path = path.rpartition("/")[0]
+            dirs.add(path)
     clash = seen & dirs
     if clash:
         raise ManifestError(f"{where}: {_shown(min(clash))} is both a file and a folder of "

@@ -57,7 +57,7 @@ from cartforensics.analysis.metrics import (
     metrics_frame,
     rates_from_counts,
 )
-from cartforensics.io.dataset import CARTS_DIR, EVENTS_DIR, fragment_files
+from cartforensics.io.dataset import CARTS_DIR, EVENTS_DIR, fragment_cart_spans, fragment_files
 from cartforensics.io.logs import LogFile, LogList
 from cartforensics.model.protocol import ReplayLike
 from cartforensics.vocab import OUTCOMES
@@ -214,7 +214,14 @@ def plan_dataset(root: Any, chunk_lines: int = CHUNK_LINES) -> list[Chunk]:
         order.setdefault(f["cart_id"], len(order))
     cart_names = list(order)
     spans = []  # (first cart, last cart, lines, fragment)
-    for frag in fragment_files(base, EVENTS_DIR):  # checked: in the dataset, its schema
+    # checked: in the dataset, its schema; the carts each holds, from its footer's statistics
+    # (the order is the cart ids' bytes: the least and the greatest bound the rest)
+    for frag, span in fragment_cart_spans(base, EVENTS_DIR):
+        if span is not None and (not span[0] or (span[1] in order and span[2] in order)):
+            if span[0]:
+                spans.append((order[span[1]], order[span[2]], span[0], str(frag)))
+            continue
+        # no statistics, or a cart the manifest does not list: the ids themselves
         t = pq.read_table(frag, columns=["cart_id"], read_dictionary=["cart_id"])
         if not t.num_rows:
             continue

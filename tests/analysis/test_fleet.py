@@ -322,3 +322,61 @@ def test_scan_keeps_the_bytes_of_every_line_whose_hash_repeats_in_its_cart(
         keep=False).to_numpy())
     assert len(seen)  # the corpus repeats a line
     assert [raw[k] for k in seen] == [bytes(logs[k]) for k in seen]
+
+
+@pytest.mark.parametrize("noted", [False, True])
+def test_scan_keeps_the_bytes_duckdb_would_pick(hostile_fleet, noted: bool) -> None:
+    """The lines whose bytes the scan keeps, picked in numpy, are the ones the rule says in
+    SQL (lenient malformed with an error, no final newline, a backslash or no UTF-8 text, a
+    noted line, or a hash repeated in the cart), over lines written to hold each: a
+    backslash, bytes that are no UTF-8, a gzip torn mid-line."""
+    import duckdb
+
+    from cartforensics.analysis.fleet import DIGEST_COLUMN, stored_scan
+    from cartforensics.io.dataset import EVENTS_DIR, fragment_files
+
+    frags = [str(f) for f in fragment_files(hostile_fleet[1], EVENTS_DIR)]
+    con = duckdb.connect()
+    rows = con.sql(f"""
+        select cart_id, source, line, raw,
+            coalesce((outcome_lenient = 'malformed' and lenient_error is not null)
+                     or not newline or coalesce(contains(try(decode(raw)), '\\'), true),
+                     false) as shown
+        from read_parquet({frags!r}) order by cart_id, source, line""").fetchall()
+    pairs = [(c, int(n)) for c, _, n, _, shown in rows[::5] if not shown][:4] if noted else []
+    t = stored_scan(hostile_fleet[1], pairs)
+    assert [r[:3] for r in rows] == list(zip(*(t[c].to_pylist() for c in
+                                               ("cart_id", "source", "line")), strict=True))
+    cart, digest = t["cart_id"].to_pylist(), t[DIGEST_COLUMN].to_pylist()
+    repeated = pd.Series(list(zip(cart, digest, strict=True))).duplicated(keep=False).tolist()
+    want = [raw if shown or again or (c, n) in pairs else None
+            for (c, _, n, raw, shown), again in zip(rows, repeated, strict=True)]
+    assert t["raw"].to_pylist() == want
+    kinds = [(raw is not None and b"\\" in raw, shown) for *_, raw, shown in rows]
+    assert (True, True) in kinds and (False, True) in kinds and (False, False) in kinds
+    assert not noted or pairs
+
+
+def test_counts_over_the_stored_lines_equal_the_counts_over_events(hostile_fleet) -> None:
+    """fleet_counts of a dataset reads its stored lines (ts_ns as stored); over a connection
+    cf.sql made (whose ``events`` a caller may have redefined) it reads ``events``, whose ts
+    is made of ts_ns: the same counts, lines without a ts too."""
+    from cartforensics.analysis.fleet import _lines_relation, fleet_counts
+    from cartforensics.analysis.sql import sql
+
+    con = sql(hostile_fleet[1])
+    assert _lines_relation(con) == ("_cf_stored_events", "ts_ns")
+    assert con.sql("select count(*) from events where ts is null").fetchall()[0][0] > 0
+    for freq in (None, "1D", "30D"):
+        own, given = fleet_counts(hostile_fleet[1], freq), fleet_counts(con, freq)
+        for name in ("lines", "carts", "applied_go", "applied_lenient", "lost",
+                     "carts_losing", "freq"):
+            assert getattr(own, name) == getattr(given, name), name
+        for name in ("outcomes", "by_type", "by_cart", "rates", "rates_by_type", "unknown",
+                     "metrics"):
+            pd.testing.assert_frame_equal(getattr(own, name), getattr(given, name), obj=name)
+        pd.testing.assert_frame_equal(own.lost_table, given.lost_table)
+    con.close()
+    logs = sql(hostile_fleet[0])
+    assert _lines_relation(logs) == ("events", "epoch_ns(ts)")
+    logs.close()

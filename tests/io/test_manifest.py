@@ -13,6 +13,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cartforensics.io.dataset import (
     EVENTS_SCHEMA,
@@ -167,3 +169,105 @@ def test_item9_a_log_list_keeps_its_problems_through_pickle() -> None:
                    [FileProblem("f.events.log", "f", "a FIFO")])
     back = pickle.loads(pickle.dumps(logs))
     assert back == logs and back.skipped == logs.skipped
+
+
+# -- the columns check against the entry-by-entry one (issue 24) ----------------------------
+def _reference_check(doc: dict[str, Any], where: str) -> None:
+    """check_manifest as each entry alone decides it: every node walked for the depth, each
+    entry through _check_entry, then the paths listed twice and the file-folder clashes."""
+    from cartforensics.io import manifest as m
+
+    m._depth_walked(doc, where)
+    files = doc.get("files")
+    m.check_manifest({**doc, "files": []} if isinstance(files, list) else doc, where)
+    seen: set[str] = set()
+    dirs: set[str] = set()
+    for i, e in enumerate(files):  # type: ignore[arg-type]
+        path = m._check_entry(e, f"files[{i}]", where)
+        if path in seen:
+            raise ManifestError(f"{where}: files[{i}].path {m._shown(path)} is listed twice; "
+                                f"{m._FIX}")
+        seen.add(path)
+        parts = path.split("/")
+        dirs.update("/".join(parts[:k]) for k in range(1, len(parts)))
+    if seen & dirs:
+        raise ManifestError(f"{where}: {m._shown(min(seen & dirs))} is both a file and a "
+                            f"folder of other files; {m._FIX}")
+
+
+def _outcome(check: Any, doc: dict[str, Any]) -> str | None:
+    try:
+        check(copy.deepcopy(doc), "m.json")
+    except ManifestError as e:
+        return str(e)
+    return None
+
+
+_TEXT = st.sampled_from([
+    "a.events.log", "b/a.events.log", "b", "b/c.events.log.gz", "c.events.log.gz",
+    ".events.log", "x/.events.log.gz", "./a.events.log", "a/./b.events.log", "../a.events.log",
+    "a//b.events.log", "/a.events.log", "a\\b.events.log", "a\x00.events.log", "..a.events.log",
+    "a/..b/c.events.log", "a.events.log\n", "gzip", "", "0" * 64, "0" * 63, "A" * 64,
+    "f" * 64 + "\u00e9", "carts/part-0000-00000.parquet",
+    "events/date=2024-01-01/part-0000-00000.parquet", "events/date=x/part-0000-00000.parquet",
+    b"a.events.log".hex(), b"\xffa.events.log".hex(), "\\\"[[[", "a.events.log.gz",
+]) | st.text(max_size=6)
+_VALUE = st.recursive(
+    st.none() | st.booleans() | st.integers(-2, 3) | st.just(1 << 62) | st.just((1 << 62) + 1)
+    | st.floats(allow_nan=False) | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
+                                                                max_size=2),
+    max_leaves=6)
+_ENTRY_KEYS = ["path", "path_bytes", "cart_id", "compression", "size", "sha256",
+               "content_size", "content_sha256", "converted_bytes", "lines", "newline_at_end",
+               "problems", "run", "fragments", "other"]
+
+
+@st.composite
+def _manifests(draw: Any) -> dict[str, Any]:
+    """GOOD with a few entries (copies, renamed) and a few of their fields changed, some
+    nested deep: near the schema's every edge."""
+    doc = copy.deepcopy(GOOD)
+    entry = doc["files"][0]
+    names = draw(st.lists(_TEXT, min_size=0, max_size=4))
+    doc["files"] = [dict(entry, path=n if draw(st.booleans()) else entry["path"].replace(
+        "a", f"d{k}")) for k, n in enumerate(names)] or [entry]
+    for _ in range(draw(st.integers(0, 4))):
+        i = draw(st.integers(0, len(doc["files"]) - 1))
+        key = draw(st.sampled_from(_ENTRY_KEYS))
+        if draw(st.integers(0, 9)) == 0:
+            doc["files"][i].pop(key, None)
+        else:
+            doc["files"][i][key] = draw(_VALUE)
+    if draw(st.integers(0, 5)) == 0:
+        doc["files"].append(draw(_VALUE))
+    if draw(st.integers(0, 4)) == 0:
+        depth = draw(st.integers(10, 20))
+        nested: Any = draw(_VALUE)
+        for _ in range(depth):
+            nested = [nested] if draw(st.booleans()) else {"k": nested}
+        doc["files" if draw(st.booleans()) else "layout"] = nested
+    return doc
+
+
+@settings(max_examples=400, deadline=None, derandomize=True)
+@given(doc=_manifests())
+def test_the_columns_check_decides_as_each_entry_does(doc: dict[str, Any]) -> None:
+    """check_manifest reads the entries a field at a time (and the depth from the JSON text);
+    it refuses exactly what the entry-by-entry reference refuses, with its message."""
+    from cartforensics.io.manifest import check_manifest as checked
+
+    assert _outcome(checked, doc) == _outcome(_reference_check, doc)
+
+
+@pytest.mark.parametrize("depth", [14, 15, 16, 17, 40])
+@pytest.mark.parametrize("text", ["", "]]]]", "\\", "\\\"[[[[[[[[[[[[[[[[[["])
+def test_the_depth_read_from_the_text_is_the_walked_depth(depth: int, text: str) -> None:
+    from cartforensics.io.manifest import _depth_walked
+
+    nested: Any = text
+    for k in range(depth):
+        nested = {"k": nested} if k % 2 else [nested, text]
+    doc = {**copy.deepcopy(GOOD), "layout": {"x": nested}}
+    assert _outcome(check_manifest, doc) == _outcome(
+        lambda d, w: (_depth_walked(d, w), check_manifest({**d, "layout": {}}, w)), doc)

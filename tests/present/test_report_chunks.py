@@ -228,6 +228,36 @@ def test_dataset_in_small_chunks_equals_one_chunk(hostile: Path, tmp_path: Path,
     same_combined(a, b)
 
 
+def test_dataset_plan_from_footers_equals_the_plan_from_the_ids(
+        hostile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """plan_dataset bounds each fragment's carts by its footer's statistics; where a footer has
+    none (written without them), it reads the ids: both plans are the same chunks."""
+    import cartforensics.present.report_chunks as rc
+    from cartforensics.io.dataset import fragment_cart_spans
+
+    monkeypatch.setattr(conv, "BATCH_FILES", 7)  # many fragments
+    ds = tmp_path / "ds.parquet"
+    conv.convert(hostile, ds, workers=1, progress=False)
+    spans = fragment_cart_spans(ds, "events")
+    assert spans and all(span is not None for _, span in spans)
+    plans = {"footers": [plan_dataset(ds, chunk_lines=n) for n in (1, 60, 10**9)]}
+    monkeypatch.setattr(rc, "fragment_cart_spans",
+                        lambda root, part: [(p, None) for p, _ in fragment_cart_spans(root, part)])
+    plans["ids"] = [plan_dataset(ds, chunk_lines=n) for n in (1, 60, 10**9)]
+    monkeypatch.undo()
+    for frag, _ in spans[::2]:  # rewritten without statistics: read by their ids
+        pq.write_table(pq.read_table(frag), frag, write_statistics=False)
+    assert any(span is None for _, span in fragment_cart_spans(ds, "events"))
+    plans["mixed"] = [plan_dataset(ds, chunk_lines=n) for n in (1, 60, 10**9)]
+
+    def shape(plan: list[Any]) -> list[tuple[Any, ...]]:
+        return [(c.fragments, c.carts, c.cart_fragments, c.manifest) for c in plan]
+
+    assert len(plans["ids"][0]) >= 5
+    for got in (plans["footers"], plans["mixed"]):
+        assert [shape(p) for p in got] == [shape(p) for p in plans["ids"]]
+
+
 def test_cli_report_on_workers_and_bad_workers(hostile: Path, tmp_path: Path,
                                                capsys: pytest.CaptureFixture[str]) -> None:
     from cartforensics.cli.app import main
