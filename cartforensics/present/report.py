@@ -62,7 +62,8 @@ from cartforensics.present.report_chunks import (
     TIMELINE_CARTS,
     TIMELINE_POSITIONS,
     CartTimeline,
-    build_timelines,
+    default_workers,
+    start_timelines,
 )
 from cartforensics.present.widgets.frames import money_text
 from cartforensics.vocab import EVIDENCE_ROWS, OUTCOME_COLORS, OUTCOME_LABELS, OUTCOMES
@@ -412,13 +413,19 @@ def write_report(
                     closing = copier.submit(writer.close)
                     bar.set_description("report: writing")
                     comb = combine(results, freq, sem, timelines, fleet, noted)
-                    # the kept carts' timelines, drawn once: only their lines are read again
-                    timeline_problem = build_timelines(
+                    # the kept carts' timelines, drawn once (only their lines are read again),
+                    # on the chunks' workers while this process draws the charts
+                    drawn = start_timelines(
                         comb.timelines, source, sem, notes_file,
-                        budget=TIMELINE_POSITIONS * max(timelines, 1) // TIMELINE_CARTS)
-                    fs = comb.findings
-                    prom = prometheus_text(comb.metrics)
-                    pngs = _chart_pngs(comb)
+                        budget=TIMELINE_POSITIONS * max(timelines, 1) // TIMELINE_CARTS,
+                        workers=workers if workers is not None else default_workers(chunks),
+                        executor=executor)
+                    try:
+                        fs = comb.findings
+                        prom = prometheus_text(comb.metrics)
+                        pngs = _chart_pngs(comb)
+                    finally:  # (the pool they are drawn on ends here, whatever happened)
+                        timeline_problem = drawn()
                     reconciled = None
                     if record is not None:
                         from cartforensics.present.plots import plot_reconcile
