@@ -28,7 +28,14 @@ import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    BrokenExecutor,
+    Executor,
+    Future,
+    ThreadPoolExecutor,
+    wait,
+)
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -577,22 +584,26 @@ def start_timelines(chosen: Sequence[CartTimeline], source: Any, go_version: Any
     pool = process_pool(len(groups), __name__, initializer=_worker_started) \
         if executor is None else None
     run: Executor = pool if pool is not None else executor  # type: ignore[assignment]
+    calls = [(_draw_timelines, [t.cart_id for t in g], _source_of(g, source), go_version,
+              notes_path, {t.cart_id: limits[t.cart_id] for t in g}, budget) for g in groups]
     futures = []
     try:
         with main_module_hidden() if pool is not None else nullcontext():
-            for g in groups:
-                ids = [t.cart_id for t in g]
-                futures.append(run.submit(_draw_timelines, ids, _source_of(g, source),
-                                          go_version, notes_path,
-                                          {c: limits[c] for c in ids if c in limits}, budget))
+            futures = [run.submit(*call) for call in calls]
     except BaseException:
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         raise
 
+    def result(future: Future, call: tuple[Any, ...]) -> tuple[str | None, dict[str, bytes]]:
+        try:
+            return future.result()
+        except BrokenExecutor:  # a worker died (the OOM killer): its group drawn here
+            return call[0](*call[1:])
+
     def finish() -> str | None:
         try:
-            drawn = [f.result() for f in futures]
+            drawn = [result(f, call) for f, call in zip(futures, calls, strict=True)]
         finally:
             if pool is not None:
                 pool.shutdown(wait=True, cancel_futures=True)
