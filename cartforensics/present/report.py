@@ -310,7 +310,9 @@ def write_report(
 
     ``timelines``: how many of the most affected carts (most lines named by findings, then
     most money lacking) get their timeline embedded in ``report.html`` (default 50; 0: only
-    the carts with an analyst's note); drawing them is a few seconds of a large report.
+    the carts with an analyst's note); drawing them is a few CPU seconds of a large report,
+    spent on the workers while this process draws the charts (in this process for one
+    worker or a dataset).
 
     ``prometheus``: a Prometheus record of the service's counters (anything
     :func:`~cartforensics.io.prometheus.read_record` reads): the report gets a section that
