@@ -62,7 +62,8 @@ from cartforensics.present.report_chunks import (
     TIMELINE_CARTS,
     TIMELINE_POSITIONS,
     CartTimeline,
-    build_timelines,
+    default_workers,
+    start_timelines,
 )
 from cartforensics.present.widgets.frames import money_text
 from cartforensics.vocab import EVIDENCE_ROWS, OUTCOME_COLORS, OUTCOME_LABELS, OUTCOMES
@@ -309,7 +310,9 @@ def write_report(
 
     ``timelines``: how many of the most affected carts (most lines named by findings, then
     most money lacking) get their timeline embedded in ``report.html`` (default 50; 0: only
-    the carts with an analyst's note); drawing them is a few seconds of a large report.
+    the carts with an analyst's note); drawing them is a few CPU seconds of a large report,
+    spent on the workers while this process draws the charts (in this process for one
+    worker or a dataset).
 
     ``prometheus``: a Prometheus record of the service's counters (anything
     :func:`~cartforensics.io.prometheus.read_record` reads): the report gets a section that
@@ -412,13 +415,19 @@ def write_report(
                     closing = copier.submit(writer.close)
                     bar.set_description("report: writing")
                     comb = combine(results, freq, sem, timelines, fleet, noted)
-                    # the kept carts' timelines, drawn once: only their lines are read again
-                    timeline_problem = build_timelines(
+                    # the kept carts' timelines, drawn once (only their lines are read again),
+                    # on the chunks' workers while this process draws the charts
+                    drawn = start_timelines(
                         comb.timelines, source, sem, notes_file,
-                        budget=TIMELINE_POSITIONS * max(timelines, 1) // TIMELINE_CARTS)
-                    fs = comb.findings
-                    prom = prometheus_text(comb.metrics)
-                    pngs = _chart_pngs(comb)
+                        budget=TIMELINE_POSITIONS * max(timelines, 1) // TIMELINE_CARTS,
+                        workers=workers if workers is not None else default_workers(chunks),
+                        executor=executor)
+                    try:
+                        fs = comb.findings
+                        prom = prometheus_text(comb.metrics)
+                        pngs = _chart_pngs(comb)
+                    finally:  # (the pool they are drawn on ends here, whatever happened)
+                        timeline_problem = drawn()
                     reconciled = None
                     if record is not None:
                         from cartforensics.present.plots import plot_reconcile

@@ -28,7 +28,14 @@ import math
 import os
 import warnings
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    BrokenExecutor,
+    Executor,
+    Future,
+    ThreadPoolExecutor,
+    wait,
+)
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -39,7 +46,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from cartforensics._runtime.pools import RecycledPool, executor_width, main_module_hidden
+from cartforensics._runtime.pools import (
+    RecycledPool,
+    executor_width,
+    main_module_hidden,
+    process_pool,
+)
 from cartforensics.analysis.findings import (
     EVIDENCE_KEPT,
     Finding,
@@ -69,8 +81,8 @@ __all__ = ["CHUNK_BYTES", "CHUNK_FILES", "CHUNK_LINES", "TIMELINE_CARTS", "CartT
            "TIMELINE_POSITIONS", "Chunk", "ChunkResult", "Combined", "build_timelines",
            "chunk_timelines", "position_limits", "ranked_timelines", "summarize_findings",
            "OutcomesWriter", "combine", "plan_dataset", "plan_logs", "read_chunk", "read_part",
-           "run_chunks", "start_workers_server", "summarize_chunk", "write_outcomes",
-           "write_part"]
+           "run_chunks", "start_timelines", "start_workers_server", "summarize_chunk",
+           "write_outcomes", "write_part"]
 
 CHUNK_BYTES = 16 << 20  # of log input per chunk (about 90,000 writer-format lines)
 CHUNK_FILES = 1000
@@ -123,6 +135,7 @@ class CartTimeline:
     value_missing: int  # öre the rebuilt cart lacks
     noted: bool  # the analyst wrote a note on one of its lines
     data: bytes  # gzip of the payload's JSON (escaped for a page: embed_json)
+    lines: int | None = None  # the cart's lines as the chunk read them (None: not counted)
 
     @property
     def rank(self) -> tuple[int, int, str]:
@@ -495,8 +508,12 @@ def chunk_timelines(go: ReplayLike, parts: dict[tuple[str, Any], FindingPart],
                     top: int = TIMELINE_CARTS) -> list[CartTimeline]:
     """The ``top`` most affected carts the findings name in these replays (most named lines,
     then most money lacking) and the ``noted`` carts, as timelines still without their data:
-    :func:`build_timelines` draws the ones the whole report keeps, once."""
-    return ranked_timelines(parts, impact, set(map(str, go.cart_ids)), noted, top)
+    :func:`build_timelines` draws the ones the whole report keeps, once. Each holds the
+    cart's number of lines, which shares the positions out (:func:`position_limits`)."""
+    tls = ranked_timelines(parts, impact, set(map(str, go.cart_ids)), noted, top)
+    for t in tls:
+        t.lines = len(go.rows_of(t.cart_id))
+    return tls
 
 
 def ranked_timelines(parts: dict[tuple[str, Any], FindingPart], impact: pd.DataFrame,
@@ -541,10 +558,115 @@ def build_timelines(chosen: Sequence[CartTimeline], source: Any, go_version: Any
     """Fill in the data of the ``chosen`` timelines (gzip of the scrubber's embedded payload,
     :func:`~cartforensics.present.widgets.static.static_payload`): only their carts are read
     from ``source`` (logs or a dataset) and replayed; together they hold about ``budget``
-    positions (:func:`position_limits`). Returns why there are none when they cannot be
-    drawn, else None."""
+    positions (:func:`position_limits`, of the lines the chunks counted when every chosen
+    cart has them, else of the lines read now). Returns why there are none when they cannot
+    be drawn, else None. :func:`start_timelines` draws them on several processes."""
     if not chosen:
         return None
+    problem, data = _draw_timelines([t.cart_id for t in chosen], _source_of(chosen, source),
+                                    go_version, notes_path, _known_limits(chosen, budget),
+                                    budget)
+    for t in chosen:
+        t.data = data.get(t.cart_id, t.data)
+    return problem
+
+
+def start_timelines(chosen: Sequence[CartTimeline], source: Any, go_version: Any = None,
+                    notes_path: str | None = None, budget: int = TIMELINE_POSITIONS, *,
+                    workers: int = 1, executor: Executor | None = None
+                    ) -> Callable[[], str | None]:
+    """:func:`build_timelines` started on ``workers`` processes (forked from the chunks'
+    server, which holds the package) or on ``executor``, the carts shared out in groups of
+    about equal work, while the caller does something else (the report draws its charts);
+    returns the call that waits for them, fills in their data and returns what
+    build_timelines returns. Every timeline's bytes are the ones build_timelines draws in
+    this process: each cart's payload is its own, and the positions are shared out over the
+    lines the chunks counted. In this process, when the call is made, for one worker, one
+    cart, or carts the chunks did not count (a dataset's)."""
+    limits = _known_limits(chosen, budget)
+    n = executor_width(executor) if executor is not None else workers
+    groups = _timeline_groups(chosen, limits, n) if limits is not None and n > 1 else []
+    if len(groups) <= 1:
+        return lambda: build_timelines(chosen, source, go_version, notes_path, budget)
+    pool = process_pool(len(groups), __name__, initializer=_worker_started) \
+        if executor is None else None
+    run: Executor = pool if pool is not None else executor  # type: ignore[assignment]
+    calls = [(_draw_timelines, [t.cart_id for t in g], _source_of(g, source), go_version,
+              notes_path, {t.cart_id: limits[t.cart_id] for t in g}, budget) for g in groups]
+    futures = []
+    try:
+        with main_module_hidden() if pool is not None else nullcontext():
+            futures = [run.submit(*call) for call in calls]
+    except BaseException:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        raise
+
+    def result(future: Future, call: tuple[Any, ...]) -> tuple[str | None, dict[str, bytes]]:
+        try:
+            return future.result()
+        except BrokenExecutor:  # a worker died (the OOM killer): its group drawn here
+            return call[0](*call[1:])
+
+    def finish() -> str | None:
+        try:
+            drawn = [result(f, call) for f, call in zip(futures, calls, strict=True)]
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        problems = [p for p, _ in drawn if p is not None]
+        for _, data in drawn:
+            for t in chosen:
+                if t.cart_id in data:
+                    t.data = data[t.cart_id]
+        return problems[0] if problems else None
+
+    return finish
+
+
+def _known_limits(chosen: Sequence[CartTimeline], budget: int) -> dict[str, int] | None:
+    """The positions of each chosen cart over the lines the chunks counted (None: some
+    cart was not counted)."""
+    if not chosen or any(t.lines is None for t in chosen):
+        return None
+    return position_limits({t.cart_id: int(t.lines) for t in chosen}, budget)  # type: ignore[arg-type]
+
+
+def _timeline_groups(chosen: Sequence[CartTimeline], limits: dict[str, int] | None, n: int
+                     ) -> list[list[CartTimeline]]:
+    """``chosen`` in at most ``n`` groups of about equal work (a frame costs about what
+    reading, replaying and blaming 25 lines does), the heaviest cart first to the lightest
+    group; each group in the chosen order."""
+    def work(t: CartTimeline) -> int:
+        return 25 * ((limits or {}).get(t.cart_id, 0) + 1) + int(t.lines or 0)
+
+    order = sorted(range(len(chosen)), key=lambda k: (-work(chosen[k]), k))
+    loads = [0] * max(1, min(n, len(chosen)))
+    members: list[list[int]] = [[] for _ in loads]
+    for k in order:
+        g = loads.index(min(loads))
+        loads[g] += work(chosen[k])
+        members[g].append(k)
+    return [[chosen[k] for k in sorted(m)] for m in members if m]
+
+
+def _source_of(chosen: Sequence[CartTimeline], source: Any) -> Any:
+    """What a group's carts are read from: a dataset as it is (filtered in its scan), only
+    their log files of logs (a worker is sent those, not the fleet's listing)."""
+    from cartforensics.io.sources import DatasetSource
+
+    if isinstance(source, DatasetSource):
+        return source
+    ids = {t.cart_id for t in chosen}
+    return [log for log in source.logs if log.cart_id in ids]
+
+
+def _draw_timelines(ids: Sequence[str], source: Any, go_version: Any,
+                    notes_path: str | None, limits: dict[str, int] | None,
+                    budget: int) -> tuple[str | None, dict[str, bytes]]:
+    """(why none can be drawn or None, cart -> its timeline's data) of the carts ``ids``
+    read from ``source`` (a dataset, or their log files); ``limits``: each cart's positions
+    (None: shared out of ``budget`` over the lines read). What a worker runs."""
     import warnings
 
     from cartforensics.analysis.notes import NotesError
@@ -553,30 +675,29 @@ def build_timelines(chosen: Sequence[CartTimeline], source: Any, go_version: Any
     from cartforensics.present.widgets.scrubber import TimelineScrubber
     from cartforensics.present.widgets.static import embed_json, static_payload
 
-    ids = {t.cart_id for t in chosen}
     with warnings.catch_warnings():  # the chunks' reading already reported them
         warnings.simplefilter("ignore")
         if isinstance(source, DatasetSource):  # filtered in the Parquet scan
-            ev = read_events(source, progress=False, carts=sorted(ids))
+            ev = read_events(source, progress=False, carts=sorted(set(ids)))
         else:  # only these carts' files
-            ev = read_events([log for log in source.logs if log.cart_id in ids],
-                             progress=False, go_version=go_version)
+            ev = read_events(source, progress=False, go_version=go_version)
     go, lenient = replay(ev, mode="go"), replay(ev, mode="lenient")
     try:
         scrubber = TimelineScrubber(go, lenient=lenient, notes=notes_path)
     except (TypeError, ValueError, NotesError) as e:
-        return f"the timelines need replays of the lines themselves: {e}"
+        return f"the timelines need replays of the lines themselves: {e}", {}
     sizes = ev.groupby("cart_id", observed=True).size().to_dict() if len(ev) else {}
-    limits = position_limits({t.cart_id: int(sizes[t.cart_id]) for t in chosen
-                              if t.cart_id in sizes}, budget)
-    for t in chosen:
-        if t.cart_id not in limits:  # vanished since the chunk read it
+    if limits is None:
+        limits = position_limits({c: int(sizes[c]) for c in ids if c in sizes}, budget)
+    data = {}
+    for c in ids:
+        if c not in sizes or c not in limits:  # vanished since the chunk read it
             continue
-        scrubber.cart_id = t.cart_id
-        payload = static_payload(scrubber, limits[t.cart_id])
+        scrubber.cart_id = c
+        payload = static_payload(scrubber, limits[c])
         payload["traits"]["carts_note"] = ""  # (the replays' cart count: not the page's)
-        t.data = gzip.compress(embed_json(payload).encode("utf-8"), 6, mtime=0)
-    return None
+        data[c] = gzip.compress(embed_json(payload).encode("utf-8"), 6, mtime=0)
+    return None, data
 
 
 def per_cart_table(go: ReplayLike, lenient: ReplayLike, lost: np.ndarray, cart: np.ndarray,

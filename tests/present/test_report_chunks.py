@@ -298,6 +298,77 @@ def test_report_timelines_are_bounded_and_can_be_turned_off(tmp_path):
     assert all(v == sizes[c] for c, v in position_limits(sizes, budget=10**6).items())
 
 
+def test_timelines_drawn_on_workers_equal_the_ones_drawn_here(hostile: Path) -> None:
+    """start_timelines on two worker processes (the carts shared out in two groups) gives
+    every timeline the bytes build_timelines draws in this process, and those are the bytes
+    of positions shared out over the lines read again (the chunks counted the same lines)."""
+    import copy
+
+    from cartforensics.io.sources import resolve_source
+    from cartforensics.present.report_chunks import (
+        _known_limits,
+        _timeline_groups,
+        build_timelines,
+        start_timelines,
+    )
+
+    sem = cf.go.version.semantics(None)
+    source = resolve_source(hostile)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = run_chunks(plan_logs(source, chunk_files=7), None, workers=1, timelines=9)
+        go = cf.replay(cf.read_events(hostile))
+    chosen = combine(results, None, sem, 9).timelines
+    assert len(chosen) == 9
+    assert [t.lines for t in chosen] == [len(go.rows_of(t.cart_id)) for t in chosen]
+    budget = 40  # fewer positions than lines: the sharing out matters
+    assert len(_timeline_groups(chosen, _known_limits(chosen, budget), 2)) == 2
+    here, there, uncounted = (copy.deepcopy(chosen) for _ in range(3))
+    for t in uncounted:
+        t.lines = None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert build_timelines(here, source, sem, budget=budget) is None
+        assert start_timelines(there, source, sem, budget=budget, workers=2)() is None
+        assert build_timelines(uncounted, source, sem, budget=budget) is None
+    assert all(t.data for t in here)
+    assert [t.data for t in there] == [t.data for t in here] == [t.data for t in uncounted]
+
+
+def test_timelines_of_a_dead_worker_are_drawn_here(hostile: Path) -> None:
+    """A worker that dies (the OOM killer) before drawing its group of timelines: the group
+    is drawn in this process, with the same bytes; the report does not fail."""
+    import copy
+    import multiprocessing
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    from cartforensics.io.sources import resolve_source
+    from cartforensics.present.report_chunks import build_timelines, start_timelines
+
+    sem = cf.go.version.semantics(None)
+    source = resolve_source(hostile)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        results = run_chunks(plan_logs(source), None, workers=1, timelines=5)
+    here = combine(results, None, sem, 5).timelines
+    there = copy.deepcopy(here)
+    ctx = multiprocessing.get_context("forkserver")
+    # the workers wait in their initializer, so they are killed before they take a group
+    with ProcessPoolExecutor(2, mp_context=ctx, initializer=time.sleep, initargs=(60,)) as ex, \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        finish = start_timelines(there, source, sem, budget=30, executor=ex)
+        procs = list(ex._processes.values())  # type: ignore[attr-defined]
+        assert procs
+        for proc in procs:
+            proc.kill()
+        assert finish() is None
+        assert build_timelines(here, source, sem, budget=30) is None
+    assert all(t.data for t in there)
+    assert [t.data for t in there] == [t.data for t in here]
+
+
 @pytest.mark.parametrize("src", ["sample", "hostile"])
 def test_dataset_fleet_aggregates_equal_the_chunks_counts(
         src: str, hostile: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -713,8 +713,9 @@ class TimelineScrubber(anywidget.AnyWidget):
         rows = self._rows
         self._file_lines = ev["line"].to_numpy()[rows].tolist()
         self._ts = ev["ts"].iloc[rows].tolist()
-        self._ts_kind = ev["ts_kind"].astype(str).to_numpy()[rows].tolist()
-        self._types = [str_or_none(v) for v in ev["type"].to_numpy()[rows]]
+        # the cart's rows taken first: converting a whole column costs what the replay holds
+        self._ts_kind = ev["ts_kind"].iloc[rows].astype(str).tolist()
+        self._types = [str_or_none(v) for v in ev["type"].iloc[rows].tolist()]
         self._newline = ev["newline"].to_numpy()[rows].tolist()
         self._position_of_line = {ln: k + 1 for k, ln in enumerate(self._file_lines)}
         self._base_sides = None
