@@ -919,43 +919,46 @@ _SEGMENT_BYTES = 1 << 20  # a file is cut for pieces within windows of this many
 
 
 def _file_segments(data: bytes | bytearray, rows: int,
-                   window: int = _SEGMENT_BYTES) -> Iterator[tuple[int, int]]:
+                   window: int = _SEGMENT_BYTES) -> list[tuple[int, int]]:
     """(start, end) byte ranges of ``data``, in order and covering it, each cut just after a
     newline (the last at the end of ``data``) and holding at most ``rows`` lines; a line
     longer than ``window`` is a range of its own. An empty ``data`` is one empty range.
 
-    >>> list(_file_segments(b"a\\nb\\nc", 2)), list(_file_segments(b"", 2))
+    >>> _file_segments(b"a\\nb\\nc", 2), _file_segments(b"", 2)
     ([(0, 4), (4, 5)], [(0, 0)])
     """
     n = len(data)
-    if not n:
-        yield 0, 0
-        return
-    view = memoryview(data)
+    out: list[tuple[int, int]] = []
     a = 0
-    while a < n:
-        nl = newline_positions(view[a : a + window])
-        if len(nl) >= rows:
-            b = a + int(nl[rows - 1]) + 1
-        elif a + window >= n:
-            b = n
-        elif len(nl):
-            b = a + int(nl[-1]) + 1
-        else:  # one line longer than the window
-            k = data.find(b"\n", a + window)
-            b = n if k < 0 else k + 1
-        yield a, b
-        a = b
+    with memoryview(data) as view:
+        while a < n:
+            nl = newline_positions(view[a : a + window])
+            if len(nl) >= rows:
+                b = a + int(nl[rows - 1]) + 1
+            elif a + window >= n:
+                b = n
+            elif len(nl):
+                b = a + int(nl[-1]) + 1
+            else:  # one line longer than the window
+                k = data.find(b"\n", a + window)
+                b = n if k < 0 else k + 1
+            out.append((a, b))
+            a = b
+    return out or [(0, 0)]
 
 
 @dataclass
 class _Segment:
     log: LogFile
-    data: bytes
+    data: bytes | bytearray  # the file's own buffer when it is one segment
     lines: int
     line_base: int  # lines of its file before it
     offset_base: int  # bytes of its file before it
     file_no: int  # which file of the listing
+    size: int = 0  # its bytes
+
+    def __post_init__(self) -> None:
+        self.size = len(self.data)
 
 
 def read_event_pieces(source: Source, progress: bool | None = None,
@@ -966,13 +969,15 @@ def read_event_pieces(source: Source, progress: bool | None = None,
     values (``line`` and ``offset`` counted in the whole file, ``too_long`` only on the line
     that stops a file's scanner). A file with more lines is cut between lines, so holding
     a piece costs a piece's rows whatever the size of the files; a file's own bytes are held
-    while it is read. Each piece's ``attrs``: ``go_version``; ``files``, one record per file
+    while it is read. Each piece's ``attrs``: ``go_version``; ``continued``, whether the
+    cart of its last row has more lines (or files) in the next piece; ``files``, one record per file
     with lines in the piece (its ``bytes`` and ``lines`` in the piece; an empty file: one
     record, in the piece where it comes); ``problems``, those found so far. The problems
     are warned about as read_events does.
 
-    >>> [len(p) for p in read_event_pieces("sample_data/cart-1001.events.log", rows=5)]
-    [5, 5, 2]
+    >>> logs = ["sample_data/cart-1003.events.log", "sample_data/cart-1005.events.log"]
+    >>> [len(p) for p in read_event_pieces(logs, rows=3)]  # 7 lines, then 8
+    [3, 3, 4, 3, 2]
     """
     sem = semantics(go_version)
     logs = find_logs(source)
@@ -987,9 +992,13 @@ def read_event_pieces(source: Source, progress: bool | None = None,
     pending: list[_Segment] = []
     stopped = [-1]  # the last file whose scanner stopped at a too-long line
 
-    def flush() -> pd.DataFrame:
+    def flush(continued: bool = False) -> pd.DataFrame:
         counts: list[int] = []
-        table = _read_batch([s.log for s in pending], [s.data for s in pending], sem, counts)
+        datas = [s.data for s in pending]
+        for s in pending:  # (a lone whole-file buffer is packed in place: ours alone)
+            s.data = b""
+        table = _read_batch([s.log for s in pending], datas, sem, counts, owned=True)
+        del datas
         too_long = table["too_long"].to_numpy(zero_copy_only=False).copy()
         ends = np.cumsum(counts)
         for s, end, k in zip(pending, ends.tolist(), counts, strict=True):
@@ -1007,9 +1016,10 @@ def read_event_pieces(source: Source, progress: bool | None = None,
                                      pa.array(values))
         df = to_frame(table, consume=True)
         df.attrs["go_version"] = sem.spec
+        df.attrs["continued"] = continued
         df.attrs["problems"] = SharedList(p.__dict__ for p in problems)
         df.attrs["files"] = SharedList(
-            {"path": str(s.log.path), "cart_id": s.log.cart_id, "bytes": len(s.data),
+            {"path": str(s.log.path), "cart_id": s.log.cart_id, "bytes": s.size,
              "lines": s.lines} for s in pending)
         pending.clear()
         return df
@@ -1021,17 +1031,21 @@ def read_event_pieces(source: Source, progress: bool | None = None,
             problems.append(FileProblem(str(log.path), log.cart_id, err))
             warnings.warn(f"{log.path}: {err}", stacklevel=2)
         line_base = 0
-        for a, b in _file_segments(data, rows):
-            seg = bytes(data[a:b])
+        segments = _file_segments(data, rows)
+        for j, (a, b) in enumerate(segments):
+            seg = data if len(segments) == 1 else bytes(data[a:b])
+            if b == len(data):  # its last segment: the file's buffer is let go
+                data = b""
             k = count_lines(seg)
             pending.append(_Segment(log, seg, k, line_base, a, file_no))
             line_base += k
             held += k
             size += len(seg)
+            del seg
             if held >= rows or size > _BATCH_BYTES or len(pending) >= _BATCH_FILES:
-                yield flush()
+                yield flush(j + 1 < len(segments) or (file_no + 1 < len(logs) and
+                                                      logs[file_no + 1].cart_id == log.cart_id))
                 held = size = 0
-        del data
     if pending:
         yield flush()
     for problem in several_files([(str(log.path), log.cart_id) for log in logs]):
