@@ -104,13 +104,29 @@ def headline(events: pd.DataFrame) -> str | None:
     """The seed's writer/reader mismatch in one sentence, when the logs show it: the lines
     whose ts is a JSON number, which the service's reader rejects. (``cli.headline`` prints the
     same sentence.)"""
+    n, carts = numeric_ts_dropped(events)
+    return headline_text(n, len(events), len(carts))
+
+
+def numeric_ts_dropped(events: pd.DataFrame) -> tuple[int, set[str]]:
+    """The lines :func:`headline` counts (whose ts is a JSON number, which the service's
+    reader rejects) and their carts: counts that add up over pieces of the events."""
     numeric = _dropped_numeric_ts(events)
     if not numeric.any():
+        return 0, set()
+    return int(numeric.sum()), set(map(str, events.loc[numeric, "cart_id"].unique()))
+
+
+def headline_text(dropped: int, lines: int, carts: int) -> str | None:
+    """:func:`headline`'s sentence for ``dropped`` of ``lines`` lines in ``carts`` carts.
+
+    >>> headline_text(0, 10, 0) is None, headline_text(2, 10, 1)[:32]
+    (True, '2 of 10 lines (1 carts) are drop')
+    """
+    if not dropped:
         return None
-    n = int(numeric.sum())
-    carts = events.loc[numeric, "cart_id"].nunique()
     return (
-        f"{n} of {len(events)} lines ({carts} carts) are dropped by the service's reader: "
+        f"{dropped} of {lines} lines ({carts} carts) are dropped by the service's reader: "
         "ts is a JSON number, the reader expects an RFC 3339 string"
     )
 
@@ -361,7 +377,8 @@ def headline_finding(fs: Sequence[Finding]) -> Finding | None:
 __all__ = [
     "EVIDENCE_KEPT", "KINDS", "KIND_TITLES", "Finding", "FindingPart", "build_findings",
     "combine_parts", "finding_parts", "findings", "findings_table", "headline",
-    "hash_repeats", "headline_finding", "line_shape", "payload_field", "snippet",
+    "hash_repeats", "headline_finding", "headline_text", "numeric_ts_dropped", "line_shape",
+    "payload_field", "snippet",
 ]
 
 

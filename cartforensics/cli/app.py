@@ -15,12 +15,18 @@ import signal
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from cartforensics._version import __version__
-from cartforensics.analysis.findings import headline
+from cartforensics.analysis.findings import headline  # noqa: F401  (the sentence the table shows)
+from cartforensics.analysis.streaming import (
+    ReplayStream,
+    ReplaySummary,
+    replay_records,  # noqa: F401  (the jsonl contract of a Replay, as the command prints it)
+    replay_stream,
+)
 from cartforensics.cli import reconcile as reconcile_command
 from cartforensics.cli import sql as sql_command
 from cartforensics.cli import verify as verify_command
@@ -53,48 +59,14 @@ from cartforensics.jobs.sample import (
     write_sample,
 )
 from cartforensics.model.engine import engine_text
-from cartforensics.model.replay import METRIC_NAMES, Replay, replay
+from cartforensics.model.replay import replay
 from cartforensics.present.escaping import visible
 from cartforensics.present.report import ReportError, write_report
 from cartforensics.present.report_chunks import TIMELINE_CARTS
 from cartforensics.vocab import MODES
 
 
-def replay_records(r: Replay, carts: Sequence[str] | None = None
-                   ) -> Iterator[dict[str, Any]]:
-    """The jsonl contract, cart by cart (``carts``: only those, in replay order): one object
-    per physical line, then the cart's own object with its final state and the seed's
-    per-cart counters."""
-    oc = r.outcomes
-    types = oc["type"].tolist()
-    errors = oc["error"].tolist()
-    lines = oc["line"].tolist()
-    outcomes = oc["outcome"].tolist()
-    metrics = r.metrics(by_cart=True)
-    for cid in _shown(r, carts):
-        for i in r.rows_of(cid):
-            outcome = outcomes[i]
-            decoded = outcome not in ("malformed", "too_long", "not_reached")
-            t = types[i] if decoded and isinstance(types[i], str) else None
-            e = errors[i] if isinstance(errors[i], str) else None
-            yield {"cart_id": cid, "line": lines[i], "outcome": outcome, "type": t, "error": e}
-        row = metrics.loc[cid]
-        yield {
-            "cart_id": cid,
-            "state": r.final_state(cid),
-            "metrics": {k: int(row[k]) for k in METRIC_NAMES},
-        }
-
-
-def _shown(r: Replay, carts: Sequence[str] | None) -> list[str]:
-    """The replay's carts that ``carts`` chooses (None: all), in replay order."""
-    if carts is None:
-        return r.cart_ids
-    wanted = set(carts)
-    return [c for c in r.cart_ids if c in wanted]
-
-
-def _unknown_carts(r: Replay, carts: Sequence[str]) -> str | None:
+def _unknown_carts(r: ReplayStream, carts: Sequence[str]) -> str | None:
     """One line naming the ``carts`` the replay does not hold and the closest ids it does."""
     have = set(r.cart_ids)
     missing = [c for c in dict.fromkeys(carts) if c not in have]
@@ -107,30 +79,29 @@ def _unknown_carts(r: Replay, carts: Sequence[str]) -> str | None:
             "give --cart an id the source holds (a log's file name without .events.log)")
 
 
-def _table(r: Replay, lenient: Replay | None, out: Any,
-           carts: Sequence[str] | None = None) -> None:
+def _table(r: ReplaySummary, out: Any, carts: Sequence[str] | None = None) -> None:
     """The per-cart table (``carts``: only those rows; the headline and the metrics stay over
     the whole source); every cart id and log text in it escaped (:func:`say`)."""
     text: list[str] = []
-    head = headline(r.events)
-    if head:
-        text.append(head + "\n")
-    summary = r.summary()
+    if r.headline:
+        text.append(r.headline + "\n")
+    summary = r.summary.copy()
     short = {"applied": "applied", "malformed": "malformed", "unknown_type": "unknown",
              "payload_error": "payload_err", "apply_error": "apply_err", "too_long": "too_long",
              "not_reached": "not_reached"}
     summary = summary.rename(columns=short)
-    if lenient is not None:
-        summary["applied_lenient"] = lenient.summary()["applied"]
+    if r.applied_lenient is not None:
+        summary["applied_lenient"] = r.applied_lenient
     if carts is not None:
-        shown = _shown(r, carts)
+        wanted = set(carts)
+        shown = [c for c in r.cart_ids if c in wanted]
         text.append(f"carts shown: {len(shown)} of {len(summary)} (--cart); the headline and "
                     f"the metrics are over all {len(summary)}")
         summary = summary.loc[shown]
     summary.index = summary.index.map(visible)  # escaped before the columns are aligned
     text.append(f"mode: {r.mode}, replayed as {r.semantics.label}")
     text.append(summary.to_string())
-    m = r.metrics()
+    m = r.metrics
     text.append("\nmetrics the service would export for this replay:")
     text += [f"  {k} {v}" for k, v in m.items()]
     say("\n".join(text), out)
@@ -148,22 +119,21 @@ def _progress(args: argparse.Namespace) -> bool | None:
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
-    events = read_events(args.path, progress=_progress(args), go_version=args.go_version)
-    r = replay(events, mode=args.mode)
+    r = replay_stream(args.path, mode=args.mode, go_version=args.go_version,
+                      progress=_progress(args))
     if args.cart is not None and (unknown := _unknown_carts(r, args.cart)):
         return fail(unknown)
     out = sys.stdout
     if args.format == "jsonl":
         buf = out.buffer if hasattr(out, "buffer") else None
-        for rec in replay_records(r, args.cart):
+        for rec in r.records(args.cart):
             data = marshal(rec) + b"\n"
             if buf is not None:
                 buf.write(data)
             else:
                 out.write(data.decode())
         return 0
-    lenient = replay(events, mode="lenient") if args.mode == "go" else None
-    _table(r, lenient, out, args.cart)
+    _table(r.summary(), out, args.cart)
     return 0
 
 

@@ -12,7 +12,7 @@ import os
 import stat
 import warnings
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -22,7 +22,7 @@ import pandas as pd
 import pyarrow as pa
 
 from cartforensics._runtime.progress import progress_bar
-from cartforensics.go.bufio import MAX_TOKEN_SIZE, split_lines, split_many
+from cartforensics.go.bufio import MAX_TOKEN_SIZE, newline_positions, split_lines, split_many
 from cartforensics.go.envelope import decode_envelope, numeric_ts_error
 from cartforensics.go.json import go_utf8
 from cartforensics.go.time import GoTime, unmarshal_time_json
@@ -913,3 +913,141 @@ def read_log_events(source: Source, progress: bool | None = None,
     df.attrs["problems"] = SharedList(p.__dict__ for p in problems)
     df.attrs["files"] = SharedList(files)
     return df
+
+
+_SEGMENT_BYTES = 1 << 20  # a file is cut for pieces within windows of this many bytes
+
+
+def _file_segments(data: bytes | bytearray, rows: int,
+                   window: int = _SEGMENT_BYTES) -> list[tuple[int, int]]:
+    """(start, end) byte ranges of ``data``, in order and covering it, each cut just after a
+    newline (the last at the end of ``data``) and holding at most ``rows`` lines; a line
+    longer than ``window`` is a range of its own. An empty ``data`` is one empty range.
+
+    >>> _file_segments(b"a\\nb\\nc", 2), _file_segments(b"", 2)
+    ([(0, 4), (4, 5)], [(0, 0)])
+    """
+    n = len(data)
+    out: list[tuple[int, int]] = []
+    a = 0
+    with memoryview(data) as view:
+        while a < n:
+            nl = newline_positions(view[a : a + window])
+            if len(nl) >= rows:
+                b = a + int(nl[rows - 1]) + 1
+            elif a + window >= n:
+                b = n
+            elif len(nl):
+                b = a + int(nl[-1]) + 1
+            else:  # one line longer than the window
+                k = data.find(b"\n", a + window)
+                b = n if k < 0 else k + 1
+            out.append((a, b))
+            a = b
+    return out or [(0, 0)]
+
+
+@dataclass
+class _Segment:
+    log: LogFile
+    data: bytes | bytearray  # the file's own buffer when it is one segment
+    lines: int
+    line_base: int  # lines of its file before it
+    offset_base: int  # bytes of its file before it
+    file_no: int  # which file of the listing
+    size: int = 0  # its bytes
+
+    def __post_init__(self) -> None:
+        self.size = len(self.data)
+
+
+def read_event_pieces(source: Source, progress: bool | None = None,
+                      go_version: str | GoSemantics | None = None,
+                      rows: int = _PIECE) -> Iterator[pd.DataFrame]:
+    """:func:`read_log_events` in pieces of at most about ``rows`` rows (twice that at most),
+    one after another: laid end to end they are its rows, in its order, with the same
+    values (``line`` and ``offset`` counted in the whole file, ``too_long`` only on the line
+    that stops a file's scanner). A file with more lines is cut between lines, so holding
+    a piece costs a piece's rows whatever the size of the files; a file's own bytes are held
+    while it is read. Each piece's ``attrs``: ``go_version``; ``continued``, whether the
+    cart of its last row has more lines (or files) in the next piece; ``files``, one record per file
+    with lines in the piece (its ``bytes`` and ``lines`` in the piece; an empty file: one
+    record, in the piece where it comes); ``problems``, those found so far. The problems
+    are warned about as read_events does.
+
+    >>> logs = ["sample_data/cart-1003.events.log", "sample_data/cart-1005.events.log"]
+    >>> [len(p) for p in read_event_pieces(logs, rows=3)]  # 7 lines, then 8
+    [3, 3, 4, 3, 2]
+    """
+    sem = semantics(go_version)
+    logs = find_logs(source)
+    problems: list[FileProblem] = list(logs.skipped)
+    for skipped in problems:
+        warnings.warn(f"{skipped.path}: {skipped.error}", stacklevel=2)
+    iterator: Iterable[LogFile] = logs
+    if progress is None:
+        progress = None if len(logs) > 200 else False
+    if progress is not False:
+        iterator = progress_bar(logs, desc="reading logs", unit="file", enabled=progress)
+    pending: list[_Segment] = []
+    stopped = [-1]  # the last file whose scanner stopped at a too-long line
+
+    def flush(continued: bool = False) -> pd.DataFrame:
+        counts: list[int] = []
+        datas = [s.data for s in pending]
+        for s in pending:  # (a lone whole-file buffer is packed in place: ours alone)
+            s.data = b""
+        table = _read_batch([s.log for s in pending], datas, sem, counts, owned=True)
+        del datas
+        too_long = table["too_long"].to_numpy(zero_copy_only=False).copy()
+        ends = np.cumsum(counts)
+        for s, end, k in zip(pending, ends.tolist(), counts, strict=True):
+            if s.file_no == stopped[0]:
+                too_long[end - k : end] = False
+            elif too_long[end - k : end].any():
+                stopped[0] = s.file_no
+        reps = np.asarray(counts, dtype=np.int64)
+        line = table["line"].to_numpy() + np.repeat(
+            np.array([s.line_base for s in pending], dtype=np.int64), reps)
+        offset = table["offset"].to_numpy() + np.repeat(
+            np.array([s.offset_base for s in pending], dtype=np.int64), reps)
+        for name, values in (("line", line), ("offset", offset), ("too_long", too_long)):
+            table = table.set_column(table.schema.get_field_index(name), name,
+                                     pa.array(values))
+        df = to_frame(table, consume=True)
+        df.attrs["go_version"] = sem.spec
+        df.attrs["continued"] = continued
+        df.attrs["problems"] = SharedList(p.__dict__ for p in problems)
+        df.attrs["files"] = SharedList(
+            {"path": str(s.log.path), "cart_id": s.log.cart_id, "bytes": s.size,
+             "lines": s.lines} for s in pending)
+        pending.clear()
+        return df
+
+    held = size = 0
+    for file_no, log in enumerate(iterator):
+        data, err = read_bytes(log)
+        if err is not None:
+            problems.append(FileProblem(str(log.path), log.cart_id, err))
+            warnings.warn(f"{log.path}: {err}", stacklevel=2)
+        line_base = 0
+        segments = _file_segments(data, rows)
+        for j, (a, b) in enumerate(segments):
+            seg = data if len(segments) == 1 else bytes(data[a:b])
+            if b == len(data):  # its last segment: the file's buffer is let go
+                data = b""
+            k = count_lines(seg)
+            pending.append(_Segment(log, seg, k, line_base, a, file_no))
+            line_base += k
+            held += k
+            size += len(seg)
+            del seg
+            if held >= rows or size > _BATCH_BYTES or len(pending) >= _BATCH_FILES:
+                yield flush(j + 1 < len(segments) or (file_no + 1 < len(logs) and
+                                                      logs[file_no + 1].cart_id == log.cart_id))
+                held = size = 0
+    if pending:
+        yield flush()
+    for problem in several_files([(str(log.path), log.cart_id) for log in logs]):
+        problems.append(problem)
+        warnings.warn(problem.error, stacklevel=2)

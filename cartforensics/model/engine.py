@@ -141,13 +141,15 @@ class Engine:
         return self.compiled
 
     def run_cart(self, cart_id: str, rows: np.ndarray,
-                 reference: Callable[[str, np.ndarray], T]) -> tuple[EngineName, T]:
-        """(the core that ran it, what it returned): a cart's lines from the empty cart on the
-        compiled core, else (not bound, or anything it does not model)
-        ``reference(cart_id, rows)``."""
+                 reference: Callable[[str, np.ndarray], T], start: CartState | None = None,
+                 stop_line: int | None = None) -> tuple[EngineName, T]:
+        """(the core that ran it, what it returned): a cart's lines from ``start`` (None: the
+        empty cart; ``stop_line``: the too-long line that already stopped the scanner) on
+        the compiled core, else (not bound, or anything it does not model)
+        ``reference(cart_id, rows)``, which starts there too."""
         if self.compiled is not None:
             try:
-                return "compiled", self.compiled.run(cart_id, rows)
+                return "compiled", self.compiled.run(cart_id, rows, start, stop_line)
             except Exception:  # noqa: BLE001 - anything unmodelled: the reference decides
                 self.carts_on_reference.append(cart_id)
         elif self.name == "compiled":
@@ -205,15 +207,20 @@ class CompiledCore:
         self.replayer = self._replayer(None, None, None, None)
         self._released = True
 
-    def run(self, cart_id: str, rows: np.ndarray) -> tuple[Any, Any, Any]:
-        """(checkpoint lines, checkpoints, final) of a cart's rows from the empty cart;
-        raises what it cannot replay exactly."""
+    def run(self, cart_id: str, rows: np.ndarray, start: CartState | None = None,
+            stop_line: int | None = None) -> tuple[Any, Any, Any]:
+        """(checkpoint lines, checkpoints, final) of a cart's rows from ``start`` (None: the
+        empty cart), the scanner stopped at ``stop_line`` already when given; raises what it
+        cannot replay exactly."""
         if self._released:
             n = len(self.codes)
             self.replayer = self._replayer(np.zeros(n, np.int8), np.zeros(n, np.int64),
                                            np.full(n, -1, np.int64), np.zeros(n, np.uint8))
             self._released = False
-        return self.replayer.run(cart_id, rows)
+        if start is None and stop_line is None:
+            return self.replayer.run(cart_id, rows)
+        return self.replayer.run_from(start, cart_id, rows, None,
+                                      -1 if stop_line is None else stop_line)
 
     def advance(self, snapshot: Any, rows: np.ndarray) -> Any:
         """The CartState after also applying ``rows`` (each known to apply) to a kept

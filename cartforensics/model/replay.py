@@ -73,6 +73,17 @@ class _CartRun:
     final: Any
 
 
+@dataclass(frozen=True)
+class CartStart:
+    """Where a cart's lines in a replay begin when its earlier lines were replayed before (a
+    log replayed in pieces, see :meth:`Replay.cart_end`): the cart they left (``state``, its
+    ``last_change`` the lastChange they set) and the too-long line among them that stopped
+    the scanner (None: none did)."""
+
+    state: CartState
+    stop_line: int | None = None
+
+
 def _catalog_from(catalog: Any) -> Mapping[str, Mapping[str, Any]] | None:
     if catalog is None:
         return None
@@ -101,8 +112,12 @@ class Replay:
     checkpoints), metrics. ``engine`` says which core ran it (docs/performance.md)."""
 
     def __init__(self, events: pd.DataFrame, mode: Mode, registry: Registry, catalog: Any,
-                 sem: GoSemantics | None = None, engine: str | None = None):
+                 sem: GoSemantics | None = None, engine: str | None = None,
+                 starts: Mapping[str, CartStart] | None = None):
         self.events = events
+        # carts whose lines go on from a cart replayed before (their states, history and
+        # skip-a-line replays are not rebuilt from there: see _unstarted)
+        self._starts: dict[str, CartStart] = dict(starts or {})
         self.mode: Mode = mode
         #: the toolchain replayed as (:mod:`cartforensics.go.version`)
         self.semantics: GoSemantics = semantics(sem)
@@ -189,8 +204,11 @@ class Replay:
         for cid in carts:
             b = index.get(cid)
             rows = order[bounds[b] : bounds[b + 1]] if b is not None else order[:0]
-            engine, (cp_lines, checkpoints, final) = self._engine.run_cart(cid, rows,
-                                                                          reference)
+            start = self._starts.get(cid)
+            engine, (cp_lines, checkpoints, final) = self._engine.run_cart(
+                cid, rows, reference, *((start.state, start.stop_line) if start else ()))
+            if start is not None:  # the state at line 0 is the start
+                cp_lines, checkpoints = [0, *cp_lines], [start.state, *checkpoints]
             self._runs[cid] = _CartRun(
                 cid, rows, _rows_of(ts_key, rows), engine, np.asarray(cp_lines, dtype=np.int64),
                 tuple(checkpoints), final,
@@ -327,11 +345,12 @@ class Replay:
         catalog = self.catalog
         outcome = self._codes
         error = self._errors
-        state = empty_cart(cid)
+        start = self._starts.get(cid)
+        state = empty_cart(cid) if start is None else start.state
         checkpoints: list[CartState] = []
         cp_lines: list[int] = []
         last_applied = -1
-        stop_line: int | None = None
+        stop_line = None if start is None else start.stop_line
         for pos, r in enumerate(rows, 1):
             code, text, new, stop_line = _reference_line(
                 registry, catalog, self.semantics, state, stop_line, too_long[r], lines[r],
@@ -457,16 +476,47 @@ class Replay:
 
     def _json_after(self, cart_id: str, line: int) -> dict[str, Any]:
         run = self._run_of(cart_id)
+        start = self._starts.get(cart_id)
         if line <= 0:
-            return self.state_json(empty_cart(cart_id), -1)
+            return self.state_json(empty_cart(cart_id) if start is None else start.state,
+                                   None if start else -1)
         if line > len(run.rows):
             raise IndexError(f"cart {cart_id!r} has {len(run.rows)} lines, not {line}")
         last_row = int(self._last_applied[run.rows[line - 1]])
         if line >= len(run.rows) and not isinstance(run.final, CartState):
             out = core.to_json(run.final)  # the compiled core's final cart, no CartState
-            out["lastChange"] = self._last_change_text(last_row if last_row >= 0 else None)
-            return out
-        return self.state_json(self._state_after(run, line), last_row)
+        else:
+            out = self.state_json(self._state_after(run, line), last_row)
+        out["lastChange"] = (self._last_change_text(last_row) if last_row >= 0
+                             else start.state.last_change if start else None)
+        return out
+
+    def cart_end(self, cart_id: str) -> CartStart:
+        """Where the cart's lines leave it: the start of its next lines replayed apart
+        (``replay(next_events, starts={cart_id: r.cart_end(cart_id)})``), as if they had
+        followed in these events.
+
+        >>> r = replay("sample_data/cart-1001.events.log")
+        >>> r.cart_end("cart-1001").state.last_change == r.final_state("cart-1001")["lastChange"]
+        True
+        """
+        run = self._run_of(cart_id)
+        start = self._starts.get(cart_id)
+        stop_line = None if start is None else start.stop_line
+        if stop_line is None:
+            hit = np.flatnonzero(self._codes[run.rows] == TOO_LONG)
+            if len(hit):
+                stop_line = int(self._plain["line"].iloc[int(run.rows[hit[0]])])
+        state = self._state(run, run.final)
+        return CartStart(state.with_last_change(self.final_state(cart_id)["lastChange"]),
+                         stop_line)
+
+    def _unstarted(self, cart_id: str) -> None:
+        """Raise for a cart whose lines went on from a start: its states are only rebuilt
+        from there (state_at, final_state), not line by line from the empty cart."""
+        if cart_id in self._starts:
+            raise ValueError(f"cart {cart_id!r} was replayed on from a start (starts=): "
+                             "replay all its lines together for this")
 
     def compiled_final(self, cart_id: str, line: int) -> tuple[Any, str | None] | None:
         """(the compiled core's cart, its lastChange text) when the state after ``line``
@@ -512,6 +562,7 @@ class Replay:
         >>> next(r.applied_states("cart-1001"))[0]                     # doctest: +SKIP
         1
         """
+        self._unstarted(cart_id)
         run = self._run_of(cart_id)
         at = np.flatnonzero(self._codes[run.rows] == APPLIED)
         if not len(at):
@@ -559,6 +610,7 @@ class Replay:
 
     def history(self, cart_id: str) -> pd.DataFrame:
         """One row per line: outcome, error and a summary of the state after it."""
+        self._unstarted(cart_id)
         run = self._run_of(cart_id)
         oc = self._outcomes_frame(run.rows)
         summaries = self._summaries(cart_id, run.engine, run.rows, self._codes[run.rows])
@@ -618,6 +670,7 @@ class Replay:
         >>> w.state_at("cart-1001", line=2) == r.state_at("cart-1001", line=2)  # doctest: +SKIP
         True
         """
+        self._unstarted(cart_id)
         collecting = gc.isenabled()  # as in __init__: many small acyclic objects, no cycles
         gc.disable()
         try:
@@ -749,19 +802,7 @@ class Replay:
     def metrics(self, by_cart: bool = False) -> pd.DataFrame | pd.Series:
         """The seed's counters as the service would have exported them for this replay, plus
         the unknown-type count its comments promised (the code never increments it)."""
-        counts = self._outcome_counts()
-        m = pd.DataFrame(index=counts.index)
-        m["cart_event_log_replay_total"] = (counts["too_long"] == 0).astype("int64")
-        m["cart_event_log_replay_failures_total"] = (
-            counts["malformed"] + counts["unknown_type"] + counts["too_long"]
-        )
-        m["cart_event_log_mutation_errors_total"] = counts["payload_error"] + counts["apply_error"]
-        m["cart_event_log_unknown_types_total"] = 0
-        m[PROMISED_UNKNOWN_METRIC] = counts["unknown_type"]
-        m.index.name = "cart_id"
-        if by_cart:
-            return m
-        return m.sum().astype("int64")
+        return outcome_metrics(self._outcome_counts(), by_cart)
 
     def cart_metrics(self, cart_id: str) -> dict[str, int]:
         """The seed's four per-cart counters by their metric names (the jsonl contract)."""
@@ -772,13 +813,8 @@ class Replay:
         """One row per cart: lines per outcome, items and total of the final state."""
         counts = self._outcome_counts()
         finals = [self._runs[c].final for c in counts.index]
-        counts.insert(0, "lines", counts.sum(axis=1))
-        counts["items"] = [len(s.items) if isinstance(s, CartState) else s.n_items
-                           for s in finals]
-        counts["total_price"] = [s.totalPrice for s in finals]
-        counts.index.name = "cart_id"
-        counts.columns.name = None
-        return counts
+        return outcome_summary(counts, [len(s.items) if isinstance(s, CartState) else s.n_items
+                                        for s in finals], [s.totalPrice for s in finals])
 
     # -- the investigation (cartforensics.model.blame, through the public API above) --------
     def blame(self, cart_id: str, line: int | None = None) -> pd.DataFrame:
@@ -1345,11 +1381,13 @@ def replay(
     registry: Registry | None = None,
     go_version: str | GoSemantics | None = None,
     engine: str | None = None,
+    starts: Mapping[str, CartStart] | None = None,
 ) -> Replay:
     """Replay logs (anything :func:`read_events` takes, or its DataFrame) in ``"go"`` mode (the
     seed's reader, bugs and all) or ``"lenient"`` mode (numeric ts and long lines accepted).
     ``engine``: ``"compiled"`` (the default when built) or ``"reference"`` (pure Python); both
-    give identical results (docs/performance.md).
+    give identical results (docs/performance.md). ``starts``: carts whose lines go on from
+    a cart their earlier lines left (:class:`CartStart`, from :meth:`Replay.cart_end`).
 
     ``go_version``: the toolchain that built the service (``"1.25"`` default, ``"1.26"``,
     ``"1.27"``, ``"1.27+nojsonv2"``, ...; see :mod:`cartforensics.go.version`). A DataFrame
@@ -1379,7 +1417,46 @@ def replay(
     index = events.index
     if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
         events = events.reset_index(drop=True)
-    return Replay(events, mode, registry or default_registry(), catalog, sem, engine)
+    return Replay(events, mode, registry or default_registry(), catalog, sem, engine, starts)
+
+
+def outcome_metrics(counts: pd.DataFrame, by_cart: bool = False) -> pd.DataFrame | pd.Series:
+    """:meth:`Replay.metrics` from lines per outcome per cart (columns in OUTCOMES' order,
+    one row per cart, as a replay counts them).
+
+    >>> counts = pd.DataFrame([[3, 1, 0, 0, 0, 0, 0]], columns=list(OUTCOMES), index=["c"])
+    >>> outcome_metrics(counts)["cart_event_log_replay_failures_total"]
+    np.int64(1)
+    """
+    m = pd.DataFrame(index=counts.index)
+    m["cart_event_log_replay_total"] = (counts["too_long"] == 0).astype("int64")
+    m["cart_event_log_replay_failures_total"] = (
+        counts["malformed"] + counts["unknown_type"] + counts["too_long"]
+    )
+    m["cart_event_log_mutation_errors_total"] = counts["payload_error"] + counts["apply_error"]
+    m["cart_event_log_unknown_types_total"] = 0
+    m[PROMISED_UNKNOWN_METRIC] = counts["unknown_type"]
+    m.index.name = "cart_id"
+    if by_cart:
+        return m
+    return m.sum().astype("int64")
+
+
+def outcome_summary(counts: pd.DataFrame, items: list[int], total_price: list[int]
+                    ) -> pd.DataFrame:
+    """:meth:`Replay.summary` from lines per outcome per cart (as :func:`outcome_metrics`
+    takes them) and each cart's final items and total price (``counts`` gets the columns).
+
+    >>> counts = pd.DataFrame([[3, 1, 0, 0, 0, 0, 0]], columns=list(OUTCOMES), index=["c"])
+    >>> outcome_summary(counts, [2], [500])[["lines", "items", "total_price"]].values.tolist()
+    [[4, 2, 500]]
+    """
+    counts.insert(0, "lines", counts.sum(axis=1))
+    counts["items"] = items
+    counts["total_price"] = total_price
+    counts.index.name = "cart_id"
+    counts.columns.name = None
+    return counts
 
 
 def compare(go: Replay, lenient: Replay) -> pd.DataFrame:

@@ -833,3 +833,38 @@ def test_state_at_time_beyond_the_nanosecond_range(tmp_path: Path) -> None:
     assert r.line_at("far", "1677-01-01T00:00:00Z") == 0  # nothing clamped to the past end
     with pytest.raises(ValueError, match="ask by line="):  # 2300 is clamped to the range's end
         r.line_at("far", "2262-04-12T00:00:00Z")
+
+
+@pytest.mark.parametrize("engine", ["compiled", "reference"])
+def test_a_cart_replayed_in_two_parts_from_a_start_is_the_whole(tmp_path: Path,
+                                                                engine: str) -> None:
+    """replay(rest, starts={cart: first.cart_end(cart)}) goes on where the first part left
+    the cart: outcomes, errors, states and lastChange as in one replay of all the lines,
+    the too-long line's stop carried over; what needs the cart from its first line
+    (history, without) is refused."""
+    big = rec(iso(9), "AddItem", {"sku": "x" * MAX_TOKEN, "quantity": 1})
+    lines = [rec(iso(0), "AddItem", {"sku": "a", "quantity": 2, "price": 5}),
+             rec(1_700_000_000, "AddItem", {"sku": "n", "quantity": 1, "price": 3}),
+             rec(iso(2), "AddItem", {"sku": "b", "quantity": 1, "price": 7}),
+             rec(iso(3), "RemoveItem", {"Id": 1}), rec(iso(4), "RemoveItem", {"Id": 9}),
+             rec(iso(5), "Nope"), big, rec(iso(6), "AddItem", {"sku": "c", "quantity": 1})]
+    (tmp_path / "c.events.log").write_bytes(b"\n".join(lines) + b"\n")
+    events = read_events(tmp_path, progress=False)
+    for mode in ("go", "lenient"):
+        full = replay(events, mode=mode, engine=engine)
+        want = full.outcomes[["outcome", "error"]]
+        for k in range(len(events)):  # (the rest holds a line or more: the cart is in it)
+            first = replay(events.iloc[:k].reset_index(drop=True), mode=mode, engine=engine)
+            start = first.cart_end("c") if k else None
+            rest = replay(events.iloc[k:].reset_index(drop=True), mode=mode, engine=engine,
+                          starts={"c": start} if start else None)
+            got = pd.concat([first.outcomes, rest.outcomes], ignore_index=True)
+            assert got[["outcome", "error"]].equals(want), (mode, k)
+            assert rest.final_state("c") == full.final_state("c"), (mode, k)
+            for j in range(len(events) - k + 1):
+                assert rest.state_at("c", line=j) == full.state_at("c", line=k + j), (k, j)
+            if start is not None:
+                with pytest.raises(ValueError, match="replayed on from a start"):
+                    rest.history("c")
+                with pytest.raises(ValueError, match="replayed on from a start"):
+                    rest.without("c", [1])
