@@ -20,11 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from cartforensics._version import __version__
-from cartforensics.analysis.findings import headline  # noqa: F401  (the sentence the table shows)
 from cartforensics.analysis.streaming import (
     ReplayStream,
     ReplaySummary,
-    replay_records,  # noqa: F401  (the jsonl contract of a Replay, as the command prints it)
     replay_stream,
 )
 from cartforensics.cli import reconcile as reconcile_command

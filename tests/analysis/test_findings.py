@@ -19,12 +19,12 @@ from cartforensics.analysis.findings import (
     Finding,
     findings,
     findings_table,
+    headline,
     headline_finding,
     line_shape,
     payload_field,
 )
 from cartforensics.analysis.findings import headline as findings_headline
-from cartforensics.cli.app import headline
 
 T0 = 1740823200  # 2025-03-01T10:00:00Z
 

@@ -21,7 +21,7 @@ from pathlib import Path
 from conftest import GoRef, run_cfdiff
 
 from cartforensics import read_events, replay
-from cartforensics.cli.app import replay_records
+from cartforensics.analysis.streaming import replay_records
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES = Path(__file__).parent / "fuzz_cases.jsonl"

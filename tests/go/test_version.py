@@ -11,7 +11,7 @@ from conftest import GoRef, Toolchain, build_cfdiff, run_cfdiff
 from test_envelope_go import ADVERSARIAL, TOOLCHAIN_CASES
 
 from cartforensics import read_events, replay
-from cartforensics.cli.app import replay_records
+from cartforensics.analysis.streaming import replay_records
 from cartforensics.go.version import GO_1_25, GO_1_27, GoSemantics, other_json, semantics
 
 

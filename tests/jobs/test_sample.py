@@ -23,7 +23,9 @@ import pytest
 from conftest import GoRef, run_cfdiff
 
 from cartforensics import read_events, replay
-from cartforensics.cli.app import headline, main, replay_records
+from cartforensics.analysis.findings import headline
+from cartforensics.analysis.streaming import replay_records
+from cartforensics.cli.app import main
 from cartforensics.go.bufio import MAX_TOKEN_SIZE
 from cartforensics.go.envelope import NOT_A_STRING
 from cartforensics.jobs.sample import (

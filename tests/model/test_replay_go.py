@@ -22,7 +22,8 @@ from hypothesis import strategies as st
 from test_envelope_go import ADVERSARIAL, TOOLCHAIN_CASES
 
 from cartforensics import read_events, replay
-from cartforensics.cli.app import main, replay_records
+from cartforensics.analysis.streaming import replay_records
+from cartforensics.cli.app import main
 from cartforensics.go.envelope import numeric_ts_error
 from cartforensics.go.version import semantics
 from cartforensics.model.replay import diff_states

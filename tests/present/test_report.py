@@ -18,7 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from cartforensics import read_events
-from cartforensics.cli.app import headline, main
+from cartforensics.analysis.findings import headline
+from cartforensics.cli.app import main
 from cartforensics.present.report import CHARTS, ReportError, write_report
 
 ROOT = Path(__file__).resolve().parents[2]
