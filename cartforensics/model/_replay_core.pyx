@@ -2088,10 +2088,11 @@ def kind_of(registry, name):
 
 cpdef bint checkpoint_due(Py_ssize_t since, Py_ssize_t left, Py_ssize_t items, int every):
     """Whether to keep a snapshot after this line: ``since`` lines after the last one (or the
-    start), ``left`` lines before the end (the final state is always kept), ``items`` in the
-    cart. The gap grows with the cart (a snapshot copies every item) so that snapshots cost
-    a bounded number of bytes per line (about one item's size), and a point is never more
-    than 2 * max(every, items) lines from a kept state."""
+    start), ``left`` lines before the end (the final state is always kept), ``items``: what
+    a snapshot of the cart copies (:func:`snapshot_size`: items, deliveries and their item
+    ids). The gap grows with the cart so that snapshots cost a bounded number of bytes per
+    line (about one element's size), and a point is never more than 2 * max(every, items)
+    lines from a kept state."""
     return _due(since, left, items, every)
 
 
@@ -2099,6 +2100,25 @@ cdef inline bint _due(Py_ssize_t since, Py_ssize_t left, Py_ssize_t items,
                       int every) noexcept nogil:
     cdef Py_ssize_t gap = every if every > items else items
     return since >= gap and left >= gap
+
+
+cdef Py_ssize_t _snapshot_size(const CartC* c) noexcept nogil:
+    """What a snapshot (``cart_clone``) of ``c`` copies: its items, its deliveries and their
+    item ids (a cart of thousands of deliveries holding few items copies them all)."""
+    cdef Py_ssize_t i, n = c.n_items + c.n_dels
+    for i in range(c.n_dels):
+        n += c.dels[i].n_items
+    return n
+
+
+def snapshot_size(CCart w):
+    """What a snapshot of the cart copies, the size ``checkpoint_due`` spaces snapshots by:
+    items + deliveries + the deliveries' item ids.
+
+    >>> snapshot_size(empty("c"))
+    0
+    """
+    return _snapshot_size(w.c)
 
 
 cdef char _NOTHING[1]
@@ -2299,7 +2319,9 @@ cdef class Replayer:
                         last = row_ids[j] if row_ids != NULL else r
             self.last_applied[r] = last
             pos = done + j + 1
-            if _due(pos - last_cp, total - pos, c.n_items, self.every):
+            # the size is counted only once the shortest gap has passed
+            if pos - last_cp >= self.every and _due(pos - last_cp, total - pos,
+                                                    _snapshot_size(c), self.every):
                 snap = cart_clone(c)
                 if snap == NULL or grow(<void**>cps, &cap, n_cps[0] + 1, sizeof(CartC*)) < 0 \
                         or grow(<void**>cp_pos, &cap_pos, n_cps[0] + 1, sizeof(int64_t)) < 0:

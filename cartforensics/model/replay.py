@@ -52,8 +52,8 @@ METRIC_NAMES = (
 
 _PIECE = 1 << 16  # rows renumbered at a time
 
-# a cart's state is kept every CHECKPOINT_EVERY lines at least (more apart in carts with many
-# items: see _replay_core.checkpoint_due) and after its last line; points between are rebuilt
+# a cart's state is kept every CHECKPOINT_EVERY lines at least (more apart in large carts:
+# see _replay_core.checkpoint_due) and after its last line; points between are rebuilt
 CHECKPOINT_EVERY = 64
 
 

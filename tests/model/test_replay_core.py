@@ -786,3 +786,30 @@ def test_a_compiled_replay_lets_another_thread_run(tmp_path) -> None:
     # the OS may give a busy machine's other core to another process for one whole replay:
     # most replays, not each, must let the thread run
     assert sum(a > 0 for a in advanced) >= 3 and sum(advanced) >= 100, advanced
+
+
+@needs_core
+def test_snapshots_are_spaced_by_what_they_copy_not_by_items_alone() -> None:
+    """A cart whose deliveries pile up while it holds no item: the compiled core's snapshots
+    stay about one element a line in all (spaced by items + deliveries + their ids, not by
+    items alone, which kept a copy of every delivery each CHECKPOINT_EVERY lines: quadratic
+    memory), and a state between two of them is still the reference's."""
+    from cartforensics.io.logs import read_events_bytes, to_frame
+
+    lines = []
+    for k in range(1, 1501):  # each round: an item, its own delivery, the item removed
+        lines.append(b'{"ts":"2025-01-01T00:00:00Z","type":"AddItem","payload":{"item_id":%d,'
+                     b'"quantity":1,"price":100,"sku":"s%d"}}\n' % (k, k))
+        lines.append(b'{"ts":"2025-01-01T00:00:01Z","type":"SetDelivery","payload":{'
+                     b'"provider":"postnord","items":[%d]}}\n' % k)
+        lines.append(b'{"ts":"2025-01-01T00:00:02Z","type":"RemoveItem","payload":{"id":%d}}\n'
+                     % k)
+    ev = to_frame(read_events_bytes([("c", b"".join(lines))]))
+    fast = cf.replay(ev, mode="lenient", engine="compiled")
+    slow = cf.replay(ev, mode="lenient", engine="reference")
+    assert len(fast.final_state("c")["deliveries"]) == 1500 and not fast.final_state("c")["items"]
+    run = fast._run_of("c")
+    copied = sum(core.snapshot_size(s) for s in run.checkpoints)
+    assert 0 < copied <= 2 * len(lines), (copied, run.checkpoint_lines.tolist())
+    for line in (1, 700, 2222, 3333, 4499, 4500):
+        assert fast.state_at("c", line=line) == slow.state_at("c", line=line), line
