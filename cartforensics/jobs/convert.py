@@ -164,12 +164,8 @@ def _plan(task: FileTask, blob: bytes, gz: bool) -> tuple[str, str | None, int]:
     return "tail", None, int(prev.get("lines") or 0) + 1
 
 
-def _replay_columns(df: Any, mode: str, go_version: str = "1.25"
-                    ) -> tuple[Any, np.ndarray, pa.Array, pa.Array]:
-    """(the Replay, outcome index into OUTCOMES per row, outcome strings, error strings)."""
-    from cartforensics.model.replay import replay
-
-    r = replay(df, mode=mode, go_version=go_version)
+def _replay_columns(r: Any) -> tuple[np.ndarray, pa.Array, pa.Array]:
+    """(outcome index into OUTCOMES per row, outcome strings, error strings) of a Replay."""
     # the replay's compact columns, not its outcomes frame (built on first use, for nothing
     # here): per row the outcome's index in OUTCOMES, and its error text's index (-1: none)
     codes = r._codes
@@ -180,7 +176,7 @@ def _replay_columns(df: Any, mode: str, go_version: str = "1.25"
     error = pa.DictionaryArray.from_arrays(
         pa.array(index, mask=index < 0), pa.array(r._error_texts, pa.string())
     ).cast(pa.string())
-    return r, codes, outcome, error
+    return codes, outcome, error
 
 
 # what Go's json.Marshal escapes and orjson writes as it is (HTML characters, the line and
@@ -420,6 +416,7 @@ class _Parsed:
 def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResult:
     """Replay files with distinct cart ids together; their event rows and carts rows."""
     from cartforensics.io.logs import to_frame
+    from cartforensics.model.replay import replay_modes
 
     table = _events.read_events_bytes([(m.task.cart_id, m.content) for m in members],
                                       go_version=options.go_version)
@@ -438,10 +435,11 @@ def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResu
     written = [k for k, m in enumerate(members) if m.outcome is not None]  # carts rows
     per_mode: dict[str, tuple[np.ndarray, pa.Array, pa.Array]] = {}
     finals: dict[str, pa.Array] = {}
-    for mode in MODES:
-        r, codes, outcome, error = _replay_columns(df, mode, options.go_version)
-        finals[mode] = _final_states(r, [(members[k].task.cart_id, upto[k]) for k in written])
-        per_mode[mode] = (codes, outcome, error)
+    wanted = [(members[k].task.cart_id, upto[k]) for k in written]
+    # both modes' replays of one frame: what does not depend on the mode is made once
+    for r in replay_modes(df, MODES, go_version=options.go_version):
+        finals[r.mode] = _final_states(r, wanted)
+        per_mode[r.mode] = _replay_columns(r)
         del r
     del df
 
