@@ -1002,14 +1002,14 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
 
     logs = find_logs(src_p)
     tasks = []
-    # the logs are SRC's entries (src_p / name): their relative path is the text after
-    # SRC's (Path.relative_to parses both paths again, ~25 µs a file, in the driver alone)
+    # the logs are SRC's entries (src_p / name, find_logs of a directory): their path is
+    # SRC's text and the name, their relative path the name (str of a Path and
+    # Path.relative_to format and parse paths again, in the driver alone)
     prefix = os.path.join(str(src_p), "")
     for log in logs:
-        path = str(log.path)
-        rel, name_bytes = text_name(path[len(prefix):] if path.startswith(prefix)
-                                    else log.path.relative_to(src_p).as_posix())
-        tasks.append(FileTask(path, rel, log.cart_id, previous.get(rel), name_bytes))
+        name = log.path.name
+        rel, name_bytes = text_name(name)
+        tasks.append(FileTask(prefix + name, rel, log.cart_id, previous.get(rel), name_bytes))
     for skip in logs.skipped:  # named like a log, not a regular file: a problem, never opened
         rel = skip.path.rsplit("/", 1)[-1]
         kind = skip.error.split(", not a regular file")[0]
