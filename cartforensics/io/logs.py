@@ -207,12 +207,15 @@ def find_logs(source: Source) -> LogList:
         if path.is_dir():
             # scandir: the names and kinds of a fleet's 10,000 files without a stat each
             names = []
+            stems = []  # each name's log_stem, taken once
             with os.scandir(text) as entries:
                 for e in entries:
-                    if log_stem(e.name) is None:
+                    stem = log_stem(e.name)
+                    if stem is None:
                         continue
                     if e.is_file():
                         names.append(e.name)
+                        stems.append(stem)
                         continue
                     kind = special_kind(e.path)
                     if kind is not None:
@@ -220,6 +223,7 @@ def find_logs(source: Source) -> LogList:
             base = os.path.abspath(text)
             files = [path / name for name in names]
             keys = [os.path.join(base, name) for name in names]
+            cids: list[str] | None = [name_text(stem) for stem in stems]
             if not files:
                 why = "; ".join(f"{p.path}: {p.error}" for p in skipped[:3])
                 raise NoLogsError(
@@ -232,7 +236,7 @@ def find_logs(source: Source) -> LogList:
                 skipped.append(_skipped(path, kind))
                 continue
             files = [path]
-            keys = None
+            keys = cids = None
         elif globmod.has_magic(text):
             files = []
             for p in map(Path, globmod.glob(text)):
@@ -243,7 +247,7 @@ def find_logs(source: Source) -> LogList:
                     files.append(p)
                 else:
                     skipped.append(_skipped(p, kind))
-            keys = None
+            keys = cids = None
             if not files:
                 raise NoLogsError(
                     f"{text}: the pattern matches no *{LOG_SUFFIX} or *{GZ_SUFFIX} files"
@@ -255,7 +259,7 @@ def find_logs(source: Source) -> LogList:
             if rp in seen:
                 continue
             seen.add(rp)
-            cid = cart_id_of(p)
+            cid = cart_id_of(p) if cids is None else cids[k]
             found.append(LogFile(p, cid if cid is not None else p.name))
     if not found and skipped:
         raise NoLogsError("; ".join(f"{p.path}: {p.error}" for p in skipped[:3]))

@@ -17,6 +17,7 @@ a process pool here, and onto Dask or Spark tasks elsewhere. Memory is bounded b
 
 from __future__ import annotations
 
+import gc
 import gzip
 import hashlib
 import os
@@ -33,7 +34,7 @@ from concurrent.futures import (
     wait,
 )
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -164,12 +165,8 @@ def _plan(task: FileTask, blob: bytes, gz: bool) -> tuple[str, str | None, int]:
     return "tail", None, int(prev.get("lines") or 0) + 1
 
 
-def _replay_columns(df: Any, mode: str, go_version: str = "1.25"
-                    ) -> tuple[Any, np.ndarray, pa.Array, pa.Array]:
-    """(the Replay, outcome index into OUTCOMES per row, outcome strings, error strings)."""
-    from cartforensics.model.replay import replay
-
-    r = replay(df, mode=mode, go_version=go_version)
+def _replay_columns(r: Any) -> tuple[np.ndarray, pa.Array, pa.Array]:
+    """(outcome index into OUTCOMES per row, outcome strings, error strings) of a Replay."""
     # the replay's compact columns, not its outcomes frame (built on first use, for nothing
     # here): per row the outcome's index in OUTCOMES, and its error text's index (-1: none)
     codes = r._codes
@@ -180,7 +177,7 @@ def _replay_columns(df: Any, mode: str, go_version: str = "1.25"
     error = pa.DictionaryArray.from_arrays(
         pa.array(index, mask=index < 0), pa.array(r._error_texts, pa.string())
     ).cast(pa.string())
-    return r, codes, outcome, error
+    return codes, outcome, error
 
 
 # what Go's json.Marshal escapes and orjson writes as it is (HTML characters, the line and
@@ -420,6 +417,7 @@ class _Parsed:
 def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResult:
     """Replay files with distinct cart ids together; their event rows and carts rows."""
     from cartforensics.io.logs import to_frame
+    from cartforensics.model.replay import replay_modes
 
     table = _events.read_events_bytes([(m.task.cart_id, m.content) for m in members],
                                       go_version=options.go_version)
@@ -438,10 +436,11 @@ def _convert_group(members: list[_Parsed], options: ConvertOptions) -> BatchResu
     written = [k for k, m in enumerate(members) if m.outcome is not None]  # carts rows
     per_mode: dict[str, tuple[np.ndarray, pa.Array, pa.Array]] = {}
     finals: dict[str, pa.Array] = {}
-    for mode in MODES:
-        r, codes, outcome, error = _replay_columns(df, mode, options.go_version)
-        finals[mode] = _final_states(r, [(members[k].task.cart_id, upto[k]) for k in written])
-        per_mode[mode] = (codes, outcome, error)
+    wanted = [(members[k].task.cart_id, upto[k]) for k in written]
+    # both modes' replays of one frame: what does not depend on the mode is made once
+    for r in replay_modes(df, MODES, go_version=options.go_version):
+        finals[r.mode] = _final_states(r, wanted)
+        per_mode[r.mode] = _replay_columns(r)
         del r
     del df
 
@@ -909,6 +908,27 @@ def _run_all(batches: list[list[FileTask]], options: ConvertOptions, root: Path,
             wait(pending)
 
 
+@contextmanager
+def _old_objects_frozen() -> Iterator[None]:
+    """While a conversion runs, the objects that existed before it (the imported modules':
+    ~100,000) are left out of the cyclic collector's full scans (``gc.freeze``: one such scan
+    took 50-100 ms, the GIL held) and given back after; as they are when something else
+    froze objects already (a forkserver worker does).
+
+    >>> with _old_objects_frozen():
+    ...     gc.get_freeze_count() > 0
+    True
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def _remove_temporaries(root: Path) -> None:
     """Fragments an attempt left half-written (a worker that died mid-write)."""
     for p in root.rglob(f"*{TMP_MARK}*"):
@@ -982,14 +1002,14 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
 
     logs = find_logs(src_p)
     tasks = []
-    # the logs are SRC's entries (src_p / name): their relative path is the text after
-    # SRC's (Path.relative_to parses both paths again, ~25 µs a file, in the driver alone)
+    # the logs are SRC's entries (src_p / name, find_logs of a directory): their path is
+    # SRC's text and the name, their relative path the name (str of a Path and
+    # Path.relative_to format and parse paths again, in the driver alone)
     prefix = os.path.join(str(src_p), "")
     for log in logs:
-        path = str(log.path)
-        rel, name_bytes = text_name(path[len(prefix):] if path.startswith(prefix)
-                                    else log.path.relative_to(src_p).as_posix())
-        tasks.append(FileTask(str(log.path), rel, log.cart_id, previous.get(rel), name_bytes))
+        name = log.path.name
+        rel, name_bytes = text_name(name)
+        tasks.append(FileTask(prefix + name, rel, log.cart_id, previous.get(rel), name_bytes))
     for skip in logs.skipped:  # named like a log, not a regular file: a problem, never opened
         rel = skip.path.rsplit("/", 1)[-1]
         kind = skip.error.split(", not a regular file")[0]
@@ -1022,7 +1042,8 @@ def convert(src: str | os.PathLike[str], dst: str | os.PathLike[str],
             bar.set_postfix_str(f"{summary.lines:,} lines, {rate:,.0f} lines/s", refresh=False)
 
         try:
-            _run_all(batches, options, tmp, workers, on_done, executor, pool, scratch)
+            with _old_objects_frozen():
+                _run_all(batches, options, tmp, workers, on_done, executor, pool, scratch)
         finally:
             bar.close()
         _remove_temporaries(tmp)

@@ -125,17 +125,21 @@ class Engine:
     def bind(self, payload: pd.Series, types: pd.Series, registry: Any, errors: pd.Series,
              too_long: np.ndarray, lines: np.ndarray, decoders: Any, catalog: Any,
              codes: np.ndarray, error_ids: np.ndarray, last_applied: np.ndarray,
-             changed: np.ndarray, every: int) -> CompiledCore | None:
+             changed: np.ndarray, every: int,
+             inputs: tuple[Any, np.ndarray] | None = None) -> CompiledCore | None:
         """The compiled core on these events' columns (see ``core.Replayer``), when it was
         asked for and the payload column is text; else None, and the reference runs every
-        cart."""
+        cart. ``inputs``: (payload buffers, row kinds) a core bound to the same payload and
+        type columns and registry already made (its ``payload_buffers``, ``row_kind``)."""
         if self.name != "compiled":
             return None
-        try:
-            buffers = _utf8_buffers(payload)
-        except (pa.ArrowException, TypeError, ValueError):  # not a string column
-            return None
-        self.compiled = CompiledCore(buffers, _row_kinds(types, registry), _is_text(errors),
+        if inputs is None:
+            try:
+                buffers = _utf8_buffers(payload)
+            except (pa.ArrowException, TypeError, ValueError):  # not a string column
+                return None
+            inputs = (buffers, _row_kinds(types, registry))
+        self.compiled = CompiledCore(inputs[0], inputs[1], _is_text(errors),
                                      too_long, lines, decoders, catalog, codes, error_ids,
                                      last_applied, changed, every)
         return self.compiled

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -107,13 +107,62 @@ def _is_missing(v: Any) -> bool:
         return False
 
 
+class PreparedEvents:
+    """What replaying one events frame computes the same in either mode (the frame without
+    attrs, ts placed in time, the payload bytes and row kinds the compiled core reads, the
+    carts' rows and times): each part made by the first replay of the frame that needs it
+    and taken as it is by the next (:func:`replay_modes`: both modes of one frame).
+
+    >>> from cartforensics.io.logs import read_events_bytes, to_frame
+    >>> df = to_frame(read_events_bytes([("c", b'{"ts":"2024-01-01T00:00:00Z"}\\n')]))
+    >>> go, lenient = replay_modes(df)
+    >>> go._prepared is lenient._prepared, go.cart_ids
+    (True, ['c'])
+    """
+
+    def __init__(self, events: pd.DataFrame, sem: GoSemantics, registry: Registry) -> None:
+        self.events = events
+        self.semantics = sem
+        self.registry = registry
+        self.files = list(events.attrs.get("files", []))
+        # pandas deep-copies attrs on every column access: work on a view without them
+        self.plain = _without_attrs(events)
+        self.raw = self.plain["raw"]
+        self.kinds = self.plain["ts_kind"].array
+        self.lines = np.ascontiguousarray(self.plain["line"].to_numpy(), dtype=np.int64)
+        self.ts_key: np.ndarray | None = None  # Replay._ts_key of the frame
+        # (payload buffers, row kinds) of the compiled core bound to the frame
+        self.compiled_inputs: tuple[Any, np.ndarray] | None = None
+        # carts in replay order, each (cart id, its first and end position in ``order``);
+        # order: the rows grouped by cart (int32 when the rows fit); ts: each cart's times
+        self.carts: list[tuple[str, int, int]] | None = None
+        self.order: np.ndarray | None = None
+        self.cart_ts: list[np.ndarray] | None = None
+        self._raw_buffers: tuple[np.ndarray, np.ndarray] | None | bool = False  # False: not made
+
+    def fits(self, events: pd.DataFrame, sem: GoSemantics, registry: Registry) -> bool:
+        """It was prepared from this very frame, toolchain and registry."""
+        return events is self.events and sem == self.semantics and registry is self.registry
+
+    def raw_line(self, row: int) -> bytes:
+        """The raw bytes of one row, straight from the Arrow buffers when the column has
+        them in one piece (no pandas scalar lookup: a lastChange per cart)."""
+        if self._raw_buffers is False:
+            self._raw_buffers = _binary_buffers(self.raw)
+        if self._raw_buffers is None:
+            return bytes(self.raw.array[row])
+        data, offsets = self._raw_buffers  # type: ignore[misc]
+        return data[offsets[row] : offsets[row + 1]].tobytes()
+
+
 class Replay:
     """The result of :func:`replay`: outcomes per line, states at any line (rebuilt from
     checkpoints), metrics. ``engine`` says which core ran it (docs/performance.md)."""
 
     def __init__(self, events: pd.DataFrame, mode: Mode, registry: Registry, catalog: Any,
                  sem: GoSemantics | None = None, engine: str | None = None,
-                 starts: Mapping[str, CartStart] | None = None):
+                 starts: Mapping[str, CartStart] | None = None,
+                 prepared: PreparedEvents | None = None):
         self.events = events
         # carts whose lines go on from a cart replayed before (their states, history and
         # skip-a-line replays are not rebuilt from there: see _unstarted)
@@ -135,12 +184,14 @@ class Replay:
         self._runs: dict[str, _CartRun] = {}
         self._last_change_cache: dict[int, str] = {}
         self._payload_array: Any = None  # the payload column, fetched once (lastChange)
-        # pandas deep-copies attrs on every column access: work on a view without them
-        self._files = list(events.attrs.get("files", []))
-        plain = _without_attrs(events)
-        self._plain = plain
-        self._raw = plain["raw"]
-        self._kinds = plain["ts_kind"].array
+        # what does not depend on the mode, shared with the frame's other replays
+        if prepared is None or not prepared.fits(events, self.semantics, registry):
+            prepared = PreparedEvents(events, self.semantics, registry)
+        self._prepared = prepared
+        self._files = prepared.files
+        self._plain = prepared.plain
+        self._raw = prepared.raw
+        self._kinds = prepared.kinds
         # the run makes millions of small acyclic objects (states are kept): the cyclic
         # collector would scan them again and again for nothing, so it waits until the end
         collecting = gc.isenabled()
@@ -154,6 +205,7 @@ class Replay:
     # -- the engine --------------------------------------------------------------------------
     def _run(self) -> None:
         ev = self._plain
+        p = self._prepared
         n = len(ev)
         self._codes = codes = np.zeros(n, dtype=np.int8)
         # per row, what the compiled core says of its error (see core.Replayer); the texts of
@@ -165,14 +217,16 @@ class Replay:
         err_series = ev["envelope_error" if self.mode == "go" else "lenient_error"]
         too_long = ev["too_long"].to_numpy() if self.mode == "go" else np.zeros(n, dtype=bool)
         too_long = np.ascontiguousarray(too_long, dtype=bool).view(np.uint8)
-        lines = np.ascontiguousarray(ev["line"].to_numpy(), dtype=np.int64)
-        cart_ids = ev["cart_id"]
-        ts_key = self._ts_key(_ts_ns(ev["ts"]))
+        lines = p.lines
+        if p.ts_key is None:
+            p.ts_key = self._ts_key(_ts_ns(ev["ts"]))
         compiled = self._engine.bind(
             ev["payload"], ev["type"], self.registry, err_series, too_long, lines,
             self._decoders, self.catalog, codes, self._error_ids, self._last_applied,
-            self._changed, CHECKPOINT_EVERY,
+            self._changed, CHECKPOINT_EVERY, inputs=p.compiled_inputs,
         )
+        if compiled and p.compiled_inputs is None:
+            p.compiled_inputs = (compiled.payload_buffers, compiled.row_kind)
         # the compiled core's inputs and pool (None: every cart runs on the reference)
         self._payload_buffers = compiled.payload_buffers if compiled else None
         self._row_kind = compiled.row_kind if compiled else None
@@ -180,19 +234,10 @@ class Replay:
         columns: tuple | None = None  # the reference core's columns, made when first needed
         #: carts the compiled engine handed to the reference core (docs/performance.md)
         self.carts_on_reference: list[str] = self._engine.carts_on_reference
-        # carts in order of first appearance (files with no lines too); a cart's rows in the
-        # order given, which read_events makes file order
-        codes_f, uniques = _appearance_codes(cart_ids)
-        order = np.ascontiguousarray(np.argsort(codes_f, kind="stable"), dtype=np.int64)
-        counts = np.bincount(codes_f, minlength=len(uniques)) if n else np.zeros(0, int)
-        bounds = np.r_[0, np.cumsum(counts)].tolist()
-        index = {str(c): b for b, c in enumerate(uniques)}
-        # an empty file is still a cart the service replays (replay_total +1, empty state)
-        files = self._files
-        carts = list(dict.fromkeys(
-            [f["cart_id"] for f in files if f["cart_id"] in index or f["lines"] == 0]
-            + list(index)
-        ))
+        if p.carts is None:
+            self._group_carts(p)
+        assert p.order is not None and p.carts is not None and p.cart_ts is not None
+        order = np.ascontiguousarray(p.order, dtype=np.int64)  # the core runs on int64 rows
 
         def reference(cid: str, rows: np.ndarray) -> tuple[Any, Any, Any]:
             nonlocal columns
@@ -201,16 +246,16 @@ class Replay:
                            too_long, lines)
             return self._reference_cart(cid, rows.tolist(), columns)
 
-        for cid in carts:
-            b = index.get(cid)
-            rows = order[bounds[b] : bounds[b + 1]] if b is not None else order[:0]
+        # a cart keeps its rows as the prepared order has them (int32 when they fit)
+        for (cid, lo, hi), ts in zip(p.carts, p.cart_ts, strict=True):
             start = self._starts.get(cid)
             engine, (cp_lines, checkpoints, final) = self._engine.run_cart(
-                cid, rows, reference, *((start.state, start.stop_line) if start else ()))
+                cid, order[lo:hi], reference,
+                *((start.state, start.stop_line) if start else ()))
             if start is not None:  # the state at line 0 is the start
                 cp_lines, checkpoints = [0, *cp_lines], [start.state, *checkpoints]
             self._runs[cid] = _CartRun(
-                cid, rows, _rows_of(ts_key, rows), engine, np.asarray(cp_lines, dtype=np.int64),
+                cid, p.order[lo:hi], ts, engine, np.asarray(cp_lines, dtype=np.int64),
                 tuple(checkpoints), final,
             )
         # what is kept of the run, in as few bytes as it takes: the per-row arrays only the
@@ -221,15 +266,37 @@ class Replay:
             compiled.release_run()
         if n < (1 << 31):
             self._last_applied = self._last_applied.astype(np.int32)
-            order = order.astype(np.int32)
-            for cid, run in self._runs.items():
-                b = index.get(cid)
-                rows = order[bounds[b] : bounds[b + 1]] if b is not None else order[:0]
-                self._runs[cid] = replace(run, rows=rows)
-        order = rows = None  # (the int64 ones the core ran on)
+        order = None  # (the int64 rows the core ran on)
         self._error_index, self._error_texts = self._error_table(err_series)
         del self._errors, self._error_ids
         self._outcomes: pd.DataFrame | None = None
+
+    def _group_carts(self, p: PreparedEvents) -> None:
+        """``p``'s carts, order and carts' times: carts in order of first appearance (files
+        with no lines too); a cart's rows in the order given, which read_events makes file
+        order."""
+        n = len(self._plain)
+        codes_f, uniques = _appearance_codes(self._plain["cart_id"])
+        order = np.argsort(codes_f, kind="stable")
+        order = order.astype(np.int32 if n < (1 << 31) else np.int64)
+        counts = np.bincount(codes_f, minlength=len(uniques)) if n else np.zeros(0, int)
+        bounds = np.r_[0, np.cumsum(counts)].tolist()
+        index = {str(c): b for b, c in enumerate(uniques)}
+        # an empty file is still a cart the service replays (replay_total +1, empty state)
+        files = self._files
+        carts = list(dict.fromkeys(
+            [f["cart_id"] for f in files if f["cart_id"] in index or f["lines"] == 0]
+            + list(index)
+        ))
+        ts_key = p.ts_key
+        assert ts_key is not None
+        p.carts, p.cart_ts = [], []
+        for cid in carts:
+            b = index.get(cid)
+            lo, hi = (bounds[b], bounds[b + 1]) if b is not None else (0, 0)
+            p.carts.append((cid, lo, hi))
+            p.cart_ts.append(_rows_of(ts_key, order[lo:hi]))
+        p.order = order
 
     @property
     def outcomes(self) -> pd.DataFrame:
@@ -450,12 +517,10 @@ class Replay:
             return None
         hit = self._last_change_cache.get(row)
         if hit is None:
-            if self._payload_array is None:
-                self._payload_array = self._plain["payload"].array
-            raw = self._raw.array[row]  # .array: no index lookup (a lastChange per cart)
-            token = go_token(bytes(raw), 0, len(raw))
+            raw = self._prepared.raw_line(row)
+            token = go_token(raw, 0, len(raw))
             lenient = self.mode == "lenient"
-            value = _writer_ts(token, self._payload_array[row])
+            value = _writer_ts(token, self._payload_of(row))
             pair = (None if value is None
                     else decode_ts_value(value, lenient=lenient, sem=self.semantics))
             if pair is None:
@@ -465,6 +530,16 @@ class Replay:
             hit = ts.rfc3339nano() if ts is not None else ZERO_TIME_TEXT
             self._last_change_cache[row] = hit
         return hit
+
+    def _payload_of(self, row: int) -> str | bytes | None:
+        """A row's payload: its UTF-8 bytes from the compiled core's buffers when it has
+        them, else the column's value."""
+        if self._payload_buffers is not None:
+            data, offsets, valid = self._payload_buffers
+            return data[offsets[row] : offsets[row + 1]].tobytes() if valid[row] else None
+        if self._payload_array is None:
+            self._payload_array = self._plain["payload"].array
+        return self._payload_array[row]
 
     def state_json(self, state: CartState, last_row: int | None = None) -> dict[str, Any]:
         """SPEC §5's state JSON of a state; ``last_row`` is the events row of the last applied
@@ -1088,15 +1163,18 @@ def _writer_ts(token: bytes, payload: Any) -> bytes | None:
     """The ``ts`` value of a line in the writer's exact shape (``ts``, ``type``, ``payload`` and
     nothing else, no spaces, no escapes before the payload), else None. For a line that
     decodes, Go's envelope takes its ts from that key alone, so decoding the value alone gives
-    the same ts at a fraction of the cost (lastChange of every cart).
+    the same ts at a fraction of the cost (lastChange of every cart). ``payload``: the
+    payload column's value, a ``str`` or its UTF-8 bytes.
 
     >>> _writer_ts(b'{"ts":"2025-01-01T00:00:00Z","type":"X","payload":{}}', "{}")
     b'"2025-01-01T00:00:00Z"'
     """
     m = _WRITER_HEAD.match(token)
-    if m is None or not isinstance(payload, str) or not token.endswith(b"}"):
+    if isinstance(payload, str):
+        payload = payload.encode("utf-8", "surrogatepass")
+    if m is None or not isinstance(payload, bytes) or not token.endswith(b"}"):
         return None
-    if token[m.end():-1] != payload.encode("utf-8", "surrogatepass"):
+    if token[m.end():-1] != payload:
         return None
     return m.group(1)
 
@@ -1282,6 +1360,33 @@ def _rows_of(values: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return values[rows]
 
 
+def _binary_buffers(col: pd.Series) -> tuple[np.ndarray, np.ndarray] | None:
+    """(data as uint8, offsets as int64) of an Arrow-backed binary or string column in one
+    chunk with no nulls, read in place; None for any other column.
+
+    >>> data, offsets = _binary_buffers(pd.Series(pd.array([b"ab", b"c"], dtype="binary[pyarrow]")))
+    >>> data[offsets[1] : offsets[2]].tobytes()
+    b'c'
+    """
+    arrow = getattr(col.array, "__arrow_array__", None)
+    if arrow is None:
+        return None
+    chunks = pa.chunked_array(arrow())
+    if chunks.num_chunks != 1:
+        return None
+    arr = chunks.chunk(0)
+    t = arr.type
+    if arr.null_count or not (pa.types.is_binary(t) or pa.types.is_large_binary(t)
+                              or pa.types.is_string(t) or pa.types.is_large_string(t)):
+        return None
+    wide = pa.types.is_large_binary(t) or pa.types.is_large_string(t)
+    bufs = arr.buffers()
+    offsets = np.frombuffer(bufs[1], dtype=np.int64 if wide else np.int32)
+    offsets = offsets[arr.offset : arr.offset + len(arr) + 1].astype(np.int64, copy=False)
+    data = np.frombuffer(bufs[2], dtype=np.uint8) if bufs[2] is not None else np.zeros(1, np.uint8)
+    return data, offsets
+
+
 def _ts_ns(ts: pd.Series) -> np.ndarray:
     """Nanoseconds since the epoch, NaT as the minimum int64 (a view on a ``ns`` column).
 
@@ -1399,6 +1504,40 @@ def replay(
     """
     if mode not in MODES:
         raise ValueError(f"mode must be 'go' or 'lenient', not {mode!r}")
+    events, sem = _events_of(source, go_version)
+    return Replay(events, mode, registry or default_registry(), catalog, sem, engine, starts)
+
+
+def replay_modes(
+    source: Source | pd.DataFrame,
+    modes: Sequence[Mode] = MODES,
+    catalog: Any = None,
+    registry: Registry | None = None,
+    go_version: str | GoSemantics | None = None,
+    engine: str | None = None,
+) -> Iterator[Replay]:
+    """``replay(source, mode, ...)`` for each of ``modes`` in turn, the same replays, with
+    what does not depend on the mode (:class:`PreparedEvents`) made once for all of them.
+    One replay is made when the previous one has been taken (drop it to hold one at a time).
+
+    >>> [r.mode for r in replay_modes("sample_data")]              # doctest: +SKIP
+    ['go', 'lenient']
+    """
+    for mode in modes:
+        if mode not in MODES:
+            raise ValueError(f"mode must be 'go' or 'lenient', not {mode!r}")
+    events, sem = _events_of(source, go_version)
+    registry = registry or default_registry()
+    prepared = PreparedEvents(events, semantics(sem), registry)
+    for mode in modes:
+        yield Replay(events, mode, registry, catalog, sem, engine, prepared=prepared)
+
+
+def _events_of(source: Source | pd.DataFrame, go_version: str | GoSemantics | None
+               ) -> tuple[pd.DataFrame, GoSemantics]:
+    """(the events frame to replay, the toolchain to replay it as) for :func:`replay`'s
+    ``source`` and ``go_version``; ValueError for a frame that is not read_events' or was
+    read as another toolchain."""
     if isinstance(source, pd.DataFrame):
         events = source
         read_as = source.attrs.get("go_version")
@@ -1417,7 +1556,7 @@ def replay(
     index = events.index
     if not (isinstance(index, pd.RangeIndex) and index.start == 0 and index.step == 1):
         events = events.reset_index(drop=True)
-    return Replay(events, mode, registry or default_registry(), catalog, sem, engine, starts)
+    return events, sem
 
 
 def outcome_metrics(counts: pd.DataFrame, by_cart: bool = False) -> pd.DataFrame | pd.Series:

@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from cartforensics import compare, default_registry, diff_states, dropped_lines, read_events, replay
 from cartforensics.model.cart import CartState, HandlerError
+from cartforensics.model.replay import replay_modes
 
 OUTCOMES = {"applied", "malformed", "unknown_type", "payload_error", "apply_error", "too_long",
             "not_reached"}
@@ -820,6 +821,43 @@ def test_applied_states_are_the_states_at_every_position(corpus: str, tmp_path: 
         oc = replay(ev, registry=registry).outcomes
         assert {"too_long", "not_reached", "payload_error", "apply_error", "unknown_type",
                 "malformed"} <= set(oc["outcome"].astype(str))
+
+
+@pytest.mark.parametrize("corpus", ["sample_data", "hostile"])
+def test_replay_modes_gives_each_modes_replay(corpus: str, tmp_path: Path) -> None:
+    """replay_modes (both modes from one PreparedEvents, as convert replays) gives, mode by
+    mode, the replay replay() gives: the same outcomes and errors, rows, carts and the cores
+    that ran them, every state at every line (lastChange too), histories and metrics; both
+    cores, and a frame in pieces (a lastChange read through pandas, not the buffers)."""
+    registry = default_registry().register("AddVoucher", {"off": "int64"}, _voucher)
+    src = (Path(__file__).resolve().parents[2] / "sample_data" if corpus == "sample_data"
+           else _hostile_corpus(tmp_path / "hostile"))
+    whole = read_events(src)
+    half = len(whole) // 2
+    pieces = pd.concat([whole.iloc[:half], whole.iloc[half:]], ignore_index=True)
+    pieces.attrs = whole.attrs
+    for ev in (whole, pieces):
+        for engine in ("compiled", "reference"):
+            shared = list(replay_modes(ev, registry=registry, engine=engine))
+            assert [r.mode for r in shared] == ["go", "lenient"]
+            assert shared[0]._prepared is shared[1]._prepared
+            for r in shared:
+                alone = replay(ev, mode=r.mode, registry=registry, engine=engine)
+                pd.testing.assert_frame_equal(r.outcomes, alone.outcomes)
+                assert r.cart_ids == alone.cart_ids
+                assert r.carts_on_reference == alone.carts_on_reference
+                pd.testing.assert_frame_equal(r.metrics(by_cart=True),
+                                              alone.metrics(by_cart=True))
+                for c in r.cart_ids:
+                    assert r.rows_of(c) == alone.rows_of(c)
+                    # the state after every applied line (any other line's is one of them)
+                    assert json.dumps(list(r.applied_states(c))) == json.dumps(
+                        list(alone.applied_states(c))), c
+                    assert json.dumps(r.final_state(c)) == json.dumps(alone.final_state(c))
+                for c in r.cart_ids[:3] + r.carts_on_reference:  # (5 ms a history)
+                    pd.testing.assert_frame_equal(r.history(c), alone.history(c))
+    assert any(s["lastChange"] for s in (replay(whole, mode="lenient").final_state(c)
+                                         for c in replay(whole).cart_ids))
 
 
 def test_state_at_time_beyond_the_nanosecond_range(tmp_path: Path) -> None:
