@@ -210,8 +210,9 @@ def impact_sql(con: Any, states: str, carts: str) -> pd.DataFrame:
             group by all),
         units as (
             select cart_id,
-                sum(greatest(0, coalesce(b, 0) - coalesce(a, 0))) as units_missing,
-                sum(greatest(0, coalesce(a, 0) - coalesce(b, 0))) as units_extra
+                -- (a SKU one cart lacks counts in the other's sum only: as cart_impact)
+                sum(greatest(0, b - coalesce(a, 0))) as units_missing,
+                sum(greatest(0, a - coalesce(b, 0))) as units_extra
             from by_sku group by cart_id)
         select w.cart_id, w.differs, w.units_go, w.units_lenient,
             case when w.grouped then coalesce(u.units_missing, 0)
