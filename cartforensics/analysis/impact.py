@@ -91,10 +91,11 @@ def _exact(values: Any) -> np.ndarray:
 
 
 def _impact_frame(state: dict[str, Any], extra: Sequence[str] = ()) -> pd.DataFrame:
-    """:data:`IMPACT_COLUMNS` (then ``extra``) of carts from their :data:`_STATE_COLUMNS`
-    (``state``: one sequence per column, and the ``extra`` ones): the money one replay lacks
-    or holds extra, and whether the writer's order is lost (it has an order reference and the
-    rebuilt cart lacks it or its payment status), paid or in payment.
+    """:data:`IMPACT_COLUMNS` (then ``extra``, integers) of carts from their
+    :data:`_STATE_COLUMNS` (``state``: one sequence per column, and the ``extra`` ones): the
+    money one replay lacks or holds extra, and whether the writer's order is lost (it has an
+    order reference and the rebuilt cart lacks it or its payment status), paid or in
+    payment.
 
     >>> f = _impact_frame({"cart_id": ["c"], "differs": [True], "units_go": [1],
     ...     "units_lenient": [2], "units_missing": [1], "units_extra": [0], "value_go": [5],
@@ -129,7 +130,7 @@ def _impact_frame(state: dict[str, Any], extra: Sequence[str] = ()) -> pd.DataFr
         "in_payment_order_lost": lost & (payment == IN_PAYMENT),
     }
     assert tuple(cols) == IMPACT_COLUMNS
-    return pd.DataFrame({**cols, **{c: state[c] for c in extra}})
+    return pd.DataFrame({**cols, **{c: _exact(state[c]) for c in extra}})
 
 
 def cart_impact(go: ReplayLike, lenient: ReplayLike,
@@ -170,7 +171,7 @@ def impact_sql(con: Any, states: str, carts: str) -> pd.DataFrame:
         return f"""
             list_transform(regexp_extract_all(state_{m}, '{_QTY}', 1),
                            lambda q: coalesce(try_cast(q as hugeint), 0)) as qty_{m},
-            coalesce(try_cast(tail_{m}.total as bigint), 0) as value_{m},
+            try_cast(tail_{m}.total as bigint) as value_{m},
             case when shaped then json_extract_string(tail_{m}.order, '$') end as order_{m},
             case when shaped then json_extract_string(tail_{m}.payment, '$') end
                 as payment_{m},
@@ -182,7 +183,9 @@ def impact_sql(con: Any, states: str, carts: str) -> pd.DataFrame:
             select c.ord, s.cart_id, s.state_go, s.state_lenient,
                 regexp_extract(s.state_go, '{_TAIL}', {_PARTS}) as tail_go,
                 regexp_extract(s.state_lenient, '{_TAIL}', {_PARTS}) as tail_lenient,
-                coalesce(tail_go['total'] <> '' and tail_lenient['total'] <> '', false) as shaped,
+                coalesce(try_cast(tail_go['total'] as bigint) is not null
+                         and try_cast(tail_lenient['total'] as bigint) is not null, false)
+                    as shaped,
                 -- (texts of different lengths but for lastChange differ)
                 case when strlen(s.state_go) - strlen(tail_go['changed'])
                           <> strlen(s.state_lenient) - strlen(tail_lenient['changed'])
@@ -240,8 +243,8 @@ def impact_sql(con: Any, states: str, carts: str) -> pd.DataFrame:
             cols[c] = cols[c].astype(object)
         for k, cart in zip(other.tolist(), ids, strict=True):
             a, b = (json.loads(t) if t is not None else {} for t in texts[cart])
-            for c, v in zip((*_STATE_COLUMNS, *ITEM_COLUMNS),
-                            (*_state_row(cart, a, b), *(len(s.get("items") or ()) for s in (a, b))),
+            items = (len(s.get("items") or ()) for s in (a, b))
+            for c, v in zip((*_STATE_COLUMNS, *ITEM_COLUMNS), (*_state_row(cart, a, b), *items),
                             strict=True):
                 cols[c][k] = v
     return _impact_frame(cols, ITEM_COLUMNS)
@@ -259,9 +262,8 @@ def _numbers(column: pa.ChunkedArray) -> np.ndarray:
     return values.astype(object) if pa.types.is_string(column.type) else values
 
 
-# what impact_sql parses of a state, and the writer's last field (lastChange: null or a time)
-_SHAPE = ('{"items": [{"sku": "VARCHAR", "qty": "BIGINT"}], "totalPrice": "BIGINT", '
-          '"orderReference": "VARCHAR", "paymentStatus": "VARCHAR"}')
+# what impact_sql reads of a state in the Go writer's shape: its last field (lastChange: null
+# or a time), its last fields (_TAIL), its items' quantities (Go ints) and SKUs
 _LAST = ',"lastChange":(null|"[^"\\\\]*")}$'
 _STRING = '"(?:[^"\\\\]|\\\\.)*"'  # a JSON string as written (RE2)
 _TAIL = (f',"totalPrice":(-?[0-9]+),"totalTax":-?[0-9]+,"totalDiscount":-?[0-9]+,'
