@@ -171,7 +171,7 @@ def impact_sql(con: Any, states: str, carts: str) -> pd.DataFrame:
         return f"""
             list_transform(regexp_extract_all(state_{m}, '{_QTY}', 1),
                            lambda q: coalesce(try_cast(q as hugeint), 0)) as qty_{m},
-            try_cast(tail_{m}.total as bigint) as value_{m},
+            coalesce(try_cast(tail_{m}.total as bigint), 0) as value_{m},
             case when shaped then json_extract_string(tail_{m}.order, '$') end as order_{m},
             case when shaped then json_extract_string(tail_{m}.payment, '$') end
                 as payment_{m},

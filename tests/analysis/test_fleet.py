@@ -281,8 +281,8 @@ def test_fleet_report_equals_the_chunks_replays(which: str, where: str, corpus, 
 @pytest.mark.parametrize("lines", ["small", "wide", "missing"])
 def test_lines_order_is_arrows_sort(lines: str) -> None:
     """Rows in runs of sorted carts (as fragments give them; several sources per cart, runs
-    sharing a cart) come out as Arrow's sort by cart_id, source, line orders them: on one integer per
-    row, on three (lines too far apart to pack) or with missing keys (last)."""
+    sharing a cart) come out as Arrow's sort by cart_id, source, line orders them: on one
+    integer per row, on three (lines too far apart to pack) or with missing keys (last)."""
     import pyarrow as pa
 
     from cartforensics.analysis.fleet import _in_lines_order

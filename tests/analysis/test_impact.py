@@ -192,6 +192,9 @@ def test_impact_sql_equals_cart_impact_on_every_way_it_reads_a_state(pair) -> No
         "none": (s([]), s([])),
     }
     texts = {c: tuple(marshal(x) for x in pair_) for c, pair_ in states.items()}
+    # a total Go never writes (past int64): parsed
+    texts["total_not_int64"] = (texts["same"][0], texts["same"][1].replace(
+        b',"totalPrice":5,"totalTax"', f',"totalPrice":{2**64},"totalTax"'.encode()))
     # another shape: keys reordered (lastChange first), no lastChange, items null
     texts["reordered"] = (json.dumps({"lastChange": "x", **states["both"][0]}).encode(),
                           json.dumps(dict(reversed(list(states["both"][1].items())))).encode())
@@ -213,6 +216,7 @@ def test_impact_sql_equals_cart_impact_on_every_way_it_reads_a_state(pair) -> No
     rows = want.set_index("cart_id")
     assert rows.at["past_int64", "units_lenient"] == 3 * big
     assert rows.at["past_int64", "value_missing"] == 2 * top + 1
+    assert rows.at["total_not_int64", "value_lenient"] == 2**64
     assert rows.at["negative", "units_missing"] == 2 and rows.at["go_empty", "units_missing"] == 7
     assert rows.loc["both", ["units_missing", "units_extra"]].tolist() == [3, 2]
     assert rows.at["both", "paid_order_lost"]
