@@ -170,9 +170,9 @@ def stored_scan(path: str | os.PathLike[str],
             keep += (" or exists (select 1 from noted where noted.cart_id = stored.cart_id "
                      "and noted.line = stored.line)")
         listed = ", ".join(f'"{c}"' for c in cols)
-        # the fragments' rows come in their order (DuckDB keeps it) and are sorted in Arrow
-        # (cheaper than DuckDB's sort, measured) when they are not: date partitions interleave
-        # carts (the noted lines' join may reorder: sorted by DuckDB then)
+        # the fragments' rows come in their order (DuckDB keeps it) and are sorted here
+        # (_in_lines_order: cheaper than DuckDB's sort, measured) when they are not: date
+        # partitions interleave carts (the noted lines' join may reorder: sorted by DuckDB then)
         # (hashing every line in DuckDB, the repeated hashes picked in numpy: an MD5 of each
         # line, or a window over (cart, hash), cost twice the CPU, measured)
         table = con.sql(
