@@ -278,6 +278,40 @@ def test_fleet_report_equals_the_chunks_replays(which: str, where: str, corpus, 
     assert have.impact["differs"].any() and have.impact["value_missing"].sum() > 0
 
 
+@pytest.mark.parametrize("lines", ["small", "wide", "missing"])
+def test_lines_order_is_arrows_sort(lines: str) -> None:
+    """Rows in runs of sorted carts (as fragments give them; several sources per cart, runs
+    sharing a cart) come out as Arrow's sort by cart_id, source, line orders them: on one
+    integer per row, on three (lines too far apart to pack) or with missing keys (last)."""
+    import pyarrow as pa
+
+    from cartforensics.analysis.fleet import _in_lines_order
+
+    rng = np.random.default_rng(7)
+    carts = [f"c{k:03d}\u00e9" for k in rng.permutation(300)]
+    runs = []
+    for r in range(5):  # sorted runs of random carts, sources and lines
+        cart = np.sort(rng.choice(carts, 400))
+        source = np.char.add(cart.astype(str), rng.choice(["/a", "/b.gz"], 400))
+        line = rng.integers(-3, 50, 400) if lines != "wide" else \
+            rng.choice([-(2**62), 0, 2**62], 400)
+        runs.append(pa.table({"cart_id": cart, "source": source, "line": line,
+                              "k": np.arange(400) + 400 * r}))
+    table = pa.concat_tables(runs)
+    if lines == "missing":
+        table = table.set_column(2, "line", pa.array(
+            [None if k % 97 == 0 else v for k, v in enumerate(table["line"].to_pylist())],
+            pa.int64()))
+    keys = [("cart_id", "ascending"), ("source", "ascending"), ("line", "ascending")]
+    want = table.sort_by(keys + [("k", "ascending")])  # (ties: in the rows' order, stable)
+    got = _in_lines_order(table)
+    assert got.select(["cart_id", "source", "line"]).equals(
+        want.select(["cart_id", "source", "line"]))
+    if lines != "missing":
+        assert got["k"].equals(want["k"])
+        assert _in_lines_order(want) is want  # in order already: kept
+
+
 def test_scan_sorts_fragments_given_out_of_order(corpus) -> None:
     """The scan keeps the fragments' own order when it is the lines' order and sorts it when
     it is not: the same table either way."""

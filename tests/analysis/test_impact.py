@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import cartforensics as cf
-from cartforensics.analysis.impact import cart_impact, impact_totals
+from cartforensics.analysis.impact import IN_PAYMENT, PAID, cart_impact, impact_totals
 
 SAMPLE = Path(__file__).resolve().parents[2] / "sample_data"
 
@@ -141,3 +141,84 @@ def test_impact_sql_compares_states_of_another_shape_as_values() -> None:
         [3, 0, 600]
     assert bool(got.loc["lost", "paid_order_lost"]) and not got.loc["same", "order_lost"]
     assert got["items_lenient"].tolist() == [3, 3, 3]
+
+
+def _writer_state(template: dict, cart_id: str, items: list[tuple[str, int]], total: int,
+                  order: str = "", payment: str = "", last: str | None = None) -> dict:
+    """A final state in the Go writer's fields (``template``'s: a replay's), with these
+    (sku, qty) items (names that spell a field inside a text), totals and order."""
+    one = template["items"][0]
+    return dict(template, id=cart_id, totalPrice=total, orderReference=order,
+                paymentStatus=payment, lastChange=last, items=[
+                    dict(one, id=k + 1, sku=sku, qty=qty, name=f'x","qty":99,"sku":"{sku}<',
+                         category=',"qty":7}') for k, (sku, qty) in enumerate(items)])
+
+
+class _Finals:
+    """Final states by cart, read back from their JSON texts (as a dataset's are)."""
+
+    def __init__(self, texts: dict[str, bytes]) -> None:
+        self._texts = texts
+
+    def final_state(self, cart_id: str) -> dict:
+        return json.loads(self._texts[cart_id])
+
+
+def test_impact_sql_equals_cart_impact_on_every_way_it_reads_a_state(pair) -> None:
+    """States as the Go writer spells them (escapes, field names inside texts, negative
+    quantities, sums and differences past int64) and of other shapes give cart_impact's rows:
+    read by expressions, grouped by SKU only where needed, or parsed."""
+    import duckdb
+    import pyarrow as pa
+
+    from cartforensics.analysis.impact import IMPACT_COLUMNS, ITEM_COLUMNS, impact_sql
+    from cartforensics.go.json import marshal
+
+    _, lenient = pair
+    template = next(s for s in map(lenient.final_state, lenient.cart_ids) if s["items"])
+    big, top = 2**62, 2**63 - 1
+
+    def s(items, total=0, order="", payment="", last=None):
+        return _writer_state(template, "c", items, total, order, payment, last)
+
+    paid = ("R<1>", PAID)
+    states = {
+        "same": (s([("a", 2)], 5, *paid), s([("a", 2)], 5, *paid, "2025-01-01T00:00:00Z")),
+        "go_empty": (s([]), s([("a", 2), ("a", 1), ("b<&>", 4)], 700, *paid)),
+        "lenient_empty": (s([("a", 3)], 300, "R2", IN_PAYMENT), s([], 0)),
+        "negative": (s([]), s([("a", 3), ("a", -5), ("b", 2)], -40)),
+        "both": (s([("a", 1), ("b", 2)], 9, "R3", ""), s([("a", 3), ("c", 1)], 11, "R3", PAID)),
+        "past_int64": (s([("a", big)], -top - 1), s([("a", big), ("a", big), ("a", big)], top)),
+        "none": (s([]), s([])),
+    }
+    texts = {c: tuple(marshal(x) for x in pair_) for c, pair_ in states.items()}
+    # a total Go never writes (past int64): parsed
+    texts["total_not_int64"] = (texts["same"][0], texts["same"][1].replace(
+        b',"totalPrice":5,"totalTax"', f',"totalPrice":{2**64},"totalTax"'.encode()))
+    # another shape: keys reordered (lastChange first), no lastChange, items null
+    texts["reordered"] = (json.dumps({"lastChange": "x", **states["both"][0]}).encode(),
+                          json.dumps(dict(reversed(list(states["both"][1].items())))).encode())
+    texts["no_last_change"] = (json.dumps({"items": None, "totalPrice": 1}).encode(),
+                               json.dumps({"items": [{"sku": "a", "qty": 2}]}).encode())
+    ids = list(texts)
+    con = duckdb.connect()
+    con.register("st", pa.table({
+        "cart_id": ids, "state_go": [texts[c][0].decode() for c in ids],
+        "state_lenient": [texts[c][1].decode() for c in ids]}))
+    con.register("wanted", pa.table({"cart_id": ids, "ord": list(range(len(ids)))[::-1]}))
+    got = impact_sql(con, "st", "wanted")
+    order = ids[::-1]
+    want = cart_impact(_Finals({c: t[0] for c, t in texts.items()}),
+                       _Finals({c: t[1] for c, t in texts.items()}), order)
+    pd.testing.assert_frame_equal(got[list(IMPACT_COLUMNS)], want)
+    assert got[list(ITEM_COLUMNS)].to_numpy().tolist() == [
+        [len(json.loads(texts[c][k]).get("items") or ()) for k in (0, 1)] for c in order]
+    rows = want.set_index("cart_id")
+    assert rows.at["past_int64", "units_lenient"] == 3 * big
+    assert rows.at["past_int64", "value_missing"] == 2 * top + 1
+    assert rows.at["total_not_int64", "value_lenient"] == 2**64
+    assert rows.at["negative", "units_missing"] == 2 and rows.at["go_empty", "units_missing"] == 7
+    assert rows.loc["both", ["units_missing", "units_extra"]].tolist() == [3, 2]
+    assert rows.at["both", "paid_order_lost"]
+    assert not rows.at["same", "differs"] and rows.at["go_empty", "paid_order_lost"]
+    assert not rows.at["lenient_empty", "order_lost"]
