@@ -505,17 +505,27 @@ CODE_ROOT = REPO_ROOT
 
 
 def use_revision(rev: str) -> Path:
-    """Extract ``cartforensics/`` as of ``rev`` (``git archive``) into a temporary directory
-    and make the children import it from there. Returns the directory (delete it when done)."""
+    """Extract ``cartforensics/`` as of ``rev`` (``git archive``) into a temporary directory,
+    build that revision's own compiled cores there (``setup.py build_ext --inplace``, about
+    half a minute: the cores are built, not archived, and this tree's would not be the
+    revision's) and make the children import it from there. Returns the directory (delete it
+    when done). Raises when the cores do not build: a revision measured on the pure-Python
+    reference core would not be the code that shipped."""
     import io
     import tarfile
 
     global CODE_ROOT
-    tar = subprocess.run(["git", "archive", "--format=tar", rev, "cartforensics"],
+    tar = subprocess.run(["git", "archive", "--format=tar", rev, "cartforensics", "setup.py"],
                          cwd=REPO_ROOT, capture_output=True, check=True).stdout
     dest = Path(tempfile.mkdtemp(prefix="cartforensics-rev-"))
     with tarfile.open(fileobj=io.BytesIO(tar)) as tf:
         tf.extractall(dest, filter="data")
+    print(f"building the compiled cores of {rev} in {dest} ...", flush=True)
+    subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace"], cwd=dest,
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    probe = ("import cartforensics as cf; e = cf.engine_info(); "
+             "assert e['engine'] == 'compiled' and e.get('scan', 'compiled') == 'compiled', e")
+    subprocess.run([sys.executable, "-c", probe], cwd=dest, check=True)
     CODE_ROOT = dest
     return dest
 

@@ -229,11 +229,8 @@ def main() -> int:
     out = Path(tempfile.mkdtemp(prefix="bench-report-"))
     code = None
     if args.rev:
-        code = _common.use_revision(args.rev)
+        code = _common.use_revision(args.rev)  # with its own compiled cores
         _common.CODE_ROOT = _common.REPO_ROOT
-        for so in (_common.REPO_ROOT / "cartforensics").rglob("_*_core*.so"):
-            # the cores are built, not archived
-            shutil.copy(so, code / so.relative_to(_common.REPO_ROOT))
     head = (f"\n{'what':40} {'seconds':>9} {'peak RSS MB':>12} {'peak PSS MB':>12} "
             f"{'procs':>6} {'x DuckDB':>9}")
     try:
