@@ -253,6 +253,27 @@ def test_duplicates_compare_the_bytes_of_lines_whose_hash_collides(
     pd.testing.assert_frame_equal(b.evidence, a.evidence)
 
 
+
+def test_duplicates_are_equal_bytes_whatever_their_length_and_ts_share(tmp_path: Path) -> None:
+    """Only lines of one cart with one length and one ts can repeat each other (equal bytes
+    decode alike), and only equal bytes do: a line of the same length and ts that differs is
+    no duplicate; equal lines without a readable ts are, as are equal lines in another cart."""
+    def line(ts: str, qty: int, sku: str = "A1") -> str:
+        return ('{"ts":' + ts + ',"type":"AddItem","payload":{"item_id":1,"quantity":'
+                + str(qty) + ',"price":100,"sku":"' + sku + '"}}\n')
+
+    t = '"2025-01-01T00:00:00Z"'
+    (tmp_path / "a.events.log").write_text(
+        line(t, 1) + line(t, 2) + line(t, 1, "B1") + line('"late"', 3) + line('"late"', 3)
+        + line(t, 1), encoding="utf-8")
+    (tmp_path / "b.events.log").write_text(line(t, 2) + line(t, 2), encoding="utf-8")
+    ev = read_events(tmp_path)
+    f = one(findings(replay(ev, mode="go"), replay(ev, mode="lenient")), "duplicate")
+    assert dict(zip(zip(f.evidence["cart_id"], f.evidence["line"].astype(int), strict=True),
+                    f.evidence["repeats_line"], strict=True)) == {
+        ("a", 5): 4, ("a", 6): 1, ("b", 2): 1}
+    assert f.details["consecutive"] == 2
+
 def test_handler_errors_by_text(corpus: dict[str, Any]) -> None:
     f = one(corpus["findings"], "apply_error")
     assert f.key == "item not found"
