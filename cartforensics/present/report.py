@@ -45,6 +45,7 @@ from cartforensics.io.prometheus import read_record
 from cartforensics.io.provenance import PROVENANCE, call_record, write_provenance
 from cartforensics.io.sources import (
     DatasetSource,
+    LogSource,
     Resolved,
     read_events,
     resolve_source,
@@ -466,7 +467,7 @@ def write_report(
                 inputs.append(notes.path)
             write_provenance(
                 build, inputs=inputs, input_root=root, started=started,
-                call=call_record("write_report", src=src, out_dir=out_dir, freq=freq,
+                call=call_record("write_report", src=_src_paths(src), out_dir=out_dir, freq=freq,
                                  go_version=go_version, notes=notes and notes.path,
                                  prometheus=prometheus),
                 details={"go_version": sem.spec, "modes": ["go", "lenient"],
@@ -619,10 +620,34 @@ class _Context:
     timeline_problem: str | None = None
 
 
-def _src_text(src: Source) -> str:
+def _src_paths(src: Source | Resolved) -> str | list[str]:
+    """The source as paths: one (a path, a dataset's root) or a list (a list of paths or of
+    :func:`~cartforensics.io.logs.find_logs` entries, the logs of a resolved source)."""
     if isinstance(src, (str, os.PathLike)):
         return os.fspath(src)
-    return ", ".join(os.fspath(s) for s in src)
+    if isinstance(src, DatasetSource):
+        return os.fspath(src.root)
+    entries = src.logs if isinstance(src, LogSource) else src
+    return [os.fspath(getattr(e, "path", e)) for e in entries]
+
+
+def _src_text(src: Source | Resolved) -> str:
+    """The source as the page names it: its path, up to three paths, or how many logs in
+    which folder.
+
+    >>> _src_text(["a/x.events.log", "a/y.events.log", "a/z.events.log", "a/w.events.log"])
+    '4 logs in a'
+    """
+    paths = _src_paths(src)
+    if isinstance(paths, str):
+        return paths
+    if len(paths) <= 3:
+        return ", ".join(paths)
+    try:
+        where = os.path.commonpath([os.path.dirname(p) or "." for p in paths])
+    except ValueError:  # absolute and relative paths mixed
+        where = "several folders"
+    return f"{len(paths):,} logs in {where}"
 
 
 # -- HTML ----------------------------------------------------------------------------------
@@ -1073,7 +1098,7 @@ def _html(ctx: _Context) -> str:
     parts.append("<pre>" + esc(
         "import cartforensics as cf\n"
         "from cartforensics.analysis.findings import findings, findings_table\n"
-        f"events = cf.read_events({_src_text(ctx.src)!r}, "
+        f"events = cf.read_events({_src_paths(ctx.src)!r}, "
         f"go_version={ctx.semantics.spec!r})\n"
         "go = cf.replay(events, mode=\"go\")\n"
         "lenient = cf.replay(events, mode=\"lenient\")\n"

@@ -417,3 +417,25 @@ def test_cart_anchors_are_attribute_safe_and_distinct() -> None:
     assert cart_anchor("a b") != cart_anchor("a_20_b")
     link = _Anchors([HOSTILE_CART]).link(HOSTILE_CART)
     assert HOSTILE_CART not in link and link.startswith('<a href="#cart-')
+
+
+def test_a_list_of_find_logs_entries_or_a_resolved_source_is_a_source(tmp_path: Path) -> None:
+    """write_report takes what read_events takes: find_logs' entries and what resolve_source
+    made are named by their paths (a few listed, many counted), and the page's Python to
+    reproduce reads the same files."""
+    from cartforensics.io.logs import find_logs
+    from cartforensics.io.sources import resolve_source
+
+    sample = Path(__file__).resolve().parents[2] / "sample_data"
+    few = find_logs(sample)[:2]
+    r = write_report(few, tmp_path / "few", progress=False, timelines=0)
+    page = r.html.read_text(encoding="utf-8")
+    assert f"{few[0].path}, {few[1].path}: 2 carts" in page
+    assert f"cf.read_events([&#x27;{few[0].path}&#x27;, &#x27;{few[1].path}&#x27;]" in page
+    call = json.loads((tmp_path / "few" / "provenance.json").read_text())["call"]
+    assert call["arguments"]["src"] == repr([str(few[0].path), str(few[1].path)])
+    everything = resolve_source(sample)
+    r = write_report(everything, tmp_path / "all", progress=False, timelines=0)
+    page = r.html.read_text(encoding="utf-8")
+    assert f"{len(everything.logs):,} logs in {sample}: {r.carts:,} carts" in page
+    assert r.lines == len(read_events(sample, progress=False))
