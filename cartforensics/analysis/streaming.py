@@ -159,6 +159,26 @@ class ReplayStream:
                 rs.append(r)
             yield piece, rs
 
+    def cart(self, cart_id: str) -> Replay:
+        """The replay (in ``mode``) of one of the source's carts, from its lines alone: only
+        its logs are read, or its rows of a dataset, so memory is the cart's, not the
+        source's. A cart's replay depends on its own lines only, so every state and outcome
+        is the one a replay of the whole source gives. Raises KeyError for a cart the source
+        does not hold.
+
+        >>> replay_stream("sample_data").cart("cart-1001").final_state("cart-1001")["id"]
+        'cart-1001'
+        """
+        if cart_id not in self.cart_ids:
+            raise KeyError(f"no cart {cart_id!r} in this source")
+        if self._logs is None:
+            events = read_events(self.source, progress=False, carts=[cart_id],
+                                 go_version=self.go_version)
+        else:
+            events = read_events(LogList([log for log in self._logs if log.cart_id == cart_id]),
+                                 progress=False, go_version=self.semantics)
+        return replay(events, mode=self.mode)
+
     def summary(self, lenient: bool | None = None) -> ReplaySummary:
         """The replay's per-cart summary, metrics and headline; ``lenient`` (default: when
         the mode is go) also counts each cart's lines applied in lenient mode."""

@@ -44,7 +44,6 @@ from cartforensics.go.json import marshal
 from cartforensics.go.version import DEFAULT_GO_VERSION
 from cartforensics.io.dataset import DatasetError
 from cartforensics.io.logs import NoLogsError
-from cartforensics.io.sources import read_events
 from cartforensics.jobs.convert import ConvertError, convert, restore
 from cartforensics.jobs.repair import REPORT_JSON, REPORT_MD, RepairError, repair
 from cartforensics.jobs.sample import (
@@ -57,7 +56,6 @@ from cartforensics.jobs.sample import (
     write_sample,
 )
 from cartforensics.model.engine import engine_text
-from cartforensics.model.replay import replay
 from cartforensics.present.escaping import visible
 from cartforensics.present.report import ReportError, write_report
 from cartforensics.present.report_chunks import TIMELINE_CARTS
@@ -136,12 +134,13 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _cmd_state(args: argparse.Namespace) -> int:
-    r = replay(read_events(args.path, progress=False, go_version=args.go_version),
-               mode=args.mode)
-    if args.cart not in r.cart_ids:
-        shown = ", ".join(r.cart_ids[:5]) + (" …" if len(r.cart_ids) > 5 else "")
+    source = replay_stream(args.path, mode=args.mode, go_version=args.go_version)
+    if args.cart not in source.cart_ids:
+        ids = source.cart_ids
+        shown = ", ".join(ids[:5]) + (" …" if len(ids) > 5 else "")
         return fail(f"no cart {args.cart!r} in {args.path} (carts: {shown}): give one of them "
                     "to --cart")
+    r = source.cart(args.cart)  # only its lines are read
     if args.at is not None:
         state = r.state_at(args.cart, ts=args.at)
     elif args.line is not None:

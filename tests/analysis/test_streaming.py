@@ -236,3 +236,35 @@ def test_generated_carts_in_pieces(tmp_path_factory, carts, split, rows, mode) -
         if split[i]:
             (root / f"cart-{i}.events.log.gz").write_bytes(gzip.compress(b"".join(data[half:])))
     assert_same(root, mode, rows)
+
+
+@pytest.mark.parametrize("mode", ["go", "lenient"])
+def test_one_cart_reads_its_own_lines_and_gives_the_whole_replays_states(
+        spread: Path, tmp_path: Path, mode: str) -> None:
+    """``ReplayStream.cart`` (the ``state`` command) reads only that cart's files (a cart in
+    a .log and a .log.gz: both), or its rows of a dataset, and every state and outcome of it
+    is the whole source's replay's."""
+    from cartforensics.model.replay import replay
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        convert(str(spread / "a"), tmp_path / "ds")
+        for src in ([SAMPLE], [str(spread / "a"), str(spread / "b")], [str(tmp_path / "ds")]):
+            whole = replay(src if len(src) > 1 else src[0], mode=mode)
+            stream = replay_stream(src if len(src) > 1 else src[0], mode=mode)
+            assert stream.cart_ids == whole.cart_ids
+            for cid in whole.cart_ids[:40]:
+                one = stream.cart(cid)
+                assert one.cart_ids == [cid]
+                if not src[0].endswith("ds"):  # the files read: this cart's alone
+                    files = one.events.attrs["files"]
+                    assert files and {f["cart_id"] for f in files} == {cid}, files
+                    assert all(Path(f["path"]).name.startswith(f"{cid}.events.log")
+                               for f in files), files
+                n = len(whole.rows_of(cid))
+                assert len(one.rows_of(cid)) == n
+                for line in sorted({0, min(1, n), n // 2, n}):
+                    assert one.state_at(cid, line=line) == whole.state_at(cid, line=line)
+                assert one.final_state(cid) == whole.final_state(cid)
+    with pytest.raises(KeyError):
+        stream.cart("no-such-cart")
