@@ -655,6 +655,9 @@ class _ColumnTaker:
 
     >>> _ColumnTaker(pd.Series(["a", None, "a"], dtype="category"))(np.array([2, 1]))
     ['a', None]
+    >>> take = _ColumnTaker(pd.Series(["a", None, "c", "d"], dtype="string[pyarrow]"))
+    >>> take(np.array([1, 2, 3])), take(np.array([3, 0]))
+    ([None, 'c', 'd'], ['d', 'a'])
     """
 
     def __init__(self, col: pd.Series) -> None:
@@ -673,6 +676,11 @@ class _ColumnTaker:
         if self._cats is not None:
             return self._cats[self._values[rows]].tolist()  # type: ignore[index]
         if self._arrow is not None:
+            n = len(rows)
+            if n and rows[-1] - rows[0] == n - 1 and (n < 3 or bool(np.all(np.diff(rows) == 1))):
+                # a cart's lines are one run of rows: a slice is a view; a take over the
+                # whole chunked column costs the column, once per cart (quadratic in a fleet)
+                return self._arrow.slice(int(rows[0]), n).to_pylist()
             return self._arrow.take(pa.array(rows, pa.int64())).to_pylist()
         return self._values[rows].tolist()  # type: ignore[index]
 
