@@ -933,10 +933,19 @@ def run_chunks(chunks: Sequence[Chunk], tmp_dir: str | None, freq: str | None = 
                                        noted, timelines, findings_only))
 
     try:
-        submit_more()
         if local is not None:
-            done(run_chunk(local, tmp_dir, freq, go_version, noted, timelines,
-                                findings_only))
+            # the first submissions wait for the workers' server to finish its imports (a
+            # spawn blocks until it answers): they wait in a thread, this chunk runs now
+            with ThreadPoolExecutor(1, thread_name_prefix="cartforensics-submit") as feeder:
+                feeding = feeder.submit(submit_more)
+                try:
+                    done(run_chunk(local, tmp_dir, freq, go_version, noted, timelines,
+                                   findings_only))
+                finally:
+                    wait([feeding])
+                feeding.result()
+        else:
+            submit_more()
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
