@@ -26,7 +26,6 @@ import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from json.encoder import encode_basestring_ascii as _quote
 from pathlib import Path
 from typing import Any
 
@@ -147,69 +146,8 @@ def write_provenance(out_dir: str | os.PathLike[str], *,
         "outputs": outs,
     }
     write_atomic(out / PROVENANCE,
-                 (indented_json(record) + "\n").encode("ascii"))  # \u escapes: any name
+                 (json.dumps(record, indent=1) + "\n").encode("ascii"))  # \u escapes: any name
     return record
-
-
-class _NotPlain(Exception):
-    """A value :func:`indented_json` leaves to ``json.dumps``."""
-
-
-def indented_json(value: Any) -> str:
-    """``json.dumps(value, indent=1)``, the same text, made without the pure-Python
-    encoder's generators for plain JSON values (``dict`` with ``str`` keys, ``list``,
-    ``str``, ``int``, ``float``, ``bool``, None: a record of thousands of inputs in about
-    half the time); anything else is written by ``json.dumps`` itself.
-
-    >>> print(indented_json({"inputs": [{"path": "é", "bytes": 1}], "none": []}))
-    {
-     "inputs": [
-      {
-       "path": "\\u00e9",
-       "bytes": 1
-      }
-     ],
-     "none": []
-    }
-    """
-    try:
-        return _indented(value, "\n")
-    except _NotPlain:
-        return json.dumps(value, indent=1)
-
-
-def _indented(value: Any, newline: str) -> str:
-    t = type(value)
-    if t is str:
-        return _quote(value)
-    if t is int:
-        return int.__repr__(value)
-    if value is None:
-        return "null"
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    if t is float:
-        return json.dumps(value)
-    inner = newline + " "
-    if t is dict:
-        if not value:
-            return "{}"
-        parts = []
-        for k, v in value.items():
-            if type(k) is not str:
-                raise _NotPlain
-            tv = type(v)  # a text or a count (most of a record) written here, not called
-            parts.append(inner + _quote(k) + ": " + (
-                _quote(v) if tv is str else int.__repr__(v) if tv is int
-                else _indented(v, inner)))
-        return "{" + ",".join(parts) + newline + "}"
-    if t is list or t is tuple:
-        if not value:
-            return "[]"
-        return "[" + ",".join([inner + _indented(v, inner) for v in value]) + newline + "]"
-    raise _NotPlain
 
 
 @dataclass(frozen=True)

@@ -7,13 +7,10 @@ import json
 import time
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from cartforensics.io.provenance import (
     PROVENANCE,
     ProvenanceError,
-    indented_json,
     verify,
     write_provenance,
 )
@@ -193,27 +190,6 @@ def test_the_reports_record_names_the_bytes_it_read_not_the_file_after(tmp_path,
         assert rec[name]["bytes"] == len(data), name
     assert [(p.side, p.path, p.what) for p in verify(out, against=src).problems] == [
         ("input", "cart-1002.events.log", "changed")]
-
-
-class _Tagged(str):
-    """A str subclass: json.dumps writes it as a string; indented_json leaves it to it."""
-
-
-_JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True)
-    | st.text() | st.builds(_Tagged, st.text()),
-    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
-    | st.dictionaries(st.text(max_size=8), inner, max_size=4)
-    | st.dictionaries(st.integers(), inner, min_size=1, max_size=2),
-    max_leaves=30,
-)
-
-
-@given(_JSON)
-def test_indented_json_is_json_dumps_indent_1(value):
-    """The record's text is json.dumps(indent=1)'s to the byte, for plain values and for
-    what it leaves to json.dumps (subclasses, int keys, floats, non-ASCII text)."""
-    assert indented_json(value) == json.dumps(value, indent=1)
 
 
 def test_the_record_file_is_json_dumps_indent_1(made):
