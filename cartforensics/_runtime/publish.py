@@ -138,14 +138,19 @@ def build_directory(dst: str | os.PathLike[str], what: str) -> Path:
     True
     >>> import shutil; shutil.rmtree(base)
     """
-    dst = Path(dst)
+    return _make_build_directory(Path(dst), what, [])
+
+
+def _make_build_directory(dst: Path, what: str, made: list[Path]) -> Path:
+    """:func:`build_directory`, its name put in ``made`` before ``mkdir`` (so that whatever
+    lands as ``mkdir`` returns, the caller knows what to remove)."""
     while True:
-        path = _build_name(dst, what)
+        made[:] = [_build_name(dst, what)]
         try:
-            path.mkdir()
-            return path
+            made[0].mkdir()
+            return made[0]
         except FileExistsError:
-            continue
+            made.clear()
 
 
 @contextmanager
@@ -165,20 +170,12 @@ def building(dst: str | os.PathLike[str], what: str) -> Iterator[Path]:
     (False, [])
     >>> import shutil; shutil.rmtree(base)
     """
-    dst = Path(dst)
-    path = None
+    made: list[Path] = []
     try:
-        while True:
-            path = _build_name(dst, what)
-            try:
-                path.mkdir()
-                break
-            except FileExistsError:
-                path = None
-        yield path
+        yield _make_build_directory(Path(dst), what, made)
     except BaseException:
-        if path is not None:
-            shutil.rmtree(path, ignore_errors=True)
+        if made:
+            shutil.rmtree(made[0], ignore_errors=True)
         raise
 
 
